@@ -1,0 +1,372 @@
+"""WebSocket frames (RFC 6455, section 5): opcodes, close codes, parsing and serializing.
+
+Parsing is split in two: :func:`parse_header` decodes the 2 to 14 bytes that
+start a frame, straight from the receive buffer, and the protocol reads the
+payload once it knows its length. That lets size limits apply before a single
+payload byte is buffered.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import os
+import struct
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from .exceptions import ProtocolError
+from .speedups import apply_mask
+from .typing import BytesLike
+
+if TYPE_CHECKING:
+    from .extensions.base import Extension
+
+__all__ = [
+    "BINARY",
+    "CLOSE",
+    "CLOSE_CODE_EXPLANATIONS",
+    "CONT",
+    "CTRL_OPCODES",
+    "DATA_OPCODES",
+    "EXTERNAL_CLOSE_CODES",
+    "OK_CLOSE_CODES",
+    "PING",
+    "PONG",
+    "TEXT",
+    "Close",
+    "CloseCode",
+    "Frame",
+    "Opcode",
+    "parse_header",
+]
+
+
+class Opcode(enum.IntEnum):
+    """Frame opcode (RFC 6455, section 5.2)."""
+
+    CONT, TEXT, BINARY = 0x00, 0x01, 0x02
+    CLOSE, PING, PONG = 0x08, 0x09, 0x0A
+
+
+CONT = Opcode.CONT
+TEXT = Opcode.TEXT
+BINARY = Opcode.BINARY
+CLOSE = Opcode.CLOSE
+PING = Opcode.PING
+PONG = Opcode.PONG
+
+DATA_OPCODES = CONT, TEXT, BINARY
+CTRL_OPCODES = CLOSE, PING, PONG
+
+# Integer -> Opcode, without the cost of calling the enum on every frame.
+# Reserved opcodes (3-7, 11-15) are missing on purpose.
+_OPCODES = {int(opcode): opcode for opcode in Opcode}
+
+
+class CloseCode(enum.IntEnum):
+    """Close code (RFC 6455, section 7.4.1, and the IANA registry)."""
+
+    NORMAL_CLOSURE = 1000
+    GOING_AWAY = 1001
+    PROTOCOL_ERROR = 1002
+    UNSUPPORTED_DATA = 1003
+    # 1004 is reserved.
+    NO_STATUS_RCVD = 1005
+    ABNORMAL_CLOSURE = 1006
+    INVALID_DATA = 1007
+    POLICY_VIOLATION = 1008
+    MESSAGE_TOO_BIG = 1009
+    MANDATORY_EXTENSION = 1010
+    INTERNAL_ERROR = 1011
+    SERVICE_RESTART = 1012
+    TRY_AGAIN_LATER = 1013
+    BAD_GATEWAY = 1014
+    TLS_HANDSHAKE = 1015
+
+
+CLOSE_CODE_EXPLANATIONS: dict[int, str] = {
+    CloseCode.NORMAL_CLOSURE: "OK",
+    CloseCode.GOING_AWAY: "going away",
+    CloseCode.PROTOCOL_ERROR: "protocol error",
+    CloseCode.UNSUPPORTED_DATA: "unsupported data",
+    CloseCode.NO_STATUS_RCVD: "no status received [internal]",
+    CloseCode.ABNORMAL_CLOSURE: "abnormal closure [internal]",
+    CloseCode.INVALID_DATA: "invalid frame payload data",
+    CloseCode.POLICY_VIOLATION: "policy violation",
+    CloseCode.MESSAGE_TOO_BIG: "message too big",
+    CloseCode.MANDATORY_EXTENSION: "mandatory extension",
+    CloseCode.INTERNAL_ERROR: "internal error",
+    CloseCode.SERVICE_RESTART: "service restart",
+    CloseCode.TRY_AGAIN_LATER: "try again later",
+    CloseCode.BAD_GATEWAY: "bad gateway",
+    CloseCode.TLS_HANDSHAKE: "TLS handshake failure [internal]",
+}
+
+# Codes that may travel in a close frame. 1005, 1006 and 1015 are only ever
+# reported locally: "MUST NOT be set as a status code in a Close control frame".
+EXTERNAL_CLOSE_CODES = frozenset(
+    {
+        CloseCode.NORMAL_CLOSURE,
+        CloseCode.GOING_AWAY,
+        CloseCode.PROTOCOL_ERROR,
+        CloseCode.UNSUPPORTED_DATA,
+        CloseCode.INVALID_DATA,
+        CloseCode.POLICY_VIOLATION,
+        CloseCode.MESSAGE_TOO_BIG,
+        CloseCode.MANDATORY_EXTENSION,
+        CloseCode.INTERNAL_ERROR,
+        CloseCode.SERVICE_RESTART,
+        CloseCode.TRY_AGAIN_LATER,
+        CloseCode.BAD_GATEWAY,
+    }
+)
+
+# Close codes that make a closed connection a success (ConnectionClosedOK).
+OK_CLOSE_CODES = frozenset(
+    {CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY, CloseCode.NO_STATUS_RCVD}
+)
+
+# A control frame's payload: "All control frames MUST have a payload length of
+# 125 bytes or less". A close reason gets what the 2-byte code leaves.
+MAX_CONTROL_PAYLOAD = 125
+MAX_CLOSE_REASON = MAX_CONTROL_PAYLOAD - 2
+
+_FIN, _RSV1, _RSV2, _RSV3 = 0x80, 0x40, 0x20, 0x10
+_MASK_BIT = 0x80
+_HEADER_16 = struct.Struct("!BBH")
+_HEADER_64 = struct.Struct("!BBQ")
+_LENGTH_16 = struct.Struct("!H")
+_LENGTH_64 = struct.Struct("!Q")
+_CLOSE_CODE = struct.Struct("!H")
+
+
+def parse_header(
+    buffer: BytesLike, offset: int = 0
+) -> tuple[int, int, int, bytes | None] | None:
+    """Decode the header of the frame that starts at ``buffer[offset]``.
+
+    Args:
+        buffer: Received bytes.
+        offset: Where the frame starts in ``buffer``.
+
+    Returns:
+        :obj:`None` if ``buffer`` does not hold the whole header yet;
+        otherwise ``(first_byte, payload_length, payload_offset, mask_key)``,
+        where ``first_byte`` carries FIN, RSV1-3 and the opcode, and
+        ``mask_key`` is :obj:`None` for an unmasked frame.
+
+    Raises:
+        ProtocolError: The 64-bit payload length has its top bit set.
+    """
+    available = len(buffer) - offset
+    if available < 2:
+        return None
+    first, second = buffer[offset], buffer[offset + 1]
+    length = second & 0x7F
+    position = offset + 2
+    if length == 126:
+        if available < 4:
+            return None
+        (length,) = _LENGTH_16.unpack_from(buffer, position)
+        position += 2
+    elif length == 127:
+        if available < 10:
+            return None
+        (length,) = _LENGTH_64.unpack_from(buffer, position)
+        # "the most significant bit MUST be 0"
+        if length >> 63:
+            raise ProtocolError("payload length has its most significant bit set")
+        position += 8
+    if second & _MASK_BIT:
+        if len(buffer) < position + 4:
+            return None
+        return first, length, position + 4, bytes(buffer[position : position + 4])
+    return first, length, position, None
+
+
+def serialize_header(first_byte: int, length: int, mask_key: bytes | None) -> bytes:
+    """Encode a frame header with the shortest length encoding.
+
+    Args:
+        first_byte: FIN, RSV1-3 and the opcode.
+        length: Payload length.
+        mask_key: Four bytes for a masked frame, :obj:`None` for an unmasked one.
+    """
+    mask_bit = 0 if mask_key is None else _MASK_BIT
+    if length < 126:
+        header = bytes((first_byte, mask_bit | length))
+    elif length < 65536:
+        header = _HEADER_16.pack(first_byte, mask_bit | 126, length)
+    else:
+        header = _HEADER_64.pack(first_byte, mask_bit | 127, length)
+    return header if mask_key is None else header + mask_key
+
+
+@dataclasses.dataclass
+class Frame:
+    """A WebSocket frame.
+
+    Attributes:
+        opcode: Opcode.
+        data: Payload, unmasked.
+        fin: FIN bit: this frame ends a message.
+        rsv1: RSV1 bit (set by permessage-deflate on compressed messages).
+        rsv2: RSV2 bit.
+        rsv3: RSV3 bit.
+    """
+
+    opcode: Opcode
+    data: BytesLike
+    fin: bool = True
+    rsv1: bool = False
+    rsv2: bool = False
+    rsv3: bool = False
+
+    # How many payload bytes str() shows before eliding the rest.
+    MAX_LOG_SIZE = 75
+
+    def __str__(self) -> str:
+        """Describe the frame for logs, with a long payload elided."""
+        size = len(self.data)
+        details = f"{size} byte{'' if size == 1 else 's'}{'' if self.fin else ', continued'}"
+        payload = bytes(self.data)
+        if self.opcode is TEXT:
+            shown = repr(_elide(payload.decode(errors="backslashreplace"), self.MAX_LOG_SIZE))
+        elif self.opcode is CLOSE and _parses_as_close(payload):
+            shown = str(Close.parse(payload))
+        else:
+            shown = _elide(payload.hex(" "), self.MAX_LOG_SIZE)
+        return f"{self.opcode.name} {shown} [{details}]" if shown else f"{self.opcode.name} [{details}]"
+
+    def check(self) -> None:
+        """Enforce the rules every frame obeys, whatever the extensions.
+
+        Raises:
+            ProtocolError: A reserved bit is set, or a control frame is
+                fragmented or has a payload over 125 bytes.
+        """
+        if self.rsv1 or self.rsv2 or self.rsv3:
+            raise ProtocolError("reserved bits must be 0")
+        if self.opcode in CTRL_OPCODES:
+            _check_control(self)
+
+    def serialize(
+        self, *, mask: bool, extensions: Sequence[Extension] | None = None
+    ) -> bytes:
+        """Encode the frame for the wire.
+
+        Args:
+            mask: Whether to mask the payload (clients must, servers must not).
+            extensions: Extensions to apply, in the negotiated order.
+
+        Raises:
+            ProtocolError: The frame breaks a rule of :meth:`check`.
+        """
+        frame = self
+        for extension in extensions or ():
+            frame = extension.encode(frame)
+        if frame.opcode in CTRL_OPCODES:
+            _check_control(frame)
+        first_byte = (
+            (_FIN if frame.fin else 0)
+            | (_RSV1 if frame.rsv1 else 0)
+            | (_RSV2 if frame.rsv2 else 0)
+            | (_RSV3 if frame.rsv3 else 0)
+            | frame.opcode
+        )
+        if mask:
+            mask_key = os.urandom(4)
+            payload = apply_mask(frame.data, mask_key)
+        else:
+            mask_key = None
+            payload = bytes(frame.data)
+        return serialize_header(first_byte, len(payload), mask_key) + payload
+
+
+def _check_control(frame: Frame) -> None:
+    # "All control frames MUST have a payload length of 125 bytes or less
+    # and MUST NOT be fragmented."
+    if len(frame.data) > MAX_CONTROL_PAYLOAD:
+        raise ProtocolError("control frame too long")
+    if not frame.fin:
+        raise ProtocolError("fragmented control frame")
+
+
+def _parses_as_close(payload: bytes) -> bool:
+    try:
+        Close.parse(payload)
+    except (ProtocolError, UnicodeDecodeError):
+        return False
+    return True
+
+
+def _elide(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    keep = limit * 2 // 3
+    return f"{text[:keep]}...{text[-(limit - keep - 3):]}"
+
+
+@dataclasses.dataclass
+class Close:
+    """The payload of a close frame: a close code and a reason.
+
+    Attributes:
+        code: Close code.
+        reason: Close reason, at most 123 bytes once UTF-8 encoded.
+    """
+
+    code: CloseCode | int
+    reason: str
+
+    def __str__(self) -> str:
+        """Describe the close code and reason for logs and exceptions."""
+        if 3000 <= self.code < 4000:
+            explanation = "registered"
+        elif 4000 <= self.code < 5000:
+            explanation = "private use"
+        else:
+            explanation = CLOSE_CODE_EXPLANATIONS.get(self.code, "unknown")
+        result = f"{self.code} ({explanation})"
+        return f"{result} {self.reason}" if self.reason else result
+
+    @classmethod
+    def parse(cls, data: BytesLike) -> Close:
+        """Decode the payload of a close frame.
+
+        An empty payload stands for "no status code": ``Close(1005, "")``.
+
+        Raises:
+            ProtocolError: The payload is one byte long or the code is invalid.
+            UnicodeDecodeError: The reason is not valid UTF-8.
+        """
+        if len(data) >= 2:
+            (code,) = _CLOSE_CODE.unpack_from(data)
+            close = cls(code, bytes(data[2:]).decode())
+            close.check()
+            return close
+        if len(data) == 0:
+            return cls(CloseCode.NO_STATUS_RCVD, "")
+        raise ProtocolError("close frame too short")
+
+    def serialize(self) -> bytes:
+        """Encode the payload of a close frame.
+
+        Raises:
+            ProtocolError: The code may not be sent or the reason is too long.
+        """
+        self.check()
+        reason = self.reason.encode()
+        if len(reason) > MAX_CLOSE_REASON:
+            raise ProtocolError(f"close reason longer than {MAX_CLOSE_REASON} bytes")
+        return _CLOSE_CODE.pack(self.code) + reason
+
+    def check(self) -> None:
+        """Check that the code may travel in a close frame.
+
+        Raises:
+            ProtocolError: The code is reserved, internal or out of range.
+        """
+        if not (self.code in EXTERNAL_CLOSE_CODES or 3000 <= self.code < 5000):
+            raise ProtocolError(f"invalid close code {self.code}")
