@@ -1,0 +1,914 @@
+"""Tests for wskit.protocol: framing, fragmentation, limits, UTF-8 and closing."""
+
+from __future__ import annotations
+
+import logging
+import struct
+import zlib
+
+import pytest
+
+from wskit.exceptions import (
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    InvalidState,
+    PayloadTooBig,
+    ProtocolError,
+    TooManyFragments,
+)
+from wskit.extensions.base import Extension
+from wskit.extensions.permessage_deflate import PerMessageDeflate
+from wskit.frames import (
+    BINARY,
+    CLOSE,
+    CONT,
+    PING,
+    PONG,
+    TEXT,
+    Close,
+    CloseCode,
+    Frame,
+    Opcode,
+    parse_header,
+)
+from wskit.protocol import (
+    MAX_EMPTY_FRAGMENTS,
+    SEND_EOF,
+    InvalidUTF8,
+    Protocol,
+    Side,
+    State,
+)
+from wskit.speedups import apply_mask
+
+SERVER, CLIENT = Side.SERVER, Side.CLIENT
+
+
+# Helpers: what the peer of a protocol under test would put on the wire.
+
+
+def wire(
+    opcode: Opcode,
+    data: bytes = b"",
+    *,
+    fin: bool = True,
+    rsv1: bool = False,
+    masked: bool = True,
+) -> bytes:
+    """Encode a frame by hand, without any validation, as a hostile peer might."""
+    first = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode
+    mask_bit = 0x80 if masked else 0
+    length = len(data)
+    if length < 126:
+        header = bytes([first, mask_bit | length])
+    elif length < 65536:
+        header = bytes([first, mask_bit | 126]) + struct.pack("!H", length)
+    else:
+        header = bytes([first, mask_bit | 127]) + struct.pack("!Q", length)
+    if not masked:
+        return header + data
+    key = b"\x01\x02\x03\x04"
+    return header + key + apply_mask(data, key)
+
+
+def to_server(opcode: Opcode, data: bytes = b"", **kwargs: bool) -> bytes:
+    return wire(opcode, data, masked=True, **kwargs)
+
+
+def to_client(opcode: Opcode, data: bytes = b"", **kwargs: bool) -> bytes:
+    return wire(opcode, data, masked=False, **kwargs)
+
+
+def close_payload(code: int, reason: bytes = b"") -> bytes:
+    return struct.pack("!H", code) + reason
+
+
+def unwire(data: bytes) -> Frame:
+    """Decode one frame written by a protocol under test."""
+    header = parse_header(data)
+    assert header is not None
+    first, length, start, mask_key = header
+    payload = data[start : start + length]
+    if mask_key is not None:
+        payload = apply_mask(payload, mask_key)
+    return Frame(Opcode(first & 0x0F), payload, bool(first & 0x80), bool(first & 0x40))
+
+
+def sent_frames(protocol: Protocol) -> list[Frame | bytes]:
+    """Frames written by the protocol, with SEND_EOF kept as is."""
+    return [unwire(data) if data else SEND_EOF for data in protocol.data_to_send()]
+
+
+def assert_failed(protocol: Protocol, code: int) -> None:
+    """The protocol failed the connection with ``code``, as RFC 6455 7.1.7 says."""
+    writes = sent_frames(protocol)
+    close = writes[0]
+    assert isinstance(close, Frame)
+    assert close.opcode is CLOSE
+    assert Close.parse(close.data).code == code
+    # A server closes the TCP connection itself; a client waits for the server.
+    assert writes[1:] == ([SEND_EOF] if protocol.side is SERVER else [])
+    assert protocol.state is State.CLOSING
+    assert protocol.close_expected()
+    assert protocol.parser_exc is not None
+
+
+@pytest.fixture
+def server() -> Protocol:
+    return Protocol(SERVER)
+
+
+@pytest.fixture
+def client() -> Protocol:
+    return Protocol(CLIENT)
+
+
+# Receiving frames.
+
+
+@pytest.mark.parametrize("opcode", [TEXT, BINARY])
+def test_receive_data_frame(server: Protocol, opcode: Opcode) -> None:
+    server.receive_data(to_server(opcode, b"caf\xc3\xa9"))
+    assert server.events_received() == [Frame(opcode, b"caf\xc3\xa9")]
+    assert server.data_to_send() == []
+
+
+def test_client_receives_unmasked_frames(client: Protocol) -> None:
+    client.receive_data(to_client(BINARY, b"\x00" * 70000))
+    [frame] = client.events_received()
+    assert frame == Frame(BINARY, b"\x00" * 70000)
+
+
+def test_events_are_handed_out_once(server: Protocol) -> None:
+    server.receive_data(to_server(TEXT, b"a"))
+    assert len(server.events_received()) == 1
+    assert server.events_received() == []
+
+
+def test_many_frames_in_one_chunk(server: Protocol) -> None:
+    server.receive_data(b"".join(to_server(BINARY, bytes([i])) for i in range(100)))
+    assert [frame.data for frame in server.events_received()] == [bytes([i]) for i in range(100)]
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536, 100_000])
+def test_frame_split_at_every_boundary(size: int) -> None:
+    """Header and payload may arrive in any pieces: each prefix waits for the rest."""
+    data = to_server(BINARY, bytes(range(256)) * (size // 256) + bytes(size % 256))
+    # Splitting a 100 KB frame at every byte would be slow; the header's 14
+    # boundaries and a sample of payload boundaries cover every code path.
+    cuts = [*range(min(len(data), 20)), len(data) // 2, len(data) - 1]
+    for cut in cuts:
+        server = Protocol(SERVER)
+        server.receive_data(data[:cut])
+        assert server.events_received() == []
+        server.receive_data(data[cut:])
+        [frame] = server.events_received()
+        assert len(frame.data) == size
+
+
+def test_frame_fed_one_byte_at_a_time(server: Protocol) -> None:
+    data = to_server(TEXT, "é".encode() * 100)
+    for byte in data:
+        server.receive_data(bytes([byte]))
+    assert server.events_received() == [Frame(TEXT, "é".encode() * 100)]
+
+
+def test_receive_memoryview_and_bytearray(server: Protocol) -> None:
+    data = to_server(BINARY, b"xyz")
+    server.receive_data(memoryview(data)[:3])
+    server.receive_data(bytearray(data[3:]))
+    assert server.events_received() == [Frame(BINARY, b"xyz")]
+
+
+# Masking.
+
+
+def test_server_fails_on_unmasked_frame(server: Protocol) -> None:
+    server.receive_data(to_client(TEXT, b"hi"))
+    assert_failed(server, CloseCode.PROTOCOL_ERROR)
+    assert str(server.parser_exc) == "incorrect masking"
+
+
+def test_client_fails_on_masked_frame(client: Protocol) -> None:
+    client.receive_data(to_server(TEXT, b"hi"))
+    assert_failed(client, CloseCode.PROTOCOL_ERROR)
+
+
+def test_client_masks_and_server_does_not() -> None:
+    client, server = Protocol(CLIENT), Protocol(SERVER)
+    client.send_binary(b"data")
+    server.send_binary(b"data")
+    [client_bytes] = client.data_to_send()
+    [server_bytes] = server.data_to_send()
+    assert client_bytes[1] & 0x80
+    assert not server_bytes[1] & 0x80
+    server.receive_data(client_bytes)
+    client.receive_data(server_bytes)
+    assert server.events_received() == client.events_received() == [Frame(BINARY, b"data")]
+
+
+# Header rules.
+
+
+def test_reserved_bits_without_extension(server: Protocol) -> None:
+    server.receive_data(to_server(TEXT, b"x", rsv1=True))
+    assert_failed(server, CloseCode.PROTOCOL_ERROR)
+    assert isinstance(server.parser_exc, ProtocolError)
+
+
+@pytest.mark.parametrize("bit", [0x20, 0x10])
+def test_rsv2_rsv3(server: Protocol, bit: int) -> None:
+    data = bytearray(to_server(BINARY, b"x"))
+    data[0] |= bit
+    server.receive_data(bytes(data))
+    assert_failed(server, CloseCode.PROTOCOL_ERROR)
+
+
+@pytest.mark.parametrize("opcode", [3, 4, 5, 6, 7, 11, 12, 13, 14, 15])
+def test_reserved_opcodes(server: Protocol, opcode: int) -> None:
+    server.receive_data(bytes([0x80 | opcode, 0x80]) + b"\x00\x00\x00\x00")
+    assert_failed(server, CloseCode.PROTOCOL_ERROR)
+    assert f"invalid opcode {opcode:#x}" in str(server.parser_exc)
+
+
+def test_64_bit_length_with_top_bit_set(server: Protocol) -> None:
+    server.receive_data(bytes([0x82, 0xFF]) + struct.pack("!Q", 2**63) + b"\x00" * 4)
+    assert_failed(server, CloseCode.PROTOCOL_ERROR)
+
+
+def test_length_over_limit_rejected_from_header() -> None:
+    """The limit applies before any payload arrives: nothing gets buffered."""
+    server = Protocol(SERVER, max_size=1000)
+    server.receive_data(bytes([0x82, 0xFF]) + struct.pack("!Q", 2**40) + b"mask")
+    assert_failed(server, CloseCode.MESSAGE_TOO_BIG)
+    assert isinstance(server.parser_exc, PayloadTooBig)
+    assert server.parser_exc.size == 2**40
+    # Everything after the failure is ignored, not buffered.
+    server.receive_data(b"\x00" * 100_000)
+    assert server.events_received() == []
+    assert len(server._buffer) == 0
+
+
+def test_message_at_the_limit_passes_and_over_fails() -> None:
+    server = Protocol(SERVER, max_size=10)
+    server.receive_data(to_server(BINARY, b"x" * 10))
+    assert server.events_received() == [Frame(BINARY, b"x" * 10)]
+    server.receive_data(to_server(BINARY, b"x" * 11))
+    assert_failed(server, CloseCode.MESSAGE_TOO_BIG)
+
+
+def test_limit_applies_to_whole_fragmented_message() -> None:
+    server = Protocol(SERVER, max_size=10)
+    server.receive_data(to_server(TEXT, b"x" * 6, fin=False))
+    server.receive_data(to_server(CONT, b"x" * 5))
+    assert_failed(server, CloseCode.MESSAGE_TOO_BIG)
+    assert isinstance(server.parser_exc, PayloadTooBig)
+    assert server.parser_exc.current_size == 6
+
+
+def test_limit_resets_between_messages() -> None:
+    server = Protocol(SERVER, max_size=10)
+    for _ in range(3):
+        server.receive_data(to_server(TEXT, b"x" * 5, fin=False))
+        server.receive_data(to_server(CONT, b"x" * 5))
+    assert len(server.events_received()) == 6
+    assert server.data_to_send() == []
+
+
+def test_no_limit() -> None:
+    server = Protocol(SERVER, max_size=None)
+    server.receive_data(to_server(BINARY, b"x" * 3_000_000))
+    [frame] = server.events_received()
+    assert len(frame.data) == 3_000_000
+
+
+def test_separate_message_and_fragment_limits() -> None:
+    server = Protocol(SERVER, max_size=(100, 10))
+    for _ in range(10):
+        server.receive_data(to_server(BINARY if _ == 0 else CONT, b"x" * 10, fin=False))
+    assert len(server.events_received()) == 10
+    server.receive_data(to_server(CONT, b"x" * 11))
+    assert_failed(server, CloseCode.MESSAGE_TOO_BIG)
+
+
+def test_fragment_limit_without_message_limit() -> None:
+    server = Protocol(SERVER, max_size=(None, 10))
+    server.receive_data(to_server(BINARY, b"x" * 10, fin=False))
+    server.receive_data(to_server(CONT, b"x" * 10))
+    assert len(server.events_received()) == 2
+    server.receive_data(to_server(BINARY, b"x" * 11))
+    assert_failed(server, CloseCode.MESSAGE_TOO_BIG)
+
+
+# Control frames.
+
+
+def test_control_frame_too_long(server: Protocol) -> None:
+    server.receive_data(to_server(PING, b"x" * 126))
+    assert_failed(server, CloseCode.PROTOCOL_ERROR)
+    assert str(server.parser_exc) == "control frame too long"
+
+
+def test_control_frame_too_long_detected_before_payload() -> None:
+    server = Protocol(SERVER, max_size=None)
+    # A ping claiming 2**40 bytes: refused from the header alone.
+    server.receive_data(bytes([0x89, 0xFF]) + struct.pack("!Q", 2**40) + b"mask")
+    assert_failed(server, CloseCode.PROTOCOL_ERROR)
+
+
+@pytest.mark.parametrize("opcode", [PING, PONG, CLOSE])
+def test_fragmented_control_frame(server: Protocol, opcode: Opcode) -> None:
+    server.receive_data(to_server(opcode, b"", fin=False))
+    assert_failed(server, CloseCode.PROTOCOL_ERROR)
+    assert str(server.parser_exc) == "fragmented control frame"
+
+
+def test_ping_is_answered_with_pong(server: Protocol) -> None:
+    server.receive_data(to_server(PING, b"are you there"))
+    assert server.events_received() == [Frame(PING, b"are you there")]
+    assert sent_frames(server) == [Frame(PONG, b"are you there")]
+
+
+def test_pong_is_an_event(client: Protocol) -> None:
+    client.receive_data(to_client(PONG, b"1234"))
+    assert client.events_received() == [Frame(PONG, b"1234")]
+    assert client.data_to_send() == []
+
+
+def test_ping_between_fragments(server: Protocol) -> None:
+    server.receive_data(to_server(TEXT, b"spam", fin=False))
+    server.receive_data(to_server(PING, b"p"))
+    server.receive_data(to_server(CONT, b"eggs"))
+    assert server.events_received() == [
+        Frame(TEXT, b"spam", fin=False),
+        Frame(PING, b"p"),
+        Frame(CONT, b"eggs"),
+    ]
+    assert sent_frames(server) == [Frame(PONG, b"p")]
+
+
+def test_no_pong_while_closing(server: Protocol) -> None:
+    server.send_close(1000)
+    server.data_to_send()
+    server.receive_data(to_server(PING, b"late"))
+    assert server.events_received() == [Frame(PING, b"late")]
+    assert server.data_to_send() == []
+
+
+# Fragmentation.
+
+
+def test_fragmented_message(server: Protocol) -> None:
+    server.receive_data(to_server(BINARY, b"a", fin=False))
+    server.receive_data(to_server(CONT, b"b", fin=False))
+    server.receive_data(to_server(CONT, b"c"))
+    assert [(f.opcode, f.data, f.fin) for f in server.events_received()] == [
+        (BINARY, b"a", False),
+        (CONT, b"b", False),
+        (CONT, b"c", True),
+    ]
+
+
+def test_continuation_without_start(server: Protocol) -> None:
+    server.receive_data(to_server(CONT, b"x"))
+    assert_failed(server, CloseCode.PROTOCOL_ERROR)
+    assert str(server.parser_exc) == "unexpected continuation frame"
+
+
+@pytest.mark.parametrize("opcode", [TEXT, BINARY])
+def test_new_message_inside_fragmented_one(server: Protocol, opcode: Opcode) -> None:
+    server.receive_data(to_server(TEXT, b"x", fin=False))
+    server.receive_data(to_server(opcode, b"y"))
+    assert_failed(server, CloseCode.PROTOCOL_ERROR)
+    assert str(server.parser_exc) == "expected a continuation frame"
+
+
+def test_endless_empty_fragments_are_cut_off() -> None:
+    server = Protocol(SERVER)
+    server.receive_data(to_server(TEXT, b"", fin=False))
+    empty = to_server(CONT, b"", fin=False)
+    server.receive_data(empty * (MAX_EMPTY_FRAGMENTS - 1))
+    assert server.data_to_send() == []
+    server.receive_data(empty * 10)
+    assert_failed(server, CloseCode.POLICY_VIOLATION)
+    assert isinstance(server.parser_exc, TooManyFragments)
+
+
+def test_empty_fragment_count_resets_between_messages() -> None:
+    server = Protocol(SERVER)
+    message = (
+        to_server(BINARY, b"", fin=False)
+        + to_server(CONT, b"", fin=False) * (MAX_EMPTY_FRAGMENTS - 1)
+        + to_server(CONT, b"")
+    )
+    server.receive_data(message * 3)
+    assert server.data_to_send() == []
+
+
+def test_4_mib_message_in_64_byte_fragments() -> None:
+    """The fragment guard never rejects a legitimate heavily fragmented message."""
+    size, step = 4 * 2**20, 64
+    server = Protocol(SERVER, max_size=size)
+    chunk = to_server(CONT, b"z" * step, fin=False)
+    server.receive_data(to_server(BINARY, b"z" * step, fin=False))
+    server.receive_data(chunk * (size // step - 2))
+    server.receive_data(to_server(CONT, b"z" * step))
+    events = server.events_received()
+    assert len(events) == size // step
+    assert sum(len(frame.data) for frame in events) == size
+    assert events[-1].fin
+    assert server.data_to_send() == []
+
+
+# UTF-8.
+
+INVALID_UTF8 = {
+    "overlong 2 bytes": b"\xc0\xaf",
+    "overlong 3 bytes": b"\xe0\x80\xaf",
+    "overlong 4 bytes": b"\xf0\x80\x80\xaf",
+    "surrogate": b"\xed\xa0\x80",
+    "above U+10FFFF": b"\xf4\x90\x80\x80",
+    "invalid start byte": b"\xff",
+    "lone continuation": b"\x80",
+    "truncated": b"\xe2\x82",
+}
+
+
+@pytest.mark.parametrize("data", INVALID_UTF8.values(), ids=INVALID_UTF8.keys())
+def test_invalid_utf8_text_message(server: Protocol, data: bytes) -> None:
+    server.receive_data(to_server(TEXT, b"ok" + data))
+    assert_failed(server, CloseCode.INVALID_DATA)
+    assert isinstance(server.parser_exc, InvalidUTF8)
+    assert server.events_received() == []
+
+
+def test_invalid_utf8_fails_fast_in_first_fragment(server: Protocol) -> None:
+    """Autobahn 6.4.x: fail on the first fragment, before the message ends."""
+    server.receive_data(to_server(TEXT, "κόσμε".encode() + b"\xf4\x90\x80\x80", fin=False))
+    assert_failed(server, CloseCode.INVALID_DATA)
+
+
+def test_invalid_sequence_split_across_fragments(server: Protocol) -> None:
+    server.receive_data(to_server(TEXT, b"abc\xf4", fin=False))
+    assert server.data_to_send() == []
+    server.receive_data(to_server(CONT, b"\x90\x80\x80", fin=False))
+    assert_failed(server, CloseCode.INVALID_DATA)
+
+
+def test_valid_sequence_split_across_fragments(server: Protocol) -> None:
+    euro = "€".encode()
+    server.receive_data(to_server(TEXT, euro[:1], fin=False))
+    server.receive_data(to_server(CONT, euro[1:2], fin=False))
+    server.receive_data(to_server(CONT, euro[2:]))
+    assert len(server.events_received()) == 3
+    assert server.data_to_send() == []
+
+
+def test_truncated_sequence_at_end_of_fragmented_message(server: Protocol) -> None:
+    server.receive_data(to_server(TEXT, b"\xe2\x82", fin=False))
+    server.receive_data(to_server(CONT, b""))
+    assert_failed(server, CloseCode.INVALID_DATA)
+
+
+def test_binary_messages_are_not_validated(server: Protocol) -> None:
+    server.receive_data(to_server(BINARY, b"\xff\xfe", fin=False))
+    server.receive_data(to_server(CONT, b"\xc0"))
+    assert len(server.events_received()) == 2
+
+
+def test_utf8_state_does_not_leak_between_messages(server: Protocol) -> None:
+    server.receive_data(to_server(TEXT, b"\xc3\xa9"))
+    server.receive_data(to_server(TEXT, b"\xa9"))  # a lone continuation byte
+    assert_failed(server, CloseCode.INVALID_DATA)
+
+
+# The closing handshake.
+
+
+def test_server_answers_close_and_closes_tcp(server: Protocol) -> None:
+    server.receive_data(to_server(CLOSE, close_payload(1000, b"bye")))
+    assert server.events_received() == [Frame(CLOSE, close_payload(1000, b"bye"))]
+    assert sent_frames(server) == [Frame(CLOSE, close_payload(1000)), SEND_EOF]
+    assert server.state is State.CLOSING
+    assert server.close_expected()
+    assert server.close_code is None  # not final until the connection is closed
+    server.receive_eof()
+    assert server.data_to_send() == []
+    assert server.state is State.CLOSED
+    assert server.close_code == 1000
+    assert server.close_reason == "bye"
+    exc = server.close_exc
+    assert isinstance(exc, ConnectionClosedOK)
+    assert exc.rcvd == Close(1000, "bye")
+    assert exc.sent == Close(1000, "")
+    assert exc.rcvd_then_sent is True
+
+
+def test_client_answers_close_and_waits_for_server(client: Protocol) -> None:
+    client.receive_data(to_client(CLOSE, close_payload(1001)))
+    assert sent_frames(client) == [Frame(CLOSE, close_payload(1001))]
+    assert client.close_expected()
+    client.receive_eof()
+    assert client.data_to_send() == [SEND_EOF]
+    assert client.state is State.CLOSED
+    assert isinstance(client.close_exc, ConnectionClosedOK)
+
+
+def test_client_initiates_closing_handshake(client: Protocol) -> None:
+    client.send_close(CloseCode.NORMAL_CLOSURE, "done")
+    assert sent_frames(client) == [Frame(CLOSE, close_payload(1000, b"done"))]
+    assert client.state is State.CLOSING
+    assert client.close_expected()
+    # Data frames still arrive until the server's close frame.
+    client.receive_data(to_client(TEXT, b"late"))
+    client.receive_data(to_client(CLOSE, close_payload(1000)))
+    assert [f.opcode for f in client.events_received()] == [TEXT, CLOSE]
+    assert client.data_to_send() == []
+    client.receive_eof()
+    assert client.data_to_send() == [SEND_EOF]
+    exc = client.close_exc
+    assert isinstance(exc, ConnectionClosedOK)
+    assert exc.rcvd_then_sent is False
+    assert str(exc) == "sent 1000 (OK) done; then received 1000 (OK)"
+
+
+def test_server_initiates_closing_handshake(server: Protocol) -> None:
+    server.send_close(4000, "app")
+    assert sent_frames(server) == [Frame(CLOSE, close_payload(4000, b"app"))]
+    server.receive_data(to_server(CLOSE, close_payload(4000)))
+    assert server.data_to_send() == [SEND_EOF]
+    server.receive_eof()
+    exc = server.close_exc
+    # 4000 is not an OK code: the application said something went wrong.
+    assert isinstance(exc, ConnectionClosedError)
+    assert server.close_code == 4000
+
+
+def test_close_without_code(server: Protocol) -> None:
+    server.receive_data(to_server(CLOSE, b""))
+    assert sent_frames(server) == [Frame(CLOSE, b""), SEND_EOF]
+    server.receive_eof()
+    assert server.close_code == CloseCode.NO_STATUS_RCVD
+    assert isinstance(server.close_exc, ConnectionClosedOK)
+
+
+def test_send_close_without_code(client: Protocol) -> None:
+    client.send_close()
+    assert sent_frames(client) == [Frame(CLOSE, b"")]
+    assert client.close_sent == Close(CloseCode.NO_STATUS_RCVD, "")
+
+
+def test_close_in_the_middle_of_a_fragmented_message(server: Protocol) -> None:
+    """Autobahn 7.1.5: a close between fragments gets a normal answer, not 1002."""
+    server.receive_data(to_server(TEXT, b"frag", fin=False))
+    server.receive_data(to_server(CLOSE, close_payload(1000)))
+    server.receive_data(to_server(CONT, b"ment"))
+    assert [f.opcode for f in server.events_received()] == [TEXT, CLOSE]
+    assert sent_frames(server) == [Frame(CLOSE, close_payload(1000)), SEND_EOF]
+    assert server.parser_exc is None
+
+
+def test_close_payload_of_one_byte(server: Protocol) -> None:
+    server.receive_data(to_server(CLOSE, b"\x03"))
+    assert_failed(server, CloseCode.PROTOCOL_ERROR)
+
+
+@pytest.mark.parametrize("code", [0, 999, 1004, 1005, 1006, 1015, 1016, 2000, 2999, 5000, 65535])
+def test_invalid_close_codes(server: Protocol, code: int) -> None:
+    server.receive_data(to_server(CLOSE, close_payload(code)))
+    assert_failed(server, CloseCode.PROTOCOL_ERROR)
+
+
+@pytest.mark.parametrize("code", [1000, 1001, 1002, 1003, 1007, 1011, 1012, 1014, 3000, 4999])
+def test_valid_close_codes_are_echoed(server: Protocol, code: int) -> None:
+    server.receive_data(to_server(CLOSE, close_payload(code)))
+    assert sent_frames(server) == [Frame(CLOSE, close_payload(code)), SEND_EOF]
+
+
+def test_close_reason_with_invalid_utf8(server: Protocol) -> None:
+    server.receive_data(to_server(CLOSE, close_payload(1000, b"\xff")))
+    assert_failed(server, CloseCode.INVALID_DATA)
+
+
+def test_data_after_close_is_ignored(client: Protocol) -> None:
+    client.receive_data(to_client(CLOSE, close_payload(1000)) + to_client(TEXT, b"after"))
+    assert [f.opcode for f in client.events_received()] == [CLOSE]
+    client.receive_data(to_client(TEXT, b"later") + to_client(CLOSE, close_payload(1000)))
+    assert client.events_received() == []
+    assert sent_frames(client) == [Frame(CLOSE, close_payload(1000))]
+
+
+def test_second_close_is_ignored(server: Protocol) -> None:
+    server.send_close(1000)
+    server.receive_data(to_server(CLOSE, close_payload(1000)) * 2)
+    assert len(server.events_received()) == 1
+    assert server.data_to_send()[-1] == SEND_EOF
+
+
+# Failing the connection.
+
+
+def test_fail_sends_close_frame_and_stops_reading(server: Protocol) -> None:
+    server.fail(CloseCode.INTERNAL_ERROR, "boom")
+    assert sent_frames(server) == [Frame(CLOSE, close_payload(1011, b"boom")), SEND_EOF]
+    server.receive_data(to_server(TEXT, b"ignored"))
+    assert server.events_received() == []
+
+
+def test_fail_with_1006_sends_no_close_frame() -> None:
+    server, client = Protocol(SERVER), Protocol(CLIENT)
+    server.fail(CloseCode.ABNORMAL_CLOSURE)
+    client.fail(CloseCode.ABNORMAL_CLOSURE)
+    assert server.data_to_send() == [SEND_EOF]
+    assert client.data_to_send() == []
+    assert server.close_expected()
+    assert client.close_expected()
+    with pytest.raises(InvalidState):
+        server.send_text(b"no more writes after EOF")
+
+
+def test_fail_truncates_long_reason(client: Protocol) -> None:
+    client.fail(CloseCode.POLICY_VIOLATION, "é" * 100)
+    [frame] = sent_frames(client)
+    assert isinstance(frame, Frame)
+    close = Close.parse(frame.data)
+    assert len(close.reason.encode()) <= 123
+    assert close.reason.endswith("...")
+
+
+def test_fail_with_invalid_code(server: Protocol) -> None:
+    with pytest.raises(ProtocolError):
+        server.fail(1005)
+
+
+def test_fail_while_closing_sends_no_second_close(server: Protocol) -> None:
+    server.send_close(1000)
+    server.data_to_send()
+    server.receive_data(to_server(TEXT, b"\xff"))
+    assert server.data_to_send() == [SEND_EOF]
+    assert server.close_sent == Close(1000, "")
+
+
+def test_unexpected_error_fails_with_1011(caplog: pytest.LogCaptureFixture) -> None:
+    class Broken(Extension):
+        name = "broken"  # type: ignore[assignment]
+
+        def decode(self, frame: Frame, *, max_size: int | None = None) -> Frame:
+            raise RuntimeError("bug")
+
+        def encode(self, frame: Frame) -> Frame:
+            return frame
+
+    server = Protocol(SERVER)
+    server.extensions = [Broken()]
+    with caplog.at_level(logging.ERROR, logger="wskit.server"):
+        server.receive_data(to_server(TEXT, b"x"))
+    assert_failed(server, CloseCode.INTERNAL_ERROR)
+    assert "unexpected error while parsing frames" in caplog.text
+
+
+# The end of the stream.
+
+
+def test_eof_without_closing_handshake(server: Protocol) -> None:
+    server.receive_data(to_server(TEXT, b"partial")[:5])
+    server.receive_eof()
+    assert server.data_to_send() == [SEND_EOF]
+    assert server.state is State.CLOSED
+    assert server.close_code == CloseCode.ABNORMAL_CLOSURE
+    assert server.close_reason == ""
+    exc = server.close_exc
+    assert isinstance(exc, ConnectionClosedError)
+    assert exc.rcvd is None
+    assert exc.sent is None
+
+
+def test_receive_data_after_eof(server: Protocol) -> None:
+    server.receive_eof()
+    with pytest.raises(EOFError):
+        server.receive_data(b"x")
+
+
+def test_receive_eof_is_idempotent(server: Protocol) -> None:
+    server.receive_eof()
+    server.receive_eof()
+    assert server.data_to_send() == [SEND_EOF]
+    assert not server.close_expected()
+
+
+def test_eof_is_the_last_write(server: Protocol) -> None:
+    server.receive_data(to_server(CLOSE, close_payload(1000)))
+    assert server.data_to_send()[-1] == SEND_EOF
+    for send in (server.send_ping, server.send_pong):
+        with pytest.raises(InvalidState):
+            send(b"")
+    server.receive_eof()
+    assert server.data_to_send() == []
+
+
+def test_close_exc_before_closed(server: Protocol) -> None:
+    with pytest.raises(InvalidState):
+        _ = server.close_exc
+    assert server.close_code is None
+    assert server.close_reason is None
+
+
+def test_close_exc_carries_the_parser_error(server: Protocol) -> None:
+    server.receive_data(to_server(CONT, b""))
+    server.receive_eof()
+    exc = server.close_exc
+    assert isinstance(exc, ConnectionClosedError)
+    assert isinstance(exc.__cause__, ProtocolError)
+    assert exc.sent is not None
+    assert exc.sent.code == CloseCode.PROTOCOL_ERROR
+
+
+# Sending.
+
+
+def test_send_fragmented_message(client: Protocol) -> None:
+    client.send_text(b"a", fin=False)
+    client.send_ping(b"between")
+    client.send_continuation(b"b", fin=False)
+    client.send_continuation(b"c", fin=True)
+    assert sent_frames(client) == [
+        Frame(TEXT, b"a", fin=False),
+        Frame(PING, b"between"),
+        Frame(CONT, b"b", fin=False),
+        Frame(CONT, b"c"),
+    ]
+    assert not client.expect_continuation_frame
+
+
+def test_send_continuation_without_start(client: Protocol) -> None:
+    with pytest.raises(ProtocolError):
+        client.send_continuation(b"x", fin=True)
+
+
+@pytest.mark.parametrize("method", ["send_text", "send_binary"])
+def test_send_new_message_inside_fragmented_one(client: Protocol, method: str) -> None:
+    client.send_binary(b"x", fin=False)
+    with pytest.raises(ProtocolError):
+        getattr(client, method)(b"y")
+
+
+def test_send_data_while_closing(client: Protocol) -> None:
+    client.send_text(b"x", fin=False)
+    client.send_close(1000)
+    for call in (
+        lambda: client.send_text(b"x"),
+        lambda: client.send_binary(b"x"),
+        lambda: client.send_continuation(b"x", fin=True),
+        lambda: client.send_close(1000),
+    ):
+        with pytest.raises(InvalidState):
+            call()
+    client.send_ping(b"still allowed")
+    client.send_pong(b"still allowed")
+
+
+def test_send_pong(server: Protocol) -> None:
+    server.send_pong(b"unsolicited")
+    assert sent_frames(server) == [Frame(PONG, b"unsolicited")]
+
+
+def test_send_ping_too_long(client: Protocol) -> None:
+    with pytest.raises(ProtocolError):
+        client.send_ping(b"x" * 126)
+
+
+def test_send_control_frames_when_closed(client: Protocol) -> None:
+    client.receive_eof()
+    with pytest.raises(InvalidState):
+        client.send_ping(b"")
+
+
+def test_send_close_reason_without_code(client: Protocol) -> None:
+    with pytest.raises(ProtocolError):
+        client.send_close(None, "reason")
+
+
+@pytest.mark.parametrize("code", [1005, 1006, 999, 5000])
+def test_send_close_with_invalid_code(client: Protocol, code: int) -> None:
+    with pytest.raises(ProtocolError):
+        client.send_close(code)
+    assert client.state is State.OPEN
+
+
+def test_send_on_connecting_protocol() -> None:
+    protocol = Protocol(CLIENT, state=State.CONNECTING)
+    with pytest.raises(InvalidState):
+        protocol.send_text(b"too early")
+
+
+def test_base_protocol_has_no_handshake() -> None:
+    protocol = Protocol(SERVER, state=State.CONNECTING)
+    with pytest.raises(NotImplementedError):
+        protocol.receive_data(b"GET / HTTP/1.1\r\n")
+    with pytest.raises(NotImplementedError):
+        Protocol(SERVER, state=State.CONNECTING).receive_eof()
+
+
+# Extensions.
+
+
+def deflate_pair() -> tuple[Protocol, Protocol]:
+    client, server = Protocol(CLIENT), Protocol(SERVER)
+    client.extensions = [PerMessageDeflate(False, False, 15, 15)]
+    server.extensions = [PerMessageDeflate(False, False, 15, 15)]
+    return client, server
+
+
+def test_compressed_messages_round_trip() -> None:
+    client, server = deflate_pair()
+    client.send_text(b"hello " * 1000)
+    client.send_binary(b"frag", fin=False)
+    client.send_ping(b"between compressed fragments")
+    client.send_continuation(b"ment", fin=True)
+    data = client.data_to_send()
+    assert len(data[0]) < 100  # it was compressed
+    for chunk in data:
+        server.receive_data(chunk)
+    events = server.events_received()
+    assert events[0] == Frame(TEXT, b"hello " * 1000)
+    assert [f.data for f in events[1:]] == [b"frag", b"between compressed fragments", b"ment"]
+
+
+def test_decompression_bomb_is_stopped() -> None:
+    client, _ = deflate_pair()
+    server = Protocol(SERVER, max_size=2**20)
+    server.extensions = [PerMessageDeflate(False, False, 15, 15)]
+    client.send_binary(b"\x00" * 50 * 2**20)  # 50 MiB that compress to ~50 KiB
+    [data] = client.data_to_send()
+    assert len(data) < 2**20
+    server.receive_data(data)
+    assert_failed(server, CloseCode.MESSAGE_TOO_BIG)
+
+
+def test_decompression_bomb_over_fragments() -> None:
+    client, _ = deflate_pair()
+    server = Protocol(SERVER, max_size=2**20)
+    server.extensions = [PerMessageDeflate(False, False, 15, 15)]
+    client.send_binary(b"\x00" * 2**19, fin=False)
+    client.send_continuation(b"\x00" * 2**19, fin=False)
+    client.send_continuation(b"\x00" * 2**19, fin=True)
+    for chunk in client.data_to_send():
+        server.receive_data(chunk)
+    assert len(server.events_received()) == 2
+    assert_failed(server, CloseCode.MESSAGE_TOO_BIG)
+
+
+def test_compressed_frame_over_fragment_limit() -> None:
+    # Stored (uncompressed) deflate blocks make a frame slightly larger than
+    # its inflated payload; a message within max_size must still pass.
+    compressor = zlib.compressobj(0, zlib.DEFLATED, -15)
+    stored = compressor.compress(b"x" * 1000) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    stored = stored.removesuffix(b"\x00\x00\xff\xff")
+    assert len(stored) > 1000
+    server = Protocol(SERVER, max_size=1000)
+    server.extensions = [PerMessageDeflate(False, False, 15, 15)]
+    server.receive_data(to_server(BINARY, stored, rsv1=True))
+    assert server.events_received() == [Frame(BINARY, b"x" * 1000)]
+    # A frame far over the limit is refused from its header.
+    server.receive_data(bytes([0xC2, 0xFE]) + struct.pack("!H", 5000) + b"mask")
+    assert_failed(server, CloseCode.MESSAGE_TOO_BIG)
+
+
+def test_corrupt_compressed_stream() -> None:
+    _, server = deflate_pair()
+    server.receive_data(to_server(BINARY, b"\xff\xff\xff\xff", rsv1=True))
+    assert_failed(server, CloseCode.PROTOCOL_ERROR)
+
+
+# Logging.
+
+
+def test_debug_logs(caplog: pytest.LogCaptureFixture) -> None:
+    logger = logging.getLogger("test.protocol")
+    logger.setLevel(logging.DEBUG)
+    server = Protocol(SERVER, logger=logger)
+    with caplog.at_level(logging.DEBUG, logger="test.protocol"):
+        server.receive_data(to_server(TEXT, b"hi"))
+        server.receive_data(to_server(BINARY, b"partial")[:4])
+        server.receive_eof()
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages == [
+        "< TEXT 'hi' [2 bytes]",
+        "! 4 bytes of an incomplete frame",
+        "> EOF",
+        "= connection is CLOSED",
+    ]
+    client = Protocol(CLIENT, logger=logger)
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="test.protocol"):
+        client.send_binary(b"\x01")
+    assert [r.getMessage() for r in caplog.records] == ["> BINARY 01 [1 byte]"]
+
+
+def test_default_loggers() -> None:
+    assert Protocol(SERVER).logger.name == "wskit.server"
+    assert Protocol(CLIENT).logger.name == "wskit.client"
+
+
+def test_connection_ids_are_unique() -> None:
+    assert Protocol(SERVER).id != Protocol(SERVER).id

@@ -1,0 +1,657 @@
+"""The WebSocket connection as a Sans-I/O state machine (RFC 6455, sections 5 to 7).
+
+Bytes go in with :meth:`Protocol.receive_data` and :meth:`Protocol.receive_eof`;
+frames come out of :meth:`Protocol.events_received`; bytes to write come out of
+:meth:`Protocol.data_to_send`. Nothing here performs I/O.
+
+The contract an I/O layer relies on:
+
+* After every ``receive_*``, ``send_*`` or :meth:`~Protocol.fail` call, write
+  what :meth:`~Protocol.data_to_send` returns, in order. An empty chunk,
+  :data:`SEND_EOF`, means "half-close the connection now"; it comes at most
+  once and is always the last chunk: nothing is ever written after it.
+* When :meth:`~Protocol.close_expected` is true, the peer should close the TCP
+  connection soon: wait at most a close timeout, then close it yourself.
+* When the TCP connection ends, for any reason, call
+  :meth:`~Protocol.receive_eof` once. The state is then :attr:`State.CLOSED`
+  and :attr:`~Protocol.close_exc` tells how the connection ended.
+
+Bad input from the peer never raises out of ``receive_*``: the connection
+fails with the close code that fits (1002, 1007, 1008, 1009, 1011) and the
+error is kept in :attr:`Protocol.parser_exc`.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import uuid
+from typing import TypeAlias
+
+from .exceptions import (
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    InvalidState,
+    PayloadTooBig,
+    ProtocolError,
+    TooManyFragments,
+)
+from .extensions.base import Extension
+from .frames import (
+    CLOSE,
+    CONT,
+    MAX_CLOSE_REASON,
+    MAX_CONTROL_PAYLOAD,
+    OK_CLOSE_CODES,
+    PING,
+    PONG,
+    TEXT,
+    Close,
+    CloseCode,
+    Frame,
+    Opcode,
+    _OPCODES,
+    parse_header,
+)
+from .http11 import Request, Response
+from .speedups import UTF8Validator, apply_mask
+from .typing import BytesLike, LoggerLike
+
+__all__ = ["MAX_EMPTY_FRAGMENTS", "SEND_EOF", "Event", "Protocol", "Side", "State"]
+
+Event: TypeAlias = "Request | Response | Frame"
+"""What :meth:`Protocol.events_received` returns."""
+
+SEND_EOF = b""
+"""Sentinel in :meth:`Protocol.data_to_send`: half-close the connection."""
+
+
+class Side(enum.IntEnum):
+    """Which end of the connection this is."""
+
+    SERVER, CLIENT = range(2)
+
+
+class State(enum.IntEnum):
+    """Connection state (RFC 6455, section 4 and 7)."""
+
+    CONNECTING, OPEN, CLOSING, CLOSED = range(4)
+
+
+class Reading(enum.Enum):
+    """What the receive side does with incoming bytes."""
+
+    HANDSHAKE = enum.auto()  # the opening handshake is being parsed
+    HOLD = enum.auto()  # buffered, not parsed: the server has not answered yet
+    FRAMES = enum.auto()  # parsed as frames
+    DISCARD = enum.auto()  # ignored: closing handshake done, or connection failed
+
+
+SERVER, CLIENT = Side.SERVER, Side.CLIENT
+CONNECTING, OPEN, CLOSING, CLOSED = State.CONNECTING, State.OPEN, State.CLOSING, State.CLOSED
+
+DEFAULT_MAX_SIZE = 2**20
+
+MAX_EMPTY_FRAGMENTS = 1024
+"""How many empty non-final fragments one message may have.
+
+Fragments with a payload count against ``max_size``; empty ones cost nothing
+to send and would otherwise keep a connection busy forever. Legitimate senders
+never need more than a handful. Going over fails the connection with 1008.
+"""
+
+_FIN, _RSV_BITS, _OPCODE_BITS = 0x80, 0x70, 0x0F
+
+
+def _deflate_bound(size: int) -> int:
+    # Deflate can expand incompressible data slightly (stored blocks, flush
+    # markers). Allow that much on top of a limit measured in inflated bytes.
+    return size + (size >> 12) + (size >> 14) + 64
+
+
+class Protocol:
+    """Sans-I/O implementation of a WebSocket connection.
+
+    Args:
+        side: :attr:`Side.CLIENT` or :attr:`Side.SERVER`.
+        state: Initial state; :attr:`State.OPEN` when the handshake happens
+            elsewhere.
+        max_size: Largest incoming message, in bytes; :obj:`None` disables the
+            limit. A ``(max_message_size, max_fragment_size)`` tuple also bounds
+            each frame, for long messages sent in short fragments.
+        logger: Logger for this connection; defaults to ``wskit.client`` or
+            ``wskit.server`` depending on ``side``.
+    """
+
+    def __init__(
+        self,
+        side: Side,
+        *,
+        state: State = OPEN,
+        max_size: tuple[int | None, int | None] | int | None = DEFAULT_MAX_SIZE,
+        logger: LoggerLike | None = None,
+    ) -> None:
+        self.id: uuid.UUID = uuid.uuid4()
+        """Unique identifier of the connection, handy in logs."""
+        if logger is None:
+            logger = logging.getLogger(f"wskit.{side.name.lower()}")
+        self.logger: LoggerLike = logger
+        """Logger for this connection."""
+        self.debug = logger.isEnabledFor(logging.DEBUG)
+        self.side = side
+        self._state = state
+
+        if isinstance(max_size, tuple):
+            self.max_message_size, self.max_fragment_size = max_size
+        else:
+            self.max_message_size = self.max_fragment_size = max_size
+
+        self.extensions: list[Extension] = []
+        """Extensions negotiated in the opening handshake, in order."""
+
+        # Closing handshake.
+        self.close_rcvd: Close | None = None
+        self.close_sent: Close | None = None
+        self.close_rcvd_then_sent: bool | None = None
+        self.eof_sent = False
+        self.eof_rcvd = False
+        self.parser_exc: Exception | None = None
+        """Why the connection failed, when the peer's input was at fault."""
+
+        # Receive side.
+        self._reading = Reading.FRAMES if state is OPEN else Reading.HANDSHAKE
+        self._buffer = bytearray()
+        self._message_opcode: Opcode | None = None  # set while a message is being received
+        self._message_size = 0
+        self._message_compressed = False
+        self._empty_fragments = 0
+        self._utf8 = UTF8Validator()
+
+        # Send side.
+        self.expect_continuation_frame = False
+        """Whether a fragmented message is being sent."""
+
+        self._events: list[Event] = []
+        self._writes: list[bytes] = []
+
+    # State.
+
+    @property
+    def state(self) -> State:
+        """State of the WebSocket connection."""
+        return self._state
+
+    @state.setter
+    def state(self, state: State) -> None:
+        if self.debug:
+            self.logger.debug("= connection is %s", state.name)
+        self._state = state
+
+    @property
+    def close_code(self) -> int | None:
+        """Close code received from the peer; 1006 without one.
+
+        :obj:`None` until the connection is :attr:`State.CLOSED`.
+        """
+        if self._state is not CLOSED:
+            return None
+        if self.close_rcvd is None:
+            return CloseCode.ABNORMAL_CLOSURE
+        return self.close_rcvd.code
+
+    @property
+    def close_reason(self) -> str | None:
+        """Close reason received from the peer; empty without one.
+
+        :obj:`None` until the connection is :attr:`State.CLOSED`.
+        """
+        if self._state is not CLOSED:
+            return None
+        if self.close_rcvd is None:
+            return ""
+        return self.close_rcvd.reason
+
+    @property
+    def close_exc(self) -> ConnectionClosed:
+        """The exception that tells the application how the connection closed.
+
+        :exc:`~wskit.exceptions.ConnectionClosedOK` after a closing handshake
+        with 1000, 1001 or no code both ways,
+        :exc:`~wskit.exceptions.ConnectionClosedError` otherwise.
+
+        Raises:
+            InvalidState: The connection is not closed yet; the close codes
+                are only final once it is.
+        """
+        if self._state is not CLOSED:
+            raise InvalidState("connection isn't closed yet")
+        exc_type: type[ConnectionClosed] = ConnectionClosedError
+        if (
+            self.close_rcvd is not None
+            and self.close_sent is not None
+            and self.close_rcvd.code in OK_CLOSE_CODES
+            and self.close_sent.code in OK_CLOSE_CODES
+        ):
+            exc_type = ConnectionClosedOK
+        exc = exc_type(self.close_rcvd, self.close_sent, self.close_rcvd_then_sent)
+        exc.__cause__ = self.parser_exc
+        return exc
+
+    # Receiving.
+
+    def receive_data(self, data: BytesLike) -> None:
+        """Receive bytes from the network.
+
+        Afterwards, call :meth:`data_to_send` and write the result, then
+        :meth:`events_received` and process the events.
+
+        Raises:
+            EOFError: :meth:`receive_eof` was called earlier.
+        """
+        if self.eof_rcvd:
+            raise EOFError("stream ended")
+        reading = self._reading
+        if reading is Reading.FRAMES:
+            self._buffer += data
+            self._parse_frames()
+        elif reading is Reading.HANDSHAKE:
+            self.receive_handshake_data(data)
+        elif reading is Reading.HOLD:
+            self._buffer += data
+        # Reading.DISCARD: the peer's bytes no longer matter.
+
+    def receive_eof(self) -> None:
+        """Receive the end of the data stream: the TCP connection is gone.
+
+        The state becomes :attr:`State.CLOSED`. Call :meth:`data_to_send`
+        afterwards: it returns ``[SEND_EOF]`` or ``[]``. Idempotent.
+        """
+        if self.eof_rcvd:
+            return
+        self.eof_rcvd = True
+        if self._reading is Reading.HANDSHAKE:
+            self.receive_handshake_eof()
+        elif self.debug and self._buffer and self._reading is Reading.FRAMES:
+            self.logger.debug("! %d bytes of an incomplete frame", len(self._buffer))
+        self.discard()
+        # The peer is gone: answer its EOF with ours, whoever was to go first.
+        self.send_eof()
+        self.state = CLOSED
+
+    def receive_handshake_data(self, data: BytesLike) -> None:
+        """Parse bytes of the opening handshake. Implemented by subclasses."""
+        raise NotImplementedError
+
+    def receive_handshake_eof(self) -> None:
+        """Handle EOF during the opening handshake. Implemented by subclasses."""
+        raise NotImplementedError
+
+    def start_frames(self, data: BytesLike) -> None:
+        """Switch the receive side to frames, starting with ``data``."""
+        self._reading = Reading.FRAMES
+        self._buffer += data
+        self._parse_frames()
+
+    def _parse_frames(self) -> None:
+        """Turn every complete frame in the buffer into an event."""
+        buffer = self._buffer
+        position = 0
+        try:
+            while self._reading is Reading.FRAMES:
+                header = parse_header(buffer, position)
+                if header is None:
+                    break
+                first, length, start, mask_key = header
+                opcode = self._check_header(first, length, mask_key)
+                end = start + length
+                if len(buffer) < end:
+                    break
+                position = end
+                # A view avoids one copy; it is released before the buffer changes.
+                with memoryview(buffer)[start:end] as payload:
+                    data = bytes(payload) if mask_key is None else apply_mask(payload, mask_key)
+                frame = Frame(
+                    opcode,
+                    data,
+                    bool(first & _FIN),
+                    bool(first & 0x40),
+                    bool(first & 0x20),
+                    bool(first & 0x10),
+                )
+                self._receive_frame(frame)
+        except ProtocolError as exc:
+            self._fail_on_input(exc, CloseCode.PROTOCOL_ERROR)
+        except PayloadTooBig as exc:
+            exc.set_current_size(self._message_size)
+            self._fail_on_input(exc, CloseCode.MESSAGE_TOO_BIG)
+        except TooManyFragments as exc:
+            self._fail_on_input(exc, CloseCode.POLICY_VIOLATION)
+        except (UnicodeDecodeError, InvalidUTF8) as exc:
+            self._fail_on_input(exc, CloseCode.INVALID_DATA)
+        except Exception as exc:  # a bug, in wskit or in an extension
+            self.logger.error("unexpected error while parsing frames", exc_info=True)
+            self._fail_on_input(exc, CloseCode.INTERNAL_ERROR)
+        # Drop what was parsed once per call: bytearray deletes from the front
+        # in constant time, and a single deletion keeps many small frames cheap.
+        del buffer[:position]
+
+    def _check_header(self, first: int, length: int, mask_key: bytes | None) -> Opcode:
+        """Apply every rule that the header alone decides, before any payload."""
+        # "a client MUST mask all frames that it sends to the server" and
+        # "A server MUST NOT mask any frames that it sends to the client."
+        if (mask_key is None) is (self.side is SERVER):
+            raise ProtocolError("incorrect masking")
+        opcode = _OPCODES.get(first & _OPCODE_BITS)
+        if opcode is None:
+            raise ProtocolError(f"invalid opcode {first & _OPCODE_BITS:#x}")
+        if opcode >= CLOSE:
+            # "All control frames MUST have a payload length of 125 bytes or
+            # less and MUST NOT be fragmented."
+            if length > MAX_CONTROL_PAYLOAD:
+                raise ProtocolError("control frame too long")
+            if not first & _FIN:
+                raise ProtocolError("fragmented control frame")
+            return opcode
+        if opcode is CONT:
+            if self._message_opcode is None:
+                raise ProtocolError("unexpected continuation frame")
+            compressed = self._message_compressed
+        else:
+            if self._message_opcode is not None:
+                raise ProtocolError("expected a continuation frame")
+            compressed = bool(first & 0x40) and bool(self.extensions)
+        if self.max_fragment_size is not None and length > (
+            _deflate_bound(self.max_fragment_size) if compressed else self.max_fragment_size
+        ):
+            raise PayloadTooBig(length, self.max_fragment_size)
+        if (
+            not compressed
+            and self.max_message_size is not None
+            and self._message_size + length > self.max_message_size
+        ):
+            raise PayloadTooBig(length, self.max_message_size)
+        if length == 0 and not first & _FIN:
+            self._empty_fragments += 1
+            if self._empty_fragments > MAX_EMPTY_FRAGMENTS:
+                raise TooManyFragments(MAX_EMPTY_FRAGMENTS)
+        return opcode
+
+    def _receive_frame(self, frame: Frame) -> None:
+        """Decode a complete frame, enforce the message rules, queue the event."""
+        opcode = frame.opcode
+        if opcode is CONT or opcode is TEXT or opcode is Opcode.BINARY:
+            if opcode is not CONT:
+                self._message_opcode = opcode
+                self._message_compressed = frame.rsv1 and bool(self.extensions)
+            frame = self._decode(frame)
+            self._message_size += len(frame.data)
+            if self._message_opcode is TEXT:
+                # Fail fast on invalid UTF-8, mid-message included.
+                valid = self._utf8.feed(frame.data)
+                if valid and frame.fin:
+                    valid = self._utf8.finish()
+                if not valid:
+                    raise InvalidUTF8("invalid UTF-8 in text message")
+            if frame.fin:
+                self._message_opcode = None
+                self._message_size = 0
+                self._empty_fragments = 0
+        else:
+            frame = self._decode(frame)
+        if self.debug:
+            self.logger.debug("< %s", frame)
+        self._events.append(frame)
+        if opcode is PING:
+            # "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame
+            # in response", unless it is already closing.
+            if self._state is OPEN:
+                self.send_frame(Frame(PONG, frame.data))
+        elif opcode is CLOSE:
+            self._receive_close(frame)
+
+    def _decode(self, frame: Frame) -> Frame:
+        if self.extensions:
+            remaining = (
+                None
+                if self.max_message_size is None
+                else self.max_message_size - self._message_size
+            )
+            for extension in reversed(self.extensions):
+                frame = extension.decode(frame, max_size=remaining)
+        if frame.rsv1 or frame.rsv2 or frame.rsv3:
+            raise ProtocolError("reserved bits must be 0")
+        return frame
+
+    def _receive_close(self, frame: Frame) -> None:
+        close = Close.parse(frame.data)
+        self.close_rcvd = close
+        if self._state is OPEN:
+            # "the endpoint typically echos the status code it received". A
+            # close in the middle of a fragmented message is answered the same
+            # way: control frames may come between fragments.
+            self._send_close(Close(close.code, ""), rcvd_then_sent=True)
+        else:
+            self.close_rcvd_then_sent = False
+        # "The server MUST close the underlying TCP connection immediately";
+        # the client waits for the server to do so.
+        if self.side is SERVER:
+            self.send_eof()
+        self.discard()
+
+    def _fail_on_input(self, exc: Exception, code: CloseCode) -> None:
+        self.parser_exc = exc
+        self.fail(code, str(exc))
+
+    # Sending.
+
+    def send_continuation(self, data: BytesLike, fin: bool) -> None:
+        """Send a continuation frame of a fragmented message.
+
+        Args:
+            data: Payload, already encoded to bytes.
+            fin: Whether this frame ends the message.
+
+        Raises:
+            InvalidState: The connection is not open.
+            ProtocolError: No fragmented message is being sent.
+        """
+        self._check_open()
+        if not self.expect_continuation_frame:
+            raise ProtocolError("unexpected continuation frame")
+        self.expect_continuation_frame = not fin
+        self.send_frame(Frame(CONT, data, fin))
+
+    def send_text(self, data: BytesLike, fin: bool = True) -> None:
+        """Send a text frame: a whole message, or the first fragment of one.
+
+        Args:
+            data: UTF-8 encoded payload.
+            fin: :obj:`False` to start a fragmented message.
+
+        Raises:
+            InvalidState: The connection is not open.
+            ProtocolError: A fragmented message is being sent.
+        """
+        self._send_data(TEXT, data, fin)
+
+    def send_binary(self, data: BytesLike, fin: bool = True) -> None:
+        """Send a binary frame: a whole message, or the first fragment of one.
+
+        Args:
+            data: Payload.
+            fin: :obj:`False` to start a fragmented message.
+
+        Raises:
+            InvalidState: The connection is not open.
+            ProtocolError: A fragmented message is being sent.
+        """
+        self._send_data(Opcode.BINARY, data, fin)
+
+    def _send_data(self, opcode: Opcode, data: BytesLike, fin: bool) -> None:
+        self._check_open()
+        if self.expect_continuation_frame:
+            raise ProtocolError("expected a continuation frame")
+        self.expect_continuation_frame = not fin
+        self.send_frame(Frame(opcode, data, fin))
+
+    def send_close(self, code: CloseCode | int | None = None, reason: str = "") -> None:
+        """Start the closing handshake.
+
+        Args:
+            code: Close code; :obj:`None` sends a close frame without a code.
+            reason: Close reason, at most 123 bytes in UTF-8.
+
+        Raises:
+            InvalidState: The connection is not open.
+            ProtocolError: The code may not be sent, the reason is too long,
+                or a reason comes without a code.
+        """
+        self._check_open()
+        if code is None:
+            if reason:
+                raise ProtocolError("cannot send a reason without a code")
+            close = Close(CloseCode.NO_STATUS_RCVD, "")
+        else:
+            close = Close(code, reason)
+            close.check()  # 1005 stands for "no code" here, but may not be sent
+        self._send_close(close, rcvd_then_sent=False)
+
+    def _send_close(self, close: Close, *, rcvd_then_sent: bool) -> None:
+        data = b"" if close.code == CloseCode.NO_STATUS_RCVD else close.serialize()
+        self.send_frame(Frame(CLOSE, data))
+        self.close_sent = close
+        if self.close_rcvd is not None:
+            self.close_rcvd_then_sent = rcvd_then_sent
+        self.state = CLOSING
+
+    def send_ping(self, data: BytesLike) -> None:
+        """Send a ping frame.
+
+        Raises:
+            InvalidState: The connection is neither open nor closing.
+            ProtocolError: ``data`` is longer than 125 bytes.
+        """
+        self._check_control_allowed()
+        self.send_frame(Frame(PING, data))
+
+    def send_pong(self, data: BytesLike) -> None:
+        """Send an unsolicited pong frame (pongs that answer pings are automatic).
+
+        Raises:
+            InvalidState: The connection is neither open nor closing.
+            ProtocolError: ``data`` is longer than 125 bytes.
+        """
+        self._check_control_allowed()
+        self.send_frame(Frame(PONG, data))
+
+    def fail(self, code: CloseCode | int, reason: str = "") -> None:
+        """Fail the WebSocket connection (RFC 6455, section 7.1.7).
+
+        Sends a close frame with ``code`` unless one was sent already or
+        ``code`` is 1006, then stops processing input. A server also closes
+        the connection; a client lets the server do it.
+
+        Args:
+            code: Close code.
+            reason: Close reason; cut to 123 bytes of UTF-8 if longer.
+
+        Raises:
+            ProtocolError: ``code`` may not be sent in a close frame.
+        """
+        if self._state is OPEN and code != CloseCode.ABNORMAL_CLOSURE:
+            close = Close(code, _truncate_reason(reason))
+            close.check()
+            self._send_close(close, rcvd_then_sent=False)
+        # "An endpoint MUST NOT continue to attempt to process data (including
+        # a responding Close frame) from the remote endpoint after being
+        # instructed to _Fail the WebSocket Connection_."
+        self.discard()
+        if self.side is SERVER:
+            self.send_eof()
+
+    def _check_open(self) -> None:
+        if self._state is not OPEN:
+            raise InvalidState(f"connection is {self._state.name}")
+
+    def _check_control_allowed(self) -> None:
+        if self._state is not OPEN and self._state is not CLOSING:
+            raise InvalidState(f"connection is {self._state.name}")
+
+    # Output.
+
+    def events_received(self) -> list[Event]:
+        """Return the events received since the last call (and forget them)."""
+        events, self._events = self._events, []
+        return events
+
+    def data_to_send(self) -> list[bytes]:
+        """Return the bytes to write since the last call (and forget them).
+
+        :data:`SEND_EOF` in the list means "half-close the connection".
+        """
+        writes, self._writes = self._writes, []
+        return writes
+
+    def close_expected(self) -> bool:
+        """Whether the peer is expected to close the TCP connection soon.
+
+        Call after ``receive_*``, :meth:`send_close` or :meth:`fail`; when
+        true, close the connection yourself after a timeout.
+        """
+        if self._state is CLOSED:
+            return False
+        return self._state is CLOSING or self._reading is Reading.DISCARD
+
+    def send_frame(self, frame: Frame) -> None:
+        """Queue a frame for sending, with the negotiated extensions applied.
+
+        Raises:
+            InvalidState: The connection was already half-closed.
+        """
+        if self.eof_sent:
+            raise InvalidState("cannot write after sending EOF")
+        if self.debug:
+            self.logger.debug("> %s", frame)
+        self._writes.append(frame.serialize(mask=self.side is CLIENT, extensions=self.extensions))
+
+    def send_eof(self) -> None:
+        """Queue :data:`SEND_EOF` unless it was queued already."""
+        if not self.eof_sent:
+            self.eof_sent = True
+            if self.debug:
+                self.logger.debug("> EOF")
+            self._writes.append(SEND_EOF)
+
+    # Helpers for the handshake subclasses.
+
+    def send_handshake(self, data: bytes) -> None:
+        """Queue the bytes of an HTTP request or response."""
+        self._writes.append(data)
+
+    def queue_event(self, event: Event) -> None:
+        """Queue a handshake event for :meth:`events_received`."""
+        self._events.append(event)
+
+    def hold(self, data: BytesLike) -> None:
+        """Keep ``data`` unparsed until :meth:`start_frames`."""
+        self._reading = Reading.HOLD
+        self._buffer += data
+
+    def discard(self) -> None:
+        """Ignore every byte from now on."""
+        self._reading = Reading.DISCARD
+        self._buffer.clear()
+
+
+class InvalidUTF8(ValueError):
+    """A text message is not valid UTF-8 (the connection fails with 1007)."""
+
+
+def _truncate_reason(reason: str) -> str:
+    encoded = reason.encode()
+    if len(encoded) <= MAX_CLOSE_REASON:
+        return reason
+    # Cut on a character boundary, leaving room for an ellipsis.
+    return encoded[: MAX_CLOSE_REASON - 3].decode(errors="ignore") + "..."
+

@@ -1,0 +1,366 @@
+"""The server side of a WebSocket connection, Sans-I/O (RFC 6455, section 4.2)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import email.utils
+import http
+import re
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from .datastructures import Headers, MultipleValuesError
+from .exceptions import (
+    HeaderLineTooLong,
+    InvalidHandshake,
+    InvalidHeader,
+    InvalidHeaderValue,
+    InvalidMethod,
+    InvalidOrigin,
+    InvalidProtocol,
+    InvalidState,
+    InvalidUpgrade,
+    NegotiationError,
+    RequestLineTooLong,
+    TooManyHeaders,
+)
+from .extensions.base import Extension, ServerExtensionFactory
+from .handshake import check_upgrade, parse_all, single_header
+from .headers import build_extension, parse_extension, parse_subprotocol
+from .http11 import Request, RequestParser, Response
+from .protocol import CONNECTING, OPEN, SERVER, Protocol, State
+from .typing import BytesLike, LoggerLike, Origin, StatusLike, Subprotocol
+from .utils import accept_key
+
+if TYPE_CHECKING:
+    SelectSubprotocol = Callable[["ServerProtocol", Sequence[Subprotocol]], Subprotocol | None]
+
+__all__ = ["ServerProtocol"]
+
+# HTTP answers to requests too malformed for accept() to see them.
+_MALFORMED_REQUEST_STATUS: tuple[tuple[type[InvalidHandshake], http.HTTPStatus], ...] = (
+    (RequestLineTooLong, http.HTTPStatus.REQUEST_URI_TOO_LONG),
+    (HeaderLineTooLong, http.HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE),
+    (TooManyHeaders, http.HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE),
+    (InvalidMethod, http.HTTPStatus.METHOD_NOT_ALLOWED),
+    (InvalidProtocol, http.HTTPStatus.HTTP_VERSION_NOT_SUPPORTED),
+)
+
+_BROWSER_HINT = (
+    "\nThis URL is a WebSocket endpoint. A browser cannot open it as a page: "
+    "connect to it with a WebSocket client.\n"
+)
+
+
+class ServerProtocol(Protocol):
+    """Sans-I/O implementation of the server side of a WebSocket connection.
+
+    Args:
+        origins: Acceptable ``Origin`` values: strings for exact matches,
+            compiled regular expressions for patterns, :obj:`None` to accept
+            requests without an ``Origin`` header. Guards against Cross-Site
+            WebSocket Hijacking. :obj:`None` (the default) accepts any origin.
+        extensions: Supported extensions, in the order they are tried.
+        subprotocols: Supported subprotocols, most preferred first.
+        select_subprotocol: Replaces :meth:`select_subprotocol`; called with
+            this protocol and the client's subprotocols.
+        state: Initial state.
+        max_size: Largest incoming message in bytes, :obj:`None` for no
+            limit, or a ``(max_message_size, max_fragment_size)`` tuple.
+        logger: Logger; defaults to ``logging.getLogger("wskit.server")``.
+    """
+
+    def __init__(
+        self,
+        *,
+        origins: Sequence[Origin | re.Pattern[str] | None] | None = None,
+        extensions: Sequence[ServerExtensionFactory] | None = None,
+        subprotocols: Sequence[Subprotocol] | None = None,
+        select_subprotocol: SelectSubprotocol | None = None,
+        state: State = CONNECTING,
+        max_size: tuple[int | None, int | None] | int | None = 2**20,
+        logger: LoggerLike | None = None,
+    ) -> None:
+        super().__init__(SERVER, state=state, max_size=max_size, logger=logger)
+        self.origins = origins
+        self.available_extensions = extensions
+        self.available_subprotocols = subprotocols
+        if select_subprotocol is not None:
+            # Bind the callable like a method, so that it gets this protocol.
+            self.select_subprotocol = select_subprotocol.__get__(  # type: ignore[method-assign]
+                self, self.__class__
+            )
+        self.origin: Origin | None = None
+        """Origin of the handshake request, if it had one."""
+        self.subprotocol: Subprotocol | None = None
+        """Subprotocol negotiated in the handshake, if any."""
+        self.handshake_exc: Exception | None = None
+        """Why the opening handshake failed, if it did."""
+        self._request_parser = RequestParser()
+
+    # Receiving the request.
+
+    def receive_handshake_data(self, data: BytesLike) -> None:
+        """Parse the handshake request; queue it as an event once complete."""
+        try:
+            request = self._request_parser.feed(data)
+        except InvalidHandshake as exc:
+            self.handshake_exc = exc
+            status = next(
+                (status for kind, status in _MALFORMED_REQUEST_STATUS if isinstance(exc, kind)),
+                http.HTTPStatus.BAD_REQUEST,
+            )
+            response = self.reject(status, f"Failed to open a WebSocket connection: {exc}.\n")
+            if status is http.HTTPStatus.METHOD_NOT_ALLOWED:
+                response.headers["Allow"] = "GET"
+            self.send_response(response)
+            return
+        if request is not None:
+            if self.debug:
+                self.logger.debug("< GET %s HTTP/1.1", request.path)
+            self.queue_event(request)
+            # Frames may follow the request at once; they wait for the answer.
+            self.hold(self._request_parser.trailing)
+
+    def receive_handshake_eof(self) -> None:
+        """The client went away before its request was complete."""
+        self.handshake_exc = InvalidHandshake("connection closed during the opening handshake")
+
+    # Answering it.
+
+    def accept(self, request: Request) -> Response:
+        """Build the response to a handshake request.
+
+        A valid request gets a 101 response that accepts the connection; an
+        invalid one gets an error response (400, 403, 426 or 500) whose
+        :attr:`~wskit.http11.Response.exception` says why. Either way, send it
+        with :meth:`send_response`; headers may be added before that.
+
+        Args:
+            request: The handshake request received from the client.
+        """
+        try:
+            accept_header, extensions_header, protocol_header = self.process_request(request)
+        except InvalidOrigin as exc:
+            return self._reject_with(exc, http.HTTPStatus.FORBIDDEN)
+        except InvalidUpgrade as exc:
+            # A browser that opens the URL as a page sends no Upgrade header.
+            hint = "" if exc.name == "Sec-WebSocket-Version" else _BROWSER_HINT
+            response = self._reject_with(exc, http.HTTPStatus.UPGRADE_REQUIRED, hint)
+            response.headers["Upgrade"] = "websocket"
+            response.headers["Sec-WebSocket-Version"] = "13"
+            return response
+        except InvalidHandshake as exc:
+            return self._reject_with(exc, http.HTTPStatus.BAD_REQUEST)
+        except Exception as exc:
+            self.logger.error("opening handshake failed", exc_info=True)
+            response = self.reject(
+                http.HTTPStatus.INTERNAL_SERVER_ERROR,
+                "Failed to open a WebSocket connection.\nSee the server log for details.\n",
+            )
+            response._exception = exc
+            return response
+
+        headers = Headers()
+        headers["Date"] = email.utils.formatdate(usegmt=True)
+        headers["Upgrade"] = "websocket"
+        headers["Connection"] = "Upgrade"
+        headers["Sec-WebSocket-Accept"] = accept_header
+        if extensions_header is not None:
+            headers["Sec-WebSocket-Extensions"] = extensions_header
+        if protocol_header is not None:
+            headers["Sec-WebSocket-Protocol"] = protocol_header
+        return Response(101, "Switching Protocols", headers)
+
+    def _reject_with(self, exc: InvalidHandshake, status: StatusLike, hint: str = "") -> Response:
+        if self.debug:
+            self.logger.debug("! invalid handshake request: %s", exc)
+        response = self.reject(status, f"Failed to open a WebSocket connection: {exc}.\n{hint}")
+        response._exception = exc
+        return response
+
+    def process_request(self, request: Request) -> tuple[str, str | None, str | None]:
+        """Check the handshake request and negotiate extensions and subprotocol.
+
+        Returns:
+            The values of ``Sec-WebSocket-Accept``, ``Sec-WebSocket-Extensions``
+            and ``Sec-WebSocket-Protocol`` for the response; the last two are
+            :obj:`None` when nothing was negotiated.
+
+        Raises:
+            InvalidHandshake: The request is not an acceptable WebSocket
+                handshake; the subclass tells which HTTP status fits.
+        """
+        headers = request.headers
+        check_upgrade(headers)
+
+        # "A |Host| header field containing the server's authority."
+        single_header(headers, "Host")
+
+        # "A |Sec-WebSocket-Version| header field, with a value of 13." Any
+        # other version gets a 426 that lists the supported one.
+        version = headers.get_all("Sec-WebSocket-Version")
+        if version != ["13"]:
+            raise InvalidUpgrade("Sec-WebSocket-Version", ", ".join(version) or None)
+
+        # "a randomly selected 16-byte value that has been base64-encoded".
+        key = single_header(headers, "Sec-WebSocket-Key")
+        try:
+            raw_key = base64.b64decode(key.encode(), validate=True)
+        except (binascii.Error, UnicodeEncodeError):
+            raise InvalidHeaderValue("Sec-WebSocket-Key", key) from None
+        if len(raw_key) != 16:
+            raise InvalidHeaderValue("Sec-WebSocket-Key", key)
+
+        self.origin = self.process_origin(headers)
+        extensions_header, self.extensions = self.process_extensions(headers)
+        self.subprotocol = self.process_subprotocol(headers)
+        return accept_key(key), extensions_header, self.subprotocol
+
+    def process_origin(self, headers: Headers) -> Origin | None:
+        """Check the ``Origin`` header against :attr:`origins`.
+
+        Returns:
+            The origin, or :obj:`None` if the request has none.
+
+        Raises:
+            InvalidOrigin: The origin is not allowed.
+            InvalidHeader: The request has several ``Origin`` headers.
+        """
+        try:
+            origin = headers.get("Origin")
+        except MultipleValuesError:
+            raise InvalidHeader("Origin", "multiple values") from None
+        if self.origins is not None and not any(
+            origin is None
+            if allowed is None
+            else (
+                origin is not None
+                and (
+                    allowed.fullmatch(origin) is not None
+                    if isinstance(allowed, re.Pattern)
+                    else origin == allowed
+                )
+            )
+            for allowed in self.origins
+        ):
+            raise InvalidOrigin(origin)
+        return None if origin is None else Origin(origin)
+
+    def process_extensions(self, headers: Headers) -> tuple[str | None, list[Extension]]:
+        """Accept the client's extension offers that a factory supports.
+
+        Offers are considered in the client's order; for each, the server's
+        factories of that name are tried in order, and the first one that
+        accepts the parameters wins. Offers that no factory accepts are
+        declined (RFC 6455, section 9.1).
+
+        Returns:
+            The ``Sec-WebSocket-Extensions`` response header (:obj:`None` when
+            nothing was accepted) and the accepted extensions, in order.
+
+        Raises:
+            InvalidHandshake: The header cannot be parsed.
+        """
+        accepted: list[Extension] = []
+        response_params = []
+        if self.available_extensions:
+            offers = parse_all(headers, "Sec-WebSocket-Extensions", parse_extension)
+            for name, params in offers:
+                for factory in self.available_extensions:
+                    if factory.name != name:
+                        continue
+                    try:
+                        params_out, extension = factory.process_request_params(params, accepted)
+                    except NegotiationError:
+                        continue
+                    accepted.append(extension)
+                    response_params.append((name, params_out))
+                    break
+        header = build_extension(response_params) if response_params else None
+        return header, accepted
+
+    def process_subprotocol(self, headers: Headers) -> Subprotocol | None:
+        """Pick the subprotocol from the ``Sec-WebSocket-Protocol`` headers.
+
+        Raises:
+            InvalidHandshake: The header cannot be parsed, or no acceptable
+                subprotocol was offered.
+        """
+        return self.select_subprotocol(parse_all(headers, "Sec-WebSocket-Protocol", parse_subprotocol))
+
+    def select_subprotocol(self, subprotocols: Sequence[Subprotocol]) -> Subprotocol | None:
+        """Pick a subprotocol among those the client offers.
+
+        The server's order of preference wins. A server without subprotocols
+        goes on without one, whatever the client offers; a server with some
+        refuses a client that offers none of them (HTTP 400). Replace this
+        logic with the ``select_subprotocol`` argument.
+
+        Args:
+            subprotocols: Subprotocols offered by the client.
+
+        Returns:
+            The chosen subprotocol, or :obj:`None` to go on without one.
+
+        Raises:
+            NegotiationError: No acceptable subprotocol was offered.
+        """
+        if not self.available_subprotocols:
+            return None
+        if not subprotocols:
+            raise NegotiationError("missing subprotocol")
+        for subprotocol in self.available_subprotocols:
+            if subprotocol in subprotocols:
+                return subprotocol
+        raise NegotiationError(
+            f"invalid subprotocol; expected one of {', '.join(self.available_subprotocols)}"
+        )
+
+    def reject(self, status: StatusLike, text: str) -> Response:
+        """Build a plain-text HTTP response that refuses the connection.
+
+        Send it with :meth:`send_response`; headers may be changed before.
+
+        Args:
+            status: HTTP status code.
+            text: Body of the response, encoded to UTF-8.
+        """
+        status = http.HTTPStatus(status)
+        body = text.encode()
+        headers = Headers(
+            [
+                ("Date", email.utils.formatdate(usegmt=True)),
+                ("Connection", "close"),
+                ("Content-Length", str(len(body))),
+                ("Content-Type", "text/plain; charset=utf-8"),
+            ]
+        )
+        return Response(status.value, status.phrase, headers, body)
+
+    def send_response(self, response: Response) -> None:
+        """Send the handshake response; a 101 opens the connection.
+
+        Any other status ends it: the server closes the connection after the
+        response.
+
+        Raises:
+            InvalidState: The handshake is already over.
+        """
+        if self.state is not CONNECTING:
+            raise InvalidState(f"cannot send a handshake response: connection is {self.state.name}")
+        if self.debug:
+            self.logger.debug("> HTTP/1.1 %d %s", response.status_code, response.reason_phrase)
+        self.send_handshake(response.serialize())
+        if response.status_code == 101:
+            self.state = OPEN
+            self.start_frames(b"")
+        else:
+            if self.handshake_exc is None:
+                self.handshake_exc = response.exception or InvalidHandshake(
+                    f"connection rejected with HTTP {response.status_code}"
+                )
+            self.send_eof()
+            self.discard()
+
