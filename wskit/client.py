@@ -90,7 +90,10 @@ class ClientProtocol(Protocol):
         headers["Sec-WebSocket-Version"] = "13"
         if self.available_extensions:
             headers["Sec-WebSocket-Extensions"] = build_extension(
-                [(factory.name, factory.get_request_params()) for factory in self.available_extensions]
+                [
+                    (factory.name, factory.get_request_params())
+                    for factory in self.available_extensions
+                ]
             )
         if self.available_subprotocols:
             headers["Sec-WebSocket-Protocol"] = build_subprotocol(self.available_subprotocols)

@@ -39,6 +39,7 @@ from .exceptions import (
 )
 from .extensions.base import Extension
 from .frames import (
+    _OPCODES,
     CLOSE,
     CONT,
     MAX_CLOSE_REASON,
@@ -51,7 +52,6 @@ from .frames import (
     CloseCode,
     Frame,
     Opcode,
-    _OPCODES,
     parse_header,
 )
 from .http11 import Request, Response
@@ -654,4 +654,3 @@ def _truncate_reason(reason: str) -> str:
         return reason
     # Cut on a character boundary, leaving room for an ellipsis.
     return encoded[: MAX_CLOSE_REASON - 3].decode(errors="ignore") + "..."
-

@@ -288,7 +288,8 @@ class ServerProtocol(Protocol):
             InvalidHandshake: The header cannot be parsed, or no acceptable
                 subprotocol was offered.
         """
-        return self.select_subprotocol(parse_all(headers, "Sec-WebSocket-Protocol", parse_subprotocol))
+        offered = parse_all(headers, "Sec-WebSocket-Protocol", parse_subprotocol)
+        return self.select_subprotocol(offered)
 
     def select_subprotocol(self, subprotocols: Sequence[Subprotocol]) -> Subprotocol | None:
         """Pick a subprotocol among those the client offers.
@@ -363,4 +364,3 @@ class ServerProtocol(Protocol):
                 )
             self.send_eof()
             self.discard()
-
