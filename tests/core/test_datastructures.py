@@ -1,0 +1,196 @@
+"""Tests for wskit.datastructures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pytest
+
+from wskit.datastructures import Headers, MultipleValuesError
+from wskit.exceptions import InvalidHeader, InvalidHeaderValue
+
+
+class KeysAndGetItem:
+    """Not a Mapping, but has keys() and __getitem__ like dict.update accepts."""
+
+    def __init__(self, data: dict[str, str]) -> None:
+        self.data = data
+
+    def keys(self) -> Iterable[str]:
+        return self.data.keys()
+
+    def __getitem__(self, key: str) -> str:
+        return self.data[key]
+
+
+@pytest.fixture
+def headers() -> Headers:
+    return Headers([("Connection", "Upgrade"), ("Server", "wskit")])
+
+
+class TestConstruction:
+    def test_empty(self) -> None:
+        assert len(Headers()) == 0
+        assert list(Headers().raw_items()) == []
+
+    def test_from_pairs_mapping_headers_kwargs(self) -> None:
+        base = Headers(A="1")
+        headers = Headers(base, {"B": "2"}, [("C", "3")], KeysAndGetItem({"D": "4"}), E="5")
+        assert list(headers.raw_items()) == [
+            ("A", "1"),
+            ("B", "2"),
+            ("C", "3"),
+            ("D", "4"),
+            ("E", "5"),
+        ]
+
+    def test_from_bad_iterable(self) -> None:
+        with pytest.raises(ValueError, match="unpack"):
+            Headers(["abc"])  # type: ignore[list-item]
+
+    def test_update_with_itself_terminates(self, headers: Headers) -> None:
+        headers.update(headers)
+        assert headers.get_all("connection") == ["Upgrade", "Upgrade"]
+
+
+class TestMapping:
+    def test_case_insensitive_lookup(self, headers: Headers) -> None:
+        assert headers["connection"] == "Upgrade"
+        assert headers["CONNECTION"] == "Upgrade"
+        assert "sErVeR" in headers
+
+    def test_contains_non_str(self, headers: Headers) -> None:
+        key: object = 42
+        assert key not in headers
+
+    def test_iter_and_len_use_lowercase_names(self, headers: Headers) -> None:
+        headers["connection"] = "keep-alive"
+        assert list(headers) == ["connection", "server"]
+        assert len(headers) == 2
+
+    def test_missing_key(self, headers: Headers) -> None:
+        with pytest.raises(KeyError):
+            headers["Upgrade"]
+        assert headers.get("Upgrade") is None
+
+    def test_multiple_values(self, headers: Headers) -> None:
+        headers["Connection"] = "keep-alive"
+        with pytest.raises(MultipleValuesError) as raised:
+            headers["connection"]
+        assert isinstance(raised.value, LookupError)
+        assert str(raised.value) == "'connection'"
+        with pytest.raises(MultipleValuesError):
+            headers.get("Connection")
+
+    def test_multiple_values_error_with_several_args(self) -> None:
+        assert str(MultipleValuesError("a", "b")) == "('a', 'b')"
+
+    def test_setitem_appends(self, headers: Headers) -> None:
+        headers["Server"] = "other"
+        assert headers.get_all("server") == ["wskit", "other"]
+        assert list(headers.raw_items())[-1] == ("Server", "other")
+
+    def test_delitem_removes_all_values(self, headers: Headers) -> None:
+        headers["connection"] = "keep-alive"
+        del headers["CONNECTION"]
+        assert "Connection" not in headers
+        assert list(headers.raw_items()) == [("Server", "wskit")]
+
+    def test_delitem_missing(self, headers: Headers) -> None:
+        with pytest.raises(KeyError):
+            del headers["Upgrade"]
+
+    def test_get_all_missing(self, headers: Headers) -> None:
+        assert headers.get_all("Upgrade") == []
+
+    def test_get_all_returns_a_copy(self, headers: Headers) -> None:
+        headers.get_all("Server").append("x")
+        assert headers.get_all("Server") == ["wskit"]
+
+    def test_duplicates_preserved_in_order(self) -> None:
+        headers = Headers([("X", "1"), ("Y", "a"), ("x", "2"), ("X", "3")])
+        assert headers.get_all("x") == ["1", "2", "3"]
+        assert [name for name, _ in headers.raw_items()] == ["X", "Y", "x", "X"]
+
+
+class TestMethods:
+    def test_copy_is_independent(self, headers: Headers) -> None:
+        copy = headers.copy()
+        assert copy == headers
+        copy["Upgrade"] = "websocket"
+        copy["Server"] = "other"
+        assert "Upgrade" not in headers
+        assert headers.get_all("Server") == ["wskit"]
+
+    def test_clear(self, headers: Headers) -> None:
+        headers.clear()
+        assert len(headers) == 0
+        assert headers.serialize() == b"\r\n"
+
+    def test_update(self, headers: Headers) -> None:
+        headers.update({"Server": "other"}, Upgrade="websocket")
+        assert headers.get_all("Server") == ["wskit", "other"]
+        assert headers["Upgrade"] == "websocket"
+
+    def test_serialize(self, headers: Headers) -> None:
+        assert headers.serialize() == b"Connection: Upgrade\r\nServer: wskit\r\n\r\n"
+
+    def test_serialize_latin_1(self) -> None:
+        assert Headers(X="café").serialize() == b"X: caf\xe9\r\n\r\n"
+
+    def test_str(self, headers: Headers) -> None:
+        assert str(headers) == "Connection: Upgrade\r\nServer: wskit\r\n\r\n"
+
+    def test_repr(self, headers: Headers) -> None:
+        assert repr(headers) == "Headers([('Connection', 'Upgrade'), ('Server', 'wskit')])"
+
+    def test_eq(self, headers: Headers) -> None:
+        assert headers == Headers(connection="Upgrade", server="wskit")
+        assert headers != Headers(Connection="Upgrade")
+        assert headers != {"connection": "Upgrade", "server": "wskit"}
+
+    def test_unhashable(self, headers: Headers) -> None:
+        with pytest.raises(TypeError):
+            hash(headers)
+
+
+class TestValidation:
+    @pytest.mark.parametrize(
+        "value",
+        ["a\r\nSet-Cookie: x", "a\nb", "a\rb", "a\x00b", "a\x7fb", "a\x1bb", "Ā", "\u2028"],
+    )
+    def test_unsafe_value(self, value: str) -> None:
+        headers = Headers()
+        with pytest.raises(InvalidHeaderValue):
+            headers["X"] = value
+        assert len(headers) == 0
+
+    @pytest.mark.parametrize("value", ["", " padded ", "a\tb", "é", "\xff", '~!"#'])
+    def test_safe_value(self, value: str) -> None:
+        headers = Headers()
+        headers["X"] = value
+        assert headers["X"] == value
+
+    @pytest.mark.parametrize("name", ["", "X Y", "X:", "X\r\nY", "X\x00", "é", "(x)"])
+    def test_invalid_name(self, name: str) -> None:
+        with pytest.raises(InvalidHeader):
+            Headers()[name] = "v"
+
+    def test_injection_through_constructor(self) -> None:
+        with pytest.raises(InvalidHeaderValue):
+            Headers({"X": "a\r\n\r\nHTTP/1.1 200 OK"})
+        with pytest.raises(InvalidHeader):
+            Headers([("X\r\nY", "v")])
+
+    def test_non_str(self) -> None:
+        with pytest.raises(TypeError, match="value must be a str"):
+            Headers()["X"] = 1  # type: ignore[assignment]
+        with pytest.raises(TypeError, match="name must be a str"):
+            Headers()[b"X"] = "v"  # type: ignore[index]
+
+    def test_set_insecure_skips_validation(self) -> None:
+        headers = Headers()
+        headers.set_insecure("X", "a\r\nb")
+        headers.set_insecure("Bad Name", "v")
+        assert headers["x"] == "a\r\nb"
+        assert headers.serialize() == b"X: a\r\nb\r\nBad Name: v\r\n\r\n"
