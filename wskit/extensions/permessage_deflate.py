@@ -7,11 +7,13 @@ the window sizes and turn context takeover off.
 
 Two choices go beyond the letter of the RFC, both forced by zlib:
 
-* zlib refuses to *compress* raw DEFLATE with an 8-bit window (older versions
-  silently used 9 bits, which a peer holding us to 8 bits may reject). When
-  we must compress within 8 bits, we ask zlib for a 9-bit window but restrict
-  it to run-length matches (``Z_RLE``): every back-reference then points one
-  byte back, which is valid under any window size.
+* zlib refuses to *compress* raw DEFLATE with an 8-bit window (versions
+  before 1.2.9 silently used 9 bits instead). When we must compress within 8
+  bits, we ask zlib for a 9-bit window but restrict it to run-length matches
+  (``Z_RLE``): zlib documents that this strategy limits match distances to
+  one, which is valid under any window size. Stock zlib happens to keep a
+  9-bit window's distances under 256 too, but that is an implementation
+  detail other builds (zlib-ng, for one) need not share.
 * When we agreed that the peer compresses within 8 bits, we still
   *decompress* with a 9-bit window. A larger window accepts every stream the
   smaller one accepts, and it tolerates zlib-based peers that use 9 bits
@@ -137,6 +139,8 @@ class PerMessageDeflate(Extension):
         self._decoder: zlib._Decompress | None = None
         # Whether the fragmented message being received is compressed.
         self._decoding_message = False
+        # Whether the decoder got data since the last flush or end of stream.
+        self._unflushed = False
 
     def __repr__(self) -> str:
         return (
@@ -186,8 +190,12 @@ class PerMessageDeflate(Extension):
 
         try:
             data = self._inflate(frame.data, b"", max_size)
-            if frame.fin:
+            # "Append 4 octets of 0x00 0x00 0xff 0xff to the tail end of the
+            # payload of the message" -- unless nothing is waiting for them:
+            # the payload was empty or ended with a complete BFINAL block.
+            if frame.fin and self._unflushed:
                 data = self._inflate(_EMPTY_BLOCK_TAIL, data, max_size)
+                self._unflushed = False
         except zlib.error as exc:
             raise ProtocolError(f"invalid compressed data: {exc}") from exc
 
@@ -199,12 +207,12 @@ class PerMessageDeflate(Extension):
 
     def _inflate(self, data: BytesLike, output: bytes, max_size: int | None) -> bytes:
         """Inflate ``data`` and append it to ``output``, within ``max_size``."""
-        decoder = self._decoder
-        if decoder is None:
-            decoder = self._decoder = zlib.decompressobj(wbits=self._decompress_wbits)
         parts = [output]
         size = len(output)
-        while True:
+        while data:
+            decoder = self._decoder
+            if decoder is None:
+                decoder = self._decoder = zlib.decompressobj(wbits=self._decompress_wbits)
             # Ask for one byte more than allowed: getting it proves the
             # payload is too big, without ever holding more than that.
             limit = 0 if max_size is None else max_size - size + 1
@@ -215,17 +223,18 @@ class PerMessageDeflate(Extension):
                 raise PayloadTooBig(None, max_size)
             if not decoder.eof:
                 # Under the limit, zlib stops only when the input runs out.
-                return b"".join(parts)
+                self._unflushed = True
+                break
             # The peer ended the DEFLATE stream with a BFINAL block, which
             # RFC 7692, section 7.2.3.4 allows for platforms that cannot
             # flush otherwise. Whatever follows starts a new stream. A zlib
             # sender resets its compressor after finishing a stream, so the
             # new stream starts without context; a back-reference into the
             # old one is reported as corrupt data.
+            self._unflushed = False
+            self._decoder = None
             data = decoder.unused_data
-            decoder = self._decoder = zlib.decompressobj(wbits=self._decompress_wbits)
-            if not data:
-                return b"".join(parts)
+        return b"".join(parts)
 
     def encode(self, frame: Frame) -> Frame:
         """Compress an outgoing data frame.
