@@ -343,7 +343,7 @@ class PayloadTooBig(WebSocketException):
 
     def __init__(
         self,
-        size_or_message: int | None | str,
+        size_or_message: int | str | None,
         max_size: int | None = None,
         current_size: int | None = None,
     ) -> None:
@@ -359,11 +359,11 @@ class PayloadTooBig(WebSocketException):
     def __str__(self) -> str:
         if self.message is not None:
             return self.message
-        size = "over" if self.size is None else f"{self.size} bytes, over"
-        total = ""
-        if self.current_size is not None and self.size is not None:
-            total = f" ({self.current_size + self.size} bytes in the message)"
-        return f"frame with {size} the {self.max_size} bytes limit{total}"
+        frame = "frame" if self.size is None else f"frame of {self.size} bytes"
+        message = f"{frame} over the {self.max_size} bytes limit"
+        if self.current_size:
+            message += f" after {self.current_size} bytes of the message"
+        return message
 
     def set_current_size(self, current_size: int | None) -> None:
         """Record how much of the message was received before this frame."""

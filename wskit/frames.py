@@ -141,9 +141,7 @@ _LENGTH_64 = struct.Struct("!Q")
 _CLOSE_CODE = struct.Struct("!H")
 
 
-def parse_header(
-    buffer: BytesLike, offset: int = 0
-) -> tuple[int, int, int, bytes | None] | None:
+def parse_header(buffer: BytesLike, offset: int = 0) -> tuple[int, int, int, bytes | None] | None:
     """Decode the header of the frame that starts at ``buffer[offset]``.
 
     Args:
@@ -236,8 +234,13 @@ class Frame:
         elif self.opcode is CLOSE and _parses_as_close(payload):
             shown = str(Close.parse(payload))
         else:
-            shown = _elide(payload.hex(" "), self.MAX_LOG_SIZE)
-        return f"{self.opcode.name} {shown} [{details}]" if shown else f"{self.opcode.name} [{details}]"
+            # A third of the limit in bytes: each byte takes three characters.
+            shown = _elide_bytes(payload, self.MAX_LOG_SIZE // 3)
+        return (
+            f"{self.opcode.name} {shown} [{details}]"
+            if shown
+            else f"{self.opcode.name} [{details}]"
+        )
 
     def check(self) -> None:
         """Enforce the rules every frame obeys, whatever the extensions.
@@ -251,9 +254,7 @@ class Frame:
         if self.opcode in CTRL_OPCODES:
             _check_control(self)
 
-    def serialize(
-        self, *, mask: bool, extensions: Sequence[Extension] | None = None
-    ) -> bytes:
+    def serialize(self, *, mask: bool, extensions: Sequence[Extension] | None = None) -> bytes:
         """Encode the frame for the wire.
 
         Args:
@@ -301,11 +302,18 @@ def _parses_as_close(payload: bytes) -> bool:
     return True
 
 
+def _elide_bytes(data: bytes, limit: int) -> str:
+    if len(data) <= limit:
+        return data.hex(" ")
+    keep = limit * 2 // 3
+    return f"{data[:keep].hex(' ')} ... {data[-(limit - keep - 1) :].hex(' ')}"
+
+
 def _elide(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     keep = limit * 2 // 3
-    return f"{text[:keep]}...{text[-(limit - keep - 3):]}"
+    return f"{text[:keep]}...{text[-(limit - keep - 3) :]}"
 
 
 @dataclasses.dataclass

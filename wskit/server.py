@@ -359,7 +359,7 @@ class ServerProtocol(Protocol):
             self.start_frames(b"")
         else:
             if self.handshake_exc is None:
-                self.handshake_exc = response.exception or InvalidHandshake(
+                self.handshake_exc = response._exception or InvalidHandshake(
                     f"connection rejected with HTTP {response.status_code}"
                 )
             self.send_eof()
