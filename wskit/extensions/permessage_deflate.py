@@ -207,7 +207,8 @@ class PerMessageDeflate(Extension):
 
     def _inflate(self, data: BytesLike, output: bytes, max_size: int | None) -> bytes:
         """Inflate ``data`` and append it to ``output``, within ``max_size``."""
-        parts = [output]
+        # Skip empty pieces: joining a single bytes object doesn't copy it.
+        parts = [output] if output else []
         size = len(output)
         while data:
             decoder = self._decoder
@@ -217,8 +218,9 @@ class PerMessageDeflate(Extension):
             # payload is too big, without ever holding more than that.
             limit = 0 if max_size is None else max_size - size + 1
             chunk = decoder.decompress(data, limit)
-            parts.append(chunk)
-            size += len(chunk)
+            if chunk:
+                parts.append(chunk)
+                size += len(chunk)
             if max_size is not None and size > max_size:
                 raise PayloadTooBig(None, max_size)
             if not decoder.eof:
