@@ -60,7 +60,8 @@ def main() -> None:
     print(f"negotiated: {server.extensions[0]!r}")
 
     # Messages, both ways.
-    client.send_text("Hello, wskit!".encode())
+    greeting = "Hello, wskit!"
+    client.send_text(greeting.encode())  # the core takes bytes: text is UTF-8
     client.send_binary(bytes(range(8)))
     size = pump(client, server)
     show("server", server.events_received())
