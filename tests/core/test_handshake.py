@@ -1,0 +1,152 @@
+"""Tests for wskit.handshake: the header checks shared by clients and servers."""
+
+from __future__ import annotations
+
+import pytest
+
+from wskit.datastructures import Headers
+from wskit.exceptions import InvalidHeader, InvalidHeaderFormat, InvalidUpgrade
+from wskit.handshake import check_upgrade, parse_all, single_header
+from wskit.headers import parse_connection, parse_extension, parse_subprotocol
+
+# parse_all
+
+
+def test_parse_all_without_the_header_is_empty() -> None:
+    headers = Headers([("Host", "example.com")])
+    assert parse_all(headers, "Sec-WebSocket-Protocol", parse_subprotocol) == []
+
+
+def test_parse_all_single_line() -> None:
+    headers = Headers([("Sec-WebSocket-Protocol", "chat, superchat")])
+    assert parse_all(headers, "Sec-WebSocket-Protocol", parse_subprotocol) == [
+        "chat",
+        "superchat",
+    ]
+
+
+def test_parse_all_joins_lines_in_order() -> None:
+    # Splitting a list over several lines must mean the same as one line.
+    split = Headers(
+        [
+            ("Sec-WebSocket-Extensions", "permessage-deflate; client_max_window_bits"),
+            ("Host", "example.com"),
+            ("sec-websocket-extensions", "x-foo, x-bar; level=3"),
+        ]
+    )
+    joined = Headers(
+        [
+            (
+                "Sec-WebSocket-Extensions",
+                "permessage-deflate; client_max_window_bits, x-foo, x-bar; level=3",
+            )
+        ]
+    )
+    expected = [
+        ("permessage-deflate", [("client_max_window_bits", None)]),
+        ("x-foo", []),
+        ("x-bar", [("level", "3")]),
+    ]
+    assert parse_all(split, "Sec-WebSocket-Extensions", parse_extension) == expected
+    assert parse_all(joined, "Sec-WebSocket-Extensions", parse_extension) == expected
+
+
+def test_parse_all_propagates_parse_errors() -> None:
+    headers = Headers([("Connection", "Upgrade"), ("Connection", "bad value")])
+    with pytest.raises(InvalidHeaderFormat):
+        parse_all(headers, "Connection", parse_connection)
+
+
+# single_header
+
+
+def test_single_header_returns_the_value() -> None:
+    headers = Headers([("Sec-WebSocket-Accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")])
+    assert single_header(headers, "sec-websocket-accept") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+
+
+def test_single_header_missing() -> None:
+    with pytest.raises(InvalidHeader) as raised:
+        single_header(Headers([("Host", "example.com")]), "Sec-WebSocket-Accept")
+    assert raised.value.name == "Sec-WebSocket-Accept"
+    assert raised.value.value is None
+    assert str(raised.value) == "missing Sec-WebSocket-Accept header"
+    # The KeyError is an implementation detail, not part of the story.
+    assert raised.value.__cause__ is None
+    assert raised.value.__suppress_context__
+
+
+def test_single_header_repeated() -> None:
+    headers = Headers([("Sec-WebSocket-Accept", "one"), ("Sec-WebSocket-Accept", "two")])
+    with pytest.raises(InvalidHeader) as raised:
+        single_header(headers, "Sec-WebSocket-Accept")
+    assert raised.value.name == "Sec-WebSocket-Accept"
+    assert raised.value.value == "multiple values"
+    assert raised.value.__suppress_context__
+
+
+def test_single_header_repeated_with_the_same_value() -> None:
+    # Two identical lines are still two headers: ambiguous, so refused.
+    headers = Headers([("Host", "example.com"), ("Host", "example.com")])
+    with pytest.raises(InvalidHeader):
+        single_header(headers, "Host")
+
+
+# check_upgrade
+
+
+@pytest.mark.parametrize(
+    "pairs",
+    [
+        [("Upgrade", "websocket"), ("Connection", "Upgrade")],
+        [("Upgrade", "WebSocket"), ("Connection", "upgrade")],
+        [("upgrade", "WEBSOCKET"), ("CONNECTION", "UPGRADE")],
+        [("Upgrade", "websocket"), ("Connection", "keep-alive, Upgrade")],
+        [("Upgrade", "websocket"), ("Connection", "Upgrade, close")],
+        [("Upgrade", "websocket"), ("Connection", "keep-alive"), ("Connection", "Upgrade")],
+        [("Upgrade", " websocket "), ("Connection", ", Upgrade ,")],
+    ],
+)
+def test_check_upgrade_accepts(pairs: list[tuple[str, str]]) -> None:
+    check_upgrade(Headers(pairs))  # must not raise
+
+
+@pytest.mark.parametrize(
+    ("pairs", "name", "value"),
+    [
+        ([], "Connection", None),
+        ([("Upgrade", "websocket")], "Connection", None),
+        ([("Upgrade", "websocket"), ("Connection", "keep-alive")], "Connection", "keep-alive"),
+        (
+            [("Upgrade", "websocket"), ("Connection", "keep-alive, close")],
+            "Connection",
+            "keep-alive, close",
+        ),
+        # "upgrade" inside another token does not count.
+        ([("Upgrade", "websocket"), ("Connection", "x-upgrade")], "Connection", "x-upgrade"),
+        ([("Connection", "Upgrade")], "Upgrade", None),
+        ([("Upgrade", "h2c"), ("Connection", "Upgrade")], "Upgrade", "h2c"),
+        ([("Upgrade", "websocket, h2c"), ("Connection", "Upgrade")], "Upgrade", "websocket, h2c"),
+        ([("Upgrade", "h2c, websocket"), ("Connection", "Upgrade")], "Upgrade", "h2c, websocket"),
+        (
+            [("Upgrade", "websocket"), ("Upgrade", "websocket"), ("Connection", "Upgrade")],
+            "Upgrade",
+            "websocket, websocket",
+        ),
+        ([("Upgrade", "websocket/13"), ("Connection", "Upgrade")], "Upgrade", "websocket/13"),
+        ([("Upgrade", "websockets"), ("Connection", "Upgrade")], "Upgrade", "websockets"),
+    ],
+)
+def test_check_upgrade_rejects(pairs: list[tuple[str, str]], name: str, value: str | None) -> None:
+    with pytest.raises(InvalidUpgrade) as raised:
+        check_upgrade(Headers(pairs))
+    assert raised.value.name == name
+    assert raised.value.value == value
+
+
+def test_check_upgrade_rejects_malformed_headers() -> None:
+    # A header that does not parse is an error too, not a silent pass.
+    with pytest.raises(InvalidHeader):
+        check_upgrade(Headers([("Upgrade", "websocket"), ("Connection", "Upgrade;")]))
+    with pytest.raises(InvalidHeader):
+        check_upgrade(Headers([("Upgrade", "web socket"), ("Connection", "Upgrade")]))
