@@ -131,8 +131,6 @@ class ClientProtocol(Protocol):
             failure = InvalidMessage("connection closed during the opening handshake")
             failure.__cause__ = exc
             self._handshake_failed(failure)
-        except InvalidHandshake as exc:
-            self._handshake_failed(exc)
         else:
             self._receive_response(response)
 
@@ -172,8 +170,9 @@ class ClientProtocol(Protocol):
         accept = single_header(headers, "Sec-WebSocket-Accept")
         if accept != accept_key(self.key):
             raise InvalidHeaderValue("Sec-WebSocket-Accept", accept)
-        self.extensions = self.process_extensions(headers)
+        extensions = self.process_extensions(headers)
         self.subprotocol = self.process_subprotocol(headers)
+        self.extensions = extensions
 
     def process_extensions(self, headers: Headers) -> list[Extension]:
         """Activate the extensions the server accepted, in its order.

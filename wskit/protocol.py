@@ -626,7 +626,14 @@ class Protocol:
     # Helpers for the handshake subclasses.
 
     def send_handshake(self, data: bytes) -> None:
-        """Queue the bytes of an HTTP request or response."""
+        """Queue the bytes of an HTTP request or response.
+
+        Raises:
+            InvalidState: The connection was already half-closed, for
+                example because the handshake failed.
+        """
+        if self.eof_sent:
+            raise InvalidState("cannot write after sending EOF")
         self._writes.append(data)
 
     def queue_event(self, event: Event) -> None:

@@ -80,6 +80,10 @@ def parse_uri(uri: str) -> WebSocketURI:
         raise InvalidURI(uri, "fragment identifier isn't allowed")
     if parsed.username is not None and parsed.password is None:
         raise InvalidURI(uri, "username provided without password")
+    username = _unquote(parsed.username)
+    # "a user-id containing a colon character is invalid" (RFC 7617, 2).
+    if username is not None and ":" in username:
+        raise InvalidURI(uri, "username can't contain a colon")
     secure = parsed.scheme == "wss"
     try:
         host = parsed.hostname.encode("idna").decode()
@@ -91,7 +95,7 @@ def parse_uri(uri: str) -> WebSocketURI:
         port=DEFAULT_PORTS[secure] if port is None else port,
         path=urllib.parse.quote(parsed.path, safe=_PATH_SAFE),
         query=urllib.parse.quote(parsed.query, safe=_QUERY_SAFE),
-        username=_unquote(parsed.username),
+        username=username,
         password=_unquote(parsed.password),
     )
 

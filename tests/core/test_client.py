@@ -33,6 +33,8 @@ from wskit.extensions.permessage_deflate import (
     ClientPerMessageDeflateFactory,
     PerMessageDeflate,
     ServerPerMessageDeflateFactory,
+    enable_client_permessage_deflate,
+    enable_server_permessage_deflate,
 )
 from wskit.frames import (
     BINARY,
@@ -1165,25 +1167,6 @@ def test_eof_in_the_middle_of_a_content_length_body(client: ClientProtocol) -> N
     assert client.events_received() == []
 
 
-def test_parser_error_at_eof_fails_the_handshake(
-    client: ClientProtocol, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Defensive path: a parser that finds the response invalid only when the
-    # stream ends reports that error as is, without a response event.
-    error = SecurityError("body too large")
-
-    def feed_eof() -> Response:
-        raise error
-
-    monkeypatch.setattr(client._response_parser, "feed_eof", feed_eof)
-    client.receive_data(b"HTTP/1.1 200 OK\r\n\r\npartial body")
-    client.receive_eof()
-    assert client.handshake_exc is error
-    assert client.events_received() == []
-    assert client.data_to_send() == [SEND_EOF]
-    assert client.state is State.CLOSED
-
-
 # Debug logging.
 
 
@@ -1220,3 +1203,25 @@ def test_no_debug_logs_by_default(caplog: pytest.LogCaptureFixture) -> None:
     other.receive_data(b"nonsense\r\n")
     assert isinstance(other.handshake_exc, InvalidHandshake)
     assert [record for record in caplog.records if record.name.startswith("wskit")] == []
+
+
+def test_failed_subprotocol_leaves_no_extension_active() -> None:
+    client = ClientProtocol(
+        parse_uri("ws://example.com/"),
+        extensions=enable_client_permessage_deflate(None),
+        subprotocols=[Subprotocol("chat")],
+    )
+    server = ServerProtocol(
+        extensions=enable_server_permessage_deflate(None),
+        select_subprotocol=lambda protocol, offered: Subprotocol("other"),
+    )
+    client.send_request(client.connect())
+    for data in client.data_to_send():
+        server.receive_data(data)
+    [request] = server.events_received()
+    assert isinstance(request, Request)
+    server.send_response(server.accept(request))
+    for data in server.data_to_send():
+        client.receive_data(data)
+    assert isinstance(client.handshake_exc, NegotiationError)
+    assert client.extensions == []

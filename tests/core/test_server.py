@@ -534,3 +534,12 @@ def test_accept_key_matches_utils() -> None:
     server = ServerProtocol()
     response = server.accept(receive_request(server, request_bytes()))
     assert response.headers["Sec-WebSocket-Accept"] == accept_key(KEY)
+
+
+def test_no_response_after_a_malformed_request() -> None:
+    server = ServerProtocol()
+    server.receive_data(b"GARBAGE\r\n\r\n")
+    assert server.data_to_send()[-1] == SEND_EOF
+    with pytest.raises(InvalidState):
+        server.send_response(server.reject(400, "again"))
+    assert server.data_to_send() == []

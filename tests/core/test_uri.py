@@ -159,3 +159,9 @@ def test_invalid_uri(uri: str, reason: str) -> None:
 def test_label_of_63_characters_is_valid() -> None:
     host = "a" * 63 + ".example"
     assert parse_uri(f"ws://{host}/").host == host
+
+
+def test_username_with_a_colon_is_refused() -> None:
+    # Basic authentication separates user and password with the first colon.
+    with pytest.raises(InvalidURI, match="username can't contain a colon"):
+        parse_uri("ws://a%3Ab:secret@example.com/")
