@@ -3,26 +3,33 @@
 The C extension ``wskit._speedups`` is optional. It is used when it was built
 and ``WSKIT_NO_SPEEDUPS`` is unset (or empty); otherwise the identical API in
 :mod:`wskit._purepython` takes over. ``IMPLEMENTATION`` says which one runs.
+
+Exports:
+    apply_mask: XOR a payload with a 4-byte masking key.
+    UTF8Validator: Incremental, fail-fast, strict UTF-8 validation.
+    IMPLEMENTATION: ``"c"`` or ``"python"``.
 """
 
 from __future__ import annotations
 
 import os
+from typing import Literal
 
-from . import _purepython
+# Type checkers see the fallback's signatures; the C twin has the same API
+# (see _speedups.pyi), and the tests hold both to it.
+from ._purepython import UTF8Validator, apply_mask
 
 __all__ = ["IMPLEMENTATION", "UTF8Validator", "apply_mask"]
 
-apply_mask = _purepython.apply_mask
-UTF8Validator: type[_purepython.UTF8Validator] = _purepython.UTF8Validator
-IMPLEMENTATION = "python"
+IMPLEMENTATION: Literal["c", "python"] = "python"
 
 if not os.environ.get("WSKIT_NO_SPEEDUPS"):
     try:
-        from . import _speedups
+        from ._speedups import (  # type: ignore[assignment]
+            UTF8Validator,
+            apply_mask,
+        )
     except ImportError:  # not built: no compiler, or a pure-Python install
         pass
     else:
-        apply_mask = _speedups.apply_mask
-        UTF8Validator = _speedups.UTF8Validator
         IMPLEMENTATION = "c"

@@ -1,0 +1,719 @@
+"""Tests for the hot path: apply_mask and UTF8Validator, in C and in Python.
+
+Every behaviour test runs against both implementations, imported directly, so
+the fallback is tested even when the C extension is active (and vice versa).
+The C parameter is skipped only if the extension was not built.
+"""
+
+from __future__ import annotations
+
+import array
+import importlib
+import itertools
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from types import ModuleType
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import wskit
+import wskit.speedups
+from wskit import _purepython
+
+_speedups: ModuleType | None
+try:
+    _speedups = importlib.import_module("wskit._speedups")
+except ImportError:  # pragma: no cover - the extension is built in CI and here
+    _speedups = None
+
+IMPLEMENTATIONS = [
+    pytest.param(_purepython, id="python"),
+    pytest.param(
+        _speedups,
+        id="c",
+        marks=pytest.mark.skipif(_speedups is None, reason="C extension not built"),
+    ),
+]
+
+needs_c = pytest.mark.skipif(_speedups is None, reason="C extension not built")
+
+
+@pytest.fixture(params=IMPLEMENTATIONS)
+def impl(request: pytest.FixtureRequest) -> ModuleType:
+    """The implementation under test: ``wskit._purepython`` or ``wskit._speedups``."""
+    module: ModuleType = request.param
+    return module
+
+
+# --------------------------------------------------------------------------
+# apply_mask
+# --------------------------------------------------------------------------
+
+MASK = b"\x37\xfa\x21\x3d"
+# "κόσμε" (Greek "cosmos", the classic UTF-8 sample), 11 bytes.
+KOSME = b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5"
+
+
+def reference_mask(data: bytes, mask: bytes) -> bytes:
+    """The definition in RFC 6455, section 5.3, one byte at a time."""
+    return bytes(byte ^ mask[index % 4] for index, byte in enumerate(data))
+
+
+def sample_payload(size: int) -> bytes:
+    """Deterministic bytes with every value, so a wrong key byte shows."""
+    return bytes((index * 7 + 3) % 256 for index in range(size))
+
+
+def test_mask_rfc_example(impl: ModuleType) -> None:
+    # RFC 6455, section 5.7: a masked "Hello" from client to server.
+    assert impl.apply_mask(b"Hello", MASK) == b"\x7f\x9f\x4d\x51\x58"
+    assert impl.apply_mask(b"\x7f\x9f\x4d\x51\x58", MASK) == b"Hello"
+
+
+@pytest.mark.parametrize(
+    ("data", "mask", "expected"),
+    [
+        (b"", b"\x01\x02\x03\x04", b""),
+        (b"\x00" * 9, b"\x01\x02\x03\x04", b"\x01\x02\x03\x04" * 2 + b"\x01"),
+        (b"\xff" * 4, b"\x0f\xf0\x00\xff", b"\xf0\x0f\xff\x00"),
+        (b"abcd" * 5, b"\x00\x00\x00\x00", b"abcd" * 5),
+        (b"\xaa" * 17, b"\xaa\xaa\xaa\xaa", b"\x00" * 17),
+    ],
+)
+def test_mask_known_vectors(impl: ModuleType, data: bytes, mask: bytes, expected: bytes) -> None:
+    assert impl.apply_mask(data, mask) == expected
+
+
+# Every small length, then lengths around the 16/64-byte SIMD blocks, the
+# 8-byte words, and the 64 KiB threshold where the C code releases the GIL.
+LENGTHS = sorted(
+    set(range(65))
+    | {n + d for n in (127, 128, 255, 256, 1024, 4096) for d in (-1, 0, 1)}
+    | {65536 + d for d in (-9, -8, -1, 0, 1, 7, 8, 9)}
+)
+
+
+@pytest.mark.parametrize("size", LENGTHS)
+def test_mask_every_length(impl: ModuleType, size: int) -> None:
+    data = sample_payload(size)
+    masked = impl.apply_mask(data, MASK)
+    assert type(masked) is bytes
+    assert masked == reference_mask(data, MASK)
+    assert impl.apply_mask(masked, MASK) == data
+
+
+@pytest.mark.parametrize("offset", range(16))
+@pytest.mark.parametrize("size", [0, 1, 3, 7, 8, 15, 16, 17, 63, 64, 65, 100, 1000])
+def test_mask_unaligned_slices(impl: ModuleType, offset: int, size: int) -> None:
+    # A slice that starts at any offset into a buffer: unaligned loads in C.
+    buffer = bytearray(sample_payload(offset + size + 16))
+    view = memoryview(buffer)[offset : offset + size]
+    assert impl.apply_mask(view, MASK) == reference_mask(bytes(view), MASK)
+
+
+@pytest.mark.parametrize("kind", [bytes, bytearray, memoryview])
+def test_mask_bytes_like_data(impl: ModuleType, kind: Any) -> None:
+    data = sample_payload(100)
+    original = kind(data)
+    masked = impl.apply_mask(original, MASK)
+    assert type(masked) is bytes
+    assert masked == reference_mask(data, MASK)
+    assert bytes(original) == data  # the input is left untouched
+
+
+@pytest.mark.parametrize("kind", [bytes, bytearray, memoryview])
+def test_mask_bytes_like_mask(impl: ModuleType, kind: Any) -> None:
+    assert impl.apply_mask(b"abcdef", kind(MASK)) == reference_mask(b"abcdef", MASK)
+
+
+def test_mask_counts_bytes_not_items(impl: ModuleType) -> None:
+    # A view of 4-byte integers: masking works on its bytes, not its items.
+    data = array.array("I", [0x01020304, 0x05060708, 0x090A0B0C])
+    expected = reference_mask(data.tobytes(), MASK)
+    assert impl.apply_mask(memoryview(data), MASK) == expected
+    assert impl.apply_mask(data, MASK) == expected
+
+
+def test_mask_key_view(impl: ModuleType) -> None:
+    # A key sliced from a larger buffer (as parsed from a frame header).
+    header = b"\x81\x85" + MASK + b"more"
+    assert impl.apply_mask(b"Hello", memoryview(header)[2:6]) == b"\x7f\x9f\x4d\x51\x58"
+
+
+@pytest.mark.parametrize("mask", [b"", b"\x01", b"\x01\x02\x03", b"\x01\x02\x03\x04\x05"])
+def test_mask_wrong_key_length(impl: ModuleType, mask: bytes) -> None:
+    with pytest.raises(ValueError, match="4 bytes"):
+        impl.apply_mask(b"data", mask)
+    with pytest.raises(ValueError, match="4 bytes"):
+        impl.apply_mask(b"", bytearray(mask))
+
+
+def test_mask_non_contiguous(impl: ModuleType) -> None:
+    strided = memoryview(sample_payload(32))[::2]
+    with pytest.raises(BufferError):
+        impl.apply_mask(strided, MASK)
+    with pytest.raises(BufferError):
+        impl.apply_mask(b"data", memoryview(b"\x01\x00\x02\x00\x03\x00\x04\x00")[::2])
+
+
+@pytest.mark.parametrize(
+    ("data", "mask"), [("text", MASK), (b"data", "mask"), (None, MASK), (4, MASK)]
+)
+def test_mask_not_bytes(impl: ModuleType, data: Any, mask: Any) -> None:
+    with pytest.raises(TypeError):
+        impl.apply_mask(data, mask)
+
+
+def test_mask_keyword_arguments(impl: ModuleType) -> None:
+    expected = reference_mask(b"payload", MASK)
+    assert impl.apply_mask(data=b"payload", mask=MASK) == expected
+    assert impl.apply_mask(b"payload", mask=MASK) == expected
+    assert impl.apply_mask(mask=MASK, data=b"payload") == expected
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs"),
+    [
+        ((), {}),
+        ((b"data",), {}),
+        ((b"data", MASK, MASK), {}),
+        ((b"data",), {"data": b"data"}),
+        ((b"data", MASK), {"mask": MASK}),
+        ((b"data", MASK), {"key": MASK}),
+        ((b"data",), {"key": MASK}),
+    ],
+)
+def test_mask_bad_arguments(
+    impl: ModuleType, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
+    with pytest.raises(TypeError):
+        impl.apply_mask(*args, **kwargs)
+
+
+def test_mask_large_payload(impl: ModuleType) -> None:
+    data = sample_payload(256) * 4096 + b"tail"  # 1 MiB and 4 bytes
+    masked = impl.apply_mask(data, MASK)
+    assert masked[:256] == reference_mask(data[:256], MASK)
+    assert masked[-4:] == reference_mask(data[-4:], MASK)  # size % 4 == 0 here
+    assert masked == reference_mask(data[:256], MASK) * 4096 + reference_mask(b"tail", MASK)
+    assert impl.apply_mask(masked, MASK) == data
+
+
+@needs_c
+@settings(max_examples=300, deadline=None)
+@given(
+    data=st.binary(max_size=300),
+    mask=st.binary(min_size=4, max_size=4),
+    offset=st.integers(min_value=0, max_value=15),
+)
+def test_mask_c_equals_python(data: bytes, mask: bytes, offset: int) -> None:
+    assert _speedups is not None
+    view = memoryview(b"\x00" * offset + data)[offset:]
+    masked = _speedups.apply_mask(view, mask)
+    assert masked == _purepython.apply_mask(view, mask) == reference_mask(data, mask)
+    assert _speedups.apply_mask(masked, mask) == data
+
+
+# --------------------------------------------------------------------------
+# UTF8Validator: a reference from Unicode table 3-7
+# --------------------------------------------------------------------------
+
+# Unicode 15, table 3-7 "Well-Formed UTF-8 Byte Sequences": one row per kind
+# of sequence, one (low, high) range per byte.
+WELL_FORMED = [
+    [(0x00, 0x7F)],
+    [(0xC2, 0xDF), (0x80, 0xBF)],
+    [(0xE0, 0xE0), (0xA0, 0xBF), (0x80, 0xBF)],
+    [(0xE1, 0xEC), (0x80, 0xBF), (0x80, 0xBF)],
+    [(0xED, 0xED), (0x80, 0x9F), (0x80, 0xBF)],
+    [(0xEE, 0xEF), (0x80, 0xBF), (0x80, 0xBF)],
+    [(0xF0, 0xF0), (0x90, 0xBF), (0x80, 0xBF), (0x80, 0xBF)],
+    [(0xF1, 0xF3), (0x80, 0xBF), (0x80, 0xBF), (0x80, 0xBF)],
+    [(0xF4, 0xF4), (0x80, 0x8F), (0x80, 0xBF), (0x80, 0xBF)],
+]
+
+
+def reference_check(data: bytes) -> tuple[int | None, bool]:
+    """Return the index of the first impossible byte (or None) and whether
+    ``data`` ends between characters."""
+    index = 0
+    while index < len(data):
+        rows = [row for row in WELL_FORMED if row[0][0] <= data[index] <= row[0][1]]
+        if not rows:
+            return index, False
+        (row,) = rows
+        for low, high in row[1:]:
+            index += 1
+            if index == len(data):
+                return None, False  # truncated: still a valid prefix
+            if not low <= data[index] <= high:
+                return index, False
+        index += 1
+    return None, True
+
+
+def fail_position(impl: ModuleType, data: bytes) -> int | None:
+    """Feed ``data`` one byte at a time; return the index of the first False."""
+    validator = impl.UTF8Validator()
+    for index in range(len(data)):
+        if not validator.feed(data[index : index + 1]):
+            return index
+    return None
+
+
+def test_reference_agrees_with_python_codec() -> None:
+    # The reference itself: same verdict as bytes.decode on complete inputs.
+    for first, second in itertools.product(range(256), repeat=2):
+        data = bytes([first, second, 0x80, 0x80])
+        for size in (1, 2, 4):
+            chunk = data[:size]
+            position, complete = reference_check(chunk)
+            try:
+                chunk.decode("utf-8")
+            except UnicodeDecodeError:
+                assert position is not None or not complete, chunk
+            else:
+                assert position is None, chunk
+                assert complete, chunk
+
+
+# --------------------------------------------------------------------------
+# UTF8Validator: behaviour
+# --------------------------------------------------------------------------
+
+VALID_TEXTS = [
+    "",
+    "Hello, world!",
+    "a" * 1000,
+    "\x00\x7f",
+    "\x80\u07ff",
+    "\u0800\ud7ff\ue000\uffff",
+    "\U00010000\U0010ffff",
+    KOSME.decode(),
+    "Привет, мир",
+    "你好, 世界",
+    "😀👍🏽 emoji",
+    "mixed ascii et accentué " * 20 + "日本語" * 30 + "𝄞" * 10,
+]
+
+
+@pytest.mark.parametrize("text", VALID_TEXTS)
+def test_utf8_valid_whole(impl: ModuleType, text: str) -> None:
+    validator = impl.UTF8Validator()
+    assert validator.feed(text.encode()) is True
+    assert validator.finish() is True
+
+
+@pytest.mark.parametrize("text", VALID_TEXTS)
+def test_utf8_valid_byte_by_byte(impl: ModuleType, text: str) -> None:
+    validator = impl.UTF8Validator()
+    data = text.encode()
+    assert all(validator.feed(data[index : index + 1]) for index in range(len(data)))
+    assert validator.finish() is True
+
+
+@pytest.mark.parametrize(
+    "code_point",
+    [
+        0x00,
+        0x7F,
+        0x80,
+        0x7FF,
+        0x800,
+        0xFFF,
+        0x1000,
+        0xCFFF,
+        0xD000,
+        0xD7FF,
+        0xE000,
+        0xFFFF,
+        0x10000,
+        0x3FFFF,
+        0x40000,
+        0xFFFFF,
+        0x100000,
+        0x10FFFF,
+    ],
+)
+def test_utf8_boundary_code_points(impl: ModuleType, code_point: int) -> None:
+    data = chr(code_point).encode()
+    for split in range(len(data) + 1):
+        validator = impl.UTF8Validator()
+        assert validator.feed(b"x" + data[:split]) is True
+        assert validator.feed(data[split:] + b"y") is True
+        assert validator.finish() is True
+
+
+@pytest.mark.parametrize(
+    ("data", "position"),
+    [
+        # Overlong forms.
+        (b"\xc0\x80", 0),
+        (b"\xc1\xbf", 0),
+        (b"\xe0\x80\x80", 1),
+        (b"\xe0\x9f\xbf", 1),
+        (b"\xf0\x80\x80\x80", 1),
+        (b"\xf0\x8f\xbf\xbf", 1),
+        # Surrogates U+D800..U+DFFF.
+        (b"\xed\xa0\x80", 1),
+        (b"\xed\xbf\xbf", 1),
+        (b"\xed\xad\xbf\xed\xb0\x80", 1),
+        # Above U+10FFFF.
+        (b"\xf4\x90\x80\x80", 1),
+        (b"\xf4\xbf\xbf\xbf", 1),
+        (b"\xf5\x80\x80\x80", 0),
+        (b"\xf7\xbf\xbf\xbf", 0),
+        (b"\xf8\x88\x80\x80\x80", 0),
+        (b"\xfe", 0),
+        (b"\xff", 0),
+        # Stray continuation bytes.
+        (b"\x80", 0),
+        (b"\xbf", 0),
+        (b"ab\x80cd", 2),
+        (b"\xc3\xa9\xa9", 2),
+        (b"\xe2\x82\xac\x80", 3),
+        # A lead byte without enough continuation bytes.
+        (b"\xc2A", 1),
+        (b"\xe1\x80A", 2),
+        (b"\xf1\x80\x80A", 3),
+        (b"\xf1\x80\x80\xc2", 3),
+        (b"\xe1\xe1", 1),
+        # Late in a long valid text.
+        (KOSME * 100 + b"\xff" + b"a" * 100, 1100),
+        (b"a" * 1000 + b"\xed\xa0\x80", 1001),
+    ],
+)
+def test_utf8_invalid(impl: ModuleType, data: bytes, position: int) -> None:
+    assert reference_check(data)[0] == position  # the case list is right
+    validator = impl.UTF8Validator()
+    assert validator.feed(data) is False
+    assert validator.finish() is False
+    # Fed in two pieces around the bad byte: fails with the piece holding it.
+    for split in (position, position + 1):
+        validator = impl.UTF8Validator()
+        assert validator.feed(data[:split]) is (split <= position)
+        assert validator.feed(data[split:]) is False
+        assert validator.finish() is False
+    assert fail_position(impl, data) == position
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\xc2",
+        b"\xdf",
+        b"\xe0\xa0",
+        b"\xe1",
+        b"\xed\x9f",
+        b"\xef\xbf",
+        b"\xf0\x90\x80",
+        b"\xf3",
+        b"\xf4\x8f\xbf",
+        b"abc\xe2\x82",
+    ],
+)
+def test_utf8_truncated_at_finish(impl: ModuleType, data: bytes) -> None:
+    validator = impl.UTF8Validator()
+    assert validator.feed(data) is True  # a valid prefix so far...
+    assert validator.finish() is False  # ...but the text ends inside a character
+
+
+def test_utf8_exhaustive_one_and_two_bytes(impl: ModuleType) -> None:
+    # Every 1- and 2-byte input, byte by byte and in one call, against the
+    # reference: the first False comes exactly at the first impossible byte.
+    for size in (1, 2):
+        for data in map(bytes, itertools.product(range(256), repeat=size)):
+            position, complete = reference_check(data)
+            assert fail_position(impl, data) == position, data
+            validator = impl.UTF8Validator()
+            assert validator.feed(data) is (position is None), data
+            assert validator.finish() is complete, data
+
+
+def incomplete_prefixes(size: int) -> list[bytes]:
+    """Every ``size``-byte valid prefix that ends inside a character."""
+    prefixes = []
+    for data in map(bytes, itertools.product(range(0x80, 0x100), repeat=size)):
+        position, complete = reference_check(data)
+        if position is None and not complete and len(data) == size:
+            prefixes.append(data)
+    return prefixes
+
+
+INCOMPLETE_2 = incomplete_prefixes(2)
+
+
+def test_utf8_exhaustive_three_bytes(impl: ModuleType) -> None:
+    # A 3-byte input that starts with a whole character (ASCII, or a 2-byte
+    # sequence) leaves the validator where a shorter input does, which the
+    # test above covers. What is left: every prefix still inside a character
+    # after 2 bytes, followed by every byte.
+    assert len(INCOMPLETE_2) == 32 + 14 * 64 + 32 + 48 + 3 * 64 + 16
+    for prefix in INCOMPLETE_2:
+        for last in range(256):
+            data = prefix + bytes([last])
+            position, complete = reference_check(data)
+            assert fail_position(impl, data) == position, data
+            validator = impl.UTF8Validator()
+            assert validator.feed(data) is (position is None), data
+            assert validator.finish() is complete, data
+
+
+def test_utf8_fourth_byte(impl: ModuleType) -> None:
+    # After 3 bytes of a 4-byte character the table allows 80..BF whatever
+    # came before: check every last byte after the extreme valid prefixes.
+    for lead in range(0xF0, 0xF5):
+        seconds = [
+            second
+            for second in range(0x80, 0xC0)
+            if reference_check(bytes([lead, second]))[0] is None
+        ]
+        for second, third in itertools.product((seconds[0], seconds[-1]), (0x80, 0xBF)):
+            prefix = bytes([lead, second, third])
+            for last in range(256):
+                data = prefix + bytes([last])
+                position, complete = reference_check(data)
+                assert fail_position(impl, data) == position, data
+                validator = impl.UTF8Validator()
+                assert validator.feed(prefix[:1]) is True
+                assert validator.feed(prefix[1:] + bytes([last])) is (position is None)
+                assert validator.finish() is complete
+
+
+# Autobahn cases 6.4.1-6.4.4: a text message whose second part makes it
+# invalid (the code point U+110000 would start with F4 90). The server must
+# fail as soon as the bad part arrives, not at the end of the message.
+
+
+@pytest.mark.parametrize(
+    ("fragments", "failing"),
+    [
+        # 6.4.1: three fragments, the 2nd holds the whole bad sequence.
+        ([KOSME, b"\xf4\x90\x80\x80", b"edited"], 1),
+        # 6.4.2: the bad sequence split: F4 ends the 1st fragment, 90 is the 2nd.
+        ([KOSME + b"\xf4", b"\x90", b"\x80\x80edited"], 1),
+        # 6.4.3 / 6.4.4: the same payloads arriving in small chops.
+        ([KOSME, b"\xf4", b"\x90", b"\x80", b"\x80", b"edited"], 2),
+        ([bytes([byte]) for byte in KOSME + b"\xf4\x90\x80\x80edited"], len(KOSME) + 1),
+        # The same with a surrogate instead: ED A0 must fail on A0.
+        ([KOSME + b"\xed", b"\xa0", b"\x80edited"], 1),
+    ],
+)
+def test_utf8_autobahn_fail_fast(impl: ModuleType, fragments: list[bytes], failing: int) -> None:
+    validator = impl.UTF8Validator()
+    results = [validator.feed(fragment) for fragment in fragments]
+    assert results == [index < failing for index in range(len(fragments))]
+    assert validator.finish() is False
+
+
+@pytest.mark.parametrize("text", [KOSME.decode(), "€uro", "a😀b日", "\U0010ffff\U00010000"])
+def test_utf8_state_across_calls(impl: ModuleType, text: str) -> None:
+    data = text.encode()
+    for first, second in itertools.combinations(range(len(data) + 1), 2):
+        validator = impl.UTF8Validator()
+        assert validator.feed(data[:first]) is True
+        assert validator.feed(b"") is True  # an empty chunk changes nothing
+        assert validator.feed(data[first:second]) is True
+        assert validator.feed(data[second:]) is True
+        assert validator.finish() is True
+
+
+def test_utf8_invalid_is_sticky(impl: ModuleType) -> None:
+    validator = impl.UTF8Validator()
+    assert validator.feed(b"\xff") is False
+    assert validator.feed(b"valid") is False
+    assert validator.feed(b"") is False
+    assert validator.finish() is False
+
+
+def test_utf8_finish_resets(impl: ModuleType) -> None:
+    validator = impl.UTF8Validator()
+    assert validator.finish() is True  # nothing fed: the empty text is valid
+    assert validator.feed(b"\xff") is False
+    assert validator.finish() is False
+    assert validator.feed(b"fresh") is True  # finish() started a new text
+    assert validator.finish() is True
+    assert validator.feed(b"\xe2\x82") is True
+    assert validator.finish() is False  # truncated
+    assert validator.feed(b"\xac") is False  # the half character was forgotten
+    assert validator.finish() is False
+
+
+def test_utf8_reset(impl: ModuleType) -> None:
+    validator = impl.UTF8Validator()
+    assert validator.feed(b"\xc0") is False
+    validator.reset()
+    assert validator.feed(b"ok \xc3") is True
+    validator.reset()  # forgets the pending half character
+    assert validator.feed(b"\xa9") is False
+    validator.reset()
+    assert validator.finish() is True
+
+
+def test_utf8_validators_are_independent(impl: ModuleType) -> None:
+    first, second = impl.UTF8Validator(), impl.UTF8Validator()
+    assert first.feed(b"\xe2") is True
+    assert second.feed(b"\xff") is False
+    assert first.feed(b"\x82\xac") is True
+    assert first.finish() is True
+
+
+@pytest.mark.parametrize("kind", [bytes, bytearray, memoryview])
+def test_utf8_bytes_like(impl: ModuleType, kind: Any) -> None:
+    data = "日本語のテキスト".encode()
+    validator = impl.UTF8Validator()
+    assert validator.feed(kind(data[:4])) is True
+    assert validator.feed(kind(data[4:])) is True
+    assert validator.finish() is True
+    assert validator.feed(memoryview(b"xx\xe2\x82\xacxx")[2:5]) is True
+    assert validator.finish() is True
+
+
+def test_utf8_multibyte_item_view(impl: ModuleType) -> None:
+    # 2-byte items: the validator reads the underlying bytes.
+    data = array.array("H", [0x4142, 0xA9C3])  # b"BA\xc3\xa9" in little-endian
+    validator = impl.UTF8Validator()
+    assert validator.feed(memoryview(data)) is (sys.byteorder == "little")
+
+
+def test_utf8_bad_arguments(impl: ModuleType) -> None:
+    validator = impl.UTF8Validator()
+    with pytest.raises(TypeError):
+        validator.feed("text")
+    with pytest.raises(BufferError):
+        validator.feed(memoryview(b"abcd")[::2])
+    assert validator.feed(b"\xff") is False
+    with pytest.raises(TypeError):  # checked even once the text is invalid
+        validator.feed("text")
+    with pytest.raises(TypeError):
+        impl.UTF8Validator(b"data")
+    with pytest.raises(TypeError):
+        impl.UTF8Validator(data=b"data")
+
+
+def test_utf8_large_inputs(impl: ModuleType) -> None:
+    # Large chunks, above the size where the C code releases the GIL.
+    ascii_text = b"plain ascii text " * 8000
+    multibyte = "Пример текста 例文 😀 ".encode() * 4000
+    for data in (ascii_text, multibyte, ascii_text + multibyte):
+        validator = impl.UTF8Validator()
+        assert validator.feed(data) is True
+        assert validator.feed(data[:-1]) is True
+        assert validator.finish() is (data[-1] < 0x80)
+    validator = impl.UTF8Validator()
+    assert validator.feed(multibyte + b"\xed\xbf\xbf" + ascii_text) is False
+
+
+# Bytes that exercise every class of the automaton, so random strings hit
+# edge cases often instead of being mostly invalid at once.
+INTERESTING_BYTES = [0x00, 0x41, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0, 0xC1]
+INTERESTING_BYTES += [0xC2, 0xDF, 0xE0, 0xE1, 0xEC, 0xED, 0xEE, 0xEF, 0xF0, 0xF1, 0xF3]
+INTERESTING_BYTES += [0xF4, 0xF5, 0xFF]
+
+
+def feed_in_pieces(impl: ModuleType, data: bytes, cuts: Sequence[int]) -> list[bool]:
+    """Feed ``data`` split at ``cuts``; return every feed() result, then finish()'s."""
+    validator = impl.UTF8Validator()
+    bounds = [0, *sorted(cut % (len(data) + 1) for cut in cuts), len(data)]
+    results = [validator.feed(data[start:end]) for start, end in itertools.pairwise(bounds)]
+    results.append(validator.finish())
+    return results
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    data=st.lists(st.sampled_from(INTERESTING_BYTES), max_size=40).map(bytes),
+    cuts=st.lists(st.integers(min_value=0, max_value=40), max_size=5),
+)
+def test_utf8_random_bytes(data: bytes, cuts: list[int]) -> None:
+    position, complete = reference_check(data)
+    results = feed_in_pieces(_purepython, data, cuts)
+    if _speedups is not None:
+        assert feed_in_pieces(_speedups, data, cuts) == results
+    assert results[-1] is complete
+    assert fail_position(_purepython, data) == position
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.text(max_size=60),
+    cuts=st.lists(st.integers(min_value=0, max_value=300), max_size=5),
+    noise=st.tuples(st.integers(min_value=0, max_value=300), st.binary(max_size=3)),
+)
+def test_utf8_random_text(text: str, cuts: list[int], noise: tuple[int, bytes]) -> None:
+    data = text.encode("utf-8", "surrogatepass")  # surrogates from st.text() must fail
+    where, inserted = noise
+    where %= len(data) + 1
+    data = data[:where] + inserted + data[where:]
+    results = feed_in_pieces(_purepython, data, cuts)
+    if _speedups is not None:
+        assert feed_in_pieces(_speedups, data, cuts) == results
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        assert results[-1] is False
+    else:
+        assert all(results)
+
+
+# --------------------------------------------------------------------------
+# wskit.speedups: choosing the implementation
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def reload_speedups() -> Iterator[pytest.MonkeyPatch]:
+    """Give a MonkeyPatch for the environment; restore wskit.speedups after."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        yield monkeypatch
+    # The patches are undone: reload once more to select as at startup.
+    importlib.reload(wskit.speedups)
+
+
+@needs_c
+def test_select_c_by_default(reload_speedups: pytest.MonkeyPatch) -> None:
+    reload_speedups.delenv("WSKIT_NO_SPEEDUPS", raising=False)
+    module = importlib.reload(wskit.speedups)
+    assert module.IMPLEMENTATION == "c"
+    assert module.apply_mask is getattr(_speedups, "apply_mask", None)
+    assert module.UTF8Validator is getattr(_speedups, "UTF8Validator", None)
+
+
+@needs_c
+def test_select_c_when_variable_empty(reload_speedups: pytest.MonkeyPatch) -> None:
+    reload_speedups.setenv("WSKIT_NO_SPEEDUPS", "")
+    assert importlib.reload(wskit.speedups).IMPLEMENTATION == "c"
+
+
+def test_select_python_when_disabled(reload_speedups: pytest.MonkeyPatch) -> None:
+    reload_speedups.setenv("WSKIT_NO_SPEEDUPS", "1")
+    module = importlib.reload(wskit.speedups)
+    assert module.IMPLEMENTATION == "python"
+    assert module.apply_mask is _purepython.apply_mask
+    assert module.UTF8Validator is _purepython.UTF8Validator
+
+
+def test_select_python_when_not_built(reload_speedups: pytest.MonkeyPatch) -> None:
+    reload_speedups.delenv("WSKIT_NO_SPEEDUPS", raising=False)
+    # None in sys.modules makes the import fail, as if the module were absent.
+    reload_speedups.setitem(sys.modules, "wskit._speedups", None)
+    reload_speedups.delattr(wskit, "_speedups", raising=False)
+    module = importlib.reload(wskit.speedups)
+    assert module.IMPLEMENTATION == "python"
+    assert module.apply_mask is _purepython.apply_mask
+    assert module.UTF8Validator is _purepython.UTF8Validator
+
+
+def test_selection_restored() -> None:
+    # Whatever ran before, the module selects as the environment says.
+    disabled = bool(os.environ.get("WSKIT_NO_SPEEDUPS"))
+    expected = "python" if _speedups is None or disabled else "c"
+    actual = wskit.speedups.IMPLEMENTATION
+    assert actual == expected
+    validator = wskit.speedups.UTF8Validator()
+    assert validator.feed(b"\xed\xa0") is False
+    assert wskit.speedups.apply_mask(b"Hello", MASK) == b"\x7f\x9f\x4d\x51\x58"

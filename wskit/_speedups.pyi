@@ -1,0 +1,18 @@
+"""Type stub for the C accelerator ``wskit._speedups`` (see ``_speedups.c``)."""
+
+from .typing import BytesLike
+
+def apply_mask(data: BytesLike, mask: BytesLike) -> bytes:
+    """XOR ``data`` with the 4-byte ``mask`` repeated (RFC 6455, section 5.3)."""
+
+class UTF8Validator:
+    """Incremental, fail-fast, strict UTF-8 validation across fragments."""
+
+    def feed(self, data: BytesLike) -> bool:
+        """Validate the next chunk; return :obj:`False` once the text is invalid."""
+
+    def finish(self) -> bool:
+        """Return whether the text is complete, valid UTF-8, then reset."""
+
+    def reset(self) -> None:
+        """Forget everything fed so far."""
