@@ -27,6 +27,22 @@ def _byte_view(data: BytesLike) -> memoryview:
     return view.cast("B")
 
 
+# Big integers longer than this fall out of the CPU caches between the passes
+# of from_bytes, XOR and to_bytes: longer payloads are masked in slices of
+# this size (a multiple of 4, so that every slice starts with the key's 1st byte).
+_MASK_SLICE = 8192
+
+
+def _xor_with_key(payload: BytesLike, key: bytes) -> bytes:
+    """Mask a payload of a few KiB at most, starting with the key's first byte."""
+    size = len(payload)
+    # One XOR of two big integers runs in C at a few bytes per nanosecond,
+    # where a Python loop over the bytes would take ~50 ns per byte.
+    data_int = int.from_bytes(payload, "little")
+    mask_int = int.from_bytes((key * (size // 4 + 1))[:size], "little")
+    return (data_int ^ mask_int).to_bytes(size, "little")
+
+
 def apply_mask(data: BytesLike, mask: BytesLike) -> bytes:
     """XOR ``data`` with the 4-byte ``mask`` repeated (RFC 6455, section 5.3).
 
@@ -48,11 +64,19 @@ def apply_mask(data: BytesLike, mask: BytesLike) -> bytes:
     if len(key) != 4:
         raise ValueError("mask must contain 4 bytes")
     size = len(payload)
-    # One XOR of two big integers runs in C at a few bytes per nanosecond,
-    # where a Python loop over the bytes would take ~50 ns per byte.
-    data_int = int.from_bytes(payload, "little")
-    mask_int = int.from_bytes((key * (size // 4 + 1))[:size], "little")
-    return (data_int ^ mask_int).to_bytes(size, "little")
+    if size <= _MASK_SLICE:
+        return _xor_with_key(payload, key)
+    view = memoryview(payload)
+    mask_int = int.from_bytes(key * (_MASK_SLICE // 4), "little")
+    pieces = [
+        (int.from_bytes(view[start : start + _MASK_SLICE], "little") ^ mask_int).to_bytes(
+            _MASK_SLICE, "little"
+        )
+        for start in range(0, size - _MASK_SLICE + 1, _MASK_SLICE)
+    ]
+    # The last, shorter slice (empty when size is a multiple of the slice).
+    pieces.append(_xor_with_key(view[size - size % _MASK_SLICE :], key))
+    return b"".join(pieces)
 
 
 def _sequence_length(lead: int) -> int:
@@ -90,7 +114,10 @@ class UTF8Validator:
             :obj:`False` as soon as the bytes fed since the last reset cannot
             start valid UTF-8, and from then on until reset; :obj:`True` otherwise.
         """
-        view = _byte_view(data)
+        # bytes needs no checking; other types are checked even once the
+        # text is invalid, like the C version does.
+        if type(data) is not bytes:
+            data = _byte_view(data)
         if not self._valid:
             return False
         pending = self._pending
@@ -98,11 +125,11 @@ class UTF8Validator:
             # Finish the character split across calls by itself, so the rest
             # of the chunk is checked in place rather than copied after it.
             missing = _sequence_length(pending[0]) - len(pending)
-            self._valid = self._check(pending + bytes(view[:missing]))
-            if not self._valid or len(view) <= missing:
+            self._valid = self._check(pending + bytes(data[:missing]))
+            if not self._valid or len(data) <= missing:
                 return self._valid
-            view = view[missing:]
-        self._valid = self._check(view)
+            data = memoryview(data)[missing:]
+        self._valid = self._check(data)
         return self._valid
 
     def _check(self, chunk: BytesLike) -> bool:
@@ -113,9 +140,10 @@ class UTF8Validator:
         except UnicodeDecodeError:
             return False
         rest = bytes(chunk[consumed:])
-        # The decoder fails on every other bad byte as soon as it sees it, but
-        # it holds ED A0..BF back (the start of a surrogate, which error
-        # handlers such as "surrogatepass" may want) instead of failing.
+        # CPython's decoder fails on a bad byte as soon as it sees it, with one
+        # exception: it holds back ED A0..BF at the end of the input (the start
+        # of a surrogate, presumably for error handlers like "surrogatepass")
+        # instead of failing. The tests check this exhaustively.
         if len(rest) >= 2 and rest[0] == 0xED and rest[1] >= 0xA0:
             return False
         self._pending = rest

@@ -1,0 +1,1 @@
+"""Benchmarks for wskit (not part of the installed package)."""
