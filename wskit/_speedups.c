@@ -262,6 +262,7 @@ enum {
     N_STATES
 };
 
+/* Columns are byte classes ("E1-EF" is C_LEAD3: E1..EF except ED). */
 #define R S_REJECT
 static const unsigned char transition[N_STATES][N_CLASSES] = {
     /*             ASCII     80-8F    90-9F    A0-BF    bad  C2-DF    E0    E1-EF    ED    F0    F1-F3    F4 */
