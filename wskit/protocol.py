@@ -39,7 +39,11 @@ from .exceptions import (
 )
 from .extensions.base import Extension
 from .frames import (
+    _FIN,
     _OPCODES,
+    _RSV1,
+    _RSV2,
+    _RSV3,
     CLOSE,
     CONT,
     MAX_CLOSE_REASON,
@@ -101,7 +105,7 @@ to send and would otherwise keep a connection busy forever. Legitimate senders
 never need more than a handful. Going over fails the connection with 1008.
 """
 
-_FIN, _RSV_BITS, _OPCODE_BITS = 0x80, 0x70, 0x0F
+_OPCODE_BITS = 0x0F
 
 
 def _deflate_bound(size: int) -> int:
@@ -315,9 +319,9 @@ class Protocol:
                     opcode,
                     data,
                     bool(first & _FIN),
-                    bool(first & 0x40),
-                    bool(first & 0x20),
-                    bool(first & 0x10),
+                    bool(first & _RSV1),
+                    bool(first & _RSV2),
+                    bool(first & _RSV3),
                 )
                 self._receive_frame(frame)
         except ProtocolError as exc:
@@ -360,7 +364,7 @@ class Protocol:
         else:
             if self._message_opcode is not None:
                 raise ProtocolError("expected a continuation frame")
-            compressed = bool(first & 0x40) and bool(self.extensions)
+            compressed = bool(first & _RSV1) and bool(self.extensions)
         if self.max_fragment_size is not None and length > (
             _deflate_bound(self.max_fragment_size) if compressed else self.max_fragment_size
         ):

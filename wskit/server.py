@@ -106,12 +106,12 @@ class ServerProtocol(Protocol):
         try:
             request = self._request_parser.feed(data)
         except InvalidHandshake as exc:
-            self.handshake_exc = exc
             status = next(
                 (status for kind, status in _MALFORMED_REQUEST_STATUS if isinstance(exc, kind)),
                 http.HTTPStatus.BAD_REQUEST,
             )
-            response = self.reject(status, f"Failed to open a WebSocket connection: {exc}.\n")
+            # send_response() records the exception as the handshake failure.
+            response = self._reject_with(exc, status)
             if status is http.HTTPStatus.METHOD_NOT_ALLOWED:
                 response.headers["Allow"] = "GET"
             self.send_response(response)
@@ -358,9 +358,8 @@ class ServerProtocol(Protocol):
             self.state = OPEN
             self.start_frames(b"")
         else:
-            if self.handshake_exc is None:
-                self.handshake_exc = response._exception or InvalidHandshake(
-                    f"connection rejected with HTTP {response.status_code}"
-                )
+            self.handshake_exc = response._exception or InvalidHandshake(
+                f"connection rejected with HTTP {response.status_code}"
+            )
             self.send_eof()
             self.discard()
