@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from .exceptions import ProtocolError
 from .speedups import apply_mask
 from .typing import BytesLike
+from .utils import escape_controls
 
 if TYPE_CHECKING:
     from .extensions.base import Extension
@@ -337,7 +338,7 @@ class Close:
         else:
             explanation = CLOSE_CODE_EXPLANATIONS.get(self.code, "unknown")
         result = f"{self.code} ({explanation})"
-        return f"{result} {self.reason}" if self.reason else result
+        return f"{result} {escape_controls(self.reason)}" if self.reason else result
 
     @classmethod
     def parse(cls, data: BytesLike) -> Close:

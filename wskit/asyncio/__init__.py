@@ -1,0 +1,1 @@
+"""The asyncio implementation: :mod:`wskit.asyncio.server` and :mod:`wskit.asyncio.client`."""

@@ -1,0 +1,552 @@
+"""A WebSocket connection on asyncio: what the client and the server share.
+
+The connection is an :class:`asyncio.Protocol`: the event loop hands it bytes
+as they arrive, it feeds them to the Sans-I/O core and writes what the core
+answers. Applications use the coroutines: :meth:`Connection.recv`,
+:meth:`Connection.send`, :meth:`Connection.ping`, :meth:`Connection.close`.
+
+Flow control works both ways. When more than ``max_queue`` frames wait for
+``recv()``, the connection stops reading from the socket, and TCP pushes
+back on the peer. When more than ``write_limit`` bytes wait to be written,
+``send()`` waits until the peer reads them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Mapping
+from types import TracebackType
+from typing import Any, cast
+
+from ..exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedOK
+from ..frames import BINARY, CONT, PONG, TEXT, CloseCode, Frame
+from ..http11 import Request, Response
+from ..keepalive import PendingPings
+from ..messages import encode, queue_limits
+from ..protocol import CLOSED, OPEN, SEND_EOF, Event, Protocol, State
+from ..typing import BytesLike, Data, LoggerLike, Subprotocol
+from .messages import Assembler
+
+__all__ = ["Connection"]
+
+_DATA_OPCODES = (TEXT, BINARY, CONT)
+
+
+class Connection(asyncio.Protocol):
+    """The asyncio implementation of a WebSocket connection.
+
+    :class:`~wskit.asyncio.server.ServerConnection` and
+    :class:`~wskit.asyncio.client.ClientConnection` build on it; applications
+    don't create it directly.
+
+    Args:
+        protocol: The Sans-I/O connection.
+        ping_interval: Seconds between keepalive pings; :obj:`None` disables
+            keepalive.
+        ping_timeout: Seconds to wait for a keepalive pong before failing
+            the connection with 1011; :obj:`None` waits forever.
+        close_timeout: Seconds to wait for the peer to complete the closing
+            handshake before dropping the TCP connection; :obj:`None` waits
+            forever.
+        max_queue: Frames received and not read yet before reading pauses, or
+            a ``(high, low)`` pair of water marks; :obj:`None` for no limit.
+        write_limit: Bytes waiting to be written before ``send()`` waits, or a
+            ``(high, low)`` pair of water marks.
+    """
+
+    def __init__(
+        self,
+        protocol: Protocol,
+        *,
+        ping_interval: float | None = 20,
+        ping_timeout: float | None = 20,
+        close_timeout: float | None = 10,
+        max_queue: int | tuple[int | None, int | None] | None = 16,
+        write_limit: int | tuple[int, int | None] = 2**15,
+    ) -> None:
+        self.protocol = protocol
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.close_timeout = close_timeout
+        if isinstance(write_limit, int):
+            write_limit = (write_limit, None)
+        self.write_limit = write_limit
+
+        self.loop = asyncio.get_running_loop()
+        self.id = protocol.id
+        """Unique identifier of the connection, handy in logs."""
+        # Every record names the connection, including the core's.
+        self.logger: LoggerLike = logging.LoggerAdapter(protocol.logger, {"websocket": self})
+        """Logger for this connection."""
+        protocol.logger = self.logger
+        self.debug = protocol.debug
+
+        self.request: Request | None = None
+        """The opening handshake request."""
+        self.response: Response | None = None
+        """The opening handshake response."""
+
+        self.recv_messages = Assembler(
+            *queue_limits(max_queue), pause=self._pause_reading, resume=self._resume_reading
+        )
+        self.pings: PendingPings[asyncio.Future[float]] = PendingPings()
+        self.keepalive_task: asyncio.Task[None] | None = None
+
+        # Set while a fragmented message is being sent; other senders wait.
+        self.fragmented_send_waiter: asyncio.Future[None] | None = None
+        # Resolved when the peer's half of the opening handshake arrives or
+        # when the handshake cannot complete.
+        self.handshake_waiter: asyncio.Future[None] = self.loop.create_future()
+        self.writing_paused = False
+        self.drain_waiters: list[asyncio.Future[None]] = []
+        self.close_timer: asyncio.TimerHandle | None = None
+        self.connection_lost_waiter: asyncio.Future[None] = self.loop.create_future()
+        self.recv_exc: BaseException | None = None
+        self.transport: asyncio.Transport
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {str(self.id)[:8]} {self.protocol.state.name}>"
+
+    # Public API: attributes.
+
+    @property
+    def local_address(self) -> Any:
+        """Local address of the connection, as the socket reports it."""
+        return self.transport.get_extra_info("sockname")
+
+    @property
+    def remote_address(self) -> Any:
+        """Remote address of the connection, as the socket reports it."""
+        return self.transport.get_extra_info("peername")
+
+    @property
+    def state(self) -> State:
+        """State of the WebSocket connection: CONNECTING, OPEN, CLOSING or CLOSED."""
+        return self.protocol.state
+
+    @property
+    def subprotocol(self) -> Subprotocol | None:
+        """Subprotocol negotiated in the opening handshake, if any."""
+        return cast(Subprotocol | None, getattr(self.protocol, "subprotocol", None))
+
+    @property
+    def close_code(self) -> int | None:
+        """Close code received from the peer, once the connection is closed."""
+        return self.protocol.close_code
+
+    @property
+    def close_reason(self) -> str | None:
+        """Close reason received from the peer, once the connection is closed."""
+        return self.protocol.close_reason
+
+    @property
+    def latency(self) -> float:
+        """Round-trip time of the last ping answered, in seconds; 0 before any."""
+        return self.pings.latency
+
+    # Public API: context manager and iteration.
+
+    async def __aenter__(self) -> Connection:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            await self.close()
+        else:
+            await self.close(CloseCode.INTERNAL_ERROR)
+
+    async def __aiter__(self) -> AsyncIterator[Data]:
+        """Iterate over messages until the connection closes.
+
+        The loop ends quietly after a normal closure; it raises
+        :exc:`~wskit.exceptions.ConnectionClosedError` after an error.
+        """
+        try:
+            while True:
+                yield await self.recv()
+        except ConnectionClosedOK:
+            return
+
+    # Public API: receiving.
+
+    async def recv(self, decode: bool | None = None) -> Data:
+        """Receive the next message.
+
+        Args:
+            decode: :obj:`None` returns text messages as :class:`str` and
+                binary ones as :class:`bytes`. :obj:`True` decodes binary
+                messages too; :obj:`False` returns text messages as bytes,
+                which saves decoding when the text goes straight back out.
+
+        Raises:
+            ConnectionClosed: The connection is closed; every message received
+                before was returned first.
+            ConcurrencyError: Another coroutine is already receiving.
+        """
+        try:
+            return await self.recv_messages.get(decode)
+        except EOFError:
+            pass
+        except ConcurrencyError:
+            raise ConcurrencyError(
+                "cannot call recv() while another coroutine is already running "
+                "recv() or recv_streaming()"
+            ) from None
+        except UnicodeDecodeError as exc:
+            await self._fail_decoding(exc)
+        raise await self._closed()
+
+    async def recv_streaming(self, decode: bool | None = None) -> AsyncIterator[Data]:
+        """Receive the next message fragment by fragment, as they arrive.
+
+        For messages too large to hold in memory at once. Stopping before the
+        end drops the rest of the message.
+
+        Args:
+            decode: As in :meth:`recv`.
+
+        Raises:
+            ConnectionClosed: The connection is closed.
+            ConcurrencyError: Another coroutine is already receiving.
+        """
+        try:
+            async for fragment in self.recv_messages.get_iter(decode):
+                yield fragment
+            return
+        except EOFError:
+            pass
+        except ConcurrencyError:
+            raise ConcurrencyError(
+                "cannot call recv_streaming() while another coroutine is already running "
+                "recv() or recv_streaming()"
+            ) from None
+        except UnicodeDecodeError as exc:
+            await self._fail_decoding(exc)
+        raise await self._closed()
+
+    async def _fail_decoding(self, exc: UnicodeDecodeError) -> None:
+        if self.protocol.state is OPEN:
+            self.protocol.fail(CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}")
+            self._send_data()
+        raise await self._closed()
+
+    # Public API: sending.
+
+    async def send(
+        self,
+        message: Data | BytesLike | Iterable[Data | BytesLike] | AsyncIterable[Data | BytesLike],
+        *,
+        text: bool | None = None,
+    ) -> None:
+        """Send a message.
+
+        A :class:`str` goes as a text frame, a bytes-like object as a binary
+        frame. An iterable or asynchronous iterable of them goes as one
+        fragmented message, one frame per item; all items must be of the same
+        type. ``text`` overrides the type: :obj:`True` sends bytes as text (they
+        must be UTF-8), :obj:`False` sends a string as binary.
+
+        When the peer reads slower than the application writes, ``send()``
+        waits until fewer than ``write_limit`` bytes are buffered.
+
+        Raises:
+            ConnectionClosed: The connection is closed or closing.
+            TypeError: The message is of an unsupported type.
+        """
+        if isinstance(message, (str, bytes, bytearray, memoryview)):
+            is_text, data = encode(message, text)
+            await self._wait_for_fragmented_send()
+            protocol = self.protocol
+            if protocol.state is not OPEN:
+                raise await self._closed()
+            if is_text:
+                protocol.send_text(data)
+            else:
+                protocol.send_binary(data)
+            self._send_data()
+            if self.writing_paused:
+                await self._drain()
+        elif isinstance(message, Mapping):
+            raise TypeError("message must be str, bytes-like or an iterable of them, not a mapping")
+        elif isinstance(message, AsyncIterable):
+            await self._send_fragments(aiter(message), text)
+        elif isinstance(message, Iterable):
+            await self._send_fragments(_to_async(message), text)
+        else:
+            raise TypeError(f"message must be str or bytes-like, not {type(message).__name__}")
+
+    async def _send_fragments(
+        self, chunks: AsyncIterator[Data | BytesLike], text: bool | None
+    ) -> None:
+        try:
+            first = await anext(chunks)
+        except StopAsyncIteration:
+            return  # an empty iterable is no message at all
+        await self._wait_for_fragmented_send()
+        if self.protocol.state is not OPEN:
+            raise await self._closed()
+        is_text, data = encode(first, text)
+        self.fragmented_send_waiter = self.loop.create_future()
+        try:
+            if is_text:
+                self.protocol.send_text(data, fin=False)
+            else:
+                self.protocol.send_binary(data, fin=False)
+            await self._write_and_drain()
+            async for chunk in chunks:
+                chunk_is_text, data = encode(chunk, text)
+                if chunk_is_text is not is_text:
+                    raise TypeError("all fragments of a message must be of the same type")
+                self.protocol.send_continuation(data, fin=False)
+                await self._write_and_drain()
+            self.protocol.send_continuation(b"", fin=True)
+            await self._write_and_drain()
+        except ConnectionClosed:
+            raise
+        except Exception:
+            # Half a message went out and the rest never will: the peer can't
+            # make sense of what follows, so the connection must end.
+            if self.protocol.state is OPEN:
+                self.protocol.fail(CloseCode.INTERNAL_ERROR, "error in fragmented message")
+                self._send_data()
+            raise
+        finally:
+            self.fragmented_send_waiter.set_result(None)
+            self.fragmented_send_waiter = None
+
+    async def _write_and_drain(self) -> None:
+        self._send_data()
+        if self.writing_paused:
+            await self._drain()
+        if self.protocol.state is not OPEN:
+            raise await self._closed()
+
+    async def _wait_for_fragmented_send(self) -> None:
+        while self.fragmented_send_waiter is not None:
+            await asyncio.shield(self.fragmented_send_waiter)
+
+    async def close(
+        self, code: CloseCode | int = CloseCode.NORMAL_CLOSURE, reason: str = ""
+    ) -> None:
+        """Perform the closing handshake and wait until the TCP connection is closed.
+
+        Idempotent. If the peer doesn't answer within ``close_timeout``, the
+        TCP connection is dropped. Closing while a fragmented message is being
+        sent fails the connection with 1011 instead, since the message can't
+        be completed.
+
+        Args:
+            code: Close code.
+            reason: Close reason, at most 123 bytes once encoded.
+        """
+        protocol = self.protocol
+        if protocol.state is OPEN:
+            if self.fragmented_send_waiter is not None:
+                protocol.fail(CloseCode.INTERNAL_ERROR, "close during fragmented message")
+            else:
+                protocol.send_close(code, reason)
+            self._send_data()
+        await asyncio.shield(self.connection_lost_waiter)
+
+    async def wait_closed(self) -> None:
+        """Wait until the TCP connection is closed; :attr:`close_code` is then set."""
+        await asyncio.shield(self.connection_lost_waiter)
+
+    async def ping(self, data: Data | BytesLike | None = None) -> Awaitable[float]:
+        """Send a ping.
+
+        Args:
+            data: Payload; a random 4-byte payload when :obj:`None`.
+
+        Returns:
+            An awaitable that resolves to the round-trip time in seconds when
+            the matching pong arrives. Awaiting it raises
+            :exc:`~wskit.exceptions.ConnectionClosed` if the connection
+            closes first.
+
+        Raises:
+            ConnectionClosed: The connection is closed or closing.
+            ConcurrencyError: A ping with the same payload awaits its pong.
+        """
+        payload = self.pings.payload(data)
+        if self.protocol.state is not OPEN:
+            raise await self._closed()
+        pong_waiter: asyncio.Future[float] = self.loop.create_future()
+        self.pings.add(payload, pong_waiter, self.loop.time())
+        self.protocol.send_ping(payload)
+        self._send_data()
+        return pong_waiter
+
+    async def pong(self, data: Data | BytesLike = b"") -> None:
+        """Send an unsolicited pong, as a unidirectional heartbeat.
+
+        Raises:
+            ConnectionClosed: The connection is closed or closing.
+        """
+        if self.protocol.state is not OPEN:
+            raise await self._closed()
+        self.protocol.send_pong(data.encode() if isinstance(data, str) else data)
+        self._send_data()
+
+    # Keepalive.
+
+    def start_keepalive(self) -> None:
+        """Start sending keepalive pings, if ``ping_interval`` is set."""
+        if self.ping_interval is not None:
+            self.keepalive_task = self.loop.create_task(self._keepalive(self.ping_interval))
+
+    async def _keepalive(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                pong_waiter = await self.ping()
+            except ConnectionClosed:
+                return
+            if self.ping_timeout is None:
+                continue
+            try:
+                await asyncio.wait_for(pong_waiter, self.ping_timeout)
+            except ConnectionClosed:
+                return
+            except TimeoutError:
+                if self.protocol.state is OPEN:
+                    self.logger.info("keepalive ping timeout: failing the connection")
+                    self.protocol.fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
+                    self._send_data()
+                return
+
+    # Writing.
+
+    def _send_data(self) -> None:
+        """Write what the core has to send; start the close timer when due."""
+        protocol = self.protocol
+        for data in protocol.data_to_send():
+            if data is not SEND_EOF and data:
+                self.transport.write(data)
+            elif self.transport.can_write_eof():
+                self.transport.write_eof()
+            else:  # TLS can't half-close: close once the buffer is flushed
+                self.transport.close()
+        if self.close_timer is None and protocol.close_expected():
+            self._start_close_timer()
+        if protocol.eof_sent:
+            self._handshake_over()
+
+    def _start_close_timer(self) -> None:
+        if self.close_timeout is not None:
+            self.close_timer = self.loop.call_later(self.close_timeout, self._close_timed_out)
+
+    def _close_timed_out(self) -> None:
+        self.logger.info("timed out waiting for the peer to close the TCP connection")
+        self.transport.abort()
+
+    async def _drain(self) -> None:
+        while self.writing_paused and self.protocol.state is not CLOSED:
+            waiter = self.loop.create_future()
+            self.drain_waiters.append(waiter)
+            await waiter
+        if self.protocol.state is CLOSED:
+            raise await self._closed()
+
+    async def _closed(self) -> ConnectionClosed:
+        """Wait for the TCP connection to end; return the exception that tells how."""
+        await asyncio.shield(self.connection_lost_waiter)
+        exc = self.protocol.close_exc
+        if exc.__cause__ is None:
+            exc.__cause__ = self.recv_exc
+        return exc
+
+    def _handshake_over(self) -> None:
+        if not self.handshake_waiter.done():
+            self.handshake_waiter.set_result(None)
+
+    # Events from the core.
+
+    def process_event(self, event: Event) -> None:
+        """Handle a frame or a handshake message from the core."""
+        if not isinstance(event, Frame):
+            self._handshake_over()
+            return
+        opcode = event.opcode
+        if opcode in _DATA_OPCODES:
+            self.recv_messages.put(event)
+        elif opcode is PONG:
+            for waiter, latency in self.pings.acknowledge(bytes(event.data), self.loop.time()):
+                if not waiter.done():
+                    waiter.set_result(latency)
+
+    # asyncio.Protocol callbacks.
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Called by asyncio when the TCP (or TLS) connection is established."""
+        transport = cast(asyncio.Transport, transport)
+        transport.set_write_buffer_limits(*self.write_limit)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        """Called by asyncio with bytes from the network."""
+        protocol = self.protocol
+        protocol.receive_data(data)
+        for event in protocol.events_received():
+            self.process_event(event)
+        self._send_data()
+
+    def eof_received(self) -> None:
+        """Called by asyncio when the peer half-closes the TCP connection."""
+        protocol = self.protocol
+        protocol.receive_eof()
+        for event in protocol.events_received():
+            self.process_event(event)
+        self._send_data()
+        # Returning None lets asyncio close the transport.
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Called by asyncio when the TCP connection is closed."""
+        self.protocol.receive_eof()
+        self.protocol.data_to_send()  # too late to write anything
+        self.recv_exc = exc
+        self.recv_messages.close()
+        closed = self.protocol.close_exc
+        for waiter in self.pings.clear():
+            if not waiter.done():
+                waiter.set_exception(closed)
+                waiter.exception()  # nobody may await it: don't log "never retrieved"
+        if self.keepalive_task is not None:
+            self.keepalive_task.cancel()
+        if self.close_timer is not None:
+            self.close_timer.cancel()
+        for drain_waiter in self.drain_waiters:
+            if not drain_waiter.done():
+                drain_waiter.set_result(None)
+        self.drain_waiters.clear()
+        self._handshake_over()
+        self.connection_lost_waiter.set_result(None)
+
+    def pause_writing(self) -> None:
+        """Called by asyncio when the write buffer is over the high water mark."""
+        self.writing_paused = True
+
+    def resume_writing(self) -> None:
+        """Called by asyncio when the write buffer drains below the low water mark."""
+        self.writing_paused = False
+        for waiter in self.drain_waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        self.drain_waiters.clear()
+
+    def _pause_reading(self) -> None:
+        self.transport.pause_reading()
+
+    def _resume_reading(self) -> None:
+        self.transport.resume_reading()
+
+
+async def _to_async(iterable: Iterable[Data | BytesLike]) -> AsyncIterator[Data | BytesLike]:
+    for item in iterable:
+        yield item

@@ -1,0 +1,141 @@
+"""Incoming messages of an asyncio connection, waiting for the reader."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from ..exceptions import ConcurrencyError
+from ..frames import Frame
+from ..messages import Fragments, FrameQueue, join, queue_limits
+from ..typing import Data
+
+__all__ = ["Assembler"]
+
+
+class Assembler:
+    """Turns the data frames received into messages for ``recv()``.
+
+    Reading pauses when more than ``high`` frames wait and resumes when no
+    more than ``low`` are left.
+
+    Args:
+        high: High water mark, in frames; :obj:`None` for no limit.
+        low: Low water mark, in frames; a quarter of ``high`` by default.
+        pause: Stops reading from the network.
+        resume: Restarts reading from the network.
+    """
+
+    def __init__(
+        self,
+        high: int | None = None,
+        low: int | None = None,
+        pause: Callable[[], Any] = lambda: None,
+        resume: Callable[[], Any] = lambda: None,
+    ) -> None:
+        self.queue = FrameQueue(*queue_limits((high, low)), pause, resume)
+        self.waiter: asyncio.Future[None] | None = None
+        self.get_in_progress = False
+        # Set when a streaming reader stops in the middle of a message: the
+        # rest of that message is dropped rather than read as a new one.
+        self.skip_rest_of_message = False
+        self.closed = False
+
+    def put(self, frame: Frame) -> None:
+        """Add a data frame received from the network.
+
+        Raises:
+            EOFError: :meth:`close` was called.
+        """
+        if self.closed:
+            raise EOFError("stream of frames ended")
+        self.queue.put(frame)
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def close(self) -> None:
+        """End the stream of frames; readers get what remains, then EOFError."""
+        self.closed = True
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def get(self, decode: bool | None = None) -> Data:
+        """Return the next message.
+
+        Args:
+            decode: :obj:`True` for :class:`str`, :obj:`False` for
+                :class:`bytes`, :obj:`None` to follow the message type.
+
+        Raises:
+            EOFError: The stream ended and no whole message is left.
+            ConcurrencyError: Another coroutine is reading.
+            UnicodeDecodeError: ``decode=True`` on binary data that isn't UTF-8.
+        """
+        if self.get_in_progress:
+            raise ConcurrencyError("get() or get_iter() is already running")
+        frames = self.queue.frames
+        # Fast path: a single-frame message is waiting.
+        if frames and frames[0].fin and not self.skip_rest_of_message:
+            return join([self.queue.get()], decode)
+        self.get_in_progress = True
+        received: list[Frame] = []
+        try:
+            await self._skip_rest_of_message()
+            while True:
+                frame = await self._next_frame()
+                received.append(frame)
+                if frame.fin:
+                    break
+        except BaseException:
+            # Cancelled or ended mid-message: leave the message whole.
+            self.queue.unget(received)
+            raise
+        finally:
+            self.get_in_progress = False
+        return join(received, decode)
+
+    async def get_iter(self, decode: bool | None = None) -> AsyncIterator[Data]:
+        """Yield the fragments of the next message as they arrive.
+
+        Stopping early drops the rest of the message.
+
+        Raises:
+            EOFError: The stream ended before the message did.
+            ConcurrencyError: Another coroutine is reading.
+            UnicodeDecodeError: ``decode=True`` on binary data that isn't UTF-8.
+        """
+        if self.get_in_progress:
+            raise ConcurrencyError("get() or get_iter() is already running")
+        self.get_in_progress = True
+        try:
+            await self._skip_rest_of_message()
+            frame = await self._next_frame()
+            fragments = Fragments(frame, decode)
+            self.skip_rest_of_message = not frame.fin
+            yield fragments.decode(frame)
+            while not frame.fin:
+                frame = await self._next_frame()
+                self.skip_rest_of_message = not frame.fin
+                yield fragments.decode(frame)
+        finally:
+            self.get_in_progress = False
+
+    async def _next_frame(self) -> Frame:
+        queue = self.queue
+        while not queue.frames:
+            if self.closed:
+                raise EOFError("stream of frames ended")
+            self.waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self.waiter
+            finally:
+                self.waiter = None
+        return queue.get()
+
+    async def _skip_rest_of_message(self) -> None:
+        while self.skip_rest_of_message:
+            frame = await self._next_frame()
+            self.skip_rest_of_message = not frame.fin

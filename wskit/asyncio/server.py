@@ -1,0 +1,601 @@
+"""WebSocket servers on asyncio.
+
+A server in a few lines::
+
+    import asyncio
+    from wskit.asyncio.server import serve
+
+    async def echo(websocket):
+        async for message in websocket:
+            await websocket.send(message)
+
+    async def main():
+        async with serve(echo, "localhost", 8765) as server:
+            await server.serve_forever()
+
+    asyncio.run(main())
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http
+import inspect
+import logging
+import re
+import socket
+from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
+from types import TracebackType
+from typing import Any, TypeAlias, cast
+
+from ..auth import challenge, credentials_checker, read_credentials
+from ..exceptions import ConcurrencyError, InvalidHandshake
+from ..extensions.base import ServerExtensionFactory
+from ..extensions.permessage_deflate import enable_server_permessage_deflate
+from ..frames import BINARY, TEXT, CloseCode, Frame
+from ..headers import validate_subprotocols
+from ..http11 import SERVER, Request, Response
+from ..messages import encode
+from ..protocol import CONNECTING, OPEN
+from ..protocol import SERVER as SERVER_SIDE
+from ..server import ServerProtocol
+from ..typing import BytesLike, Data, LoggerLike, Origin, StatusLike, Subprotocol
+from ..utils import escape_controls
+from .connection import Connection
+
+__all__ = ["Server", "ServerConnection", "basic_auth", "broadcast", "serve", "unix_serve"]
+
+ProcessRequest: TypeAlias = (
+    "Callable[[ServerConnection, Request], Awaitable[Response | None] | Response | None]"
+)
+ProcessResponse: TypeAlias = (
+    "Callable[[ServerConnection, Request, Response], Awaitable[Response | None] | Response | None]"
+)
+SelectSubprotocol: TypeAlias = (
+    "Callable[[ServerConnection, Sequence[Subprotocol]], Subprotocol | None]"
+)
+
+_INTERNAL_ERROR_TEXT = "Failed to open a WebSocket connection.\nSee the server log for details.\n"
+
+
+class ServerConnection(Connection):
+    """A WebSocket connection accepted by a :class:`Server`.
+
+    The handler receives it: it has :meth:`recv`, :meth:`send` and the rest
+    of :class:`~wskit.asyncio.connection.Connection`. Arguments are those of
+    :func:`serve` that shape one connection.
+
+    Attributes:
+        username: Set by :func:`basic_auth` to the authenticated user.
+    """
+
+    def __init__(
+        self,
+        protocol: ServerProtocol,
+        server: Server,
+        *,
+        ping_interval: float | None = 20,
+        ping_timeout: float | None = 20,
+        close_timeout: float | None = 10,
+        max_queue: int | tuple[int | None, int | None] | None = 16,
+        write_limit: int | tuple[int, int | None] = 2**15,
+    ) -> None:
+        self.protocol: ServerProtocol
+        super().__init__(
+            protocol,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            close_timeout=close_timeout,
+            max_queue=max_queue,
+            write_limit=write_limit,
+        )
+        self.server = server
+        self.username: str
+
+    def respond(self, status: StatusLike, text: str) -> Response:
+        """Build a plain-text HTTP response, for ``process_request`` to return.
+
+        Args:
+            status: HTTP status code.
+            text: Body, encoded to UTF-8.
+        """
+        return self.protocol.reject(status, text)
+
+    async def handshake(
+        self,
+        process_request: ProcessRequest | None = None,
+        process_response: ProcessResponse | None = None,
+        server_header: str | None = SERVER,
+    ) -> None:
+        """Read the opening handshake request and answer it.
+
+        Raises:
+            InvalidHandshake: The handshake failed or was refused; a response
+                was sent when the client was still there to read it.
+        """
+        await self.handshake_waiter
+        request = self.request
+        if request is None:  # malformed, or the client left early
+            raise self.protocol.handshake_exc or InvalidHandshake("no handshake request")
+
+        response = await self._call_hook(process_request, request)
+        if response is None:
+            if self.server.is_serving():
+                response = self.protocol.accept(request)
+            else:
+                response = self.respond(
+                    http.HTTPStatus.SERVICE_UNAVAILABLE, "Server is shutting down.\n"
+                )
+        if server_header:
+            response.headers["Server"] = server_header
+        if process_response is not None:
+            response = await self._call_hook(process_response, request, response) or response
+
+        self.response = response
+        self.protocol.send_response(response)
+        self._send_data()
+        if self.protocol.state is not OPEN:
+            raise cast(Exception, self.protocol.handshake_exc)
+        self.start_keepalive()
+
+    async def _call_hook(self, hook: Callable[..., Any] | None, *args: Any) -> Response | None:
+        """Call process_request or process_response, sync or async."""
+        if hook is None:
+            return None
+        try:
+            response = hook(self, *args)
+            if inspect.isawaitable(response):
+                response = await response
+        except Exception as exc:
+            self.logger.error("opening handshake failed", exc_info=True)
+            response = self.respond(http.HTTPStatus.INTERNAL_SERVER_ERROR, _INTERNAL_ERROR_TEXT)
+            response._exception = exc
+        return cast(Response | None, response)
+
+    def process_event(self, event: Any) -> None:
+        """Record the handshake request, then handle frames as usual."""
+        if isinstance(event, Request):
+            self.request = event
+        super().process_event(event)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Start the handshake and the handler for this new connection."""
+        super().connection_made(transport)
+        self.server.start_connection_handler(self)
+
+
+class Server:
+    """A WebSocket server, as returned by :func:`serve`.
+
+    It wraps an :class:`asyncio.Server` and keeps track of connections, so
+    that closing the server closes them properly.
+    """
+
+    def __init__(
+        self,
+        handler: Callable[[ServerConnection], Awaitable[None]],
+        *,
+        process_request: ProcessRequest | None = None,
+        process_response: ProcessResponse | None = None,
+        server_header: str | None = SERVER,
+        open_timeout: float | None = 10,
+        logger: LoggerLike | None = None,
+    ) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.handler = handler
+        self.process_request = process_request
+        self.process_response = process_response
+        self.server_header = server_header
+        self.open_timeout = open_timeout
+        if logger is None:
+            logger = logging.getLogger("wskit.server")
+        self.logger = logger
+        self.handlers: dict[ServerConnection, asyncio.Task[None]] = {}
+        self.close_task: asyncio.Task[None] | None = None
+        self.closed_waiter: asyncio.Future[None] = self.loop.create_future()
+        self.server: asyncio.Server
+
+    def wrap(self, server: asyncio.Server) -> None:
+        """Attach the listening :class:`asyncio.Server`."""
+        self.server = server
+        for sock in server.sockets:
+            if sock.family in (socket.AF_INET, socket.AF_INET6):
+                host, port = sock.getsockname()[:2]
+                name = f"{host}:{port}"
+            else:
+                name = str(sock.getsockname())
+            self.logger.info("server listening on %s", name)
+
+    @property
+    def connections(self) -> set[ServerConnection]:
+        """The open connections: the handshake is done and they aren't closed."""
+        return {connection for connection in self.handlers if connection.state is OPEN}
+
+    @property
+    def sockets(self) -> tuple[socket.socket, ...]:
+        """The listening sockets."""
+        return tuple(self.server.sockets)
+
+    def start_connection_handler(self, connection: ServerConnection) -> None:
+        """Run the handshake and the handler of a new connection in a task."""
+        self.handlers[connection] = self.loop.create_task(self._handle(connection))
+
+    async def _handle(self, connection: ServerConnection) -> None:
+        try:
+            try:
+                await asyncio.wait_for(
+                    connection.handshake(
+                        self.process_request, self.process_response, self.server_header
+                    ),
+                    self.open_timeout,
+                )
+            except TimeoutError:
+                connection.logger.info("opening handshake timed out")
+                connection.transport.close()
+                return
+            except InvalidHandshake as exc:
+                connection.logger.info("opening handshake failed: %s", escape_controls(str(exc)))
+                return
+            except Exception:
+                connection.logger.error("opening handshake failed", exc_info=True)
+                connection.transport.abort()
+                return
+
+            try:
+                await self.handler(connection)
+            except Exception:
+                connection.logger.error("connection handler failed", exc_info=True)
+                await connection.close(CloseCode.INTERNAL_ERROR)
+            else:
+                await connection.close()
+        finally:
+            await connection.wait_closed()
+            del self.handlers[connection]
+
+    def close(
+        self,
+        close_connections: bool = True,
+        code: CloseCode | int = CloseCode.GOING_AWAY,
+        reason: str = "",
+    ) -> None:
+        """Stop listening and, by default, close every connection.
+
+        Returns at once; :meth:`wait_closed` waits for the end.
+
+        Args:
+            close_connections: Close open connections with ``code`` and
+                ``reason``; otherwise let their handlers finish on their own.
+            code: Close code for the open connections.
+            reason: Close reason for the open connections.
+        """
+        if self.close_task is None:
+            self.close_task = self.loop.create_task(self._close(close_connections, code, reason))
+
+    async def _close(self, close_connections: bool, code: CloseCode | int, reason: str) -> None:
+        self.logger.info("server closing")
+        self.server.close()
+        # Let connections that are mid-handshake see that the server stopped.
+        await asyncio.sleep(0)
+        if close_connections:
+            closing = [
+                self.loop.create_task(connection.close(code, reason))
+                for connection in self.handlers
+                if connection.state is not CONNECTING
+            ]
+            if closing:
+                await asyncio.wait(closing)
+        await self.server.wait_closed()
+        if self.handlers:
+            await asyncio.wait(self.handlers.values())
+        self.closed_waiter.set_result(None)
+        self.logger.info("server closed")
+
+    async def wait_closed(self) -> None:
+        """Wait until the server is closed and every connection handler returned."""
+        await asyncio.shield(self.closed_waiter)
+
+    def get_loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop the server runs on."""
+        return self.loop
+
+    def is_serving(self) -> bool:
+        """Whether the server accepts new connections."""
+        return self.server.is_serving()
+
+    async def start_serving(self) -> None:
+        """Start accepting connections, when created with ``start_serving=False``."""
+        await self.server.start_serving()
+
+    async def serve_forever(self) -> None:
+        """Accept connections until the coroutine is cancelled."""
+        await self.server.serve_forever()
+
+    async def __aenter__(self) -> Server:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+        await self.wait_closed()
+
+
+class serve:
+    """Create a WebSocket server listening on ``host`` and ``port``.
+
+    Use it as an asynchronous context manager, which closes the server on
+    exit, or await it to get the :class:`Server`::
+
+        async with serve(handler, "localhost", 8765) as server:
+            await server.serve_forever()
+
+    ``handler`` runs once per connection, with the
+    :class:`ServerConnection`; the connection is closed when it returns (with
+    1011 if it raised).
+
+    Args:
+        handler: Coroutine function that manages a connection.
+        host: Network interfaces to listen on, as for
+            :meth:`~asyncio.loop.create_server`.
+        port: TCP port to listen on.
+        origins: Acceptable ``Origin`` values, against Cross-Site WebSocket
+            Hijacking: strings, compiled regular expressions, :obj:`None` for
+            requests without the header. :obj:`None` accepts anything.
+        extensions: Supported extensions, in order of preference.
+        subprotocols: Supported subprotocols, in order of preference.
+        select_subprotocol: Picks a subprotocol among the client's; called
+            with the connection and their list.
+        compression: ``"deflate"`` enables permessage-deflate (memory-frugal
+            settings); :obj:`None` disables it.
+        process_request: Called with the connection and the request before
+            the handshake, sync or async. Return a :class:`~wskit.http11.Response`
+            to answer with it instead of opening a WebSocket (health checks,
+            authentication, serving a page) or :obj:`None` to go on.
+        process_response: Called with the connection, request and response
+            before it is sent; may return another response.
+        server_header: Value of the ``Server`` header; :obj:`None` omits it.
+        open_timeout: Seconds for the opening handshake; :obj:`None` waits forever.
+        ping_interval: Seconds between keepalive pings; :obj:`None` disables them.
+        ping_timeout: Seconds to wait for a keepalive pong; :obj:`None` waits forever.
+        close_timeout: Seconds to wait for the closing handshake; :obj:`None`
+            waits forever.
+        max_size: Largest incoming message in bytes, :obj:`None` for no limit,
+            or a ``(max_message_size, max_fragment_size)`` tuple.
+        max_queue: Frames buffered before reading pauses, or ``(high, low)``.
+        write_limit: Bytes buffered before ``send()`` waits, or ``(high, low)``.
+        logger: Logger; ``logging.getLogger("wskit.server")`` by default.
+        create_connection: A :class:`ServerConnection` subclass to use.
+        kwargs: Passed to :meth:`~asyncio.loop.create_server`: ``ssl``,
+            ``sock``, ``reuse_port``, ``backlog``...
+    """
+
+    def __init__(
+        self,
+        handler: Callable[[ServerConnection], Awaitable[None]],
+        host: str | None = None,
+        port: int | None = None,
+        *,
+        origins: Sequence[Origin | re.Pattern[str] | None] | None = None,
+        extensions: Sequence[ServerExtensionFactory] | None = None,
+        subprotocols: Sequence[Subprotocol] | None = None,
+        select_subprotocol: SelectSubprotocol | None = None,
+        compression: str | None = "deflate",
+        process_request: ProcessRequest | None = None,
+        process_response: ProcessResponse | None = None,
+        server_header: str | None = SERVER,
+        open_timeout: float | None = 10,
+        ping_interval: float | None = 20,
+        ping_timeout: float | None = 20,
+        close_timeout: float | None = 10,
+        max_size: int | tuple[int | None, int | None] | None = 2**20,
+        max_queue: int | tuple[int | None, int | None] | None = 16,
+        write_limit: int | tuple[int, int | None] = 2**15,
+        logger: LoggerLike | None = None,
+        create_connection: type[ServerConnection] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if subprotocols is not None:
+            validate_subprotocols(subprotocols)
+        if compression == "deflate":
+            extensions = enable_server_permessage_deflate(extensions)
+        elif compression is not None:
+            raise ValueError(f"unsupported compression: {compression}")
+        connection_class = ServerConnection if create_connection is None else create_connection
+        self.handler = handler
+        self.host = host
+        self.port = port
+        self.server_options: dict[str, Any] = {
+            "process_request": process_request,
+            "process_response": process_response,
+            "server_header": server_header,
+            "open_timeout": open_timeout,
+            "logger": logger,
+        }
+        if kwargs.get("ssl") is not None:
+            kwargs.setdefault("ssl_handshake_timeout", open_timeout)
+            kwargs.setdefault("ssl_shutdown_timeout", close_timeout)
+        self.create_server_kwargs = kwargs
+        self.connection_options: dict[str, Any] = {
+            "ping_interval": ping_interval,
+            "ping_timeout": ping_timeout,
+            "close_timeout": close_timeout,
+            "max_queue": max_queue,
+            "write_limit": write_limit,
+        }
+        self.protocol_options: dict[str, Any] = {
+            "origins": origins,
+            "extensions": extensions,
+            "subprotocols": subprotocols,
+            "max_size": max_size,
+        }
+        self.select_subprotocol = select_subprotocol
+        self.connection_class = connection_class
+        self.server: Server | None = None
+
+    def _connection_factory(self, server: Server) -> Callable[[], ServerConnection]:
+        """Return what asyncio calls to make a connection for each new socket."""
+        select_subprotocol = self.select_subprotocol
+
+        def factory() -> ServerConnection:
+            connection: ServerConnection
+            protocol = ServerProtocol(
+                select_subprotocol=(
+                    None
+                    if select_subprotocol is None
+                    # The core passes itself; the application expects the connection.
+                    else lambda _, offered: select_subprotocol(connection, offered)
+                ),
+                logger=server.logger,
+                **self.protocol_options,
+            )
+            connection = self.connection_class(protocol, server, **self.connection_options)
+            return connection
+
+        return factory
+
+    async def _create(self) -> Server:
+        server = Server(self.handler, **self.server_options)
+        self.server = server
+        loop = asyncio.get_running_loop()
+        kwargs = dict(self.create_server_kwargs)
+        factory = self._connection_factory(server)
+        if kwargs.pop("unix", False):
+            listener = await loop.create_unix_server(factory, **kwargs)
+        else:
+            listener = await loop.create_server(factory, self.host, self.port, **kwargs)
+        server.wrap(listener)
+        return server
+
+    def __await__(self) -> Generator[Any, None, Server]:
+        return self._create().__await__()
+
+    async def __aenter__(self) -> Server:
+        return await self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        server = cast(Server, self.server)  # set by __aenter__
+        server.close()
+        await server.wait_closed()
+
+
+def unix_serve(
+    handler: Callable[[ServerConnection], Awaitable[None]],
+    path: str | None = None,
+    **kwargs: Any,
+) -> serve:
+    """Create a WebSocket server listening on a Unix socket at ``path``.
+
+    Takes the same arguments as :func:`serve`, except ``host`` and ``port``.
+    """
+    return serve(handler, unix=True, path=path, **kwargs)
+
+
+def broadcast(
+    connections: Iterable[Connection],
+    message: Data | BytesLike,
+    *,
+    text: bool | None = None,
+    raise_exceptions: bool = False,
+) -> None:
+    """Send a message to many connections at once, without waiting.
+
+    The frame is encoded once and the same bytes are written to every
+    connection that doesn't compress (compressed connections each encode
+    their own). Connections that aren't open are ignored. Connections that
+    can't take the message are skipped: those sending a fragmented message
+    and those whose write buffer is already over ``write_limit`` (a slow
+    client must not grow the server's memory).
+
+    Args:
+        connections: The connections to send to.
+        message: :class:`str` for text, bytes-like for binary.
+        text: Overrides the message type, as in ``send()``.
+        raise_exceptions: Raise an :exc:`ExceptionGroup` of why connections
+            were skipped, rather than logging a warning for each.
+
+    Raises:
+        TypeError: The message is of an unsupported type.
+    """
+    is_text, data = encode(message, text)
+    frame = Frame(TEXT if is_text else BINARY, data)
+    shared: bytes | None = None
+    skipped: list[Exception] = []
+    for connection in connections:
+        protocol = connection.protocol
+        if protocol.state is not OPEN:
+            continue
+        try:
+            if connection.fragmented_send_waiter is not None:
+                raise ConcurrencyError("sending a fragmented message")
+            if connection.transport.get_write_buffer_size() > connection.write_limit[0]:
+                raise ConcurrencyError("write buffer is full: the client reads too slowly")
+            if protocol.extensions or protocol.side is not SERVER_SIDE:
+                protocol.send_frame(frame)
+                connection._send_data()
+            else:
+                if shared is None:
+                    shared = frame.serialize(mask=False)
+                if connection.debug:
+                    connection.logger.debug("> %s", frame)
+                connection.transport.write(shared)
+        except Exception as exc:
+            if raise_exceptions:
+                exc.add_note(f"skipped broadcast to {connection!r}")
+                skipped.append(exc)
+            else:
+                connection.logger.warning("skipped broadcast: %s", exc)
+    if skipped:
+        raise ExceptionGroup("skipped broadcast", skipped)
+
+
+def basic_auth(
+    realm: str = "",
+    credentials: tuple[str, str] | Iterable[tuple[str, str]] | None = None,
+    check_credentials: Callable[[str, str], Awaitable[bool] | bool] | None = None,
+) -> Callable[[ServerConnection, Request], Awaitable[Response | None]]:
+    """Protect a server with HTTP Basic Authentication; pass the result as ``process_request``.
+
+    Passwords are compared in constant time. On success the username is in
+    ``connection.username``; otherwise the client gets a 401 response.
+
+    Args:
+        realm: Scope of protection, shown by browsers.
+        credentials: One ``(username, password)`` pair or several.
+        check_credentials: Function or coroutine function that checks a
+            username and password, instead of ``credentials``.
+
+    Raises:
+        TypeError: Neither or both of ``credentials`` and
+            ``check_credentials`` were given, or ``credentials`` is invalid.
+    """
+    if (credentials is None) == (check_credentials is None):
+        raise TypeError("provide either credentials or check_credentials")
+    check = cast(
+        "Callable[[str, str], Awaitable[bool] | bool]",
+        credentials_checker(credentials) if credentials is not None else check_credentials,
+    )
+
+    async def process_request(connection: ServerConnection, request: Request) -> Response | None:
+        result = read_credentials(request.headers)
+        if not isinstance(result, str):
+            username, password = result
+            valid = check(username, password)
+            if inspect.isawaitable(valid):
+                valid = await valid
+            if valid:
+                connection.username = username
+                return None
+            result = "Invalid credentials\n"
+        response = connection.respond(http.HTTPStatus.UNAUTHORIZED, result)
+        challenge(response.headers, realm)
+        return response
+
+    return process_request

@@ -1,0 +1,176 @@
+"""Messages in and out of a connection, shared by the asyncio and threading layers.
+
+Incoming, :class:`FrameQueue` holds the data frames received and not read yet,
+and tells the I/O layer when to stop and restart reading from the network, so
+that a slow reader holds at most ``high`` frames in memory. :func:`join`
+turns the frames of one message into :class:`str` or :class:`bytes`.
+
+Outgoing, :func:`encode` turns what the application passes to ``send()`` into
+a payload and a message type.
+
+Waiting is what differs between asyncio and threads; it stays in the I/O layers.
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from .frames import TEXT, Frame
+from .typing import BytesLike, Data
+
+__all__ = ["Fragments", "FrameQueue", "encode", "join", "queue_limits"]
+
+
+def queue_limits(max_queue: int | tuple[int | None, int | None] | None) -> tuple[int | None, int]:
+    """Return the high and low water marks of the incoming frame queue.
+
+    Args:
+        max_queue: The high water mark, or :obj:`None` for no limit, or a
+            ``(high, low)`` tuple. The low water mark defaults to a quarter of
+            the high one.
+
+    Raises:
+        ValueError: The marks are negative or in the wrong order.
+    """
+    if isinstance(max_queue, tuple):
+        high, low = max_queue
+    else:
+        high, low = max_queue, None
+    if high is None:
+        return None, 0
+    if low is None:
+        low = high // 4
+    if not 0 <= low <= high:
+        raise ValueError(f"max_queue must satisfy 0 <= low <= high, got high={high} low={low}")
+    return high, low
+
+
+class FrameQueue:
+    """Data frames received and not read yet, with flow control.
+
+    ``pause()`` is called when more than ``high`` frames wait; ``resume()``
+    when no more than ``low`` are left. The I/O layer stops reading from the
+    network in between, which lets TCP push back on the sender.
+
+    Args:
+        high: High water mark in frames; :obj:`None` never pauses.
+        low: Low water mark in frames.
+        pause: Stops reading from the network.
+        resume: Restarts reading from the network.
+    """
+
+    def __init__(
+        self,
+        high: int | None,
+        low: int,
+        pause: Callable[[], Any],
+        resume: Callable[[], Any],
+    ) -> None:
+        self.frames: deque[Frame] = deque()
+        self.high = high
+        self.low = low
+        self.pause = pause
+        self.resume = resume
+        self.paused = False
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def put(self, frame: Frame) -> None:
+        """Add a frame at the end of the queue."""
+        frames = self.frames
+        frames.append(frame)
+        if self.high is not None and not self.paused and len(frames) > self.high:
+            self.paused = True
+            self.pause()
+
+    def get(self) -> Frame:
+        """Remove and return the first frame.
+
+        Raises:
+            IndexError: The queue is empty.
+        """
+        frame = self.frames.popleft()
+        if self.paused and len(self.frames) <= self.low:
+            self.paused = False
+            self.resume()
+        return frame
+
+    def unget(self, frames: Iterable[Frame]) -> None:
+        """Put frames taken with :meth:`get` back at the front, in order.
+
+        A reader that is interrupted in the middle of a message uses this to
+        leave the message whole for the next reader.
+        """
+        self.frames.extendleft(reversed(list(frames)))
+
+
+def join(frames: list[Frame], decode: bool | None) -> Data:
+    """Assemble the frames of one message.
+
+    Args:
+        frames: The frames of the message, the first carrying its opcode.
+        decode: :obj:`True` to return :class:`str`, :obj:`False` for
+            :class:`bytes`, :obj:`None` to follow the message type.
+
+    Raises:
+        UnicodeDecodeError: ``decode`` is :obj:`True` and a binary message
+            is not valid UTF-8.
+    """
+    if decode is None:
+        decode = frames[0].opcode is TEXT
+    data = frames[0].data if len(frames) == 1 else b"".join(frame.data for frame in frames)
+    if decode:
+        # Text frames were validated on receipt; this only fails on binary.
+        return str(data, "utf-8")
+    return bytes(data)  # no copy when data is already bytes
+
+
+class Fragments:
+    """Decodes a message fragment by fragment, for streaming reads.
+
+    Args:
+        first: The first frame of the message, which carries its type.
+        decode: As in :func:`join`.
+    """
+
+    def __init__(self, first: Frame, decode: bool | None) -> None:
+        if decode is None:
+            decode = first.opcode is TEXT
+        self.decoder = codecs.getincrementaldecoder("utf-8")() if decode else None
+
+    def decode(self, frame: Frame) -> Data:
+        """Return the payload of the next fragment, as text or bytes.
+
+        Raises:
+            UnicodeDecodeError: Decoding was requested for a binary message
+                that is not valid UTF-8.
+        """
+        if self.decoder is None:
+            return bytes(frame.data)
+        return self.decoder.decode(frame.data, frame.fin)
+
+
+def encode(data: Any, text: bool | None) -> tuple[bool, BytesLike]:
+    """Turn one message or fragment given to ``send()`` into a payload.
+
+    Args:
+        data: :class:`str` for text, a bytes-like object for binary.
+        text: Overrides the message type: :obj:`True` sends bytes as a text
+            frame (the caller vouches they are UTF-8), :obj:`False` sends a
+            string as a binary frame.
+
+    Returns:
+        Whether the frame is text, and its payload.
+
+    Raises:
+        TypeError: ``data`` is neither a string nor bytes-like.
+    """
+    if isinstance(data, str):
+        return text is not False, data.encode()
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return text is True, data
+    raise TypeError(f"message must be str or bytes-like, not {type(data).__name__}")
