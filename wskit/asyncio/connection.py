@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, cast
@@ -32,8 +33,16 @@ __all__ = ["Connection"]
 
 _DATA_OPCODES = (TEXT, BINARY, CONT)
 
+# Reads land in one buffer per thread, shared by every connection: the event
+# loop hands it to a connection and takes it back within one callback, and the
+# core copies what it keeps. A fresh buffer per read (what data_received gets)
+# costs an allocation of this size on every read; one per connection costs
+# this size of memory per idle connection.
+READ_BUFFER_SIZE = 2**18
+_read_buffers = threading.local()
 
-class Connection(asyncio.Protocol):
+
+class Connection(asyncio.BufferedProtocol):
     """The asyncio implementation of a WebSocket connection.
 
     :class:`~wskit.asyncio.server.ServerConnection` and
@@ -104,6 +113,7 @@ class Connection(asyncio.Protocol):
         self.connection_lost_waiter: asyncio.Future[None] = self.loop.create_future()
         self.recv_exc: BaseException | None = None
         self.transport: asyncio.Transport
+        self.read_buffer: memoryview  # set by get_buffer() before each read
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {str(self.id)[:8]} {self.protocol.state.name}>"
@@ -489,8 +499,21 @@ class Connection(asyncio.Protocol):
         transport.set_write_buffer_limits(*self.write_limit)
         self.transport = transport
 
-    def data_received(self, data: bytes) -> None:
-        """Called by asyncio with bytes from the network."""
+    def get_buffer(self, sizehint: int) -> memoryview:
+        """Called by asyncio for a buffer to read into."""
+        try:
+            buffer: memoryview = _read_buffers.buffer
+        except AttributeError:
+            buffer = _read_buffers.buffer = memoryview(bytearray(READ_BUFFER_SIZE))
+        self.read_buffer = buffer
+        return buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        """Called by asyncio when ``nbytes`` were read into the buffer."""
+        self.data_received(self.read_buffer[:nbytes])
+
+    def data_received(self, data: BytesLike) -> None:
+        """Handle bytes from the network."""
         protocol = self.protocol
         protocol.receive_data(data)
         for event in protocol.events_received():
