@@ -45,12 +45,17 @@ def credentials_checker(
     table = {username.encode(): password.encode() for username, password in pairs}
 
     def check(username: str, password: str) -> bool:
-        expected = table.get(username.encode())
+        # Credentials that aren't UTF-8 arrive with lone surrogates (see
+        # parse_authorization_basic); encoded this way they are invalid UTF-8,
+        # so they match nothing in the table instead of raising.
+        username_bytes = username.encode(errors="surrogatepass")
+        password_bytes = password.encode(errors="surrogatepass")
+        expected = table.get(username_bytes)
         if expected is None:
             # Compare anyway, so that unknown users take as long as known ones.
-            hmac.compare_digest(password.encode(), password.encode())
+            hmac.compare_digest(password_bytes, password_bytes)
             return False
-        return hmac.compare_digest(password.encode(), expected)
+        return hmac.compare_digest(password_bytes, expected)
 
     return check
 
