@@ -68,12 +68,11 @@ class PendingPings(Generic[Waiter]):
         """
         if payload not in self.pings:
             return []
+        payloads = list(self.pings)
         answered = []
-        for ping_payload, (waiter, sent_at) in list(self.pings.items()):
-            del self.pings[ping_payload]
+        for ping_payload in payloads[: payloads.index(payload) + 1]:
+            waiter, sent_at = self.pings.pop(ping_payload)
             answered.append((waiter, received_at - sent_at))
-            if ping_payload == payload:
-                break
         self.latency = answered[-1][1]
         return answered
 
