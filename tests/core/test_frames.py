@@ -611,3 +611,22 @@ def test_close_round_trip(code: int, reason: str) -> None:
 )
 def test_close_str(close: Close, expected: str) -> None:
     assert str(close) == expected
+
+
+def test_close_str_escapes_control_characters_in_reason() -> None:
+    # A peer mustn't be able to send terminal escape sequences or forge log
+    # lines through the close reason.
+    close = Close(4000, "\x1b[31mred\nfake log line\x00")
+    assert str(close) == "4000 (private use) \\x1b[31mred\\nfake log line\\x00"
+    assert "\x1b" not in str(close)
+    # The reason itself is unchanged.
+    assert close.reason == "\x1b[31mred\nfake log line\x00"
+
+
+def test_close_str_keeps_printable_non_ascii_reason() -> None:
+    assert str(Close(1000, "au revoir, café ☕")) == "1000 (OK) au revoir, café ☕"
+
+
+def test_str_close_frame_escapes_control_characters_in_reason() -> None:
+    frame = Frame(CLOSE, Close(1001, "\x1b]0;title\x07").serialize())
+    assert str(frame) == "CLOSE 1001 (going away) \\x1b]0;title\\x07 [12 bytes]"

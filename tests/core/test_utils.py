@@ -9,7 +9,7 @@ import os
 import pytest
 
 from wskit import speedups, utils
-from wskit.utils import GUID, accept_key, apply_mask, generate_key
+from wskit.utils import GUID, accept_key, apply_mask, escape_controls, generate_key
 
 
 def test_guid() -> None:
@@ -62,3 +62,44 @@ def test_apply_mask_is_reexported() -> None:
     assert apply_mask is speedups.apply_mask
     assert "apply_mask" in utils.__all__
     assert apply_mask(b"\x00\x00\x00\x00\xff", b"\x01\x02\x03\x04") == b"\x01\x02\x03\x04\xfe"
+
+
+# escape_controls.
+
+
+@pytest.mark.parametrize("text", ["", "hello", "going away: bye!", "~!@#$%^&*()_+{}|:<>?"])
+def test_escape_controls_printable_text_is_returned_as_is(text: str) -> None:
+    assert escape_controls(text) is text
+
+
+def test_escape_controls_keeps_printable_non_ascii() -> None:
+    text = "café 日本語 ☃ Ω"
+    assert escape_controls(text) is text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("\x1b[31mred\x1b[0m", "\\x1b[31mred\\x1b[0m"),
+        ("line1\nline2", "line1\\nline2"),
+        ("tab\there", "tab\\there"),
+        ("a\r\nb", "a\\r\\nb"),
+        ("nul\x00", "nul\\x00"),
+        ("del\x7f", "del\\x7f"),
+        ("\x85next line", "\\x85next line"),
+        ("bidi\u202eevil", "bidi\\u202eevil"),
+        ("zero\u200bwidth", "zero\\u200bwidth"),
+        ("sep\u2028line", "sep\\u2028line"),
+        ("lone\udcff", "lone\\udcff"),
+        ("café\n", "café\\n"),
+    ],
+)
+def test_escape_controls_escapes_unprintable_characters(text: str, expected: str) -> None:
+    result = escape_controls(text)
+    assert result == expected
+    assert result.isprintable()
+
+
+def test_escape_controls_leaves_quotes_and_backslashes() -> None:
+    # Only unprintable characters change; repr() would also escape these.
+    assert escape_controls('it\'s "quoted" \\ \n') == 'it\'s "quoted" \\ \\n'
