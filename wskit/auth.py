@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable, Iterable
+from http import HTTPStatus
 
 from .datastructures import Headers, MultipleValuesError
 from .exceptions import InvalidHeader
 from .headers import build_www_authenticate_basic, parse_authorization_basic
+from .http11 import Response
+from .typing import StatusLike
 
-__all__ = ["challenge", "credentials_checker", "read_credentials"]
+__all__ = ["challenge", "credentials_checker", "read_credentials", "unauthorized"]
 
 
 def credentials_checker(
@@ -82,3 +85,16 @@ def read_credentials(headers: Headers) -> tuple[str, str] | str:
 def challenge(headers: Headers, realm: str) -> None:
     """Add the ``WWW-Authenticate`` header of a 401 response."""
     headers["WWW-Authenticate"] = build_www_authenticate_basic(realm)
+
+
+def unauthorized(respond: Callable[[StatusLike, str], Response], text: str, realm: str) -> Response:
+    """Build the 401 response that asks for credentials.
+
+    Args:
+        respond: The connection's ``respond()`` method.
+        text: Body of the response: why the request was refused.
+        realm: Scope of protection, shown by browsers.
+    """
+    response = respond(HTTPStatus.UNAUTHORIZED, text)
+    challenge(response.headers, realm)
+    return response

@@ -1,0 +1,105 @@
+"""What the asyncio and threading servers share around the application's hooks.
+
+Both call ``process_request`` and ``process_response`` (the asyncio server
+awaits them when they are coroutines), then build the response the same way,
+here. Both broadcast through :class:`BroadcastFrame`.
+"""
+
+from __future__ import annotations
+
+import http
+from typing import Any
+
+from .frames import BINARY, TEXT, Frame
+from .http11 import Request, Response
+from .messages import encode
+from .protocol import SERVER, Protocol
+from .server import ServerProtocol
+from .typing import BytesLike, Data
+
+__all__ = ["BroadcastFrame", "answer", "describe_address", "hook_failed"]
+
+_HOOK_FAILED_TEXT = "Failed to open a WebSocket connection.\nSee the server log for details.\n"
+
+
+def answer(
+    protocol: ServerProtocol,
+    request: Request,
+    response: Response | None,
+    *,
+    serving: bool,
+    server_header: str | None,
+) -> Response:
+    """Return the handshake response to send.
+
+    Args:
+        protocol: The connection.
+        request: The handshake request.
+        response: What ``process_request`` returned: a response to send
+            instead of opening the connection, or :obj:`None` to go on.
+        serving: Whether the server still accepts connections; when it
+            doesn't, the client gets a 503.
+        server_header: Value of the ``Server`` header; :obj:`None` omits it.
+    """
+    if response is None:
+        if serving:
+            response = protocol.accept(request)
+        else:
+            response = protocol.reject(
+                http.HTTPStatus.SERVICE_UNAVAILABLE, "Server is shutting down.\n"
+            )
+    if server_header:
+        response.headers["Server"] = server_header
+    return response
+
+
+def hook_failed(protocol: ServerProtocol, exc: Exception) -> Response:
+    """Log that a hook raised ``exc`` and return the 500 response to send.
+
+    The client learns that something went wrong, not what: details stay in
+    the server's log.
+    """
+    protocol.logger.error("opening handshake failed", exc_info=exc)
+    response = protocol.reject(http.HTTPStatus.INTERNAL_SERVER_ERROR, _HOOK_FAILED_TEXT)
+    response._exception = exc
+    return response
+
+
+def describe_address(sockname: Any) -> str:
+    """Describe a socket address for logs: ``host:port``, or a Unix path."""
+    if isinstance(sockname, tuple):
+        host, port = sockname[:2]
+        return f"{host}:{port}"
+    return str(sockname)
+
+
+class BroadcastFrame:
+    """One message for many connections, encoded once where possible.
+
+    Server connections without extensions all get the same bytes: frames from
+    a server aren't masked. Connections that compress, and client
+    connections, which mask, each encode their own.
+
+    Args:
+        message: :class:`str` for text, bytes-like for binary.
+        text: Overrides the message type, as in ``send()``.
+
+    Raises:
+        TypeError: The message is of an unsupported type.
+    """
+
+    def __init__(self, message: Data | BytesLike, text: bool | None = None) -> None:
+        is_text, data = encode(message, text)
+        self.frame = Frame(TEXT if is_text else BINARY, data)
+        self.shared: bytes | None = None
+
+    def data_for(self, protocol: Protocol) -> list[bytes]:
+        """Return the bytes to write to one connection, which must be open."""
+        if protocol.extensions or protocol.side is not SERVER:
+            protocol.send_frame(self.frame)
+            return protocol.data_to_send()
+        if self.shared is None:
+            self.shared = self.frame.serialize(mask=False)
+        if protocol.debug:
+            protocol.logger.debug("> %s", self.frame)
+        return [self.shared]

@@ -1,0 +1,1 @@
+"""The threading implementation: :mod:`wskit.sync.server` and :mod:`wskit.sync.client`."""

@@ -1,0 +1,624 @@
+"""A WebSocket connection with threads: what the client and the server share.
+
+Threads, per connection: one reads from the socket, feeds the Sans-I/O core,
+answers pings and sends keepalive pings (it waits for data with ``poll()``, so
+timers need no thread of their own); application threads call
+:meth:`Connection.recv`, :meth:`Connection.send` and the rest. On a server,
+the handler runs in one more thread per connection: two threads in all.
+
+Locking: ``protocol_mutex`` serializes every call into the core, which isn't
+thread-safe, and is never held while blocking. Bytes to write go through a
+queue that whoever holds ``send_lock`` drains, so that a thread blocked in
+``sendall()`` by a slow peer doesn't stop the reader from reading.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import select
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from types import TracebackType
+from typing import Any, cast
+
+from ..exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedOK
+from ..frames import BINARY, CONT, PONG, TEXT, CloseCode, Frame
+from ..http11 import Request, Response
+from ..keepalive import PendingPings
+from ..messages import encode, queue_limits
+from ..protocol import CONNECTING, OPEN, Event, Protocol, State
+from ..typing import BytesLike, Data, LoggerLike, Subprotocol
+from .messages import Assembler
+
+__all__ = ["Connection"]
+
+_DATA_OPCODES = (TEXT, BINARY, CONT)
+
+
+class Connection:
+    """The threading implementation of a WebSocket connection.
+
+    :class:`~wskit.sync.server.ServerConnection` and
+    :class:`~wskit.sync.client.ClientConnection` build on it; applications
+    don't create it directly.
+
+    Args:
+        socket: The connected socket, TLS already set up.
+        protocol: The Sans-I/O connection.
+        ping_interval: Seconds between keepalive pings; :obj:`None` disables
+            keepalive.
+        ping_timeout: Seconds to wait for a keepalive pong before failing
+            the connection with 1011; :obj:`None` waits forever.
+        close_timeout: Seconds to wait for the peer to complete the closing
+            handshake before dropping the TCP connection; :obj:`None` waits
+            forever.
+        max_queue: Frames received and not read yet before reading pauses, or
+            a ``(high, low)`` pair of water marks; :obj:`None` for no limit.
+    """
+
+    recv_bufsize = 2**16
+    """Bytes asked of the socket per read."""
+
+    def __init__(
+        self,
+        socket: socket.socket,
+        protocol: Protocol,
+        *,
+        ping_interval: float | None = 20,
+        ping_timeout: float | None = 20,
+        close_timeout: float | None = 10,
+        max_queue: int | tuple[int | None, int | None] | None = 16,
+    ) -> None:
+        self.socket = socket
+        self.protocol = protocol
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.close_timeout = close_timeout
+
+        self.id = protocol.id
+        """Unique identifier of the connection, handy in logs."""
+        # Every record names the connection, including the core's.
+        self.logger: LoggerLike = logging.LoggerAdapter(protocol.logger, {"websocket": self})
+        """Logger for this connection."""
+        protocol.logger = self.logger
+        self.debug = protocol.debug
+
+        self.request: Request | None = None
+        """The opening handshake request."""
+        self.response: Response | None = None
+        """The opening handshake response."""
+
+        self.protocol_mutex = threading.Lock()
+        self.send_lock = threading.Lock()
+        self.outgoing: list[bytes] = []
+        # The thread sending a fragmented message; others wait for their turn.
+        self.fragmented_sender: threading.Thread | None = None
+        self.send_turn = threading.Condition(self.protocol_mutex)
+
+        self.reading_allowed = threading.Event()
+        self.reading_allowed.set()
+        self.recv_messages = Assembler(
+            *queue_limits(max_queue),
+            pause=self.reading_allowed.clear,
+            resume=self.reading_allowed.set,
+        )
+        self.pings: PendingPings[threading.Event] = PendingPings()
+        self.ack_on_close: set[threading.Event] = set()
+        self.handshake_done = threading.Event()
+
+        # Timers, run by the reader thread; monotonic clock readings.
+        self.close_deadline: float | None = None
+        self.next_ping_at: float | None = None
+        self.pong_deadline: float | None = None
+        self.keepalive_pong: threading.Event | None = None
+        if ping_interval is not None:
+            self.next_ping_at = time.monotonic() + ping_interval
+
+        self.recv_exc: BaseException | None = None
+        self.poller = _poller(socket)
+        self.recv_events_thread = threading.Thread(
+            target=self.recv_events, name=f"wskit reader {str(self.id)[:8]}", daemon=True
+        )
+        self.recv_events_thread.start()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {str(self.id)[:8]} {self.protocol.state.name}>"
+
+    # Public API: attributes.
+
+    @property
+    def local_address(self) -> Any:
+        """Local address of the connection, as the socket reports it."""
+        return self.socket.getsockname()
+
+    @property
+    def remote_address(self) -> Any:
+        """Remote address of the connection, as the socket reports it."""
+        return self.socket.getpeername()
+
+    @property
+    def state(self) -> State:
+        """State of the WebSocket connection: CONNECTING, OPEN, CLOSING or CLOSED."""
+        return self.protocol.state
+
+    @property
+    def subprotocol(self) -> Subprotocol | None:
+        """Subprotocol negotiated in the opening handshake, if any."""
+        return cast(Subprotocol | None, getattr(self.protocol, "subprotocol", None))
+
+    @property
+    def close_code(self) -> int | None:
+        """Close code received from the peer, once the connection is closed."""
+        return self.protocol.close_code
+
+    @property
+    def close_reason(self) -> str | None:
+        """Close reason received from the peer, once the connection is closed."""
+        return self.protocol.close_reason
+
+    @property
+    def latency(self) -> float:
+        """Round-trip time of the last ping answered, in seconds; 0 before any."""
+        return self.pings.latency
+
+    # Public API: context manager and iteration.
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.close(CloseCode.INTERNAL_ERROR)
+
+    def __iter__(self) -> Iterator[Data]:
+        """Iterate over messages until the connection closes.
+
+        The loop ends quietly after a normal closure; it raises
+        :exc:`~wskit.exceptions.ConnectionClosedError` after an error.
+        """
+        try:
+            while True:
+                yield self.recv()
+        except ConnectionClosedOK:
+            return
+
+    # Public API: receiving.
+
+    def recv(self, timeout: float | None = None, decode: bool | None = None) -> Data:
+        """Receive the next message.
+
+        Args:
+            timeout: Seconds to wait; :obj:`None` waits forever, 0 returns
+                only a message that is already there.
+            decode: :obj:`None` returns text messages as :class:`str` and
+                binary ones as :class:`bytes`. :obj:`True` decodes binary
+                messages too; :obj:`False` returns text messages as bytes.
+
+        Raises:
+            ConnectionClosed: The connection is closed; every message received
+                before was returned first.
+            TimeoutError: No message arrived in time.
+            ConcurrencyError: Another thread is already receiving.
+        """
+        try:
+            return self.recv_messages.get(timeout, decode)
+        except EOFError:
+            pass
+        except ConcurrencyError:
+            raise ConcurrencyError(
+                "cannot call recv() while another thread is already running "
+                "recv() or recv_streaming()"
+            ) from None
+        except UnicodeDecodeError as exc:
+            self._fail_decoding(exc)
+        raise self._closed()
+
+    def recv_streaming(self, decode: bool | None = None) -> Iterator[Data]:
+        """Receive the next message fragment by fragment, as they arrive.
+
+        Stopping before the end drops the rest of the message.
+
+        Raises:
+            ConnectionClosed: The connection is closed.
+            ConcurrencyError: Another thread is already receiving.
+        """
+        try:
+            yield from self.recv_messages.get_iter(decode)
+            return
+        except EOFError:
+            pass
+        except ConcurrencyError:
+            raise ConcurrencyError(
+                "cannot call recv_streaming() while another thread is already running "
+                "recv() or recv_streaming()"
+            ) from None
+        except UnicodeDecodeError as exc:
+            self._fail_decoding(exc)
+        raise self._closed()
+
+    def _fail_decoding(self, exc: UnicodeDecodeError) -> None:
+        with self.protocol_mutex:
+            if self.protocol.state is OPEN:
+                self.protocol.fail(CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}")
+                self._queue_writes()
+        self._flush()
+        raise self._closed()
+
+    # Public API: sending.
+
+    def send(
+        self,
+        message: Data | BytesLike | Iterable[Data | BytesLike],
+        *,
+        text: bool | None = None,
+    ) -> None:
+        """Send a message; safe to call from several threads at once.
+
+        A :class:`str` goes as a text frame, a bytes-like object as a binary
+        frame, an iterable of them as one fragmented message. ``text``
+        overrides the type, as in the asyncio implementation.
+
+        Raises:
+            ConnectionClosed: The connection is closed or closing.
+            TypeError: The message is of an unsupported type.
+        """
+        if isinstance(message, (str, bytes, bytearray, memoryview)):
+            is_text, data = encode(message, text)
+            self._send(Protocol.send_text if is_text else Protocol.send_binary, data)
+        elif isinstance(message, Mapping):
+            raise TypeError("message must be str, bytes-like or an iterable of them, not a mapping")
+        elif isinstance(message, Iterable):
+            self._send_fragments(iter(message), text)
+        else:
+            raise TypeError(f"message must be str or bytes-like, not {type(message).__name__}")
+
+    def _send_fragments(self, chunks: Iterator[Data | BytesLike], text: bool | None) -> None:
+        try:
+            first = next(chunks)
+        except StopIteration:
+            return  # an empty iterable is no message at all
+        is_text, data = encode(first, text)
+        send_first = Protocol.send_text if is_text else Protocol.send_binary
+        self._send(send_first, data, False, start_fragments=True)
+        try:
+            for chunk in chunks:
+                chunk_is_text, data = encode(chunk, text)
+                if chunk_is_text is not is_text:
+                    raise TypeError("all fragments of a message must be of the same type")
+                self._send(Protocol.send_continuation, data, False)
+            self._send(Protocol.send_continuation, b"", True)
+        except ConnectionClosed:
+            raise
+        except Exception:
+            # Half a message went out and the rest never will: the peer can't
+            # make sense of what follows, so the connection must end.
+            with self.protocol_mutex:
+                if self.protocol.state is OPEN:
+                    self.protocol.fail(CloseCode.INTERNAL_ERROR, "error in fragmented message")
+                    self._queue_writes()
+            self._flush()
+            raise
+        finally:
+            with self.protocol_mutex:
+                self.fragmented_sender = None
+                self.send_turn.notify_all()
+
+    def _send(
+        self, action: Callable[..., object], *args: Any, start_fragments: bool = False
+    ) -> None:
+        """Call ``action(protocol, *args)`` if the connection is open, then write."""
+        current = threading.current_thread()
+        with self.protocol_mutex:
+            while self.fragmented_sender not in (None, current):
+                self.send_turn.wait()
+            is_open = self.protocol.state is OPEN
+            if is_open:
+                action(self.protocol, *args)
+                self._queue_writes()
+                if start_fragments:
+                    self.fragmented_sender = current
+        if not is_open:
+            raise self._closed()
+        self._flush()
+
+    def close(self, code: CloseCode | int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
+        """Perform the closing handshake and wait until the TCP connection is closed.
+
+        Idempotent, and safe to call from any thread: a thread blocked in
+        :meth:`recv` gets :exc:`~wskit.exceptions.ConnectionClosed`. If the
+        peer doesn't answer within ``close_timeout``, the TCP connection is
+        dropped. Closing while a fragmented message is being sent fails the
+        connection with 1011 instead.
+        """
+        self.start_closing(code, reason)
+        self.wait_for_close()
+
+    def start_closing(
+        self, code: CloseCode | int = CloseCode.NORMAL_CLOSURE, reason: str = ""
+    ) -> None:
+        """Send a close frame without waiting for the answer."""
+        with self.protocol_mutex:
+            if self.protocol.state is OPEN:
+                if self.fragmented_sender is not None:
+                    self.protocol.fail(CloseCode.INTERNAL_ERROR, "close during fragmented message")
+                else:
+                    self.protocol.send_close(code, reason)
+                self._queue_writes()
+        # A peer that doesn't read could block the write: bound it too.
+        with self._watchdog():
+            self._flush(block=False)
+
+    def wait_for_close(self) -> None:
+        """Wait for the end of the connection, dropping it after ``close_timeout``."""
+        self.recv_events_thread.join(self.close_timeout)
+        if self.recv_events_thread.is_alive():
+            self.logger.info("timed out waiting for the peer to close the connection")
+            self._abort()
+            self.recv_events_thread.join()
+
+    def wait_closed(self, timeout: float | None = None) -> bool:
+        """Wait until the TCP connection is closed; return whether it is."""
+        self.recv_events_thread.join(timeout)
+        return not self.recv_events_thread.is_alive()
+
+    def ping(
+        self, data: Data | BytesLike | None = None, *, ack_on_close: bool = False
+    ) -> threading.Event:
+        """Send a ping.
+
+        Args:
+            data: Payload; a random 4-byte payload when :obj:`None`.
+            ack_on_close: Also set the returned event if the connection closes
+                before the pong arrives.
+
+        Returns:
+            An event set when the matching pong arrives.
+
+        Raises:
+            ConnectionClosed: The connection is closed or closing.
+            ConcurrencyError: A ping with the same payload awaits its pong.
+        """
+        pong_received = threading.Event()
+
+        def send_ping(protocol: Protocol) -> None:
+            payload = self.pings.payload(data)
+            self.pings.add(payload, pong_received, time.monotonic())
+            if ack_on_close:
+                self.ack_on_close.add(pong_received)
+            protocol.send_ping(payload)
+
+        self._send(send_ping)
+        return pong_received
+
+    def pong(self, data: Data | BytesLike = b"") -> None:
+        """Send an unsolicited pong, as a unidirectional heartbeat.
+
+        Raises:
+            ConnectionClosed: The connection is closed or closing.
+        """
+        payload = data.encode() if isinstance(data, str) else data
+        self._send(Protocol.send_pong, payload)
+
+    # Writing.
+
+    def _queue_writes(self) -> None:
+        """Move what the core has to send to the outgoing queue; hold protocol_mutex."""
+        self.outgoing.extend(self.protocol.data_to_send())
+        if self.protocol.eof_sent:
+            # The handshake can't complete any more: don't keep anyone waiting.
+            self.handshake_done.set()
+        if (
+            self.close_deadline is None
+            and self.close_timeout is not None
+            and self.protocol.close_expected()
+        ):
+            self.close_deadline = time.monotonic() + self.close_timeout
+
+    def _flush(self, *, block: bool = True) -> None:
+        """Write the outgoing queue, unless another thread is writing it already."""
+        while True:
+            if not self.send_lock.acquire(blocking=block):
+                return  # the thread holding the lock will write our bytes too
+            try:
+                while True:
+                    with self.protocol_mutex:
+                        chunks, self.outgoing = self.outgoing, []
+                    if not chunks:
+                        break
+                    self._write(chunks)
+            finally:
+                self.send_lock.release()
+            with self.protocol_mutex:
+                # Bytes queued by a thread that found the lock taken.
+                if not self.outgoing:
+                    return
+
+    def _write(self, chunks: list[bytes]) -> None:
+        try:
+            for chunk in chunks:
+                if chunk:
+                    self.socket.sendall(chunk)
+                else:
+                    self.socket.shutdown(socket.SHUT_WR)
+        except OSError:
+            # The reader thread notices too, and ends the connection.
+            self._abort()
+
+    @contextlib.contextmanager
+    def _watchdog(self) -> Iterator[None]:
+        """Drop the connection if the block takes longer than close_timeout."""
+        if self.close_timeout is None:
+            yield
+            return
+        timer = threading.Timer(self.close_timeout, self._abort)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
+
+    def _abort(self) -> None:
+        """Shut the socket down: blocked reads and writes return at once."""
+        with contextlib.suppress(OSError):
+            self.socket.shutdown(socket.SHUT_RDWR)
+
+    def _closed(self) -> ConnectionClosed:
+        """Wait for the connection to end; return the exception that tells how."""
+        self.wait_for_close()
+        exc = self.protocol.close_exc
+        if exc.__cause__ is None:
+            exc.__cause__ = self.recv_exc
+        return exc
+
+    # Reading, in the reader thread.
+
+    def recv_events(self) -> None:
+        """Read from the socket and process what arrives until the connection ends."""
+        try:
+            while self._wait_for_data():
+                data = self.socket.recv(self.recv_bufsize)
+                if not data:
+                    break
+                with self.protocol_mutex:
+                    self.protocol.receive_data(data)
+                    events = self.protocol.events_received()
+                    self._queue_writes()
+                self._flush(block=False)
+                for event in events:
+                    self.process_event(event)
+        except TimeoutError:
+            self.logger.info("timed out waiting for the peer to close the connection")
+        except OSError as exc:
+            self.recv_exc = exc
+        except Exception as exc:  # a bug in wskit; don't let the thread die silently
+            self.logger.error("unexpected error while reading", exc_info=True)
+            self.recv_exc = exc
+        finally:
+            self._end()
+
+    def _end(self) -> None:
+        with self.protocol_mutex:
+            self.protocol.receive_eof()
+            events = self.protocol.events_received()
+            self._queue_writes()
+        self._flush(block=False)
+        for event in events:
+            self.process_event(event)
+        # Shut down first: a thread still blocked writing fails at once.
+        self._abort()
+        with contextlib.suppress(OSError):
+            self.socket.close()
+        self.recv_messages.close()
+        with self.protocol_mutex:
+            for waiter in self.pings.clear():
+                if waiter in self.ack_on_close:
+                    waiter.set()
+            self.ack_on_close.clear()
+            self.send_turn.notify_all()
+        self.reading_allowed.set()
+        self.handshake_done.set()
+
+    def _wait_for_data(self) -> bool:
+        """Wait until the socket is readable, running timers meanwhile.
+
+        Raises:
+            TimeoutError: The closing handshake timed out.
+        """
+        while True:
+            timeout = self._run_timers(time.monotonic())
+            if not self.reading_allowed.is_set():
+                self.reading_allowed.wait(timeout)
+                continue
+            if _pending(self.socket) or self.poller(timeout):
+                return True
+
+    def _run_timers(self, now: float) -> float | None:
+        """Run the timers that are due; return the seconds until the next one."""
+        if self.close_deadline is not None and now >= self.close_deadline:
+            raise TimeoutError("closing handshake timed out")
+        if self.pong_deadline is not None and now >= self.pong_deadline:
+            self.pong_deadline = None
+            if self.reading_allowed.is_set():  # unread pongs aren't the peer's fault
+                self.logger.info("keepalive ping timeout: failing the connection")
+                with self.protocol_mutex:
+                    if self.protocol.state is OPEN:
+                        self.protocol.fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
+                        self._queue_writes()
+                self._flush(block=False)
+        if self.next_ping_at is not None and now >= self.next_ping_at:
+            self._send_keepalive_ping(now)
+        deadlines = [
+            deadline
+            for deadline in (self.close_deadline, self.pong_deadline, self.next_ping_at)
+            if deadline is not None
+        ]
+        return max(min(deadlines) - now, 0.0) if deadlines else None
+
+    def _send_keepalive_ping(self, now: float) -> None:
+        self.next_ping_at = now + cast(float, self.ping_interval)  # set only with an interval
+        with self.protocol_mutex:
+            if self.protocol.state is CONNECTING:
+                return
+            if self.protocol.state is not OPEN:
+                self.next_ping_at = None
+                return
+            payload = self.pings.payload(None)
+            self.keepalive_pong = threading.Event()
+            self.pings.add(payload, self.keepalive_pong, now)
+            self.protocol.send_ping(payload)
+            self._queue_writes()
+        if self.ping_timeout is not None:
+            self.pong_deadline = now + self.ping_timeout
+        self._flush(block=False)
+
+    def process_event(self, event: Event) -> None:
+        """Handle a frame or a handshake message from the core."""
+        if not isinstance(event, Frame):
+            self.handshake_done.set()
+            return
+        opcode = event.opcode
+        if opcode in _DATA_OPCODES:
+            self.recv_messages.put(event)
+        elif opcode is PONG:
+            with self.protocol_mutex:
+                answered = self.pings.acknowledge(bytes(event.data), time.monotonic())
+            for waiter, _ in answered:
+                self.ack_on_close.discard(waiter)
+                waiter.set()
+            if self.keepalive_pong is not None and self.keepalive_pong.is_set():
+                self.keepalive_pong = None
+                self.pong_deadline = None
+
+
+def _pending(sock: socket.socket) -> bool:
+    """Whether TLS holds decrypted bytes that poll() can't see."""
+    pending = getattr(sock, "pending", None)
+    return pending is not None and pending() > 0
+
+
+def _poller(sock: socket.socket) -> Callable[[float | None], bool]:
+    """Return a function that waits until ``sock`` is readable, with a timeout."""
+    if hasattr(select, "poll"):
+        poll = select.poll()
+        poll.register(sock, select.POLLIN)
+
+        def wait(timeout: float | None) -> bool:
+            return bool(poll.poll(None if timeout is None else timeout * 1000))
+
+    else:  # pragma: no cover (Windows)
+
+        def wait(timeout: float | None) -> bool:
+            return bool(select.select([sock], [], [], timeout)[0])
+
+    return wait

@@ -1,0 +1,149 @@
+"""Incoming messages of a threaded connection, waiting for the reader."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from ..exceptions import ConcurrencyError
+from ..frames import Frame
+from ..messages import Fragments, FrameQueue, join, queue_limits
+from ..typing import Data
+from .utils import Deadline
+
+__all__ = ["Assembler"]
+
+
+class Assembler:
+    """Turns the data frames received into messages for ``recv()``.
+
+    The thread that reads from the network calls :meth:`put`; application
+    threads call :meth:`get` or :meth:`get_iter`. Reading pauses when more
+    than ``high`` frames wait and resumes when no more than ``low`` are left.
+
+    Args:
+        high: High water mark, in frames; :obj:`None` for no limit.
+        low: Low water mark, in frames; a quarter of ``high`` by default.
+        pause: Stops reading from the network.
+        resume: Restarts reading from the network.
+    """
+
+    def __init__(
+        self,
+        high: int | None = None,
+        low: int | None = None,
+        pause: Callable[[], Any] = lambda: None,
+        resume: Callable[[], Any] = lambda: None,
+    ) -> None:
+        self.mutex = threading.Lock()
+        self.frame_added = threading.Condition(self.mutex)
+        self.queue = FrameQueue(*queue_limits((high, low)), pause, resume)
+        self.get_in_progress = False
+        # Set when a streaming reader stops in the middle of a message: the
+        # rest of that message is dropped rather than read as a new one.
+        self.skip_rest_of_message = False
+        self.closed = False
+
+    def put(self, frame: Frame) -> None:
+        """Add a data frame received from the network.
+
+        Raises:
+            EOFError: :meth:`close` was called.
+        """
+        with self.mutex:
+            if self.closed:
+                raise EOFError("stream of frames ended")
+            self.queue.put(frame)
+            self.frame_added.notify()
+
+    def close(self) -> None:
+        """End the stream of frames; readers get what remains, then EOFError."""
+        with self.mutex:
+            self.closed = True
+            self.frame_added.notify_all()
+
+    def get(self, timeout: float | None = None, decode: bool | None = None) -> Data:
+        """Return the next message.
+
+        Args:
+            timeout: Seconds to wait; :obj:`None` waits forever, 0 only
+                returns a message that is already there.
+            decode: :obj:`True` for :class:`str`, :obj:`False` for
+                :class:`bytes`, :obj:`None` to follow the message type.
+
+        Raises:
+            EOFError: The stream ended and no whole message is left.
+            TimeoutError: No whole message arrived in time; nothing was lost.
+            ConcurrencyError: Another thread is reading.
+            UnicodeDecodeError: ``decode=True`` on binary data that isn't UTF-8.
+        """
+        deadline = Deadline(timeout)
+        with self.mutex:
+            if self.get_in_progress:
+                raise ConcurrencyError("get() or get_iter() is already running")
+            self.get_in_progress = True
+            received: list[Frame] = []
+            try:
+                self._skip_rest_of_message(deadline)
+                while True:
+                    frame = self._next_frame(deadline)
+                    received.append(frame)
+                    if frame.fin:
+                        break
+            except BaseException:
+                # Timed out or ended mid-message: leave the message whole.
+                self.queue.unget(received)
+                raise
+            finally:
+                self.get_in_progress = False
+        return join(received, decode)
+
+    def get_iter(self, decode: bool | None = None) -> Iterator[Data]:
+        """Yield the fragments of the next message as they arrive.
+
+        Stopping early drops the rest of the message.
+
+        Raises:
+            EOFError: The stream ended before the message did.
+            ConcurrencyError: Another thread is reading.
+            UnicodeDecodeError: ``decode=True`` on binary data that isn't UTF-8.
+        """
+        with self.mutex:
+            if self.get_in_progress:
+                raise ConcurrencyError("get() or get_iter() is already running")
+            self.get_in_progress = True
+        try:
+            frame = self._next_fragment(skip=True)
+            fragments = Fragments(frame, decode)
+            yield fragments.decode(frame)
+            while not frame.fin:
+                frame = self._next_fragment(skip=False)
+                yield fragments.decode(frame)
+        finally:
+            with self.mutex:
+                self.get_in_progress = False
+
+    def _next_fragment(self, *, skip: bool) -> Frame:
+        no_deadline = Deadline(None)
+        with self.mutex:
+            if skip:
+                self._skip_rest_of_message(no_deadline)
+            frame = self._next_frame(no_deadline)
+            self.skip_rest_of_message = not frame.fin
+            return frame
+
+    def _next_frame(self, deadline: Deadline) -> Frame:
+        """Wait for a frame; call with the mutex held."""
+        queue = self.queue
+        while not queue.frames:
+            if self.closed:
+                raise EOFError("stream of frames ended")
+            if not self.frame_added.wait(deadline.timeout()):
+                raise TimeoutError("timed out while waiting for a message")
+        return queue.get()
+
+    def _skip_rest_of_message(self, deadline: Deadline) -> None:
+        while self.skip_rest_of_message:
+            frame = self._next_frame(deadline)
+            self.skip_rest_of_message = not frame.fin

@@ -1,0 +1,481 @@
+"""WebSocket servers with threads.
+
+A server in a few lines::
+
+    from wskit.sync.server import serve
+
+    def echo(websocket):
+        for message in websocket:
+            websocket.send(message)
+
+    with serve(echo, "localhost", 8765) as server:
+        server.serve_forever()
+
+Each connection runs its handler in a thread of its own, plus the thread
+that reads from its socket.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import selectors
+import socket
+import ssl as ssl_module
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from types import TracebackType
+from typing import Any, TypeAlias, cast
+
+from ..auth import credentials_checker, read_credentials, unauthorized
+from ..exceptions import ConcurrencyError, InvalidHandshake
+from ..extensions.base import ServerExtensionFactory
+from ..extensions.permessage_deflate import enable_server_permessage_deflate
+from ..frames import CloseCode
+from ..headers import validate_subprotocols
+from ..http11 import SERVER, Request, Response
+from ..protocol import OPEN
+from ..server import ServerProtocol
+from ..serving import BroadcastFrame, answer, describe_address, hook_failed
+from ..typing import BytesLike, Data, LoggerLike, Origin, StatusLike, Subprotocol
+from ..utils import escape_controls
+from .connection import Connection
+from .utils import Deadline
+
+__all__ = ["Server", "ServerConnection", "basic_auth", "broadcast", "serve", "unix_serve"]
+
+ProcessRequest: TypeAlias = "Callable[[ServerConnection, Request], Response | None]"
+ProcessResponse: TypeAlias = "Callable[[ServerConnection, Request, Response], Response | None]"
+SelectSubprotocol: TypeAlias = (
+    "Callable[[ServerConnection, Sequence[Subprotocol]], Subprotocol | None]"
+)
+
+
+class ServerConnection(Connection):
+    """A WebSocket connection accepted by a :class:`Server`.
+
+    The handler receives it. Arguments are those of :func:`serve` that shape
+    one connection.
+
+    Attributes:
+        username: Set by :func:`basic_auth` to the authenticated user.
+    """
+
+    def __init__(
+        self,
+        socket: socket.socket,
+        protocol: ServerProtocol,
+        server: Server,
+        *,
+        ping_interval: float | None = 20,
+        ping_timeout: float | None = 20,
+        close_timeout: float | None = 10,
+        max_queue: int | tuple[int | None, int | None] | None = 16,
+    ) -> None:
+        self.protocol: ServerProtocol
+        self.server = server
+        self.username: str
+        super().__init__(
+            socket,
+            protocol,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            close_timeout=close_timeout,
+            max_queue=max_queue,
+        )
+
+    def respond(self, status: StatusLike, text: str) -> Response:
+        """Build a plain-text HTTP response, for ``process_request`` to return.
+
+        Args:
+            status: HTTP status code.
+            text: Body, encoded to UTF-8.
+        """
+        return self.protocol.reject(status, text)
+
+    def handshake(
+        self,
+        process_request: ProcessRequest | None = None,
+        process_response: ProcessResponse | None = None,
+        server_header: str | None = SERVER,
+        timeout: float | None = None,
+    ) -> None:
+        """Read the opening handshake request and answer it.
+
+        Raises:
+            TimeoutError: No request arrived in time.
+            InvalidHandshake: The handshake failed or was refused; a response
+                was sent when the client was still there to read it.
+        """
+        if not self.handshake_done.wait(timeout):
+            raise TimeoutError("timed out while waiting for the handshake request")
+        request = self.request
+        if request is None:  # malformed, or the client left early
+            raise self.protocol.handshake_exc or InvalidHandshake("no handshake request")
+
+        response = self._call_hook(process_request, request)
+        response = answer(
+            self.protocol,
+            request,
+            response,
+            serving=self.server.is_serving(),
+            server_header=server_header,
+        )
+        if process_response is not None:
+            response = self._call_hook(process_response, request, response) or response
+
+        with self.protocol_mutex:
+            self.response = response
+            self.protocol.send_response(response)
+            self._queue_writes()
+        self._flush()
+        if self.protocol.state is not OPEN:
+            raise cast(Exception, self.protocol.handshake_exc)
+
+    def _call_hook(
+        self, hook: Callable[..., Response | None] | None, *args: Any
+    ) -> Response | None:
+        if hook is None:
+            return None
+        try:
+            return hook(self, *args)
+        except Exception as exc:
+            return hook_failed(self.protocol, exc)
+
+    def process_event(self, event: Any) -> None:
+        """Record the handshake request, then handle frames as usual."""
+        if isinstance(event, Request):
+            self.request = event
+        super().process_event(event)
+
+
+class Server:
+    """A WebSocket server, as returned by :func:`serve`.
+
+    Args:
+        socket: The listening socket.
+        handler: Called in a new thread with each accepted socket and its
+            address.
+        logger: Logger; ``logging.getLogger("wskit.server")`` by default.
+    """
+
+    def __init__(
+        self,
+        socket: socket.socket,
+        handler: Callable[[socket.socket, Any], None],
+        logger: LoggerLike | None = None,
+    ) -> None:
+        self.socket = socket
+        self.handler = handler
+        if logger is None:
+            logger = logging.getLogger("wskit.server")
+        self.logger = logger
+        self.serving = True
+        self.lock = threading.Lock()
+        self.active: set[ServerConnection] = set()
+        # Writing to this pipe wakes serve_forever() up for shutdown().
+        self.wake_read, self.wake_write = os.pipe()
+        self.logger.info("server listening on %s", describe_address(socket.getsockname()))
+
+    @property
+    def connections(self) -> set[ServerConnection]:
+        """The open connections: the handshake is done and they aren't closed."""
+        with self.lock:
+            return {connection for connection in self.active if connection.state is OPEN}
+
+    def register(self, connection: ServerConnection) -> None:
+        """Track a connection, so that :meth:`shutdown` closes it."""
+        with self.lock:
+            self.active.add(connection)
+
+    def unregister(self, connection: ServerConnection) -> None:
+        """Stop tracking a connection."""
+        with self.lock:
+            self.active.discard(connection)
+
+    def is_serving(self) -> bool:
+        """Whether the server accepts new connections."""
+        return self.serving
+
+    def serve_forever(self) -> None:
+        """Accept connections until :meth:`shutdown` is called; each gets a thread."""
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.socket, selectors.EVENT_READ)
+            selector.register(self.wake_read, selectors.EVENT_READ)
+            while self.serving:
+                ready = {key.fileobj for key, _ in selector.select()}
+                if self.wake_read in ready or not self.serving:
+                    break
+                try:
+                    sock, address = self.socket.accept()
+                except OSError:  # the client went away already, or shutdown
+                    continue
+                threading.Thread(
+                    target=self.handler, args=(sock, address), name="wskit handler", daemon=True
+                ).start()
+
+    def shutdown(
+        self,
+        close_connections: bool = True,
+        code: CloseCode | int = CloseCode.GOING_AWAY,
+        reason: str = "",
+    ) -> None:
+        """Stop accepting connections and, by default, close every connection.
+
+        Args:
+            close_connections: Close open connections with ``code`` and
+                ``reason``, all at once, and wait until they are closed.
+            code: Close code for the open connections.
+            reason: Close reason for the open connections.
+        """
+        if self.serving:
+            self.serving = False
+            os.write(self.wake_write, b"x")
+            self.socket.close()
+            self.logger.info("server closing")
+        if close_connections:
+            connections = self.connections
+            for connection in connections:
+                connection.start_closing(code, reason)
+            for connection in connections:
+                connection.wait_for_close()
+
+    def fileno(self) -> int:
+        """The file descriptor of the listening socket."""
+        return self.socket.fileno()
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.shutdown()
+        os.close(self.wake_read)
+        os.close(self.wake_write)
+
+
+def serve(
+    handler: Callable[[ServerConnection], None],
+    host: str | None = None,
+    port: int | None = None,
+    *,
+    sock: socket.socket | None = None,
+    ssl: ssl_module.SSLContext | None = None,
+    origins: Sequence[Origin | re.Pattern[str] | None] | None = None,
+    extensions: Sequence[ServerExtensionFactory] | None = None,
+    subprotocols: Sequence[Subprotocol] | None = None,
+    select_subprotocol: SelectSubprotocol | None = None,
+    compression: str | None = "deflate",
+    process_request: ProcessRequest | None = None,
+    process_response: ProcessResponse | None = None,
+    server_header: str | None = SERVER,
+    open_timeout: float | None = 10,
+    ping_interval: float | None = 20,
+    ping_timeout: float | None = 20,
+    close_timeout: float | None = 10,
+    max_size: int | tuple[int | None, int | None] | None = 2**20,
+    max_queue: int | tuple[int | None, int | None] | None = 16,
+    logger: LoggerLike | None = None,
+    create_connection: type[ServerConnection] | None = None,
+    **kwargs: Any,
+) -> Server:
+    """Create a WebSocket server listening on ``host`` and ``port``.
+
+    Call :meth:`~Server.serve_forever` on the result to accept connections;
+    use it as a context manager to shut it down on exit. ``handler`` runs in
+    a thread per connection; the connection is closed when it returns (with
+    1011 if it raised).
+
+    The arguments are those of :func:`wskit.asyncio.server.serve`, except
+    ``write_limit`` (writes block instead), plus ``sock``: a listening socket
+    to use instead of ``host`` and ``port``. Other keyword arguments go to
+    :func:`socket.create_server` (``reuse_port``, ``backlog``...). ``ssl``
+    is an :class:`~ssl.SSLContext` for TLS.
+    """
+    if subprotocols is not None:
+        validate_subprotocols(subprotocols)
+    if compression == "deflate":
+        extensions = enable_server_permessage_deflate(extensions)
+    elif compression is not None:
+        raise ValueError(f"unsupported compression: {compression}")
+    connection_class = ServerConnection if create_connection is None else create_connection
+
+    unix = kwargs.pop("unix", False)
+    if sock is None:
+        if unix:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.bind(kwargs.pop("path"))
+            sock.listen(kwargs.pop("backlog", 100))
+        else:
+            sock = socket.create_server((host or "", port or 0), **kwargs)
+    server = Server(sock, lambda sock, address: handle(sock), logger)
+
+    def handle(sock: socket.socket) -> None:
+        """Run the opening handshake, then the handler, in this thread."""
+        deadline = Deadline(open_timeout)
+        try:
+            if not unix:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, True)
+            if ssl is not None:
+                sock.settimeout(deadline.timeout(raise_if_elapsed=False))
+                sock = ssl.wrap_socket(sock, server_side=True)
+            sock.settimeout(None)
+        except (OSError, ValueError) as exc:
+            server.logger.info("opening handshake failed: %s", escape_controls(str(exc)))
+            sock.close()
+            return
+
+        connection: ServerConnection
+        protocol = ServerProtocol(
+            origins=origins,
+            extensions=extensions,
+            subprotocols=subprotocols,
+            select_subprotocol=(
+                None
+                if select_subprotocol is None
+                # The core passes itself; the application expects the connection.
+                else lambda _, offered: select_subprotocol(connection, offered)
+            ),
+            max_size=max_size,
+            logger=server.logger,
+        )
+        connection = connection_class(
+            sock,
+            protocol,
+            server,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            close_timeout=close_timeout,
+            max_queue=max_queue,
+        )
+        try:
+            connection.handshake(
+                process_request,
+                process_response,
+                server_header,
+                deadline.timeout(raise_if_elapsed=False),
+            )
+        except TimeoutError:
+            connection.logger.info("opening handshake timed out")
+            connection._abort()
+            connection.wait_for_close()
+            return
+        except InvalidHandshake as exc:
+            connection.logger.info("opening handshake failed: %s", escape_controls(str(exc)))
+            connection.wait_for_close()
+            return
+        except Exception:
+            connection.logger.error("opening handshake failed", exc_info=True)
+            connection._abort()
+            connection.wait_for_close()
+            return
+
+        server.register(connection)
+        try:
+            handler(connection)
+        except Exception:
+            connection.logger.error("connection handler failed", exc_info=True)
+            connection.close(CloseCode.INTERNAL_ERROR)
+        else:
+            connection.close()
+        finally:
+            server.unregister(connection)
+
+    return server
+
+
+def unix_serve(
+    handler: Callable[[ServerConnection], None],
+    path: str | None = None,
+    **kwargs: Any,
+) -> Server:
+    """Create a WebSocket server listening on a Unix socket at ``path``.
+
+    Takes the same arguments as :func:`serve`, except ``host`` and ``port``.
+    """
+    return serve(handler, unix=True, path=path, **kwargs)
+
+
+def broadcast(
+    connections: Iterable[Connection],
+    message: Data | BytesLike,
+    *,
+    raise_exceptions: bool = False,
+    text: bool | None = None,
+) -> None:
+    """Send a message to many connections, encoding it once where possible.
+
+    Connections that aren't open are ignored. Connections that are sending a
+    fragmented message, or that still have bytes waiting behind a blocked
+    write (a slow client), are skipped.
+
+    Args:
+        connections: The connections to send to.
+        message: :class:`str` for text, bytes-like for binary.
+        raise_exceptions: Raise an :exc:`ExceptionGroup` of why connections
+            were skipped, rather than logging a warning for each.
+        text: Overrides the message type, as in ``send()``.
+
+    Raises:
+        TypeError: The message is of an unsupported type.
+    """
+    frame = BroadcastFrame(message, text)
+    skipped: list[Exception] = []
+    for connection in connections:
+        try:
+            with connection.protocol_mutex:
+                if connection.protocol.state is not OPEN:
+                    continue
+                if connection.fragmented_sender is not None:
+                    raise ConcurrencyError("sending a fragmented message")
+                if connection.outgoing:
+                    raise ConcurrencyError("write buffer is full: the client reads too slowly")
+                connection.outgoing.extend(frame.data_for(connection.protocol))
+            connection._flush(block=False)
+        except Exception as exc:
+            if raise_exceptions:
+                exc.add_note(f"skipped broadcast to {connection!r}")
+                skipped.append(exc)
+            else:
+                connection.logger.warning("skipped broadcast: %s", exc)
+    if skipped:
+        raise ExceptionGroup("skipped broadcast", skipped)
+
+
+def basic_auth(
+    realm: str = "",
+    credentials: tuple[str, str] | Iterable[tuple[str, str]] | None = None,
+    check_credentials: Callable[[str, str], bool] | None = None,
+) -> Callable[[ServerConnection, Request], Response | None]:
+    """Protect a server with HTTP Basic Authentication; pass the result as ``process_request``.
+
+    As :func:`wskit.asyncio.server.basic_auth`, with a plain function for
+    ``check_credentials``.
+
+    Raises:
+        TypeError: Neither or both of ``credentials`` and
+            ``check_credentials`` were given, or ``credentials`` is invalid.
+    """
+    if (credentials is None) == (check_credentials is None):
+        raise TypeError("provide either credentials or check_credentials")
+    check = cast(
+        "Callable[[str, str], bool]",
+        credentials_checker(credentials) if credentials is not None else check_credentials,
+    )
+
+    def process_request(connection: ServerConnection, request: Request) -> Response | None:
+        credentials = read_credentials(request.headers)
+        if isinstance(credentials, str):
+            return unauthorized(connection.respond, credentials, realm)
+        username, password = credentials
+        if not check(username, password):
+            return unauthorized(connection.respond, "Invalid credentials\n", realm)
+        connection.username = username
+        return None
+
+    return process_request
