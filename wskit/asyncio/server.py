@@ -149,7 +149,11 @@ class ServerConnection(Connection):
         except Exception as exc:
             self.logger.error("opening handshake failed", exc_info=True)
             response = self.respond(http.HTTPStatus.INTERNAL_SERVER_ERROR, _INTERNAL_ERROR_TEXT)
-            response._exception = exc
+            # The traceback is logged above: from here on, this is a refused
+            # handshake, not an unexpected error to log and abort again.
+            failure = InvalidHandshake("connection rejected with HTTP 500: a handshake hook failed")
+            failure.__cause__ = exc
+            response._exception = failure
         return cast(Response | None, response)
 
     def process_event(self, event: Any) -> None:
