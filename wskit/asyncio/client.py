@@ -27,7 +27,6 @@ from ..extensions.base import ClientExtensionFactory
 from ..extensions.permessage_deflate import enable_client_permessage_deflate
 from ..headers import validate_subprotocols
 from ..http11 import USER_AGENT, Response
-from ..protocol import OPEN
 from ..typing import LoggerLike, Origin, Subprotocol
 from ..uri import parse_uri
 from .connection import Connection
@@ -82,10 +81,13 @@ class ClientConnection(Connection):
         self.protocol.send_request(self.request)
         self._send_data()
         await self.handshake_waiter
-        if self.protocol.state is not OPEN:
-            raise self.protocol.handshake_exc or ConnectionError(
-                "connection closed during the opening handshake"
-            )
+        # Don't test for OPEN: the server may close right after accepting, and
+        # its close frame may be handled before this coroutine resumes. The
+        # connection then opened; recv() reports how it ended.
+        if self.protocol.handshake_exc is not None:
+            raise self.protocol.handshake_exc
+        if self.response is None:
+            raise ConnectionError("connection closed during the opening handshake")
         self.start_keepalive()
 
     def process_event(self, event: Any) -> None:
