@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from wskit.auth import challenge, credentials_checker, read_credentials
+from wskit.auth import challenge, credentials_checker, read_credentials, unauthorized
 from wskit.datastructures import Headers
+from wskit.server import ServerProtocol
 
 
 def basic(raw: bytes) -> str:
@@ -209,3 +210,13 @@ def test_challenge_replaces_nothing_else() -> None:
 def test_challenge_rejects_unquotable_realm() -> None:
     with pytest.raises(ValueError, match="quoted string"):
         challenge(Headers(), "line\nbreak")
+
+
+# unauthorized.
+
+
+def test_unauthorized_asks_for_credentials_in_the_realm() -> None:
+    response = unauthorized(ServerProtocol().reject, "Missing credentials\n", "private area")
+    assert response.status_code == 401
+    assert response.body == b"Missing credentials\n"
+    assert response.headers["WWW-Authenticate"] == 'Basic realm="private area", charset="UTF-8"'

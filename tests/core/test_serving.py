@@ -1,0 +1,122 @@
+"""Tests for wskit.serving: what both servers share around the application's hooks."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from wskit.client import ClientProtocol
+from wskit.extensions.permessage_deflate import PerMessageDeflate
+from wskit.frames import BINARY, TEXT
+from wskit.http11 import Request
+from wskit.protocol import OPEN, Side, State
+from wskit.server import ServerProtocol
+from wskit.serving import BroadcastFrame, answer, describe_address, hook_failed
+from wskit.uri import parse_uri
+
+
+def handshake_request() -> Request:
+    return ClientProtocol(parse_uri("ws://example.com/")).connect()
+
+
+# answer.
+
+
+def test_answer_accepts_a_valid_request() -> None:
+    response = answer(
+        ServerProtocol(), handshake_request(), None, serving=True, server_header="me/1.0"
+    )
+    assert response.status_code == 101
+    assert response.headers["Server"] == "me/1.0"
+
+
+def test_answer_sends_the_response_of_process_request() -> None:
+    protocol = ServerProtocol()
+    health = protocol.reject(200, "OK\n")
+    response = answer(protocol, handshake_request(), health, serving=True, server_header=None)
+    assert response is health
+    assert "Server" not in response.headers
+
+
+def test_answer_refuses_connections_when_the_server_is_closing() -> None:
+    response = answer(
+        ServerProtocol(), handshake_request(), None, serving=False, server_header="me/1.0"
+    )
+    assert response.status_code == 503
+    assert response.body == b"Server is shutting down.\n"
+
+
+# hook_failed.
+
+
+def test_hook_failed_logs_and_hides_the_error(caplog: pytest.LogCaptureFixture) -> None:
+    exc = RuntimeError("secret detail")
+    with caplog.at_level(logging.ERROR, logger="wskit.server"):
+        response = hook_failed(ServerProtocol(), exc)
+    assert response.status_code == 500
+    assert b"secret detail" not in response.body
+    assert response._exception is exc
+    [record] = caplog.records
+    assert record.levelno == logging.ERROR
+    assert record.exc_info is not None
+    assert record.exc_info[1] is exc
+
+
+# describe_address.
+
+
+def test_describe_address() -> None:
+    assert describe_address(("127.0.0.1", 8765)) == "127.0.0.1:8765"
+    assert describe_address(("::1", 8765, 0, 0)) == "::1:8765"
+    assert describe_address("/run/app.sock") == "/run/app.sock"
+
+
+# BroadcastFrame.
+
+
+def open_server(*, compress: bool = False) -> ServerProtocol:
+    protocol = ServerProtocol(state=State.OPEN)
+    if compress:
+        protocol.extensions = [PerMessageDeflate(False, False, 15, 15)]
+    return protocol
+
+
+def test_broadcast_frame_is_encoded_once_for_plain_server_connections() -> None:
+    frame = BroadcastFrame("hello")
+    first = frame.data_for(open_server())
+    second = frame.data_for(open_server())
+    assert first == [b"\x81\x05hello"]
+    assert second[0] is first[0]
+
+
+def test_broadcast_frame_binary_and_text_override() -> None:
+    assert BroadcastFrame(b"\x00").frame.opcode is BINARY
+    assert BroadcastFrame(b"hi", text=True).frame.opcode is TEXT
+    assert BroadcastFrame("hi", text=False).data_for(open_server()) == [b"\x82\x02hi"]
+
+
+def test_broadcast_frame_compresses_per_connection() -> None:
+    frame = BroadcastFrame("hello hello hello hello")
+    [data] = frame.data_for(open_server(compress=True))
+    assert data[0] == 0xC1  # FIN, RSV1 (compressed), text
+    assert frame.shared is None
+
+
+def test_broadcast_frame_masks_for_client_connections() -> None:
+    protocol = ClientProtocol(parse_uri("ws://example.com/"), state=OPEN)
+    [data] = BroadcastFrame("hello").data_for(protocol)
+    assert data[1] & 0x80  # masked
+    assert protocol.side is Side.CLIENT
+
+
+def test_broadcast_frame_logs_in_debug(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG, logger="wskit.server"):
+        protocol = open_server()
+        BroadcastFrame("hello").data_for(protocol)
+    assert any("> TEXT 'hello'" in record.getMessage() for record in caplog.records)
+
+
+def test_broadcast_frame_refuses_other_types() -> None:
+    with pytest.raises(TypeError):
+        BroadcastFrame(42)  # type: ignore[arg-type]
