@@ -14,6 +14,7 @@ back on the peer. When more than ``write_limit`` bytes wait to be written,
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Mapping
@@ -226,8 +227,11 @@ class Connection(asyncio.BufferedProtocol):
             ConcurrencyError: Another coroutine is already receiving.
         """
         try:
-            async for fragment in self.recv_messages.get_iter(decode):
-                yield fragment
+            # Close the assembler's iterator as soon as this one stops, so that
+            # the next recv() doesn't find it still running.
+            async with contextlib.aclosing(self.recv_messages.get_iter(decode)) as fragments:
+                async for fragment in fragments:
+                    yield fragment
             return
         except EOFError:
             pass
@@ -421,7 +425,15 @@ class Connection(asyncio.BufferedProtocol):
             if self.ping_timeout is None:
                 continue
             try:
-                await asyncio.wait_for(pong_waiter, self.ping_timeout)
+                while True:
+                    try:
+                        await asyncio.wait_for(asyncio.shield(pong_waiter), self.ping_timeout)
+                        break
+                    except TimeoutError:
+                        # While reading is paused, the pong may be waiting
+                        # unread: the application is slow, not the peer.
+                        if not self.recv_messages.queue.paused:
+                            raise
             except ConnectionClosed:
                 return
             except TimeoutError:
