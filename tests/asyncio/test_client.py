@@ -25,16 +25,20 @@ from wskit.asyncio.client import ClientConnection, connect, unix_connect
 from wskit.asyncio.server import Server, ServerConnection, serve, unix_serve
 from wskit.datastructures import Headers
 from wskit.exceptions import (
+    ConnectionClosedOK,
     InvalidHandshake,
     InvalidHeader,
     InvalidMessage,
     InvalidStatus,
     InvalidURI,
 )
-from wskit.frames import CloseCode
+from wskit.frames import CLOSE as OP_CLOSE
+from wskit.frames import TEXT as OP_TEXT
+from wskit.frames import Close, CloseCode, Frame
 from wskit.http11 import USER_AGENT, Request, Response
 from wskit.protocol import State
 from wskit.typing import Origin, Subprotocol
+from wskit.utils import accept_key
 
 LOCALHOST = "127.0.0.1"
 
@@ -412,6 +416,45 @@ async def test_invalid_response(response: bytes, exception: type[InvalidHandshak
     async with raw_server(answering(response)) as port:
         with pytest.raises(exception):
             await connect(f"ws://{LOCALHOST}:{port}/", open_timeout=WAIT)
+
+
+def accepting_then(frames: bytes) -> RawHandler:
+    """A raw handler that accepts the handshake and sends ``frames`` in the same write."""
+
+    async def respond(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        headers = await read_request(reader)
+        writer.write(
+            b"HTTP/1.1 101 Switching Protocols\r\n"
+            b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Accept: "
+            + accept_key(headers["Sec-WebSocket-Key"]).encode()
+            + b"\r\n\r\n"
+            + frames
+        )
+        # The client answers the close frame; then the server closes TCP.
+        header = await reader.readexactly(2)
+        assert header[0] == 0x88  # FIN + CLOSE
+        writer.write_eof()
+        await reader.read()
+
+    return respond
+
+
+async def test_server_closing_right_after_accepting() -> None:
+    close = Frame(OP_CLOSE, Close(CloseCode.NORMAL_CLOSURE, "done").serialize())
+    frames = Frame(OP_TEXT, b"last words").serialize(mask=False) + close.serialize(mask=False)
+    async with raw_server(accepting_then(frames)) as port:
+        # The handshake succeeded, even though the connection is closing by
+        # the time connect() returns.
+        ws = await connect(f"ws://{LOCALHOST}:{port}/", open_timeout=WAIT)
+        try:
+            assert await ws.recv() == "last words"
+            with pytest.raises(ConnectionClosedOK):
+                await ws.recv()
+        finally:
+            await ws.close()
+        assert ws.close_code == CloseCode.NORMAL_CLOSURE
+        assert ws.close_reason == "done"
 
 
 # TLS.
