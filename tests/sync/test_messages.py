@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Iterator
+from typing import cast
 
 import pytest
 
@@ -27,6 +28,11 @@ def binary(data: bytes, fin: bool = True) -> Frame:
 
 def cont(data: bytes | str, fin: bool = True) -> Frame:
     return Frame(CONT, data.encode() if isinstance(data, str) else data, fin)
+
+
+def stop(fragments: Iterator[Data]) -> None:
+    """Stop a streaming read before the end of the message, as a ``break`` would."""
+    cast(Generator[Data, None, None], fragments).close()
 
 
 def wait_for(condition: Callable[[], bool]) -> None:
@@ -221,7 +227,7 @@ def test_get_iter_stopped_early_drops_the_rest_already_queued() -> None:
         assembler.put(frame)
     fragments = assembler.get_iter()
     assert next(fragments) == "a"
-    fragments.close()
+    stop(fragments)
     assert not assembler.get_in_progress
     assert assembler.get(timeout=0) == "next"
 
@@ -231,7 +237,7 @@ def test_get_iter_stopped_early_drops_the_rest_arriving_later() -> None:
     assembler.put(text("a", fin=False))
     fragments = assembler.get_iter()
     assert next(fragments) == "a"
-    fragments.close()
+    stop(fragments)
     assembler.put(cont("b", fin=False))
     # Still in the middle of the dropped message: nothing to return yet.
     with pytest.raises(TimeoutError):
@@ -248,7 +254,7 @@ def test_get_iter_stopped_after_the_last_fragment_drops_nothing() -> None:
     assembler.put(text("next"))
     fragments = assembler.get_iter()
     assert next(fragments) == "only"
-    fragments.close()
+    stop(fragments)
     assert assembler.get(timeout=0) == "next"
 
 
@@ -394,7 +400,7 @@ def test_get_while_a_streaming_read_is_suspended_raises_concurrency_error() -> N
         assembler.get(timeout=0)
     with pytest.raises(ConcurrencyError):
         next(assembler.get_iter())
-    fragments.close()
+    stop(fragments)
     assembler.put(cont("b"))
     assembler.put(text("c"))
     assert assembler.get(timeout=0) == "c"
