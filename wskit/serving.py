@@ -8,16 +8,26 @@ here. Both broadcast through :class:`BroadcastFrame`.
 from __future__ import annotations
 
 import http
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol, TypeVar
 
+from .exceptions import InvalidHandshake
 from .frames import BINARY, TEXT, Frame
 from .http11 import Request, Response
 from .messages import encode
-from .protocol import SERVER, Protocol
+from .protocol import SERVER
+from .protocol import Protocol as WebSocketProtocol
 from .server import ServerProtocol
-from .typing import BytesLike, Data
+from .typing import BytesLike, Data, LoggerLike
+from .utils import escape_controls
 
-__all__ = ["BroadcastFrame", "answer", "describe_address", "hook_failed"]
+__all__ = ["BroadcastFrame", "answer", "describe_address", "hook_failed", "log_refusal"]
+
+class _Logging(Protocol):
+    logger: LoggerLike
+
+
+Connection = TypeVar("Connection", bound=_Logging)
 
 _HOOK_FAILED_TEXT = "Failed to open a WebSocket connection.\nSee the server log for details.\n"
 
@@ -61,8 +71,25 @@ def hook_failed(protocol: ServerProtocol, exc: Exception) -> Response:
     """
     protocol.logger.error("opening handshake failed", exc_info=exc)
     response = protocol.reject(http.HTTPStatus.INTERNAL_SERVER_ERROR, _HOOK_FAILED_TEXT)
-    response._exception = exc
+    # With the traceback logged, what remains is a refused handshake: the
+    # server sends the 500 and closes the connection like any other refusal.
+    failure = InvalidHandshake("connection rejected with HTTP 500: a handshake hook failed")
+    failure.__cause__ = exc
+    response._exception = failure
     return response
+
+
+def log_refusal(logger: LoggerLike, exc: Exception, response: Response | None) -> None:
+    """Log why the opening handshake didn't open a connection, without traceback.
+
+    An answer that the application chose instead of a connection and that
+    isn't an error (a health check, a page) is logged at DEBUG; everything
+    else at INFO.
+    """
+    if response is not None and response._exception is None and response.status_code < 400:
+        logger.debug("sent HTTP %d %s", response.status_code, response.reason_phrase)
+    else:
+        logger.info("opening handshake failed: %s", escape_controls(str(exc)))
 
 
 def describe_address(sockname: Any) -> str:
@@ -93,7 +120,7 @@ class BroadcastFrame:
         self.frame = Frame(TEXT if is_text else BINARY, data)
         self.shared: bytes | None = None
 
-    def data_for(self, protocol: Protocol) -> list[bytes]:
+    def data_for(self, protocol: WebSocketProtocol) -> list[bytes]:
         """Return the bytes to write to one connection, which must be open."""
         if protocol.extensions or protocol.side is not SERVER:
             protocol.send_frame(self.frame)
@@ -103,3 +130,29 @@ class BroadcastFrame:
         if protocol.debug:
             protocol.logger.debug("> %s", self.frame)
         return [self.shared]
+
+    def deliver(
+        self,
+        connections: Iterable[Connection],
+        write: Callable[[Connection], object],
+        *,
+        raise_exceptions: bool,
+    ) -> None:
+        """Call ``write`` for each connection; it raises to skip one.
+
+        Skipped connections are logged as warnings on their logger, or, with
+        ``raise_exceptions``, gathered in an :exc:`ExceptionGroup` raised
+        once every other connection has its message.
+        """
+        skipped: list[Exception] = []
+        for connection in connections:
+            try:
+                write(connection)
+            except Exception as exc:
+                if raise_exceptions:
+                    exc.add_note(f"skipped broadcast to {connection!r}")
+                    skipped.append(exc)
+                else:
+                    connection.logger.warning("skipped broadcast: %s", exc)
+        if skipped:
+            raise ExceptionGroup("skipped broadcast", skipped)

@@ -7,12 +7,14 @@ import logging
 import pytest
 
 from wskit.client import ClientProtocol
+from wskit.exceptions import InvalidHandshake
 from wskit.extensions.permessage_deflate import PerMessageDeflate
 from wskit.frames import BINARY, TEXT
 from wskit.http11 import Request
 from wskit.protocol import OPEN, Side, State
 from wskit.server import ServerProtocol
-from wskit.serving import BroadcastFrame, answer, describe_address, hook_failed
+from wskit.serving import BroadcastFrame, answer, describe_address, hook_failed, log_refusal
+from wskit.typing import LoggerLike
 from wskit.uri import parse_uri
 
 
@@ -56,7 +58,8 @@ def test_hook_failed_logs_and_hides_the_error(caplog: pytest.LogCaptureFixture) 
         response = hook_failed(ServerProtocol(), exc)
     assert response.status_code == 500
     assert b"secret detail" not in response.body
-    assert response._exception is exc
+    assert isinstance(response._exception, InvalidHandshake)
+    assert response._exception.__cause__ is exc
     [record] = caplog.records
     assert record.levelno == logging.ERROR
     assert record.exc_info is not None
@@ -120,3 +123,89 @@ def test_broadcast_frame_logs_in_debug(caplog: pytest.LogCaptureFixture) -> None
 def test_broadcast_frame_refuses_other_types() -> None:
     with pytest.raises(TypeError):
         BroadcastFrame(42)  # type: ignore[arg-type]
+
+
+# log_refusal.
+
+
+def test_log_refusal_of_an_invalid_handshake_at_info(caplog: pytest.LogCaptureFixture) -> None:
+    logger = logging.getLogger("wskit.server")
+    with caplog.at_level(logging.DEBUG, logger="wskit.server"):
+        log_refusal(logger, InvalidHandshake("bad \x1b[31mheader"), None)
+    [record] = caplog.records
+    assert record.levelno == logging.INFO
+    assert record.exc_info is None
+    assert "\x1b" not in record.getMessage()
+    assert "bad \\x1b[31mheader" in record.getMessage()
+
+
+def test_log_refusal_of_an_application_error_status_at_info(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    protocol = ServerProtocol()
+    response = protocol.reject(401, "Missing credentials\n")
+    with caplog.at_level(logging.DEBUG, logger="wskit.server"):
+        log_refusal(protocol.logger, InvalidHandshake("rejected with HTTP 401"), response)
+    [record] = caplog.records
+    assert record.levelno == logging.INFO
+
+
+def test_log_refusal_of_a_health_check_at_debug(caplog: pytest.LogCaptureFixture) -> None:
+    protocol = ServerProtocol()
+    response = protocol.reject(200, "OK\n")
+    with caplog.at_level(logging.DEBUG, logger="wskit.server"):
+        log_refusal(protocol.logger, InvalidHandshake("rejected with HTTP 200"), response)
+    [record] = caplog.records
+    assert record.levelno == logging.DEBUG
+    assert record.getMessage() == "sent HTTP 200 OK"
+
+
+# BroadcastFrame.deliver.
+
+
+class FakeConnection:
+    def __init__(self, name: str, *, fail: bool = False) -> None:
+        self.name = name
+        self.fail = fail
+        self.logger: LoggerLike = logging.getLogger("wskit.server")
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+def test_deliver_writes_to_every_connection_and_warns_about_skipped_ones(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    written: list[str] = []
+
+    def write(connection: FakeConnection) -> None:
+        if connection.fail:
+            raise ConnectionError("too slow")
+        written.append(connection.name)
+
+    connections = [FakeConnection("a"), FakeConnection("b", fail=True), FakeConnection("c")]
+    with caplog.at_level(logging.WARNING, logger="wskit.server"):
+        BroadcastFrame("hi").deliver(connections, write, raise_exceptions=False)
+    assert written == ["a", "c"]
+    [record] = caplog.records
+    assert record.getMessage() == "skipped broadcast: too slow"
+
+
+def test_deliver_raises_every_skip_at_the_end() -> None:
+    written: list[str] = []
+
+    def write(connection: FakeConnection) -> None:
+        if connection.fail:
+            raise ConnectionError(f"{connection.name} is slow")
+        written.append(connection.name)
+
+    connections = [
+        FakeConnection("a", fail=True),
+        FakeConnection("b"),
+        FakeConnection("c", fail=True),
+    ]
+    with pytest.raises(ExceptionGroup) as raised:
+        BroadcastFrame("hi").deliver(connections, write, raise_exceptions=True)
+    assert written == ["b"]
+    assert [str(exc) for exc in raised.value.exceptions] == ["a is slow", "c is slow"]
+    assert raised.value.exceptions[0].__notes__ == ["skipped broadcast to a"]

@@ -22,6 +22,7 @@ from types import TracebackType
 from typing import Any
 
 from ..client import ClientProtocol
+from ..connecting import handshake_request, uses_tls
 from ..datastructures import HeadersLike
 from ..extensions.base import ClientExtensionFactory
 from ..extensions.permessage_deflate import enable_client_permessage_deflate
@@ -73,11 +74,7 @@ class ClientConnection(Connection):
             InvalidHandshake: The server refused the connection or answered
                 something that isn't a valid handshake response.
         """
-        self.request = self.protocol.connect()
-        if additional_headers is not None:
-            self.request.headers.update(additional_headers)
-        if user_agent_header:
-            self.request.headers.setdefault("User-Agent", user_agent_header)
+        self.request = handshake_request(self.protocol, additional_headers, user_agent_header)
         self.protocol.send_request(self.request)
         self._send_data()
         await self.handshake_waiter
@@ -201,14 +198,9 @@ class connect:
             return self.connection_class(protocol, **self.connection_options)
 
         ssl = kwargs.pop("ssl", None)
-        if ssl is True:
-            ssl = ssl_module.create_default_context()
-        if ws_uri.secure:
-            if ssl is None:
+        if uses_tls(ws_uri, ssl):
+            if ssl is None or ssl is True:
                 ssl = ssl_module.create_default_context()
-        elif ssl is not None:
-            raise ValueError("ssl argument is incompatible with a ws:// URI")
-        if ssl is not None:
             kwargs["ssl"] = ssl
             kwargs.setdefault("server_hostname", ws_uri.host)
             kwargs.setdefault("ssl_handshake_timeout", self.open_timeout)

@@ -19,7 +19,6 @@ A server in a few lines::
 from __future__ import annotations
 
 import asyncio
-import http
 import inspect
 import logging
 import re
@@ -28,19 +27,17 @@ from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
 from types import TracebackType
 from typing import Any, TypeAlias, cast
 
-from ..auth import challenge, credentials_checker, read_credentials
+from ..auth import credentials_checker, read_credentials, unauthorized
 from ..exceptions import ConcurrencyError, InvalidHandshake
 from ..extensions.base import ServerExtensionFactory
 from ..extensions.permessage_deflate import enable_server_permessage_deflate
-from ..frames import BINARY, TEXT, CloseCode, Frame
+from ..frames import CloseCode
 from ..headers import validate_subprotocols
 from ..http11 import SERVER, Request, Response
-from ..messages import encode
 from ..protocol import CONNECTING, OPEN
-from ..protocol import SERVER as SERVER_SIDE
 from ..server import ServerProtocol
+from ..serving import BroadcastFrame, answer, describe_address, hook_failed, log_refusal
 from ..typing import BytesLike, Data, LoggerLike, Origin, StatusLike, Subprotocol
-from ..utils import escape_controls
 from .connection import Connection
 
 __all__ = ["Server", "ServerConnection", "basic_auth", "broadcast", "serve", "unix_serve"]
@@ -54,8 +51,6 @@ ProcessResponse: TypeAlias = (
 SelectSubprotocol: TypeAlias = (
     "Callable[[ServerConnection, Sequence[Subprotocol]], Subprotocol | None]"
 )
-
-_INTERNAL_ERROR_TEXT = "Failed to open a WebSocket connection.\nSee the server log for details.\n"
 
 
 class ServerConnection(Connection):
@@ -119,15 +114,13 @@ class ServerConnection(Connection):
             raise self.protocol.handshake_exc or InvalidHandshake("no handshake request")
 
         response = await self._call_hook(process_request, request)
-        if response is None:
-            if self.server.is_serving():
-                response = self.protocol.accept(request)
-            else:
-                response = self.respond(
-                    http.HTTPStatus.SERVICE_UNAVAILABLE, "Server is shutting down.\n"
-                )
-        if server_header:
-            response.headers["Server"] = server_header
+        response = answer(
+            self.protocol,
+            request,
+            response,
+            serving=self.server.is_serving(),
+            server_header=server_header,
+        )
         if process_response is not None:
             response = await self._call_hook(process_response, request, response) or response
 
@@ -147,13 +140,7 @@ class ServerConnection(Connection):
             if inspect.isawaitable(response):
                 response = await response
         except Exception as exc:
-            self.logger.error("opening handshake failed", exc_info=True)
-            response = self.respond(http.HTTPStatus.INTERNAL_SERVER_ERROR, _INTERNAL_ERROR_TEXT)
-            # The traceback is logged above: from here on, this is a refused
-            # handshake, not an unexpected error to log and abort again.
-            failure = InvalidHandshake("connection rejected with HTTP 500: a handshake hook failed")
-            failure.__cause__ = exc
-            response._exception = failure
+            response = hook_failed(self.protocol, exc)
         return cast(Response | None, response)
 
     def process_event(self, event: Any) -> None:
@@ -203,12 +190,7 @@ class Server:
         """Attach the listening :class:`asyncio.Server`."""
         self.server = server
         for sock in server.sockets:
-            if sock.family in (socket.AF_INET, socket.AF_INET6):
-                host, port = sock.getsockname()[:2]
-                name = f"{host}:{port}"
-            else:
-                name = str(sock.getsockname())
-            self.logger.info("server listening on %s", name)
+            self.logger.info("server listening on %s", describe_address(sock.getsockname()))
 
     @property
     def connections(self) -> set[ServerConnection]:
@@ -238,7 +220,7 @@ class Server:
                 connection.transport.close()
                 return
             except InvalidHandshake as exc:
-                connection.logger.info("opening handshake failed: %s", escape_controls(str(exc)))
+                log_refusal(connection.logger, exc, connection.response)
                 return
             except Exception:
                 connection.logger.error("opening handshake failed", exc_info=True)
@@ -528,36 +510,20 @@ def broadcast(
     Raises:
         TypeError: The message is of an unsupported type.
     """
-    is_text, data = encode(message, text)
-    frame = Frame(TEXT if is_text else BINARY, data)
-    shared: bytes | None = None
-    skipped: list[Exception] = []
-    for connection in connections:
+    frame = BroadcastFrame(message, text)
+
+    def write(connection: Connection) -> None:
         protocol = connection.protocol
         if protocol.state is not OPEN:
-            continue
-        try:
-            if connection.fragmented_send_waiter is not None:
-                raise ConcurrencyError("sending a fragmented message")
-            if connection.transport.get_write_buffer_size() > connection.write_limit[0]:
-                raise ConcurrencyError("write buffer is full: the client reads too slowly")
-            if protocol.extensions or protocol.side is not SERVER_SIDE:
-                protocol.send_frame(frame)
-                connection._send_data()
-            else:
-                if shared is None:
-                    shared = frame.serialize(mask=False)
-                if connection.debug:
-                    connection.logger.debug("> %s", frame)
-                connection.transport.write(shared)
-        except Exception as exc:
-            if raise_exceptions:
-                exc.add_note(f"skipped broadcast to {connection!r}")
-                skipped.append(exc)
-            else:
-                connection.logger.warning("skipped broadcast: %s", exc)
-    if skipped:
-        raise ExceptionGroup("skipped broadcast", skipped)
+            return
+        if connection.fragmented_send_waiter is not None:
+            raise ConcurrencyError("sending a fragmented message")
+        if connection.transport.get_write_buffer_size() > connection.write_limit[0]:
+            raise ConcurrencyError("write buffer is full: the client reads too slowly")
+        for data in frame.data_for(protocol):
+            connection.transport.write(data)
+
+    frame.deliver(connections, write, raise_exceptions=raise_exceptions)
 
 
 def basic_auth(
@@ -588,18 +554,16 @@ def basic_auth(
     )
 
     async def process_request(connection: ServerConnection, request: Request) -> Response | None:
-        result = read_credentials(request.headers)
-        if not isinstance(result, str):
-            username, password = result
-            valid = check(username, password)
-            if inspect.isawaitable(valid):
-                valid = await valid
-            if valid:
-                connection.username = username
-                return None
-            result = "Invalid credentials\n"
-        response = connection.respond(http.HTTPStatus.UNAUTHORIZED, result)
-        challenge(response.headers, realm)
-        return response
+        credentials = read_credentials(request.headers)
+        if isinstance(credentials, str):
+            return unauthorized(connection.respond, credentials, realm)
+        username, password = credentials
+        valid = check(username, password)
+        if inspect.isawaitable(valid):
+            valid = await valid
+        if not valid:
+            return unauthorized(connection.respond, "Invalid credentials\n", realm)
+        connection.username = username
+        return None
 
     return process_request

@@ -37,7 +37,7 @@ from ..headers import validate_subprotocols
 from ..http11 import SERVER, Request, Response
 from ..protocol import OPEN
 from ..server import ServerProtocol
-from ..serving import BroadcastFrame, answer, describe_address, hook_failed
+from ..serving import BroadcastFrame, answer, describe_address, hook_failed, log_refusal
 from ..typing import BytesLike, Data, LoggerLike, Origin, StatusLike, Subprotocol
 from ..utils import escape_controls
 from .connection import Connection
@@ -366,7 +366,7 @@ def serve(
             connection.wait_for_close()
             return
         except InvalidHandshake as exc:
-            connection.logger.info("opening handshake failed: %s", escape_controls(str(exc)))
+            log_refusal(connection.logger, exc, connection.response)
             connection.wait_for_close()
             return
         except Exception:
@@ -425,26 +425,19 @@ def broadcast(
         TypeError: The message is of an unsupported type.
     """
     frame = BroadcastFrame(message, text)
-    skipped: list[Exception] = []
-    for connection in connections:
-        try:
-            with connection.protocol_mutex:
-                if connection.protocol.state is not OPEN:
-                    continue
-                if connection.fragmented_sender is not None:
-                    raise ConcurrencyError("sending a fragmented message")
-                if connection.outgoing:
-                    raise ConcurrencyError("write buffer is full: the client reads too slowly")
-                connection.outgoing.extend(frame.data_for(connection.protocol))
-            connection._flush(block=False)
-        except Exception as exc:
-            if raise_exceptions:
-                exc.add_note(f"skipped broadcast to {connection!r}")
-                skipped.append(exc)
-            else:
-                connection.logger.warning("skipped broadcast: %s", exc)
-    if skipped:
-        raise ExceptionGroup("skipped broadcast", skipped)
+
+    def write(connection: Connection) -> None:
+        with connection.protocol_mutex:
+            if connection.protocol.state is not OPEN:
+                return
+            if connection.fragmented_sender is not None:
+                raise ConcurrencyError("sending a fragmented message")
+            if connection.outgoing:
+                raise ConcurrencyError("write buffer is full: the client reads too slowly")
+            connection.outgoing.extend(frame.data_for(connection.protocol))
+        connection._flush(block=False)
+
+    frame.deliver(connections, write, raise_exceptions=raise_exceptions)
 
 
 def basic_auth(
