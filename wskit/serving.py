@@ -11,7 +11,7 @@ import http
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol, TypeVar
 
-from .exceptions import InvalidHandshake
+from .exceptions import ConnectionClosed, InvalidHandshake
 from .frames import BINARY, TEXT, Frame
 from .http11 import Request, Response
 from .messages import encode
@@ -21,7 +21,15 @@ from .server import ServerProtocol
 from .typing import BytesLike, Data, LoggerLike
 from .utils import escape_controls
 
-__all__ = ["BroadcastFrame", "answer", "describe_address", "hook_failed", "log_refusal"]
+__all__ = [
+    "BroadcastFrame",
+    "answer",
+    "describe_address",
+    "hook_failed",
+    "log_handler_exception",
+    "log_refusal",
+]
+
 
 class _Logging(Protocol):
     logger: LoggerLike
@@ -90,6 +98,24 @@ def log_refusal(logger: LoggerLike, exc: Exception, response: Response | None) -
         logger.debug("sent HTTP %d %s", response.status_code, response.reason_phrase)
     else:
         logger.info("opening handshake failed: %s", escape_controls(str(exc)))
+
+
+def log_handler_exception(logger: LoggerLike, exc: Exception, *, closed: bool) -> None:
+    """Log an exception that escaped the application's connection handler.
+
+    :exc:`~wskit.exceptions.ConnectionClosed` out of a handler whose
+    connection is closed only tells how the connection ended: INFO, without
+    traceback. Anything else is a bug in the handler: ERROR, with traceback.
+
+    Args:
+        logger: The connection's logger.
+        exc: The exception.
+        closed: Whether the handler's connection is closed.
+    """
+    if closed and isinstance(exc, ConnectionClosed):
+        logger.info("connection closed: %s", exc)
+    else:
+        logger.error("connection handler failed", exc_info=exc)
 
 
 def describe_address(sockname: Any) -> str:

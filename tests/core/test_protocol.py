@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import struct
 import zlib
 
@@ -920,3 +921,23 @@ def test_default_loggers() -> None:
 
 def test_connection_ids_are_unique() -> None:
     assert Protocol(SERVER).id != Protocol(SERVER).id
+
+
+@pytest.mark.parametrize("mem_level", [1, 5, 9])
+def test_incompressible_message_of_max_size_passes_whatever_the_peer_mem_level(
+    mem_level: int,
+) -> None:
+    # A peer's compressor expands random data by up to ~4% (memLevel=1):
+    # the limit applies to the inflated message, not to its compressed frame.
+    payload = os.urandom(2**16)
+    compressor = zlib.compressobj(6, zlib.DEFLATED, -15, mem_level)
+    compressed = compressor.compress(payload) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    assert len(compressed[:-4]) > len(payload)  # expanded, not compressed
+    server = Protocol(Side.SERVER, max_size=2**16)
+    server.extensions = [PerMessageDeflate(False, False, 15, 15)]
+    frame = Frame(Opcode.BINARY, compressed[:-4], rsv1=True)
+    server.receive_data(frame.serialize(mask=True))
+    [received] = server.events_received()
+    assert isinstance(received, Frame)
+    assert received.data == payload
+    assert server.parser_exc is None

@@ -7,13 +7,20 @@ import logging
 import pytest
 
 from wskit.client import ClientProtocol
-from wskit.exceptions import InvalidHandshake
+from wskit.exceptions import ConnectionClosedError, InvalidHandshake
 from wskit.extensions.permessage_deflate import PerMessageDeflate
-from wskit.frames import BINARY, TEXT
+from wskit.frames import BINARY, TEXT, Close
 from wskit.http11 import Request
 from wskit.protocol import OPEN, Side, State
 from wskit.server import ServerProtocol
-from wskit.serving import BroadcastFrame, answer, describe_address, hook_failed, log_refusal
+from wskit.serving import (
+    BroadcastFrame,
+    answer,
+    describe_address,
+    hook_failed,
+    log_handler_exception,
+    log_refusal,
+)
 from wskit.typing import LoggerLike
 from wskit.uri import parse_uri
 
@@ -209,3 +216,37 @@ def test_deliver_raises_every_skip_at_the_end() -> None:
     assert written == ["b"]
     assert [str(exc) for exc in raised.value.exceptions] == ["a is slow", "c is slow"]
     assert raised.value.exceptions[0].__notes__ == ["skipped broadcast to a"]
+
+
+# log_handler_exception.
+
+
+def test_connection_closed_out_of_a_closed_connection_is_logged_without_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    exc = ConnectionClosedError(Close(1009, "too big"), Close(1009, "too big"), True)
+    with caplog.at_level(logging.DEBUG, logger="wskit.server"):
+        log_handler_exception(logging.getLogger("wskit.server"), exc, closed=True)
+    [record] = caplog.records
+    assert record.levelno == logging.INFO
+    assert record.exc_info is None
+    assert record.getMessage().startswith("connection closed: received 1009")
+
+
+@pytest.mark.parametrize(
+    ("exc", "closed"),
+    [
+        (ValueError("bug"), True),
+        (ConnectionClosedError(None, None, None), False),  # about another connection
+    ],
+)
+def test_other_handler_exceptions_are_logged_with_traceback(
+    caplog: pytest.LogCaptureFixture, exc: Exception, closed: bool
+) -> None:
+    with caplog.at_level(logging.DEBUG, logger="wskit.server"):
+        log_handler_exception(logging.getLogger("wskit.server"), exc, closed=closed)
+    [record] = caplog.records
+    assert record.levelno == logging.ERROR
+    assert record.getMessage() == "connection handler failed"
+    assert record.exc_info is not None
+    assert record.exc_info[1] is exc

@@ -34,9 +34,16 @@ from ..extensions.permessage_deflate import enable_server_permessage_deflate
 from ..frames import CloseCode
 from ..headers import validate_subprotocols
 from ..http11 import SERVER, Request, Response
-from ..protocol import CONNECTING, OPEN
+from ..protocol import CLOSED, CONNECTING, OPEN
 from ..server import ServerProtocol
-from ..serving import BroadcastFrame, answer, describe_address, hook_failed, log_refusal
+from ..serving import (
+    BroadcastFrame,
+    answer,
+    describe_address,
+    hook_failed,
+    log_handler_exception,
+    log_refusal,
+)
 from ..typing import BytesLike, Data, LoggerLike, Origin, StatusLike, Subprotocol
 from .connection import Connection
 
@@ -229,8 +236,8 @@ class Server:
 
             try:
                 await self.handler(connection)
-            except Exception:
-                connection.logger.error("connection handler failed", exc_info=True)
+            except Exception as exc:
+                log_handler_exception(connection.logger, exc, closed=connection.state is CLOSED)
                 await connection.close(CloseCode.INTERNAL_ERROR)
             else:
                 await connection.close()

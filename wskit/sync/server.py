@@ -35,9 +35,16 @@ from ..extensions.permessage_deflate import enable_server_permessage_deflate
 from ..frames import CloseCode
 from ..headers import validate_subprotocols
 from ..http11 import SERVER, Request, Response
-from ..protocol import OPEN
+from ..protocol import CLOSED, OPEN
 from ..server import ServerProtocol
-from ..serving import BroadcastFrame, answer, describe_address, hook_failed, log_refusal
+from ..serving import (
+    BroadcastFrame,
+    answer,
+    describe_address,
+    hook_failed,
+    log_handler_exception,
+    log_refusal,
+)
 from ..typing import BytesLike, Data, LoggerLike, Origin, StatusLike, Subprotocol
 from ..utils import escape_controls
 from .connection import Connection
@@ -201,7 +208,10 @@ class Server:
     def serve_forever(self) -> None:
         """Accept connections until :meth:`shutdown` is called; each gets a thread."""
         with selectors.DefaultSelector() as selector:
-            selector.register(self.socket, selectors.EVENT_READ)
+            with self.lock:  # shutdown() may close the socket meanwhile
+                if not self.serving:
+                    return
+                selector.register(self.socket, selectors.EVENT_READ)
             selector.register(self.wake_read, selectors.EVENT_READ)
             while self.serving:
                 ready = {key.fileobj for key, _ in selector.select()}
@@ -229,10 +239,12 @@ class Server:
             code: Close code for the open connections.
             reason: Close reason for the open connections.
         """
-        if self.serving:
-            self.serving = False
-            os.write(self.wake_write, b"x")
-            self.socket.close()
+        with self.lock:
+            stopping, self.serving = self.serving, False
+            if stopping:
+                os.write(self.wake_write, b"x")
+                self.socket.close()
+        if stopping:
             self.logger.info("server closing")
         if close_connections:
             connections = self.connections
@@ -378,8 +390,8 @@ def serve(
         server.register(connection)
         try:
             handler(connection)
-        except Exception:
-            connection.logger.error("connection handler failed", exc_info=True)
+        except Exception as exc:
+            log_handler_exception(connection.logger, exc, closed=connection.state is CLOSED)
             connection.close(CloseCode.INTERNAL_ERROR)
         else:
             connection.close()
