@@ -19,7 +19,7 @@ import logging
 import threading
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Mapping
 from types import TracebackType
-from typing import Any, cast
+from typing import Any, Literal, cast, overload
 
 from ..exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedOK
 from ..frames import BINARY, CONT, PONG, TEXT, CloseCode, Frame
@@ -185,6 +185,15 @@ class Connection(asyncio.BufferedProtocol):
             return
 
     # Public API: receiving.
+
+    @overload
+    async def recv(self, decode: Literal[True]) -> str: ...
+
+    @overload
+    async def recv(self, decode: Literal[False]) -> bytes: ...
+
+    @overload
+    async def recv(self, decode: bool | None = None) -> Data: ...
 
     async def recv(self, decode: bool | None = None) -> Data:
         """Receive the next message.

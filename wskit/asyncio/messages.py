@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 from ..exceptions import ConcurrencyError
@@ -97,7 +97,7 @@ class Assembler:
             self.get_in_progress = False
         return join(received, decode)
 
-    async def get_iter(self, decode: bool | None = None) -> AsyncIterator[Data]:
+    async def get_iter(self, decode: bool | None = None) -> AsyncGenerator[Data]:
         """Yield the fragments of the next message as they arrive.
 
         Stopping early drops the rest of the message.
