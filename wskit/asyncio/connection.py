@@ -326,13 +326,18 @@ class Connection(asyncio.BufferedProtocol):
                 chunk_is_text, data = encode(chunk, text)
                 if chunk_is_text is not is_text:
                     raise TypeError("all fragments of a message must be of the same type")
+                # The connection may have closed while the iterable produced the chunk.
+                if self.protocol.state is not OPEN:
+                    raise await self._closed()
                 self.protocol.send_continuation(data, fin=False)
                 await self._write_and_drain()
+            if self.protocol.state is not OPEN:
+                raise await self._closed()
             self.protocol.send_continuation(b"", fin=True)
             await self._write_and_drain()
         except ConnectionClosed:
             raise
-        except Exception:
+        except BaseException:  # cancellation too: the message can't be completed either way
             # Half a message went out and the rest never will: the peer can't
             # make sense of what follows, so the connection must end.
             if self.protocol.state is OPEN:
