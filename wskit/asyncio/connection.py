@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Literal, cast, overload
@@ -406,7 +407,8 @@ class Connection(asyncio.BufferedProtocol):
         if self.protocol.state is not OPEN:
             raise await self._closed()
         pong_waiter: asyncio.Future[float] = self.loop.create_future()
-        self.pings.add(payload, pong_waiter, self.loop.time())
+        # Not loop.time(): uvloop's clock ticks in milliseconds, coarser than a round trip.
+        self.pings.add(payload, pong_waiter, time.monotonic())
         self.protocol.send_ping(payload)
         self._send_data()
         return pong_waiter
@@ -513,7 +515,7 @@ class Connection(asyncio.BufferedProtocol):
         if opcode in _DATA_OPCODES:
             self.recv_messages.put(event)
         elif opcode is PONG:
-            for waiter, latency in self.pings.acknowledge(bytes(event.data), self.loop.time()):
+            for waiter, latency in self.pings.acknowledge(bytes(event.data), time.monotonic()):
                 if not waiter.done():
                     waiter.set_result(latency)
 
