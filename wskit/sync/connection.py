@@ -582,6 +582,11 @@ class Connection:
 
     def _send_keepalive_ping(self, now: float) -> None:
         self.next_ping_at = now + cast(float, self.ping_interval)  # set only with an interval
+        if self.pong_deadline is not None:
+            # The last keepalive ping awaits its pong: its timeout decides. A
+            # new ping would push the deadline back, forever if the interval
+            # is shorter than the timeout.
+            return
         with self.protocol_mutex:
             if self.protocol.state is CONNECTING:
                 return
