@@ -337,8 +337,8 @@ async def blocked_chunks(
 
 
 def streaming(ws: Connection, decode: bool | None = None) -> AsyncGenerator[Data, None]:
-    """Call recv_streaming(), typed as the async generator it is, for aclosing()."""
-    return cast(AsyncGenerator[Data, None], ws.recv_streaming(decode))
+    """Call recv_streaming(), for aclosing()."""
+    return ws.recv_streaming(decode)
 
 
 async def collect(

@@ -18,7 +18,14 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Mapping
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Iterable,
+    Mapping,
+)
 from types import TracebackType
 from typing import Any, Literal, cast, overload
 
@@ -223,7 +230,7 @@ class Connection(asyncio.BufferedProtocol):
             await self._fail_decoding(exc)
         raise await self._closed()
 
-    async def recv_streaming(self, decode: bool | None = None) -> AsyncIterator[Data]:
+    async def recv_streaming(self, decode: bool | None = None) -> AsyncGenerator[Data]:
         """Receive the next message fragment by fragment, as they arrive.
 
         For messages too large to hold in memory at once. Stopping before the
@@ -432,27 +439,20 @@ class Connection(asyncio.BufferedProtocol):
             self.keepalive_task = self.loop.create_task(self._keepalive(self.ping_interval))
 
     async def _keepalive(self, interval: float) -> None:
+        # connection_lost() cancels this task before it fails pending pings,
+        # so ConnectionClosed never reaches here: the task ends cancelled.
         while True:
             await asyncio.sleep(interval)
-            try:
-                pong_waiter = await self.ping()
-            except ConnectionClosed:
-                return
+            pong_waiter = await self.ping()
             if self.ping_timeout is None:
                 continue
             try:
-                while True:
-                    try:
-                        await asyncio.wait_for(asyncio.shield(pong_waiter), self.ping_timeout)
-                        break
-                    except TimeoutError:
-                        # While reading is paused, the pong may be waiting
-                        # unread: the application is slow, not the peer.
-                        if not self.recv_messages.queue.paused:
-                            raise
-            except ConnectionClosed:
-                return
+                await asyncio.wait_for(asyncio.shield(pong_waiter), self.ping_timeout)
             except TimeoutError:
+                # While reading is paused, the pong may be waiting unread:
+                # the application is slow, not the peer. Wait some more.
+                if self.recv_messages.queue.paused:
+                    continue
                 if self.protocol.state is OPEN:
                     self.logger.info("keepalive ping timeout: failing the connection")
                     self.protocol.fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
@@ -563,13 +563,13 @@ class Connection(asyncio.BufferedProtocol):
         self.protocol.data_to_send()  # too late to write anything
         self.recv_exc = exc
         self.recv_messages.close()
+        if self.keepalive_task is not None:
+            self.keepalive_task.cancel()
         closed = self.protocol.close_exc
         for waiter in self.pings.clear():
             if not waiter.done():
                 waiter.set_exception(closed)
                 waiter.exception()  # nobody may await it: don't log "never retrieved"
-        if self.keepalive_task is not None:
-            self.keepalive_task.cancel()
         if self.close_timer is not None:
             self.close_timer.cancel()
         for drain_waiter in self.drain_waiters:
