@@ -396,6 +396,17 @@ async def test_refusal_without_closing_the_connection() -> None:
     assert exc_info.value.response.body == b"nope\n"
 
 
+async def test_refusal_whose_body_ends_with_the_connection() -> None:
+    # Without Content-Length, the body runs until the server closes: the
+    # response is only complete at EOF.
+    response = b"HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\nnot you\n"
+    async with raw_server(answering(response)) as port:
+        with pytest.raises(InvalidStatus) as exc_info:
+            await connect(f"ws://{LOCALHOST}:{port}/", open_timeout=WAIT)
+    assert exc_info.value.response.status_code == 403
+    assert exc_info.value.response.body == b"not you\n"
+
+
 @pytest.mark.parametrize(
     ("response", "exception"),
     [
