@@ -342,9 +342,9 @@ class Connection:
                 self._queue_writes()
                 if start_fragments:
                     self.fragmented_sender = current
-        if not is_open:
+        if not is_open or not self._flush():
+            # A write that failed lost the message: don't return as if sent.
             raise self._closed()
-        self._flush()
 
     def close(self, code: CloseCode | int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
         """Perform the closing handshake and wait until the TCP connection is closed.
@@ -439,26 +439,35 @@ class Connection:
         ):
             self.close_deadline = time.monotonic() + self.close_timeout
 
-    def _flush(self, *, block: bool = True) -> None:
-        """Write the outgoing queue, unless another thread is writing it already."""
+    def _flush(self, *, block: bool = True) -> bool:
+        """Write the outgoing queue, unless another thread is writing it already.
+
+        Return :obj:`False` if writing the bytes queued before the call failed:
+        they are lost, and so is the connection. Bytes that other threads queue
+        meanwhile are written too, but they aren't the caller's.
+        """
+        written = True
+        first_batch = True
         while True:
             if not self.send_lock.acquire(blocking=block):
-                return  # the thread holding the lock will write our bytes too
+                return written  # the thread holding the lock will write our bytes too
             try:
                 while True:
                     with self.protocol_mutex:
                         chunks, self.outgoing = self.outgoing, []
                     if not chunks:
                         break
-                    self._write(chunks)
+                    if not self._write(chunks) and first_batch:
+                        written = False
+                    first_batch = False
             finally:
                 self.send_lock.release()
             with self.protocol_mutex:
                 # Bytes queued by a thread that found the lock taken.
                 if not self.outgoing:
-                    return
+                    return written
 
-    def _write(self, chunks: list[bytes]) -> None:
+    def _write(self, chunks: list[bytes]) -> bool:
         try:
             for chunk in chunks:
                 if chunk:
@@ -468,6 +477,8 @@ class Connection:
         except OSError:
             # The reader thread notices too, and ends the connection.
             self._abort()
+            return False
+        return True
 
     @contextlib.contextmanager
     def _watchdog(self) -> Iterator[None]:
@@ -540,6 +551,9 @@ class Connection:
                 if waiter in self.ack_on_close:
                     waiter.set()
             self.ack_on_close.clear()
+            # No fragmented message can go on: threads waiting for their turn
+            # to send get ConnectionClosed instead of waiting for it to end.
+            self.fragmented_sender = None
             self.send_turn.notify_all()
         self.reading_allowed.set()
         self.handshake_done.set()
