@@ -29,6 +29,7 @@ from wskit.exceptions import (
     ConnectionClosed,
     ConnectionClosedError,
     ConnectionClosedOK,
+    InvalidStatus,
 )
 from wskit.frames import BINARY, CLOSE, CONT, PING, PONG, TEXT, Close, CloseCode, Frame
 from wskit.http11 import Request, Response
@@ -157,13 +158,6 @@ class RawPeer:
         event = self.next_event()
         assert isinstance(event, Frame)
         return event
-
-    def next_data_frame(self) -> Frame:
-        """Skip pings and pongs (keepalive) until a data or close frame."""
-        while True:
-            frame = self.next_frame()
-            if frame.opcode not in (PING, PONG):
-                return frame
 
     def expect_eof(self) -> None:
         """Read until the other end closes the TCP connection."""
@@ -1147,7 +1141,7 @@ def test_slow_reader_makes_a_fast_sender_block() -> None:
 
 
 def test_send_to_a_peer_that_never_reads_blocks_until_close() -> None:
-    with raw_server(close_timeout=0.3) as (peer, client):
+    with raw_server(close_timeout=0.3) as (_, client):
         chunk = bytes(2**20)
         sent = 0
 
@@ -1176,7 +1170,6 @@ def test_send_to_a_peer_that_never_reads_blocks_until_close() -> None:
         assert isinstance(sending.error, ConnectionClosed)
         assert sent == before  # the blocked send raised, it didn't return
         assert client.state is CLOSED
-        del peer
 
 
 # Attributes.
@@ -1375,3 +1368,26 @@ def test_tls_with_reads_smaller_than_a_record() -> None:
         message = os.urandom(100_000)
         server_ws.send(message)
         assert client.recv(timeout=WAIT) == message
+
+
+def test_handshake_response_ending_at_eof_reaches_the_client() -> None:
+    # The response's body runs until the server closes the connection: the
+    # reader thread only gets the response when it handles the EOF.
+    with socket.create_server((LOCALHOST, 0)) as listener:
+        listener.settimeout(WAIT)
+
+        def refuse() -> None:
+            sock, _ = listener.accept()
+            with sock:
+                sock.settimeout(WAIT)
+                request = b""
+                while not request.endswith(b"\r\n\r\n"):
+                    request += sock.recv(4096)
+                sock.sendall(b"HTTP/1.1 503 Service Unavailable\r\n\r\ncome back later")
+
+        refusing = Background(refuse)
+        with pytest.raises(InvalidStatus) as raised:
+            connect(f"ws://{LOCALHOST}:{listener.getsockname()[1]}/", open_timeout=WAIT)
+        refusing.finish()
+    assert raised.value.response.status_code == 503
+    assert raised.value.response.body == b"come back later"
