@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import threading
 import time
 from collections.abc import (
@@ -29,13 +28,12 @@ from collections.abc import (
 from types import TracebackType
 from typing import Any, Literal, cast, overload
 
+from ..connection_attributes import ConnectionAttributes
 from ..exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedOK
 from ..frames import BINARY, CONT, PONG, TEXT, CloseCode, Frame
-from ..http11 import Request, Response
-from ..keepalive import PendingPings
 from ..messages import encode, queue_limits
-from ..protocol import CLOSED, OPEN, SEND_EOF, Event, Protocol, State
-from ..typing import BytesLike, Data, LoggerLike, Subprotocol
+from ..protocol import CLOSED, OPEN, SEND_EOF, Event, Protocol
+from ..typing import BytesLike, Data
 from .messages import Assembler
 
 __all__ = ["Connection"]
@@ -51,7 +49,7 @@ READ_BUFFER_SIZE = 2**18
 _read_buffers = threading.local()
 
 
-class Connection(asyncio.BufferedProtocol):
+class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[float]]):
     """The asyncio implementation of a WebSocket connection.
 
     :class:`~wskit.asyncio.server.ServerConnection` and
@@ -83,32 +81,18 @@ class Connection(asyncio.BufferedProtocol):
         max_queue: int | tuple[int | None, int | None] | None = 16,
         write_limit: int | tuple[int, int | None] = 2**15,
     ) -> None:
-        self.protocol = protocol
+        ConnectionAttributes.__init__(self, protocol)
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.close_timeout = close_timeout
         if isinstance(write_limit, int):
             write_limit = (write_limit, None)
         self.write_limit = write_limit
-
         self.loop = asyncio.get_running_loop()
-        self.id = protocol.id
-        """Unique identifier of the connection, handy in logs."""
-        # Every record names the connection, including the core's.
-        self.logger: LoggerLike = logging.LoggerAdapter(protocol.logger, {"websocket": self})
-        """Logger for this connection."""
-        protocol.logger = self.logger
-        self.debug = protocol.debug
-
-        self.request: Request | None = None
-        """The opening handshake request."""
-        self.response: Response | None = None
-        """The opening handshake response."""
 
         self.recv_messages = Assembler(
             *queue_limits(max_queue), pause=self._pause_reading, resume=self._resume_reading
         )
-        self.pings: PendingPings[asyncio.Future[float]] = PendingPings()
         self.keepalive_task: asyncio.Task[None] | None = None
 
         # Set while a fragmented message is being sent; other senders wait.
@@ -124,9 +108,6 @@ class Connection(asyncio.BufferedProtocol):
         self.transport: asyncio.Transport
         self.read_buffer: memoryview  # set by get_buffer() before each read
 
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {str(self.id)[:8]} {self.protocol.state.name}>"
-
     # Public API: attributes.
 
     @property
@@ -138,31 +119,6 @@ class Connection(asyncio.BufferedProtocol):
     def remote_address(self) -> Any:
         """Remote address of the connection, as the socket reports it."""
         return self.transport.get_extra_info("peername")
-
-    @property
-    def state(self) -> State:
-        """State of the WebSocket connection: CONNECTING, OPEN, CLOSING or CLOSED."""
-        return self.protocol.state
-
-    @property
-    def subprotocol(self) -> Subprotocol | None:
-        """Subprotocol negotiated in the opening handshake, if any."""
-        return cast(Subprotocol | None, getattr(self.protocol, "subprotocol", None))
-
-    @property
-    def close_code(self) -> int | None:
-        """Close code received from the peer, once the connection is closed."""
-        return self.protocol.close_code
-
-    @property
-    def close_reason(self) -> str | None:
-        """Close reason received from the peer, once the connection is closed."""
-        return self.protocol.close_reason
-
-    @property
-    def latency(self) -> float:
-        """Round-trip time of the last ping answered, in seconds; 0 before any."""
-        return self.pings.latency
 
     # Public API: context manager and iteration.
 

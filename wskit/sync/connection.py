@@ -15,7 +15,6 @@ queue that whoever holds ``send_lock`` drains, so that a thread blocked in
 from __future__ import annotations
 
 import contextlib
-import logging
 import select
 import socket
 import threading
@@ -24,13 +23,12 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import Any, Literal, cast, overload
 
+from ..connection_attributes import ConnectionAttributes
 from ..exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedOK
 from ..frames import BINARY, CONT, PONG, TEXT, CloseCode, Frame
-from ..http11 import Request, Response
-from ..keepalive import PendingPings
 from ..messages import encode, queue_limits
-from ..protocol import CONNECTING, OPEN, Event, Protocol, State
-from ..typing import BytesLike, Data, LoggerLike, Subprotocol
+from ..protocol import CONNECTING, OPEN, Event, Protocol
+from ..typing import BytesLike, Data
 from .messages import Assembler
 
 __all__ = ["Connection"]
@@ -38,7 +36,7 @@ __all__ = ["Connection"]
 _DATA_OPCODES = (TEXT, BINARY, CONT)
 
 
-class Connection:
+class Connection(ConnectionAttributes[threading.Event]):
     """The threading implementation of a WebSocket connection.
 
     :class:`~wskit.sync.server.ServerConnection` and
@@ -72,24 +70,11 @@ class Connection:
         close_timeout: float | None = 10,
         max_queue: int | tuple[int | None, int | None] | None = 16,
     ) -> None:
+        super().__init__(protocol)
         self.socket = socket
-        self.protocol = protocol
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.close_timeout = close_timeout
-
-        self.id = protocol.id
-        """Unique identifier of the connection, handy in logs."""
-        # Every record names the connection, including the core's.
-        self.logger: LoggerLike = logging.LoggerAdapter(protocol.logger, {"websocket": self})
-        """Logger for this connection."""
-        protocol.logger = self.logger
-        self.debug = protocol.debug
-
-        self.request: Request | None = None
-        """The opening handshake request."""
-        self.response: Response | None = None
-        """The opening handshake response."""
 
         self.protocol_mutex = threading.Lock()
         self.send_lock = threading.Lock()
@@ -105,7 +90,6 @@ class Connection:
             pause=self.reading_allowed.clear,
             resume=self.reading_allowed.set,
         )
-        self.pings: PendingPings[threading.Event] = PendingPings()
         self.ack_on_close: set[threading.Event] = set()
         self.handshake_done = threading.Event()
 
@@ -124,9 +108,6 @@ class Connection:
         )
         self.recv_events_thread.start()
 
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {str(self.id)[:8]} {self.protocol.state.name}>"
-
     # Public API: attributes.
 
     @property
@@ -138,31 +119,6 @@ class Connection:
     def remote_address(self) -> Any:
         """Remote address of the connection, as the socket reports it."""
         return self.socket.getpeername()
-
-    @property
-    def state(self) -> State:
-        """State of the WebSocket connection: CONNECTING, OPEN, CLOSING or CLOSED."""
-        return self.protocol.state
-
-    @property
-    def subprotocol(self) -> Subprotocol | None:
-        """Subprotocol negotiated in the opening handshake, if any."""
-        return cast(Subprotocol | None, getattr(self.protocol, "subprotocol", None))
-
-    @property
-    def close_code(self) -> int | None:
-        """Close code received from the peer, once the connection is closed."""
-        return self.protocol.close_code
-
-    @property
-    def close_reason(self) -> str | None:
-        """Close reason received from the peer, once the connection is closed."""
-        return self.protocol.close_reason
-
-    @property
-    def latency(self) -> float:
-        """Round-trip time of the last ping answered, in seconds; 0 before any."""
-        return self.pings.latency
 
     # Public API: context manager and iteration.
 
@@ -512,7 +468,8 @@ class Connection:
     def recv_events(self) -> None:
         """Read from the socket and process what arrives until the connection ends."""
         try:
-            while self._wait_for_data():
+            while True:
+                self._wait_for_data()
                 data = self.socket.recv(self.recv_bufsize)
                 if not data:
                     break
@@ -558,7 +515,7 @@ class Connection:
         self.reading_allowed.set()
         self.handshake_done.set()
 
-    def _wait_for_data(self) -> bool:
+    def _wait_for_data(self) -> None:
         """Wait until the socket is readable, running timers meanwhile.
 
         Raises:
@@ -570,7 +527,7 @@ class Connection:
                 self.reading_allowed.wait(timeout)
                 continue
             if _pending(self.socket) or self.poller(timeout):
-                return True
+                return
 
     def _run_timers(self, now: float) -> float | None:
         """Run the timers that are due; return the seconds until the next one."""

@@ -1,0 +1,51 @@
+"""Tests for wskit.connection_attributes: what every connection exposes."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from wskit.connection_attributes import ConnectionAttributes
+from wskit.frames import CLOSE, Close, Frame
+from wskit.protocol import Protocol, Side, State
+from wskit.server import ServerProtocol
+
+
+def test_attributes_follow_the_protocol() -> None:
+    protocol = ServerProtocol(state=State.OPEN)
+    connection: ConnectionAttributes[object] = ConnectionAttributes(protocol)
+    assert connection.protocol is protocol
+    assert connection.id == protocol.id
+    assert connection.state is State.OPEN
+    assert connection.subprotocol is None
+    assert connection.close_code is None
+    assert connection.close_reason is None
+    assert connection.latency == 0.0
+    assert connection.request is None
+    assert connection.response is None
+    assert repr(connection) == f"<ConnectionAttributes {str(protocol.id)[:8]} OPEN>"
+
+    protocol.subprotocol = "chat"  # type: ignore[assignment]
+    protocol.receive_data(Frame(CLOSE, Close(4000, "bye").serialize()).serialize(mask=True))
+    protocol.receive_eof()
+    assert connection.subprotocol == "chat"
+    assert connection.state == State.CLOSED  # mypy narrowed it to OPEN above
+    assert connection.close_code == 4000
+    assert connection.close_reason == "bye"
+
+
+def test_latency_is_the_last_round_trip() -> None:
+    connection: ConnectionAttributes[str] = ConnectionAttributes(Protocol(Side.CLIENT))
+    connection.pings.add(b"ping", "waiter", 1.0)
+    connection.pings.acknowledge(b"ping", 1.25)
+    assert connection.latency == 0.25
+
+
+def test_every_record_names_the_connection(caplog: pytest.LogCaptureFixture) -> None:
+    protocol = Protocol(Side.SERVER, state=State.OPEN)
+    connection: ConnectionAttributes[object] = ConnectionAttributes(protocol)
+    with caplog.at_level(logging.DEBUG, logger="wskit.server"):
+        connection.logger.info("from the I/O layer")
+        protocol.logger.info("from the core")
+    assert [record.websocket for record in caplog.records] == [connection, connection]  # type: ignore[attr-defined]

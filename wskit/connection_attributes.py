@@ -1,0 +1,72 @@
+"""What every connection object exposes, whichever I/O layer runs it.
+
+The asyncio and threading connections both derive these attributes from the
+Sans-I/O :class:`~wskit.protocol.Protocol` they drive; they add how to wait.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Generic, TypeVar, cast
+
+from .http11 import Request, Response
+from .keepalive import PendingPings
+from .protocol import Protocol, State
+from .typing import LoggerLike, Subprotocol
+
+__all__ = ["ConnectionAttributes"]
+
+Waiter = TypeVar("Waiter")
+
+
+class ConnectionAttributes(Generic[Waiter]):
+    """The attributes of a connection that come from its Sans-I/O protocol.
+
+    Args:
+        protocol: The Sans-I/O connection.
+
+    ``Waiter`` is what waits for a pong in the I/O layer.
+    """
+
+    def __init__(self, protocol: Protocol) -> None:
+        self.protocol = protocol
+        self.id = protocol.id
+        """Unique identifier of the connection, handy in logs."""
+        # Every record names the connection, including the core's.
+        self.logger: LoggerLike = logging.LoggerAdapter(protocol.logger, {"websocket": self})
+        """Logger for this connection."""
+        protocol.logger = self.logger
+        self.debug = protocol.debug
+        self.request: Request | None = None
+        """The opening handshake request."""
+        self.response: Response | None = None
+        """The opening handshake response."""
+        self.pings: PendingPings[Waiter] = PendingPings()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {str(self.id)[:8]} {self.protocol.state.name}>"
+
+    @property
+    def state(self) -> State:
+        """State of the WebSocket connection: CONNECTING, OPEN, CLOSING or CLOSED."""
+        return self.protocol.state
+
+    @property
+    def subprotocol(self) -> Subprotocol | None:
+        """Subprotocol negotiated in the opening handshake, if any."""
+        return cast(Subprotocol | None, getattr(self.protocol, "subprotocol", None))
+
+    @property
+    def close_code(self) -> int | None:
+        """Close code received from the peer, once the connection is closed."""
+        return self.protocol.close_code
+
+    @property
+    def close_reason(self) -> str | None:
+        """Close reason received from the peer, once the connection is closed."""
+        return self.protocol.close_reason
+
+    @property
+    def latency(self) -> float:
+        """Round-trip time of the last ping answered, in seconds; 0 before any."""
+        return self.pings.latency
