@@ -26,11 +26,15 @@ def test_attributes_follow_the_protocol() -> None:
     assert connection.response is None
     assert repr(connection) == f"<ConnectionAttributes {str(protocol.id)[:8]} OPEN>"
 
+
+def test_attributes_after_close() -> None:
+    protocol = ServerProtocol(state=State.OPEN)
+    connection: ConnectionAttributes[object] = ConnectionAttributes(protocol)
     protocol.subprotocol = "chat"  # type: ignore[assignment]
     protocol.receive_data(Frame(CLOSE, Close(4000, "bye").serialize()).serialize(mask=True))
     protocol.receive_eof()
     assert connection.subprotocol == "chat"
-    assert connection.state == State.CLOSED  # mypy narrowed it to OPEN above
+    assert connection.state is State.CLOSED
     assert connection.close_code == 4000
     assert connection.close_reason == "bye"
 
