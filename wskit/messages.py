@@ -21,7 +21,7 @@ from typing import Any
 from .frames import TEXT, Frame
 from .typing import BytesLike, Data
 
-__all__ = ["Fragments", "FrameQueue", "encode", "join", "queue_limits"]
+__all__ = ["BaseAssembler", "Fragments", "FrameQueue", "encode", "join", "queue_limits"]
 
 
 def queue_limits(max_queue: int | tuple[int | None, int | None] | None) -> tuple[int | None, int]:
@@ -127,6 +127,35 @@ def join(frames: list[Frame], decode: bool | None) -> Data:
         # Text frames were validated on receipt; this only fails on binary.
         return str(data, "utf-8")
     return bytes(data)  # no copy when data is already bytes
+
+
+class BaseAssembler:
+    """What the asyncio and threading assemblers share; they add the waiting.
+
+    An assembler turns the data frames received into messages for
+    ``recv()``. Reading pauses when more than ``high`` frames wait and resumes
+    when no more than ``low`` are left.
+
+    Args:
+        high: High water mark, in frames; :obj:`None` for no limit.
+        low: Low water mark, in frames; a quarter of ``high`` by default.
+        pause: Stops reading from the network.
+        resume: Restarts reading from the network.
+    """
+
+    def __init__(
+        self,
+        high: int | None = None,
+        low: int | None = None,
+        pause: Callable[[], Any] = lambda: None,
+        resume: Callable[[], Any] = lambda: None,
+    ) -> None:
+        self.queue = FrameQueue(*queue_limits((high, low)), pause, resume)
+        self.get_in_progress = False
+        # Set when a streaming reader stops in the middle of a message: the
+        # rest of that message is dropped rather than read as a new one.
+        self.skip_rest_of_message = False
+        self.closed = False
 
 
 class Fragments:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from wskit.frames import BINARY, CONT, TEXT, Frame
-from wskit.messages import Fragments, FrameQueue, encode, join, queue_limits
+from wskit.messages import BaseAssembler, Fragments, FrameQueue, encode, join, queue_limits
 
 # queue_limits.
 
@@ -319,3 +319,19 @@ def test_encode_text_override() -> None:
 def test_encode_rejects_other_types(data: object) -> None:
     with pytest.raises(TypeError, match=type(data).__name__):
         encode(data, None)
+
+
+# BaseAssembler.
+
+
+def test_base_assembler_starts_empty_open_and_idle() -> None:
+    assembler = BaseAssembler(8)
+    assert len(assembler.queue) == 0
+    assert (assembler.queue.high, assembler.queue.low) == (8, 2)
+    assert not assembler.get_in_progress
+    assert not assembler.skip_rest_of_message
+    assert not assembler.closed
+    # Without callbacks, crossing the water marks is harmless.
+    for _ in range(9):
+        assembler.queue.put(Frame(BINARY, b"x"))
+    assert assembler.queue.paused

@@ -8,23 +8,16 @@ from typing import Any
 
 from ..exceptions import ConcurrencyError
 from ..frames import Frame
-from ..messages import Fragments, FrameQueue, join, queue_limits
+from ..messages import BaseAssembler, Fragments, join
 from ..typing import Data
 
 __all__ = ["Assembler"]
 
 
-class Assembler:
+class Assembler(BaseAssembler):
     """Turns the data frames received into messages for ``recv()``.
 
-    Reading pauses when more than ``high`` frames wait and resumes when no
-    more than ``low`` are left.
-
-    Args:
-        high: High water mark, in frames; :obj:`None` for no limit.
-        low: Low water mark, in frames; a quarter of ``high`` by default.
-        pause: Stops reading from the network.
-        resume: Restarts reading from the network.
+    See :class:`~wskit.messages.BaseAssembler` for the arguments.
     """
 
     def __init__(
@@ -34,13 +27,8 @@ class Assembler:
         pause: Callable[[], Any] = lambda: None,
         resume: Callable[[], Any] = lambda: None,
     ) -> None:
-        self.queue = FrameQueue(*queue_limits((high, low)), pause, resume)
+        super().__init__(high, low, pause, resume)
         self.waiter: asyncio.Future[None] | None = None
-        self.get_in_progress = False
-        # Set when a streaming reader stops in the middle of a message: the
-        # rest of that message is dropped rather than read as a new one.
-        self.skip_rest_of_message = False
-        self.closed = False
 
     def put(self, frame: Frame) -> None:
         """Add a data frame received from the network.

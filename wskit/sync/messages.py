@@ -8,25 +8,19 @@ from typing import Any
 
 from ..exceptions import ConcurrencyError
 from ..frames import Frame
-from ..messages import Fragments, FrameQueue, join, queue_limits
+from ..messages import BaseAssembler, Fragments, join
 from ..typing import Data
 from .utils import Deadline
 
 __all__ = ["Assembler"]
 
 
-class Assembler:
+class Assembler(BaseAssembler):
     """Turns the data frames received into messages for ``recv()``.
 
     The thread that reads from the network calls :meth:`put`; application
-    threads call :meth:`get` or :meth:`get_iter`. Reading pauses when more
-    than ``high`` frames wait and resumes when no more than ``low`` are left.
-
-    Args:
-        high: High water mark, in frames; :obj:`None` for no limit.
-        low: Low water mark, in frames; a quarter of ``high`` by default.
-        pause: Stops reading from the network.
-        resume: Restarts reading from the network.
+    threads call :meth:`get` or :meth:`get_iter`. See
+    :class:`~wskit.messages.BaseAssembler` for the arguments.
     """
 
     def __init__(
@@ -36,14 +30,9 @@ class Assembler:
         pause: Callable[[], Any] = lambda: None,
         resume: Callable[[], Any] = lambda: None,
     ) -> None:
+        super().__init__(high, low, pause, resume)
         self.mutex = threading.Lock()
         self.frame_added = threading.Condition(self.mutex)
-        self.queue = FrameQueue(*queue_limits((high, low)), pause, resume)
-        self.get_in_progress = False
-        # Set when a streaming reader stops in the middle of a message: the
-        # rest of that message is dropped rather than read as a new one.
-        self.skip_rest_of_message = False
-        self.closed = False
 
     def put(self, frame: Frame) -> None:
         """Add a data frame received from the network.
