@@ -23,7 +23,7 @@ from ..extensions.base import ClientExtensionFactory
 from ..extensions.permessage_deflate import enable_client_permessage_deflate
 from ..headers import validate_subprotocols
 from ..http11 import USER_AGENT, Response
-from ..protocol import OPEN
+from ..protocol import CONNECTING
 from ..typing import LoggerLike, Origin, Subprotocol
 from ..uri import parse_uri
 from .connection import Connection
@@ -73,15 +73,21 @@ class ClientConnection(Connection):
         """
         with self.protocol_mutex:
             self.request = handshake_request(self.protocol, additional_headers, user_agent_header)
-            self.protocol.send_request(self.request)
-            self._queue_writes()
+            # The reader thread runs already: if the server hung up at once,
+            # the handshake failed before the request could go out.
+            if self.protocol.state is CONNECTING:
+                self.protocol.send_request(self.request)
+                self._queue_writes()
         self._flush()
         if not self.handshake_done.wait(timeout):
             raise TimeoutError("timed out while waiting for the handshake response")
-        if self.protocol.state is not OPEN:
-            raise self.protocol.handshake_exc or ConnectionError(
-                "connection closed during the opening handshake"
-            )
+        # Don't test for OPEN: the server may close right after accepting, and
+        # the reader thread may handle its close frame before this thread
+        # wakes up. The connection opened then; recv() reports how it ended.
+        if self.protocol.handshake_exc is not None:
+            raise self.protocol.handshake_exc
+        if self.response is None:
+            raise ConnectionError("connection closed during the opening handshake")
 
     def process_event(self, event: Any) -> None:
         """Record the handshake response, then handle frames as usual."""
