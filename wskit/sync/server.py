@@ -35,7 +35,7 @@ from ..extensions.permessage_deflate import enable_server_permessage_deflate
 from ..frames import CloseCode
 from ..headers import validate_subprotocols
 from ..http11 import SERVER, Request, Response
-from ..protocol import CLOSED, OPEN
+from ..protocol import CLOSED, CONNECTING, OPEN
 from ..server import ServerProtocol
 from ..serving import (
     BroadcastFrame,
@@ -133,12 +133,20 @@ class ServerConnection(Connection):
             response = self._call_hook(process_response, request, response) or response
 
         with self.protocol_mutex:
+            # The reader thread runs meanwhile: the client may have left.
+            if self.protocol.state is not CONNECTING:
+                raise self.protocol.handshake_exc or InvalidHandshake(
+                    "connection closed during the opening handshake"
+                )
             self.response = response
             self.protocol.send_response(response)
             self._queue_writes()
         self._flush()
-        if self.protocol.state is not OPEN:
-            raise cast(Exception, self.protocol.handshake_exc)
+        # Don't test for OPEN: the client may close right after the 101, and
+        # the reader thread may handle that first. The handler then runs and
+        # learns how the connection ended.
+        if self.protocol.handshake_exc is not None:
+            raise self.protocol.handshake_exc
 
     def _call_hook(
         self, hook: Callable[..., Response | None] | None, *args: Any
