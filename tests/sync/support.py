@@ -34,13 +34,6 @@ CERTIFICATE = str(Path(__file__).resolve().parents[2] / "examples" / "localhost.
 def server_tls() -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(CERTIFICATE)
-    # Workaround for a known bug of wskit.sync, not a requirement of the tests:
-    # with TLS 1.3 session tickets, which arrive right after the handshake,
-    # about one wskit-to-wskit opening handshake in a few hundred fails under
-    # load (the request never reaches the server), because a reader thread
-    # and a writer thread use the same SSLSocket at once. Without tickets,
-    # nothing arrives after the handshake until the response.
-    context.num_tickets = 0
     return context
 
 

@@ -478,7 +478,8 @@ def test_sock_connected_already() -> None:
         # The URI only names the server in the request: no new TCP connection.
         with connect("ws://example.invalid:1234/over-my-socket", sock=sock) as ws:
             assert ws.socket is sock
-            assert sock.gettimeout() is None
+            # The connection owns the socket now: non-blocking, no timeout.
+            assert sock.gettimeout() == 0.0
             ws.send("mine")
             assert ws.recv(timeout=WAIT) == "mine"
             assert recorder.request.headers["Host"] == "example.invalid:1234"

@@ -1452,3 +1452,31 @@ def test_scale_1000_concurrent_connections() -> None:
         f"echoed in {echoed - opened:.2f}s, closed in {end - echoed:.2f}s"
     )
     assert end - start < 30
+
+
+def test_many_tls_handshakes_with_session_tickets() -> None:
+    # TLS 1.3 session tickets reach the client right after the handshake,
+    # while it writes its request: reader and writer threads then share one
+    # OpenSSL object. Every handshake must succeed.
+    context = server_tls()
+    assert context.num_tickets > 0
+    failures: list[BaseException] = []
+
+    def client(port: int) -> None:
+        for _ in range(50):
+            try:
+                uri = f"wss://localhost:{port}/"
+                with connect(uri, ssl=client_tls(), open_timeout=WAIT, ping_interval=None) as ws:
+                    ws.send("ticket")
+                    assert ws.recv(timeout=WAIT) == "ticket"
+            except BaseException as exc:  # collected, asserted below
+                failures.append(exc)
+
+    with serving(ssl=context, ping_interval=None) as server:
+        threads = [threading.Thread(target=client, args=(port_of(server),)) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+            assert not thread.is_alive()
+    assert failures == []

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import select
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -34,6 +35,9 @@ from .messages import Assembler
 __all__ = ["Connection"]
 
 _DATA_OPCODES = (TEXT, BINARY, CONT)
+# What a non-blocking socket raises when it must wait: TLS may need to read
+# before it can write, or the reverse.
+_WOULD_BLOCK = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 
 class Connection(ConnectionAttributes[threading.Event]):
@@ -102,6 +106,11 @@ class Connection(ConnectionAttributes[threading.Event]):
             self.next_ping_at = time.monotonic() + ping_interval
 
         self.recv_exc: BaseException | None = None
+        # Non-blocking I/O, one call at a time: a TLS socket is one OpenSSL
+        # object, which the reader and the writers mustn't use concurrently,
+        # and a reader blocked on half a TLS record couldn't run its timers.
+        socket.setblocking(False)
+        self.io_lock = threading.Lock()
         self.poller = _poller(socket)
         self.recv_events_thread = threading.Thread(
             target=self.recv_events, name=f"wskit reader {str(self.id)[:8]}", daemon=True
@@ -426,10 +435,18 @@ class Connection(ConnectionAttributes[threading.Event]):
     def _write(self, chunks: list[bytes]) -> bool:
         try:
             for chunk in chunks:
-                if chunk:
-                    self.socket.sendall(chunk)
-                else:
-                    self.socket.shutdown(socket.SHUT_WR)
+                if not chunk:
+                    self._shutdown(socket.SHUT_WR)
+                    continue
+                view = memoryview(chunk)
+                while view:
+                    try:
+                        with self.io_lock:
+                            sent = self.socket.send(view)
+                    except _WOULD_BLOCK:
+                        _wait_writable(self.socket)
+                        continue
+                    view = view[sent:]
         except OSError:
             # The reader thread notices too, and ends the connection.
             self._abort()
@@ -453,7 +470,12 @@ class Connection(ConnectionAttributes[threading.Event]):
     def _abort(self) -> None:
         """Shut the socket down: blocked reads and writes return at once."""
         with contextlib.suppress(OSError):
-            self.socket.shutdown(socket.SHUT_RDWR)
+            self._shutdown(socket.SHUT_RDWR)
+
+    def _shutdown(self, how: int) -> None:
+        # The TCP socket's shutdown(): SSLSocket's own drops its TLS state,
+        # after which reads would return raw TLS records.
+        socket.socket.shutdown(self.socket, how)
 
     def _closed(self) -> ConnectionClosed:
         """Wait for the connection to end; return the exception that tells how."""
@@ -470,7 +492,11 @@ class Connection(ConnectionAttributes[threading.Event]):
         try:
             while True:
                 self._wait_for_data()
-                data = self.socket.recv(self.recv_bufsize)
+                try:
+                    with self.io_lock:
+                        data = self.socket.recv(self.recv_bufsize)
+                except _WOULD_BLOCK:
+                    continue  # TLS: half a record so far; wait for the rest
                 if not data:
                     break
                 with self.protocol_mutex:
@@ -526,8 +552,16 @@ class Connection(ConnectionAttributes[threading.Event]):
             if not self.reading_allowed.is_set():
                 self.reading_allowed.wait(timeout)
                 continue
-            if _pending(self.socket) or self.poller(timeout):
+            if self._pending() or self.poller(timeout):
                 return
+
+    def _pending(self) -> bool:
+        """Whether TLS holds decrypted bytes that poll() can't see."""
+        pending = getattr(self.socket, "pending", None)
+        if pending is None:
+            return False
+        with self.io_lock:
+            return bool(pending() > 0)
 
     def _run_timers(self, now: float) -> float | None:
         """Run the timers that are due; return the seconds until the next one."""
@@ -592,10 +626,14 @@ class Connection(ConnectionAttributes[threading.Event]):
                 self.pong_deadline = None
 
 
-def _pending(sock: socket.socket) -> bool:
-    """Whether TLS holds decrypted bytes that poll() can't see."""
-    pending = getattr(sock, "pending", None)
-    return pending is not None and pending() > 0
+def _wait_writable(sock: socket.socket) -> None:
+    """Wait until ``sock`` can take more bytes (or is shut down)."""
+    if hasattr(select, "poll"):
+        poll = select.poll()
+        poll.register(sock, select.POLLOUT)
+        poll.poll()
+    else:  # pragma: no cover (Windows)
+        select.select([], [sock], [])
 
 
 def _poller(sock: socket.socket) -> Callable[[float | None], bool]:
