@@ -1356,7 +1356,7 @@ def test_broadcast_skips_connection_behind_a_blocked_write(
 
 @pytest.mark.xfail(
     strict=True,
-    reason="broadcast() writes with a blocking sendall(): it hangs on the first client "
+    reason="broadcast() waits until each write is done: it hangs on the first client "
     "whose socket buffer is full instead of skipping it",
 )
 def test_broadcast_never_blocks_on_a_slow_client() -> None:

@@ -252,10 +252,7 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
             protocol = self.protocol
             if protocol.state is not OPEN:
                 raise await self._closed()
-            if is_text:
-                protocol.send_text(data)
-            else:
-                protocol.send_binary(data)
+            (protocol.send_text if is_text else protocol.send_binary)(data)
             self._send_data()
             if self.writing_paused:
                 await self._drain()
@@ -281,10 +278,7 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
         is_text, data = encode(first, text)
         self.fragmented_send_waiter = self.loop.create_future()
         try:
-            if is_text:
-                self.protocol.send_text(data, fin=False)
-            else:
-                self.protocol.send_binary(data, fin=False)
+            (self.protocol.send_text if is_text else self.protocol.send_binary)(data, fin=False)
             await self._write_and_drain()
             async for chunk in chunks:
                 chunk_is_text, data = encode(chunk, text)

@@ -170,7 +170,7 @@ def connect(
         if ssl is not None:
             sock.settimeout(deadline.timeout())
             sock = ssl.wrap_socket(sock, server_hostname=server_hostname or ws_uri.host)
-        sock.settimeout(None)
+        # The connection takes the socket over and makes it non-blocking.
         protocol = ClientProtocol(
             ws_uri,
             origin=origin,

@@ -8,8 +8,9 @@ the handler runs in one more thread per connection: two threads in all.
 
 Locking: ``protocol_mutex`` serializes every call into the core, which isn't
 thread-safe, and is never held while blocking. Bytes to write go through a
-queue that whoever holds ``send_lock`` drains, so that a thread blocked in
-``sendall()`` by a slow peer doesn't stop the reader from reading.
+queue that whoever holds ``send_lock`` drains, so that a thread waiting to
+write to a slow peer doesn't stop the reader from reading. The socket is
+non-blocking and each socket call is made under ``io_lock``.
 """
 
 from __future__ import annotations
@@ -111,7 +112,8 @@ class Connection(ConnectionAttributes[threading.Event]):
         # and a reader blocked on half a TLS record couldn't run its timers.
         socket.setblocking(False)
         self.io_lock = threading.Lock()
-        self.poller = _poller(socket)
+        self.wait_readable = _poller(socket)
+        self.wait_writable = _poller(socket, write=True)
         self.recv_events_thread = threading.Thread(
             target=self.recv_events, name=f"wskit reader {str(self.id)[:8]}", daemon=True
         )
@@ -444,7 +446,7 @@ class Connection(ConnectionAttributes[threading.Event]):
                         with self.io_lock:
                             sent = self.socket.send(view)
                     except _WOULD_BLOCK:
-                        _wait_writable(self.socket)
+                        self.wait_writable(None)
                         continue
                     view = view[sent:]
         except OSError:
@@ -552,7 +554,7 @@ class Connection(ConnectionAttributes[threading.Event]):
             if not self.reading_allowed.is_set():
                 self.reading_allowed.wait(timeout)
                 continue
-            if self._pending() or self.poller(timeout):
+            if self._pending() or self.wait_readable(timeout):
                 return
 
     def _pending(self) -> bool:
@@ -626,28 +628,23 @@ class Connection(ConnectionAttributes[threading.Event]):
                 self.pong_deadline = None
 
 
-def _wait_writable(sock: socket.socket) -> None:
-    """Wait until ``sock`` can take more bytes (or is shut down)."""
+def _poller(sock: socket.socket, *, write: bool = False) -> Callable[[float | None], bool]:
+    """Return a function that waits, with a timeout, until ``sock`` is readable.
+
+    With ``write``, until it can take more bytes. A socket that is shut down
+    counts as ready either way: the next call on it fails at once.
+    """
     if hasattr(select, "poll"):
         poll = select.poll()
-        poll.register(sock, select.POLLOUT)
-        poll.poll()
-    else:  # pragma: no cover (Windows)
-        select.select([], [sock], [])
-
-
-def _poller(sock: socket.socket) -> Callable[[float | None], bool]:
-    """Return a function that waits until ``sock`` is readable, with a timeout."""
-    if hasattr(select, "poll"):
-        poll = select.poll()
-        poll.register(sock, select.POLLIN)
+        poll.register(sock, select.POLLOUT if write else select.POLLIN)
 
         def wait(timeout: float | None) -> bool:
             return bool(poll.poll(None if timeout is None else timeout * 1000))
 
     else:  # pragma: no cover (Windows)
+        readers, writers = ([], [sock]) if write else ([sock], [])
 
         def wait(timeout: float | None) -> bool:
-            return bool(select.select([sock], [], [], timeout)[0])
+            return any(select.select(readers, writers, [], timeout)[:2])
 
     return wait

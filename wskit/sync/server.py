@@ -344,7 +344,6 @@ def serve(
             if ssl is not None:
                 sock.settimeout(deadline.timeout(raise_if_elapsed=False))
                 sock = ssl.wrap_socket(sock, server_side=True)
-            sock.settimeout(None)
         except (OSError, ValueError) as exc:
             server.logger.info("opening handshake failed: %s", escape_controls(str(exc)))
             sock.close()
