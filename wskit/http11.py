@@ -415,12 +415,17 @@ class ResponseParser(_Parser):
     A ``101 Switching Protocols`` response has no body: the bytes after its
     header section are frames and end up in :attr:`trailing`.
 
+    With ``tunnel``, the response answers a ``CONNECT`` request to a proxy:
+    a 2xx response has no body either, whatever its headers say, and the
+    bytes after it belong to the tunnel.
+
     Once a method has raised, or :meth:`feed` has returned the response,
     further calls to :meth:`feed` raise :exc:`RuntimeError`.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, tunnel: bool = False) -> None:
         super().__init__()
+        self._tunnel = tunnel
         self._state = _ResponseState.STATUS_LINE
         self._status_code = 0
         self._reason_phrase = ""
@@ -558,6 +563,11 @@ class ResponseParser(_Parser):
         # section, whatever Content-Length or Transfer-Encoding say.
         code = self._status_code
         if code < 200 or code in (204, 304):
+            return True
+        # RFC 9112 6.3: "Any 2xx (Successful) response to a CONNECT request
+        # implies that the connection will become a tunnel immediately after
+        # the empty line that concludes the header fields."
+        if self._tunnel and code < 300:
             return True
         transfer_encoding = self._headers.get_all("Transfer-Encoding")
         content_length = self._headers.get_all("Content-Length")

@@ -470,6 +470,23 @@ class TestResponseParser:
         assert response.body == b""
         assert parser.trailing == b"rest"
 
+    @pytest.mark.parametrize("length", [b"Content-Length: 4", b"Transfer-Encoding: chunked"])
+    def test_tunnel_opened(self, length: bytes) -> None:
+        # A client must ignore Content-Length and Transfer-Encoding there.
+        parser = ResponseParser(tunnel=True)
+        response = parser.feed(response_with(b"200 Connection established", length) + b"rest")
+        assert response is not None
+        assert response.body == b""
+        assert parser.trailing == b"rest"
+
+    def test_tunnel_refused_has_a_body(self) -> None:
+        parser = ResponseParser(tunnel=True)
+        data = response_with(b"407 Proxy Authentication Required", b"Content-Length: 4")
+        response = parser.feed(data + b"body")
+        assert response is not None
+        assert response.status_code == 407
+        assert response.body == b"body"
+
     @pytest.mark.parametrize(
         ("status_line", "code", "reason"),
         [
