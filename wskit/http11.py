@@ -75,6 +75,8 @@ _request_line_re = re.compile(rb"[\x20-\x7e]*")
 # RFC 9112 4: status-line = HTTP-version SP status-code SP [ reason-phrase ].
 # A missing SP before an empty reason is tolerated.
 _status_line_re = re.compile(rb"HTTP/1\.1 ([0-9]{3})(?: ([\t\x20-\x7e\x80-\xff]*))?")
+# Proxies such as tinyproxy answer CONNECT in HTTP/1.0.
+_tunnel_status_line_re = re.compile(rb"HTTP/1\.[01] ([0-9]{3})(?: ([\t\x20-\x7e\x80-\xff]*))?")
 
 _digits_re = re.compile(rb"[0-9]+")
 
@@ -416,8 +418,8 @@ class ResponseParser(_Parser):
     header section are frames and end up in :attr:`trailing`.
 
     With ``tunnel``, the response answers a ``CONNECT`` request to a proxy:
-    a 2xx response has no body either, whatever its headers say, and the
-    bytes after it belong to the tunnel.
+    it may be HTTP/1.0, and a 2xx response has no body either, whatever its
+    headers say: the bytes after it belong to the tunnel.
 
     Once a method has raised, or :meth:`feed` has returned the response,
     further calls to :meth:`feed` raise :exc:`RuntimeError`.
@@ -546,7 +548,7 @@ class ResponseParser(_Parser):
                 return None
 
     def _parse_status_line(self, line: bytes) -> None:
-        match = _status_line_re.fullmatch(line)
+        match = (_tunnel_status_line_re if self._tunnel else _status_line_re).fullmatch(line)
         if match is None:
             if not line.startswith(b"HTTP/1.1 "):
                 raise InvalidMessage(f"unsupported protocol in status line: {_excerpt(line)}")

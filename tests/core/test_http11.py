@@ -479,6 +479,16 @@ class TestResponseParser:
         assert response.body == b""
         assert parser.trailing == b"rest"
 
+    def test_tunnel_http10(self) -> None:
+        parser = ResponseParser(tunnel=True)
+        response = parser.feed(b"HTTP/1.0 200 Connection established\r\n\r\n")
+        assert response is not None
+        assert response.status_code == 200
+
+    def test_http10_outside_tunnel(self) -> None:
+        with pytest.raises(InvalidMessage, match="unsupported protocol"):
+            ResponseParser().feed(b"HTTP/1.0 200 OK\r\n\r\n")
+
     def test_tunnel_refused_has_a_body(self) -> None:
         parser = ResponseParser(tunnel=True)
         data = response_with(b"407 Proxy Authentication Required", b"Content-Length: 4")
