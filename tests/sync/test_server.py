@@ -1354,11 +1354,6 @@ def test_broadcast_skips_connection_behind_a_blocked_write(
         assert read_frame(slow)[0] == 0x8
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="broadcast() waits until each write is done: it hangs on the first client "
-    "whose socket buffer is full instead of skipping it",
-)
 def test_broadcast_never_blocks_on_a_slow_client() -> None:
     with (
         serving(
@@ -1387,13 +1382,54 @@ def test_broadcast_never_blocks_on_a_slow_client() -> None:
     assert not blocked
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="websockets.sync.server.broadcast() passes extra keyword arguments "
-    "(max_workers...) to its thread pool; wskit's takes none",
-)
-def test_broadcast_accepts_thread_pool_arguments() -> None:
-    broadcast([], "nobody listens", max_workers=4)  # type: ignore[call-arg]
+def test_broadcast_to_a_slow_client_delivers_what_it_accepted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="wskit.server")
+    with (
+        serving(
+            wait_until_closed,
+            compression=None,
+            ping_interval=None,
+            create_connection=SmallSendBuffer,
+        ) as server,
+        raw_websocket(port_of(server), rcvbuf=4096) as slow,
+    ):
+        until(lambda: len(server.connections) == 1)
+        (slow_server,) = server.connections
+        big = os.urandom(2**20)
+        before = wskit_threads()
+        start = time.monotonic()
+        broadcast([slow_server], big)  # far more than the socket buffers take
+        (writer,) = {t for t in wskit_threads() - before if t.name.startswith("wskit writer")}
+        # The writer has taken the rest of the big message: one more waits in the queue...
+        until(lambda: not slow_server.outgoing)
+        broadcast([slow_server], "queued")
+        # ... and while it waits, the connection is skipped.
+        broadcast([slow_server], "skipped")
+        assert time.monotonic() - start < 1
+        (warning,) = records(caplog, "skipped broadcast")
+        assert "write buffer is full" in warning.getMessage()
+
+        # Once the client reads, what was accepted arrives, and the writer ends.
+        assert read_frame(slow) == (0x2, True, big)
+        assert read_frame(slow) == (0x1, True, b"queued")
+        writer.join(WAIT)
+        assert not writer.is_alive()
+        broadcast([slow_server], "next")
+        assert read_frame(slow) == (0x1, True, b"next")
+
+
+def test_broadcast_accepts_thread_pool_options() -> None:
+    with serving(echo) as server, connect(uri_of(server)) as client:
+        until(lambda: len(server.connections) == 1)
+        broadcast(server.connections, "news", max_workers=4, thread_name_prefix="x")
+        assert client.recv(timeout=WAIT) == "news"
+
+
+def test_broadcast_rejects_unknown_options() -> None:
+    with pytest.raises(TypeError, match="max_wokers"):
+        broadcast([], "nobody listens", max_wokers=4)
 
 
 # Scale.

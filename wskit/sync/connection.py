@@ -84,6 +84,7 @@ class Connection(ConnectionAttributes[threading.Event]):
         self.protocol_mutex = threading.Lock()
         self.send_lock = threading.Lock()
         self.outgoing: list[bytes] = []
+        self.flushing_in_background = False
         # The thread sending a fragmented message; others wait for their turn.
         self.fragmented_sender: threading.Thread | None = None
         self.send_turn = threading.Condition(self.protocol_mutex)
@@ -336,9 +337,9 @@ class Connection(ConnectionAttributes[threading.Event]):
                 else:
                     self.protocol.send_close(code, reason)
                 self._queue_writes()
-        # A peer that doesn't read could block the write: bound it too.
-        with self._watchdog():
-            self._flush(block=False)
+        # Never waits: if a peer that doesn't read stalls the write, the
+        # close timeout, run by the reader thread, ends the connection.
+        self._flush(block=False)
 
     def wait_for_close(self) -> None:
         """Wait for the end of the connection, dropping it after ``close_timeout``."""
@@ -409,6 +410,11 @@ class Connection(ConnectionAttributes[threading.Event]):
     def _flush(self, *, block: bool = True) -> bool:
         """Write the outgoing queue, unless another thread is writing it already.
 
+        With ``block``, wait until every byte is written. Without, never wait:
+        skip if another thread holds ``send_lock``, and when the socket is
+        full, leave the rest to a background thread (the reader thread and
+        :func:`~wskit.sync.server.broadcast` mustn't wait for a slow peer).
+
         Return :obj:`False` if writing the bytes queued before the call failed:
         they are lost, and so is the connection. Bytes that other threads queue
         meanwhile are written too, but they aren't the caller's.
@@ -418,56 +424,85 @@ class Connection(ConnectionAttributes[threading.Event]):
         while True:
             if not self.send_lock.acquire(blocking=block):
                 return written  # the thread holding the lock will write our bytes too
+            unwritten: list[bytes] = []
             try:
                 while True:
                     with self.protocol_mutex:
                         chunks, self.outgoing = self.outgoing, []
                     if not chunks:
                         break
-                    if not self._write(chunks) and first_batch:
-                        written = False
+                    try:
+                        unwritten = self._write(chunks, block=block)
+                    except OSError:
+                        # The reader thread notices too, and ends the connection.
+                        self._abort()
+                        written = written and not first_batch
                     first_batch = False
+                    if unwritten:
+                        with self.protocol_mutex:
+                            self.outgoing[:0] = unwritten
+                        break
             finally:
                 self.send_lock.release()
+            if unwritten:
+                self._flush_in_background()
+                return written
             with self.protocol_mutex:
                 # Bytes queued by a thread that found the lock taken.
                 if not self.outgoing:
                     return written
 
-    def _write(self, chunks: list[bytes]) -> bool:
-        try:
-            for chunk in chunks:
-                if not chunk:
-                    self._shutdown(socket.SHUT_WR)
-                    continue
-                view = memoryview(chunk)
-                while view:
-                    try:
-                        with self.io_lock:
-                            sent = self.socket.send(view)
-                    except _WOULD_BLOCK:
-                        self.wait_writable(None)
-                        continue
-                    view = view[sent:]
-        except OSError:
-            # The reader thread notices too, and ends the connection.
-            self._abort()
-            return False
-        return True
+    def _flush_in_background(self) -> None:
+        """Start a thread that writes the outgoing queue, unless one is running.
 
-    @contextlib.contextmanager
-    def _watchdog(self) -> Iterator[None]:
-        """Drop the connection if the block takes longer than close_timeout."""
-        if self.close_timeout is None:
-            yield
-            return
-        timer = threading.Timer(self.close_timeout, self._abort)
-        timer.daemon = True
-        timer.start()
-        try:
-            yield
-        finally:
-            timer.cancel()
+        It ends when the queue is empty, or when the connection fails: a peer
+        that never reads meets the keepalive or the close timeout.
+        """
+
+        def flush() -> None:
+            while True:
+                self._flush()
+                with self.protocol_mutex:
+                    # Checked and cleared at once: a thread that queues bytes
+                    # next sees no flusher and starts one.
+                    if not self.outgoing:
+                        self.flushing_in_background = False
+                        return
+
+        with self.protocol_mutex:
+            if self.flushing_in_background:
+                return
+            self.flushing_in_background = True
+        name = f"wskit writer {str(self.id)[:8]}"
+        threading.Thread(target=flush, name=name, daemon=True).start()
+
+    def _write(self, chunks: list[bytes], *, block: bool) -> list[bytes]:
+        """Write ``chunks`` in order; return those the full socket didn't take.
+
+        Without ``block``, what's left is returned as soon as the socket is
+        full; with it, nothing is.
+
+        Raises:
+            OSError: Writing failed.
+        """
+        for index, chunk in enumerate(chunks):
+            if not chunk:
+                self._shutdown(socket.SHUT_WR)
+                continue
+            view = memoryview(chunk)
+            while view:
+                try:
+                    with self.io_lock:
+                        sent = self.socket.send(view)
+                except _WOULD_BLOCK:
+                    if not block:
+                        # TLS wants the same bytes again, which these are.
+                        rest = chunk if len(view) == len(chunk) else bytes(view)
+                        return [rest, *chunks[index + 1 :]]
+                    self.wait_writable(None)
+                    continue
+                view = view[sent:]
+        return []
 
     def _abort(self) -> None:
         """Shut the socket down: blocked reads and writes return at once."""

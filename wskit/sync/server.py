@@ -420,18 +420,24 @@ def unix_serve(
     return serve(handler, unix=True, path=path, **kwargs)
 
 
+# ThreadPoolExecutor's parameters: broadcast() accepts them for compatibility.
+_THREAD_POOL_OPTIONS = frozenset({"max_workers", "thread_name_prefix", "initializer", "initargs"})
+
+
 def broadcast(
     connections: Iterable[Connection],
     message: Data | BytesLike,
     *,
     raise_exceptions: bool = False,
     text: bool | None = None,
+    **thread_pool_options: Any,
 ) -> None:
     """Send a message to many connections, encoding it once where possible.
 
-    Connections that aren't open are ignored. Connections that are sending a
-    fragmented message, or that still have bytes waiting behind a blocked
-    write (a slow client), are skipped.
+    It never waits for a client: what a socket can't take at once is written
+    by a background thread. Connections that aren't open are ignored.
+    Connections that are sending a fragmented message, or that still have
+    bytes waiting to be written (a slow client), are skipped.
 
     Args:
         connections: The connections to send to.
@@ -439,10 +445,19 @@ def broadcast(
         raise_exceptions: Raise an :exc:`ExceptionGroup` of why connections
             were skipped, rather than logging a warning for each.
         text: Overrides the message type, as in ``send()``.
+        thread_pool_options: Accepted for code written for
+            ``websockets.sync.server.broadcast()``, which writes through a
+            thread pool configured by them (``max_workers``,
+            ``thread_name_prefix``, ``initializer``, ``initargs``). wskit
+            needs no pool, so they have no effect.
 
     Raises:
-        TypeError: The message is of an unsupported type.
+        TypeError: The message is of an unsupported type, or an option isn't
+            one of the thread pool's.
     """
+    unknown = thread_pool_options.keys() - _THREAD_POOL_OPTIONS
+    if unknown:
+        raise TypeError(f"broadcast() got unexpected keyword arguments: {sorted(unknown)}")
     frame = BroadcastFrame(message, text)
 
     def write(connection: Connection) -> None:
