@@ -4,7 +4,9 @@ Threads, per connection: one reads from the socket, feeds the Sans-I/O core,
 answers pings and sends keepalive pings (it waits for data with ``poll()``, so
 timers need no thread of their own); application threads call
 :meth:`Connection.recv`, :meth:`Connection.send` and the rest. On a server,
-the handler runs in one more thread per connection: two threads in all.
+the handler runs in one more thread per connection: two threads in all. A
+write that mustn't wait (the reader's, :func:`~wskit.sync.server.broadcast`)
+and finds the socket full leaves the rest to a short-lived writer thread.
 
 Locking: ``protocol_mutex`` serializes every call into the core, which isn't
 thread-safe, and is never held while blocking. Bytes to write go through a
