@@ -1,0 +1,82 @@
+"""How a message travels through a broker that only carries bytes.
+
+Redis channels carry byte strings, but a WebSocket message is either text or
+binary, and the difference must survive the trip: a text message must reach
+browsers as a text frame. Every payload starts with one tag byte:
+
+- ``t``: the rest is a text message, UTF-8 encoded;
+- ``b``: the rest is a binary message, as is.
+
+A topic travels on the channel named ``prefix + topic``, UTF-8 encoded.
+
+Any writer can take part: ``redis-cli PUBLISH wskit:room:42 'thello'`` sends
+the text message ``hello`` to the room ``room:42`` (with the default prefix).
+"""
+
+from __future__ import annotations
+
+from ..typing import BytesLike, Data
+
+__all__ = ["BINARY_TAG", "TEXT_TAG", "channel", "decode", "encode", "normalize", "topic"]
+
+TEXT_TAG = b"t"
+BINARY_TAG = b"b"
+
+
+def normalize(message: Data | BytesLike) -> Data:
+    """Return ``message`` as :class:`str` or as immutable :class:`bytes`.
+
+    A :class:`bytearray` or :class:`memoryview` is copied: the caller may
+    change it once ``publish()`` returns, while subscribers still hold it.
+
+    Raises:
+        TypeError: ``message`` is neither a string nor bytes-like.
+    """
+    if isinstance(message, (str, bytes)):
+        return message
+    if isinstance(message, (bytearray, memoryview)):
+        return bytes(message)
+    raise TypeError(f"message must be str or bytes-like, not {type(message).__name__}")
+
+
+def encode(message: Data | BytesLike) -> bytes:
+    """Serialize a message for the broker.
+
+    Raises:
+        TypeError: ``message`` is neither a string nor bytes-like.
+    """
+    message = normalize(message)
+    if isinstance(message, str):
+        return TEXT_TAG + message.encode()
+    return BINARY_TAG + message
+
+
+def decode(payload: bytes) -> Data:
+    """Deserialize a message read from the broker.
+
+    Raises:
+        ValueError: The tag is unknown or the text isn't valid UTF-8 (a
+            foreign writer on the channel): the message must be dropped.
+    """
+    tag, body = payload[:1], payload[1:]
+    if tag == TEXT_TAG:
+        return body.decode()  # UnicodeDecodeError is a ValueError
+    if tag == BINARY_TAG:
+        return body
+    raise ValueError(f"unknown message tag {tag!r}: not published by wskit")
+
+
+def channel(prefix: str, topic: str) -> bytes:
+    """Return the name of the broker channel that carries ``topic``."""
+    return (prefix + topic).encode()
+
+
+def topic(prefix: str, channel: bytes) -> str | None:
+    """Return the topic carried by ``channel``, or :obj:`None` if it isn't one of ours."""
+    encoded_prefix = prefix.encode()
+    if not channel.startswith(encoded_prefix):
+        return None
+    try:
+        return channel[len(encoded_prefix) :].decode()
+    except UnicodeDecodeError:
+        return None
