@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+from typing import Literal
+
 from .client import ClientProtocol
 from .datastructures import HeadersLike
 from .http11 import Request
+from .proxy import Proxy, get_proxy, parse_proxy
 from .uri import WebSocketURI
 
-__all__ = ["handshake_request", "uses_tls"]
+__all__ = ["handshake_request", "select_proxy", "setting", "uses_proxy_tls", "uses_tls"]
 
 
 def uses_tls(uri: WebSocketURI, ssl: object) -> bool:
@@ -26,6 +31,81 @@ def uses_tls(uri: WebSocketURI, ssl: object) -> bool:
     if ssl is not None:
         raise ValueError("ssl argument is incompatible with a ws:// URI")
     return False
+
+
+def select_proxy(
+    proxy: str | Literal[True] | None,
+    uri: WebSocketURI,
+    *,
+    direct: bool = False,
+    environ: Mapping[str, str] | None = None,
+) -> Proxy | None:
+    """Return the proxy to connect through, if any.
+
+    Args:
+        proxy: The application's ``proxy`` argument: :obj:`True` for the
+            environment's configuration, :obj:`None` for no proxy, or the
+            address of a proxy.
+        uri: The server's URI.
+        direct: The application gave a socket or a Unix socket path, which
+            leaves no place for a proxy.
+        environ: Environment variables; :data:`os.environ` by default.
+
+    Raises:
+        InvalidProxy: The proxy's address isn't valid.
+        ValueError: ``proxy`` names a proxy while ``direct`` is set.
+    """
+    if proxy is True:
+        proxy = None if direct else get_proxy(uri, environ)
+    elif proxy is not None and direct:
+        raise ValueError("proxy argument is incompatible with sock or a Unix socket")
+    return None if proxy is None else parse_proxy(proxy)
+
+
+def uses_proxy_tls(proxy: Proxy, proxy_ssl: object) -> bool:
+    """Tell whether the connection to ``proxy`` itself runs over TLS.
+
+    Args:
+        proxy: The proxy: ``https://`` means TLS.
+        proxy_ssl: The application's ``proxy_ssl`` argument.
+
+    Raises:
+        ValueError: ``proxy_ssl`` was given for a proxy without TLS.
+    """
+    if proxy.tls:
+        return True
+    if proxy_ssl is not None:
+        raise ValueError(f"proxy_ssl argument is incompatible with a {proxy.scheme}:// proxy")
+    return False
+
+
+def setting(
+    name: str, default: float, environ: Mapping[str, str] | None = None, *, minimum: float = 0
+) -> float:
+    """Read a number from the environment variable ``WSKIT_<name>``.
+
+    Args:
+        name: Name of the setting, such as ``MAX_REDIRECTS``.
+        default: Value when the variable isn't set or is empty.
+        environ: Environment variables; :data:`os.environ` by default.
+        minimum: Smallest valid value.
+
+    Raises:
+        ValueError: The variable isn't a number, or is below ``minimum``.
+    """
+    if environ is None:
+        environ = os.environ
+    variable = f"WSKIT_{name}"
+    text = environ.get(variable, "")
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{variable} must be a number: {text!r}") from None
+    if not value >= minimum:  # also rejects NaN
+        raise ValueError(f"{variable} must be at least {minimum}: {text!r}")
+    return value
 
 
 def handshake_request(

@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 
 from wskit.client import ClientProtocol
-from wskit.connecting import handshake_request, uses_tls
+from wskit.connecting import handshake_request, select_proxy, setting, uses_proxy_tls, uses_tls
 from wskit.datastructures import Headers
+from wskit.exceptions import InvalidProxy
 from wskit.http11 import USER_AGENT
+from wskit.proxy import Proxy, parse_proxy
 from wskit.uri import parse_uri
 
 
@@ -44,3 +46,74 @@ def test_handshake_request_without_user_agent() -> None:
     protocol = ClientProtocol(parse_uri("ws://example.com/"))
     request = handshake_request(protocol, None, None)
     assert "User-Agent" not in request.headers
+
+
+# select_proxy
+
+
+def test_select_proxy_from_the_environment() -> None:
+    uri = parse_uri("wss://example.com/")
+    environ = {"https_proxy": "http://proxy:3128"}
+    assert select_proxy(True, uri, environ=environ) == Proxy("http", "proxy", 3128)
+    assert select_proxy(True, uri, environ={}) is None
+
+
+def test_select_proxy_explicitly() -> None:
+    uri = parse_uri("ws://example.com/")
+    environ = {"all_proxy": "http://proxy:3128"}
+    assert select_proxy("socks5h://s", uri, environ=environ) == Proxy("socks5h", "s", 1080)
+    assert select_proxy(None, uri, environ=environ) is None
+
+
+def test_select_proxy_invalid() -> None:
+    with pytest.raises(InvalidProxy):
+        select_proxy("ftp://proxy", parse_uri("ws://example.com/"))
+
+
+def test_select_proxy_with_a_socket() -> None:
+    uri = parse_uri("ws://example.com/")
+    # The environment's proxy doesn't apply to a socket or a Unix socket...
+    assert select_proxy(True, uri, direct=True, environ={"all_proxy": "http://p"}) is None
+    assert select_proxy(None, uri, direct=True) is None
+    # ... and an explicit one can't.
+    with pytest.raises(ValueError, match="proxy argument is incompatible with sock"):
+        select_proxy("http://p", uri, direct=True)
+
+
+def test_uses_proxy_tls() -> None:
+    assert uses_proxy_tls(parse_proxy("https://p"), None) is True
+    assert uses_proxy_tls(parse_proxy("https://p"), object()) is True
+    assert uses_proxy_tls(parse_proxy("http://p"), None) is False
+    with pytest.raises(ValueError, match="incompatible with a socks5h:// proxy"):
+        uses_proxy_tls(parse_proxy("socks5h://p"), object())
+
+
+# setting
+
+
+def test_setting() -> None:
+    assert setting("X", 1.5, {}) == 1.5
+    assert setting("X", 1.5, {"WSKIT_X": ""}) == 1.5
+    assert setting("X", 1.5, {"WSKIT_X": "2"}) == 2.0
+    assert setting("X", 1.5, {"WSKIT_X": "0"}) == 0.0
+    assert setting("X", 1.5, {"WSKIT_X": " 3e-2 "}) == 0.03
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("x", "WSKIT_X must be a number: 'x'"), ("-1", "WSKIT_X must be at least 0: '-1'")],
+)
+def test_invalid_setting(value: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        setting("X", 1.5, {"WSKIT_X": value})
+
+
+def test_setting_minimum() -> None:
+    assert setting("X", 1.5, {"WSKIT_X": "1"}, minimum=1) == 1.0
+    with pytest.raises(ValueError, match="at least 1"):
+        setting("X", 1.5, {"WSKIT_X": "0.9"}, minimum=1)
+
+
+def test_setting_reads_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WSKIT_SOME_SETTING", "7")
+    assert setting("SOME_SETTING", 1) == 7
