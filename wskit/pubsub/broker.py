@@ -22,7 +22,7 @@ import logging
 import time
 from collections.abc import Callable, Coroutine
 from types import TracebackType
-from typing import Any, TypeAlias
+from typing import Any, Self, TypeAlias
 from weakref import WeakSet
 
 from ..typing import BytesLike, Data, LoggerLike
@@ -159,7 +159,7 @@ class Broker(abc.ABC):
         for subscription in list(self._subscriptions):
             subscription._end(SubscriptionClosed("broker closed"))
 
-    async def __aenter__(self) -> Broker:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 
