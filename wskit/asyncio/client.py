@@ -16,23 +16,33 @@ A client in a few lines::
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl as ssl_module
-from collections.abc import Generator, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal, cast
 
 from ..client import ClientProtocol
-from ..connecting import handshake_request, uses_tls
+from ..connecting import handshake_request, select_proxy, uses_proxy_tls, uses_tls
 from ..datastructures import HeadersLike
+from ..exceptions import InvalidStatus
 from ..extensions.base import ClientExtensionFactory
 from ..extensions.permessage_deflate import enable_client_permessage_deflate
 from ..headers import validate_subprotocols
 from ..http11 import USER_AGENT, Response
+from ..proxy import Proxy, proxy_handshake
+from ..reconnect import Retry, backoff, process_exception
+from ..redirects import Redirects
+from ..tunnel import TunnelHandshake
 from ..typing import LoggerLike, Origin, Subprotocol
-from ..uri import parse_uri
+from ..uri import WebSocketURI, parse_uri
 from .connection import Connection
 
-__all__ = ["ClientConnection", "connect", "unix_connect"]
+__all__ = ["ClientConnection", "connect", "process_exception", "unix_connect"]
+
+# Arguments of create_connection() for TLS with the server; with a proxy,
+# they go to start_tls() instead.
+_TLS_ARGUMENTS = ("server_hostname", "ssl_handshake_timeout", "ssl_shutdown_timeout")
 
 
 class ClientConnection(Connection):
@@ -103,6 +113,24 @@ class connect:
         async with connect("ws://localhost:8765") as websocket:
             ...
 
+    Or iterate over it to reconnect whenever the connection drops::
+
+        async for websocket in connect("ws://localhost:8765"):
+            try:
+                ...
+            except ConnectionClosed:
+                continue
+
+    Each iteration gets a new connection, closed when the iteration ends.
+    When an attempt to connect fails, :func:`process_exception` tells
+    whether it's worth trying again (a refused connection, a 503) or not (a
+    403, an invalid URI, which are raised); attempts are spaced by
+    ``reconnect_delays``, an exponential backoff by default. An exception
+    raised in the body of the loop ends it.
+
+    Redirects of the opening handshake are followed (see
+    :mod:`wskit.redirects`), up to ``WSKIT_MAX_REDIRECTS``, 10 by default.
+
     Args:
         uri: URI of the server, ``ws://`` or ``wss://``.
         origin: Value of the ``Origin`` header, for servers that check it.
@@ -113,12 +141,23 @@ class connect:
         additional_headers: Extra headers for the handshake request.
         user_agent_header: Value of the ``User-Agent`` header; :obj:`None`
             omits it.
-        open_timeout: Seconds for connecting, TLS and the opening handshake
-            together; :obj:`None` waits forever.
+        proxy: :obj:`True` uses the proxy configured by environment
+            variables, if any (see :mod:`wskit.proxy`); :obj:`None` connects
+            directly; a string is the address of a proxy such as
+            ``http://user:pass@proxy:3128`` or ``socks5h://proxy:1080``.
+        process_exception: Tells, when reconnecting, whether a failed
+            attempt is worth retrying: returns :obj:`None` to retry, or the
+            exception to raise. See :func:`wskit.reconnect.process_exception`.
+        open_timeout: Seconds for connecting (through the proxy, if any),
+            TLS, redirects and the opening handshake together; :obj:`None`
+            waits forever.
         ping_interval: Seconds between keepalive pings; :obj:`None` disables them.
         ping_timeout: Seconds to wait for a keepalive pong; :obj:`None` waits forever.
         close_timeout: Seconds to wait for the closing handshake; :obj:`None`
             waits forever.
+        reconnect_delays: Starts the sequence of delays between attempts to
+            reconnect; :func:`wskit.reconnect.backoff` by default, tuned by
+            ``WSKIT_BACKOFF_*`` environment variables.
         max_size: Largest incoming message in bytes, :obj:`None` for no limit,
             or a ``(max_message_size, max_fragment_size)`` tuple.
         max_queue: Frames buffered before reading pauses, or ``(high, low)``.
@@ -128,12 +167,22 @@ class connect:
         kwargs: Passed to :meth:`~asyncio.loop.create_connection`: ``ssl``
             (an :class:`~ssl.SSLContext`, or :obj:`True` for a default one;
             ``wss://`` implies it), ``server_hostname``, ``sock``,
-            ``local_addr``...
+            ``local_addr``... ``host`` and ``port`` connect elsewhere than
+            the URI says, which keeps its host name for ``Host`` and TLS.
+            Through a proxy, ``ssl``, ``server_hostname``,
+            ``ssl_handshake_timeout`` and ``ssl_shutdown_timeout`` apply to
+            TLS with the server; the same names prefixed with ``proxy_``
+            (``proxy_ssl``...) to TLS with an ``https://`` proxy; the others
+            to the connection to the proxy.
 
     Raises:
         InvalidURI: ``uri`` isn't a valid WebSocket URI.
+        InvalidProxy: ``proxy`` isn't a valid proxy address.
         OSError: The TCP connection failed.
+        ProxyError: The proxy didn't open a tunnel to the server.
         InvalidHandshake: The opening handshake failed.
+        SecurityError: A redirect went from ``wss://`` to ``ws://``, or
+            there were too many.
         TimeoutError: The opening handshake timed out.
     """
 
@@ -147,10 +196,13 @@ class connect:
         compression: str | None = "deflate",
         additional_headers: HeadersLike | None = None,
         user_agent_header: str | None = USER_AGENT,
+        proxy: str | Literal[True] | None = True,
+        process_exception: Callable[[Exception], Exception | None] = process_exception,
         open_timeout: float | None = 10,
         ping_interval: float | None = 20,
         ping_timeout: float | None = 20,
         close_timeout: float | None = 10,
+        reconnect_delays: Callable[[], Generator[float, None, None]] = backoff,
         max_size: int | tuple[int | None, int | None] | None = 2**20,
         max_queue: int | tuple[int | None, int | None] | None = 16,
         write_limit: int | tuple[int, int | None] = 2**15,
@@ -182,14 +234,16 @@ class connect:
         self.connection_class = ClientConnection if create_connection is None else create_connection
         self.additional_headers = additional_headers
         self.user_agent_header = user_agent_header
+        self.proxy = proxy
+        self.process_exception = process_exception
         self.open_timeout = open_timeout
         self.close_timeout = close_timeout
+        self.reconnect_delays = reconnect_delays
         self.create_connection_kwargs = kwargs
         self.connection: ClientConnection | None = None
 
-    async def _open_transport(self) -> ClientConnection:
+    async def _open_transport(self, ws_uri: WebSocketURI) -> ClientConnection:
         """Open the TCP (and TLS) connection; return the connection over it."""
-        ws_uri = parse_uri(self.uri)
         kwargs = dict(self.create_connection_kwargs)
         loop = asyncio.get_running_loop()
 
@@ -198,33 +252,106 @@ class connect:
             return self.connection_class(protocol, **self.connection_options)
 
         ssl = kwargs.pop("ssl", None)
+        tls: dict[str, Any] = {}
         if uses_tls(ws_uri, ssl):
-            if ssl is None or ssl is True:
-                ssl = ssl_module.create_default_context()
-            kwargs["ssl"] = ssl
-            kwargs.setdefault("server_hostname", ws_uri.host)
-            kwargs.setdefault("ssl_handshake_timeout", self.open_timeout)
-            kwargs.setdefault("ssl_shutdown_timeout", self.close_timeout)
+            tls = {name: kwargs.pop(name) for name in _TLS_ARGUMENTS if name in kwargs}
+            tls["ssl"] = ssl_module.create_default_context() if ssl is None or ssl is True else ssl
+            tls.setdefault("server_hostname", ws_uri.host)
+            tls.setdefault("ssl_handshake_timeout", self.open_timeout)
+            tls.setdefault("ssl_shutdown_timeout", self.close_timeout)
+        proxy_tls = {
+            name: kwargs.pop(f"proxy_{name}")
+            for name in ("ssl", *_TLS_ARGUMENTS)
+            if f"proxy_{name}" in kwargs
+        }
+        unix = kwargs.pop("unix", False)
+        host = kwargs.pop("host", None) or ws_uri.host
+        port = kwargs.pop("port", None) or ws_uri.port
 
-        if kwargs.pop("unix", False):
-            _, connection = await loop.create_unix_connection(factory, **kwargs)
-        elif kwargs.get("sock") is not None:
-            _, connection = await loop.create_connection(factory, **kwargs)
-        else:
-            _, connection = await loop.create_connection(
-                factory, ws_uri.host, ws_uri.port, **kwargs
+        proxy = select_proxy(self.proxy, ws_uri, direct=unix or kwargs.get("sock") is not None)
+        if proxy is not None:
+            return await self._open_tunnel(
+                proxy, host, port, factory, tls=tls, proxy_tls=proxy_tls, kwargs=kwargs
             )
+        if unix:
+            _, connection = await loop.create_unix_connection(factory, **tls, **kwargs)
+        elif kwargs.get("sock") is not None:
+            _, connection = await loop.create_connection(factory, **tls, **kwargs)
+        else:
+            _, connection = await loop.create_connection(factory, host, port, **tls, **kwargs)
         return connection
+
+    async def _open_tunnel(
+        self,
+        proxy: Proxy,
+        host: str,
+        port: int,
+        factory: Callable[[], ClientConnection],
+        *,
+        tls: dict[str, Any],
+        proxy_tls: dict[str, Any],
+        kwargs: dict[str, Any],
+    ) -> ClientConnection:
+        """Open a tunnel to the server through ``proxy``, then the connection in it."""
+        loop = asyncio.get_running_loop()
+        if uses_proxy_tls(proxy, proxy_tls.get("ssl")):
+            if proxy_tls.get("ssl") in (None, True):
+                proxy_tls["ssl"] = ssl_module.create_default_context()
+            proxy_tls.setdefault("server_hostname", proxy.host)
+        else:
+            proxy_tls = {}
+        if proxy.resolves_locally(host):
+            addresses = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            host = str(addresses[0][4][0])
+        handshake = proxy_handshake(proxy, host, port, user_agent_header=self.user_agent_header)
+        transport, tunnel = await loop.create_connection(
+            lambda: _TunnelProtocol(handshake), proxy.host, proxy.port, **proxy_tls, **kwargs
+        )
+        try:
+            await tunnel.opened
+            connection = factory()
+            if tls:
+                ssl = tls.pop("ssl")
+                tls_transport = await loop.start_tls(transport, connection, ssl, **tls)
+                transport = cast(asyncio.Transport, tls_transport)
+            else:
+                transport.set_protocol(connection)
+                transport.resume_reading()
+            connection.connection_made(transport)
+        except BaseException:
+            transport.abort()
+            raise
+        return connection
+
+    async def _handshake(self) -> ClientConnection:
+        """Connect and run the opening handshake, following redirects."""
+        redirects = Redirects(parse_uri(self.uri))
+        kwargs = self.create_connection_kwargs
+        while True:
+            connection = await self._open_transport(redirects.uri)
+            try:
+                await connection.handshake(
+                    redirects.headers(self.additional_headers), self.user_agent_header
+                )
+            except InvalidStatus as exc:
+                connection.transport.abort()
+                moved = redirects.follow(
+                    exc.response,
+                    sock=kwargs.get("sock") is not None,
+                    fixed_address=any(kwargs.get(name) for name in ("unix", "host", "port")),
+                )
+                if not moved:
+                    raise
+            except BaseException:
+                connection.transport.abort()
+                raise
+            else:
+                return connection
 
     async def _connect(self) -> ClientConnection:
         try:
             async with asyncio.timeout(self.open_timeout):
-                connection = await self._open_transport()
-                try:
-                    await connection.handshake(self.additional_headers, self.user_agent_header)
-                except BaseException:
-                    connection.transport.abort()
-                    raise
+                connection = await self._handshake()
         except TimeoutError as exc:
             raise TimeoutError("timed out during the opening handshake") from exc
         self.connection = connection
@@ -232,6 +359,22 @@ class connect:
 
     def __await__(self) -> Generator[Any, None, ClientConnection]:
         return self._connect().__await__()
+
+    async def __aiter__(self) -> AsyncIterator[ClientConnection]:
+        retry = Retry(
+            self.process_exception, self.reconnect_delays, self.protocol_options["logger"]
+        )
+        while True:
+            try:
+                connection = await self
+            except Exception as exc:
+                await asyncio.sleep(retry.failed(exc))
+                continue
+            retry.succeeded()
+            try:
+                yield connection
+            finally:
+                await connection.close()
 
     async def __aenter__(self) -> ClientConnection:
         return await self
@@ -244,6 +387,44 @@ class connect:
     ) -> None:
         if self.connection is not None:
             await self.connection.close()
+
+
+class _TunnelProtocol(asyncio.Protocol):
+    """Run a proxy handshake on a new connection to the proxy."""
+
+    def __init__(self, handshake: TunnelHandshake) -> None:
+        self.handshake = handshake
+        self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        self._progress()
+
+    def data_received(self, data: bytes) -> None:
+        self.handshake.receive_data(data)
+        self._progress()
+
+    def eof_received(self) -> None:
+        self.handshake.receive_eof()
+        self._progress()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.opened.done():
+            self.opened.set_exception(exc or ConnectionError("proxy closed the connection"))
+
+    def _progress(self) -> None:
+        data = self.handshake.data_to_send()
+        if data:
+            self.transport.write(data)
+        if self.opened.done():
+            return
+        if self.handshake.exc is not None:
+            self.opened.set_exception(self.handshake.exc)
+        elif self.handshake.established:
+            # The tunnel's bytes are for the WebSocket connection, which
+            # takes over the transport.
+            self.transport.pause_reading()
+            self.opened.set_result(None)
 
 
 def unix_connect(path: str | None = None, uri: str | None = None, **kwargs: Any) -> connect:
