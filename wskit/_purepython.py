@@ -7,10 +7,12 @@ one of the two; the tests run both and compare them.
 from __future__ import annotations
 
 import codecs
+import struct
 
+from .exceptions import ProtocolError
 from .typing import BytesLike
 
-__all__ = ["UTF8Validator", "apply_mask"]
+__all__ = ["UTF8Validator", "apply_mask", "parse_header", "read_frame"]
 
 
 def _byte_view(data: BytesLike) -> memoryview:
@@ -164,3 +166,81 @@ class UTF8Validator:
         """Forget everything fed so far, ready for a new text."""
         self._valid = True
         self._pending = b""
+
+
+# Frame headers and payloads (RFC 6455, section 5.2).
+
+_LENGTH_16 = struct.Struct("!H")
+_LENGTH_64 = struct.Struct("!Q")
+
+
+def parse_header(buffer: BytesLike, offset: int = 0) -> tuple[int, int, int, bytes | None] | None:
+    """Decode the header of the frame that starts at ``buffer[offset]``.
+
+    Args:
+        buffer: Received bytes.
+        offset: Where the frame starts in ``buffer``.
+
+    Returns:
+        :obj:`None` if ``buffer`` does not hold the whole header yet;
+        otherwise ``(first_byte, payload_length, payload_offset, mask_key)``,
+        where ``first_byte`` carries FIN, RSV1-3 and the opcode, and
+        ``mask_key`` is :obj:`None` for an unmasked frame.
+
+    Raises:
+        ProtocolError: The 64-bit payload length has its top bit set.
+        ValueError: ``offset`` is outside ``buffer``.
+    """
+    if not 0 <= offset <= len(buffer):
+        raise ValueError(f"offset {offset} out of range")
+    available = len(buffer) - offset
+    if available < 2:
+        return None
+    first, second = buffer[offset], buffer[offset + 1]
+    length = second & 0x7F
+    position = offset + 2
+    if length == 126:
+        if available < 4:
+            return None
+        (length,) = _LENGTH_16.unpack_from(buffer, position)
+        position += 2
+    elif length == 127:
+        if available < 10:
+            return None
+        (length,) = _LENGTH_64.unpack_from(buffer, position)
+        # "the most significant bit MUST be 0"
+        if length >> 63:
+            raise ProtocolError("payload length has its most significant bit set")
+        position += 8
+    if second & 0x80:
+        if len(buffer) < position + 4:
+            return None
+        return first, length, position + 4, bytes(buffer[position : position + 4])
+    return first, length, position, None
+
+
+def read_frame(
+    buffer: BytesLike, offset: int = 0
+) -> tuple[int, bool, int, int, bytes | None] | None:
+    """Decode the frame that starts at ``buffer[offset]``, as far as it has arrived.
+
+    Returns:
+        :obj:`None` if ``buffer`` does not hold the whole header yet;
+        otherwise ``(first_byte, masked, payload_length, frame_end,
+        payload)``, ``payload`` being the unmasked payload, or :obj:`None`
+        until all of it is in ``buffer``.
+
+    Raises:
+        ProtocolError: The 64-bit payload length has its top bit set.
+        ValueError: ``offset`` is outside ``buffer``.
+    """
+    header = parse_header(buffer, offset)
+    if header is None:
+        return None
+    first, length, start, mask_key = header
+    end = start + length
+    payload = None
+    if len(buffer) >= end:
+        with memoryview(buffer)[start:end] as view:
+            payload = bytes(view) if mask_key is None else apply_mask(view, mask_key)
+    return first, mask_key is not None, length, end, payload

@@ -5,6 +5,9 @@
  *   (RFC 6455, section 5.3).
  * - UTF8Validator: incremental, fail-fast, strict UTF-8 validation
  *   (RFC 3629 / Unicode table 3-7), for text messages split in fragments.
+ * - parse_header(buffer, offset), read_frame(buffer, offset): decode a frame
+ *   header (RFC 6455, section 5.2) and, once it has arrived, the payload,
+ *   unmasked, in one call per frame.
  *
  * wskit/_purepython.py implements the same API in Python; the tests run
  * both and compare them. Keep the two in step.
@@ -208,6 +211,229 @@ release_both:
     PyBuffer_Release(&mask);
 release_data:
     PyBuffer_Release(&data);
+    return result;
+}
+
+/* ------------------------------------------------------------------------
+ * Frame headers and payloads
+ * ------------------------------------------------------------------------ */
+
+/* Raise wskit.exceptions.ProtocolError. Looked up when needed: importing
+ * wskit.exceptions while this module initializes could be circular. */
+static void
+raise_protocol_error(const char *message)
+{
+    PyObject *exceptions = PyImport_ImportModule("wskit.exceptions");
+    if (exceptions == NULL) {
+        return;
+    }
+    PyObject *error = PyObject_GetAttrString(exceptions, "ProtocolError");
+    Py_DECREF(exceptions);
+    if (error == NULL) {
+        return;
+    }
+    PyErr_SetString(error, message);
+    Py_DECREF(error);
+}
+
+/* What a header says. `size` is 0 while the header is incomplete. */
+typedef struct {
+    Py_ssize_t size;  /* bytes of header, mask key included */
+    unsigned char first;
+    int masked;
+    uint64_t length;
+    const unsigned char *key;
+} header_t;
+
+/* Decode the header at `p`, of which `available` bytes have arrived.
+ * Return -1 with ProtocolError set if the length is invalid. */
+static int
+decode_header(const unsigned char *p, Py_ssize_t available, header_t *header)
+{
+    header->size = 0;
+    if (available < 2) {
+        return 0;
+    }
+    Py_ssize_t size = 2;
+    uint64_t length = p[1] & 0x7F;
+    if (length == 126) {
+        if (available < 4) {
+            return 0;
+        }
+        length = ((uint64_t)p[2] << 8) | p[3];
+        size = 4;
+    }
+    else if (length == 127) {
+        if (available < 10) {
+            return 0;
+        }
+        length = 0;
+        for (int i = 2; i < 10; i++) {
+            length = (length << 8) | p[i];
+        }
+        /* "the most significant bit MUST be 0" */
+        if (length >> 63) {
+            raise_protocol_error("payload length has its most significant bit set");
+            return -1;
+        }
+        size = 10;
+    }
+    header->masked = (p[1] & 0x80) != 0;
+    header->key = NULL;
+    if (header->masked) {
+        if (available < size + 4) {
+            return 0;
+        }
+        header->key = p + size;
+        size += 4;
+    }
+    header->first = p[0];
+    header->length = length;
+    header->size = size;
+    return 0;
+}
+
+/* Shared by parse_header() and read_frame(): check the arguments, get a view
+ * of the buffer and decode the header at the offset. */
+static int
+start_parsing(const char *name, PyObject *const *args, Py_ssize_t nargs, Py_buffer *view,
+              Py_ssize_t *offset, header_t *header)
+{
+    if (nargs < 1 || nargs > 2) {
+        PyErr_Format(PyExc_TypeError, "%s() takes 1 or 2 arguments (%zd given)", name, nargs);
+        return -1;
+    }
+    *offset = 0;
+    if (nargs == 2) {
+        *offset = PyNumber_AsSsize_t(args[1], PyExc_OverflowError);
+        if (*offset == -1 && PyErr_Occurred()) {
+            return -1;
+        }
+    }
+    if (get_bytes_view(args[0], view) < 0) {
+        return -1;
+    }
+    if (*offset < 0 || *offset > view->len) {
+        PyErr_Format(PyExc_ValueError, "offset %zd out of range", *offset);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    const unsigned char *p = (const unsigned char *)view->buf + *offset;
+    if (decode_header(p, view->len - *offset, header) < 0) {
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
+PyDoc_STRVAR(parse_header_doc,
+"parse_header(buffer, offset=0, /)\n"
+"--\n"
+"\n"
+"Decode the header of the frame that starts at buffer[offset].\n"
+"\n"
+"Returns:\n"
+"    None if buffer does not hold the whole header yet; otherwise\n"
+"    (first_byte, payload_length, payload_offset, mask_key), mask_key\n"
+"    being None for an unmasked frame.\n"
+"\n"
+"Raises:\n"
+"    ProtocolError: The 64-bit payload length has its top bit set.\n"
+"    ValueError: offset is outside buffer.\n");
+
+static PyObject *
+parse_header(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer view;
+    Py_ssize_t offset;
+    header_t header;
+
+    if (start_parsing("parse_header", args, nargs, &view, &offset, &header) < 0) {
+        return NULL;
+    }
+    PyObject *result;
+    if (header.size == 0) {
+        result = Py_NewRef(Py_None);
+    }
+    else if (header.masked) {
+        result = Py_BuildValue("(iKny#)", header.first, (unsigned long long)header.length,
+                               offset + header.size, header.key, (Py_ssize_t)4);
+    }
+    else {
+        result = Py_BuildValue("(iKnO)", header.first, (unsigned long long)header.length,
+                               offset + header.size, Py_None);
+    }
+    PyBuffer_Release(&view);
+    return result;
+}
+
+PyDoc_STRVAR(read_frame_doc,
+"read_frame(buffer, offset=0, /)\n"
+"--\n"
+"\n"
+"Decode the frame that starts at buffer[offset], as far as it has arrived.\n"
+"\n"
+"Returns:\n"
+"    None if buffer does not hold the whole header yet; otherwise\n"
+"    (first_byte, masked, payload_length, frame_end, payload), payload\n"
+"    being the unmasked payload as bytes, or None until all of it is in\n"
+"    buffer.\n"
+"\n"
+"Raises:\n"
+"    ProtocolError: The 64-bit payload length has its top bit set.\n"
+"    ValueError: offset is outside buffer.\n");
+
+static PyObject *
+read_frame(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer view;
+    Py_ssize_t offset;
+    header_t header;
+
+    if (start_parsing("read_frame", args, nargs, &view, &offset, &header) < 0) {
+        return NULL;
+    }
+    if (header.size == 0) {
+        PyBuffer_Release(&view);
+        Py_RETURN_NONE;
+    }
+    Py_ssize_t start = offset + header.size;
+    /* Less than 2**63 each: the sum fits. */
+    uint64_t end = (uint64_t)start + header.length;
+    PyObject *payload;
+    if (end > (uint64_t)view.len) {
+        payload = Py_NewRef(Py_None);
+    }
+    else {
+        Py_ssize_t length = (Py_ssize_t)header.length;
+        payload = PyBytes_FromStringAndSize(NULL, length);
+        if (payload == NULL) {
+            PyBuffer_Release(&view);
+            return NULL;
+        }
+        const unsigned char *in = (const unsigned char *)view.buf + start;
+        unsigned char *out = (unsigned char *)PyBytes_AS_STRING(payload);
+        /* Without the GIL for long payloads, as in apply_mask(): holding the
+         * buffer export stops a bytearray from being resized under us. */
+        int release = length > RELEASE_GIL_THRESHOLD;
+        PyThreadState *state = release ? PyEval_SaveThread() : NULL;
+        if (header.masked) {
+            unsigned char key[4];
+            memcpy(key, header.key, 4);
+            mask_bytes(in, out, length, key);
+        }
+        else {
+            memcpy(out, in, (size_t)length);
+        }
+        if (release) {
+            PyEval_RestoreThread(state);
+        }
+    }
+    PyBuffer_Release(&view);
+    PyObject *result = Py_BuildValue("(iOKKN)", header.first,
+                                     header.masked ? Py_True : Py_False,
+                                     (unsigned long long)header.length,
+                                     (unsigned long long)end, payload);
     return result;
 }
 
@@ -504,6 +730,9 @@ static PyTypeObject UTF8ValidatorType = {
 static PyMethodDef module_methods[] = {
     {"apply_mask", (PyCFunction)(void (*)(void))apply_mask,
      METH_FASTCALL | METH_KEYWORDS, apply_mask_doc},
+    {"parse_header", (PyCFunction)(void (*)(void))parse_header, METH_FASTCALL,
+     parse_header_doc},
+    {"read_frame", (PyCFunction)(void (*)(void))read_frame, METH_FASTCALL, read_frame_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -16,3 +16,13 @@ class UTF8Validator:
 
     def reset(self) -> None:
         """Forget everything fed so far."""
+
+def parse_header(
+    buffer: BytesLike, offset: int = 0, /
+) -> tuple[int, int, int, bytes | None] | None:
+    """Decode the header of the frame that starts at ``buffer[offset]``."""
+
+def read_frame(
+    buffer: BytesLike, offset: int = 0, /
+) -> tuple[int, bool, int, int, bytes | None] | None:
+    """Decode the frame at ``buffer[offset]``: header, and payload once it has arrived."""

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from .exceptions import ProtocolError
-from .speedups import apply_mask
+from .speedups import apply_mask, parse_header
 from .typing import BytesLike
 from .utils import escape_controls
 
@@ -137,51 +137,7 @@ _FIN, _RSV1, _RSV2, _RSV3 = 0x80, 0x40, 0x20, 0x10
 _MASK_BIT = 0x80
 _HEADER_16 = struct.Struct("!BBH")
 _HEADER_64 = struct.Struct("!BBQ")
-_LENGTH_16 = struct.Struct("!H")
-_LENGTH_64 = struct.Struct("!Q")
 _CLOSE_CODE = struct.Struct("!H")
-
-
-def parse_header(buffer: BytesLike, offset: int = 0) -> tuple[int, int, int, bytes | None] | None:
-    """Decode the header of the frame that starts at ``buffer[offset]``.
-
-    Args:
-        buffer: Received bytes.
-        offset: Where the frame starts in ``buffer``.
-
-    Returns:
-        :obj:`None` if ``buffer`` does not hold the whole header yet;
-        otherwise ``(first_byte, payload_length, payload_offset, mask_key)``,
-        where ``first_byte`` carries FIN, RSV1-3 and the opcode, and
-        ``mask_key`` is :obj:`None` for an unmasked frame.
-
-    Raises:
-        ProtocolError: The 64-bit payload length has its top bit set.
-    """
-    available = len(buffer) - offset
-    if available < 2:
-        return None
-    first, second = buffer[offset], buffer[offset + 1]
-    length = second & 0x7F
-    position = offset + 2
-    if length == 126:
-        if available < 4:
-            return None
-        (length,) = _LENGTH_16.unpack_from(buffer, position)
-        position += 2
-    elif length == 127:
-        if available < 10:
-            return None
-        (length,) = _LENGTH_64.unpack_from(buffer, position)
-        # "the most significant bit MUST be 0"
-        if length >> 63:
-            raise ProtocolError("payload length has its most significant bit set")
-        position += 8
-    if second & _MASK_BIT:
-        if len(buffer) < position + 4:
-            return None
-        return first, length, position + 4, bytes(buffer[position : position + 4])
-    return first, length, position, None
 
 
 def serialize_header(first_byte: int, length: int, mask_key: bytes | None) -> bytes:

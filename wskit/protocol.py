@@ -56,10 +56,9 @@ from .frames import (
     CloseCode,
     Frame,
     Opcode,
-    parse_header,
 )
 from .http11 import Request, Response
-from .speedups import UTF8Validator, apply_mask
+from .speedups import UTF8Validator, read_frame
 from .typing import BytesLike, LoggerLike
 
 __all__ = ["MAX_EMPTY_FRAGMENTS", "SEND_EOF", "Event", "Protocol", "Side", "State"]
@@ -98,6 +97,12 @@ CONNECTING, OPEN, CLOSING, CLOSED = State.CONNECTING, State.OPEN, State.CLOSING,
 DEFAULT_MAX_SIZE = 2**20
 
 MAX_EMPTY_FRAGMENTS = 1024
+
+# The FIN and RSV1-3 flags of a frame, indexed by the high nibble of its first byte.
+_FLAGS = tuple(
+    (bool(first & _FIN), bool(first & _RSV1), bool(first & _RSV2), bool(first & _RSV3))
+    for first in range(0, 256, 16)
+)
 """How many empty non-final fragments one message may have.
 
 Fragments with a payload count against ``max_size``; empty ones cost nothing
@@ -305,27 +310,15 @@ class Protocol:
         position = 0
         try:
             while self._reading is Reading.FRAMES:
-                header = parse_header(buffer, position)
-                if header is None:
+                parsed = read_frame(buffer, position)
+                if parsed is None:
                     break
-                first, length, start, mask_key = header
-                opcode = self._check_header(first, length, mask_key)
-                end = start + length
-                if len(buffer) < end:
+                first, masked, length, end, data = parsed
+                opcode = self._check_header(first, length, masked)
+                if data is None:
                     break
                 position = end
-                # A view avoids one copy; it is released before the buffer changes.
-                with memoryview(buffer)[start:end] as payload:
-                    data = bytes(payload) if mask_key is None else apply_mask(payload, mask_key)
-                frame = Frame(
-                    opcode,
-                    data,
-                    bool(first & _FIN),
-                    bool(first & _RSV1),
-                    bool(first & _RSV2),
-                    bool(first & _RSV3),
-                )
-                self._receive_frame(frame)
+                self._receive_frame(Frame(opcode, data, *_FLAGS[first >> 4]))
         except ProtocolError as exc:
             self._fail_on_input(exc, CloseCode.PROTOCOL_ERROR)
         except PayloadTooBig as exc:
@@ -342,11 +335,11 @@ class Protocol:
         # in constant time, and a single deletion keeps many small frames cheap.
         del buffer[:position]
 
-    def _check_header(self, first: int, length: int, mask_key: bytes | None) -> Opcode:
+    def _check_header(self, first: int, length: int, masked: bool) -> Opcode:
         """Apply every rule that the header alone decides, before any payload."""
         # "a client MUST mask all frames that it sends to the server" and
         # "A server MUST NOT mask any frames that it sends to the client."
-        if (mask_key is None) is (self.side is SERVER):
+        if masked is not (self.side is SERVER):
             raise ProtocolError("incorrect masking")
         opcode = _OPCODES.get(first & _OPCODE_BITS)
         if opcode is None:

@@ -7,6 +7,8 @@ and ``WSKIT_NO_SPEEDUPS`` is unset (or empty); otherwise the identical API in
 Exports:
     apply_mask: XOR a payload with a 4-byte masking key.
     UTF8Validator: Incremental, fail-fast, strict UTF-8 validation.
+    parse_header: Decode a frame header.
+    read_frame: Decode a frame header and, once it has arrived, the payload.
     IMPLEMENTATION: ``"c"`` or ``"python"``.
 """
 
@@ -17,9 +19,9 @@ from typing import Literal
 
 # Type checkers see the fallback's signatures; the C twin has the same API
 # (see _speedups.pyi), and the tests hold both to it.
-from ._purepython import UTF8Validator, apply_mask
+from ._purepython import UTF8Validator, apply_mask, parse_header, read_frame
 
-__all__ = ["IMPLEMENTATION", "UTF8Validator", "apply_mask"]
+__all__ = ["IMPLEMENTATION", "UTF8Validator", "apply_mask", "parse_header", "read_frame"]
 
 IMPLEMENTATION: Literal["c", "python"] = "python"
 
@@ -28,6 +30,8 @@ if not os.environ.get("WSKIT_NO_SPEEDUPS"):
         from ._speedups import (  # type: ignore[assignment]
             UTF8Validator,
             apply_mask,
+            parse_header,
+            read_frame,
         )
     except ImportError:  # not built: no compiler, or a pure-Python install
         pass

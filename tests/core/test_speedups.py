@@ -1,4 +1,4 @@
-"""Tests for the hot path: apply_mask and UTF8Validator, in C and in Python.
+"""Tests for the hot path: apply_mask, UTF8Validator, parse_header and read_frame, in C and Python.
 
 Every behaviour test runs against both implementations, imported directly, so
 the fallback is tested even when the C extension is active (and vice versa).
@@ -21,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import wskit
+import wskit.exceptions
 import wskit.speedups
 from wskit import _purepython
 
@@ -661,6 +662,130 @@ def test_utf8_random_text(text: str, cuts: list[int], noise: tuple[int, bytes]) 
 
 
 # --------------------------------------------------------------------------
+# parse_header and read_frame
+# --------------------------------------------------------------------------
+
+
+def frame_bytes(first: int, payload: bytes, mask: bytes | None) -> bytes:
+    """Encode a frame by the book (RFC 6455, section 5.2), one field at a time."""
+    size = len(payload)
+    if size < 126:
+        length = bytes([size])
+    elif size < 2**16:
+        length = bytes([126]) + size.to_bytes(2, "big")
+    else:
+        length = bytes([127]) + size.to_bytes(8, "big")
+    if mask is None:
+        return bytes([first]) + length + payload
+    length = bytes([length[0] | 0x80]) + length[1:]
+    return bytes([first]) + length + mask + reference_mask(payload, mask)
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536, 2**17 + 3])
+@pytest.mark.parametrize("mask", [None, MASK])
+def test_read_frame_whole(impl: ModuleType, size: int, mask: bytes | None) -> None:
+    payload = sample_payload(size)
+    wire = frame_bytes(0x82, payload, mask)
+    header_size = len(wire) - size
+    assert impl.read_frame(wire) == (0x82, mask is not None, size, len(wire), payload)
+    assert impl.parse_header(wire) == (0x82, size, header_size, mask)
+
+
+@pytest.mark.parametrize("size", [0, 5, 126, 65536])
+@pytest.mark.parametrize("mask", [None, MASK])
+def test_read_frame_arriving(impl: ModuleType, size: int, mask: bytes | None) -> None:
+    wire = frame_bytes(0x01, sample_payload(size), mask)
+    header_size = len(wire) - size
+    # After a prefix that belongs to the previous frame.
+    buffer = bytearray(b"previous")
+    for end in range(len(wire) + 1):
+        buffer[8:] = wire[:end]
+        parsed = impl.read_frame(buffer, 8)
+        if end < header_size:
+            assert parsed is None, end
+            assert impl.parse_header(buffer, 8) is None, end
+        elif end < len(wire):
+            assert parsed == (0x01, mask is not None, size, 8 + len(wire), None), end
+        else:
+            assert parsed == (0x01, mask is not None, size, 8 + len(wire), sample_payload(size))
+        if end == header_size + 1 and size > 100:
+            break  # the rest of a long payload changes nothing until its end
+
+
+def test_read_frame_many_in_one_buffer(impl: ModuleType) -> None:
+    frames = [frame_bytes(0x81, sample_payload(size), MASK) for size in (3, 0, 200)]
+    buffer = memoryview(b"".join(frames))
+    position, payloads = 0, []
+    while parsed := impl.read_frame(buffer, position):
+        _, _, _, position, payload = parsed
+        payloads.append(payload)
+    assert payloads == [sample_payload(3), b"", sample_payload(200)]
+    assert position == len(buffer)
+
+
+def test_read_frame_huge_length(impl: ModuleType) -> None:
+    # The largest length allowed: known from the header, payload far away.
+    wire = bytes([0x82, 0xFF]) + (2**63 - 1).to_bytes(8, "big") + MASK
+    assert impl.read_frame(wire) == (0x82, True, 2**63 - 1, 14 + 2**63 - 1, None)
+
+
+def test_read_frame_length_top_bit(impl: ModuleType) -> None:
+    wire = bytes([0x82, 0x7F]) + (2**63).to_bytes(8, "big")
+    with pytest.raises(wskit.exceptions.ProtocolError, match="most significant bit"):
+        impl.read_frame(wire)
+    with pytest.raises(wskit.exceptions.ProtocolError, match="most significant bit"):
+        impl.parse_header(wire)
+
+
+@pytest.mark.parametrize("offset", [-1, 3])
+def test_read_frame_offset_out_of_range(impl: ModuleType, offset: int) -> None:
+    with pytest.raises(ValueError, match="out of range"):
+        impl.read_frame(b"\x81\x00", offset)
+    with pytest.raises(ValueError, match="out of range"):
+        impl.parse_header(b"\x81\x00", offset)
+
+
+def test_read_frame_at_the_end(impl: ModuleType) -> None:
+    assert impl.read_frame(b"\x81\x00", 2) is None
+
+
+def test_read_frame_not_bytes(impl: ModuleType) -> None:
+    with pytest.raises(TypeError):
+        impl.read_frame("\x81\x00")
+
+
+@needs_c
+@pytest.mark.parametrize("args", [(), (b"\x81\x00", 0, 0)])
+def test_read_frame_argument_count(args: tuple[Any, ...]) -> None:
+    assert _speedups is not None
+    for function in (_speedups.read_frame, _speedups.parse_header):
+        with pytest.raises(TypeError, match="takes 1 or 2 arguments"):
+            function(*args)
+
+
+@needs_c
+def test_read_frame_offset_not_an_integer() -> None:
+    assert _speedups is not None
+    with pytest.raises(TypeError):
+        _speedups.read_frame(b"\x81\x00", "0")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    payload=st.binary(max_size=300),
+    first=st.integers(0, 255),
+    masked=st.booleans(),
+    cut=st.integers(0, 320),
+)
+def test_read_frame_c_equals_python(payload: bytes, first: int, masked: bool, cut: int) -> None:
+    wire = frame_bytes(first, payload, MASK if masked else None)[:cut]
+    expected = _purepython.read_frame(wire)
+    if _speedups is not None:
+        assert _speedups.read_frame(wire) == expected
+        assert _speedups.parse_header(wire) == _purepython.parse_header(wire)
+
+
+# --------------------------------------------------------------------------
 # wskit.speedups: choosing the implementation
 # --------------------------------------------------------------------------
 
@@ -681,6 +806,7 @@ def test_select_c_by_default(reload_speedups: pytest.MonkeyPatch) -> None:
     assert module.IMPLEMENTATION == "c"
     assert module.apply_mask is getattr(_speedups, "apply_mask", None)
     assert module.UTF8Validator is getattr(_speedups, "UTF8Validator", None)
+    assert module.read_frame is getattr(_speedups, "read_frame", None)
 
 
 @needs_c
@@ -695,6 +821,7 @@ def test_select_python_when_disabled(reload_speedups: pytest.MonkeyPatch) -> Non
     assert module.IMPLEMENTATION == "python"
     assert module.apply_mask is _purepython.apply_mask
     assert module.UTF8Validator is _purepython.UTF8Validator
+    assert module.read_frame is _purepython.read_frame
 
 
 def test_select_python_when_not_built(reload_speedups: pytest.MonkeyPatch) -> None:
@@ -706,6 +833,7 @@ def test_select_python_when_not_built(reload_speedups: pytest.MonkeyPatch) -> No
     assert module.IMPLEMENTATION == "python"
     assert module.apply_mask is _purepython.apply_mask
     assert module.UTF8Validator is _purepython.UTF8Validator
+    assert module.read_frame is _purepython.read_frame
 
 
 def test_selection_restored() -> None:
