@@ -1,0 +1,105 @@
+"""An older tutorial's echo server and client run with ``import wskit`` for ``import websockets``.
+
+Both scripts run in subprocesses, as a reader of the tutorial would run
+them: with their own event loop (``asyncio.get_event_loop()``, then
+``run_until_complete()`` and ``run_forever()``) and Python's default
+warning filters, which show a :exc:`DeprecationWarning` raised in
+``__main__``.
+"""
+
+from __future__ import annotations
+
+import queue
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+HERE = Path(__file__).resolve().parent
+TIMEOUT = 10  # seconds, for every single wait below
+
+
+class Script:
+    """A script running in a subprocess; its output read line by line, each wait bounded."""
+
+    def __init__(self, stderr: IO[str], name: str, *args: str) -> None:
+        self.stderr = stderr
+        self.process = subprocess.Popen(
+            [sys.executable, str(HERE / name), *args],
+            stdout=subprocess.PIPE,
+            stderr=self.stderr,
+            text=True,
+        )
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.reader = threading.Thread(target=self._read)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.put(line.rstrip("\n"))
+        self.lines.put(None)  # the process exited
+
+    def next_line(self) -> str | None:
+        return self.lines.get(timeout=TIMEOUT)
+
+    def wait(self) -> int:
+        return self.process.wait(TIMEOUT)
+
+    def errors(self) -> str:
+        self.stderr.seek(0)
+        return self.stderr.read()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(TIMEOUT)
+        self.reader.join(TIMEOUT)
+        assert self.process.stdout is not None
+        self.process.stdout.close()
+
+
+@contextmanager
+def running(name: str, *args: str) -> Iterator[Script]:
+    with tempfile.TemporaryFile("w+") as stderr:
+        script = Script(stderr, name, *args)
+        try:
+            yield script
+        finally:
+            script.stop()
+
+
+def test_tutorial_echo_server_and_client() -> None:
+    with running("tutorial_server.py", "0") as server:
+        line = server.next_line()
+        assert line is not None
+        assert line.startswith("listening on port "), server.errors()
+        port = int(line.rsplit(" ", 1)[1])
+
+        with running("tutorial_client.py", f"ws://127.0.0.1:{port}/chat?room=1") as client:
+            assert client.next_line() == "< Hello world!", client.errors()
+            assert client.next_line() == "pong"
+            # The handler got the request's path, query included.
+            assert server.next_line() == "connection on /chat?room=1"
+
+            # The server goes away without a closing handshake: the client
+            # catches wskit.exceptions.ConnectionClosedError.
+            server.process.send_signal(signal.SIGTERM)
+            assert server.wait() == -signal.SIGTERM
+            assert client.next_line() == "connection lost: code 1006"
+            assert client.next_line() is None
+            assert client.wait() == 0
+            assert client.errors() == ""
+
+        # The deprecation is reported once, at the tutorial's call to wskit.serve().
+        warning = (
+            f"{HERE / 'tutorial_server.py'}:23: DeprecationWarning: handler(websocket, path)"
+            " is deprecated: define handler(websocket) and read websocket.request.path\n"
+            '  start_server = wskit.serve(echo, "127.0.0.1", PORT)\n'
+        )
+        assert server.errors() == warning
