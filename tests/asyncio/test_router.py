@@ -183,8 +183,12 @@ async def test_trailing_slash_redirects() -> None:
         # Runs of slashes too.
         status, headers, _ = await raw_open(port, "/rooms//kitchen", host)
         assert (status, headers["Location"]) == (302, f"ws://localhost:{port}/rooms/kitchen")
-        # Where the redirect points, the handler runs.
+        # Where the redirect points, the handler runs; connect() follows it.
         assert await received(uri_of(server, "/rooms/?user=alice")) == {}
+        async with connect(uri_of(server, "/rooms?user=alice"), open_timeout=WAIT) as websocket:
+            assert websocket.request is not None
+            assert websocket.request.path == "/rooms/?user=alice"
+            assert json.loads(await websocket.recv()) == {}
 
 
 async def test_host_matching_with_host_header() -> None:
