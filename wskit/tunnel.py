@@ -52,21 +52,29 @@ class TunnelHandshake:
     def receive_data(self, data: BytesLike) -> None:
         """Take bytes received from the proxy.
 
+        After a failure, input changes nothing: the I/O layer may still get
+        some before it closes the connection.
+
         Raises:
-            RuntimeError: The handshake is over: the tunnel's bytes aren't
-                the handshake's business.
+            RuntimeError: The tunnel is open: its bytes aren't the
+                handshake's business.
         """
-        self._check_running()
-        self._parse(bytes(data))
+        if self._running():
+            self._parse(bytes(data))
 
     def receive_eof(self) -> None:
-        """Take the end of the connection to the proxy."""
-        self._check_running()
-        self._parse_eof()
+        """Take the end of the connection to the proxy.
 
-    def _check_running(self) -> None:
-        if self.established or self.exc is not None:
-            raise RuntimeError("the proxy handshake is over")
+        Raises:
+            RuntimeError: The tunnel is open.
+        """
+        if self._running():
+            self._parse_eof()
+
+    def _running(self) -> bool:
+        if self.established:
+            raise RuntimeError("the tunnel is open")
+        return self.exc is None
 
     def _parse(self, data: bytes) -> None:
         raise NotImplementedError

@@ -214,11 +214,20 @@ def test_eof_during_authentication() -> None:
     assert isinstance(handshake.exc, InvalidProxyMessage)
 
 
-def test_no_input_after_a_failure() -> None:
+def test_input_after_a_failure_changes_nothing() -> None:
     handshake = SOCKS5Handshake("h", 1)
     handshake.receive_data(b"\x05\xff")
+    exc = handshake.exc
+    handshake.receive_data(b"\x05\x00")
+    assert handshake.data_to_send() == b"\x05\x01\x00"
+    assert handshake.exc is exc
+
+
+def test_no_input_once_open() -> None:
+    handshake = no_auth()
+    handshake.receive_data(SUCCESS)
     with pytest.raises(RuntimeError):
-        handshake.receive_data(b"\x05\x00")
+        handshake.receive_data(b"\x00")
 
 
 @pytest.mark.parametrize(

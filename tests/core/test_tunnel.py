@@ -152,15 +152,23 @@ def test_invalid_response(response: bytes, cause: type[Exception]) -> None:
     assert isinstance(tunnel.exc.__cause__, cause)
 
 
-@pytest.mark.parametrize("outcome", ["open", "failed"])
-def test_no_input_after_the_outcome(outcome: str) -> None:
+def test_no_input_once_open() -> None:
     tunnel = handshake()
-    status = b"200" if outcome == "open" else b"407"
-    tunnel.receive_data(b"HTTP/1.1 " + status + b" X\r\nContent-Length: 0\r\n\r\n")
-    with pytest.raises(RuntimeError, match="the proxy handshake is over"):
+    tunnel.receive_data(b"HTTP/1.1 200 OK\r\n\r\n")
+    with pytest.raises(RuntimeError, match="the tunnel is open"):
         tunnel.receive_data(b"more")
-    with pytest.raises(RuntimeError, match="the proxy handshake is over"):
+    with pytest.raises(RuntimeError, match="the tunnel is open"):
         tunnel.receive_eof()
+
+
+def test_input_after_a_failure_changes_nothing() -> None:
+    tunnel = handshake()
+    tunnel.receive_data(b"HTTP/1.1 407 No\r\nContent-Length: 0\r\n\r\n")
+    exc = tunnel.exc
+    tunnel.receive_data(b"HTTP/1.1 200 OK\r\n\r\n")
+    tunnel.receive_eof()
+    assert tunnel.exc is exc
+    assert not tunnel.established
 
 
 # TunnelHandshake

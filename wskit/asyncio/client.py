@@ -417,7 +417,7 @@ class _TunnelProtocol(asyncio.Protocol):
         if data:
             self.transport.write(data)
         if self.opened.done():
-            return
+            return  # input after a failure changes nothing
         if self.handshake.exc is not None:
             self.opened.set_exception(self.handshake.exc)
         elif self.handshake.established:
