@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 from wskit.asyncio.client import ClientConnection, connect
 from wskit.asyncio.server import ServerConnection, serve
 from wskit.pubsub import Hub
-
-T = TypeVar("T")
 
 TIMEOUT = 10.0  # seconds, for any single wait
 
@@ -64,13 +63,13 @@ async def receive(client: ClientConnection, count: int) -> list[str | bytes]:
         return [await client.recv() for _ in range(count)]
 
 
-async def eventually(check: Callable[[], T | Awaitable[T]], timeout: float = TIMEOUT) -> T:
-    """Poll ``check`` until it returns something true; return it."""
+async def eventually(check: Callable[[], Any], timeout: float = TIMEOUT) -> None:
+    """Poll ``check`` (a function or a coroutine function) until it returns something true."""
     async with asyncio.timeout(timeout):
         while True:
             result = check()
-            if isinstance(result, Awaitable):
+            if inspect.isawaitable(result):
                 result = await result
             if result:
-                return result
+                return
             await asyncio.sleep(0.01)
