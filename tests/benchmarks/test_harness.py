@@ -1,0 +1,188 @@
+"""The harness runs real server and client processes and reports what they measured.
+
+These runs are tiny (``--quick``): they check that every figure is there and
+makes sense, never how fast anything is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks import harness
+
+SIZES = [64, 16384]
+
+
+def run(tmp_path: Path, *options: str) -> dict[str, Any]:
+    out, md = tmp_path / "results.json", tmp_path / "results.md"
+    data = harness.main(["--quick", "--out", str(out), "--markdown", str(md), *options])
+    assert json.loads(out.read_text()) == json.loads(json.dumps(data))
+    data["markdown"] = md.read_text()
+    return data
+
+
+def cases(data: dict[str, Any]) -> set[tuple[Any, ...]]:
+    return {
+        (r["metric"], r["size"], r["compression"], r["loop"], r["lib"]) for r in data["results"]
+    }
+
+
+def check_figures(data: dict[str, Any]) -> None:
+    assert data["errors"] == []
+    for result in data["results"]:
+        assert result["rounds"] == 1
+        assert result["value"] > 0, result
+        if result["metric"] == "idle":
+            assert "client_cpu_us" not in result
+        else:
+            assert result["client_cpu_us"] > 0, result
+            assert result["server_cpu_us"] > 0, result
+    for sample in data["samples"]:
+        assert sample["round"] == 0
+        assert sample["count"] > 0
+
+
+def test_every_metric_for_wskit_and_the_raw_baseline(tmp_path: Path) -> None:
+    sizes = [str(size) for size in SIZES]
+    data = run(tmp_path, "--libs", "raw", "wskit", "--loops", "asyncio", "--sizes", *sizes)
+    check_figures(data)
+    expected: set[tuple[Any, ...]] = set()
+    for lib in ("raw", "wskit"):
+        for size in SIZES:
+            expected.add(("rtt", size, False, "asyncio", lib))
+            expected.add(("stream", size, False, "asyncio", lib))
+        expected.add(("concurrent", 64, False, "asyncio", lib))
+        expected.add(("handshakes", None, False, "asyncio", lib))
+        expected.add(("idle", None, False, "asyncio", lib))
+    # The raw baseline has no compression to measure.
+    expected.add(("idle", None, True, "asyncio", "wskit"))
+    assert cases(data) == expected
+    for sample in data["samples"]:
+        if sample["metric"] == "stream":
+            megabytes = sample["count"] * sample["size"] / 1e6
+            assert sample["value"] == pytest.approx(megabytes / sample["seconds"])
+
+    meta = data["meta"]
+    assert meta["libs"] == ["raw", "wskit"]
+    assert meta["cpus"] == [0, 1] or meta["skipped"]
+    assert meta["connections"] == 20
+    assert meta["idle"] == 200
+    assert "wskit" in meta["versions"]
+
+    markdown = data["markdown"]
+    assert markdown.startswith("## Benchmark results")
+    assert "| loop | case | raw | wskit | wskit/raw |" in markdown
+    assert "| asyncio | 16 KiB |" in markdown
+    assert "| asyncio | deflate | n/a |" in markdown
+    assert "Targets" not in markdown  # no peer to compare with
+
+
+def test_threads_and_uvloop_against_websockets(tmp_path: Path) -> None:
+    data = run(
+        tmp_path,
+        *("--libs", "wskit", "websockets"),
+        *("--loops", "uvloop", "threads"),
+        *("--kinds", "rtt", "concurrent"),
+        *("--sizes", "1048576"),
+    )
+    check_figures(data)
+    assert cases(data) == {
+        ("rtt", 1048576, False, "uvloop", "wskit"),
+        ("rtt", 1048576, False, "uvloop", "websockets"),
+        ("rtt", 1048576, False, "threads", "wskit"),
+        ("rtt", 1048576, False, "threads", "websockets"),
+        # Threads are compared on one connection only.
+        ("concurrent", 64, False, "uvloop", "wskit"),
+        ("concurrent", 64, False, "uvloop", "websockets"),
+    }
+    # wskit must do 2x websockets at 1 MiB on each event loop, not on threads.
+    [target] = data["targets"]
+    assert (target["metric"], target["size"], target["loop"]) == ("rtt", 1048576, "uvloop")
+    assert target["required"] == 2
+    assert "| wskit/websockets |" in data["markdown"]
+    assert "| threads | 1 MiB |" in data["markdown"]
+
+
+def test_picows_and_aiohttp(tmp_path: Path) -> None:
+    # Benchmark-only peers: installed by the bench extra, not the test one.
+    pytest.importorskip("picows")
+    pytest.importorskip("aiohttp")
+    data = run(
+        tmp_path,
+        *("--libs", "picows", "aiohttp"),
+        *("--loops", "asyncio"),
+        *("--kinds", "rtt", "stream"),
+        *("--sizes", "1048576"),
+    )
+    check_figures(data)
+    assert cases(data) == {
+        ("rtt", 1048576, False, "asyncio", "picows"),
+        ("rtt", 1048576, False, "asyncio", "aiohttp"),
+        ("stream", 1048576, False, "asyncio", "picows"),
+        ("stream", 1048576, False, "asyncio", "aiohttp"),
+    }
+
+
+def arguments(**options: Any) -> argparse.Namespace:
+    args = harness._parser().parse_args(["--quick"])
+    for name, value in {**harness.QUICK, **options}.items():
+        setattr(args, name, value)
+    return args
+
+
+def test_a_failing_workload_is_reported_and_the_others_still_run() -> None:
+    # The raw baseline cannot accept permessage-deflate: the idle workload fails.
+    workloads = (
+        {"metric": "idle", "connections": 2, "compression": True},
+        {"metric": "rtt", "size": 64},
+    )
+    job = harness.Job("raw", "asyncio", "custom", workloads)
+    samples, errors = harness.run_job(job, arguments(), None)
+    assert [s["metric"] for s in samples] == ["rtt"]
+    assert len(errors) == 1
+    assert "accepted deflate on 0 of 2 connections" in errors[0]
+
+
+def test_a_server_that_does_not_start_is_reported() -> None:
+    job = harness.Job("raw", "no-such-loop", "rtt", ({"metric": "rtt", "size": 64},))
+    samples, errors = harness.run_job(job, arguments(), None)
+    assert samples == []
+    assert len(errors) == 1
+    assert "the server exited before listening" in errors[0]
+    assert "invalid choice: 'no-such-loop'" in errors[0]
+
+
+def test_a_server_that_hangs_is_stopped_in_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A server that never listens: the deadline ends the pair, and the process.
+    def command(job: harness.Job, role: str, cpu: int | None, timeout: float) -> list[str]:
+        return [sys.executable, "-c", "import time; time.sleep(30)", role, "hang"]
+
+    monkeypatch.setattr(harness, "_command", command)
+    job = harness.Job("raw", "asyncio", "rtt", ({"metric": "rtt", "size": 64},))
+    started = time.monotonic()
+    samples, errors = harness.run_job(job, arguments(timeout=0.5), None)
+    assert time.monotonic() - started < 10
+    assert samples == []
+    assert len(errors) == 1
+    assert "no answer in time" in errors[0]
+
+
+def test_command_line() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.harness", "--help"],
+        cwd=harness.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert "--quick" in result.stdout
+    assert "--markdown" in result.stdout
