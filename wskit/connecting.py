@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Literal
 
@@ -12,7 +11,7 @@ from .http11 import Request
 from .proxy import Proxy, get_proxy, parse_proxy
 from .uri import WebSocketURI
 
-__all__ = ["handshake_request", "select_proxy", "setting", "uses_proxy_tls", "uses_tls"]
+__all__ = ["handshake_request", "select_proxy", "uses_proxy_tls", "uses_tls"]
 
 
 def uses_tls(uri: WebSocketURI, ssl: object) -> bool:
@@ -77,35 +76,6 @@ def uses_proxy_tls(proxy: Proxy, proxy_ssl: object) -> bool:
     if proxy_ssl is not None:
         raise ValueError(f"proxy_ssl argument is incompatible with a {proxy.scheme}:// proxy")
     return False
-
-
-def setting(
-    name: str, default: float, environ: Mapping[str, str] | None = None, *, minimum: float = 0
-) -> float:
-    """Read a number from the environment variable ``WSKIT_<name>``.
-
-    Args:
-        name: Name of the setting, such as ``MAX_REDIRECTS``.
-        default: Value when the variable isn't set or is empty.
-        environ: Environment variables; :data:`os.environ` by default.
-        minimum: Smallest valid value.
-
-    Raises:
-        ValueError: The variable isn't a number, or is below ``minimum``.
-    """
-    if environ is None:
-        environ = os.environ
-    variable = f"WSKIT_{name}"
-    text = environ.get(variable, "")
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"{variable} must be a number: {text!r}") from None
-    if not value >= minimum:  # also rejects NaN
-        raise ValueError(f"{variable} must be at least {minimum}: {text!r}")
-    return value
 
 
 def handshake_request(

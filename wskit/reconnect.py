@@ -18,7 +18,6 @@ import logging
 import random
 from collections.abc import Callable, Generator, Mapping
 
-from .connecting import setting
 from .exceptions import (
     InvalidMessage,
     InvalidProxyMessage,
@@ -26,6 +25,7 @@ from .exceptions import (
     InvalidStatus,
     ProxyError,
 )
+from .settings import setting
 from .typing import LoggerLike
 
 __all__ = ["Retry", "backoff", "process_exception"]

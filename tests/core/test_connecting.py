@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from wskit.client import ClientProtocol
-from wskit.connecting import handshake_request, select_proxy, setting, uses_proxy_tls, uses_tls
+from wskit.connecting import handshake_request, select_proxy, uses_proxy_tls, uses_tls
 from wskit.datastructures import Headers
 from wskit.exceptions import InvalidProxy
 from wskit.http11 import USER_AGENT
@@ -86,34 +86,3 @@ def test_uses_proxy_tls() -> None:
     assert uses_proxy_tls(parse_proxy("http://p"), None) is False
     with pytest.raises(ValueError, match="incompatible with a socks5h:// proxy"):
         uses_proxy_tls(parse_proxy("socks5h://p"), object())
-
-
-# setting
-
-
-def test_setting() -> None:
-    assert setting("X", 1.5, {}) == 1.5
-    assert setting("X", 1.5, {"WSKIT_X": ""}) == 1.5
-    assert setting("X", 1.5, {"WSKIT_X": "2"}) == 2.0
-    assert setting("X", 1.5, {"WSKIT_X": "0"}) == 0.0
-    assert setting("X", 1.5, {"WSKIT_X": " 3e-2 "}) == 0.03
-
-
-@pytest.mark.parametrize(
-    ("value", "message"),
-    [("x", "WSKIT_X must be a number: 'x'"), ("-1", "WSKIT_X must be at least 0: '-1'")],
-)
-def test_invalid_setting(value: str, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        setting("X", 1.5, {"WSKIT_X": value})
-
-
-def test_setting_minimum() -> None:
-    assert setting("X", 1.5, {"WSKIT_X": "1"}, minimum=1) == 1.0
-    with pytest.raises(ValueError, match="at least 1"):
-        setting("X", 1.5, {"WSKIT_X": "0.9"}, minimum=1)
-
-
-def test_setting_reads_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("WSKIT_SOME_SETTING", "7")
-    assert setting("SOME_SETTING", 1) == 7
