@@ -27,11 +27,13 @@ from .headers import (
 )
 from .http11 import Request, Response, ResponseParser
 from .protocol import CLIENT, CONNECTING, OPEN, Protocol, State
+from .reconnect import backoff, process_exception
 from .typing import BytesLike, LoggerLike, Origin, Subprotocol
 from .uri import WebSocketURI
 from .utils import accept_key, generate_key
 
-__all__ = ["ClientProtocol"]
+# The reconnection policy is here too, as in websockets.client.
+__all__ = ["ClientProtocol", "backoff", "process_exception"]
 
 
 class ClientProtocol(Protocol):

@@ -8,6 +8,7 @@ from collections.abc import Generator
 
 import pytest
 
+import wskit.client
 from wskit.datastructures import Headers
 from wskit.exceptions import (
     InvalidHandshake,
@@ -201,3 +202,9 @@ def test_retry_raises_what_process_exception_returns() -> None:
 def test_retry_custom_process_exception() -> None:
     retry = Retry(lambda exc: None, lambda: fixed(0.0))
     assert retry.failed(InvalidStatus(response(403))) == 0.0
+
+
+def test_policy_is_in_wskit_client_too() -> None:
+    # Where websockets.client has it.
+    assert wskit.client.process_exception is process_exception
+    assert wskit.client.backoff is backoff
