@@ -248,7 +248,8 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
         """
         if isinstance(message, (str, bytes, bytearray, memoryview)):
             is_text, data = encode(message, text)
-            await self._wait_for_fragmented_send()
+            if self.fragmented_send_waiter is not None:
+                await self._wait_for_fragmented_send()
             protocol = self.protocol
             if protocol.state is not OPEN:
                 raise await self._closed()

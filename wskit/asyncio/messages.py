@@ -71,7 +71,8 @@ class Assembler(BaseAssembler):
         self.get_in_progress = True
         received: list[Frame] = []
         try:
-            await self._skip_rest_of_message()
+            if self.skip_rest_of_message:
+                await self._skip_rest_of_message()
             while True:
                 frame = await self._next_frame()
                 received.append(frame)
