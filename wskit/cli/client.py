@@ -192,16 +192,21 @@ class Session:
         sender = asyncio.create_task(self.send())
         try:
             await asyncio.wait({receiver, sender}, return_when=asyncio.FIRST_COMPLETED)
+            ending: Ending | None
             if receiver.done():
-                # The connection closed, or --count was reached, or nobody reads.
-                if receiver.result():
-                    await self.close(CloseCode.NORMAL_CLOSURE, "")
+                # The connection closed (False), or --count was reached or
+                # nobody reads the output anymore (True).
+                ending = Ending() if receiver.result() else None
             else:
-                ending = sender.result()
-                if ending is not None:
-                    if ending.linger:
-                        await self.linger(receiver)
-                    await self.close(ending.code, ending.reason)
+                ending = sender.result()  # None if the connection closed
+                if ending is not None and ending.linger:
+                    await self.linger(receiver)
+            if ending is not None:
+                if receiver.done():
+                    # Messages may keep coming until the peer's close frame:
+                    # reading must go on, or it stops once the queue is full.
+                    receiver = asyncio.create_task(self.discard())
+                await self.close(ending.code, ending.reason)
             await receiver
         except asyncio.CancelledError:
             # Ctrl-C: say goodbye before leaving; another Ctrl-C cuts it short.
@@ -230,6 +235,14 @@ class Session:
         except BrokenPipeError:
             return True
         return True
+
+    async def discard(self) -> bool:
+        """Receive and drop messages until the connection closes; then return False."""
+        try:
+            while True:
+                await self.websocket.recv()
+        except ConnectionClosed:
+            return False
 
     async def send(self) -> Ending | None:
         """Send the input; return how it ended, or :obj:`None` if the connection did first."""

@@ -79,7 +79,9 @@ def explain(exc: Exception, where: str) -> tuple[str, int] | None:
             NETWORK_FAILED,
         )
     if isinstance(exc, ssl.SSLError):
-        return f"TLS handshake with {where} failed: {exc.reason or exc}", NETWORK_FAILED
+        # OpenSSL's reason ("WRONG_VERSION_NUMBER") is the useful part, when set.
+        openssl_reason = getattr(exc, "reason", None) or exc
+        return f"TLS handshake with {where} failed: {openssl_reason}", NETWORK_FAILED
     if isinstance(exc, socket.gaierror):
         return f"cannot find the host of {where}: {exc.strerror}", NETWORK_FAILED
     if isinstance(exc, ConnectionRefusedError):

@@ -199,7 +199,8 @@ class LineEditor:
         """
         room = max(width - 1 - columns(self.prompt), 1)
         self.scroll = min(self.scroll, self.cursor)
-        while columns(self.text[self.scroll : self.cursor]) > room:
+        # The character under the cursor stays in view too.
+        while columns(self.text[self.scroll : self.cursor + 1]) > room:
             self.scroll += 1
         shown = ""
         for char in self.text[self.scroll :]:
