@@ -10,6 +10,7 @@ typing is never interrupted.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import os
 import termios
 import tty
@@ -65,10 +66,14 @@ class Terminal:
         # Leave the cursor at the start of an empty line, for the shell.
         self.write("\r" + CLEAR_TO_END)
         if self.saved_mode is not None:
-            termios.tcsetattr(self.fd_in, termios.TCSADRAIN, self.saved_mode)
+            with contextlib.suppress(termios.error):  # the terminal is gone
+                termios.tcsetattr(self.fd_in, termios.TCSADRAIN, self.saved_mode)
 
     def write(self, text: str) -> None:
-        write_all(self.fd_out, text.encode())
+        # When the terminal hangs up, writes fail with EIO and reads end: the
+        # input ends, and the connection closes as after Ctrl-D.
+        with contextlib.suppress(OSError):
+            write_all(self.fd_out, text.encode())
 
     def width(self) -> int:
         # Asked every time, so that resizing the window just works.
