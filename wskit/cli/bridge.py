@@ -6,12 +6,18 @@ becomes a text message. When the process exits, the connection closes with
 1000 if it succeeded and 1011 if not; when the connection closes, the
 process's input ends, and a process that doesn't exit then gets SIGTERM,
 then SIGKILL.
+
+The command runs in a session of its own, so that these signals reach every
+process it started (``sh -c "a | b"``), and whatever it left running in the
+background is killed when the connection is over.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 import subprocess
 from typing import cast
 
@@ -37,7 +43,7 @@ async def bridge(websocket: ServerConnection, command: str, grace: float = GRACE
             again after SIGTERM, before SIGKILL.
     """
     process = await asyncio.create_subprocess_shell(
-        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True
     )
     # PIPE gives streams.
     stdin = cast(asyncio.StreamWriter, process.stdin)
@@ -58,8 +64,8 @@ async def bridge(websocket: ServerConnection, command: str, grace: float = GRACE
     finally:
         feeder.cancel()
         pumper.cancel()
+        signal_group(process, signal.SIGKILL)
         if process.returncode is None:  # the handler was cancelled
-            process.kill()
             await process.wait()
 
 
@@ -91,10 +97,16 @@ async def pump(stdout: asyncio.StreamReader, websocket: ServerConnection) -> Non
 
 async def stop(process: asyncio.subprocess.Process, grace: float) -> int:
     """Wait for ``process`` to exit, escalating to SIGTERM then SIGKILL; return its status."""
-    for escalate in (process.terminate, process.kill):
+    for signum in (signal.SIGTERM, signal.SIGKILL):
         try:
             return await asyncio.wait_for(process.wait(), grace)
         except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                escalate()
+            signal_group(process, signum)
     return await process.wait()
+
+
+def signal_group(process: asyncio.subprocess.Process, signum: int) -> None:
+    """Send ``signum`` to every process left in the session of ``process``."""
+    # Its process group is named after it, and lives while any member does.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signum)

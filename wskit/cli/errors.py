@@ -7,6 +7,7 @@ connecting and listening raise into that sentence and an exit status.
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
 from typing import TextIO
@@ -87,7 +88,10 @@ def explain(exc: Exception, where: str) -> tuple[str, int] | None:
     if isinstance(exc, ConnectionRefusedError):
         return f"connection to {where} refused: nothing listens there", NETWORK_FAILED
     if isinstance(exc, OSError):
-        return f"cannot use {where}: {exc.strerror or exc}", NETWORK_FAILED
+        # asyncio words errors its own way ("error while attempting to bind
+        # on address ..."): the system's message for the errno is clearer.
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        return f"cannot use {where}: {reason}", NETWORK_FAILED
     return None
 
 
