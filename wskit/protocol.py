@@ -97,18 +97,18 @@ CONNECTING, OPEN, CLOSING, CLOSED = State.CONNECTING, State.OPEN, State.CLOSING,
 DEFAULT_MAX_SIZE = 2**20
 
 MAX_EMPTY_FRAGMENTS = 1024
-
-# The FIN and RSV1-3 flags of a frame, indexed by the high nibble of its first byte.
-_FLAGS = tuple(
-    (bool(first & _FIN), bool(first & _RSV1), bool(first & _RSV2), bool(first & _RSV3))
-    for first in range(0, 256, 16)
-)
 """How many empty non-final fragments one message may have.
 
 Fragments with a payload count against ``max_size``; empty ones cost nothing
 to send and would otherwise keep a connection busy forever. Legitimate senders
 never need more than a handful. Going over fails the connection with 1008.
 """
+
+# The FIN and RSV1-3 flags of a frame, indexed by the high nibble of its first byte.
+_FLAGS = tuple(
+    (bool(first & _FIN), bool(first & _RSV1), bool(first & _RSV2), bool(first & _RSV3))
+    for first in range(0, 256, 16)
+)
 
 _OPCODE_BITS = 0x0F
 
