@@ -58,7 +58,7 @@ from .frames import (
     Opcode,
 )
 from .http11 import Request, Response
-from .speedups import UTF8Validator, read_frame
+from .speedups import UTF8Validator, apply_mask, read_frame
 from .typing import BytesLike, LoggerLike
 
 __all__ = ["MAX_EMPTY_FRAGMENTS", "SEND_EOF", "Event", "Protocol", "Side", "State"]
@@ -111,6 +111,7 @@ _FLAGS = tuple(
 )
 
 _OPCODE_BITS = 0x0F
+_RSV_BITS = _RSV1 | _RSV2 | _RSV3
 
 
 def _deflate_bound(size: int) -> int:
@@ -178,6 +179,9 @@ class Protocol:
         self._message_compressed = False
         self._empty_fragments = 0
         self._utf8 = UTF8Validator()
+        # Payload bytes of the incomplete frame at the head of the buffer that
+        # were validated as UTF-8 already (see _check_partial_text).
+        self._text_checked = 0
 
         # Send side.
         self.expect_continuation_frame = False
@@ -316,6 +320,8 @@ class Protocol:
                 first, masked, length, end, data = parsed
                 opcode = self._check_header(first, length, masked)
                 if data is None:
+                    if self._is_plain_text(first, opcode):
+                        self._check_partial_text(buffer, end - length, masked)
                     break
                 position = end
                 self._receive_frame(Frame(opcode, data, *_FLAGS[first >> 4]))
@@ -376,6 +382,34 @@ class Protocol:
                 raise TooManyFragments(MAX_EMPTY_FRAGMENTS)
         return opcode
 
+    def _is_plain_text(self, first: int, opcode: Opcode) -> bool:
+        """Whether a frame carries uncompressed text, UTF-8 as it arrives."""
+        # Frames with RSV bits set go through the extensions first.
+        if first & _RSV_BITS:
+            return False
+        if opcode is TEXT:
+            return True
+        return opcode is CONT and self._message_opcode is TEXT and not self._message_compressed
+
+    def _check_partial_text(self, buffer: bytearray, start: int, masked: bool) -> None:
+        """Validate the part of a text frame's payload that arrived so far.
+
+        Fail fast on invalid UTF-8 within a frame too, not only between
+        fragments (Autobahn 6.4.3 and 6.4.4: one frame sent in chops).
+        """
+        checked = self._text_checked
+        with memoryview(buffer)[start + checked :] as chunk:
+            if masked:
+                # The 4-byte key continues where the validated bytes stopped.
+                key = bytes(buffer[start - 4 : start])
+                shift = checked % 4
+                valid = self._utf8.feed(apply_mask(chunk, key[shift:] + key[:shift]))
+            else:
+                valid = self._utf8.feed(chunk)
+        self._text_checked = len(buffer) - start
+        if not valid:
+            raise InvalidUTF8("invalid UTF-8 in text message")
+
     def _receive_frame(self, frame: Frame) -> None:
         """Decode a complete frame, enforce the message rules, queue the event."""
         opcode = frame.opcode
@@ -386,8 +420,13 @@ class Protocol:
             frame = self._decode(frame)
             self._message_size += len(frame.data)
             if self._message_opcode is TEXT:
-                # Fail fast on invalid UTF-8, mid-message included.
-                valid = self._utf8.feed(frame.data)
+                # Fail fast on invalid UTF-8, mid-message included. The start
+                # of the payload may have been checked while it arrived.
+                data = frame.data
+                if self._text_checked:
+                    data = memoryview(data)[self._text_checked :]
+                    self._text_checked = 0
+                valid = self._utf8.feed(data)
                 if valid and frame.fin:
                     valid = self._utf8.finish()
                 if not valid:

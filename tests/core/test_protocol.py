@@ -457,6 +457,63 @@ def test_invalid_utf8_fails_fast_in_first_fragment(server: Protocol) -> None:
     assert_failed(server, CloseCode.INVALID_DATA)
 
 
+@pytest.mark.parametrize("opcode", [TEXT, CONT])
+def test_invalid_utf8_fails_fast_within_a_frame(server: Protocol, opcode: Opcode) -> None:
+    """Autobahn 6.4.3 and 6.4.4: one text frame sent in chops fails on the bad chop."""
+    if opcode is CONT:
+        server.receive_data(to_server(TEXT, b"start ", fin=False))
+    data = to_server(opcode, "κόσμε".encode() + b"\xf4\x90\x80\x80edited")
+    valid_part = len(data) - 10
+    server.receive_data(data[:valid_part])
+    assert server.data_to_send() == []
+    server.receive_data(data[valid_part : valid_part + 1])  # \xf4 may start a character
+    assert server.data_to_send() == []
+    server.receive_data(data[valid_part + 1 : valid_part + 2])  # \xf4\x90 can't
+    assert_failed(server, CloseCode.INVALID_DATA)
+    assert isinstance(server.parser_exc, InvalidUTF8)
+
+
+@pytest.mark.parametrize("side", [SERVER, CLIENT])
+def test_text_frame_checked_as_it_arrives_is_intact(side: Side) -> None:
+    """Validating the payload chop by chop unmasks each chop with the right key bytes."""
+    text = "κόσμε €𝄞 abc".encode() * 3
+    protocol = Protocol(side)
+    data = wire(TEXT, text, masked=side is SERVER)
+    for cut in range(0, len(data), 3):
+        protocol.receive_data(data[cut : cut + 3])
+    assert received(protocol) == [Frame(TEXT, text)]
+    # The validator starts afresh with the next message.
+    protocol.receive_data(wire(TEXT, b"\xc3\xa9", masked=side is SERVER)[:-1])
+    protocol.receive_data(wire(TEXT, b"\xc3\xa9", masked=side is SERVER)[-1:])
+    assert received(protocol) == [Frame(TEXT, b"\xc3\xa9")]
+    assert protocol.data_to_send() == []
+
+
+@pytest.mark.parametrize("opcode", [BINARY, CONT])
+def test_binary_frames_are_not_checked_as_they_arrive(server: Protocol, opcode: Opcode) -> None:
+    if opcode is CONT:
+        server.receive_data(to_server(BINARY, b"\xff", fin=False))
+    data = to_server(opcode, b"\xf4\x90\x80\x80\xff")
+    server.receive_data(data[:-1])
+    server.receive_data(data[-1:])
+    assert received(server)[-1] == Frame(opcode, b"\xf4\x90\x80\x80\xff")
+    assert server.data_to_send() == []
+
+
+def test_compressed_text_is_checked_once_inflated() -> None:
+    """Compressed bytes aren't UTF-8: frames with RSV1, and the continuation
+    frames of a compressed message, are validated after decompression only."""
+    client, server = deflate_pair()
+    text = "κόσμε".encode() * 2000
+    client.send_text(text[:5000], fin=False)
+    client.send_continuation(text[5000:], fin=True)
+    for chunk in client.data_to_send():
+        for cut in range(0, len(chunk), 7):
+            server.receive_data(chunk[cut : cut + 7])
+    assert b"".join(frame.data for frame in received(server)) == text
+    assert server.data_to_send() == []
+
+
 def test_invalid_sequence_split_across_fragments(server: Protocol) -> None:
     server.receive_data(to_server(TEXT, b"abc\xf4", fin=False))
     assert server.data_to_send() == []
