@@ -45,6 +45,8 @@ def test_connect_defaults() -> None:
         "subprotocol": [],
         "origin": None,
         "max_size": 2**20,
+        "proxy": None,
+        "reconnect": False,
         "cacert": None,
         "insecure": False,
         "json": False,
@@ -74,6 +76,9 @@ def test_connect_options() -> None:
         "https://o",
         "--max-size",
         "none",
+        "--proxy",
+        "socks5h://127.0.0.1:1080",
+        "--reconnect",
         "--cacert",
         "ca.pem",
         "--insecure",
@@ -92,6 +97,8 @@ def test_connect_options() -> None:
     assert args.header == ["A: 1", "B: 2"]  # type: ignore[attr-defined]
     assert args.subprotocol == ["chat", "superchat"]  # type: ignore[attr-defined]
     assert args.max_size is None  # type: ignore[attr-defined]
+    assert args.proxy == "socks5h://127.0.0.1:1080"  # type: ignore[attr-defined]
+    assert args.reconnect  # type: ignore[attr-defined]
     assert args.send == ["a", "b"]  # type: ignore[attr-defined]
     assert (args.count, args.linger) == (3, 0.5)  # type: ignore[attr-defined]
 

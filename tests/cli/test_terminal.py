@@ -30,6 +30,14 @@ def terminal(slave: int) -> Terminal:
     return Terminal(slave, slave, Formatter(interactive=True))
 
 
+async def read_all(term: Terminal) -> list[str]:
+    lines = []
+    while (line := await term.read_line()) is not None:
+        lines.append(line)
+    assert await term.read_line() is None  # and again
+    return lines
+
+
 async def screen(driver: Driver, *expected: str) -> Screen:
     """Wait for each of ``expected`` to come out in turn; return the screen then."""
     for text in expected:
@@ -70,7 +78,7 @@ async def test_lines_yields_typed_lines_until_ctrl_d() -> None:
         with terminal(slave) as term:
             driver.type("one\r\rtw")
             driver.type("o\r\x04ignored\r")
-            lines = [line async for line in term.lines()]
+            lines = await read_all(term)
         assert lines == ["one", "two"]
         shown = await screen(driver, "> two", "\n")
         # Submitted lines stay on screen as typed; an empty one is skipped.
@@ -83,7 +91,7 @@ async def test_lines_end_when_the_terminal_goes_away() -> None:
         with terminal(slave) as term:
             os.close(master)
             master = -1
-            lines = [line async for line in term.lines()]
+            lines = await read_all(term)
         assert lines == []
     finally:
         os.close(slave)
@@ -99,7 +107,7 @@ async def test_reject_gives_the_line_back_for_editing() -> None:
             shown = await screen(driver, "> {not json\x1b[K")
             assert shown.lines == ["* not JSON: Expecting property name", "> {not json"]
             driver.type("}\r\x04")
-            assert [line async for line in term.lines()] == ["{not json}"]
+            assert await read_all(term) == ["{not json}"]
 
 
 async def test_width_follows_the_window_size() -> None:
@@ -130,4 +138,4 @@ async def test_keys_typed_before_start_are_kept() -> None:
         await asyncio.sleep(0.05)
         with terminal(slave) as term:
             os.write(master, b"\x04")
-            assert [line async for line in term.lines()] == ["early"]
+            assert await read_all(term) == ["early"]

@@ -14,7 +14,7 @@ import asyncio
 import dataclasses
 import os
 import sys
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncGenerator, Coroutine, Sequence
 from typing import Any, Protocol, TextIO, cast
 
 from ..asyncio.client import ClientConnection, connect
@@ -44,7 +44,7 @@ class UI(Protocol):
 
     def reject(self, line: str, reason: str) -> None: ...
 
-    def lines(self) -> AsyncIterator[str]: ...
+    async def read_line(self) -> str | None: ...
 
 
 def main(args: argparse.Namespace) -> int:
@@ -80,6 +80,9 @@ async def run(
 ) -> int:
     """Connect as ``args`` say, talk until the connection ends, return the exit status.
 
+    With ``--reconnect``, connect again whenever the server closes the
+    connection or it is lost, until the input ends.
+
     Args:
         args: Options of ``wskit connect``.
         stdin: Where input comes from: a terminal or anything else.
@@ -87,7 +90,14 @@ async def run(
         stderr: Where errors go.
     """
     try:
-        websocket = await connect(args.uri, **connect_options(args))
+        attempts = connect(args.uri, **connect_options(args))
+        connections: AsyncGenerator[ClientConnection]
+        if args.reconnect:
+            # async for websocket in connect(...): an async generator, closed below.
+            connections = cast(AsyncGenerator[ClientConnection], attempts.__aiter__())
+        else:
+            # A failure is reported before the terminal is touched.
+            connections = just(await attempts)
     except Exception as exc:
         return report(exc, args.uri, stderr)
     interactive = not (args.raw or args.send) and os.isatty(stdin) and os.isatty(stdout)
@@ -97,15 +107,61 @@ async def run(
         interactive=interactive,
         timestamps=args.timestamps,
     )
-    if not interactive:
-        pipe = Pipe(stdin, stdout, stderr, formatter)
-        return await Session(websocket, pipe, formatter, args).run()
-    with Terminal(stdin, stdout, formatter) as terminal:
-        greeting = f"connected to {args.uri}"
-        if websocket.subprotocol is not None:
-            greeting += f", subprotocol {websocket.subprotocol}"
-        terminal.notice(f"{greeting}; /help lists the commands; Ctrl-D closes")
-        return await Session(websocket, terminal, formatter, args, interactive=True).run()
+    ui = (
+        Terminal(stdin, stdout, formatter)
+        if interactive
+        else Pipe(stdin, stdout, stderr, formatter)
+    )
+    status = OK
+    failure: Exception | None = None
+    count = args.count
+    again = False
+    with ui:
+        try:
+            while True:
+                try:
+                    websocket = await anext(connections)
+                except StopAsyncIteration:
+                    break
+                except Exception as exc:  # a failure that another attempt wouldn't fix
+                    failure = exc
+                    break
+                if interactive:
+                    ui.notice(greeting(websocket, args.uri, again=again))
+                session = Session(
+                    websocket,
+                    ui,
+                    formatter,
+                    interactive=interactive,
+                    to_send=args.send,
+                    count=count,
+                    linger=args.linger,
+                )
+                status = await session.run()
+                closed = f"connection closed: {websocket.protocol.close_exc}"
+                if session.finished or not args.reconnect:
+                    if interactive or status != OK:
+                        ui.notice(closed)
+                    break
+                ui.notice(f"{closed}; reconnecting (Ctrl-C quits)")
+                if count is not None:
+                    count -= session.received
+                again = True
+        finally:
+            await connections.aclose()
+    return status if failure is None else report(failure, args.uri, stderr)
+
+
+async def just(websocket: ClientConnection) -> AsyncGenerator[ClientConnection]:
+    """The connections to use without --reconnect: one."""
+    yield websocket
+
+
+def greeting(websocket: ClientConnection, uri: str, *, again: bool) -> str:
+    text = f"{'reconnected' if again else 'connected'} to {uri}"
+    if websocket.subprotocol is not None:
+        text += f", subprotocol {websocket.subprotocol}"
+    return text if again else f"{text}; /help lists the commands; Ctrl-D closes"
 
 
 def connect_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -122,6 +178,9 @@ def connect_options(args: argparse.Namespace) -> dict[str, Any]:
         options["subprotocols"] = [Subprotocol(name) for name in args.subprotocol]
     if args.origin is not None:
         options["origin"] = Origin(args.origin)
+    if args.proxy is not None:
+        # Without --proxy, connect() uses the environment's (https_proxy...).
+        options["proxy"] = None if args.proxy == "none" else args.proxy
     if parse_uri(args.uri).secure:
         options["ssl"] = client_context(args.cacert, args.insecure)
     return options
@@ -161,8 +220,10 @@ class Session:
         websocket: The open connection.
         ui: The terminal or the pipes.
         formatter: Turns input lines into messages.
-        args: Options of ``wskit connect``: ``send``, ``count``, ``linger``.
         interactive: Whether lines starting with ``/`` are commands.
+        to_send: Messages to send instead of reading input lines (--send).
+        count: Close after receiving this many messages (--count).
+        linger: Seconds of quiet to wait for at the end of the input (--linger).
     """
 
     def __init__(
@@ -170,19 +231,24 @@ class Session:
         websocket: ClientConnection,
         ui: UI,
         formatter: Formatter,
-        args: argparse.Namespace,
         *,
         interactive: bool = False,
+        to_send: Sequence[str] = (),
+        count: int | None = None,
+        linger: float = 1.0,
     ) -> None:
         self.websocket = websocket
         self.ui = ui
         self.formatter = formatter
         self.interactive = interactive
-        self.to_send: list[str] = args.send
-        self.count: int | None = args.count
-        self.linger_time: float = args.linger
+        self.to_send = to_send
+        self.count = count
+        self.linger_time = linger
         self.received = 0
         self.last_received = 0.0
+        # Whether the session ended on our side: the input ended, --count was
+        # reached, or the output is gone. Otherwise the connection did.
+        self.finished = False
         self.closed_by_us = False
         self.pings: set[asyncio.Task[None]] = set()
 
@@ -202,6 +268,7 @@ class Session:
                 if ending is not None and ending.linger:
                     await self.linger(receiver)
             if ending is not None:
+                self.finished = True
                 if receiver.done():
                     # Messages may keep coming until the peer's close frame:
                     # reading must go on, or it stops once the queue is full.
@@ -216,10 +283,7 @@ class Session:
             for task in (receiver, sender, *self.pings):
                 task.cancel()
         await self.websocket.wait_closed()
-        status = self.exit_status()
-        if self.interactive or status != OK:
-            self.ui.notice(f"connection closed: {self.websocket.protocol.close_exc}")
-        return status
+        return self.exit_status()
 
     async def receive(self) -> bool:
         """Show messages; return whether to close: --count reached or output gone."""
@@ -251,7 +315,7 @@ class Session:
                 for text in self.to_send:
                     await self.send_line(text)
                 return Ending(linger=True)
-            async for line in self.ui.lines():
+            while (line := await self.ui.read_line()) is not None:
                 ending = await self.handle(line)
                 if ending is not None:
                     return ending

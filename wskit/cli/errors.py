@@ -12,7 +12,7 @@ import socket
 import ssl
 from typing import TextIO
 
-from ..exceptions import InvalidHandshake, InvalidStatus, InvalidURI
+from ..exceptions import InvalidHandshake, InvalidProxy, InvalidStatus, InvalidURI, ProxyError
 from ..utils import escape_controls
 
 __all__ = [
@@ -39,9 +39,9 @@ exit status:
   {OK}    the connection closed normally (1000 or 1001, or as asked by /close,
        Ctrl-D, --count or the end of input); a server stopped by Ctrl-C
   {CLOSED}    the connection closed with an error code or was lost
-  {USAGE}    bad command line: unknown option, invalid URI, unreadable file
+  {USAGE}    bad command line: unknown option, invalid URI or proxy, unreadable file
   {NETWORK_FAILED}    network failure: unknown host, connection refused, TLS error,
-       timeout; or a server couldn't listen on its port
+       timeout, proxy failure; or a server couldn't listen on its port
   {HANDSHAKE_FAILED}    the server refused the WebSocket handshake (HTTP error status)
   {INTERRUPTED}  interrupted by Ctrl-C"""
 
@@ -64,13 +64,14 @@ def explain(exc: Exception, where: str) -> tuple[str, int] | None:
         The line and the exit status, or :obj:`None` for an exception that
         isn't an expected failure (a bug deserves its traceback).
     """
-    if isinstance(exc, InvalidURI | UsageError):
+    if isinstance(exc, InvalidURI | InvalidProxy | UsageError):
         return str(exc), USAGE
+    if isinstance(exc, ProxyError):
+        return f"proxy failed to reach {where}: {with_cause(exc)}", NETWORK_FAILED
     if isinstance(exc, InvalidStatus):
         return refusal(exc), HANDSHAKE_FAILED
     if isinstance(exc, InvalidHandshake):
-        reason = str(exc) if exc.__cause__ is None else f"{exc}: {exc.__cause__}"
-        return f"opening handshake with {where} failed: {escape_controls(reason)}", HANDSHAKE_FAILED
+        return f"opening handshake with {where} failed: {with_cause(exc)}", HANDSHAKE_FAILED
     if isinstance(exc, TimeoutError):
         return f"timed out connecting to {where}", NETWORK_FAILED
     if isinstance(exc, ssl.SSLCertVerificationError):
@@ -107,6 +108,12 @@ def report(exc: Exception, where: str, stderr: TextIO) -> int:
     line, status = explained
     print(f"wskit: {line}", file=stderr)
     return status
+
+
+def with_cause(exc: Exception) -> str:
+    """Describe ``exc`` and what caused it, escaped: peers write some of it."""
+    reason = str(exc) if exc.__cause__ is None else f"{exc}: {exc.__cause__}"
+    return escape_controls(reason)
 
 
 def refusal(exc: InvalidStatus) -> str:

@@ -149,6 +149,20 @@ def build_parser() -> Parser:
     )
     group.add_argument("--origin", help="send this Origin header")
     add_max_size(group)
+    group = connect.add_argument_group("network")
+    group.add_argument(
+        "--proxy",
+        metavar="URL",
+        help="connect through this proxy: http://, https://, socks5:// or socks5h://, "
+        "with user:password@ if it asks; 'none' to connect directly (default: the proxy "
+        "of the environment variables https_proxy, all_proxy..., if any)",
+    )
+    group.add_argument(
+        "--reconnect",
+        action="store_true",
+        help="when the server closes the connection or it is lost, connect again, "
+        "waiting longer after each failure, until the input ends",
+    )
     group = connect.add_argument_group("TLS (wss://)")
     group.add_argument("--cacert", metavar="FILE", help="trust the certificates in FILE (PEM)")
     group.add_argument(

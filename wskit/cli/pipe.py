@@ -8,7 +8,7 @@ warnings go to standard error.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import collections
 from typing import TextIO
 
 from ..typing import Data
@@ -33,6 +33,16 @@ class Pipe:
         self.stderr = stderr
         self.formatter = formatter
         self.reader = FdReader(fd_in)
+        self.splitter = LineSplitter()
+        # Lines read but not returned yet, and whether the input ended after them.
+        self.pending: collections.deque[str] = collections.deque()
+        self.ended = False
+
+    def __enter__(self) -> Pipe:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        pass
 
     def message(self, message: Data) -> None:
         """Write an incoming message as one line.
@@ -52,13 +62,15 @@ class Pipe:
         """Say why ``line`` isn't sent; it is skipped."""
         self.notice(f"skipped a line, {reason}")
 
-    async def lines(self) -> AsyncIterator[str]:
-        """Yield the input lines, until the end of the input."""
-        splitter = LineSplitter()
-        while True:
+    async def read_line(self) -> str | None:
+        """Return the next input line; :obj:`None` at the end of the input.
+
+        Cancelling this call loses nothing: data is only read once it is
+        there, and lines that came together wait for the next calls.
+        """
+        while not (self.pending or self.ended):
             data = await self.reader.read()
-            for line in splitter.feed(data):
-                # Invalid UTF-8 can't go in a text message: it becomes U+FFFD.
-                yield line.decode(errors="replace")
-            if not data:
-                return
+            self.ended = not data
+            # Invalid UTF-8 can't go in a text message: it becomes U+FFFD.
+            self.pending.extend(line.decode(errors="replace") for line in self.splitter.feed(data))
+        return self.pending.popleft() if self.pending else None

@@ -10,11 +10,11 @@ typing is never interrupted.
 from __future__ import annotations
 
 import codecs
+import collections
 import contextlib
 import os
 import termios
 import tty
-from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import Any
 
@@ -49,6 +49,9 @@ class Terminal:
         self.reader = FdReader(fd_in)
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self.saved_mode: list[Any] | None = None
+        # Lines typed but not read yet, and whether the input ended after them.
+        self.pending: collections.deque[str] = collections.deque()
+        self.ended = False
 
     def __enter__(self) -> Terminal:
         self.saved_mode = termios.tcgetattr(self.fd_in)
@@ -104,14 +107,22 @@ class Terminal:
         self.editor.set_line(line)
         self.notice(reason)
 
-    async def lines(self) -> AsyncIterator[str]:
-        """Yield the lines typed, until Ctrl-D on an empty line or a hangup."""
-        while data := await self.reader.read():
+    async def read_line(self) -> str | None:
+        """Return the next line typed; :obj:`None` after Ctrl-D on an empty line or a hangup.
+
+        Cancelling this call loses nothing: keys are only read once they are
+        there, and lines typed together wait for the next calls.
+        """
+        while not (self.pending or self.ended):
+            data = await self.reader.read()
+            self.ended = not data
             for event in self.editor.feed(self.decoder.decode(data)):
                 if isinstance(event, EndOfInput):
-                    return
+                    self.ended = True
+                    break
                 if event.line:
                     # The line stays on screen as typed, and the prompt moves below.
                     self.show(self.formatter.decorate([event.line], PROMPT))
-                    yield event.line
+                    self.pending.append(event.line)
             self.redraw()
+        return self.pending.popleft() if self.pending else None
