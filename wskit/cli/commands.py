@@ -14,11 +14,11 @@ from ..frames import Close, CloseCode
 __all__ = ["HELP", "CloseRequest", "Command", "Help", "Message", "Ping", "Quit", "parse"]
 
 HELP = """\
-/ping [DATA]              send a ping; show the round trip when the pong arrives
-/close [CODE [REASON]]    close the connection (default: 1000, no reason)
-/quit                     close the connection normally and exit (or Ctrl-D)
-/help                     show this help
-//TEXT                    send a message that starts with "/\""""
+/ping [DATA]            send a ping and show the round trip time
+/close [CODE [REASON]]  close the connection (default: 1000, no reason)
+/quit                   close normally and exit (or Ctrl-D)
+/help                   show this help
+//TEXT                  send a message that starts with /"""
 
 
 @dataclasses.dataclass(frozen=True)

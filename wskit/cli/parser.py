@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import textwrap
 from typing import NoReturn
 
 from ..version import __version__
 from . import client
 from . import demo as demo_command
 from . import serve as serve_command
+from .commands import HELP
 from .errors import EXIT_STATUSES, USAGE
 
 __all__ = ["COMMANDS", "build_parser", "with_command"]
@@ -25,16 +27,16 @@ WebSockets from the command line: a client, a server and a demo.
 
 wskit COMMAND --help describes each command."""
 
-CONNECT_DESCRIPTION = """\
+CONNECT_DESCRIPTION = (
+    """\
 Connect to a WebSocket server and exchange messages.
 
 On a terminal, type a message and press Enter to send it; messages received
 print above the line being typed. Commands start with /:
 
-  /ping [DATA]            send a ping; show the round trip when the pong arrives
-  /close [CODE [REASON]]  close the connection (default: 1000, no reason)
-  /quit                   close the connection normally and exit (or Ctrl-D)
-  //TEXT                  send a message that starts with "/"
+"""
+    + textwrap.indent(HELP, "  ")
+    + """
 
 When standard input or output isn't a terminal, or with --raw, each input line
 is a message and each message received is one output line:
@@ -44,6 +46,7 @@ is a message and each message received is one output line:
 
 Control characters and escape sequences from the server are always shown
 escaped (\\x1b, \\n...), and binary messages as hexadecimal."""
+)
 
 SERVE_DESCRIPTION = """\
 Run a WebSocket server for any number of clients, until Ctrl-C.
@@ -53,8 +56,9 @@ Run a WebSocket server for any number of clients, until Ctrl-C.
   --exec CMD   run CMD (with /bin/sh) for each connection: each message
                received is a line on its standard input, each line of its
                standard output is a message; the connection closes when CMD
-               exits (1000 if it succeeded, 1011 if not), and CMD's input
-               ends when the connection closes."""
+               exits (1000 if it succeeded, 1011 if not); when the connection
+               closes, CMD's input ends, and whatever CMD started gets SIGTERM
+               2 s later if still running, then SIGKILL."""
 
 DEMO_DESCRIPTION = """\
 Serve wskit's demo on one port: a page with a counter that every tab can change
