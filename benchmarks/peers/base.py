@@ -80,7 +80,8 @@ class Connection(abc.ABC):
         """Send ``message`` back to back until ``deadline``, then ask the server's count.
 
         Returns:
-            The number of messages sent; the server counted all their bytes.
+            The number of messages sent (at least one); the server counted all
+            their bytes, else :exc:`BenchmarkError` is raised.
         """
 
     @abc.abstractmethod

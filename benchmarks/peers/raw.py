@@ -8,7 +8,10 @@ sockets with a thread per server connection. The protocol:
   like the ``/echo`` and ``/count`` paths of the WebSocket peers;
 - a message is a 4-byte big-endian length followed by the payload;
 - echo sends every message back; count adds up payload lengths and answers an
-  empty message with an 8-byte message holding the total, then resets it.
+  empty message with an 8-byte message holding the total, then resets it;
+- a length of 0xFFFFFFFF asks the server to close the connection: as in a
+  WebSocket closing handshake, the server closes TCP first (and so keeps the
+  TIME_WAIT state; the client's ephemeral ports don't run out).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ __all__ = ["HELLO", "HELLO_REPLY", "make_peer"]
 
 ECHO, COUNT = b"E", b"C"
 EMPTY = b"\0\0\0\0"
+CLOSE = b"\xff\xff\xff\xff"
 # What the lean opener of idle connections sends and expects: echo mode, one
 # empty message and its echo, so the server has surely set the connection up.
 HELLO, HELLO_REPLY = ECHO + EMPTY, EMPTY
@@ -66,6 +70,10 @@ class _ServerProtocol(asyncio.Protocol):
             del buffer[:1]
         start = 0
         while len(buffer) - start >= 4:
+            if buffer[start : start + 4] == CLOSE:
+                self.transport.close()
+                buffer.clear()
+                return
             end = start + 4 + int.from_bytes(buffer[start : start + 4], "big")
             if end > len(buffer):
                 break
@@ -173,7 +181,7 @@ class _AsyncioConnection(Connection):
         return count
 
     async def close(self) -> None:
-        self.protocol.transport.close()
+        self.protocol.transport.write(CLOSE)
         await self.protocol.closed
 
 
@@ -217,6 +225,8 @@ def _serve_connection(sock: socket.socket) -> None:
             count = 0
             while True:
                 header = _receive(sock, 4)
+                if header == CLOSE:
+                    return
                 size = int.from_bytes(header, "big")
                 payload = _receive(sock, size)
                 if echo:
@@ -263,7 +273,10 @@ class _ThreadsConnection(SyncConnection):
         return count
 
     def close(self) -> None:
-        self.sock.close()
+        with self.sock:
+            self.sock.sendall(CLOSE)
+            while self.sock.recv(4096):  # until the server closes
+                pass
 
 
 class ThreadsPeer(SyncPeer):
