@@ -157,6 +157,12 @@ class BaseAssembler:
         self.skip_rest_of_message = False
         self.closed = False
 
+    def message_waiting(self) -> bool:
+        """Whether a whole message waits in the queue, ready for ``get()``."""
+        ends = sum(1 for frame in self.queue.frames if frame.fin)
+        # The first end belongs to a message a streaming reader left unfinished.
+        return ends > (1 if self.skip_rest_of_message else 0)
+
 
 class Fragments:
     """Decodes a message fragment by fragment, for streaming reads.

@@ -19,6 +19,13 @@ The contract an I/O layer relies on:
 Bad input from the peer never raises out of ``receive_*``: the connection
 fails with the close code that fits (1002, 1007, 1008, 1009, 1011) and the
 error is kept in :attr:`Protocol.parser_exc`.
+
+An I/O layer that queues messages for the application may set
+:attr:`Protocol.hold_failures`: bad input then stops the reading at once, but
+the close frame waits in :attr:`Protocol.held_failure` until the I/O layer
+calls :meth:`Protocol.release_failure`, typically once the application has
+read the messages received before the error. Meanwhile the connection stays
+open for sending, so the application can still answer them.
 """
 
 from __future__ import annotations
@@ -170,6 +177,10 @@ class Protocol:
         self.eof_rcvd = False
         self.parser_exc: Exception | None = None
         """Why the connection failed, when the peer's input was at fault."""
+        self.hold_failures = False
+        """Hold back the failure that bad input causes until :meth:`release_failure`."""
+        self.held_failure: Close | None = None
+        """The close frame of a failure held back, until it is released."""
 
         # Receive side.
         self._reading = Reading.FRAMES if state is OPEN else Reading.HANDSHAKE
@@ -290,6 +301,7 @@ class Protocol:
         elif self.debug and self._buffer and self._reading is Reading.FRAMES:
             self.logger.debug("! %d bytes of an incomplete frame", len(self._buffer))
         self.discard()
+        self.held_failure = None  # too late to send it
         # The peer is gone: answer its EOF with ours, whoever was to go first.
         self.send_eof()
         self.state = CLOSED
@@ -479,7 +491,18 @@ class Protocol:
 
     def _fail_on_input(self, exc: Exception, code: CloseCode) -> None:
         self.parser_exc = exc
-        self.fail(code, str(exc))
+        if self.hold_failures and self._state is OPEN:
+            # Stop reading now; the close frame waits for release_failure().
+            self.held_failure = Close(code, _truncate_reason(str(exc)))
+            self.discard()
+        else:
+            self.fail(code, str(exc))
+
+    def release_failure(self) -> None:
+        """Fail the connection as :attr:`held_failure` says, if a failure is held."""
+        held = self.held_failure
+        if held is not None:
+            self.fail(held.code, held.reason)
 
     # Sending.
 
@@ -540,6 +563,9 @@ class Protocol:
             code: Close code; :obj:`None` sends a close frame without a code.
             reason: Close reason, at most 123 bytes in UTF-8.
 
+        When a failure is held (see :attr:`hold_failures`), it is released
+        instead: the connection is failing already, with the error's code.
+
         Raises:
             InvalidState: The connection is not open.
             ProtocolError: The code may not be sent, the reason is too long,
@@ -553,7 +579,10 @@ class Protocol:
         else:
             close = Close(code, reason)
             close.check()  # 1005 stands for "no code" here, but may not be sent
-        self._send_close(close, rcvd_then_sent=False)
+        if self.held_failure is not None:
+            self.release_failure()
+        else:
+            self._send_close(close, rcvd_then_sent=False)
 
     def _send_close(self, close: Close, *, rcvd_then_sent: bool) -> None:
         data = b"" if close.code == CloseCode.NO_STATUS_RCVD else close.serialize()
@@ -588,7 +617,8 @@ class Protocol:
 
         Sends a close frame with ``code`` unless one was sent already or
         ``code`` is 1006, then stops processing input. A server also closes
-        the connection; a client lets the server do it.
+        the connection; a client lets the server do it. A failure held back
+        is dropped: this one replaces it.
 
         Args:
             code: Close code.
@@ -597,6 +627,7 @@ class Protocol:
         Raises:
             ProtocolError: ``code`` may not be sent in a close frame.
         """
+        self.held_failure = None
         if self._state is OPEN and code != CloseCode.ABNORMAL_CLOSURE:
             close = Close(code, _truncate_reason(reason))
             close.check()
@@ -639,7 +670,10 @@ class Protocol:
         """
         if self._state is CLOSED:
             return False
-        return self._state is CLOSING or self._reading is Reading.DISCARD
+        if self._state is CLOSING:
+            return True
+        # Reading stops when a failure is held, but the peer doesn't know yet.
+        return self._reading is Reading.DISCARD and self.held_failure is None
 
     def send_frame(self, frame: Frame) -> None:
         """Queue a frame for sending, with the negotiated extensions applied.

@@ -1340,6 +1340,85 @@ async def test_protocol_error_fails_with_1002(side: str) -> None:
         assert isinstance(raised.value.__cause__, ProtocolError)
 
 
+def send_message_then_protocol_error(peer: RawPeer, *, fin: bool = True) -> None:
+    """Write a message (or its first fragment), a frame with RSV1 set (no
+    extension gives it a meaning), and a ping, all in one chunk (Autobahn 3.2)."""
+    mask = isinstance(peer.protocol, ClientProtocol)
+    peer.writer.write(
+        Frame(TEXT, b"Hello", fin=fin).serialize(mask=mask)
+        + Frame(BINARY, b"bad", rsv1=True).serialize(mask=mask)
+        + Frame(PING, b"never answered").serialize(mask=mask)
+    )
+
+
+async def expect_failure_after(peer: RawPeer, *frames: Frame) -> None:
+    """The peer receives ``frames``, then a 1002 close frame, and nothing else."""
+    received = await peer.receive_frames(until=lambda frame: frame.opcode is CLOSE)
+    assert received[:-1] == list(frames)
+    assert Close.parse(received[-1].data).code == CloseCode.PROTOCOL_ERROR
+    peer.abort(reset=False)
+
+
+@pytest.mark.parametrize("side", SIDES)
+async def test_message_before_a_protocol_error_can_be_answered(side: str) -> None:
+    """Autobahn 3.2-3.4, 4.1.3, 4.1.4, 4.2.3, 4.2.4, 5.15: the connection fails
+    once the application has read (and answered) what came before the error."""
+    async with raw_pair(side, close_timeout=WAIT) as (ws, peer):
+        send_message_then_protocol_error(peer)
+        async with asyncio.timeout(WAIT):
+            message = await ws.recv()
+        assert message == "Hello"
+        await ws.send(message)
+        with pytest.raises(ConnectionClosedError) as raised:
+            async with asyncio.timeout(WAIT):
+                await asyncio.gather(ws.recv(), expect_failure_after(peer, Frame(TEXT, b"Hello")))
+        assert raised.value.sent == Close(CloseCode.PROTOCOL_ERROR, "reserved bits must be 0")
+        assert isinstance(raised.value.__cause__, ProtocolError)
+
+
+@pytest.mark.parametrize("side", SIDES)
+async def test_data_after_a_held_failure_does_not_release_it(side: str) -> None:
+    async with raw_pair(side, close_timeout=WAIT) as (ws, peer):
+        send_message_then_protocol_error(peer)
+        async with asyncio.timeout(WAIT):
+            message = await ws.recv()
+        # The application works on its answer; more data comes meanwhile.
+        peer.send(Frame(PING, b"later"))  # ignored, like everything after the error
+        await asyncio.sleep(0.1)
+        await ws.send(message)
+        streaming = asyncio.create_task(collect(ws))
+        await expect_failure_after(peer, Frame(TEXT, b"Hello"))
+        with pytest.raises(ConnectionClosedError):
+            async with asyncio.timeout(WAIT):
+                await streaming
+
+
+@pytest.mark.parametrize("side", SIDES)
+async def test_close_with_a_held_failure_sends_the_error_code(side: str) -> None:
+    async with raw_pair(side, close_timeout=WAIT) as (ws, peer):
+        send_message_then_protocol_error(peer)
+        await eventually(ws.recv_messages.message_waiting)
+        closing = asyncio.create_task(ws.close())
+        await expect_failure_after(peer)
+        async with asyncio.timeout(WAIT):
+            await closing
+        assert ws.close_code == CloseCode.ABNORMAL_CLOSURE  # the peer didn't answer
+        assert ws.protocol.close_sent == Close(CloseCode.PROTOCOL_ERROR, "reserved bits must be 0")
+
+
+@pytest.mark.parametrize("side", SIDES)
+async def test_protocol_error_within_a_message_being_read_fails_at_once(side: str) -> None:
+    """Nothing received before the error can be read whole: no reason to wait."""
+    async with raw_pair(side, close_timeout=WAIT) as (ws, peer):
+        receiving = asyncio.create_task(ws.recv())
+        await wait_until_blocked(receiving)
+        send_message_then_protocol_error(peer, fin=False)
+        await expect_failure_after(peer)
+        with pytest.raises(ConnectionClosedError):
+            async with asyncio.timeout(WAIT):
+                await receiving
+
+
 @pytest.mark.parametrize("side", SIDES)
 async def test_close_timeout_drops_an_unresponsive_peer(
     side: str, caplog: pytest.LogCaptureFixture

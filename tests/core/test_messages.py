@@ -335,3 +335,21 @@ def test_base_assembler_starts_empty_open_and_idle() -> None:
     for _ in range(9):
         assembler.queue.put(Frame(BINARY, b"x"))
     assert assembler.queue.paused
+
+
+def test_base_assembler_message_waiting() -> None:
+    assembler = BaseAssembler()
+    assert not assembler.message_waiting()
+    assembler.queue.put(frame(b"fragment", fin=False))
+    assert not assembler.message_waiting()
+    assembler.queue.put(frame(b"end"))
+    assert assembler.message_waiting()
+
+
+def test_base_assembler_message_waiting_after_streaming_reader_left() -> None:
+    assembler = BaseAssembler()
+    assembler.skip_rest_of_message = True
+    assembler.queue.put(frame(b"rest of the message left behind"))
+    assert not assembler.message_waiting()
+    assembler.queue.put(frame(b"next message"))
+    assert assembler.message_waiting()

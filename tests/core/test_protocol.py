@@ -733,6 +733,85 @@ def test_unexpected_error_fails_with_1011(caplog: pytest.LogCaptureFixture) -> N
     assert "unexpected error while parsing frames" in caplog.text
 
 
+# Failures held back until the application has read what came before
+# (Autobahn 3.2, 4.1.3, 5.15...: a message, then a bad frame, in one chunk).
+
+
+def message_then_bad_frame(side: Side) -> Protocol:
+    protocol = Protocol(side)
+    protocol.hold_failures = True
+    masked = side is SERVER
+    protocol.receive_data(
+        wire(TEXT, b"Hello", masked=masked)
+        + wire(TEXT, b"bad", rsv1=True, masked=masked)
+        + wire(PING, b"never answered", masked=masked)
+    )
+    return protocol
+
+
+@pytest.mark.parametrize("side", [SERVER, CLIENT])
+def test_held_failure_lets_the_application_answer_first(side: Side) -> None:
+    protocol = message_then_bad_frame(side)
+    assert received(protocol) == [Frame(TEXT, b"Hello")]
+    # Nothing is sent yet, not even the pong, and the connection stays open.
+    assert protocol.data_to_send() == []
+    assert protocol.held_failure == Close(CloseCode.PROTOCOL_ERROR, "reserved bits must be 0")
+    assert isinstance(protocol.parser_exc, ProtocolError)
+    assert protocol.state is State.OPEN
+    assert not protocol.close_expected()
+    # Input is ignored from the error on.
+    protocol.receive_data(wire(TEXT, b"ignored", masked=side is SERVER))
+    assert received(protocol) == []
+    protocol.send_text(b"Hello")
+    [echo] = sent_frames(protocol)
+    assert echo == Frame(TEXT, b"Hello")
+    protocol.release_failure()
+    assert_failed(protocol, CloseCode.PROTOCOL_ERROR)
+    assert protocol.held_failure is None
+
+
+def test_release_failure_without_held_failure_does_nothing(server: Protocol) -> None:
+    server.hold_failures = True
+    server.release_failure()
+    assert server.data_to_send() == []
+    assert server.state is State.OPEN
+
+
+def test_close_releases_held_failure() -> None:
+    server = message_then_bad_frame(SERVER)
+    received(server)
+    server.send_close(CloseCode.NORMAL_CLOSURE)
+    # The connection fails with the error's code, not the one asked for.
+    assert_failed(server, CloseCode.PROTOCOL_ERROR)
+
+
+def test_fail_replaces_held_failure() -> None:
+    server = message_then_bad_frame(SERVER)
+    server.fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
+    assert_failed(server, CloseCode.INTERNAL_ERROR)
+    server.release_failure()
+    assert server.data_to_send() == []
+
+
+def test_eof_drops_held_failure() -> None:
+    server = message_then_bad_frame(SERVER)
+    server.receive_eof()
+    assert server.held_failure is None
+    assert server.data_to_send() == [SEND_EOF]
+    exc = server.close_exc
+    assert isinstance(exc, ConnectionClosedError)
+    assert isinstance(exc.__cause__, ProtocolError)
+
+
+def test_failures_are_not_held_while_closing(server: Protocol) -> None:
+    server.hold_failures = True
+    server.send_close(CloseCode.NORMAL_CLOSURE)
+    server.data_to_send()
+    server.receive_data(to_server(TEXT, b"\xff"))
+    assert server.held_failure is None
+    assert server.data_to_send() == [SEND_EOF]
+
+
 # The end of the stream.
 
 

@@ -834,6 +834,78 @@ def test_protocol_error_from_the_peer_fails_with_1002() -> None:
         assert client.state is CLOSED
 
 
+def send_message_then_protocol_error(peer: RawPeer, *, fin: bool = True) -> None:
+    """Write a message (or its first fragment), a frame with RSV1 set (no
+    extension gives it a meaning), and a ping, all in one chunk (Autobahn 3.2)."""
+    peer.sock.sendall(
+        Frame(TEXT, b"Hello", fin=fin).serialize(mask=False)
+        + Frame(BINARY, b"bad", rsv1=True).serialize(mask=False)
+        + Frame(PING, b"never answered").serialize(mask=False)
+    )
+
+
+def expect_failure_after(peer: RawPeer, *frames: Frame) -> None:
+    """The peer receives ``frames``, then a 1002 close frame; then it hangs up."""
+    for frame in frames:
+        assert peer.next_frame() == frame
+    close = peer.next_frame()
+    assert close.opcode is CLOSE
+    assert Close.parse(close.data).code == CloseCode.PROTOCOL_ERROR
+    peer.close()  # a server closes the TCP connection after a close frame
+
+
+def test_message_before_a_protocol_error_can_be_answered() -> None:
+    """Autobahn 3.2-3.4, 4.1.3, 4.1.4, 4.2.3, 4.2.4, 5.15: the connection fails
+    once the application has read (and answered) what came before the error."""
+    with raw_server() as (peer, client):
+        send_message_then_protocol_error(peer)
+        message = client.recv(timeout=WAIT)
+        assert message == "Hello"
+        client.send(message)
+        receiving = Background(client.recv, WAIT)
+        expect_failure_after(peer, Frame(TEXT, b"Hello"))
+        with pytest.raises(ConnectionClosedError) as raised:
+            receiving.finish()
+        assert raised.value.sent == Close(CloseCode.PROTOCOL_ERROR, "reserved bits must be 0")
+
+
+def test_data_after_a_held_failure_does_not_release_it() -> None:
+    with raw_server() as (peer, client):
+        send_message_then_protocol_error(peer)
+        message = client.recv(timeout=WAIT)
+        # The application works on its answer; more data comes meanwhile.
+        peer.send(Frame(PING, b"later"))  # ignored, like everything after the error
+        time.sleep(SHORT)
+        client.send(message)
+        receiving = Background(lambda: list(client.recv_streaming()))
+        expect_failure_after(peer, Frame(TEXT, b"Hello"))
+        with pytest.raises(ConnectionClosedError):
+            receiving.finish()
+
+
+def test_close_with_a_held_failure_sends_the_error_code() -> None:
+    with raw_server() as (peer, client):
+        send_message_then_protocol_error(peer)
+        wait_for(client.recv_messages.message_waiting)
+        closing = Background(client.close)
+        expect_failure_after(peer)
+        closing.finish()
+        assert client.protocol.close_sent == Close(
+            CloseCode.PROTOCOL_ERROR, "reserved bits must be 0"
+        )
+
+
+def test_protocol_error_within_a_message_being_read_fails_at_once() -> None:
+    """Nothing received before the error can be read whole: no reason to wait."""
+    with raw_server() as (peer, client):
+        receiving = Background(client.recv, WAIT)
+        time.sleep(SHORT)
+        send_message_then_protocol_error(peer, fin=False)
+        expect_failure_after(peer)
+        with pytest.raises(ConnectionClosedError):
+            receiving.finish()
+
+
 def test_peer_never_answering_the_close_frame_is_dropped_after_close_timeout() -> None:
     with raw_server(close_timeout=0.2) as (peer, client):
         start = time.monotonic()

@@ -82,6 +82,9 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
         write_limit: int | tuple[int, int | None] = 2**15,
     ) -> None:
         ConnectionAttributes.__init__(self, protocol)
+        # Bad input fails the connection once the application has read the
+        # messages received before it, so that it can answer them.
+        protocol.hold_failures = True
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.close_timeout = close_timeout
@@ -173,6 +176,8 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
                 before was returned first.
             ConcurrencyError: Another coroutine is already receiving.
         """
+        if self.protocol.held_failure is not None:
+            self._release_held_failure()
         try:
             return await self.recv_messages.get(decode)
         except EOFError:
@@ -199,6 +204,8 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
             ConnectionClosed: The connection is closed.
             ConcurrencyError: Another coroutine is already receiving.
         """
+        if self.protocol.held_failure is not None:
+            self._release_held_failure()
         try:
             # Close the assembler's iterator as soon as this one stops, so that
             # the next recv() doesn't find it still running.
@@ -427,6 +434,12 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
         if protocol.eof_sent:
             self._handshake_over()
 
+    def _release_held_failure(self) -> None:
+        """Fail as the core held back, unless a message received before the error is unread."""
+        if not self.recv_messages.message_waiting():
+            self.protocol.release_failure()
+            self._send_data()
+
     def _start_close_timer(self) -> None:
         if self.close_timeout is not None:
             self.close_timer = self.loop.call_later(self.close_timeout, self._close_timed_out)
@@ -494,9 +507,13 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
     def data_received(self, data: BytesLike) -> None:
         """Handle bytes from the network."""
         protocol = self.protocol
+        already_held = protocol.held_failure is not None
         protocol.receive_data(data)
         for event in protocol.events_received():
             self.process_event(event)
+        # A failure held back just now; later, only recv() and close() release it.
+        if protocol.held_failure is not None and not already_held:
+            self._release_held_failure()
         self._send_data()
 
     def eof_received(self) -> None:

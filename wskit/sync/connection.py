@@ -78,6 +78,12 @@ class Connection(ConnectionAttributes[threading.Event]):
         max_queue: int | tuple[int | None, int | None] | None = 16,
     ) -> None:
         super().__init__(protocol)
+        # Bad input fails the connection once the application has read the
+        # messages received before it, so that it can answer them.
+        protocol.hold_failures = True
+        # Set by the reader thread once it has queued what came before a
+        # failure the core holds back; application threads release it then.
+        self.failure_held = False
         self.socket = socket
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
@@ -195,6 +201,8 @@ class Connection(ConnectionAttributes[threading.Event]):
             TimeoutError: No message arrived in time.
             ConcurrencyError: Another thread is already receiving.
         """
+        if self.failure_held:
+            self._release_held_failure()
         try:
             return self.recv_messages.get(timeout, decode)
         except EOFError:
@@ -217,6 +225,8 @@ class Connection(ConnectionAttributes[threading.Event]):
             ConnectionClosed: The connection is closed.
             ConcurrencyError: Another thread is already receiving.
         """
+        if self.failure_held:
+            self._release_held_failure()
         try:
             yield from self.recv_messages.get_iter(decode)
             return
@@ -230,6 +240,15 @@ class Connection(ConnectionAttributes[threading.Event]):
         except UnicodeDecodeError as exc:
             self._fail_decoding(exc)
         raise self._closed()
+
+    def _release_held_failure(self) -> None:
+        """Fail as the core held back, unless a message received before the error is unread."""
+        with self.protocol_mutex:
+            if self.protocol.held_failure is None or self.recv_messages.message_waiting():
+                return
+            self.protocol.release_failure()
+            self._queue_writes()
+        self._flush(block=False)
 
     def _fail_decoding(self, exc: UnicodeDecodeError) -> None:
         with self.protocol_mutex:
@@ -545,6 +564,13 @@ class Connection(ConnectionAttributes[threading.Event]):
                 self._flush(block=False)
                 for event in events:
                     self.process_event(event)
+                if self.protocol.held_failure is not None and not self.failure_held:
+                    self.failure_held = True
+                    # An application thread may have taken a message of this
+                    # batch already: it releases the failure when it asks for
+                    # the next one. From now on, only they release it.
+                    if not any(_ends_message(event) for event in events):
+                        self._release_held_failure()
         except TimeoutError:
             self.logger.info("timed out waiting for the peer to close the connection")
         except OSError as exc:
@@ -663,6 +689,10 @@ class Connection(ConnectionAttributes[threading.Event]):
             if self.keepalive_pong is not None and self.keepalive_pong.is_set():
                 self.keepalive_pong = None
                 self.pong_deadline = None
+
+
+def _ends_message(event: Event) -> bool:
+    return isinstance(event, Frame) and event.fin and event.opcode in _DATA_OPCODES
 
 
 def _poller(sock: socket.socket, *, write: bool = False) -> Callable[[float | None], bool]:

@@ -52,6 +52,11 @@ class Assembler(BaseAssembler):
             self.closed = True
             self.frame_added.notify_all()
 
+    def message_waiting(self) -> bool:
+        """Whether a whole message waits in the queue, ready for :meth:`get`."""
+        with self.mutex:
+            return super().message_waiting()
+
     def get(self, timeout: float | None = None, decode: bool | None = None) -> Data:
         """Return the next message.
 
