@@ -10,6 +10,8 @@ import termios
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pytest
+
 from wskit.cli.display import Formatter
 from wskit.cli.terminal import Terminal
 
@@ -139,3 +141,15 @@ async def test_keys_typed_before_start_are_kept() -> None:
         with terminal(slave) as term:
             os.write(master, b"\x04")
             assert await read_all(term) == ["early"]
+
+
+async def test_cancelling_read_line_loses_nothing() -> None:
+    with pty() as (master, slave), terminal(slave) as term:
+        reading = asyncio.create_task(term.read_line())
+        await asyncio.sleep(0.01)
+        reading.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await reading
+        os.write(master, b"kept\r")
+        async with asyncio.timeout(5):
+            assert await term.read_line() == "kept"
