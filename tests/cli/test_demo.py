@@ -133,15 +133,14 @@ async def test_clock_ticks_in_every_tab_at_once() -> None:
         uri = f"ws://{address}/clock"
         async with connect(uri) as first, connect(uri) as second:
             # Each tab gets the time at once, then every tick.
-            first_times = [(await recv_json(first))["time"] for _ in range(5)]
-            second_times = [(await recv_json(second))["time"] for _ in range(5)]
+            first_times = [(await recv_json(first))["time"] for _ in range(8)]
+            second_times = [(await recv_json(second))["time"] for _ in range(8)]
+    # Ticks are broadcast: after the first message, both tabs got the same
+    # ones, which carry the time of the tick itself.
+    common = set(first_times[1:]) & set(second_times[1:])
+    assert len(common) >= 2
+    assert all(time_ms % round(TICK * 1000) == 0 for time_ms in common)
     assert first_times == sorted(first_times)
-    # Ticks are broadcast: after the first message, both tabs got the same ones.
-    assert set(first_times[1:]) & set(second_times[1:])
-    # And they fall on multiples of the tick.
-    for time_ms in first_times[1:]:
-        remainder = time_ms % (TICK * 1000)
-        assert min(remainder, TICK * 1000 - remainder) < 20
 
 
 async def test_run_prints_the_url_and_stops_on_sigterm() -> None:

@@ -151,11 +151,15 @@ class Demo:
         finally:
             self.clocks.remove(websocket)
 
-    def time_message(self) -> str:
-        return json.dumps({"time": int(time.time() * 1000)})
+    def time_message(self, now: float | None = None) -> str:
+        return json.dumps({"time": round((time.time() if now is None else now) * 1000)})
 
     async def tick(self) -> None:
         """Broadcast the time to every clock at the start of each tick."""
         while True:
-            await asyncio.sleep(self.interval - time.time() % self.interval)
-            broadcast(self.clocks, self.time_message())
+            now = time.time()
+            tick = (now // self.interval + 1) * self.interval
+            await asyncio.sleep(tick - now)
+            # The tick's own time: waking up a little early or late doesn't
+            # show the same second twice, or skip one.
+            broadcast(self.clocks, self.time_message(tick))
