@@ -177,98 +177,87 @@ def wstest_env() -> dict[str, str]:
     return {**os.environ, "PYTHONWARNINGS": "ignore"}
 
 
+@dataclasses.dataclass
+class Job:
+    """What running the cases for one agent takes."""
+
+    name: str  # the agent's name in wstest's reports
+    testee: Path
+    cases: dict[str, list[str]]
+    reports: Path
+    testee_log: IO[str]
+    wstest_log: IO[str]
+    timeout: float
+
+
 def run_agent(agent: str, cases: dict[str, list[str]], out: Path, timeout: float) -> AgentRun:
     """Run the selected cases for one agent and read wstest's report."""
-    name = f"wskit-{agent}"
     directory = out / agent
     directory.mkdir(parents=True, exist_ok=True)
-    reports = directory / "reports"
-    testee = COMPLIANCE / "testees" / f"{agent.replace('-', '_')}.py"
     started = time.monotonic()
     error = ""
     with (
         (directory / "testee.log").open("w") as testee_log,
         (directory / "wstest.log").open("w") as wstest_log,
     ):
+        job = Job(
+            name=f"wskit-{agent}",
+            testee=COMPLIANCE / "testees" / f"{agent.replace('-', '_')}.py",
+            cases=cases,
+            reports=directory / "reports",
+            testee_log=testee_log,
+            wstest_log=wstest_log,
+            timeout=timeout,
+        )
         try:
             if agent.endswith("-server"):
-                run_server_agent(
-                    name,
-                    testee=testee,
-                    cases=cases,
-                    reports=reports,
-                    testee_log=testee_log,
-                    wstest_log=wstest_log,
-                    timeout=timeout,
-                )
+                run_server_agent(job)
             else:
-                run_client_agent(
-                    name,
-                    testee=testee,
-                    cases=cases,
-                    reports=reports,
-                    testee_log=testee_log,
-                    wstest_log=wstest_log,
-                    timeout=timeout,
-                )
+                run_client_agent(job)
         except (RuntimeError, subprocess.TimeoutExpired) as exc:
             error = str(exc)
     seconds = time.monotonic() - started
-    results = read_reports(reports, name)
+    results = read_reports(job.reports, job.name)
     selected = resolve_cases(cases)
     missing = sorted(set(selected) - {result.case for result in results}, key=_case_key)
     return AgentRun(agent, seconds, results, missing, error)
 
 
-def run_server_agent(
-    name: str,
-    *,
-    testee: Path,
-    cases: dict[str, list[str]],
-    reports: Path,
-    testee_log: IO[str],
-    wstest_log: IO[str],
-    timeout: float,
-) -> None:
-    with running([sys.executable, str(testee)], testee_log, stdout=subprocess.PIPE) as server:
+def run_server_agent(job: Job) -> None:
+    """Start the echo server testee, then point wstest's fuzzing client at it."""
+    command = [sys.executable, str(job.testee)]
+    with running(command, job.testee_log, stdout=subprocess.PIPE) as server:
         timer = _kill_after(server, STARTUP_TIMEOUT)
         try:
             port = read_port(server)
         finally:
             timer.cancel()
         spec = {
-            "outdir": str(reports),
-            "servers": [{"agent": name, "url": f"ws://127.0.0.1:{port}"}],
-            **cases,
+            "outdir": str(job.reports),
+            "servers": [{"agent": job.name, "url": f"ws://127.0.0.1:{port}"}],
+            **job.cases,
         }
-        spec_file = write_spec(reports.parent / "fuzzingclient.json", spec)
+        spec_file = write_spec(job.reports.parent / "fuzzingclient.json", spec)
         command = [*WSTEST, "-m", "fuzzingclient", "-s", str(spec_file)]
-        with running(command, wstest_log, env=wstest_env()) as wstest:
-            wstest.wait(timeout)
+        with running(command, job.wstest_log, env=wstest_env()) as wstest:
+            wstest.wait(job.timeout)
         if wstest.returncode != 0:
             raise RuntimeError(f"wstest exited with status {wstest.returncode}")
 
 
-def run_client_agent(
-    name: str,
-    *,
-    testee: Path,
-    cases: dict[str, list[str]],
-    reports: Path,
-    testee_log: IO[str],
-    wstest_log: IO[str],
-    timeout: float,
-) -> None:
+def run_client_agent(job: Job) -> None:
+    """Start wstest's fuzzing server, then the client testee against it."""
     port = free_port()
     url = f"ws://127.0.0.1:{port}"
-    spec = {"url": url, "outdir": str(reports), **cases}
-    spec_file = write_spec(reports.parent / "fuzzingserver.json", spec)
+    spec = {"url": url, "outdir": str(job.reports), **job.cases}
+    spec_file = write_spec(job.reports.parent / "fuzzingserver.json", spec)
     # --webport 0: no web server for browsing the reports.
     command = [*WSTEST, "-m", "fuzzingserver", "--webport", "0", "-s", str(spec_file)]
-    with running(command, wstest_log, env=wstest_env()) as wstest:
+    with running(command, job.wstest_log, env=wstest_env()) as wstest:
         wait_listening(port, wstest)
-        with running([sys.executable, str(testee), url, name], testee_log) as client:
-            client.wait(timeout)
+        command = [sys.executable, str(job.testee), url, job.name]
+        with running(command, job.testee_log) as client:
+            client.wait(job.timeout)
         if client.returncode != 0:
             raise RuntimeError(f"client testee exited with status {client.returncode}")
 
@@ -445,9 +434,21 @@ def load_cases(mode: str) -> dict[str, list[str]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--mode", choices=("fast", "full"), default="fast")
-    parser.add_argument("--agent", choices=AGENTS, action="append", dest="agents")
-    parser.add_argument("--out", type=Path, help="default: compliance/reports/MODE")
+    parser.add_argument(
+        "--mode",
+        choices=("fast", "full"),
+        default="fast",
+        help="the cases of compliance/specs/MODE.json (default: fast)",
+    )
+    parser.add_argument(
+        "--agent",
+        choices=AGENTS,
+        action="append",
+        dest="agents",
+        help="run this agent only; repeat for several (default: all four)",
+    )
+    parser.add_argument("--out", type=Path, help="reports directory (compliance/reports/MODE)")
+    parser.add_argument("--summary", type=Path, help="also write the summary to this file")
     parser.add_argument(
         "--timeout", type=float, help="seconds per agent; default: 900 (fast), 14400 (full)"
     )
@@ -473,6 +474,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     summary = summarize(runs, args.mode, info)
     (out / "SUMMARY.md").write_text(summary)
+    if args.summary is not None:
+        args.summary.write_text(summary)
     (out / "summary.json").write_text(
         json.dumps(
             {"mode": args.mode, **info, "agents": [dataclasses.asdict(run) for run in runs]},
