@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from typing import Any, NoReturn
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
@@ -81,6 +81,7 @@ class RedisBroker(Broker):
     ) -> None:
         super().__init__(logger=logger)
         self.prefix = prefix
+        self.timeout = timeout
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.backoff = Backoff(backoff_min, backoff_max)
@@ -90,7 +91,10 @@ class RedisBroker(Broker):
             protocol=2,
             retry=Retry(NoBackoff(), 0),
             socket_connect_timeout=timeout,
-            socket_timeout=timeout,
+            # With a socket_timeout, redis-py sends through asyncio.wait_for(),
+            # which can swallow a cancellation on Python 3.11: the broker
+            # bounds its waits with asyncio.timeout() instead.
+            socket_timeout=None,
         )
         self._link_task: asyncio.Task[None] | None = None
         # The state of the current link connection, guarded by _send_lock,
@@ -119,8 +123,9 @@ class RedisBroker(Broker):
 
     async def _publish(self, topic: str, data: Data) -> None:
         try:
-            await self._client.publish(wire.channel(self.prefix, topic), wire.encode(data))
-        except (RedisError, OSError) as exc:
+            async with asyncio.timeout(self.timeout):
+                await self._client.publish(wire.channel(self.prefix, topic), wire.encode(data))
+        except (RedisError, OSError, TimeoutError) as exc:
             raise BrokerUnavailable(f"can't publish on {topic!r}: {exc}") from exc
 
     # Subscriptions on the wire.
@@ -169,20 +174,12 @@ class RedisBroker(Broker):
     # The listener.
 
     async def _run_link(self) -> None:
-        while True:
-            error: BaseException
-            pool = self._client.connection_pool
-            connection = pool.connection_class(**pool.connection_kwargs)
-            try:
-                await connection.connect()  # type: ignore[no-untyped-call]  # unannotated in redis-py
-                await self._listen(connection)
-            except (RedisError, OSError, TimeoutError) as exc:
-                error = exc
-            except Exception as exc:
-                self.logger.exception("redis link: unexpected error")
-                error = exc
-            finally:
-                await self._drop(connection)
+        # close() cancels this task; the loop also checks ``closed`` because
+        # asyncio.wait_for() can swallow a cancellation on Python 3.11.
+        while not self.closed:
+            error = await self._run_connection()
+            if self.closed:
+                return
             was_connected = self.connected
             self._set_connected(False, error)
             delay = self.backoff.next_delay()
@@ -192,8 +189,29 @@ class RedisBroker(Broker):
                 self.logger.info("can't reach redis: %s; retrying in %.2f s", error, delay)
             await asyncio.sleep(delay)
 
-    async def _listen(self, connection: AbstractConnection) -> NoReturn:
-        """Subscribe to every topic, then read until the link fails (by raising)."""
+    async def _run_connection(self) -> BaseException:
+        """Connect, subscribe and listen; return the error that ended the link."""
+        pool = self._client.connection_pool
+        connection = pool.connection_class(**pool.connection_kwargs)
+        try:
+            async with asyncio.timeout(self.timeout):
+                await connection.connect()  # type: ignore[no-untyped-call]  # unannotated
+                await self._subscribe_all(connection)
+            await self._listen(connection)
+        except (RedisError, OSError, TimeoutError) as exc:
+            return exc
+        except Exception as exc:
+            self.logger.exception("redis link: unexpected error")
+            return exc
+        finally:
+            await self._drop(connection)
+        return BrokerClosed("broker closed")
+
+    async def _subscribe_all(self, connection: AbstractConnection) -> None:
+        """Make ``connection`` the link and subscribe to every topic in one command.
+
+        The link is up once Redis has confirmed them all.
+        """
         async with self._send_lock:
             self._connection = connection
             topics = list(self._topics)
@@ -208,15 +226,18 @@ class RedisBroker(Broker):
         if not topics:
             self._link_up()
 
+    async def _listen(self, connection: AbstractConnection) -> None:
+        """Read until the link fails (by raising) or the broker closes."""
         loop = asyncio.get_running_loop()
         last_heard = loop.time()
         ping_sent: float | None = None
-        while True:
+        while not self.closed:
             now = loop.time()
             if ping_sent is None:
                 wait = last_heard + self.ping_interval - now
                 if wait <= 0:
-                    async with self._send_lock:
+                    # Bounded: a frozen server with a full TCP window never drains.
+                    async with asyncio.timeout(self.ping_timeout), self._send_lock:
                         await connection.send_command("PING")
                     ping_sent = now
                     continue
