@@ -298,6 +298,8 @@ class connect:
             if proxy_tls.get("ssl") in (None, True):
                 proxy_tls["ssl"] = ssl_module.create_default_context()
             proxy_tls.setdefault("server_hostname", proxy.host)
+            proxy_tls.setdefault("ssl_handshake_timeout", self.open_timeout)
+            proxy_tls.setdefault("ssl_shutdown_timeout", self.close_timeout)
         else:
             proxy_tls = {}
         if proxy.resolves_locally(host):
@@ -314,10 +316,11 @@ class connect:
                 ssl = tls.pop("ssl")
                 tls_transport = await loop.start_tls(transport, connection, ssl, **tls)
                 transport = cast(asyncio.Transport, tls_transport)
+                connection.connection_made(transport)
             else:
                 transport.set_protocol(connection)
+                connection.connection_made(transport)
                 transport.resume_reading()
-            connection.connection_made(transport)
         except BaseException:
             transport.abort()
             raise
