@@ -240,3 +240,20 @@ async def test_a_closed_broker_refuses_work() -> None:
     # Detaching after the close is harmless.
     await broker.unsubscribe(subscription)
     await broker.detach("t", print)
+
+
+class BuggyBroker(MemoryBroker):
+    async def _stop_topic(self, topic: str) -> None:
+        raise RuntimeError("backend bug")
+
+
+async def test_a_failing_background_task_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    async with BuggyBroker() as broker:
+        await broker.attach("t", print)
+        with caplog.at_level(logging.ERROR, "wskit.pubsub"):
+            await broker.detach("t", print)
+        assert "pubsub background task failed" in caplog.text
+        assert "RuntimeError: backend bug" in caplog.text
+        # The broker goes on.
+        await broker.attach("t", print)
+        assert broker.topics() == ["t"]

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import redis.exceptions
+from redis.asyncio.connection import AbstractConnection
 
 from wskit.pubsub import (
     BrokerClosed,
@@ -349,3 +350,31 @@ async def test_close_while_redis_is_down(redis_server: RedisServer) -> None:
         redis_server.kill()
         await eventually(lambda: not broker.connected)
     assert broker.closed
+
+
+async def test_a_failed_subscribe_restarts_the_link(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    send_command = AbstractConnection.send_command
+    failures: list[tuple[Any, ...]] = []
+
+    async def fail_once(self: AbstractConnection, *args: Any, **kwargs: Any) -> None:
+        if args == ("SUBSCRIBE", b"wskit:late") and not failures:
+            failures.append(args)
+            raise redis.exceptions.ConnectionError("lost while subscribing")
+        await send_command(self, *args, **kwargs)
+
+    monkeypatch.setattr(AbstractConnection, "send_command", fail_once)
+    async with connected(redis_server) as broker:
+        events: list[LinkEvent] = []
+        broker.add_link_callback(events.append)
+        async with broker.subscribe("late") as subscription:
+            # Whether Redis got the command is unknown: the link starts over
+            # and subscribes to everything again.
+            async with asyncio.timeout(TIMEOUT):
+                await broker.wait_connected()
+            assert failures
+            assert [event.connected for event in events] == [False, True]
+            await broker.publish("late", "made it")
+            async with asyncio.timeout(TIMEOUT):
+                assert await subscription.get() == Message("late", "made it")

@@ -187,8 +187,8 @@ class Hub:
     def _disconnect(self, connection: Connection) -> None:
         self.stats.disconnected += 1
         for room in list(self._memberships.get(connection, ())):
-            if self._forget(connection, room):
-                self.broker.discard(room, self._deliver)
+            self._forget(connection, room)
+            self.broker.discard(room, self._deliver)
         task = asyncio.get_running_loop().create_task(
             connection.close(CloseCode.TRY_AGAIN_LATER, SLOW_CLIENT_REASON)
         )

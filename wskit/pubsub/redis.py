@@ -167,8 +167,10 @@ class RedisBroker(Broker):
             try:
                 await connection.send_command(command, wire.channel(self.prefix, topic))
             except (RedisError, OSError) as exc:
-                # The listener sees the link fail and starts over.
+                # Whether Redis got the command is unknown: start the link
+                # over (the listener sees it fail), which subscribes afresh.
                 self.logger.debug("redis link: %s failed: %s", command, exc)
+                await connection.disconnect(nowait=True)
             return confirmation
 
     # The listener.
@@ -177,7 +179,11 @@ class RedisBroker(Broker):
         # close() cancels this task; the loop also checks ``closed`` because
         # asyncio.wait_for() can swallow a cancellation on Python 3.11.
         while not self.closed:
-            error = await self._run_connection()
+            try:
+                error = await self._run_connection()
+            except Exception as exc:  # a bug, here or in redis-py: log it, start over
+                self.logger.exception("redis link: unexpected error")
+                error = exc
             if self.closed:
                 return
             was_connected = self.connected
@@ -199,9 +205,6 @@ class RedisBroker(Broker):
                 await self._subscribe_all(connection)
             await self._listen(connection)
         except (RedisError, OSError, TimeoutError) as exc:
-            return exc
-        except Exception as exc:
-            self.logger.exception("redis link: unexpected error")
             return exc
         finally:
             await self._drop(connection)
@@ -294,19 +297,17 @@ class RedisBroker(Broker):
         self._set_connected(True)
 
     async def _drop(self, connection: AbstractConnection) -> None:
-        """Forget the link's state; release whoever awaits a confirmation."""
+        """Close the link and forget its state; release whoever awaits a confirmation."""
         self._connection = None
         self._wire = set()
         self._initial.clear()
         pending, self._pending = self._pending, {}
+        await connection.disconnect(nowait=True)
+        # Released last, so that they resume after the link is reported down.
         for confirmations in pending.values():
             for confirmation in confirmations:
                 if not confirmation.done():
                     confirmation.set_result(None)
-        try:
-            await connection.disconnect(nowait=True)
-        except (RedisError, OSError) as exc:
-            self.logger.debug("redis link: disconnect failed: %s", exc)
 
     async def _shutdown(self) -> None:
         if self._link_task is not None:
