@@ -1,5 +1,6 @@
 # Sourced by the scripts in scripts/: create .venv and install wskit with its
-# test dependencies. Idempotent; on Debian it installs python3-venv if needed.
+# test and benchmark dependencies (the benchmark peers are type-checked and
+# smoke-tested too). Idempotent; on Debian it installs python3-venv if needed.
 if ! python3 -c "import ensurepip, venv" 2>/dev/null; then
     apt-get update -qq && apt-get install -y -qq python3-venv
 fi
@@ -8,4 +9,4 @@ if [ ! -x .venv/bin/python ]; then
 fi
 # shellcheck disable=SC1091
 source .venv/bin/activate
-python -m pip install -q --disable-pip-version-check -e ".[test]"
+python -m pip install -q --disable-pip-version-check -e ".[test,bench]"
