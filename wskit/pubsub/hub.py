@@ -168,9 +168,8 @@ class Hub:
 
     def _deliver(self, message: Message) -> None:
         """The broker's handler for every room with local members."""
-        members: Iterable[Connection] | None = self._rooms.get(message.topic)
-        if not members:
-            return
+        # The hub is attached to a topic exactly while the room has members.
+        members: Iterable[Connection] = self._rooms[message.topic]
         self.stats.messages += 1
         if self.overflow is Overflow.DISCONNECT:
             slow = [member for member in members if _over_write_limit(member)]
