@@ -50,6 +50,8 @@ def test_channel_names() -> None:
     assert wire.channel("wskit:", "room:42") == b"wskit:room:42"
     assert wire.channel("", "é") == "é".encode()
     assert wire.topic("wskit:", b"wskit:room:42") == "room:42"
-    assert wire.topic("wskit:", b"other:room:42") is None
-    assert wire.topic("wskit:", b"wskit:\xff") is None
     assert wire.topic("", "é".encode()) == "é"
+    with pytest.raises(ValueError, match="doesn't start with"):
+        wire.topic("wskit:", b"other:room:42")
+    with pytest.raises(UnicodeDecodeError):
+        wire.topic("wskit:", b"wskit:\xff")

@@ -261,9 +261,8 @@ class RedisBroker(Broker):
         if not isinstance(response, list) or len(response) != 3:
             return  # PONG outside subscribed mode
         kind, channel, payload = response
+        # Replies only name channels this link subscribed to.
         topic = wire.topic(self.prefix, channel)
-        if topic is None:
-            return
         if kind == b"message":
             try:
                 data = wire.decode(payload)
@@ -278,9 +277,8 @@ class RedisBroker(Broker):
                 return
             self._dispatch(topic, data)
         elif kind == b"subscribe":
-            pending = self._pending.get(topic)
-            if not pending:
-                return
+            # One confirmation per channel of each SUBSCRIBE sent, in order.
+            pending = self._pending[topic]
             confirmation = pending.popleft()
             if not pending:
                 del self._pending[topic]

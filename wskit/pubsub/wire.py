@@ -71,12 +71,13 @@ def channel(prefix: str, topic: str) -> bytes:
     return (prefix + topic).encode()
 
 
-def topic(prefix: str, channel: bytes) -> str | None:
-    """Return the topic carried by ``channel``, or :obj:`None` if it isn't one of ours."""
+def topic(prefix: str, channel: bytes) -> str:
+    """Return the topic carried by ``channel``, the inverse of :func:`channel`.
+
+    Raises:
+        ValueError: ``channel`` isn't named after a topic with this prefix.
+    """
     encoded_prefix = prefix.encode()
     if not channel.startswith(encoded_prefix):
-        return None
-    try:
-        return channel[len(encoded_prefix) :].decode()
-    except UnicodeDecodeError:
-        return None
+        raise ValueError(f"channel {channel!r} doesn't start with {prefix!r}")
+    return channel[len(encoded_prefix) :].decode()  # UnicodeDecodeError is a ValueError
