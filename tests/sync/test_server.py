@@ -1354,7 +1354,9 @@ def test_broadcast_skips_connection_behind_a_blocked_write(
         assert read_frame(slow)[0] == 0x8
 
 
-def test_broadcast_never_blocks_on_a_slow_client() -> None:
+@contextlib.contextmanager
+def slow_client() -> Iterator[tuple[Server, socket.socket]]:
+    """A server and one client that reads nothing, with small socket buffers on both ends."""
     with (
         serving(
             wait_until_closed,
@@ -1365,6 +1367,11 @@ def test_broadcast_never_blocks_on_a_slow_client() -> None:
         raw_websocket(port_of(server), rcvbuf=4096) as slow,
     ):
         until(lambda: len(server.connections) == 1)
+        yield server, slow
+
+
+def test_broadcast_never_blocks_on_a_slow_client() -> None:
+    with slow_client() as (server, slow):
         connections = server.connections
         chunk = b"x" * 2**16
 
@@ -1386,16 +1393,7 @@ def test_broadcast_to_a_slow_client_delivers_what_it_accepted(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="wskit.server")
-    with (
-        serving(
-            wait_until_closed,
-            compression=None,
-            ping_interval=None,
-            create_connection=SmallSendBuffer,
-        ) as server,
-        raw_websocket(port_of(server), rcvbuf=4096) as slow,
-    ):
-        until(lambda: len(server.connections) == 1)
+    with slow_client() as (server, slow):
         (slow_server,) = server.connections
         big = os.urandom(2**20)
         before = wskit_threads()
