@@ -28,7 +28,7 @@ from .exceptions import InvalidProxy
 from .http11 import USER_AGENT
 from .socks import SOCKS5Handshake
 from .tunnel import HTTPConnectHandshake, TunnelHandshake
-from .uri import WebSocketURI
+from .uri import WebSocketURI, parse_authority
 
 __all__ = ["Proxy", "bypass_proxy", "get_proxy", "parse_proxy", "proxy_handshake"]
 
@@ -99,24 +99,17 @@ def parse_proxy(proxy: str) -> Proxy:
         raise InvalidProxy(proxy, "SOCKS4 isn't supported; use socks5h://")
     if scheme not in DEFAULT_PORTS:
         raise InvalidProxy(proxy, "scheme isn't http, https, socks5 or socks5h")
-    if not parsed.hostname:
-        raise InvalidProxy(proxy, "hostname isn't provided")
-    if parsed.path not in ("", "/") or parsed.query or parsed.fragment:
+    # Without a host, parse_authority() says so first.
+    if parsed.hostname and (parsed.path not in ("", "/") or parsed.query or parsed.fragment):
         raise InvalidProxy(proxy, "path, query and fragment aren't allowed")
-    if parsed.username is not None and parsed.password is None:
-        raise InvalidProxy(proxy, "username provided without password")
-    username = _unquote(parsed.username)
-    password = _unquote(parsed.password)
-    if username is not None and ":" in username:
-        raise InvalidProxy(proxy, "username can't contain a colon")
+    try:
+        host, username, password = parse_authority(parsed)
+    except ValueError as exc:
+        raise InvalidProxy(proxy, str(exc)) from None
     if scheme.startswith("socks"):
         for credential in (username, password):
             if credential is not None and len(credential.encode()) > MAX_SOCKS_CREDENTIAL:
                 raise InvalidProxy(proxy, "SOCKS credentials are limited to 255 bytes")
-    try:
-        host = parsed.hostname.encode("idna").decode()
-    except UnicodeError as exc:
-        raise InvalidProxy(proxy, f"invalid hostname: {exc}") from None
     return Proxy(
         scheme=scheme,
         host=host,
@@ -261,7 +254,3 @@ def _ip_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | No
 
 def _is_ip(host: str) -> bool:
     return _ip_address(host) is not None
-
-
-def _unquote(value: str | None) -> str | None:
-    return None if value is None else urllib.parse.unquote(value)

@@ -7,7 +7,7 @@ import urllib.parse
 
 from .exceptions import InvalidURI
 
-__all__ = ["WebSocketURI", "parse_uri"]
+__all__ = ["WebSocketURI", "parse_authority", "parse_uri"]
 
 DEFAULT_PORTS = {False: 80, True: 443}
 
@@ -72,23 +72,16 @@ def parse_uri(uri: str) -> WebSocketURI:
         raise InvalidURI(uri, str(exc)) from None
     if parsed.scheme not in ("ws", "wss"):
         raise InvalidURI(uri, "scheme isn't ws or wss")
-    if not parsed.hostname:
-        raise InvalidURI(uri, "hostname isn't provided")
     # "Fragment identifiers are meaningless in the context of WebSocket URIs
     # and MUST NOT be used on these URIs."
-    if parsed.fragment or uri.endswith("#"):
+    # Without a host, parse_authority() says so first.
+    if parsed.hostname and (parsed.fragment or uri.endswith("#")):
         raise InvalidURI(uri, "fragment identifier isn't allowed")
-    if parsed.username is not None and parsed.password is None:
-        raise InvalidURI(uri, "username provided without password")
-    username = _unquote(parsed.username)
-    # "a user-id containing a colon character is invalid" (RFC 7617, 2).
-    if username is not None and ":" in username:
-        raise InvalidURI(uri, "username can't contain a colon")
-    secure = parsed.scheme == "wss"
     try:
-        host = parsed.hostname.encode("idna").decode()
-    except UnicodeError as exc:
-        raise InvalidURI(uri, f"invalid hostname: {exc}") from None
+        host, username, password = parse_authority(parsed)
+    except ValueError as exc:
+        raise InvalidURI(uri, str(exc)) from None
+    secure = parsed.scheme == "wss"
     return WebSocketURI(
         secure=secure,
         host=host,
@@ -96,8 +89,34 @@ def parse_uri(uri: str) -> WebSocketURI:
         path=urllib.parse.quote(parsed.path, safe=_PATH_SAFE),
         query=urllib.parse.quote(parsed.query, safe=_QUERY_SAFE),
         username=username,
-        password=_unquote(parsed.password),
+        password=password,
     )
+
+
+def parse_authority(parsed: urllib.parse.SplitResult) -> tuple[str, str | None, str | None]:
+    """Check the host and the credentials of a URL that :func:`urllib.parse.urlsplit` parsed.
+
+    Shared by WebSocket URIs and proxy addresses.
+
+    Returns:
+        The host, IDNA-encoded, and the username and password, unquoted.
+
+    Raises:
+        ValueError: The host is missing or invalid, or the credentials are.
+    """
+    if not parsed.hostname:
+        raise ValueError("hostname isn't provided")
+    if parsed.username is not None and parsed.password is None:
+        raise ValueError("username provided without password")
+    username = _unquote(parsed.username)
+    # "a user-id containing a colon character is invalid" (RFC 7617, 2).
+    if username is not None and ":" in username:
+        raise ValueError("username can't contain a colon")
+    try:
+        host = parsed.hostname.encode("idna").decode()
+    except UnicodeError as exc:
+        raise ValueError(f"invalid hostname: {exc}") from None
+    return host, username, _unquote(parsed.password)
 
 
 def _unquote(value: str | None) -> str | None:
