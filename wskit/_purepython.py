@@ -7,12 +7,24 @@ one of the two; the tests run both and compare them.
 from __future__ import annotations
 
 import codecs
+import os
 import struct
+from typing import TYPE_CHECKING, Any
 
 from .exceptions import ProtocolError
 from .typing import BytesLike
 
-__all__ = ["UTF8Validator", "apply_mask", "parse_header", "read_frame"]
+if TYPE_CHECKING:
+    from .frames import Frame
+
+__all__ = [
+    "UTF8Validator",
+    "apply_mask",
+    "build_frame",
+    "parse_header",
+    "read_frame",
+    "read_messages",
+]
 
 
 def _byte_view(data: BytesLike) -> memoryview:
@@ -172,6 +184,8 @@ class UTF8Validator:
 
 _LENGTH_16 = struct.Struct("!H")
 _LENGTH_64 = struct.Struct("!Q")
+_HEADER_16 = struct.Struct("!BBH")
+_HEADER_64 = struct.Struct("!BBQ")
 
 
 def parse_header(buffer: BytesLike, offset: int = 0) -> tuple[int, int, int, bytes | None] | None:
@@ -244,3 +258,89 @@ def read_frame(
         with memoryview(buffer)[start:end] as view:
             payload = bytes(view) if mask_key is None else apply_mask(view, mask_key)
     return first, mask_key is not None, length, end, payload
+
+
+def build_frame(first_byte: int, payload: BytesLike, mask: bool) -> bytes:
+    """Serialize a frame: header, then payload, masked with a random key if ``mask``.
+
+    Args:
+        first_byte: FIN, RSV1-3 and the opcode.
+        payload: Any C-contiguous bytes-like object.
+        mask: Whether to mask the payload (clients must, servers must not).
+
+    Raises:
+        ValueError: ``first_byte`` is not between 0 and 255.
+    """
+    if not 0 <= first_byte <= 255:
+        raise ValueError(f"first_byte {first_byte} out of range")
+    view = _byte_view(payload)
+    length = len(view)
+    mask_bit = 0x80 if mask else 0
+    if length < 126:
+        header = bytes((first_byte, mask_bit | length))
+    elif length < 65536:
+        header = _HEADER_16.pack(first_byte, mask_bit | 126, length)
+    else:
+        header = _HEADER_64.pack(first_byte, mask_bit | 127, length)
+    if mask:
+        key = os.urandom(4)
+        return header + key + apply_mask(view, key)
+    return header + view
+
+
+def read_messages(  # noqa: PLR0917 - the C twin's positional signature
+    buffer: BytesLike,
+    offset: int,
+    events: list[Any],
+    masked: bool,
+    max_message_size: int | None,
+    max_fragment_size: int | None,
+) -> int:
+    """Read the run of frames at ``buffer[offset]`` that each carry a whole message.
+
+    Such a frame has FIN set, no reserved bit, opcode text or binary, the
+    expected mask bit, a payload within both limits (:obj:`None` for no
+    limit) and, for text, valid UTF-8. Each one is appended to ``events`` as
+    a :class:`~wskit.frames.Frame` with its payload unmasked. The first frame
+    that isn't complete or isn't such a frame ends the run, unread: the
+    caller applies the general rules to it.
+
+    Returns:
+        The offset where the run ends.
+
+    Raises:
+        ValueError: ``offset`` is outside ``buffer``.
+    """
+    from .frames import BINARY, TEXT, Frame  # noqa: PLC0415 - frames imports this module
+
+    if not isinstance(events, list):
+        raise TypeError("events must be a list")
+    if not 0 <= offset <= len(buffer):
+        raise ValueError(f"offset {offset} out of range")
+    while True:
+        try:
+            parsed = read_frame(buffer, offset)
+        except ProtocolError:  # not a frame for this run
+            break
+        if parsed is None:
+            break
+        first, frame_masked, length, end, payload = parsed
+        if (
+            first & 0xF0 != 0x80
+            or first & 0x0F not in (1, 2)
+            or frame_masked is not bool(masked)
+            or payload is None
+            or (max_message_size is not None and length > max_message_size)
+            or (max_fragment_size is not None and length > max_fragment_size)
+        ):
+            break
+        text = first & 0x0F == 1
+        if text:
+            try:
+                codecs.decode(payload, "utf-8")
+            except UnicodeDecodeError:
+                break
+        frame: Frame = Frame(TEXT if text else BINARY, payload)
+        events.append(frame)
+        offset = end
+    return offset

@@ -1,5 +1,7 @@
 """Type stub for the C accelerator ``wskit._speedups`` (see ``_speedups.c``)."""
 
+from typing import Any
+
 from .typing import BytesLike
 
 def apply_mask(data: BytesLike, mask: BytesLike) -> bytes:
@@ -26,3 +28,17 @@ def read_frame(
     buffer: BytesLike, offset: int = 0, /
 ) -> tuple[int, bool, int, int, bytes | None] | None:
     """Decode the frame at ``buffer[offset]``: header, and payload once it has arrived."""
+
+def build_frame(first_byte: int, payload: BytesLike, mask: bool, /) -> bytes:
+    """Serialize a frame: header, then payload, masked with a random key if ``mask``."""
+
+def read_messages(
+    buffer: BytesLike,
+    offset: int,
+    events: list[Any],
+    masked: bool,
+    max_message_size: int | None,
+    max_fragment_size: int | None,
+    /,
+) -> int:
+    """Read the run of frames at ``buffer[offset]`` that each carry a whole message."""

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import os
 import struct
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from .exceptions import ProtocolError
-from .speedups import apply_mask, parse_header
+from .speedups import build_frame, parse_header
 from .typing import BytesLike
 from .utils import escape_controls
 
@@ -134,28 +133,7 @@ MAX_CONTROL_PAYLOAD = 125
 MAX_CLOSE_REASON = MAX_CONTROL_PAYLOAD - 2
 
 _FIN, _RSV1, _RSV2, _RSV3 = 0x80, 0x40, 0x20, 0x10
-_MASK_BIT = 0x80
-_HEADER_16 = struct.Struct("!BBH")
-_HEADER_64 = struct.Struct("!BBQ")
 _CLOSE_CODE = struct.Struct("!H")
-
-
-def serialize_header(first_byte: int, length: int, mask_key: bytes | None) -> bytes:
-    """Encode a frame header with the shortest length encoding.
-
-    Args:
-        first_byte: FIN, RSV1-3 and the opcode.
-        length: Payload length.
-        mask_key: Four bytes for a masked frame, :obj:`None` for an unmasked one.
-    """
-    mask_bit = 0 if mask_key is None else _MASK_BIT
-    if length < 126:
-        header = bytes((first_byte, mask_bit | length))
-    elif length < 65536:
-        header = _HEADER_16.pack(first_byte, mask_bit | 126, length)
-    else:
-        header = _HEADER_64.pack(first_byte, mask_bit | 127, length)
-    return header if mask_key is None else header + mask_key
 
 
 @dataclasses.dataclass
@@ -233,13 +211,7 @@ class Frame:
             | (_RSV3 if frame.rsv3 else 0)
             | frame.opcode
         )
-        if mask:
-            mask_key = os.urandom(4)
-            payload = apply_mask(frame.data, mask_key)
-        else:
-            mask_key = None
-            payload = bytes(frame.data)
-        return serialize_header(first_byte, len(payload), mask_key) + payload
+        return build_frame(first_byte, frame.data, mask)
 
 
 def _check_control(frame: Frame) -> None:

@@ -65,7 +65,7 @@ from .frames import (
     Opcode,
 )
 from .http11 import Request, Response
-from .speedups import UTF8Validator, apply_mask, read_frame
+from .speedups import UTF8Validator, apply_mask, build_frame, read_frame, read_messages
 from .typing import BytesLike, LoggerLike
 
 __all__ = ["MAX_EMPTY_FRAGMENTS", "SEND_EOF", "Event", "Protocol", "Side", "State"]
@@ -326,6 +326,24 @@ class Protocol:
         position = 0
         try:
             while self._reading is Reading.FRAMES:
+                # Fast path: frames that each carry a whole plain message need
+                # none of the per-frame checks below (see read_messages).
+                if (
+                    self._message_opcode is None
+                    and not self._text_checked
+                    and not self.extensions
+                    and not self.debug
+                ):
+                    position = read_messages(
+                        buffer,
+                        position,
+                        self._events,
+                        self.side is SERVER,
+                        self.max_message_size,
+                        self.max_fragment_size,
+                    )
+                    if position == len(buffer):
+                        break
                 parsed = read_frame(buffer, position)
                 if parsed is None:
                     break
@@ -554,7 +572,12 @@ class Protocol:
         if self.expect_continuation_frame:
             raise ProtocolError("expected a continuation frame")
         self.expect_continuation_frame = not fin
-        self.send_frame(Frame(opcode, data, fin))
+        if self.extensions or self.debug or self.eof_sent:
+            self.send_frame(Frame(opcode, data, fin))
+        else:  # fast path: what send_frame() does, without a Frame
+            self._writes.append(
+                build_frame(opcode | (_FIN if fin else 0), data, self.side is CLIENT)
+            )
 
     def send_close(self, code: CloseCode | int | None = None, reason: str = "") -> None:
         """Start the closing handshake.

@@ -9,6 +9,8 @@ Exports:
     UTF8Validator: Incremental, fail-fast, strict UTF-8 validation.
     parse_header: Decode a frame header.
     read_frame: Decode a frame header and, once it has arrived, the payload.
+    build_frame: Serialize a frame, masked or not, in one allocation.
+    read_messages: Read a run of frames that each carry a whole message.
     IMPLEMENTATION: ``"c"`` or ``"python"``.
 """
 
@@ -19,9 +21,24 @@ from typing import Literal
 
 # Type checkers see the fallback's signatures; the C twin has the same API
 # (see _speedups.pyi), and the tests hold both to it.
-from ._purepython import UTF8Validator, apply_mask, parse_header, read_frame
+from ._purepython import (
+    UTF8Validator,
+    apply_mask,
+    build_frame,
+    parse_header,
+    read_frame,
+    read_messages,
+)
 
-__all__ = ["IMPLEMENTATION", "UTF8Validator", "apply_mask", "parse_header", "read_frame"]
+__all__ = [
+    "IMPLEMENTATION",
+    "UTF8Validator",
+    "apply_mask",
+    "build_frame",
+    "parse_header",
+    "read_frame",
+    "read_messages",
+]
 
 IMPLEMENTATION: Literal["c", "python"] = "python"
 
@@ -30,8 +47,10 @@ if not os.environ.get("WSKIT_NO_SPEEDUPS"):
         from ._speedups import (  # type: ignore[assignment]
             UTF8Validator,
             apply_mask,
+            build_frame,
             parse_header,
             read_frame,
+            read_messages,
         )
     except ImportError:  # not built: no compiler, or a pure-Python install
         pass

@@ -28,7 +28,6 @@ from wskit.frames import (
     Frame,
     Opcode,
     parse_header,
-    serialize_header,
 )
 from wskit.speedups import apply_mask
 from wskit.typing import ExtensionName
@@ -193,26 +192,26 @@ def test_parse_header_rejects_64_bit_length_with_top_bit(masked: bool) -> None:
         parse_header(b"\x82\x7f\xff\xff\xff\xff\xff\xff\xff\xff")
 
 
-# serialize_header.
+# Frame.serialize: headers.
+
+# The lengths of HEADER_CASES that a payload in memory can have.
+SERIALIZE_CASES = [(length, header) for length, header in HEADER_CASES if length <= 65536]
 
 
-@pytest.mark.parametrize(("length", "header"), HEADER_CASES)
-def test_serialize_header_picks_shortest_encoding(length: int, header: bytes) -> None:
-    assert serialize_header(0x81, length, None) == header
+@pytest.mark.parametrize(("length", "header"), SERIALIZE_CASES)
+def test_serialize_picks_shortest_header(length: int, header: bytes) -> None:
+    payload = b"a" * length
+    assert Frame(TEXT, payload).serialize(mask=False) == header + payload
 
 
-def test_serialize_header_boundaries() -> None:
-    assert len(serialize_header(0x82, 125, None)) == 2
-    assert len(serialize_header(0x82, 126, None)) == 4
-    assert len(serialize_header(0x82, 65535, None)) == 4
-    assert len(serialize_header(0x82, 65536, None)) == 10
-
-
-@pytest.mark.parametrize(("length", "header"), HEADER_CASES)
-def test_serialize_header_masked(length: int, header: bytes) -> None:
-    masked = serialize_header(0x81, length, MASK_KEY)
-    assert masked == header[:1] + bytes([header[1] | 0x80]) + header[2:] + MASK_KEY
-    assert parse_header(masked) == (0x81, length, len(masked), MASK_KEY)
+@pytest.mark.parametrize(("length", "header"), SERIALIZE_CASES)
+def test_serialize_masked_header(length: int, header: bytes) -> None:
+    payload = b"a" * length
+    wire = Frame(TEXT, payload).serialize(mask=True)
+    assert wire[: len(header)] == header[:1] + bytes([header[1] | 0x80]) + header[2:]
+    key = wire[len(header) : len(header) + 4]
+    assert parse_header(wire) == (0x81, length, len(header) + 4, key)
+    assert apply_mask(wire[len(header) + 4 :], key) == payload
 
 
 # Frame.serialize.

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import struct
 import zlib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wskit.exceptions import (
     ConnectionClosedError,
@@ -1077,3 +1080,74 @@ def test_incompressible_message_of_max_size_passes_whatever_the_peer_mem_level(
     assert isinstance(received, Frame)
     assert received.data == payload
     assert server.parser_exc is None
+
+
+# The fast paths (whole messages in one frame, frames sent without
+# extensions) against the general rules, which debug logging forces.
+
+
+def protocol_pair(side: Side, max_size: int) -> tuple[Protocol, Protocol]:
+    quiet = logging.getLogger("wskit.test.fast")
+    verbose = logging.getLogger("wskit.test.general")
+    verbose.setLevel(logging.DEBUG)
+    verbose.propagate = False  # the records are beside the point here
+    return (
+        Protocol(side, max_size=max_size, logger=quiet),
+        Protocol(side, max_size=max_size, logger=verbose),
+    )
+
+
+frame_specs = st.tuples(
+    st.sampled_from([CONT, TEXT, BINARY, CLOSE, PING, PONG]),
+    st.booleans(),  # fin
+    st.booleans(),  # rsv1
+    st.sampled_from([b"", b"ok", "κόσμε".encode(), b"\xce", b"\xff", b"x" * 130]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(specs=st.lists(frame_specs, max_size=8), cuts=st.lists(st.integers(0, 200), max_size=3))
+def test_fast_path_agrees_with_general_rules(
+    specs: list[tuple[Opcode, bool, bool, bytes]], cuts: list[int]
+) -> None:
+    stream = b"".join(
+        to_server(opcode, data, fin=fin, rsv1=rsv1) for opcode, fin, rsv1, data in specs
+    )
+    fast, general = protocol_pair(SERVER, max_size=100)
+    assert not fast.debug
+    assert general.debug
+    chunks = [stream[start:end] for start, end in itertools.pairwise([0, *sorted(cuts), None])]
+    for protocol in (fast, general):
+        for chunk in chunks:
+            protocol.receive_data(chunk)
+    assert fast.events_received() == general.events_received()
+    assert fast.data_to_send() == general.data_to_send()
+    assert (fast.state, fast.close_sent, fast.close_rcvd) == (
+        general.state,
+        general.close_sent,
+        general.close_rcvd,
+    )
+    assert repr(fast.parser_exc) == repr(general.parser_exc)
+
+
+def unmasked(sent: bytes) -> tuple[bytes, bool, bytes]:
+    """Header without its mask key, whether it was masked, payload unmasked."""
+    header = parse_header(sent)
+    assert header is not None
+    _, _, start, key = header
+    if key is None:
+        return sent[:start], False, sent[start:]
+    return sent[: start - 4], True, apply_mask(sent[start:], key)
+
+
+@pytest.mark.parametrize("side", [SERVER, CLIENT])
+def test_fast_send_agrees_with_general_rules(side: Side) -> None:
+    fast, general = protocol_pair(side, max_size=100)
+    for protocol in (fast, general):
+        protocol.send_binary(b"abc")
+        protocol.send_text(b"de", fin=False)
+        protocol.send_continuation(b"f", fin=True)
+    sent = [unmasked(data) for data in fast.data_to_send()]
+    # Mask keys are random: compare what they hide.
+    assert sent == [unmasked(data) for data in general.data_to_send()]
+    assert all(masked is (side is CLIENT) for _, masked, _ in sent)

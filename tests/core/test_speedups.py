@@ -1,4 +1,4 @@
-"""Tests for the hot path: apply_mask, UTF8Validator, parse_header and read_frame, in C and Python.
+"""Tests for the hot path functions of wskit.speedups, in C and Python.
 
 Every behaviour test runs against both implementations, imported directly, so
 the fallback is tested even when the C extension is active (and vice versa).
@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 import wskit
 import wskit.exceptions
+import wskit.frames
 import wskit.speedups
 from wskit import _purepython
 
@@ -783,6 +784,265 @@ def test_read_frame_c_equals_python(payload: bytes, first: int, masked: bool, cu
     if _speedups is not None:
         assert _speedups.read_frame(wire) == expected
         assert _speedups.parse_header(wire) == _purepython.parse_header(wire)
+
+
+# --------------------------------------------------------------------------
+# build_frame
+# --------------------------------------------------------------------------
+
+
+def split_built(wire: bytes) -> tuple[bytes, bytes | None, bytes]:
+    """Split a frame from build_frame into header, mask key and unmasked payload."""
+    header = _purepython.parse_header(wire)
+    assert header is not None
+    _, length, start, key = header
+    assert len(wire) == start + length
+    payload = wire[start:]
+    if key is not None:
+        payload = reference_mask(payload, key)
+    return wire[: start - (0 if key is None else 4)], key, payload
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536, 2**17 + 3])
+def test_build_frame_unmasked(impl: ModuleType, size: int) -> None:
+    payload = sample_payload(size)
+    assert impl.build_frame(0x82, payload, False) == frame_bytes(0x82, payload, None)
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536, 2**17 + 3])
+def test_build_frame_masked(impl: ModuleType, size: int) -> None:
+    payload = sample_payload(size)
+    wire = impl.build_frame(0x01, payload, True)
+    _, key, unmasked = split_built(wire)
+    assert key is not None
+    assert wire == frame_bytes(0x01, payload, key)
+    assert unmasked == payload
+
+
+def test_build_frame_fresh_keys(impl: ModuleType) -> None:
+    # More frames than the C version draws keys for at once.
+    keys = [split_built(impl.build_frame(0x82, b"", True))[1] for _ in range(600)]
+    # 32-bit random keys: even one collision among 600 is a 1 in 24,000 event.
+    assert len(set(keys)) >= 599
+
+
+@pytest.mark.parametrize("kind", [bytes, bytearray, memoryview])
+def test_build_frame_bytes_like(impl: ModuleType, kind: Any) -> None:
+    assert impl.build_frame(0x82, kind(b"abc"), False) == b"\x82\x03abc"
+    assert split_built(impl.build_frame(0x82, kind(b"abc"), True))[2] == b"abc"
+
+
+def test_build_frame_counts_bytes_not_items(impl: ModuleType) -> None:
+    payload = array.array("I", [1, 2])  # 2 items, 8 bytes
+    assert impl.build_frame(0x82, payload, False) == b"\x82\x08" + payload.tobytes()
+
+
+@pytest.mark.parametrize("first", [-1, 256])
+def test_build_frame_first_byte_out_of_range(impl: ModuleType, first: int) -> None:
+    with pytest.raises(ValueError, match="out of range"):
+        impl.build_frame(first, b"", False)
+
+
+def test_build_frame_bad_payload(impl: ModuleType) -> None:
+    with pytest.raises(TypeError):
+        impl.build_frame(0x81, "text", False)
+    with pytest.raises(BufferError):
+        impl.build_frame(0x82, memoryview(b"abcd")[::2], True)
+
+
+@needs_c
+def test_build_frame_bad_arguments() -> None:
+    assert _speedups is not None
+    with pytest.raises(TypeError, match="takes 3 arguments"):
+        _speedups.build_frame(0x82, b"")
+    with pytest.raises(TypeError):
+        _speedups.build_frame("0x82", b"", False)
+
+
+@needs_c
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_build_frame_forked_child_draws_new_keys() -> None:
+    # The C version draws keys in batches; a child that kept its parent's
+    # batch would send the very keys the parent sends next.
+    assert _speedups is not None
+    _speedups.build_frame(0x82, b"", True)  # the batch is drawn and in use
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child, which coverage doesn't follow
+        os.close(read_end)
+        os.write(write_end, _speedups.build_frame(0x82, b"", True)[2:6])
+        os._exit(0)
+    os.close(write_end)
+    try:
+        child_key = os.read(read_end, 4)
+    finally:
+        os.close(read_end)
+        os.waitpid(pid, 0)
+    parent_key = _speedups.build_frame(0x82, b"", True)[2:6]
+    assert len(child_key) == 4
+    assert child_key != parent_key
+
+
+# --------------------------------------------------------------------------
+# read_messages
+# --------------------------------------------------------------------------
+
+
+def read_all(
+    impl: ModuleType,
+    wire: bytes,
+    masked: bool = True,
+    limits: tuple[int | None, int | None] = (None, None),
+    offset: int = 0,
+) -> tuple[int, list[tuple[int, bytes]]]:
+    """Run read_messages; return where it stopped and (opcode, payload) per frame."""
+    events: list[Any] = []
+    end = impl.read_messages(wire, offset, events, masked, *limits)
+    for event in events:
+        assert isinstance(event, wskit.frames.Frame)
+        assert (event.fin, event.rsv1, event.rsv2, event.rsv3) == (True, False, False, False)
+        assert type(event.data) is bytes
+    return end, [(event.opcode, event.data) for event in events]
+
+
+@pytest.mark.parametrize("mask", [None, MASK])
+def test_read_messages_whole_frames(impl: ModuleType, mask: bytes | None) -> None:
+    texts = [KOSME, b"", b"plain"]
+    wire = b"".join(
+        [frame_bytes(0x81, texts[0], mask), frame_bytes(0x82, sample_payload(70_000), mask)]
+        + [frame_bytes(0x81, text, mask) for text in texts[1:]]
+    )
+    end, events = read_all(impl, wire, masked=mask is not None)
+    assert end == len(wire)
+    assert events == [
+        (wskit.frames.TEXT, KOSME),
+        (wskit.frames.BINARY, sample_payload(70_000)),
+        (wskit.frames.TEXT, b""),
+        (wskit.frames.TEXT, b"plain"),
+    ]
+
+
+def test_read_messages_appends_to_events(impl: ModuleType) -> None:
+    events: list[Any] = ["earlier"]
+    wire = frame_bytes(0x82, b"abc", MASK)
+    assert impl.read_messages(b"xx" + wire, 2, events, True, None, None) == 2 + len(wire)
+    assert events[0] == "earlier"
+    assert events[1] == wskit.frames.Frame(wskit.frames.BINARY, b"abc")
+
+
+@pytest.mark.parametrize(
+    ("first", "payload", "masked", "limits"),
+    [
+        pytest.param(0x02, b"abc", True, (None, None), id="not final"),
+        pytest.param(0x80, b"abc", True, (None, None), id="continuation"),
+        pytest.param(0x89, b"abc", True, (None, None), id="ping"),
+        pytest.param(0x88, b"\x03\xe8", True, (None, None), id="close"),
+        pytest.param(0x83, b"abc", True, (None, None), id="reserved opcode"),
+        pytest.param(0xC2, b"abc", True, (None, None), id="rsv1"),
+        pytest.param(0xA2, b"abc", True, (None, None), id="rsv2"),
+        pytest.param(0x92, b"abc", True, (None, None), id="rsv3"),
+        pytest.param(0x82, b"abc", False, (None, None), id="unmasked"),
+        pytest.param(0x82, b"abcd", True, (3, None), id="over message limit"),
+        pytest.param(0x82, b"abcd", True, (None, 3), id="over fragment limit"),
+        pytest.param(0x81, b"\xff", True, (None, None), id="invalid text"),
+        pytest.param(0x81, b"\xce", True, (None, None), id="truncated text"),
+        pytest.param(0x81, b"a\xed\xa0\x80", True, (None, None), id="surrogate"),
+    ],
+)
+def test_read_messages_stops_before(
+    impl: ModuleType,
+    first: int,
+    payload: bytes,
+    masked: bool,
+    limits: tuple[int | None, int | None],
+) -> None:
+    # A good frame, then one the general rules must handle, then a good one.
+    good = frame_bytes(0x82, b"ok", MASK)
+    odd = frame_bytes(first, payload, MASK if masked else None)
+    end, events = read_all(impl, good + odd + good, limits=limits)
+    assert end == len(good)
+    assert events == [(wskit.frames.BINARY, b"ok")]
+
+
+def test_read_messages_at_the_limits(impl: ModuleType) -> None:
+    wire = frame_bytes(0x82, b"abc", MASK)
+    assert read_all(impl, wire, limits=(3, 3))[0] == len(wire)
+
+
+@pytest.mark.parametrize("size", [0, 3, 126, 70_000])
+def test_read_messages_incomplete(impl: ModuleType, size: int) -> None:
+    good = frame_bytes(0x81, b"ok", MASK)
+    wire = frame_bytes(0x82, sample_payload(size), MASK)
+    for cut in (1, len(wire) - size - 1, len(wire) - 1):
+        end, events = read_all(impl, good + wire[:cut])
+        assert end == len(good)
+        assert events == [(wskit.frames.TEXT, b"ok")]
+
+
+def test_read_messages_length_top_bit(impl: ModuleType) -> None:
+    # Left to read_frame, which raises ProtocolError.
+    wire = bytes([0x82, 0xFF]) + (2**63).to_bytes(8, "big") + MASK
+    assert read_all(impl, wire) == (0, [])
+
+
+def test_read_messages_nothing_to_read(impl: ModuleType) -> None:
+    assert read_all(impl, b"") == (0, [])
+    assert read_all(impl, b"\x82\x00", offset=2) == (2, [])
+
+
+@pytest.mark.parametrize("offset", [-1, 3])
+def test_read_messages_offset_out_of_range(impl: ModuleType, offset: int) -> None:
+    with pytest.raises(ValueError, match="out of range"):
+        impl.read_messages(b"\x82\x00", offset, [], False, None, None)
+
+
+def test_read_messages_bad_arguments(impl: ModuleType) -> None:
+    with pytest.raises(TypeError):
+        impl.read_messages("\x82\x00", 0, [], False, None, None)
+    with pytest.raises(TypeError, match="events must be a list"):
+        impl.read_messages(b"\x82\x00", 0, (), False, None, None)
+
+
+@needs_c
+def test_read_messages_argument_count() -> None:
+    assert _speedups is not None
+    with pytest.raises(TypeError, match="takes 6 arguments"):
+        _speedups.read_messages(b"", 0, [], True, None)
+    with pytest.raises(TypeError):
+        _speedups.read_messages(b"", "0", [], True, None, None)
+    with pytest.raises(TypeError):
+        _speedups.read_messages(b"", 0, [], True, "1", None)
+
+
+frame_specs = st.tuples(
+    st.sampled_from([0x00, 0x01, 0x02, 0x03, 0x08, 0x09]),  # opcode
+    st.integers(0, 15),  # FIN and RSV bits
+    st.booleans(),  # masked
+    st.one_of(st.binary(max_size=140), st.text(max_size=40).map(str.encode)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    specs=st.lists(frame_specs, max_size=6),
+    masked=st.booleans(),
+    limits=st.tuples(st.none() | st.integers(0, 150), st.none() | st.integers(0, 150)),
+    cut=st.integers(0, 60),
+)
+def test_read_messages_c_equals_python(
+    specs: list[tuple[int, int, bool, bytes]],
+    masked: bool,
+    limits: tuple[int | None, int | None],
+    cut: int,
+) -> None:
+    wire = b"".join(
+        frame_bytes(opcode | flags << 4, payload, MASK if frame_masked else None)
+        for opcode, flags, frame_masked, payload in specs
+    )
+    wire = wire[: max(0, len(wire) - cut)]
+    expected = read_all(_purepython, wire, masked, limits)
+    if _speedups is not None:
+        assert read_all(_speedups, wire, masked, limits) == expected
 
 
 # --------------------------------------------------------------------------
