@@ -49,6 +49,18 @@ READ_BUFFER_SIZE = 2**18
 _read_buffers = threading.local()
 
 
+def _read_buffer() -> memoryview:
+    """Return the read buffer of the current thread.
+
+    A connection takes it when it is created, in the thread of its event loop.
+    """
+    try:
+        buffer: memoryview = _read_buffers.buffer
+    except AttributeError:
+        buffer = _read_buffers.buffer = memoryview(bytearray(READ_BUFFER_SIZE))
+    return buffer
+
+
 class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[float]]):
     """The asyncio implementation of a WebSocket connection.
 
@@ -109,7 +121,7 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
         self.connection_lost_waiter: asyncio.Future[None] = self.loop.create_future()
         self.recv_exc: BaseException | None = None
         self.transport: asyncio.Transport
-        self.read_buffer: memoryview  # set by get_buffer() before each read
+        self.read_buffer = _read_buffer()
 
     # Public API: attributes.
 
@@ -261,7 +273,10 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
             if protocol.state is not OPEN:
                 raise await self._closed()
             (protocol.send_text if is_text else protocol.send_binary)(data)
-            self._send_data()
+            # A data frame sent while OPEN changes nothing that _send_data()
+            # watches besides the bytes: no close timer or EOF to handle.
+            for chunk in protocol.data_to_send():
+                self.transport.write(chunk)
             if self.writing_paused:
                 await self._drain()
         elif isinstance(message, Mapping):
@@ -470,15 +485,22 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
 
     # Events from the core.
 
+    def _process_events(self) -> None:
+        """Handle the events the core received since the last call."""
+        put = self.recv_messages.put
+        for event in self.protocol.events_received():
+            # Data frames, nearly every event, go to the queue without a call
+            # to process_event().
+            if isinstance(event, Frame) and event.opcode in _DATA_OPCODES:
+                put(event)
+            else:
+                self.process_event(event)
+
     def process_event(self, event: Event) -> None:
-        """Handle a frame or a handshake message from the core."""
+        """Handle a handshake message or a control frame from the core."""
         if not isinstance(event, Frame):
             self._handshake_over()
-            return
-        opcode = event.opcode
-        if opcode in _DATA_OPCODES:
-            self.recv_messages.put(event)
-        elif opcode is PONG:
+        elif event.opcode is PONG:
             for waiter, latency in self.pings.acknowledge(bytes(event.data), time.monotonic()):
                 if not waiter.done():
                     waiter.set_result(latency)
@@ -493,24 +515,14 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
 
     def get_buffer(self, sizehint: int) -> memoryview:
         """Called by asyncio for a buffer to read into."""
-        try:
-            buffer: memoryview = _read_buffers.buffer
-        except AttributeError:
-            buffer = _read_buffers.buffer = memoryview(bytearray(READ_BUFFER_SIZE))
-        self.read_buffer = buffer
-        return buffer
+        return self.read_buffer
 
     def buffer_updated(self, nbytes: int) -> None:
-        """Called by asyncio when ``nbytes`` were read into the buffer."""
-        self.data_received(self.read_buffer[:nbytes])
-
-    def data_received(self, data: BytesLike) -> None:
-        """Handle bytes from the network."""
+        """Called by asyncio when ``nbytes`` were read into the buffer: handle them."""
         protocol = self.protocol
         already_held = protocol.held_failure is not None
-        protocol.receive_data(data)
-        for event in protocol.events_received():
-            self.process_event(event)
+        protocol.receive_data(self.read_buffer[:nbytes])
+        self._process_events()
         # A failure held back just now; later, only recv() and close() release it.
         if protocol.held_failure is not None and not already_held:
             self._release_held_failure()
@@ -518,10 +530,8 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
 
     def eof_received(self) -> None:
         """Called by asyncio when the peer half-closes the TCP connection."""
-        protocol = self.protocol
-        protocol.receive_eof()
-        for event in protocol.events_received():
-            self.process_event(event)
+        self.protocol.receive_eof()
+        self._process_events()
         self._send_data()
         # Returning None lets asyncio close the transport.
 
