@@ -64,23 +64,28 @@ class Assembler(BaseAssembler):
         """
         if self.get_in_progress:
             raise ConcurrencyError("get() or get_iter() is already running")
-        frames = self.queue.frames
+        queue = self.queue
+        frames = queue.frames
         # Fast path: a single-frame message is waiting.
         if frames and frames[0].fin and not self.skip_rest_of_message:
-            return join([self.queue.get()], decode)
+            return join([queue.get()], decode)
         self.get_in_progress = True
         received: list[Frame] = []
         try:
             if self.skip_rest_of_message:
                 await self._skip_rest_of_message()
             while True:
-                frame = await self._next_frame()
+                # Waiting here rather than in _next_frame() spares resuming one
+                # more coroutine on every wake-up.
+                while not frames:
+                    await self._wait()
+                frame = queue.get()
                 received.append(frame)
                 if frame.fin:
                     break
         except BaseException:
             # Cancelled or ended mid-message: leave the message whole.
-            self.queue.unget(received)
+            queue.unget(received)
             raise
         finally:
             self.get_in_progress = False
@@ -112,17 +117,24 @@ class Assembler(BaseAssembler):
         finally:
             self.get_in_progress = False
 
+    def _wait(self) -> asyncio.Future[None]:
+        """Return a future resolved when the next frame arrives or the stream ends.
+
+        Raises:
+            EOFError: The stream ended already.
+        """
+        if self.closed:
+            raise EOFError("stream of frames ended")
+        # A plain future, not a coroutine: awaiting it adds no frame to resume.
+        # It stays in self.waiter once done; put() and close() check done().
+        waiter = self.waiter = asyncio.get_running_loop().create_future()
+        return waiter
+
     async def _next_frame(self) -> Frame:
-        queue = self.queue
-        while not queue.frames:
-            if self.closed:
-                raise EOFError("stream of frames ended")
-            self.waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self.waiter
-            finally:
-                self.waiter = None
-        return queue.get()
+        frames = self.queue.frames
+        while not frames:
+            await self._wait()
+        return self.queue.get()
 
     async def _skip_rest_of_message(self) -> None:
         while self.skip_rest_of_message:
