@@ -120,13 +120,15 @@ def join(frames: list[Frame], decode: bool | None) -> Data:
         UnicodeDecodeError: ``decode`` is :obj:`True` and a binary message
             is not valid UTF-8.
     """
+    first = frames[0]
+    data = first.data if len(frames) == 1 else b"".join([frame.data for frame in frames])
     if decode is None:
-        decode = frames[0].opcode is TEXT
-    data = frames[0].data if len(frames) == 1 else b"".join(frame.data for frame in frames)
+        decode = first.opcode is TEXT
     if decode:
         # Text frames were validated on receipt; this only fails on binary.
         return str(data, "utf-8")
-    return bytes(data)  # no copy when data is already bytes
+    # bytes() would return a bytes payload as is, but only after a slow type call.
+    return data if type(data) is bytes else bytes(data)
 
 
 class BaseAssembler:
