@@ -21,7 +21,23 @@ from typing import Any
 from .frames import TEXT, Frame
 from .typing import BytesLike, Data
 
-__all__ = ["BaseAssembler", "Fragments", "FrameQueue", "encode", "join", "queue_limits"]
+__all__ = [
+    "BYTES_LIKE",
+    "MESSAGE_TYPES",
+    "BaseAssembler",
+    "Fragments",
+    "FrameQueue",
+    "encode",
+    "join",
+    "queue_limits",
+]
+
+# For isinstance(): a tuple written in the call is built on every call, which
+# costs more than the check itself.
+BYTES_LIKE = (bytes, bytearray, memoryview)
+"""The types of a binary payload given to ``send()``."""
+MESSAGE_TYPES = (str, *BYTES_LIKE)
+"""The types of a message given to ``send()`` whole, rather than in fragments."""
 
 
 def queue_limits(max_queue: int | tuple[int | None, int | None] | None) -> tuple[int | None, int]:
@@ -208,6 +224,6 @@ def encode(data: Any, text: bool | None) -> tuple[bool, BytesLike]:
     """
     if isinstance(data, str):
         return text is not False, data.encode()
-    if isinstance(data, (bytes, bytearray, memoryview)):
+    if isinstance(data, BYTES_LIKE):
         return text is True, data
     raise TypeError(f"message must be str or bytes-like, not {type(data).__name__}")

@@ -31,7 +31,7 @@ from typing import Any, Literal, cast, overload
 from ..connection_attributes import ConnectionAttributes
 from ..exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedOK
 from ..frames import BINARY, CONT, PONG, TEXT, CloseCode, Frame
-from ..messages import encode, queue_limits
+from ..messages import MESSAGE_TYPES, encode, queue_limits
 from ..protocol import CLOSED, OPEN, SEND_EOF, Event, Protocol
 from ..typing import BytesLike, Data
 from .messages import Assembler
@@ -265,7 +265,7 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
             ConnectionClosed: The connection is closed or closing.
             TypeError: The message is of an unsupported type.
         """
-        if isinstance(message, (str, bytes, bytearray, memoryview)):
+        if isinstance(message, MESSAGE_TYPES):
             is_text, data = encode(message, text)
             if self.fragmented_send_waiter is not None:
                 await self._wait_for_fragmented_send()
