@@ -14,6 +14,7 @@ on the server side (the ``side`` parameter).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import gc
 import logging
@@ -44,7 +45,7 @@ from wskit.exceptions import (
 )
 from wskit.frames import BINARY, CLOSE, CONT, PING, PONG, TEXT, Close, CloseCode, Frame
 from wskit.http11 import Request, Response
-from wskit.protocol import OPEN, Event, Protocol, State
+from wskit.protocol import OPEN, Event, Protocol, Side, State
 from wskit.server import ServerProtocol
 from wskit.typing import Data
 from wskit.uri import parse_uri
@@ -1839,3 +1840,16 @@ async def test_connection_closed_is_the_base_of_both_outcomes() -> None:
         await server_ws.close(4000)
         with pytest.raises(ConnectionClosed):
             await client.recv()
+
+
+def test_connections_read_into_the_buffer_of_their_thread() -> None:
+    # One buffer per thread: shared by the connections of an event loop,
+    # never by two loops that may run at the same time.
+    async def read_buffer() -> memoryview:
+        return Connection(Protocol(Side.CLIENT)).read_buffer
+
+    first, second = asyncio.run(read_buffer()), asyncio.run(read_buffer())
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        other = pool.submit(asyncio.run, read_buffer()).result(WAIT)
+    assert first is second
+    assert other is not first
