@@ -1853,3 +1853,78 @@ def test_connections_read_into_the_buffer_of_their_thread() -> None:
         other = pool.submit(asyncio.run, read_buffer()).result(WAIT)
     assert first is second
     assert other is not first
+
+
+# Bursts: messages sent back to back go out in few writes.
+
+
+def count_writes(ws: Connection) -> list[bytes]:
+    """Record what ws writes to its transport from now on."""
+    writes: list[bytes] = []
+    write = ws.transport.write
+
+    def recording_write(data: Any) -> None:
+        writes.append(bytes(data))
+        write(data)
+
+    ws.transport.write = recording_write  # type: ignore[method-assign]
+    return writes
+
+
+@pytest.mark.parametrize("side", SIDES)
+async def test_burst_of_messages_is_written_in_few_writes(side: str) -> None:
+    async with ws_pair(side) as (ws, peer):
+        writes = count_writes(ws)
+        messages = [i.to_bytes(2, "big") * 32 for i in range(1000)]
+        for message in messages:
+            await ws.send(message)
+        # 66 bytes per frame: a 32 KiB burst holds about 500.
+        assert len(writes) <= 5
+        async with asyncio.timeout(WAIT):
+            received = [await peer.recv() for _ in messages]
+        assert received == messages  # all of them, in order
+
+
+@pytest.mark.parametrize("side", SIDES)
+async def test_burst_goes_out_when_the_sender_yields(side: str) -> None:
+    async with raw_pair(side) as (ws, peer):
+        writes = count_writes(ws)
+        await ws.send(b"first")
+        await ws.send(b"second")
+        await ws.send(b"third")
+        assert len(writes) == 1  # the first one; the others wait for the loop
+        await asyncio.sleep(0)
+        assert len(writes) == 2
+        assert await receive_all(peer, 3) == [b"first", b"second", b"third"]
+
+
+@pytest.mark.parametrize("side", SIDES)
+async def test_send_after_a_read_is_written_at_once(side: str) -> None:
+    async with ws_pair(side) as (ws, peer):
+        writes = count_writes(ws)
+        for number in range(3):
+            await ws.send(f"request {number}")
+            assert len(writes) == number + 1  # written before send() returned
+            await peer.send(await peer.recv())
+            assert await ws.recv() == f"request {number}"
+
+
+@pytest.mark.parametrize("side", SIDES)
+async def test_close_frame_follows_the_burst(side: str) -> None:
+    async with ws_pair(side) as (ws, peer):
+        for number in range(10):
+            await ws.send(str(number))
+        await ws.close()
+        async with asyncio.timeout(WAIT):
+            assert [message async for message in peer] == [str(n) for n in range(10)]
+        assert peer.protocol.close_rcvd == Close(CloseCode.NORMAL_CLOSURE, "")
+
+
+@pytest.mark.parametrize("side", SIDES)
+async def test_large_message_in_a_burst_keeps_its_place(side: str) -> None:
+    async with ws_pair(side, {"max_size": None}, {"max_size": None}) as (ws, peer):
+        messages = [b"a", b"b", b"L" * 2**17, b"c"]
+        for message in messages:
+            await ws.send(message)
+        async with asyncio.timeout(WAIT):
+            assert [await peer.recv() for _ in messages] == messages

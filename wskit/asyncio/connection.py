@@ -46,6 +46,9 @@ _DATA_OPCODES = (TEXT, BINARY, CONT)
 # costs an allocation of this size on every read; one per connection costs
 # this size of memory per idle connection.
 READ_BUFFER_SIZE = 2**18
+# A burst of small messages is written in pieces of about this size, or of
+# the write limit if it's lower (see _write_frame).
+BURST_WRITE_SIZE = 2**16
 _read_buffers = threading.local()
 
 
@@ -116,6 +119,11 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
         # when the handshake cannot complete.
         self.handshake_waiter: asyncio.Future[None] = self.loop.create_future()
         self.writing_paused = False
+        # Frames of a burst of send() calls, gathered to be written at once.
+        self.burst: list[bytes] | None = None
+        self.burst_size = 0
+        self.burst_limit = min(BURST_WRITE_SIZE, write_limit[0])
+        self.sent_since_read = False
         self.drain_waiters: list[asyncio.Future[None]] = []
         self.close_timer: asyncio.TimerHandle | None = None
         self.connection_lost_waiter: asyncio.Future[None] = self.loop.create_future()
@@ -276,7 +284,7 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
             # A data frame sent while OPEN changes nothing that _send_data()
             # watches besides the bytes: no close timer or EOF to handle.
             for chunk in protocol.data_to_send():
-                self.transport.write(chunk)
+                self._write_frame(chunk)
             if self.writing_paused:
                 await self._drain()
         elif isinstance(message, Mapping):
@@ -434,13 +442,56 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
 
     # Writing.
 
+    def _write_frame(self, data: bytes) -> None:
+        """Write a data frame; in a burst of messages, write them together.
+
+        A frame sent when another went out and nothing was read since starts
+        a burst: it waits, with those that follow, until the loop's next
+        iteration or ``burst_limit`` bytes, and they go out in one system
+        call instead of one each. A request and its response never
+        wait: a read ends the burst.
+        """
+        burst = self.burst
+        if burst is not None:
+            burst.append(data)
+            self.burst_size += len(data)
+            if self.burst_size >= self.burst_limit:
+                self._write_burst()
+        elif (
+            self.sent_since_read
+            and len(data) < self.burst_limit
+            # Else writing only appends to the transport's buffer: no system call.
+            and not self.transport.get_write_buffer_size()
+        ):
+            self.burst = [data]
+            self.burst_size = len(data)
+            self.loop.call_soon(self._write_burst)
+        else:
+            self.transport.write(data)
+            self.sent_since_read = True
+
+    def _write_burst(self) -> None:
+        """Write the frames gathered in a burst, if any."""
+        burst = self.burst
+        if burst is not None:
+            self.burst = None
+            self.transport.write(b"".join(burst))
+
+    def _write(self, data: bytes) -> None:
+        """Write bytes after the frames of a burst, which were sent before them."""
+        if self.burst is not None:
+            self._write_burst()
+        self.transport.write(data)
+
     def _send_data(self) -> None:
         """Write what the core has to send; start the close timer when due."""
         protocol = self.protocol
         for data in protocol.data_to_send():
             if data is not SEND_EOF and data:
-                self.transport.write(data)
-            elif self.transport.can_write_eof():
+                self._write(data)
+                continue
+            self._write_burst()
+            if self.transport.can_write_eof():
                 self.transport.write_eof()
             else:  # TLS can't half-close: close once the buffer is flushed
                 self.transport.close()
@@ -520,6 +571,7 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
     def buffer_updated(self, nbytes: int) -> None:
         """Called by asyncio when ``nbytes`` were read into the buffer: handle them."""
         protocol = self.protocol
+        self.sent_since_read = False
         already_held = protocol.held_failure is not None
         protocol.receive_data(self.read_buffer[:nbytes])
         self._process_events()
@@ -539,6 +591,7 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
         """Called by asyncio when the TCP connection is closed."""
         self.protocol.receive_eof()
         self.protocol.data_to_send()  # too late to write anything
+        self.burst = None
         self.recv_exc = exc
         self.recv_messages.close()
         if self.keepalive_task is not None:

@@ -528,7 +528,7 @@ def broadcast(
         if connection.transport.get_write_buffer_size() > connection.write_limit[0]:
             raise ConcurrencyError("write buffer is full: the client reads too slowly")
         for data in frame.data_for(protocol):
-            connection.transport.write(data)
+            connection._write(data)
 
     frame.deliver(connections, write, raise_exceptions=raise_exceptions)
 
