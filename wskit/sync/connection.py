@@ -30,7 +30,7 @@ from typing import Any, Literal, cast, overload
 from ..connection_attributes import ConnectionAttributes
 from ..exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedOK
 from ..frames import BINARY, CONT, PONG, TEXT, CloseCode, Frame
-from ..messages import encode, queue_limits
+from ..messages import MESSAGE_TYPES, encode, queue_limits
 from ..protocol import CONNECTING, OPEN, Event, Protocol
 from ..typing import BytesLike, Data
 from .messages import Assembler
@@ -276,7 +276,7 @@ class Connection(ConnectionAttributes[threading.Event]):
             ConnectionClosed: The connection is closed or closing.
             TypeError: The message is of an unsupported type.
         """
-        if isinstance(message, (str, bytes, bytearray, memoryview)):
+        if isinstance(message, MESSAGE_TYPES):
             is_text, data = encode(message, text)
             self._send(Protocol.send_text if is_text else Protocol.send_binary, data)
         elif isinstance(message, Mapping):
