@@ -479,8 +479,7 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
 
     def _write(self, data: bytes) -> None:
         """Write bytes after the frames of a burst, which were sent before them."""
-        if self.burst is not None:
-            self._write_burst()
+        self._write_burst()
         self.transport.write(data)
 
     def _send_data(self) -> None:
