@@ -42,3 +42,8 @@ def read_messages(
     /,
 ) -> int:
     """Read the run of frames at ``buffer[offset]`` that each carry a whole message."""
+
+class Waiter:
+    """A future-like object, without a result, that one task awaits."""
+
+    def __init__(self, loop: Any) -> None: ...

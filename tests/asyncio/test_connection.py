@@ -382,6 +382,30 @@ async def test_recv_returns_text_as_str_and_binary_as_bytes(side: str) -> None:
 
 
 @pytest.mark.parametrize("side", SIDES)
+async def test_recv_returns_within_the_callback_that_reads_the_message(side: str) -> None:
+    # The reader resumes in buffer_updated(), not on the loop's next iteration.
+    async with ws_pair(side) as (ws, peer):
+        received: list[Data] = []
+
+        async def reader() -> None:
+            received.append(await ws.recv())
+
+        task = asyncio.create_task(reader())
+        await asyncio.sleep(0)
+        seen_on_return: list[list[Data]] = []
+        buffer_updated = ws.buffer_updated
+
+        def recording_buffer_updated(nbytes: int) -> None:
+            buffer_updated(nbytes)
+            seen_on_return.append(list(received))
+
+        ws.buffer_updated = recording_buffer_updated  # type: ignore[method-assign]
+        await peer.send("hello")
+        await task
+        assert seen_on_return[0] == ["hello"]
+
+
+@pytest.mark.parametrize("side", SIDES)
 async def test_recv_decode_overrides_message_type(side: str) -> None:
     async with ws_pair(side) as (ws, peer):
         await peer.send("café")

@@ -45,6 +45,18 @@ async def wait_until_blocked(task: asyncio.Task[object]) -> None:
     assert not task.done()
 
 
+def deliver(assembler: Assembler, frame: Frame) -> None:
+    """Add a frame and resume a waiting reader, as the connection does."""
+    assembler.put(frame)
+    assembler.wake()
+
+
+def end(assembler: Assembler) -> None:
+    """End the stream and resume a waiting reader, as the connection does."""
+    assembler.close()
+    assembler.wake()
+
+
 async def collect(assembler: Assembler, decode: bool | None = None) -> list[Data]:
     async with contextlib.aclosing(assembler.get_iter(decode)) as fragments:
         return [fragment async for fragment in fragments]
@@ -113,9 +125,9 @@ async def test_get_waits_for_the_rest_of_a_message() -> None:
     assembler.put(binary(b"ab", fin=False))
     task = asyncio.create_task(assembler.get())
     await wait_until_blocked(task)
-    assembler.put(cont(b"cd", fin=False))
+    deliver(assembler, cont(b"cd", fin=False))
     await wait_until_blocked(task)
-    assembler.put(cont(b"ef"))
+    deliver(assembler, cont(b"ef"))
     assert await task == b"abcdef"
 
 
@@ -123,8 +135,48 @@ async def test_get_waits_for_a_message() -> None:
     assembler = Assembler()
     task = asyncio.create_task(assembler.get())
     await wait_until_blocked(task)
-    assembler.put(text("hello"))
+    deliver(assembler, text("hello"))
     assert await task == "hello"
+
+
+async def test_put_alone_leaves_the_reader_waiting_until_wake() -> None:
+    assembler = Assembler()
+    task = asyncio.create_task(assembler.get())
+    await wait_until_blocked(task)
+    assembler.put(text("hello"))
+    await wait_until_blocked(task)
+    assembler.wake()
+    assert await task == "hello"
+
+
+async def test_wake_with_nothing_received_leaves_the_reader_waiting() -> None:
+    assembler = Assembler()
+    task = asyncio.create_task(assembler.get())
+    await wait_until_blocked(task)
+    assembler.wake()
+    await wait_until_blocked(task)
+    deliver(assembler, text("hello"))
+    assert await task == "hello"
+
+
+async def test_wake_from_a_loop_callback_resumes_the_reader_before_returning() -> None:
+    assembler = Assembler()
+    received: list[Data] = []
+
+    async def reader() -> None:
+        received.append(await assembler.get())
+
+    task = asyncio.create_task(reader())
+    await wait_until_blocked(task)
+    seen_by_callback: list[list[Data]] = []
+
+    def callback() -> None:  # as the connection's buffer_updated() does
+        deliver(assembler, text("hello"))
+        seen_by_callback.append(list(received))
+
+    asyncio.get_running_loop().call_soon(callback)
+    await task
+    assert seen_by_callback == [["hello"]]
 
 
 async def test_cancelled_get_leaves_the_partial_message_whole() -> None:
@@ -139,7 +191,7 @@ async def test_cancelled_get_leaves_the_partial_message_whole() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert [bytes(frame.data) for frame in assembler.queue.frames] == [b"he", b"l"]
-    assembler.put(cont(b"lo"))
+    deliver(assembler, cont(b"lo"))
     assert await assembler.get() == "hello"
 
 
@@ -152,7 +204,7 @@ async def test_concurrent_get_raises_concurrency_error() -> None:
     with pytest.raises(ConcurrencyError):
         await collect(assembler)
     # The first reader isn't disturbed.
-    assembler.put(text("first"))
+    deliver(assembler, text("first"))
     assert await task == "first"
 
 
@@ -176,7 +228,7 @@ async def test_get_iter_yields_fragments_as_they_arrive() -> None:
         assert await anext(fragments) == "ca"
         next_fragment = asyncio.ensure_future(anext(fragments))
         await wait_until_blocked(next_fragment)
-        assembler.put(cont("fé".encode()))
+        deliver(assembler, cont("fé".encode()))
         assert await next_fragment == "fé"
         with pytest.raises(StopAsyncIteration):
             await anext(fragments)
@@ -233,11 +285,11 @@ async def test_stopping_get_iter_early_drops_fragments_that_arrive_later() -> No
     # The rest of the message isn't there yet; the next reader waits past it.
     task = asyncio.create_task(assembler.get())
     await wait_until_blocked(task)
-    assembler.put(cont(b"b", fin=False))
+    deliver(assembler, cont(b"b", fin=False))
     await wait_until_blocked(task)
-    assembler.put(cont(b"c"))
+    deliver(assembler, cont(b"c"))
     await wait_until_blocked(task)
-    assembler.put(binary(b"next"))
+    deliver(assembler, binary(b"next"))
     assert await task == b"next"
 
 
@@ -270,7 +322,7 @@ async def test_concurrent_get_iter_raises_concurrency_error() -> None:
         await wait_until_blocked(first)
         with pytest.raises(ConcurrencyError):
             await collect(assembler)
-        assembler.put(text("x"))
+        deliver(assembler, text("x"))
         assert await first == "x"
 
 
@@ -359,10 +411,21 @@ async def test_close_wakes_up_a_waiting_get() -> None:
     assembler = Assembler()
     task = asyncio.create_task(assembler.get())
     await wait_until_blocked(task)
-    assembler.close()
+    end(assembler)
     with pytest.raises(EOFError):
         await task
     assert not assembler.get_in_progress
+
+
+async def test_close_alone_leaves_the_reader_waiting_until_wake() -> None:
+    assembler = Assembler()
+    task = asyncio.create_task(assembler.get())
+    await wait_until_blocked(task)
+    assembler.close()
+    await wait_until_blocked(task)
+    assembler.wake()
+    with pytest.raises(EOFError):
+        await task
 
 
 async def test_close_in_the_middle_of_a_message_raises_eof() -> None:
@@ -370,7 +433,7 @@ async def test_close_in_the_middle_of_a_message_raises_eof() -> None:
     assembler.put(text("incomplete", fin=False))
     task = asyncio.create_task(assembler.get())
     await wait_until_blocked(task)
-    assembler.close()
+    end(assembler)
     with pytest.raises(EOFError):
         await task
     # The incomplete message is never returned as if it were whole.
@@ -385,7 +448,7 @@ async def test_close_wakes_up_get_iter_in_the_middle_of_a_message() -> None:
         assert await anext(fragments) == b"a"
         next_fragment = asyncio.ensure_future(anext(fragments))
         await wait_until_blocked(next_fragment)
-        assembler.close()
+        end(assembler)
         with pytest.raises(EOFError):
             await next_fragment
     assert not assembler.get_in_progress

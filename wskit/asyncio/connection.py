@@ -578,12 +578,15 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
         if protocol.held_failure is not None and not already_held:
             self._release_held_failure()
         self._send_data()
+        # Last, once all is handled: the reader may resume right here.
+        self.recv_messages.wake()
 
     def eof_received(self) -> None:
         """Called by asyncio when the peer half-closes the TCP connection."""
         self.protocol.receive_eof()
         self._process_events()
         self._send_data()
+        self.recv_messages.wake()
         # Returning None lets asyncio close the transport.
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -608,6 +611,7 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
         self.drain_waiters.clear()
         self._handshake_over()
         self.connection_lost_waiter.set_result(None)
+        self.recv_messages.wake()
 
     def pause_writing(self) -> None:
         """Called by asyncio when the write buffer is over the high water mark."""

@@ -10,6 +10,7 @@ from ..exceptions import ConcurrencyError
 from ..frames import Frame
 from ..messages import BaseAssembler, Fragments, join
 from ..typing import Data
+from .waiter import PurePythonWaiter, Waiter
 
 __all__ = ["Assembler"]
 
@@ -28,10 +29,13 @@ class Assembler(BaseAssembler):
         resume: Callable[[], Any] = lambda: None,
     ) -> None:
         super().__init__(high, low, pause, resume)
-        self.waiter: asyncio.Future[None] | None = None
+        self.loop = asyncio.get_running_loop()
+        self.waiter: PurePythonWaiter | None = None
 
     def put(self, frame: Frame) -> None:
         """Add a data frame received from the network.
+
+        A reader waiting for it resumes when :meth:`wake` is called.
 
         Raises:
             EOFError: :meth:`close` was called.
@@ -39,16 +43,25 @@ class Assembler(BaseAssembler):
         if self.closed:
             raise EOFError("stream of frames ended")
         self.queue.put(frame)
-        waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
 
     def close(self) -> None:
-        """End the stream of frames; readers get what remains, then EOFError."""
+        """End the stream of frames: readers get what remains, then EOFError.
+
+        A reader waiting resumes when :meth:`wake` is called.
+        """
         self.closed = True
+
+    def wake(self) -> None:
+        """Resume the reader if it waits and a frame arrived or the stream ended.
+
+        Called from a protocol callback, once the connection has handled all
+        it received, the reader resumes before this method returns, rather
+        than on the loop's next iteration (see :class:`Waiter`).
+        """
         waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if waiter is not None and (self.queue.frames or self.closed):
+            self.waiter = None
+            waiter.wake()
 
     async def get(self, decode: bool | None = None) -> Data:
         """Return the next message.
@@ -117,17 +130,15 @@ class Assembler(BaseAssembler):
         finally:
             self.get_in_progress = False
 
-    def _wait(self) -> asyncio.Future[None]:
-        """Return a future resolved when the next frame arrives or the stream ends.
+    def _wait(self) -> PurePythonWaiter:
+        """Return a waiter woken when the next frame arrives or the stream ends.
 
         Raises:
             EOFError: The stream ended already.
         """
         if self.closed:
             raise EOFError("stream of frames ended")
-        # A plain future, not a coroutine: awaiting it adds no frame to resume.
-        # It stays in self.waiter once done; put() and close() check done().
-        waiter = self.waiter = asyncio.get_running_loop().create_future()
+        waiter = self.waiter = Waiter(self.loop)
         return waiter
 
     async def _next_frame(self) -> Frame:
