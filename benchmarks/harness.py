@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import IO, Any, cast
 
 from . import report
-from .peers import LOOPS, PEERS
+from .peers import LOOPS, ONLY_KINDS, PEERS
 
 __all__ = ["Job", "main", "plan_job", "run_job"]
 
@@ -75,6 +75,8 @@ class Job:
 def plan_job(args: argparse.Namespace, lib: str, loop: str, kind: str) -> Job | None:
     """The job measuring ``kind`` for one library on one loop, if that applies."""
     if loop not in PEERS[lib][1] or (loop == "threads" and kind not in THREADS_KINDS):
+        return None
+    if kind not in ONLY_KINDS.get(lib, (kind,)):
         return None
     workloads: list[dict[str, Any]]
     if kind in ("rtt", "stream"):

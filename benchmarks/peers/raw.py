@@ -33,7 +33,15 @@ from .base import (
     check_count,
 )
 
-__all__ = ["HELLO", "HELLO_REPLY", "make_peer"]
+__all__ = [
+    "HELLO",
+    "HELLO_REPLY",
+    "AsyncioConnection",
+    "AsyncioPeer",
+    "ServerProtocol",
+    "length_prefixed",
+    "make_peer",
+]
 
 ECHO, COUNT = b"E", b"C"
 EMPTY = b"\0\0\0\0"
@@ -43,7 +51,8 @@ CLOSE = b"\xff\xff\xff\xff"
 HELLO, HELLO_REPLY = ECHO + EMPTY, EMPTY
 
 
-def _frame(message: bytes) -> bytes:
+def length_prefixed(message: bytes) -> bytes:
+    """A message as sent on the wire: its 4-byte length, then the message."""
     return len(message).to_bytes(4, "big") + message
 
 
@@ -51,7 +60,7 @@ def _mode(path: str) -> bytes:
     return ECHO if path == ECHO_PATH else COUNT
 
 
-class _ServerProtocol(asyncio.Protocol):
+class ServerProtocol(asyncio.Protocol):
     transport: asyncio.Transport
 
     def __init__(self) -> None:
@@ -78,14 +87,18 @@ class _ServerProtocol(asyncio.Protocol):
             if end > len(buffer):
                 break
             if self.echo:
-                self.transport.write(buffer[start:end])
+                self.echo_message(buffer[start:end])
             elif end == start + 4:
-                self.transport.write(_frame(self.count.to_bytes(8, "big")))
+                self.transport.write(length_prefixed(self.count.to_bytes(8, "big")))
                 self.count = 0
             else:
                 self.count += end - start - 4
             start = end
         del buffer[:start]
+
+    def echo_message(self, message: bytearray) -> None:
+        """Send ``message`` (with its length) back."""
+        self.transport.write(message)
 
 
 class _ClientProtocol(asyncio.Protocol):
@@ -150,13 +163,13 @@ class _ClientProtocol(asyncio.Protocol):
         return data
 
 
-class _AsyncioConnection(Connection):
+class AsyncioConnection(Connection):
     def __init__(self, protocol: _ClientProtocol) -> None:
         self.protocol = protocol
 
     async def round_trips(self, message: bytes, deadline: float) -> int:
         protocol = self.protocol
-        protocol.frame, protocol.deadline, protocol.count = _frame(message), deadline, 0
+        protocol.frame, protocol.deadline, protocol.count = length_prefixed(message), deadline, 0
         protocol.done = asyncio.get_running_loop().create_future()
         protocol.transport.write(protocol.frame)
         try:
@@ -166,7 +179,7 @@ class _AsyncioConnection(Connection):
 
     async def stream(self, message: bytes, deadline: float) -> int:
         protocol = self.protocol
-        frame = _frame(message)
+        frame = length_prefixed(message)
         count = 0
         while True:
             protocol.transport.write(frame)
@@ -193,7 +206,7 @@ class AsyncioPeer(Peer):
 
     async def serve(self, compression: bool) -> int:
         loop = asyncio.get_running_loop()
-        self.server = await loop.create_server(_ServerProtocol, "127.0.0.1", 0)
+        self.server = await loop.create_server(ServerProtocol, "127.0.0.1", 0)
         port: int = self.server.sockets[0].getsockname()[1]
         return port
 
@@ -201,7 +214,7 @@ class AsyncioPeer(Peer):
         loop = asyncio.get_running_loop()
         _, protocol = await loop.create_connection(_ClientProtocol, "127.0.0.1", port)
         protocol.transport.write(_mode(path))
-        return _AsyncioConnection(protocol)
+        return AsyncioConnection(protocol)
 
 
 def _receive(sock: socket.socket, size: int) -> bytearray:
@@ -232,7 +245,7 @@ def _serve_connection(sock: socket.socket) -> None:
                 if echo:
                     sock.sendall(header + payload)
                 elif size == 0:
-                    sock.sendall(_frame(count.to_bytes(8, "big")))
+                    sock.sendall(length_prefixed(count.to_bytes(8, "big")))
                     count = 0
                 else:
                     count += size
@@ -251,7 +264,7 @@ class _ThreadsConnection(SyncConnection):
         self.sock = sock
 
     def round_trips(self, message: bytes, deadline: float) -> int:
-        frame = _frame(message)
+        frame = length_prefixed(message)
         count = 0
         while True:
             self.sock.sendall(frame)
@@ -261,7 +274,7 @@ class _ThreadsConnection(SyncConnection):
                 return count
 
     def stream(self, message: bytes, deadline: float) -> int:
-        frame = _frame(message)
+        frame = length_prefixed(message)
         count = 0
         while True:
             self.sock.sendall(frame)

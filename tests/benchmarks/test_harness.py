@@ -131,6 +131,23 @@ def test_picows_and_aiohttp(tmp_path: Path) -> None:
     }
 
 
+def test_raw_await_measures_round_trips_only(tmp_path: Path) -> None:
+    data = run(
+        tmp_path,
+        *("--libs", "raw", "raw_await"),
+        *("--loops", "asyncio", "uvloop", "threads"),
+        *("--kinds", "rtt", "stream"),
+        *("--sizes", "64"),
+    )
+    check_figures(data)
+    awaiting = {case for case in cases(data) if case[-1] == "raw_await"}
+    assert awaiting == {
+        ("rtt", 64, False, "asyncio", "raw_await"),
+        ("rtt", 64, False, "uvloop", "raw_await"),
+    }
+    assert "| raw | raw_await |" in data["markdown"]
+
+
 def arguments(**options: Any) -> argparse.Namespace:
     args = harness._parser().parse_args(["--quick"])
     for name, value in {**harness.QUICK, **options}.items():
