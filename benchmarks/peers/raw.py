@@ -203,10 +203,11 @@ class AsyncioPeer(Peer):
 
     websocket = False
     compression = False
+    server_protocol: type[ServerProtocol] = ServerProtocol
 
     async def serve(self, compression: bool) -> int:
         loop = asyncio.get_running_loop()
-        self.server = await loop.create_server(ServerProtocol, "127.0.0.1", 0)
+        self.server = await loop.create_server(self.server_protocol, "127.0.0.1", 0)
         port: int = self.server.sockets[0].getsockname()[1]
         return port
 

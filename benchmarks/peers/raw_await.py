@@ -70,11 +70,7 @@ class _AsyncioConnection(raw.AsyncioConnection):
 class AsyncioPeer(raw.AsyncioPeer):
     """The raw TCP baseline on an event loop, awaiting each message."""
 
-    async def serve(self, compression: bool) -> int:
-        loop = asyncio.get_running_loop()
-        self.server = await loop.create_server(_ServerProtocol, "127.0.0.1", 0)
-        port: int = self.server.sockets[0].getsockname()[1]
-        return port
+    server_protocol = _ServerProtocol
 
     async def connect(self, port: int, path: str) -> Connection:
         connection = await super().connect(port, path)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import importlib
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from types import ModuleType
 from typing import Any
 
@@ -46,6 +46,14 @@ request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id")
 def Waiter(request: pytest.FixtureRequest) -> Any:
     """The class under test: the pure-Python Waiter or its twin in C."""
     return request.param
+
+
+@pytest.fixture
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """An event loop that isn't running, for tests that drive it by hand."""
+    loop = asyncio.new_event_loop()
+    yield loop
+    loop.close()
 
 
 @pytest.fixture(params=list(LOOPS))
@@ -117,22 +125,20 @@ def test_wake_from_a_task_resumes_the_other_task_on_the_next_iteration(
     assert run(main()) == ["wake() returned", "resumed"]
 
 
-def test_awaiting_a_woken_waiter_does_not_suspend(Waiter: Any) -> None:
-    loop = asyncio.new_event_loop()
-    try:
-        waiter = Waiter(loop)
-        waiter.wake()
+def test_awaiting_a_woken_waiter_does_not_suspend(
+    Waiter: Any, loop: asyncio.AbstractEventLoop
+) -> None:
+    waiter = Waiter(loop)
+    waiter.wake()
 
-        async def wait() -> str:
-            await waiter
-            return "done"
+    async def wait() -> str:
+        await waiter
+        return "done"
 
-        coroutine = wait()
-        with pytest.raises(StopIteration) as stop:
-            coroutine.send(None)
-        assert stop.value.value == "done"
-    finally:
-        loop.close()
+    coroutine = wait()
+    with pytest.raises(StopIteration) as stop:
+        coroutine.send(None)
+    assert stop.value.value == "done"
 
 
 def test_task_resumes_in_its_own_context(Waiter: Any, run: Any) -> None:
@@ -198,149 +204,118 @@ def test_a_task_woken_then_cancelled_is_cancelled(Waiter: Any, run: Any) -> None
     run(main())
 
 
-def test_cancel_returns_whether_it_cancelled(Waiter: Any) -> None:
-    loop = asyncio.new_event_loop()
-    try:
-        waiter = Waiter(loop)
-        assert waiter.cancel() is True
-        assert waiter.cancel() is False
-        with pytest.raises(asyncio.CancelledError) as raised:
-            waiter.result()
-        assert raised.value.args == ()
-        woken = Waiter(loop)
-        woken.wake()
-        assert woken.cancel(msg="late") is False
-        assert not woken.cancelled()
-    finally:
-        loop.close()
+def test_cancel_returns_whether_it_cancelled(Waiter: Any, loop: asyncio.AbstractEventLoop) -> None:
+    waiter = Waiter(loop)
+    assert waiter.cancel() is True
+    assert waiter.cancel() is False
+    with pytest.raises(asyncio.CancelledError) as raised:
+        waiter.result()
+    assert raised.value.args == ()
+    woken = Waiter(loop)
+    woken.wake()
+    assert woken.cancel(msg="late") is False
+    assert not woken.cancelled()
 
 
-def test_result(Waiter: Any) -> None:
-    loop = asyncio.new_event_loop()
-    try:
-        waiter = Waiter(loop)
-        assert not waiter.done()
-        with pytest.raises(asyncio.InvalidStateError):
-            waiter.result()
+def test_result(Waiter: Any, loop: asyncio.AbstractEventLoop) -> None:
+    waiter = Waiter(loop)
+    assert not waiter.done()
+    with pytest.raises(asyncio.InvalidStateError):
+        waiter.result()
+    waiter.wake()
+    waiter.wake()  # idempotent
+    assert waiter.result() is None
+    cancelled = Waiter(loop)
+    cancelled.cancel("why")
+    with pytest.raises(asyncio.CancelledError, match="why"):
+        cancelled.result()
+
+
+def test_future_protocol_attributes(Waiter: Any, loop: asyncio.AbstractEventLoop) -> None:
+    waiter = Waiter(loop)
+    assert asyncio.isfuture(waiter)
+    assert waiter._loop is loop
+    assert waiter._asyncio_future_blocking is False
+    waiter._asyncio_future_blocking = True
+    assert waiter._asyncio_future_blocking is True
+    iterator = waiter.__await__()
+    assert next(iterator) is waiter
+    # Resumed while still pending: not awaited by a task.
+    with pytest.raises(RuntimeError, match="await wasn't used with future"):
+        next(iterator)
+
+
+def test_callbacks_outside_a_task(Waiter: Any, loop: asyncio.AbstractEventLoop) -> None:
+    calls: list[tuple[Any, str]] = []
+
+    def callback(waiter: Any) -> None:
+        calls.append((waiter, request_id.get("unset")))
+
+    context = contextvars.copy_context()
+    context.run(request_id.set, "callback's")
+    waiter = Waiter(loop)
+    waiter.add_done_callback(callback, context=context)
+    with pytest.raises(RuntimeError, match="one callback"):
+        waiter.add_done_callback(print)
+    # No task runs: the callback runs at once, in its context.
+    waiter.wake()
+    assert calls == [(waiter, "callback's")]
+
+    # Added once done: called on the loop's next iteration, as by a future.
+    waiter.add_done_callback(callback)
+    assert len(calls) == 1
+    loop.run_until_complete(asyncio.sleep(0))
+    assert calls == [(waiter, "callback's"), (waiter, "unset")]
+
+
+def test_remove_done_callback(Waiter: Any, loop: asyncio.AbstractEventLoop) -> None:
+    calls: list[Any] = []
+    waiter = Waiter(loop)
+    waiter.add_done_callback(calls.append)
+    # Equal, not identical: each access to calls.append is a new bound method.
+    assert waiter.remove_done_callback(print) == 0
+    assert waiter.remove_done_callback(calls.append) == 1
+    assert waiter.remove_done_callback(calls.append) == 0
+    waiter.wake()
+    loop.run_until_complete(asyncio.sleep(0))
+    assert calls == []
+
+
+def test_cancel_schedules_the_callback(Waiter: Any, loop: asyncio.AbstractEventLoop) -> None:
+    calls: list[Any] = []
+    waiter = Waiter(loop)
+    waiter.add_done_callback(calls.append)
+    assert waiter.cancel()
+    assert calls == []  # never from cancel() itself: it may run in a task
+    loop.run_until_complete(asyncio.sleep(0))
+    assert calls == [waiter]
+
+
+def test_an_error_in_the_callback_reaches_wake(
+    Waiter: Any, loop: asyncio.AbstractEventLoop
+) -> None:
+    def callback(waiter: Any) -> None:
+        raise KeyboardInterrupt
+
+    waiter = Waiter(loop)
+    waiter.add_done_callback(callback)
+    with pytest.raises(KeyboardInterrupt):
         waiter.wake()
-        waiter.wake()  # idempotent
-        assert waiter.result() is None
-        cancelled = Waiter(loop)
-        cancelled.cancel("why")
-        with pytest.raises(asyncio.CancelledError, match="why"):
-            cancelled.result()
-    finally:
-        loop.close()
+    assert waiter.done()
 
 
-def test_future_protocol_attributes(Waiter: Any) -> None:
-    loop = asyncio.new_event_loop()
-    try:
-        waiter = Waiter(loop)
-        assert asyncio.isfuture(waiter)
-        assert waiter._loop is loop
-        assert waiter._asyncio_future_blocking is False
-        waiter._asyncio_future_blocking = True
-        assert waiter._asyncio_future_blocking is True
-        iterator = waiter.__await__()
-        assert next(iterator) is waiter
-        # Resumed while still pending: not awaited by a task.
-        with pytest.raises(RuntimeError, match="await wasn't used with future"):
-            next(iterator)
-    finally:
-        loop.close()
-
-
-def test_callbacks_outside_a_task(Waiter: Any) -> None:
-    loop = asyncio.new_event_loop()
-    try:
-        calls: list[tuple[Any, str]] = []
-
-        def callback(waiter: Any) -> None:
-            calls.append((waiter, request_id.get("unset")))
-
-        context = contextvars.copy_context()
-        context.run(request_id.set, "callback's")
-        waiter = Waiter(loop)
-        waiter.add_done_callback(callback, context=context)
-        with pytest.raises(RuntimeError, match="one callback"):
-            waiter.add_done_callback(print)
-        # No task runs: the callback runs at once, in its context.
-        waiter.wake()
-        assert calls == [(waiter, "callback's")]
-
-        # Added once done: called on the loop's next iteration, as by a future.
-        waiter.add_done_callback(callback)
-        assert len(calls) == 1
-        loop.run_until_complete(asyncio.sleep(0))
-        assert calls == [(waiter, "callback's"), (waiter, "unset")]
-    finally:
-        loop.close()
-
-
-def test_remove_done_callback(Waiter: Any) -> None:
-    loop = asyncio.new_event_loop()
-    try:
-        calls: list[Any] = []
-        waiter = Waiter(loop)
-        waiter.add_done_callback(calls.append)
-        # Equal, not identical: each access to calls.append is a new bound method.
-        assert waiter.remove_done_callback(print) == 0
-        assert waiter.remove_done_callback(calls.append) == 1
-        assert waiter.remove_done_callback(calls.append) == 0
-        waiter.wake()
-        loop.run_until_complete(asyncio.sleep(0))
-        assert calls == []
-    finally:
-        loop.close()
-
-
-def test_cancel_schedules_the_callback(Waiter: Any) -> None:
-    loop = asyncio.new_event_loop()
-    try:
-        calls: list[Any] = []
-        waiter = Waiter(loop)
-        waiter.add_done_callback(calls.append)
-        assert waiter.cancel()
-        assert calls == []  # never from cancel() itself: it may run in a task
-        loop.run_until_complete(asyncio.sleep(0))
-        assert calls == [waiter]
-    finally:
-        loop.close()
-
-
-def test_an_error_in_the_callback_reaches_wake(Waiter: Any) -> None:
-    loop = asyncio.new_event_loop()
-    try:
-
-        def callback(waiter: Any) -> None:
-            raise KeyboardInterrupt
-
-        waiter = Waiter(loop)
-        waiter.add_done_callback(callback)
-        with pytest.raises(KeyboardInterrupt):
-            waiter.wake()
-        assert waiter.done()
-    finally:
-        loop.close()
-
-
-def test_bad_arguments(Waiter: Any) -> None:
-    loop = asyncio.new_event_loop()
-    try:
-        waiter = Waiter(loop)
-        with pytest.raises(TypeError):
-            Waiter()
-        with pytest.raises(TypeError):
-            waiter.add_done_callback()
-        with pytest.raises(TypeError):
-            waiter.add_done_callback(print, loop=loop)
-        with pytest.raises(TypeError):
-            waiter.cancel("a", "b")
-        with pytest.raises(TypeError):
-            waiter.cancel("a", msg="b")
-        with pytest.raises(TypeError):
-            waiter.cancel(message="a")
-        assert not waiter.done()
-    finally:
-        loop.close()
+def test_bad_arguments(Waiter: Any, loop: asyncio.AbstractEventLoop) -> None:
+    waiter = Waiter(loop)
+    with pytest.raises(TypeError):
+        Waiter()
+    with pytest.raises(TypeError):
+        waiter.add_done_callback()
+    with pytest.raises(TypeError):
+        waiter.add_done_callback(print, loop=loop)
+    with pytest.raises(TypeError):
+        waiter.cancel("a", "b")
+    with pytest.raises(TypeError):
+        waiter.cancel("a", msg="b")
+    with pytest.raises(TypeError):
+        waiter.cancel(message="a")
+    assert not waiter.done()
