@@ -204,6 +204,7 @@ class AsyncioPeer(Peer):
     websocket = False
     compression = False
     server_protocol: type[ServerProtocol] = ServerProtocol
+    connection_class: type[AsyncioConnection] = AsyncioConnection
 
     async def serve(self, compression: bool) -> int:
         loop = asyncio.get_running_loop()
@@ -215,7 +216,7 @@ class AsyncioPeer(Peer):
         loop = asyncio.get_running_loop()
         _, protocol = await loop.create_connection(_ClientProtocol, "127.0.0.1", port)
         protocol.transport.write(_mode(path))
-        return AsyncioConnection(protocol)
+        return self.connection_class(protocol)
 
 
 def _receive(sock: socket.socket, size: int) -> bytearray:

@@ -17,7 +17,7 @@ import collections
 import time
 
 from . import raw
-from .base import Connection, Peer
+from .base import Peer
 
 __all__ = ["make_peer"]
 
@@ -71,11 +71,7 @@ class AsyncioPeer(raw.AsyncioPeer):
     """The raw TCP baseline on an event loop, awaiting each message."""
 
     server_protocol = _ServerProtocol
-
-    async def connect(self, port: int, path: str) -> Connection:
-        connection = await super().connect(port, path)
-        assert isinstance(connection, raw.AsyncioConnection)
-        return _AsyncioConnection(connection.protocol)
+    connection_class = _AsyncioConnection
 
 
 def make_peer(loop: str) -> Peer:
