@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .frames import Frame
 
 __all__ = [
+    "PayloadBuffer",
     "UTF8Validator",
     "apply_mask",
     "build_frame",
@@ -344,3 +345,74 @@ def read_messages(  # noqa: PLR0917 - the C twin's positional signature
         events.append(frame)
         offset = end
     return offset
+
+
+class PayloadBuffer:
+    """The payload of a long frame, unmasked into place as it arrives.
+
+    Receiving a long frame through the parser's buffer copies it twice: into
+    the buffer as it arrives, then out of it, unmasked, once it is whole.
+    This holds the final payload from the start, so each byte is copied once.
+
+    Args:
+        length: Size of the payload.
+        mask_key: The frame's 4-byte masking key; :obj:`None` if unmasked.
+
+    Raises:
+        ValueError: ``length`` is negative or ``mask_key`` isn't 4 bytes long.
+    """
+
+    def __init__(self, length: int, mask_key: BytesLike | None) -> None:
+        if length < 0:
+            raise ValueError("length must be positive or zero")
+        key = None if mask_key is None else bytes(_byte_view(mask_key))
+        if key is not None and len(key) != 4:
+            raise ValueError("mask must contain 4 bytes")
+        self._key = key
+        self._payload: bytearray | None = bytearray(length)
+        self._filled = 0
+
+    @property
+    def missing(self) -> int:
+        """How many bytes of the payload have yet to arrive."""
+        return 0 if self._payload is None else len(self._payload) - self._filled
+
+    def write(self, data: BytesLike) -> memoryview:
+        """Add the next bytes received: as many of ``data`` as the payload misses.
+
+        Returns:
+            A read-only view of the bytes added, unmasked: its length is
+            how many bytes of ``data`` were used.
+
+        Raises:
+            ValueError: :meth:`take` was called already.
+        """
+        view = _byte_view(data)
+        payload = self._payload
+        if payload is None:
+            raise ValueError("the payload was taken already")
+        start = self._filled
+        chunk = view[: len(payload) - start]
+        end = start + len(chunk)
+        if self._key is None:
+            payload[start:end] = chunk
+        else:
+            # The key continues where the bytes written so far stopped.
+            shift = start % 4
+            payload[start:end] = apply_mask(chunk, self._key[shift:] + self._key[:shift])
+        self._filled = end
+        return memoryview(payload)[start:end].toreadonly()
+
+    def take(self) -> bytes:
+        """Return the whole payload; the buffer is empty afterwards.
+
+        Raises:
+            ValueError: Part of the payload is missing, or it was taken already.
+        """
+        payload = self._payload
+        if payload is None:
+            raise ValueError("the payload was taken already")
+        if self._filled < len(payload):
+            raise ValueError("the payload is incomplete")
+        self._payload = None
+        return bytes(payload)

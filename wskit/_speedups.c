@@ -12,6 +12,8 @@
  *   with a random key or not, in one allocation.
  * - read_messages(buffer, offset, events, ...): the common case of receiving,
  *   a run of frames that each carry a whole message, as Frame events.
+ * - PayloadBuffer: the payload of a long frame, unmasked into place as it
+ *   arrives rather than buffered, then copied out.
  * - Waiter: what recv() awaits in wskit.asyncio; resumes its task from the
  *   protocol callback that wakes it, without a pass through the event loop.
  *
@@ -1016,6 +1018,166 @@ error:
 }
 
 /* ------------------------------------------------------------------------
+ * PayloadBuffer: the payload of a long frame, unmasked into place as it
+ * arrives, so that each byte is copied once instead of twice (into the
+ * parser's buffer, then out of it). The bytes object is filled in place
+ * before anyone else sees it: only this object holds it until take().
+ * ------------------------------------------------------------------------ */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *payload;  /* bytes being filled; NULL once taken */
+    PyObject *view;     /* read-only memoryview of payload, for write()'s result */
+    Py_ssize_t filled;
+    unsigned char key[4];
+    int masked;
+} PayloadBufferObject;
+
+static PyObject *
+PayloadBuffer_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"length", "mask_key", NULL};
+    Py_ssize_t length;
+    PyObject *mask_key;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "nO:PayloadBuffer", keywords, &length,
+                                     &mask_key)) {
+        return NULL;
+    }
+    if (length < 0) {
+        PyErr_SetString(PyExc_ValueError, "length must be positive or zero");
+        return NULL;
+    }
+    unsigned char key[4] = {0, 0, 0, 0};
+    if (mask_key != Py_None) {
+        Py_buffer key_view;
+        if (get_bytes_view(mask_key, &key_view) < 0) {
+            return NULL;
+        }
+        int valid = key_view.len == 4;
+        if (valid) {
+            memcpy(key, key_view.buf, 4);
+        }
+        PyBuffer_Release(&key_view);
+        if (!valid) {
+            PyErr_SetString(PyExc_ValueError, "mask must contain 4 bytes");
+            return NULL;
+        }
+    }
+    PayloadBufferObject *self = (PayloadBufferObject *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->payload = PyBytes_FromStringAndSize(NULL, length);
+    self->view = self->payload == NULL ? NULL : PyMemoryView_FromObject(self->payload);
+    if (self->view == NULL) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    memcpy(self->key, key, 4);
+    self->masked = mask_key != Py_None;
+    return (PyObject *)self;
+}
+
+static void
+PayloadBuffer_dealloc(PayloadBufferObject *self)
+{
+    Py_XDECREF(self->view);
+    Py_XDECREF(self->payload);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+PayloadBuffer_get_missing(PayloadBufferObject *self, void *Py_UNUSED(closure))
+{
+    if (self->payload == NULL) {
+        return PyLong_FromLong(0);
+    }
+    return PyLong_FromSsize_t(PyBytes_GET_SIZE(self->payload) - self->filled);
+}
+
+static PyObject *
+PayloadBuffer_write(PayloadBufferObject *self, PyObject *data)
+{
+    Py_buffer view;
+    if (get_bytes_view(data, &view) < 0) {
+        return NULL;
+    }
+    if (self->payload == NULL) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "the payload was taken already");
+        return NULL;
+    }
+    Py_ssize_t start = self->filled;
+    Py_ssize_t size = PyBytes_GET_SIZE(self->payload) - start;
+    if (view.len < size) {
+        size = view.len;
+    }
+    unsigned char *out = (unsigned char *)PyBytes_AS_STRING(self->payload) + start;
+    int release = size > RELEASE_GIL_THRESHOLD;
+    PyThreadState *state = release ? PyEval_SaveThread() : NULL;
+    if (self->masked) {
+        /* The key continues where the bytes written so far stopped. */
+        unsigned char key[4];
+        for (int i = 0; i < 4; i++) {
+            key[i] = self->key[(start + i) % 4];
+        }
+        mask_bytes((const unsigned char *)view.buf, out, size, key);
+    }
+    else {
+        memcpy(out, view.buf, (size_t)size);
+    }
+    if (release) {
+        PyEval_RestoreThread(state);
+    }
+    PyBuffer_Release(&view);
+    self->filled = start + size;
+    return PySequence_GetSlice(self->view, start, start + size);
+}
+
+static PyObject *
+PayloadBuffer_take(PayloadBufferObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (self->payload == NULL) {
+        PyErr_SetString(PyExc_ValueError, "the payload was taken already");
+        return NULL;
+    }
+    if (self->filled < PyBytes_GET_SIZE(self->payload)) {
+        PyErr_SetString(PyExc_ValueError, "the payload is incomplete");
+        return NULL;
+    }
+    Py_CLEAR(self->view);
+    PyObject *payload = self->payload;
+    self->payload = NULL;
+    return payload;
+}
+
+static PyMethodDef PayloadBuffer_methods[] = {
+    {"write", (PyCFunction)PayloadBuffer_write, METH_O,
+     "Add the next bytes received; return a read-only view of those added, unmasked."},
+    {"take", (PyCFunction)PayloadBuffer_take, METH_NOARGS,
+     "Return the whole payload; the buffer is empty afterwards."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef PayloadBuffer_getset[] = {
+    {"missing", (getter)PayloadBuffer_get_missing, NULL,
+     "How many bytes of the payload have yet to arrive.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject PayloadBufferType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "wskit._speedups.PayloadBuffer",
+    .tp_basicsize = sizeof(PayloadBufferObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "The payload of a long frame, unmasked into place as it arrives.",
+    .tp_new = PayloadBuffer_new,
+    .tp_dealloc = (destructor)PayloadBuffer_dealloc,
+    .tp_methods = PayloadBuffer_methods,
+    .tp_getset = PayloadBuffer_getset,
+};
+
+/* ------------------------------------------------------------------------
  * Waiter: wskit.asyncio.waiter.PurePythonWaiter in C
  *
  * A future-like object, without a result, that one task awaits. wake()
@@ -1481,7 +1643,8 @@ PyInit__speedups(void)
     if (init_mask_keys() < 0) {
         return NULL;
     }
-    if (PyType_Ready(&UTF8ValidatorType) < 0 || PyType_Ready(&WaiterType) < 0) {
+    if (PyType_Ready(&UTF8ValidatorType) < 0 || PyType_Ready(&PayloadBufferType) < 0
+        || PyType_Ready(&WaiterType) < 0) {
         return NULL;
     }
     PyObject *module = PyModule_Create(&module_def);
@@ -1489,6 +1652,7 @@ PyInit__speedups(void)
         return NULL;
     }
     if (PyModule_AddType(module, &UTF8ValidatorType) < 0
+        || PyModule_AddType(module, &PayloadBufferType) < 0
         || PyModule_AddType(module, &WaiterType) < 0) {
         Py_DECREF(module);
         return NULL;

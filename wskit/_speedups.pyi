@@ -43,6 +43,20 @@ def read_messages(
 ) -> int:
     """Read the run of frames at ``buffer[offset]`` that each carry a whole message."""
 
+class PayloadBuffer:
+    """The payload of a long frame, unmasked into place as it arrives."""
+
+    def __init__(self, length: int, mask_key: BytesLike | None) -> None: ...
+    @property
+    def missing(self) -> int:
+        """How many bytes of the payload have yet to arrive."""
+
+    def write(self, data: BytesLike) -> memoryview:
+        """Add the next bytes received; return a read-only view of those added, unmasked."""
+
+    def take(self) -> bytes:
+        """Return the whole payload; the buffer is empty afterwards."""
+
 class Waiter:
     """A future-like object, without a result, that one task awaits."""
 

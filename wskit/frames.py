@@ -134,6 +134,8 @@ MAX_CLOSE_REASON = MAX_CONTROL_PAYLOAD - 2
 
 _FIN, _RSV1, _RSV2, _RSV3 = 0x80, 0x40, 0x20, 0x10
 _CLOSE_CODE = struct.Struct("!H")
+_LENGTH_16 = struct.Struct("!BBH")
+_LENGTH_64 = struct.Struct("!BBQ")
 
 
 @dataclasses.dataclass
@@ -204,14 +206,37 @@ class Frame:
             frame = extension.encode(frame)
         if frame.opcode in CTRL_OPCODES:
             _check_control(frame)
-        first_byte = (
-            (_FIN if frame.fin else 0)
-            | (_RSV1 if frame.rsv1 else 0)
-            | (_RSV2 if frame.rsv2 else 0)
-            | (_RSV3 if frame.rsv3 else 0)
-            | frame.opcode
+        return build_frame(frame._first_byte(), frame.data, mask)
+
+    def serialize_header(self) -> bytes:
+        """Encode the header of the frame, unmasked, without extensions.
+
+        The header followed by the payload is what ``serialize(mask=False)``
+        returns: a long payload may be written after its header as it is,
+        rather than copied into one frame.
+
+        Raises:
+            ProtocolError: The frame breaks a rule of :meth:`check`.
+        """
+        if self.opcode in CTRL_OPCODES:
+            _check_control(self)
+        first_byte = self._first_byte()
+        length = len(memoryview(self.data).cast("B"))
+        if length < 126:
+            return bytes((first_byte, length))
+        if length < 2**16:
+            return _LENGTH_16.pack(first_byte, 126, length)
+        return _LENGTH_64.pack(first_byte, 127, length)
+
+    def _first_byte(self) -> int:
+        """FIN, RSV1-3 and the opcode, as the first byte of the header."""
+        return (
+            (_FIN if self.fin else 0)
+            | (_RSV1 if self.rsv1 else 0)
+            | (_RSV2 if self.rsv2 else 0)
+            | (_RSV3 if self.rsv3 else 0)
+            | self.opcode
         )
-        return build_frame(first_byte, frame.data, mask)
 
 
 def _check_control(frame: Frame) -> None:

@@ -65,7 +65,14 @@ from .frames import (
     Opcode,
 )
 from .http11 import Request, Response
-from .speedups import UTF8Validator, apply_mask, build_frame, read_frame, read_messages
+from .speedups import (
+    PayloadBuffer,
+    UTF8Validator,
+    apply_mask,
+    build_frame,
+    read_frame,
+    read_messages,
+)
 from .typing import BytesLike, LoggerLike
 
 __all__ = ["MAX_EMPTY_FRAGMENTS", "SEND_EOF", "Event", "Protocol", "Side", "State"]
@@ -119,6 +126,14 @@ _FLAGS = tuple(
 
 _OPCODE_BITS = 0x0F
 _RSV_BITS = _RSV1 | _RSV2 | _RSV3
+
+# A frame with a payload this long or longer, incomplete, is received straight
+# into a PayloadBuffer once 1/_LONG_PAYLOAD_ARRIVED of it has arrived: copying
+# a long payload twice, and growing the parser's buffer for it, cost more
+# than the rest of receiving it (page faults, mostly). Waiting for part of it
+# keeps a peer from making us allocate more than a few times what it sent.
+_LONG_PAYLOAD = 2**16
+_LONG_PAYLOAD_ARRIVED = 16
 
 
 def _deflate_bound(size: int) -> int:
@@ -185,6 +200,10 @@ class Protocol:
         # Receive side.
         self._reading = Reading.FRAMES if state is OPEN else Reading.HANDSHAKE
         self._buffer = bytearray()
+        # The long frame being received straight into its payload, if any,
+        # and its first byte, opcode and length (see _LONG_PAYLOAD).
+        self._payload: PayloadBuffer | None = None
+        self._payload_header = (0, Opcode.BINARY, 0)
         self._message_opcode: Opcode | None = None  # set while a message is being received
         self._message_size = 0
         self._message_compressed = False
@@ -279,8 +298,7 @@ class Protocol:
             raise EOFError("stream ended")
         reading = self._reading
         if reading is Reading.FRAMES:
-            self._buffer += data
-            self._parse_frames()
+            self._receive_frames(data)
         elif reading is Reading.HANDSHAKE:
             self.receive_handshake_data(data)
         elif reading is Reading.HOLD:
@@ -298,8 +316,11 @@ class Protocol:
         self.eof_rcvd = True
         if self._reading is Reading.HANDSHAKE:
             self.receive_handshake_eof()
-        elif self.debug and self._buffer and self._reading is Reading.FRAMES:
-            self.logger.debug("! %d bytes of an incomplete frame", len(self._buffer))
+        elif self.debug and self._reading is Reading.FRAMES:
+            if self._payload is not None:
+                self.logger.debug("! %d bytes missing from a frame", self._payload.missing)
+            elif self._buffer:
+                self.logger.debug("! %d bytes of an incomplete frame", len(self._buffer))
         self.discard()
         self.held_failure = None  # too late to send it
         # The peer is gone: answer its EOF with ours, whoever was to go first.
@@ -317,15 +338,38 @@ class Protocol:
     def start_frames(self, data: BytesLike) -> None:
         """Switch the receive side to frames, starting with ``data``."""
         self._reading = Reading.FRAMES
-        self._buffer += data
-        self._parse_frames()
+        self._receive_frames(data)
 
-    def _parse_frames(self) -> None:
-        """Turn every complete frame in the buffer into an event."""
+    def _receive_frames(self, data: BytesLike) -> None:
+        """Parse the frames in ``data``, which follows what the buffer holds."""
         buffer = self._buffer
+        if buffer:
+            buffer += data
+            # Drop what was parsed once per call: bytearray deletes from the
+            # front in constant time, and one deletion keeps small frames cheap.
+            del buffer[: self._parse_frames(buffer)]
+            return
+        # Most reads end where a frame does: parse them in place rather than
+        # copy them to the buffer, and keep only what starts the next frame.
+        if type(data) is memoryview and (data.itemsize != 1 or not data.c_contiguous):
+            data = bytes(data)
+        end = self._parse_frames(data)
+        if end < len(data) and self._reading is Reading.FRAMES:
+            buffer += memoryview(data)[end:]
+
+    def _parse_frames(self, buffer: BytesLike) -> int:
+        """Turn every complete frame at the start of ``buffer`` into an event.
+
+        Returns:
+            How many bytes were parsed: the rest, if any, starts a frame.
+        """
         position = 0
         try:
             while self._reading is Reading.FRAMES:
+                if self._payload is not None:
+                    position = self._receive_payload(self._payload, buffer, position)
+                    if self._payload is not None:
+                        break
                 # Fast path: frames that each carry a whole plain message need
                 # none of the per-frame checks below (see read_messages).
                 if (
@@ -350,8 +394,18 @@ class Protocol:
                 first, masked, length, end, data = parsed
                 opcode = self._check_header(first, length, masked)
                 if data is None:
+                    start = end - length
+                    if (
+                        length >= _LONG_PAYLOAD
+                        and (len(buffer) - start) * _LONG_PAYLOAD_ARRIVED >= length
+                    ):
+                        key = bytes(memoryview(buffer)[start - 4 : start]) if masked else None
+                        self._payload = PayloadBuffer(length, key)
+                        self._payload_header = (first, opcode, length)
+                        position = start
+                        continue
                     if self._is_plain_text(first, opcode):
-                        self._check_partial_text(buffer, end - length, masked)
+                        self._check_partial_text(buffer, start, masked)
                     break
                 position = end
                 self._receive_frame(Frame(opcode, data, *_FLAGS[first >> 4]))
@@ -367,9 +421,31 @@ class Protocol:
         except Exception as exc:  # a bug, in wskit or in an extension
             self.logger.error("unexpected error while parsing frames", exc_info=True)
             self._fail_on_input(exc, CloseCode.INTERNAL_ERROR)
-        # Drop what was parsed once per call: bytearray deletes from the front
-        # in constant time, and a single deletion keeps many small frames cheap.
-        del buffer[:position]
+        return position
+
+    def _receive_payload(self, payload: PayloadBuffer, buffer: BytesLike, position: int) -> int:
+        """Add what ``buffer[position:]`` holds of the long frame's payload.
+
+        Once the payload is whole, the frame is received like any other.
+
+        Returns:
+            Where the bytes taken from ``buffer`` end.
+        """
+        first, opcode, length = self._payload_header
+        done = length - payload.missing
+        with memoryview(buffer)[position:] as chunk, payload.write(chunk) as written:
+            position += len(written)
+            if self._is_plain_text(first, opcode):
+                # Fail fast on invalid UTF-8, as _check_partial_text does;
+                # the start of the payload may have been checked already.
+                valid = self._utf8.feed(written[max(self._text_checked - done, 0) :])
+                self._text_checked = done + len(written)
+                if not valid:
+                    raise InvalidUTF8("invalid UTF-8 in text message")
+        if not payload.missing:
+            self._payload = None
+            self._receive_frame(Frame(opcode, payload.take(), *_FLAGS[first >> 4]))
+        return position
 
     def _check_header(self, first: int, length: int, masked: bool) -> Opcode:
         """Apply every rule that the header alone decides, before any payload."""
@@ -421,7 +497,7 @@ class Protocol:
             return True
         return opcode is CONT and self._message_opcode is TEXT and not self._message_compressed
 
-    def _check_partial_text(self, buffer: bytearray, start: int, masked: bool) -> None:
+    def _check_partial_text(self, buffer: BytesLike, start: int, masked: bool) -> None:
         """Validate the part of a text frame's payload that arrived so far.
 
         Fail fast on invalid UTF-8 within a frame too, not only between
@@ -572,7 +648,12 @@ class Protocol:
         if self.expect_continuation_frame:
             raise ProtocolError("expected a continuation frame")
         self.expect_continuation_frame = not fin
-        if self.extensions or self.debug or self.eof_sent:
+        if (
+            self.extensions
+            or self.debug
+            or self.eof_sent
+            or (self.side is SERVER and len(data) >= _LONG_PAYLOAD)
+        ):
             self.send_frame(Frame(opcode, data, fin))
         else:  # fast path: what send_frame() does, without a Frame
             self._writes.append(
@@ -708,7 +789,20 @@ class Protocol:
             raise InvalidState("cannot write after sending EOF")
         if self.debug:
             self.logger.debug("> %s", frame)
-        self._writes.append(frame.serialize(mask=self.side is CLIENT, extensions=self.extensions))
+        if (
+            self.side is SERVER
+            and type(frame.data) is bytes
+            and len(frame.data) >= _LONG_PAYLOAD
+            and not self.extensions
+        ):
+            # Write a long payload after its header as it is, rather than
+            # copy it into one frame. bytes only: the payload of another
+            # type could change before it is written.
+            self._writes += (frame.serialize_header(), frame.data)
+        else:
+            self._writes.append(
+                frame.serialize(mask=self.side is CLIENT, extensions=self.extensions)
+            )
 
     def send_eof(self) -> None:
         """Queue :data:`SEND_EOF` unless it was queued already."""
@@ -744,6 +838,7 @@ class Protocol:
         """Ignore every byte from now on."""
         self._reading = Reading.DISCARD
         self._buffer.clear()
+        self._payload = None
 
 
 class InvalidUTF8(ValueError):

@@ -11,6 +11,7 @@ Exports:
     read_frame: Decode a frame header and, once it has arrived, the payload.
     build_frame: Serialize a frame, masked or not, in one allocation.
     read_messages: Read a run of frames that each carry a whole message.
+    PayloadBuffer: The payload of a long frame, unmasked into place as it arrives.
     IMPLEMENTATION: ``"c"`` or ``"python"``.
 """
 
@@ -22,6 +23,7 @@ from typing import Literal
 # Type checkers see the fallback's signatures; the C twin has the same API
 # (see _speedups.pyi), and the tests hold both to it.
 from ._purepython import (
+    PayloadBuffer,
     UTF8Validator,
     apply_mask,
     build_frame,
@@ -32,6 +34,7 @@ from ._purepython import (
 
 __all__ = [
     "IMPLEMENTATION",
+    "PayloadBuffer",
     "UTF8Validator",
     "apply_mask",
     "build_frame",
@@ -45,6 +48,7 @@ IMPLEMENTATION: Literal["c", "python"] = "python"
 if not os.environ.get("WSKIT_NO_SPEEDUPS"):
     try:
         from ._speedups import (  # type: ignore[assignment]
+            PayloadBuffer,
             UTF8Validator,
             apply_mask,
             build_frame,

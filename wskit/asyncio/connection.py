@@ -452,23 +452,28 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
         wait: a read ends the burst.
         """
         burst = self.burst
-        if burst is not None:
-            burst.append(data)
-            self.burst_size += len(data)
-            if self.burst_size >= self.burst_limit:
-                self._write_burst()
-        elif (
-            self.sent_since_read
-            and len(data) < self.burst_limit
+        chunk: bytes | memoryview = data
+        if len(data) < self.burst_limit:
+            if burst is not None:
+                burst.append(data)
+                self.burst_size += len(data)
+                if self.burst_size >= self.burst_limit:
+                    self._write_burst()
+                return
             # Else writing only appends to the transport's buffer: no system call.
-            and not self.transport.get_write_buffer_size()
-        ):
-            self.burst = [data]
-            self.burst_size = len(data)
-            self.loop.call_soon(self._write_burst)
+            if self.sent_since_read and not self.transport.get_write_buffer_size():
+                self.burst = [data]
+                self.burst_size = len(data)
+                self.loop.call_soon(self._write_burst)
+                return
         else:
-            self.transport.write(data)
-            self.sent_since_read = True
+            # A long frame goes out after the burst, not joined to it: that
+            # would copy it. asyncio's transport copies what the socket
+            # doesn't take at once: from a view, rather than from a slice.
+            self._write_burst()
+            chunk = memoryview(data)
+        self.transport.write(chunk)
+        self.sent_since_read = True
 
     def _write_burst(self) -> None:
         """Write the frames gathered in a burst, if any."""
