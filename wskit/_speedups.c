@@ -1021,16 +1021,19 @@ error:
  * PayloadBuffer: the payload of a long frame, unmasked into place as it
  * arrives, so that each byte is copied once instead of twice (into the
  * parser's buffer, then out of it). The bytes object is filled in place
- * before anyone else sees it: only this object holds it until take().
+ * before anyone else sees it: nobody gets it before take(). The views that
+ * write() returns are exported by the PayloadBuffer itself, not by the
+ * bytes: hashing a view would hash the bytes and keep that hash, while they
+ * are still being filled.
  * ------------------------------------------------------------------------ */
 
 typedef struct {
     PyObject_HEAD
-    PyObject *payload;  /* bytes being filled; NULL once taken */
-    PyObject *view;     /* read-only memoryview of payload, for write()'s result */
+    PyObject *payload;  /* bytes being filled, kept for the views once taken */
     Py_ssize_t filled;
     unsigned char key[4];
     int masked;
+    int taken;
 } PayloadBufferObject;
 
 static PyObject *
@@ -1068,8 +1071,7 @@ PayloadBuffer_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     self->payload = PyBytes_FromStringAndSize(NULL, length);
-    self->view = self->payload == NULL ? NULL : PyMemoryView_FromObject(self->payload);
-    if (self->view == NULL) {
+    if (self->payload == NULL) {
         Py_DECREF(self);
         return NULL;
     }
@@ -1081,15 +1083,22 @@ PayloadBuffer_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 static void
 PayloadBuffer_dealloc(PayloadBufferObject *self)
 {
-    Py_XDECREF(self->view);
     Py_XDECREF(self->payload);
     Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* The read-only payload, for the views that write() returns. */
+static int
+PayloadBuffer_getbuffer(PayloadBufferObject *self, Py_buffer *view, int flags)
+{
+    return PyBuffer_FillInfo(view, (PyObject *)self, PyBytes_AS_STRING(self->payload),
+                             PyBytes_GET_SIZE(self->payload), 1, flags);
 }
 
 static PyObject *
 PayloadBuffer_get_missing(PayloadBufferObject *self, void *Py_UNUSED(closure))
 {
-    if (self->payload == NULL) {
+    if (self->taken) {
         return PyLong_FromLong(0);
     }
     return PyLong_FromSsize_t(PyBytes_GET_SIZE(self->payload) - self->filled);
@@ -1102,7 +1111,7 @@ PayloadBuffer_write(PayloadBufferObject *self, PyObject *data)
     if (get_bytes_view(data, &view) < 0) {
         return NULL;
     }
-    if (self->payload == NULL) {
+    if (self->taken) {
         PyBuffer_Release(&view);
         PyErr_SetString(PyExc_ValueError, "the payload was taken already");
         return NULL;
@@ -1131,13 +1140,19 @@ PayloadBuffer_write(PayloadBufferObject *self, PyObject *data)
     }
     PyBuffer_Release(&view);
     self->filled = start + size;
-    return PySequence_GetSlice(self->view, start, start + size);
+    PyObject *whole = PyMemoryView_FromObject((PyObject *)self);
+    if (whole == NULL) {
+        return NULL;
+    }
+    PyObject *added = PySequence_GetSlice(whole, start, start + size);
+    Py_DECREF(whole);
+    return added;
 }
 
 static PyObject *
 PayloadBuffer_take(PayloadBufferObject *self, PyObject *Py_UNUSED(ignored))
 {
-    if (self->payload == NULL) {
+    if (self->taken) {
         PyErr_SetString(PyExc_ValueError, "the payload was taken already");
         return NULL;
     }
@@ -1145,10 +1160,8 @@ PayloadBuffer_take(PayloadBufferObject *self, PyObject *Py_UNUSED(ignored))
         PyErr_SetString(PyExc_ValueError, "the payload is incomplete");
         return NULL;
     }
-    Py_CLEAR(self->view);
-    PyObject *payload = self->payload;
-    self->payload = NULL;
-    return payload;
+    self->taken = 1;
+    return Py_NewRef(self->payload);
 }
 
 static PyMethodDef PayloadBuffer_methods[] = {
@@ -1165,6 +1178,10 @@ static PyGetSetDef PayloadBuffer_getset[] = {
     {NULL, NULL, NULL, NULL, NULL},
 };
 
+static PyBufferProcs PayloadBuffer_as_buffer = {
+    .bf_getbuffer = (getbufferproc)PayloadBuffer_getbuffer,
+};
+
 static PyTypeObject PayloadBufferType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "wskit._speedups.PayloadBuffer",
@@ -1175,6 +1192,7 @@ static PyTypeObject PayloadBufferType = {
     .tp_dealloc = (destructor)PayloadBuffer_dealloc,
     .tp_methods = PayloadBuffer_methods,
     .tp_getset = PayloadBuffer_getset,
+    .tp_as_buffer = &PayloadBuffer_as_buffer,
 };
 
 /* ------------------------------------------------------------------------

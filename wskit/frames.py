@@ -221,7 +221,7 @@ class Frame:
         if self.opcode in CTRL_OPCODES:
             _check_control(self)
         first_byte = self._first_byte()
-        length = len(memoryview(self.data).cast("B"))
+        length = memoryview(self.data).nbytes
         if length < 126:
             return bytes((first_byte, length))
         if length < 2**16:
@@ -242,7 +242,7 @@ class Frame:
 def _check_control(frame: Frame) -> None:
     # "All control frames MUST have a payload length of 125 bytes or less
     # and MUST NOT be fragmented."
-    if len(frame.data) > MAX_CONTROL_PAYLOAD:
+    if memoryview(frame.data).nbytes > MAX_CONTROL_PAYLOAD:
         raise ProtocolError("control frame too long")
     if not frame.fin:
         raise ProtocolError("fragmented control frame")

@@ -1952,3 +1952,28 @@ async def test_large_message_in_a_burst_keeps_its_place(side: str) -> None:
             await ws.send(message)
         async with asyncio.timeout(WAIT):
             assert [await peer.recv() for _ in messages] == messages
+
+
+@pytest.mark.parametrize("side", SIDES)
+async def test_long_frame_is_written_as_it_is_after_the_burst(side: str) -> None:
+    # Joining it to the burst would copy it; so would asyncio when the socket
+    # doesn't take it at once, if it weren't a view.
+    options = {"max_size": None, "compression": None}
+    async with ws_pair(side, options, options) as (ws, peer):
+        writes: list[Any] = []
+        write = ws.transport.write
+
+        def recording_write(data: Any) -> None:
+            writes.append(data)
+            write(data)
+
+        ws.transport.write = recording_write  # type: ignore[method-assign]
+        messages = [b"a", b"b", b"L" * 2**17, b"c"]
+        for message in messages:
+            await ws.send(message)
+        [long_write] = [data for data in writes if len(data) >= 2**16]
+        assert isinstance(long_write, memoryview)
+        if side == "server":  # unmasked: the payload itself, after its header
+            assert long_write.obj is messages[2]
+        async with asyncio.timeout(WAIT):
+            assert [await peer.recv() for _ in messages] == messages

@@ -395,10 +395,6 @@ def test_serialize_header_counts_bytes_not_items(data: BytesLike, header: bytes)
     check_header(Frame(BINARY, data), header)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_check_control compares len(frame.data), which counts items, with 125",
-)
 def test_serialize_header_control_frame_too_long_in_bytes() -> None:
     # 32 items of 4 bytes: 128 bytes, over the 125 allowed to a control frame.
     frame = Frame(PING, memoryview(array.array("I", bytes(128))))

@@ -6,6 +6,7 @@ import itertools
 import logging
 import os
 import struct
+import tracemalloc
 import zlib
 
 import pytest
@@ -189,6 +190,129 @@ def test_receive_memoryview_and_bytearray(server: Protocol) -> None:
     data = to_server(BINARY, b"xyz")
     server.receive_data(memoryview(data)[:3])
     server.receive_data(bytearray(data[3:]))
+    assert received(server) == [Frame(BINARY, b"xyz")]
+
+
+# Long frames: received straight into their payload once enough has arrived.
+
+LONG = 200_000
+
+
+def long_text() -> bytes:
+    """Valid UTF-8 of 1- to 4-byte characters, LONG bytes, with characters
+    split across any piece boundary."""
+    unit = "a€é😀日".encode()
+    return (unit * (LONG // len(unit) + 1))[: LONG - LONG % len(unit)]
+
+
+@pytest.mark.parametrize("side", [SERVER, CLIENT])
+@pytest.mark.parametrize("opcode", [TEXT, BINARY])
+@pytest.mark.parametrize("piece", [4093, 65536, 100_003])
+def test_long_frame_in_pieces(side: Side, opcode: Opcode, piece: int) -> None:
+    """Pieces of any size, masked or not, make the payload whole; what follows
+    the long frame in the last piece is parsed too."""
+    payload = long_text() if opcode is TEXT else os.urandom(LONG)
+    protocol = Protocol(side)
+    data = wire(opcode, payload, masked=side is SERVER) + wire(TEXT, b"next", masked=side is SERVER)
+    for cut in range(0, len(data), piece):
+        protocol.receive_data(data[cut : cut + piece])
+    assert received(protocol) == [Frame(opcode, payload), Frame(TEXT, b"next")]
+    assert protocol.data_to_send() == []
+
+
+def test_long_frame_goes_straight_to_its_payload(server: Protocol) -> None:
+    """Once 1/16 of a long frame has arrived, its bytes are no longer buffered."""
+    payload = os.urandom(LONG)
+    data = to_server(BINARY, payload)
+    server.receive_data(data[: LONG // 16 + 14])
+    server.receive_data(data[LONG // 16 + 14 : LONG // 2])
+    assert len(server._buffer) == 0
+    server.receive_data(data[LONG // 2 :])
+    assert received(server) == [Frame(BINARY, payload)]
+
+
+def test_long_frame_header_alone_allocates_nothing() -> None:
+    """A peer announcing a long frame doesn't make us allocate its length."""
+    server = Protocol(SERVER, max_size=2**30)
+    header = to_server(BINARY, bytes(2**16))[:14]
+    tracemalloc.start()
+    try:
+        server.receive_data(bytearray(header[:2]) + struct.pack("!Q", 2**30) + header[10:])
+        server.receive_data(bytes(2**16))  # 1/16384 of the frame
+        current, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert current < 2**20
+    assert received(server) == []
+
+
+def test_long_text_frame_checked_before_and_after_it_goes_straight() -> None:
+    """Text validated while it was buffered isn't validated twice, nor skipped."""
+    text = long_text()
+    server = Protocol(SERVER)
+    data = to_server(TEXT, text)
+    # 1/16 of the payload has arrived with the third piece.
+    for piece in data[:100], data[100:5000], data[5000:30_000], data[30_000:]:
+        server.receive_data(piece)
+    assert received(server) == [Frame(TEXT, text)]
+    assert server.data_to_send() == []
+
+
+@pytest.mark.parametrize("opcode", [TEXT, CONT])
+@pytest.mark.parametrize("first_piece", [100, 20_000])
+def test_invalid_utf8_fails_fast_in_a_long_frame(opcode: Opcode, first_piece: int) -> None:
+    """Invalid UTF-8 fails a long text frame on the piece that brings it,
+    whether it was checked while buffered or as it went to the payload."""
+    server = Protocol(SERVER)
+    if opcode is CONT:
+        server.receive_data(to_server(TEXT, b"start ", fin=False))
+    text = bytearray(long_text())
+    text[50_000] = 0xFF
+    data = to_server(opcode, bytes(text))
+    server.receive_data(data[:first_piece])
+    server.receive_data(data[first_piece:40_000])
+    assert server.data_to_send() == []
+    server.receive_data(data[40_000:60_000])
+    assert_failed(server, CloseCode.INVALID_DATA)
+    assert isinstance(server.parser_exc, InvalidUTF8)
+    # The rest of the frame is ignored.
+    server.receive_data(data[60_000:])
+    assert received(server) == [Frame(TEXT, b"start ", fin=False)] * (opcode is CONT)
+
+
+def test_long_compressed_frame() -> None:
+    """A compressed long frame, not UTF-8 as it arrives, is inflated once whole."""
+    client, server = deflate_pair()
+    payload = os.urandom(LONG)  # incompressible: the frame stays long
+    client.send_binary(payload)
+    [data] = client.data_to_send()
+    assert len(data) > LONG
+    server.receive_data(data[:50_000])
+    server.receive_data(data[50_000:])
+    assert received(server) == [Frame(BINARY, payload)]
+
+
+def test_eof_in_the_middle_of_a_long_frame(server: Protocol) -> None:
+    server.receive_data(to_server(BINARY, bytes(LONG))[:100_000])
+    server.receive_eof()
+    assert received(server) == []
+    assert server.state is State.CLOSED
+    assert server.close_code == CloseCode.ABNORMAL_CLOSURE
+
+
+def test_receive_memoryview_of_wider_items(server: Protocol) -> None:
+    """A view of 4-byte items is read as its bytes, not its items."""
+    data = to_server(BINARY, b"wxyz")  # 10 bytes
+    server.receive_data(memoryview(data[:8]).cast("I"))
+    server.receive_data(memoryview(data[8:]))
+    assert received(server) == [Frame(BINARY, b"wxyz")]
+
+
+def test_receive_strided_memoryview(server: Protocol) -> None:
+    data = to_server(BINARY, b"xyz")
+    interleaved = bytearray(2 * len(data))
+    interleaved[::2] = data
+    server.receive_data(memoryview(interleaved)[::2])
     assert received(server) == [Frame(BINARY, b"xyz")]
 
 
@@ -874,6 +998,34 @@ def test_close_exc_carries_the_parser_error(server: Protocol) -> None:
 # Sending.
 
 
+def test_server_writes_a_long_payload_after_its_header() -> None:
+    """A long bytes payload goes out as it is rather than copied into one frame."""
+    server = Protocol(SERVER)
+    payload = os.urandom(LONG)
+    server.send_binary(payload, fin=False)
+    header, data = server.data_to_send()
+    assert data is payload
+    assert unwire(header + data) == Frame(BINARY, payload, fin=False)
+
+
+@pytest.mark.parametrize(
+    ("side", "kind", "deflate"),
+    [(CLIENT, bytes, False), (SERVER, bytearray, False), (SERVER, bytes, True)],
+    ids=["masked", "mutable", "compressed"],
+)
+def test_long_payload_copied_into_one_frame(side: Side, kind: type, deflate: bool) -> None:
+    """Masking and compressing make new bytes anyway; a mutable payload could
+    change before the I/O layer writes it."""
+    protocol = Protocol(side)
+    if deflate:
+        protocol.extensions = [PerMessageDeflate(False, False, 15, 15)]
+    payload = os.urandom(LONG)
+    protocol.send_binary(kind(payload))
+    [data] = protocol.data_to_send()
+    if not deflate:
+        assert unwire(data) == Frame(BINARY, payload)
+
+
 def test_send_fragmented_message(client: Protocol) -> None:
     client.send_text(b"a", fin=False)
     client.send_ping(b"between")
@@ -1039,10 +1191,19 @@ def test_debug_logs(caplog: pytest.LogCaptureFixture) -> None:
         server.receive_data(to_server(TEXT, b"hi"))
         server.receive_data(to_server(BINARY, b"partial")[:4])
         server.receive_eof()
+        long_frame = Protocol(SERVER, logger=logger)
+        long_frame.receive_data(to_server(BINARY, bytes(LONG))[:100_014])
+        long_frame.receive_eof()
+        Protocol(SERVER, logger=logger).receive_eof()  # nothing incomplete to log
     messages = [record.getMessage() for record in caplog.records]
     assert messages == [
         "< TEXT 'hi' [2 bytes]",
         "! 4 bytes of an incomplete frame",
+        "> EOF",
+        "= connection is CLOSED",
+        f"! {LONG - 100_000} bytes missing from a frame",
+        "> EOF",
+        "= connection is CLOSED",
         "> EOF",
         "= connection is CLOSED",
     ]
