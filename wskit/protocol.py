@@ -131,7 +131,7 @@ _RSV_BITS = _RSV1 | _RSV2 | _RSV3
 # into a PayloadBuffer once 1/_LONG_PAYLOAD_ARRIVED of it has arrived: copying
 # a long payload twice, and growing the parser's buffer for it, cost more
 # than the rest of receiving it (page faults, mostly). Waiting for part of it
-# keeps a peer from making us allocate more than a few times what it sent.
+# keeps a peer from making us allocate more than 16 times what it sent.
 _LONG_PAYLOAD = 2**16
 _LONG_PAYLOAD_ARRIVED = 16
 
