@@ -75,9 +75,7 @@ def apply_mask(data: BytesLike, mask: BytesLike) -> bytes:
         BufferError: ``data`` is not contiguous.
     """
     payload = data if type(data) is bytes else _byte_view(data)
-    key = bytes(_byte_view(mask))
-    if len(key) != 4:
-        raise ValueError("mask must contain 4 bytes")
+    key = _mask_key(mask)
     size = len(payload)
     if size <= _MASK_SLICE:
         return _xor_with_key(payload, key)
@@ -92,6 +90,18 @@ def apply_mask(data: BytesLike, mask: BytesLike) -> bytes:
     # The last, shorter slice (empty when size is a multiple of the slice).
     pieces.append(_xor_with_key(view[size - size % _MASK_SLICE :], key))
     return b"".join(pieces)
+
+
+def _mask_key(mask: BytesLike) -> bytes:
+    """Return the 4-byte masking key ``mask`` as bytes.
+
+    Raises:
+        ValueError: ``mask`` is not 4 bytes long.
+    """
+    key = bytes(_byte_view(mask))
+    if len(key) != 4:
+        raise ValueError("mask must contain 4 bytes")
+    return key
 
 
 def _sequence_length(lead: int) -> int:
@@ -261,6 +271,20 @@ def read_frame(
     return first, mask_key is not None, length, end, payload
 
 
+def frame_header(first_byte: int, length: int, mask: bool) -> bytes:
+    """Encode a frame header up to its masking key, which follows if ``mask``.
+
+    Not a twin of the C module: :func:`build_frame` in C writes the header
+    in place, and :meth:`~wskit.frames.Frame.serialize_header` uses this.
+    """
+    mask_bit = 0x80 if mask else 0
+    if length < 126:
+        return bytes((first_byte, mask_bit | length))
+    if length < 65536:
+        return _HEADER_16.pack(first_byte, mask_bit | 126, length)
+    return _HEADER_64.pack(first_byte, mask_bit | 127, length)
+
+
 def build_frame(first_byte: int, payload: BytesLike, mask: bool) -> bytes:
     """Serialize a frame: header, then payload, masked with a random key if ``mask``.
 
@@ -275,14 +299,7 @@ def build_frame(first_byte: int, payload: BytesLike, mask: bool) -> bytes:
     if not 0 <= first_byte <= 255:
         raise ValueError(f"first_byte {first_byte} out of range")
     view = _byte_view(payload)
-    length = len(view)
-    mask_bit = 0x80 if mask else 0
-    if length < 126:
-        header = bytes((first_byte, mask_bit | length))
-    elif length < 65536:
-        header = _HEADER_16.pack(first_byte, mask_bit | 126, length)
-    else:
-        header = _HEADER_64.pack(first_byte, mask_bit | 127, length)
+    header = frame_header(first_byte, len(view), mask)
     if mask:
         key = os.urandom(4)
         return header + key + apply_mask(view, key)
@@ -365,10 +382,7 @@ class PayloadBuffer:
     def __init__(self, length: int, mask_key: BytesLike | None) -> None:
         if length < 0:
             raise ValueError("length must be positive or zero")
-        key = None if mask_key is None else bytes(_byte_view(mask_key))
-        if key is not None and len(key) != 4:
-            raise ValueError("mask must contain 4 bytes")
-        self._key = key
+        self._key = None if mask_key is None else _mask_key(mask_key)
         self._payload: bytearray | None = bytearray(length)
         self._filled = 0
 

@@ -100,6 +100,41 @@ mask_bytes(const unsigned char *in, unsigned char *out, Py_ssize_t size,
     }
 }
 
+/* Copy a payload, unmasking it with `key`, or as it is if `key` is NULL. */
+static void
+copy_payload(const unsigned char *in, unsigned char *out, Py_ssize_t size,
+             const unsigned char *key)
+{
+    if (key != NULL) {
+        unsigned char local_key[4];
+        memcpy(local_key, key, 4);
+        mask_bytes(in, out, size, local_key);
+    }
+    else {
+        memcpy(out, in, (size_t)size);
+    }
+}
+
+/* Read a 4-byte masking key from any bytes-like object. */
+static int
+read_mask_key(PyObject *obj, unsigned char key[4])
+{
+    Py_buffer view;
+    if (get_bytes_view(obj, &view) < 0) {
+        return -1;
+    }
+    int valid = view.len == 4;
+    if (valid) {
+        memcpy(key, view.buf, 4);
+    }
+    PyBuffer_Release(&view);
+    if (!valid) {
+        PyErr_SetString(PyExc_ValueError, "mask must contain 4 bytes");
+        return -1;
+    }
+    return 0;
+}
+
 /* Parse (data, mask) from a vectorcall, positionally or by keyword, without
  * the cost of building an argument tuple for every small frame. */
 static int
@@ -179,8 +214,8 @@ apply_mask(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs,
            PyObject *kwnames)
 {
     PyObject *data_obj, *mask_obj;
-    Py_buffer data, mask;
-    PyObject *result = NULL;
+    Py_buffer data;
+    unsigned char key[4];
 
     if (parse_mask_args(args, nargs, kwnames, &data_obj, &mask_obj) < 0) {
         return NULL;
@@ -188,20 +223,15 @@ apply_mask(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs,
     if (get_bytes_view(data_obj, &data) < 0) {
         return NULL;
     }
-    if (get_bytes_view(mask_obj, &mask) < 0) {
-        goto release_data;
+    if (read_mask_key(mask_obj, key) < 0) {
+        PyBuffer_Release(&data);
+        return NULL;
     }
-    if (mask.len != 4) {
-        PyErr_SetString(PyExc_ValueError, "mask must contain 4 bytes");
-        goto release_both;
-    }
-
-    result = PyBytes_FromStringAndSize(NULL, data.len);
+    PyObject *result = PyBytes_FromStringAndSize(NULL, data.len);
     if (result == NULL) {
-        goto release_both;
+        PyBuffer_Release(&data);
+        return NULL;
     }
-    unsigned char key[4];
-    memcpy(key, mask.buf, 4);
     const unsigned char *in = (const unsigned char *)data.buf;
     unsigned char *out = (unsigned char *)PyBytes_AS_STRING(result);
     /* Safe without the GIL: `result` is ours alone, and holding the buffer
@@ -214,10 +244,6 @@ apply_mask(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs,
     else {
         mask_bytes(in, out, data.len, key);
     }
-
-release_both:
-    PyBuffer_Release(&mask);
-release_data:
     PyBuffer_Release(&data);
     return result;
 }
@@ -425,14 +451,7 @@ read_frame(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
          * buffer export stops a bytearray from being resized under us. */
         int release = length > RELEASE_GIL_THRESHOLD;
         PyThreadState *state = release ? PyEval_SaveThread() : NULL;
-        if (header.masked) {
-            unsigned char key[4];
-            memcpy(key, header.key, 4);
-            mask_bytes(in, out, length, key);
-        }
-        else {
-            memcpy(out, in, (size_t)length);
-        }
+        copy_payload(in, out, length, header.masked ? header.key : NULL);
         if (release) {
             PyEval_RestoreThread(state);
         }
@@ -980,14 +999,7 @@ read_messages(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
         unsigned char *out = (unsigned char *)PyBytes_AS_STRING(payload);
         int release = length > RELEASE_GIL_THRESHOLD;
         PyThreadState *state = release ? PyEval_SaveThread() : NULL;
-        if (masked) {
-            unsigned char key[4];
-            memcpy(key, header.key, 4);
-            mask_bytes(in, out, (Py_ssize_t)length, key);
-        }
-        else {
-            memcpy(out, in, (size_t)length);
-        }
+        copy_payload(in, out, (Py_ssize_t)length, masked ? header.key : NULL);
         int valid = opcode == 2 || utf8_run(ACCEPT, out, (Py_ssize_t)length) == ACCEPT;
         if (release) {
             PyEval_RestoreThread(state);
@@ -1051,20 +1063,8 @@ PayloadBuffer_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     unsigned char key[4] = {0, 0, 0, 0};
-    if (mask_key != Py_None) {
-        Py_buffer key_view;
-        if (get_bytes_view(mask_key, &key_view) < 0) {
-            return NULL;
-        }
-        int valid = key_view.len == 4;
-        if (valid) {
-            memcpy(key, key_view.buf, 4);
-        }
-        PyBuffer_Release(&key_view);
-        if (!valid) {
-            PyErr_SetString(PyExc_ValueError, "mask must contain 4 bytes");
-            return NULL;
-        }
+    if (mask_key != Py_None && read_mask_key(mask_key, key) < 0) {
+        return NULL;
     }
     PayloadBufferObject *self = (PayloadBufferObject *)type->tp_alloc(type, 0);
     if (self == NULL) {
@@ -1123,18 +1123,13 @@ PayloadBuffer_write(PayloadBufferObject *self, PyObject *data)
     }
     unsigned char *out = (unsigned char *)PyBytes_AS_STRING(self->payload) + start;
     int release = size > RELEASE_GIL_THRESHOLD;
+    /* The key continues where the bytes written so far stopped. */
+    unsigned char key[4];
+    for (int i = 0; i < 4; i++) {
+        key[i] = self->key[(start + i) % 4];
+    }
     PyThreadState *state = release ? PyEval_SaveThread() : NULL;
-    if (self->masked) {
-        /* The key continues where the bytes written so far stopped. */
-        unsigned char key[4];
-        for (int i = 0; i < 4; i++) {
-            key[i] = self->key[(start + i) % 4];
-        }
-        mask_bytes((const unsigned char *)view.buf, out, size, key);
-    }
-    else {
-        memcpy(out, view.buf, (size_t)size);
-    }
+    copy_payload((const unsigned char *)view.buf, out, size, self->masked ? key : NULL);
     if (release) {
         PyEval_RestoreThread(state);
     }

@@ -14,6 +14,7 @@ import struct
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from ._purepython import frame_header
 from .exceptions import ProtocolError
 from .speedups import build_frame, parse_header
 from .typing import BytesLike
@@ -134,8 +135,6 @@ MAX_CLOSE_REASON = MAX_CONTROL_PAYLOAD - 2
 
 _FIN, _RSV1, _RSV2, _RSV3 = 0x80, 0x40, 0x20, 0x10
 _CLOSE_CODE = struct.Struct("!H")
-_LENGTH_16 = struct.Struct("!BBH")
-_LENGTH_64 = struct.Struct("!BBQ")
 
 
 @dataclasses.dataclass
@@ -220,13 +219,7 @@ class Frame:
         """
         if self.opcode in CTRL_OPCODES:
             _check_control(self)
-        first_byte = self._first_byte()
-        length = memoryview(self.data).nbytes
-        if length < 126:
-            return bytes((first_byte, length))
-        if length < 2**16:
-            return _LENGTH_16.pack(first_byte, 126, length)
-        return _LENGTH_64.pack(first_byte, 127, length)
+        return frame_header(self._first_byte(), memoryview(self.data).nbytes, mask=False)
 
     def _first_byte(self) -> int:
         """FIN, RSV1-3 and the opcode, as the first byte of the header."""
