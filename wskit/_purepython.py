@@ -402,18 +402,54 @@ class PayloadBuffer:
             ValueError: :meth:`take` was called already.
         """
         view = _byte_view(data)
-        payload = self._payload
-        if payload is None:
-            raise ValueError("the payload was taken already")
+        payload = self._unfinished()
+        return self._add(payload, view[: len(payload) - self._filled])
+
+    def window(self) -> memoryview:
+        """Return a writable view of the part of the payload still missing.
+
+        A socket can receive straight into it (``recv_into``); then
+        :meth:`advance` takes what it wrote. Write into it only before that
+        call: afterwards, the bytes may belong to the payload returned by
+        :meth:`take`.
+
+        Raises:
+            ValueError: :meth:`take` was called already.
+        """
+        return memoryview(self._unfinished())[self._filled :]
+
+    def advance(self, nbytes: int) -> memoryview:
+        """Add the ``nbytes`` bytes written at the start of :meth:`window`.
+
+        Returns:
+            A read-only view of them, unmasked.
+
+        Raises:
+            ValueError: :meth:`take` was called already, or ``nbytes`` is
+                negative or more than :attr:`missing`.
+        """
+        payload = self._unfinished()
         start = self._filled
-        chunk = view[: len(payload) - start]
+        if not 0 <= nbytes <= len(payload) - start:
+            raise ValueError(
+                f"cannot advance by {nbytes} bytes when {len(payload) - start} are missing"
+            )
+        return self._add(payload, memoryview(payload)[start : start + nbytes])
+
+    def _unfinished(self) -> bytearray:
+        if self._payload is None:
+            raise ValueError("the payload was taken already")
+        return self._payload
+
+    def _add(self, payload: bytearray, chunk: memoryview) -> memoryview:
+        start = self._filled
         end = start + len(chunk)
-        if self._key is None:
-            payload[start:end] = chunk
-        else:
+        if self._key is not None:
             # The key continues where the bytes written so far stopped.
             shift = start % 4
             payload[start:end] = apply_mask(chunk, self._key[shift:] + self._key[:shift])
+        elif chunk.obj is not payload:
+            payload[start:end] = chunk
         self._filled = end
         return memoryview(payload)[start:end].toreadonly()
 
@@ -423,9 +459,7 @@ class PayloadBuffer:
         Raises:
             ValueError: Part of the payload is missing, or it was taken already.
         """
-        payload = self._payload
-        if payload is None:
-            raise ValueError("the payload was taken already")
+        payload = self._unfinished()
         if self._filled < len(payload):
             raise ValueError("the payload is incomplete")
         self._payload = None

@@ -790,6 +790,46 @@ static PyMethodDef forget_mask_keys_def = {
     "forget_mask_keys", forget_mask_keys, METH_NOARGS, NULL,
 };
 
+/* A client masks every frame into a new bytes object. When that is 1 MiB
+ * and the application keeps the last message it received, freeing it leaves
+ * enough free memory at the top of glibc's heap to be trimmed, and the next
+ * long message maps it again: hundreds of page faults, ~2 us each, per round
+ * trip. So the last long frame built stays here, and the next frame of the
+ * same size is built into it if nothing else holds it any more: with a
+ * reference count of 1, nobody can see it change. Frames of up to
+ * SPARE_FRAME_MAX bytes only, so that this keeps little memory. */
+#define SPARE_FRAME_MIN (64 * 1024)
+#define SPARE_FRAME_MAX (4 * 1024 * 1024)
+static PyObject *spare_frame;
+
+static PyObject *
+new_frame(Py_ssize_t size)
+{
+    if (size < SPARE_FRAME_MIN || size > SPARE_FRAME_MAX) {
+        return PyBytes_FromStringAndSize(NULL, size);
+    }
+    if (spare_frame != NULL && Py_REFCNT(spare_frame) == 1
+            && PyBytes_GET_SIZE(spare_frame) == size) {
+        /* Its hash, if anyone took it, was of what it held then. */
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+#endif
+        ((PyBytesObject *)spare_frame)->ob_shash = -1;
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+        Py_INCREF(spare_frame);
+        return spare_frame;
+    }
+    PyObject *frame = PyBytes_FromStringAndSize(NULL, size);
+    if (frame != NULL) {
+        Py_INCREF(frame);
+        Py_XSETREF(spare_frame, frame);
+    }
+    return frame;
+}
+
 PyDoc_STRVAR(build_frame_doc,
 "build_frame(first_byte, payload, mask, /)\n"
 "--\n"
@@ -839,7 +879,7 @@ build_frame(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs
         PyBuffer_Release(&data);
         return PyErr_NoMemory();
     }
-    PyObject *result = PyBytes_FromStringAndSize(NULL, payload_start + length);
+    PyObject *result = new_frame(payload_start + length);
     if (result == NULL) {
         PyBuffer_Release(&data);
         return NULL;
@@ -1036,7 +1076,10 @@ error:
  * before anyone else sees it: nobody gets it before take(). The views that
  * write() returns are exported by the PayloadBuffer itself, not by the
  * bytes: hashing a view would hash the bytes and keep that hash, while they
- * are still being filled.
+ * are still being filled. window() lends the missing part, writable, so that
+ * a socket reads straight into it and advance() unmasks it in place: the
+ * bytes are then copied by the kernel only. Whoever borrows it writes there
+ * before calling advance(), and never after.
  * ------------------------------------------------------------------------ */
 
 typedef struct {
@@ -1046,6 +1089,7 @@ typedef struct {
     unsigned char key[4];
     int masked;
     int taken;
+    int lending;  /* window() is making a writable view */
 } PayloadBufferObject;
 
 static PyObject *
@@ -1087,12 +1131,53 @@ PayloadBuffer_dealloc(PayloadBufferObject *self)
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-/* The read-only payload, for the views that write() returns. */
+/* The payload, for the views that write(), advance() and window() return:
+ * read-only, except for window()'s. */
 static int
 PayloadBuffer_getbuffer(PayloadBufferObject *self, Py_buffer *view, int flags)
 {
     return PyBuffer_FillInfo(view, (PyObject *)self, PyBytes_AS_STRING(self->payload),
-                             PyBytes_GET_SIZE(self->payload), 1, flags);
+                             PyBytes_GET_SIZE(self->payload), !self->lending, flags);
+}
+
+static int
+payload_check_not_taken(PayloadBufferObject *self)
+{
+    if (self->taken) {
+        PyErr_SetString(PyExc_ValueError, "the payload was taken already");
+        return -1;
+    }
+    return 0;
+}
+
+/* Add `size` bytes from `in` to the payload, unmasked, and return a
+ * read-only view of them. `in` may be where they go: see advance(). */
+static PyObject *
+payload_add(PayloadBufferObject *self, const unsigned char *in, Py_ssize_t size)
+{
+    Py_ssize_t start = self->filled;
+    unsigned char *out = (unsigned char *)PyBytes_AS_STRING(self->payload) + start;
+    /* The key continues where the bytes written so far stopped. */
+    unsigned char key[4];
+    for (int i = 0; i < 4; i++) {
+        key[i] = self->key[(start + i) % 4];
+    }
+    if (self->masked || in != out) {
+        int release = size > RELEASE_GIL_THRESHOLD;
+        PyThreadState *state = release ? PyEval_SaveThread() : NULL;
+        copy_payload(in, out, size, self->masked ? key : NULL);
+        if (release) {
+            PyEval_RestoreThread(state);
+        }
+    }
+    self->filled = start + size;
+    PyObject *whole = PyMemoryView_FromObject((PyObject *)self);
+    if (whole == NULL) {
+        return NULL;
+    }
+    PyObject *added = PySequence_GetSlice(whole, start, start + size);
+    Py_DECREF(whole);
+    return added;
 }
 
 static PyObject *
@@ -1111,44 +1196,59 @@ PayloadBuffer_write(PayloadBufferObject *self, PyObject *data)
     if (get_bytes_view(data, &view) < 0) {
         return NULL;
     }
-    if (self->taken) {
+    if (payload_check_not_taken(self) < 0) {
         PyBuffer_Release(&view);
-        PyErr_SetString(PyExc_ValueError, "the payload was taken already");
         return NULL;
     }
-    Py_ssize_t start = self->filled;
-    Py_ssize_t size = PyBytes_GET_SIZE(self->payload) - start;
+    Py_ssize_t size = PyBytes_GET_SIZE(self->payload) - self->filled;
     if (view.len < size) {
         size = view.len;
     }
-    unsigned char *out = (unsigned char *)PyBytes_AS_STRING(self->payload) + start;
-    int release = size > RELEASE_GIL_THRESHOLD;
-    /* The key continues where the bytes written so far stopped. */
-    unsigned char key[4];
-    for (int i = 0; i < 4; i++) {
-        key[i] = self->key[(start + i) % 4];
-    }
-    PyThreadState *state = release ? PyEval_SaveThread() : NULL;
-    copy_payload((const unsigned char *)view.buf, out, size, self->masked ? key : NULL);
-    if (release) {
-        PyEval_RestoreThread(state);
-    }
+    PyObject *added = payload_add(self, (const unsigned char *)view.buf, size);
     PyBuffer_Release(&view);
-    self->filled = start + size;
+    return added;
+}
+
+static PyObject *
+PayloadBuffer_window(PayloadBufferObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (payload_check_not_taken(self) < 0) {
+        return NULL;
+    }
+    self->lending = 1;
     PyObject *whole = PyMemoryView_FromObject((PyObject *)self);
+    self->lending = 0;
     if (whole == NULL) {
         return NULL;
     }
-    PyObject *added = PySequence_GetSlice(whole, start, start + size);
+    PyObject *window = PySequence_GetSlice(whole, self->filled, PyBytes_GET_SIZE(self->payload));
     Py_DECREF(whole);
-    return added;
+    return window;
+}
+
+static PyObject *
+PayloadBuffer_advance(PayloadBufferObject *self, PyObject *arg)
+{
+    Py_ssize_t size = PyNumber_AsSsize_t(arg, PyExc_OverflowError);
+    if (size == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (payload_check_not_taken(self) < 0) {
+        return NULL;
+    }
+    if (size < 0 || size > PyBytes_GET_SIZE(self->payload) - self->filled) {
+        PyErr_Format(PyExc_ValueError, "cannot advance by %zd bytes when %zd are missing",
+                     size, PyBytes_GET_SIZE(self->payload) - self->filled);
+        return NULL;
+    }
+    const unsigned char *in = (const unsigned char *)PyBytes_AS_STRING(self->payload) + self->filled;
+    return payload_add(self, in, size);
 }
 
 static PyObject *
 PayloadBuffer_take(PayloadBufferObject *self, PyObject *Py_UNUSED(ignored))
 {
-    if (self->taken) {
-        PyErr_SetString(PyExc_ValueError, "the payload was taken already");
+    if (payload_check_not_taken(self) < 0) {
         return NULL;
     }
     if (self->filled < PyBytes_GET_SIZE(self->payload)) {
@@ -1162,6 +1262,11 @@ PayloadBuffer_take(PayloadBufferObject *self, PyObject *Py_UNUSED(ignored))
 static PyMethodDef PayloadBuffer_methods[] = {
     {"write", (PyCFunction)PayloadBuffer_write, METH_O,
      "Add the next bytes received; return a read-only view of those added, unmasked."},
+    {"window", (PyCFunction)PayloadBuffer_window, METH_NOARGS,
+     "Return a writable view of the missing part, to receive bytes straight into it."},
+    {"advance", (PyCFunction)PayloadBuffer_advance, METH_O,
+     "Add the nbytes written at the start of window(); return a read-only view of them, "
+     "unmasked."},
     {"take", (PyCFunction)PayloadBuffer_take, METH_NOARGS,
      "Return the whole payload; the buffer is empty afterwards."},
     {NULL, NULL, 0, NULL},

@@ -54,6 +54,12 @@ class PayloadBuffer:
     def write(self, data: BytesLike) -> memoryview:
         """Add the next bytes received; return a read-only view of those added, unmasked."""
 
+    def window(self) -> memoryview:
+        """Return a writable view of the missing part, to receive bytes straight into it."""
+
+    def advance(self, nbytes: int) -> memoryview:
+        """Add the nbytes written at the start of window(); return a read-only view of them."""
+
     def take(self) -> bytes:
         """Return the whole payload; the buffer is empty afterwards."""
 

@@ -305,6 +305,46 @@ class Protocol:
             self._buffer += data
         # Reading.DISCARD: the peer's bytes no longer matter.
 
+    def receive_buffer(self) -> memoryview | None:
+        """Return where the next bytes received may go instead of :meth:`receive_data`.
+
+        While a long frame arrives, this is the rest of its payload: reading
+        the socket into it (``recv_into``, or an asyncio buffered protocol)
+        and calling :meth:`receive_into` saves copying the payload, which
+        is what receiving a long message costs most.
+
+        Returns:
+            A writable view, at most as long as the bytes still missing from
+            the frame; :obj:`None` when bytes must go to :meth:`receive_data`.
+        """
+        payload = self._payload
+        return None if payload is None else payload.window()
+
+    def receive_into(self, nbytes: int) -> None:
+        """Receive the ``nbytes`` bytes just written at the start of :meth:`receive_buffer`.
+
+        This is :meth:`receive_data` for them, without a copy: afterwards,
+        call :meth:`data_to_send` and :meth:`events_received` the same way.
+        Don't write into that buffer any more: it may be a message now.
+
+        Raises:
+            EOFError: :meth:`receive_eof` was called earlier.
+            ValueError: ``nbytes`` is negative or longer than that buffer, or
+                there is no such buffer.
+        """
+        if self.eof_rcvd:
+            raise EOFError("stream ended")
+        payload = self._payload
+        if payload is None:
+            if self._reading is Reading.DISCARD:
+                return  # the connection failed since receive_buffer(): as in receive_data()
+            raise ValueError("receive_buffer() returned no buffer to receive into")
+        added = payload.advance(nbytes)
+        try:
+            self._payload_added(payload, added)
+        except Exception as exc:
+            self._fail_on_parse_error(exc)
+
     def receive_eof(self) -> None:
         """Receive the end of the data stream: the TCP connection is gone.
 
@@ -409,19 +449,24 @@ class Protocol:
                     break
                 position = end
                 self._receive_frame(Frame(opcode, data, *_FLAGS[first >> 4]))
-        except ProtocolError as exc:
+        except Exception as exc:
+            self._fail_on_parse_error(exc)
+        return position
+
+    def _fail_on_parse_error(self, exc: Exception) -> None:
+        """Fail the connection with the close code that says what was wrong in what arrived."""
+        if isinstance(exc, ProtocolError):
             self._fail_on_input(exc, CloseCode.PROTOCOL_ERROR)
-        except PayloadTooBig as exc:
+        elif isinstance(exc, PayloadTooBig):
             exc.set_current_size(self._message_size)
             self._fail_on_input(exc, CloseCode.MESSAGE_TOO_BIG)
-        except TooManyFragments as exc:
+        elif isinstance(exc, TooManyFragments):
             self._fail_on_input(exc, CloseCode.POLICY_VIOLATION)
-        except (UnicodeDecodeError, InvalidUTF8) as exc:
+        elif isinstance(exc, (UnicodeDecodeError, InvalidUTF8)):
             self._fail_on_input(exc, CloseCode.INVALID_DATA)
-        except Exception as exc:  # a bug, in wskit or in an extension
-            self.logger.error("unexpected error while parsing frames", exc_info=True)
+        else:  # a bug, in wskit or in an extension
+            self.logger.error("unexpected error while parsing frames", exc_info=exc)
             self._fail_on_input(exc, CloseCode.INTERNAL_ERROR)
-        return position
 
     def _receive_payload(self, payload: PayloadBuffer, buffer: BytesLike, position: int) -> int:
         """Add what ``buffer[position:]`` holds of the long frame's payload.
@@ -431,21 +476,27 @@ class Protocol:
         Returns:
             Where the bytes taken from ``buffer`` end.
         """
+        with memoryview(buffer)[position:] as chunk:
+            written = payload.write(chunk)
+        position += len(written)
+        self._payload_added(payload, written)
+        return position
+
+    def _payload_added(self, payload: PayloadBuffer, added: memoryview) -> None:
+        """Check the bytes just ``added`` to the long frame's payload; receive it if whole."""
         first, opcode, length = self._payload_header
-        done = length - payload.missing
-        with memoryview(buffer)[position:] as chunk, payload.write(chunk) as written:
-            position += len(written)
+        with added:
             if self._is_plain_text(first, opcode):
                 # Fail fast on invalid UTF-8, as _check_partial_text does;
                 # the start of the payload may have been checked already.
-                valid = self._utf8.feed(written[max(self._text_checked - done, 0) :])
-                self._text_checked = done + len(written)
+                done = length - payload.missing - len(added)
+                valid = self._utf8.feed(added[max(self._text_checked - done, 0) :])
+                self._text_checked = done + len(added)
                 if not valid:
                     raise InvalidUTF8("invalid UTF-8 in text message")
         if not payload.missing:
             self._payload = None
             self._receive_frame(Frame(opcode, payload.take(), *_FLAGS[first >> 4]))
-        return position
 
     def _check_header(self, first: int, length: int, masked: bool) -> Opcode:
         """Apply every rule that the header alone decides, before any payload."""

@@ -1955,6 +1955,36 @@ async def test_large_message_in_a_burst_keeps_its_place(side: str) -> None:
 
 
 @pytest.mark.parametrize("side", SIDES)
+async def test_long_message_is_read_into_its_payload(side: str) -> None:
+    # Past its start, a long frame is read straight into the payload that
+    # recv() returns, not into the read buffer.
+    options = {"max_size": None, "compression": None}
+    async with ws_pair(side, options, options) as (ws, peer):
+        buffers: list[memoryview] = []
+        get_buffer = peer.get_buffer
+
+        def recording_get_buffer(sizehint: int) -> memoryview:
+            buffer = get_buffer(sizehint)
+            buffers.append(buffer)
+            return buffer
+
+        peer.get_buffer = recording_get_buffer  # type: ignore[method-assign]
+        message = os.urandom(2**20)  # four times the read buffer
+        await ws.send(message)
+        async with asyncio.timeout(WAIT):
+            assert await peer.recv() == message
+        windows = [buffer for buffer in buffers if buffer is not peer.read_buffer]
+        # Reading went to the payload once 1/16 of it had arrived: after at
+        # most 64 KiB and one read buffer (256 KiB).
+        assert len(windows[0]) > 2**19
+        assert not windows[0].readonly
+        await ws.send(b"short")
+        async with asyncio.timeout(WAIT):
+            assert await peer.recv() == b"short"
+        assert buffers[-1] is peer.read_buffer
+
+
+@pytest.mark.parametrize("side", SIDES)
 async def test_long_frame_is_written_as_it_is_after_the_burst(side: str) -> None:
     # Joining it to the burst would copy it; so would asyncio when the socket
     # doesn't take it at once, if it weren't a view.

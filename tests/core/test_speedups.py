@@ -12,6 +12,7 @@ import contextlib
 import importlib
 import itertools
 import os
+import struct
 import sys
 from collections.abc import Iterator, Sequence
 from types import ModuleType
@@ -884,6 +885,61 @@ def test_build_frame_forked_child_draws_new_keys() -> None:
     assert child_key != parent_key
 
 
+# The C build_frame() keeps the last long frame (64 KiB to 4 MiB) and builds
+# the next one of the same size into it once nobody else holds it.
+
+
+@needs_c
+@pytest.mark.parametrize("size", [2**16 - 4, 2**20, 4 * 2**20 - 14])
+def test_build_frame_reuses_a_long_frame_nobody_holds(size: int) -> None:
+    assert _speedups is not None
+    payload = sample_payload(size)
+    first = _speedups.build_frame(0x82, payload, True)
+    # Kept: the local name, the argument of getrefcount, and the spare.
+    assert sys.getrefcount(first) == 3
+    address = id(first)
+    del first  # the spare still holds it: no other object can take its place
+    second = _speedups.build_frame(0x82, payload, True)
+    assert id(second) == address
+    _, key, unmasked = split_built(second)
+    assert key is not None
+    assert unmasked == payload
+
+
+@needs_c
+def test_build_frame_never_reuses_a_frame_someone_holds() -> None:
+    assert _speedups is not None
+    payload = sample_payload(2**17)
+    first = _speedups.build_frame(0x82, payload, True)
+    copy = bytes(bytearray(first))
+    second = _speedups.build_frame(0x82, payload, True)
+    assert second is not first
+    assert first == copy
+    # Nor one of another size.
+    third = _speedups.build_frame(0x82, payload[:-1], True)
+    assert len(third) == len(first) - 1
+
+
+@needs_c
+def test_build_frame_reused_frame_hashes_anew() -> None:
+    assert _speedups is not None
+    payload = sample_payload(2**17)
+    first = _speedups.build_frame(0x82, payload, True)
+    hash(first)  # cached on the object
+    del first
+    second = _speedups.build_frame(0x82, payload, True)
+    assert hash(second) == hash(bytes(bytearray(second)))
+
+
+@needs_c
+@pytest.mark.parametrize("size", [2**16 - 15, 4 * 2**20 - 13])
+def test_build_frame_keeps_no_other_frame(size: int) -> None:
+    # Below 64 KiB, reusing saves nothing; above 4 MiB, it would keep too much.
+    assert _speedups is not None
+    frame = _speedups.build_frame(0x82, bytes(size), True)
+    assert sys.getrefcount(frame) == 2
+
+
 # --------------------------------------------------------------------------
 # read_messages
 # --------------------------------------------------------------------------
@@ -1275,6 +1331,120 @@ def test_payload_buffer_taken_already(impl: ModuleType) -> None:
     for action in (buffer.take, lambda: buffer.write(b"more"), lambda: buffer.write(b"")):
         with pytest.raises(ValueError, match=r"^the payload was taken already$"):
             action()
+
+
+# window() and advance(): a socket reads straight into the payload.
+
+
+def read_pieces(
+    impl: ModuleType, key: bytes | None, wire: bytes, cuts: Sequence[int], via: Sequence[bool]
+) -> tuple[list[bytes], bytes]:
+    """As write_pieces, but each piece goes in through window() and advance()
+    when the matching item of ``via`` (cycled) is true, else through write()."""
+    buffer = impl.PayloadBuffer(len(wire), key)
+    views = []
+    bounds = [0, *sorted(cuts), len(wire)]
+    for (start, end), read in zip(itertools.pairwise(bounds), itertools.cycle(via), strict=False):
+        if read:
+            window = buffer.window()
+            assert not window.readonly
+            assert len(window) == buffer.missing == len(wire) - start
+            window[: end - start] = wire[start:end]
+            view = buffer.advance(end - start)
+        else:
+            view = buffer.write(wire[start:end])
+        assert view.readonly
+        views.append(bytes(view))
+        assert buffer.missing == len(wire) - end
+    return views, buffer.take()
+
+
+@pytest.mark.parametrize("via", [[True], [True, False], [False, True]])
+@pytest.mark.parametrize("key", KEYS)
+def test_payload_buffer_window_pieces(impl: ModuleType, key: bytes | None, via: list[bool]) -> None:
+    # Pieces of 1 to 9 bytes, in turn: each starts at every offset of the key.
+    payload = sample_payload(200)
+    wire = payload if key is None else reference_mask(payload, key)
+    cuts = list(itertools.accumulate(itertools.islice(itertools.cycle(range(1, 10)), 40)))
+    cuts = [cut for cut in cuts if cut < 200]
+    views, taken = read_pieces(impl, key, wire, cuts, via)
+    bounds = [0, *cuts, 200]
+    assert views == [payload[start:end] for start, end in itertools.pairwise(bounds)]
+    assert taken == payload
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    payload=st.binary(max_size=300),
+    key=st.none() | st.binary(min_size=4, max_size=4),
+    cuts=st.lists(st.integers(min_value=0, max_value=300), max_size=8),
+    via=st.lists(st.booleans(), min_size=1, max_size=8),
+)
+def test_payload_buffer_window_c_equals_python(
+    payload: bytes, key: bytes | None, cuts: list[int], via: list[bool]
+) -> None:
+    wire = payload if key is None else reference_mask(payload, key)
+    cuts = [cut % (len(payload) + 1) for cut in cuts]
+    views, taken = read_pieces(_purepython, key, wire, cuts, via)
+    assert taken == payload
+    if _speedups is not None:
+        assert read_pieces(_speedups, key, wire, cuts, via) == (views, taken)
+
+
+def test_payload_buffer_advance_bounds(impl: ModuleType) -> None:
+    buffer = impl.PayloadBuffer(10, MASK)
+    buffer.write(reference_mask(b"abc", MASK))
+    for nbytes in 8, -1:
+        with pytest.raises(ValueError, match=r"^cannot advance by -?\d+ bytes when 7 are missing$"):
+            buffer.advance(nbytes)
+    with pytest.raises(TypeError):
+        buffer.advance("1")
+    assert len(buffer.advance(0)) == 0
+    assert buffer.missing == 7  # nothing was used
+
+
+def test_payload_buffer_window_empty_and_taken(impl: ModuleType) -> None:
+    buffer = impl.PayloadBuffer(0, MASK)
+    assert len(buffer.window()) == 0
+    assert buffer.take() == b""
+    for action in buffer.window, lambda: buffer.advance(0):
+        with pytest.raises(ValueError, match=r"^the payload was taken already$"):
+            action()
+
+
+def test_payload_buffer_lends_only_the_window(impl: ModuleType) -> None:
+    """Only window() gives a writable view: not write(), nor the buffer itself."""
+    buffer = impl.PayloadBuffer(8, None)
+    window = buffer.window()
+    view = buffer.write(b"abc")
+    assert view.readonly
+    with pytest.raises(TypeError):
+        view[0] = 0
+    window[3:5] = b"de"
+    assert buffer.advance(2).readonly
+    buffer.window()[:] = b"fgh"  # the part still missing
+    buffer.advance(3)
+    assert buffer.take() == b"abcdefgh"
+
+
+@needs_c
+def test_payload_buffer_refuses_writable_export() -> None:
+    assert _speedups is not None
+    buffer = _speedups.PayloadBuffer(8, None)
+    assert memoryview(buffer).readonly
+    with pytest.raises((BufferError, TypeError)):
+        struct.pack_into("B", buffer, 0, 1)
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_payload_buffer_window_large(impl: ModuleType, key: bytes | None) -> None:
+    # 1 MiB and 3 bytes read in three pieces, past the size from which the
+    # C code releases the GIL, unmasked in place.
+    payload = sample_payload(256) * 4096 + b"end"
+    wire = payload if key is None else reference_mask(payload, key)
+    views, taken = read_pieces(impl, key, wire, [100_003, 700_001], [True])
+    assert b"".join(views) == payload
+    assert taken == payload
 
 
 @pytest.mark.parametrize("key", KEYS)

@@ -130,6 +130,8 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
         self.recv_exc: BaseException | None = None
         self.transport: asyncio.Transport
         self.read_buffer = _read_buffer()
+        # What get_buffer() returned, if it wasn't read_buffer.
+        self.payload_window: memoryview | None = None
 
     # Public API: attributes.
 
@@ -570,14 +572,22 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
 
     def get_buffer(self, sizehint: int) -> memoryview:
         """Called by asyncio for a buffer to read into."""
-        return self.read_buffer
+        # The rest of a long frame goes straight into its payload.
+        self.payload_window = self.protocol.receive_buffer()
+        if self.payload_window is None:
+            return self.read_buffer
+        return self.payload_window
 
     def buffer_updated(self, nbytes: int) -> None:
         """Called by asyncio when ``nbytes`` were read into the buffer: handle them."""
         protocol = self.protocol
         self.sent_since_read = False
         already_held = protocol.held_failure is not None
-        protocol.receive_data(self.read_buffer[:nbytes])
+        if self.payload_window is None:
+            protocol.receive_data(self.read_buffer[:nbytes])
+        else:
+            self.payload_window = None  # a message now, maybe: never write there again
+            protocol.receive_into(nbytes)
         self._process_events()
         # A failure held back just now; later, only recv() and close() release it.
         if protocol.held_failure is not None and not already_held:
