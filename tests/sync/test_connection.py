@@ -272,6 +272,28 @@ def test_recv_fragmented_message() -> None:
         assert client.recv(timeout=WAIT) == b"\x01\x02\x03"
 
 
+def test_long_message_is_read_into_its_payload() -> None:
+    # Past its start, a long frame is read from the socket straight into the
+    # payload that recv() returns.
+    options = {"max_size": None, "compression": None}
+    with connection_pair(options, **options) as (server, client):
+        read_into: list[int] = []
+        receive_into = client.protocol.receive_into
+
+        def recording_receive_into(nbytes: int) -> None:
+            read_into.append(nbytes)
+            receive_into(nbytes)
+
+        client.protocol.receive_into = recording_receive_into  # type: ignore[method-assign]
+        message = os.urandom(2**20)
+        server.send(message)
+        assert client.recv(timeout=WAIT) == message
+        # All of it but what came before 1/16 of it had arrived.
+        assert sum(read_into) > 2**19
+        server.send(b"short")
+        assert client.recv(timeout=WAIT) == b"short"
+
+
 def test_recv_timeout() -> None:
     with connection_pair() as (server_ws, client):
         start = time.monotonic()

@@ -550,15 +550,25 @@ class Connection(ConnectionAttributes[threading.Event]):
         try:
             while True:
                 self._wait_for_data()
+                with self.protocol_mutex:
+                    # The rest of a long frame goes straight into its payload.
+                    window = self.protocol.receive_buffer()
+                data, nbytes = b"", 0
                 try:
                     with self.io_lock:
-                        data = self.socket.recv(self.recv_bufsize)
+                        if window is None:
+                            data = self.socket.recv(self.recv_bufsize)
+                        else:
+                            nbytes = self.socket.recv_into(window)
                 except _WOULD_BLOCK:
                     continue  # TLS: half a record so far; wait for the rest
-                if not data:
+                if not (data or nbytes):
                     break
                 with self.protocol_mutex:
-                    self.protocol.receive_data(data)
+                    if window is None:
+                        self.protocol.receive_data(data)
+                    else:
+                        self.protocol.receive_into(nbytes)
                     events = self.protocol.events_received()
                     self._queue_writes()
                 self._flush(block=False)
