@@ -200,9 +200,15 @@ class Protocol:
         # Receive side.
         self._reading = Reading.FRAMES if state is OPEN else Reading.HANDSHAKE
         self._buffer = bytearray()
-        # The long frame being received straight into its payload, if any,
-        # and its first byte, opcode and length (see _LONG_PAYLOAD).
-        self._payload: PayloadBuffer | None = None
+        self.incoming_payload: PayloadBuffer | None = None
+        """The payload of the long frame being received, once it goes straight there.
+
+        Meanwhile, an I/O layer may read the socket into its
+        :meth:`~wskit.speedups.PayloadBuffer.window` and call
+        :meth:`receive_into`, rather than :meth:`receive_data`: that saves
+        copying the payload, what receiving a long message costs most.
+        """
+        # Its first byte, opcode and length (see _LONG_PAYLOAD).
         self._payload_header = (0, Opcode.BINARY, 0)
         self._message_opcode: Opcode | None = None  # set while a message is being received
         self._message_size = 0
@@ -305,40 +311,25 @@ class Protocol:
             self._buffer += data
         # Reading.DISCARD: the peer's bytes no longer matter.
 
-    def receive_buffer(self) -> memoryview | None:
-        """Return where the next bytes received may go instead of :meth:`receive_data`.
-
-        While a long frame arrives, this is the rest of its payload: reading
-        the socket into it (``recv_into``, or an asyncio buffered protocol)
-        and calling :meth:`receive_into` saves copying the payload, which
-        is what receiving a long message costs most.
-
-        Returns:
-            A writable view, at most as long as the bytes still missing from
-            the frame; :obj:`None` when bytes must go to :meth:`receive_data`.
-        """
-        payload = self._payload
-        return None if payload is None else payload.window()
-
     def receive_into(self, nbytes: int) -> None:
-        """Receive the ``nbytes`` bytes just written at the start of :meth:`receive_buffer`.
+        """Receive the ``nbytes`` bytes just read into the window of :attr:`incoming_payload`.
 
         This is :meth:`receive_data` for them, without a copy: afterwards,
         call :meth:`data_to_send` and :meth:`events_received` the same way.
-        Don't write into that buffer any more: it may be a message now.
+        Don't write into that window any more: it may be a message now.
 
         Raises:
             EOFError: :meth:`receive_eof` was called earlier.
-            ValueError: ``nbytes`` is negative or longer than that buffer, or
-                there is no such buffer.
+            ValueError: ``nbytes`` is negative or longer than the window, or
+                no payload was being received.
         """
         if self.eof_rcvd:
             raise EOFError("stream ended")
-        payload = self._payload
+        payload = self.incoming_payload
         if payload is None:
             if self._reading is Reading.DISCARD:
-                return  # the connection failed since receive_buffer(): as in receive_data()
-            raise ValueError("receive_buffer() returned no buffer to receive into")
+                return  # the connection failed since the read: as in receive_data()
+            raise ValueError("no payload was being received")
         added = payload.advance(nbytes)
         try:
             self._payload_added(payload, added)
@@ -357,8 +348,9 @@ class Protocol:
         if self._reading is Reading.HANDSHAKE:
             self.receive_handshake_eof()
         elif self.debug and self._reading is Reading.FRAMES:
-            if self._payload is not None:
-                self.logger.debug("! %d bytes missing from a frame", self._payload.missing)
+            payload = self.incoming_payload
+            if payload is not None:
+                self.logger.debug("! %d bytes missing from a frame", payload.missing)
             elif self._buffer:
                 self.logger.debug("! %d bytes of an incomplete frame", len(self._buffer))
         self.discard()
@@ -406,9 +398,9 @@ class Protocol:
         position = 0
         try:
             while self._reading is Reading.FRAMES:
-                if self._payload is not None:
-                    position = self._receive_payload(self._payload, buffer, position)
-                    if self._payload is not None:
+                if self.incoming_payload is not None:
+                    position = self._receive_payload(self.incoming_payload, buffer, position)
+                    if self.incoming_payload is not None:
                         break
                 # Fast path: frames that each carry a whole plain message need
                 # none of the per-frame checks below (see read_messages).
@@ -440,7 +432,7 @@ class Protocol:
                         and (len(buffer) - start) * _LONG_PAYLOAD_ARRIVED >= length
                     ):
                         key = bytes(memoryview(buffer)[start - 4 : start]) if masked else None
-                        self._payload = PayloadBuffer(length, key)
+                        self.incoming_payload = PayloadBuffer(length, key)
                         self._payload_header = (first, opcode, length)
                         position = start
                         continue
@@ -495,7 +487,7 @@ class Protocol:
                 if not valid:
                     raise InvalidUTF8("invalid UTF-8 in text message")
         if not payload.missing:
-            self._payload = None
+            self.incoming_payload = None
             self._receive_frame(Frame(opcode, payload.take(), *_FLAGS[first >> 4]))
 
     def _check_header(self, first: int, length: int, masked: bool) -> Opcode:
@@ -889,7 +881,7 @@ class Protocol:
         """Ignore every byte from now on."""
         self._reading = Reading.DISCARD
         self._buffer.clear()
-        self._payload = None
+        self.incoming_payload = None
 
 
 class InvalidUTF8(ValueError):

@@ -303,23 +303,29 @@ def test_eof_in_the_middle_of_a_long_frame(server: Protocol) -> None:
 # Reading the rest of a long frame straight into its payload.
 
 
+def window(protocol: Protocol) -> memoryview | None:
+    """Where an I/O layer may read the next bytes instead of calling receive_data()."""
+    payload = protocol.incoming_payload
+    return None if payload is None else payload.window()
+
+
 @pytest.mark.parametrize("side", [SERVER, CLIENT])
 @pytest.mark.parametrize("opcode", [TEXT, BINARY])
 def test_long_frame_read_into_its_payload(side: Side, opcode: Opcode) -> None:
     """Once a long frame goes to its payload, the rest of it can be read into
-    receive_buffer(), which never reaches past the frame's end."""
+    the payload's window, which never reaches past the frame's end."""
     payload = long_text() if opcode is TEXT else os.urandom(LONG)
     protocol = Protocol(side)
     data = wire(opcode, payload, masked=side is SERVER)
-    assert protocol.receive_buffer() is None
+    assert window(protocol) is None
     position = LONG // 16 + 14
     protocol.receive_data(data[:position])
-    while (window := protocol.receive_buffer()) is not None:
-        assert not window.readonly
-        assert len(window) == len(data) - position
+    while (view := window(protocol)) is not None:
+        assert not view.readonly
+        assert len(view) == len(data) - position
         # 30,001 bytes: each piece starts at a new offset of the masking key.
         piece = data[position : position + 30_001]
-        window[: len(piece)] = piece
+        view[: len(piece)] = piece
         protocol.receive_into(len(piece))
         position += len(piece)
     assert position == len(data)
@@ -333,16 +339,16 @@ def test_receive_into_and_receive_data_alternate(server: Protocol) -> None:
     payload = os.urandom(LONG)
     data = to_server(BINARY, payload)
     server.receive_data(data[:20_000])
-    window = server.receive_buffer()
-    assert window is not None
-    window[:10_001] = data[20_000:30_001]
+    view = window(server)
+    assert view is not None
+    view[:10_001] = data[20_000:30_001]
     server.receive_into(10_001)
     server.receive_data(data[30_001:100_000])
-    window = server.receive_buffer()
-    assert window is not None
+    view = window(server)
+    assert view is not None
     server.receive_into(0)
-    window[:] = data[100_000:]
-    server.receive_into(len(window))
+    view[:] = data[100_000:]
+    server.receive_into(len(view))
     assert received(server) == [Frame(BINARY, payload)]
 
 
@@ -352,45 +358,45 @@ def test_invalid_utf8_read_into_a_long_frame_fails_fast(server: Protocol) -> Non
     data = to_server(TEXT, bytes(text))
     server.receive_data(data[:20_000])
     for start in 20_000, 40_000:
-        window = server.receive_buffer()
+        view = window(server)
         assert server.data_to_send() == []
-        assert window is not None
-        window[:20_000] = data[start : start + 20_000]
+        assert view is not None
+        view[:20_000] = data[start : start + 20_000]
         server.receive_into(20_000)
     assert_failed(server, CloseCode.INVALID_DATA)
     assert isinstance(server.parser_exc, InvalidUTF8)
-    assert server.receive_buffer() is None
+    assert window(server) is None
 
 
 def test_receive_into_after_the_connection_failed(server: Protocol) -> None:
     """Bytes read into the buffer after a failure are ignored, like any others."""
     data = to_server(BINARY, bytes(LONG))
     server.receive_data(data[:20_000])
-    window = server.receive_buffer()
-    assert window is not None
+    view = window(server)
+    assert view is not None
     server.fail(CloseCode.GOING_AWAY)
-    window[:100] = data[20_000:20_100]
+    view[:100] = data[20_000:20_100]
     server.receive_into(100)
-    assert server.receive_buffer() is None
+    assert window(server) is None
     assert received(server) == []
 
 
 def test_receive_into_more_than_the_buffer(server: Protocol) -> None:
     server.receive_data(to_server(BINARY, bytes(LONG))[:20_000])
-    window = server.receive_buffer()
-    assert window is not None
-    for nbytes in len(window) + 1, -1:
+    view = window(server)
+    assert view is not None
+    for nbytes in len(view) + 1, -1:
         with pytest.raises(ValueError, match="cannot advance"):
             server.receive_into(nbytes)
-    window = server.receive_buffer()
-    assert window is not None
-    assert len(window) == LONG + 14 - 20_000  # nothing was received
+    view = window(server)
+    assert view is not None
+    assert len(view) == LONG + 14 - 20_000  # nothing was received
 
 
 def test_receive_into_without_a_buffer(server: Protocol) -> None:
     server.receive_data(to_server(BINARY, b"short"))
-    assert server.receive_buffer() is None
-    with pytest.raises(ValueError, match="no buffer to receive into"):
+    assert window(server) is None
+    with pytest.raises(ValueError, match="no payload was being received"):
         server.receive_into(5)
     assert received(server) == [Frame(BINARY, b"short")]
 
@@ -398,7 +404,7 @@ def test_receive_into_without_a_buffer(server: Protocol) -> None:
 def test_receive_into_after_eof(server: Protocol) -> None:
     server.receive_data(to_server(BINARY, bytes(LONG))[:20_000])
     server.receive_eof()
-    assert server.receive_buffer() is None
+    assert window(server) is None
     with pytest.raises(EOFError, match="stream ended"):
         server.receive_into(0)
 

@@ -576,9 +576,11 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
     def get_buffer(self, sizehint: int) -> memoryview:
         """Called by asyncio for a buffer to read into."""
         # The rest of a long frame goes straight into its payload.
-        self.payload_window = self.protocol.receive_buffer()
-        if self.payload_window is None:
+        payload = self.protocol.incoming_payload
+        if payload is None:
+            self.payload_window = None  # in case the last read brought nothing
             return self.read_buffer
+        self.payload_window = payload.window()
         return self.payload_window
 
     def buffer_updated(self, nbytes: int) -> None:

@@ -552,7 +552,8 @@ class Connection(ConnectionAttributes[threading.Event]):
                 self._wait_for_data()
                 with self.protocol_mutex:
                     # The rest of a long frame goes straight into its payload.
-                    window = self.protocol.receive_buffer()
+                    payload = self.protocol.incoming_payload
+                    window = None if payload is None else payload.window()
                 data, nbytes = b"", 0
                 try:
                     with self.io_lock:
