@@ -1150,6 +1150,19 @@ payload_check_not_taken(PayloadBufferObject *self)
     return 0;
 }
 
+/* A view of payload[start:end], exported by the PayloadBuffer. */
+static PyObject *
+payload_view(PayloadBufferObject *self, Py_ssize_t start, Py_ssize_t end)
+{
+    PyObject *whole = PyMemoryView_FromObject((PyObject *)self);
+    if (whole == NULL) {
+        return NULL;
+    }
+    PyObject *view = PySequence_GetSlice(whole, start, end);
+    Py_DECREF(whole);
+    return view;
+}
+
 /* Add `size` bytes from `in` to the payload, unmasked, and return a
  * read-only view of them. `in` may be where they go: see advance(). */
 static PyObject *
@@ -1171,13 +1184,7 @@ payload_add(PayloadBufferObject *self, const unsigned char *in, Py_ssize_t size)
         }
     }
     self->filled = start + size;
-    PyObject *whole = PyMemoryView_FromObject((PyObject *)self);
-    if (whole == NULL) {
-        return NULL;
-    }
-    PyObject *added = PySequence_GetSlice(whole, start, start + size);
-    Py_DECREF(whole);
-    return added;
+    return payload_view(self, start, start + size);
 }
 
 static PyObject *
@@ -1216,13 +1223,8 @@ PayloadBuffer_window(PayloadBufferObject *self, PyObject *Py_UNUSED(ignored))
         return NULL;
     }
     self->lending = 1;
-    PyObject *whole = PyMemoryView_FromObject((PyObject *)self);
+    PyObject *window = payload_view(self, self->filled, PyBytes_GET_SIZE(self->payload));
     self->lending = 0;
-    if (whole == NULL) {
-        return NULL;
-    }
-    PyObject *window = PySequence_GetSlice(whole, self->filled, PyBytes_GET_SIZE(self->payload));
-    Py_DECREF(whole);
     return window;
 }
 
