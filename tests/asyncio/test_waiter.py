@@ -8,31 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import importlib
 from collections.abc import Callable, Coroutine, Iterator
-from types import ModuleType
 from typing import Any
 
 import pytest
 import uvloop
 
+from tests.c_extension import C_SPEEDUPS as _speedups
+from tests.c_extension import needs_c
 from wskit import speedups
 from wskit.asyncio import waiter as waiter_module
 from wskit.asyncio.waiter import PurePythonWaiter
 
-_speedups: ModuleType | None
-try:
-    _speedups = importlib.import_module("wskit._speedups")
-except ImportError:  # pragma: no cover - the extension is built in CI and here
-    _speedups = None
-
 IMPLEMENTATIONS = [
     pytest.param(PurePythonWaiter, id="python"),
-    pytest.param(
-        getattr(_speedups, "Waiter", None),
-        id="c",
-        marks=pytest.mark.skipif(_speedups is None, reason="C extension not built"),
-    ),
+    pytest.param(getattr(_speedups, "Waiter", None), id="c", marks=needs_c),
 ]
 LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
     "asyncio": asyncio.new_event_loop,

@@ -26,24 +26,14 @@ import wskit
 import wskit.exceptions
 import wskit.frames
 import wskit.speedups
+from tests.c_extension import C_SPEEDUPS as _speedups
+from tests.c_extension import needs_c
 from wskit import _purepython
-
-_speedups: ModuleType | None
-try:
-    _speedups = importlib.import_module("wskit._speedups")
-except ImportError:  # pragma: no cover - the extension is built in CI and here
-    _speedups = None
 
 IMPLEMENTATIONS = [
     pytest.param(_purepython, id="python"),
-    pytest.param(
-        _speedups,
-        id="c",
-        marks=pytest.mark.skipif(_speedups is None, reason="C extension not built"),
-    ),
+    pytest.param(_speedups, id="c", marks=needs_c),
 ]
-
-needs_c = pytest.mark.skipif(_speedups is None, reason="C extension not built")
 
 
 @pytest.fixture(params=IMPLEMENTATIONS)
