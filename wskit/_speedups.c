@@ -1321,6 +1321,11 @@ typedef struct {
 
 static PyObject *current_task, *cancelled_error, *invalid_state_error;
 static PyObject *str_call_soon, *str_run, *context_kwnames;
+/* On Python 3.11, asyncio.current_task() is Python code that looks the loop up
+ * in asyncio.tasks._current_tasks, a dict that the C tasks keep: looking there
+ * directly spares a Python call on every wake-up. NULL where current_task is
+ * in C already (3.12 and later), which is then called. */
+static PyObject *current_tasks;
 
 static int
 load_asyncio(void)
@@ -1332,6 +1337,15 @@ load_asyncio(void)
     current_task = PyObject_GetAttrString(asyncio, "current_task");
     cancelled_error = PyObject_GetAttrString(asyncio, "CancelledError");
     invalid_state_error = PyObject_GetAttrString(asyncio, "InvalidStateError");
+    if (current_task != NULL && PyFunction_Check(current_task)) {
+        PyObject *tasks = PyObject_GetAttrString(asyncio, "tasks");
+        current_tasks = tasks ? PyObject_GetAttrString(tasks, "_current_tasks") : NULL;
+        Py_XDECREF(tasks);
+        if (current_tasks != NULL && !PyDict_Check(current_tasks)) {
+            Py_CLEAR(current_tasks);
+        }
+        PyErr_Clear();  /* no such dict: call current_task() */
+    }
     Py_DECREF(asyncio);
     str_call_soon = PyUnicode_InternFromString("call_soon");
     str_run = PyUnicode_InternFromString("run");
@@ -1339,6 +1353,7 @@ load_asyncio(void)
     if (current_task == NULL || cancelled_error == NULL || invalid_state_error == NULL
         || str_call_soon == NULL || str_run == NULL || context_kwnames == NULL) {
         Py_CLEAR(current_task);
+        Py_CLEAR(current_tasks);
         Py_CLEAR(cancelled_error);
         Py_CLEAR(invalid_state_error);
         Py_CLEAR(str_call_soon);
@@ -1584,6 +1599,25 @@ Waiter_cancel(WaiterObject *self, PyObject *const *args, Py_ssize_t nargs, PyObj
     Py_RETURN_TRUE;
 }
 
+/* Whether a task of `loop` is running: 1 or 0, or -1 with an exception set. */
+static int
+task_is_running(PyObject *loop)
+{
+    if (current_tasks != NULL) {
+        if (PyDict_GetItemWithError(current_tasks, loop) != NULL) {
+            return 1;
+        }
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    PyObject *task = PyObject_CallOneArg(current_task, loop);
+    if (task == NULL) {
+        return -1;
+    }
+    int running = task != Py_None;
+    Py_DECREF(task);
+    return running;
+}
+
 static PyObject *
 Waiter_wake(WaiterObject *self, PyObject *Py_UNUSED(ignored))
 {
@@ -1596,14 +1630,12 @@ Waiter_wake(WaiterObject *self, PyObject *Py_UNUSED(ignored))
     }
     PyObject *callback = self->callback, *context = self->context;
     self->callback = self->context = NULL;
-    PyObject *task = PyObject_CallOneArg(current_task, self->loop);
-    if (task == NULL) {
+    int in_task = task_is_running(self->loop);
+    if (in_task < 0) {
         Py_DECREF(callback);
         Py_DECREF(context);
         return NULL;
     }
-    int in_task = task != Py_None;
-    Py_DECREF(task);
     if (in_task) {
         if (waiter_call_soon(self, callback, context) < 0) {
             return NULL;

@@ -147,7 +147,7 @@ class ClientProtocol(Protocol):
         if self.debug:
             self.logger.debug("< HTTP/1.1 101 %s", response.reason_phrase)
         self.queue_event(response)
-        self.state = OPEN
+        self._set_state(OPEN)
         # Frames may follow the response in the same packet.
         self.start_frames(self._response_parser.trailing)
 

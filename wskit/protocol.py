@@ -51,6 +51,7 @@ from .frames import (
     _RSV1,
     _RSV2,
     _RSV3,
+    BINARY,
     CLOSE,
     CONT,
     MAX_CLOSE_REASON,
@@ -105,8 +106,12 @@ class Reading(enum.Enum):
     DISCARD = enum.auto()  # ignored: closing handshake done, or connection failed
 
 
+# Enum members as module constants: on Python 3.11, Reading.FRAMES goes
+# through EnumType.__getattr__, about 1,000 instructions, and the receive
+# path compares the reading state several times per message.
 SERVER, CLIENT = Side.SERVER, Side.CLIENT
 CONNECTING, OPEN, CLOSING, CLOSED = State.CONNECTING, State.OPEN, State.CLOSING, State.CLOSED
+HANDSHAKE, HOLD, FRAMES, DISCARD = Reading.HANDSHAKE, Reading.HOLD, Reading.FRAMES, Reading.DISCARD
 
 DEFAULT_MAX_SIZE = 2**20
 
@@ -174,7 +179,9 @@ class Protocol:
         """Logger for this connection."""
         self.debug = logger.isEnabledFor(logging.DEBUG)
         self.side = side
-        self._state = state
+        # An attribute, not a property: I/O layers check it on every send.
+        self.state = state
+        """State of the WebSocket connection."""
 
         if isinstance(max_size, tuple):
             self.max_message_size, self.max_fragment_size = max_size
@@ -198,7 +205,7 @@ class Protocol:
         """The close frame of a failure held back, until it is released."""
 
         # Receive side.
-        self._reading = Reading.FRAMES if state is OPEN else Reading.HANDSHAKE
+        self._reading = FRAMES if state is OPEN else HANDSHAKE
         self._buffer = bytearray()
         self.incoming_payload: PayloadBuffer | None = None
         """The payload of the long frame being received, once it goes straight there.
@@ -209,7 +216,7 @@ class Protocol:
         copying the payload, what receiving a long message costs most.
         """
         # Its first byte, opcode and length (see _LONG_PAYLOAD).
-        self._payload_header = (0, Opcode.BINARY, 0)
+        self._payload_header = (0, BINARY, 0)
         self._message_opcode: Opcode | None = None  # set while a message is being received
         self._message_size = 0
         self._message_compressed = False
@@ -228,16 +235,11 @@ class Protocol:
 
     # State.
 
-    @property
-    def state(self) -> State:
-        """State of the WebSocket connection."""
-        return self._state
-
-    @state.setter
-    def state(self, state: State) -> None:
+    def _set_state(self, state: State) -> None:
+        """Move to ``state``, logged in debug mode."""
         if self.debug:
             self.logger.debug("= connection is %s", state.name)
-        self._state = state
+        self.state = state
 
     @property
     def close_code(self) -> int | None:
@@ -245,7 +247,7 @@ class Protocol:
 
         :obj:`None` until the connection is :attr:`State.CLOSED`.
         """
-        if self._state is not CLOSED:
+        if self.state is not CLOSED:
             return None
         if self.close_rcvd is None:
             return CloseCode.ABNORMAL_CLOSURE
@@ -257,7 +259,7 @@ class Protocol:
 
         :obj:`None` until the connection is :attr:`State.CLOSED`.
         """
-        if self._state is not CLOSED:
+        if self.state is not CLOSED:
             return None
         if self.close_rcvd is None:
             return ""
@@ -275,7 +277,7 @@ class Protocol:
             InvalidState: The connection is not closed yet; the close codes
                 are only final once it is.
         """
-        if self._state is not CLOSED:
+        if self.state is not CLOSED:
             raise InvalidState("connection isn't closed yet")
         exc_type: type[ConnectionClosed] = ConnectionClosedError
         if (
@@ -303,13 +305,13 @@ class Protocol:
         if self.eof_rcvd:
             raise EOFError("stream ended")
         reading = self._reading
-        if reading is Reading.FRAMES:
+        if reading is FRAMES:
             self._receive_frames(data)
-        elif reading is Reading.HANDSHAKE:
+        elif reading is HANDSHAKE:
             self.receive_handshake_data(data)
-        elif reading is Reading.HOLD:
+        elif reading is HOLD:
             self._buffer += data
-        # Reading.DISCARD: the peer's bytes no longer matter.
+        # DISCARD: the peer's bytes no longer matter.
 
     def receive_into(self, nbytes: int) -> None:
         """Receive the ``nbytes`` bytes just read into the window of :attr:`incoming_payload`.
@@ -327,7 +329,7 @@ class Protocol:
             raise EOFError("stream ended")
         payload = self.incoming_payload
         if payload is None:
-            if self._reading is Reading.DISCARD:
+            if self._reading is DISCARD:
                 return  # the connection failed since the read: as in receive_data()
             raise ValueError("no payload was being received")
         added = payload.advance(nbytes)
@@ -345,9 +347,9 @@ class Protocol:
         if self.eof_rcvd:
             return
         self.eof_rcvd = True
-        if self._reading is Reading.HANDSHAKE:
+        if self._reading is HANDSHAKE:
             self.receive_handshake_eof()
-        elif self.debug and self._reading is Reading.FRAMES:
+        elif self.debug and self._reading is FRAMES:
             payload = self.incoming_payload
             if payload is not None:
                 self.logger.debug("! %d bytes missing from a frame", payload.missing)
@@ -357,7 +359,7 @@ class Protocol:
         self.held_failure = None  # too late to send it
         # The peer is gone: answer its EOF with ours, whoever was to go first.
         self.send_eof()
-        self.state = CLOSED
+        self._set_state(CLOSED)
 
     def receive_handshake_data(self, data: BytesLike) -> None:
         """Parse bytes of the opening handshake. Implemented by subclasses."""
@@ -369,7 +371,7 @@ class Protocol:
 
     def start_frames(self, data: BytesLike) -> None:
         """Switch the receive side to frames, starting with ``data``."""
-        self._reading = Reading.FRAMES
+        self._reading = FRAMES
         self._receive_frames(data)
 
     def _receive_frames(self, data: BytesLike) -> None:
@@ -386,7 +388,7 @@ class Protocol:
         if type(data) is memoryview and (data.itemsize != 1 or not data.c_contiguous):
             data = bytes(data)
         end = self._parse_frames(data)
-        if end < len(data) and self._reading is Reading.FRAMES:
+        if end < len(data) and self._reading is FRAMES:
             buffer += memoryview(data)[end:]
 
     def _parse_frames(self, buffer: BytesLike) -> int:
@@ -397,7 +399,7 @@ class Protocol:
         """
         position = 0
         try:
-            while self._reading is Reading.FRAMES:
+            while self._reading is FRAMES:
                 if self.incoming_payload is not None:
                     position = self._receive_payload(self.incoming_payload, buffer, position)
                     if self.incoming_payload is not None:
@@ -562,7 +564,7 @@ class Protocol:
     def _receive_frame(self, frame: Frame) -> None:
         """Decode a complete frame, enforce the message rules, queue the event."""
         opcode = frame.opcode
-        if opcode is CONT or opcode is TEXT or opcode is Opcode.BINARY:
+        if opcode is CONT or opcode is TEXT or opcode is BINARY:
             if opcode is not CONT:
                 self._message_opcode = opcode
                 self._message_compressed = frame.rsv1 and bool(self.extensions)
@@ -592,7 +594,7 @@ class Protocol:
         if opcode is PING:
             # "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame
             # in response", unless it is already closing.
-            if self._state is OPEN:
+            if self.state is OPEN:
                 self.send_frame(Frame(PONG, frame.data))
         elif opcode is CLOSE:
             self._receive_close(frame)
@@ -613,7 +615,7 @@ class Protocol:
     def _receive_close(self, frame: Frame) -> None:
         close = Close.parse(frame.data)
         self.close_rcvd = close
-        if self._state is OPEN:
+        if self.state is OPEN:
             # "the endpoint typically echos the status code it received". A
             # close in the middle of a fragmented message is answered the same
             # way: control frames may come between fragments.
@@ -628,7 +630,7 @@ class Protocol:
 
     def _fail_on_input(self, exc: Exception, code: CloseCode) -> None:
         self.parser_exc = exc
-        if self.hold_failures and self._state is OPEN:
+        if self.hold_failures and self.state is OPEN:
             # Stop reading now; the close frame waits for release_failure().
             self.held_failure = Close(code, _truncate_reason(str(exc)))
             self.discard()
@@ -684,7 +686,7 @@ class Protocol:
             InvalidState: The connection is not open.
             ProtocolError: A fragmented message is being sent.
         """
-        self._send_data(Opcode.BINARY, data, fin)
+        self._send_data(BINARY, data, fin)
 
     def _send_data(self, opcode: Opcode, data: BytesLike, fin: bool) -> None:
         self._check_open()
@@ -737,7 +739,7 @@ class Protocol:
         self.close_sent = close
         if self.close_rcvd is not None:
             self.close_rcvd_then_sent = rcvd_then_sent
-        self.state = CLOSING
+        self._set_state(CLOSING)
 
     def send_ping(self, data: BytesLike) -> None:
         """Send a ping frame.
@@ -775,7 +777,7 @@ class Protocol:
             ProtocolError: ``code`` may not be sent in a close frame.
         """
         self.held_failure = None
-        if self._state is OPEN and code != CloseCode.ABNORMAL_CLOSURE:
+        if self.state is OPEN and code != CloseCode.ABNORMAL_CLOSURE:
             close = Close(code, _truncate_reason(reason))
             close.check()
             self._send_close(close, rcvd_then_sent=False)
@@ -787,12 +789,12 @@ class Protocol:
             self.send_eof()
 
     def _check_open(self) -> None:
-        if self._state is not OPEN:
-            raise InvalidState(f"connection is {self._state.name}")
+        if self.state is not OPEN:
+            raise InvalidState(f"connection is {self.state.name}")
 
     def _check_control_allowed(self) -> None:
-        if self._state is not OPEN and self._state is not CLOSING:
-            raise InvalidState(f"connection is {self._state.name}")
+        if self.state is not OPEN and self.state is not CLOSING:
+            raise InvalidState(f"connection is {self.state.name}")
 
     # Output.
 
@@ -815,12 +817,12 @@ class Protocol:
         Call after ``receive_*``, :meth:`send_close` or :meth:`fail`; when
         true, close the connection yourself after a timeout.
         """
-        if self._state is CLOSED:
+        if self.state is CLOSED:
             return False
-        if self._state is CLOSING:
+        if self.state is CLOSING:
             return True
         # Reading stops when a failure is held, but the peer doesn't know yet.
-        return self._reading is Reading.DISCARD and self.held_failure is None
+        return self._reading is DISCARD and self.held_failure is None
 
     def send_frame(self, frame: Frame) -> None:
         """Queue a frame for sending, with the negotiated extensions applied.
@@ -874,12 +876,12 @@ class Protocol:
 
     def hold(self, data: BytesLike) -> None:
         """Keep ``data`` unparsed until :meth:`start_frames`."""
-        self._reading = Reading.HOLD
+        self._reading = HOLD
         self._buffer += data
 
     def discard(self) -> None:
         """Ignore every byte from now on."""
-        self._reading = Reading.DISCARD
+        self._reading = DISCARD
         self._buffer.clear()
         self.incoming_payload = None
 

@@ -355,7 +355,7 @@ class ServerProtocol(Protocol):
             self.logger.debug("> HTTP/1.1 %d %s", response.status_code, response.reason_phrase)
         self.send_handshake(response.serialize())
         if response.status_code == 101:
-            self.state = OPEN
+            self._set_state(OPEN)
             self.start_frames(b"")
         else:
             self.handshake_exc = response._exception or InvalidHandshake(
