@@ -22,6 +22,7 @@ import os
 import socket
 import ssl
 import struct
+import sys
 import time
 import uuid
 from collections import deque
@@ -1811,6 +1812,57 @@ async def test_logs_name_the_connection(side: str, caplog: pytest.LogCaptureFixt
     assert all(getattr(r, "websocket", None) is ws for r in sent)
 
 
+@pytest.mark.parametrize("gathers", [True, False])
+async def test_server_writes_a_long_payload_after_its_header_uncopied(gathers: bool) -> None:
+    # In one writelines() where the transport gathers buffers: written alone,
+    # the header would go out in a packet of its own.
+    options = {"max_size": None, "compression": None}
+    async with ws_pair("server", options, options) as (ws, peer):
+        # Python 3.11's transports join what writelines() gets: a copy.
+        assert ws.gathers_writes is (sys.version_info >= (3, 12))
+        ws.gathers_writes = gathers
+        calls: list[tuple[str, Any]] = []
+        transport = ws.transport
+        write, writelines = transport.write, transport.writelines
+
+        def recording_write(data: Any) -> None:
+            calls.append(("write", data))
+            write(data)
+
+        def recording_writelines(list_of_data: Any) -> None:
+            calls.append(("writelines", list_of_data))
+            writelines(list_of_data)
+
+        transport.write = recording_write  # type: ignore[method-assign]
+        transport.writelines = recording_writelines  # type: ignore[method-assign]
+        message = os.urandom(2**17)
+        await ws.send(message)
+        if gathers:  # (on 3.11, writelines() then calls write() with both joined)
+            name, (header, payload) = calls[0]
+            assert name == "writelines"
+            assert payload is message
+        else:
+            [(_, header), (_, payload)] = calls
+            assert payload.obj is message
+        assert header == Frame(BINARY, message).serialize_header()
+        async with asyncio.timeout(WAIT):
+            assert await peer.recv() == message
+
+
+async def test_invalid_utf8_read_into_a_long_payload_fails_at_once() -> None:
+    # Reading straight into the payload, the connection still fails as soon
+    # as the bad bytes arrive, not once the frame is whole.
+    async with raw_pair("server", max_size=None) as (ws, peer):
+        payload = bytearray(b"a" * 2**18)
+        payload[2**16] = 0xFF
+        frame = Frame(TEXT, bytes(payload)).serialize(mask=True)
+        peer.writer.write(frame[: 2**15])  # more than 1/16 of the payload
+        await eventually(lambda: ws.protocol.incoming_payload is not None)
+        peer.writer.write(frame[2**15 : 2**17])  # the bad byte, not the end
+        [close] = await peer.receive_frames(until=lambda frame: frame.opcode is CLOSE)
+        assert Close.parse(close.data).code == CloseCode.INVALID_DATA
+
+
 # uvloop.
 
 
@@ -1819,6 +1871,8 @@ def test_echo_round_trip_on_uvloop() -> None:
         async with asyncio.timeout(WAIT):
             assert isinstance(asyncio.get_running_loop(), uvloop.Loop)
             async with connected() as (client, server_ws):
+                assert client.gathers_writes
+                assert server_ws.gathers_writes
                 messages: list[Data] = ["café", b"\x00\xff", "x" * 2**17]
                 for message in messages:
                     await client.send(message)
@@ -1990,6 +2044,7 @@ async def test_long_frame_is_written_as_it_is_after_the_burst(side: str) -> None
     # doesn't take it at once, if it weren't a view.
     options = {"max_size": None, "compression": None}
     async with ws_pair(side, options, options) as (ws, peer):
+        ws.gathers_writes = False  # else a server's goes with writelines(): see below
         writes: list[Any] = []
         write = ws.transport.write
 

@@ -44,11 +44,14 @@ _DATA_OPCODES = (TEXT, BINARY, CONT)
 # loop hands it to a connection and takes it back within one callback, and the
 # core copies what it keeps. A fresh buffer per read (what data_received gets)
 # costs an allocation of this size on every read; one per connection costs
-# this size of memory per idle connection. 1 MiB: a message that has arrived
-# whole is read in one go up to that size; at 256 KiB, a 256 KiB message took
-# two reads (its header went past the end), and round trips of that size
-# were 10% slower. The rest of a longer frame goes straight to its payload.
-READ_BUFFER_SIZE = 2**20
+# this size of memory per idle connection. The core copies a long frame's
+# payload out of this buffer only as far as the read that brought its header
+# went; the rest is read straight into the payload (see get_buffer). So this
+# is small: 64 KiB and the 14 bytes of a long frame's header, which bring
+# 1/16 of a 1 MiB payload, enough for the core to take it in place. A 1 MiB
+# buffer copied the whole of a 256 KiB message, and round trips of 1 MiB
+# messages were 15-25% slower.
+READ_BUFFER_SIZE = 2**16 + 14
 # A burst of small messages is written in pieces of about this size, or of
 # the write limit if it's lower (see _write_frame).
 BURST_WRITE_SIZE = 2**16
@@ -288,8 +291,11 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
             (protocol.send_text if is_text else protocol.send_binary)(data)
             # A data frame sent while OPEN changes nothing that _send_data()
             # watches besides the bytes: no close timer or EOF to handle.
-            for chunk in protocol.data_to_send():
-                self._write_frame(chunk)
+            writes = protocol.data_to_send()
+            if len(writes) == 1:
+                self._write_frame(writes[0])
+            else:  # a server's long payload, after its header
+                self._write_long_payload(*writes)
             if self.writing_paused:
                 await self._drain()
         elif isinstance(message, Mapping):
@@ -480,6 +486,21 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
         self.transport.write(chunk)
         self.sent_since_read = True
 
+    def _write_long_payload(self, header: bytes, payload: bytes) -> None:
+        """Write a long payload after its header, neither joined nor copied.
+
+        In one system call where the transport gathers buffers (uvloop's, or
+        asyncio's from Python 3.12): written apart, the header would leave in
+        a packet of its own, and the peer would read it alone.
+        """
+        self._write_burst()
+        if self.gathers_writes:
+            self.transport.writelines((header, payload))
+        else:
+            self.transport.write(header)
+            self.transport.write(memoryview(payload))
+        self.sent_since_read = True
+
     def _write_burst(self) -> None:
         """Write the frames gathered in a burst, if any."""
         burst = self.burst
@@ -572,6 +593,8 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
         transport = cast(asyncio.Transport, transport)
         transport.set_write_buffer_limits(*self.write_limit)
         self.transport = transport
+        # Python 3.11's transports join what writelines() gets, copying it.
+        self.gathers_writes = type(transport).writelines is not asyncio.WriteTransport.writelines
 
     def get_buffer(self, sizehint: int) -> memoryview:
         """Called by asyncio for a buffer to read into."""
@@ -593,6 +616,10 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
         else:
             self.payload_window = None  # a message now, maybe: never write there again
             protocol.receive_into(nbytes)
+            # Still incomplete, so neither whole nor failed (failing drops it):
+            # no event, nothing to write, no reader to wake.
+            if protocol.incoming_payload is not None:
+                return
         self._process_events()
         # A failure held back just now; later, only recv() and close() release it.
         if protocol.held_failure is not None and not already_held:
