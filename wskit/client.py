@@ -50,6 +50,18 @@ class ClientProtocol(Protocol):
         logger: Logger; defaults to ``logging.getLogger("wskit.client")``.
     """
 
+    # The opening handshake's state: out of the instance dict (see Protocol).
+    __slots__ = (
+        "_response_parser",
+        "available_extensions",
+        "available_subprotocols",
+        "handshake_exc",
+        "key",
+        "origin",
+        "subprotocol",
+        "uri",
+    )
+
     def __init__(
         self,
         uri: WebSocketURI,

@@ -28,6 +28,11 @@ class ConnectionAttributes(Generic[Waiter]):
     ``Waiter`` is what waits for a pong in the I/O layer.
     """
 
+    # What's set once lives in slots, out of the instance dict, which CPython
+    # keeps fast only up to 29 attributes (see wskit.protocol.Protocol). The
+    # I/O layers do the same with their settings and closing state.
+    __slots__ = ("__dict__", "__weakref__", "id", "request", "response")
+
     def __init__(self, protocol: Protocol) -> None:
         self.protocol = protocol
         self.id = protocol.id

@@ -71,6 +71,17 @@ class ServerProtocol(Protocol):
         logger: Logger; defaults to ``logging.getLogger("wskit.server")``.
     """
 
+    # The opening handshake's state: out of the instance dict (see Protocol).
+    __slots__ = (
+        "_request_parser",
+        "available_extensions",
+        "available_subprotocols",
+        "handshake_exc",
+        "origin",
+        "origins",
+        "subprotocol",
+    )
+
     def __init__(
         self,
         *,

@@ -33,6 +33,7 @@ from typing import Any, cast
 import pytest
 import uvloop
 
+from tests.instance_layout import COMPACT_ATTRIBUTES
 from wskit.asyncio.client import ClientConnection, connect
 from wskit.asyncio.connection import READ_BUFFER_SIZE, Connection
 from wskit.asyncio.server import ServerConnection, serve
@@ -1861,6 +1862,21 @@ async def test_invalid_utf8_read_into_a_long_payload_fails_at_once() -> None:
         peer.writer.write(frame[2**15 : 2**17])  # the bad byte, not the end
         [close] = await peer.receive_frames(until=lambda frame: frame.opcode is CLOSE)
         assert Close.parse(close.data).code == CloseCode.INVALID_DATA
+
+
+async def test_connections_keep_a_compact_layout() -> None:
+    async with connected({"subprotocols": ["chat"]}, {"subprotocols": ["chat"]}) as (
+        client,
+        server_ws,
+    ):
+        await client.send("hello")
+        await server_ws.send(await server_ws.recv())
+        assert await client.recv() == "hello"
+        await (await client.ping())
+        await client.close()
+        await server_ws.wait_closed()
+        for ws in (client, server_ws):
+            assert len(vars(ws)) <= COMPACT_ATTRIBUTES, sorted(vars(ws))
 
 
 # uvloop.

@@ -8,11 +8,14 @@ import os
 import struct
 import tracemalloc
 import zlib
+from typing import cast
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.instance_layout import COMPACT_ATTRIBUTES
+from wskit.client import ClientProtocol
 from wskit.exceptions import (
     ConnectionClosedError,
     ConnectionClosedOK,
@@ -22,7 +25,11 @@ from wskit.exceptions import (
     TooManyFragments,
 )
 from wskit.extensions.base import Extension
-from wskit.extensions.permessage_deflate import PerMessageDeflate
+from wskit.extensions.permessage_deflate import (
+    ClientPerMessageDeflateFactory,
+    PerMessageDeflate,
+    ServerPerMessageDeflateFactory,
+)
 from wskit.frames import (
     BINARY,
     CLOSE,
@@ -36,15 +43,21 @@ from wskit.frames import (
     Opcode,
     parse_header,
 )
+from wskit.http11 import Request
 from wskit.protocol import (
+    CLOSING,
     MAX_EMPTY_FRAGMENTS,
+    OPEN,
     SEND_EOF,
     InvalidUTF8,
     Protocol,
     Side,
     State,
 )
+from wskit.server import ServerProtocol
 from wskit.speedups import apply_mask
+from wskit.typing import Subprotocol
+from wskit.uri import parse_uri
 
 SERVER, CLIENT = Side.SERVER, Side.CLIENT
 
@@ -1421,3 +1434,31 @@ def test_fast_send_agrees_with_general_rules(side: Side) -> None:
     # Mask keys are random: compare what they hide.
     assert sent == [unmasked(data) for data in general.data_to_send()]
     assert all(masked is (side is CLIENT) for _, masked, _ in sent)
+
+
+# Instance layout.
+
+
+def test_protocols_keep_a_compact_layout_through_a_connection() -> None:
+    client = ClientProtocol(
+        parse_uri("ws://example.com/"),
+        extensions=[ClientPerMessageDeflateFactory()],
+        subprotocols=[Subprotocol("chat")],
+    )
+    server = ServerProtocol(
+        extensions=[ServerPerMessageDeflateFactory()],
+        select_subprotocol=lambda protocol, offered: offered[0],
+    )
+    client.send_request(client.connect())
+    server.receive_data(b"".join(client.data_to_send()))
+    [request] = server.events_received()
+    server.send_response(server.accept(cast(Request, request)))
+    client.receive_data(b"".join(server.data_to_send()))
+    assert client.state is server.state is OPEN
+    client.send_text(b"hello")
+    server.receive_data(b"".join(client.data_to_send()))
+    server.send_close(CloseCode.NORMAL_CLOSURE)
+    client.receive_data(b"".join(server.data_to_send()))
+    assert client.state is CLOSING
+    for protocol in (client, server):
+        assert len(vars(protocol)) <= COMPACT_ATTRIBUTES, sorted(vars(protocol))

@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from tests.instance_layout import COMPACT_ATTRIBUTES
 from wskit.exceptions import (
     ConcurrencyError,
     ConnectionClosed,
@@ -1485,3 +1486,18 @@ def test_handshake_response_ending_at_eof_reaches_the_client() -> None:
         refusing.finish()
     assert raised.value.response.status_code == 503
     assert raised.value.response.body == b"come back later"
+
+
+def test_connections_keep_a_compact_layout() -> None:
+    with connection_pair({"subprotocols": ["chat"]}, subprotocols=["chat"]) as (
+        server_ws,
+        client,
+    ):
+        client.send("hello")
+        server_ws.send(server_ws.recv(WAIT))
+        assert client.recv(WAIT) == "hello"
+        assert client.ping().wait(WAIT)
+        client.close()
+        assert server_ws.wait_closed(WAIT)
+        for ws in (client, server_ws):
+            assert len(vars(ws)) <= COMPACT_ATTRIBUTES, sorted(vars(ws))

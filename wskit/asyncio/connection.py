@@ -92,6 +92,20 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
             ``(high, low)`` pair of water marks.
     """
 
+    # Settings and the closing handshake's state: out of the instance dict
+    # (see ConnectionAttributes).
+    __slots__ = (
+        "close_timeout",
+        "close_timer",
+        "connection_lost_waiter",
+        "handshake_waiter",
+        "keepalive_task",
+        "ping_interval",
+        "ping_timeout",
+        "recv_exc",
+        "write_limit",
+    )
+
     def __init__(
         self,
         protocol: Protocol,

@@ -64,6 +64,21 @@ class Connection(ConnectionAttributes[threading.Event]):
             a ``(high, low)`` pair of water marks; :obj:`None` for no limit.
     """
 
+    # Settings, keepalive and the closing handshake's state: out of the
+    # instance dict (see ConnectionAttributes).
+    __slots__ = (
+        "ack_on_close",
+        "close_deadline",
+        "close_timeout",
+        "keepalive_pong",
+        "next_ping_at",
+        "ping_interval",
+        "ping_timeout",
+        "pong_deadline",
+        "recv_events_thread",
+        "recv_exc",
+    )
+
     recv_bufsize = 2**16
     """Bytes asked of the socket per read."""
 
