@@ -302,7 +302,12 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
             protocol = self.protocol
             if protocol.state is not OPEN:
                 raise await self._closed()
-            (protocol.send_text if is_text else protocol.send_binary)(data)
+            # Method calls rather than a bound method picked by a conditional
+            # expression: Python specializes those, not that.
+            if is_text:
+                protocol.send_text(data)
+            else:
+                protocol.send_binary(data)
             # A data frame sent while OPEN changes nothing that _send_data()
             # watches besides the bytes: no close timer or EOF to handle.
             writes = protocol.data_to_send()
@@ -582,12 +587,12 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
 
     def _process_events(self) -> None:
         """Handle the events the core received since the last call."""
-        put = self.recv_messages.put
+        recv_messages = self.recv_messages
         for event in self.protocol.events_received():
             # Data frames, nearly every event, go to the queue without a call
             # to process_event().
             if isinstance(event, Frame) and event.opcode in _DATA_OPCODES:
-                put(event)
+                recv_messages.put(event)
             else:
                 self.process_event(event)
 
