@@ -12,15 +12,17 @@ import os
 import re
 import signal
 import socket
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from wskit.asyncio.client import ClientConnection, connect
+from wskit.asyncio.server import ServerConnection
+from wskit.cli.demo import Demo, running
 from wskit.cli.demo import run as run_demo
-from wskit.cli.demo import running
 from wskit.cli.parser import build_parser
 from wskit.exceptions import InvalidStatus
 
@@ -141,6 +143,24 @@ async def test_clock_ticks_in_every_tab_at_once() -> None:
     assert len(common) >= 2
     assert all(time_ms % round(TICK * 1000) == 0 for time_ms in common)
     assert first_times == sorted(first_times)
+
+
+async def test_a_tab_opened_while_a_tick_is_late_gets_the_time_of_that_tick() -> None:
+    # Else its clock would go back when the late tick arrives.
+    demo = Demo(TICK)
+    demo.next_tick = time.time() - TICK
+    sent: list[str] = []
+
+    class Tab:
+        async def send(self, message: str) -> None:
+            sent.append(message)
+
+        async def wait_closed(self) -> None:
+            pass
+
+    await demo.clock(cast(ServerConnection, Tab()))
+    assert [json.loads(message) for message in sent] == [{"time": round(demo.next_tick * 1000)}]
+    assert not demo.clocks
 
 
 async def test_run_prints_the_url_and_stops_on_sigterm() -> None:

@@ -93,6 +93,8 @@ class Demo:
         self.value = 0
         self.users: set[ServerConnection] = set()
         self.clocks: set[ServerConnection] = set()
+        # The time of the tick that tick() waits for, once it runs.
+        self.next_tick: float | None = None
 
     def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         """Serve the page's files; let handshakes for the two endpoints through."""
@@ -145,20 +147,24 @@ class Demo:
     async def clock(self, websocket: ServerConnection) -> None:
         self.clocks.add(websocket)
         try:
-            # Show the time now rather than at the next tick.
-            await websocket.send(self.time_message())
+            # Show the time now rather than at the next tick, but not past
+            # that tick if it is late: the tab's clock would go back.
+            now = time.time()
+            if self.next_tick is not None:
+                now = min(now, self.next_tick)
+            await websocket.send(self.time_message(now))
             await websocket.wait_closed()
         finally:
             self.clocks.remove(websocket)
 
-    def time_message(self, now: float | None = None) -> str:
-        return json.dumps({"time": round((time.time() if now is None else now) * 1000)})
+    def time_message(self, now: float) -> str:
+        return json.dumps({"time": round(now * 1000)})
 
     async def tick(self) -> None:
         """Broadcast the time to every clock at the start of each tick."""
         while True:
             now = time.time()
-            tick = (now // self.interval + 1) * self.interval
+            tick = self.next_tick = (now // self.interval + 1) * self.interval
             await asyncio.sleep(tick - now)
             # The tick's own time: waking up a little early or late doesn't
             # show the same second twice, or skip one.
