@@ -512,12 +512,12 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
         asyncio's from Python 3.12): written apart, the header would leave in
         a packet of its own, and the peer would read it alone.
         """
+        if not self.gathers_writes:
+            self._write_frame(header)
+            self._write_frame(payload)
+            return
         self._write_burst()
-        if self.gathers_writes:
-            self.transport.writelines((header, payload))
-        else:
-            self.transport.write(header)
-            self.transport.write(memoryview(payload))
+        self.transport.writelines((header, payload))
         self.sent_since_read = True
 
     def _write_burst(self) -> None:
