@@ -150,8 +150,6 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
         self.recv_exc: BaseException | None = None
         self.transport: asyncio.Transport
         self.read_buffer = _read_buffer()
-        # What get_buffer() returned, if it wasn't read_buffer.
-        self.payload_window: memoryview | None = None
 
     # Public API: attributes.
 
@@ -617,23 +615,22 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
 
     def get_buffer(self, sizehint: int) -> memoryview:
         """Called by asyncio for a buffer to read into."""
-        # The rest of a long frame goes straight into its payload.
+        # The rest of a long frame goes straight into its payload. Transports
+        # call buffer_updated() right after reading, before anything else
+        # reaches the core: it knows which buffer this was the same way.
         payload = self.protocol.incoming_payload
         if payload is None:
-            self.payload_window = None  # in case the last read brought nothing
             return self.read_buffer
-        self.payload_window = payload.window()
-        return self.payload_window
+        return payload.window()
 
     def buffer_updated(self, nbytes: int) -> None:
         """Called by asyncio when ``nbytes`` were read into the buffer: handle them."""
         protocol = self.protocol
         self.sent_since_read = False
         already_held = protocol.held_failure is not None
-        if self.payload_window is None:
+        if protocol.incoming_payload is None:
             protocol.receive_data(self.read_buffer[:nbytes])
-        else:
-            self.payload_window = None  # a message now, maybe: never write there again
+        else:  # read into the payload's window (see get_buffer)
             protocol.receive_into(nbytes)
             # Still incomplete, so neither whole nor failed (failing drops it):
             # no event, nothing to write, no reader to wake.
