@@ -25,4 +25,5 @@ warnings.warn(
     "wskit.legacy is deprecated; see 'The legacy API' in wskit's README to upgrade "
     "to wskit.asyncio",
     DeprecationWarning,
+    stacklevel=1,  # here, as websockets.legacy does: the importer may be anywhere
 )

@@ -23,7 +23,7 @@ A refused handshake raises :exc:`~wskit.legacy.exceptions.InvalidStatusCode`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import Any, cast
 
 from ..asyncio import client
@@ -217,15 +217,21 @@ class Connect(client.connect):
         connection.protocol.uri = uri
         return connection
 
-    async def _connect(self) -> ClientConnection:
+    async def _connect(self) -> WebSocketClientProtocol:
         try:
-            return await super()._connect()
+            return cast(WebSocketClientProtocol, await super()._connect())
         except InvalidStatus as exc:
             if isinstance(exc, InvalidStatusCode):
                 raise
             refused = InvalidStatusCode(exc.response.status_code, exc.response.headers)
             refused.response = exc.response
             raise refused from exc
+
+    def __await__(self) -> Generator[Any, None, WebSocketClientProtocol]:
+        return self._connect().__await__()
+
+    async def __aenter__(self) -> WebSocketClientProtocol:
+        return await self
 
 
 connect = Connect

@@ -221,7 +221,9 @@ class WebSocketServerProtocol(WebSocketCommonProtocol, ServerConnection):
             if inspect.isawaitable(answer):
                 answer = await answer
             else:
-                warnings.warn("declare process_request as a coroutine", DeprecationWarning)
+                warnings.warn(
+                    "declare process_request as a coroutine", DeprecationWarning, stacklevel=1
+                )
         except AbortHandshake as exc:
             answer = (exc.status, exc.headers, exc.body)
         if answer is None:
