@@ -26,7 +26,7 @@ class Script:
     def __init__(self, stderr: IO[str], path: Path, *args: str, stdin: str | None = None) -> None:
         self.stderr = stderr
         self.process = subprocess.Popen(
-            [sys.executable, str(path), *args],
+            [sys.executable, "-u", str(path), *args],  # -u: print() reaches the test at once
             stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=self.stderr,
