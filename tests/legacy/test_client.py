@@ -34,6 +34,12 @@ async def echo_headers(websocket: ServerConnection) -> None:
     await websocket.wait_closed()
 
 
+async def legacy_echo_headers(websocket: Any) -> None:
+    """A legacy handler, for either legacy server: the reference's or wskit's."""
+    await websocket.send(f"{websocket.path} {websocket.request_headers['X-Token']}")
+    await websocket.wait_closed()
+
+
 def uri(server: Any, path: str = "/") -> str:
     return f"ws://{LOCALHOST}:{port_of(server)}{path}"
 
@@ -165,12 +171,12 @@ async def test_deprecated_arguments() -> None:
 
 async def test_against_websockets_legacy_server() -> None:
     # The reference's legacy server, with its own extra_headers and process_request.
-    async def handler(websocket: Any) -> None:
-        await websocket.send(f"{websocket.path} {websocket.request_headers['X-Token']}")
-        await websocket.wait_closed()
-
     async with reference_serve(
-        handler, LOCALHOST, 0, extra_headers={"X-Ref": "yes"}, process_request=cast(Any, refuse)
+        legacy_echo_headers,
+        LOCALHOST,
+        0,
+        extra_headers={"X-Ref": "yes"},
+        process_request=cast(Any, refuse),
     ) as server:
         async with connect(uri(server, "/ref"), extra_headers={"X-Token": "w"}) as websocket:
             assert websocket.response_headers["X-Ref"] == "yes"
@@ -181,12 +187,8 @@ async def test_against_websockets_legacy_server() -> None:
 
 
 async def test_websockets_legacy_client_against_legacy_server() -> None:
-    async def handler(websocket: Any) -> None:
-        await websocket.send(f"{websocket.path} {websocket.request_headers['X-Token']}")
-        await websocket.wait_closed()
-
     async with serve(
-        handler, LOCALHOST, 0, extra_headers={"X-Wskit": "yes"}, process_request=refuse
+        legacy_echo_headers, LOCALHOST, 0, extra_headers={"X-Wskit": "yes"}, process_request=refuse
     ) as server:
         async with reference_connect(uri(server, "/w"), extra_headers={"X-Token": "r"}) as ws:
             assert ws.response_headers["X-Wskit"] == "yes"

@@ -33,12 +33,17 @@ from ..datastructures import HeadersLike
 from ..exceptions import InvalidStatus
 from ..extensions.base import ClientExtensionFactory
 from ..extensions.permessage_deflate import enable_client_permessage_deflate
-from ..headers import validate_subprotocols
 from ..http11 import USER_AGENT
 from ..typing import LoggerLike, Origin, Subprotocol
 from ..uri import WebSocketURI, parse_uri
 from .exceptions import InvalidStatusCode
-from .protocol import WebSocketCommonProtocol, check_loop, class_of, close_timeout_of
+from .protocol import (
+    WebSocketCommonProtocol,
+    check_loop,
+    close_timeout_of,
+    negotiated_extensions,
+    pop_old_arguments,
+)
 
 __all__ = ["WebSocketClientProtocol", "connect", "unix_connect"]
 
@@ -157,22 +162,16 @@ class Connect(client.connect):
         write_limit: int = 2**16,
         **kwargs: Any,
     ) -> None:
-        close_timeout = close_timeout_of(close_timeout, kwargs.pop("timeout", None))
-        self.create_protocol = class_of(
-            create_protocol, kwargs.pop("klass", None), WebSocketClientProtocol
+        self.create_protocol, close_timeout, legacy_recv = pop_old_arguments(
+            kwargs, create_protocol, WebSocketClientProtocol, close_timeout
         )
-        legacy_recv: bool = kwargs.pop("legacy_recv", False)
-        check_loop(kwargs.pop("loop", None))
         if not parse_uri(uri).secure and kwargs.get("ssl") is not None:
             raise ValueError(
                 "connect() received a ssl argument for a ws:// URI, use a wss:// URI to enable TLS"
             )
-        if compression == "deflate":
-            extensions = enable_client_permessage_deflate(extensions)
-        elif compression is not None:
-            raise ValueError(f"unsupported compression: {compression}")
-        if subprotocols is not None:
-            validate_subprotocols(subprotocols)
+        extensions = negotiated_extensions(
+            compression, extensions, subprotocols, enable_client_permessage_deflate
+        )
         self.protocol_factory_options: dict[str, Any] = {
             "logger": logger,
             "origin": origin,

@@ -14,46 +14,86 @@ from __future__ import annotations
 
 import asyncio
 import warnings
-from typing import Any, cast
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar, cast
 
 from ..asyncio.connection import Connection
 from ..asyncio.server import broadcast
 from ..datastructures import Headers
 from ..exceptions import ConnectionClosed
 from ..extensions.base import Extension
+from ..headers import validate_subprotocols
 from ..http11 import Request, Response
 from ..protocol import CLOSED, OPEN
-from ..typing import Data
+from ..typing import Data, Subprotocol
 
 __all__ = ["WebSocketCommonProtocol", "broadcast"]
 
+Extensions = TypeVar("Extensions")
 
-def close_timeout_of(close_timeout: float | None, timeout: float | None) -> float | None:
+
+def close_timeout_of(
+    close_timeout: float | None, timeout: float | None, stacklevel: int = 3
+) -> float | None:
     """Resolve ``close_timeout`` and its old name ``timeout``, which warns.
 
     The legacy API's default of :obj:`None` means 10 seconds; ``close_timeout``
-    wins when both are given.
+    wins when both are given. ``stacklevel`` is where the warning points, as
+    for :func:`warnings.warn` called by this function's caller.
     """
     if timeout is None:
         timeout = 10
     else:
-        warnings.warn("rename timeout to close_timeout", DeprecationWarning, stacklevel=3)
+        warnings.warn("rename timeout to close_timeout", DeprecationWarning, stacklevel=stacklevel)
     return timeout if close_timeout is None else close_timeout
 
 
-def check_loop(loop: asyncio.AbstractEventLoop | None) -> None:
+def check_loop(loop: asyncio.AbstractEventLoop | None, stacklevel: int = 3) -> None:
     """Warn about the ``loop`` argument of old versions; the running loop is used."""
     if loop is not None:
-        warnings.warn("remove loop argument", DeprecationWarning, stacklevel=3)
+        warnings.warn("remove loop argument", DeprecationWarning, stacklevel=stacklevel)
 
 
-def class_of(create_protocol: Any, klass: Any, default: Any) -> Any:
-    """Resolve ``create_protocol`` and its old name ``klass``, which warns."""
+def pop_old_arguments(
+    kwargs: dict[str, Any], create_protocol: Any, default: type, close_timeout: float | None
+) -> tuple[Any, float | None, bool]:
+    """Take from ``kwargs`` the arguments of ``serve()`` or ``connect()`` that older versions had.
+
+    ``timeout``, ``klass`` and ``loop`` warn where the application called;
+    ``legacy_recv`` warns when each connection is made.
+
+    Returns:
+        ``create_protocol``, ``close_timeout`` and ``legacy_recv``.
+    """
+    close_timeout = close_timeout_of(close_timeout, kwargs.pop("timeout", None), stacklevel=4)
+    klass = kwargs.pop("klass", None)
     if klass is None:
         klass = default
     else:
         warnings.warn("rename klass to create_protocol", DeprecationWarning, stacklevel=3)
-    return klass if create_protocol is None else create_protocol
+    legacy_recv: bool = kwargs.pop("legacy_recv", False)
+    check_loop(kwargs.pop("loop", None), stacklevel=4)
+    return klass if create_protocol is None else create_protocol, close_timeout, legacy_recv
+
+
+def negotiated_extensions(
+    compression: str | None,
+    extensions: Sequence[Extensions] | None,
+    subprotocols: Sequence[Subprotocol] | None,
+    enable_deflate: Callable[[Sequence[Extensions] | None], Sequence[Extensions]],
+) -> Sequence[Extensions] | None:
+    """Check ``compression`` and ``subprotocols``; return the extensions to negotiate.
+
+    Raises:
+        ValueError: ``compression`` isn't ``"deflate"`` or :obj:`None`.
+    """
+    if compression == "deflate":
+        extensions = enable_deflate(extensions)
+    elif compression is not None:
+        raise ValueError(f"unsupported compression: {compression}")
+    if subprotocols is not None:
+        validate_subprotocols(subprotocols)
+    return extensions
 
 
 class WebSocketCommonProtocol(Connection):

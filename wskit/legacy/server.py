@@ -32,20 +32,26 @@ import http
 import inspect
 import warnings
 from collections.abc import Awaitable, Callable, Generator, Sequence
-from types import TracebackType
 from typing import Any, TypeAlias, cast
 
+from ..asyncio import server
 from ..asyncio.legacy import current_style
 from ..asyncio.server import Server, ServerConnection
 from ..datastructures import Headers, HeadersLike
 from ..extensions.base import ServerExtensionFactory
 from ..extensions.permessage_deflate import enable_server_permessage_deflate
-from ..headers import validate_subprotocols
 from ..http11 import SERVER, Request, Response
 from ..server import ServerProtocol
 from ..typing import LoggerLike, Origin, StatusLike, Subprotocol
 from .exceptions import AbortHandshake
-from .protocol import WebSocketCommonProtocol, broadcast, check_loop, class_of, close_timeout_of
+from .protocol import (
+    WebSocketCommonProtocol,
+    broadcast,
+    check_loop,
+    close_timeout_of,
+    negotiated_extensions,
+    pop_old_arguments,
+)
 
 __all__ = [
     "HTTPResponse",
@@ -302,7 +308,7 @@ class WebSocketServer(Server):
         return cast(set[WebSocketServerProtocol], set(self.handlers))
 
 
-class Serve:
+class Serve(server.serve):
     """Create a legacy WebSocket server listening on ``host`` and ``port``.
 
     Await it to get the :class:`WebSocketServer`, also with
@@ -357,21 +363,15 @@ class Serve:
         write_limit: int = 2**16,
         **kwargs: Any,
     ) -> None:
-        close_timeout = close_timeout_of(close_timeout, kwargs.pop("timeout", None))
-        self.create_protocol = class_of(
-            create_protocol, kwargs.pop("klass", None), WebSocketServerProtocol
+        self.create_protocol, close_timeout, legacy_recv = pop_old_arguments(
+            kwargs, create_protocol, WebSocketServerProtocol, close_timeout
         )
-        legacy_recv: bool = kwargs.pop("legacy_recv", False)
-        check_loop(kwargs.pop("loop", None))
-        if compression == "deflate":
-            extensions = enable_server_permessage_deflate(extensions)
-        elif compression is not None:
-            raise ValueError(f"unsupported compression: {compression}")
-        if subprotocols is not None:
-            validate_subprotocols(subprotocols)
+        extensions = negotiated_extensions(
+            compression, extensions, subprotocols, enable_server_permessage_deflate
+        )
         # Warn once here rather than once per connection.
         self.ws_handler = current_style(ws_handler, stacklevel=3)
-        self.host = host
+        self.host = host  # type: ignore[assignment]  # create_server() takes several too
         self.port = port
         self.logger = logger
         self.open_timeout = open_timeout
@@ -399,7 +399,14 @@ class Serve:
             "logger": logger,
         }
         self.create_server_kwargs = kwargs
-        self.ws_server: WebSocketServer | None = None
+        # Not server.serve.__init__(): a legacy server makes its connections
+        # with create_protocol; it shares how the server is awaited and closed.
+        self.server: WebSocketServer | None = None
+
+    @property
+    def ws_server(self) -> WebSocketServer | None:
+        """The server, once awaited."""
+        return self.server
 
     async def _create(self) -> WebSocketServer:
         ws_server = WebSocketServer(
@@ -415,7 +422,7 @@ class Serve:
         else:
             listener = await loop.create_server(factory, self.host, self.port, **kwargs)
         ws_server.wrap(listener)
-        self.ws_server = ws_server
+        self.server = ws_server
         return ws_server
 
     def __await__(self) -> Generator[Any, None, WebSocketServer]:
@@ -423,16 +430,6 @@ class Serve:
 
     async def __aenter__(self) -> WebSocketServer:
         return await self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        ws_server = cast(WebSocketServer, self.ws_server)  # set by __aenter__
-        ws_server.close()
-        await ws_server.wait_closed()
 
 
 serve = Serve
