@@ -67,6 +67,23 @@ async def test_check_credentials_function_and_subclass() -> None:
         assert await greeting(port_of(server), "root", "x") == "hello root"
         assert await greeting(port_of(server), "user", "x") == 401
 
+    class Shouting(BasicAuthWebSocketServerProtocol):
+        async def check_credentials(self, username: str, password: str) -> bool:
+            return await super().check_credentials(username.lower(), password)
+
+    create_protocol = basic_auth_protocol_factory(
+        credentials=("root", "pw"), create_protocol=Shouting
+    )
+    async with serve(greet, LOCALHOST, 0, create_protocol=create_protocol) as server:
+        assert await greeting(port_of(server), "ROOT", "pw") == "hello ROOT"
+        assert await greeting(port_of(server), "ROOT", "no") == 401
+
+
+async def test_without_check_credentials_everyone_is_refused() -> None:
+    create_protocol = BasicAuthWebSocketServerProtocol
+    async with serve(greet, LOCALHOST, 0, create_protocol=create_protocol) as server:
+        assert await greeting(port_of(server), "root", "root") == 401
+
 
 def test_factory_arguments() -> None:
     with pytest.raises(TypeError, match="provide either credentials or check_credentials"):

@@ -65,7 +65,9 @@ async def test_handler_reads_the_legacy_attributes() -> None:
 async def test_await_serve_and_run_until_complete_outside_the_loop() -> None:
     # Older tutorials create the server before the loop runs.
     start_server = serve(echo, LOCALHOST, 0)
+    assert start_server.ws_server is None
     server = await start_server
+    assert start_server.ws_server is server
     try:
         async with connect(uri(server)) as websocket:
             await websocket.send("hi")
@@ -93,6 +95,17 @@ def test_run_until_complete_then_close() -> None:
         assert not server.is_serving()
     finally:
         loop.close()
+
+
+async def test_compression_and_extensions() -> None:
+    async def extensions(websocket: WebSocketServerProtocol) -> None:
+        await websocket.send(repr([extension.name for extension in websocket.extensions]))
+
+    async with serve(extensions, LOCALHOST, 0) as server:
+        assert await first_message(uri(server)) == "['permessage-deflate']"
+        assert await first_message(uri(server), compression=None) == "[]"
+    with pytest.raises(ValueError, match="unsupported compression: gzip"):
+        serve(echo, LOCALHOST, 0, compression="gzip")
 
 
 async def test_handler_with_path_warns_once_per_serve() -> None:
@@ -153,11 +166,21 @@ async def test_process_request_plain_function_warns() -> None:
     def process_request(path: str, request_headers: Headers) -> HTTPResponse | None:
         return (404, [], b"Not here\n") if path == "/missing" else None
 
+    class Plain(WebSocketServerProtocol):
+        def process_request(  # type: ignore[override]
+            self, path: str, request_headers: Headers
+        ) -> HTTPResponse | None:
+            return (410, [], b"Gone\n") if path == "/gone" else None
+
     with pytest.warns(DeprecationWarning, match="declare process_request as a coroutine"):  # noqa: PT031
         async with serve(report, LOCALHOST, 0, process_request=process_request) as server:
             status, _, body = await http_get(port_of(server), "/missing")
             assert (status, body) == (404, b"Not here\n")
             assert (await first_message(uri(server, "/here"))).startswith("/here ")
+    with pytest.warns(DeprecationWarning, match="declare process_request as a coroutine"):  # noqa: PT031
+        async with serve(report, LOCALHOST, 0, create_protocol=Plain) as server:
+            status, _, body = await http_get(port_of(server), "/gone")
+            assert (status, body) == (410, b"Gone\n")
 
 
 async def test_process_request_raising() -> None:

@@ -6,7 +6,7 @@ import http
 import os
 import tempfile
 import warnings
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import websockets
@@ -106,6 +106,14 @@ async def test_serve_with_current_process_request_is_the_current_serve() -> None
         assert await first_message(port_of(server_)) == "ServerConnection"
 
 
+def test_hooks_without_a_readable_signature_are_the_current_style() -> None:
+    # inspect.signature() can't read some builtins: they're taken as they are.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        start_server = wskit.serve(describe, LOCALHOST, 0, process_request=cast(Any, min))
+    assert isinstance(start_server, server.serve)
+
+
 async def test_handler_with_path_gets_a_legacy_connection() -> None:
     async def handler(websocket: Any, path: str) -> None:
         await websocket.send(
@@ -157,6 +165,11 @@ async def test_unix_serve_and_unix_connect_in_the_legacy_style() -> None:
             assert websocket.response is not None
             assert websocket.response.headers["X-E"] == "u"
             assert await websocket.recv() == "WebSocketServerProtocol /u t"
+            # The current client, on the same server.
+            current = wskit.unix_connect(path, additional_headers={"X-T": "c"})
+            assert type(current) is client.connect
+            async with current as current_websocket:
+                assert await current_websocket.recv() == "WebSocketServerProtocol / c"
 
 
 @pytest.mark.parametrize(("name", "module"), DEPRECATED)

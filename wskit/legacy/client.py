@@ -220,8 +220,6 @@ class Connect(client.connect):
         try:
             return cast(WebSocketClientProtocol, await super()._connect())
         except InvalidStatus as exc:
-            if isinstance(exc, InvalidStatusCode):
-                raise
             refused = InvalidStatusCode(exc.response.status_code, exc.response.headers)
             refused.response = exc.response
             raise refused from exc

@@ -236,8 +236,6 @@ class WebSocketServerProtocol(WebSocketCommonProtocol, ServerConnection):
             return None
         status, headers, body = cast(HTTPResponse, answer)
         status = http.HTTPStatus(status)
-        if isinstance(body, str):
-            body = body.encode()
         response_headers = Headers(headers)
         response_headers.setdefault("Date", email.utils.formatdate(usegmt=True))
         response_headers.setdefault("Content-Length", str(len(body)))
