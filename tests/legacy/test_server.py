@@ -7,7 +7,8 @@ import http
 import os
 import tempfile
 from collections.abc import Sequence
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 
@@ -251,10 +252,31 @@ async def test_subprotocol_selection() -> None:
     assert await subprotocol_of(create_protocol=PreferServer) == "xml"
     assert await subprotocol_of(select_subprotocol=lambda client, server: client[1]) == "json"
 
+    # A tie (chat: 0 + 1, xml: 1 + 0) goes to the client's preference, every time.
+    async with serve(report, LOCALHOST, 0, subprotocols=[xml, chat]) as server:
+        for _ in range(3):
+            message = await first_message(uri(server), subprotocols=[chat, xml])
+            assert message.endswith("subprotocol=chat")
+
     # None in common: the legacy server goes on without a subprotocol.
     async with serve(report, LOCALHOST, 0, subprotocols=[xml]) as server:
         message = await first_message(uri(server), subprotocols=[chat])
     assert message.endswith("subprotocol=None")
+
+
+def test_subprotocol_ties_go_to_the_client() -> None:
+    # Many ties, so that a choice left to the order of a set would miss some.
+    legacy = cast(Any, SimpleNamespace(_select_subprotocol=None))
+    for index in range(20):
+        first, second = Subprotocol(f"a{index}"), Subprotocol(f"b{index}")
+        chosen = WebSocketServerProtocol.select_subprotocol(
+            legacy, [first, second], [second, first]
+        )
+        assert chosen == first
+        chosen = WebSocketServerProtocol.select_subprotocol(
+            legacy, [second, first], [first, second]
+        )
+        assert chosen == second
 
 
 async def test_close_codes_and_connection_closed() -> None:

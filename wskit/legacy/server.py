@@ -201,13 +201,16 @@ class WebSocketServerProtocol(WebSocketCommonProtocol, ServerConnection):
 
         The legacy rule: the lowest sum of the positions in both lists wins;
         with none in common, the connection goes on without a subprotocol.
+        A tie goes to the client's preference (the legacy server left it to
+        the order of a set, which changes from one run to the next).
         Override it, or pass ``select_subprotocol`` to :func:`serve`.
         """
         if self._select_subprotocol is not None:
             return self._select_subprotocol(client_subprotocols, server_subprotocols)
-        common = set(client_subprotocols) & set(server_subprotocols)
+        common = [name for name in client_subprotocols if name in server_subprotocols]
         if not common:
             return None
+        # min() keeps the first of equal keys: the client's order breaks ties.
         return min(
             common,
             key=lambda name: client_subprotocols.index(name) + server_subprotocols.index(name),
