@@ -22,6 +22,7 @@ from wskit.legacy.server import (
     HTTPResponse,
     WebSocketServer,
     WebSocketServerProtocol,
+    broadcast,
     serve,
     unix_serve,
 )
@@ -338,6 +339,26 @@ async def test_server_tracks_and_closes_connections() -> None:
     with pytest.raises(ConnectionClosedOK):
         await websocket.recv()
     assert websocket.close_code == 1001
+
+
+async def test_broadcast_with_the_legacy_signature() -> None:
+    joined = asyncio.Semaphore(0)
+
+    async def wait(websocket: WebSocketServerProtocol) -> None:
+        joined.release()
+        await websocket.wait_closed()
+
+    async with (
+        serve(wait, LOCALHOST, 0) as server,
+        connect(uri(server)) as first,
+        connect(uri(server)) as second,
+    ):
+        for _ in range(2):
+            await asyncio.wait_for(joined.acquire(), TIMEOUT)
+        broadcast(server.websockets, "news", True)  # raise_exceptions, by position
+        assert [await first.recv(), await second.recv()] == ["news", "news"]
+        with pytest.raises(TypeError):
+            broadcast(server.websockets, cast(Any, 42))
 
 
 async def test_deprecated_arguments_still_work() -> None:

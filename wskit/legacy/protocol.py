@@ -14,18 +14,18 @@ from __future__ import annotations
 
 import asyncio
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar, cast
 
+from ..asyncio import server
 from ..asyncio.connection import Connection
-from ..asyncio.server import broadcast
 from ..datastructures import Headers
 from ..exceptions import ConnectionClosed
 from ..extensions.base import Extension
 from ..headers import validate_subprotocols
 from ..http11 import Request, Response
 from ..protocol import CLOSED, OPEN
-from ..typing import Data, Subprotocol
+from ..typing import BytesLike, Data, Subprotocol
 
 __all__ = ["WebSocketCommonProtocol", "broadcast"]
 
@@ -188,3 +188,24 @@ class WebSocketCommonProtocol(Connection):
         """Deprecated: whether the connection runs over TLS."""
         warnings.warn("don't use secure", DeprecationWarning, stacklevel=2)
         return self._secure
+
+
+def broadcast(
+    websockets: Iterable[WebSocketCommonProtocol],
+    message: Data | BytesLike,
+    raise_exceptions: bool = False,
+) -> None:
+    """Send a message to many connections at once, without waiting.
+
+    :func:`wskit.asyncio.server.broadcast` with the legacy signature, where
+    ``raise_exceptions`` may be passed by position. Unlike the legacy
+    function, it skips connections whose write buffer is already over
+    ``write_limit``, so a slow client doesn't grow the server's memory.
+
+    Args:
+        websockets: The connections; those that aren't open are ignored.
+        message: :class:`str` for text, bytes-like for binary.
+        raise_exceptions: Raise an :exc:`ExceptionGroup` of why connections
+            were skipped, rather than logging a warning for each.
+    """
+    server.broadcast(websockets, message, raise_exceptions=raise_exceptions)
