@@ -13,7 +13,7 @@ from wskit.asyncio.client import ClientConnection
 from wskit.asyncio.server import ServerConnection
 from wskit.asyncio.server import serve as current_serve
 from wskit.datastructures import Headers
-from wskit.exceptions import InvalidStatus
+from wskit.exceptions import ConnectionClosedOK, InvalidStatus
 from wskit.legacy.client import WebSocketClientProtocol, connect
 from wskit.legacy.exceptions import InvalidStatusCode
 from wskit.legacy.server import HTTPResponse, serve
@@ -55,6 +55,36 @@ async def test_await_connect_and_async_with() -> None:
             await websocket.close()
         async with connect(uri(server, "/b"), extra_headers=[("X-Token", "2")]) as websocket:
             assert await websocket.recv() == "/b 2"
+
+
+def test_run_until_complete_connect() -> None:
+    # Older tutorials drive connect() with run_until_complete(), too.
+    loop = asyncio.new_event_loop()
+    try:
+        server = loop.run_until_complete(serve(legacy_echo_headers, LOCALHOST, 0))
+        websocket = loop.run_until_complete(
+            connect(uri(server, "/l"), extra_headers={"X-Token": "l"})
+        )
+        assert isinstance(websocket, WebSocketClientProtocol)
+        assert loop.run_until_complete(websocket.recv()) == "/l l"
+        loop.run_until_complete(websocket.close())
+        server.close()
+        loop.run_until_complete(server.wait_closed())
+    finally:
+        loop.close()
+
+
+async def test_send_after_the_server_closed_raises_connection_closed() -> None:
+    async def close(websocket: ServerConnection) -> None:
+        await websocket.close(1001, "going away")
+
+    async with current_serve(close, LOCALHOST, 0) as server, connect(uri(server)) as websocket:
+        await websocket.wait_closed()
+        with pytest.raises(ConnectionClosedOK) as raised:
+            await websocket.send("too late")
+    assert raised.value.rcvd is not None
+    assert (raised.value.rcvd.code, raised.value.rcvd.reason) == (1001, "going away")
+    assert (websocket.close_code, websocket.close_reason) == (1001, "going away")
 
 
 async def test_client_attributes() -> None:
