@@ -128,6 +128,30 @@ async def test_handler_with_path_gets_a_legacy_connection() -> None:
     assert message == "WebSocketServerProtocol /h t"
 
 
+async def test_handler_with_path_and_current_hooks_keeps_the_current_serve() -> None:
+    async def handler(websocket: Any, path: str) -> None:
+        await websocket.send(f"{type(websocket).__name__} {path} {websocket.subprotocol}")
+
+    def process_request(connection: server.ServerConnection, request: Request) -> None:
+        assert isinstance(request, Request)
+
+    def select_subprotocol(connection: server.ServerConnection, offered: Any) -> Any:
+        return offered[-1]
+
+    with pytest.warns(DeprecationWarning, match=r"handler\(websocket, path\)"):
+        start_server = wskit.serve(
+            handler,
+            LOCALHOST,
+            0,
+            process_request=process_request,
+            select_subprotocol=select_subprotocol,
+        )
+    assert isinstance(start_server, server.serve)
+    async with start_server as server_:
+        message = await first_message(port_of(server_), "/m", subprotocols=["a", "b"])
+    assert message == "ServerConnection /m b"
+
+
 async def test_connect_with_extra_headers_is_the_legacy_connect() -> None:
     async with server.serve(describe_current, LOCALHOST, 0) as server_:
         uri = f"ws://{LOCALHOST}:{port_of(server_)}/c"

@@ -59,6 +59,12 @@ _DEPRECATED = (
 _LEGACY_ARGUMENTS = frozenset(
     ("create_protocol", "extra_headers", "klass", "legacy_recv", "loop", "read_limit", "timeout")
 )
+# Hooks that the current API calls with other arguments than the legacy API:
+# with a handler that takes the path and none of the above, they keep the
+# current API, as before the legacy API was here.
+_CURRENT_HOOKS = frozenset(
+    ("create_connection", "process_request", "process_response", "select_subprotocol")
+)
 
 
 def _takes_path(handler: Callable[..., Any]) -> bool:
@@ -140,7 +146,7 @@ def _serve(handler: Any, kwargs: dict[str, Any], function: str) -> server.serve 
     handler = current_style(handler, stacklevel=4)
     if reasons:
         _warn_legacy(function, reasons)
-    if reasons or takes_path:
+    if reasons or (takes_path and not _CURRENT_HOOKS.intersection(kwargs)):
         legacy: Serve = getattr(_legacy_module("server"), function)(handler, **kwargs)
         return legacy
     current: server.serve = getattr(server, function)(handler, **kwargs)
@@ -156,7 +162,10 @@ def serve(
     start it with ``loop.run_until_complete()``; or use it as
     :func:`wskit.asyncio.server.serve`. A handler that takes the path gets
     ``websocket.request.path`` (path and query), and a
-    :class:`~wskit.legacy.server.WebSocketServerProtocol`.
+    :class:`~wskit.legacy.server.WebSocketServerProtocol`; unless the call
+    passes hooks of the current API (``process_request(connection,
+    request)``, ``process_response``, ``select_subprotocol``,
+    ``create_connection``), which keep the current server.
 
     Returns:
         A :class:`wskit.asyncio.server.serve`, or a
