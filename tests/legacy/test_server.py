@@ -394,6 +394,16 @@ async def test_empty_string_origin_means_none() -> None:
     assert raised.value.status_code == 403
 
 
+async def test_origin_of_the_request() -> None:
+    async def origin(websocket: WebSocketServerProtocol) -> None:
+        await websocket.send(repr(websocket.origin))
+
+    good = Origin("https://good.example")
+    async with serve(origin, LOCALHOST, 0, origins=[good, None]) as server:
+        assert await first_message(uri(server), origin=good) == "'https://good.example'"
+        assert await first_message(uri(server)) == "None"
+
+
 async def test_legacy_recv_returns_none_once_closed() -> None:
     received: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
 

@@ -168,6 +168,11 @@ class WebSocketServerProtocol(WebSocketCommonProtocol, ServerConnection):
         self._select_subprotocol = select_subprotocol
         self._set_legacy_attributes(host, port, secure, legacy_recv)
 
+    @property
+    def origin(self) -> Origin | None:
+        """The ``Origin`` header of the handshake request, once accepted."""
+        return self.protocol.origin
+
     async def process_request(self, path: str, request_headers: Headers) -> HTTPResponse | None:
         """Look at the handshake request; return an HTTP response to send it instead.
 
