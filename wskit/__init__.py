@@ -6,14 +6,16 @@ the exceptions. The I/O layers live in :mod:`wskit.asyncio` and
 
 As in websockets, the asyncio implementation is here too: ``serve``,
 ``connect``, ``route``, ``broadcast``... They are imported on first use, so
-that ``import wskit`` alone doesn't load asyncio. ``wskit.serve`` also
-accepts the ``handler(websocket, path)`` of older tutorials: see
-:mod:`wskit.asyncio.legacy`.
+that ``import wskit`` alone doesn't load asyncio. ``wskit.serve`` and
+``wskit.connect`` also accept the legacy style of older tutorials (see
+:mod:`wskit.asyncio.legacy`), and the legacy API's names are here, deprecated
+(see :mod:`wskit.legacy`).
 """
 
 from __future__ import annotations
 
 import importlib
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from .client import ClientProtocol
@@ -71,8 +73,8 @@ from .version import __version__
 # The asyncio implementation, by name: where __getattr__ imports it from.
 _ASYNCIO = {
     "ClientConnection": ".asyncio.client",
-    "connect": ".asyncio.client",
-    "unix_connect": ".asyncio.client",
+    "connect": ".asyncio.legacy",
+    "unix_connect": ".asyncio.legacy",
     "Server": ".asyncio.server",
     "ServerConnection": ".asyncio.server",
     "basic_auth": ".asyncio.server",
@@ -84,15 +86,32 @@ _ASYNCIO = {
     "unix_route": ".asyncio.router",
 }
 
+# The legacy API's names, deprecated as in websockets: where they are imported from.
+_DEPRECATED = {
+    "BasicAuthWebSocketServerProtocol": ".legacy.auth",
+    "basic_auth_protocol_factory": ".legacy.auth",
+    "WebSocketClientProtocol": ".legacy.client",
+    "AbortHandshake": ".legacy.exceptions",
+    "InvalidStatusCode": ".legacy.exceptions",
+    "RedirectHandshake": ".legacy.exceptions",
+    "WebSocketProtocolError": ".legacy.exceptions",
+    "WebSocketCommonProtocol": ".legacy.protocol",
+    "WebSocketServer": ".legacy.server",
+    "WebSocketServerProtocol": ".legacy.server",
+}
+
 if TYPE_CHECKING:
-    from .asyncio.client import ClientConnection, connect, unix_connect
-    from .asyncio.legacy import serve, unix_serve
+    from .asyncio.client import ClientConnection
+    from .asyncio.legacy import connect, serve, unix_connect, unix_serve
     from .asyncio.router import Router, route, unix_route
     from .asyncio.server import Server, ServerConnection, basic_auth, broadcast
 else:
 
     def __getattr__(name: str) -> Any:
-        """Import the asyncio implementation on first use."""
+        """Import the asyncio implementation on first use; the legacy API with a warning."""
+        if name in _DEPRECATED:
+            warnings.warn(f"wskit.{name} is deprecated", DeprecationWarning, stacklevel=2)
+            return getattr(importlib.import_module(_DEPRECATED[name], __name__), name)
         if name not in _ASYNCIO:
             raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
         value = getattr(importlib.import_module(_ASYNCIO[name], __name__), name)

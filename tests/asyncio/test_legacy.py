@@ -17,7 +17,7 @@ from typing import Any, cast
 import pytest
 
 import wskit
-from wskit.asyncio.server import Server, ServerConnection
+from wskit.asyncio.server import Server, ServerConnection, serve
 from wskit.exceptions import ConnectionClosedError
 
 LOCALHOST = "127.0.0.1"
@@ -99,6 +99,7 @@ def test_callable_without_signature_is_the_current_style() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         start_server = wskit.serve(str, LOCALHOST, 0)  # type: ignore[arg-type]
+    assert isinstance(start_server, serve)
     assert start_server.handler is cast(Any, str)
 
 
@@ -110,6 +111,7 @@ def test_handler_with_more_arguments_is_passed_as_it_is() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         start_server = wskit.serve(handler, LOCALHOST, 0)  # type: ignore[arg-type]
+    assert isinstance(start_server, serve)
     assert start_server.handler is cast(Any, handler)
 
 

@@ -12,13 +12,13 @@ import wskit
 
 ASYNCIO_NAMES = {
     "ClientConnection": "wskit.asyncio.client",
-    "connect": "wskit.asyncio.client",
-    "unix_connect": "wskit.asyncio.client",
     "Server": "wskit.asyncio.server",
     "ServerConnection": "wskit.asyncio.server",
     "basic_auth": "wskit.asyncio.server",
     "broadcast": "wskit.asyncio.server",
-    # These two also take the handler(websocket, path) of older tutorials.
+    # These also take the legacy style of older tutorials (see tests/legacy).
+    "connect": "wskit.asyncio.legacy",
+    "unix_connect": "wskit.asyncio.legacy",
     "serve": "wskit.asyncio.legacy",
     "unix_serve": "wskit.asyncio.legacy",
     "Router": "wskit.asyncio.router",

@@ -9,79 +9,19 @@ warning filters, which show a :exc:`DeprecationWarning` raised in
 
 from __future__ import annotations
 
-import queue
 import signal
-import subprocess
-import sys
-import tempfile
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
-from typing import IO
 
-HERE = Path(__file__).resolve().parent
-TIMEOUT = 10  # seconds, for every single wait below
-
-
-class Script:
-    """A script running in a subprocess; its output read line by line, each wait bounded."""
-
-    def __init__(self, stderr: IO[str], name: str, *args: str) -> None:
-        self.stderr = stderr
-        self.process = subprocess.Popen(
-            [sys.executable, str(HERE / name), *args],
-            stdout=subprocess.PIPE,
-            stderr=self.stderr,
-            text=True,
-        )
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        self.reader = threading.Thread(target=self._read)
-        self.reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.put(line.rstrip("\n"))
-        self.lines.put(None)  # the process exited
-
-    def next_line(self) -> str | None:
-        return self.lines.get(timeout=TIMEOUT)
-
-    def wait(self) -> int:
-        return self.process.wait(TIMEOUT)
-
-    def errors(self) -> str:
-        self.stderr.seek(0)
-        return self.stderr.read()
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait(TIMEOUT)
-        self.reader.join(TIMEOUT)
-        assert self.process.stdout is not None
-        self.process.stdout.close()
-
-
-@contextmanager
-def running(name: str, *args: str) -> Iterator[Script]:
-    with tempfile.TemporaryFile("w+") as stderr:
-        script = Script(stderr, name, *args)
-        try:
-            yield script
-        finally:
-            script.stop()
+from .support import HERE, running
 
 
 def test_tutorial_echo_server_and_client() -> None:
-    with running("tutorial_server.py", "0") as server:
+    with running(HERE / "tutorial_server.py", "0") as server:
         line = server.next_line()
         assert line is not None
         assert line.startswith("listening on port "), server.errors()
         port = int(line.rsplit(" ", 1)[1])
 
-        with running("tutorial_client.py", f"ws://127.0.0.1:{port}/chat?room=1") as client:
+        with running(HERE / "tutorial_client.py", f"ws://127.0.0.1:{port}/chat?room=1") as client:
             assert client.next_line() == "< Hello world!", client.errors()
             assert client.next_line() == "pong"
             # The handler got the request's path, query included.
