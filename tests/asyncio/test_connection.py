@@ -138,6 +138,7 @@ class RawPeer:
         self.protocol = protocol
         # Frames may have come right after the handshake.
         self.events: deque[Event] = deque(protocol.events_received())
+        self.reading_stopped = False
 
     def send(self, frame: Frame) -> None:
         """Write a frame, built by hand: it may break any rule."""
@@ -155,7 +156,19 @@ class RawPeer:
         else:
             self.writer.write(bytes([first, len(data)]) + data)
 
+    def stop_reading(self) -> None:
+        """Read nothing from the socket until the next receive: TCP pushes back on the sender.
+
+        Otherwise the stream reader goes on reading in the background, up to
+        its limit, whenever the event loop gets to it.
+        """
+        self.writer.transport.pause_reading()
+        self.reading_stopped = True
+
     async def _read(self) -> bool:
+        if self.reading_stopped:
+            self.writer.transport.resume_reading()
+            self.reading_stopped = False
         data = await self.reader.read(2**16)
         if not data:
             self.protocol.receive_eof()
@@ -1630,20 +1643,35 @@ async def receive_all(peer: RawPeer, count: int) -> list[bytes]:
     return messages
 
 
+# Fragments in a fragmented message: 512 KiB, several times what the write
+# buffer and the socket buffers hold (under 200 KiB), so that send() waits in
+# the middle of the first message; no more, since the peer reads it all back
+# through a 4 KiB receive buffer, which is slow on a busy machine.
+FRAGMENTS = 64
+
+
 def fast_sender_messages(fragmented: bool) -> Iterator[Any]:
     chunk = b"x" * 2**13
     while True:
-        yield [chunk] * 512 if fragmented else chunk
+        yield [chunk] * FRAGMENTS if fragmented else chunk
 
 
-async def send_until_blocked(ws: Connection, fragmented: bool) -> tuple[int, asyncio.Task[None]]:
-    """Send messages until send() waits; return how many went out and the waiting send."""
+async def send_until_blocked(
+    ws: Connection, peer: RawPeer, fragmented: bool
+) -> tuple[int, asyncio.Task[None]]:
+    """Send messages until send() waits; return how many went out and the waiting send.
+
+    The peer reads nothing meanwhile, so a send() that waits for the write
+    buffer to drain waits until the peer reads: that is a state to wait for,
+    not a delay to guess.
+    """
     shrink_buffers(ws)
+    peer.stop_reading()
     for sent, message in enumerate(fast_sender_messages(fragmented)):
         assert sent < 1000, "send() never waited"
         sending = asyncio.create_task(ws.send(message))
-        done, _ = await asyncio.wait([sending], timeout=0.2)
-        if not done:
+        await eventually(lambda: sending.done() or bool(ws.drain_waiters))  # noqa: B023
+        if not sending.done():
             return sent, sending
         sending.result()
     raise AssertionError("unreachable")  # pragma: no cover
@@ -1654,7 +1682,7 @@ async def send_until_blocked(ws: Connection, fragmented: bool) -> tuple[int, asy
 async def test_fast_sender_waits_for_slow_peer(side: str, fragmented: bool) -> None:
     write_limit = 2**15
     async with raw_pair(side, rcvbuf=4096, write_limit=write_limit) as (ws, peer):
-        sent, sending = await send_until_blocked(ws, fragmented)
+        sent, sending = await send_until_blocked(ws, peer, fragmented)
         assert ws.writing_paused
         buffered = ws.transport.get_write_buffer_size()
         # A send() writes its frame, then waits until the buffer drains below
@@ -1669,7 +1697,7 @@ async def test_fast_sender_waits_for_slow_peer(side: str, fragmented: bool) -> N
         async with asyncio.timeout(WAIT):
             messages = await receive_all(peer, sent + 1)
             await sending
-        expected = b"x" * 2**13 * (512 if fragmented else 1)
+        expected = b"x" * 2**13 * (FRAGMENTS if fragmented else 1)
         assert messages == [expected] * (sent + 1)
         assert not ws.writing_paused
 
@@ -1680,7 +1708,7 @@ async def test_send_waiting_for_slow_peer_raises_when_peer_vanishes(
     side: str, fragmented: bool
 ) -> None:
     async with raw_pair(side, rcvbuf=4096) as (ws, peer):
-        _, sending = await send_until_blocked(ws, fragmented)
+        _, sending = await send_until_blocked(ws, peer, fragmented)
         peer.abort()
         with pytest.raises(ConnectionClosedError):
             async with asyncio.timeout(WAIT):
@@ -1691,7 +1719,7 @@ async def test_send_waiting_for_slow_peer_raises_when_peer_vanishes(
 @pytest.mark.parametrize("side", SIDES)
 async def test_peer_closing_while_fragmented_send_waits_for_slow_peer(side: str) -> None:
     async with raw_pair(side, rcvbuf=4096) as (ws, peer):
-        _, sending = await send_until_blocked(ws, fragmented=True)
+        _, sending = await send_until_blocked(ws, peer, fragmented=True)
         # The peer writes a close frame while it reads nothing: the close frame
         # that answers it waits behind the fragments in the write buffer.
         peer.send(close_frame(CloseCode.NORMAL_CLOSURE))
@@ -1710,7 +1738,7 @@ async def test_peer_closing_while_fragmented_send_waits_for_slow_peer(side: str)
 @pytest.mark.parametrize("then", ["peer reads", "peer vanishes"])
 async def test_cancelled_send_waiting_for_slow_peer(side: str, then: str) -> None:
     async with raw_pair(side, rcvbuf=4096) as (ws, peer):
-        sent, sending = await send_until_blocked(ws, fragmented=False)
+        sent, sending = await send_until_blocked(ws, peer, fragmented=False)
         sending.cancel()
         with pytest.raises(asyncio.CancelledError):
             await sending
