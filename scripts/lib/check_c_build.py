@@ -21,6 +21,11 @@ SOURCE = Path(__file__).resolve().parents[2] / "wskit" / "_speedups.c"
 WARNINGS = ["-Wall", "-Wextra", "-Werror"]
 
 
+def fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 1
+
+
 def main() -> int:
     def config(name: str) -> list[str]:
         return shlex.split(sysconfig.get_config_var(name) or "")
@@ -42,17 +47,14 @@ def main() -> int:
         try:
             compiled = subprocess.run(command, check=False)
         except FileNotFoundError:
-            print(f"error: no C compiler ({command[0]}) to build wskit/_speedups.c", file=sys.stderr)
-            return 1
+            return fail(f"no C compiler ({command[0]}) to build wskit/_speedups.c")
     if compiled.returncode:
-        print(f"error: wskit/_speedups.c doesn't compile cleanly on Python {version}:", file=sys.stderr)
-        print(" ".join(shlex.quote(part) for part in command), file=sys.stderr)
-        return 1
+        shown = " ".join(shlex.quote(part) for part in command)
+        return fail(f"wskit/_speedups.c doesn't compile cleanly on Python {version}:\n{shown}")
     try:
         importlib.import_module("wskit._speedups")
     except ImportError as exc:
-        print(f"error: the C accelerator isn't installed for Python {version}: {exc}", file=sys.stderr)
-        return 1
+        return fail(f"the C accelerator isn't installed for Python {version}: {exc}")
     print(f"C accelerator: compiles without warnings ({' '.join(WARNINGS)}) and is installed")
     return 0
 
