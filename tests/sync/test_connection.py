@@ -802,7 +802,7 @@ def test_send_waiting_behind_a_fragmented_send_gives_up_when_the_connection_ends
 
     def chunks() -> Iterator[str]:
         yield "frag"
-        release.wait(WAIT)
+        release.wait(2 * WAIT)  # longer than the test waits below
         yield "mented"
 
     with raw_server() as (peer, client):
@@ -813,7 +813,7 @@ def test_send_waiting_behind_a_fragmented_send_gives_up_when_the_connection_ends
         assert waiting.is_alive()
         peer.close()
         # The fragmented message will never end: the other send mustn't wait for it.
-        waiting.join(1)
+        waiting.join(WAIT)
         assert not waiting.is_alive()
         assert isinstance(waiting.error, ConnectionClosedError)
         release.set()
