@@ -5,10 +5,8 @@
 if ! python3 -c "import ensurepip, venv" 2>/dev/null; then
     apt-get update -qq && apt-get install -y -qq python3-venv
 fi
-if [ ! -x .venv/bin/python ]; then
-    python3 -m venv .venv
-fi
+# shellcheck source=scripts/lib/venv.sh
+source scripts/lib/venv.sh
+ensure_venv .venv python3 "${WSKIT_EXTRAS-test,bench}"
 # shellcheck disable=SC1091
 source .venv/bin/activate
-extras="${WSKIT_EXTRAS-test,bench}"
-python -m pip install -q --disable-pip-version-check -e ".${extras:+[$extras]}"

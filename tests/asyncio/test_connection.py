@@ -138,6 +138,7 @@ class RawPeer:
         self.protocol = protocol
         # Frames may have come right after the handshake.
         self.events: deque[Event] = deque(protocol.events_received())
+        self.reading_stopped = False
 
     def send(self, frame: Frame) -> None:
         """Write a frame, built by hand: it may break any rule."""
@@ -155,7 +156,19 @@ class RawPeer:
         else:
             self.writer.write(bytes([first, len(data)]) + data)
 
+    def stop_reading(self) -> None:
+        """Read nothing from the socket until the next receive: TCP pushes back on the sender.
+
+        Otherwise the stream reader goes on reading in the background, up to
+        its limit, whenever the event loop gets to it.
+        """
+        cast(asyncio.Transport, self.writer.transport).pause_reading()
+        self.reading_stopped = True
+
     async def _read(self) -> bool:
+        if self.reading_stopped:
+            cast(asyncio.Transport, self.writer.transport).resume_reading()
+            self.reading_stopped = False
         data = await self.reader.read(2**16)
         if not data:
             self.protocol.receive_eof()
@@ -1096,8 +1109,9 @@ async def test_keepalive_fails_connection_when_peer_never_answers(side: str) -> 
         async with asyncio.timeout(WAIT):
             await ws.wait_closed()
         elapsed = time.monotonic() - start
-        # interval + timeout + (for a client) close_timeout, with room for a slow machine
-        assert 0.15 <= elapsed < 1.5
+        # interval + timeout + (for a client) close_timeout, not the default
+        # close_timeout (10 s); a busy machine may take seconds to get there.
+        assert 0.15 <= elapsed < WAIT
         with pytest.raises(ConnectionClosedError) as raised:
             await ws.recv()
         assert raised.value.sent == Close(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
@@ -1126,8 +1140,9 @@ async def test_keepalive_timeout_while_closing_does_not_fail_the_connection(
         closing = asyncio.create_task(ws.close())
         close = await peer.receive_frame()
         assert Close.parse(close.data) == Close(CloseCode.NORMAL_CLOSURE, "")
-        # ... and the ping times out before the peer answers the close frame.
-        await asyncio.sleep(0.2)
+        # ... and the ping times out before the peer answers the close frame:
+        # keepalive ends then, without failing the connection.
+        await eventually(cast(asyncio.Task[None], ws.keepalive_task).done)
         assert ws.state is State.CLOSING
         peer.send(close)
         peer.abort(reset=False)
@@ -1140,10 +1155,28 @@ async def test_keepalive_timeout_while_closing_does_not_fail_the_connection(
     assert "keepalive ping timeout" not in caplog.text
 
 
+def count_pongs(ws: Connection) -> list[int]:
+    """Count the pings of ``ws`` that got their pong, in the list returned."""
+    answered = [0]
+    acknowledge = ws.pings.acknowledge
+
+    def counting(payload: bytes, received_at: float) -> list[tuple[asyncio.Future[float], float]]:
+        waiters = acknowledge(payload, received_at)
+        answered[0] += len(waiters)
+        return waiters
+
+    ws.pings.acknowledge = counting  # type: ignore[method-assign]
+    return answered
+
+
 async def test_keepalive_keeps_a_healthy_connection_open() -> None:
-    options = {"ping_interval": 0.05, "ping_timeout": 0.1}
+    # A ping timeout that a loop stalled on a busy machine can't outlast: the
+    # keepalive must wait for each pong before the next ping, so several pongs
+    # within the test's time show that pongs end the waits.
+    options = {"ping_interval": 0.05, "ping_timeout": WAIT}
     async with connected(options, options) as (client, server_ws):
-        await asyncio.sleep(0.4)
+        client_pongs, server_pongs = count_pongs(client), count_pongs(server_ws)
+        await eventually(lambda: client_pongs[0] >= 3 and server_pongs[0] >= 3)
         assert client.state is OPEN
         assert server_ws.state is OPEN
         assert client.latency > 0
@@ -1185,6 +1218,10 @@ async def test_keepalive_tolerates_pong_stuck_behind_unread_messages() -> None:
         await eventually(lambda: client.recv_messages.queue.paused)
         await asyncio.sleep(0.4)  # several ping timeouts
         assert client.state is OPEN
+        # Reading it all back takes as long as the machine makes it, while
+        # the pongs are still behind messages: keepalive has had its say.
+        keepalive = cast(asyncio.Task[None], client.keepalive_task)
+        keepalive.cancel()
         async with asyncio.timeout(WAIT):
             for payload in payloads:
                 assert await client.recv() == payload
@@ -1630,20 +1667,35 @@ async def receive_all(peer: RawPeer, count: int) -> list[bytes]:
     return messages
 
 
+# Fragments in a fragmented message: 512 KiB, several times what the write
+# buffer and the socket buffers hold (under 200 KiB), so that send() waits in
+# the middle of the first message; no more, since the peer reads it all back
+# through a 4 KiB receive buffer, which is slow on a busy machine.
+FRAGMENTS = 64
+
+
 def fast_sender_messages(fragmented: bool) -> Iterator[Any]:
     chunk = b"x" * 2**13
     while True:
-        yield [chunk] * 512 if fragmented else chunk
+        yield [chunk] * FRAGMENTS if fragmented else chunk
 
 
-async def send_until_blocked(ws: Connection, fragmented: bool) -> tuple[int, asyncio.Task[None]]:
-    """Send messages until send() waits; return how many went out and the waiting send."""
+async def send_until_blocked(
+    ws: Connection, peer: RawPeer, fragmented: bool
+) -> tuple[int, asyncio.Task[None]]:
+    """Send messages until send() waits; return how many went out and the waiting send.
+
+    The peer reads nothing meanwhile, so a send() that waits for the write
+    buffer to drain waits until the peer reads: that is a state to wait for,
+    not a delay to guess.
+    """
     shrink_buffers(ws)
+    peer.stop_reading()
     for sent, message in enumerate(fast_sender_messages(fragmented)):
         assert sent < 1000, "send() never waited"
         sending = asyncio.create_task(ws.send(message))
-        done, _ = await asyncio.wait([sending], timeout=0.2)
-        if not done:
+        await eventually(lambda: sending.done() or bool(ws.drain_waiters))  # noqa: B023
+        if not sending.done():
             return sent, sending
         sending.result()
     raise AssertionError("unreachable")  # pragma: no cover
@@ -1654,7 +1706,7 @@ async def send_until_blocked(ws: Connection, fragmented: bool) -> tuple[int, asy
 async def test_fast_sender_waits_for_slow_peer(side: str, fragmented: bool) -> None:
     write_limit = 2**15
     async with raw_pair(side, rcvbuf=4096, write_limit=write_limit) as (ws, peer):
-        sent, sending = await send_until_blocked(ws, fragmented)
+        sent, sending = await send_until_blocked(ws, peer, fragmented)
         assert ws.writing_paused
         buffered = ws.transport.get_write_buffer_size()
         # A send() writes its frame, then waits until the buffer drains below
@@ -1669,7 +1721,7 @@ async def test_fast_sender_waits_for_slow_peer(side: str, fragmented: bool) -> N
         async with asyncio.timeout(WAIT):
             messages = await receive_all(peer, sent + 1)
             await sending
-        expected = b"x" * 2**13 * (512 if fragmented else 1)
+        expected = b"x" * 2**13 * (FRAGMENTS if fragmented else 1)
         assert messages == [expected] * (sent + 1)
         assert not ws.writing_paused
 
@@ -1680,7 +1732,7 @@ async def test_send_waiting_for_slow_peer_raises_when_peer_vanishes(
     side: str, fragmented: bool
 ) -> None:
     async with raw_pair(side, rcvbuf=4096) as (ws, peer):
-        _, sending = await send_until_blocked(ws, fragmented)
+        _, sending = await send_until_blocked(ws, peer, fragmented)
         peer.abort()
         with pytest.raises(ConnectionClosedError):
             async with asyncio.timeout(WAIT):
@@ -1691,7 +1743,7 @@ async def test_send_waiting_for_slow_peer_raises_when_peer_vanishes(
 @pytest.mark.parametrize("side", SIDES)
 async def test_peer_closing_while_fragmented_send_waits_for_slow_peer(side: str) -> None:
     async with raw_pair(side, rcvbuf=4096) as (ws, peer):
-        _, sending = await send_until_blocked(ws, fragmented=True)
+        _, sending = await send_until_blocked(ws, peer, fragmented=True)
         # The peer writes a close frame while it reads nothing: the close frame
         # that answers it waits behind the fragments in the write buffer.
         peer.send(close_frame(CloseCode.NORMAL_CLOSURE))
@@ -1710,7 +1762,7 @@ async def test_peer_closing_while_fragmented_send_waits_for_slow_peer(side: str)
 @pytest.mark.parametrize("then", ["peer reads", "peer vanishes"])
 async def test_cancelled_send_waiting_for_slow_peer(side: str, then: str) -> None:
     async with raw_pair(side, rcvbuf=4096) as (ws, peer):
-        sent, sending = await send_until_blocked(ws, fragmented=False)
+        sent, sending = await send_until_blocked(ws, peer, fragmented=False)
         sending.cancel()
         with pytest.raises(asyncio.CancelledError):
             await sending

@@ -7,6 +7,7 @@ import logging
 
 import pytest
 
+from tests.pubsub.support import eventually
 from wskit.pubsub import (
     BrokerClosed,
     BrokerUnavailable,
@@ -128,7 +129,8 @@ async def test_attach_waits_for_the_broker_to_confirm_for_every_attacher() -> No
     broker = GatedBroker()
     first = asyncio.create_task(broker.attach("t", print))
     second = asyncio.create_task(broker.attach("t", repr))
-    await asyncio.sleep(0.01)
+    await eventually(lambda: broker.started)
+    await asyncio.sleep(0.01)  # a second start would come in this time
     assert not first.done()
     assert not second.done()
     assert broker.started == ["t"]
@@ -140,20 +142,19 @@ async def test_attach_waits_for_the_broker_to_confirm_for_every_attacher() -> No
 async def test_cancelled_attach_leaves_nothing_behind() -> None:
     broker = GatedBroker()
     attach = asyncio.create_task(broker.attach("t", print))
-    await asyncio.sleep(0.01)
+    await eventually(lambda: broker.started == ["t"])
     attach.cancel()
     with pytest.raises(asyncio.CancelledError):
         await attach
     assert broker.topics() == []
-    await asyncio.sleep(0.01)
-    assert broker.stopped == ["t"]
+    await eventually(lambda: broker.stopped == ["t"])
     await broker.close()
 
 
 async def test_close_during_attach_raises_broker_closed() -> None:
     broker = GatedBroker()
     attach = asyncio.create_task(broker.attach("t", print))
-    await asyncio.sleep(0.01)
+    await eventually(lambda: broker.started == ["t"])
     await broker.close()
     with pytest.raises(BrokerClosed):
         await attach
@@ -165,8 +166,7 @@ async def test_discard_unsubscribes_in_the_background() -> None:
     await broker.attach("t", print)
     broker.discard("t", print)
     assert broker.topics() == []
-    await asyncio.sleep(0.01)
-    assert broker.stopped == ["t"]
+    await eventually(lambda: broker.stopped == ["t"])
     await broker.close()
 
 

@@ -232,13 +232,16 @@ def raw_server(
             assert client.wait_closed(WAIT)
 
 
-def collecting_peer(peer: RawPeer, until: Callable[[list[Frame]], bool]) -> Background:
-    """Read frames in a thread until ``until(frames)``; the thread's result is the frames."""
+def collecting_peer(peer: RawPeer, messages: int) -> Background:
+    """Read frames in a thread until ``messages`` messages ended; its result is the frames."""
 
     def collect() -> list[Frame]:
         frames: list[Frame] = []
-        while not until(frames):
-            frames.append(peer.next_frame())
+        ended = 0  # counted as frames come: a sum over all of them each time was quadratic
+        while ended < messages:
+            frame = peer.next_frame()
+            frames.append(frame)
+            ended += frame.fin
         return frames
 
     return Background(collect, name="test collector")
@@ -634,9 +637,7 @@ def test_send_from_many_threads_keeps_messages_whole() -> None:
         return TEXT, (label + "end").encode()
 
     with raw_server() as (peer, client):
-        collector = collecting_peer(
-            peer, lambda frames: sum(frame.fin for frame in frames) == threads * count
-        )
+        collector = collecting_peer(peer, threads * count)
         start = threading.Barrier(threads)
 
         def send_all(thread: int) -> None:
@@ -801,7 +802,7 @@ def test_send_waiting_behind_a_fragmented_send_gives_up_when_the_connection_ends
 
     def chunks() -> Iterator[str]:
         yield "frag"
-        release.wait(WAIT)
+        release.wait(2 * WAIT)  # longer than the test waits below
         yield "mented"
 
     with raw_server() as (peer, client):
@@ -812,7 +813,7 @@ def test_send_waiting_behind_a_fragmented_send_gives_up_when_the_connection_ends
         assert waiting.is_alive()
         peer.close()
         # The fragmented message will never end: the other send mustn't wait for it.
-        waiting.join(1)
+        waiting.join(WAIT)
         assert not waiting.is_alive()
         assert isinstance(waiting.error, ConnectionClosedError)
         release.set()
@@ -1104,10 +1105,28 @@ def test_keepalive_fails_the_connection_when_the_peer_never_answers() -> None:
         assert client.state is CLOSED
 
 
+def count_pongs(ws: ClientConnection | ServerConnection) -> list[int]:
+    """Count the pings of ``ws`` that got their pong, in the list returned."""
+    answered = [0]
+    acknowledge = ws.pings.acknowledge
+
+    def counting(payload: bytes, received_at: float) -> list[tuple[threading.Event, float]]:
+        waiters = acknowledge(payload, received_at)
+        answered[0] += len(waiters)
+        return waiters
+
+    ws.pings.acknowledge = counting  # type: ignore[method-assign]
+    return answered
+
+
 def test_keepalive_keeps_a_healthy_connection_open() -> None:
-    keepalive: dict[str, Any] = {"ping_interval": 0.05, "ping_timeout": 0.5}
+    # A ping timeout that threads stalled on a busy machine can't outlast: the
+    # keepalive waits for each pong before the next ping, so several pongs
+    # within the test's time show that pongs end the waits.
+    keepalive: dict[str, Any] = {"ping_interval": 0.05, "ping_timeout": WAIT}
     with connection_pair(server_kwargs=keepalive, **keepalive) as (server_ws, client):
-        time.sleep(0.5)  # several intervals and timeouts
+        client_pongs, server_pongs = count_pongs(client), count_pongs(server_ws)
+        wait_for(lambda: client_pongs[0] >= 3 and server_pongs[0] >= 3)
         assert client.state is OPEN
         assert server_ws.state is OPEN
         assert client.latency > 0
@@ -1426,18 +1445,15 @@ def test_keepalive_timeout_during_the_closing_handshake_changes_nothing() -> Non
 
 
 def test_keepalive_tolerates_pongs_slower_than_the_interval() -> None:
-    # Each pong takes longer than the interval, but less than the timeout.
-    options = {"ping_interval": 0.05, "ping_timeout": 0.3}
+    # Each pong takes longer than the interval, but less than the timeout
+    # (which leaves room for a busy machine: the peer's sleep may last longer).
+    options = {"ping_interval": 0.05, "ping_timeout": WAIT}
     with raw_server(**options) as (peer, client):
-        deadline = time.monotonic() + 0.6
-        answered = 0
-        while time.monotonic() < deadline:
+        for _ in range(4):
             frame = peer.next_frame()
             assert frame.opcode is PING, frame
             time.sleep(0.08)
             peer.send(Frame(PONG, frame.data))
-            answered += 1
-        assert answered >= 3
         assert client.state is OPEN
         assert client.latency >= 0.08
 
