@@ -605,23 +605,21 @@ def test_send_after_close_raises_connection_closed() -> None:
 def test_send_from_many_threads_keeps_messages_whole() -> None:
     threads, count = 8, 500
 
-    def messages(thread: int) -> Iterator[Data | list[Data] | Iterator[Data]]:
-        for index in range(count):
-            label = f"{thread}:{index}:"
-            if index % 5 == 0:
-                yield [label, "x" * (index % 7), "end"]  # fragmented
-            elif index % 5 == 1:
-                # Fragmented, and gives other threads a chance in between.
-                def slow(label: str = label) -> Iterator[Data]:
-                    for part in (label.encode(), b"y", b"end"):
-                        time.sleep(0)
-                        yield part
+    def message(thread: int, index: int) -> Data | list[Data] | Iterator[Data]:
+        label = f"{thread}:{index}:"
+        if index % 5 == 0:
+            return [label, "x" * (index % 7), "end"]  # fragmented
+        if index % 5 == 1:
+            # Fragmented, and gives other threads a chance in between.
+            def slow() -> Iterator[Data]:
+                for part in (label.encode(), b"y", b"end"):
+                    time.sleep(0)
+                    yield part
 
-                yield slow()
-            elif index % 5 == 2:
-                yield (label + "end").encode()
-            else:
-                yield label + "end"
+            return slow()
+        if index % 5 == 2:
+            return (label + "end").encode()
+        return label + "end"
 
     def expected(thread: int, index: int) -> tuple[int, bytes]:
         label = f"{thread}:{index}:"
@@ -641,8 +639,16 @@ def test_send_from_many_threads_keeps_messages_whole() -> None:
 
         def send_all(thread: int) -> None:
             start.wait(WAIT)
-            for message in messages(thread):
-                client.send(message)
+            for index in range(count):
+                # A message can't start while another thread sends a
+                # fragmented one: send() says so at once; try again.
+                while True:
+                    try:
+                        client.send(message(thread, index))
+                    except ConcurrencyError:
+                        time.sleep(0)
+                    else:
+                        break
 
         senders = [Background(send_all, thread) for thread in range(threads)]
         for sender in senders:
@@ -775,7 +781,39 @@ def test_close_during_a_fragmented_send_fails_with_1011() -> None:
         assert server_ws.close_reason == "close during fragmented message"
 
 
-def test_send_waits_for_a_fragmented_send_in_another_thread() -> None:
+@pytest.mark.parametrize("side", ["client", "server"])
+def test_send_during_a_fragmented_send_raises_concurrency_error(side: str) -> None:
+    # As websockets: at once, in another thread or in the iterable's own; it
+    # used to wait for the fragmented message to end, forever if the
+    # iterable waited for that other send().
+    release = threading.Event()
+
+    with connection_pair() as (server_ws, client):
+        sender, receiver = (client, server_ws) if side == "client" else (server_ws, client)
+
+        def chunks() -> Iterator[str]:
+            yield "frag"
+            with pytest.raises(ConcurrencyError, match="fragmented message is being sent"):
+                sender.send("from the iterable")
+            release.wait(WAIT)
+            yield "mented"
+
+        fragmented = Background(sender.send, chunks())
+        wait_for(lambda: sender.fragmented_sender is not None)
+        for message in ("whole", ["another", "fragmented"]):
+            other = Background(sender.send, message)
+            with pytest.raises(ConcurrencyError, match="fragmented message is being sent"):
+                other.finish(WAIT)
+        release.set()
+        fragmented.finish()
+        # The connection is fine: the message went out whole, and the next one.
+        sender.send("next")
+        assert receiver.recv(timeout=WAIT) == "fragmented"
+        assert receiver.recv(timeout=WAIT) == "next"
+
+
+@pytest.mark.parametrize("side", ["client", "server"])
+def test_ping_during_a_fragmented_send_goes_at_once(side: str) -> None:
     release = threading.Event()
 
     def chunks() -> Iterator[str]:
@@ -784,40 +822,46 @@ def test_send_waits_for_a_fragmented_send_in_another_thread() -> None:
         yield "mented"
 
     with connection_pair() as (server_ws, client):
-        fragmented = Background(lambda: client.send(chunks()))
-        wait_for(lambda: client.fragmented_sender is not None)
-        whole = Background(lambda: client.send("whole"))
-        time.sleep(0.05)
-        assert whole.is_alive()  # it would land in the middle of the other message
-        release.set()
+        sender, receiver = (client, server_ws) if side == "client" else (server_ws, client)
+        fragmented = Background(sender.send, chunks())
+        wait_for(lambda: sender.fragmented_sender is not None)
+        try:
+            pong = Background(sender.ping, b"between").finish(WAIT)
+            # The peer answers while the fragmented message is still going.
+            assert pong.wait(WAIT)
+            assert fragmented.is_alive()
+        finally:
+            release.set()
         fragmented.finish()
-        whole.finish()
-        assert server_ws.recv(timeout=WAIT) == "fragmented"
-        assert server_ws.recv(timeout=WAIT) == "whole"
+        assert receiver.recv(timeout=WAIT) == "fragmented"
 
 
-def test_send_waiting_behind_a_fragmented_send_gives_up_when_the_connection_ends() -> None:
+def test_ping_with_a_pending_payload_during_a_fragmented_send_raises_at_once() -> None:
     release = threading.Event()
 
-    def chunks() -> Iterator[str]:
-        yield "frag"
+    def chunks() -> Iterator[bytes]:
+        yield b"frag"
         release.wait(WAIT)
-        yield "mented"
+        yield b"mented"
 
+    # A raw peer, which doesn't answer pings unless told to.
     with raw_server() as (peer, client):
-        fragmented = Background(lambda: client.send(chunks()))
-        wait_for(lambda: client.fragmented_sender is not None)
-        waiting = Background(lambda: client.send("whole"))
-        time.sleep(0.02)
-        assert waiting.is_alive()
-        peer.close()
-        # The fragmented message will never end: the other send mustn't wait for it.
-        waiting.join(1)
-        assert not waiting.is_alive()
-        assert isinstance(waiting.error, ConnectionClosedError)
-        release.set()
-        fragmented.join(WAIT)
-        assert isinstance(fragmented.error, ConnectionClosedError)
+        fragmented = Background(client.send, chunks())
+        try:
+            assert peer.next_frame().data == b"frag"
+            Background(client.ping, b"awaiting").finish(WAIT)
+            frame = peer.next_frame()
+            assert (frame.opcode, frame.data) == (PING, b"awaiting")
+            duplicate = Background(client.ping, b"awaiting")
+            with pytest.raises(ConcurrencyError, match="same data"):
+                duplicate.finish(WAIT)
+        finally:
+            release.set()
+        fragmented.finish()
+        assert [(f.opcode, f.data, f.fin) for f in (peer.next_frame(), peer.next_frame())] == [
+            (CONT, b"mented", False),
+            (CONT, b"", True),
+        ]
 
 
 def test_peer_vanishing_closes_with_1006() -> None:

@@ -108,9 +108,9 @@ class Connection(ConnectionAttributes[threading.Event]):
         self.send_lock = threading.Lock()
         self.outgoing: list[bytes] = []
         self.flushing_in_background = False
-        # The thread sending a fragmented message; others wait for their turn.
+        # The thread sending a fragmented message, while it does: no other
+        # message may start until it ends (control frames may go between).
         self.fragmented_sender: threading.Thread | None = None
-        self.send_turn = threading.Condition(self.protocol_mutex)
 
         self.reading_allowed = threading.Event()
         self.reading_allowed.set()
@@ -289,11 +289,15 @@ class Connection(ConnectionAttributes[threading.Event]):
 
         Raises:
             ConnectionClosed: The connection is closed or closing.
+            ConcurrencyError: A fragmented message is being sent (by any
+                thread): another message can't start before it ends.
             TypeError: The message is of an unsupported type.
         """
         if isinstance(message, MESSAGE_TYPES):
             is_text, data = encode(message, text)
-            self._send(Protocol.send_text if is_text else Protocol.send_binary, data)
+            self._send(
+                Protocol.send_text if is_text else Protocol.send_binary, data, starts_message=True
+            )
         elif isinstance(message, Mapping):
             raise TypeError("message must be str, bytes-like or an iterable of them, not a mapping")
         elif isinstance(message, Iterable):
@@ -308,7 +312,7 @@ class Connection(ConnectionAttributes[threading.Event]):
             return  # an empty iterable is no message at all
         is_text, data = encode(first, text)
         send_first = Protocol.send_text if is_text else Protocol.send_binary
-        self._send(send_first, data, False, start_fragments=True)
+        self._send(send_first, data, False, starts_message=True, fragmented=True)
         try:
             for chunk in chunks:
                 chunk_is_text, data = encode(chunk, text)
@@ -330,22 +334,38 @@ class Connection(ConnectionAttributes[threading.Event]):
         finally:
             with self.protocol_mutex:
                 self.fragmented_sender = None
-                self.send_turn.notify_all()
 
     def _send(
-        self, action: Callable[..., object], *args: Any, start_fragments: bool = False
+        self,
+        action: Callable[..., object],
+        *args: Any,
+        starts_message: bool = False,
+        fragmented: bool = False,
     ) -> None:
-        """Call ``action(protocol, *args)`` if the connection is open, then write."""
-        current = threading.current_thread()
+        """Call ``action(protocol, *args)`` if the connection is open, then write.
+
+        ``starts_message``: the action starts a message, which can't go in
+        the middle of a fragmented one; ``fragmented``: that message is one.
+
+        Raises:
+            ConnectionClosed: The connection is closed or closing.
+            ConcurrencyError: The action starts a message while a fragmented
+                message is being sent.
+        """
         with self.protocol_mutex:
-            while self.fragmented_sender not in (None, current):
-                self.send_turn.wait()
             is_open = self.protocol.state is OPEN
             if is_open:
+                # Raised at once, not after waiting for the fragmented message
+                # to end: that may never happen when its iterable waits for
+                # this very thread.
+                if starts_message and self.fragmented_sender is not None:
+                    raise ConcurrencyError(
+                        "cannot call send() while a fragmented message is being sent"
+                    )
                 action(self.protocol, *args)
                 self._queue_writes()
-                if start_fragments:
-                    self.fragmented_sender = current
+                if fragmented:
+                    self.fragmented_sender = threading.current_thread()
         if not is_open or not self._flush():
             # A write that failed lost the message: don't return as if sent.
             raise self._closed()
@@ -625,10 +645,6 @@ class Connection(ConnectionAttributes[threading.Event]):
                 if waiter in self.ack_on_close:
                     waiter.set()
             self.ack_on_close.clear()
-            # No fragmented message can go on: threads waiting for their turn
-            # to send get ConnectionClosed instead of waiting for it to end.
-            self.fragmented_sender = None
-            self.send_turn.notify_all()
         self.reading_allowed.set()
         self.handshake_done.set()
 
