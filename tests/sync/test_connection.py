@@ -22,9 +22,11 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import psutil
 import pytest
 
 from tests.instance_layout import COMPACT_ATTRIBUTES
+from tests.sync.support import port_of, raw_websocket, read_frame, serving
 from wskit.exceptions import (
     ConcurrencyError,
     ConnectionClosed,
@@ -32,11 +34,12 @@ from wskit.exceptions import (
     ConnectionClosedOK,
     InvalidStatus,
 )
-from wskit.frames import BINARY, CLOSE, CONT, PING, PONG, TEXT, Close, CloseCode, Frame
+from wskit.frames import BINARY, CLOSE, CONT, PING, PONG, TEXT, Close, CloseCode, Frame, Opcode
 from wskit.http11 import Request, Response
 from wskit.protocol import CLIENT, CLOSED, OPEN, Event, Protocol
 from wskit.server import ServerProtocol
 from wskit.sync.client import ClientConnection, connect
+from wskit.sync.connection import Connection
 from wskit.sync.server import ServerConnection, serve
 from wskit.typing import Data
 
@@ -1309,6 +1312,106 @@ def test_send_to_a_peer_that_never_reads_blocks_until_close() -> None:
         assert isinstance(sending.error, ConnectionClosed)
         assert sent == before  # the blocked send raised, it didn't return
         assert client.state is CLOSED
+
+
+class PingFlood(threading.Thread):
+    """Writes pings on a raw socket as fast as TCP takes them and never reads.
+
+    It stops when a write takes nothing for :data:`SHORT` seconds (``blocked``
+    is set) or after ``limit`` bytes.
+    """
+
+    def __init__(self, sock: socket.socket, ping: bytes, limit: int = 2**25) -> None:
+        super().__init__(name="test ping flood", daemon=True)
+        self.sock = sock
+        self.ping = ping
+        self.burst = memoryview(ping * 128)
+        self.limit = limit
+        self.sent = 0
+        self.blocked = threading.Event()
+        self.start()
+
+    def run(self) -> None:
+        self.sock.settimeout(SHORT)
+        while self.sent < self.limit:
+            try:
+                self.sent += self.sock.send(self.burst[self.sent % len(self.burst) :])
+            except TimeoutError:
+                self.blocked.set()
+                return
+
+    def rest(self) -> bytes:
+        """The end of the ping the flood stopped in the middle of, if any."""
+        offset = self.sent % len(self.burst)
+        return bytes(self.burst[offset : offset + -self.sent % len(self.ping)])
+
+    def pings(self) -> int:
+        return -(-self.sent // len(self.ping))
+
+
+@contextlib.contextmanager
+def flooded_pair(side: str) -> Iterator[tuple[Connection, socket.socket, Callable[[], Frame]]]:
+    """Yield the connection under test on ``side``, its raw peer's socket, and a frame reader."""
+    if side == "client":
+        with raw_server(ping_interval=None) as (peer, client):
+            yield client, peer.sock, peer.next_frame
+        return
+    accepted: queue.Queue[ServerConnection] = queue.Queue()
+
+    def handler(ws: ServerConnection) -> None:
+        accepted.put(ws)
+        ws.wait_closed(60)
+
+    with (
+        serving(handler, ping_interval=None, close_timeout=1) as server,
+        # Small, so that the connection's pongs fill it soon.
+        raw_websocket(port_of(server), rcvbuf=4096) as sock,
+    ):
+        ws = accepted.get(timeout=WAIT)
+
+        def next_frame() -> Frame:
+            opcode, fin, payload = read_frame(sock)
+            return Frame(Opcode(opcode), payload, fin)
+
+        yield ws, sock, next_frame
+
+
+@pytest.mark.parametrize("side", ["client", "server"])
+def test_ping_flood_from_a_peer_that_never_reads_stops_reading(side: str) -> None:
+    # The pongs count against write_limit: the reader thread stops reading
+    # rather than queue them without bound (it did: by 440 MiB in 30 s).
+    payload = b"p" * 125  # the longest: the most memory per ping
+    with flooded_pair(side) as (ws, sock, next_frame):
+        # Kernel buffers small enough to fill soon, not so small that TCP
+        # stalls (see the asyncio tests' shrink_buffers()).
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 2**16)
+        for buffer in (socket.SO_SNDBUF, socket.SO_RCVBUF):
+            ws.socket.setsockopt(socket.SOL_SOCKET, buffer, 2**16)
+        memory = psutil.Process()
+        rss_before = memory.memory_info().rss
+        flood = PingFlood(sock, Frame(PING, payload).serialize(mask=side == "server"))
+        # TCP pushes back: the flooding peer's writes stop going through.
+        assert flood.blocked.wait(WAIT)
+        wait_for(lambda: ws.writes_awaited)
+        with ws.protocol_mutex:
+            unwritten = sum(map(len, ws.outgoing))
+        # Past write_limit by the pongs of one read at most (a masked pong is
+        # a few bytes longer than its ping).
+        assert ws.write_limit < unwritten <= ws.write_limit + ws.recv_bufsize + 2**12
+        assert memory.memory_info().rss - rss_before < 2**23
+        # Less than the kernel buffers and what the reader read before it stopped.
+        assert flood.sent < 2**20
+
+        # The peer reads at last: every ping was answered, the connection works.
+        reading = Background(lambda: [next_frame() for _ in range(flood.pings() + 1)])
+        sock.settimeout(WAIT)
+        sock.sendall(flood.rest() + Frame(TEXT, b"still there?").serialize(mask=side == "server"))
+        assert ws.recv(timeout=WAIT) == "still there?"
+        ws.send("yes")
+        frames = reading.finish()
+        assert frames[:-1] == [Frame(PONG, payload)] * flood.pings()
+        assert frames[-1] == Frame(TEXT, b"yes")
+        assert not ws.writes_awaited
 
 
 # Attributes.

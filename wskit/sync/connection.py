@@ -13,6 +13,11 @@ thread-safe, and is never held while blocking. Bytes to write go through a
 queue that whoever holds ``send_lock`` drains, so that a thread waiting to
 write to a slow peer doesn't stop the reader from reading. The socket is
 non-blocking and each socket call is made under ``io_lock``.
+
+What the reader answers by itself (pongs, close frames) waits in that queue
+when the peer doesn't read: past ``write_limit`` bytes there, the reader
+stops reading until they're written, so a peer that sends pings and never
+reads the pongs can't grow memory without bound.
 """
 
 from __future__ import annotations
@@ -77,10 +82,19 @@ class Connection(ConnectionAttributes[threading.Event]):
         "pong_deadline",
         "recv_events_thread",
         "recv_exc",
+        "writes_awaited",
+        "writes_taken",
     )
 
     recv_bufsize = 2**16
     """Bytes asked of the socket per read."""
+
+    write_limit = 2**15
+    """Bytes waiting to be written past which the reader thread stops reading.
+
+    Only what the core answers by itself waits there (``send()`` blocks until
+    its message is written): pongs, close frames. Set it on a subclass.
+    """
 
     def __init__(
         self,
@@ -108,6 +122,10 @@ class Connection(ConnectionAttributes[threading.Event]):
         self.send_lock = threading.Lock()
         self.outgoing: list[bytes] = []
         self.flushing_in_background = False
+        # Notified when a writer takes the outgoing queue, if the reader
+        # waits for that (see _wait_for_writes).
+        self.writes_taken = threading.Condition(self.protocol_mutex)
+        self.writes_awaited = False
         # The thread sending a fragmented message, while it does: no other
         # message may start until it ends (control frames may go between).
         self.fragmented_sender: threading.Thread | None = None
@@ -485,6 +503,9 @@ class Connection(ConnectionAttributes[threading.Event]):
                 while True:
                     with self.protocol_mutex:
                         chunks, self.outgoing = self.outgoing, []
+                        if self.writes_awaited:
+                            self.writes_awaited = False
+                            self.writes_taken.notify()
                     if not chunks:
                         break
                     try:
@@ -659,8 +680,24 @@ class Connection(ConnectionAttributes[threading.Event]):
             if not self.reading_allowed.is_set():
                 self.reading_allowed.wait(timeout)
                 continue
+            if self.outgoing and self._wait_for_writes(timeout):
+                continue
             if self._pending() or self.wait_readable(timeout):
                 return
+
+    def _wait_for_writes(self, timeout: float | None) -> bool:
+        """Wait, if answers past ``write_limit`` bytes wait to be written; return whether.
+
+        A writer takes them before the next read: at most twice the limit and
+        what one read answers are in memory, and TCP pushes back on a peer
+        that sends pings and never reads.
+        """
+        with self.protocol_mutex:
+            if sum(map(len, self.outgoing)) <= self.write_limit:
+                return False
+            self.writes_awaited = True
+            self.writes_taken.wait(timeout)
+            return True
 
     def _pending(self) -> bool:
         """Whether TLS holds decrypted bytes that poll() can't see."""
