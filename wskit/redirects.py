@@ -8,7 +8,8 @@ keep that safe:
 * credentials go only where they were meant to: user information of the
   URI is kept across redirects within its origin (scheme, host and port)
   and dropped at the first redirect to another origin, together with the
-  ``Authorization`` and ``Cookie`` headers of ``additional_headers``;
+  ``Authorization``, ``Proxy-Authorization`` and ``Cookie`` headers of
+  ``additional_headers``;
 * at most ``WSKIT_MAX_REDIRECTS`` redirects (10 unless the environment
   variable says otherwise) per connection attempt, which stops loops.
 """
@@ -32,8 +33,10 @@ REDIRECT_STATUSES = frozenset({300, 301, 302, 303, 307, 308})
 
 DEFAULT_MAX_REDIRECTS = 10
 
-# Headers that carry credentials for the server they were written for.
-CREDENTIAL_HEADERS = ("Authorization", "Cookie")
+# Headers that carry credentials for the server they were written for. A
+# Proxy-Authorization in additional_headers goes in the handshake request, to
+# whoever answers it: after a redirect, that's another server.
+CREDENTIAL_HEADERS = ("Authorization", "Proxy-Authorization", "Cookie")
 
 
 def display_uri(uri: WebSocketURI) -> str:

@@ -56,6 +56,7 @@ class Site:
             "path": ws.request.path,
             "authorization": headers.get("Authorization"),
             "cookie": headers.get("Cookie"),
+            "proxy-authorization": headers.get("Proxy-Authorization"),
         }
         await ws.send(json.dumps(seen))
 
@@ -130,7 +131,12 @@ async def test_credentials_dont_go_to_another_host() -> None:
         elsewhere = target.uri.replace(LOCALHOST, "localhost") + "/there"
         async with running(Site({"/": (302, elsewhere)})) as origin:
             uri = origin.uri.replace("ws://", "ws://alice:s3cret@") + "/"
-            headers = {"Authorization": "Bearer token", "Cookie": "session=1", "X-Id": "7"}
+            headers = {
+                "Authorization": "Bearer token",
+                "Proxy-Authorization": "Basic cDpx",
+                "Cookie": "session=1",
+                "X-Id": "7",
+            }
             async with connect(uri, additional_headers=headers, close_timeout=1) as ws:
                 seen = json.loads(await ws.recv())
                 assert ws.request is not None
@@ -138,6 +144,7 @@ async def test_credentials_dont_go_to_another_host() -> None:
     assert target.requests == ["/there"]
     assert seen["authorization"] is None
     assert seen["cookie"] is None
+    assert seen["proxy-authorization"] is None
 
 
 async def test_redirect_loop() -> None:

@@ -30,6 +30,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, 
 from pathlib import Path
 from typing import Any, cast
 
+import psutil
 import pytest
 import uvloop
 
@@ -1779,6 +1780,82 @@ async def test_cancelled_send_waiting_for_slow_peer(side: str, then: str) -> Non
             async with asyncio.timeout(WAIT):
                 await ws.wait_closed()
         assert ws.drain_waiters == []
+
+
+async def flood_with_pings(peer: RawPeer, payload: bytes, stop: asyncio.Event) -> int:
+    """Write pings as fast as TCP takes them, until ``stop``; return how many."""
+    mask = isinstance(peer.protocol, ClientProtocol)
+    burst = b"".join(Frame(PING, payload).serialize(mask=mask) for _ in range(128))
+    count = 0
+    while not stop.is_set():
+        peer.writer.write(burst)
+        count += 128
+        # Waits while the peer's own buffer is over its high-water mark.
+        await peer.writer.drain()
+    return count
+
+
+@pytest.mark.parametrize("side", SIDES)
+async def test_ping_flood_from_a_peer_that_never_reads_stops_reading(side: str) -> None:
+    # The pongs count against write_limit: the connection stops reading
+    # rather than buffer them without bound (it used to, by 12 MiB in 30 s).
+    await check_ping_flood(side)
+
+
+def test_ping_flood_on_uvloop() -> None:
+    uvloop.run(check_ping_flood("server"), debug=True)
+
+
+async def check_ping_flood(side: str) -> None:
+    write_limit = 2**15
+    payload = b"p" * 125  # the longest: the most memory per ping
+    async with raw_pair(side, rcvbuf=4096, write_limit=write_limit, ping_interval=None) as (
+        ws,
+        peer,
+    ):
+        shrink_buffers(ws)
+        peer.writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 2**16)
+        # Not even into the stream's buffer.
+        peer_transport = cast(asyncio.Transport, peer.writer.transport)
+        peer_transport.pause_reading()
+        memory = psutil.Process()
+        rss_before = memory.memory_info().rss
+        stop = asyncio.Event()
+        flooding = asyncio.create_task(flood_with_pings(peer, payload, stop))
+        try:
+            await eventually(lambda: not ws.transport.is_reading())
+            # TCP pushes back: the flooding peer's own buffer fills, it waits.
+            await eventually(lambda: peer.writer.transport.get_write_buffer_size() > 2**16)
+            stop.set()
+            buffered = ws.transport.get_write_buffer_size()
+            # Twice write_limit: the pongs buffered until it's over its
+            # high-water mark, then those counted against write_limit; each
+            # past it by the pongs of one read at most (a masked pong is a
+            # few bytes longer than its ping).
+            assert buffered <= 2 * (write_limit + MAX_READ + 2**12)
+            await asyncio.sleep(0.1)
+            # Nothing more is read while the peer doesn't read.
+            assert not ws.transport.is_reading()
+            assert ws.transport.get_write_buffer_size() <= buffered
+            assert memory.memory_info().rss - rss_before < 2**23
+        finally:
+            stop.set()
+
+        # The peer reads at last: every ping was answered, the connection works.
+        peer_transport.resume_reading()
+        async with asyncio.timeout(WAIT):
+            pongs = 0
+            while not flooding.done() or pongs < flooding.result():
+                frame = await peer.receive_frame()
+                assert frame == Frame(PONG, payload)
+                pongs += 1
+        # Less than the kernel buffers and what the connection read before it stopped.
+        assert pongs * (len(payload) + 6) < 2**20
+        assert ws.transport.is_reading()
+        peer.send(Frame(TEXT, b"still there?"))
+        assert await ws.recv() == "still there?"
+        await ws.send("yes")
+        assert await peer.receive_frame() == Frame(TEXT, b"yes")
 
 
 async def test_write_limit_as_high_and_low_marks() -> None:

@@ -380,7 +380,32 @@ async def test_serve_forever_ends_when_server_closes() -> None:
     await server.wait_closed()
     async with asyncio.timeout(WAIT):
         await asyncio.wait([forever])
-    assert forever.cancelled()
+    # As websockets' serve_forever(): it returns, it isn't cancelled.
+    assert forever.result() is None
+
+
+async def test_serve_forever_cancelled_closes_connections_with_1001() -> None:
+    server = await serve(wait_until_closed, LOCALHOST, 0)
+    forever = asyncio.create_task(server.serve_forever())
+    clients = [await connect(uri_of(server), open_timeout=WAIT) for _ in range(3)]
+    try:
+        forever.cancel()
+        # It used to wait forever for the connections to end, open as they were.
+        done, _ = await asyncio.wait([forever], timeout=WAIT)
+        assert forever in done
+        assert forever.cancelled()
+        for client in clients:
+            async with asyncio.timeout(WAIT):
+                await client.wait_closed()
+            assert client.close_code == CloseCode.GOING_AWAY
+        assert not server.is_serving()
+        assert not server.connections
+        async with asyncio.timeout(WAIT):
+            await server.wait_closed()
+    finally:
+        for client in clients:
+            client.transport.abort()
+        server.close()
 
 
 async def test_start_serving_later() -> None:

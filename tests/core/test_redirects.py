@@ -83,7 +83,12 @@ def test_credentials_from_the_location_are_used() -> None:
 
 def test_credential_headers_dont_leave_the_origin() -> None:
     redirects = Redirects(parse_uri("ws://a/"), environ={})
-    headers = {"Authorization": "Bearer t", "Cookie": "c=1", "X-Trace": "1"}
+    headers = {
+        "Authorization": "Bearer t",
+        "Proxy-Authorization": "Basic cDpx",
+        "Cookie": "c=1",
+        "X-Trace": "1",
+    }
     assert redirects.headers(headers) is headers
     assert redirects.headers(None) is None
     redirects.follow(redirect("/same"))

@@ -44,9 +44,10 @@ class Site:
     def handler(ws: ServerConnection) -> None:
         assert ws.request is not None
         headers = ws.request.headers
-        ws.send(
-            json.dumps({"path": ws.request.path, "authorization": headers.get("Authorization")})
-        )
+        seen = {"path": ws.request.path, "authorization": headers.get("Authorization")}
+        if "Proxy-Authorization" in headers:
+            seen["proxy-authorization"] = headers["Proxy-Authorization"]
+        ws.send(json.dumps(seen))
         ws.wait_closed(WAIT)
 
 
@@ -76,9 +77,10 @@ def test_redirect_to_another_server_without_credentials() -> None:
         running_site(Site({"/": (302, target.uri.replace(LOCALHOST, "localhost"))})) as origin,
     ):
         uri = origin.uri.replace("ws://", "ws://alice:s3cret@") + "/"
-        seen = received(uri, additional_headers={"Authorization": "Bearer token"})
+        headers = {"Authorization": "Bearer token", "Proxy-Authorization": "Basic cDpx"}
+        seen = received(uri, additional_headers=headers)
     assert target.requests == ["/"]
-    assert seen["authorization"] is None
+    assert seen == {"path": "/", "authorization": None}
 
 
 def test_credentials_within_the_origin() -> None:

@@ -22,9 +22,11 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import psutil
 import pytest
 
 from tests.instance_layout import COMPACT_ATTRIBUTES
+from tests.sync.support import port_of, raw_websocket, read_frame, serving
 from wskit.exceptions import (
     ConcurrencyError,
     ConnectionClosed,
@@ -32,11 +34,12 @@ from wskit.exceptions import (
     ConnectionClosedOK,
     InvalidStatus,
 )
-from wskit.frames import BINARY, CLOSE, CONT, PING, PONG, TEXT, Close, CloseCode, Frame
+from wskit.frames import BINARY, CLOSE, CONT, PING, PONG, TEXT, Close, CloseCode, Frame, Opcode
 from wskit.http11 import Request, Response
 from wskit.protocol import CLIENT, CLOSED, OPEN, Event, Protocol
 from wskit.server import ServerProtocol
 from wskit.sync.client import ClientConnection, connect
+from wskit.sync.connection import Connection
 from wskit.sync.server import ServerConnection, serve
 from wskit.typing import Data
 
@@ -608,23 +611,21 @@ def test_send_after_close_raises_connection_closed() -> None:
 def test_send_from_many_threads_keeps_messages_whole() -> None:
     threads, count = 8, 500
 
-    def messages(thread: int) -> Iterator[Data | list[Data] | Iterator[Data]]:
-        for index in range(count):
-            label = f"{thread}:{index}:"
-            if index % 5 == 0:
-                yield [label, "x" * (index % 7), "end"]  # fragmented
-            elif index % 5 == 1:
-                # Fragmented, and gives other threads a chance in between.
-                def slow(label: str = label) -> Iterator[Data]:
-                    for part in (label.encode(), b"y", b"end"):
-                        time.sleep(0)
-                        yield part
+    def message(thread: int, index: int) -> Data | list[Data] | Iterator[Data]:
+        label = f"{thread}:{index}:"
+        if index % 5 == 0:
+            return [label, "x" * (index % 7), "end"]  # fragmented
+        if index % 5 == 1:
+            # Fragmented, and gives other threads a chance in between.
+            def slow() -> Iterator[Data]:
+                for part in (label.encode(), b"y", b"end"):
+                    time.sleep(0)
+                    yield part
 
-                yield slow()
-            elif index % 5 == 2:
-                yield (label + "end").encode()
-            else:
-                yield label + "end"
+            return slow()
+        if index % 5 == 2:
+            return (label + "end").encode()
+        return label + "end"
 
     def expected(thread: int, index: int) -> tuple[int, bytes]:
         label = f"{thread}:{index}:"
@@ -642,8 +643,16 @@ def test_send_from_many_threads_keeps_messages_whole() -> None:
 
         def send_all(thread: int) -> None:
             start.wait(WAIT)
-            for message in messages(thread):
-                client.send(message)
+            for index in range(count):
+                # A message can't start while another thread sends a
+                # fragmented one: send() says so at once; try again.
+                while True:
+                    try:
+                        client.send(message(thread, index))
+                    except ConcurrencyError:
+                        time.sleep(0)
+                    else:
+                        break
 
         senders = [Background(send_all, thread) for thread in range(threads)]
         for sender in senders:
@@ -776,7 +785,39 @@ def test_close_during_a_fragmented_send_fails_with_1011() -> None:
         assert server_ws.close_reason == "close during fragmented message"
 
 
-def test_send_waits_for_a_fragmented_send_in_another_thread() -> None:
+@pytest.mark.parametrize("side", ["client", "server"])
+def test_send_during_a_fragmented_send_raises_concurrency_error(side: str) -> None:
+    # As websockets: at once, in another thread or in the iterable's own; it
+    # used to wait for the fragmented message to end, forever if the
+    # iterable waited for that other send().
+    release = threading.Event()
+
+    with connection_pair() as (server_ws, client):
+        sender, receiver = (client, server_ws) if side == "client" else (server_ws, client)
+
+        def chunks() -> Iterator[str]:
+            yield "frag"
+            with pytest.raises(ConcurrencyError, match="fragmented message is being sent"):
+                sender.send("from the iterable")
+            release.wait(WAIT)
+            yield "mented"
+
+        fragmented = Background(sender.send, chunks())
+        wait_for(lambda: sender.fragmented_sender is not None)
+        for message in ("whole", ["another", "fragmented"]):
+            other = Background(sender.send, message)
+            with pytest.raises(ConcurrencyError, match="fragmented message is being sent"):
+                other.finish(WAIT)
+        release.set()
+        fragmented.finish()
+        # The connection is fine: the message went out whole, and the next one.
+        sender.send("next")
+        assert receiver.recv(timeout=WAIT) == "fragmented"
+        assert receiver.recv(timeout=WAIT) == "next"
+
+
+@pytest.mark.parametrize("side", ["client", "server"])
+def test_ping_during_a_fragmented_send_goes_at_once(side: str) -> None:
     release = threading.Event()
 
     def chunks() -> Iterator[str]:
@@ -785,40 +826,46 @@ def test_send_waits_for_a_fragmented_send_in_another_thread() -> None:
         yield "mented"
 
     with connection_pair() as (server_ws, client):
-        fragmented = Background(lambda: client.send(chunks()))
-        wait_for(lambda: client.fragmented_sender is not None)
-        whole = Background(lambda: client.send("whole"))
-        time.sleep(0.05)
-        assert whole.is_alive()  # it would land in the middle of the other message
-        release.set()
+        sender, receiver = (client, server_ws) if side == "client" else (server_ws, client)
+        fragmented = Background(sender.send, chunks())
+        wait_for(lambda: sender.fragmented_sender is not None)
+        try:
+            pong = Background(sender.ping, b"between").finish(WAIT)
+            # The peer answers while the fragmented message is still going.
+            assert pong.wait(WAIT)
+            assert fragmented.is_alive()
+        finally:
+            release.set()
         fragmented.finish()
-        whole.finish()
-        assert server_ws.recv(timeout=WAIT) == "fragmented"
-        assert server_ws.recv(timeout=WAIT) == "whole"
+        assert receiver.recv(timeout=WAIT) == "fragmented"
 
 
-def test_send_waiting_behind_a_fragmented_send_gives_up_when_the_connection_ends() -> None:
+def test_ping_with_a_pending_payload_during_a_fragmented_send_raises_at_once() -> None:
     release = threading.Event()
 
-    def chunks() -> Iterator[str]:
-        yield "frag"
-        release.wait(2 * WAIT)  # longer than the test waits below
-        yield "mented"
+    def chunks() -> Iterator[bytes]:
+        yield b"frag"
+        release.wait(WAIT)
+        yield b"mented"
 
+    # A raw peer, which doesn't answer pings unless told to.
     with raw_server() as (peer, client):
-        fragmented = Background(lambda: client.send(chunks()))
-        wait_for(lambda: client.fragmented_sender is not None)
-        waiting = Background(lambda: client.send("whole"))
-        time.sleep(0.02)
-        assert waiting.is_alive()
-        peer.close()
-        # The fragmented message will never end: the other send mustn't wait for it.
-        waiting.join(WAIT)
-        assert not waiting.is_alive()
-        assert isinstance(waiting.error, ConnectionClosedError)
-        release.set()
-        fragmented.join(WAIT)
-        assert isinstance(fragmented.error, ConnectionClosedError)
+        fragmented = Background(client.send, chunks())
+        try:
+            assert peer.next_frame().data == b"frag"
+            Background(client.ping, b"awaiting").finish(WAIT)
+            frame = peer.next_frame()
+            assert (frame.opcode, frame.data) == (PING, b"awaiting")
+            duplicate = Background(client.ping, b"awaiting")
+            with pytest.raises(ConcurrencyError, match="same data"):
+                duplicate.finish(WAIT)
+        finally:
+            release.set()
+        fragmented.finish()
+        assert [(f.opcode, f.data, f.fin) for f in (peer.next_frame(), peer.next_frame())] == [
+            (CONT, b"mented", False),
+            (CONT, b"", True),
+        ]
 
 
 def test_peer_vanishing_closes_with_1006() -> None:
@@ -1284,6 +1331,106 @@ def test_send_to_a_peer_that_never_reads_blocks_until_close() -> None:
         assert isinstance(sending.error, ConnectionClosed)
         assert sent == before  # the blocked send raised, it didn't return
         assert client.state is CLOSED
+
+
+class PingFlood(threading.Thread):
+    """Writes pings on a raw socket as fast as TCP takes them and never reads.
+
+    It stops when a write takes nothing for :data:`SHORT` seconds (``blocked``
+    is set) or after ``limit`` bytes.
+    """
+
+    def __init__(self, sock: socket.socket, ping: bytes, limit: int = 2**25) -> None:
+        super().__init__(name="test ping flood", daemon=True)
+        self.sock = sock
+        self.ping = ping
+        self.burst = memoryview(ping * 128)
+        self.limit = limit
+        self.sent = 0
+        self.blocked = threading.Event()
+        self.start()
+
+    def run(self) -> None:
+        self.sock.settimeout(SHORT)
+        while self.sent < self.limit:
+            try:
+                self.sent += self.sock.send(self.burst[self.sent % len(self.burst) :])
+            except TimeoutError:
+                self.blocked.set()
+                return
+
+    def rest(self) -> bytes:
+        """The end of the ping the flood stopped in the middle of, if any."""
+        offset = self.sent % len(self.burst)
+        return bytes(self.burst[offset : offset + -self.sent % len(self.ping)])
+
+    def pings(self) -> int:
+        return -(-self.sent // len(self.ping))
+
+
+@contextlib.contextmanager
+def flooded_pair(side: str) -> Iterator[tuple[Connection, socket.socket, Callable[[], Frame]]]:
+    """Yield the connection under test on ``side``, its raw peer's socket, and a frame reader."""
+    if side == "client":
+        with raw_server(ping_interval=None) as (peer, client):
+            yield client, peer.sock, peer.next_frame
+        return
+    accepted: queue.Queue[ServerConnection] = queue.Queue()
+
+    def handler(ws: ServerConnection) -> None:
+        accepted.put(ws)
+        ws.wait_closed(60)
+
+    with (
+        serving(handler, ping_interval=None, close_timeout=1) as server,
+        # Small, so that the connection's pongs fill it soon.
+        raw_websocket(port_of(server), rcvbuf=4096) as sock,
+    ):
+        ws = accepted.get(timeout=WAIT)
+
+        def next_frame() -> Frame:
+            opcode, fin, payload = read_frame(sock)
+            return Frame(Opcode(opcode), payload, fin)
+
+        yield ws, sock, next_frame
+
+
+@pytest.mark.parametrize("side", ["client", "server"])
+def test_ping_flood_from_a_peer_that_never_reads_stops_reading(side: str) -> None:
+    # The pongs count against write_limit: the reader thread stops reading
+    # rather than queue them without bound (it did: by 440 MiB in 30 s).
+    payload = b"p" * 125  # the longest: the most memory per ping
+    with flooded_pair(side) as (ws, sock, next_frame):
+        # Kernel buffers small enough to fill soon, not so small that TCP
+        # stalls (see the asyncio tests' shrink_buffers()).
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 2**16)
+        for buffer in (socket.SO_SNDBUF, socket.SO_RCVBUF):
+            ws.socket.setsockopt(socket.SOL_SOCKET, buffer, 2**16)
+        memory = psutil.Process()
+        rss_before = memory.memory_info().rss
+        flood = PingFlood(sock, Frame(PING, payload).serialize(mask=side == "server"))
+        # TCP pushes back: the flooding peer's writes stop going through.
+        assert flood.blocked.wait(WAIT)
+        wait_for(lambda: ws.writes_awaited)
+        with ws.protocol_mutex:
+            unwritten = sum(map(len, ws.outgoing))
+        # Past write_limit by the pongs of one read at most (a masked pong is
+        # a few bytes longer than its ping).
+        assert ws.write_limit < unwritten <= ws.write_limit + ws.recv_bufsize + 2**12
+        assert memory.memory_info().rss - rss_before < 2**23
+        # Less than the kernel buffers and what the reader read before it stopped.
+        assert flood.sent < 2**20
+
+        # The peer reads at last: every ping was answered, the connection works.
+        reading = Background(lambda: [next_frame() for _ in range(flood.pings() + 1)])
+        sock.settimeout(WAIT)
+        sock.sendall(flood.rest() + Frame(TEXT, b"still there?").serialize(mask=side == "server"))
+        assert ws.recv(timeout=WAIT) == "still there?"
+        ws.send("yes")
+        frames = reading.finish()
+        assert frames[:-1] == [Frame(PONG, payload)] * flood.pings()
+        assert frames[-1] == Frame(TEXT, b"yes")
+        assert not ws.writes_awaited
 
 
 # Attributes.

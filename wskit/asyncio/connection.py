@@ -8,7 +8,10 @@ answers. Applications use the coroutines: :meth:`Connection.recv`,
 Flow control works both ways. When more than ``max_queue`` frames wait for
 ``recv()``, the connection stops reading from the socket, and TCP pushes
 back on the peer. When more than ``write_limit`` bytes wait to be written,
-``send()`` waits until the peer reads them.
+``send()`` waits until the peer reads them. What the core answers by itself
+(pongs, close frames) counts too: when it adds ``write_limit`` bytes more,
+the connection stops reading until the peer reads them, so a peer that sends
+pings and never reads the pongs can't grow the buffer without bound.
 """
 
 from __future__ import annotations
@@ -89,12 +92,14 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
         max_queue: Frames received and not read yet before reading pauses, or
             a ``(high, low)`` pair of water marks; :obj:`None` for no limit.
         write_limit: Bytes waiting to be written before ``send()`` waits, or a
-            ``(high, low)`` pair of water marks.
+            ``(high, low)`` pair of water marks. Pongs and close frames that
+            add as much again stop reading until the buffer drains.
     """
 
     # Settings and the closing handshake's state: out of the instance dict
     # (see ConnectionAttributes).
     __slots__ = (
+        "answers_size",
         "close_timeout",
         "close_timer",
         "connection_lost_waiter",
@@ -145,6 +150,9 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
         self.burst_limit = min(BURST_WRITE_SIZE, write_limit[0])
         self.sent_since_read = False
         self.drain_waiters: list[asyncio.Future[None]] = []
+        # Bytes the core answered with while the write buffer was over its
+        # high-water mark; past it, reading waits (see _send_answers).
+        self.answers_size = 0
         self.close_timer: asyncio.TimerHandle | None = None
         self.connection_lost_waiter: asyncio.Future[None] = self.loop.create_future()
         self.recv_exc: BaseException | None = None
@@ -547,6 +555,22 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
         if protocol.eof_sent:
             self._handshake_over()
 
+    def _send_answers(self) -> None:
+        """Write what the core answered to a read, over the write buffer's high-water mark.
+
+        Pongs and close frames count against ``write_limit`` as messages do
+        in send(): once they add that many bytes to the buffer, reading
+        stops until the buffer drains (see resume_writing). Else a peer that
+        sends pings and never reads would grow the buffer without bound.
+        """
+        self._write_burst()  # frames of send(), not answers
+        transport = self.transport
+        before = transport.get_write_buffer_size()
+        self._send_data()
+        self.answers_size += transport.get_write_buffer_size() - before
+        if self.answers_size > self.write_limit[0]:
+            transport.pause_reading()
+
     def _release_held_failure(self) -> None:
         """Fail as the core held back, unless a message received before the error is unread."""
         if not self.recv_messages.message_waiting():
@@ -640,7 +664,10 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
         # A failure held back just now; later, only recv() and close() release it.
         if protocol.held_failure is not None and not already_held:
             self._release_held_failure()
-        self._send_data()
+        if self.writing_paused:
+            self._send_answers()
+        else:
+            self._send_data()
         # Last, once all is handled: the reader may resume right here.
         self.recv_messages.wake()
 
@@ -683,6 +710,9 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
     def resume_writing(self) -> None:
         """Called by asyncio when the write buffer drains below the low water mark."""
         self.writing_paused = False
+        if self.answers_size > self.write_limit[0] and not self.recv_messages.queue.paused:
+            self.transport.resume_reading()
+        self.answers_size = 0
         for waiter in self.drain_waiters:
             if not waiter.done():
                 waiter.set_result(None)
@@ -692,7 +722,9 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
         self.transport.pause_reading()
 
     def _resume_reading(self) -> None:
-        self.transport.resume_reading()
+        # Not while the peer's unread answers hold reading back (see _send_answers).
+        if self.answers_size <= self.write_limit[0]:
+            self.transport.resume_reading()
 
 
 async def _to_async(iterable: Iterable[Data | BytesLike]) -> AsyncIterator[Data | BytesLike]:

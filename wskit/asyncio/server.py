@@ -300,8 +300,22 @@ class Server:
         await self.server.start_serving()
 
     async def serve_forever(self) -> None:
-        """Accept connections until the coroutine is cancelled."""
-        await self.server.serve_forever()
+        """Accept connections until the server is closed or the coroutine is cancelled.
+
+        It returns once :meth:`close` has closed the server. Cancelling it
+        closes the server as :meth:`close` does, open connections with 1001,
+        waits for the end, then raises :exc:`asyncio.CancelledError`.
+        """
+        # Not asyncio.Server.serve_forever(): cancelled, it waits for the
+        # connections to end without closing them, which can take forever.
+        try:
+            if not self.is_serving():
+                await self.start_serving()
+            await self.wait_closed()
+        except asyncio.CancelledError:
+            self.close()
+            await self.wait_closed()
+            raise
 
     async def __aenter__(self) -> Server:
         return self

@@ -13,6 +13,11 @@ thread-safe, and is never held while blocking. Bytes to write go through a
 queue that whoever holds ``send_lock`` drains, so that a thread waiting to
 write to a slow peer doesn't stop the reader from reading. The socket is
 non-blocking and each socket call is made under ``io_lock``.
+
+What the reader answers by itself (pongs, close frames) waits in that queue
+when the peer doesn't read: past ``write_limit`` bytes there, the reader
+stops reading until they're written, so a peer that sends pings and never
+reads the pongs can't grow memory without bound.
 """
 
 from __future__ import annotations
@@ -77,10 +82,19 @@ class Connection(ConnectionAttributes[threading.Event]):
         "pong_deadline",
         "recv_events_thread",
         "recv_exc",
+        "writes_awaited",
+        "writes_taken",
     )
 
     recv_bufsize = 2**16
     """Bytes asked of the socket per read."""
+
+    write_limit = 2**15
+    """Bytes waiting to be written past which the reader thread stops reading.
+
+    Only what the core answers by itself waits there (``send()`` blocks until
+    its message is written): pongs, close frames. Set it on a subclass.
+    """
 
     def __init__(
         self,
@@ -108,9 +122,13 @@ class Connection(ConnectionAttributes[threading.Event]):
         self.send_lock = threading.Lock()
         self.outgoing: list[bytes] = []
         self.flushing_in_background = False
-        # The thread sending a fragmented message; others wait for their turn.
+        # Notified when a writer takes the outgoing queue, if the reader
+        # waits for that (see _wait_for_writes).
+        self.writes_taken = threading.Condition(self.protocol_mutex)
+        self.writes_awaited = False
+        # The thread sending a fragmented message, while it does: no other
+        # message may start until it ends (control frames may go between).
         self.fragmented_sender: threading.Thread | None = None
-        self.send_turn = threading.Condition(self.protocol_mutex)
 
         self.reading_allowed = threading.Event()
         self.reading_allowed.set()
@@ -289,11 +307,15 @@ class Connection(ConnectionAttributes[threading.Event]):
 
         Raises:
             ConnectionClosed: The connection is closed or closing.
+            ConcurrencyError: A fragmented message is being sent (by any
+                thread): another message can't start before it ends.
             TypeError: The message is of an unsupported type.
         """
         if isinstance(message, MESSAGE_TYPES):
             is_text, data = encode(message, text)
-            self._send(Protocol.send_text if is_text else Protocol.send_binary, data)
+            self._send(
+                Protocol.send_text if is_text else Protocol.send_binary, data, starts_message=True
+            )
         elif isinstance(message, Mapping):
             raise TypeError("message must be str, bytes-like or an iterable of them, not a mapping")
         elif isinstance(message, Iterable):
@@ -308,7 +330,7 @@ class Connection(ConnectionAttributes[threading.Event]):
             return  # an empty iterable is no message at all
         is_text, data = encode(first, text)
         send_first = Protocol.send_text if is_text else Protocol.send_binary
-        self._send(send_first, data, False, start_fragments=True)
+        self._send(send_first, data, False, starts_message=True, fragmented=True)
         try:
             for chunk in chunks:
                 chunk_is_text, data = encode(chunk, text)
@@ -330,22 +352,38 @@ class Connection(ConnectionAttributes[threading.Event]):
         finally:
             with self.protocol_mutex:
                 self.fragmented_sender = None
-                self.send_turn.notify_all()
 
     def _send(
-        self, action: Callable[..., object], *args: Any, start_fragments: bool = False
+        self,
+        action: Callable[..., object],
+        *args: Any,
+        starts_message: bool = False,
+        fragmented: bool = False,
     ) -> None:
-        """Call ``action(protocol, *args)`` if the connection is open, then write."""
-        current = threading.current_thread()
+        """Call ``action(protocol, *args)`` if the connection is open, then write.
+
+        ``starts_message``: the action starts a message, which can't go in
+        the middle of a fragmented one; ``fragmented``: that message is one.
+
+        Raises:
+            ConnectionClosed: The connection is closed or closing.
+            ConcurrencyError: The action starts a message while a fragmented
+                message is being sent.
+        """
         with self.protocol_mutex:
-            while self.fragmented_sender not in (None, current):
-                self.send_turn.wait()
             is_open = self.protocol.state is OPEN
             if is_open:
+                # Raised at once, not after waiting for the fragmented message
+                # to end: that may never happen when its iterable waits for
+                # this very thread.
+                if starts_message and self.fragmented_sender is not None:
+                    raise ConcurrencyError(
+                        "cannot call send() while a fragmented message is being sent"
+                    )
                 action(self.protocol, *args)
                 self._queue_writes()
-                if start_fragments:
-                    self.fragmented_sender = current
+                if fragmented:
+                    self.fragmented_sender = threading.current_thread()
         if not is_open or not self._flush():
             # A write that failed lost the message: don't return as if sent.
             raise self._closed()
@@ -465,6 +503,9 @@ class Connection(ConnectionAttributes[threading.Event]):
                 while True:
                     with self.protocol_mutex:
                         chunks, self.outgoing = self.outgoing, []
+                        if self.writes_awaited:
+                            self.writes_awaited = False
+                            self.writes_taken.notify()
                     if not chunks:
                         break
                     try:
@@ -625,10 +666,6 @@ class Connection(ConnectionAttributes[threading.Event]):
                 if waiter in self.ack_on_close:
                     waiter.set()
             self.ack_on_close.clear()
-            # No fragmented message can go on: threads waiting for their turn
-            # to send get ConnectionClosed instead of waiting for it to end.
-            self.fragmented_sender = None
-            self.send_turn.notify_all()
         self.reading_allowed.set()
         self.handshake_done.set()
 
@@ -643,8 +680,24 @@ class Connection(ConnectionAttributes[threading.Event]):
             if not self.reading_allowed.is_set():
                 self.reading_allowed.wait(timeout)
                 continue
+            if self.outgoing and self._wait_for_writes(timeout):
+                continue
             if self._pending() or self.wait_readable(timeout):
                 return
+
+    def _wait_for_writes(self, timeout: float | None) -> bool:
+        """Wait, if answers past ``write_limit`` bytes wait to be written; return whether.
+
+        A writer takes them before the next read: at most twice the limit and
+        what one read answers are in memory, and TCP pushes back on a peer
+        that sends pings and never reads.
+        """
+        with self.protocol_mutex:
+            if sum(map(len, self.outgoing)) <= self.write_limit:
+                return False
+            self.writes_awaited = True
+            self.writes_taken.wait(timeout)
+            return True
 
     def _pending(self) -> bool:
         """Whether TLS holds decrypted bytes that poll() can't see."""
