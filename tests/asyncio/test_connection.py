@@ -1858,6 +1858,32 @@ async def check_ping_flood(side: str) -> None:
         assert await peer.receive_frame() == Frame(TEXT, b"yes")
 
 
+async def test_reading_resumes_when_neither_the_queue_nor_unread_answers_hold_it() -> None:
+    async with raw_pair("server", write_limit=2**15, max_queue=1) as (ws, peer):
+        for index in range(3):
+            peer.send(Frame(TEXT, str(index).encode()))
+        await eventually(lambda: ws.recv_messages.queue.paused)
+        # Pongs past write_limit are waiting as well (as _send_answers counts them).
+        ws.answers_size = ws.write_limit[0] + 1
+        assert [await ws.recv() for _ in range(3)] == ["0", "1", "2"]
+        assert not ws.recv_messages.queue.paused
+        assert not ws.transport.is_reading()  # the pongs still hold it
+        ws.resume_writing()  # as the transport calls it once the buffer drains
+        assert ws.transport.is_reading()
+        peer.send(Frame(TEXT, b"3"))
+        assert await ws.recv() == "3"
+
+        # The other way round: the buffer drains while the queue holds reading.
+        for index in range(4, 7):
+            peer.send(Frame(TEXT, str(index).encode()))
+        await eventually(lambda: ws.recv_messages.queue.paused)
+        ws.answers_size = ws.write_limit[0] + 1
+        ws.resume_writing()
+        assert not ws.transport.is_reading()
+        assert [await ws.recv() for _ in range(3)] == ["4", "5", "6"]
+        assert ws.transport.is_reading()
+
+
 async def test_write_limit_as_high_and_low_marks() -> None:
     async with connected({"write_limit": (2**16, 2**10)}, {"write_limit": 2**12}) as (
         client,
