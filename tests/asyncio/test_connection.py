@@ -1778,6 +1778,27 @@ async def test_write_limit_as_high_and_low_marks() -> None:
         assert server_ws.transport.get_write_buffer_limits() == (2**10, 2**12)
 
 
+async def test_eager_task_factory() -> None:
+    """Python 3.12's eager tasks run a task's first step inside create_task()."""
+    if sys.version_info < (3, 12):
+        pytest.skip("eager tasks come with Python 3.12")
+    asyncio.get_running_loop().set_task_factory(asyncio.eager_task_factory)
+    options = {"ping_interval": 0.05, "ping_timeout": WAIT}
+    async with connected(options, options) as (client, server_ws):
+        pongs = count_pongs(client.pings)
+        await client.send("hello")
+        assert await server_ws.recv() == "hello"
+        await server_ws.send(["frag", "ments"])
+        assert await client.recv() == "fragments"
+        async with contextlib.aclosing(streaming(client)) as fragments:
+            await server_ws.send(["a", "b"])
+            assert "".join([str(fragment) async for fragment in fragments]) == "ab"
+        await eventually(lambda: pongs[0] >= 1)
+        await client.close()
+        await server_ws.wait_closed()
+    assert client.close_code == server_ws.close_code == CloseCode.NORMAL_CLOSURE
+
+
 # Attributes.
 
 
