@@ -35,6 +35,7 @@ import pytest
 import uvloop
 
 from tests.instance_layout import COMPACT_ATTRIBUTES
+from tests.pongs import count_pongs
 from wskit.asyncio.client import ClientConnection, connect
 from wskit.asyncio.connection import READ_BUFFER_SIZE, Connection
 from wskit.asyncio.server import ServerConnection, serve
@@ -1156,27 +1157,13 @@ async def test_keepalive_timeout_while_closing_does_not_fail_the_connection(
     assert "keepalive ping timeout" not in caplog.text
 
 
-def count_pongs(ws: Connection) -> list[int]:
-    """Count the pings of ``ws`` that got their pong, in the list returned."""
-    answered = [0]
-    acknowledge = ws.pings.acknowledge
-
-    def counting(payload: bytes, received_at: float) -> list[tuple[asyncio.Future[float], float]]:
-        waiters = acknowledge(payload, received_at)
-        answered[0] += len(waiters)
-        return waiters
-
-    ws.pings.acknowledge = counting  # type: ignore[method-assign]
-    return answered
-
-
 async def test_keepalive_keeps_a_healthy_connection_open() -> None:
     # A ping timeout that a loop stalled on a busy machine can't outlast: the
     # keepalive must wait for each pong before the next ping, so several pongs
     # within the test's time show that pongs end the waits.
     options = {"ping_interval": 0.05, "ping_timeout": WAIT}
     async with connected(options, options) as (client, server_ws):
-        client_pongs, server_pongs = count_pongs(client), count_pongs(server_ws)
+        client_pongs, server_pongs = count_pongs(client.pings), count_pongs(server_ws.pings)
         await eventually(lambda: client_pongs[0] >= 3 and server_pongs[0] >= 3)
         assert client.state is OPEN
         assert server_ws.state is OPEN
@@ -1892,6 +1879,27 @@ async def test_write_limit_as_high_and_low_marks() -> None:
         assert client.transport.get_write_buffer_limits() == (2**10, 2**16)
         # A single value is the high mark; the low one defaults to a quarter of it.
         assert server_ws.transport.get_write_buffer_limits() == (2**10, 2**12)
+
+
+async def test_eager_task_factory() -> None:
+    """Python 3.12's eager tasks run a task's first step inside create_task()."""
+    if sys.version_info < (3, 12):
+        pytest.skip("eager tasks come with Python 3.12")
+    asyncio.get_running_loop().set_task_factory(asyncio.eager_task_factory)
+    options = {"ping_interval": 0.05, "ping_timeout": WAIT}
+    async with connected(options, options) as (client, server_ws):
+        pongs = count_pongs(client.pings)
+        await client.send("hello")
+        assert await server_ws.recv() == "hello"
+        await server_ws.send(["frag", "ments"])
+        assert await client.recv() == "fragments"
+        async with contextlib.aclosing(streaming(client)) as fragments:
+            await server_ws.send(["a", "b"])
+            assert "".join([str(fragment) async for fragment in fragments]) == "ab"
+        await eventually(lambda: pongs[0] >= 1)
+        await client.close()
+        await server_ws.wait_closed()
+    assert client.close_code == server_ws.close_code == CloseCode.NORMAL_CLOSURE
 
 
 # Attributes.

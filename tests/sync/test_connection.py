@@ -26,6 +26,7 @@ import psutil
 import pytest
 
 from tests.instance_layout import COMPACT_ATTRIBUTES
+from tests.pongs import count_pongs
 from tests.sync.support import port_of, raw_websocket, read_frame, serving
 from wskit.exceptions import (
     ConcurrencyError,
@@ -1152,27 +1153,13 @@ def test_keepalive_fails_the_connection_when_the_peer_never_answers() -> None:
         assert client.state is CLOSED
 
 
-def count_pongs(ws: ClientConnection | ServerConnection) -> list[int]:
-    """Count the pings of ``ws`` that got their pong, in the list returned."""
-    answered = [0]
-    acknowledge = ws.pings.acknowledge
-
-    def counting(payload: bytes, received_at: float) -> list[tuple[threading.Event, float]]:
-        waiters = acknowledge(payload, received_at)
-        answered[0] += len(waiters)
-        return waiters
-
-    ws.pings.acknowledge = counting  # type: ignore[method-assign]
-    return answered
-
-
 def test_keepalive_keeps_a_healthy_connection_open() -> None:
     # A ping timeout that threads stalled on a busy machine can't outlast: the
     # keepalive waits for each pong before the next ping, so several pongs
     # within the test's time show that pongs end the waits.
     keepalive: dict[str, Any] = {"ping_interval": 0.05, "ping_timeout": WAIT}
     with connection_pair(server_kwargs=keepalive, **keepalive) as (server_ws, client):
-        client_pongs, server_pongs = count_pongs(client), count_pongs(server_ws)
+        client_pongs, server_pongs = count_pongs(client.pings), count_pongs(server_ws.pings)
         wait_for(lambda: client_pongs[0] >= 3 and server_pongs[0] >= 3)
         assert client.state is OPEN
         assert server_ws.state is OPEN
