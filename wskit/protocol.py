@@ -607,6 +607,9 @@ class Protocol:
                 self._empty_fragments = 0
         else:
             frame = self._decode(frame)
+        # A frame that fails the connection is never delivered: parse the
+        # close frame's payload before queuing the frame.
+        close = Close.parse(frame.data) if opcode is CLOSE else None
         if self.debug:
             self.logger.debug("< %s", frame)
         self._events.append(frame)
@@ -615,8 +618,8 @@ class Protocol:
             # in response", unless it is already closing.
             if self.state is OPEN:
                 self.send_frame(Frame(PONG, frame.data))
-        elif opcode is CLOSE:
-            self._receive_close(frame)
+        elif close is not None:
+            self._receive_close(close)
 
     def _decode(self, frame: Frame) -> Frame:
         if self.extensions:
@@ -631,8 +634,7 @@ class Protocol:
             raise ProtocolError("reserved bits must be 0")
         return frame
 
-    def _receive_close(self, frame: Frame) -> None:
-        close = Close.parse(frame.data)
+    def _receive_close(self, close: Close) -> None:
         self.close_rcvd = close
         if self.state is OPEN:
             # "the endpoint typically echos the status code it received". A

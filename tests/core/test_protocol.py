@@ -905,6 +905,78 @@ def test_close_reason_with_invalid_utf8(server: Protocol) -> None:
     assert_failed(server, CloseCode.INVALID_DATA)
 
 
+# Every way a frame can fail the connection: (the valid frames that lead to
+# it, the bad frame, the close code).
+_FAILING_FRAMES = {
+    "close of one byte": ([], to_server(CLOSE, b"\x03"), CloseCode.PROTOCOL_ERROR),
+    "invalid close code": ([], to_server(CLOSE, close_payload(1005)), CloseCode.PROTOCOL_ERROR),
+    "close reason not UTF-8": (
+        b"",
+        to_server(CLOSE, close_payload(1000, b"\xff")),
+        CloseCode.INVALID_DATA,
+    ),
+    "text not UTF-8": ([], to_server(TEXT, b"\xff"), CloseCode.INVALID_DATA),
+    "fragment not UTF-8": (
+        [to_server(TEXT, b"ok", fin=False)],
+        to_server(CONT, b"\xff"),
+        CloseCode.INVALID_DATA,
+    ),
+    "text ends mid-character": ([], to_server(TEXT, b"\xc3"), CloseCode.INVALID_DATA),
+    "long ping": ([], to_server(PING, b"x" * 126), CloseCode.PROTOCOL_ERROR),
+    "fragmented ping": ([], to_server(PING, b"x", fin=False), CloseCode.PROTOCOL_ERROR),
+    "reserved opcode": ([], to_server(cast(Opcode, 3), b"x"), CloseCode.PROTOCOL_ERROR),
+    "unmasked": ([], to_client(BINARY, b"x"), CloseCode.PROTOCOL_ERROR),
+    "reserved bit": ([], to_server(BINARY, b"x", rsv1=True), CloseCode.PROTOCOL_ERROR),
+    "stray continuation": ([], to_server(CONT, b"x"), CloseCode.PROTOCOL_ERROR),
+    "missing continuation": (
+        [to_server(TEXT, b"a", fin=False)],
+        to_server(TEXT, b"b"),
+        CloseCode.PROTOCOL_ERROR,
+    ),
+    "too big": ([], to_server(BINARY, b"x" * 2000), CloseCode.MESSAGE_TOO_BIG),
+    "too many empty fragments": (
+        [to_server(BINARY, b"", fin=False)] + [to_server(CONT, b"", fin=False)] * (MAX_EMPTY_FRAGMENTS - 1),
+        to_server(CONT, b"", fin=False),
+        CloseCode.POLICY_VIOLATION,
+    ),
+}
+
+
+@pytest.mark.parametrize("one_read", [True, False], ids=["one read", "apart"])
+@pytest.mark.parametrize("name", list(_FAILING_FRAMES))
+def test_frame_that_fails_the_connection_is_not_delivered(name: str, one_read: bool) -> None:
+    """Frames before the bad one come out; the bad one and anything after it don't."""
+    before, bad, code = _FAILING_FRAMES[name]
+    server = Protocol(SERVER, max_size=1000)
+    good = to_server(BINARY, b"good") + to_server(PING, b"p")
+    frames = [good, *before, bad, to_server(BINARY, b"after")]
+    if one_read:
+        server.receive_data(b"".join(frames))
+    else:
+        for data in frames:
+            server.receive_data(data)
+    events = received(server)
+    assert events[:2] == [Frame(BINARY, b"good"), Frame(PING, b"p")]
+    # The valid fragments that lead to the bad frame, and nothing else.
+    assert [frame.opcode for frame in events[2:]] == [
+        Opcode(data[0] & 0x0F) for data in before
+    ]
+    writes = sent_frames(server)
+    assert writes[0] == Frame(PONG, b"p")
+    assert isinstance(writes[1], Frame)
+    assert Close.parse(writes[1].data).code == code
+
+
+def test_long_text_that_fails_is_not_delivered(server: Protocol) -> None:
+    """A long frame received in place fails the same way, without an event."""
+    payload = b"a" * 70_000 + b"\xff"
+    data = to_server(TEXT, payload)
+    server.receive_data(data[:20_000])
+    server.receive_data(data[20_000:])
+    assert received(server) == []
+    assert_failed(server, CloseCode.INVALID_DATA)
+
+
 def test_data_after_close_is_ignored(client: Protocol) -> None:
     client.receive_data(to_client(CLOSE, close_payload(1000)) + to_client(TEXT, b"after"))
     assert [f.opcode for f in received(client)] == [CLOSE]
