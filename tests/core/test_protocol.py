@@ -935,7 +935,8 @@ _FAILING_FRAMES = {
     ),
     "too big": ([], to_server(BINARY, b"x" * 2000), CloseCode.MESSAGE_TOO_BIG),
     "too many empty fragments": (
-        [to_server(BINARY, b"", fin=False)] + [to_server(CONT, b"", fin=False)] * (MAX_EMPTY_FRAGMENTS - 1),
+        [to_server(BINARY, b"", fin=False)]
+        + [to_server(CONT, b"", fin=False)] * (MAX_EMPTY_FRAGMENTS - 1),
         to_server(CONT, b"", fin=False),
         CloseCode.POLICY_VIOLATION,
     ),
@@ -958,9 +959,7 @@ def test_frame_that_fails_the_connection_is_not_delivered(name: str, one_read: b
     events = received(server)
     assert events[:2] == [Frame(BINARY, b"good"), Frame(PING, b"p")]
     # The valid fragments that lead to the bad frame, and nothing else.
-    assert [frame.opcode for frame in events[2:]] == [
-        Opcode(data[0] & 0x0F) for data in before
-    ]
+    assert [frame.opcode for frame in events[2:]] == [Opcode(data[0] & 0x0F) for data in before]
     writes = sent_frames(server)
     assert writes[0] == Frame(PONG, b"p")
     assert isinstance(writes[1], Frame)
