@@ -40,6 +40,7 @@ from wskit.exceptions import (
     InvalidStatus,
 )
 from wskit.frames import BINARY, CLOSE, TEXT, Close, CloseCode, Frame
+from wskit.headers import MAX_EXTENSION_PARAMETERS
 from wskit.http11 import SERVER, Request, Response, ResponseParser
 from wskit.protocol import Protocol, Side, State
 from wskit.typing import Origin, Subprotocol
@@ -1350,3 +1351,16 @@ async def test_bad_frame_sent_with_the_request_fails_at_once() -> None:
         writer.write(handshake_request() + Frame(TEXT, b"\xff").serialize(mask=True))
         _, (answer,) = await read_frames(reader, 1)
         assert Close.parse(answer.data).code == CloseCode.INVALID_DATA
+
+
+# Long negotiation headers.
+
+
+async def test_megabyte_of_extension_offers_is_refused_with_400() -> None:
+    """120 header lines of 8 KiB, 480,000 parameters: refused at the first line."""
+    offers = "x-ext" + ";p" * 4000
+    request = handshake_request(headers=[("Sec-WebSocket-Extensions", offers)] * 120)
+    async with serving() as server:
+        response = parse_response(await exchange(port_of(server), request))
+    assert response.status_code == 400
+    assert f"more than {MAX_EXTENSION_PARAMETERS} parameters".encode() in response.body
