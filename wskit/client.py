@@ -17,6 +17,8 @@ from .exceptions import (
 from .extensions.base import ClientExtensionFactory, Extension
 from .handshake import check_upgrade, parse_all, single_header
 from .headers import (
+    MAX_EXTENSIONS,
+    MAX_SUBPROTOCOLS,
     build_authorization_basic,
     build_extension,
     build_host,
@@ -199,7 +201,9 @@ class ClientProtocol(Protocol):
                 extension or parameters that were not offered.
         """
         accepted: list[Extension] = []
-        for name, params in parse_all(headers, "Sec-WebSocket-Extensions", parse_extension):
+        for name, params in parse_all(
+            headers, "Sec-WebSocket-Extensions", parse_extension, MAX_EXTENSIONS
+        ):
             for factory in self.available_extensions or ():
                 if factory.name != name:
                     continue
@@ -220,7 +224,9 @@ class ClientProtocol(Protocol):
             InvalidHandshake: The header cannot be parsed, lists several
                 subprotocols, or one the client did not offer.
         """
-        subprotocols = parse_all(headers, "Sec-WebSocket-Protocol", parse_subprotocol)
+        subprotocols = parse_all(
+            headers, "Sec-WebSocket-Protocol", parse_subprotocol, MAX_SUBPROTOCOLS
+        )
         if not subprotocols:
             return None
         if len(subprotocols) > 1:

@@ -7,20 +7,29 @@ from typing import TypeVar
 
 from .datastructures import Headers, MultipleValuesError
 from .exceptions import InvalidHeader, InvalidUpgrade
-from .headers import parse_connection, parse_upgrade
+from .headers import MAX_TOKENS, check_list_length, parse_connection, parse_upgrade
 
 __all__ = ["check_upgrade", "parse_all", "single_header"]
 
 T = TypeVar("T")
 
 
-def parse_all(headers: Headers, name: str, parse: Callable[[str], list[T]]) -> list[T]:
+def parse_all(headers: Headers, name: str, parse: Callable[[str], list[T]], limit: int) -> list[T]:
     """Parse every ``name`` header with ``parse`` and join the lists.
 
     A list-valued header may be split over several header lines (RFC 9110,
-    section 5.3): both forms mean the same.
+    section 5.3): both forms mean the same, and ``limit`` bounds the items
+    of all lines together, as ``parse`` bounds those of one.
+
+    Raises:
+        SecurityError: There are more than ``limit`` items; parsing stops
+            at the line that has one too many.
     """
-    return [item for value in headers.get_all(name) for item in parse(value)]
+    items: list[T] = []
+    for value in headers.get_all(name):
+        items += parse(value)
+        check_list_length(items, limit, name)
+    return items
 
 
 def single_header(headers: Headers, name: str) -> str:
@@ -47,9 +56,9 @@ def check_upgrade(headers: Headers) -> None:
     Raises:
         InvalidUpgrade: Either header is missing or says something else.
     """
-    connection = parse_all(headers, "Connection", parse_connection)
+    connection = parse_all(headers, "Connection", parse_connection, MAX_TOKENS)
     if not any(option.lower() == "upgrade" for option in connection):
         raise InvalidUpgrade("Connection", ", ".join(connection) or None)
-    upgrade = parse_all(headers, "Upgrade", parse_upgrade)
+    upgrade = parse_all(headers, "Upgrade", parse_upgrade, MAX_TOKENS)
     if not (len(upgrade) == 1 and upgrade[0].lower() == "websocket"):
         raise InvalidUpgrade("Upgrade", ", ".join(upgrade) or None)

@@ -6,7 +6,10 @@ The grammar comes from RFC 9110 (tokens, lists, quoted strings), RFC 6455
 Parsers are small hand-written scanners that only ever move forward, using
 anchored regular expressions without nested quantifiers for runs of
 characters. Their cost is linear in the length of the header, whatever a
-hostile peer puts in it.
+hostile peer puts in it, and bounded: lists stop at a few dozen items
+(:data:`MAX_EXTENSIONS`, :data:`MAX_EXTENSION_PARAMETERS`,
+:data:`MAX_SUBPROTOCOLS`, :data:`MAX_TOKENS`), so that a megabyte of headers
+can't keep the event loop busy parsing.
 """
 
 from __future__ import annotations
@@ -15,13 +18,17 @@ import base64
 import binascii
 import ipaddress
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence, Sized
 from typing import NewType, TypeAlias, TypeVar
 
-from .exceptions import InvalidHeaderFormat, InvalidHeaderValue
+from .exceptions import InvalidHeaderFormat, InvalidHeaderValue, SecurityError
 from .typing import ExtensionName, ExtensionParameter, Subprotocol
 
 __all__ = [
+    "MAX_EXTENSIONS",
+    "MAX_EXTENSION_PARAMETERS",
+    "MAX_SUBPROTOCOLS",
+    "MAX_TOKENS",
     "ConnectionOption",
     "ExtensionHeader",
     "UpgradeProtocol",
@@ -30,6 +37,7 @@ __all__ = [
     "build_host",
     "build_subprotocol",
     "build_www_authenticate_basic",
+    "check_list_length",
     "parse_authorization_basic",
     "parse_connection",
     "parse_extension",
@@ -48,6 +56,32 @@ ExtensionHeader: TypeAlias = tuple[ExtensionName, Sequence[ExtensionParameter]]
 """An extension and its parameters, as in ``Sec-WebSocket-Extensions``."""
 
 T = TypeVar("T")
+
+MAX_EXTENSIONS = 32
+"""Extensions that the ``Sec-WebSocket-Extensions`` headers of a handshake may list.
+
+Offers in a request, accepted extensions in a response. Browsers offer one.
+Past it, a server answers 400 and a client fails the handshake, as soon as
+the parser gets there.
+"""
+
+MAX_EXTENSION_PARAMETERS = 16
+"""Parameters that one extension may have in ``Sec-WebSocket-Extensions``.
+
+permessage-deflate defines four. Past it, as past :data:`MAX_EXTENSIONS`.
+"""
+
+MAX_SUBPROTOCOLS = 32
+"""Subprotocols that the ``Sec-WebSocket-Protocol`` headers of a handshake may list.
+
+Past it, as past :data:`MAX_EXTENSIONS`.
+"""
+
+MAX_TOKENS = 32
+"""Options in the ``Connection`` headers, protocols in the ``Upgrade`` headers.
+
+A handshake needs one of each. Past it, as past :data:`MAX_EXTENSIONS`.
+"""
 
 
 # RFC 9110 5.6.2: token = 1*tchar.
@@ -130,18 +164,33 @@ def _parse_end(header: str, pos: int, name: str) -> None:
         raise InvalidHeaderFormat(name, "trailing data", header, pos)
 
 
+def check_list_length(items: Sized, limit: int, name: str, what: str = "items") -> None:
+    """Check that a list parsed from ``name`` headers holds at most ``limit`` items.
+
+    Raises:
+        SecurityError: It holds more.
+    """
+    if len(items) > limit:
+        raise SecurityError(f"more than {limit} {what} in {name}")
+
+
 def _parse_list(
     parse_item: Callable[[str, int, str], tuple[T, int]],
     header: str,
     pos: int,
     name: str,
+    limit: int,
 ) -> list[T]:
-    """Parse a comma-separated list with at least one element.
+    """Parse a comma-separated list with at least one element, at most ``limit``.
 
     RFC 9110 5.6.1: "a recipient MUST accept lists that satisfy the
     following syntax: #element => [ element ] *( OWS "," OWS [ element ] )",
     so empty elements are skipped. The headers parsed here are 1#element:
     at least one element must be present.
+
+    Raises:
+        SecurityError: The list has more than ``limit`` elements; parsing
+            stops at the first one too many.
     """
     items: list[T] = []
     pos = _skip_ows(header, pos)
@@ -150,6 +199,7 @@ def _parse_list(
     while True:
         item, pos = parse_item(header, pos, name)
         items.append(item)
+        check_list_length(items, limit, name)
         pos = _skip_ows(header, pos)
         if pos == len(header):
             return items
@@ -180,8 +230,9 @@ def parse_connection(header: str) -> list[ConnectionOption]:
 
     Raises:
         InvalidHeaderFormat: If the header isn't a list of tokens.
+        SecurityError: If it lists more than :data:`MAX_TOKENS`.
     """
-    return _parse_list(_parse_connection_option, header, 0, "Connection")
+    return _parse_list(_parse_connection_option, header, 0, "Connection", MAX_TOKENS)
 
 
 def _parse_upgrade_protocol(header: str, pos: int, name: str) -> tuple[UpgradeProtocol, int]:
@@ -202,8 +253,9 @@ def parse_upgrade(header: str) -> list[UpgradeProtocol]:
 
     Raises:
         InvalidHeaderFormat: If the header isn't a list of protocols.
+        SecurityError: If it lists more than :data:`MAX_TOKENS`.
     """
-    return _parse_list(_parse_upgrade_protocol, header, 0, "Upgrade")
+    return _parse_list(_parse_upgrade_protocol, header, 0, "Upgrade", MAX_TOKENS)
 
 
 # Sec-WebSocket-Extensions (RFC 6455 9.1).
@@ -237,6 +289,7 @@ def _parse_extension_item(header: str, pos: int, name: str) -> tuple[ExtensionHe
         pos = _skip_ows(header, pos + 1)
         parameter, pos = _parse_extension_param(header, pos, name)
         parameters.append(parameter)
+        check_list_length(parameters, MAX_EXTENSION_PARAMETERS, name, "parameters of one extension")
         pos = _skip_ows(header, pos)
     return (ExtensionName(extension), parameters), pos
 
@@ -257,8 +310,10 @@ def parse_extension(header: str) -> list[ExtensionHeader]:
 
     Raises:
         InvalidHeaderFormat: If the header doesn't follow the grammar.
+        SecurityError: If it lists more than :data:`MAX_EXTENSIONS` extensions,
+            or one has more than :data:`MAX_EXTENSION_PARAMETERS` parameters.
     """
-    return _parse_list(_parse_extension_item, header, 0, "Sec-WebSocket-Extensions")
+    return _parse_list(_parse_extension_item, header, 0, "Sec-WebSocket-Extensions", MAX_EXTENSIONS)
 
 
 def build_extension(extensions: Sequence[ExtensionHeader]) -> str:
@@ -298,8 +353,11 @@ def parse_subprotocol(header: str) -> list[Subprotocol]:
 
     Raises:
         InvalidHeaderFormat: If the header isn't a list of tokens.
+        SecurityError: If it lists more than :data:`MAX_SUBPROTOCOLS`.
     """
-    return _parse_list(_parse_subprotocol_item, header, 0, "Sec-WebSocket-Protocol")
+    return _parse_list(
+        _parse_subprotocol_item, header, 0, "Sec-WebSocket-Protocol", MAX_SUBPROTOCOLS
+    )
 
 
 def build_subprotocol(subprotocols: Sequence[Subprotocol]) -> str:

@@ -27,6 +27,7 @@ __all__ = [
     "BaseAssembler",
     "Fragments",
     "FrameQueue",
+    "PartialMessage",
     "encode",
     "join",
     "queue_limits",
@@ -145,6 +146,35 @@ def join(frames: list[Frame], decode: bool | None) -> Data:
         return str(data, "utf-8")
     # bytes() would return a bytes payload as is, but only after a slow type call.
     return data if type(data) is bytes else bytes(data)
+
+
+class PartialMessage:
+    """The fragments of one message taken from the queue so far, joined as they come.
+
+    One growing buffer rather than a frame per fragment: a message costs
+    about its size, whatever its fragmentation.
+
+    Args:
+        first: The first frame of the message.
+    """
+
+    def __init__(self, first: Frame) -> None:
+        self.first = first
+        self.fin = first.fin
+        self.payload: bytearray | None = None
+
+    def add(self, fragment: Frame) -> None:
+        """Append the next fragment of the message."""
+        if self.payload is None:
+            self.payload = bytearray(self.first.data)
+        self.payload += fragment.data
+        self.fin = fragment.fin
+
+    def frame(self) -> Frame:
+        """Return the message so far as one frame."""
+        if self.payload is None:
+            return self.first
+        return Frame(self.first.opcode, self.payload, self.fin)
 
 
 class BaseAssembler:

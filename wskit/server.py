@@ -27,7 +27,13 @@ from .exceptions import (
 )
 from .extensions.base import Extension, ServerExtensionFactory
 from .handshake import check_upgrade, parse_all, single_header
-from .headers import build_extension, parse_extension, parse_subprotocol
+from .headers import (
+    MAX_EXTENSIONS,
+    MAX_SUBPROTOCOLS,
+    build_extension,
+    parse_extension,
+    parse_subprotocol,
+)
 from .http11 import Request, RequestParser, Response
 from .protocol import CONNECTING, OPEN, SERVER, Protocol, State
 from .typing import BytesLike, LoggerLike, Origin, StatusLike, Subprotocol
@@ -277,7 +283,7 @@ class ServerProtocol(Protocol):
         accepted: list[Extension] = []
         response_params = []
         if self.available_extensions:
-            offers = parse_all(headers, "Sec-WebSocket-Extensions", parse_extension)
+            offers = parse_all(headers, "Sec-WebSocket-Extensions", parse_extension, MAX_EXTENSIONS)
             for name, params in offers:
                 for factory in self.available_extensions:
                     if factory.name != name:
@@ -299,7 +305,7 @@ class ServerProtocol(Protocol):
             InvalidHandshake: The header cannot be parsed, or no acceptable
                 subprotocol was offered.
         """
-        offered = parse_all(headers, "Sec-WebSocket-Protocol", parse_subprotocol)
+        offered = parse_all(headers, "Sec-WebSocket-Protocol", parse_subprotocol, MAX_SUBPROTOCOLS)
         return self.select_subprotocol(offered)
 
     def select_subprotocol(self, subprotocols: Sequence[Subprotocol]) -> Subprotocol | None:

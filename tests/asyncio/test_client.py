@@ -468,6 +468,17 @@ async def test_server_closing_right_after_accepting() -> None:
         assert ws.close_reason == "done"
 
 
+async def test_frame_in_the_same_write_as_the_101_is_received_at_once() -> None:
+    """A frame that comes with the response needs no further bytes to be delivered."""
+    frame = Frame(OP_TEXT, b"hello").serialize(mask=False)
+    async with (
+        raw_server(accepting_then(frame)) as port,
+        connect(f"ws://{LOCALHOST}:{port}/", open_timeout=WAIT, ping_interval=None) as ws,
+    ):
+        async with asyncio.timeout(WAIT):
+            assert await ws.recv() == "hello"
+
+
 # TLS.
 
 

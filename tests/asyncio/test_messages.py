@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import tracemalloc
 
 import pytest
 
@@ -190,9 +191,33 @@ async def test_cancelled_get_leaves_the_partial_message_whole() -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert [bytes(frame.data) for frame in assembler.queue.frames] == [b"he", b"l"]
+    assert [(frame.opcode, frame.data, frame.fin) for frame in assembler.queue.frames] == [
+        (TEXT, b"hel", False)
+    ]
     deliver(assembler, cont(b"lo"))
     assert await assembler.get() == "hello"
+
+
+async def test_fragments_taken_one_at_a_time_are_not_kept_as_frames() -> None:
+    """A message whose fragments arrive one by one costs its size, not a frame each."""
+    count = 10_000
+    assembler = Assembler()
+    task = asyncio.create_task(assembler.get())
+    await wait_until_blocked(task)
+    tracemalloc.start()
+    try:
+        for index in range(count):
+            frame = binary(b"x", fin=False) if index == 0 else cont(b"x", index == count - 1)
+            deliver(assembler, frame)
+            # Let the reader take each fragment before the next one.
+            while assembler.queue.frames:
+                await asyncio.sleep(0)
+        assert await task == b"x" * count
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # A frame a fragment: ~2.5 MB; the message: a few dozen KB.
+    assert peak < 100 * count
 
 
 async def test_concurrent_get_raises_concurrency_error() -> None:

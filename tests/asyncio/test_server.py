@@ -39,9 +39,10 @@ from wskit.exceptions import (
     ConnectionClosedOK,
     InvalidStatus,
 )
-from wskit.frames import CloseCode, Frame
+from wskit.frames import BINARY, CLOSE, TEXT, Close, CloseCode, Frame
+from wskit.headers import MAX_EXTENSION_PARAMETERS
 from wskit.http11 import SERVER, Request, Response, ResponseParser
-from wskit.protocol import State
+from wskit.protocol import Protocol, Side, State
 from wskit.typing import Origin, Subprotocol
 
 LOCALHOST = "127.0.0.1"
@@ -1283,3 +1284,108 @@ async def test_broadcast_skips_connection_sending_fragments(
         # Once the message is complete, broadcasting works again.
         broadcast([connection], "after")
         assert await ws.recv() == "after"
+
+
+# Frames that come with the handshake request.
+
+
+async def read_frames(reader: asyncio.StreamReader, count: int) -> tuple[Response, list[Frame]]:
+    """Read the handshake response, then ``count`` frames; bounded by WAIT."""
+    parser = ResponseParser()
+    client = Protocol(Side.CLIENT)
+    response = None
+    frames: list[Frame] = []
+    async with asyncio.timeout(WAIT):
+        while len(frames) < count:
+            data = await reader.read(2**16)
+            assert data, "the server closed the connection"
+            if response is None:
+                response = parser.feed(data)
+                if response is None:
+                    continue
+                data = parser.trailing
+            client.receive_data(data)
+            frames += cast(list[Frame], client.events_received())
+    assert response is not None
+    return response, frames
+
+
+@contextlib.asynccontextmanager
+async def raw_client(
+    server: Server,
+) -> AsyncIterator[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
+    reader, writer = await asyncio.open_connection(LOCALHOST, port_of(server))
+    try:
+        yield reader, writer
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+
+
+async def test_frames_sent_with_the_request_are_answered_at_once() -> None:
+    """Frames written with the request in one write don't wait for more bytes.
+
+    Without keepalive, nothing else would ever come: the test would time out.
+    """
+    async with serving(ping_interval=None) as server, raw_client(server) as (reader, writer):
+        frames = Frame(TEXT, b"hello").serialize(mask=True) + Frame(BINARY, b"\x01").serialize(
+            mask=True
+        )
+        writer.write(handshake_request() + frames)
+        response, echoed = await read_frames(reader, 2)
+        assert response.status_code == 101
+        assert echoed == [Frame(TEXT, b"hello"), Frame(BINARY, b"\x01")]
+
+
+async def test_close_sent_with_the_request_ends_the_connection_cleanly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="wskit.server")
+    closed: list[ConnectionClosed] = []
+
+    async def handler(ws: ServerConnection) -> None:
+        try:
+            await ws.recv()
+        except ConnectionClosed as exc:
+            closed.append(exc)
+
+    async with (
+        serving(handler, ping_interval=None) as server,
+        raw_client(server) as (
+            reader,
+            writer,
+        ),
+    ):
+        close = Frame(CLOSE, Close(CloseCode.GOING_AWAY, "bye").serialize())
+        writer.write(handshake_request() + close.serialize(mask=True))
+        response, (answer,) = await read_frames(reader, 1)
+        assert response.status_code == 101
+        assert answer == Frame(CLOSE, Close(CloseCode.GOING_AWAY, "").serialize())
+        async with asyncio.timeout(WAIT):
+            assert await reader.read() == b""
+    # The handler ran and learnt how the connection ended; nothing failed.
+    (exc,) = closed
+    assert isinstance(exc, ConnectionClosedOK)
+    assert exc.rcvd == Close(CloseCode.GOING_AWAY, "bye")
+    assert not records(caplog, "opening handshake failed")
+
+
+async def test_bad_frame_sent_with_the_request_fails_at_once() -> None:
+    async with serving(ping_interval=None) as server, raw_client(server) as (reader, writer):
+        writer.write(handshake_request() + Frame(TEXT, b"\xff").serialize(mask=True))
+        _, (answer,) = await read_frames(reader, 1)
+        assert Close.parse(answer.data).code == CloseCode.INVALID_DATA
+
+
+# Long negotiation headers.
+
+
+async def test_megabyte_of_extension_offers_is_refused_with_400() -> None:
+    """120 header lines of 8 KiB, 480,000 parameters: refused at the first line."""
+    offers = "x-ext" + ";p" * 4000
+    request = handshake_request(headers=[("Sec-WebSocket-Extensions", offers)] * 120)
+    async with serving() as server:
+        response = parse_response(await exchange(port_of(server), request))
+    assert response.status_code == 400
+    assert f"more than {MAX_EXTENSION_PARAMETERS} parameters".encode() in response.body

@@ -48,7 +48,13 @@ from wskit.frames import (
     Opcode,
     parse_header,
 )
-from wskit.headers import parse_authorization_basic, parse_extension
+from wskit.headers import (
+    MAX_EXTENSION_PARAMETERS,
+    MAX_EXTENSIONS,
+    MAX_SUBPROTOCOLS,
+    parse_authorization_basic,
+    parse_extension,
+)
 from wskit.http11 import MAX_BODY_SIZE, MAX_LINE_LENGTH, Request, RequestParser, Response
 from wskit.protocol import SEND_EOF, State
 from wskit.server import ServerProtocol
@@ -808,6 +814,29 @@ def test_malformed_extensions_header() -> None:
         accepting_response(client, ("Sec-WebSocket-Extensions", "permessage-deflate;"))
     )
     assert_failed(client, InvalidHeaderFormat, with_response=True)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("Sec-WebSocket-Extensions", ", ".join(["permessage-deflate"] * (MAX_EXTENSIONS + 1))),
+        (
+            "Sec-WebSocket-Extensions",
+            "permessage-deflate" + "; p" * (MAX_EXTENSION_PARAMETERS + 1),
+        ),
+        ("Sec-WebSocket-Protocol", ", ".join(["chat"] * (MAX_SUBPROTOCOLS + 1))),
+    ],
+    ids=["extensions", "parameters", "subprotocols"],
+)
+def test_long_negotiation_lists_fail_the_handshake(name: str, value: str) -> None:
+    client = make_client(
+        extensions=[ClientPerMessageDeflateFactory()], subprotocols=[Subprotocol("chat")]
+    )
+    # Spread over many lines, each of them under the limit but for parameters.
+    lines = [(name, value)] * 100
+    client.receive_data(accepting_response(client, *lines))
+    exc, _ = assert_failed(client, SecurityError, with_response=True)
+    assert "more than" in str(exc)
 
 
 def test_extension_declined_by_the_server() -> None:

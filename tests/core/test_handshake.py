@@ -5,21 +5,28 @@ from __future__ import annotations
 import pytest
 
 from wskit.datastructures import Headers
-from wskit.exceptions import InvalidHeader, InvalidHeaderFormat, InvalidUpgrade
+from wskit.exceptions import InvalidHeader, InvalidHeaderFormat, InvalidUpgrade, SecurityError
 from wskit.handshake import check_upgrade, parse_all, single_header
-from wskit.headers import parse_connection, parse_extension, parse_subprotocol
+from wskit.headers import (
+    MAX_EXTENSIONS,
+    MAX_SUBPROTOCOLS,
+    MAX_TOKENS,
+    parse_connection,
+    parse_extension,
+    parse_subprotocol,
+)
 
 # parse_all
 
 
 def test_parse_all_without_the_header_is_empty() -> None:
     headers = Headers([("Host", "example.com")])
-    assert parse_all(headers, "Sec-WebSocket-Protocol", parse_subprotocol) == []
+    assert parse_all(headers, "Sec-WebSocket-Protocol", parse_subprotocol, MAX_SUBPROTOCOLS) == []
 
 
 def test_parse_all_single_line() -> None:
     headers = Headers([("Sec-WebSocket-Protocol", "chat, superchat")])
-    assert parse_all(headers, "Sec-WebSocket-Protocol", parse_subprotocol) == [
+    assert parse_all(headers, "Sec-WebSocket-Protocol", parse_subprotocol, MAX_SUBPROTOCOLS) == [
         "chat",
         "superchat",
     ]
@@ -47,14 +54,38 @@ def test_parse_all_joins_lines_in_order() -> None:
         ("x-foo", []),
         ("x-bar", [("level", "3")]),
     ]
-    assert parse_all(split, "Sec-WebSocket-Extensions", parse_extension) == expected
-    assert parse_all(joined, "Sec-WebSocket-Extensions", parse_extension) == expected
+    assert parse_all(split, "Sec-WebSocket-Extensions", parse_extension, MAX_EXTENSIONS) == expected
+    assert (
+        parse_all(joined, "Sec-WebSocket-Extensions", parse_extension, MAX_EXTENSIONS) == expected
+    )
 
 
 def test_parse_all_propagates_parse_errors() -> None:
     headers = Headers([("Connection", "Upgrade"), ("Connection", "bad value")])
     with pytest.raises(InvalidHeaderFormat):
-        parse_all(headers, "Connection", parse_connection)
+        parse_all(headers, "Connection", parse_connection, MAX_TOKENS)
+
+
+@pytest.mark.parametrize("lines", [1, 2, 3])
+def test_parse_all_bounds_items_over_all_lines(lines: int) -> None:
+    """The limit holds for the lines together: each may stay under it."""
+    per_line = MAX_SUBPROTOCOLS // lines + 1
+    headers = Headers([("Sec-WebSocket-Protocol", ", ".join(["p"] * per_line))] * lines)
+    with pytest.raises(SecurityError, match=f"more than {MAX_SUBPROTOCOLS} items"):
+        parse_all(headers, "Sec-WebSocket-Protocol", parse_subprotocol, MAX_SUBPROTOCOLS)
+    exactly = Headers([("Sec-WebSocket-Protocol", ", ".join(["p"] * MAX_SUBPROTOCOLS))])
+    assert (
+        len(parse_all(exactly, "Sec-WebSocket-Protocol", parse_subprotocol, MAX_SUBPROTOCOLS))
+        == MAX_SUBPROTOCOLS
+    )
+
+
+@pytest.mark.parametrize("name", ["Connection", "Upgrade"])
+def test_check_upgrade_bounds_tokens(name: str) -> None:
+    headers = Headers([("Connection", "Upgrade"), ("Upgrade", "websocket")])
+    headers[name] = ", ".join(["x"] * MAX_TOKENS)
+    with pytest.raises(SecurityError, match=f"more than {MAX_TOKENS} items in {name}"):
+        check_upgrade(headers)
 
 
 # single_header

@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from wskit.frames import BINARY, CONT, TEXT, Frame
-from wskit.messages import BaseAssembler, Fragments, FrameQueue, encode, join, queue_limits
+from wskit.messages import (
+    BaseAssembler,
+    Fragments,
+    FrameQueue,
+    PartialMessage,
+    encode,
+    join,
+    queue_limits,
+)
 
 # queue_limits.
 
@@ -319,6 +327,30 @@ def test_encode_text_override() -> None:
 def test_encode_rejects_other_types(data: object) -> None:
     with pytest.raises(TypeError, match=type(data).__name__):
         encode(data, None)
+
+
+# PartialMessage.
+
+
+def test_partial_message_of_one_frame_is_that_frame() -> None:
+    frame = Frame(TEXT, b"whole")
+    message = PartialMessage(frame)
+    assert message.fin
+    assert message.frame() is frame
+
+
+def test_partial_message_joins_fragments_in_one_buffer() -> None:
+    first = Frame(BINARY, b"ab", fin=False)
+    message = PartialMessage(first)
+    message.add(Frame(CONT, b"c", fin=False))
+    assert not message.fin
+    assert message.frame() == Frame(BINARY, b"abc", fin=False)
+    payload = message.payload
+    message.add(Frame(CONT, memoryview(b"de")))
+    # One buffer, extended in place; the first frame stays as it was.
+    assert message.payload is payload
+    assert message.frame() == Frame(BINARY, b"abcde")
+    assert first == Frame(BINARY, b"ab", fin=False)
 
 
 # BaseAssembler.

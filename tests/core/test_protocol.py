@@ -45,6 +45,7 @@ from wskit.frames import (
 )
 from wskit.http11 import Request
 from wskit.protocol import (
+    _SEPARATE_FRAGMENTS,
     CLOSING,
     MAX_EMPTY_FRAGMENTS,
     OPEN,
@@ -60,6 +61,7 @@ from wskit.typing import Subprotocol
 from wskit.uri import parse_uri
 
 SERVER, CLIENT = Side.SERVER, Side.CLIENT
+SEPARATE = _SEPARATE_FRAGMENTS
 
 
 # Helpers: what the peer of a protocol under test would put on the wire.
@@ -627,6 +629,72 @@ def test_fragmented_message(server: Protocol) -> None:
     ]
 
 
+def test_many_fragments_received_together_are_joined(server: Protocol) -> None:
+    """Past a few fragments waiting together, the next ones join the last."""
+    fragments = [to_server(CONT, bytes([i]), fin=False) for i in range(1, 40)]
+    server.receive_data(to_server(BINARY, b"\x00", fin=False) + b"".join(fragments[:30]))
+    server.receive_data(b"".join(fragments[30:]) + to_server(PING, b"p"))
+    events = received(server)
+    assert [(f.opcode, f.data, f.fin) for f in events] == [
+        (BINARY, b"\x00", False),
+        *[(CONT, bytes([i]), False) for i in range(1, SEPARATE)],
+        (CONT, bytes(range(SEPARATE, 40)), False),
+        (PING, b"p", True),
+    ]
+    # Handed out, a frame is never extended; a control frame ends a run.
+    server.receive_data(b"".join(to_server(CONT, b"x", fin=False) for _ in range(SEPARATE + 1)))
+    server.receive_data(to_server(PING, b"p") + to_server(CONT, b"y"))
+    assert [(f.opcode, f.data, f.fin) for f in received(server)] == [
+        *[(CONT, b"x", False)] * (SEPARATE - 1),
+        (CONT, b"xx", False),
+        (PING, b"p", True),
+        (CONT, b"y", True),
+    ]
+    assert events[SEPARATE].data == bytes(range(SEPARATE, 40))
+
+
+def test_each_message_keeps_its_first_fragments(server: Protocol) -> None:
+    data = b"".join(
+        [to_server(TEXT, b"a", fin=False)]
+        + [to_server(CONT, b"a", fin=False)] * SEPARATE
+        + [to_server(CONT, b"a"), to_server(BINARY, b"b", fin=False), to_server(CONT, b"b")]
+    )
+    server.receive_data(data)
+    assert [(f.opcode, f.data, f.fin) for f in received(server)] == [
+        (TEXT, b"a", False),
+        *[(CONT, b"a", False)] * (SEPARATE - 1),
+        (CONT, b"aa", True),
+        (BINARY, b"b", False),
+        (CONT, b"b", True),
+    ]
+
+
+def test_many_tiny_fragments_cost_their_size() -> None:
+    """A message in 1-byte fragments isn't a frame per byte: its payload, about once."""
+    size = 2**16
+    server = Protocol(SERVER, max_size=size)
+    data = b"".join(
+        [
+            to_server(BINARY, b"x", fin=False),
+            to_server(CONT, b"x", fin=False) * (size - 2),
+            to_server(CONT, b"x"),
+        ]
+    )
+    tracemalloc.start()
+    try:
+        server.receive_data(data)
+        current, peak = tracemalloc.get_traced_memory()
+        events = received(server)
+    finally:
+        tracemalloc.stop()
+    assert b"".join(frame.data for frame in events) == b"x" * size
+    assert len(events) == SEPARATE + 1
+    # As frames, ~300 bytes a fragment: 19 MiB here. Joined: the payload,
+    # the parser's buffer, growing room.
+    assert current < 2 * size + len(data)
+    assert peak < 3 * size + 2 * len(data)
+
+
 def test_continuation_without_start(server: Protocol) -> None:
     server.receive_data(to_server(CONT, b"x"))
     assert_failed(server, CloseCode.PROTOCOL_ERROR)
@@ -672,7 +740,7 @@ def test_4_mib_message_in_64_byte_fragments() -> None:
     server.receive_data(chunk * (size // step - 2))
     server.receive_data(to_server(CONT, b"z" * step))
     events = received(server)
-    assert len(events) == size // step
+    assert len(events) == SEPARATE + 1
     assert sum(len(frame.data) for frame in events) == size
     assert events[-1].fin
     assert server.data_to_send() == []
@@ -902,6 +970,78 @@ def test_valid_close_codes_are_echoed(server: Protocol, code: int) -> None:
 
 def test_close_reason_with_invalid_utf8(server: Protocol) -> None:
     server.receive_data(to_server(CLOSE, close_payload(1000, b"\xff")))
+    assert_failed(server, CloseCode.INVALID_DATA)
+
+
+# Every way a frame can fail the connection: (the valid frames that lead to
+# it, the bad frame, the close code).
+_FAILING_FRAMES: dict[str, tuple[list[bytes], bytes, CloseCode]] = {
+    "close of one byte": ([], to_server(CLOSE, b"\x03"), CloseCode.PROTOCOL_ERROR),
+    "invalid close code": ([], to_server(CLOSE, close_payload(1005)), CloseCode.PROTOCOL_ERROR),
+    "close reason not UTF-8": (
+        [],
+        to_server(CLOSE, close_payload(1000, b"\xff")),
+        CloseCode.INVALID_DATA,
+    ),
+    "text not UTF-8": ([], to_server(TEXT, b"\xff"), CloseCode.INVALID_DATA),
+    "fragment not UTF-8": (
+        [to_server(TEXT, b"ok", fin=False)],
+        to_server(CONT, b"\xff"),
+        CloseCode.INVALID_DATA,
+    ),
+    "text ends mid-character": ([], to_server(TEXT, b"\xc3"), CloseCode.INVALID_DATA),
+    "long ping": ([], to_server(PING, b"x" * 126), CloseCode.PROTOCOL_ERROR),
+    "fragmented ping": ([], to_server(PING, b"x", fin=False), CloseCode.PROTOCOL_ERROR),
+    "reserved opcode": ([], to_server(cast(Opcode, 3), b"x"), CloseCode.PROTOCOL_ERROR),
+    "unmasked": ([], to_client(BINARY, b"x"), CloseCode.PROTOCOL_ERROR),
+    "reserved bit": ([], to_server(BINARY, b"x", rsv1=True), CloseCode.PROTOCOL_ERROR),
+    "stray continuation": ([], to_server(CONT, b"x"), CloseCode.PROTOCOL_ERROR),
+    "missing continuation": (
+        [to_server(TEXT, b"a", fin=False)],
+        to_server(TEXT, b"b"),
+        CloseCode.PROTOCOL_ERROR,
+    ),
+    "too big": ([], to_server(BINARY, b"x" * 2000), CloseCode.MESSAGE_TOO_BIG),
+    "too many empty fragments": (
+        [to_server(BINARY, b"", fin=False)]
+        + [to_server(CONT, b"", fin=False)] * (MAX_EMPTY_FRAGMENTS - 1),
+        to_server(CONT, b"", fin=False),
+        CloseCode.POLICY_VIOLATION,
+    ),
+}
+
+
+@pytest.mark.parametrize("one_read", [True, False], ids=["one read", "apart"])
+@pytest.mark.parametrize("name", list(_FAILING_FRAMES))
+def test_frame_that_fails_the_connection_is_not_delivered(name: str, one_read: bool) -> None:
+    """Frames before the bad one come out; the bad one and anything after it don't."""
+    before, bad, code = _FAILING_FRAMES[name]
+    server = Protocol(SERVER, max_size=1000)
+    good = to_server(BINARY, b"good") + to_server(PING, b"p")
+    frames = [good, *before, bad, to_server(BINARY, b"after")]
+    if one_read:
+        server.receive_data(b"".join(frames))
+    else:
+        for data in frames:
+            server.receive_data(data)
+    events = received(server)
+    assert events[:2] == [Frame(BINARY, b"good"), Frame(PING, b"p")]
+    # The valid fragments that lead to the bad frame, and nothing else.
+    opcodes = [Opcode(data[0] & 0x0F) for data in before]
+    assert [frame.opcode for frame in events[2:]] == opcodes[: SEPARATE + 1]
+    writes = sent_frames(server)
+    assert writes[0] == Frame(PONG, b"p")
+    assert isinstance(writes[1], Frame)
+    assert Close.parse(writes[1].data).code == code
+
+
+def test_long_text_that_fails_is_not_delivered(server: Protocol) -> None:
+    """A long frame received in place fails the same way, without an event."""
+    payload = b"a" * 70_000 + b"\xff"
+    data = to_server(TEXT, payload)
+    server.receive_data(data[:20_000])
+    server.receive_data(data[20_000:])
+    assert received(server) == []
     assert_failed(server, CloseCode.INVALID_DATA)
 
 

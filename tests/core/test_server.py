@@ -23,6 +23,7 @@ from wskit.exceptions import (
     InvalidUpgrade,
     NegotiationError,
     RequestLineTooLong,
+    SecurityError,
     TooManyHeaders,
 )
 from wskit.extensions.permessage_deflate import (
@@ -30,6 +31,7 @@ from wskit.extensions.permessage_deflate import (
     enable_server_permessage_deflate,
 )
 from wskit.frames import TEXT, Frame
+from wskit.headers import MAX_EXTENSION_PARAMETERS, MAX_EXTENSIONS, MAX_SUBPROTOCOLS
 from wskit.http11 import Request, Response, ResponseParser
 from wskit.protocol import SEND_EOF, State
 from wskit.server import ServerProtocol
@@ -336,6 +338,74 @@ def test_hostile_extension_header_is_handled_in_bounded_time(value: str) -> None
     response = server.accept(request)
     assert time.perf_counter() - start < 2
     assert response.status_code in (101, 400)
+
+
+# Past a list limit, valid items up to one too many, then garbage: a parser
+# that went on past the limit would fail on the garbage instead.
+_LONG_LISTS = {
+    "extensions": (
+        "Sec-WebSocket-Extensions",
+        ", ".join(["x-ext"] * (MAX_EXTENSIONS + 1)) + ", !!!",
+        f"more than {MAX_EXTENSIONS} items in Sec-WebSocket-Extensions",
+    ),
+    "parameters": (
+        "Sec-WebSocket-Extensions",
+        "permessage-deflate" + "; p" * (MAX_EXTENSION_PARAMETERS + 1) + "; !!!",
+        f"more than {MAX_EXTENSION_PARAMETERS} parameters of one extension",
+    ),
+    "subprotocols": (
+        "Sec-WebSocket-Protocol",
+        ", ".join(["chat"] * (MAX_SUBPROTOCOLS + 1)) + ", !!!",
+        f"more than {MAX_SUBPROTOCOLS} items in Sec-WebSocket-Protocol",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", list(_LONG_LISTS))
+def test_long_negotiation_lists_are_refused_with_400(kind: str) -> None:
+    name, value, message = _LONG_LISTS[kind]
+    server = ServerProtocol(
+        extensions=enable_server_permessage_deflate(None), subprotocols=[Subprotocol("chat")]
+    )
+    response = answer(request_bytes([*BASE_HEADERS, (name, value)]), server)
+    assert response.status_code == 400
+    assert isinstance(server.handshake_exc, SecurityError)
+    assert message in str(server.handshake_exc)
+
+
+@pytest.mark.parametrize(
+    ("name", "limit"),
+    [("Sec-WebSocket-Extensions", MAX_EXTENSIONS), ("Sec-WebSocket-Protocol", MAX_SUBPROTOCOLS)],
+)
+def test_long_negotiation_lists_over_many_lines_are_refused(name: str, limit: int) -> None:
+    """The limits hold for all the header lines together, each under the limit."""
+    server = ServerProtocol(
+        extensions=enable_server_permessage_deflate(None), subprotocols=[Subprotocol("chat")]
+    )
+    lines = [(name, ", ".join(["chat"] * 8))] * 100
+    response = answer(request_bytes([*BASE_HEADERS, *lines]), server)
+    assert response.status_code == 400
+    assert isinstance(server.handshake_exc, SecurityError)
+    assert f"more than {limit} items in {name}" in str(server.handshake_exc)
+
+
+def test_negotiation_lists_up_to_the_limits_are_accepted() -> None:
+    offers = ["x-ext"] * (MAX_EXTENSIONS - 1) + [
+        "permessage-deflate" + "; client_max_window_bits" * MAX_EXTENSION_PARAMETERS
+    ]
+    headers = [
+        *BASE_HEADERS,
+        ("Sec-WebSocket-Extensions", ", ".join(offers)),
+        ("Sec-WebSocket-Protocol", ", ".join(["other"] * (MAX_SUBPROTOCOLS - 1) + ["chat"])),
+    ]
+    server = ServerProtocol(
+        extensions=enable_server_permessage_deflate(None), subprotocols=[Subprotocol("chat")]
+    )
+    response = answer(request_bytes(headers), server)
+    # Not refused for its length; the repeated parameter is declined.
+    assert server.handshake_exc is None
+    assert response.status_code == 101
+    assert response.headers["Sec-WebSocket-Protocol"] == "chat"
 
 
 # Origins.

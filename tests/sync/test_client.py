@@ -29,12 +29,13 @@ from wskit.exceptions import (
     InvalidStatus,
     InvalidURI,
 )
-from wskit.frames import CloseCode
+from wskit.frames import TEXT, CloseCode, Frame
 from wskit.http11 import USER_AGENT, Request, Response
 from wskit.protocol import State
 from wskit.sync.client import ClientConnection, connect, unix_connect
 from wskit.sync.server import ServerConnection, unix_serve
 from wskit.typing import Origin, Subprotocol
+from wskit.utils import accept_key
 
 from .support import (
     LOCALHOST,
@@ -178,6 +179,30 @@ def test_server_closing_right_after_accepting() -> None:
                 with pytest.raises(ConnectionClosedOK):
                     ws.recv(timeout=WAIT)
                 assert (ws.close_code, ws.close_reason) == (CloseCode.GOING_AWAY, "gone")
+
+
+def test_frame_in_the_same_write_as_the_101_is_received_at_once() -> None:
+    """A frame that comes with the response needs no further bytes to be delivered."""
+
+    def answer(sock: socket.socket) -> None:
+        headers = read_request(sock).decode("latin-1").split("\r\n")
+        (key,) = [
+            line.split(":", 1)[1].strip()
+            for line in headers
+            if line.lower().startswith("sec-websocket-key:")
+        ]
+        sock.sendall(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Accept: "
+            + accept_key(key).encode()
+            + b"\r\n\r\n"
+            + Frame(TEXT, b"hello").serialize(mask=False)
+        )
+        # The client closes once it got the frame; then the server closes TCP.
+        assert sock.recv(1) == b"\x88"  # FIN + CLOSE
+
+    with raw_server(answer) as port, connect(f"ws://{LOCALHOST}:{port}/", ping_interval=None) as ws:
+        assert ws.recv(timeout=WAIT) == "hello"
 
 
 # What the client sends in the opening handshake.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import tracemalloc
 from collections.abc import Callable, Generator, Iterator
 from typing import cast
 
@@ -151,11 +152,40 @@ def test_get_timeout_mid_message_leaves_the_message_whole() -> None:
     assembler.put(cont("two ", fin=False))
     with pytest.raises(TimeoutError):
         assembler.get(timeout=0.02)
-    assert len(assembler.queue) == 2  # both fragments went back, in order
+    # Both fragments went back, joined, in order.
+    assert [(frame.opcode, frame.data, frame.fin) for frame in assembler.queue.frames] == [
+        (TEXT, b"one two ", False)
+    ]
     with pytest.raises(TimeoutError):
         assembler.get(timeout=0)
     assembler.put(cont("three"))
     assert assembler.get(timeout=0) == "one two three"
+
+
+def test_fragments_taken_one_at_a_time_are_not_kept_as_frames() -> None:
+    """A message whose fragments arrive one by one costs its size, not a frame each."""
+    count = 2_000
+    assembler = Assembler()
+    messages: list[Data] = []
+    reader = threading.Thread(target=lambda: messages.append(assembler.get(timeout=WAIT)))
+    reader.start()
+    tracemalloc.start()
+    try:
+        assembler.put(binary(b"x", fin=False))
+        for index in range(1, count):
+            # Wait for the reader to take each fragment before the next one.
+            deadline = time.monotonic() + WAIT
+            while assembler.queue.frames:
+                assert time.monotonic() < deadline, "the reader doesn't take fragments"
+                time.sleep(0)
+            assembler.put(cont(b"x", fin=index == count - 1))
+        reader.join(WAIT)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert messages == [b"x" * count]
+    # A frame a fragment: ~500 KB; the message: a few KB.
+    assert peak < 100 * count
 
 
 # get_iter()

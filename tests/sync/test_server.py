@@ -35,7 +35,7 @@ from wskit.exceptions import (
     InvalidHandshake,
     InvalidStatus,
 )
-from wskit.frames import CloseCode, Frame
+from wskit.frames import BINARY, CLOSE, TEXT, Close, CloseCode, Frame
 from wskit.http11 import SERVER, Request, Response
 from wskit.protocol import State
 from wskit.sync.client import ClientConnection, connect, unix_connect
@@ -1516,3 +1516,71 @@ def test_many_tls_handshakes_with_session_tickets() -> None:
             thread.join(60)
             assert not thread.is_alive()
     assert failures == []
+
+
+# Frames that come with the handshake request.
+
+
+def read_response(sock: socket.socket) -> bytes:
+    """Read the handshake response, one byte at a time, so as to leave the frames."""
+    response = b""
+    while b"\r\n\r\n" not in response:
+        data = sock.recv(1)
+        assert data, "the server closed the connection during the handshake"
+        response += data
+    return response
+
+
+def test_frames_sent_with_the_request_are_answered_at_once() -> None:
+    """Frames written with the request in one write don't wait for more bytes.
+
+    Without keepalive, nothing else would ever come: the test would time out.
+    """
+    frames = Frame(TEXT, b"hello").serialize(mask=True) + Frame(BINARY, b"\x01").serialize(
+        mask=True
+    )
+    with (
+        serving(ping_interval=None) as server,
+        socket.create_connection((LOCALHOST, port_of(server)), timeout=WAIT) as sock,
+    ):
+        sock.sendall(handshake_request() + frames)
+        assert read_response(sock).startswith(b"HTTP/1.1 101 ")
+        assert read_frame(sock) == (TEXT, True, b"hello")
+        assert read_frame(sock) == (BINARY, True, b"\x01")
+
+
+def test_close_sent_with_the_request_ends_the_connection_cleanly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="wskit.server")
+    closed: list[ConnectionClosed] = []
+
+    def handler(ws: ServerConnection) -> None:
+        try:
+            ws.recv(timeout=WAIT)
+        except ConnectionClosed as exc:
+            closed.append(exc)
+
+    close = Frame(CLOSE, Close(CloseCode.GOING_AWAY, "bye").serialize())
+    with serving(handler, ping_interval=None) as server:
+        with socket.create_connection((LOCALHOST, port_of(server)), timeout=WAIT) as sock:
+            sock.sendall(handshake_request() + close.serialize(mask=True))
+            assert read_response(sock).startswith(b"HTTP/1.1 101 ")
+            assert read_frame(sock) == (CLOSE, True, Close(CloseCode.GOING_AWAY, "").serialize())
+            assert read_until_eof(sock) == b""
+        until(lambda: len(closed) == 1)
+    (exc,) = closed
+    assert isinstance(exc, ConnectionClosedOK)
+    assert exc.rcvd == Close(CloseCode.GOING_AWAY, "bye")
+    assert not records(caplog, "opening handshake failed")
+
+
+def test_bad_frame_sent_with_the_request_fails_at_once() -> None:
+    with (
+        serving(ping_interval=None) as server,
+        socket.create_connection((LOCALHOST, port_of(server)), timeout=WAIT) as sock,
+    ):
+        sock.sendall(handshake_request() + Frame(TEXT, b"\xff").serialize(mask=True))
+        read_response(sock)
+        opcode, _, payload = read_frame(sock)
+        assert (opcode, Close.parse(payload).code) == (CLOSE, CloseCode.INVALID_DATA)

@@ -660,9 +660,17 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
             # no event, nothing to write, no reader to wake.
             if protocol.incoming_payload is not None:
                 return
+        self._handle_received(already_held)
+
+    def _handle_received(self, already_held: bool) -> None:
+        """Handle what the core received, write what it answers, wake the reader.
+
+        Args:
+            already_held: Whether a failure was held back before.
+        """
         self._process_events()
         # A failure held back just now; later, only recv() and close() release it.
-        if protocol.held_failure is not None and not already_held:
+        if self.protocol.held_failure is not None and not already_held:
             self._release_held_failure()
         if self.writing_paused:
             self._send_answers()

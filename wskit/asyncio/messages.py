@@ -8,7 +8,7 @@ from typing import Any
 
 from ..exceptions import ConcurrencyError
 from ..frames import Frame
-from ..messages import BaseAssembler, Fragments, join
+from ..messages import BaseAssembler, Fragments, PartialMessage, join
 from ..typing import Data
 from .waiter import PurePythonWaiter, Waiter
 
@@ -83,26 +83,28 @@ class Assembler(BaseAssembler):
         if frames and frames[0].fin and not self.skip_rest_of_message:
             return join([queue.get()], decode)
         self.get_in_progress = True
-        received: list[Frame] = []
+        received: PartialMessage | None = None
         try:
             if self.skip_rest_of_message:
                 await self._skip_rest_of_message()
-            while True:
-                # Waiting here rather than in _next_frame() spares resuming one
-                # more coroutine on every wake-up.
+            # Waiting here rather than in _next_frame() spares resuming one
+            # more coroutine on every wake-up.
+            while not frames:
+                await self._wait()
+            received = PartialMessage(queue.get())
+            while not received.fin:
                 while not frames:
                     await self._wait()
-                frame = queue.get()
-                received.append(frame)
-                if frame.fin:
-                    break
+                received.add(queue.get())
+            message = received.frame()
         except BaseException:
             # Cancelled or ended mid-message: leave the message whole.
-            queue.unget(received)
+            if received is not None:
+                queue.unget([received.frame()])
             raise
         finally:
             self.get_in_progress = False
-        return join(received, decode)
+        return join([message], decode)
 
     async def get_iter(self, decode: bool | None = None) -> AsyncGenerator[Data]:
         """Yield the fragments of the next message as they arrive.

@@ -133,9 +133,13 @@ class ServerConnection(Connection):
 
         self.response = response
         self.protocol.send_response(response)
-        self._send_data()
-        if self.protocol.state is not OPEN:
-            raise cast(Exception, self.protocol.handshake_exc)
+        # Frames that came with the request were parsed just now: deliver
+        # them at once, not when the next bytes arrive.
+        self._handle_received(already_held=False)
+        # Don't test for OPEN: a close frame may have come with the request.
+        # The handler then runs and learns how the connection ended.
+        if self.protocol.handshake_exc is not None:
+            raise self.protocol.handshake_exc
         self.start_keepalive()
 
     async def _call_hook(self, hook: Callable[..., Any] | None, *args: Any) -> Response | None:

@@ -119,6 +119,10 @@ class Connection(ConnectionAttributes[threading.Event]):
         self.close_timeout = close_timeout
 
         self.protocol_mutex = threading.Lock()
+        # Held from taking events out of the core until they are handed to
+        # the application, by the reader thread and by a server's handshake,
+        # so that events reach the application in the order they arrived.
+        self.delivery_lock = threading.Lock()
         self.send_lock = threading.Lock()
         self.outgoing: list[bytes] = []
         self.flushing_in_background = False
@@ -621,23 +625,16 @@ class Connection(ConnectionAttributes[threading.Event]):
                     continue  # TLS: half a record so far; wait for the rest
                 if not (data or nbytes):
                     break
-                with self.protocol_mutex:
-                    if window is None:
-                        self.protocol.receive_data(data)
-                    else:
-                        self.protocol.receive_into(nbytes)
-                    events = self.protocol.events_received()
-                    self._queue_writes()
-                self._flush(block=False)
-                for event in events:
-                    self.process_event(event)
-                if self.protocol.held_failure is not None and not self.failure_held:
-                    self.failure_held = True
-                    # An application thread may have taken a message of this
-                    # batch already: it releases the failure when it asks for
-                    # the next one. From now on, only they release it.
-                    if not any(_ends_message(event) for event in events):
-                        self._release_held_failure()
+                with self.delivery_lock:
+                    with self.protocol_mutex:
+                        if window is None:
+                            self.protocol.receive_data(data)
+                        else:
+                            self.protocol.receive_into(nbytes)
+                        events = self.protocol.events_received()
+                        self._queue_writes()
+                    self._flush(block=False)
+                    self.deliver(events)
         except TimeoutError:
             self.logger.info("timed out waiting for the peer to close the connection")
         except OSError as exc:
@@ -648,19 +645,32 @@ class Connection(ConnectionAttributes[threading.Event]):
         finally:
             self._end()
 
-    def _end(self) -> None:
-        with self.protocol_mutex:
-            self.protocol.receive_eof()
-            events = self.protocol.events_received()
-            self._queue_writes()
-        self._flush(block=False)
+    def deliver(self, events: list[Event]) -> None:
+        """Hand the events just taken from the core to the application; hold delivery_lock."""
         for event in events:
             self.process_event(event)
-        # Shut down first: a thread still blocked writing fails at once.
-        self._abort()
-        with contextlib.suppress(OSError):
-            self.socket.close()
-        self.recv_messages.close()
+        if self.protocol.held_failure is not None and not self.failure_held:
+            self.failure_held = True
+            # An application thread may have taken a message of this batch
+            # already: it releases the failure when it asks for the next
+            # one. From now on, only they release it.
+            if not any(_ends_message(event) for event in events):
+                self._release_held_failure()
+
+    def _end(self) -> None:
+        with self.delivery_lock:
+            with self.protocol_mutex:
+                self.protocol.receive_eof()
+                events = self.protocol.events_received()
+                self._queue_writes()
+            self._flush(block=False)
+            for event in events:
+                self.process_event(event)
+            # Shut down first: a thread still blocked writing fails at once.
+            self._abort()
+            with contextlib.suppress(OSError):
+                self.socket.close()
+            self.recv_messages.close()
         with self.protocol_mutex:
             for waiter in self.pings.clear():
                 if waiter in self.ack_on_close:

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..exceptions import ConcurrencyError
 from ..frames import Frame
-from ..messages import BaseAssembler, Fragments, join
+from ..messages import BaseAssembler, Fragments, PartialMessage, join
 from ..typing import Data
 from .utils import Deadline
 
@@ -77,21 +77,21 @@ class Assembler(BaseAssembler):
             if self.get_in_progress:
                 raise ConcurrencyError("get() or get_iter() is already running")
             self.get_in_progress = True
-            received: list[Frame] = []
+            received: PartialMessage | None = None
             try:
                 self._skip_rest_of_message(deadline)
-                while True:
-                    frame = self._next_frame(deadline)
-                    received.append(frame)
-                    if frame.fin:
-                        break
+                received = PartialMessage(self._next_frame(deadline))
+                while not received.fin:
+                    received.add(self._next_frame(deadline))
+                message = received.frame()
             except BaseException:
                 # Timed out or ended mid-message: leave the message whole.
-                self.queue.unget(received)
+                if received is not None:
+                    self.queue.unget([received.frame()])
                 raise
             finally:
                 self.get_in_progress = False
-        return join(received, decode)
+        return join([message], decode)
 
     def get_iter(self, decode: bool | None = None) -> Iterator[Data]:
         """Yield the fragments of the next message as they arrive.

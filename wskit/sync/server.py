@@ -132,15 +132,20 @@ class ServerConnection(Connection):
         if process_response is not None:
             response = self._call_hook(process_response, request, response) or response
 
-        with self.protocol_mutex:
-            # The reader thread runs meanwhile: the client may have left.
-            if self.protocol.state is not CONNECTING:
-                raise self.protocol.handshake_exc or InvalidHandshake(
-                    "connection closed during the opening handshake"
-                )
-            self.response = response
-            self.protocol.send_response(response)
-            self._queue_writes()
+        with self.delivery_lock:
+            with self.protocol_mutex:
+                # The reader thread runs meanwhile: the client may have left.
+                if self.protocol.state is not CONNECTING:
+                    raise self.protocol.handshake_exc or InvalidHandshake(
+                        "connection closed during the opening handshake"
+                    )
+                self.response = response
+                self.protocol.send_response(response)
+                self._queue_writes()
+                # Frames that came with the request were parsed just now:
+                # deliver them at once, not when the next bytes arrive.
+                events = self.protocol.events_received()
+            self.deliver(events)
         self._flush()
         # Don't test for OPEN: the client may close right after the 101, and
         # the reader thread may handle that first. The handler then runs and
