@@ -28,12 +28,16 @@ _MAX_INPUT = 4096  # bytes: the generator reads a few hundred at most
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.fuzz", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.fuzz", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("side", choices=["server", "client"], help="the protocol to fuzz")
     parser.add_argument("--seconds", type=int, default=60, help="how long to run (default 60)")
     parser.add_argument("--engine", choices=["auto", "atheris", "random"], default="auto")
     parser.add_argument("--seed", type=int, help="seed of the random engine")
-    parser.add_argument("--corpus", type=Path, help="atheris: directory of inputs to start from and grow")
+    parser.add_argument(
+        "--corpus", type=Path, help="atheris: directory of inputs to start from and grow"
+    )
     parser.add_argument("--crashes", type=Path, default=Path("fuzz-crashes"))
     parser.add_argument("--keep-going", action="store_true", help="save failures and go on")
     parser.add_argument("--replay", type=Path, nargs="+", metavar="FILE", help="run saved inputs")
@@ -42,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     engine = args.engine
     if engine == "auto":
         try:
-            import atheris  # noqa: F401, PLC0415
+            import atheris  # noqa: PLC0415
         except ImportError:
             engine = "random"
         else:
@@ -95,7 +99,9 @@ class _Failures:
             traceback.print_exception(exc)
 
 
-def _run_atheris(check: Callable[[bytes], None], failures: _Failures, args: argparse.Namespace) -> None:
+def _run_atheris(
+    check: Callable[[bytes], None], failures: _Failures, args: argparse.Namespace
+) -> None:
     import atheris  # noqa: PLC0415
 
     def one_input(data: bytes) -> None:
@@ -128,7 +134,9 @@ def _run_atheris(check: Callable[[bytes], None], failures: _Failures, args: argp
     atheris.Fuzz()
 
 
-def _run_random(check: Callable[[bytes], None], failures: _Failures, args: argparse.Namespace) -> int:
+def _run_random(
+    check: Callable[[bytes], None], failures: _Failures, args: argparse.Namespace
+) -> int:
     seed = args.seed if args.seed is not None else random.randrange(2**32)
     rng = random.Random(seed)
     print(f"random engine, seed {seed}, {args.seconds} s", flush=True)

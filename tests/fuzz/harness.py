@@ -183,12 +183,16 @@ def run(plan: Scenario) -> Trace:
     logger.addHandler(recorder)
     try:
         protocol = _protocol(plan.config, logger)
+        protocol.hold_failures = plan.config.hold_failures
         checker = _Checker(plan.config, protocol)
         if isinstance(protocol, ClientProtocol):
             protocol.send_request(protocol.connect())
             checker.step("connect")
         for chunk in plan.chunks:
-            protocol.receive_data(chunk)
+            if plan.config.receive_into:
+                _receive_into(protocol, chunk)
+            else:
+                protocol.receive_data(chunk)
             checker.step("data")
         if plan.eof:
             protocol.receive_eof()
@@ -197,6 +201,19 @@ def run(plan: Scenario) -> Trace:
         return checker.finish()
     finally:
         logger.removeHandler(recorder)
+
+
+def _receive_into(protocol: Protocol, chunk: bytes) -> None:
+    """Receive ``chunk`` as the I/O layers do: into the window of a long payload, if any."""
+    view = memoryview(chunk)
+    while view and protocol.incoming_payload is not None:
+        with protocol.incoming_payload.window() as window:
+            size = min(len(window), len(view))
+            window[:size] = view[:size]
+        protocol.receive_into(size)
+        view = view[size:]
+    if view:
+        protocol.receive_data(view)
 
 
 def check(data: bytes, side: str) -> None:
@@ -217,7 +234,9 @@ def check(data: bytes, side: str) -> None:
             try:
                 traces.append((name, variant.config.debug, run(variant)))
             except AssertionError as exc:
-                raise AssertionError(f"[{name} hot path, debug={variant.config.debug}] {exc}")
+                raise AssertionError(
+                    f"[{name} hot path, debug={variant.config.debug}] {exc}"
+                ) from exc
     _, _, reference = traces[0]
     for name, debug, trace in traces[1:]:
         for index, (expected, actual) in enumerate(zip(reference.steps, trace.steps, strict=True)):
@@ -272,6 +291,10 @@ class _Checker:
             self.response_size = len(response.serialize())
             events += protocol.events_received()
             writes += protocol.data_to_send()
+        if protocol.held_failure is not None:
+            # What an I/O layer does once the application read the messages.
+            protocol.release_failure()
+            writes += protocol.data_to_send()
         if not self.finished:
             for event in events:
                 self._check_event(event)
@@ -295,15 +318,18 @@ class _Checker:
         assert self.protocol.state is not State.CONNECTING, f"a frame before the handshake: {event}"
         assert self.handshake is not None, f"a frame before the handshake event: {event}"
         assert type(event.opcode) is Opcode, f"not an opcode: {event.opcode!r}"
-        assert not (event.rsv1 or event.rsv2 or event.rsv3), f"reserved bits set: {event!r}"
+        assert (event.rsv1, event.rsv2, event.rsv3) == (False,) * 3, f"reserved bits: {event!r}"
         data = bytes(event.data)
         if event.opcode >= CLOSE:
-            assert event.fin and len(data) <= 125, f"bad control frame: {event!r}"
+            assert event.fin, f"fragmented control frame: {event!r}"
+            assert len(data) <= 125, f"control frame too long: {event!r}"
             if event.opcode is CLOSE:
                 try:
                     Close.parse(data)
                 except (ProtocolError, UnicodeDecodeError) as exc:
-                    raise AssertionError(f"close frame delivered with a bad payload {data!r}: {exc}")
+                    raise AssertionError(
+                        f"close frame delivered with a bad payload {data!r}: {exc}"
+                    ) from exc
             elif event.opcode is PING:
                 self.pings.append(data)
             return
@@ -330,7 +356,7 @@ class _Checker:
     def _check_writes(self, writes: list[bytes]) -> None:
         if self.written and self.written[-1] == SEND_EOF:
             assert not writes, f"writes after the end of the stream: {writes}"
-        assert writes.count(SEND_EOF) <= 1 and SEND_EOF not in writes[:-1], writes
+        assert SEND_EOF not in writes[:-1], f"writes after the end of the stream: {writes}"
         self.written += writes
 
     def _check_memory(self) -> None:
@@ -355,16 +381,19 @@ class _Checker:
 
     def finish(self) -> Trace:
         protocol = self.protocol
-        assert protocol.events_received() == [] and protocol.data_to_send() == []
+        assert protocol.events_received() == []
+        assert protocol.data_to_send() == []
         self._check_output()
-        if self.config.side == "server" and protocol.state is not State.CONNECTING:
+        if isinstance(protocol, ServerProtocol) and (
+            protocol.parser_exc is not None
+            or protocol.close_rcvd is not None
+            or protocol.handshake_exc is not None
+        ):
             # The server closes the connection once the handshake failed,
             # the connection failed, or the closing handshake is done.
-            failed = protocol.parser_exc is not None or protocol.close_rcvd is not None
-            if failed or getattr(protocol, "handshake_exc", None) is not None:
-                assert protocol.eof_sent, "the server didn't close the connection"
+            assert protocol.eof_sent, "the server didn't close the connection"
         if protocol.state is State.CLOSED:
-            assert protocol.eof_rcvd and protocol.eof_sent
+            assert protocol.eof_sent, "EOF received and not answered"
             protocol.close_exc  # noqa: B018 - raises if the close codes are inconsistent
         self.trace.outcome = (
             protocol.state,
@@ -382,11 +411,8 @@ class _Checker:
         """Check the whole byte stream written: handshake, then frames."""
         protocol = self.protocol
         stream = b"".join(self.written)
-        if self.is_client:
-            handshake = self.written[0]
-        else:
-            handshake = stream[: self.response_size]
-        frames_written = stream[len(handshake) :]
+        handshake_size = len(self.written[0]) if self.is_client else self.response_size
+        frames_written = stream[handshake_size:]
         if not self.opened:
             return  # the handshake failed, or is still going on: no frames
         frames = _parse_frames(frames_written, masked=self.is_client)
@@ -403,7 +429,7 @@ class _Checker:
                 (code for kind, code in _FAILURE_CODES if isinstance(failure, kind)),
                 CloseCode.INTERNAL_ERROR,
             )
-            assert closes and closes[0].code == expected, (
+            assert [close.code for close in closes] == [expected], (
                 f"failed on {failure!r} with {closes} rather than {expected}"
             )
         elif protocol.close_rcvd is not None:
@@ -435,7 +461,8 @@ def _parse_frames(data: bytes, *, masked: bool) -> list[tuple[int, bytes]]:
         assert len(payload) == length, f"a frame cut short: {data!r}"
         position += length
         assert first & 0x70 == 0, f"reserved bits set on a frame written: {first:#x}"
-        assert first & 0x80 and len(payload) <= 125, f"bad control frame written: {first:#x}"
+        assert first & 0x80, f"fragmented frame written: {first:#x}"
+        assert len(payload) <= 125, f"control frame too long written: {first:#x}"
         frames.append((first, payload))
     return frames
 

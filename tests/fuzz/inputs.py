@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
+import itertools
 import struct
 import zlib
 from collections.abc import Callable, Sequence
@@ -50,7 +51,7 @@ class Choices:
         self._position += 1
         return self._data[position] if position < len(self._data) else 0
 
-    def int(self, low: int, high: int) -> int:
+    def integer(self, low: int, high: int) -> int:
         """Return an integer between ``low`` and ``high`` inclusive."""
         span = high - low + 1
         value = 0
@@ -64,9 +65,9 @@ class Choices:
 
     def pick(self, options: Sequence[_T]) -> _T:
         """Return one of ``options``; the first one for a zero."""
-        return options[self.int(0, len(options) - 1)]
+        return options[self.integer(0, len(options) - 1)]
 
-    def bytes(self, size: int) -> bytes:
+    def take(self, size: int) -> bytes:
         """Return the next ``size`` bytes of the input, zero-padded."""
         chunk = self._data[self._position : self._position + size]
         self._position += size
@@ -85,12 +86,18 @@ class Config:
         max_size: The ``max_size`` argument.
         debug: Whether the logger is enabled for debug messages, which takes
             the per-frame path rather than the fast path for whole messages.
+        hold_failures: Whether failures wait for ``release_failure()``, as
+            in the asyncio and threading layers.
+        receive_into: Whether the payload of a long frame arrives through
+            ``receive_into()``, as the I/O layers do, rather than ``receive_data()``.
     """
 
     side: str
     deflate: str
     max_size: int | tuple[int | None, int | None] | None
     debug: bool
+    hold_failures: bool = False
+    receive_into: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,16 +139,27 @@ def scenario(data: bytes, side: str) -> Scenario:
         max_size=choices.pick(_MAX_SIZES),
         debug=choices.chance(15),
     )
-    handshake = _server_request(choices) if side == "server" else _client_response(choices)
+    if side == "server":
+        handshake = _server_request(choices)
+    else:
+        handshake = _client_response(choices, config.deflate)
+    # Compress messages mostly when the handshake negotiates permessage-deflate.
+    deflate = bool(config.deflate) and b"permessage-deflate" in handshake
     if choices.chance(8):
         handshake = _mutate(choices, handshake)
-    frames = _Frames(choices, masked=side == "server")
-    for _ in range(choices.int(0, 12)):
+    frames = _Frames(choices, masked=side == "server", deflate=deflate)
+    for _ in range(choices.integer(0, 12)):
         choices.pick(_FRAME_KINDS)(frames)
     stream = frames.stream()
     for _ in range(choices.pick((0, 0, 0, 1, 2, 4))):
         stream = _mutate(choices, stream)
-    return Scenario(config, _split(choices, handshake + stream), eof=choices.chance(60))
+    chunks = _split(choices, handshake + stream)
+    eof = choices.chance(60)
+    # Decided last, so that inputs saved before these existed still replay.
+    config = dataclasses.replace(
+        config, hold_failures=choices.chance(50), receive_into=choices.chance(50)
+    )
+    return Scenario(config, chunks, eof)
 
 
 # The handshake.
@@ -195,13 +213,37 @@ _CLIENT_ANSWERS = (
 )
 
 
-def _client_response(choices: Choices) -> bytes:
+# Answers that each client configuration accepts.
+_CLIENT_ACCEPTED_ANSWERS = {
+    "": (b"",),
+    "default": (
+        b"permessage-deflate",
+        b"permessage-deflate; client_max_window_bits=9",
+        b"permessage-deflate; server_no_context_takeover; client_no_context_takeover",
+        b"permessage-deflate; server_max_window_bits=10",
+        b"",
+    ),
+    "frugal": (
+        b"permessage-deflate; server_max_window_bits=12; client_max_window_bits=12",
+        b"permessage-deflate; server_max_window_bits=9; client_max_window_bits=10",
+        b"permessage-deflate; server_max_window_bits=12; server_no_context_takeover",
+        b"",
+    ),
+}
+
+
+def _client_response(choices: Choices, deflate: str) -> bytes:
     """A handshake response from a server, usually accepting the connection."""
-    answer = choices.pick(_CLIENT_ANSWERS)
+    if choices.chance(15):
+        answer = choices.pick(_CLIENT_ANSWERS)
+    else:
+        answer = choices.pick(_CLIENT_ACCEPTED_ANSWERS[deflate])
     if choices.chance(5):
         answer = _header_noise(choices)
     accept = base64.b64encode(hashlib.sha1(CLIENT_KEY.encode() + _GUID).digest())
-    status = choices.pick((b"101 Switching Protocols", b"200 OK", b"404 Not Found", b"101 OK"))
+    status = b"101 Switching Protocols"
+    if choices.chance(8):
+        status = choices.pick((b"200 OK", b"404 Not Found", b"101 OK"))
     lines = [
         b"HTTP/1.1 " + status,
         b"Upgrade: websocket",
@@ -211,7 +253,7 @@ def _client_response(choices: Choices) -> bytes:
     if answer:
         lines.append(b"Sec-WebSocket-Extensions: " + answer)
     if status[:3] != b"101":
-        body = choices.bytes(choices.int(0, 40))
+        body = choices.take(choices.integer(0, 40))
         lines.append(b"Content-Length: %d" % len(body))
         return b"\r\n".join(lines) + b"\r\n\r\n" + body
     return b"\r\n".join(lines) + b"\r\n\r\n"
@@ -220,7 +262,7 @@ def _client_response(choices: Choices) -> bytes:
 def _header_noise(choices: Choices) -> bytes:
     """A header value made of the characters extension headers are made of."""
     alphabet = b'permsage-dflt_wiobcxnkv=;, "0123456789\t'
-    return bytes(choices.pick(alphabet) for _ in range(choices.int(0, 60)))
+    return bytes(choices.pick(alphabet) for _ in range(choices.integer(0, 60)))
 
 
 # Frames.
@@ -238,17 +280,20 @@ _INVALID_UTF8 = (
     b"\xf0\x9f\x98",
     b"\xce",
 )
-_CLOSE_CODES = (1000, 1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008, 1009, 1010)
+_CLOSE_CODES: tuple[int, ...] = (1000, 1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008, 1009, 1010)
 _CLOSE_CODES += (1011, 1012, 1014, 1015, 1016, 999, 0, 2999, 3000, 4000, 4999, 5000, 65535)
-_PAYLOAD_SIZES = (0, 1, 2, 5, 16, 100, 125, 126, 127, 300, 1000, 4096, 65535, 65536, 70_000)
+_PAYLOAD_SIZES = (0, 1, 2, 5, 16, 100, 125, 126, 127, 300, 1000, 4096)
+# Long enough to be received straight into a PayloadBuffer (see wskit.protocol).
+_LONG_PAYLOAD_SIZES = (65535, 65536, 70_000, 2**17)
 
 
 class _Frames:
     """The frames of the peer, built one after another into a byte stream."""
 
-    def __init__(self, choices: Choices, *, masked: bool) -> None:
+    def __init__(self, choices: Choices, *, masked: bool, deflate: bool) -> None:
         self.choices = choices
         self.masked = masked  # whether the peer must mask, i.e. is a client
+        self.deflate = deflate  # whether permessage-deflate was offered or accepted
         self.parts: list[bytes] = []
         # The peer's compressor, kept between messages (context takeover).
         self.compressor: zlib._Compress | None = None
@@ -259,9 +304,9 @@ class _Frames:
     def add(self, first: int, payload: bytes) -> None:
         """Add a frame; usually well-formed, sometimes not in some way."""
         choices = self.choices
-        masked = self.masked != choices.chance(3)
+        masked = self.masked != choices.chance(1)
         length = len(payload)
-        if choices.chance(4):  # a lie, or a different encoding of the truth
+        if choices.chance(2):  # a lie, or a different encoding of the truth
             length = choices.pick((length + 1, max(length - 1, 0), 0, 2**63 - 1, 2**63, 126))
         header = bytearray([first])
         mask_bit = 0x80 if masked else 0
@@ -275,24 +320,24 @@ class _Frames:
             header.append(mask_bit | 127)
             header += struct.pack("!Q", length % 2**64)
         if masked:
-            key = choices.bytes(4)
+            key = choices.take(4)
             header += key
-            payload = bytes(byte ^ key[index % 4] for index, byte in enumerate(payload))
+            payload = _mask(payload, key)
         self.parts += (bytes(header), payload)
 
     def payload(self) -> bytes:
         """Binary data, from a few input bytes repeated to any size."""
         choices = self.choices
-        size = choices.pick(_PAYLOAD_SIZES)
-        pattern = choices.bytes(choices.int(1, 8))
+        size = choices.pick(_LONG_PAYLOAD_SIZES if choices.chance(10) else _PAYLOAD_SIZES)
+        pattern = choices.take(choices.integer(1, 8))
         return (pattern * (size // len(pattern) + 1))[:size]
 
     def text(self) -> bytes:
         """UTF-8 text, sometimes broken somewhere."""
         choices = self.choices
-        text = "".join(choices.pick(_VALID_TEXT) for _ in range(choices.int(0, 4))).encode()
-        if choices.chance(25):
-            at = choices.int(0, len(text))
+        text = "".join(choices.pick(_VALID_TEXT) for _ in range(choices.integer(0, 4))).encode()
+        if choices.chance(10):
+            at = choices.integer(0, len(text))
             text = text[:at] + choices.pick(_INVALID_UTF8) + text[at:]
         return text
 
@@ -317,17 +362,17 @@ def _data_message(frames: _Frames) -> None:
     choices = frames.choices
     text = choices.chance(50)
     data = frames.text() if text else frames.payload()
-    compressed = choices.chance(40)
+    compressed = choices.chance(50 if frames.deflate else 2)
     if compressed:
         data = frames.compress(data)
     count = choices.pick((1, 1, 2, 3, 8, 40))
-    cuts = sorted(choices.int(0, len(data)) for _ in range(count - 1))
+    cuts = sorted(choices.integer(0, len(data)) for _ in range(count - 1))
     pieces = [data[start:end] for start, end in zip([0, *cuts], [*cuts, len(data)], strict=True)]
     for index, piece in enumerate(pieces):
         first = 0 if index else (_TEXT if text else _BINARY)
-        if index == len(pieces) - 1 and not choices.chance(3):
+        if index == len(pieces) - 1 and not choices.chance(2):
             first |= _FIN
-        if compressed and index == 0 or choices.chance(2):
+        if (compressed and index == 0) or choices.chance(1):
             first |= _RSV1
         frames.add(first, piece)
         if index < len(pieces) - 1 and choices.chance(15):
@@ -338,65 +383,88 @@ def _control(frames: _Frames) -> None:
     """A ping or a pong, rarely with a flag or a size that isn't allowed."""
     choices = frames.choices
     first = _FIN | choices.pick((_PING, _PONG))
-    if choices.chance(3):
+    if choices.chance(2):
         first ^= choices.pick((_FIN, _RSV1, _RSV2))
-    size = choices.pick((0, 4, 125, 126))
-    frames.add(first, choices.bytes(size))
+    size = 126 if choices.chance(2) else choices.pick((0, 4, 17, 125))
+    frames.add(first, choices.take(size))
 
 
 def _close(frames: _Frames) -> None:
     """A close frame: valid, or a payload that doesn't parse."""
     choices = frames.choices
-    shape = choices.int(0, 5)
+    shape = choices.integer(0, 5)
     if shape == 0:
         payload = b""
     elif shape == 1:
-        payload = choices.bytes(1)
+        payload = choices.take(1)
     else:
         payload = struct.pack("!H", choices.pick(_CLOSE_CODES)) + frames.text()[:123]
     frames.add(_FIN | _CLOSE, payload)
 
 
+def _long_frame(frames: _Frames) -> None:
+    """A long frame, text or binary: its payload goes to a PayloadBuffer on the way."""
+    choices = frames.choices
+    size = choices.pick(_LONG_PAYLOAD_SIZES)
+    text = choices.chance(50)
+    pattern = frames.text() if text else choices.take(choices.integer(1, 8))
+    # Cut at the size, the text may end in the middle of a character.
+    data = (pattern * (size // max(len(pattern), 1) + 1))[:size]
+    frames.add(_FIN | (_TEXT if text else _BINARY), data)
+
+
 def _odd_frame(frames: _Frames) -> None:
     """A frame with any first byte: reserved opcodes and bits, stray continuations."""
     choices = frames.choices
-    frames.add(choices.byte(), choices.bytes(choices.pick((0, 3, 126))))
+    frames.add(choices.byte(), choices.take(choices.pick((0, 3, 126))))
 
 
 _FRAME_KINDS: tuple[Callable[[_Frames], None], ...] = (
-    _data_message,
-    _data_message,
-    _data_message,
+    *[_data_message] * 6,
+    _long_frame,
+    _control,
     _control,
     _close,
     _odd_frame,
 )
 
 
+def _mask(data: bytes, key: bytes) -> bytes:
+    """XOR ``data`` with ``key`` repeated (RFC 6455, section 5.3), as one big integer."""
+    keys = (key * (len(data) // 4 + 1))[: len(data)]
+    return (int.from_bytes(data) ^ int.from_bytes(keys)).to_bytes(len(data))
+
+
 # Mutations and splits.
+
+# Past this many chunks, the rest of the stream arrives in one piece: a long
+# frame in 1-byte reads teaches nothing more than its first few hundred.
+_MAX_CHUNKS = 200
 
 
 def _mutate(choices: Choices, data: bytes) -> bytes:
     """Flip, insert, delete or truncate at a random place."""
-    at = choices.int(0, len(data))
-    action = choices.int(0, 3)
+    at = choices.integer(0, len(data))
+    action = choices.integer(0, 3)
     if action == 0 and at < len(data):
         return data[:at] + bytes([data[at] ^ (choices.byte() or 1)]) + data[at + 1 :]
     if action == 1:
-        return data[:at] + choices.bytes(choices.int(1, 8)) + data[at:]
+        return data[:at] + choices.take(choices.integer(1, 8)) + data[at:]
     if action == 2:
-        return data[:at] + data[at + choices.int(1, 16) :]
+        return data[:at] + data[at + choices.integer(1, 16) :]
     return data[:at]
 
 
 def _split(choices: Choices, data: bytes) -> tuple[bytes, ...]:
     """Split the stream as the network might: whole, in bytes, or at random points."""
-    how = choices.int(0, 3)
+    how = choices.integer(0, 3)
     if how == 0 or not data:
         return (data,)
     if how == 1:
         size = choices.pick((1, 2, 3, 7, 64, 1000))
-        return tuple(data[start : start + size] for start in range(0, len(data), size))
-    cuts = sorted({choices.int(0, len(data)) for _ in range(choices.int(1, 12))})
+        end = min(len(data), size * _MAX_CHUNKS)
+        pieces = [data[start : start + size] for start in range(0, end, size)]
+        return (*pieces, data[end:]) if end < len(data) else tuple(pieces)
+    cuts = sorted({choices.integer(0, len(data)) for _ in range(choices.integer(1, 12))})
     bounds = [0, *cuts, len(data)]
-    return tuple(data[start:end] for start, end in zip(bounds, bounds[1:], strict=False))
+    return tuple(data[start:end] for start, end in itertools.pairwise(bounds))
