@@ -9,7 +9,8 @@ random bytes. Either way each input goes through
 A failing input is saved in ``--crashes`` (``fuzz-crashes/`` by default) and
 stops the campaign, unless ``--keep-going`` is given: then each distinct
 failure is saved once and the campaign goes on. ``--replay FILE...`` runs
-saved inputs again and shows what fails.
+saved inputs (or the scenarios saved beside them, ``FILE.json``) again and
+shows what fails.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
+
+from .inputs import Scenario, scenario
 
 _MAX_INPUT = 4096  # bytes: the generator reads a few hundred at most
 
@@ -65,8 +68,14 @@ def main(argv: list[str] | None = None) -> int:
     def check(data: bytes) -> None:
         harness.check(data, args.side)
 
+    def replay(path: Path) -> None:
+        if path.suffix == ".json":
+            harness.check_scenario(Scenario.from_json(path.read_text()))
+        else:
+            check(path.read_bytes())
+
     if args.replay:
-        return _replay(check, args.replay)
+        return _replay(replay, args.replay)
     failures = _Failures(args.crashes, args.side, keep_going=args.keep_going)
     if engine == "atheris":
         _run_atheris(check, failures, args)
@@ -94,7 +103,13 @@ class _Failures:
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / f"{self.side}-{hashlib.sha1(data).hexdigest()[:12]}"
         path.write_bytes(data)
-        print(f"\nFAILURE {signature[:300]}\n  input saved in {path}", file=sys.stderr, flush=True)
+        # The scenario too: it replays even after the generator changes.
+        path.with_suffix(".json").write_text(scenario(data, self.side).to_json())
+        print(
+            f"\nFAILURE {signature[:300]}\n  input saved in {path}[.json]",
+            file=sys.stderr,
+            flush=True,
+        )
         if not self.keep_going:
             traceback.print_exception(exc)
 
@@ -160,11 +175,11 @@ def _run_random(
     return 1 if failures.seen else 0
 
 
-def _replay(check: Callable[[bytes], None], paths: list[Path]) -> int:
+def _replay(replay: Callable[[Path], None], paths: list[Path]) -> int:
     failed = 0
     for path in paths:
         try:
-            check(path.read_bytes())
+            replay(path)
         except Exception:
             failed += 1
             print(f"{path}: FAILS", flush=True)

@@ -58,7 +58,7 @@ from wskit.uri import parse_uri
 
 from .inputs import CLIENT_KEY, Config, Scenario, scenario
 
-__all__ = ["IMPLEMENTATIONS", "Trace", "check", "run", "using"]
+__all__ = ["IMPLEMENTATIONS", "Trace", "check", "check_scenario", "run", "using"]
 
 IMPLEMENTATIONS: dict[str, ModuleType] = {"python": _purepython}
 """The hot-path implementations to compare: the C one when it was built."""
@@ -223,7 +223,11 @@ def check(data: bytes, side: str) -> None:
         AssertionError: An invariant doesn't hold, or the C and Python hot
             paths (or the fast and per-frame paths) behave differently.
     """
-    plan = scenario(data, side)
+    check_scenario(scenario(data, side))
+
+
+def check_scenario(plan: Scenario) -> None:
+    """Run ``plan`` every way: see :func:`check`."""
     variants = [(name, plan) for name in IMPLEMENTATIONS]
     if plan.config.debug:  # the fast path too, for comparison with the per-frame one
         fast = dataclasses.replace(plan, config=dataclasses.replace(plan.config, debug=False))
@@ -270,6 +274,7 @@ class _Checker:
         self.handshake: Request | Response | None = None
         self.opened = False
         self.finished = False  # a close frame was received or the connection failed
+        self.close_received = False
         self.message: Opcode | None = None
         self.message_size = 0
         self.text = codecs.getincrementaldecoder("utf-8")()
@@ -315,6 +320,7 @@ class _Checker:
             assert isinstance(event, Response) is self.is_client, f"wrong event: {event}"
             self.handshake = event
             return
+        assert not self.close_received, f"a frame after the close frame: {event}"
         assert self.protocol.state is not State.CONNECTING, f"a frame before the handshake: {event}"
         assert self.handshake is not None, f"a frame before the handshake event: {event}"
         assert type(event.opcode) is Opcode, f"not an opcode: {event.opcode!r}"
@@ -324,6 +330,7 @@ class _Checker:
             assert event.fin, f"fragmented control frame: {event!r}"
             assert len(data) <= 125, f"control frame too long: {event!r}"
             if event.opcode is CLOSE:
+                self.close_received = True
                 try:
                     Close.parse(data)
                 except (ProtocolError, UnicodeDecodeError) as exc:

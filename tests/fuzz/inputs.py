@@ -20,6 +20,7 @@ import base64
 import dataclasses
 import hashlib
 import itertools
+import json
 import struct
 import zlib
 from collections.abc import Callable, Sequence
@@ -113,6 +114,24 @@ class Scenario:
     config: Config
     chunks: tuple[bytes, ...]
     eof: bool
+
+    def to_json(self) -> str:
+        """Serialize, so that a failure replays even once the generator changed."""
+        fields = dataclasses.asdict(self.config)
+        return json.dumps(
+            {"config": fields, "chunks": [chunk.hex() for chunk in self.chunks], "eof": self.eof},
+            indent=1,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Scenario:
+        """Read what :meth:`to_json` wrote."""
+        fields = json.loads(text)
+        config = fields["config"]
+        if isinstance(config["max_size"], list):
+            config["max_size"] = tuple(config["max_size"])
+        chunks = tuple(bytes.fromhex(chunk) for chunk in fields["chunks"])
+        return cls(Config(**config), chunks, fields["eof"])
 
 
 _MAX_SIZES: tuple[int | tuple[int | None, int | None] | None, ...] = (
@@ -366,6 +385,8 @@ def _data_message(frames: _Frames) -> None:
     if compressed:
         data = frames.compress(data)
     count = choices.pick((1, 1, 2, 3, 8, 40))
+    if choices.chance(1):  # more empty fragments than MAX_EMPTY_FRAGMENTS allows
+        count = 1100
     cuts = sorted(choices.integer(0, len(data)) for _ in range(count - 1))
     pieces = [data[start:end] for start, end in zip([0, *cuts], [*cuts, len(data)], strict=True)]
     for index, piece in enumerate(pieces):
