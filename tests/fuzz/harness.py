@@ -4,9 +4,11 @@
 a :class:`~tests.fuzz.inputs.Scenario`, plays it against a
 :class:`~wskit.server.ServerProtocol` or a :class:`~wskit.client.ClientProtocol`
 the way an I/O layer would (answering the handshake request on the server
-side), once with the C accelerator and once with the pure-Python twin (and
-once more on the fast path when the scenario logs in debug mode), and raises
-:exc:`AssertionError` if any run breaks an invariant or if the runs differ.
+side, releasing held failures, receiving long payloads into their buffer
+when the scenario says so), once with the C accelerator and once with the
+pure-Python twin (and once more on the fast path when the scenario logs in
+debug mode), and raises :exc:`AssertionError` if any run breaks an invariant
+or if the runs differ.
 
 The invariants, checked after every chunk of input:
 
