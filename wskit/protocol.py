@@ -546,10 +546,13 @@ class Protocol:
             if self._message_opcode is not None:
                 raise ProtocolError("expected a continuation frame")
             compressed = bool(first & _RSV1) and bool(self.extensions)
-        if self.max_fragment_size is not None and length > (
-            _deflate_bound(self.max_fragment_size) if compressed else self.max_fragment_size
-        ):
-            raise PayloadTooBig(length, self.max_fragment_size)
+        limit = self.max_fragment_size
+        if compressed and limit is None:
+            # Without a fragment limit, a compressed frame still inflates
+            # to at most max_size: bound it by that, or it could be any size.
+            limit = self.max_message_size
+        if limit is not None and length > (_deflate_bound(limit) if compressed else limit):
+            raise PayloadTooBig(length, limit)
         if (
             not compressed
             and self.max_message_size is not None

@@ -1436,6 +1436,19 @@ def test_compressed_frame_over_fragment_limit() -> None:
     assert_failed(server, CloseCode.MESSAGE_TOO_BIG)
 
 
+def test_compressed_frame_over_message_limit_without_fragment_limit() -> None:
+    # Found by tests/fuzz: with max_size=(200, None), the header of a
+    # compressed frame wasn't checked against any limit, and its payload
+    # piled up in the receive buffer for as long as the peer sent it.
+    server = Protocol(SERVER, max_size=(200, None))
+    server.extensions = [PerMessageDeflate(False, False, 15, 15)]
+    compressed = zlib.compress(b"x" * 200, wbits=-15)
+    server.receive_data(to_server(BINARY, compressed, rsv1=True))
+    assert received(server) == [Frame(BINARY, b"x" * 200)]
+    server.receive_data(bytes([0xC2, 0xFF]) + struct.pack("!Q", 2**40) + b"mask")
+    assert_failed(server, CloseCode.MESSAGE_TOO_BIG)
+
+
 def test_corrupt_compressed_stream() -> None:
     _, server = deflate_pair()
     server.receive_data(to_server(BINARY, b"\xff\xff\xff\xff", rsv1=True))
