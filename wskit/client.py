@@ -13,6 +13,7 @@ from .exceptions import (
     InvalidState,
     InvalidStatus,
     NegotiationError,
+    StatusLineTooLong,
 )
 from .extensions.base import ClientExtensionFactory, Extension
 from .handshake import check_upgrade, parse_all, single_header
@@ -132,7 +133,7 @@ class ClientProtocol(Protocol):
         try:
             response = self._response_parser.feed(data)
         except InvalidHandshake as exc:
-            self._handshake_failed(exc)
+            self._handshake_failed(_invalid_response(exc))
             return
         if response is not None:
             self._receive_response(response)
@@ -142,9 +143,7 @@ class ClientProtocol(Protocol):
         try:
             response = self._response_parser.feed_eof()
         except EOFError as exc:
-            failure = InvalidMessage("connection closed during the opening handshake")
-            failure.__cause__ = exc
-            self._handshake_failed(failure)
+            self._handshake_failed(_invalid_response(exc))
         else:
             self._receive_response(response)
 
@@ -229,3 +228,17 @@ class ClientProtocol(Protocol):
         if subprotocol not in (self.available_subprotocols or ()):
             raise NegotiationError(f"unsupported subprotocol: {subprotocol}")
         return subprotocol
+
+
+def _invalid_response(exc: Exception) -> InvalidHandshake:
+    """Report a response that couldn't be parsed, as websockets does.
+
+    An overlong status line stays itself; any other failure, EOF included,
+    is an :exc:`InvalidMessage` caused by what went wrong, so that
+    ``except InvalidMessage`` catches it.
+    """
+    if isinstance(exc, StatusLineTooLong):
+        return exc
+    failure = InvalidMessage("did not receive a valid HTTP response")
+    failure.__cause__ = exc
+    return failure

@@ -803,7 +803,8 @@ def test_utf8_state_does_not_leak_between_messages(server: Protocol) -> None:
 def test_server_answers_close_and_closes_tcp(server: Protocol) -> None:
     server.receive_data(to_server(CLOSE, close_payload(1000, b"bye")))
     assert received(server) == [Frame(CLOSE, close_payload(1000, b"bye"))]
-    assert sent_frames(server) == [Frame(CLOSE, close_payload(1000)), SEND_EOF]
+    # The reply echoes the code and the reason, as websockets' does.
+    assert sent_frames(server) == [Frame(CLOSE, close_payload(1000, b"bye")), SEND_EOF]
     assert server.state.name == "CLOSING"
     assert server.close_expected()
     assert server.close_code is None  # not final until the connection is closed
@@ -815,7 +816,7 @@ def test_server_answers_close_and_closes_tcp(server: Protocol) -> None:
     exc = server.close_exc
     assert isinstance(exc, ConnectionClosedOK)
     assert exc.rcvd == Close(1000, "bye")
-    assert exc.sent == Close(1000, "")
+    assert exc.sent == Close(1000, "bye")
     assert exc.rcvd_then_sent is True
 
 
