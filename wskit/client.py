@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
+from typing import Any
 
 from .datastructures import Headers
 from .exceptions import (
@@ -228,6 +230,18 @@ class ClientProtocol(Protocol):
         if subprotocol not in (self.available_subprotocols or ()):
             raise NegotiationError(f"unsupported subprotocol: {subprotocol}")
         return subprotocol
+
+
+class ClientConnection(ClientProtocol):
+    """Deprecated name of :class:`ClientProtocol`, kept as websockets keeps it."""
+
+    __slots__ = ()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        warnings.warn(
+            "ClientConnection was renamed to ClientProtocol", DeprecationWarning, stacklevel=2
+        )
+        super().__init__(*args, **kwargs)
 
 
 def _invalid_response(exc: Exception) -> InvalidHandshake:

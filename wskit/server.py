@@ -7,8 +7,9 @@ import binascii
 import email.utils
 import http
 import re
+import warnings
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .datastructures import Headers, MultipleValuesError
 from .exceptions import (
@@ -394,3 +395,15 @@ class ServerProtocol(Protocol):
             )
             self.send_eof()
             self.discard()
+
+
+class ServerConnection(ServerProtocol):
+    """Deprecated name of :class:`ServerProtocol`, kept as websockets keeps it."""
+
+    __slots__ = ()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        warnings.warn(
+            "ServerConnection was renamed to ServerProtocol", DeprecationWarning, stacklevel=2
+        )
+        super().__init__(*args, **kwargs)

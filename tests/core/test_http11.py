@@ -324,11 +324,13 @@ class TestRequestParserErrors:
     def test_other_methods_are_parsed(self, method: bytes) -> None:
         # ServerProtocol.accept() answers them with 405, as websockets does.
         request = parse_request(method + b" / HTTP/1.1\r\n\r\n")
+        assert request is not None
         assert request.method == method.decode()
 
     def test_http_1_0_request_is_parsed(self) -> None:
         # ServerProtocol.accept() answers it with 505, as websockets does.
         request = parse_request(b"GET / HTTP/1.0\r\nHost: example.com\r\n\r\n")
+        assert request is not None
         assert request.protocol == "HTTP/1.0"
 
     @pytest.mark.parametrize("protocol", [b"HTTP/2.0", b"HTTP/1.10", b"http/1.1", b"FOO", b""])
@@ -423,6 +425,7 @@ class TestRequestParserErrors:
     def test_request_body_of_zero_bytes(self) -> None:
         # Some clients announce an empty body; websockets accepts that too.
         request = parse_request(request_with(b"Host: h", b"Content-Length: 0"))
+        assert request is not None
         assert request.headers["Content-Length"] == "0"
         with pytest.raises(InvalidMessage, match="body"):
             parse_request(request_with(b"Content-Length: 0", b"Content-Length: 1"))
