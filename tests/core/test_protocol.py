@@ -1333,8 +1333,8 @@ def test_debug_logs(caplog: pytest.LogCaptureFixture) -> None:
     client = Protocol(CLIENT, logger=logger)
     caplog.clear()
     with caplog.at_level(logging.DEBUG, logger="test.protocol"):
-        client.send_binary(b"\x01")
-    assert [r.getMessage() for r in caplog.records] == ["> BINARY 01 [1 byte]"]
+        client.send_binary(b"\xff")
+    assert [r.getMessage() for r in caplog.records] == ["> BINARY ff [1 byte]"]
 
 
 def test_default_loggers() -> None:
