@@ -471,7 +471,8 @@ class Protocol:
         if isinstance(exc, ProtocolError):
             self._fail_on_input(exc, CloseCode.PROTOCOL_ERROR)
         elif isinstance(exc, PayloadTooBig):
-            exc.set_current_size(self._message_size)
+            # None outside a fragmented message, as websockets reports it.
+            exc.set_current_size(None if self._message_opcode is None else self._message_size)
             self._fail_on_input(exc, CloseCode.MESSAGE_TOO_BIG)
         elif isinstance(exc, TooManyFragments):
             self._fail_on_input(exc, CloseCode.POLICY_VIOLATION)
