@@ -260,9 +260,9 @@ class Server:
 
         Args:
             close_connections: Close open connections with ``code`` and
-                ``reason``, all at once, and wait until they are closed.
-                Otherwise, leave them open and wait until their handlers
-                return, as websockets does.
+                ``reason``, all at once, and wait until they are closed;
+                otherwise leave them open. Either way, wait until every
+                handler returns, as websockets does.
             code: Close code for the open connections.
             reason: Close reason for the open connections.
 
@@ -283,10 +283,13 @@ class Server:
                 connection.start_closing(code, reason)
             for connection in connections:
                 connection.wait_for_close()
-        else:
-            with self.lock:
-                threads = list(self.handler_threads)
-            for thread in threads:
+        # Then wait for the handlers to return, as websockets does. A handler
+        # that shuts the server down while closing connections doesn't wait
+        # for itself; without closing them, it would forever: join() raises.
+        with self.lock:
+            threads = list(self.handler_threads)
+        for thread in threads:
+            if thread is not threading.current_thread() or not close_connections:
                 thread.join()
 
     def fileno(self) -> int:
