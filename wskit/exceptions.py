@@ -125,12 +125,7 @@ class ConnectionClosed(WebSocketException):
 
         Read ``rcvd.code``, or the connection's ``close_code``, instead.
         """
-        warnings.warn(
-            "ConnectionClosed.code is deprecated; read ConnectionClosed.rcvd.code "
-            "or the connection's close_code",
-            DeprecationWarning,
-            stacklevel=2,
-        )
+        _deprecated_attribute("code")
         return 1006 if self.rcvd is None else self.rcvd.code
 
     @property
@@ -139,13 +134,18 @@ class ConnectionClosed(WebSocketException):
 
         Read ``rcvd.reason``, or the connection's ``close_reason``, instead.
         """
-        warnings.warn(
-            "ConnectionClosed.reason is deprecated; read ConnectionClosed.rcvd.reason "
-            "or the connection's close_reason",
-            DeprecationWarning,
-            stacklevel=2,
-        )
+        _deprecated_attribute("reason")
         return "" if self.rcvd is None else self.rcvd.reason
+
+
+def _deprecated_attribute(name: str) -> None:
+    # Deprecated in websockets 13.1, which still has them, with this warning.
+    warnings.warn(
+        f"ConnectionClosed.{name} is deprecated; read ConnectionClosed.rcvd.{name} "
+        f"or the connection's close_{name}",
+        DeprecationWarning,
+        stacklevel=3,
+    )
 
 
 class ConnectionClosedOK(ConnectionClosed):

@@ -620,6 +620,7 @@ async def test_iteration_raises_after_error_closure(side: str) -> None:
         with pytest.raises(ConnectionClosedError) as raised:
             await iterate(ws, messages)
         assert messages == ["a"]
+        assert raised.value.rcvd is not None
         assert raised.value.rcvd.code == CloseCode.INTERNAL_ERROR
         assert raised.value.rcvd.reason == "oops"
 

@@ -586,7 +586,6 @@ def test_str_invalid_close_falls_back_to_hex(payload: bytes, shown: str) -> None
     assert str(Frame(CLOSE, payload)) == f"CLOSE {shown} [binary, {suffix}]"
 
 
-
 # Close.parse.
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import ssl
 from typing import Any
 
 import pytest
@@ -99,7 +100,9 @@ def test_sync_unix_connect_address(kwargs: dict[str, Any]) -> None:
     def scenario(lib: Lib) -> Any:
         unix_connect = lib.mod("sync.client").unix_connect
         with socket.socket(socket.AF_UNIX) as sock:
-            arguments = {name: sock if value == "socket" else value for name, value in kwargs.items()}
+            arguments = {
+                name: sock if value == "socket" else value for name, value in kwargs.items()
+            }
             return outcome(lambda: unix_connect(**arguments))
 
     assert same(scenario) == REFUSED
@@ -194,8 +197,6 @@ def test_serve_compression_argument(module: str) -> None:
 
 def test_sync_connect_ssl_with_ws_uri() -> None:
     def scenario(lib: Lib) -> Any:
-        import ssl
-
         with raw_server(b"") as port:
             connect = lib.mod("sync.client").connect
             context = ssl.create_default_context()

@@ -21,7 +21,8 @@ def open_protocol(lib: Lib, side: str) -> Any:
 def close_frame(lib: Lib, code: int | None, reason: str, *, mask: bool) -> bytes:
     frames = lib.mod("frames")
     data = b"" if code is None else frames.Close(code, reason).serialize()
-    return frames.Frame(frames.Opcode.CLOSE, data).serialize(mask=mask)
+    serialized: bytes = frames.Frame(frames.Opcode.CLOSE, data).serialize(mask=mask)
+    return serialized
 
 
 @pytest.mark.parametrize("side", ["server", "client"])

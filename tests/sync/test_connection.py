@@ -481,6 +481,7 @@ def test_iteration_raises_on_an_error_closure(code: int) -> None:
         with pytest.raises(ConnectionClosedError) as raised:
             receive_all()
         assert received == ["one"]
+        assert raised.value.rcvd is not None
         assert raised.value.rcvd.code == code
         assert raised.value.rcvd.reason == "oops"
 
