@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
+from typing import Any
 
 from .datastructures import Headers
 from .exceptions import (
@@ -13,6 +15,7 @@ from .exceptions import (
     InvalidState,
     InvalidStatus,
     NegotiationError,
+    StatusLineTooLong,
 )
 from .extensions.base import ClientExtensionFactory, Extension
 from .handshake import check_upgrade, parse_all, single_header
@@ -134,7 +137,7 @@ class ClientProtocol(Protocol):
         try:
             response = self._response_parser.feed(data)
         except InvalidHandshake as exc:
-            self._handshake_failed(exc)
+            self._handshake_failed(_invalid_response(exc))
             return
         if response is not None:
             self._receive_response(response)
@@ -144,9 +147,7 @@ class ClientProtocol(Protocol):
         try:
             response = self._response_parser.feed_eof()
         except EOFError as exc:
-            failure = InvalidMessage("connection closed during the opening handshake")
-            failure.__cause__ = exc
-            self._handshake_failed(failure)
+            self._handshake_failed(_invalid_response(exc))
         else:
             self._receive_response(response)
 
@@ -235,3 +236,29 @@ class ClientProtocol(Protocol):
         if subprotocol not in (self.available_subprotocols or ()):
             raise NegotiationError(f"unsupported subprotocol: {subprotocol}")
         return subprotocol
+
+
+class ClientConnection(ClientProtocol):
+    """Deprecated name of :class:`ClientProtocol`, kept as websockets keeps it."""
+
+    __slots__ = ()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        warnings.warn(
+            "ClientConnection was renamed to ClientProtocol", DeprecationWarning, stacklevel=2
+        )
+        super().__init__(*args, **kwargs)
+
+
+def _invalid_response(exc: Exception) -> InvalidHandshake:
+    """Report a response that couldn't be parsed, as websockets does.
+
+    An overlong status line stays itself; any other failure, EOF included,
+    is an :exc:`InvalidMessage` caused by what went wrong, so that
+    ``except InvalidMessage`` catches it.
+    """
+    if isinstance(exc, StatusLineTooLong):
+        return exc
+    failure = InvalidMessage("did not receive a valid HTTP response")
+    failure.__cause__ = exc
+    return failure

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
-from typing import Literal
+from typing import Any, Literal, TypeVar, cast
 
 from .client import ClientProtocol
 from .datastructures import HeadersLike
@@ -11,21 +12,36 @@ from .http11 import Request
 from .proxy import Proxy, get_proxy, parse_proxy
 from .uri import WebSocketURI
 
-__all__ = ["handshake_request", "select_proxy", "uses_proxy_tls", "uses_tls"]
+__all__ = [
+    "check_unix_address",
+    "handshake_request",
+    "renamed_ssl_context",
+    "select_proxy",
+    "uses_proxy_tls",
+    "uses_tls",
+]
+
+T = TypeVar("T")
 
 
-def uses_tls(uri: WebSocketURI, ssl: object) -> bool:
+def uses_tls(uri: WebSocketURI, ssl: object, *, ssl_given: bool = False) -> bool:
     """Tell whether a connection to ``uri`` runs over TLS.
 
     Args:
         uri: The server's URI: ``wss://`` means TLS.
         ssl: The application's ``ssl`` argument: :obj:`None`, :obj:`True`
             for a default context, or a context.
+        ssl_given: Whether the application passed ``ssl`` itself, so that
+            ``ssl=None`` with a ``wss://`` URI is refused, as websockets'
+            asyncio client does, rather than silently using TLS.
 
     Raises:
-        ValueError: ``ssl`` was given for a ``ws://`` URI, a contradiction.
+        ValueError: ``ssl`` was given for a ``ws://`` URI, or ``ssl=None``
+            for a ``wss://`` URI: contradictions.
     """
     if uri.secure:
+        if ssl_given and ssl is None:
+            raise ValueError("ssl=None is incompatible with a wss:// URI")
         return True
     if ssl is not None:
         raise ValueError("ssl argument is incompatible with a ws:// URI")
@@ -61,17 +77,21 @@ def select_proxy(
     return None if proxy is None else parse_proxy(proxy)
 
 
-def uses_proxy_tls(proxy: Proxy, proxy_ssl: object) -> bool:
+def uses_proxy_tls(proxy: Proxy, proxy_ssl: object, *, ssl_given: bool = False) -> bool:
     """Tell whether the connection to ``proxy`` itself runs over TLS.
 
     Args:
         proxy: The proxy: ``https://`` means TLS.
         proxy_ssl: The application's ``proxy_ssl`` argument.
+        ssl_given: Whether the application passed ``proxy_ssl`` itself.
 
     Raises:
-        ValueError: ``proxy_ssl`` was given for a proxy without TLS.
+        ValueError: ``proxy_ssl`` was given for a proxy without TLS, or
+            ``proxy_ssl=None`` for a proxy with TLS.
     """
     if proxy.tls:
+        if ssl_given and proxy_ssl is None:
+            raise ValueError(f"proxy_ssl=None is incompatible with a {proxy.scheme}:// proxy")
         return True
     if proxy_ssl is not None:
         raise ValueError(f"proxy_ssl argument is incompatible with a {proxy.scheme}:// proxy")
@@ -97,3 +117,27 @@ def handshake_request(
     if user_agent_header:
         request.headers.setdefault("User-Agent", user_agent_header)
     return request
+
+
+def check_unix_address(path: object, sock: object) -> None:
+    """Check that a Unix socket connection or server has one address.
+
+    Raises:
+        ValueError: Neither or both of ``path`` and ``sock`` were given.
+    """
+    if path is None and sock is None:
+        raise ValueError("missing path argument")
+    if path is not None and sock is not None:
+        raise ValueError("path is incompatible with sock")
+
+
+def renamed_ssl_context(ssl: T, kwargs: dict[str, Any]) -> T:
+    """Take ``ssl_context``, the old name of ``ssl``, out of ``kwargs``.
+
+    The threading client and server of websockets still accept it, with a
+    :exc:`DeprecationWarning`; so do wskit's.
+    """
+    if ssl is None and "ssl_context" in kwargs:
+        warnings.warn("ssl_context was renamed to ssl", DeprecationWarning, stacklevel=3)
+        return cast(T, kwargs.pop("ssl_context"))
+    return ssl

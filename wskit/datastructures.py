@@ -178,9 +178,15 @@ class Headers(MutableMapping[str, str]):
         """Add headers; existing values are kept, not replaced.
 
         Args:
-            *args: Headers, mappings or iterables of ``(name, value)`` pairs.
+            *args: At most one: headers, a mapping or an iterable of
+                ``(name, value)`` pairs, like :meth:`dict.update`.
             **kwargs: More headers given as keyword arguments.
+
+        Raises:
+            TypeError: More than one positional argument was given.
         """
+        if len(args) > 1:
+            raise TypeError(f"expected at most 1 positional argument, got {len(args)}")
         for arg in args:
             for key, value in _pairs(arg):
                 self[key] = value

@@ -40,6 +40,7 @@ working after a migration::
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -120,13 +121,31 @@ class ConnectionClosed(WebSocketException):
 
     @property
     def code(self) -> int:
-        """Close code received from the peer, 1006 if none was received."""
+        """Deprecated: close code received from the peer, 1006 if none was.
+
+        Read ``rcvd.code``, or the connection's ``close_code``, instead.
+        """
+        _deprecated_attribute("code")
         return 1006 if self.rcvd is None else self.rcvd.code
 
     @property
     def reason(self) -> str:
-        """Close reason received from the peer, empty if none was received."""
+        """Deprecated: close reason received from the peer, empty if none was.
+
+        Read ``rcvd.reason``, or the connection's ``close_reason``, instead.
+        """
+        _deprecated_attribute("reason")
         return "" if self.rcvd is None else self.rcvd.reason
+
+
+def _deprecated_attribute(name: str) -> None:
+    # Deprecated in websockets 13.1, which still has them, with this warning.
+    warnings.warn(
+        f"ConnectionClosed.{name} is deprecated; read ConnectionClosed.rcvd.{name} "
+        f"or the connection's close_{name}",
+        DeprecationWarning,
+        stacklevel=3,
+    )
 
 
 class ConnectionClosedOK(ConnectionClosed):
@@ -336,7 +355,8 @@ class PayloadTooBig(WebSocketException):
     """A frame or message exceeds the size limit (the connection fails with 1009).
 
     Args:
-        size_or_message: Size of the payload, or an explanation.
+        size_or_message: Size of the payload; an explanation instead is
+            deprecated, as in websockets.
         max_size: The limit that was exceeded.
         current_size: Bytes of the message already received before this frame.
     """
@@ -348,6 +368,11 @@ class PayloadTooBig(WebSocketException):
         current_size: int | None = None,
     ) -> None:
         if isinstance(size_or_message, str):
+            warnings.warn(
+                "PayloadTooBig(message) is deprecated; pass PayloadTooBig(size, max_size)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
             self.size: int | None = None
             self.message: str | None = size_or_message
         else:

@@ -8,8 +8,10 @@ payload byte is buffered.
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import enum
+import re
 import struct
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -161,22 +163,45 @@ class Frame:
     MAX_LOG_SIZE = 75
 
     def __str__(self) -> str:
-        """Describe the frame for logs, with a long payload elided."""
-        size = len(self.data)
-        details = f"{size} byte{'' if size == 1 else 's'}{'' if self.fin else ', continued'}"
+        """Describe the frame for logs, with a long payload elided.
+
+        Payloads that read as text are shown as text, whatever the opcode,
+        and tagged ``text`` or ``binary`` when that isn't what the opcode
+        implies: ``PING 'ping' [text, 4 bytes]``, as websockets logs them.
+        """
         payload = bytes(self.data)
-        if self.opcode is TEXT:
-            shown = repr(_elide(payload.decode(errors="backslashreplace"), self.MAX_LOG_SIZE))
-        elif self.opcode is CLOSE and _parses_as_close(payload):
-            shown = str(Close.parse(payload))
-        else:
-            # A third of the limit in bytes: each byte takes three characters.
-            shown = _elide_bytes(payload, self.MAX_LOG_SIZE // 3)
-        return (
-            f"{self.opcode.name} {shown} [{details}]"
-            if shown
-            else f"{self.opcode.name} [{details}]"
+        size = len(payload)
+        shown, is_text = self._describe_payload(payload)
+        tag = "" if is_text is _TEXT_BY_DEFAULT[self.opcode] else "text" if is_text else "binary"
+        details = ", ".join(
+            part
+            for part in (
+                tag,
+                f"{size} byte{'' if size == 1 else 's'}",
+                "" if self.fin else "continued",
+            )
+            if part
         )
+        return f"{self.opcode.name} {shown} [{details}]"
+
+    def _describe_payload(self, payload: bytes) -> tuple[str, bool | None]:
+        """The payload as logs show it, and whether it's shown as text."""
+        if not payload:
+            return "''", _TEXT_BY_DEFAULT[self.opcode]
+        if self.opcode is CLOSE:
+            if _parses_as_close(payload):
+                return str(Close.parse(payload)), True
+            text = None
+        elif self.opcode in CTRL_OPCODES:
+            # Short binary payloads of pings are often valid UTF-8 by chance:
+            # only printable ASCII counts as text there.
+            text = payload.decode() if _PRINTABLE_ASCII.fullmatch(payload) else None
+        else:
+            text = _utf8_text(payload, whole_start=self.opcode is not CONT, whole_end=self.fin)
+        if text is None:
+            # A third of the limit in bytes: each byte takes three characters.
+            return _elide_bytes(payload, self.MAX_LOG_SIZE // 3), False
+        return _elide(repr(text), self.MAX_LOG_SIZE), True
 
     def check(self) -> None:
         """Enforce the rules every frame obeys, whatever the extensions.
@@ -249,6 +274,46 @@ def _parses_as_close(payload: bytes) -> bool:
     return True
 
 
+# What str(frame) shows without a tag; continuation frames are always tagged.
+_TEXT_BY_DEFAULT: dict[Opcode, bool | None] = {
+    Opcode.CONT: None,
+    Opcode.TEXT: True,
+    Opcode.BINARY: False,
+    Opcode.CLOSE: True,
+    Opcode.PING: None,
+    Opcode.PONG: None,
+}
+
+_PRINTABLE_ASCII = re.compile(rb"[\x20-\x7e\t\n\r\x0b\x0c]*")
+
+# How much of a long payload is checked for UTF-8: what the elided log shows.
+_TEXT_HEAD, _TEXT_TAIL = 200, 100
+
+
+def _utf8_text(payload: bytes, *, whole_start: bool, whole_end: bool) -> str | None:
+    """Decode a payload that is UTF-8, possibly cut mid-character at its ends.
+
+    A long payload is only checked where str() shows it, at both ends.
+    Characters cut at the ends show as U+FFFD.
+    """
+    if len(payload) > _TEXT_HEAD + _TEXT_TAIL:
+        head = _utf8_text(payload[:_TEXT_HEAD], whole_start=whole_start, whole_end=False)
+        tail = _utf8_text(payload[-_TEXT_TAIL:], whole_start=False, whole_end=whole_end)
+        return None if head is None or tail is None else head + tail
+    checked = payload
+    if not whole_start:
+        # Up to three continuation bytes may end a character begun earlier.
+        skip = 0
+        while skip < 3 and skip < len(checked) and 0x80 <= checked[skip] < 0xC0:
+            skip += 1
+        checked = checked[skip:]
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(checked, final=whole_end)
+    except UnicodeDecodeError:
+        return None
+    return payload.decode(errors="replace")
+
+
 def _elide_bytes(data: bytes, limit: int) -> str:
     if len(data) <= limit:
         return data.hex(" ")
@@ -259,8 +324,9 @@ def _elide_bytes(data: bytes, limit: int) -> str:
 def _elide(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
-    keep = limit * 2 // 3
-    return f"{text[:keep]}...{text[-(limit - keep - 3) :]}"
+    # Two thirds of what fits before the ellipsis, one third after.
+    keep = limit // 3 - 1
+    return f"{text[: 2 * keep]}...{text[-keep:]}"
 
 
 @dataclasses.dataclass

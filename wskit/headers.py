@@ -387,6 +387,9 @@ def validate_subprotocols(subprotocols: Sequence[Subprotocol]) -> None:
     # would otherwise offer the subprotocols "c", "h", "a" and "t".
     if isinstance(subprotocols, str):
         raise TypeError("subprotocols must be a list, not a str")
+    # A dict or a set iterates too, but has no order of preference.
+    if not isinstance(subprotocols, Sequence):
+        raise TypeError("subprotocols must be a list")
     items: Iterable[object] = subprotocols
     for subprotocol in items:
         if not isinstance(subprotocol, str):

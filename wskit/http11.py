@@ -22,8 +22,6 @@ from .datastructures import Headers
 from .exceptions import (
     HeaderLineTooLong,
     InvalidMessage,
-    InvalidMethod,
-    InvalidProtocol,
     RequestLineTooLong,
     SecurityError,
     StatusLineTooLong,
@@ -321,7 +319,7 @@ class RequestParser(_Parser):
 
     def __init__(self) -> None:
         super().__init__()
-        self._request_line: tuple[str, str] | None = None
+        self._request_line: tuple[str, str, str] | None = None
 
     def feed(self, data: bytes | bytearray | memoryview) -> Request | None:
         """Parse more bytes of the request.
@@ -338,10 +336,9 @@ class RequestParser(_Parser):
                 bytes are buffered without a line ending).
             HeaderLineTooLong: If a header line exceeds :data:`MAX_LINE_LENGTH`.
             TooManyHeaders: If there are more than :data:`MAX_NUM_HEADERS`.
-            InvalidProtocol: If the HTTP version isn't HTTP/1.1 (answer 505).
-            InvalidMethod: If the method isn't GET (answer 405).
-            InvalidMessage: If the request is malformed in any other way
-                (answer 400), including a request that announces a body.
+            InvalidMessage: If the request is malformed (answer 400),
+                including a request that announces a body. Another method
+                than GET, or HTTP/1.0, is left to ``ServerProtocol.accept()``.
             RuntimeError: If the parser already raised or returned.
         """
         self._check_usable()
@@ -362,17 +359,19 @@ class RequestParser(_Parser):
             self._request_line = self._parse_request_line(line)
         if not self._read_headers():
             return None
-        # RFC 6455 4.1: the handshake is a GET. A GET with a body is
-        # pointless here and a classic smuggling vector, so it's refused.
-        for name in ("Content-Length", "Transfer-Encoding"):
-            if name in self._headers:
-                raise InvalidMessage(f"unsupported request body: {name} header")
+        # A handshake with a body is pointless and a classic smuggling
+        # vector, so it's refused. Some clients send "Content-Length: 0",
+        # which announces no body: that's tolerated, as websockets does.
+        if "Transfer-Encoding" in self._headers or any(
+            value != "0" for value in self._headers.get_all("Content-Length")
+        ):
+            raise InvalidMessage("unsupported request body")
         self._complete()
-        path, protocol = self._request_line
-        return Request(path, self._headers, "GET", protocol)
+        method, path, protocol = self._request_line
+        return Request(path, self._headers, method, protocol)
 
     @staticmethod
-    def _parse_request_line(line: bytes) -> tuple[str, str]:
+    def _parse_request_line(line: bytes) -> tuple[str, str, str]:
         # RFC 9112 3: request-line = method SP request-target SP HTTP-version
         if _request_line_re.fullmatch(line) is None:
             raise InvalidMessage(f"invalid character in request line: {_excerpt(line)}")
@@ -381,18 +380,18 @@ class RequestParser(_Parser):
             raise InvalidMessage(f"invalid request line: {_excerpt(line)}")
         method, target, protocol = parts
         # RFC 6455 4.1: "The method of the request MUST be GET, and the HTTP
-        # version MUST be at least 1.1." HTTP/2 can't arrive on this wire.
-        if protocol != b"HTTP/1.1":
-            raise InvalidProtocol(protocol.decode("ascii"))
+        # version MUST be at least 1.1." Another method or HTTP/1.0 is still
+        # HTTP that the server answers (405, 505) once it sees the request,
+        # in ServerProtocol.accept(); anything else isn't HTTP/1.x at all.
+        if protocol not in (b"HTTP/1.1", b"HTTP/1.0"):
+            raise InvalidMessage(f"unsupported protocol in request line: {_excerpt(line)}")
         if _token_re.fullmatch(method) is None:
             raise InvalidMessage(f"invalid method in request line: {_excerpt(line)}")
-        if method != b"GET":
-            raise InvalidMethod(method.decode("ascii"))
         # RFC 6455 3 and RFC 9112 3.2.1: the target is origin-form, an
         # absolute path with an optional query.
         if not target.startswith(b"/"):
             raise InvalidMessage(f"invalid request target: {_excerpt(target)}")
-        return target.decode("ascii"), protocol.decode("ascii")
+        return method.decode("ascii"), target.decode("ascii"), protocol.decode("ascii")
 
 
 class _ResponseState(enum.Enum):

@@ -481,7 +481,8 @@ class Protocol:
         if isinstance(exc, ProtocolError):
             self._fail_on_input(exc, CloseCode.PROTOCOL_ERROR)
         elif isinstance(exc, PayloadTooBig):
-            exc.set_current_size(self._message_size)
+            # None outside a fragmented message, as websockets reports it.
+            exc.set_current_size(None if self._message_opcode is None else self._message_size)
             self._fail_on_input(exc, CloseCode.MESSAGE_TOO_BIG)
         elif isinstance(exc, TooManyFragments):
             self._fail_on_input(exc, CloseCode.POLICY_VIOLATION)
@@ -670,8 +671,14 @@ class Protocol:
                 if self.max_message_size is None
                 else self.max_message_size - self._message_size
             )
-            for extension in reversed(self.extensions):
-                frame = extension.decode(frame, max_size=remaining)
+            try:
+                for extension in reversed(self.extensions):
+                    frame = extension.decode(frame, max_size=remaining)
+            except PayloadTooBig as exc:
+                # The extension was given what was left of the limit (None
+                # for no limit); report the limit itself.
+                exc.max_size = self.max_message_size
+                raise
         if frame.rsv1 or frame.rsv2 or frame.rsv3:
             raise ProtocolError("reserved bits must be 0")
         return frame
@@ -679,10 +686,11 @@ class Protocol:
     def _receive_close(self, close: Close) -> None:
         self.close_rcvd = close
         if self.state is OPEN:
-            # "the endpoint typically echos the status code it received". A
-            # close in the middle of a fragmented message is answered the same
-            # way: control frames may come between fragments.
-            self._send_close(Close(close.code, ""), rcvd_then_sent=True)
+            # "the endpoint typically echos the status code it received"; the
+            # reason goes back too, as websockets does. A close in the middle
+            # of a fragmented message is answered the same way: control frames
+            # may come between fragments.
+            self._send_close(close, rcvd_then_sent=True)
         else:
             self.close_rcvd_then_sent = False
         # "The server MUST close the underlying TCP connection immediately";
@@ -892,6 +900,9 @@ class Protocol:
             return False
         if self.state is CLOSING:
             return True
+        if self.state is CONNECTING:
+            # A failed handshake sends EOF; the peer closes in turn.
+            return self.eof_sent
         # Reading stops when a failure is held, but the peer doesn't know yet.
         return self._reading is DISCARD and self.held_failure is None
 

@@ -7,8 +7,9 @@ import binascii
 import email.utils
 import http
 import re
+import warnings
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .datastructures import Headers, MultipleValuesError
 from .exceptions import (
@@ -16,6 +17,7 @@ from .exceptions import (
     InvalidHandshake,
     InvalidHeader,
     InvalidHeaderValue,
+    InvalidMessage,
     InvalidMethod,
     InvalidOrigin,
     InvalidProtocol,
@@ -49,8 +51,6 @@ _MALFORMED_REQUEST_STATUS: tuple[tuple[type[InvalidHandshake], http.HTTPStatus],
     (RequestLineTooLong, http.HTTPStatus.REQUEST_URI_TOO_LONG),
     (HeaderLineTooLong, http.HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE),
     (TooManyHeaders, http.HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE),
-    (InvalidMethod, http.HTTPStatus.METHOD_NOT_ALLOWED),
-    (InvalidProtocol, http.HTTPStatus.HTTP_VERSION_NOT_SUPPORTED),
 )
 
 _BROWSER_HINT = (
@@ -127,22 +127,29 @@ class ServerProtocol(Protocol):
                 (status for kind, status in _MALFORMED_REQUEST_STATUS if isinstance(exc, kind)),
                 http.HTTPStatus.BAD_REQUEST,
             )
-            # send_response() records the exception as the handshake failure.
             response = self._reject_with(exc, status)
-            if status is http.HTTPStatus.METHOD_NOT_ALLOWED:
-                response.headers["Allow"] = "GET"
+            if status is http.HTTPStatus.BAD_REQUEST:
+                # Reported as websockets does, with the details in the cause.
+                failure = InvalidMessage("did not receive a valid HTTP request")
+                failure.__cause__ = exc
+                response._exception = failure
+            # send_response() records the exception as the handshake failure.
             self.send_response(response)
             return
         if request is not None:
             if self.debug:
-                self.logger.debug("< GET %s HTTP/1.1", request.path)
+                self.logger.debug("< %s %s %s", request.method, request.path, request.protocol)
             self.queue_event(request)
             # Frames may follow the request at once; they wait for the answer.
             self.hold(self._request_parser.trailing)
 
     def receive_handshake_eof(self) -> None:
         """The client went away before its request was complete."""
-        self.handshake_exc = InvalidHandshake("connection closed during the opening handshake")
+        # websockets reports this as a malformed request caused by EOFError,
+        # so that "except InvalidMessage" catches it.
+        exc = InvalidMessage("did not receive a valid HTTP request")
+        exc.__cause__ = EOFError("connection closed before the end of the HTTP request")
+        self.handshake_exc = exc
 
     # Answering it.
 
@@ -150,8 +157,8 @@ class ServerProtocol(Protocol):
         """Build the response to a handshake request.
 
         A valid request gets a 101 response that accepts the connection; an
-        invalid one gets an error response (400, 403, 426 or 500) whose
-        :attr:`~wskit.http11.Response.exception` says why. Either way, send it
+        invalid one gets an error response (400, 403, 405, 426, 505 or 500),
+        and :attr:`handshake_exc` says why. Either way, send it
         with :meth:`send_response`; headers may be added before that.
 
         Args:
@@ -161,6 +168,12 @@ class ServerProtocol(Protocol):
             accept_header, extensions_header, protocol_header = self.process_request(request)
         except InvalidOrigin as exc:
             return self._reject_with(exc, http.HTTPStatus.FORBIDDEN)
+        except InvalidMethod as exc:
+            response = self._reject_with(exc, http.HTTPStatus.METHOD_NOT_ALLOWED)
+            response.headers["Allow"] = "GET"
+            return response
+        except InvalidProtocol as exc:
+            return self._reject_with(exc, http.HTTPStatus.HTTP_VERSION_NOT_SUPPORTED)
         except InvalidUpgrade as exc:
             # A browser that opens the URL as a page sends no Upgrade header.
             hint = "" if exc.name == "Sec-WebSocket-Version" else _BROWSER_HINT
@@ -176,7 +189,7 @@ class ServerProtocol(Protocol):
                 http.HTTPStatus.INTERNAL_SERVER_ERROR,
                 "Failed to open a WebSocket connection.\nSee the server log for details.\n",
             )
-            response._exception = exc
+            response._exception = self.handshake_exc = exc
             return response
 
         headers = Headers()
@@ -194,7 +207,7 @@ class ServerProtocol(Protocol):
         if self.debug:
             self.logger.debug("! invalid handshake request: %s", exc)
         response = self.reject(status, f"Failed to open a WebSocket connection: {exc}.\n{hint}")
-        response._exception = exc
+        response._exception = self.handshake_exc = exc
         return response
 
     def process_request(self, request: Request) -> tuple[str, str | None, str | None]:
@@ -206,9 +219,17 @@ class ServerProtocol(Protocol):
             :obj:`None` when nothing was negotiated.
 
         Raises:
+            InvalidMethod: The method isn't GET (answer 405).
+            InvalidProtocol: The protocol isn't HTTP/1.1 (answer 505).
             InvalidHandshake: The request is not an acceptable WebSocket
                 handshake; the subclass tells which HTTP status fits.
         """
+        # RFC 6455 4.1: "The method of the request MUST be GET, and the HTTP
+        # version MUST be at least 1.1."
+        if request.method != "GET":
+            raise InvalidMethod(request.method)
+        if request.protocol != "HTTP/1.1":
+            raise InvalidProtocol(request.protocol)
         headers = request.headers
         check_upgrade(headers)
 
@@ -380,3 +401,15 @@ class ServerProtocol(Protocol):
             )
             self.send_eof()
             self.discard()
+
+
+class ServerConnection(ServerProtocol):
+    """Deprecated name of :class:`ServerProtocol`, kept as websockets keeps it."""
+
+    __slots__ = ()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        warnings.warn(
+            "ServerConnection was renamed to ServerProtocol", DeprecationWarning, stacklevel=2
+        )
+        super().__init__(*args, **kwargs)

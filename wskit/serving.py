@@ -97,7 +97,13 @@ def log_refusal(logger: LoggerLike, exc: Exception, response: Response | None) -
     if response is not None and response._exception is None and response.status_code < 400:
         logger.debug("sent HTTP %d %s", response.status_code, response.reason_phrase)
     else:
-        logger.info("opening handshake failed: %s", escape_controls(str(exc)))
+        # The details of a malformed request are in the cause.
+        causes = [str(exc)]
+        cause = exc.__cause__
+        while cause is not None:
+            causes.append(str(cause))
+            cause = cause.__cause__
+        logger.info("opening handshake failed: %s", escape_controls("; ".join(causes)))
 
 
 def log_handler_exception(logger: LoggerLike, exc: Exception, *, closed: bool) -> None:

@@ -1071,7 +1071,16 @@ def test_malformed_subprotocol_header() -> None:
 )
 def test_malformed_response(client: ClientProtocol, data: bytes) -> None:
     client.receive_data(data)
-    assert_failed(client, InvalidMessage, with_response=False)
+    exc, _ = assert_failed(client, InvalidMessage, with_response=False)
+    # As in websockets: a generic message, and the details in the cause.
+    assert str(exc) == "did not receive a valid HTTP response"
+    assert isinstance(exc.__cause__, InvalidMessage)
+
+
+def assert_unparsable(client: ClientProtocol, cause: type[Exception]) -> None:
+    """A response over a limit is an InvalidMessage caused by that, as in websockets."""
+    exc, _ = assert_failed(client, InvalidMessage, with_response=False)
+    assert isinstance(exc.__cause__, cause), repr(exc.__cause__)
 
 
 def test_status_line_too_long(client: ClientProtocol) -> None:
@@ -1087,19 +1096,19 @@ def test_status_line_too_long(client: ClientProtocol) -> None:
 def test_too_many_headers(client: ClientProtocol) -> None:
     headers = [(f"X-Header-{index}", "value") for index in range(200)]
     client.receive_data(accepting_response(client, *headers))
-    assert_failed(client, SecurityError, with_response=False)
+    assert_unparsable(client, SecurityError)
 
 
 def test_header_line_too_long(client: ClientProtocol) -> None:
     client.receive_data(accepting_response(client, ("X-Long", "x" * (MAX_LINE_LENGTH + 1))))
-    assert_failed(client, SecurityError, with_response=False)
+    assert_unparsable(client, SecurityError)
 
 
 def test_content_length_too_large(client: ClientProtocol) -> None:
     # Refused from the header alone, before any byte of the body arrives.
     head = http_response([("Content-Length", str(MAX_BODY_SIZE + 1))], b"HTTP/1.1 200 OK")
     client.receive_data(head)
-    assert_failed(client, SecurityError, with_response=False)
+    assert_unparsable(client, SecurityError)
 
 
 def chunks_of(data: bytes, size: int) -> Iterator[bytes]:
@@ -1120,7 +1129,7 @@ def test_endless_body_fails_at_the_limit(client: ClientProtocol) -> None:
     # Exactly MAX_BODY_SIZE bytes are fine; the chunk that goes over fails.
     assert MAX_BODY_SIZE % len(chunk) == 0
     assert failed_at == MAX_BODY_SIZE + len(chunk)
-    assert_failed(client, SecurityError, with_response=False)
+    assert_unparsable(client, SecurityError)
 
 
 def test_body_up_to_the_limit_is_accepted(client: ClientProtocol) -> None:
@@ -1143,7 +1152,7 @@ def test_endless_chunked_body_fails_at_the_limit(client: ClientProtocol) -> None
         if client.handshake_exc is not None and failed_at is None:
             failed_at = body
     assert failed_at == MAX_BODY_SIZE + 0x10000
-    assert_failed(client, SecurityError, with_response=False)
+    assert_unparsable(client, SecurityError)
 
 
 # The server closes the connection early.

@@ -34,15 +34,24 @@ class TestConstruction:
         assert list(Headers().raw_items()) == []
 
     def test_from_pairs_mapping_headers_kwargs(self) -> None:
-        base = Headers(A="1")
-        headers = Headers(base, {"B": "2"}, [("C", "3")], KeysAndGetItem({"D": "4"}), E="5")
+        headers = Headers(Headers(A="1"), E="5")
+        headers.update({"B": "2"})
+        headers.update([("C", "3")])
+        headers.update(KeysAndGetItem({"D": "4"}))
         assert list(headers.raw_items()) == [
             ("A", "1"),
+            ("E", "5"),
             ("B", "2"),
             ("C", "3"),
             ("D", "4"),
-            ("E", "5"),
         ]
+
+    def test_one_positional_argument_at_most(self) -> None:
+        # As dict() and websockets' Headers: a second one is a mistake.
+        with pytest.raises(TypeError, match="at most 1"):
+            Headers({"A": "1"}, {"B": "2"})
+        with pytest.raises(TypeError, match="at most 1"):
+            Headers().update([("A", "1")], [("B", "2")])
 
     def test_from_bad_iterable(self) -> None:
         with pytest.raises(ValueError, match="unpack"):

@@ -168,7 +168,6 @@ PRIVATE = Close(4000, "custom")
         (InvalidParameterValue("bits", ""), "empty value for parameter bits"),
         (InvalidParameterValue("bits", "99"), "invalid value for parameter bits: 99"),
         (TooManyFragments(100), "message has more than 100 fragments"),
-        (PayloadTooBig("message too big to decompress"), "message too big to decompress"),
         (PayloadTooBig(2048, 1024), "frame of 2048 bytes over the 1024 bytes limit"),
         (
             PayloadTooBig(2048, 1024, 512),
@@ -197,6 +196,14 @@ def test_connection_closed_attributes() -> None:
     assert ConnectionClosed(None, None).rcvd_then_sent is None
 
 
+def test_payload_too_big_with_a_message_is_deprecated() -> None:
+    with pytest.warns(DeprecationWarning, match="PayloadTooBig"):
+        exc = PayloadTooBig("message too big to decompress")
+    assert str(exc) == "message too big to decompress"
+
+
+# Deprecated, as in websockets; tests/parity checks the warnings.
+@pytest.mark.filterwarnings("ignore:ConnectionClosed:DeprecationWarning")
 def test_connection_closed_code_and_reason_from_received_frame() -> None:
     ok = ConnectionClosedOK(NORMAL, AWAY, False)
     assert ok.code == 1000
@@ -206,6 +213,7 @@ def test_connection_closed_code_and_reason_from_received_frame() -> None:
     assert error.reason == "custom"
 
 
+@pytest.mark.filterwarnings("ignore:ConnectionClosed:DeprecationWarning")
 def test_connection_closed_code_and_reason_without_received_frame() -> None:
     # The sent frame doesn't count: 1006 means nothing was received.
     exc = ConnectionClosedError(None, Close(1011, "crash"))
@@ -219,7 +227,8 @@ def test_connection_closed_code_and_reason_without_received_frame() -> None:
 def test_payload_too_big_attributes() -> None:
     exc = PayloadTooBig(2048, 1024, 10)
     assert (exc.size, exc.message, exc.max_size, exc.current_size) == (2048, None, 1024, 10)
-    exc = PayloadTooBig("too big")
+    with pytest.warns(DeprecationWarning, match="PayloadTooBig"):
+        exc = PayloadTooBig("too big")
     assert (exc.size, exc.message, exc.max_size, exc.current_size) == (None, "too big", None, None)
 
 
@@ -242,7 +251,8 @@ def test_payload_too_big_set_current_size() -> None:
 
 
 def test_payload_too_big_message_ignores_sizes() -> None:
-    exc = PayloadTooBig("decompressed message too big", 1000, 500)
+    with pytest.warns(DeprecationWarning, match="PayloadTooBig"):
+        exc = PayloadTooBig("decompressed message too big", 1000, 500)
     assert str(exc) == "decompressed message too big"
 
 

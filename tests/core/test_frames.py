@@ -511,45 +511,65 @@ def test_check_rejects_fragmented_control_frame(opcode: Opcode) -> None:
 # Frame.__str__.
 
 
-def test_str_text() -> None:
-    assert str(Frame(TEXT, "café".encode())) == "TEXT 'café' [5 bytes]"
-
-
-def test_str_text_invalid_utf8() -> None:
-    assert str(Frame(TEXT, b"ok\xff")) == "TEXT 'ok\\\\xff' [3 bytes]"
+@pytest.mark.parametrize(
+    ("frame", "shown"),
+    [
+        (Frame(TEXT, "café".encode()), "TEXT 'café' [5 bytes]"),
+        (Frame(TEXT, b"x"), "TEXT 'x' [1 byte]"),
+        # An empty payload shows as quotes, without a tag.
+        (Frame(TEXT, b""), "TEXT '' [0 bytes]"),
+        (Frame(PING, b""), "PING '' [0 bytes]"),
+        (Frame(CONT, b"", fin=False), "CONT '' [0 bytes, continued]"),
+        # Text is shown as text whatever the opcode, tagged when the opcode
+        # doesn't imply it, as websockets' logs show frames.
+        (Frame(PING, b"ping"), "PING 'ping' [text, 4 bytes]"),
+        (Frame(BINARY, b"hello"), "BINARY 'hello' [text, 5 bytes]"),
+        (Frame(TEXT, b"ab", fin=False), "TEXT 'ab' [2 bytes, continued]"),
+        (Frame(CONT, b"x", fin=False), "CONT 'x' [text, 1 byte, continued]"),
+        # A character cut by fragmentation is still text.
+        (Frame(CONT, "é".encode()[1:]), "CONT '\ufffd' [text, 1 byte]"),
+        (Frame(TEXT, "é".encode()[:1], fin=False), "TEXT '\ufffd' [1 byte, continued]"),
+        # Anything else is binary, shown in hexadecimal.
+        (Frame(TEXT, b"ok\xff"), "TEXT 6f 6b ff [binary, 3 bytes]"),
+        (Frame(BINARY, b"\x00\x01\xfe\xff"), "BINARY 00 01 fe ff [4 bytes]"),
+        (Frame(PONG, b"\xab"), "PONG ab [binary, 1 byte]"),
+        # A ping's payload counts as text only if it's printable ASCII.
+        (Frame(PING, "é".encode()), "PING c3 a9 [binary, 2 bytes]"),
+        (Frame(CLOSE, b"\x03\xe8bye"), "CLOSE 1000 (OK) bye [5 bytes]"),
+        (Frame(CLOSE, b""), "CLOSE '' [0 bytes]"),
+    ],
+)
+def test_str(frame: Frame, shown: str) -> None:
+    assert str(frame) == shown
 
 
 def test_str_long_text_is_elided() -> None:
     text = "".join(chr(ord("a") + i % 26) for i in range(200))
     result = str(Frame(TEXT, text.encode()))
-    assert result == f"TEXT {text[:50] + '...' + text[-22:]!r} [200 bytes]"
+    shown = repr(text)
+    assert result == f"TEXT {shown[:48] + '...' + shown[-24:]} [200 bytes]"
+
+
+def test_str_long_payload_is_checked_for_text_at_both_ends() -> None:
+    text = "é" * 1000
+    assert str(Frame(TEXT, text.encode())).startswith("TEXT 'ééé")
+    # Invalid UTF-8 at either end makes it binary.
+    for payload in (b"\xff" + text.encode(), text.encode() + b"\xff"):
+        assert str(Frame(TEXT, payload)).endswith("[binary, 2001 bytes]")
 
 
 def test_str_text_at_limit_is_not_elided() -> None:
-    text = "x" * Frame.MAX_LOG_SIZE
-    assert str(Frame(TEXT, text.encode())) == f"TEXT '{text}' [75 bytes]"
-
-
-def test_str_binary() -> None:
-    assert str(Frame(BINARY, b"\x00\x01\xfe\xff")) == "BINARY 00 01 fe ff [4 bytes]"
+    text = "x" * (Frame.MAX_LOG_SIZE - 2)
+    assert str(Frame(TEXT, text.encode())) == f"TEXT '{text}' [73 bytes]"
 
 
 def test_str_long_binary_is_elided() -> None:
-    result = str(Frame(BINARY, bytes(range(100))))
+    result = str(Frame(BINARY, bytes(range(156, 256))))
     shown = result.removeprefix("BINARY ").removesuffix(" [100 bytes]")
     assert len(shown) == Frame.MAX_LOG_SIZE
-    assert shown.startswith("00 01 02 03 ")
+    assert shown.startswith("9c 9d 9e 9f ")
     assert "..." in shown
-    assert shown.endswith(" 60 61 62 63")
-
-
-def test_str_close() -> None:
-    frame = Frame(CLOSE, b"\x03\xe8bye")
-    assert str(frame) == "CLOSE 1000 (OK) bye [5 bytes]"
-
-
-def test_str_close_without_payload() -> None:
-    assert str(Frame(CLOSE, b"")) == "CLOSE 1005 (no status received [internal]) [0 bytes]"
+    assert shown.endswith(" fc fd fe ff")
 
 
 @pytest.mark.parametrize(
@@ -563,30 +583,7 @@ def test_str_close_without_payload() -> None:
 def test_str_invalid_close_falls_back_to_hex(payload: bytes, shown: str) -> None:
     size = len(payload)
     suffix = "1 byte" if size == 1 else f"{size} bytes"
-    assert str(Frame(CLOSE, payload)) == f"CLOSE {shown} [{suffix}]"
-
-
-def test_str_empty_ping() -> None:
-    assert str(Frame(PING, b"")) == "PING [0 bytes]"
-
-
-def test_str_pong() -> None:
-    assert str(Frame(PONG, b"\xab")) == "PONG ab [1 byte]"
-
-
-def test_str_empty_text() -> None:
-    # An empty string still shows as quotes: only hex payloads vanish.
-    assert str(Frame(TEXT, b"")) == "TEXT '' [0 bytes]"
-
-
-def test_str_continued() -> None:
-    assert str(Frame(TEXT, b"ab", fin=False)) == "TEXT 'ab' [2 bytes, continued]"
-    assert str(Frame(CONT, b"x", fin=False)) == "CONT 78 [1 byte, continued]"
-    assert str(Frame(CONT, b"", fin=False)) == "CONT [0 bytes, continued]"
-
-
-def test_str_one_byte() -> None:
-    assert str(Frame(TEXT, b"x")) == "TEXT 'x' [1 byte]"
+    assert str(Frame(CLOSE, payload)) == f"CLOSE {shown} [binary, {suffix}]"
 
 
 # Close.parse.

@@ -1044,11 +1044,32 @@ def test_browser_offers_with_default_server(
 def test_enable_client_permessage_deflate() -> None:
     (factory,) = enable_client_permessage_deflate(None)
     assert isinstance(factory, ClientPerMessageDeflateFactory)
+    # client_max_window_bits without a value, as websockets offers it: a
+    # server may answer any window size.
     assert factory.get_request_params() == [
         ("server_max_window_bits", "12"),
-        ("client_max_window_bits", "12"),
+        ("client_max_window_bits", None),
     ]
     assert factory.compress_settings == {"memLevel": 5}
+
+
+@pytest.mark.parametrize(("answered", "window_bits"), [(None, 12), ("15", 12), ("10", 10)])
+def test_default_client_factory_compresses_within_a_frugal_window(
+    answered: str | None, window_bits: int
+) -> None:
+    # The Autobahn fuzzing server answers client_max_window_bits=15 (cases
+    # 13.4.x and 13.6.x); a client may still compress within a smaller window.
+    (factory,) = enable_client_permessage_deflate(None)
+    params = [(ExtensionName("server_max_window_bits"), "12")]
+    if answered is not None:
+        params.append((ExtensionName("client_max_window_bits"), answered))
+    extension = factory.process_response_params(params, [])
+    assert isinstance(extension, PerMessageDeflate)
+    assert extension.local_max_window_bits == window_bits
+    # A factory built by the application compresses within what it's allowed.
+    extension = ClientPerMessageDeflateFactory().process_response_params(params, [])
+    assert isinstance(extension, PerMessageDeflate)
+    assert extension.local_max_window_bits == int(answered or 15)
 
 
 def test_enable_server_permessage_deflate() -> None:

@@ -391,10 +391,8 @@ def test_close_code_and_reason_from_client(server: str, client: str) -> None:
     closes = check(server, client, client_closes_sync, client_closes_async)
     until(lambda: len(closes) == 1)
     assert closes == [(4000, "client reason")]
-    # The server answers with the same code. websockets echoes the reason too;
-    # wskit sends the code alone, as RFC 6455 section 5.5.1 suggests.
-    reason = "client reason" if server.startswith("websockets") else ""
-    assert answers == [(4000, reason)]
+    # The server answers with the same code and reason, as websockets does.
+    assert answers == [(4000, "client reason")]
 
 
 def server_closes_sync(client: str, base: str) -> None:

@@ -251,9 +251,10 @@ class connect:
             protocol = ClientProtocol(ws_uri, **self.protocol_options)
             return self.connection_class(protocol, **self.connection_options)
 
+        ssl_given = "ssl" in kwargs
         ssl = kwargs.pop("ssl", None)
         tls: dict[str, Any] = {}
-        if uses_tls(ws_uri, ssl):
+        if uses_tls(ws_uri, ssl, ssl_given=ssl_given):
             tls = {name: kwargs.pop(name) for name in _TLS_ARGUMENTS if name in kwargs}
             tls["ssl"] = ssl_module.create_default_context() if ssl is None or ssl is True else ssl
             tls.setdefault("server_hostname", ws_uri.host)
@@ -294,7 +295,7 @@ class connect:
     ) -> ClientConnection:
         """Open a tunnel to the server through ``proxy``, then the connection in it."""
         loop = asyncio.get_running_loop()
-        if uses_proxy_tls(proxy, proxy_tls.get("ssl")):
+        if uses_proxy_tls(proxy, proxy_tls.get("ssl"), ssl_given="ssl" in proxy_tls):
             if proxy_tls.get("ssl") in (None, True):
                 proxy_tls["ssl"] = ssl_module.create_default_context()
             proxy_tls.setdefault("server_hostname", proxy.host)
@@ -357,7 +358,6 @@ class connect:
                 connection = await self._handshake()
         except TimeoutError as exc:
             raise TimeoutError("timed out during the opening handshake") from exc
-        self.connection = connection
         return connection
 
     def __await__(self) -> Generator[Any, None, ClientConnection]:
@@ -380,7 +380,12 @@ class connect:
                 await connection.close()
 
     async def __aenter__(self) -> ClientConnection:
-        return await self
+        # One connection per context: a nested "async with" on the same
+        # object would lose the outer connection, as websockets says too.
+        if self.connection is not None:
+            raise RuntimeError("connect() isn't reentrant")
+        self.connection = await self
+        return self.connection
 
     async def __aexit__(
         self,
@@ -388,8 +393,9 @@ class connect:
         exc_value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if self.connection is not None:
-            await self.connection.close()
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            await connection.close()
 
 
 class _TunnelProtocol(asyncio.Protocol):

@@ -568,11 +568,12 @@ def basic_auth(
             username and password, instead of ``credentials``.
 
     Raises:
-        TypeError: Neither or both of ``credentials`` and
-            ``check_credentials`` were given, or ``credentials`` is invalid.
+        ValueError: Neither or both of ``credentials`` and
+            ``check_credentials`` were given.
+        TypeError: ``credentials`` is invalid.
     """
     if (credentials is None) == (check_credentials is None):
-        raise TypeError("provide either credentials or check_credentials")
+        raise ValueError("provide either credentials or check_credentials")
     check = cast(
         "Callable[[str, str], Awaitable[bool] | bool]",
         credentials_checker(credentials) if credentials is not None else check_credentials,

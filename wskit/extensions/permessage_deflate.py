@@ -394,6 +394,9 @@ class ClientPerMessageDeflateFactory(ClientExtensionFactory):
 
     name = _NAME
 
+    # Largest window we compress within when the server lets us choose.
+    _compress_window_cap = _MAX_WINDOW_BITS
+
     def __init__(
         self,
         server_no_context_takeover: bool = False,
@@ -479,7 +482,11 @@ class ClientPerMessageDeflateFactory(ClientExtensionFactory):
                 raise NegotiationError(f"unexpected {_CLIENT_MAX_WINDOW_BITS}")
             local_max_window_bits = _MAX_WINDOW_BITS
         elif self.client_max_window_bits is True:
-            local_max_window_bits = _MAX_WINDOW_BITS if answered is None else int(answered)
+            # The default factory compresses within a smaller window than
+            # the server allows: that's always allowed.
+            local_max_window_bits = min(
+                _MAX_WINDOW_BITS if answered is None else int(answered), self._compress_window_cap
+            )
         elif answered is None:
             # We announced this limit in the offer: stick to it.
             local_max_window_bits = self.client_max_window_bits
@@ -503,7 +510,10 @@ def enable_client_permessage_deflate(
     """Add permessage-deflate to a client's extensions unless it is there.
 
     The factory added uses memory-frugal settings: 4 KiB windows both ways
-    and ``memLevel=5``.
+    and ``memLevel=5``. It offers ``client_max_window_bits`` without a value,
+    as websockets does, so that a server may answer any window size (the
+    Autobahn fuzzing server answers 15); whatever it answers, the client
+    compresses within its 4 KiB window, which a smaller window always allows.
 
     Args:
         extensions: The extension factories configured so far, if any.
@@ -512,7 +522,7 @@ def enable_client_permessage_deflate(
         A new list of factories, or ``extensions`` itself if it already
         contains a permessage-deflate factory.
     """
-    return _with_frugal_default(extensions, ClientPerMessageDeflateFactory)
+    return _with_frugal_default(extensions, _frugal_client_factory)
 
 
 class ServerPerMessageDeflateFactory(ServerExtensionFactory):
@@ -656,27 +666,44 @@ def enable_server_permessage_deflate(
         A new list of factories, or ``extensions`` itself if it already
         contains a permessage-deflate factory.
     """
-    return _with_frugal_default(extensions, ServerPerMessageDeflateFactory)
+    return _with_frugal_default(extensions, _frugal_server_factory)
 
 
 _Factory = TypeVar("_Factory", ClientExtensionFactory, ServerExtensionFactory)
 
 
+# 4 KiB windows both ways and memLevel=5: about a tenth of zlib's default
+# memory per connection, for a small loss of ratio on large messages.
+_FRUGAL_WINDOW_BITS = 12
+_FRUGAL_COMPRESS_SETTINGS = {"memLevel": 5}
+
+
+def _frugal_client_factory() -> ClientPerMessageDeflateFactory:
+    factory = ClientPerMessageDeflateFactory(
+        server_max_window_bits=_FRUGAL_WINDOW_BITS,
+        compress_settings=dict(_FRUGAL_COMPRESS_SETTINGS),
+    )
+    factory._compress_window_cap = _FRUGAL_WINDOW_BITS
+    return factory
+
+
+def _frugal_server_factory() -> ServerPerMessageDeflateFactory:
+    return ServerPerMessageDeflateFactory(
+        server_max_window_bits=_FRUGAL_WINDOW_BITS,
+        client_max_window_bits=_FRUGAL_WINDOW_BITS,
+        compress_settings=dict(_FRUGAL_COMPRESS_SETTINGS),
+    )
+
+
 def _with_frugal_default(
-    extensions: Sequence[_Factory] | None, factory_type: Callable[..., _Factory]
+    extensions: Sequence[_Factory] | None, make_default: Callable[[], _Factory]
 ) -> Sequence[_Factory]:
     """Append a memory-frugal permessage-deflate factory unless one is there."""
     if extensions is None:
         extensions = []
     if any(factory.name == _NAME for factory in extensions):
         return extensions
-    # 4 KiB windows both ways and memLevel=5: about a tenth of zlib's default
-    # memory per connection, for a small loss of ratio on large messages.
-    factory = factory_type(
-        server_max_window_bits=12,
-        client_max_window_bits=12,
-        compress_settings={"memLevel": 5},
-    )
+    factory = make_default()
     with_default = list(extensions)
     with_default.append(factory)
     return with_default

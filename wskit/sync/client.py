@@ -22,7 +22,14 @@ from types import TracebackType
 from typing import Any, Literal, cast
 
 from ..client import ClientProtocol
-from ..connecting import handshake_request, select_proxy, uses_proxy_tls, uses_tls
+from ..connecting import (
+    check_unix_address,
+    handshake_request,
+    renamed_ssl_context,
+    select_proxy,
+    uses_proxy_tls,
+    uses_tls,
+)
 from ..datastructures import HeadersLike
 from ..exceptions import InvalidStatus
 from ..extensions.base import ClientExtensionFactory
@@ -175,6 +182,7 @@ def connect(
             there were too many.
         TimeoutError: The opening handshake timed out.
     """
+    ssl = renamed_ssl_context(ssl, kwargs)
     ws_uri = parse_uri(uri)
     uses_tls(ws_uri, ssl)  # reject ssl with ws:// at once
     if subprotocols is not None:
@@ -404,6 +412,7 @@ def unix_connect(
     Takes the same arguments as :func:`connect`. ``uri`` defaults to
     ``ws://localhost/``, or ``wss://localhost/`` with ``ssl``.
     """
+    check_unix_address(path, kwargs.get("sock"))
     if uri is None:
         uri = "ws://localhost/" if kwargs.get("ssl") is None else "wss://localhost/"
     return connect(uri, unix=True, path=path, **kwargs)

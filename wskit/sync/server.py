@@ -24,11 +24,13 @@ import selectors
 import socket
 import ssl as ssl_module
 import threading
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Any, TypeAlias, cast
 
 from ..auth import credentials_checker, read_credentials, unauthorized
+from ..connecting import check_unix_address, renamed_ssl_context
 from ..exceptions import ConcurrencyError, InvalidHandshake
 from ..extensions.base import ServerExtensionFactory
 from ..extensions.permessage_deflate import enable_server_permessage_deflate
@@ -194,6 +196,8 @@ class Server:
         self.serving = True
         self.lock = threading.Lock()
         self.active: set[ServerConnection] = set()
+        # Threads running ``handler``; shutdown() may wait for them.
+        self.handler_threads: set[threading.Thread] = set()
         # Writing to this pipe wakes serve_forever() up for shutdown().
         self.wake_read, self.wake_write = os.pipe()
         self.logger.info("server listening on %s", describe_address(socket.getsockname()))
@@ -234,9 +238,22 @@ class Server:
                     sock, address = self.socket.accept()
                 except OSError:  # the client went away already, or shutdown
                     continue
-                threading.Thread(
-                    target=self.handler, args=(sock, address), name="wskit handler", daemon=True
-                ).start()
+                thread = threading.Thread(
+                    target=self._run_handler,
+                    args=(sock, address),
+                    name="wskit handler",
+                    daemon=True,
+                )
+                with self.lock:
+                    self.handler_threads.add(thread)
+                thread.start()
+
+    def _run_handler(self, sock: socket.socket, address: Any) -> None:
+        try:
+            self.handler(sock, address)
+        finally:
+            with self.lock:
+                self.handler_threads.discard(threading.current_thread())
 
     def shutdown(
         self,
@@ -248,9 +265,15 @@ class Server:
 
         Args:
             close_connections: Close open connections with ``code`` and
-                ``reason``, all at once, and wait until they are closed.
+                ``reason``, all at once, and wait until they are closed;
+                otherwise leave them open. Either way, wait until every
+                handler returns, as websockets does.
             code: Close code for the open connections.
             reason: Close reason for the open connections.
+
+        Raises:
+            RuntimeError: Called from a connection handler without closing
+                connections: it would wait for itself.
         """
         with self.lock:
             stopping, self.serving = self.serving, False
@@ -265,6 +288,14 @@ class Server:
                 connection.start_closing(code, reason)
             for connection in connections:
                 connection.wait_for_close()
+        # Then wait for the handlers to return, as websockets does. A handler
+        # that shuts the server down while closing connections doesn't wait
+        # for itself; without closing them, it would forever: join() raises.
+        with self.lock:
+            threads = list(self.handler_threads)
+        for thread in threads:
+            if thread is not threading.current_thread() or not close_connections:
+                thread.join()
 
     def fileno(self) -> int:
         """The file descriptor of the listening socket."""
@@ -282,6 +313,14 @@ class Server:
         self.shutdown()
         os.close(self.wake_read)
         os.close(self.wake_write)
+
+
+def __getattr__(name: str) -> Any:
+    # Names websockets renamed and still accepts, with a warning.
+    if name == "WebSocketServer":
+        warnings.warn("WebSocketServer was renamed to Server", DeprecationWarning, stacklevel=2)
+        return Server
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def serve(
@@ -322,6 +361,7 @@ def serve(
     :func:`socket.create_server` (``reuse_port``, ``backlog``...). ``ssl``
     is an :class:`~ssl.SSLContext` for TLS.
     """
+    ssl = renamed_ssl_context(ssl, kwargs)
     if subprotocols is not None:
         validate_subprotocols(subprotocols)
     if compression == "deflate":
@@ -333,11 +373,18 @@ def serve(
     unix = kwargs.pop("unix", False)
     if sock is None:
         if unix:
+            path = kwargs.pop("path", None)
+            check_unix_address(path, sock)
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.bind(kwargs.pop("path"))
+            sock.bind(path)
             sock.listen(kwargs.pop("backlog", 100))
         else:
             sock = socket.create_server((host or "", port or 0), **kwargs)
+    else:
+        # An address beside a socket would be ignored: refuse the contradiction.
+        for name, value in (("host", host), ("port", port), ("path", kwargs.get("path"))):
+            if value is not None:
+                raise ValueError(f"{name} is incompatible with sock")
     server = Server(sock, lambda sock, address: handle(sock), logger)
 
     def handle(sock: socket.socket) -> None:
@@ -490,11 +537,12 @@ def basic_auth(
     ``check_credentials``.
 
     Raises:
-        TypeError: Neither or both of ``credentials`` and
-            ``check_credentials`` were given, or ``credentials`` is invalid.
+        ValueError: Neither or both of ``credentials`` and
+            ``check_credentials`` were given.
+        TypeError: ``credentials`` is invalid.
     """
     if (credentials is None) == (check_credentials is None):
-        raise TypeError("provide either credentials or check_credentials")
+        raise ValueError("provide either credentials or check_credentials")
     check = cast(
         "Callable[[str, str], bool]",
         credentials_checker(credentials) if credentials is not None else check_credentials,
