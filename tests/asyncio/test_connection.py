@@ -1258,9 +1258,9 @@ async def test_close_with_custom_code_and_reason(side: str) -> None:
             await peer.wait_closed()
         assert peer.close_code == 4000
         assert peer.close_reason == "bye now"
-        # The peer echoes the code, without the reason.
+        # The peer echoes the code and the reason, as websockets does.
         assert ws.close_code == 4000
-        assert ws.close_reason == ""
+        assert ws.close_reason == "bye now"
         # 4000 isn't a normal closure.
         with pytest.raises(ConnectionClosedError) as raised:
             await ws.recv()
@@ -1950,7 +1950,7 @@ async def test_attributes_of_both_sides() -> None:
             await server_ws.wait_closed()
         assert client.state is State.CLOSED
         assert server_ws.state is State.CLOSED
-        assert (client.close_code, client.close_reason) == (4010, "")
+        assert (client.close_code, client.close_reason) == (4010, "done")
         assert (server_ws.close_code, server_ws.close_reason) == (4010, "done")
         assert repr(client).endswith(" CLOSED>")
         # Addresses remain readable after the connection is closed.

@@ -791,9 +791,10 @@ def test_basic_auth_needs_exactly_one_source_of_credentials() -> None:
     def check(username: str, password: str) -> bool:
         return True
 
-    with pytest.raises(TypeError):
+    # ValueError, as websockets raises.
+    with pytest.raises(ValueError, match="either"):
         basic_auth()
-    with pytest.raises(TypeError):
+    with pytest.raises(ValueError, match="either"):
         basic_auth(credentials=("a", "b"), check_credentials=check)
 
 

@@ -204,19 +204,39 @@ def test_shutdown_without_closing_connections() -> None:
         port = port_of(server)
         with connect(uri_of(server)) as ws:
             until(lambda: len(server.connections) == 1)
-            server.shutdown(close_connections=False)
-            assert not server.is_serving()
+            # shutdown() waits for the handler to return, as websockets' does.
+            stopping = threading.Thread(target=server.shutdown, kwargs={"close_connections": False})
+            stopping.start()
+            until(lambda: not server.is_serving())
             # The connection goes on...
             for text in ("still", "here"):
                 ws.send(text)
                 assert ws.recv(timeout=WAIT) == text
             assert ws.state is State.OPEN
             assert len(server.connections) == 1
+            assert stopping.is_alive()
             # ...but nobody else gets in.
             with pytest.raises(ConnectionRefusedError):
                 connect(f"ws://{LOCALHOST}:{port}/", open_timeout=WAIT)
         assert ws.close_code == CloseCode.NORMAL_CLOSURE
         assert finished.wait(WAIT)
+        stopping.join(WAIT)
+        assert not stopping.is_alive()
+
+
+def test_shutdown_from_a_handler_without_closing_connections_raises() -> None:
+    # It would wait for itself.
+    raised: list[BaseException] = []
+
+    def handler(ws: ServerConnection) -> None:
+        try:
+            server.shutdown(close_connections=False)
+        except RuntimeError as exc:
+            raised.append(exc)
+
+    with serving(handler) as server, connect(uri_of(server)) as ws:
+        assert ws.wait_closed(WAIT)
+    assert len(raised) == 1
 
 
 def test_connections_lists_only_open_connections() -> None:
@@ -683,9 +703,10 @@ def test_basic_auth_needs_exactly_one_source_of_credentials() -> None:
     def check(username: str, password: str) -> bool:
         return True
 
-    with pytest.raises(TypeError):
+    # ValueError, as websockets raises.
+    with pytest.raises(ValueError, match="either"):
         basic_auth()
-    with pytest.raises(TypeError):
+    with pytest.raises(ValueError, match="either"):
         basic_auth(credentials=("a", "b"), check_credentials=check)
 
 
@@ -1003,10 +1024,15 @@ def test_handshake_after_shutdown_answers_503() -> None:
         try:
             opening = pool.submit(refused_status, uri_of(server))
             assert entered.wait(WAIT)
-            server.shutdown()
+            # shutdown() waits for that connection's thread, which goes on.
+            stopping = threading.Thread(target=server.shutdown)
+            stopping.start()
+            until(lambda: not server.is_serving())
         finally:
             release.set()
         assert opening.result(WAIT).status_code == http.HTTPStatus.SERVICE_UNAVAILABLE
+        stopping.join(WAIT)
+        assert not stopping.is_alive()
 
 
 def test_debug_logs_carry_the_connection(caplog: pytest.LogCaptureFixture) -> None:
