@@ -1382,6 +1382,23 @@ def deflate_pair() -> tuple[Protocol, Protocol]:
     return client, server
 
 
+@pytest.mark.parametrize(
+    ("bad", "code"),
+    [
+        (to_server(BINARY, b"\xff\xff\xff\xff", rsv1=True), CloseCode.PROTOCOL_ERROR),
+        (to_server(PING, b"p", rsv1=True), CloseCode.PROTOCOL_ERROR),
+        (to_server(TEXT, zlib.compress(b"\xff")[2:-4], rsv1=True), CloseCode.INVALID_DATA),
+    ],
+    ids=["corrupt", "control with RSV1", "text not UTF-8"],
+)
+def test_compressed_frame_that_fails_is_not_delivered(bad: bytes, code: CloseCode) -> None:
+    client, server = deflate_pair()
+    client.send_text(b"good")
+    server.receive_data(b"".join(client.data_to_send()) + bad)
+    assert received(server) == [Frame(TEXT, b"good")]
+    assert_failed(server, code)
+
+
 def test_compressed_messages_round_trip() -> None:
     client, server = deflate_pair()
     client.send_text(b"hello " * 1000)

@@ -634,7 +634,7 @@ class Connection(ConnectionAttributes[threading.Event]):
                         events = self.protocol.events_received()
                         self._queue_writes()
                     self._flush(block=False)
-                    self.deliver(events)
+                    self._deliver(events)
         except TimeoutError:
             self.logger.info("timed out waiting for the peer to close the connection")
         except OSError as exc:
@@ -645,7 +645,7 @@ class Connection(ConnectionAttributes[threading.Event]):
         finally:
             self._end()
 
-    def deliver(self, events: list[Event]) -> None:
+    def _deliver(self, events: list[Event]) -> None:
         """Hand the events just taken from the core to the application; hold delivery_lock."""
         for event in events:
             self.process_event(event)

@@ -147,7 +147,7 @@ class ServerConnection(Connection):
                 # Frames that came with the request were parsed just now:
                 # deliver them at once, not when the next bytes arrive.
                 events = self.protocol.events_received()
-            self.deliver(events)
+            self._deliver(events)
         self._flush()
         # Don't test for OPEN: the client may close right after the 101, and
         # the reader thread may handle that first. The handler then runs and
