@@ -1592,7 +1592,7 @@ def test_close_sent_with_the_request_ends_the_connection_cleanly(
         with socket.create_connection((LOCALHOST, port_of(server)), timeout=WAIT) as sock:
             sock.sendall(handshake_request() + close.serialize(mask=True))
             assert read_response(sock).startswith(b"HTTP/1.1 101 ")
-            assert read_frame(sock) == (CLOSE, True, Close(CloseCode.GOING_AWAY, "").serialize())
+            assert read_frame(sock) == (CLOSE, True, Close(CloseCode.GOING_AWAY, "bye").serialize())
             assert read_until_eof(sock) == b""
         until(lambda: len(closed) == 1)
     (exc,) = closed

@@ -228,7 +228,7 @@ class Connect(client.connect):
         return self._connect().__await__()
 
     async def __aenter__(self) -> WebSocketClientProtocol:
-        return await self
+        return cast(WebSocketClientProtocol, await super().__aenter__())
 
 
 connect = Connect
