@@ -11,8 +11,10 @@ broker:
 - :class:`Hub`: WebSocket connections in rooms, fed by a broker;
 - :class:`RedisEmitter`: publish to rooms from synchronous code.
 
-Delivery is at most once; link losses are reported so applications can
-resync; every queue is bounded (:class:`Overflow`).
+Publishing queues and pipelines (it waits when the queue is full, never
+fails for load). Delivery is at most once; with a history (Redis Streams),
+what a process or a client missed is recovered from a :class:`Position`, or
+reported as lost; every queue is bounded (:class:`Overflow`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from .exceptions import (
     SlowSubscriber,
     SubscriptionClosed,
 )
+from .history import Position, Recovery
 from .hub import Hub, HubStats
 from .memory import MemoryBroker
 from .subscription import Overflow, Subscription
@@ -49,7 +52,9 @@ __all__ = [
     "MemoryBroker",
     "Message",
     "Overflow",
+    "Position",
     "PubSubError",
+    "Recovery",
     "RedisBroker",
     "RedisEmitter",
     "SlowSubscriber",

@@ -1,7 +1,9 @@
 """A broker on Redis pub/sub; needs the ``redis`` package: ``pip install wskit[redis]``.
 
 Each process keeps one Redis connection for its subscriptions (the *link*)
-and a small pool for ``PUBLISH``. A listener task owns the link:
+and a few for publishing (*lanes*, :mod:`wskit.pubsub.pipeline`): a topic's
+messages always go through the same lane, queued and pipelined, many
+commands per write. A listener task owns the link:
 
 - it connects, subscribes to every topic with local handlers in one
   ``SUBSCRIBE``, waits for the confirmations, then reports the link up;
@@ -18,8 +20,10 @@ The link is a raw :class:`redis.asyncio.Connection` rather than redis-py's
 inside a read: the application would never learn that messages were lost.
 
 Redis pub/sub delivers at most once: messages published while a process's
-link is down are lost for that process. Topics are Redis channels named
-``prefix + topic``; payloads follow :mod:`wskit.pubsub.wire`.
+link is down don't reach that process. With ``history``, each topic keeps
+its recent messages in a Redis stream (:mod:`wskit.pubsub.streams`), and
+what the link missed is recovered when it comes back. Topics are Redis
+channels named ``prefix + topic``; payloads follow :mod:`wskit.pubsub.wire`.
 """
 
 from __future__ import annotations
@@ -35,10 +39,12 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from ..typing import Data, LoggerLike
-from . import wire
+from . import streams, wire
 from .backoff import Backoff
 from .broker import Broker
-from .exceptions import BrokerClosed, BrokerUnavailable
+from .exceptions import BrokerClosed, BrokerUnavailable, PubSubError
+from .history import Position, Recovery
+from .pipeline import Lane, pack
 
 __all__ = ["RedisBroker"]
 
@@ -59,6 +65,18 @@ class RedisBroker(Broker):
             considered dead.
         backoff_min: First delay before reconnecting, in seconds.
         backoff_max: Longest delay before reconnecting, in seconds.
+        history: Messages kept per topic for recovery (see :meth:`recover`);
+            0 keeps none.
+        history_ttl: Seconds a message stays in the history.
+        history_meta_ttl: Seconds a silent topic keeps its epoch and
+            offset: a consumer that comes back later than this learns that
+            it can't recover. At least ``history_ttl``.
+        publish_connections: Connections that carry published messages
+            (the lanes). Each topic uses one, so its messages keep their
+            order.
+        max_publish_queue: Messages queued per lane before
+            :meth:`publish` waits for room.
+        max_batch: Commands sent in one write, at most.
         logger: Logger for link changes and errors; ``wskit.pubsub`` by default.
         redis_options: More keyword arguments for
             :meth:`redis.asyncio.Redis.from_url`, e.g. ``ssl_ca_certs``.
@@ -76,15 +94,30 @@ class RedisBroker(Broker):
         ping_timeout: float = 5.0,
         backoff_min: float = 0.1,
         backoff_max: float = 10.0,
+        history: int = 0,
+        history_ttl: float = 300.0,
+        history_meta_ttl: float = 86400.0,
+        publish_connections: int = 2,
+        max_publish_queue: int = 10_000,
+        max_batch: int = 1_000,
         logger: LoggerLike | None = None,
         **redis_options: Any,
     ) -> None:
+        if history < 0:
+            raise ValueError("history must be at least 0")
+        if not 0 < history_ttl <= history_meta_ttl:
+            raise ValueError("history TTLs must satisfy 0 < history_ttl <= history_meta_ttl")
+        if publish_connections < 1 or max_publish_queue < 1 or max_batch < 1:
+            raise ValueError("publish_connections, max_publish_queue, max_batch must be >= 1")
         super().__init__(logger=logger)
         self.prefix = prefix
         self.timeout = timeout
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.backoff = Backoff(backoff_min, backoff_max)
+        self.history = history
+        self.history_ttl = history_ttl
+        self.history_meta_ttl = history_meta_ttl
         self._client: Redis = Redis.from_url(
             url,
             **redis_options,
@@ -107,6 +140,20 @@ class RedisBroker(Broker):
         self._pending: dict[str, collections.deque[asyncio.Future[None]]] = {}
         # Confirmations awaited before the link counts as up.
         self._initial: set[asyncio.Future[None]] = set()
+        # Recovering what the link missed, before reporting it up again.
+        self._comeback: asyncio.Task[None] | None = None
+        self._lanes = [
+            Lane(
+                self._connect_lane,
+                max_queue=max_publish_queue,
+                max_batch=max_batch,
+                timeout=timeout,
+                backoff=Backoff(backoff_min, backoff_max),
+                on_lost=self._count_lost,
+                logger=self.logger,
+            )
+            for _ in range(publish_connections)
+        ]
 
     async def start(self) -> None:
         """Start the listener task, which connects in the background; return at once.
@@ -119,14 +166,80 @@ class RedisBroker(Broker):
         if self._link_task is None:
             self._link_task = asyncio.get_running_loop().create_task(self._run_link())
 
-    # Publishing.
+    # Publishing and history.
 
     async def _publish(self, topic: str, data: Data) -> None:
+        channel = wire.channel(self.prefix, topic)
+        if self.history:
+            stream, meta = streams.keys(self.prefix, topic)
+            command = pack(
+                b"EVALSHA",
+                streams.PUBLISH_SHA,
+                b"2",
+                stream,
+                meta,
+                channel,
+                wire.encode(data),
+                b"%d" % self.history,
+                b"%d" % (self.history_ttl * 1000),
+                b"%d" % (self.history_meta_ttl * 1000),
+            )
+        else:
+            command = pack(b"PUBLISH", channel, wire.encode(data))
+        await self._lane(topic).send(command)
+
+    async def flush(self) -> None:
+        lost = sum(await asyncio.gather(*[lane.flush() for lane in self._lanes]))
+        if lost:
+            raise BrokerUnavailable(f"{lost} messages lost: redis failed before confirming them")
+
+    @property
+    def keeps_history(self) -> bool:
+        return self.history > 0
+
+    async def recover(self, topic: str, since: Position | None = None) -> Recovery:
+        if not self.history:
+            return await super().recover(topic, since)
+        self._check_open(topic)
+        stream, meta = streams.keys(self.prefix, topic)
+        command = pack(
+            b"EVALSHA",
+            streams.READ_SHA,
+            b"2",
+            stream,
+            meta,
+            b"" if since is None else b"%d" % since.offset,
+            b"" if since is None else since.epoch.encode(),
+            b"%d" % self.history,
+            b"%d" % (self.history_meta_ttl * 1000),
+        )
+        reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        await self._lane(topic).send(command, reply)
+        return streams.recovery(topic, since, await reply, self.history_ttl)
+
+    def _lane(self, topic: str) -> Lane:
+        return self._lanes[hash(topic) % len(self._lanes)]
+
+    def _count_lost(self, count: int) -> None:
+        self.stats.lost += count
+
+    async def _connect_lane(self) -> AbstractConnection:
+        connection = self._new_connection()
         try:
-            async with asyncio.timeout(self.timeout):
-                await self._client.publish(wire.channel(self.prefix, topic), wire.encode(data))
-        except (RedisError, OSError, TimeoutError) as exc:
-            raise BrokerUnavailable(f"can't publish on {topic!r}: {exc}") from exc
+            await connection.connect()  # type: ignore[no-untyped-call]  # unannotated
+            if self.history:
+                for script in (streams.PUBLISH_SCRIPT, streams.READ_SCRIPT):
+                    await connection.send_command("SCRIPT", "LOAD", script)
+                    await connection.read_response()
+        except BaseException:
+            await connection.disconnect(nowait=True)
+            raise
+        return connection
+
+    def _new_connection(self) -> AbstractConnection:
+        pool = self._client.connection_pool
+        connection: AbstractConnection = pool.connection_class(**pool.connection_kwargs)
+        return connection
 
     # Subscriptions on the wire.
 
@@ -134,6 +247,16 @@ class RedisBroker(Broker):
         confirmation = await self._sync(topic)
         if confirmation is not None:
             await confirmation
+        if self.history:
+            # Where the topic stands, so that a link lost before its first
+            # message knows where to recover from.
+            try:
+                recovery = await self.recover(topic)
+            except PubSubError:  # unavailable or closed: nothing to know
+                return
+            entry = self._topics.get(topic)
+            if entry is not None and entry.position is None:
+                entry.position = recovery.position
 
     async def _stop_topic(self, topic: str) -> None:
         await self._sync(topic)
@@ -197,8 +320,7 @@ class RedisBroker(Broker):
 
     async def _run_connection(self) -> BaseException:
         """Connect, subscribe and listen; return the error that ended the link."""
-        pool = self._client.connection_pool
-        connection = pool.connection_class(**pool.connection_kwargs)
+        connection = self._new_connection()
         try:
             async with asyncio.timeout(self.timeout):
                 await connection.connect()  # type: ignore[no-untyped-call]  # unannotated
@@ -265,6 +387,7 @@ class RedisBroker(Broker):
         topic = wire.topic(self.prefix, channel)
         if kind == b"message":
             try:
+                position, payload = wire.split_position(payload)
                 data = wire.decode(payload)
             except ValueError as exc:
                 self.stats.malformed += 1
@@ -275,7 +398,7 @@ class RedisBroker(Broker):
                         "dropped malformed message #%d on %r: %s", count, topic, exc
                     )
                 return
-            self._dispatch(topic, data)
+            self._dispatch(topic, data, position)
         elif kind == b"subscribe":
             # One confirmation per channel of each SUBSCRIBE sent, in order.
             pending = self._pending[topic]
@@ -292,13 +415,26 @@ class RedisBroker(Broker):
     def _link_up(self) -> None:
         self.backoff.reset()
         self.logger.info("redis link up")
-        self._set_connected(True)
+        if self.stats.link_losses:
+            # Messages were published while the link was down.
+            self._comeback = self._spawn(self._come_back())
+        else:
+            self._set_connected(True)
+
+    async def _come_back(self) -> None:
+        lost = await self._recover_all()
+        if lost:
+            self.logger.warning("messages lost on %d topics while redis was away", len(lost))
+        self._set_connected(True, lost=lost)
 
     async def _drop(self, connection: AbstractConnection) -> None:
         """Close the link and forget its state; release whoever awaits a confirmation."""
         self._connection = None
         self._wire = set()
         self._initial.clear()
+        if self._comeback is not None:
+            self._comeback.cancel()
+            self._comeback = None
         pending, self._pending = self._pending, {}
         await connection.disconnect(nowait=True)
         # Released last, so that they resume after the link is reported down.
@@ -311,4 +447,6 @@ class RedisBroker(Broker):
         if self._link_task is not None:
             self._link_task.cancel()
             await asyncio.gather(self._link_task, return_exceptions=True)
+        for lane in self._lanes:
+            await lane.close()
         await self._client.aclose()

@@ -7,6 +7,10 @@ browsers as a text frame. Every payload starts with one tag byte:
 - ``t``: the rest is a text message, UTF-8 encoded;
 - ``b``: the rest is a binary message, as is.
 
+A message published with a history (:mod:`wskit.pubsub.history`) is
+prefixed with its position: ``o<offset>:<epoch>:`` then the tagged payload,
+e.g. ``o42:1733462400.123456:thello``.
+
 A topic travels on the channel named ``prefix + topic``, UTF-8 encoded.
 
 Any writer can take part: ``redis-cli PUBLISH wskit:room:42 'thello'`` sends
@@ -16,11 +20,23 @@ the text message ``hello`` to the room ``room:42`` (with the default prefix).
 from __future__ import annotations
 
 from ..typing import BytesLike, Data
+from .history import Position
 
-__all__ = ["BINARY_TAG", "TEXT_TAG", "channel", "decode", "encode", "normalize", "topic"]
+__all__ = [
+    "BINARY_TAG",
+    "POSITION_TAG",
+    "TEXT_TAG",
+    "channel",
+    "decode",
+    "encode",
+    "normalize",
+    "split_position",
+    "topic",
+]
 
 TEXT_TAG = b"t"
 BINARY_TAG = b"b"
+POSITION_TAG = b"o"
 
 
 def normalize(message: Data | BytesLike) -> Data:
@@ -64,6 +80,18 @@ def decode(payload: bytes) -> Data:
     if tag == BINARY_TAG:
         return body
     raise ValueError(f"unknown message tag {tag!r}: not published by wskit")
+
+
+def split_position(payload: bytes) -> tuple[Position | None, bytes]:
+    """Separate a message's position, if it has one, from its tagged payload.
+
+    Raises:
+        ValueError: The position is malformed.
+    """
+    if payload[:1] != POSITION_TAG:
+        return None, payload
+    offset, epoch, rest = payload[1:].split(b":", 2)  # ValueError if not 3 parts
+    return Position(int(offset), epoch.decode()), rest
 
 
 def channel(prefix: str, topic: str) -> bytes:
