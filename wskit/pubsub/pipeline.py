@@ -158,6 +158,10 @@ class Lane:
                 await asyncio.gather(task, return_exceptions=True)
         self._fail(BrokerUnavailable("broker closed"), [])
 
+    def may_retry(self) -> None:
+        """Allow reconnecting at once: Redis was seen to be back."""
+        self._retry_at = 0.0
+
     # Connecting.
 
     async def _connect(self) -> None:
@@ -185,7 +189,7 @@ class Lane:
             self.backoff.reset()
             self._error = None
             self._connection = connection
-            self._writer = asyncio.get_running_loop().create_task(self._write(connection))
+            self._writer = asyncio.get_running_loop().create_task(self._run(connection))
         finally:
             self._connecting = None
 
@@ -218,54 +222,108 @@ class Lane:
                 self._reserved += 1
                 space -= 1
 
-    async def _write(self, connection: AbstractConnection) -> None:
-        """The writer task: send batches and read their replies until Redis fails."""
-        queue = self._queue
-        batch: list[_Item] = []
+    async def _run(self, connection: AbstractConnection) -> None:
+        """Send batches and read replies, in two tasks, until Redis fails.
+
+        Reading all the time, not only after a batch, shows at once that an
+        idle connection was closed, and lets the next batch go out before
+        the previous one is answered.
+        """
+        in_flight: collections.deque[_Item] = collections.deque()
+        # Per batch in flight: commands not answered yet, and when it's late.
+        batches: collections.deque[list[float]] = collections.deque()
+        tasks = [
+            asyncio.create_task(self._send(connection, in_flight, batches)),
+            asyncio.create_task(self._receive(connection, in_flight, batches)),
+        ]
         try:
-            while True:
-                if not queue:
-                    self._wakeup = asyncio.get_running_loop().create_future()
-                    await self._wakeup
-                    self._wakeup = None
-                count = min(len(queue), self.max_batch)
-                batch = [queue.popleft() for _ in range(count)]
-                self._pass_room()
-                async with asyncio.timeout(self.timeout):
-                    await connection.send_packed_command(
-                        b"".join([command for command, _ in batch]), check_health=False
-                    )
-                    for _, reply in batch:
-                        await self._read_reply(connection, reply)
-                batch = []
-                self._settle()
-        except (RedisError, OSError, TimeoutError) as exc:
-            self.logger.warning("redis publisher connection lost: %s", exc)
-            self._down(exc)
-            self._fail(BrokerUnavailable(f"redis failed: {exc}"), batch)
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            error = next(iter(done)).exception()
+            if not isinstance(error, RedisError | OSError | TimeoutError):
+                raise error or RuntimeError("lane task ended")  # a bug: don't hide it
+            self.logger.warning("redis publisher connection lost: %s", error)
+            self._down(error)
+            self._fail(BrokerUnavailable(f"redis failed: {error}"), list(in_flight))
         finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             self._connection = None
             self._writer = None
             await connection.disconnect(nowait=True)
 
-    async def _read_reply(
-        self, connection: AbstractConnection, reply: asyncio.Future[Any] | None
+    async def _send(
+        self,
+        connection: AbstractConnection,
+        in_flight: collections.deque[_Item],
+        batches: collections.deque[list[float]],
     ) -> None:
+        queue = self._queue
+        loop = asyncio.get_running_loop()
+        while True:
+            # Waits for commands, and for room in flight: memory stays bounded.
+            if not queue or len(in_flight) >= self.max_queue:
+                self._wakeup = loop.create_future()
+                await self._wakeup
+                self._wakeup = None
+                continue
+            count = min(len(queue), self.max_batch)
+            batch = [queue.popleft() for _ in range(count)]
+            in_flight.extend(batch)
+            batches.append([count, loop.time() + self.timeout])
+            self._pass_room()
+            async with asyncio.timeout(self.timeout):
+                await connection.send_packed_command(
+                    b"".join([command for command, _ in batch]), check_health=False
+                )
+
+    async def _receive(
+        self,
+        connection: AbstractConnection,
+        in_flight: collections.deque[_Item],
+        batches: collections.deque[list[float]],
+    ) -> None:
+        while True:
+            if not batches:
+                # Idle: wake up now and then, only to see whether a batch left;
+                # a closed connection shows at once.
+                response = await self._read(connection, self.timeout)
+                if response is None:
+                    continue
+                if not batches:
+                    raise RedisError(f"unexpected reply from redis: {response!r}")
+                self._answered(in_flight.popleft()[1], response)
+                batches[0][0] -= 1
+            count, deadline = batches[0]
+            # One timeout per batch: setting one per reply costs more than the reply.
+            async with asyncio.timeout_at(deadline):
+                for _ in range(int(count)):
+                    response = await self._read(connection, None)
+                    self._answered(in_flight.popleft()[1], response)
+            batches.popleft()
+
+    async def _read(self, connection: AbstractConnection, timeout: float | None) -> Any:
+        """Read a reply; None if ``timeout`` passed first."""
         try:
-            response = await connection.read_response(disconnect_on_error=False)
+            # After a timeout, redis-py allows reading again.
+            return await connection.read_response(timeout=timeout, disconnect_on_error=False)
         except ResponseError as exc:
-            # The command failed on its own (the connection is still in sync).
-            self.settled += 1
+            return exc  # the command failed on its own: the connection is in sync
+
+    def _answered(self, reply: asyncio.Future[Any] | None, response: Any) -> None:
+        self.settled += 1
+        if isinstance(response, ResponseError):
             if reply is None:
                 self.lost += 1
                 self.on_lost(1)
-                self.logger.warning("redis refused a command: %s", exc)
+                self.logger.warning("redis refused a command: %s", response)
             elif not reply.done():
-                reply.set_exception(BrokerUnavailable(f"redis refused a command: {exc}"))
-            return
-        self.settled += 1
-        if reply is not None and not reply.done():
+                reply.set_exception(BrokerUnavailable(f"redis refused a command: {response}"))
+        elif reply is not None and not reply.done():
             reply.set_result(response)
+        self._settle()
+        if self._wakeup is not None and not self._wakeup.done():
+            self._wakeup.set_result(None)  # room in flight
 
     def _fail(self, error: BrokerUnavailable, in_flight: list[_Item]) -> None:
         """Count what was in flight and queued as lost, and tell whoever waits."""

@@ -415,6 +415,8 @@ class RedisBroker(Broker):
     def _link_up(self) -> None:
         self.backoff.reset()
         self.logger.info("redis link up")
+        for lane in self._lanes:  # they needn't wait for their own backoff delay
+            lane.may_retry()
         if self.stats.link_losses:
             # Messages were published while the link was down.
             self._comeback = self._spawn(self._come_back())
