@@ -103,10 +103,7 @@ class RedisBroker(Broker):
         logger: LoggerLike | None = None,
         **redis_options: Any,
     ) -> None:
-        if history < 0:
-            raise ValueError("history must be at least 0")
-        if not 0 < history_ttl <= history_meta_ttl:
-            raise ValueError("history TTLs must satisfy 0 < history_ttl <= history_meta_ttl")
+        streams.check_limits(history, history_ttl, history_meta_ttl)
         if publish_connections < 1 or max_publish_queue < 1 or max_batch < 1:
             raise ValueError("publish_connections, max_publish_queue, max_batch must be >= 1")
         super().__init__(logger=logger)
@@ -169,23 +166,18 @@ class RedisBroker(Broker):
     # Publishing and history.
 
     async def _publish(self, topic: str, data: Data) -> None:
-        channel = wire.channel(self.prefix, topic)
         if self.history:
-            stream, meta = streams.keys(self.prefix, topic)
-            command = pack(
-                b"EVALSHA",
-                streams.PUBLISH_SHA,
-                b"2",
-                stream,
-                meta,
-                channel,
+            arguments = streams.publish_arguments(
+                self.prefix,
+                topic,
                 wire.encode(data),
-                b"%d" % self.history,
-                b"%d" % (self.history_ttl * 1000),
-                b"%d" % (self.history_meta_ttl * 1000),
+                history=self.history,
+                ttl=self.history_ttl,
+                meta_ttl=self.history_meta_ttl,
             )
+            command = pack(b"EVALSHA", streams.PUBLISH_SHA, b"2", *arguments)
         else:
-            command = pack(b"PUBLISH", channel, wire.encode(data))
+            command = pack(b"PUBLISH", wire.channel(self.prefix, topic), wire.encode(data))
         await self._lane(topic).send(command)
 
     async def flush(self) -> None:

@@ -31,7 +31,9 @@ __all__ = [
     "PUBLISH_SHA",
     "READ_SCRIPT",
     "READ_SHA",
+    "check_limits",
     "keys",
+    "publish_arguments",
     "recovery",
 ]
 
@@ -48,6 +50,7 @@ end
 """
 
 # ARGV: channel, tagged payload, max length, history ttl (ms), meta ttl (ms).
+# Returns what PUBLISH returns: how many subscribers got it.
 PUBLISH_SCRIPT = (
     _EPOCH
     + """
@@ -57,8 +60,7 @@ redis.call('xadd', KEYS[1], 'MAXLEN', ARGV[3], offset .. '-0',
   'd', ARGV[2], 't', now[1] .. string.format('%06d', tonumber(now[2])))
 redis.call('pexpire', KEYS[1], ARGV[4])
 redis.call('pexpire', KEYS[2], ARGV[5])
-redis.call('publish', ARGV[1], 'o' .. offset .. ':' .. epoch .. ':' .. ARGV[2])
-return offset
+return redis.call('publish', ARGV[1], 'o' .. offset .. ':' .. epoch .. ':' .. ARGV[2])
 """
 )
 
@@ -89,6 +91,33 @@ def keys(prefix: str, topic: str) -> tuple[bytes, bytes]:
     """Return the names of the stream and of the meta hash of ``topic``."""
     tag = f"{prefix}{{{topic}}}"
     return f"{tag}:history".encode(), f"{tag}:meta".encode()
+
+
+def check_limits(history: int, ttl: float, meta_ttl: float) -> None:
+    """Check the bounds of a history.
+
+    Raises:
+        ValueError: ``history`` is negative or the TTLs are not
+            ``0 < ttl <= meta_ttl``.
+    """
+    if history < 0:
+        raise ValueError("history must be at least 0")
+    if not 0 < ttl <= meta_ttl:
+        raise ValueError("history TTLs must satisfy 0 < history_ttl <= history_meta_ttl")
+
+
+def publish_arguments(
+    prefix: str, topic: str, payload: bytes, *, history: int, ttl: float, meta_ttl: float
+) -> list[bytes]:
+    """Return the two keys then the arguments of :data:`PUBLISH_SCRIPT`."""
+    return [
+        *keys(prefix, topic),
+        wire.channel(prefix, topic),
+        payload,
+        b"%d" % history,
+        b"%d" % (ttl * 1000),
+        b"%d" % (meta_ttl * 1000),
+    ]
 
 
 def recovery(topic: str, since: Position | None, reply: Any, ttl: float) -> Recovery:
