@@ -150,6 +150,11 @@ class RedisServer:
         with redis.Redis.from_url(self.url, socket_timeout=STOP_TIMEOUT) as client:
             client.publish(channel, payload)
 
+    def script_flush(self) -> None:
+        """Make Redis forget its Lua scripts, as a restart or a failover would."""
+        with redis.Redis.from_url(self.url, socket_timeout=STOP_TIMEOUT) as client:
+            client.script_flush()
+
     def __enter__(self) -> RedisServer:
         try:
             self.start()

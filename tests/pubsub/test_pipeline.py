@@ -156,3 +156,24 @@ def test_limits_are_checked() -> None:
     ]:
         with pytest.raises(ValueError, match="must"):
             RedisBroker(**options)  # type: ignore[arg-type]
+
+
+async def test_redis_forgetting_the_scripts_costs_a_reconnection(
+    redis_server: RedisServer,
+) -> None:
+    async with (
+        connected(redis_server, history=10, publish_connections=1) as publisher,
+        publisher.subscribe("t") as subscription,
+    ):
+        await publisher.publish("t", "a")
+        await publisher.flush()
+        await asyncio.to_thread(redis_server.script_flush)
+        await publisher.publish("t", "lost")
+        with pytest.raises(BrokerUnavailable, match="1 messages lost"):
+            await publisher.flush()
+        assert publisher.stats.lost == 1
+        # Reconnecting at once loads the script again.
+        await publisher.publish("t", "b")
+        await publisher.flush()
+        async with asyncio.timeout(TIMEOUT):
+            assert [(await subscription.get()).data for _ in range(2)] == ["a", "b"]

@@ -30,7 +30,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from redis.asyncio.connection import AbstractConnection
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from ..typing import LoggerLike
 from .backoff import Backoff
@@ -238,18 +238,22 @@ class Lane:
         ]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            # From now on, callers connect anew rather than queue here.
+            self._connection = self._writer = None
             error = next(iter(done)).exception()
             if not isinstance(error, RedisError | OSError | TimeoutError):
                 raise error or RuntimeError("lane task ended")  # a bug: don't hide it
             self.logger.warning("redis publisher connection lost: %s", error)
             self._down(error)
+            if isinstance(error, NoScriptError):
+                self.may_retry()  # Redis is there: reconnecting loads the scripts
             self._fail(BrokerUnavailable(f"redis failed: {error}"), list(in_flight))
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            self._connection = None
-            self._writer = None
+            if self._connection is connection:  # cancelled by close()
+                self._connection = self._writer = None
             await connection.disconnect(nowait=True)
 
     async def _send(
@@ -307,6 +311,9 @@ class Lane:
         try:
             # After a timeout, redis-py allows reading again.
             return await connection.read_response(timeout=timeout, disconnect_on_error=False)
+        except NoScriptError:
+            # Redis forgot the scripts (SCRIPT FLUSH): what follows fails too.
+            raise
         except ResponseError as exc:
             return exc  # the command failed on its own: the connection is in sync
 

@@ -194,9 +194,10 @@ class RedisBroker(Broker):
             return await super().recover(topic, since)
         self._check_open(topic)
         stream, meta = streams.keys(self.prefix, topic)
+        # EVAL, not EVALSHA: a recovery must work even if Redis forgot the script.
         command = pack(
-            b"EVALSHA",
-            streams.READ_SHA,
+            b"EVAL",
+            streams.READ_SCRIPT.encode(),
             b"2",
             stream,
             meta,
@@ -220,9 +221,8 @@ class RedisBroker(Broker):
         try:
             await connection.connect()  # type: ignore[no-untyped-call]  # unannotated
             if self.history:
-                for script in (streams.PUBLISH_SCRIPT, streams.READ_SCRIPT):
-                    await connection.send_command("SCRIPT", "LOAD", script)
-                    await connection.read_response()
+                await connection.send_command("SCRIPT", "LOAD", streams.PUBLISH_SCRIPT)
+                await connection.read_response()
         except BaseException:
             await connection.disconnect(nowait=True)
             raise

@@ -30,7 +30,6 @@ __all__ = [
     "PUBLISH_SCRIPT",
     "PUBLISH_SHA",
     "READ_SCRIPT",
-    "READ_SHA",
     "check_limits",
     "keys",
     "publish_arguments",
@@ -84,7 +83,6 @@ return {epoch, offset, now[1] .. string.format('%06d', tonumber(now[2])), entrie
 )
 
 PUBLISH_SHA = hashlib.sha1(PUBLISH_SCRIPT.encode()).hexdigest().encode()
-READ_SHA = hashlib.sha1(READ_SCRIPT.encode()).hexdigest().encode()
 
 
 def keys(prefix: str, topic: str) -> tuple[bytes, bytes]:
