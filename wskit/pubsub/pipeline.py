@@ -35,6 +35,7 @@ from redis.exceptions import NoScriptError, RedisError, ResponseError
 from ..typing import LoggerLike
 from .backoff import Backoff
 from .exceptions import BrokerUnavailable
+from .resp import ReplyReader
 
 __all__ = ["Lane", "pack"]
 
@@ -287,35 +288,24 @@ class Lane:
         in_flight: collections.deque[_Item],
         batches: collections.deque[list[float]],
     ) -> None:
+        loop = asyncio.get_running_loop()
+        reader = ReplyReader(connection)
         while True:
-            if not batches:
-                # Idle: wake up now and then, only to see whether a batch left;
-                # a closed connection shows at once.
-                response = await self._read(connection, self.timeout)
-                if response is None:
-                    continue
-                if not batches:
+            # Idle, wake up now and then only to see whether a batch left
+            # (a closed connection shows at once).
+            wait = batches[0][1] - loop.time() if batches else self.timeout
+            if wait <= 0:
+                raise TimeoutError(f"redis didn't answer within {self.timeout} s")
+            for response in await reader.read(wait):
+                if not in_flight:
                     raise RedisError(f"unexpected reply from redis: {response!r}")
+                if isinstance(response, NoScriptError):
+                    # Redis forgot the scripts (SCRIPT FLUSH): what follows fails too.
+                    raise response
                 self._answered(in_flight.popleft()[1], response)
                 batches[0][0] -= 1
-            count, deadline = batches[0]
-            # One timeout per batch: setting one per reply costs more than the reply.
-            async with asyncio.timeout_at(deadline):
-                for _ in range(int(count)):
-                    response = await self._read(connection, None)
-                    self._answered(in_flight.popleft()[1], response)
-            batches.popleft()
-
-    async def _read(self, connection: AbstractConnection, timeout: float | None) -> Any:
-        """Read a reply; None if ``timeout`` passed first."""
-        try:
-            # After a timeout, redis-py allows reading again.
-            return await connection.read_response(timeout=timeout, disconnect_on_error=False)
-        except NoScriptError:
-            # Redis forgot the scripts (SCRIPT FLUSH): what follows fails too.
-            raise
-        except ResponseError as exc:
-            return exc  # the command failed on its own: the connection is in sync
+                if not batches[0][0]:
+                    batches.popleft()
 
     def _answered(self, reply: asyncio.Future[Any] | None, response: Any) -> None:
         self.settled += 1

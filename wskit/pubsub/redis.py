@@ -45,6 +45,7 @@ from .broker import Broker
 from .exceptions import BrokerClosed, BrokerUnavailable, PubSubError
 from .history import Position, Recovery
 from .pipeline import Lane, pack
+from .resp import ReplyReader
 
 __all__ = ["RedisBroker"]
 
@@ -348,6 +349,7 @@ class RedisBroker(Broker):
         loop = asyncio.get_running_loop()
         last_heard = loop.time()
         ping_sent: float | None = None
+        reader = ReplyReader(connection)
         while not self.closed:
             now = loop.time()
             if ping_sent is None:
@@ -362,13 +364,13 @@ class RedisBroker(Broker):
                 wait = ping_sent + self.ping_timeout - now
                 if wait <= 0:
                     raise TimeoutError(f"no answer to PING within {self.ping_timeout} s")
-            # A read that times out returns None; redis-py allows reading again.
-            response = await connection.read_response(timeout=wait, disconnect_on_error=False)
-            if response is None:
+            responses = await reader.read(wait)
+            if not responses:
                 continue
             last_heard = loop.time()
             ping_sent = None
-            self._handle(response)
+            for response in responses:
+                self._handle(response)
 
     def _handle(self, response: Any) -> None:
         """Process one reply on the link: a message, a confirmation or a pong."""
