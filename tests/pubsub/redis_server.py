@@ -37,11 +37,15 @@ def free_port() -> int:
 class RedisServer:
     """A redis-server subprocess: :meth:`start`, :meth:`kill`, :meth:`stop`...
 
+    Args:
+        port: Where it listens; a free port by default.
+        options: More ``redis-server`` options, e.g. ``{"cluster-enabled": "yes"}``.
+
     Raises:
         RuntimeError: ``redis-server`` isn't installed.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, port: int | None = None, options: dict[str, str] | None = None) -> None:
         executable = shutil.which("redis-server")
         if executable is None:
             raise RuntimeError(
@@ -49,7 +53,8 @@ class RedisServer:
                 "(apt-get install redis-server)"
             )
         self.executable = executable
-        self.port = free_port()
+        self.port = free_port() if port is None else port
+        self.options = options or {}
         self.directory = tempfile.TemporaryDirectory(prefix="wskit-redis-")
         self.process: subprocess.Popen[bytes] | None = None
         self.frozen = False
@@ -76,6 +81,7 @@ class RedisServer:
             "dir": self.directory.name,
             "logfile": "redis.log",
             "daemonize": "no",
+            **self.options,
         }
         arguments = [item for name, value in options.items() for item in (f"--{name}", value)]
         self.process = subprocess.Popen(

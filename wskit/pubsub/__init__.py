@@ -6,8 +6,9 @@ clients subscribed everywhere. :mod:`wskit.pubsub` does it on an existing
 broker:
 
 - :class:`Broker`: ``publish()``, ``subscribe()`` and link events; backends
-  :class:`MemoryBroker` (one process) and :class:`RedisBroker` (Redis
-  pub/sub, ``pip install wskit[redis]``);
+  :class:`MemoryBroker` (one process), :class:`RedisBroker` (Redis
+  pub/sub, ``pip install wskit[redis]``) and :class:`RedisClusterBroker`
+  (sharded pub/sub on a Redis Cluster);
 - :class:`Hub`: WebSocket connections in rooms, fed by a broker;
 - :class:`RedisEmitter`: publish to rooms from synchronous code.
 
@@ -36,6 +37,7 @@ from .memory import MemoryBroker
 from .subscription import Overflow, Subscription
 
 if TYPE_CHECKING:
+    from .cluster import RedisClusterBroker
     from .emitter import RedisEmitter
     from .redis import RedisBroker
 
@@ -56,6 +58,7 @@ __all__ = [
     "PubSubError",
     "Recovery",
     "RedisBroker",
+    "RedisClusterBroker",
     "RedisEmitter",
     "SlowSubscriber",
     "Subscription",
@@ -63,7 +66,11 @@ __all__ = [
 ]
 
 # The Redis classes need the optional redis package: import it on first use.
-_LAZY = {"RedisBroker": ".redis", "RedisEmitter": ".emitter"}
+_LAZY = {
+    "RedisBroker": ".redis",
+    "RedisClusterBroker": ".cluster",
+    "RedisEmitter": ".emitter",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -78,6 +78,9 @@ class RedisBroker(Broker):
         max_publish_queue: Messages queued per lane before
             :meth:`publish` waits for room.
         max_batch: Commands sent in one write, at most.
+        sharded: Use sharded pub/sub (``SSUBSCRIBE``, ``SPUBLISH``, Redis 7),
+            on one node of a Redis Cluster; see
+            :class:`~wskit.pubsub.RedisClusterBroker`, which sets it.
         logger: Logger for link changes and errors; ``wskit.pubsub`` by default.
         redis_options: More keyword arguments for
             :meth:`redis.asyncio.Redis.from_url`, e.g. ``ssl_ca_certs``.
@@ -101,6 +104,7 @@ class RedisBroker(Broker):
         publish_connections: int = 2,
         max_publish_queue: int = 10_000,
         max_batch: int = 1_000,
+        sharded: bool = False,
         logger: LoggerLike | None = None,
         **redis_options: Any,
     ) -> None:
@@ -114,6 +118,10 @@ class RedisBroker(Broker):
         self.ping_timeout = ping_timeout
         self.backoff = Backoff(backoff_min, backoff_max)
         self.history = history
+        self.sharded = sharded
+        # Sharded pub/sub has commands, and reply kinds, of its own.
+        self._commands = ("SSUBSCRIBE", "SUNSUBSCRIBE") if sharded else ("SUBSCRIBE", "UNSUBSCRIBE")
+        self._kinds = (b"smessage", b"ssubscribe") if sharded else (b"message", b"subscribe")
         self.history_ttl = history_ttl
         self.history_meta_ttl = history_meta_ttl
         self._client: Redis = Redis.from_url(
@@ -175,10 +183,16 @@ class RedisBroker(Broker):
                 history=self.history,
                 ttl=self.history_ttl,
                 meta_ttl=self.history_meta_ttl,
+                sharded=self.sharded,
             )
-            command = pack(b"EVALSHA", streams.PUBLISH_SHA, b"2", *arguments)
+            sha = streams.SPUBLISH_SHA if self.sharded else streams.PUBLISH_SHA
+            command = pack(b"EVALSHA", sha, b"2", *arguments)
         else:
-            command = pack(b"PUBLISH", wire.channel(self.prefix, topic), wire.encode(data))
+            command = pack(
+                b"SPUBLISH" if self.sharded else b"PUBLISH",
+                self._channel(topic),
+                wire.encode(data),
+            )
         await self._lane(topic).send(command)
 
     async def flush(self) -> None:
@@ -211,6 +225,9 @@ class RedisBroker(Broker):
         await self._lane(topic).send(command, reply)
         return streams.recovery(topic, since, await reply, self.history_ttl)
 
+    def _channel(self, topic: str) -> bytes:
+        return wire.channel(self.prefix, topic, sharded=self.sharded)
+
     def _lane(self, topic: str) -> Lane:
         return self._lanes[hash(topic) % len(self._lanes)]
 
@@ -222,7 +239,8 @@ class RedisBroker(Broker):
         try:
             await connection.connect()  # type: ignore[no-untyped-call]  # unannotated
             if self.history:
-                await connection.send_command("SCRIPT", "LOAD", streams.PUBLISH_SCRIPT)
+                script = streams.SPUBLISH_SCRIPT if self.sharded else streams.PUBLISH_SCRIPT
+                await connection.send_command("SCRIPT", "LOAD", script)
                 await connection.read_response()
         except BaseException:
             await connection.disconnect(nowait=True)
@@ -275,13 +293,13 @@ class RedisBroker(Broker):
                 confirmation = asyncio.get_running_loop().create_future()
                 self._pending.setdefault(topic, collections.deque()).append(confirmation)
                 self._wire.add(topic)
-                command = "SUBSCRIBE"
+                command = self._commands[0]
             else:
                 confirmation = None
                 self._wire.discard(topic)
-                command = "UNSUBSCRIBE"
+                command = self._commands[1]
             try:
-                await connection.send_command(command, wire.channel(self.prefix, topic))
+                await connection.send_command(command, self._channel(topic))
             except (RedisError, OSError) as exc:
                 # Whether Redis got the command is unknown: start the link
                 # over (the listener sees it fail), which subscribes afresh.
@@ -339,8 +357,12 @@ class RedisBroker(Broker):
                 self._pending.setdefault(topic, collections.deque()).append(confirmation)
                 self._initial.add(confirmation)
             if topics:
-                channels = [wire.channel(self.prefix, topic) for topic in topics]
-                await connection.send_command("SUBSCRIBE", *channels)
+                channels = [self._channel(topic) for topic in topics]
+                if self.sharded:  # one slot per SSUBSCRIBE
+                    for channel in channels:
+                        await connection.send_command(self._commands[0], channel)
+                else:
+                    await connection.send_command(self._commands[0], *channels)
         if not topics:
             self._link_up()
 
@@ -378,8 +400,8 @@ class RedisBroker(Broker):
             return  # PONG outside subscribed mode
         kind, channel, payload = response
         # Replies only name channels this link subscribed to.
-        topic = wire.topic(self.prefix, channel)
-        if kind == b"message":
+        topic = wire.topic(self.prefix, channel, sharded=self.sharded)
+        if kind == self._kinds[0]:
             try:
                 position, payload = wire.split_position(payload)
                 data = wire.decode(payload)
@@ -393,7 +415,7 @@ class RedisBroker(Broker):
                     )
                 return
             self._dispatch(topic, data, position)
-        elif kind == b"subscribe":
+        elif kind == self._kinds[1]:
             # One confirmation per channel of each SUBSCRIBE sent, in order.
             pending = self._pending[topic]
             confirmation = pending.popleft()

@@ -30,6 +30,8 @@ __all__ = [
     "PUBLISH_SCRIPT",
     "PUBLISH_SHA",
     "READ_SCRIPT",
+    "SPUBLISH_SCRIPT",
+    "SPUBLISH_SHA",
     "check_limits",
     "keys",
     "publish_arguments",
@@ -62,6 +64,9 @@ redis.call('pexpire', KEYS[2], ARGV[5])
 return redis.call('publish', ARGV[1], 'o' .. offset .. ':' .. epoch .. ':' .. ARGV[2])
 """
 )
+# The same with sharded pub/sub (Redis Cluster): the channel and both keys
+# share the topic's hash slot, so the script runs on one node.
+SPUBLISH_SCRIPT = PUBLISH_SCRIPT.replace("'publish'", "'spublish'")
 
 # ARGV: last offset seen ('' for none), its epoch, max count, meta ttl (ms).
 # Returns epoch, latest offset, Redis' clock (µs), entries after the offset
@@ -83,6 +88,7 @@ return {epoch, offset, now[1] .. string.format('%06d', tonumber(now[2])), entrie
 )
 
 PUBLISH_SHA = hashlib.sha1(PUBLISH_SCRIPT.encode()).hexdigest().encode()
+SPUBLISH_SHA = hashlib.sha1(SPUBLISH_SCRIPT.encode()).hexdigest().encode()
 
 
 def keys(prefix: str, topic: str) -> tuple[bytes, bytes]:
@@ -105,12 +111,19 @@ def check_limits(history: int, ttl: float, meta_ttl: float) -> None:
 
 
 def publish_arguments(
-    prefix: str, topic: str, payload: bytes, *, history: int, ttl: float, meta_ttl: float
+    prefix: str,
+    topic: str,
+    payload: bytes,
+    *,
+    history: int,
+    ttl: float,
+    meta_ttl: float,
+    sharded: bool = False,
 ) -> list[bytes]:
     """Return the two keys then the arguments of :data:`PUBLISH_SCRIPT`."""
     return [
         *keys(prefix, topic),
-        wire.channel(prefix, topic),
+        wire.channel(prefix, topic, sharded=sharded),
         payload,
         b"%d" % history,
         b"%d" % (ttl * 1000),

@@ -94,18 +94,24 @@ def split_position(payload: bytes) -> tuple[Position | None, bytes]:
     return Position(int(offset), epoch.decode()), rest
 
 
-def channel(prefix: str, topic: str) -> bytes:
-    """Return the name of the broker channel that carries ``topic``."""
-    return (prefix + topic).encode()
+def channel(prefix: str, topic: str, *, sharded: bool = False) -> bytes:
+    """Return the name of the broker channel that carries ``topic``.
+
+    With ``sharded`` (Redis Cluster), the topic is a hash tag,
+    ``prefix{topic}``: the channel lives on the node that holds the topic's
+    history.
+    """
+    return (f"{prefix}{{{topic}}}" if sharded else prefix + topic).encode()
 
 
-def topic(prefix: str, channel: bytes) -> str:
+def topic(prefix: str, channel: bytes, *, sharded: bool = False) -> str:
     """Return the topic carried by ``channel``, the inverse of :func:`channel`.
 
     Raises:
         ValueError: ``channel`` isn't named after a topic with this prefix.
     """
-    encoded_prefix = prefix.encode()
-    if not channel.startswith(encoded_prefix):
+    encoded_prefix = (prefix + "{" if sharded else prefix).encode()
+    if not channel.startswith(encoded_prefix) or (sharded and not channel.endswith(b"}")):
         raise ValueError(f"channel {channel!r} doesn't start with {prefix!r}")
-    return channel[len(encoded_prefix) :].decode()  # UnicodeDecodeError is a ValueError
+    end = -1 if sharded else len(channel)
+    return channel[len(encoded_prefix) : end].decode()  # UnicodeDecodeError is a ValueError
