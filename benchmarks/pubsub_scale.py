@@ -47,6 +47,7 @@ import redis.asyncio
 import socketio  # type: ignore[import-untyped]
 from aiohttp import web
 
+from benchmarks.pubsub import stop_server
 from tests.pubsub.redis_server import RedisServer
 from wskit.asyncio.server import ServerConnection, serve
 from wskit.pubsub import Hub, RedisBroker
@@ -269,17 +270,6 @@ async def spawn(*arguments: str, stderr: int) -> asyncio.subprocess.Process:
     )
 
 
-async def stop(process: asyncio.subprocess.Process) -> None:
-    assert process.stdin is not None
-    process.stdin.close()
-    try:
-        async with asyncio.timeout(10):
-            await process.wait()
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-
-
 async def sweep(stack: str, redis_url: str, args: argparse.Namespace) -> None:
     async with AsyncExitStack() as exit_stack:
         # Servers that fall behind write to clients gone at the end: asyncio
@@ -288,7 +278,7 @@ async def sweep(stack: str, redis_url: str, args: argparse.Namespace) -> None:
         servers = []
         for _ in range(SERVERS):
             server = await spawn("--run-server", stack, redis_url, stderr=log.fileno())
-            exit_stack.push_async_callback(stop, server)
+            exit_stack.push_async_callback(stop_server, server)
             assert server.stdout is not None
             async with asyncio.timeout(TIMEOUT):
                 servers.append((server, int(await server.stdout.readline())))
@@ -296,7 +286,7 @@ async def sweep(stack: str, redis_url: str, args: argparse.Namespace) -> None:
         clients = await spawn(
             "--run-clients", stack, ports, str(args.clients), str(args.rooms), stderr=log.fileno()
         )
-        exit_stack.push_async_callback(stop, clients)
+        exit_stack.push_async_callback(stop_server, clients)
         assert clients.stdin is not None
         assert clients.stdout is not None
         async with asyncio.timeout(TIMEOUT):
