@@ -21,6 +21,9 @@ published and delivered per second, the latency from before the publish call
 to the client reading the frame (p50, p99, max), the CPU time of the three
 servers per delivery, and Redis' CPU per published message.
 
+First, how fast one process publishes: one task awaiting ``publish()`` in a
+loop, then 1,000 tasks at once (``--publish-messages``).
+
     .venv/bin/python -m benchmarks.pubsub_scale
     .venv/bin/python -m benchmarks.pubsub_scale --rates 1000 10000 --stacks wskit socketio
 """
@@ -50,7 +53,7 @@ from aiohttp import web
 from benchmarks.pubsub import stop_server
 from tests.pubsub.redis_server import RedisServer
 from wskit.asyncio.server import ServerConnection, serve
-from wskit.pubsub import Hub, RedisBroker
+from wskit.pubsub import BrokerUnavailable, Hub, RedisBroker
 
 SERVERS = 3
 TIMEOUT = 120.0
@@ -325,7 +328,41 @@ async def sweep(stack: str, redis_url: str, args: argparse.Namespace) -> None:
             )
 
 
+async def publishing(redis_url: str, messages: int) -> None:
+    """Publish ``messages`` messages of 64 B: from one task, then from 1,000 at once."""
+    print("Publishing through RedisBroker, then flush(): messages per second")
+    print(f"{'history':<9}{'one task':>10}{'1,000 tasks':>13}{'failed':>8}{'lost':>6}")
+    for history in (0, 1000):
+        async with RedisBroker(redis_url, history=history) as broker:
+            await broker.wait_connected()
+            start = time.perf_counter()
+            for number in range(messages):
+                await broker.publish(f"room{number % 100}", "x" * 64)
+            await broker.flush()
+            one = messages / (time.perf_counter() - start)
+            failed = 0
+
+            async def task(first: int) -> None:
+                nonlocal failed
+                for number in range(first, messages, 1000):
+                    try:
+                        await broker.publish(f"room{number % 100}", "x" * 64)
+                    except BrokerUnavailable:
+                        failed += 1
+
+            start = time.perf_counter()
+            await asyncio.gather(*[task(first) for first in range(1000)])
+            await broker.flush()
+            many = messages / (time.perf_counter() - start)
+            print(f"{history:<9}{one:>10,.0f}{many:>13,.0f}{failed:>8}{broker.stats.lost:>6}")
+    print()
+
+
 async def main(args: argparse.Namespace, redis_url: str) -> None:
+    if args.publish_messages:
+        await publishing(redis_url, args.publish_messages)
+    if not args.stacks:
+        return
     print(
         f"wskit.pubsub at scale: Python {sys.version.split()[0]}, {SERVERS} server processes, "
         f"{args.clients} clients in {args.rooms} rooms, {args.duration} s per rate, "
@@ -345,12 +382,18 @@ async def main(args: argparse.Namespace, redis_url: str) -> None:
 
 def cli() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stacks", nargs="+", choices=STACKS, default=list(STACKS))
+    parser.add_argument("--stacks", nargs="*", choices=STACKS, default=list(STACKS))
     parser.add_argument("--rates", nargs="+", type=float, default=[1000, 2000, 5000, 10000])
     parser.add_argument("--duration", type=float, default=5)
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--rooms", type=int, default=100)
     parser.add_argument("--redis-url")
+    parser.add_argument(
+        "--publish-messages",
+        type=int,
+        default=50_000,
+        help="messages for the publishing figures (0: skip them)",
+    )
     parser.add_argument("--log", default=os.devnull, help="where the subprocesses' stderr goes")
     parser.add_argument("--run-server", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--run-clients", nargs=4, help=argparse.SUPPRESS)

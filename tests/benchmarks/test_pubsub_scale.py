@@ -21,17 +21,21 @@ def test_every_stack_delivers_everything() -> None:
             "-m",
             "benchmarks.pubsub_scale",
             *("--rates", "100", "200", "--duration", "0.5", "--clients", "30", "--rooms", "3"),
+            *("--publish-messages", "2000"),
         ],
         capture_output=True,
         text=True,
         timeout=300,
         check=True,
     )
-    rows = [
-        line.split()
-        for line in result.stdout.splitlines()
-        if line.startswith(("wskit ", "wskit+", "socketio "))
+    lines = result.stdout.splitlines()
+    # Publishing: with and without history, nothing failed, nothing lost.
+    publishing = [line.split() for line in lines if line.startswith(("0 ", "1000 "))]
+    assert [(row[0], row[3], row[4]) for row in publishing] == [
+        ("0", "0", "0"),
+        ("1000", "0", "0"),
     ]
+    rows = [line.split() for line in lines if line.startswith(("wskit ", "wskit+", "socketio "))]
     assert [(row[0], row[1]) for row in rows] == [
         (stack, rate) for stack in ("wskit", "wskit+history", "socketio") for rate in ("100", "200")
     ]
