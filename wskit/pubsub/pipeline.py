@@ -89,6 +89,8 @@ class Lane:
         self.accepted = 0
         self.settled = 0
         self.lost = 0
+        # Times a caller waited for room.
+        self.waits = 0
         self.closed = False
         self._queue: collections.deque[_Item] = collections.deque()
         self._room: collections.deque[asyncio.Future[None]] = collections.deque()
@@ -203,6 +205,7 @@ class Lane:
     async def _wait_for_room(self) -> None:
         room = asyncio.get_running_loop().create_future()
         self._room.append(room)
+        self.waits += 1
         try:
             await room
         except BaseException:
@@ -241,10 +244,11 @@ class Lane:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             # From now on, callers connect anew rather than queue here.
             self._connection = self._writer = None
-            error = next(iter(done)).exception()
-            if not isinstance(error, RedisError | OSError | TimeoutError):
-                raise error or RuntimeError("lane task ended")  # a bug: don't hide it
-            self.logger.warning("redis publisher connection lost: %s", error)
+            error = next(iter(done)).exception() or RuntimeError("lane task ended")
+            if isinstance(error, RedisError | OSError | TimeoutError):
+                self.logger.warning("redis publisher connection lost: %s", error)
+            else:  # a bug, here or in redis-py: log it, and start over like for a failure
+                self.logger.error("redis publisher: unexpected error", exc_info=error)
             self._down(error)
             if isinstance(error, NoScriptError):
                 self.may_retry()  # Redis is there: reconnecting loads the scripts
@@ -326,8 +330,10 @@ class Lane:
         """Count what was in flight and queued as lost, and tell whoever waits."""
         failed = [*in_flight, *self._queue]
         self._queue.clear()
-        self.settled += len(failed)
-        lost = 0
+        # Everything accepted is answered or failed now; a command that a bug
+        # took off the queue without settling it counts as lost too.
+        lost = self.accepted - self.settled - len(failed)
+        self.settled = self.accepted
         for _, reply in failed:
             if reply is None:
                 lost += 1
