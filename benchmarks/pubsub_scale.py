@@ -36,7 +36,6 @@ import functools
 import json
 import os
 import random
-import resource
 import statistics
 import sys
 import time
@@ -50,8 +49,7 @@ import redis.asyncio
 import socketio  # type: ignore[import-untyped]
 from aiohttp import web
 
-from benchmarks.pubsub import stop_server
-from tests.pubsub.redis_server import RedisServer
+from benchmarks.pubsub import raise_file_limit, run_main, stop_server
 from wskit.asyncio.server import ServerConnection, serve
 from wskit.pubsub import BrokerUnavailable, Hub, RedisBroker
 
@@ -399,9 +397,7 @@ def cli() -> None:
     parser.add_argument("--run-clients", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    raise_file_limit()
     if args.run_server:
         stack, redis_url = args.run_server
         if stack == "socketio":
@@ -413,11 +409,8 @@ def cli() -> None:
         asyncio.run(
             run_clients(stack, [int(port) for port in ports.split(",")], int(clients), int(rooms))
         )
-    elif args.redis_url:
-        asyncio.run(main(args, args.redis_url))
     else:
-        with RedisServer() as server:
-            asyncio.run(main(args, server.url))
+        run_main(main, args)
 
 
 if __name__ == "__main__":

@@ -12,11 +12,10 @@ from __future__ import annotations
 import contextlib
 import socket
 import time
-from types import TracebackType
 
 import redis
 
-from .redis_server import START_TIMEOUT, STOP_TIMEOUT, RedisServer
+from .redis_server import START_TIMEOUT, STOP_TIMEOUT, RedisServer, Started
 
 __all__ = ["RedisCluster"]
 
@@ -38,7 +37,7 @@ def free_cluster_port(taken: set[int]) -> int:
     raise RuntimeError("no free port pair for a cluster node")
 
 
-class RedisCluster:
+class RedisCluster(Started):
     """Three cluster-enabled redis-servers that own a third of the slots each."""
 
     def __init__(self, masters: int = 3) -> None:
@@ -98,19 +97,3 @@ class RedisCluster:
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()
-
-    def __enter__(self) -> RedisCluster:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()

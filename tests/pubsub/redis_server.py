@@ -17,10 +17,11 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 import redis
 
-__all__ = ["RedisServer", "free_port"]
+__all__ = ["RedisServer", "Started", "free_port"]
 
 START_TIMEOUT = 10.0  # seconds for redis-server to accept connections
 STOP_TIMEOUT = 10.0  # seconds for it to exit
@@ -34,7 +35,33 @@ def free_port() -> int:
         return port
 
 
-class RedisServer:
+class Started:
+    """Started on entering a ``with`` block, stopped on leaving it (or if starting fails)."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class RedisServer(Started):
     """A redis-server subprocess: :meth:`start`, :meth:`kill`, :meth:`stop`...
 
     Args:
@@ -160,19 +187,3 @@ class RedisServer:
         """Make Redis forget its Lua scripts, as a restart or a failover would."""
         with redis.Redis.from_url(self.url, socket_timeout=STOP_TIMEOUT) as client:
             client.script_flush()
-
-    def __enter__(self) -> RedisServer:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
