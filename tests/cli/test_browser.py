@@ -11,9 +11,9 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, cast
+from typing import IO, Any, cast
 
 import pytest
 from selenium import webdriver
@@ -75,7 +75,9 @@ def demo_url() -> Iterator[str]:
 
 def console_errors(driver: webdriver.Chrome) -> list[str]:
     """Return the errors logged in the console since the last call (a 404 is one)."""
-    return [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+    # selenium leaves get_log() without type hints.
+    get_log: Callable[[str], list[dict[str, Any]]] = driver.get_log
+    return [entry["message"] for entry in get_log("browser") if entry["level"] == "SEVERE"]
 
 
 def text(driver: webdriver.Chrome, element_id: str) -> str:
