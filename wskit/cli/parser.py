@@ -152,8 +152,18 @@ def build_parser() -> Parser:
         help="offer a subprotocol, in order of preference (repeatable)",
     )
     group.add_argument("--origin", help="send this Origin header")
+    group.add_argument(
+        "--no-compression",
+        action="store_true",
+        help="don't offer permessage-deflate: messages go uncompressed",
+    )
     add_max_size(group)
     group = connect.add_argument_group("network")
+    group.add_argument(
+        "--unix",
+        metavar="PATH",
+        help="connect to the Unix socket at PATH; the URI still gives the Host and path",
+    )
     group.add_argument(
         "--proxy",
         metavar="URL",
@@ -167,6 +177,26 @@ def build_parser() -> Parser:
         help="when the server closes the connection or it is lost, connect again, "
         "waiting longer after each failure, until the input ends",
     )
+    group.add_argument(
+        "--ping-interval",
+        type=seconds,
+        default=20.0,
+        metavar="SECONDS",
+        help="send a keepalive ping every SECONDS; 0 sends none (default: %(default)s)",
+    )
+    group.add_argument(
+        "--ping-timeout",
+        type=seconds,
+        default=20.0,
+        metavar="SECONDS",
+        help="close the connection if a keepalive pong takes longer; 0 waits forever "
+        "(default: %(default)s)",
+    )
+    group.add_argument(
+        "--show-pings",
+        action="store_true",
+        help="show the pings and pongs received, keepalive ones included",
+    )
     group = connect.add_argument_group("TLS (wss://)")
     group.add_argument("--cacert", metavar="FILE", help="trust the certificates in FILE (PEM)")
     group.add_argument(
@@ -174,6 +204,10 @@ def build_parser() -> Parser:
         action="store_true",
         help="don't check the server's certificate (testing only)",
     )
+    group.add_argument(
+        "--cert", metavar="FILE", help="client certificate chain, in PEM, if the server asks"
+    )
+    group.add_argument("--key", metavar="FILE", help="its private key, if not in --cert")
     group = connect.add_argument_group("messages")
     formats = group.add_mutually_exclusive_group()
     formats.add_argument(
