@@ -172,6 +172,7 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
         (["connect", "--help"], ["/close [CODE [REASON]]", "--subprotocol", "exit status:"]),
         (["serve", "--help"], ["--broadcast", "--exec CMD", "--certfile", "exit status:"]),
         (["demo", "--help"], ["--port", "users online", "exit status:"]),
+        (["bench", "--help"], ["--connections", "90th and 99th percentiles", "exit status:"]),
     ],
 )
 def test_help(capsys: pytest.CaptureFixture[str], argv: list[str], expected: list[str]) -> None:
