@@ -245,6 +245,8 @@ class Protocol:
         self._message_opcode: Opcode | None = None  # set while a message is being received
         self._message_size = 0
         self._message_compressed = False
+        # compress= of the fragmented message being sent, for its continuations.
+        self._fragments_compress: bool | None = None
         self._empty_fragments = 0
         self._utf8 = UTF8Validator()
         # Payload bytes of the incomplete frame at the head of the buffer that
@@ -731,35 +733,39 @@ class Protocol:
         if not self.expect_continuation_frame:
             raise ProtocolError("unexpected continuation frame")
         self.expect_continuation_frame = not fin
-        self.send_frame(Frame(CONT, data, fin))
+        self.send_frame(Frame(CONT, data, fin), self._fragments_compress)
 
-    def send_text(self, data: BytesLike, fin: bool = True) -> None:
+    def send_text(self, data: BytesLike, fin: bool = True, compress: bool | None = None) -> None:
         """Send a text frame: a whole message, or the first fragment of one.
 
         Args:
             data: UTF-8 encoded payload.
             fin: :obj:`False` to start a fragmented message.
+            compress: :obj:`False` sends the message uncompressed on a
+                connection that negotiated compression; :obj:`True` or
+                :obj:`None` compress it there (every message, by default).
 
         Raises:
             InvalidState: The connection is not open.
             ProtocolError: A fragmented message is being sent.
         """
-        self._send_data(TEXT, data, fin)
+        self._send_data(TEXT, data, fin, compress)
 
-    def send_binary(self, data: BytesLike, fin: bool = True) -> None:
+    def send_binary(self, data: BytesLike, fin: bool = True, compress: bool | None = None) -> None:
         """Send a binary frame: a whole message, or the first fragment of one.
 
         Args:
             data: Payload.
             fin: :obj:`False` to start a fragmented message.
+            compress: As in :meth:`send_text`.
 
         Raises:
             InvalidState: The connection is not open.
             ProtocolError: A fragmented message is being sent.
         """
-        self._send_data(BINARY, data, fin)
+        self._send_data(BINARY, data, fin, compress)
 
-    def _send_data(self, opcode: Opcode, data: BytesLike, fin: bool) -> None:
+    def _send_data(self, opcode: Opcode, data: BytesLike, fin: bool, compress: bool | None) -> None:
         self._check_open()
         if self.expect_continuation_frame:
             raise ProtocolError("expected a continuation frame")
@@ -770,7 +776,9 @@ class Protocol:
             or self.eof_sent
             or (self.side is SERVER and len(data) >= _LONG_PAYLOAD)
         ):
-            self.send_frame(Frame(opcode, data, fin))
+            if not fin:  # the continuation frames follow the first one
+                self._fragments_compress = compress
+            self.send_frame(Frame(opcode, data, fin), compress)
         else:  # fast path: what send_frame() does, without a Frame
             self._writes.append(
                 build_frame(opcode | (_FIN if fin else 0), data, self.side is CLIENT)
@@ -906,8 +914,12 @@ class Protocol:
         # Reading stops when a failure is held, but the peer doesn't know yet.
         return self._reading is DISCARD and self.held_failure is None
 
-    def send_frame(self, frame: Frame) -> None:
+    def send_frame(self, frame: Frame, compress: bool | None = None) -> None:
         """Queue a frame for sending, with the negotiated extensions applied.
+
+        Args:
+            frame: The frame.
+            compress: :obj:`False` leaves out the extensions that compress.
 
         Raises:
             InvalidState: The connection was already half-closed.
@@ -927,9 +939,10 @@ class Protocol:
             # type could change before it is written.
             self._writes += (frame.serialize_header(), frame.data)
         else:
-            self._writes.append(
-                frame.serialize(mask=self.side is CLIENT, extensions=self.extensions)
-            )
+            extensions = self.extensions
+            if compress is False:
+                extensions = [extension for extension in extensions if not extension.compresses]
+            self._writes.append(frame.serialize(mask=self.side is CLIENT, extensions=extensions))
 
     def send_eof(self) -> None:
         """Queue :data:`SEND_EOF` unless it was queued already."""
