@@ -4,6 +4,14 @@ Bytes go in with :meth:`Protocol.receive_data` and :meth:`Protocol.receive_eof`;
 frames come out of :meth:`Protocol.events_received`; bytes to write come out of
 :meth:`Protocol.data_to_send`. Nothing here performs I/O.
 
+Frames are received along three paths: a run of frames that each carry a
+whole plain message, in one call of :func:`~wskit.speedups.read_messages`;
+any other frame, through :func:`~wskit.speedups.read_frame` and every rule of
+RFC 6455; and the payload of a long frame, received in place into a
+:class:`~wskit.speedups.PayloadBuffer` (see :meth:`Protocol.receive_into`).
+The fast path only takes what the general rules accept and leaves the rest to
+them; tests hold the two equal.
+
 The contract an I/O layer relies on:
 
 * After every ``receive_*``, ``send_*`` or :meth:`~Protocol.fail` call, write
@@ -107,8 +115,8 @@ class Reading(enum.Enum):
 
 
 # Enum members as module constants: on Python 3.11, Reading.FRAMES goes
-# through EnumType.__getattr__, about 1,000 instructions, and the receive
-# path compares the reading state several times per message.
+# through EnumType.__getattr__, and the receive path compares the reading
+# state several times per message (see ARCHITECTURE.md, Performance devices).
 SERVER, CLIENT = Side.SERVER, Side.CLIENT
 CONNECTING, OPEN, CLOSING, CLOSED = State.CONNECTING, State.OPEN, State.CLOSING, State.CLOSED
 HANDSHAKE, HOLD, FRAMES, DISCARD = Reading.HANDSHAKE, Reading.HOLD, Reading.FRAMES, Reading.DISCARD
@@ -169,7 +177,7 @@ class Protocol:
 
     # CPython 3.11 keeps at most 29 attributes in an instance's compact
     # layout; past that, every attribute access and method call on the
-    # instance is slower (a 64 B round trip took 7% more instructions). So
+    # instance is slower (see ARCHITECTURE.md, Performance devices). So
     # what the closing handshake sets lives in slots, and so does what
     # subclasses add for the opening handshake: the instance dict holds what
     # receiving and sending use, with room to spare. It stays for whatever

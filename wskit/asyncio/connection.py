@@ -52,8 +52,8 @@ _DATA_OPCODES = (TEXT, BINARY, CONT)
 # went; the rest is read straight into the payload (see get_buffer). So this
 # is small: 64 KiB and the 14 bytes of a long frame's header, which bring
 # 1/16 of a 1 MiB payload, enough for the core to take it in place. A 1 MiB
-# buffer copied the whole of a 256 KiB message, and round trips of 1 MiB
-# messages were 15-25% slower.
+# buffer copied the whole of a 256 KiB message, and most of a 1 MiB one
+# (see ARCHITECTURE.md, Performance devices).
 READ_BUFFER_SIZE = 2**16 + 14
 # A burst of small messages is written in pieces of about this size, or of
 # the write limit if it's lower (see _write_frame).
