@@ -32,7 +32,7 @@ import resource
 import statistics
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
@@ -302,15 +302,28 @@ def cli() -> None:
     parser.add_argument("--run-server", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
-    # A thousand clients need more than the usual 1,024 file descriptors.
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    raise_file_limit()
     if args.run_clients:
         asyncio.run(run_clients(*args.run_clients))
     elif args.run_server:
         asyncio.run(run_server(args.run_server))
-    elif args.redis_url:
+    else:
+        run_main(main, args)
+
+
+def raise_file_limit() -> None:
+    """A thousand clients need more than the usual 1,024 file descriptors."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
+def run_main(
+    main: Callable[[argparse.Namespace, str], Coroutine[Any, Any, None]],
+    args: argparse.Namespace,
+) -> None:
+    """Run ``main`` on ``--redis-url``, or on a redis-server of its own."""
+    if args.redis_url:
         asyncio.run(main(args, args.redis_url))
     else:
         with RedisServer() as server:

@@ -793,11 +793,12 @@ static PyMethodDef forget_mask_keys_def = {
 /* A client masks every frame into a new bytes object. When that is 1 MiB
  * and the application keeps the last message it received, freeing it leaves
  * enough free memory at the top of glibc's heap to be trimmed, and the next
- * long message maps it again: hundreds of page faults, ~2 us each, per round
- * trip. So the last long frame built stays here, and the next frame of the
- * same size is built into it if nothing else holds it any more: with a
- * reference count of 1, nobody can see it change. Frames of up to
- * SPARE_FRAME_MAX bytes only, so that this keeps little memory. */
+ * long message maps it again: hundreds of page faults per round trip (see
+ * ARCHITECTURE.md, Performance devices). So the last long frame built stays
+ * here, and the next frame of the same size is built into it if nothing else
+ * holds it any more: with a reference count of 1, nobody can see it change.
+ * Frames of up to SPARE_FRAME_MAX bytes only, so that this keeps little
+ * memory. */
 #define SPARE_FRAME_MIN (64 * 1024)
 #define SPARE_FRAME_MAX (4 * 1024 * 1024)
 static PyObject *spare_frame;

@@ -1,9 +1,10 @@
 """WebSocket frames (RFC 6455, section 5): opcodes, close codes, parsing and serializing.
 
-Parsing is split in two: :func:`parse_header` decodes the 2 to 14 bytes that
-start a frame, straight from the receive buffer, and the protocol reads the
-payload once it knows its length. That lets size limits apply before a single
-payload byte is buffered.
+The protocol doesn't parse frames here: it calls
+:func:`~wskit.speedups.read_frame`, which returns a frame's header as soon as
+it has arrived, so that size limits apply before a payload byte is kept, and
+:func:`~wskit.speedups.read_messages` for runs of whole messages.
+:func:`parse_header`, the header alone, is re-exported for other callers.
 """
 
 from __future__ import annotations

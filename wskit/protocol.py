@@ -4,6 +4,14 @@ Bytes go in with :meth:`Protocol.receive_data` and :meth:`Protocol.receive_eof`;
 frames come out of :meth:`Protocol.events_received`; bytes to write come out of
 :meth:`Protocol.data_to_send`. Nothing here performs I/O.
 
+Frames are received along three paths: a run of frames that each carry a
+whole plain message, in one call of :func:`~wskit.speedups.read_messages`;
+any other frame, through :func:`~wskit.speedups.read_frame` and every rule of
+RFC 6455; and the payload of a long frame, received in place into a
+:class:`~wskit.speedups.PayloadBuffer` (see :meth:`Protocol.receive_into`).
+The fast path only takes what the general rules accept and leaves the rest to
+them; tests hold the two equal.
+
 The contract an I/O layer relies on:
 
 * After every ``receive_*``, ``send_*`` or :meth:`~Protocol.fail` call, write
@@ -107,8 +115,8 @@ class Reading(enum.Enum):
 
 
 # Enum members as module constants: on Python 3.11, Reading.FRAMES goes
-# through EnumType.__getattr__, about 1,000 instructions, and the receive
-# path compares the reading state several times per message.
+# through EnumType.__getattr__, and the receive path compares the reading
+# state several times per message (see ARCHITECTURE.md, Performance devices).
 SERVER, CLIENT = Side.SERVER, Side.CLIENT
 CONNECTING, OPEN, CLOSING, CLOSED = State.CONNECTING, State.OPEN, State.CLOSING, State.CLOSED
 HANDSHAKE, HOLD, FRAMES, DISCARD = Reading.HANDSHAKE, Reading.HOLD, Reading.FRAMES, Reading.DISCARD
@@ -169,7 +177,7 @@ class Protocol:
 
     # CPython 3.11 keeps at most 29 attributes in an instance's compact
     # layout; past that, every attribute access and method call on the
-    # instance is slower (a 64 B round trip took 7% more instructions). So
+    # instance is slower (see ARCHITECTURE.md, Performance devices). So
     # what the closing handshake sets lives in slots, and so does what
     # subclasses add for the opening handshake: the instance dict holds what
     # receiving and sending use, with room to spare. It stays for whatever
@@ -245,6 +253,8 @@ class Protocol:
         self._message_opcode: Opcode | None = None  # set while a message is being received
         self._message_size = 0
         self._message_compressed = False
+        # compress= of the fragmented message being sent, for its continuations.
+        self._fragments_compress: bool | None = None
         self._empty_fragments = 0
         self._utf8 = UTF8Validator()
         # Payload bytes of the incomplete frame at the head of the buffer that
@@ -731,35 +741,39 @@ class Protocol:
         if not self.expect_continuation_frame:
             raise ProtocolError("unexpected continuation frame")
         self.expect_continuation_frame = not fin
-        self.send_frame(Frame(CONT, data, fin))
+        self.send_frame(Frame(CONT, data, fin), self._fragments_compress)
 
-    def send_text(self, data: BytesLike, fin: bool = True) -> None:
+    def send_text(self, data: BytesLike, fin: bool = True, compress: bool | None = None) -> None:
         """Send a text frame: a whole message, or the first fragment of one.
 
         Args:
             data: UTF-8 encoded payload.
             fin: :obj:`False` to start a fragmented message.
+            compress: :obj:`False` sends the message uncompressed on a
+                connection that negotiated compression; :obj:`True` or
+                :obj:`None` compress it there (every message, by default).
 
         Raises:
             InvalidState: The connection is not open.
             ProtocolError: A fragmented message is being sent.
         """
-        self._send_data(TEXT, data, fin)
+        self._send_data(TEXT, data, fin, compress)
 
-    def send_binary(self, data: BytesLike, fin: bool = True) -> None:
+    def send_binary(self, data: BytesLike, fin: bool = True, compress: bool | None = None) -> None:
         """Send a binary frame: a whole message, or the first fragment of one.
 
         Args:
             data: Payload.
             fin: :obj:`False` to start a fragmented message.
+            compress: As in :meth:`send_text`.
 
         Raises:
             InvalidState: The connection is not open.
             ProtocolError: A fragmented message is being sent.
         """
-        self._send_data(BINARY, data, fin)
+        self._send_data(BINARY, data, fin, compress)
 
-    def _send_data(self, opcode: Opcode, data: BytesLike, fin: bool) -> None:
+    def _send_data(self, opcode: Opcode, data: BytesLike, fin: bool, compress: bool | None) -> None:
         self._check_open()
         if self.expect_continuation_frame:
             raise ProtocolError("expected a continuation frame")
@@ -770,7 +784,9 @@ class Protocol:
             or self.eof_sent
             or (self.side is SERVER and len(data) >= _LONG_PAYLOAD)
         ):
-            self.send_frame(Frame(opcode, data, fin))
+            if not fin:  # the continuation frames follow the first one
+                self._fragments_compress = compress
+            self.send_frame(Frame(opcode, data, fin), compress)
         else:  # fast path: what send_frame() does, without a Frame
             self._writes.append(
                 build_frame(opcode | (_FIN if fin else 0), data, self.side is CLIENT)
@@ -906,8 +922,12 @@ class Protocol:
         # Reading stops when a failure is held, but the peer doesn't know yet.
         return self._reading is DISCARD and self.held_failure is None
 
-    def send_frame(self, frame: Frame) -> None:
+    def send_frame(self, frame: Frame, compress: bool | None = None) -> None:
         """Queue a frame for sending, with the negotiated extensions applied.
+
+        Args:
+            frame: The frame.
+            compress: :obj:`False` leaves out the extensions that compress.
 
         Raises:
             InvalidState: The connection was already half-closed.
@@ -927,9 +947,10 @@ class Protocol:
             # type could change before it is written.
             self._writes += (frame.serialize_header(), frame.data)
         else:
-            self._writes.append(
-                frame.serialize(mask=self.side is CLIENT, extensions=self.extensions)
-            )
+            extensions = self.extensions
+            if compress is False:
+                extensions = [extension for extension in extensions if not extension.compresses]
+            self._writes.append(frame.serialize(mask=self.side is CLIENT, extensions=extensions))
 
     def send_eof(self) -> None:
         """Queue :data:`SEND_EOF` unless it was queued already."""

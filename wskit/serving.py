@@ -8,10 +8,11 @@ here. Both broadcast through :class:`BroadcastFrame`.
 from __future__ import annotations
 
 import http
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from typing import Any, Protocol, TypeVar
 
 from .exceptions import ConnectionClosed, InvalidHandshake
+from .extensions.permessage_deflate import PerMessageDeflate
 from .frames import BINARY, TEXT, Frame
 from .http11 import Request, Response
 from .messages import encode
@@ -135,33 +136,56 @@ def describe_address(sockname: Any) -> str:
 class BroadcastFrame:
     """One message for many connections, encoded once where possible.
 
-    Server connections without extensions all get the same bytes: frames from
-    a server aren't masked. Connections that compress, and client
+    Frames from a server aren't masked, so server connections that encode the
+    message alike share its bytes: those that send it uncompressed (without
+    extensions, or with ``compress=False``), and those that compress it from
+    a fresh state with the same settings (permessage-deflate without context
+    takeover). Connections that compress with context takeover, and client
     connections, which mask, each encode their own.
 
     Args:
         message: :class:`str` for text, bytes-like for binary.
         text: Overrides the message type, as in ``send()``.
+        compress: As in ``send()``: :obj:`False` sends the message uncompressed.
 
     Raises:
         TypeError: The message is of an unsupported type.
     """
 
-    def __init__(self, message: Data | BytesLike, text: bool | None = None) -> None:
+    def __init__(
+        self, message: Data | BytesLike, text: bool | None = None, compress: bool | None = None
+    ) -> None:
         is_text, data = encode(message, text)
         self.frame = Frame(TEXT if is_text else BINARY, data)
-        self.shared: bytes | None = None
+        self.compress = compress
+        # Encoded bytes, by what they depend on besides the message (_sharing_key).
+        self.shared: dict[Hashable, list[bytes]] = {}
 
     def data_for(self, protocol: WebSocketProtocol) -> list[bytes]:
         """Return the bytes to write to one connection, which must be open."""
-        if protocol.extensions or protocol.side is not SERVER:
-            protocol.send_frame(self.frame)
-            return protocol.data_to_send()
-        if self.shared is None:
-            self.shared = self.frame.serialize(mask=False)
-        if protocol.debug:
+        key = self._sharing_key(protocol)
+        data = None if key is None else self.shared.get(key)
+        if data is None:
+            protocol.send_frame(self.frame, self.compress)
+            data = protocol.data_to_send()
+            if key is not None:
+                self.shared[key] = data
+        elif protocol.debug:
             protocol.logger.debug("> %s", self.frame)
-        return [self.shared]
+        return data
+
+    def _sharing_key(self, protocol: WebSocketProtocol) -> Hashable | None:
+        if protocol.side is not SERVER:
+            return None
+        extensions = protocol.extensions
+        if self.compress is False and all(extension.compresses for extension in extensions):
+            return ()  # plain: as without extensions
+        if not extensions:
+            return ()
+        (first, *others) = extensions
+        if others or not isinstance(first, PerMessageDeflate):
+            return None
+        return first.message_key()
 
     def deliver(
         self,

@@ -3,8 +3,8 @@
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2] / "wskit"
-# Every module of the package except the I/O layers and the command line.
-IO_PACKAGES = {"asyncio", "sync", "cli", "pubsub"}
+# Every module of the package except the I/O layers, the command line and wskit.testing.
+IO_PACKAGES = {"asyncio", "sync", "cli", "pubsub", "testing"}
 IO_MODULES = {"__main__.py"}
 
 core = sorted(

@@ -11,9 +11,9 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, cast
+from typing import IO, Any, cast
 
 import pytest
 from selenium import webdriver
@@ -43,6 +43,8 @@ def browser() -> Iterator[webdriver.Chrome]:
         "--disable-extensions",
     ):
         options.add_argument(argument)
+    # Keep the page's console so that a test can fail on any error in it.
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
     try:
         driver.set_page_load_timeout(TIMEOUT)
@@ -71,6 +73,13 @@ def demo_url() -> Iterator[str]:
                 process.wait()
 
 
+def console_errors(driver: webdriver.Chrome) -> list[str]:
+    """Return the errors logged in the console since the last call (a 404 is one)."""
+    # selenium leaves get_log() without type hints.
+    get_log: Callable[[str], list[dict[str, Any]]] = driver.get_log
+    return [entry["message"] for entry in get_log("browser") if entry["level"] == "SEVERE"]
+
+
 def text(driver: webdriver.Chrome, element_id: str) -> str:
     return driver.find_element(By.ID, element_id).text
 
@@ -83,9 +92,11 @@ def wait_for_text(driver: webdriver.Chrome, element_id: str, expected: str) -> N
 
 
 def test_two_tabs_share_the_counter_and_the_clock(browser: webdriver.Chrome, demo_url: str) -> None:
+    console_errors(browser)  # another test's page may have left some
     browser.get(demo_url)
     first = browser.current_window_handle
     wait_for_text(browser, "users", "1 user online")
+    assert console_errors(browser) == []
     browser.switch_to.new_window("tab")
     browser.get(demo_url)
     second = browser.current_window_handle
@@ -126,3 +137,4 @@ def test_two_tabs_share_the_counter_and_the_clock(browser: webdriver.Chrome, dem
     browser.close()
     browser.switch_to.window(first)
     wait_for_text(browser, "users", "1 user online")
+    assert console_errors(browser) == []

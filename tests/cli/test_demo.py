@@ -67,6 +67,8 @@ async def recv_json(websocket: ClientConnection) -> Any:
         ("/?from=test", "text/html; charset=utf-8", b"<title>wskit demo</title>"),
         ("/demo.css", "text/css; charset=utf-8", b"#clock"),
         ("/demo.js", "text/javascript; charset=utf-8", b'endpoint("/counter")'),
+        ("/favicon.svg", "image/svg+xml", b'<svg xmlns="http://www.w3.org/2000/svg"'),
+        ("/favicon.ico", "image/svg+xml", b'<svg xmlns="http://www.w3.org/2000/svg"'),
     ],
 )
 async def test_serves_the_page(path: str, media_type: str, content: bytes) -> None:

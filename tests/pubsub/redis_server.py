@@ -17,10 +17,11 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 import redis
 
-__all__ = ["RedisServer", "free_port"]
+__all__ = ["RedisServer", "Started", "free_port"]
 
 START_TIMEOUT = 10.0  # seconds for redis-server to accept connections
 STOP_TIMEOUT = 10.0  # seconds for it to exit
@@ -34,14 +35,44 @@ def free_port() -> int:
         return port
 
 
-class RedisServer:
+class Started:
+    """Started on entering a ``with`` block, stopped on leaving it (or if starting fails)."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class RedisServer(Started):
     """A redis-server subprocess: :meth:`start`, :meth:`kill`, :meth:`stop`...
+
+    Args:
+        port: Where it listens; a free port by default.
+        options: More ``redis-server`` options, e.g. ``{"cluster-enabled": "yes"}``.
 
     Raises:
         RuntimeError: ``redis-server`` isn't installed.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, port: int | None = None, options: dict[str, str] | None = None) -> None:
         executable = shutil.which("redis-server")
         if executable is None:
             raise RuntimeError(
@@ -49,7 +80,8 @@ class RedisServer:
                 "(apt-get install redis-server)"
             )
         self.executable = executable
-        self.port = free_port()
+        self.port = free_port() if port is None else port
+        self.options = options or {}
         self.directory = tempfile.TemporaryDirectory(prefix="wskit-redis-")
         self.process: subprocess.Popen[bytes] | None = None
         self.frozen = False
@@ -76,6 +108,7 @@ class RedisServer:
             "dir": self.directory.name,
             "logfile": "redis.log",
             "daemonize": "no",
+            **self.options,
         }
         arguments = [item for name, value in options.items() for item in (f"--{name}", value)]
         self.process = subprocess.Popen(
@@ -150,18 +183,7 @@ class RedisServer:
         with redis.Redis.from_url(self.url, socket_timeout=STOP_TIMEOUT) as client:
             client.publish(channel, payload)
 
-    def __enter__(self) -> RedisServer:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def script_flush(self) -> None:
+        """Make Redis forget its Lua scripts, as a restart or a failover would."""
+        with redis.Redis.from_url(self.url, socket_timeout=STOP_TIMEOUT) as client:
+            client.script_flush()

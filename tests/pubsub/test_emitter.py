@@ -8,7 +8,7 @@ import threading
 import pytest
 import redis.exceptions
 
-from wskit.pubsub import BrokerUnavailable, Hub, RedisBroker, RedisEmitter
+from wskit.pubsub import BrokerUnavailable, Hub, Position, RedisBroker, RedisEmitter
 
 from .redis_server import RedisServer
 from .support import TIMEOUT, hub_server, join, receive
@@ -77,3 +77,27 @@ def test_redis_down(redis_server: RedisServer) -> None:
         assert isinstance(exc_info.value.__cause__, redis.exceptions.ConnectionError)
         with pytest.raises(TypeError):
             emitter.publish("r", 42)  # type: ignore[arg-type]
+
+
+async def test_an_emitter_publishes_into_the_history(redis_server: RedisServer) -> None:
+    async with (
+        RedisBroker(redis_server.url, history=10) as broker,
+        broker.subscribe("room") as subscription,
+    ):
+        async with asyncio.timeout(TIMEOUT):
+            await broker.wait_connected()
+        start = (await broker.recover("room")).position
+        with RedisEmitter(redis_server.url, history=10) as emitter:
+            assert await asyncio.to_thread(emitter.publish, "room", "hi") == 1
+            # Redis forgot the script: the emitter loads it again.
+            await asyncio.to_thread(redis_server.script_flush)
+            assert await asyncio.to_thread(emitter.publish, "room", b"there") == 1
+        async with asyncio.timeout(TIMEOUT):
+            got = [await subscription.get() for _ in range(2)]
+        assert [(m.data, m.position) for m in got] == [
+            ("hi", Position(1, start.epoch)),
+            (b"there", Position(2, start.epoch)),
+        ]
+        recovery = await broker.recover("room", start)
+        assert recovery.complete
+        assert recovery.messages == got

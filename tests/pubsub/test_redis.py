@@ -31,7 +31,7 @@ from .support import TIMEOUT, eventually, hub_server, join, receive
 
 # Short intervals so that lost links are noticed and retried quickly.
 FAST: dict[str, Any] = {
-    "timeout": 2.0,
+    "timeout": TIMEOUT,  # generous: a busy machine is slow, not broken
     "ping_interval": 0.2,
     "ping_timeout": 0.3,
     "backoff_min": 0.02,

@@ -52,8 +52,8 @@ _DATA_OPCODES = (TEXT, BINARY, CONT)
 # went; the rest is read straight into the payload (see get_buffer). So this
 # is small: 64 KiB and the 14 bytes of a long frame's header, which bring
 # 1/16 of a 1 MiB payload, enough for the core to take it in place. A 1 MiB
-# buffer copied the whole of a 256 KiB message, and round trips of 1 MiB
-# messages were 15-25% slower.
+# buffer copied the whole of a 256 KiB message, and most of a 1 MiB one
+# (see ARCHITECTURE.md, Performance devices).
 READ_BUFFER_SIZE = 2**16 + 14
 # A burst of small messages is written in pieces of about this size, or of
 # the write limit if it's lower (see _write_frame).
@@ -285,6 +285,7 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
         message: Data | BytesLike | Iterable[Data | BytesLike] | AsyncIterable[Data | BytesLike],
         *,
         text: bool | None = None,
+        compress: bool | None = None,
     ) -> None:
         """Send a message.
 
@@ -296,6 +297,10 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
 
         When the peer reads slower than the application writes, ``send()``
         waits until fewer than ``write_limit`` bytes are buffered.
+
+        On a connection that negotiated compression, every message is
+        compressed; ``compress=False`` sends this one as it is (data that
+        doesn't compress, or that must not share a compressor with secrets).
 
         Raises:
             ConnectionClosed: The connection is closed or closing.
@@ -311,9 +316,9 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
             # Method calls rather than a bound method picked by a conditional
             # expression: Python specializes those, not that.
             if is_text:
-                protocol.send_text(data)
+                protocol.send_text(data, True, compress)
             else:
-                protocol.send_binary(data)
+                protocol.send_binary(data, True, compress)
             # A data frame sent while OPEN changes nothing that _send_data()
             # watches besides the bytes: no close timer or EOF to handle.
             writes = protocol.data_to_send()
@@ -326,14 +331,14 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
         elif isinstance(message, Mapping):
             raise TypeError("message must be str, bytes-like or an iterable of them, not a mapping")
         elif isinstance(message, AsyncIterable):
-            await self._send_fragments(aiter(message), text)
+            await self._send_fragments(aiter(message), text, compress)
         elif isinstance(message, Iterable):
-            await self._send_fragments(_to_async(message), text)
+            await self._send_fragments(_to_async(message), text, compress)
         else:
             raise TypeError(f"message must be str or bytes-like, not {type(message).__name__}")
 
     async def _send_fragments(
-        self, chunks: AsyncIterator[Data | BytesLike], text: bool | None
+        self, chunks: AsyncIterator[Data | BytesLike], text: bool | None, compress: bool | None
     ) -> None:
         try:
             first = await anext(chunks)
@@ -345,7 +350,8 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
         is_text, data = encode(first, text)
         self.fragmented_send_waiter = self.loop.create_future()
         try:
-            (self.protocol.send_text if is_text else self.protocol.send_binary)(data, fin=False)
+            send_first = self.protocol.send_text if is_text else self.protocol.send_binary
+            send_first(data, False, compress)
             await self._write_and_drain()
             async for chunk in chunks:
                 chunk_is_text, data = encode(chunk, text)

@@ -515,15 +515,18 @@ def broadcast(
     *,
     text: bool | None = None,
     raise_exceptions: bool = False,
+    compress: bool | None = None,
 ) -> None:
     """Send a message to many connections at once, without waiting.
 
     The frame is encoded once and the same bytes are written to every
-    connection that doesn't compress (compressed connections each encode
-    their own). Connections that aren't open are ignored. Connections that
-    can't take the message are skipped: those sending a fragmented message
-    and those whose write buffer is already over ``write_limit`` (a slow
-    client must not grow the server's memory).
+    connection that encodes it alike: those that don't compress it, and those
+    that compress it without context takeover, per set of settings
+    (connections with context takeover each compress their own). Connections
+    that aren't open are ignored. Connections that can't take the message are
+    skipped: those sending a fragmented message and those whose write buffer
+    is already over ``write_limit`` (a slow client must not grow the server's
+    memory).
 
     Args:
         connections: The connections to send to.
@@ -531,11 +534,12 @@ def broadcast(
         text: Overrides the message type, as in ``send()``.
         raise_exceptions: Raise an :exc:`ExceptionGroup` of why connections
             were skipped, rather than logging a warning for each.
+        compress: :obj:`False` sends the message uncompressed, as in ``send()``.
 
     Raises:
         TypeError: The message is of an unsupported type.
     """
-    frame = BroadcastFrame(message, text)
+    frame = BroadcastFrame(message, text, compress)
 
     def write(connection: Connection) -> None:
         protocol = connection.protocol

@@ -14,15 +14,15 @@ import asyncio
 import dataclasses
 import os
 import sys
-from collections.abc import AsyncGenerator, Coroutine, Sequence
+from collections.abc import AsyncGenerator, Callable, Coroutine, Sequence
 from typing import Any, Protocol, TextIO, cast
 
 from ..asyncio.client import ClientConnection, connect
 from ..datastructures import Headers
 from ..exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedOK, InvalidHeader
-from ..frames import CloseCode
+from ..frames import PING, PONG, CloseCode, Frame
 from ..protocol import State
-from ..typing import Data, Origin, Subprotocol
+from ..typing import BytesLike, Data, Origin, Subprotocol
 from ..uri import parse_uri
 from . import commands
 from .display import Formatter
@@ -128,6 +128,8 @@ async def run(
                     break
                 if interactive:
                     ui.notice(greeting(websocket, args.uri, again=again))
+                if isinstance(websocket, WatchedConnection):
+                    websocket.notice = ui.notice
                 session = Session(
                     websocket,
                     ui,
@@ -181,9 +183,43 @@ def connect_options(args: argparse.Namespace) -> dict[str, Any]:
     if args.proxy is not None:
         # Without --proxy, connect() uses the environment's (https_proxy...).
         options["proxy"] = None if args.proxy == "none" else args.proxy
+    if args.no_compression:
+        options["compression"] = None
+    if args.unix is not None:
+        options["unix"] = True
+        options["path"] = args.unix
+    options["ping_interval"] = args.ping_interval or None
+    options["ping_timeout"] = args.ping_timeout or None
+    if args.show_pings:
+        options["create_connection"] = WatchedConnection
     if parse_uri(args.uri).secure:
-        options["ssl"] = client_context(args.cacert, args.insecure)
+        options["ssl"] = client_context(args.cacert, args.insecure, args.cert, args.key)
     return options
+
+
+class WatchedConnection(ClientConnection):
+    """A client connection that reports the pings and pongs it receives (--show-pings)."""
+
+    notice: Callable[[str], None] | None = None
+
+    def process_event(self, event: Any) -> None:
+        """Report a ping or a pong, then handle it as usual."""
+        if self.notice is not None and isinstance(event, Frame) and event.opcode in (PING, PONG):
+            self.notice(f"{event.opcode.name.lower()} received: {describe_payload(event.data)}")
+        super().process_event(event)
+
+
+def describe_payload(data: BytesLike) -> str:
+    """Show a control frame's payload as text if it is printable, else in hexadecimal."""
+    if not data:
+        return "empty"
+    try:
+        text = bytes(data).decode()
+    except UnicodeDecodeError:
+        text = None
+    if text is not None and text.isprintable():
+        return repr(text)
+    return f"{len(data)} bytes {bytes(data).hex()}"
 
 
 def parse_headers(lines: list[str]) -> Headers:
@@ -340,6 +376,9 @@ class Session:
                 await self.send_line(text, original=line)
             case commands.Ping(data):
                 await self.ping(data)
+            case commands.Pong(data):
+                await self.websocket.pong(data)
+                self.ui.notice(f"pong sent: {describe_payload(data.encode())}")
             case commands.CloseRequest(code, reason):
                 return Ending(code, reason)
             case commands.Quit():

@@ -11,10 +11,21 @@ import dataclasses
 from ..exceptions import ProtocolError
 from ..frames import Close, CloseCode
 
-__all__ = ["HELP", "CloseRequest", "Command", "Help", "Message", "Ping", "Quit", "parse"]
+__all__ = [
+    "HELP",
+    "CloseRequest",
+    "Command",
+    "Help",
+    "Message",
+    "Ping",
+    "Pong",
+    "Quit",
+    "parse",
+]
 
 HELP = """\
 /ping [DATA]            send a ping and show the round trip time
+/pong [DATA]            send an unsolicited pong (a one-way heartbeat)
 /close [CODE [REASON]]  close the connection (default: 1000, no reason)
 /quit                   close normally and exit (or Ctrl-D)
 /help                   show this help
@@ -31,6 +42,13 @@ class Message:
 @dataclasses.dataclass(frozen=True)
 class Ping:
     """Send a ping with ``data``, or a random payload if it is empty."""
+
+    data: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Pong:
+    """Send an unsolicited pong with ``data``."""
 
     data: str
 
@@ -53,7 +71,7 @@ class Help:
     """Show the list of commands."""
 
 
-Command = Message | Ping | CloseRequest | Quit | Help
+Command = Message | Ping | Pong | CloseRequest | Quit | Help
 
 
 def parse(line: str) -> Command:
@@ -70,6 +88,8 @@ def parse(line: str) -> Command:
     name, _, argument = line[1:].partition(" ")
     if name == "ping":
         return Ping(argument)
+    if name == "pong":
+        return Pong(argument)
     if name == "close":
         return close_request(argument.strip())
     if name == "quit":

@@ -40,6 +40,9 @@ PAGES = [
     ("/", "index.html", "text/html; charset=utf-8"),
     ("/demo.css", "demo.css", "text/css; charset=utf-8"),
     ("/demo.js", "demo.js", "text/javascript; charset=utf-8"),
+    ("/favicon.svg", "favicon.svg", "image/svg+xml"),
+    # Browsers that ignore the page's <link rel="icon"> ask for this one.
+    ("/favicon.ico", "favicon.svg", "image/svg+xml"),
 ]
 STEPS = {"+": 1, "-": -1}
 TICK = 1.0

@@ -7,6 +7,7 @@ import textwrap
 from typing import NoReturn
 
 from ..version import __version__
+from . import bench as bench_command
 from . import client
 from . import demo as demo_command
 from . import serve as serve_command
@@ -15,7 +16,7 @@ from .errors import EXIT_STATUSES, USAGE
 
 __all__ = ["COMMANDS", "build_parser", "with_command"]
 
-COMMANDS = ("connect", "serve", "demo")
+COMMANDS = ("connect", "serve", "demo", "bench")
 DEFAULT_PORT = 8765
 
 DESCRIPTION = """\
@@ -24,6 +25,7 @@ WebSockets from the command line: a client, a server and a demo.
   wskit ws://HOST:PORT/PATH        talk to a server (same as wskit connect URI)
   wskit serve --broadcast          run a chat-like server on 127.0.0.1:8765
   wskit demo                       serve a demo page, then open it in a browser
+  wskit bench ws://HOST:PORT/      measure round trips against an echo server
 
 wskit COMMAND --help describes each command."""
 
@@ -64,6 +66,13 @@ DEMO_DESCRIPTION = """\
 Serve wskit's demo on one port: a page with a counter that every tab can change
 (+ and -), the number of users online, and a clock that ticks in every tab at
 once. Open the URL it prints in several tabs. Ctrl-C stops it."""
+
+
+BENCH_DESCRIPTION = """\
+Measure round trips against an echo server (wskit serve is one): each
+connection sends a message, waits for its echo, and sends the next. Prints the
+messages per second over all connections and the round-trip time at the 50th,
+90th and 99th percentiles."""
 
 
 class Parser(argparse.ArgumentParser):
@@ -152,8 +161,18 @@ def build_parser() -> Parser:
         help="offer a subprotocol, in order of preference (repeatable)",
     )
     group.add_argument("--origin", help="send this Origin header")
+    group.add_argument(
+        "--no-compression",
+        action="store_true",
+        help="don't offer permessage-deflate: messages go uncompressed",
+    )
     add_max_size(group)
     group = connect.add_argument_group("network")
+    group.add_argument(
+        "--unix",
+        metavar="PATH",
+        help="connect to the Unix socket at PATH; the URI still gives the Host and path",
+    )
     group.add_argument(
         "--proxy",
         metavar="URL",
@@ -167,6 +186,26 @@ def build_parser() -> Parser:
         help="when the server closes the connection or it is lost, connect again, "
         "waiting longer after each failure, until the input ends",
     )
+    group.add_argument(
+        "--ping-interval",
+        type=seconds,
+        default=20.0,
+        metavar="SECONDS",
+        help="send a keepalive ping every SECONDS; 0 sends none (default: %(default)s)",
+    )
+    group.add_argument(
+        "--ping-timeout",
+        type=seconds,
+        default=20.0,
+        metavar="SECONDS",
+        help="close the connection if a keepalive pong takes longer; 0 waits forever "
+        "(default: %(default)s)",
+    )
+    group.add_argument(
+        "--show-pings",
+        action="store_true",
+        help="show the pings and pongs received, keepalive ones included",
+    )
     group = connect.add_argument_group("TLS (wss://)")
     group.add_argument("--cacert", metavar="FILE", help="trust the certificates in FILE (PEM)")
     group.add_argument(
@@ -174,6 +213,10 @@ def build_parser() -> Parser:
         action="store_true",
         help="don't check the server's certificate (testing only)",
     )
+    group.add_argument(
+        "--cert", metavar="FILE", help="client certificate chain, in PEM, if the server asks"
+    )
+    group.add_argument("--key", metavar="FILE", help="its private key, if not in --cert")
     group = connect.add_argument_group("messages")
     formats = group.add_mutually_exclusive_group()
     formats.add_argument(
@@ -265,6 +308,33 @@ def build_parser() -> Parser:
     )
     add_address(demo)
     demo.set_defaults(main=demo_command.main)
+
+    bench = subparsers.add_parser(
+        "bench",
+        help="measure round trips against an echo server",
+        description=BENCH_DESCRIPTION,
+        epilog=EXIT_STATUSES,
+        formatter_class=formatter,
+    )
+    bench.add_argument("uri", metavar="URI", help="ws:// URI of an echo server")
+    bench.add_argument(
+        "--connections", type=positive_int, default=1, metavar="N", help="default: %(default)s"
+    )
+    bench.add_argument(
+        "--messages",
+        type=positive_int,
+        default=1000,
+        metavar="N",
+        help="round trips per connection (default: %(default)s)",
+    )
+    bench.add_argument(
+        "--size", type=positive_int, default=32, metavar="BYTES", help="default: %(default)s"
+    )
+    bench.add_argument("--binary", action="store_true", help="send binary messages, not text")
+    bench.add_argument(
+        "--no-compression", action="store_true", help="don't offer permessage-deflate"
+    )
+    bench.set_defaults(main=bench_command.main)
     return parser
 
 

@@ -27,9 +27,12 @@ class Extension:
 
     Attributes:
         name: The registered name of the extension.
+        compresses: Whether the extension compresses messages: ``send(...,
+            compress=False)`` leaves such extensions out for that message.
     """
 
     name: ExtensionName
+    compresses = False
 
     def decode(self, frame: Frame, *, max_size: int | None = None) -> Frame:
         """Transform a frame received from the peer.

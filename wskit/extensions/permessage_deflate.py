@@ -102,6 +102,7 @@ class PerMessageDeflate(Extension):
     """
 
     name = _NAME
+    compresses = True
 
     def __init__(
         self,
@@ -237,6 +238,18 @@ class PerMessageDeflate(Extension):
             self._decoder = None
             data = decoder.unused_data
         return b"".join(parts)
+
+    def message_key(self) -> tuple[Any, ...] | None:
+        """What the compressed bytes of the next message depend on, besides it.
+
+        Without context takeover, each message starts from a fresh compressor:
+        two connections with equal keys compress a message to the same bytes,
+        so a broadcast compresses it once for both. With context takeover, or
+        in the middle of a message, the bytes depend on what came before: None.
+        """
+        if not self.local_no_context_takeover or self._encoder is not None:
+            return None
+        return tuple(sorted(self._compress_kwargs.items()))
 
     def encode(self, frame: Frame) -> Frame:
         """Compress an outgoing data frame.

@@ -6,13 +6,16 @@ clients subscribed everywhere. :mod:`wskit.pubsub` does it on an existing
 broker:
 
 - :class:`Broker`: ``publish()``, ``subscribe()`` and link events; backends
-  :class:`MemoryBroker` (one process) and :class:`RedisBroker` (Redis
-  pub/sub, ``pip install wskit[redis]``);
+  :class:`MemoryBroker` (one process), :class:`RedisBroker` (Redis
+  pub/sub, ``pip install wskit[redis]``) and :class:`RedisClusterBroker`
+  (sharded pub/sub on a Redis Cluster);
 - :class:`Hub`: WebSocket connections in rooms, fed by a broker;
 - :class:`RedisEmitter`: publish to rooms from synchronous code.
 
-Delivery is at most once; link losses are reported so applications can
-resync; every queue is bounded (:class:`Overflow`).
+Publishing queues and pipelines (it waits when the queue is full, never
+fails for load). Delivery is at most once; with a history (Redis Streams),
+what a process or a client missed is recovered from a :class:`Position`, or
+reported as lost; every queue is bounded (:class:`Overflow`).
 """
 
 from __future__ import annotations
@@ -28,11 +31,13 @@ from .exceptions import (
     SlowSubscriber,
     SubscriptionClosed,
 )
+from .history import Position, Recovery
 from .hub import Hub, HubStats
 from .memory import MemoryBroker
 from .subscription import Overflow, Subscription
 
 if TYPE_CHECKING:
+    from .cluster import RedisClusterBroker
     from .emitter import RedisEmitter
     from .redis import RedisBroker
 
@@ -49,8 +54,11 @@ __all__ = [
     "MemoryBroker",
     "Message",
     "Overflow",
+    "Position",
     "PubSubError",
+    "Recovery",
     "RedisBroker",
+    "RedisClusterBroker",
     "RedisEmitter",
     "SlowSubscriber",
     "Subscription",
@@ -58,7 +66,11 @@ __all__ = [
 ]
 
 # The Redis classes need the optional redis package: import it on first use.
-_LAZY = {"RedisBroker": ".redis", "RedisEmitter": ".emitter"}
+_LAZY = {
+    "RedisBroker": ".redis",
+    "RedisClusterBroker": ".cluster",
+    "RedisEmitter": ".emitter",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -10,6 +10,9 @@ link to their server. This module holds the rest, once:
   has, and unsubscribes when the last one leaves;
 - the state of the link to the broker and the callbacks told when it drops
   and comes back;
+- with a history (:mod:`wskit.pubsub.history`), the position of the last
+  message dispatched per topic, and the recovery of what a topic missed
+  while the link was down;
 - counters.
 """
 
@@ -26,7 +29,8 @@ from typing import Any, Self, TypeAlias
 from weakref import WeakSet
 
 from ..typing import BytesLike, Data, LoggerLike
-from .exceptions import BrokerClosed, BrokerUnavailable, SubscriptionClosed
+from .exceptions import BrokerClosed, BrokerUnavailable, PubSubError, SubscriptionClosed
+from .history import Position, Recovery, is_news
 from .subscription import Overflow, Subscription
 from .wire import normalize
 
@@ -40,30 +44,37 @@ class Message:
     Attributes:
         topic: Where it was published.
         data: :class:`str` for text, :class:`bytes` for binary, as published.
+        position: Its place in the topic's history, if the broker keeps one.
     """
 
     topic: str
     data: Data
+    position: Position | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class LinkEvent:
     """The link to the broker went down or came back.
 
-    Messages published while the link is down are lost for this process
-    (delivery is at most once): when it comes back, the application should
-    resync whatever state it derives from messages.
+    Messages published while the link is down don't reach this process
+    through the link. A broker with a history recovers them before it
+    reports the link up again; the topics it couldn't recover, or all of
+    them without a history, are ``lost``: the application should resync
+    whatever state it derives from their messages.
 
     Attributes:
         connected: Whether the link is up now.
         error: Why the link went down (when ``connected`` is false).
         downtime: When the link comes back after a loss, how long it was
             down, in seconds; :obj:`None` the first time it comes up.
+        lost: When the link comes back after a loss, the topics whose
+            messages published meanwhile may be missing.
     """
 
     connected: bool
     error: BaseException | None = None
     downtime: float | None = None
+    lost: frozenset[str] = frozenset()
 
 
 @dataclasses.dataclass(slots=True)
@@ -74,14 +85,20 @@ class BrokerStats:
         published: Messages handed to the broker by :meth:`Broker.publish`.
         publish_errors: Calls to :meth:`Broker.publish` that raised
             :exc:`~wskit.pubsub.BrokerUnavailable`.
+        lost: Messages accepted by :meth:`Broker.publish` but lost because
+            the broker failed before confirming them (never sent twice).
         received: Messages received for topics with local subscribers.
+        recovered: Messages missed while the link was down and recovered
+            from the history.
         malformed: Messages received that weren't in wskit's format; dropped.
         link_losses: Times the link to the broker went down.
     """
 
     published: int = 0
     publish_errors: int = 0
+    lost: int = 0
     received: int = 0
+    recovered: int = 0
     malformed: int = 0
     link_losses: int = 0
 
@@ -96,12 +113,16 @@ LinkCallback: TypeAlias = Callable[[LinkEvent], object]
 class _Topic:
     """The local handlers of a topic, and the task subscribing to it on the broker."""
 
-    __slots__ = ("handlers", "ready")
+    __slots__ = ("backlog", "handlers", "position", "ready")
 
     def __init__(self, ready: asyncio.Task[None]) -> None:
         # Handler -> number of times it was attached.
         self.handlers: dict[Handler, int] = {}
         self.ready = ready
+        # The last message dispatched, with a history.
+        self.position: Position | None = None
+        # Messages received while recovering, dispatched after the recovered ones.
+        self.backlog: list[Message] | None = None
 
 
 class Broker(abc.ABC):
@@ -117,8 +138,12 @@ class Broker(abc.ABC):
                     print(message.data)
 
     Delivery is at most once: a message is delivered to the subscribers
-    reachable when it's published, never twice, and never replayed. Link
-    losses are reported to :meth:`add_link_callback` callbacks.
+    reachable when it's published, never twice. Without a history it's
+    never replayed; with one (:attr:`keeps_history`), what a process missed
+    while its link was down is recovered, and :meth:`recover` lets a
+    consumer catch up from the last position it saw. Link losses, and the
+    topics they made lose messages, are reported to
+    :meth:`add_link_callback` callbacks.
 
     Args:
         logger: Logger for link changes and errors; ``wskit.pubsub`` by default.
@@ -177,7 +202,11 @@ class Broker(abc.ABC):
         """Publish a message on a topic, for every subscriber in every process.
 
         Subscribers in this process get it through the broker too, so every
-        process sees the messages of a topic in the same order.
+        process sees the messages of a topic in the same order. A backend
+        may queue the message and return before the broker has it (see
+        :meth:`flush`); messages of a topic published by one task keep
+        their order. A full queue makes the call wait: load never makes it
+        fail.
 
         Args:
             topic: Where to publish.
@@ -185,7 +214,7 @@ class Broker(abc.ABC):
 
         Raises:
             BrokerUnavailable: The broker couldn't be reached; the message
-                may not have been published. It isn't retried.
+                wasn't published. It isn't retried.
             BrokerClosed: The broker is closed.
             TypeError: ``message`` is neither a string nor bytes-like.
         """
@@ -197,6 +226,35 @@ class Broker(abc.ABC):
             self.stats.publish_errors += 1
             raise
         self.stats.published += 1
+
+    async def flush(self) -> None:  # noqa: B027 (a hook: brokers that don't queue have nothing to wait for)
+        """Wait until the broker has answered every message published so far.
+
+        Raises:
+            BrokerUnavailable: Some of them were lost: the broker failed
+                before confirming them (see :attr:`BrokerStats.lost`).
+        """
+
+    @property
+    def keeps_history(self) -> bool:
+        """Whether the broker keeps a history of each topic (see :meth:`recover`)."""
+        return False
+
+    async def recover(self, topic: str, since: Position | None = None) -> Recovery:
+        """Read what a topic's history holds after a position.
+
+        Args:
+            topic: The topic.
+            since: The position of the last message the consumer saw;
+                :obj:`None` only to learn the topic's latest position.
+
+        Raises:
+            BrokerUnavailable: The broker couldn't be reached.
+            BrokerClosed: The broker is closed.
+            PubSubError: The broker keeps no history.
+        """
+        self._check_open(topic)
+        raise PubSubError(f"{type(self).__name__} keeps no history")
 
     def subscribe(
         self, topic: str, *, max_queue: int = 64, overflow: Overflow = Overflow.DROP_OLDEST
@@ -334,20 +392,66 @@ class Broker(abc.ABC):
     async def _shutdown(self) -> None:
         """Close the link and release the backend's resources."""
 
-    def _dispatch(self, topic: str, data: Data) -> None:
+    def _dispatch(self, topic: str, data: Data, position: Position | None = None) -> None:
         """Hand a message received from the broker to the topic's handlers."""
         entry = self._topics.get(topic)
         if entry is None:  # unsubscribed while the message was on its way
             return
         self.stats.received += 1
-        message = Message(topic, data)
+        message = Message(topic, data, position)
+        if entry.backlog is not None:  # recovering: recovered messages go first
+            entry.backlog.append(message)
+            return
+        self._hand_over(entry, message)
+
+    def _hand_over(self, entry: _Topic, message: Message) -> None:
+        if message.position is not None:
+            entry.position = message.position
         for handler in list(entry.handlers):
             try:
                 handler(message)
             except Exception:
-                self.logger.exception("pubsub handler failed on topic %r", topic)
+                self.logger.exception("pubsub handler failed on topic %r", message.topic)
 
-    def _set_connected(self, connected: bool, error: BaseException | None = None) -> None:
+    async def _recover_all(self) -> frozenset[str]:
+        """After a link loss, fetch what each topic missed; return the topics that lost some.
+
+        Messages that arrive meanwhile wait in each topic's backlog; those
+        the history already had are dropped, once.
+        """
+        topics = dict(self._topics)
+        if not self.keeps_history:
+            return frozenset(topics)
+        for entry in topics.values():
+            entry.backlog = []
+        try:
+            recoveries = await asyncio.gather(
+                *[self.recover(topic, entry.position) for topic, entry in topics.items()],
+                return_exceptions=True,
+            )
+        except BaseException:
+            for entry in topics.values():
+                entry.backlog = None  # the next recovery fetches them again
+            raise
+        lost = set()
+        for (topic, entry), recovery in zip(topics.items(), recoveries, strict=True):
+            backlog, entry.backlog = entry.backlog or [], None
+            if not isinstance(recovery, Recovery) or not recovery.complete:
+                lost.add(topic)
+            if isinstance(recovery, Recovery):
+                self.stats.recovered += len(recovery.messages)
+                backlog = recovery.messages + backlog
+            for message in backlog:
+                if is_news(message.position, entry.position):  # else the history had it
+                    self._hand_over(entry, message)
+        return frozenset(lost)
+
+    def _set_connected(
+        self,
+        connected: bool,
+        error: BaseException | None = None,
+        lost: frozenset[str] = frozenset(),
+    ) -> None:
         """Record a change of the link state and tell the callbacks."""
         if connected is self._connected:
             return
@@ -356,7 +460,7 @@ class Broker(abc.ABC):
         if connected:
             downtime = None if self._down_since is None else now - self._down_since
             self._connected_event.set()
-            event = LinkEvent(True, downtime=downtime)
+            event = LinkEvent(True, downtime=downtime, lost=lost)
         else:
             self._down_since = now
             self.stats.link_losses += 1

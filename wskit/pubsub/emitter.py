@@ -16,7 +16,7 @@ from redis.exceptions import RedisError
 from redis.retry import Retry
 
 from ..typing import BytesLike, Data
-from . import wire
+from . import streams, wire
 from .exceptions import BrokerUnavailable
 
 __all__ = ["RedisEmitter"]
@@ -36,6 +36,10 @@ class RedisEmitter:
         url: Redis URL, as for :class:`~wskit.pubsub.RedisBroker`.
         prefix: Must match the brokers' ``prefix``.
         timeout: Seconds allowed to connect and for ``PUBLISH`` to complete.
+        history: Must match the brokers' ``history``, as must the TTLs: the
+            messages go in the rooms' history, with their positions.
+        history_ttl: As for :class:`~wskit.pubsub.RedisBroker`.
+        history_meta_ttl: As for :class:`~wskit.pubsub.RedisBroker`.
         redis_options: More keyword arguments for :meth:`redis.Redis.from_url`.
     """
 
@@ -45,9 +49,16 @@ class RedisEmitter:
         *,
         prefix: str = "wskit:",
         timeout: float = 5.0,
+        history: int = 0,
+        history_ttl: float = 300.0,
+        history_meta_ttl: float = 86400.0,
         **redis_options: Any,
     ) -> None:
+        streams.check_limits(history, history_ttl, history_meta_ttl)
         self.prefix = prefix
+        self.history = history
+        self.history_ttl = history_ttl
+        self.history_meta_ttl = history_meta_ttl
         self._client: redis.Redis = redis.Redis.from_url(
             url,
             **redis_options,
@@ -57,6 +68,8 @@ class RedisEmitter:
             socket_connect_timeout=timeout,
             socket_timeout=timeout,
         )
+        # Loads the script again if Redis forgot it (NOSCRIPT).
+        self._script = self._client.register_script(streams.PUBLISH_SCRIPT)
 
     def publish(self, room: str, message: Data | BytesLike) -> int:
         """Publish a message to a room, for its members in every process.
@@ -75,7 +88,18 @@ class RedisEmitter:
         """
         payload = wire.encode(message)
         try:
-            receivers = self._client.publish(wire.channel(self.prefix, room), payload)
+            if self.history:
+                arguments = streams.publish_arguments(
+                    self.prefix,
+                    room,
+                    payload,
+                    history=self.history,
+                    ttl=self.history_ttl,
+                    meta_ttl=self.history_meta_ttl,
+                )
+                receivers = self._script(keys=arguments[:2], args=arguments[2:])
+            else:
+                receivers = self._client.publish(wire.channel(self.prefix, room), payload)
         except (RedisError, OSError) as exc:
             raise BrokerUnavailable(f"can't publish to {room!r}: {exc}") from exc
         return int(receivers)

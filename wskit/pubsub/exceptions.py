@@ -16,7 +16,12 @@ class PubSubError(Exception):
 
 
 class BrokerUnavailable(PubSubError):
-    """The broker couldn't be reached: the message may not have been published.
+    """The broker couldn't be reached or failed.
+
+    From ``publish()``: the message wasn't published. From ``flush()``:
+    messages accepted earlier were lost, Redis having failed before
+    confirming them. From ``RedisEmitter.publish()``: the message may or may
+    not have been published.
 
     Delivery is at most once: wskit never publishes a message twice, so it
     doesn't retry. The application decides whether to try again.

@@ -14,14 +14,24 @@ Each process subscribes to a room on the broker once, while it has members
 there, and sends each message to its local members with
 :func:`~wskit.asyncio.server.broadcast`: the frame is encoded once for all
 of them.
+
+With a broker that keeps a history, a client that reconnects (to any
+process) says where it was, and :meth:`Hub.join` sends it what it missed
+before anything new::
+
+    hub = Hub(RedisBroker(url, history=1000), render=with_position)
+    recovery = await hub.join(websocket, room, since=Position(offset, epoch))
+    if not recovery.complete:
+        ...  # tell the client: some messages can't be recovered
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from types import TracebackType
+from typing import TypeAlias
 
 from ..asyncio.connection import Connection
 from ..asyncio.server import broadcast
@@ -29,11 +39,13 @@ from ..frames import CloseCode
 from ..protocol import OPEN
 from ..typing import BytesLike, Data
 from .broker import Broker, Message
+from .history import Position, Recovery, is_news
 from .subscription import Overflow
 
 __all__ = ["Hub", "HubStats"]
 
 SLOW_CLIENT_REASON = "too slow: messages were lost"
+Render: TypeAlias = Callable[[Message], Data]
 
 
 @dataclasses.dataclass(slots=True)
@@ -71,31 +83,71 @@ class Hub:
     Args:
         broker: Carries messages between processes.
         overflow: What to do with a member that can't take a message.
+        render: Makes the WebSocket message sent to members out of each
+            message, once for all of them; e.g. to add its
+            :attr:`~wskit.pubsub.Message.position`, which clients need to
+            resume. By default, members get the data as published.
+        max_backlog: Messages held for a member while it catches up
+            (:meth:`join` with ``since``); past it, the member is closed
+            with code 1013.
 
     Raises:
         ValueError: ``overflow`` is ``Overflow.DROP_OLDEST``.
     """
 
-    def __init__(self, broker: Broker, *, overflow: Overflow = Overflow.DROP_NEWEST) -> None:
+    def __init__(
+        self,
+        broker: Broker,
+        *,
+        overflow: Overflow = Overflow.DROP_NEWEST,
+        render: Render | None = None,
+        max_backlog: int = 1000,
+    ) -> None:
         if overflow is Overflow.DROP_OLDEST:
             raise ValueError("a hub can't drop the oldest message: it's in a socket buffer")
         self.broker = broker
         self.overflow = overflow
+        self.render = render
+        self.max_backlog = max_backlog
         self.stats = HubStats()
         self._rooms: dict[str, set[Connection]] = {}
         self._memberships: dict[Connection, set[str]] = {}
         self._watchers: dict[Connection, asyncio.Task[None]] = {}
         self._closing: set[asyncio.Task[None]] = set()
+        # Members catching up: the live messages held for each, by room.
+        self._backlogs: dict[tuple[Connection, str], list[Message]] = {}
 
-    async def join(self, connection: Connection, room: str) -> None:
+    async def join(
+        self, connection: Connection, room: str, *, since: Position | None = None
+    ) -> Recovery | None:
         """Add a connection to a room; it gets every message published there from now on.
 
         Idempotent. Returns once the broker confirmed the subscription, or at
         once while the link to the broker is down.
 
+        With a broker that keeps a history, the member first gets the
+        messages published after ``since`` (the position of the last one
+        it saw), then the new ones, in order, each once.
+
+        Args:
+            connection: The member.
+            room: The room.
+            since: Where the member was, when it comes back.
+
+        Returns:
+            With a history, what was recovered: whether it's
+            :attr:`~wskit.pubsub.Recovery.complete`, and the room's
+            position, where a new member starts; :obj:`None` without one
+            (or if the connection was already in the room).
+
         Raises:
             BrokerClosed: The broker is closed.
+            BrokerUnavailable: The history couldn't be read; the member
+                isn't in the room.
+            ValueError: ``since`` is given but the broker keeps no history.
         """
+        if since is not None and not self.broker.keeps_history:
+            raise ValueError(f"{type(self.broker).__name__} keeps no history to recover from")
         rooms = self._memberships.get(connection)
         if rooms is None:
             rooms = self._memberships[connection] = set()
@@ -103,14 +155,46 @@ class Hub:
                 self._leave_when_closed(connection)
             )
         if room in rooms:
-            return
+            return None
         rooms.add(room)
         self._rooms.setdefault(room, set()).add(connection)
+        recovering = self.broker.keeps_history
+        if recovering:
+            self._backlogs[connection, room] = []
+        attached = False
         try:
             await self.broker.attach(room, self._deliver)
+            attached = True
+            if recovering:
+                return await self._catch_up(connection, room, since)
         except BaseException:
-            self._forget(connection, room)
+            if self._forget(connection, room) and attached:
+                self.broker.discard(room, self._deliver)
             raise
+        return None
+
+    async def _catch_up(
+        self, connection: Connection, room: str, since: Position | None
+    ) -> Recovery:
+        """Send a joining member what it missed, then what arrived meanwhile."""
+        recovery = await self.broker.recover(room, since)
+        seen: Position | None = recovery.position
+        for message in recovery.messages:
+            await connection.send(self._rendered(message))
+        # Empty if the member was dropped meanwhile (then sending fails).
+        backlog = self._backlogs.get((connection, room), [])
+        while backlog:
+            message = backlog.pop(0)
+            # The history may have had it already.
+            if is_news(message.position, seen):
+                seen = message.position
+                await connection.send(self._rendered(message))
+        # No await since the backlog was found empty: nothing falls in between.
+        self._backlogs.pop((connection, room), None)
+        return recovery
+
+    def _rendered(self, message: Message) -> Data:
+        return message.data if self.render is None else self.render(message)
 
     async def leave(self, connection: Connection, room: str) -> None:
         """Remove a connection from a room. Does nothing if it isn't there."""
@@ -171,17 +255,32 @@ class Hub:
         # The hub is attached to a topic exactly while the room has members.
         members: Iterable[Connection] = self._rooms[message.topic]
         self.stats.messages += 1
+        if self._backlogs:
+            members = self._hold(members, message)
         if self.overflow is Overflow.DISCONNECT:
             slow = [member for member in members if _over_write_limit(member)]
             if slow:
                 for member in slow:
                     self._disconnect(member)
-                members = self._rooms.get(message.topic, ())
+                members = [member for member in members if member not in slow]
         try:
-            broadcast(members, message.data, raise_exceptions=True)
+            broadcast(members, self._rendered(message), raise_exceptions=True)
         except ExceptionGroup as skipped:
             # Over write_limit, or in the middle of sending a fragmented message.
             self.stats.dropped += len(skipped.exceptions)
+
+    def _hold(self, members: Iterable[Connection], message: Message) -> list[Connection]:
+        """Keep the message for members catching up; return the others."""
+        others = []
+        for member in list(members):
+            backlog = self._backlogs.get((member, message.topic))
+            if backlog is None:
+                others.append(member)
+            elif len(backlog) < self.max_backlog:
+                backlog.append(message)
+            else:
+                self._disconnect(member)
+        return others
 
     def _disconnect(self, connection: Connection) -> None:
         self.stats.disconnected += 1
@@ -200,6 +299,7 @@ class Hub:
         if rooms is None or room not in rooms:
             return False
         rooms.discard(room)
+        self._backlogs.pop((connection, room), None)
         members = self._rooms[room]
         members.discard(connection)
         if not members:

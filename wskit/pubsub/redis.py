@@ -1,7 +1,9 @@
 """A broker on Redis pub/sub; needs the ``redis`` package: ``pip install wskit[redis]``.
 
 Each process keeps one Redis connection for its subscriptions (the *link*)
-and a small pool for ``PUBLISH``. A listener task owns the link:
+and a few for publishing (*lanes*, :mod:`wskit.pubsub.pipeline`): a topic's
+messages always go through the same lane, queued and pipelined, many
+commands per write. A listener task owns the link:
 
 - it connects, subscribes to every topic with local handlers in one
   ``SUBSCRIBE``, waits for the confirmations, then reports the link up;
@@ -18,8 +20,10 @@ The link is a raw :class:`redis.asyncio.Connection` rather than redis-py's
 inside a read: the application would never learn that messages were lost.
 
 Redis pub/sub delivers at most once: messages published while a process's
-link is down are lost for that process. Topics are Redis channels named
-``prefix + topic``; payloads follow :mod:`wskit.pubsub.wire`.
+link is down don't reach that process. With ``history``, each topic keeps
+its recent messages in a Redis stream (:mod:`wskit.pubsub.streams`), and
+what the link missed is recovered when it comes back. Topics are Redis
+channels named ``prefix + topic``; payloads follow :mod:`wskit.pubsub.wire`.
 """
 
 from __future__ import annotations
@@ -35,10 +39,13 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from ..typing import Data, LoggerLike
-from . import wire
+from . import streams, wire
 from .backoff import Backoff
 from .broker import Broker
-from .exceptions import BrokerClosed, BrokerUnavailable
+from .exceptions import BrokerClosed, BrokerUnavailable, PubSubError
+from .history import Position, Recovery
+from .pipeline import Lane, pack
+from .resp import ReplyReader
 
 __all__ = ["RedisBroker"]
 
@@ -59,6 +66,21 @@ class RedisBroker(Broker):
             considered dead.
         backoff_min: First delay before reconnecting, in seconds.
         backoff_max: Longest delay before reconnecting, in seconds.
+        history: Messages kept per topic for recovery (see :meth:`recover`);
+            0 keeps none.
+        history_ttl: Seconds a message stays in the history.
+        history_meta_ttl: Seconds a silent topic keeps its epoch and
+            offset: a consumer that comes back later than this learns that
+            it can't recover. At least ``history_ttl``.
+        publish_connections: Connections that carry published messages
+            (the lanes). Each topic uses one, so its messages keep their
+            order.
+        max_publish_queue: Messages queued per lane before
+            :meth:`publish` waits for room.
+        max_batch: Commands sent in one write, at most.
+        sharded: Use sharded pub/sub (``SSUBSCRIBE``, ``SPUBLISH``, Redis 7),
+            on one node of a Redis Cluster; see
+            :class:`~wskit.pubsub.RedisClusterBroker`, which sets it.
         logger: Logger for link changes and errors; ``wskit.pubsub`` by default.
         redis_options: More keyword arguments for
             :meth:`redis.asyncio.Redis.from_url`, e.g. ``ssl_ca_certs``.
@@ -76,15 +98,32 @@ class RedisBroker(Broker):
         ping_timeout: float = 5.0,
         backoff_min: float = 0.1,
         backoff_max: float = 10.0,
+        history: int = 0,
+        history_ttl: float = 300.0,
+        history_meta_ttl: float = 86400.0,
+        publish_connections: int = 2,
+        max_publish_queue: int = 10_000,
+        max_batch: int = 1_000,
+        sharded: bool = False,
         logger: LoggerLike | None = None,
         **redis_options: Any,
     ) -> None:
+        streams.check_limits(history, history_ttl, history_meta_ttl)
+        if publish_connections < 1 or max_publish_queue < 1 or max_batch < 1:
+            raise ValueError("publish_connections, max_publish_queue, max_batch must be >= 1")
         super().__init__(logger=logger)
         self.prefix = prefix
         self.timeout = timeout
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.backoff = Backoff(backoff_min, backoff_max)
+        self.history = history
+        self.sharded = sharded
+        # Sharded pub/sub has commands, and reply kinds, of its own.
+        self._commands = ("SSUBSCRIBE", "SUNSUBSCRIBE") if sharded else ("SUBSCRIBE", "UNSUBSCRIBE")
+        self._kinds = (b"smessage", b"ssubscribe") if sharded else (b"message", b"subscribe")
+        self.history_ttl = history_ttl
+        self.history_meta_ttl = history_meta_ttl
         self._client: Redis = Redis.from_url(
             url,
             **redis_options,
@@ -107,6 +146,20 @@ class RedisBroker(Broker):
         self._pending: dict[str, collections.deque[asyncio.Future[None]]] = {}
         # Confirmations awaited before the link counts as up.
         self._initial: set[asyncio.Future[None]] = set()
+        # Recovering what the link missed, before reporting it up again.
+        self._comeback: asyncio.Task[None] | None = None
+        self._lanes = [
+            Lane(
+                self._connect_lane,
+                max_queue=max_publish_queue,
+                max_batch=max_batch,
+                timeout=timeout,
+                backoff=Backoff(backoff_min, backoff_max),
+                on_lost=self._count_lost,
+                logger=self.logger,
+            )
+            for _ in range(publish_connections)
+        ]
 
     async def start(self) -> None:
         """Start the listener task, which connects in the background; return at once.
@@ -119,14 +172,85 @@ class RedisBroker(Broker):
         if self._link_task is None:
             self._link_task = asyncio.get_running_loop().create_task(self._run_link())
 
-    # Publishing.
+    # Publishing and history.
 
     async def _publish(self, topic: str, data: Data) -> None:
+        if self.history:
+            arguments = streams.publish_arguments(
+                self.prefix,
+                topic,
+                wire.encode(data),
+                history=self.history,
+                ttl=self.history_ttl,
+                meta_ttl=self.history_meta_ttl,
+                sharded=self.sharded,
+            )
+            sha = streams.SPUBLISH_SHA if self.sharded else streams.PUBLISH_SHA
+            command = pack(b"EVALSHA", sha, b"2", *arguments)
+        else:
+            command = pack(
+                b"SPUBLISH" if self.sharded else b"PUBLISH",
+                self._channel(topic),
+                wire.encode(data),
+            )
+        await self._lane(topic).send(command)
+
+    async def flush(self) -> None:
+        lost = sum(await asyncio.gather(*[lane.flush() for lane in self._lanes]))
+        if lost:
+            raise BrokerUnavailable(f"{lost} messages lost: redis failed before confirming them")
+
+    @property
+    def keeps_history(self) -> bool:
+        return self.history > 0
+
+    async def recover(self, topic: str, since: Position | None = None) -> Recovery:
+        if not self.history:
+            return await super().recover(topic, since)
+        self._check_open(topic)
+        stream, meta = streams.keys(self.prefix, topic)
+        # EVAL, not EVALSHA: a recovery must work even if Redis forgot the script.
+        command = pack(
+            b"EVAL",
+            streams.READ_SCRIPT.encode(),
+            b"2",
+            stream,
+            meta,
+            b"" if since is None else b"%d" % since.offset,
+            b"" if since is None else since.epoch.encode(),
+            b"%d" % self.history,
+            b"%d" % (self.history_meta_ttl * 1000),
+        )
+        reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        await self._lane(topic).send(command, reply)
+        return streams.recovery(topic, since, await reply, self.history_ttl)
+
+    def _channel(self, topic: str) -> bytes:
+        return wire.channel(self.prefix, topic, sharded=self.sharded)
+
+    def _lane(self, topic: str) -> Lane:
+        return self._lanes[hash(topic) % len(self._lanes)]
+
+    def _count_lost(self, count: int) -> None:
+        self.stats.lost += count
+
+    async def _connect_lane(self) -> AbstractConnection:
+        connection = self._new_connection()
         try:
-            async with asyncio.timeout(self.timeout):
-                await self._client.publish(wire.channel(self.prefix, topic), wire.encode(data))
-        except (RedisError, OSError, TimeoutError) as exc:
-            raise BrokerUnavailable(f"can't publish on {topic!r}: {exc}") from exc
+            await connection.connect()  # type: ignore[no-untyped-call]  # unannotated
+            if self.history:
+                script = streams.SPUBLISH_SCRIPT if self.sharded else streams.PUBLISH_SCRIPT
+                await connection.send_command("SCRIPT", "LOAD", script)
+                await connection.read_response()
+        except BaseException:
+            await connection.disconnect(nowait=True)
+            raise
+        return connection
+
+    def _new_connection(self) -> AbstractConnection:
+        pool = self._client.connection_pool
+        connection: AbstractConnection = pool.connection_class(**pool.connection_kwargs)
+        return connection
 
     # Subscriptions on the wire.
 
@@ -134,6 +258,16 @@ class RedisBroker(Broker):
         confirmation = await self._sync(topic)
         if confirmation is not None:
             await confirmation
+        if self.history:
+            # Where the topic stands, so that a link lost before its first
+            # message knows where to recover from.
+            try:
+                recovery = await self.recover(topic)
+            except PubSubError:  # unavailable or closed: nothing to know
+                return
+            entry = self._topics.get(topic)
+            if entry is not None and entry.position is None:
+                entry.position = recovery.position
 
     async def _stop_topic(self, topic: str) -> None:
         await self._sync(topic)
@@ -159,13 +293,13 @@ class RedisBroker(Broker):
                 confirmation = asyncio.get_running_loop().create_future()
                 self._pending.setdefault(topic, collections.deque()).append(confirmation)
                 self._wire.add(topic)
-                command = "SUBSCRIBE"
+                command = self._commands[0]
             else:
                 confirmation = None
                 self._wire.discard(topic)
-                command = "UNSUBSCRIBE"
+                command = self._commands[1]
             try:
-                await connection.send_command(command, wire.channel(self.prefix, topic))
+                await connection.send_command(command, self._channel(topic))
             except (RedisError, OSError) as exc:
                 # Whether Redis got the command is unknown: start the link
                 # over (the listener sees it fail), which subscribes afresh.
@@ -197,8 +331,7 @@ class RedisBroker(Broker):
 
     async def _run_connection(self) -> BaseException:
         """Connect, subscribe and listen; return the error that ended the link."""
-        pool = self._client.connection_pool
-        connection = pool.connection_class(**pool.connection_kwargs)
+        connection = self._new_connection()
         try:
             async with asyncio.timeout(self.timeout):
                 await connection.connect()  # type: ignore[no-untyped-call]  # unannotated
@@ -224,8 +357,12 @@ class RedisBroker(Broker):
                 self._pending.setdefault(topic, collections.deque()).append(confirmation)
                 self._initial.add(confirmation)
             if topics:
-                channels = [wire.channel(self.prefix, topic) for topic in topics]
-                await connection.send_command("SUBSCRIBE", *channels)
+                channels = [self._channel(topic) for topic in topics]
+                if self.sharded:  # one slot per SSUBSCRIBE
+                    for channel in channels:
+                        await connection.send_command(self._commands[0], channel)
+                else:
+                    await connection.send_command(self._commands[0], *channels)
         if not topics:
             self._link_up()
 
@@ -234,6 +371,7 @@ class RedisBroker(Broker):
         loop = asyncio.get_running_loop()
         last_heard = loop.time()
         ping_sent: float | None = None
+        reader = ReplyReader(connection)
         while not self.closed:
             now = loop.time()
             if ping_sent is None:
@@ -248,13 +386,13 @@ class RedisBroker(Broker):
                 wait = ping_sent + self.ping_timeout - now
                 if wait <= 0:
                     raise TimeoutError(f"no answer to PING within {self.ping_timeout} s")
-            # A read that times out returns None; redis-py allows reading again.
-            response = await connection.read_response(timeout=wait, disconnect_on_error=False)
-            if response is None:
+            responses = await reader.read(wait)
+            if not responses:
                 continue
             last_heard = loop.time()
             ping_sent = None
-            self._handle(response)
+            for response in responses:
+                self._handle(response)
 
     def _handle(self, response: Any) -> None:
         """Process one reply on the link: a message, a confirmation or a pong."""
@@ -262,9 +400,10 @@ class RedisBroker(Broker):
             return  # PONG outside subscribed mode
         kind, channel, payload = response
         # Replies only name channels this link subscribed to.
-        topic = wire.topic(self.prefix, channel)
-        if kind == b"message":
+        topic = wire.topic(self.prefix, channel, sharded=self.sharded)
+        if kind == self._kinds[0]:
             try:
+                position, payload = wire.split_position(payload)
                 data = wire.decode(payload)
             except ValueError as exc:
                 self.stats.malformed += 1
@@ -275,8 +414,8 @@ class RedisBroker(Broker):
                         "dropped malformed message #%d on %r: %s", count, topic, exc
                     )
                 return
-            self._dispatch(topic, data)
-        elif kind == b"subscribe":
+            self._dispatch(topic, data, position)
+        elif kind == self._kinds[1]:
             # One confirmation per channel of each SUBSCRIBE sent, in order.
             pending = self._pending[topic]
             confirmation = pending.popleft()
@@ -292,13 +431,28 @@ class RedisBroker(Broker):
     def _link_up(self) -> None:
         self.backoff.reset()
         self.logger.info("redis link up")
-        self._set_connected(True)
+        for lane in self._lanes:  # they needn't wait for their own backoff delay
+            lane.may_retry()
+        if self.stats.link_losses:
+            # Messages were published while the link was down.
+            self._comeback = self._spawn(self._come_back())
+        else:
+            self._set_connected(True)
+
+    async def _come_back(self) -> None:
+        lost = await self._recover_all()
+        if lost:
+            self.logger.warning("messages lost on %d topics while redis was away", len(lost))
+        self._set_connected(True, lost=lost)
 
     async def _drop(self, connection: AbstractConnection) -> None:
         """Close the link and forget its state; release whoever awaits a confirmation."""
         self._connection = None
         self._wire = set()
         self._initial.clear()
+        if self._comeback is not None:
+            self._comeback.cancel()
+            self._comeback = None
         pending, self._pending = self._pending, {}
         await connection.disconnect(nowait=True)
         # Released last, so that they resume after the link is reported down.
@@ -311,4 +465,6 @@ class RedisBroker(Broker):
         if self._link_task is not None:
             self._link_task.cancel()
             await asyncio.gather(self._link_task, return_exceptions=True)
+        for lane in self._lanes:
+            await lane.close()
         await self._client.aclose()

@@ -7,6 +7,10 @@ browsers as a text frame. Every payload starts with one tag byte:
 - ``t``: the rest is a text message, UTF-8 encoded;
 - ``b``: the rest is a binary message, as is.
 
+A message published with a history (:mod:`wskit.pubsub.history`) is
+prefixed with its position: ``o<offset>:<epoch>:`` then the tagged payload,
+e.g. ``o42:1733462400.123456:thello``.
+
 A topic travels on the channel named ``prefix + topic``, UTF-8 encoded.
 
 Any writer can take part: ``redis-cli PUBLISH wskit:room:42 'thello'`` sends
@@ -16,11 +20,23 @@ the text message ``hello`` to the room ``room:42`` (with the default prefix).
 from __future__ import annotations
 
 from ..typing import BytesLike, Data
+from .history import Position
 
-__all__ = ["BINARY_TAG", "TEXT_TAG", "channel", "decode", "encode", "normalize", "topic"]
+__all__ = [
+    "BINARY_TAG",
+    "POSITION_TAG",
+    "TEXT_TAG",
+    "channel",
+    "decode",
+    "encode",
+    "normalize",
+    "split_position",
+    "topic",
+]
 
 TEXT_TAG = b"t"
 BINARY_TAG = b"b"
+POSITION_TAG = b"o"
 
 
 def normalize(message: Data | BytesLike) -> Data:
@@ -66,18 +82,36 @@ def decode(payload: bytes) -> Data:
     raise ValueError(f"unknown message tag {tag!r}: not published by wskit")
 
 
-def channel(prefix: str, topic: str) -> bytes:
-    """Return the name of the broker channel that carries ``topic``."""
-    return (prefix + topic).encode()
+def split_position(payload: bytes) -> tuple[Position | None, bytes]:
+    """Separate a message's position, if it has one, from its tagged payload.
+
+    Raises:
+        ValueError: The position is malformed.
+    """
+    if payload[:1] != POSITION_TAG:
+        return None, payload
+    offset, epoch, rest = payload[1:].split(b":", 2)  # ValueError if not 3 parts
+    return Position(int(offset), epoch.decode()), rest
 
 
-def topic(prefix: str, channel: bytes) -> str:
+def channel(prefix: str, topic: str, *, sharded: bool = False) -> bytes:
+    """Return the name of the broker channel that carries ``topic``.
+
+    With ``sharded`` (Redis Cluster), the topic is a hash tag,
+    ``prefix{topic}``: the channel lives on the node that holds the topic's
+    history.
+    """
+    return (f"{prefix}{{{topic}}}" if sharded else prefix + topic).encode()
+
+
+def topic(prefix: str, channel: bytes, *, sharded: bool = False) -> str:
     """Return the topic carried by ``channel``, the inverse of :func:`channel`.
 
     Raises:
         ValueError: ``channel`` isn't named after a topic with this prefix.
     """
-    encoded_prefix = prefix.encode()
-    if not channel.startswith(encoded_prefix):
+    encoded_prefix = (prefix + "{" if sharded else prefix).encode()
+    if not channel.startswith(encoded_prefix) or (sharded and not channel.endswith(b"}")):
         raise ValueError(f"channel {channel!r} doesn't start with {prefix!r}")
-    return channel[len(encoded_prefix) :].decode()  # UnicodeDecodeError is a ValueError
+    end = -1 if sharded else len(channel)
+    return channel[len(encoded_prefix) : end].decode()  # UnicodeDecodeError is a ValueError

@@ -302,12 +302,14 @@ class Connection(ConnectionAttributes[threading.Event]):
         message: Data | BytesLike | Iterable[Data | BytesLike],
         *,
         text: bool | None = None,
+        compress: bool | None = None,
     ) -> None:
         """Send a message; safe to call from several threads at once.
 
         A :class:`str` goes as a text frame, a bytes-like object as a binary
         frame, an iterable of them as one fragmented message. ``text``
-        overrides the type, as in the asyncio implementation.
+        overrides the type, and ``compress=False`` sends the message
+        uncompressed, as in the asyncio implementation.
 
         Raises:
             ConnectionClosed: The connection is closed or closing.
@@ -318,23 +320,29 @@ class Connection(ConnectionAttributes[threading.Event]):
         if isinstance(message, MESSAGE_TYPES):
             is_text, data = encode(message, text)
             self._send(
-                Protocol.send_text if is_text else Protocol.send_binary, data, starts_message=True
+                Protocol.send_text if is_text else Protocol.send_binary,
+                data,
+                True,
+                compress,
+                starts_message=True,
             )
         elif isinstance(message, Mapping):
             raise TypeError("message must be str, bytes-like or an iterable of them, not a mapping")
         elif isinstance(message, Iterable):
-            self._send_fragments(iter(message), text)
+            self._send_fragments(iter(message), text, compress)
         else:
             raise TypeError(f"message must be str or bytes-like, not {type(message).__name__}")
 
-    def _send_fragments(self, chunks: Iterator[Data | BytesLike], text: bool | None) -> None:
+    def _send_fragments(
+        self, chunks: Iterator[Data | BytesLike], text: bool | None, compress: bool | None
+    ) -> None:
         try:
             first = next(chunks)
         except StopIteration:
             return  # an empty iterable is no message at all
         is_text, data = encode(first, text)
         send_first = Protocol.send_text if is_text else Protocol.send_binary
-        self._send(send_first, data, False, starts_message=True, fragmented=True)
+        self._send(send_first, data, False, compress, starts_message=True, fragmented=True)
         try:
             for chunk in chunks:
                 chunk_is_text, data = encode(chunk, text)

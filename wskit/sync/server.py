@@ -482,6 +482,7 @@ def broadcast(
     *,
     raise_exceptions: bool = False,
     text: bool | None = None,
+    compress: bool | None = None,
     **thread_pool_options: Any,
 ) -> None:
     """Send a message to many connections, encoding it once where possible.
@@ -497,6 +498,7 @@ def broadcast(
         raise_exceptions: Raise an :exc:`ExceptionGroup` of why connections
             were skipped, rather than logging a warning for each.
         text: Overrides the message type, as in ``send()``.
+        compress: :obj:`False` sends the message uncompressed, as in ``send()``.
         thread_pool_options: Accepted for code written for
             ``websockets.sync.server.broadcast()``, which writes through a
             thread pool configured by them (``max_workers``,
@@ -510,7 +512,7 @@ def broadcast(
     unknown = thread_pool_options.keys() - _THREAD_POOL_OPTIONS
     if unknown:
         raise TypeError(f"broadcast() got unexpected keyword arguments: {sorted(unknown)}")
-    frame = BroadcastFrame(message, text)
+    frame = BroadcastFrame(message, text, compress)
 
     def write(connection: Connection) -> None:
         with connection.protocol_mutex:
