@@ -110,6 +110,9 @@ class Proxy:
         self.port = free_port()
         self.backend_port = free_port()
         self.directory = Path(tempfile.mkdtemp(prefix=f"wskit-{self.executable_name}-"))
+        # Run as root, nginx's workers switch to an unprivileged user, which
+        # must reach the temp directories inside (nothing in there is secret).
+        self.directory.chmod(0o755)
         self.process: subprocess.Popen[bytes] | None = None
         self.output = self.directory / "output.log"
 
