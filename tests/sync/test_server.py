@@ -1513,7 +1513,6 @@ def test_scale_1000_concurrent_connections() -> None:
         f"\n{SCALE} connections: opened in {opened - start:.2f}s, "
         f"echoed in {echoed - opened:.2f}s, closed in {end - echoed:.2f}s"
     )
-    assert end - start < 30
 
 
 def test_many_tls_handshakes_with_session_tickets() -> None:
