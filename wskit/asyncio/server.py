@@ -133,6 +133,8 @@ class ServerConnection(Connection):
 
         self.response = response
         self.protocol.send_response(response)
+        # Reading stopped when the request arrived (see process_event).
+        self._resume_reading()
         # Frames that came with the request were parsed just now: deliver
         # them at once, not when the next bytes arrive.
         self._handle_received(already_held=False)
@@ -158,6 +160,10 @@ class ServerConnection(Connection):
         """Record the handshake request, then handle frames as usual."""
         if isinstance(event, Request):
             self.request = event
+            # Until the response is sent, the core keeps what follows the
+            # request unparsed: stop reading, or a client could make it keep
+            # anything it sends while process_request() runs.
+            self._pause_reading()
         super().process_event(event)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
