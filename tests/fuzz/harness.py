@@ -20,7 +20,8 @@ The invariants, checked after every chunk of input:
   a close frame's payload that :meth:`Close.parse` accepts, continuation
   frames only inside a message, messages within ``max_size``, text that is
   valid UTF-8 as far as it has arrived; no event once a close frame was
-  received or the connection failed;
+  received or the connection failed; a frame handed out never changes after
+  (the core may join fragments into the last frame of a read, never later);
 * what is written is valid: frames masked by clients only, at most one close
   frame with a code that may be sent, the close code that the error calls
   for when the connection fails (1002, 1007, 1008, 1009), a pong for every
@@ -272,6 +273,8 @@ class _Checker:
         self.is_client = config.side == "client"
         self.max_message = _limit(protocol.max_message_size)
         self.max_fragment = _limit(protocol.max_fragment_size)
+        # Every frame handed out, and what it was then: it must never change.
+        self.handed_out: list[tuple[Frame, tuple[Any, ...]]] = []
         self.trace = Trace()
         self.handshake: Request | Response | None = None
         self.opened = False
@@ -305,6 +308,8 @@ class _Checker:
         if not self.finished:
             for event in events:
                 self._check_event(event)
+                if isinstance(event, Frame):
+                    self.handed_out.append((event, _describe(event)))
         else:
             assert not events, f"events after a close frame or a failure: {events}"
         self._check_writes(writes)
@@ -351,10 +356,6 @@ class _Checker:
         assert self.message_size <= self.max_message, (
             f"message of {self.message_size} bytes over max_size {self.max_message}"
         )
-        # Past a few fragments per read, the core joins the next ones into
-        # one frame with a bytearray payload: only max_size bounds that one.
-        if not self.protocol.extensions and type(event.data) is not bytearray:
-            assert len(data) <= self.max_fragment, f"{len(data)}-byte fragment: too long"
         if self.message is TEXT:
             try:
                 self.text.decode(data, final=event.fin)
@@ -394,6 +395,8 @@ class _Checker:
         protocol = self.protocol
         assert protocol.events_received() == []
         assert protocol.data_to_send() == []
+        for frame, described in self.handed_out:
+            assert _describe(frame) == described, f"{described} became {frame!r}"
         self._check_output()
         if isinstance(protocol, ServerProtocol) and (
             protocol.parser_exc is not None
