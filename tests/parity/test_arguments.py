@@ -203,3 +203,12 @@ def test_sync_connect_ssl_with_ws_uri() -> None:
             return outcome(lambda: connect(f"ws://127.0.0.1:{port}/", ssl=context))
 
     assert same(scenario) == REFUSED
+
+
+def test_asyncio_unix_connect_with_path_and_sock() -> None:
+    async def scenario(lib: Lib) -> Any:
+        unix_connect = lib.mod("asyncio.client").unix_connect
+        with socket.socket(socket.AF_UNIX) as sock:
+            return await async_outcome(lambda: unix_connect("/tmp/wskit-parity.sock", sock=sock))
+
+    assert same(scenario) == REFUSED

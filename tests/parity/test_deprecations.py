@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import socket
 import ssl
+import threading
 from typing import Any
 
 import pytest
 
-from .runner import Lib, same, warned
+from .runner import SCENARIO_TIMEOUT, Lib, same, warned
 
 DEPRECATED = ("DeprecationWarning",)
 
@@ -97,7 +98,12 @@ def test_sync_serve_ssl_context() -> None:
             )
         )
         with servers[0] as server:
-            return warnings, server.socket.family == socket.AF_INET
+            # websockets' shutdown() waits for serve_forever() to have run.
+            serving = threading.Thread(target=server.serve_forever)
+            serving.start()
+            family = server.socket.family
+        serving.join(SCENARIO_TIMEOUT)
+        return warnings, family == socket.AF_INET
 
     assert same(scenario) == (DEPRECATED, True)
 
