@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 from sphinx.application import Sphinx
 from sphinx.ext import napoleon
@@ -15,7 +16,7 @@ from wskit.version import __version__  # noqa: E402
 
 project = "wskit"
 author = "wskit contributors"
-copyright = "wskit contributors"  # noqa: A001 (the name Sphinx reads)
+copyright = "wskit contributors"
 release = __version__
 version = ".".join(__version__.split(".")[:2])
 
@@ -44,30 +45,40 @@ autodoc_preserve_defaults = True
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 napoleon_use_rtype = False
+# "Attributes:" sections as fields, not as entries that undoc-members repeats.
+napoleon_use_ivar = True
 
 # No intersphinx: the machines that build the site reach no documentation
 # inventories, so references to the standard library and to third-party
 # packages can't resolve. Those, and only those, are ignored here.
 nitpick_ignore_regex = [
-    (r"py:.*", r"(_asyncio|abc|asyncio|collections\.abc|concurrent|enum|http|logging|os|re|socket|ssl|threading|urllib|uuid|warnings|zlib)\..*"),
+    (
+        r"py:.*",
+        r"(_asyncio|abc|asyncio|collections\.abc|concurrent|enum|http|logging|os|re"
+        r"|socket|ssl|threading|urllib|uuid|warnings|zlib)\..*",
+    ),
     (r"py:.*", r"dict\..*"),
     (r"py:.*", r"redis\..*"),  # the optional dependency of wskit.pubsub.redis
     (r"py:obj", r"True|False"),  # builtins without an inventory
     # Private modules, and the type variables of generic base classes.
-    (r"py:.*", r"wskit\._.*"),
-    (r"py:obj", r"wskit\.(dispatch\.Connection|connection_attributes\.Waiter)"),
+    (r"py:.*", r"wskit\.(\w+\.)?_.*"),
+    (r"py:.*", r"wskit\.(dispatch\.Connection|(connection_attributes|keepalive)\.Waiter)"),
     # Type aliases in annotations: autodoc shows their names, which Sphinx
     # looks up as classes, while they are documented as data.
     (r"py:class", r"(wskit\.typing\.)?LoggerLike"),
     (r"py:class", r"(Legacy)?(SelectSubprotocol|ProcessRequest|ProcessResponse)"),
     (r"py:class", r"HeadersLikeOrCallable"),
+    # What the legacy serve() and connect() return: undocumented, as in websockets.
+    (r"py:class", r"(wskit\.legacy\.(server|client)\.)?(Serve|Connect)"),
+    # A property of the private base class of the HTTP parsers.
+    (r"py:attr", r"trailing"),
 ]
 # An annotation names a class as its module imports it ("Connection"), which
 # is ambiguous where both I/O layers have one: the link goes to the first.
 suppress_warnings = ["ref.python"]
 
 
-def _prose_attributes(
+def _prose_attributes(  # noqa: PLR0917 (the signature of Sphinx's event)
     app: Sphinx, what: str, name: str, obj: object, options: object, lines: list[str]
 ) -> None:
     """Run napoleon on attribute and property docstrings as on any other.
@@ -76,7 +87,7 @@ def _prose_attributes(
     description``; wskit's are sentences (the type is the annotation), and a
     sentence such as "The open connections: ..." would become a bogus type.
     """
-    kind = "method" if what in ("attribute", "data", "property") else what
+    kind: Any = "method" if what in ("attribute", "data", "property") else what
     napoleon._process_docstring(app, kind, name, obj, options, lines)
 
 
