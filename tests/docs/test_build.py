@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 # The whole site takes 20-40 s on the busy test machine.
@@ -42,25 +44,26 @@ def test_site_builds_without_warnings(tmp_path: Path) -> None:
     assert "MIT License" in (html / "license.html").read_text()
 
 
-def test_broken_reference_fails_the_build(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("page", "error"),
+    [
+        pytest.param(
+            "See :class:`wskit.asyncio.server.NoSuchServer`.",
+            "reference target not found: wskit.asyncio.server.NoSuchServer",
+            id="reference",
+        ),
+        pytest.param(
+            ".. literalinclude:: ../examples/no_such_example.py",
+            "no_such_example.py",
+            id="include",
+        ),
+    ],
+)
+def test_broken_page_fails_the_build(tmp_path: Path, page: str, error: str) -> None:
     source = tmp_path / "source"
     source.mkdir()
     shutil.copy(DOCS / "conf.py", source)
-    (source / "index.rst").write_text(
-        "Broken\n======\n\nSee :class:`wskit.asyncio.server.NoSuchServer`.\n"
-    )
+    (source / "index.rst").write_text(f"Broken\n======\n\n{page}\n")
     result = sphinx_build(source, tmp_path / "out")
     assert result.returncode != 0
-    assert "reference target not found: wskit.asyncio.server.NoSuchServer" in result.stderr
-
-
-def test_broken_include_fails_the_build(tmp_path: Path) -> None:
-    source = tmp_path / "source"
-    source.mkdir()
-    shutil.copy(DOCS / "conf.py", source)
-    (source / "index.rst").write_text(
-        "Broken\n======\n\n.. literalinclude:: ../examples/no_such_example.py\n"
-    )
-    result = sphinx_build(source, tmp_path / "out")
-    assert result.returncode != 0
-    assert "no_such_example.py" in result.stderr
+    assert error in result.stderr
