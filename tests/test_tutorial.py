@@ -52,3 +52,32 @@ def test_part1_server_refuses_invalid_votes_and_keeps_counting() -> None:
 
     with running("tutorial/part1/server.py", "ws") as server:
         asyncio.run(session(server.port))
+
+
+def test_part2_every_voter_sees_each_vote() -> None:
+    async def session(port: int) -> None:
+        uri = f"ws://127.0.0.1:{port}"
+        async with connect(uri) as alice, connect(uri) as bob:
+            for voter in (alice, bob):
+                assert (await receive_json(voter))["votes"] == {"tea": 0, "coffee": 0}
+            await alice.send('{"vote": "tea"}')
+            for voter in (alice, bob):
+                assert (await receive_json(voter))["votes"] == {"tea": 1, "coffee": 0}
+            # An invalid vote is answered to its sender only: Bob's next
+            # message is the result of Alice's next vote.
+            await bob.send('{"vote": "milk"}')
+            assert (await receive_json(bob))["type"] == "error"
+            await alice.send('{"vote": "coffee"}')
+            for voter in (alice, bob):
+                assert (await receive_json(voter))["votes"] == {"tea": 1, "coffee": 1}
+        # A voter who comes later gets the results so far, then its own vote.
+        async with connect(uri) as carol:
+            assert (await receive_json(carol))["votes"] == {"tea": 1, "coffee": 1}
+            await carol.send('{"vote": "tea"}')
+            assert (await receive_json(carol))["votes"] == {"tea": 2, "coffee": 1}
+
+    with running("tutorial/part2/server.py", "ws") as server:
+        asyncio.run(session(server.port))
+        # The part 1 client votes on part 2's server as well.
+        output = run_client("tutorial/part1/client.py", server.port, "coffee")
+        assert output == "Tea or coffee?\ntea: 2\ncoffee: 2\n"

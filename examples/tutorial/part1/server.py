@@ -17,6 +17,7 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 
 from wskit.asyncio.server import ServerConnection, serve
 
@@ -55,18 +56,18 @@ async def poll(websocket: ServerConnection) -> None:
         await websocket.send(results())
 
 
-async def main(port: int) -> None:
+async def main(handler: Callable[[ServerConnection], Awaitable[None]], port: int) -> None:
     # Stop cleanly on Ctrl-C (SIGINT) or SIGTERM.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
 
-    async with serve(poll, "127.0.0.1", port):
+    async with serve(handler, "127.0.0.1", port):
         print(f"Serving on ws://127.0.0.1:{port}", flush=True)
         await stop.wait()
 
 
 if __name__ == "__main__":
     port = int(sys.argv[1] if len(sys.argv) > 1 else os.environ.get("PORT", "8765"))
-    asyncio.run(main(port))
+    asyncio.run(main(poll, port))
