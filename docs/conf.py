@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
+from docutils import nodes
 from sphinx.application import Sphinx
 from sphinx.ext import napoleon
+from sphinx.util.docutils import SphinxDirective
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the examples' modules import as examples.*
@@ -91,7 +96,38 @@ def _prose_attributes(  # noqa: PLR0917 (the signature of Sphinx's event)
     napoleon._process_docstring(app, kind, name, obj, options, lines)
 
 
+class CommandHelp(SphinxDirective):
+    """``.. wskit-help:: [COMMAND]``: what ``wskit [COMMAND] --help`` prints, 80 columns wide.
+
+    The command line's reference is its own help, so that the two can't differ.
+    """
+
+    optional_arguments = 1
+
+    def run(self) -> list[nodes.Node]:
+        from wskit.cli.parser import build_parser  # noqa: PLC0415 (wskit is on sys.path now)
+
+        output = io.StringIO()
+        with (
+            contextlib.redirect_stdout(output),
+            contextlib.suppress(SystemExit),  # --help exits once printed
+        ):
+            saved, os.environ["COLUMNS"] = os.environ.get("COLUMNS"), "80"
+            try:
+                build_parser().parse_args([*self.arguments, "--help"])
+            finally:
+                if saved is None:
+                    del os.environ["COLUMNS"]
+                else:
+                    os.environ["COLUMNS"] = saved
+        text = output.getvalue()
+        if not text:
+            raise self.error(f"no help for: wskit {' '.join(self.arguments)}")
+        return [nodes.literal_block(text, text, language="text")]
+
+
 def setup(app: Sphinx) -> None:
+    app.add_directive("wskit-help", CommandHelp)
     for listener in list(app.events.listeners["autodoc-process-docstring"]):
         if listener.handler is napoleon._process_docstring:
             app.disconnect(listener.id)

@@ -42,6 +42,10 @@ def test_site_builds_without_warnings(tmp_path: Path) -> None:
     server = (html / "reference" / "asyncio-server.html").read_text()
     assert 'id="wskit.asyncio.server.ServerConnection"' in server
     assert "MIT License" in (html / "license.html").read_text()
+    # The command line's reference is its --help, for every command.
+    cli = (html / "reference" / "cli.html").read_text()
+    for usage in ["usage: wskit [-h]", "usage: wskit connect", "usage: wskit serve"]:
+        assert usage in cli
 
 
 @pytest.mark.parametrize(
