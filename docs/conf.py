@@ -17,6 +17,7 @@ from sphinx.util.docutils import SphinxDirective
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the examples' modules import as examples.*
 
+from wskit.cli.parser import build_parser  # noqa: E402
 from wskit.version import __version__  # noqa: E402
 
 project = "wskit"
@@ -55,7 +56,8 @@ napoleon_use_ivar = True
 
 # No intersphinx: the machines that build the site reach no documentation
 # inventories, so references to the standard library and to third-party
-# packages can't resolve. Those, and only those, are ignored here.
+# packages can't resolve: they are ignored here, and so are the few wskit
+# names that have no entry of their own (each says why).
 nitpick_ignore_regex = [
     (
         r"py:.*",
@@ -105,8 +107,6 @@ class CommandHelp(SphinxDirective):
     optional_arguments = 1
 
     def run(self) -> list[nodes.Node]:
-        from wskit.cli.parser import build_parser  # noqa: PLC0415 (wskit is on sys.path now)
-
         output = io.StringIO()
         with (
             contextlib.redirect_stdout(output),
