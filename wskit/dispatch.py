@@ -108,7 +108,7 @@ class BaseRouter(Generic[Connection]):
         )
 
     def route_request(self, connection: Connection, request: Request) -> Response | None:
-        """Match the request's path; ``process_request`` for :func:`route`.
+        """Match the request's path; ``process_request`` for ``route()``.
 
         Returns:
             A redirect or a 404 to send instead of opening the connection,

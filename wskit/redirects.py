@@ -89,7 +89,7 @@ class Redirects:
                 stands for the current origin only.
 
         Returns:
-            :obj:`True` if :attr:`uri` moved; :obj:`False` if ``response``
+            :obj:`True` if ``uri`` moved; :obj:`False` if ``response``
             isn't a redirect.
 
         Raises:
@@ -129,7 +129,7 @@ class Redirects:
         return True
 
     def headers(self, additional_headers: HeadersLike | None) -> HeadersLike | None:
-        """Return the additional headers for a request to :attr:`uri`.
+        """Return the additional headers for a request to ``uri``.
 
         After a redirect to another origin, they lose their credentials.
         """

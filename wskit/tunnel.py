@@ -16,7 +16,7 @@ bytes::
             handshake.receive_eof()
         send(handshake.data_to_send())
 
-Once :attr:`~TunnelHandshake.established`, the connection carries bytes to
+Once ``established``, the connection carries bytes to
 and from the server: the WebSocket handshake (after TLS with ``wss://``).
 """
 

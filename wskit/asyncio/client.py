@@ -48,7 +48,7 @@ _TLS_ARGUMENTS = ("server_hostname", "ssl_handshake_timeout", "ssl_shutdown_time
 class ClientConnection(Connection):
     """A WebSocket connection opened by :func:`connect`.
 
-    It has :meth:`recv`, :meth:`send` and the rest of
+    It has :meth:`~.Connection.recv`, :meth:`~.Connection.send` and the rest of
     :class:`~wskit.asyncio.connection.Connection`. Arguments are those of
     :func:`connect` that shape one connection.
     """

@@ -414,7 +414,7 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
         await asyncio.shield(self.connection_lost_waiter)
 
     async def wait_closed(self) -> None:
-        """Wait until the TCP connection is closed; :attr:`close_code` is then set."""
+        """Wait until the TCP connection is closed; ``close_code`` is then set."""
         await asyncio.shield(self.connection_lost_waiter)
 
     async def ping(self, data: Data | BytesLike | None = None) -> Awaitable[float]:

@@ -63,8 +63,9 @@ SelectSubprotocol: TypeAlias = (
 class ServerConnection(Connection):
     """A WebSocket connection accepted by a :class:`Server`.
 
-    The handler receives it: it has :meth:`recv`, :meth:`send` and the rest
-    of :class:`~wskit.asyncio.connection.Connection`. Arguments are those of
+    The handler receives it: it has :meth:`~.Connection.recv`,
+    :meth:`~.Connection.send` and the rest of
+    :class:`~wskit.asyncio.connection.Connection`. Arguments are those of
     :func:`serve` that shape one connection.
 
     Attributes:

@@ -17,8 +17,8 @@ A legacy server, as tutorials for websockets 13 and earlier wrote it::
 ``extra_headers``, ``process_request(path, request_headers)``...). Each
 connection is a :class:`WebSocketServerProtocol`, a
 :class:`wskit.asyncio.server.ServerConnection` that has the legacy
-attributes and hooks, so subclasses may override :meth:`process_request`
-and :meth:`select_subprotocol` as the legacy documentation showed. The
+attributes and hooks, so subclasses may override :meth:`~WebSocketServerProtocol.process_request`
+and :meth:`~WebSocketServerProtocol.select_subprotocol` as the legacy documentation showed. The
 server is a :class:`WebSocketServer`, a
 :class:`wskit.asyncio.server.Server` that also has ``websockets``.
 """

@@ -11,7 +11,7 @@ __all__ = ["MemoryBroker"]
 class MemoryBroker(Broker):
     """Topics shared by the code of one process; nothing crosses processes.
 
-    Its link is always up. :meth:`publish` hands the message to the topic's
+    Its link is always up. :meth:`~.Broker.publish` hands the message to the topic's
     handlers before it returns, in the order of the calls.
 
     Args:
