@@ -74,7 +74,7 @@ nitpick_ignore_regex = [
     # looks up as classes, while they are documented as data.
     (r"py:class", r"(wskit\.typing\.)?LoggerLike"),
     (r"py:class", r"(Legacy)?(SelectSubprotocol|ProcessRequest|ProcessResponse)"),
-    (r"py:class", r"HeadersLikeOrCallable"),
+    (r"py:class", r"HeadersLikeOrCallable|Render"),
     # What the legacy serve() and connect() return: undocumented, as in websockets.
     (r"py:class", r"(wskit\.legacy\.(server|client)\.)?(Serve|Connect)"),
     # A property of the private base class of the HTTP parsers.

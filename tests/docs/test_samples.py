@@ -1,4 +1,9 @@
-"""Every code sample in the docs is an example file that a test runs."""
+"""Every code sample in the docs is a file that a test runs.
+
+Python samples live in examples/; the proxy configurations of the deployment
+guide live beside its pages, in docs/deployment/, and tests/deployment runs
+those very files.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 EXAMPLES = ROOT / "examples"
+DEPLOYMENT = DOCS / "deployment"
 TESTS = ROOT / "tests"
+# Where included files may live, and how the tests that run them name them.
+SAMPLE_ROOTS = (EXAMPLES, DEPLOYMENT)
 
 INCLUDE = re.compile(r"^\s*\.\. literalinclude:: (\S+)\s*$", re.MULTILINE)
 PASTED = re.compile(r"^\s*\.\. (code-block|code|sourcecode):: (python|py)\b", re.MULTILINE)
@@ -27,7 +35,9 @@ def included_examples() -> dict[Path, list[Path]]:
             path = (page.parent / target).resolve()
             assert path.exists(), f"{page}: {target} doesn't exist"
             if path != ROOT / "LICENSE":
-                assert path.is_relative_to(EXAMPLES), f"{page}: {target} isn't in examples/"
+                assert any(path.is_relative_to(root) for root in SAMPLE_ROOTS), (
+                    f"{page}: {target} isn't in examples/ or docs/deployment/"
+                )
                 included.setdefault(path, []).append(page)
     return included
 
@@ -40,8 +50,11 @@ def test_no_python_pasted_in_pages() -> None:
 def test_included_examples_are_run_by_tests() -> None:
     included = included_examples()
     assert EXAMPLES / "tutorial" / "part1" / "server.py" in included
-    # Tests name the examples they run by their path in examples/, quoted.
-    tests = "".join(path.read_text() for path in TESTS.rglob("test_*.py"))
+    assert DEPLOYMENT / "nginx.conf" in included
+    # Tests name the files they run by their path in examples/ or
+    # docs/deployment/, quoted.
+    tests = "".join(path.read_text() for path in TESTS.rglob("*.py"))
     for path, where in included.items():
-        name = path.relative_to(EXAMPLES).as_posix()
+        root = next(root for root in SAMPLE_ROOTS if path.is_relative_to(root))
+        name = path.relative_to(root).as_posix()
         assert f'"{name}"' in tests, f"{name}, included by {where}, isn't run by a test"

@@ -36,7 +36,7 @@ class Position:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Recovery:
-    """What a topic's history holds after a position; see :meth:`Broker.recover`.
+    """What a topic's history holds after a position; see :meth:`wskit.pubsub.Broker.recover`.
 
     Attributes:
         messages: The messages after the position asked for, in order.

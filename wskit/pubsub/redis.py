@@ -76,7 +76,7 @@ class RedisBroker(Broker):
             (the lanes). Each topic uses one, so its messages keep their
             order.
         max_publish_queue: Messages queued per lane before
-            :meth:`publish` waits for room.
+            :meth:`~wskit.pubsub.Broker.publish` waits for room.
         max_batch: Commands sent in one write, at most.
         sharded: Use sharded pub/sub (``SSUBSCRIBE``, ``SPUBLISH``, Redis 7),
             on one node of a Redis Cluster; see
