@@ -1,12 +1,13 @@
 """A WebSocket connection with threads: what the client and the server share.
 
-Threads, per connection: one reads from the socket, feeds the Sans-I/O core,
-answers pings and sends keepalive pings (it waits for data with ``poll()``, so
-timers need no thread of their own); application threads call
-:meth:`Connection.recv`, :meth:`Connection.send` and the rest. On a server,
-the handler runs in one more thread per connection: two threads in all. A
-write that mustn't wait (the reader's, :func:`~wskit.sync.server.broadcast`)
-and finds the socket full leaves the rest to a short-lived writer thread.
+Threads: a client connection has one that reads from the socket, feeds the
+Sans-I/O core, answers pings and sends keepalive pings (it waits for data with
+``poll()``, so timers need no thread of their own); application threads call
+:meth:`Connection.recv`, :meth:`Connection.send` and the rest. A server reads
+from all its connections in one thread (:mod:`wskit.sync.reader`), which runs
+the same steps, and runs each handler in a thread of its own. A write that
+mustn't wait (the reader's, :func:`~wskit.sync.server.broadcast`) and finds
+the socket full leaves the rest to a short-lived writer thread.
 
 Locking: ``protocol_mutex`` serializes every call into the core, which isn't
 thread-safe, and is never held while blocking. Bytes to write go through a
@@ -70,6 +71,7 @@ class Connection(ConnectionAttributes[threading.Event]):
         "ack_on_close",
         "close_deadline",
         "close_timeout",
+        "ended",
         "keepalive_pong",
         "next_ping_at",
         "ping_interval",
@@ -117,7 +119,7 @@ class Connection(ConnectionAttributes[threading.Event]):
         self.recv_messages = Assembler(
             *queue_limits(max_queue),
             pause=self.reading_allowed.clear,
-            resume=self.reading_allowed.set,
+            resume=self._resume_reading,
         )
         self.ack_on_close: set[threading.Event] = set()
         self.handshake_done = threading.Event()
@@ -138,6 +140,16 @@ class Connection(ConnectionAttributes[threading.Event]):
         self.io_lock = threading.Lock()
         self.wait_readable = _poller(socket)
         self.wait_writable = _poller(socket, write=True)
+        # Set once the connection is closed and every waiter is released.
+        self.ended = threading.Event()
+        self._start_reading()
+
+    def _resume_reading(self) -> None:
+        """Read again, after the application caught up with the messages received."""
+        self.reading_allowed.set()
+
+    def _start_reading(self) -> None:
+        """Start the thread that reads from the socket until the connection ends."""
         self.recv_events_thread = threading.Thread(
             target=self.recv_events, name=f"wskit reader {str(self.id)[:8]}", daemon=True
         )
@@ -379,16 +391,14 @@ class Connection(ConnectionAttributes[threading.Event]):
 
     def wait_for_close(self) -> None:
         """Wait for the end of the connection, dropping it after ``close_timeout``."""
-        self.recv_events_thread.join(self.close_timeout)
-        if self.recv_events_thread.is_alive():
+        if not self.ended.wait(self.close_timeout):
             self.logger.info("timed out waiting for the peer to close the connection")
             self._abort()
-            self.recv_events_thread.join()
+            self.ended.wait()
 
     def wait_closed(self, timeout: float | None = None) -> bool:
         """Wait until the TCP connection is closed; return whether it is."""
-        self.recv_events_thread.join(timeout)
-        return not self.recv_events_thread.is_alive()
+        return self.ended.wait(timeout)
 
     def ping(
         self, data: Data | BytesLike | None = None, *, ack_on_close: bool = False
@@ -562,50 +572,67 @@ class Connection(ConnectionAttributes[threading.Event]):
 
     def recv_events(self) -> None:
         """Read from the socket and process what arrives until the connection ends."""
+        while self._step(self._wait_and_receive):
+            pass
+
+    def _step(self, action: Callable[[], bool]) -> bool:
+        """Run a step of reading; return whether the connection goes on.
+
+        When ``action`` returns :obj:`False` (end of file) or fails, end the
+        connection.
+        """
         try:
-            while True:
-                self._wait_for_data()
-                with self.protocol_mutex:
-                    # The rest of a long frame goes straight into its payload.
-                    payload = self.protocol.incoming_payload
-                    window = None if payload is None else payload.window()
-                data, nbytes = b"", 0
-                try:
-                    with self.io_lock:
-                        if window is None:
-                            data = self.socket.recv(self.recv_bufsize)
-                        else:
-                            nbytes = self.socket.recv_into(window)
-                except _WOULD_BLOCK:
-                    continue  # TLS: half a record so far; wait for the rest
-                if not (data or nbytes):
-                    break
-                with self.protocol_mutex:
-                    if window is None:
-                        self.protocol.receive_data(data)
-                    else:
-                        self.protocol.receive_into(nbytes)
-                    events = self.protocol.events_received()
-                    self._queue_writes()
-                self._flush(block=False)
-                for event in events:
-                    self.process_event(event)
-                if self.protocol.held_failure is not None and not self.failure_held:
-                    self.failure_held = True
-                    # An application thread may have taken a message of this
-                    # batch already: it releases the failure when it asks for
-                    # the next one. From now on, only they release it.
-                    if not any(_ends_message(event) for event in events):
-                        self._release_held_failure()
+            if action():
+                return True
         except TimeoutError:
             self.logger.info("timed out waiting for the peer to close the connection")
         except OSError as exc:
             self.recv_exc = exc
-        except Exception as exc:  # a bug in wskit; don't let the thread die silently
+        except Exception as exc:  # a bug in wskit; don't let the reader die silently
             self.logger.error("unexpected error while reading", exc_info=True)
             self.recv_exc = exc
-        finally:
-            self._end()
+        self._end()
+        return False
+
+    def _wait_and_receive(self) -> bool:
+        self._wait_for_data()
+        return self._receive()
+
+    def _receive(self) -> bool:
+        """Read once from the socket and process it; return :obj:`False` at end of file."""
+        with self.protocol_mutex:
+            # The rest of a long frame goes straight into its payload.
+            payload = self.protocol.incoming_payload
+            window = None if payload is None else payload.window()
+        data, nbytes = b"", 0
+        try:
+            with self.io_lock:
+                if window is None:
+                    data = self.socket.recv(self.recv_bufsize)
+                else:
+                    nbytes = self.socket.recv_into(window)
+        except _WOULD_BLOCK:
+            return True  # TLS: half a record so far; wait for the rest
+        if not (data or nbytes):
+            return False
+        with self.protocol_mutex:
+            if window is None:
+                self.protocol.receive_data(data)
+            else:
+                self.protocol.receive_into(nbytes)
+            events = self.protocol.events_received()
+            self._queue_writes()
+        self._flush(block=False)
+        for event in events:
+            self.process_event(event)
+        if self.protocol.held_failure is not None and not self.failure_held:
+            self.failure_held = True
+            # An application thread may have taken a message of this batch
+            # already: it releases the failure when it asks for the next one.
+            # From now on, only they release it.
+            if not any(_ends_message(event) for event in events):
+                self._release_held_failure()
+        return True
 
     def _end(self) -> None:
         with self.protocol_mutex:
@@ -631,6 +658,7 @@ class Connection(ConnectionAttributes[threading.Event]):
             self.send_turn.notify_all()
         self.reading_allowed.set()
         self.handshake_done.set()
+        self.ended.set()
 
     def _wait_for_data(self) -> None:
         """Wait until the socket is readable, running timers meanwhile.
@@ -639,7 +667,9 @@ class Connection(ConnectionAttributes[threading.Event]):
             TimeoutError: The closing handshake timed out.
         """
         while True:
-            timeout = self._run_timers(time.monotonic())
+            now = time.monotonic()
+            deadline = self._run_timers(now)
+            timeout = None if deadline is None else max(deadline - now, 0.0)
             if not self.reading_allowed.is_set():
                 self.reading_allowed.wait(timeout)
                 continue
@@ -655,7 +685,7 @@ class Connection(ConnectionAttributes[threading.Event]):
             return bool(pending() > 0)
 
     def _run_timers(self, now: float) -> float | None:
-        """Run the timers that are due; return the seconds until the next one."""
+        """Run the timers that are due; return when the next one is (monotonic clock)."""
         if self.close_deadline is not None and now >= self.close_deadline:
             raise TimeoutError("closing handshake timed out")
         if self.pong_deadline is not None and now >= self.pong_deadline:
@@ -674,7 +704,7 @@ class Connection(ConnectionAttributes[threading.Event]):
             for deadline in (self.close_deadline, self.pong_deadline, self.next_ping_at)
             if deadline is not None
         ]
-        return max(min(deadlines) - now, 0.0) if deadlines else None
+        return min(deadlines) if deadlines else None
 
     def _send_keepalive_ping(self, now: float) -> None:
         self.next_ping_at = now + cast(float, self.ping_interval)  # set only with an interval

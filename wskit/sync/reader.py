@@ -1,0 +1,219 @@
+"""One thread that reads from every connection of a server.
+
+A reader thread per connection, each waiting in ``poll()``, costs a thread
+stack and a thread state per idle connection, and when thousands of clients
+leave at once, thousands of threads wake together and fight for the GIL: the
+server's CPU grew with the square of their number and new clients waited for
+seconds. Instead, a server's connections register with a :class:`Reader`:
+one thread waits on all their sockets with a selector, runs the step a
+client's reader thread runs (:meth:`Connection._receive`) for each socket
+that is readable, and runs their timers (keepalive, close timeout) from a
+heap. Handlers still run in threads of their own; the reader wakes them one
+at a time as it processes the connections.
+
+The reader never blocks on a connection: every call it makes into one is
+non-blocking (a write the socket can't take goes to a writer thread). It
+runs while connections are registered and stops when the last one ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import itertools
+import selectors
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+from .connection import Connection
+
+__all__ = ["Reader"]
+
+
+class Reader:
+    """Reads from many connections in one thread.
+
+    Args:
+        name: Name of the thread.
+    """
+
+    def __init__(self, name: str = "wskit server reader") -> None:
+        self.name = name
+        self.lock = threading.Lock()
+        # Work for the thread, from other threads; guarded by lock.
+        self.calls: list[Callable[[], None]] = []
+        self.thread: threading.Thread | None = None
+        self.woken = False
+        # Set up while the thread runs.
+        self.selector: selectors.BaseSelector
+        self.wake_read: socket.socket
+        self.wake_write: socket.socket
+        # The rest belongs to the thread. Connections by file descriptor,
+        # those whose reading is paused included.
+        self.connections: dict[int, Connection] = {}
+        self.paused: set[int] = set()
+        # Connections with bytes decrypted by TLS, which the selector can't see.
+        self.ready: list[Connection] = []
+        # A heap of (deadline, tie-breaker, cell): the cell holds the
+        # connection, or None once the entry is stale, so that the heap keeps
+        # no ended connection alive. self.scheduled has the live entries.
+        self.timers: list[tuple[float, int, list[Connection | None]]] = []
+        self.scheduled: dict[Connection, tuple[float, list[Connection | None]]] = {}
+        self.counter = itertools.count()
+
+    def add(self, connection: Connection) -> None:
+        """Start reading from ``connection`` until it ends."""
+        self._call(lambda: self._add(connection))
+
+    def resume(self, connection: Connection) -> None:
+        """Read again from ``connection``, whose reading was paused."""
+        self._call(lambda: self._resume(connection))
+
+    def _call(self, function: Callable[[], None]) -> None:
+        """Have the thread call ``function``, starting the thread if needed."""
+        with self.lock:
+            self.calls.append(function)
+            if self.thread is None:
+                self.selector = selectors.DefaultSelector()
+                self.wake_read, self.wake_write = socket.socketpair()
+                self.wake_read.setblocking(False)
+                self.selector.register(self.wake_read, selectors.EVENT_READ)
+                self.woken = False
+                self.thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+                self.thread.start()
+            elif not self.woken:  # else a wake-up is on its way already
+                self.woken = True
+                # Under the lock: the thread closes this socket when it stops.
+                self.wake_write.send(b"\0")
+
+    def _run(self) -> None:
+        while self._run_calls():
+            self._run_once()
+
+    def _run_once(self) -> None:
+        timeout = 0.0 if self.ready else self._next_timeout()
+        for key, _ in self.selector.select(timeout):
+            if key.data is None:
+                self._drain_wake_ups()
+            else:
+                self._read(key.data)
+        ready, self.ready = self.ready, []
+        for connection in ready:
+            self._read(connection)
+        self._run_timers()
+
+    def _run_calls(self) -> bool:
+        """Run the work other threads gave; return :obj:`False` when there's nothing left."""
+        with self.lock:
+            calls, self.calls = self.calls, []
+            if not calls and not self.connections:
+                self.thread = None
+                self.timers.clear()
+                self.selector.close()
+                self.wake_read.close()
+                self.wake_write.close()
+                return False
+        for call in calls:
+            call()
+        return True
+
+    def _drain_wake_ups(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            while self.wake_read.recv(4096):
+                pass
+        # Only now: a byte sent before this point may have been drained, but
+        # its call is queued already, and runs next.
+        with self.lock:
+            self.woken = False
+
+    def _add(self, connection: Connection) -> None:
+        fd = connection.socket.fileno()
+        self.connections[fd] = connection
+        self.selector.register(fd, selectors.EVENT_READ, connection)
+        self._step(connection, _nothing)  # start its timers
+
+    def _resume(self, connection: Connection) -> None:
+        fd = connection.socket.fileno()
+        if fd in self.paused and connection.reading_allowed.is_set():
+            self.paused.discard(fd)
+            self.selector.register(fd, selectors.EVENT_READ, connection)
+            if connection._pending():
+                self.ready.append(connection)
+
+    def _read(self, connection: Connection) -> None:
+        if connection.ended.is_set() or connection.socket.fileno() in self.paused:
+            return  # ended or paused since it was found ready
+        self._step(connection, connection._receive)
+
+    def _step(self, connection: Connection, action: Callable[[], bool]) -> None:
+        """Run ``action`` then the due timers of ``connection``; forget it if it ended."""
+        fd = connection.socket.fileno()
+        deadline: float | None = None
+
+        def step() -> bool:
+            nonlocal deadline
+            if not action():
+                return False
+            deadline = connection._run_timers(time.monotonic())
+            return True
+
+        if not connection._step(step):
+            # The socket is closed: forget its file descriptor, which the
+            # next connection may get, before anything else runs here.
+            del self.connections[fd]
+            self._unschedule(connection)
+            if fd in self.paused:
+                self.paused.discard(fd)
+            else:
+                self.selector.unregister(fd)
+            return
+        if deadline is not None:
+            self._schedule(connection, deadline)
+        if not connection.reading_allowed.is_set():
+            # The application is behind: leave the data in the socket, so
+            # that TCP slows the peer down, until resume().
+            self.paused.add(fd)
+            self.selector.unregister(fd)
+        elif connection._pending():
+            self.ready.append(connection)
+
+    def _schedule(self, connection: Connection, deadline: float) -> None:
+        """Run the timers of ``connection`` at ``deadline``, rather than when planned."""
+        entry = self.scheduled.get(connection)
+        if entry is not None:
+            if entry[0] == deadline:
+                return
+            entry[1][0] = None
+        cell: list[Connection | None] = [connection]
+        self.scheduled[connection] = (deadline, cell)
+        heapq.heappush(self.timers, (deadline, next(self.counter), cell))
+
+    def _unschedule(self, connection: Connection) -> None:
+        entry = self.scheduled.pop(connection, None)
+        if entry is not None:
+            entry[1][0] = None
+
+    def _next_timeout(self) -> float | None:
+        timers = self.timers
+        # Stale entries wait for their deadline: drop them before they pile up.
+        if len(timers) > 2 * len(self.scheduled) + 64:
+            self.timers = timers = [timer for timer in timers if timer[2][0] is not None]
+            heapq.heapify(timers)
+        if not timers:
+            return None
+        return max(timers[0][0] - time.monotonic(), 0.0)
+
+    def _run_timers(self) -> None:
+        timers = self.timers
+        now = time.monotonic()
+        while timers and timers[0][0] <= now:
+            connection = heapq.heappop(timers)[2][0]
+            if connection is not None:
+                del self.scheduled[connection]
+                self._step(connection, _nothing)
+
+
+def _nothing() -> bool:
+    return True
