@@ -639,14 +639,14 @@ class Connection(ConnectionAttributes[threading.Event]):
             self.protocol.receive_eof()
             events = self.protocol.events_received()
             self._queue_writes()
-        self._flush(block=False)
+        if not isinstance(self.recv_exc, OSError):  # else the socket is dead: don't write
+            self._flush(block=False)
         for event in events:
             self.process_event(event)
         # Shut down first: a thread still blocked writing fails at once.
         self._abort()
         with contextlib.suppress(OSError):
             self.socket.close()
-        self.recv_messages.close()
         with self.protocol_mutex:
             for waiter in self.pings.clear():
                 if waiter in self.ack_on_close:
@@ -658,7 +658,9 @@ class Connection(ConnectionAttributes[threading.Event]):
             self.send_turn.notify_all()
         self.reading_allowed.set()
         self.handshake_done.set()
+        # Before waking recv(): it waits for the end, which is now.
         self.ended.set()
+        self.recv_messages.close()
 
     def _wait_for_data(self) -> None:
         """Wait until the socket is readable, running timers meanwhile.

@@ -31,6 +31,9 @@ from .connection import Connection
 
 __all__ = ["Reader"]
 
+# Ready sockets handled between two looks at newly added connections.
+BATCH = 32
+
 
 class Reader:
     """Reads from many connections in one thread.
@@ -46,8 +49,13 @@ class Reader:
         self.calls: list[Callable[[], None]] = []
         self.thread: threading.Thread | None = None
         self.woken = False
-        # Set up while the thread runs.
+        # Set up while the thread runs. Connections added while the thread is
+        # busy with long lists of ready sockets go to newcomers, which it
+        # checks every BATCH sockets, then join the others in selector.
         self.selector: selectors.BaseSelector
+        self.newcomers: selectors.BaseSelector
+        self.new_fds: set[int] = set()
+        self.busy = False
         self.wake_read: socket.socket
         self.wake_write: socket.socket
         # The rest belongs to the thread. Connections by file descriptor,
@@ -77,6 +85,7 @@ class Reader:
             self.calls.append(function)
             if self.thread is None:
                 self.selector = selectors.DefaultSelector()
+                self.newcomers = selectors.DefaultSelector()
                 self.wake_read, self.wake_write = socket.socketpair()
                 self.wake_read.setblocking(False)
                 self.selector.register(self.wake_read, selectors.EVENT_READ)
@@ -89,35 +98,54 @@ class Reader:
                 self.wake_write.send(b"\0")
 
     def _run(self) -> None:
-        while self._run_calls():
+        while self._keep_running():
             self._run_once()
 
+    def _keep_running(self) -> bool:
+        """Run the work other threads gave; stop once no connection is left."""
+        with self.lock:
+            if not self.calls and not self.connections:
+                self.thread = None
+                self.timers.clear()
+                for resource in (self.selector, self.newcomers, self.wake_read, self.wake_write):
+                    resource.close()
+                return False
+        self._run_calls()
+        return True
+
+    def _run_calls(self) -> None:
+        with self.lock:
+            calls, self.calls = self.calls, []
+        for call in calls:
+            call()
+
     def _run_once(self) -> None:
-        timeout = 0.0 if self.ready else self._next_timeout()
-        for key, _ in self.selector.select(timeout):
-            if key.data is None:
-                self._drain_wake_ups()
-            else:
-                self._read(key.data)
+        timeout = 0.0 if self.ready or self.new_fds else self._next_timeout()
+        events = self.selector.select(timeout)
+        # Thousands of sockets may be ready at once (clients that all left):
+        # connections opened meanwhile don't wait for them all.
+        self.busy = len(events) > BATCH
+        for index, (key, _) in enumerate(events, 1):
+            self._dispatch(key)
+            if index % BATCH == 0:
+                self._run_calls()
+                for new_key, _ in self.newcomers.select(0):
+                    self._dispatch(new_key)
+        if not self.busy:
+            for fd in self.new_fds:  # they join the others
+                self.newcomers.unregister(fd)
+                self.selector.register(fd, selectors.EVENT_READ, self.connections[fd])
+            self.new_fds.clear()
         ready, self.ready = self.ready, []
         for connection in ready:
             self._read(connection)
         self._run_timers()
 
-    def _run_calls(self) -> bool:
-        """Run the work other threads gave; return :obj:`False` when there's nothing left."""
-        with self.lock:
-            calls, self.calls = self.calls, []
-            if not calls and not self.connections:
-                self.thread = None
-                self.timers.clear()
-                self.selector.close()
-                self.wake_read.close()
-                self.wake_write.close()
-                return False
-        for call in calls:
-            call()
-        return True
+    def _dispatch(self, key: selectors.SelectorKey) -> None:
+        if key.data is None:
+            self._drain_wake_ups()
+        else:
+            self._read(key.data)
 
     def _drain_wake_ups(self) -> None:
         with contextlib.suppress(BlockingIOError):
@@ -128,17 +156,32 @@ class Reader:
         with self.lock:
             self.woken = False
 
+    def _watch(self, fd: int, connection: Connection) -> None:
+        """Read from ``fd`` when it is readable."""
+        if self.busy:
+            self.new_fds.add(fd)
+            self.newcomers.register(fd, selectors.EVENT_READ, connection)
+        else:
+            self.selector.register(fd, selectors.EVENT_READ, connection)
+
+    def _unwatch(self, fd: int) -> None:
+        if fd in self.new_fds:
+            self.new_fds.discard(fd)
+            self.newcomers.unregister(fd)
+        else:
+            self.selector.unregister(fd)
+
     def _add(self, connection: Connection) -> None:
         fd = connection.socket.fileno()
         self.connections[fd] = connection
-        self.selector.register(fd, selectors.EVENT_READ, connection)
+        self._watch(fd, connection)
         self._step(connection, _nothing)  # start its timers
 
     def _resume(self, connection: Connection) -> None:
         fd = connection.socket.fileno()
         if fd in self.paused and connection.reading_allowed.is_set():
             self.paused.discard(fd)
-            self.selector.register(fd, selectors.EVENT_READ, connection)
+            self._watch(fd, connection)
             if connection._pending():
                 self.ready.append(connection)
 
@@ -167,7 +210,7 @@ class Reader:
             if fd in self.paused:
                 self.paused.discard(fd)
             else:
-                self.selector.unregister(fd)
+                self._unwatch(fd)
             return
         if deadline is not None:
             self._schedule(connection, deadline)
@@ -175,7 +218,7 @@ class Reader:
             # The application is behind: leave the data in the socket, so
             # that TCP slows the peer down, until resume().
             self.paused.add(fd)
-            self.selector.unregister(fd)
+            self._unwatch(fd)
         elif connection._pending():
             self.ready.append(connection)
 
