@@ -79,6 +79,16 @@ class Reader:
         """Read again from ``connection``, whose reading was paused."""
         self._call(lambda: self._resume(connection))
 
+    def check(self, connection: Connection) -> None:
+        """Run the timers of ``connection``, which another thread may have changed.
+
+        A connection whose reading is paused is read from only once the
+        application catches up: its close timeout is what ends it if its
+        peer is gone meanwhile.
+        """
+        if threading.current_thread() is not self.thread:
+            self._call(lambda: self._check(connection))
+
     def _call(self, function: Callable[[], None]) -> None:
         """Have the thread call ``function``, starting the thread if needed."""
         with self.lock:
@@ -103,15 +113,15 @@ class Reader:
 
     def _keep_running(self) -> bool:
         """Run the work other threads gave; stop once no connection is left."""
-        with self.lock:
-            if not self.calls and not self.connections:
-                self.thread = None
-                self.timers.clear()
-                for resource in (self.selector, self.newcomers, self.wake_read, self.wake_write):
-                    resource.close()
-                return False
         self._run_calls()
-        return True
+        with self.lock:
+            if self.calls or self.connections:
+                return True
+            self.thread = None
+            self.timers.clear()
+            for resource in (self.selector, self.newcomers, self.wake_read, self.wake_write):
+                resource.close()
+            return False
 
     def _run_calls(self) -> None:
         with self.lock:
@@ -184,6 +194,10 @@ class Reader:
             self._watch(fd, connection)
             if connection._pending():
                 self.ready.append(connection)
+
+    def _check(self, connection: Connection) -> None:
+        if not connection.ended.is_set():
+            self._step(connection, _nothing)
 
     def _read(self, connection: Connection) -> None:
         if connection.ended.is_set() or connection.socket.fileno() in self.paused:

@@ -100,6 +100,12 @@ class ServerConnection(Connection):
         super()._resume_reading()
         self.server.reader.resume(self)
 
+    def _abort(self) -> None:
+        super()._abort()
+        # Dropping the connection after close_timeout, say: if reading is
+        # paused, the reader learns of it from the timers.
+        self.server.reader.check(self)
+
     def respond(self, status: StatusLike, text: str) -> Response:
         """Build a plain-text HTTP response, for ``process_request`` to return.
 
