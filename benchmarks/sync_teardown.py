@@ -202,7 +202,7 @@ def measure(impl: str, count: int) -> dict[str, float]:
     try:
         base_fds = server.fds()
         probe(server.port)  # one-off imports and allocations aren't per connection
-        server.wait("probe closed", lambda: server.fds() <= base_fds, 10)
+        server.wait("probe closed", lambda: server.fds() <= base_fds)
         base_rss, base_threads = server.rss(), server.threads()
         sockets = open_idle(server.port, count)
         time.sleep(0.5)  # let the last handlers start
@@ -225,7 +225,7 @@ def measure(impl: str, count: int) -> dict[str, float]:
         cpu = server.cpu() - cpu
         done.set()
         prober.join()
-        server.wait("threads back", lambda: server.threads() <= base_threads, 10)
+        server.wait("threads back", lambda: server.threads() <= base_threads)
     finally:
         server.stop()
     return {

@@ -35,6 +35,7 @@ from ..messages import MESSAGE_TYPES, encode, queue_limits
 from ..protocol import CONNECTING, OPEN, Event, Protocol
 from ..typing import BytesLike, Data
 from .messages import Assembler
+from .utils import Latch
 
 __all__ = ["Connection"]
 
@@ -122,7 +123,7 @@ class Connection(ConnectionAttributes[threading.Event]):
             resume=self._resume_reading,
         )
         self.ack_on_close: set[threading.Event] = set()
-        self.handshake_done = threading.Event()
+        self.handshake_done = Latch()
 
         # Timers, run by the reader thread; monotonic clock readings.
         self.close_deadline: float | None = None
@@ -141,7 +142,7 @@ class Connection(ConnectionAttributes[threading.Event]):
         self.wait_readable = _poller(socket)
         self.wait_writable = _poller(socket, write=True)
         # Set once the connection is closed and every waiter is released.
-        self.ended = threading.Event()
+        self.ended = Latch()
         self._start_reading()
 
     def _resume_reading(self) -> None:
