@@ -36,10 +36,12 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 __all__ = ["Server", "main", "measure"]
 
+ROOT = Path(__file__).resolve().parent.parent
 # Connections opened at once: below the listen backlog, so that no SYN is dropped.
 OPEN_BATCH = 50
 # Bounds every wait on the server (the old teardown of 5,000 took longer).
@@ -97,6 +99,7 @@ class Server:
     def __init__(self, impl: str) -> None:
         self.popen = subprocess.Popen(
             [sys.executable, "-m", "benchmarks.sync_teardown", "--serve", impl],
+            cwd=ROOT,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )
@@ -134,12 +137,14 @@ class Server:
     def stop(self) -> None:
         """End the process."""
         assert self.popen.stdin is not None
+        assert self.popen.stdout is not None
         self.popen.stdin.close()
         try:
             self.popen.wait(10)
         except subprocess.TimeoutExpired:
             self.popen.kill()
             self.popen.wait()
+        self.popen.stdout.close()
 
 
 def _read_response(sock: socket.socket) -> None:
@@ -211,13 +216,15 @@ def measure(impl: str, count: int, timeout: float = TIMEOUT) -> dict[str, float]
 
         def probe_until_done() -> None:
             nonlocal failures
-            while not done.wait(PROBE_INTERVAL):
+            while True:
                 started = time.monotonic()
                 try:
                     latencies.append(probe(server.port))
                 except OSError:  # the server gave up on the client (open_timeout)
                     failures += 1
                     latencies.append(time.monotonic() - started)
+                if done.wait(PROBE_INTERVAL):
+                    return
 
         cpu = server.cpu()
         start = time.monotonic()
