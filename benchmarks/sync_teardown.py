@@ -126,6 +126,15 @@ class Server:
         """Number of open file descriptors: the listener, pipes, and a socket per client."""
         return len(os.listdir(f"{self.proc}/fd"))
 
+    def settled_fds(self) -> int:
+        """Number of open file descriptors, once it stays the same for 0.2 s."""
+        fds, since = self.fds(), time.monotonic()
+        while time.monotonic() - since < 0.2:
+            time.sleep(0.01)
+            if self.fds() != fds:
+                fds, since = self.fds(), time.monotonic()
+        return fds
+
     def wait(self, predicate: str, check: Any, timeout: float = TIMEOUT) -> None:
         """Poll until ``check()`` is true; ``predicate`` names it in the error."""
         deadline = time.monotonic() + timeout
@@ -202,9 +211,8 @@ def measure(impl: str, count: int, timeout: float = TIMEOUT) -> dict[str, float]
     """
     server = Server(impl)
     try:
-        base_fds = server.fds()
         probe(server.port)  # one-off imports and allocations aren't per connection
-        server.wait("probe closed", lambda: server.fds() <= base_fds)
+        base_fds = server.settled_fds()
         base_rss, base_threads = server.rss(), server.threads()
         sockets = open_idle(server.port, count)
         time.sleep(0.5)  # let the last handlers start
