@@ -23,6 +23,7 @@ import heapq
 import itertools
 import selectors
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -62,6 +63,7 @@ class Reader:
         # those whose reading is paused included.
         self.connections: dict[int, Connection] = {}
         self.paused: set[int] = set()
+        self.tls: set[int] = set()
         # Connections with bytes decrypted by TLS, which the selector can't see.
         self.ready: list[Connection] = []
         # A heap of (deadline, tie-breaker, cell): the cell holds the
@@ -113,6 +115,10 @@ class Reader:
 
     def _keep_running(self) -> bool:
         """Run the work other threads gave; stop once no connection is left."""
+        if not self.calls and self.connections:
+            # Read without the lock, for speed: a call added meanwhile sends
+            # a wake-up, which the next select() sees.
+            return True
         self._run_calls()
         with self.lock:
             if self.calls or self.connections:
@@ -130,32 +136,45 @@ class Reader:
             call()
 
     def _run_once(self) -> None:
-        timeout = 0.0 if self.ready or self.new_fds else self._next_timeout()
+        timeout = self._run_timers()
+        if not self.connections:
+            return  # a timer ended the last one: time to stop, maybe
+        if self.ready or self.new_fds:
+            timeout = 0.0
         events = self.selector.select(timeout)
         # Thousands of sockets may be ready at once (clients that all left):
         # connections opened meanwhile don't wait for them all.
         self.busy = len(events) > BATCH
-        for index, (key, _) in enumerate(events, 1):
-            self._dispatch(key)
-            if index % BATCH == 0:
-                self._run_calls()
-                for new_key, _ in self.newcomers.select(0):
-                    self._dispatch(new_key)
         if not self.busy:
-            for fd in self.new_fds:  # they join the others
-                self.newcomers.unregister(fd)
-                self.selector.register(fd, selectors.EVENT_READ, self.connections[fd])
-            self.new_fds.clear()
-        ready, self.ready = self.ready, []
-        for connection in ready:
-            self._read(connection)
-        self._run_timers()
+            for key, _ in events:  # the _dispatch() loop, inline: it's the hot path
+                if key.data is None:
+                    self._drain_wake_ups()
+                else:
+                    self._read(key.data, key.fd)
+            self._join_newcomers()
+        else:
+            for index, (key, _) in enumerate(events, 1):
+                self._dispatch(key)
+                if index % BATCH == 0:
+                    self._run_calls()
+                    for new_key, _ in self.newcomers.select(0):
+                        self._dispatch(new_key)
+        if self.ready:
+            ready, self.ready = self.ready, []
+            for connection in ready:
+                self._read(connection, connection.socket.fileno())
+
+    def _join_newcomers(self) -> None:
+        for fd in self.new_fds:
+            self.newcomers.unregister(fd)
+            self.selector.register(fd, selectors.EVENT_READ, self.connections[fd])
+        self.new_fds.clear()
 
     def _dispatch(self, key: selectors.SelectorKey) -> None:
         if key.data is None:
             self._drain_wake_ups()
         else:
-            self._read(key.data)
+            self._read(key.data, key.fd)
 
     def _drain_wake_ups(self) -> None:
         with contextlib.suppress(BlockingIOError):
@@ -184,8 +203,10 @@ class Reader:
     def _add(self, connection: Connection) -> None:
         fd = connection.socket.fileno()
         self.connections[fd] = connection
+        if isinstance(connection.socket, ssl.SSLSocket):
+            self.tls.add(fd)
         self._watch(fd, connection)
-        self._step(connection, _nothing)  # start its timers
+        self._step(connection, _nothing, fd)  # start its timers
 
     def _resume(self, connection: Connection) -> None:
         fd = connection.socket.fileno()
@@ -197,16 +218,15 @@ class Reader:
 
     def _check(self, connection: Connection) -> None:
         if not connection.ended.is_set():
-            self._step(connection, _nothing)
+            self._step(connection, _nothing, connection.socket.fileno())
 
-    def _read(self, connection: Connection) -> None:
-        if connection.ended.is_set() or connection.socket.fileno() in self.paused:
+    def _read(self, connection: Connection, fd: int) -> None:
+        if connection.ended.is_set() or fd in self.paused:
             return  # ended or paused since it was found ready
-        self._step(connection, connection._receive)
+        self._step(connection, connection._receive, fd)
 
-    def _step(self, connection: Connection, action: Callable[[], bool]) -> None:
-        """Run ``action`` then the due timers of ``connection``; forget it if it ended."""
-        fd = connection.socket.fileno()
+    def _step(self, connection: Connection, action: Callable[[], bool], fd: int) -> None:
+        """Run ``action``, then the due timers of ``connection``; forget it if it ended."""
         deadline: float | None = None
 
         def step() -> bool:
@@ -220,6 +240,7 @@ class Reader:
             # The socket is closed: forget its file descriptor, which the
             # next connection may get, before anything else runs here.
             del self.connections[fd]
+            self.tls.discard(fd)
             self._unschedule(connection)
             if fd in self.paused:
                 self.paused.discard(fd)
@@ -233,7 +254,7 @@ class Reader:
             # that TCP slows the peer down, until resume().
             self.paused.add(fd)
             self._unwatch(fd)
-        elif connection._pending():
+        elif fd in self.tls and connection._pending():
             self.ready.append(connection)
 
     def _schedule(self, connection: Connection, deadline: float) -> None:
@@ -252,24 +273,22 @@ class Reader:
         if entry is not None:
             entry[1][0] = None
 
-    def _next_timeout(self) -> float | None:
+    def _run_timers(self) -> float | None:
+        """Run the timers that are due; return the seconds until the next one."""
         timers = self.timers
-        # Stale entries wait for their deadline: drop them before they pile up.
-        if len(timers) > 2 * len(self.scheduled) + 64:
-            self.timers = timers = [timer for timer in timers if timer[2][0] is not None]
-            heapq.heapify(timers)
         if not timers:
             return None
-        return max(timers[0][0] - time.monotonic(), 0.0)
-
-    def _run_timers(self) -> None:
-        timers = self.timers
         now = time.monotonic()
         while timers and timers[0][0] <= now:
             connection = heapq.heappop(timers)[2][0]
             if connection is not None:
                 del self.scheduled[connection]
-                self._step(connection, _nothing)
+                self._step(connection, _nothing, connection.socket.fileno())
+        # Stale entries wait for their deadline: drop them before they pile up.
+        if len(timers) > 2 * len(self.scheduled) + 64:
+            self.timers = timers = [timer for timer in timers if timer[2][0] is not None]
+            heapq.heapify(timers)
+        return max(timers[0][0] - now, 0.0) if timers else None
 
 
 def _nothing() -> bool:
