@@ -79,7 +79,9 @@ class Reader:
 
     def resume(self, connection: Connection) -> None:
         """Read again from ``connection``, whose reading was paused."""
-        self._call(lambda: self._resume(connection))
+        # Once it has ended, there's nothing to do: don't start the thread.
+        if not connection.ended.is_set():
+            self._call(lambda: self._resume(connection))
 
     def check(self, connection: Connection) -> None:
         """Run the timers of ``connection``, which another thread may have changed.
@@ -88,7 +90,7 @@ class Reader:
         application catches up: its close timeout is what ends it if its
         peer is gone meanwhile.
         """
-        if threading.current_thread() is not self.thread:
+        if not connection.ended.is_set() and threading.current_thread() is not self.thread:
             self._call(lambda: self._check(connection))
 
     def _call(self, function: Callable[[], None]) -> None:
