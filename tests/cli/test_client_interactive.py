@@ -106,10 +106,9 @@ async def test_close_with_code_and_reason() -> None:
     assert talker.close_codes == [(4000, "bye")]
     lines = Screen(client.driver.text).lines
     assert lines[-3] == "> /close 4000 bye"
-    # The server answered with the code, without the reason.
-    assert (
-        lines[-2]
-        == "* connection closed: sent 4000 (private use) bye; then received 4000 (private use)"
+    # The server echoed the code and the reason, as websockets does.
+    assert lines[-2] == (
+        "* connection closed: sent 4000 (private use) bye; then received 4000 (private use) bye"
     )
     assert lines[-1] == ""
 
@@ -198,7 +197,7 @@ async def test_hostile_control_sequences_are_shown_escaped() -> None:
     assert lines[2].startswith("< [41 bytes] 1b 5d 30 3b")
     assert lines[3] == (
         "* connection closed: received 4000 (private use) \\x1b[2Jbye\\x07; "
-        "then sent 4000 (private use)"
+        "then sent 4000 (private use) \\x1b[2Jbye\\x07"
     )
 
 

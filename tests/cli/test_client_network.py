@@ -156,7 +156,7 @@ async def test_reconnect_on_a_terminal() -> None:
         await driver.expect("< ping me")
         await driver.expect(
             "* connection closed: received 1001 (going away) restarting; "
-            "then sent 1001 (going away); reconnecting (Ctrl-C quits)"
+            "then sent 1001 (going away) restarting; reconnecting (Ctrl-C quits)"
         )
         await driver.expect(f"* reconnected to {uri}")
         driver.type("again\r")
