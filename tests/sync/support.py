@@ -224,3 +224,41 @@ def read_frame(sock: socket.socket) -> tuple[int, bool, bytes]:
     elif length == 127:
         (length,) = struct.unpack("!Q", read_exactly(sock, 8))
     return first & 0x0F, bool(first & 0x80), read_exactly(sock, length)
+
+
+class PingFlood(threading.Thread):
+    """Writes pings on a raw socket as fast as TCP takes them and never reads.
+
+    It stops when a write takes nothing for ``stall`` seconds (``blocked`` is
+    set) or after ``limit`` bytes.
+    """
+
+    def __init__(
+        self, sock: socket.socket, ping: bytes, limit: int = 2**25, stall: float = 0.2
+    ) -> None:
+        super().__init__(name="test ping flood", daemon=True)
+        self.sock = sock
+        self.ping = ping
+        self.burst = memoryview(ping * 128)
+        self.limit = limit
+        self.stall = stall
+        self.sent = 0
+        self.blocked = threading.Event()
+        self.start()
+
+    def run(self) -> None:
+        self.sock.settimeout(self.stall)
+        while self.sent < self.limit:
+            try:
+                self.sent += self.sock.send(self.burst[self.sent % len(self.burst) :])
+            except TimeoutError:
+                self.blocked.set()
+                return
+
+    def rest(self) -> bytes:
+        """The end of the ping the flood stopped in the middle of, if any."""
+        offset = self.sent % len(self.burst)
+        return bytes(self.burst[offset : offset + -self.sent % len(self.ping)])
+
+    def pings(self) -> int:
+        return -(-self.sent // len(self.ping))

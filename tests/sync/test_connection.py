@@ -27,7 +27,7 @@ import pytest
 
 from tests.instance_layout import COMPACT_ATTRIBUTES
 from tests.pongs import count_pongs
-from tests.sync.support import port_of, raw_websocket, read_frame, serving
+from tests.sync.support import PingFlood, port_of, raw_websocket, read_frame, serving
 from wskit.exceptions import (
     ConcurrencyError,
     ConnectionClosed,
@@ -1321,41 +1321,6 @@ def test_send_to_a_peer_that_never_reads_blocks_until_close() -> None:
         assert client.state is CLOSED
 
 
-class PingFlood(threading.Thread):
-    """Writes pings on a raw socket as fast as TCP takes them and never reads.
-
-    It stops when a write takes nothing for :data:`SHORT` seconds (``blocked``
-    is set) or after ``limit`` bytes.
-    """
-
-    def __init__(self, sock: socket.socket, ping: bytes, limit: int = 2**25) -> None:
-        super().__init__(name="test ping flood", daemon=True)
-        self.sock = sock
-        self.ping = ping
-        self.burst = memoryview(ping * 128)
-        self.limit = limit
-        self.sent = 0
-        self.blocked = threading.Event()
-        self.start()
-
-    def run(self) -> None:
-        self.sock.settimeout(SHORT)
-        while self.sent < self.limit:
-            try:
-                self.sent += self.sock.send(self.burst[self.sent % len(self.burst) :])
-            except TimeoutError:
-                self.blocked.set()
-                return
-
-    def rest(self) -> bytes:
-        """The end of the ping the flood stopped in the middle of, if any."""
-        offset = self.sent % len(self.burst)
-        return bytes(self.burst[offset : offset + -self.sent % len(self.ping)])
-
-    def pings(self) -> int:
-        return -(-self.sent // len(self.ping))
-
-
 @contextlib.contextmanager
 def flooded_pair(side: str) -> Iterator[tuple[Connection, socket.socket, Callable[[], Frame]]]:
     """Yield the connection under test on ``side``, its raw peer's socket, and a frame reader."""
@@ -1484,24 +1449,27 @@ def test_logger_names_the_connection(caplog: pytest.LogCaptureFixture) -> None:
 
 
 def reader_threads() -> list[threading.Thread]:
-    return [thread for thread in threading.enumerate() if thread.name.startswith("wskit reader")]
+    return [
+        thread
+        for thread in threading.enumerate()
+        if thread.name.startswith(("wskit reader", "wskit server reader"))
+    ]
 
 
 def timer_threads() -> list[threading.Thread]:
     return [thread for thread in threading.enumerate() if isinstance(thread, threading.Timer)]
 
 
-def test_one_reader_thread_per_connection_and_none_left_after_close() -> None:
+def test_one_reader_thread_per_client_one_per_server_and_none_left_after_close() -> None:
     wait_for(lambda: not reader_threads() and not timer_threads())  # earlier tests are over
     keepalive: dict[str, Any] = {"ping_interval": 0.05, "ping_timeout": 0.5}
     with connection_pair(server_kwargs=keepalive, **keepalive) as (server_ws, client):
         time.sleep(0.2)  # a few keepalive pings each way
         wait_for(lambda: client.latency > 0 and server_ws.latency > 0)
         names = sorted(thread.name for thread in reader_threads())
-        assert names == sorted(f"wskit reader {str(ws.id)[:8]}" for ws in (client, server_ws))
+        assert names == [f"wskit reader {str(client.id)[:8]}", "wskit server reader"]
         assert timer_threads() == []  # keepalive runs in the reader threads
         client.close()
-        assert not client.recv_events_thread.is_alive()
         assert server_ws.wait_closed(WAIT)
     wait_for(lambda: not reader_threads() and not timer_threads())
 

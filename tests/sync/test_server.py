@@ -137,6 +137,19 @@ def test_serve_forever_returns_at_once_after_shutdown() -> None:
         assert time.monotonic() - start < 1
 
 
+def test_server_never_served_exits_at_once() -> None:
+    # websockets 17.4 hangs here: its shutdown() waits for serve_forever().
+    exited = threading.Event()
+
+    def enter_and_exit() -> None:
+        with serve(echo, LOCALHOST, 0):
+            pass
+        exited.set()
+
+    threading.Thread(target=enter_and_exit, daemon=True).start()
+    assert exited.wait(WAIT)
+
+
 def test_shutdown_closes_connections_with_going_away() -> None:
     handler_saw: list[BaseException] = []
 
@@ -1465,7 +1478,7 @@ SCALE = 1000
 
 
 def test_scale_1000_concurrent_connections() -> None:
-    """A server holds 1,000 connections at once: two threads each, all echoing."""
+    """A server holds 1,000 connections at once: a thread each, all echoing."""
     start = time.monotonic()
     before = wskit_threads()
     with serving(echo) as server:
@@ -1481,15 +1494,14 @@ def test_scale_1000_concurrent_connections() -> None:
             until(lambda: len(server.connections) == SCALE, timeout=WAIT * 2)
             opened = time.monotonic()
 
-            # Threads per server connection: the handler, and the reader.
-            server_ids = {str(c.id)[:8] for c in server.connections}
+            # Threads per server connection: the handler; one reader for them all.
             threads = wskit_threads() - before
             handlers = [t for t in threads if t.name == "wskit handler"]
-            readers = [t for t in threads if t.name.removeprefix("wskit reader ") in server_ids]
+            readers = [t for t in threads if t.name == "wskit server reader"]
             assert len(handlers) == SCALE
-            assert len(readers) == SCALE
+            assert len(readers) == 1
             # Plus one reader per client connection, in this process.
-            assert len(threads) == 3 * SCALE
+            assert len(threads) == 2 * SCALE + 1
 
             def round_trip(index: int) -> None:
                 ws = websockets[index]
@@ -1513,6 +1525,7 @@ def test_scale_1000_concurrent_connections() -> None:
         f"\n{SCALE} connections: opened in {opened - start:.2f}s, "
         f"echoed in {echoed - opened:.2f}s, closed in {end - echoed:.2f}s"
     )
+    assert end - start < 30
 
 
 def test_many_tls_handshakes_with_session_tickets() -> None:
@@ -1591,7 +1604,8 @@ def test_close_sent_with_the_request_ends_the_connection_cleanly(
         with socket.create_connection((LOCALHOST, port_of(server)), timeout=WAIT) as sock:
             sock.sendall(handshake_request() + close.serialize(mask=True))
             assert read_response(sock).startswith(b"HTTP/1.1 101 ")
-            assert read_frame(sock) == (CLOSE, True, Close(CloseCode.GOING_AWAY, "bye").serialize())
+            # The reply echoes the code and the reason, as websockets does.
+            assert read_frame(sock) == (CLOSE, True, close.data)
             assert read_until_eof(sock) == b""
         until(lambda: len(closed) == 1)
     (exc,) = closed

@@ -228,6 +228,8 @@ class Connect(client.connect):
         return self._connect().__await__()
 
     async def __aenter__(self) -> WebSocketClientProtocol:
+        # Through the asyncio client's, which records the connection that
+        # __aexit__() closes.
         return cast(WebSocketClientProtocol, await super().__aenter__())
 
 

@@ -1,23 +1,30 @@
 """A WebSocket connection with threads: what the client and the server share.
 
-Threads, per connection: one reads from the socket, feeds the Sans-I/O core,
-answers pings and sends keepalive pings (it waits for data with ``poll()``, so
-timers need no thread of their own); application threads call
-:meth:`Connection.recv`, :meth:`Connection.send` and the rest. On a server,
-the handler runs in one more thread per connection: two threads in all. A
-write that mustn't wait (the reader's, :func:`~wskit.sync.server.broadcast`)
-and finds the socket full leaves the rest to a short-lived writer thread.
+Threads: a client connection has one that reads from the socket, feeds the
+Sans-I/O core, answers pings and sends keepalive pings (it waits for data with
+``poll()``, so timers need no thread of their own); application threads call
+:meth:`Connection.recv`, :meth:`Connection.send` and the rest. A server reads
+from all its connections in one thread (:mod:`wskit.sync.reader`), which runs
+the same steps, and runs each handler in a thread of its own. A write that
+mustn't wait (the reader's, :func:`~wskit.sync.server.broadcast`) and finds
+the socket full leaves the rest to a short-lived writer thread.
 
 Locking: ``protocol_mutex`` serializes every call into the core, which isn't
 thread-safe, and is never held while blocking. Bytes to write go through a
-queue that whoever holds ``send_lock`` drains, so that a thread waiting to
-write to a slow peer doesn't stop the reader from reading. The socket is
-non-blocking and each socket call is made under ``io_lock``.
+queue that whoever holds ``send_lock`` drains (:mod:`wskit.sync.writing`),
+so that a thread waiting to write to a slow peer doesn't stop the reader
+from reading. The socket is non-blocking and each socket call is made under
+``io_lock``.
 
-What the reader answers by itself (pongs, close frames) waits in that queue
-when the peer doesn't read: past ``write_limit`` bytes there, the reader
-stops reading until they're written, so a peer that sends pings and never
-reads the pongs can't grow memory without bound.
+Reading pauses, timers going on, while the application is behind with the
+messages received (``reading_allowed`` is clear) or the peer with what the
+reader answers by itself, pongs and close frames (``writes_awaited``: past
+``write_limit`` bytes of them wait in the queue), so that neither a slow
+handler nor a peer that sends pings and never reads the pongs can grow
+memory without bound. Whoever ends a pause calls :meth:`_resume_reading`: a
+client's reader thread waits for it, a server's reader watches the socket
+again. The reader never blocks on a pause: the shared one serves the other
+connections meanwhile.
 """
 
 from __future__ import annotations
@@ -25,7 +32,6 @@ from __future__ import annotations
 import contextlib
 import select
 import socket
-import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -39,16 +45,15 @@ from ..messages import MESSAGE_TYPES, encode, queue_limits
 from ..protocol import CONNECTING, OPEN, Event, Protocol
 from ..typing import BytesLike, Data
 from .messages import Assembler
+from .utils import Latch
+from .writing import WOULD_BLOCK, Writer
 
 __all__ = ["Connection"]
 
 _DATA_OPCODES = (TEXT, BINARY, CONT)
-# What a non-blocking socket raises when it must wait: TLS may need to read
-# before it can write, or the reverse.
-_WOULD_BLOCK = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 
-class Connection(ConnectionAttributes[threading.Event]):
+class Connection(ConnectionAttributes[threading.Event], Writer):
     """The threading implementation of a WebSocket connection.
 
     :class:`~wskit.sync.server.ServerConnection` and
@@ -75,6 +80,7 @@ class Connection(ConnectionAttributes[threading.Event]):
         "ack_on_close",
         "close_deadline",
         "close_timeout",
+        "ended",
         "keepalive_pong",
         "next_ping_at",
         "ping_interval",
@@ -82,15 +88,15 @@ class Connection(ConnectionAttributes[threading.Event]):
         "pong_deadline",
         "recv_events_thread",
         "recv_exc",
+        "resumed",
         "writes_awaited",
-        "writes_taken",
     )
 
     recv_bufsize = 2**16
     """Bytes asked of the socket per read."""
 
     write_limit = 2**15
-    """Bytes waiting to be written past which the reader thread stops reading.
+    """Bytes waiting to be written past which reading pauses, until a writer takes them.
 
     Only what the core answers by itself waits there (``send()`` blocks until
     its message is written): pongs, close frames. Set it on a subclass.
@@ -126,9 +132,9 @@ class Connection(ConnectionAttributes[threading.Event]):
         self.send_lock = threading.Lock()
         self.outgoing: list[bytes] = []
         self.flushing_in_background = False
-        # Notified when a writer takes the outgoing queue, if the reader
-        # waits for that (see _wait_for_writes).
-        self.writes_taken = threading.Condition(self.protocol_mutex)
+        # Set by the reader when past write_limit bytes of its answers wait
+        # in the queue, cleared by the writer that takes them; guarded by
+        # protocol_mutex.
         self.writes_awaited = False
         # The thread sending a fragmented message, while it does: no other
         # message may start until it ends (control frames may go between).
@@ -139,10 +145,10 @@ class Connection(ConnectionAttributes[threading.Event]):
         self.recv_messages = Assembler(
             *queue_limits(max_queue),
             pause=self.reading_allowed.clear,
-            resume=self.reading_allowed.set,
+            resume=self._caught_up,
         )
         self.ack_on_close: set[threading.Event] = set()
-        self.handshake_done = threading.Event()
+        self.handshake_done = Latch()
 
         # Timers, run by the reader thread; monotonic clock readings.
         self.close_deadline: float | None = None
@@ -160,6 +166,14 @@ class Connection(ConnectionAttributes[threading.Event]):
         self.io_lock = threading.Lock()
         self.wait_readable = _poller(socket)
         self.wait_writable = _poller(socket, write=True)
+        # Set once the connection is closed and every waiter is released.
+        self.ended = Latch()
+        self._start_reading()
+
+    def _start_reading(self) -> None:
+        """Start the thread that reads from the socket until the connection ends."""
+        # Set when a pause may have ended; cleared by the reader thread only.
+        self.resumed = threading.Event()
         self.recv_events_thread = threading.Thread(
             target=self.recv_events, name=f"wskit reader {str(self.id)[:8]}", daemon=True
         )
@@ -429,16 +443,14 @@ class Connection(ConnectionAttributes[threading.Event]):
 
     def wait_for_close(self) -> None:
         """Wait for the end of the connection, dropping it after ``close_timeout``."""
-        self.recv_events_thread.join(self.close_timeout)
-        if self.recv_events_thread.is_alive():
+        if not self.ended.wait(self.close_timeout):
             self.logger.info("timed out waiting for the peer to close the connection")
             self._abort()
-            self.recv_events_thread.join()
+            self.ended.wait()
 
     def wait_closed(self, timeout: float | None = None) -> bool:
         """Wait until the TCP connection is closed; return whether it is."""
-        self.recv_events_thread.join(timeout)
-        return not self.recv_events_thread.is_alive()
+        return self.ended.wait(timeout)
 
     def ping(
         self, data: Data | BytesLike | None = None, *, ack_on_close: bool = False
@@ -478,131 +490,6 @@ class Connection(ConnectionAttributes[threading.Event]):
         payload = data.encode() if isinstance(data, str) else data
         self._send(Protocol.send_pong, payload)
 
-    # Writing.
-
-    def _queue_writes(self) -> None:
-        """Move what the core has to send to the outgoing queue; hold protocol_mutex."""
-        self.outgoing.extend(self.protocol.data_to_send())
-        if self.protocol.eof_sent:
-            # The handshake can't complete any more: don't keep anyone waiting.
-            self.handshake_done.set()
-        if (
-            self.close_deadline is None
-            and self.close_timeout is not None
-            and self.protocol.close_expected()
-        ):
-            self.close_deadline = time.monotonic() + self.close_timeout
-
-    def _flush(self, *, block: bool = True) -> bool:
-        """Write the outgoing queue, unless another thread is writing it already.
-
-        With ``block``, wait until every byte is written. Without, never wait:
-        skip if another thread holds ``send_lock``, and when the socket is
-        full, leave the rest to a background thread (the reader thread and
-        :func:`~wskit.sync.server.broadcast` mustn't wait for a slow peer).
-
-        Return :obj:`False` if writing the bytes queued before the call failed:
-        they are lost, and so is the connection. Bytes that other threads queue
-        meanwhile are written too, but they aren't the caller's.
-        """
-        written = True
-        first_batch = True
-        while True:
-            if not self.send_lock.acquire(blocking=block):
-                return written  # the thread holding the lock will write our bytes too
-            unwritten: list[bytes] = []
-            try:
-                while True:
-                    with self.protocol_mutex:
-                        chunks, self.outgoing = self.outgoing, []
-                        if self.writes_awaited:
-                            self.writes_awaited = False
-                            self.writes_taken.notify()
-                    if not chunks:
-                        break
-                    try:
-                        unwritten = self._write(chunks, block=block)
-                    except OSError:
-                        # The reader thread notices too, and ends the connection.
-                        self._abort()
-                        written = written and not first_batch
-                    first_batch = False
-                    if unwritten:
-                        with self.protocol_mutex:
-                            self.outgoing[:0] = unwritten
-                        break
-            finally:
-                self.send_lock.release()
-            if unwritten:
-                self._flush_in_background()
-                return written
-            with self.protocol_mutex:
-                # Bytes queued by a thread that found the lock taken.
-                if not self.outgoing:
-                    return written
-
-    def _flush_in_background(self) -> None:
-        """Start a thread that writes the outgoing queue, unless one is running.
-
-        It ends when the queue is empty, or when the connection fails: a peer
-        that never reads meets the keepalive or the close timeout.
-        """
-
-        def flush() -> None:
-            while True:
-                self._flush()
-                with self.protocol_mutex:
-                    # Checked and cleared at once: a thread that queues bytes
-                    # next sees no flusher and starts one.
-                    if not self.outgoing:
-                        self.flushing_in_background = False
-                        return
-
-        with self.protocol_mutex:
-            if self.flushing_in_background:
-                return
-            self.flushing_in_background = True
-        name = f"wskit writer {str(self.id)[:8]}"
-        threading.Thread(target=flush, name=name, daemon=True).start()
-
-    def _write(self, chunks: list[bytes], *, block: bool) -> list[bytes]:
-        """Write ``chunks`` in order; return those the full socket didn't take.
-
-        Without ``block``, what's left is returned as soon as the socket is
-        full; with it, nothing is.
-
-        Raises:
-            OSError: Writing failed.
-        """
-        for index, chunk in enumerate(chunks):
-            if not chunk:
-                self._shutdown(socket.SHUT_WR)
-                continue
-            view = memoryview(chunk)
-            while view:
-                try:
-                    with self.io_lock:
-                        sent = self.socket.send(view)
-                except _WOULD_BLOCK:
-                    if not block:
-                        # TLS wants the same bytes again, which these are.
-                        rest = chunk if len(view) == len(chunk) else bytes(view)
-                        return [rest, *chunks[index + 1 :]]
-                    self.wait_writable(None)
-                    continue
-                view = view[sent:]
-        return []
-
-    def _abort(self) -> None:
-        """Shut the socket down: blocked reads and writes return at once."""
-        with contextlib.suppress(OSError):
-            self._shutdown(socket.SHUT_RDWR)
-
-    def _shutdown(self, how: int) -> None:
-        # The TCP socket's shutdown(): SSLSocket's own drops its TLS state,
-        # after which reads would return raw TLS records.
-        socket.socket.shutdown(self.socket, how)
-
     def _closed(self) -> ConnectionClosed:
         """Wait for the connection to end; return the exception that tells how."""
         self.wait_for_close()
@@ -615,43 +502,61 @@ class Connection(ConnectionAttributes[threading.Event]):
 
     def recv_events(self) -> None:
         """Read from the socket and process what arrives until the connection ends."""
+        while self._step(self._wait_and_receive):
+            pass
+
+    def _step(self, action: Callable[[], bool]) -> bool:
+        """Run a step of reading; return whether the connection goes on.
+
+        When ``action`` returns :obj:`False` (end of file) or fails, end the
+        connection.
+        """
         try:
-            while True:
-                self._wait_for_data()
-                with self.protocol_mutex:
-                    # The rest of a long frame goes straight into its payload.
-                    payload = self.protocol.incoming_payload
-                    window = None if payload is None else payload.window()
-                data, nbytes = b"", 0
-                try:
-                    with self.io_lock:
-                        if window is None:
-                            data = self.socket.recv(self.recv_bufsize)
-                        else:
-                            nbytes = self.socket.recv_into(window)
-                except _WOULD_BLOCK:
-                    continue  # TLS: half a record so far; wait for the rest
-                if not (data or nbytes):
-                    break
-                with self.delivery_lock:
-                    with self.protocol_mutex:
-                        if window is None:
-                            self.protocol.receive_data(data)
-                        else:
-                            self.protocol.receive_into(nbytes)
-                        events = self.protocol.events_received()
-                        self._queue_writes()
-                    self._flush(block=False)
-                    self._deliver(events)
+            if action():
+                return True
         except TimeoutError:
             self.logger.info("timed out waiting for the peer to close the connection")
         except OSError as exc:
             self.recv_exc = exc
-        except Exception as exc:  # a bug in wskit; don't let the thread die silently
+        except Exception as exc:  # a bug in wskit; don't let the reader die silently
             self.logger.error("unexpected error while reading", exc_info=True)
             self.recv_exc = exc
-        finally:
-            self._end()
+        self._end()
+        return False
+
+    def _wait_and_receive(self) -> bool:
+        self._wait_for_data()
+        return self._receive()
+
+    def _receive(self) -> bool:
+        """Read once from the socket and process it; return :obj:`False` at end of file."""
+        with self.protocol_mutex:
+            # The rest of a long frame goes straight into its payload.
+            payload = self.protocol.incoming_payload
+            window = None if payload is None else payload.window()
+        data, nbytes = b"", 0
+        try:
+            with self.io_lock:
+                if window is None:
+                    data = self.socket.recv(self.recv_bufsize)
+                else:
+                    nbytes = self.socket.recv_into(window)
+        except WOULD_BLOCK:
+            return True  # TLS: half a record so far; wait for the rest
+        if not (data or nbytes):
+            return False
+        with self.delivery_lock:
+            with self.protocol_mutex:
+                if window is None:
+                    self.protocol.receive_data(data)
+                else:
+                    self.protocol.receive_into(nbytes)
+                events = self.protocol.events_received()
+                self._queue_writes()
+            self._flush(block=False)
+            self._deliver(events)
+        self._check_writes()
+        return True
 
     def _deliver(self, events: list[Event]) -> None:
         """Hand the events just taken from the core to the application; hold delivery_lock."""
@@ -671,14 +576,14 @@ class Connection(ConnectionAttributes[threading.Event]):
                 self.protocol.receive_eof()
                 events = self.protocol.events_received()
                 self._queue_writes()
-            self._flush(block=False)
+            if not isinstance(self.recv_exc, OSError):  # else the socket is dead: don't write
+                self._flush(block=False)
             for event in events:
                 self.process_event(event)
             # Shut down first: a thread still blocked writing fails at once.
             self._abort()
             with contextlib.suppress(OSError):
                 self.socket.close()
-            self.recv_messages.close()
         with self.protocol_mutex:
             for waiter in self.pings.clear():
                 if waiter in self.ack_on_close:
@@ -686,36 +591,54 @@ class Connection(ConnectionAttributes[threading.Event]):
             self.ack_on_close.clear()
         self.reading_allowed.set()
         self.handshake_done.set()
+        # Before waking recv(): it waits for the end, which is now.
+        self.ended.set()
+        self.recv_messages.close()
 
     def _wait_for_data(self) -> None:
-        """Wait until the socket is readable, running timers meanwhile.
+        """Wait until the socket is readable and reading isn't paused, running timers.
 
         Raises:
             TimeoutError: The closing handshake timed out.
         """
         while True:
-            timeout = self._run_timers(time.monotonic())
-            if not self.reading_allowed.is_set():
-                self.reading_allowed.wait(timeout)
-                continue
-            if self.outgoing and self._wait_for_writes(timeout):
+            now = time.monotonic()
+            deadline = self._run_timers(now)
+            timeout = None if deadline is None else max(deadline - now, 0.0)
+            if self._reading_paused():
+                # Cleared, then checked again: a resume in between isn't lost.
+                self.resumed.clear()
+                if self._reading_paused():
+                    self.resumed.wait(timeout)
                 continue
             if self._pending() or self.wait_readable(timeout):
                 return
 
-    def _wait_for_writes(self, timeout: float | None) -> bool:
-        """Wait, if answers past ``write_limit`` bytes wait to be written; return whether.
+    def _reading_paused(self) -> bool:
+        """Whether the reader must leave what arrives in the socket for now."""
+        return self.writes_awaited or not self.reading_allowed.is_set()
 
-        A writer takes them before the next read: at most twice the limit and
+    def _caught_up(self) -> None:
+        # The application read enough of the messages received.
+        self.reading_allowed.set()
+        self._resume_reading()
+
+    def _resume_reading(self) -> None:
+        """Read again if no pause holds any more; called when one may have ended."""
+        self.resumed.set()
+
+    def _check_writes(self) -> None:
+        """Pause reading if answers past ``write_limit`` bytes wait to be written.
+
+        The writer that takes them resumes it: at most twice the limit and
         what one read answers are in memory, and TCP pushes back on a peer
         that sends pings and never reads.
         """
+        if not self.outgoing:  # the common case, seen without the lock
+            return
         with self.protocol_mutex:
-            if sum(map(len, self.outgoing)) <= self.write_limit:
-                return False
-            self.writes_awaited = True
-            self.writes_taken.wait(timeout)
-            return True
+            if sum(map(len, self.outgoing)) > self.write_limit:
+                self.writes_awaited = True
 
     def _pending(self) -> bool:
         """Whether TLS holds decrypted bytes that poll() can't see."""
@@ -726,7 +649,7 @@ class Connection(ConnectionAttributes[threading.Event]):
             return bool(pending() > 0)
 
     def _run_timers(self, now: float) -> float | None:
-        """Run the timers that are due; return the seconds until the next one."""
+        """Run the timers that are due; return when the next one is (monotonic clock)."""
         if self.close_deadline is not None and now >= self.close_deadline:
             raise TimeoutError("closing handshake timed out")
         if self.pong_deadline is not None and now >= self.pong_deadline:
@@ -745,7 +668,7 @@ class Connection(ConnectionAttributes[threading.Event]):
             for deadline in (self.close_deadline, self.pong_deadline, self.next_ping_at)
             if deadline is not None
         ]
-        return max(min(deadlines) - now, 0.0) if deadlines else None
+        return min(deadlines) if deadlines else None
 
     def _send_keepalive_ping(self, now: float) -> None:
         self.next_ping_at = now + cast(float, self.ping_interval)  # set only with an interval

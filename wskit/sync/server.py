@@ -11,8 +11,8 @@ A server in a few lines::
     with serve(echo, "localhost", 8765) as server:
         server.serve_forever()
 
-Each connection runs its handler in a thread of its own, plus the thread
-that reads from its socket.
+Each connection runs its handler in a thread of its own; one thread reads
+from every connection's socket (:mod:`wskit.sync.reader`).
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ from ..serving import (
 from ..typing import BytesLike, Data, LoggerLike, Origin, StatusLike, Subprotocol
 from ..utils import escape_controls
 from .connection import Connection
+from .reader import Reader
 from .utils import Deadline
 
 __all__ = ["Server", "ServerConnection", "basic_auth", "broadcast", "serve", "unix_serve"]
@@ -93,6 +94,18 @@ class ServerConnection(Connection):
             close_timeout=close_timeout,
             max_queue=max_queue,
         )
+
+    def _start_reading(self) -> None:
+        self.server.reader.add(self)
+
+    def _resume_reading(self) -> None:
+        self.server.reader.resume(self)
+
+    def _abort(self) -> None:
+        super()._abort()
+        # Dropping the connection after close_timeout, say: if reading is
+        # paused, the reader learns of it from the timers.
+        self.server.reader.check(self)
 
     def respond(self, status: StatusLike, text: str) -> Response:
         """Build a plain-text HTTP response, for ``process_request`` to return.
@@ -198,6 +211,8 @@ class Server:
         self.active: set[ServerConnection] = set()
         # Threads running ``handler``; shutdown() may wait for them.
         self.handler_threads: set[threading.Thread] = set()
+        # Reads from every connection, in one thread.
+        self.reader = Reader()
         # Writing to this pipe wakes serve_forever() up for shutdown().
         self.wake_read, self.wake_write = os.pipe()
         self.logger.info("server listening on %s", describe_address(socket.getsockname()))
@@ -244,9 +259,9 @@ class Server:
                     name="wskit handler",
                     daemon=True,
                 )
-                with self.lock:
+                with self.lock:  # started before shutdown() may join it
                     self.handler_threads.add(thread)
-                thread.start()
+                    thread.start()
 
     def _run_handler(self, sock: socket.socket, address: Any) -> None:
         try:

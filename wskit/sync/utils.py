@@ -1,10 +1,11 @@
-"""Timeouts for blocking calls."""
+"""Timeouts for blocking calls, and what threads wait for."""
 
 from __future__ import annotations
 
+import threading
 import time
 
-__all__ = ["Deadline"]
+__all__ = ["Deadline", "Latch"]
 
 
 class Deadline:
@@ -29,3 +30,46 @@ class Deadline:
         if raise_if_elapsed and left <= 0:
             raise TimeoutError("timed out")
         return max(left, 0.0)
+
+
+# Serializes Latch.set(), which is rare: once per latch, in effect.
+_setting = threading.Lock()
+
+
+class Latch:
+    """An event that is set once and stays set, for threads to wait for.
+
+    What :class:`threading.Event` does without ``clear()``, in a lock: an
+    idle connection holds a few, and an Event (a Condition and its deque of
+    waiters) takes 1.2 KiB, a Latch about 150 bytes.
+    """
+
+    __slots__ = ("_lock", "_set")
+
+    def __init__(self) -> None:
+        self._set = False
+        # Held until set(); each waiter takes it, then hands it on.
+        self._lock = threading.Lock()
+        self._lock.acquire()
+
+    def is_set(self) -> bool:
+        """Whether :meth:`set` was called."""
+        return self._set
+
+    def set(self) -> None:
+        """Release every thread waiting, and those to come. Idempotent."""
+        if self._set:
+            return
+        with _setting:
+            if not self._set:
+                self._set = True
+                self._lock.release()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until the latch is set, ``timeout`` seconds at most; return whether it is."""
+        if self._set:
+            return True
+        if not self._lock.acquire(timeout=-1 if timeout is None else max(timeout, 0.0)):
+            return False
+        self._lock.release()
+        return True

@@ -1,0 +1,170 @@
+"""The write side of a threaded connection: a queue that any thread may drain.
+
+Bytes to write go to ``outgoing``, under ``protocol_mutex``; whoever holds
+``send_lock`` writes them, so that a thread waiting to write to a slow peer
+doesn't stop the reader from reading. A writer that mustn't wait (the
+reader, :func:`~wskit.sync.server.broadcast`) leaves what the full socket
+doesn't take to a short-lived background thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+import threading
+import time
+import uuid
+from collections.abc import Callable
+
+from ..protocol import Protocol
+from .utils import Latch
+
+__all__ = ["WOULD_BLOCK", "Writer"]
+
+# What a non-blocking socket raises when it must wait: TLS may need to read
+# before it can write, or the reverse.
+WOULD_BLOCK = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
+
+
+class Writer:
+    """Writing for :class:`~wskit.sync.connection.Connection`, which sets the attributes."""
+
+    id: uuid.UUID
+    protocol: Protocol
+    socket: socket.socket
+    protocol_mutex: threading.Lock
+    send_lock: threading.Lock
+    io_lock: threading.Lock
+    outgoing: list[bytes]
+    flushing_in_background: bool
+    writes_awaited: bool
+    close_deadline: float | None
+    close_timeout: float | None
+    handshake_done: Latch
+    wait_writable: Callable[[float | None], bool]
+    # Taking the queue ends a pause for writes_awaited: tell the reader.
+    _resume_reading: Callable[[], None]
+
+    def _queue_writes(self) -> None:
+        """Move what the core has to send to the outgoing queue; hold protocol_mutex."""
+        self.outgoing.extend(self.protocol.data_to_send())
+        if self.protocol.eof_sent:
+            # The handshake can't complete any more: don't keep anyone waiting.
+            self.handshake_done.set()
+        if (
+            self.close_deadline is None
+            and self.close_timeout is not None
+            and self.protocol.close_expected()
+        ):
+            self.close_deadline = time.monotonic() + self.close_timeout
+
+    def _flush(self, *, block: bool = True) -> bool:
+        """Write the outgoing queue, unless another thread is writing it already.
+
+        With ``block``, wait until every byte is written. Without, never wait:
+        skip if another thread holds ``send_lock``, and when the socket is
+        full, leave the rest to a background thread (the reader thread and
+        :func:`~wskit.sync.server.broadcast` mustn't wait for a slow peer).
+
+        Return :obj:`False` if writing the bytes queued before the call failed:
+        they are lost, and so is the connection. Bytes that other threads queue
+        meanwhile are written too, but they aren't the caller's.
+        """
+        written = True
+        first_batch = True
+        while True:
+            if not self.send_lock.acquire(blocking=block):
+                return written  # the thread holding the lock will write our bytes too
+            unwritten: list[bytes] = []
+            try:
+                while True:
+                    with self.protocol_mutex:
+                        chunks, self.outgoing = self.outgoing, []
+                        resume, self.writes_awaited = self.writes_awaited, False
+                    if resume:
+                        self._resume_reading()
+                    if not chunks:
+                        break
+                    try:
+                        unwritten = self._write(chunks, block=block)
+                    except OSError:
+                        # The reader thread notices too, and ends the connection.
+                        self._abort()
+                        written = written and not first_batch
+                    first_batch = False
+                    if unwritten:
+                        with self.protocol_mutex:
+                            self.outgoing[:0] = unwritten
+                        break
+            finally:
+                self.send_lock.release()
+            if unwritten:
+                self._flush_in_background()
+                return written
+            with self.protocol_mutex:
+                # Bytes queued by a thread that found the lock taken.
+                if not self.outgoing:
+                    return written
+
+    def _flush_in_background(self) -> None:
+        """Start a thread that writes the outgoing queue, unless one is running.
+
+        It ends when the queue is empty, or when the connection fails: a peer
+        that never reads meets the keepalive or the close timeout.
+        """
+
+        def flush() -> None:
+            while True:
+                self._flush()
+                with self.protocol_mutex:
+                    # Checked and cleared at once: a thread that queues bytes
+                    # next sees no flusher and starts one.
+                    if not self.outgoing:
+                        self.flushing_in_background = False
+                        return
+
+        with self.protocol_mutex:
+            if self.flushing_in_background:
+                return
+            self.flushing_in_background = True
+        name = f"wskit writer {str(self.id)[:8]}"
+        threading.Thread(target=flush, name=name, daemon=True).start()
+
+    def _write(self, chunks: list[bytes], *, block: bool) -> list[bytes]:
+        """Write ``chunks`` in order; return those the full socket didn't take.
+
+        Without ``block``, what's left is returned as soon as the socket is
+        full; with it, nothing is.
+
+        Raises:
+            OSError: Writing failed.
+        """
+        for index, chunk in enumerate(chunks):
+            if not chunk:
+                self._shutdown(socket.SHUT_WR)
+                continue
+            view = memoryview(chunk)
+            while view:
+                try:
+                    with self.io_lock:
+                        sent = self.socket.send(view)
+                except WOULD_BLOCK:
+                    if not block:
+                        # TLS wants the same bytes again, which these are.
+                        rest = chunk if len(view) == len(chunk) else bytes(view)
+                        return [rest, *chunks[index + 1 :]]
+                    self.wait_writable(None)
+                    continue
+                view = view[sent:]
+        return []
+
+    def _abort(self) -> None:
+        """Shut the socket down: blocked reads and writes return at once."""
+        with contextlib.suppress(OSError):
+            self._shutdown(socket.SHUT_RDWR)
+
+    def _shutdown(self, how: int) -> None:
+        # The TCP socket's shutdown(): SSLSocket's own drops its TLS state,
+        # after which reads would return raw TLS records.
+        socket.socket.shutdown(self.socket, how)
