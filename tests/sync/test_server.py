@@ -1587,6 +1587,50 @@ def test_frames_sent_with_the_request_are_answered_at_once() -> None:
         assert read_frame(sock) == (BINARY, True, b"\x01")
 
 
+def test_bytes_after_the_request_are_not_read_until_the_server_answers() -> None:
+    """While process_request() runs, the core holds what follows the request unparsed.
+
+    Reading stops, so TCP pushes back on the client instead of the held bytes
+    growing with what it sends.
+    """
+    answer = threading.Event()
+    connections: list[ServerConnection] = []
+
+    def process_request(connection: ServerConnection, request: Request) -> None:
+        connections.append(connection)
+        answer.wait(WAIT)
+
+    frame = Frame(BINARY, b"x" * 2**16).serialize(mask=True)
+
+    def send_more(sock: socket.socket) -> None:
+        # 4 MiB: what the server doesn't read waits in the kernel's buffers,
+        # then blocks this thread until the socket is closed.
+        with contextlib.suppress(OSError):
+            sock.sendall(frame * 2**6)
+
+    with (
+        serving(process_request=process_request, ping_interval=None) as server,
+        socket.create_connection((LOCALHOST, port_of(server)), timeout=WAIT) as sock,
+    ):
+        sock.sendall(handshake_request() + frame)
+        until(lambda: len(connections) == 1)
+        sender = threading.Thread(target=send_more, args=(sock,))
+        sender.start()
+        try:
+            # Time for a server that kept reading to read what it can.
+            sender.join(1)
+            connection = connections[0]
+            assert len(connection.protocol._buffer) <= 2 * connection.recv_bufsize
+            answer.set()
+            assert read_response(sock).startswith(b"HTTP/1.1 101 ")
+            assert read_frame(sock) == (BINARY, True, b"x" * 2**16)
+            assert read_frame(sock) == (BINARY, True, b"x" * 2**16)
+        finally:
+            answer.set()
+            sock.shutdown(socket.SHUT_RDWR)
+            sender.join(WAIT)
+
+
 def test_close_sent_with_the_request_ends_the_connection_cleanly(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -157,10 +157,14 @@ class ServerConnection(Connection):
                 self.response = response
                 self.protocol.send_response(response)
                 self._queue_writes()
+                # Read again (see process_event), unless the frames that
+                # came with the request fill the queue as they are delivered.
+                self.reading_allowed.set()
                 # Frames that came with the request were parsed just now:
                 # deliver them at once, not when the next bytes arrive.
                 events = self.protocol.events_received()
             self._deliver(events)
+        self._resume_reading()
         self._flush()
         # Don't test for OPEN: the client may close right after the 101, and
         # the reader thread may handle that first. The handler then runs and
@@ -182,6 +186,10 @@ class ServerConnection(Connection):
         """Record the handshake request, then handle frames as usual."""
         if isinstance(event, Request):
             self.request = event
+            # Until the response is sent, the core keeps what follows the
+            # request unparsed: stop reading, or a client could make it keep
+            # anything it sends while process_request() runs.
+            self.reading_allowed.clear()
         super().process_event(event)
 
 
