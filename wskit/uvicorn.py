@@ -157,7 +157,14 @@ class WebSocketProtocol(Connection):
         """Start the app when the handshake request arrives."""
         if isinstance(event, Request):
             self.request = event
-            self._start_app(event)
+            # A request that isn't a valid handshake never reaches the app.
+            response = self.protocol.accept(event)
+            if response.status_code == 101:
+                self.response = response
+                self._start_app(event)
+            else:
+                self.answer = REFUSED
+                self._send_response(response)
         super().process_event(event)
 
     def _trace(self, message: str) -> None:
@@ -346,26 +353,20 @@ class WebSocketProtocol(Connection):
             )
 
     def _accept(self, subprotocol: str | None, headers: list[tuple[bytes, bytes]]) -> None:
+        response = cast(Response, self.response)
         if subprotocol is not None:
             # A client fails the connection on a subprotocol it didn't offer:
             # say so here, where the mistake is.
             if subprotocol not in self.scope["subprotocols"]:
                 raise RuntimeError(f"the client didn't offer subprotocol '{subprotocol}'")
-            self.protocol.available_subprotocols = [Subprotocol(subprotocol)]
-        response = self.protocol.accept(cast(Request, self.request))
-        if response.status_code != 101:  # the request isn't a valid handshake
-            self.answer = REFUSED
-            self.disconnect = {"type": "websocket.disconnect", "code": CloseCode.ABNORMAL_CLOSURE}
-            self._log_access(response.status_code)
-            self._send_response(response)
-            return
+            self.protocol.subprotocol = Subprotocol(subprotocol)
+            response.headers["Sec-WebSocket-Protocol"] = subprotocol
         extra = self._headers({"headers": self.default_headers + list(headers)})
         if "Date" in extra:
             del response.headers["Date"]
         response.headers.update(extra)
         self.answer = ACCEPTED
         self._log_access("[accepted]")
-        self.response = response
         self.protocol.send_response(response)
         self._send_data()
         self.start_keepalive()
