@@ -254,7 +254,7 @@ class WebSocketProtocol(Connection):
         if state is OPEN:
             self.protocol.send_close(code)
             self._send_data()
-        elif state is CONNECTING:
+        elif state is CONNECTING and self.answer in (AWAITING, RESPONDING):
             # Unanswered, or a denial response left without its end: the
             # client gets a 500 rather than half an answer.
             self.answer = REFUSED

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gc
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -69,11 +70,19 @@ async def serving(app: Any, stack: Stack, **settings: Any) -> AsyncIterator[Runn
         task.result()
         raise RuntimeError("uvicorn stopped before it started")
     port = server.servers[0].sockets[0].getsockname()[1]
+    # An app task that ends with an exception nobody retrieved is a bug of
+    # the engine: the loop reports it when the task is collected.
+    errors: list[dict[str, Any]] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda loop, context: errors.append(context))
     try:
         yield Running(server, port)
     finally:
         server.should_exit = True
         await task
+        gc.collect()
+        loop.set_exception_handler(None)
+    assert errors == []
 
 
 class Recorder:
