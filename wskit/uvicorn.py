@@ -142,10 +142,20 @@ class WebSocketProtocol(Connection):
         self._trace("WebSocket connection made")
 
     def data_received(self, data: bytes) -> None:
-        """Take the handshake request that uvicorn replays after parsing it."""
-        self.protocol.receive_data(data)
-        self._process_events()
-        self._send_data()
+        """Take bytes handed over rather than read into a buffer.
+
+        uvicorn replays the handshake request so. It goes the way of bytes
+        read from the socket, through :meth:`get_buffer` and
+        :meth:`buffer_updated`, so that a transport that never calls these
+        works too.
+        """
+        view = memoryview(data)
+        while view:
+            buffer = self.get_buffer(len(view))
+            size = min(len(buffer), len(view))
+            buffer[:size] = view[:size]
+            self.buffer_updated(size)
+            view = view[size:]
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Called by asyncio when the TCP connection is closed."""

@@ -628,3 +628,21 @@ async def test_many_connections(stack: Stack) -> None:
         while server.connections():
             await asyncio.sleep(0.01)
         assert not server.server.server_state.tasks
+
+
+async def test_bytes_handed_to_data_received(stack: Stack) -> None:
+    """A transport that calls data_received() rather than buffer_updated() works too."""
+    recorder = Recorder()
+
+    async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        recorder.put(await receive())
+        await receive()
+
+    async with serving(app, stack) as server, connect(server.url()):
+        (connection,) = server.connections()
+        mask = b"\x01\x02\x03\x04"
+        payload = bytes(byte ^ mask[n % 4] for n, byte in enumerate(b"handed"))
+        connection.data_received(b"\x81\x86" + mask + payload)
+        assert await recorder.get() == {"type": "websocket.receive", "text": "handed"}
