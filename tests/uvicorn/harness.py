@@ -11,6 +11,9 @@ from typing import Any
 
 import uvicorn
 
+from wskit.asyncio.client import connect
+from wskit.exceptions import InvalidStatus
+from wskit.http11 import Response
 from wskit.uvicorn import WebSocketProtocol
 
 ENGINE = "wskit.uvicorn:WebSocketProtocol"
@@ -36,6 +39,15 @@ class Running:
 
     def url(self, path: str = "/") -> str:
         return f"ws://127.0.0.1:{self.port}{path}"
+
+    async def refusal(self, path: str = "/", **options: Any) -> Response:
+        """Open a connection that the server must refuse; return its response."""
+        try:
+            async with connect(self.url(path), **options):
+                pass
+        except InvalidStatus as exc:
+            return exc.response
+        raise AssertionError("the server accepted the connection")
 
     def connections(self) -> list[WebSocketProtocol]:
         """The engine's connections that uvicorn tracks."""

@@ -97,9 +97,7 @@ def scope_app(recorder: Recorder) -> Callable[..., Awaitable[None]]:
 async def first_scope(stack: Stack, path: str, headers: Any = None, **settings: Any) -> Any:
     recorder = Recorder()
     async with serving(scope_app(recorder), stack, **settings) as server:
-        with pytest.raises(InvalidStatus):
-            async with connect(server.url(path), additional_headers=headers):
-                pass  # pragma: no cover
+        await server.refusal(path, additional_headers=headers)
         scope = await recorder.get()
         return scope, server.port
 
@@ -163,9 +161,7 @@ async def test_scope_state_from_lifespan(stack: Stack) -> None:
         await scope_app(recorder)(scope, receive, send)
 
     async with serving(app, stack, lifespan="on") as server:
-        with pytest.raises(InvalidStatus):
-            async with connect(server.url()):
-                pass  # pragma: no cover
+        await server.refusal()
         assert (await recorder.get())["state"] == {"db": "ready"}
 
 
@@ -207,10 +203,8 @@ async def test_accept_subprotocol_not_offered_fails_with_500(stack: Stack, caplo
         await send({"type": "websocket.accept", "subprotocol": "other"})
 
     async with serving(app, stack) as server:
-        with pytest.raises(InvalidStatus) as info:
-            async with connect(server.url(), subprotocols=[Subprotocol("chat")]):
-                pass  # pragma: no cover
-    assert info.value.response.status_code == 500
+        response = await server.refusal(subprotocols=[Subprotocol("chat")])
+    assert response.status_code == 500
     assert "didn't offer subprotocol 'other'" in caplog.text
 
 
@@ -337,10 +331,8 @@ async def test_close_before_accept_is_403(stack: Stack) -> None:
         recorder.put(await receive())
 
     async with serving(app, stack) as server:
-        with pytest.raises(InvalidStatus) as info:
-            async with connect(server.url()):
-                pass  # pragma: no cover
-        assert info.value.response.status_code == 403
+        response = await server.refusal()
+        assert response.status_code == 403
         assert (await recorder.get())["type"] == "websocket.disconnect"
 
 
@@ -361,10 +353,7 @@ async def test_denial_response(stack: Stack) -> None:
         recorder.put(await receive())
 
     async with serving(app, stack) as server:
-        with pytest.raises(InvalidStatus) as info:
-            async with connect(server.url()):
-                pass  # pragma: no cover
-        response = info.value.response
+        response = await server.refusal()
         assert response.status_code == 401
         assert response.headers["WWW-Authenticate"] == 'Basic realm="x"'
         assert response.headers["Content-Type"] == "a/b"
@@ -386,10 +375,8 @@ async def test_app_that_does_not_answer_gets_500(stack: Stack, behaviour: str) -
             await send({"type": "websocket.http.response.start", "status": 404, "headers": []})
 
     async with serving(app, stack) as server:
-        with pytest.raises(InvalidStatus) as info:
-            async with connect(server.url()):
-                pass  # pragma: no cover
-        assert info.value.response.status_code == 500
+        response = await server.refusal()
+        assert response.status_code == 500
 
 
 # Events out of order: the spec requires an error.
@@ -596,12 +583,10 @@ async def test_shutdown_before_accept_is_503(stack: Stack) -> None:
             recorder.put("disconnected")
 
     async with serving(app, stack, timeout_graceful_shutdown=5) as server:
-        client = asyncio.create_task(connect(server.url()).__aenter__())
+        client = asyncio.create_task(server.refusal())
         assert await recorder.get() == "deciding"
         server.server.should_exit = True
-        with pytest.raises(InvalidStatus) as info:
-            await client
-        assert info.value.response.status_code == 503
+        assert (await client).status_code == 503
         release.set()
         assert await recorder.get() == "disconnected"
 
