@@ -631,3 +631,42 @@ async def test_bytes_handed_to_data_received(stack: Stack) -> None:
         payload = bytes(byte ^ mask[n % 4] for n, byte in enumerate(b"handed"))
         connection.data_received(b"\x81\x86" + mask + payload)
         assert await recorder.get() == {"type": "websocket.receive", "text": "handed"}
+
+
+async def test_client_leaves_before_accept(stack: Stack) -> None:
+    release = asyncio.Event()
+    recorder = Recorder()
+
+    async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        await receive()
+        recorder.put("deciding")
+        await release.wait()
+        try:
+            await send({"type": "websocket.accept"})
+        except ClientDisconnected:
+            recorder.put("disconnected")
+        recorder.put(await receive())
+
+    async with serving(app, stack) as server:
+        _reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(HANDSHAKE)
+        assert await recorder.get() == "deciding"
+        writer.transport.abort()
+        (connection,) = server.connections()
+        await connection.wait_closed()
+        release.set()
+        assert await recorder.get() == "disconnected"
+        assert (await recorder.get())["code"] == 1006
+
+
+async def test_trace_logging(stack: Stack, caplog: Any) -> None:
+    caplog.set_level(5, "uvicorn.error")  # uvicorn's TRACE level
+    async with serving(echo_app, stack, log_level="trace") as server:
+        async with connect(server.url()) as ws:
+            await ws.send("x")
+            await ws.recv()
+        while server.connections():
+            await asyncio.sleep(0.01)
+    assert "127.0.0.1:" in caplog.text
+    assert "WebSocket connection made" in caplog.text
+    assert "WebSocket connection lost" in caplog.text
