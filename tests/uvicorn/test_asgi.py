@@ -11,7 +11,9 @@ import asyncio
 import json
 import logging
 import socket
+import ssl
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -670,3 +672,20 @@ async def test_trace_logging(stack: Stack, caplog: Any) -> None:
     assert "127.0.0.1:" in caplog.text
     assert "WebSocket connection made" in caplog.text
     assert "WebSocket connection lost" in caplog.text
+
+
+async def test_tls(stack: Stack) -> None:
+    recorder = Recorder()
+    certificate = str(Path(__file__).parents[2] / "examples" / "localhost.pem")
+    client_tls = ssl.create_default_context(cafile=certificate)
+
+    async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        recorder.put(scope["scheme"])
+        await echo_app(scope, receive, send)
+
+    async with serving(app, stack, ssl_certfile=certificate, ssl_keyfile=certificate) as server:
+        url = server.url("/").replace("ws://127.0.0.1", "wss://localhost")
+        async with connect(url, ssl=client_tls) as ws:
+            await ws.send(b"s" * 2**20)
+            assert await ws.recv() == b"s" * 2**20
+        assert await recorder.get() == "wss"
