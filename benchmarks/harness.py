@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import IO, Any, cast
 
 from . import report
-from .peers import LOOPS, ONLY_KINDS, PEERS
+from .peers import DEFAULT_PEERS, LOOPS, ONLY_KINDS, PEERS
 
 __all__ = ["Job", "main", "plan_job", "run_job"]
 
@@ -311,7 +311,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     add = parser.add_argument
     add("--rounds", type=int, default=5, help="interleaved rounds; figures are medians")
-    add("--libs", nargs="+", choices=list(PEERS), default=list(PEERS))
+    add("--libs", nargs="+", choices=list(PEERS), default=DEFAULT_PEERS)
     add("--loops", nargs="+", choices=LOOPS, default=list(LOOPS))
     add("--kinds", nargs="+", choices=KINDS, default=list(KINDS), help="what to measure")
     add("--sizes", nargs="+", type=int, default=list(SIZES), help="message sizes in bytes")

@@ -42,7 +42,16 @@ ROOT = COMPLIANCE.parent
 WSTEST_PYTHON = ROOT / ".venv-autobahn" / "py27" / "bin" / "python"
 WSTEST = [str(WSTEST_PYTHON), str(COMPLIANCE / "wstest_local.py")]
 
-AGENTS = ("asyncio-server", "sync-server", "asyncio-client", "sync-client")
+# The Starlette echo app of testees/uvicorn_server.py under uvicorn, with the
+# wskit engine and, for comparison, each of uvicorn's own (--ws values).
+UVICORN_ENGINES = {
+    "uvicorn-server": "wskit.uvicorn:WebSocketProtocol",
+    "uvicorn-websockets-sansio-server": "websockets-sansio",
+    "uvicorn-websockets-server": "websockets",
+    "uvicorn-wsproto-server": "wsproto",
+}
+# By default, wskit's agents; the stock engines run when asked by name.
+AGENTS = ("asyncio-server", "sync-server", "asyncio-client", "sync-client", "uvicorn-server")
 
 # From the worst to the best: a case gets the worst of its two verdicts.
 RESULTS = ("FAILED", "NON-STRICT", "UNIMPLEMENTED", "INFORMATIONAL", "OK")
@@ -183,6 +192,7 @@ class Job:
 
     name: str  # the agent's name in wstest's reports
     testee: Path
+    arguments: list[str]
     cases: dict[str, list[str]]
     reports: Path
     testee_log: IO[str]
@@ -196,13 +206,17 @@ def run_agent(agent: str, cases: dict[str, list[str]], out: Path, timeout: float
     directory.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     error = ""
+    engine = UVICORN_ENGINES.get(agent)
     with (
         (directory / "testee.log").open("w") as testee_log,
         (directory / "wstest.log").open("w") as wstest_log,
     ):
         job = Job(
-            name=f"wskit-{agent}",
-            testee=COMPLIANCE / "testees" / f"{agent.replace('-', '_')}.py",
+            name=f"wskit-{agent}" if agent in AGENTS else agent,
+            testee=COMPLIANCE
+            / "testees"
+            / ("uvicorn_server.py" if engine else f"{agent.replace('-', '_')}.py"),
+            arguments=[engine] if engine else [],
             cases=cases,
             reports=directory / "reports",
             testee_log=testee_log,
@@ -225,7 +239,7 @@ def run_agent(agent: str, cases: dict[str, list[str]], out: Path, timeout: float
 
 def run_server_agent(job: Job) -> None:
     """Start the echo server testee, then point wstest's fuzzing client at it."""
-    command = [sys.executable, str(job.testee)]
+    command = [sys.executable, str(job.testee), *job.arguments]
     with running(command, job.testee_log, stdout=subprocess.PIPE) as server:
         timer = _kill_after(server, STARTUP_TIMEOUT)
         try:
@@ -442,10 +456,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--agent",
-        choices=AGENTS,
+        choices=sorted({*AGENTS, *UVICORN_ENGINES}),
         action="append",
         dest="agents",
-        help="run this agent only; repeat for several (default: all four)",
+        help="run this agent only; repeat for several (default: wskit's five)",
     )
     parser.add_argument("--out", type=Path, help="reports directory (compliance/reports/MODE)")
     parser.add_argument("--summary", type=Path, help="also write the summary to this file")

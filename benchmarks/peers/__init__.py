@@ -7,7 +7,7 @@ Every module has ``make_peer(loop)`` and runs as a server or client process:
 
 from __future__ import annotations
 
-__all__ = ["LOOPS", "ONLY_KINDS", "PEERS"]
+__all__ = ["DEFAULT_PEERS", "LOOPS", "ONLY_KINDS", "PEERS", "UVICORN_PEERS"]
 
 #: Event loops and threads, in the order reports list them.
 LOOPS = ("asyncio", "uvloop", "threads")
@@ -21,6 +21,19 @@ PEERS: dict[str, tuple[str | None, tuple[str, ...]]] = {
     "websockets": ("websockets", LOOPS),
     "aiohttp": ("aiohttp", ("asyncio", "uvloop")),
 }
+
+#: The same Starlette app under uvicorn with each WebSocket engine (the wskit
+#: engine first), measured apart by ``python -m benchmarks.uvicorn``.
+UVICORN_PEERS: dict[str, tuple[str | None, tuple[str, ...]]] = {
+    "uvicorn_wskit": ("uvicorn", ("asyncio", "uvloop")),
+    "uvicorn_websockets_sansio": ("uvicorn", ("asyncio", "uvloop")),
+    "uvicorn_websockets": ("uvicorn", ("asyncio", "uvloop")),
+    "uvicorn_wsproto": ("wsproto", ("asyncio", "uvloop")),
+}
+
+#: The libraries the harness compares unless told otherwise.
+DEFAULT_PEERS = list(PEERS)
+PEERS.update(UVICORN_PEERS)
 
 #: The kinds of measurement a peer takes part in, when not all of them.
 ONLY_KINDS: dict[str, tuple[str, ...]] = {"raw_await": ("rtt",)}

@@ -1,0 +1,37 @@
+"""benchmarks.uvicorn: the four uvicorn engines measured side by side, and compared.
+
+A tiny run (``--quick``): it checks that every engine is measured and the
+comparison is made, never how fast anything is.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from benchmarks import uvicorn as uvicorn_bench
+from benchmarks.peers import UVICORN_PEERS
+
+
+def test_every_engine_is_measured_and_compared(tmp_path: Path) -> None:
+    out, md = tmp_path / "results.json", tmp_path / "results.md"
+    rows = uvicorn_bench.main(
+        ["--quick", "--rounds", "1", "--no-pin", "--out", str(out), "--markdown", str(md)]
+    )
+    cases = {(row["loop"], row["case"]) for row in rows}
+    assert cases == {
+        (loop, case)
+        for loop in ("asyncio", "uvloop")
+        for case in ("64 B", "16 KiB", "1 MiB", "20 connections, 64 B")  # --quick: 20
+    }
+    for row in rows:
+        assert row["fastest"] in UVICORN_PEERS
+        assert row["fastest"] != "uvicorn_wskit"
+        assert row["ratio"] > 0
+        assert row["cpu_ratio"] > 0
+        # The targets concern 64 B round trips only.
+        assert ("met" in row) is (row["case"] == "64 B")
+    report = md.read_text()
+    assert "The wskit engine against the fastest stock engine" in report
+    for lib in UVICORN_PEERS:
+        assert lib in report
+    assert "### Errors" not in report
