@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from wskit.client import ClientProtocol
-from wskit.connecting import handshake_request, select_proxy, uses_proxy_tls, uses_tls
+from wskit.connecting import (
+    check_unix_address,
+    handshake_request,
+    renamed_ssl_context,
+    select_proxy,
+    uses_proxy_tls,
+    uses_tls,
+)
 from wskit.datastructures import Headers
 from wskit.exceptions import InvalidProxy
 from wskit.http11 import USER_AGENT
@@ -86,3 +93,36 @@ def test_uses_proxy_tls() -> None:
     assert uses_proxy_tls(parse_proxy("http://p"), None) is False
     with pytest.raises(ValueError, match="incompatible with a socks5h:// proxy"):
         uses_proxy_tls(parse_proxy("socks5h://p"), object())
+
+
+def test_unix_address_is_a_path_or_a_socket() -> None:
+    check_unix_address("/tmp/socket", None)
+    check_unix_address(None, object())
+    with pytest.raises(ValueError, match="missing path"):
+        check_unix_address(None, None)
+    with pytest.raises(ValueError, match="incompatible"):
+        check_unix_address("/tmp/socket", object())
+
+
+def test_explicit_ssl_none_with_wss_is_refused() -> None:
+    # As websockets' asyncio client: ssl=None can't mean "no TLS" with wss://.
+    uri = parse_uri("wss://example.com/")
+    assert uses_tls(uri, None)
+    with pytest.raises(ValueError, match="ssl=None"):
+        uses_tls(uri, None, ssl_given=True)
+    proxy = parse_proxy("https://proxy:3128")
+    assert uses_proxy_tls(proxy, None)
+    with pytest.raises(ValueError, match="proxy_ssl=None"):
+        uses_proxy_tls(proxy, None, ssl_given=True)
+
+
+def test_ssl_context_is_the_old_name_of_ssl() -> None:
+    context = object()
+    kwargs: dict[str, object] = {"ssl_context": context}
+    with pytest.warns(DeprecationWarning, match="ssl_context"):
+        assert renamed_ssl_context(None, kwargs) is context
+    assert kwargs == {}
+    # An explicit ssl wins; ssl_context stays for the next layer to refuse.
+    kwargs = {"ssl_context": context}
+    assert renamed_ssl_context("given", kwargs) == "given"
+    assert kwargs == {"ssl_context": context}
