@@ -131,6 +131,7 @@ to send and would otherwise keep a connection busy forever. Legitimate senders
 never need more than a handful. Going over fails the connection with 1008.
 """
 
+_DATA_OPCODES = (TEXT, BINARY, CONT)
 # The FIN and RSV1-3 flags of a frame, indexed by the high nibble of its first byte.
 _FLAGS = tuple(
     (bool(first & _FIN), bool(first & _RSV1), bool(first & _RSV2), bool(first & _RSV3))
@@ -187,13 +188,22 @@ class Protocol:
         "__weakref__",
         "_joined",
         "_separate_fragments",
+        "bytes_received",
+        "bytes_sent",
         "close_rcvd",
         "close_rcvd_then_sent",
         "close_sent",
         "eof_rcvd",
         "eof_sent",
+        "frames_received",
+        "frames_sent",
         "held_failure",
+        "messages_received",
+        "messages_sent",
         "parser_exc",
+        "pings_received",
+        "pings_sent",
+        "pongs_received",
     )
 
     def __init__(
@@ -272,6 +282,24 @@ class Protocol:
         self._separate_fragments = 0
         self._writes: list[bytes] = []
 
+        # Statistics (see wskit.stats): counted where the core does work
+        # anyway, in slots, whose increments are the cheapest.
+        self.bytes_received = 0
+        """Bytes received from the network: handshake, frame headers, payloads."""
+        self.bytes_sent = 0
+        """Bytes queued for the network: handshake, frame headers, payloads."""
+        self.frames_received = 0
+        """Frames received, control frames included."""
+        self.frames_sent = 0
+        """Frames sent, control frames included."""
+        self.messages_received = 0
+        """Whole data messages received."""
+        self.messages_sent = 0
+        """Whole data messages sent."""
+        self.pings_received = 0
+        self.pings_sent = 0
+        self.pongs_received = 0
+
     # State.
 
     def _set_state(self, state: State) -> None:
@@ -343,6 +371,7 @@ class Protocol:
         """
         if self.eof_rcvd:
             raise EOFError("stream ended")
+        self.bytes_received += len(data)
         reading = self._reading
         if reading is FRAMES:
             self._receive_frames(data)
@@ -372,6 +401,7 @@ class Protocol:
                 return  # the connection failed since the read: as in receive_data()
             raise ValueError("no payload was being received")
         added = payload.advance(nbytes)
+        self.bytes_received += nbytes
         try:
             self._payload_added(payload, added)
         except Exception as exc:
@@ -451,14 +481,20 @@ class Protocol:
                     and not self.extensions
                     and not self.debug
                 ):
+                    events = self._events
+                    before = len(events)
                     position = read_messages(
                         buffer,
                         position,
-                        self._events,
+                        events,
                         self.side is SERVER,
                         self.max_message_size,
                         self.max_fragment_size,
                     )
+                    # One frame, one message each: counted once per run.
+                    added = len(events) - before
+                    self.frames_received += added
+                    self.messages_received += added
                     if position == len(buffer):
                         break
                 parsed = read_frame(buffer, position)
@@ -607,6 +643,7 @@ class Protocol:
     def _receive_frame(self, frame: Frame) -> None:
         """Decode a complete frame, enforce the message rules, queue the event."""
         opcode = frame.opcode
+        self.frames_received += 1
         if opcode is CONT or opcode is TEXT or opcode is BINARY:
             if opcode is not CONT:
                 self._message_opcode = opcode
@@ -630,6 +667,7 @@ class Protocol:
                 self._message_opcode = None
                 self._message_size = 0
                 self._empty_fragments = 0
+                self.messages_received += 1
         else:
             frame = self._decode(frame)
         # A frame that fails the connection is never delivered: parse the
@@ -642,10 +680,13 @@ class Protocol:
         else:
             self._events.append(frame)
         if opcode is PING:
+            self.pings_received += 1
             # "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame
             # in response", unless it is already closing.
             if self.state is OPEN:
                 self.send_frame(Frame(PONG, frame.data))
+        elif opcode is PONG:
+            self.pongs_received += 1
         elif close is not None:
             self._receive_close(close)
 
@@ -788,9 +829,11 @@ class Protocol:
                 self._fragments_compress = compress
             self.send_frame(Frame(opcode, data, fin), compress)
         else:  # fast path: what send_frame() does, without a Frame
-            self._writes.append(
-                build_frame(opcode | (_FIN if fin else 0), data, self.side is CLIENT)
-            )
+            frame = build_frame(opcode | (_FIN if fin else 0), data, self.side is CLIENT)
+            self._writes.append(frame)
+            self.bytes_sent += len(frame)
+            self.frames_sent += 1
+            self.messages_sent += fin
 
     def send_close(self, code: CloseCode | int | None = None, reason: str = "") -> None:
         """Start the closing handshake.
@@ -837,6 +880,7 @@ class Protocol:
         """
         self._check_control_allowed()
         self.send_frame(Frame(PING, data))
+        self.pings_sent += 1
 
     def send_pong(self, data: BytesLike) -> None:
         """Send an unsolicited pong frame (pongs that answer pings are automatic).
@@ -945,12 +989,19 @@ class Protocol:
             # Write a long payload after its header as it is, rather than
             # copy it into one frame. bytes only: the payload of another
             # type could change before it is written.
-            self._writes += (frame.serialize_header(), frame.data)
+            header = frame.serialize_header()
+            self._writes += (header, frame.data)
+            self.bytes_sent += len(header) + len(frame.data)
         else:
             extensions = self.extensions
             if compress is False:
                 extensions = [extension for extension in extensions if not extension.compresses]
-            self._writes.append(frame.serialize(mask=self.side is CLIENT, extensions=extensions))
+            data = frame.serialize(mask=self.side is CLIENT, extensions=extensions)
+            self._writes.append(data)
+            self.bytes_sent += len(data)
+        self.frames_sent += 1
+        if frame.fin and frame.opcode in _DATA_OPCODES:
+            self.messages_sent += 1
 
     def send_eof(self) -> None:
         """Queue :data:`SEND_EOF` unless it was queued already."""
@@ -972,6 +1023,7 @@ class Protocol:
         if self.eof_sent:
             raise InvalidState("cannot write after sending EOF")
         self._writes.append(data)
+        self.bytes_sent += len(data)
 
     def queue_event(self, event: Event) -> None:
         """Queue a handshake event for :meth:`events_received`."""

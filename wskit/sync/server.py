@@ -47,6 +47,7 @@ from ..serving import (
     log_handler_exception,
     log_refusal,
 )
+from ..stats import ServerStats
 from ..typing import BytesLike, Data, LoggerLike, Origin, StatusLike, Subprotocol
 from ..utils import escape_controls
 from .connection import Connection
@@ -196,6 +197,8 @@ class Server:
         self.serving = True
         self.lock = threading.Lock()
         self.active: set[ServerConnection] = set()
+        self.stats = ServerStats()
+        """Connections opened and closed, handshakes refused; updated under ``lock``."""
         # Threads running ``handler``; shutdown() may wait for them.
         self.handler_threads: set[threading.Thread] = set()
         # Writing to this pipe wakes serve_forever() up for shutdown().
@@ -212,11 +215,20 @@ class Server:
         """Track a connection, so that :meth:`shutdown` closes it."""
         with self.lock:
             self.active.add(connection)
+            self.stats.connection_opened()
 
     def unregister(self, connection: ServerConnection) -> None:
-        """Stop tracking a connection."""
+        """Stop tracking a connection, once closed."""
         with self.lock:
             self.active.discard(connection)
+            self.stats.connection_closed(connection.protocol)
+
+    def refused(self, connection: ServerConnection) -> None:
+        """Count a handshake refused with an HTTP response."""
+        status = connection.protocol.status
+        if status is not None:
+            with self.lock:
+                self.stats.handshake_refused(status)
 
     def is_serving(self) -> bool:
         """Whether the server accepts new connections."""
@@ -438,6 +450,7 @@ def serve(
             return
         except InvalidHandshake as exc:
             log_refusal(connection.logger, exc, connection.response)
+            server.refused(connection)
             connection.wait_for_close()
             return
         except Exception:
