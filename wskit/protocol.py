@@ -187,6 +187,8 @@ class Protocol:
         "__dict__",
         "__weakref__",
         "_joined",
+        "_received_other",
+        "_sent_other",
         "_separate_fragments",
         "bytes_received",
         "bytes_sent",
@@ -198,8 +200,6 @@ class Protocol:
         "frames_received",
         "frames_sent",
         "held_failure",
-        "messages_received",
-        "messages_sent",
         "parser_exc",
         "pings_received",
         "pings_sent",
@@ -282,8 +282,9 @@ class Protocol:
         self._separate_fragments = 0
         self._writes: list[bytes] = []
 
-        # Statistics (see wskit.stats): counted where the core does work
-        # anyway, in slots, whose increments are the cheapest.
+        # Statistics (see wskit.stats), in slots. On the per-message path,
+        # they cost an addition per read and per write: frames are counted
+        # when handed over, messages derived from them.
         self.bytes_received = 0
         """Bytes received from the network: handshake, frame headers, payloads."""
         self.bytes_sent = 0
@@ -292,13 +293,22 @@ class Protocol:
         """Frames received, control frames included."""
         self.frames_sent = 0
         """Frames sent, control frames included."""
-        self.messages_received = 0
-        """Whole data messages received."""
-        self.messages_sent = 0
-        """Whole data messages sent."""
+        # Frames received and sent that aren't whole messages.
+        self._received_other = 0
+        self._sent_other = 0
         self.pings_received = 0
         self.pings_sent = 0
         self.pongs_received = 0
+
+    @property
+    def messages_received(self) -> int:
+        """Whole data messages received."""
+        return self.frames_received - self._received_other
+
+    @property
+    def messages_sent(self) -> int:
+        """Whole data messages sent."""
+        return self.frames_sent - self._sent_other
 
     # State.
 
@@ -481,20 +491,14 @@ class Protocol:
                     and not self.extensions
                     and not self.debug
                 ):
-                    events = self._events
-                    before = len(events)
                     position = read_messages(
                         buffer,
                         position,
-                        events,
+                        self._events,
                         self.side is SERVER,
                         self.max_message_size,
                         self.max_fragment_size,
                     )
-                    # One frame, one message each: counted once per run.
-                    added = len(events) - before
-                    self.frames_received += added
-                    self.messages_received += added
                     if position == len(buffer):
                         break
                 parsed = read_frame(buffer, position)
@@ -643,7 +647,6 @@ class Protocol:
     def _receive_frame(self, frame: Frame) -> None:
         """Decode a complete frame, enforce the message rules, queue the event."""
         opcode = frame.opcode
-        self.frames_received += 1
         if opcode is CONT or opcode is TEXT or opcode is BINARY:
             if opcode is not CONT:
                 self._message_opcode = opcode
@@ -667,7 +670,6 @@ class Protocol:
                 self._message_opcode = None
                 self._message_size = 0
                 self._empty_fragments = 0
-                self.messages_received += 1
         else:
             frame = self._decode(frame)
         # A frame that fails the connection is never delivered: parse the
@@ -675,6 +677,8 @@ class Protocol:
         close = Close.parse(frame.data) if opcode is CLOSE else None
         if self.debug:
             self.logger.debug("< %s", frame)
+        if not frame.fin or opcode not in _DATA_OPCODES:
+            self._received_other += 1  # a frame, not a whole message
         if opcode is CONT:
             self._queue_fragment(frame)
         else:
@@ -711,6 +715,7 @@ class Protocol:
                         last.data = joined
                     joined += frame.data
                     last.fin = frame.fin
+                    self.frames_received += 1  # not an event of its own
                     return
         self._separate_fragments += 1
         events.append(frame)
@@ -829,11 +834,14 @@ class Protocol:
                 self._fragments_compress = compress
             self.send_frame(Frame(opcode, data, fin), compress)
         else:  # fast path: what send_frame() does, without a Frame
-            frame = build_frame(opcode | (_FIN if fin else 0), data, self.side is CLIENT)
+            if fin:
+                first = opcode | _FIN
+            else:
+                first = opcode
+                self._sent_other += 1  # a frame, not a whole message
+            frame = build_frame(first, data, self.side is CLIENT)
             self._writes.append(frame)
             self.bytes_sent += len(frame)
-            self.frames_sent += 1
-            self.messages_sent += fin
 
     def send_close(self, code: CloseCode | int | None = None, reason: str = "") -> None:
         """Start the closing handshake.
@@ -937,6 +945,8 @@ class Protocol:
         then a :class:`bytearray`.
         """
         events, self._events = self._events, []
+        # Frames, and the odd handshake event (see queue_event).
+        self.frames_received += len(events)
         # Never extend the payload of a frame handed out.
         self._joined = None
         self._separate_fragments = 0
@@ -948,6 +958,8 @@ class Protocol:
         :data:`SEND_EOF` in the list means "half-close the connection".
         """
         writes, self._writes = self._writes, []
+        # Frames, less the other writes, subtracted when queued (send_eof...).
+        self.frames_sent += len(writes)
         return writes
 
     def close_expected(self) -> bool:
@@ -992,6 +1004,7 @@ class Protocol:
             header = frame.serialize_header()
             self._writes += (header, frame.data)
             self.bytes_sent += len(header) + len(frame.data)
+            self.frames_sent -= 1  # two writes, one frame
         else:
             extensions = self.extensions
             if compress is False:
@@ -999,9 +1012,8 @@ class Protocol:
             data = frame.serialize(mask=self.side is CLIENT, extensions=extensions)
             self._writes.append(data)
             self.bytes_sent += len(data)
-        self.frames_sent += 1
-        if frame.fin and frame.opcode in _DATA_OPCODES:
-            self.messages_sent += 1
+        if not frame.fin or frame.opcode not in _DATA_OPCODES:
+            self._sent_other += 1
 
     def send_eof(self) -> None:
         """Queue :data:`SEND_EOF` unless it was queued already."""
@@ -1010,6 +1022,7 @@ class Protocol:
             if self.debug:
                 self.logger.debug("> EOF")
             self._writes.append(SEND_EOF)
+            self.frames_sent -= 1  # not a frame
 
     # Helpers for the handshake subclasses.
 
@@ -1024,10 +1037,12 @@ class Protocol:
             raise InvalidState("cannot write after sending EOF")
         self._writes.append(data)
         self.bytes_sent += len(data)
+        self.frames_sent -= 1  # not a frame
 
     def queue_event(self, event: Event) -> None:
         """Queue a handshake event for :meth:`events_received`."""
         self._events.append(event)
+        self.frames_received -= 1  # not a frame
 
     def hold(self, data: BytesLike) -> None:
         """Keep ``data`` unparsed until :meth:`start_frames`."""

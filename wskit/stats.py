@@ -9,13 +9,15 @@ counts at the few points a connection's life turns: opened, closed, refused.
 
 from __future__ import annotations
 
+import threading
+import typing
 from collections import Counter
 from collections.abc import Iterable
 
 from .frames import CloseCode, Frame
 from .protocol import Protocol
 
-__all__ = ["ConnectionStats", "ServerStats", "queued_bytes"]
+__all__ = ["COUNTERS", "ConnectionStats", "ServerStats", "StatsSource", "queued_bytes"]
 
 
 class ConnectionStats:
@@ -92,41 +94,81 @@ def queued_bytes(frames: Iterable[Frame]) -> int:
     return sum(len(frame.data) for frame in frames)
 
 
+# The counters of ConnectionStats, which the core keeps under the same names.
+COUNTERS = (
+    "messages_received",
+    "messages_sent",
+    "bytes_received",
+    "bytes_sent",
+    "frames_received",
+    "frames_sent",
+    "pings_received",
+    "pings_sent",
+    "pongs_received",
+)
+
+
+class StatsSource(typing.Protocol):
+    """A connection, as :class:`ServerStats` sees it."""
+
+    @property
+    def protocol(self) -> Protocol: ...
+
+    @property
+    def stats(self) -> ConnectionStats: ...
+
+
 class ServerStats:
     """What a server has done since it started: connections and refusals.
 
     The server updates it when a connection opens or closes and when it
-    refuses a handshake, never per message.
+    refuses a handshake, never per message. It keeps the connections open,
+    to read their statistics, and adds up those of connections closed.
+    Safe to read from another thread: take :attr:`lock`.
     """
 
-    __slots__ = ("closed", "opened", "refused")
+    __slots__ = ("closed", "connections", "lock", "opened", "refused", "totals")
 
     def __init__(self) -> None:
+        self.lock = threading.Lock()
+        """Held while the statistics change."""
         self.opened = 0
         """Connections opened: the handshake succeeded."""
+        self.connections: set[StatsSource] = set()
+        """Connections open now."""
         self.closed: Counter[int] = Counter()
         """Connections closed, by the close code received (1006 when none)."""
         self.refused: Counter[int] = Counter()
         """Handshakes answered with another status than 101, by HTTP status."""
+        self.totals: Counter[str] = Counter()
+        """The counters of :class:`ConnectionStats`, added up over connections closed."""
 
     @property
     def open(self) -> int:
         """Connections open now."""
-        return self.opened - self.closed.total()
+        return len(self.connections)
 
-    def connection_opened(self) -> None:
+    def connection_opened(self, connection: StatsSource) -> None:
         """Count a connection whose handshake succeeded."""
-        self.opened += 1
+        with self.lock:
+            self.opened += 1
+            self.connections.add(connection)
 
-    def connection_closed(self, protocol: Protocol) -> None:
+    def connection_closed(self, connection: StatsSource) -> None:
         """Count a connection that :meth:`connection_opened` counted and that ended."""
+        protocol = connection.protocol
         code = protocol.close_code
-        # Plain ints: the keys are labels in reports.
-        self.closed[int(CloseCode.ABNORMAL_CLOSURE if code is None else code)] += 1
+        with self.lock:
+            self.connections.discard(connection)
+            # Plain ints: the keys are labels in reports.
+            self.closed[int(CloseCode.ABNORMAL_CLOSURE if code is None else code)] += 1
+            for name in COUNTERS:
+                self.totals[name] += getattr(protocol, name)
 
     def handshake_refused(self, status: int) -> None:
         """Count a handshake answered with HTTP ``status``."""
-        self.refused[status] += 1
+        with self.lock:
+            self.refused[status] += 1
 
     def __repr__(self) -> str:
         return (

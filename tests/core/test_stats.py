@@ -17,7 +17,7 @@ from wskit.frames import BINARY, TEXT, CloseCode, Frame
 from wskit.http11 import Request
 from wskit.protocol import OPEN, SEND_EOF, Protocol
 from wskit.server import ServerProtocol
-from wskit.stats import ConnectionStats, ServerStats, queued_bytes
+from wskit.stats import COUNTERS, ConnectionStats, ServerStats, queued_bytes
 from wskit.uri import parse_uri
 
 
@@ -153,25 +153,52 @@ def test_queued_bytes_sums_payloads() -> None:
     assert queued_bytes([Frame(TEXT, b"abc"), Frame(BINARY, bytearray(5))]) == 8
 
 
+class Connection:
+    """What a server passes to its ServerStats."""
+
+    def __init__(self, protocol: Protocol) -> None:
+        self.protocol = protocol
+
+    @property
+    def stats(self) -> ConnectionStats:
+        return ConnectionStats(self.protocol, latency=0, buffered_incoming=0, buffered_outgoing=0)
+
+
 def test_server_stats_count_connections_and_refusals() -> None:
     stats = ServerStats()
     assert (stats.open, stats.opened) == (0, 0)
-    normal, abnormal = ServerProtocol(), ServerProtocol()
-    for protocol in (normal, abnormal):
-        stats.connection_opened()
+    normal, abnormal = Connection(ServerProtocol()), Connection(ServerProtocol())
+    for connection in (normal, abnormal):
+        protocol = cast(ServerProtocol, connection.protocol)
         protocol.send_response(protocol.accept(_request()))
+        stats.connection_opened(connection)
     assert (stats.open, stats.opened) == (2, 2)
-    normal.receive_data(b"\x88\x82\x00\x00\x00\x00\x03\xe8")  # masked close 1000
-    normal.receive_eof()
-    abnormal.receive_eof()  # no close frame: 1006
+    assert stats.connections == {normal, abnormal}
+    normal.protocol.receive_data(b"\x82\x83\x00\x00\x00\x00abc")  # masked binary "abc"
+    normal.protocol.receive_data(b"\x88\x82\x00\x00\x00\x00\x03\xe8")  # masked close 1000
+    normal.protocol.receive_eof()
+    abnormal.protocol.receive_eof()  # no close frame: 1006
+    for connection in (normal, abnormal):
+        connection.protocol.events_received()
+        connection.protocol.data_to_send()
     stats.connection_closed(normal)
     stats.connection_closed(abnormal)
     stats.handshake_refused(403)
     stats.handshake_refused(403)
     stats.handshake_refused(400)
     assert (stats.open, stats.opened) == (0, 2)
+    assert stats.connections == set()
     assert stats.closed == {1000: 1, 1006: 1}
     assert stats.refused == {403: 2, 400: 1}
+    # What closed connections did stays in the totals.
+    assert stats.totals["messages_received"] == 1
+    assert stats.totals["frames_received"] == 2
+    assert stats.totals["frames_sent"] == 1  # the close frame's echo
+    assert stats.totals["bytes_received"] == sum(
+        connection.protocol.bytes_received for connection in (normal, abnormal)
+    )
+    assert set(stats.totals) == set(COUNTERS)
+    assert set(COUNTERS) <= set(ConnectionStats.__slots__)
     assert repr(stats) == (
         "ServerStats(open=0, opened=2, closed={1000: 1, 1006: 1}, refused={403: 2, 400: 1})"
     )

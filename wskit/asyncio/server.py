@@ -251,7 +251,7 @@ class Server:
                 connection.transport.abort()
                 return
 
-            self.stats.connection_opened()
+            self.stats.connection_opened(connection)
             opened = True
             try:
                 await self.handler(connection)
@@ -263,7 +263,7 @@ class Server:
         finally:
             await connection.wait_closed()
             if opened:
-                self.stats.connection_closed(connection.protocol)
+                self.stats.connection_closed(connection)
             del self.handlers[connection]
 
     def close(

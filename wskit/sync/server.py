@@ -198,7 +198,7 @@ class Server:
         self.lock = threading.Lock()
         self.active: set[ServerConnection] = set()
         self.stats = ServerStats()
-        """Connections opened and closed, handshakes refused; updated under ``lock``."""
+        """Connections opened and closed, handshakes refused."""
         # Threads running ``handler``; shutdown() may wait for them.
         self.handler_threads: set[threading.Thread] = set()
         # Writing to this pipe wakes serve_forever() up for shutdown().
@@ -215,20 +215,19 @@ class Server:
         """Track a connection, so that :meth:`shutdown` closes it."""
         with self.lock:
             self.active.add(connection)
-            self.stats.connection_opened()
+        self.stats.connection_opened(connection)
 
     def unregister(self, connection: ServerConnection) -> None:
         """Stop tracking a connection, once closed."""
         with self.lock:
             self.active.discard(connection)
-            self.stats.connection_closed(connection.protocol)
+        self.stats.connection_closed(connection)
 
     def refused(self, connection: ServerConnection) -> None:
         """Count a handshake refused with an HTTP response."""
         status = connection.protocol.status
         if status is not None:
-            with self.lock:
-                self.stats.handshake_refused(status)
+            self.stats.handshake_refused(status)
 
     def is_serving(self) -> bool:
         """Whether the server accepts new connections."""
