@@ -84,15 +84,15 @@ async def test_server_counts_connections_by_close_code_and_refusals_by_status() 
             return ws.respond(http.HTTPStatus.FORBIDDEN, "no\n")
         return None
 
-    async def handler(ws: ServerConnection) -> None:
-        await ws.wait_closed()
-
     server: Server
-    async with serve(handler, "127.0.0.1", 0, process_request=process_request) as server:
+    async with serve(echo, "127.0.0.1", 0, process_request=process_request) as server:
         first = await connect(uri_of(server))
         second = await connect(uri_of(server))
+        # An answer: the handler runs, so the connection was counted.
+        for client in (first, second):
+            await client.send("hi")
+            await client.recv()
         assert (server.stats.open, server.stats.opened) == (2, 2)
-        await first.send("hi")
         await first.close()
         await second.close(4001, "bye")
         for _ in range(2):
@@ -108,5 +108,5 @@ async def test_server_counts_connections_by_close_code_and_refusals_by_status() 
     assert stats.closed == {1000: 1, 4001: 1}
     assert stats.refused[403] == 2
     assert sum(stats.refused.values()) == 3
-    assert stats.totals["messages_received"] == 1
+    assert stats.totals["messages_received"] == 2
     assert stats.connections == set()
