@@ -131,6 +131,7 @@ to send and would otherwise keep a connection busy forever. Legitimate senders
 never need more than a handful. Going over fails the connection with 1008.
 """
 
+_DATA_OPCODES = (TEXT, BINARY, CONT)
 # The FIN and RSV1-3 flags of a frame, indexed by the high nibble of its first byte.
 _FLAGS = tuple(
     (bool(first & _FIN), bool(first & _RSV1), bool(first & _RSV2), bool(first & _RSV3))
@@ -186,14 +187,23 @@ class Protocol:
         "__dict__",
         "__weakref__",
         "_joined",
+        "_received_other",
+        "_sent_other",
         "_separate_fragments",
+        "bytes_received",
+        "bytes_sent",
         "close_rcvd",
         "close_rcvd_then_sent",
         "close_sent",
         "eof_rcvd",
         "eof_sent",
+        "frames_received",
+        "frames_sent",
         "held_failure",
         "parser_exc",
+        "pings_received",
+        "pings_sent",
+        "pongs_received",
     )
 
     def __init__(
@@ -272,6 +282,34 @@ class Protocol:
         self._separate_fragments = 0
         self._writes: list[bytes] = []
 
+        # Statistics (see wskit.stats), in slots. On the per-message path,
+        # they cost an addition per read and per write: frames are counted
+        # when handed over, messages derived from them.
+        self.bytes_received = 0
+        """Bytes received from the network: handshake, frame headers, payloads."""
+        self.bytes_sent = 0
+        """Bytes queued for the network: handshake, frame headers, payloads."""
+        self.frames_received = 0
+        """Frames received, control frames included."""
+        self.frames_sent = 0
+        """Frames sent, control frames included."""
+        # Frames received and sent that aren't whole messages.
+        self._received_other = 0
+        self._sent_other = 0
+        self.pings_received = 0
+        self.pings_sent = 0
+        self.pongs_received = 0
+
+    @property
+    def messages_received(self) -> int:
+        """Whole data messages received."""
+        return self.frames_received - self._received_other
+
+    @property
+    def messages_sent(self) -> int:
+        """Whole data messages sent."""
+        return self.frames_sent - self._sent_other
+
     # State.
 
     def _set_state(self, state: State) -> None:
@@ -343,6 +381,7 @@ class Protocol:
         """
         if self.eof_rcvd:
             raise EOFError("stream ended")
+        self.bytes_received += len(data)
         reading = self._reading
         if reading is FRAMES:
             self._receive_frames(data)
@@ -372,6 +411,7 @@ class Protocol:
                 return  # the connection failed since the read: as in receive_data()
             raise ValueError("no payload was being received")
         added = payload.advance(nbytes)
+        self.bytes_received += nbytes
         try:
             self._payload_added(payload, added)
         except Exception as exc:
@@ -637,15 +677,20 @@ class Protocol:
         close = Close.parse(frame.data) if opcode is CLOSE else None
         if self.debug:
             self.logger.debug("< %s", frame)
+        if not frame.fin or opcode not in _DATA_OPCODES:
+            self._received_other += 1  # a frame, not a whole message
         if opcode is CONT:
             self._queue_fragment(frame)
         else:
             self._events.append(frame)
         if opcode is PING:
+            self.pings_received += 1
             # "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame
             # in response", unless it is already closing.
             if self.state is OPEN:
                 self.send_frame(Frame(PONG, frame.data))
+        elif opcode is PONG:
+            self.pongs_received += 1
         elif close is not None:
             self._receive_close(close)
 
@@ -670,6 +715,7 @@ class Protocol:
                         last.data = joined
                     joined += frame.data
                     last.fin = frame.fin
+                    self.frames_received += 1  # not an event of its own
                     return
         self._separate_fragments += 1
         events.append(frame)
@@ -788,9 +834,14 @@ class Protocol:
                 self._fragments_compress = compress
             self.send_frame(Frame(opcode, data, fin), compress)
         else:  # fast path: what send_frame() does, without a Frame
-            self._writes.append(
-                build_frame(opcode | (_FIN if fin else 0), data, self.side is CLIENT)
-            )
+            if fin:
+                first = opcode | _FIN
+            else:
+                first = opcode
+                self._sent_other += 1  # a frame, not a whole message
+            frame = build_frame(first, data, self.side is CLIENT)
+            self._writes.append(frame)
+            self.bytes_sent += len(frame)
 
     def send_close(self, code: CloseCode | int | None = None, reason: str = "") -> None:
         """Start the closing handshake.
@@ -837,6 +888,7 @@ class Protocol:
         """
         self._check_control_allowed()
         self.send_frame(Frame(PING, data))
+        self.pings_sent += 1
 
     def send_pong(self, data: BytesLike) -> None:
         """Send an unsolicited pong frame (pongs that answer pings are automatic).
@@ -893,6 +945,8 @@ class Protocol:
         then a :class:`bytearray`.
         """
         events, self._events = self._events, []
+        # Frames, and the odd handshake event (see queue_event).
+        self.frames_received += len(events)
         # Never extend the payload of a frame handed out.
         self._joined = None
         self._separate_fragments = 0
@@ -904,6 +958,8 @@ class Protocol:
         :data:`SEND_EOF` in the list means "half-close the connection".
         """
         writes, self._writes = self._writes, []
+        # Frames, less the other writes, subtracted when queued (send_eof...).
+        self.frames_sent += len(writes)
         return writes
 
     def close_expected(self) -> bool:
@@ -945,12 +1001,19 @@ class Protocol:
             # Write a long payload after its header as it is, rather than
             # copy it into one frame. bytes only: the payload of another
             # type could change before it is written.
-            self._writes += (frame.serialize_header(), frame.data)
+            header = frame.serialize_header()
+            self._writes += (header, frame.data)
+            self.bytes_sent += len(header) + len(frame.data)
+            self.frames_sent -= 1  # two writes, one frame
         else:
             extensions = self.extensions
             if compress is False:
                 extensions = [extension for extension in extensions if not extension.compresses]
-            self._writes.append(frame.serialize(mask=self.side is CLIENT, extensions=extensions))
+            data = frame.serialize(mask=self.side is CLIENT, extensions=extensions)
+            self._writes.append(data)
+            self.bytes_sent += len(data)
+        if not frame.fin or frame.opcode not in _DATA_OPCODES:
+            self._sent_other += 1
 
     def send_eof(self) -> None:
         """Queue :data:`SEND_EOF` unless it was queued already."""
@@ -959,6 +1022,7 @@ class Protocol:
             if self.debug:
                 self.logger.debug("> EOF")
             self._writes.append(SEND_EOF)
+            self.frames_sent -= 1  # not a frame
 
     # Helpers for the handshake subclasses.
 
@@ -972,10 +1036,13 @@ class Protocol:
         if self.eof_sent:
             raise InvalidState("cannot write after sending EOF")
         self._writes.append(data)
+        self.bytes_sent += len(data)
+        self.frames_sent -= 1  # not a frame
 
     def queue_event(self, event: Event) -> None:
         """Queue a handshake event for :meth:`events_received`."""
         self._events.append(event)
+        self.frames_received -= 1  # not a frame
 
     def hold(self, data: BytesLike) -> None:
         """Keep ``data`` unparsed until :meth:`start_frames`."""

@@ -85,6 +85,7 @@ class ServerProtocol(Protocol):
         "handshake_exc",
         "origin",
         "origins",
+        "status",
         "subprotocol",
     )
 
@@ -114,6 +115,8 @@ class ServerProtocol(Protocol):
         """Subprotocol negotiated in the handshake, if any."""
         self.handshake_exc: Exception | None = None
         """Why the opening handshake failed, if it did."""
+        self.status: int | None = None
+        """HTTP status of the handshake response, once sent."""
         self._request_parser = RequestParser()
 
     # Receiving the request.
@@ -392,6 +395,7 @@ class ServerProtocol(Protocol):
         if self.debug:
             self.logger.debug("> HTTP/1.1 %d %s", response.status_code, response.reason_phrase)
         self.send_handshake(response.serialize())
+        self.status = response.status_code
         if response.status_code == 101:
             self._set_state(OPEN)
             self.start_frames(b"")

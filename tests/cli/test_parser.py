@@ -121,6 +121,8 @@ def test_serve_and_demo_defaults() -> None:
         "max_size": 2**20,
         "certfile": None,
         "keyfile": None,
+        "metrics": None,
+        "metrics_host": "127.0.0.1",
         "main": serve.main,
     }
     assert vars(parse("demo", "--port", "0", "--host", "::1")) == {
@@ -133,6 +135,7 @@ def test_serve_and_demo_defaults() -> None:
     assert args.mode == "broadcast"  # type: ignore[attr-defined]
     assert args.origin == ["https://a", "https://b"]  # type: ignore[attr-defined]
     assert parse("serve", "--exec", "cat").exec == "cat"  # type: ignore[attr-defined]
+    assert parse("serve", "--metrics", "9100").metrics == 9100  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(

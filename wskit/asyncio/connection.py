@@ -36,6 +36,7 @@ from ..exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedOK
 from ..frames import BINARY, CONT, PONG, TEXT, CloseCode, Frame
 from ..messages import MESSAGE_TYPES, encode, queue_limits
 from ..protocol import CLOSED, OPEN, SEND_EOF, Event, Protocol
+from ..stats import ConnectionStats, queued_bytes
 from ..typing import BytesLike, Data
 from .messages import Assembler
 
@@ -160,6 +161,23 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
         self.read_buffer = _read_buffer()
 
     # Public API: attributes.
+
+    @property
+    def stats(self) -> ConnectionStats:
+        """Counts of messages, frames and bytes, latency and buffers, read now.
+
+        Reading it costs; sending and receiving don't pay for it.
+        """
+        # The frames of a burst wait for the loop's next pass (_write_frame).
+        outgoing = self.transport.get_write_buffer_size()
+        if self.burst is not None:
+            outgoing += self.burst_size
+        return ConnectionStats(
+            self.protocol,
+            latency=self.latency,
+            buffered_incoming=queued_bytes(self.recv_messages.queue.frames),
+            buffered_outgoing=outgoing,
+        )
 
     @property
     def local_address(self) -> Any:

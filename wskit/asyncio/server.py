@@ -44,6 +44,7 @@ from ..serving import (
     log_handler_exception,
     log_refusal,
 )
+from ..stats import ServerStats
 from ..typing import BytesLike, Data, LoggerLike, Origin, StatusLike, Subprotocol
 from .connection import Connection
 
@@ -200,6 +201,8 @@ class Server:
             logger = logging.getLogger("wskit.server")
         self.logger = logger
         self.handlers: dict[ServerConnection, asyncio.Task[None]] = {}
+        self.stats = ServerStats()
+        """Connections opened and closed, handshakes refused."""
         self.close_task: asyncio.Task[None] | None = None
         self.closed_waiter: asyncio.Future[None] = self.loop.create_future()
         self.server: asyncio.Server
@@ -225,6 +228,7 @@ class Server:
         self.handlers[connection] = self.loop.create_task(self._handle(connection))
 
     async def _handle(self, connection: ServerConnection) -> None:
+        opened = False
         try:
             try:
                 await asyncio.wait_for(
@@ -239,12 +243,17 @@ class Server:
                 return
             except InvalidHandshake as exc:
                 log_refusal(connection.logger, exc, connection.response)
+                status = connection.protocol.status
+                if status is not None:
+                    self.stats.handshake_refused(status)
                 return
             except Exception:
                 connection.logger.error("opening handshake failed", exc_info=True)
                 connection.transport.abort()
                 return
 
+            self.stats.connection_opened(connection)
+            opened = True
             try:
                 await self.handler(connection)
             except Exception as exc:
@@ -254,6 +263,8 @@ class Server:
                 await connection.close()
         finally:
             await connection.wait_closed()
+            if opened:
+                self.stats.connection_closed(connection)
             del self.handlers[connection]
 
     def close(

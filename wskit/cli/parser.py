@@ -294,6 +294,18 @@ def build_parser() -> Parser:
         "clients that send no Origin, which aren't browsers, are always accepted",
     )
     add_max_size(serve)
+    serve.add_argument(
+        "--metrics",
+        metavar="PORT",
+        type=int,
+        help="serve Prometheus metrics at http://127.0.0.1:PORT/metrics (needs wskit[prometheus])",
+    )
+    serve.add_argument(
+        "--metrics-host",
+        metavar="HOST",
+        default="127.0.0.1",
+        help="address the metrics listen on (default: 127.0.0.1)",
+    )
     group = serve.add_argument_group("TLS (wss://)")
     group.add_argument("--certfile", metavar="FILE", help="certificate chain, in PEM")
     group.add_argument("--keyfile", metavar="FILE", help="private key, if not in --certfile")

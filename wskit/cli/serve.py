@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import logging
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TextIO
 
 from ..asyncio.server import Server, ServerConnection, broadcast, serve
 from ..serving import describe_address
 from ..typing import Origin
 from .bridge import bridge
-from .errors import OK, report
+from .errors import OK, UsageError, report
 from .signals import on_stop_signals
 from .tls import server_context
 
@@ -35,15 +36,45 @@ async def run(args: argparse.Namespace, stdout: TextIO = sys.stdout) -> int:
     stop = asyncio.Event()
     try:
         async with start(args) as server:
-            scheme = "ws" if args.certfile is None else "wss"
-            urls = " and ".join(listening_urls(server, scheme))
-            mode = "exec" if args.exec is not None else args.mode
-            print(f"wskit serve ({mode}) on {urls}; Ctrl-C stops", file=stdout, flush=True)
-            with on_stop_signals(stop.set):
-                await stop.wait()
+            with metrics(server, args, stdout):
+                scheme = "ws" if args.certfile is None else "wss"
+                urls = " and ".join(listening_urls(server, scheme))
+                mode = "exec" if args.exec is not None else args.mode
+                print(f"wskit serve ({mode}) on {urls}; Ctrl-C stops", file=stdout, flush=True)
+                with on_stop_signals(stop.set):
+                    await stop.wait()
     except Exception as exc:
         return report(exc, f"{args.host}:{args.port}", sys.stderr)
     return OK
+
+
+@contextlib.contextmanager
+def metrics(server: Server, args: argparse.Namespace, stdout: TextIO) -> Iterator[None]:
+    """Serve the server's metrics over HTTP meanwhile, if ``--metrics`` says so.
+
+    Raises:
+        UsageError: prometheus_client isn't installed.
+    """
+    if args.metrics is None:
+        yield
+        return
+    try:
+        # Only here: prometheus_client is an optional dependency.
+        from ..metrics import start_metrics_server  # noqa: PLC0415
+    except ImportError as exc:
+        raise UsageError(
+            "--metrics needs prometheus_client: pip install wskit[prometheus]"
+        ) from exc
+    http_server, thread = start_metrics_server(server.stats, args.metrics, args.metrics_host)
+    host, port = http_server.server_address[:2]
+    where = f"[{host!s}]" if ":" in str(host) else str(host)
+    print(f"metrics on http://{where}:{port}/metrics", file=stdout, flush=True)
+    try:
+        yield
+    finally:
+        http_server.shutdown()
+        http_server.server_close()
+        thread.join()
 
 
 def start(args: argparse.Namespace) -> serve:

@@ -43,6 +43,7 @@ from ..exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedOK
 from ..frames import BINARY, CONT, PONG, TEXT, CloseCode, Frame
 from ..messages import MESSAGE_TYPES, encode, queue_limits
 from ..protocol import CONNECTING, OPEN, Event, Protocol
+from ..stats import ConnectionStats, queued_bytes
 from ..typing import BytesLike, Data
 from .messages import Assembler
 from .utils import Latch
@@ -180,6 +181,21 @@ class Connection(ConnectionAttributes[threading.Event], Writer):
         self.recv_events_thread.start()
 
     # Public API: attributes.
+
+    @property
+    def stats(self) -> ConnectionStats:
+        """Counts of messages, frames and bytes, latency and buffers, read now.
+
+        Reading it costs; sending and receiving don't pay for it. Outgoing
+        bytes are those queued and not taken by a writing thread yet.
+        """
+        # Copies, taken at once: other threads may change these meanwhile.
+        return ConnectionStats(
+            self.protocol,
+            latency=self.latency,
+            buffered_incoming=queued_bytes(list(self.recv_messages.queue.frames)),
+            buffered_outgoing=sum(map(len, list(self.outgoing))),
+        )
 
     @property
     def local_address(self) -> Any:

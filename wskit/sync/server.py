@@ -47,6 +47,7 @@ from ..serving import (
     log_handler_exception,
     log_refusal,
 )
+from ..stats import ServerStats
 from ..typing import BytesLike, Data, LoggerLike, Origin, StatusLike, Subprotocol
 from ..utils import escape_controls
 from .connection import Connection
@@ -217,6 +218,8 @@ class Server:
         self.serving = True
         self.lock = threading.Lock()
         self.active: set[ServerConnection] = set()
+        self.stats = ServerStats()
+        """Connections opened and closed, handshakes refused."""
         # Threads running ``handler``; shutdown() may wait for them.
         self.handler_threads: set[threading.Thread] = set()
         # Reads from every connection, in one thread.
@@ -235,11 +238,19 @@ class Server:
         """Track a connection, so that :meth:`shutdown` closes it."""
         with self.lock:
             self.active.add(connection)
+        self.stats.connection_opened(connection)
 
     def unregister(self, connection: ServerConnection) -> None:
-        """Stop tracking a connection."""
+        """Stop tracking a connection, once closed."""
         with self.lock:
             self.active.discard(connection)
+        self.stats.connection_closed(connection)
+
+    def refused(self, connection: ServerConnection) -> None:
+        """Count a handshake refused with an HTTP response."""
+        status = connection.protocol.status
+        if status is not None:
+            self.stats.handshake_refused(status)
 
     def is_serving(self) -> bool:
         """Whether the server accepts new connections."""
@@ -461,6 +472,7 @@ def serve(
             return
         except InvalidHandshake as exc:
             log_refusal(connection.logger, exc, connection.response)
+            server.refused(connection)
             connection.wait_for_close()
             return
         except Exception:
