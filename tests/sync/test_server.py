@@ -125,6 +125,18 @@ def test_serve_forever_in_a_thread(caplog: pytest.LogCaptureFixture) -> None:
             connect(f"ws://{LOCALHOST}:{port}/", open_timeout=WAIT)
 
 
+def test_serve_forever_started_just_before_leaving_the_block_returns() -> None:
+    # Leaving the block shuts the server down while serve_forever() is
+    # starting in another thread; it used to close its wake-up pipe under a
+    # waiting selector too, which then never woke: the thread hung forever.
+    for _ in range(200):
+        with serve(echo, LOCALHOST, 0) as server:
+            thread = threading.Thread(target=server.serve_forever)
+            thread.start()
+        thread.join(WAIT)
+        assert not thread.is_alive()
+
+
 def test_serve_forever_returns_at_once_after_shutdown() -> None:
     with serve(echo, LOCALHOST, 0) as server:
         server.shutdown()

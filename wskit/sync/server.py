@@ -224,8 +224,10 @@ class Server:
         self.handler_threads: set[threading.Thread] = set()
         # Reads from every connection, in one thread.
         self.reader = Reader()
-        # Writing to this pipe wakes serve_forever() up for shutdown().
-        self.wake_read, self.wake_write = os.pipe()
+        # While serve_forever() runs, writing to this pipe wakes it up for
+        # shutdown(). serve_forever() opens and closes the pipe itself: an fd
+        # closed under a waiting selector would never wake it.
+        self.wake_write: int | None = None
         self.logger.info("server listening on %s", describe_address(socket.getsockname()))
 
     @property
@@ -263,24 +265,34 @@ class Server:
                 if not self.serving:
                     return
                 selector.register(self.socket, selectors.EVENT_READ)
-            selector.register(self.wake_read, selectors.EVENT_READ)
-            while self.serving:
-                ready = {key.fileobj for key, _ in selector.select()}
-                if self.wake_read in ready or not self.serving:
-                    break
-                try:
-                    sock, address = self.socket.accept()
-                except OSError:  # the client went away already, or shutdown
-                    continue
-                thread = threading.Thread(
-                    target=self._run_handler,
-                    args=(sock, address),
-                    name="wskit handler",
-                    daemon=True,
-                )
-                with self.lock:  # started before shutdown() may join it
-                    self.handler_threads.add(thread)
-                    thread.start()
+                wake_read, self.wake_write = os.pipe()
+            try:
+                self._accept_until_shutdown(selector, wake_read)
+            finally:
+                with self.lock:
+                    os.close(wake_read)
+                    os.close(self.wake_write)
+                    self.wake_write = None
+
+    def _accept_until_shutdown(self, selector: selectors.BaseSelector, wake_read: int) -> None:
+        selector.register(wake_read, selectors.EVENT_READ)
+        while self.serving:
+            ready = {key.fileobj for key, _ in selector.select()}
+            if wake_read in ready or not self.serving:
+                break
+            try:
+                sock, address = self.socket.accept()
+            except OSError:  # the client went away already, or shutdown
+                continue
+            thread = threading.Thread(
+                target=self._run_handler,
+                args=(sock, address),
+                name="wskit handler",
+                daemon=True,
+            )
+            with self.lock:  # started before shutdown() may join it
+                self.handler_threads.add(thread)
+                thread.start()
 
     def _run_handler(self, sock: socket.socket, address: Any) -> None:
         try:
@@ -312,7 +324,8 @@ class Server:
         with self.lock:
             stopping, self.serving = self.serving, False
             if stopping:
-                os.write(self.wake_write, b"x")
+                if self.wake_write is not None:
+                    os.write(self.wake_write, b"x")
                 self.socket.close()
         if stopping:
             self.logger.info("server closing")
@@ -345,8 +358,6 @@ class Server:
         traceback: TracebackType | None,
     ) -> None:
         self.shutdown()
-        os.close(self.wake_read)
-        os.close(self.wake_write)
 
 
 def __getattr__(name: str) -> Any:
