@@ -137,6 +137,30 @@ class ServerConnection(Connection):
         if request is None:  # malformed, or the client left early
             raise self.protocol.handshake_exc or InvalidHandshake("no handshake request")
 
+        try:
+            self._answer(request, process_request, process_response, server_header)
+        except BaseException:
+            # Reading stopped when the request arrived (see process_event):
+            # the reader must see how the connection ends.
+            self.reading_allowed.set()
+            raise
+        finally:
+            self._resume_reading()
+        self._flush()
+        # Don't test for OPEN: the client may close right after the 101, and
+        # the reader thread may handle that first. The handler then runs and
+        # learns how the connection ended.
+        if self.protocol.handshake_exc is not None:
+            raise self.protocol.handshake_exc
+
+    def _answer(
+        self,
+        request: Request,
+        process_request: ProcessRequest | None,
+        process_response: ProcessResponse | None,
+        server_header: str | None,
+    ) -> None:
+        """Build the response to ``request`` with the hooks, send it, deliver early frames."""
         response = self._call_hook(process_request, request)
         response = answer(
             self.protocol,
@@ -165,13 +189,6 @@ class ServerConnection(Connection):
                 # deliver them at once, not when the next bytes arrive.
                 events = self.protocol.events_received()
             self._deliver(events)
-        self._resume_reading()
-        self._flush()
-        # Don't test for OPEN: the client may close right after the 101, and
-        # the reader thread may handle that first. The handler then runs and
-        # learns how the connection ended.
-        if self.protocol.handshake_exc is not None:
-            raise self.protocol.handshake_exc
 
     def _call_hook(
         self, hook: Callable[..., Response | None] | None, *args: Any
