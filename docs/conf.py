@@ -61,11 +61,12 @@ napoleon_use_ivar = True
 nitpick_ignore_regex = [
     (
         r"py:.*",
-        r"(_asyncio|abc|asyncio|collections\.abc|concurrent|enum|http|logging|os|re"
-        r"|socket|ssl|threading|urllib|uuid|warnings|zlib)\..*",
+        r"(_asyncio|_thread|abc|asyncio|collections|collections\.abc|concurrent|enum|http"
+        r"|logging|os|re|socket|ssl|threading|urllib|uuid|warnings|wsgiref|zlib)\..*",
     ),
     (r"py:.*", r"dict\..*"),
     (r"py:.*", r"redis\..*"),  # the optional dependency of wskit.pubsub.redis
+    (r"py:.*", r"prometheus_client\..*"),  # the optional dependency of wskit.metrics
     (r"py:obj", r"True|False"),  # builtins without an inventory
     # Private modules, and the type variables of generic base classes.
     (r"py:.*", r"wskit\.(\w+\.)?_.*"),

@@ -21,7 +21,7 @@ messages received (``reading_allowed`` is clear) or the peer with what the
 reader answers by itself, pongs and close frames (``writes_awaited``: past
 ``write_limit`` bytes of them wait in the queue), so that neither a slow
 handler nor a peer that sends pings and never reads the pongs can grow
-memory without bound. Whoever ends a pause calls :meth:`_resume_reading`: a
+memory without bound. Whoever ends a pause calls ``_resume_reading()``: a
 client's reader thread waits for it, a server's reader watches the socket
 again. The reader never blocks on a pause: the shared one serves the other
 connections meanwhile.

@@ -6,7 +6,7 @@ leave at once, thousands of threads wake together and fight for the GIL: the
 server's CPU grew with the square of their number and new clients waited for
 seconds. Instead, a server's connections register with a :class:`Reader`:
 one thread waits on all their sockets with a selector, runs the step a
-client's reader thread runs (:meth:`Connection._receive`) for each socket
+client's reader thread runs (``Connection._receive()``) for each socket
 that is readable, and runs their timers (keepalive, close timeout) from a
 heap. Handlers still run in threads of their own; the reader wakes them one
 at a time as it processes the connections.
