@@ -3,10 +3,11 @@
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2] / "wskit"
-# Every module of the package except the I/O layers, the command line,
-# wskit.testing and the metrics' HTTP endpoint.
-IO_PACKAGES = {"asyncio", "sync", "cli", "pubsub", "testing"}
-IO_MODULES = {"__main__.py", "metrics.py"}
+# Every module of the package except the I/O layers (the legacy API and the
+# uvicorn engine are on asyncio), the command line, wskit.testing and the
+# metrics' HTTP endpoint.
+IO_PACKAGES = {"asyncio", "sync", "cli", "legacy", "pubsub", "testing"}
+IO_MODULES = {"__main__.py", "metrics.py", "uvicorn.py"}
 
 core = sorted(
     str(path.relative_to(ROOT.parent))
