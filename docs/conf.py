@@ -69,8 +69,8 @@ nitpick_ignore_regex = [
     (r"py:.*", r"prometheus_client\..*"),  # the optional dependency of wskit.metrics
     (r"py:obj", r"True|False"),  # builtins without an inventory
     # Private modules, and the type variables of generic base classes.
-    (r"py:.*", r"wskit\.(\w+\.)?_.*"),
-    (r"py:.*", r"wskit\.(dispatch\.Connection|(connection_attributes|keepalive)\.Waiter)"),
+    (r"py:.*", r"wskit\.(\w+\.){0,2}_.*"),
+    (r"py:.*", r"wskit\.shared\.(dispatch\.Connection|(connection_attributes|keepalive)\.Waiter)"),
     # Type aliases in annotations: autodoc shows their names, which Sphinx
     # looks up as classes, while they are documented as data.
     (r"py:class", r"(wskit\.typing\.)?LoggerLike"),

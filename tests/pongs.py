@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from wskit.keepalive import PendingPings
+from wskit.shared.keepalive import PendingPings
 
 __all__ = ["count_pongs"]
 

@@ -3,7 +3,7 @@
 They change defaults without changing code, for instance the delays between
 reconnection attempts (``WSKIT_BACKOFF_*``, see :mod:`wskit.reconnect`) or
 how many redirects a client follows (``WSKIT_MAX_REDIRECTS``, see
-:mod:`wskit.redirects`). They're read when they're needed, not at import.
+:mod:`wskit.shared.redirects`). They're read when they're needed, not at import.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from wskit.extensions.permessage_deflate import PerMessageDeflate
 from wskit.frames import BINARY, CONT, TEXT, Frame
 from wskit.protocol import Protocol, Side, State
 from wskit.server import ServerProtocol
-from wskit.serving import BroadcastFrame
+from wskit.shared.serving import BroadcastFrame
 from wskit.typing import BytesLike
 from wskit.uri import parse_uri
 

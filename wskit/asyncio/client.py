@@ -23,7 +23,6 @@ from types import TracebackType
 from typing import Any, Literal, cast
 
 from ..client import ClientProtocol
-from ..connecting import handshake_request, select_proxy, uses_proxy_tls, uses_tls
 from ..datastructures import HeadersLike
 from ..exceptions import InvalidStatus
 from ..extensions.base import ClientExtensionFactory
@@ -32,7 +31,8 @@ from ..headers import validate_subprotocols
 from ..http11 import USER_AGENT, Response
 from ..proxy import Proxy, proxy_handshake
 from ..reconnect import Retry, backoff, process_exception
-from ..redirects import Redirects
+from ..shared.connecting import handshake_request, select_proxy, uses_proxy_tls, uses_tls
+from ..shared.redirects import Redirects
 from ..tunnel import TunnelHandshake
 from ..typing import LoggerLike, Origin, Subprotocol
 from ..uri import WebSocketURI, parse_uri
@@ -129,7 +129,7 @@ class connect:
     raised in the body of the loop ends it.
 
     Redirects of the opening handshake are followed (see
-    :mod:`wskit.redirects`), up to ``WSKIT_MAX_REDIRECTS``, 10 by default.
+    :mod:`wskit.shared.redirects`), up to ``WSKIT_MAX_REDIRECTS``, 10 by default.
 
     Args:
         uri: URI of the server, ``ws://`` or ``wss://``.

@@ -31,11 +31,11 @@ from collections.abc import (
 from types import TracebackType
 from typing import Any, Literal, cast, overload
 
-from ..connection_attributes import ConnectionAttributes
 from ..exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedOK
 from ..frames import BINARY, CONT, PONG, TEXT, CloseCode, Frame
-from ..messages import MESSAGE_TYPES, encode, queue_limits
 from ..protocol import CLOSED, OPEN, SEND_EOF, Event, Protocol
+from ..shared.connection_attributes import ConnectionAttributes
+from ..shared.messages import MESSAGE_TYPES, encode, queue_limits
 from ..stats import ConnectionStats, queued_bytes
 from ..typing import BytesLike, Data
 from .messages import Assembler

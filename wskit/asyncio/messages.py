@@ -8,7 +8,7 @@ from typing import Any
 
 from ..exceptions import ConcurrencyError
 from ..frames import Frame
-from ..messages import BaseAssembler, Fragments, PartialMessage, join
+from ..shared.messages import BaseAssembler, Fragments, PartialMessage, join
 from ..typing import Data
 from .waiter import PurePythonWaiter, Waiter
 
@@ -18,7 +18,7 @@ __all__ = ["Assembler"]
 class Assembler(BaseAssembler):
     """Turns the data frames received into messages for ``recv()``.
 
-    See :class:`~wskit.messages.BaseAssembler` for the arguments.
+    See :class:`~wskit.shared.messages.BaseAssembler` for the arguments.
     """
 
     def __init__(

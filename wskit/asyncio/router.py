@@ -34,15 +34,15 @@ import inspect
 import ssl as ssl_module
 from typing import Any, Literal, cast
 
-from ..dispatch import BaseRouter, URLMap, url_scheme
 from ..http11 import Request, Response
+from ..shared.dispatch import BaseRouter, URLMap, url_scheme
 from .server import ServerConnection, serve
 
 __all__ = ["Router", "route", "unix_route"]
 
 
 class Router(BaseRouter[ServerConnection]):
-    """Dispatch connections to handlers by path; see :class:`~wskit.dispatch.BaseRouter`."""
+    """Dispatch connections to handlers by path; see :class:`~wskit.shared.dispatch.BaseRouter`."""
 
     async def handler(self, connection: ServerConnection) -> None:
         """The connection handler of the server: run the handler that the path chose."""

@@ -36,7 +36,7 @@ from ..headers import validate_subprotocols
 from ..http11 import SERVER, Request, Response
 from ..protocol import CLOSED, CONNECTING, OPEN
 from ..server import ServerProtocol
-from ..serving import (
+from ..shared.serving import (
     BroadcastFrame,
     answer,
     describe_address,

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import TextIO
 
 from ..asyncio.server import Server, ServerConnection, broadcast, serve
-from ..serving import describe_address
+from ..shared.serving import describe_address
 from ..typing import Origin
 from .bridge import bridge
 from .errors import OK, UsageError, report

@@ -68,7 +68,7 @@ class AbortHandshake(InvalidHandshake):
 class RedirectHandshake(InvalidHandshake):
     """The server redirected the opening handshake to ``uri``.
 
-    wskit's client follows redirects itself (see :mod:`wskit.redirects`);
+    wskit's client follows redirects itself (see :mod:`wskit.shared.redirects`);
     the class exists for code that names it.
     """
 

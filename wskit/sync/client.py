@@ -22,14 +22,6 @@ from types import TracebackType
 from typing import Any, Literal, cast
 
 from ..client import ClientProtocol
-from ..connecting import (
-    check_unix_address,
-    handshake_request,
-    renamed_ssl_context,
-    select_proxy,
-    uses_proxy_tls,
-    uses_tls,
-)
 from ..datastructures import HeadersLike
 from ..exceptions import InvalidStatus
 from ..extensions.base import ClientExtensionFactory
@@ -39,7 +31,15 @@ from ..http11 import USER_AGENT, Response
 from ..protocol import CONNECTING
 from ..proxy import Proxy, proxy_handshake
 from ..reconnect import Retry, backoff, process_exception
-from ..redirects import Redirects
+from ..shared.connecting import (
+    check_unix_address,
+    handshake_request,
+    renamed_ssl_context,
+    select_proxy,
+    uses_proxy_tls,
+    uses_tls,
+)
+from ..shared.redirects import Redirects
 from ..tunnel import TunnelHandshake
 from ..typing import LoggerLike, Origin, Subprotocol
 from ..uri import WebSocketURI, parse_uri

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..exceptions import ConcurrencyError
 from ..frames import Frame
-from ..messages import BaseAssembler, Fragments, PartialMessage, join
+from ..shared.messages import BaseAssembler, Fragments, PartialMessage, join
 from ..typing import Data
 from .utils import Deadline
 
@@ -20,7 +20,7 @@ class Assembler(BaseAssembler):
 
     The thread that reads from the network calls :meth:`put`; application
     threads call :meth:`get` or :meth:`get_iter`. See
-    :class:`~wskit.messages.BaseAssembler` for the arguments.
+    :class:`~wskit.shared.messages.BaseAssembler` for the arguments.
     """
 
     def __init__(

@@ -29,15 +29,15 @@ from __future__ import annotations
 import ssl as ssl_module
 from typing import Any, Literal
 
-from ..dispatch import BaseRouter, URLMap, url_scheme
 from ..http11 import Request, Response
+from ..shared.dispatch import BaseRouter, URLMap, url_scheme
 from .server import Server, ServerConnection, serve
 
 __all__ = ["Router", "route", "unix_route"]
 
 
 class Router(BaseRouter[ServerConnection]):
-    """Dispatch connections to handlers by path; see :class:`~wskit.dispatch.BaseRouter`."""
+    """Dispatch connections to handlers by path; see :class:`~wskit.shared.dispatch.BaseRouter`."""
 
     def handler(self, connection: ServerConnection) -> None:
         """The connection handler of the server: run the handler that the path chose."""

@@ -30,7 +30,6 @@ from types import TracebackType
 from typing import Any, TypeAlias, cast
 
 from ..auth import credentials_checker, read_credentials, unauthorized
-from ..connecting import check_unix_address, renamed_ssl_context
 from ..exceptions import ConcurrencyError, InvalidHandshake
 from ..extensions.base import ServerExtensionFactory
 from ..extensions.permessage_deflate import enable_server_permessage_deflate
@@ -39,7 +38,8 @@ from ..headers import validate_subprotocols
 from ..http11 import SERVER, Request, Response
 from ..protocol import CLOSED, CONNECTING, OPEN
 from ..server import ServerProtocol
-from ..serving import (
+from ..shared.connecting import check_unix_address, renamed_ssl_context
+from ..shared.serving import (
     BroadcastFrame,
     answer,
     describe_address,

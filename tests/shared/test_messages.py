@@ -1,11 +1,11 @@
-"""Tests for wskit.messages: incoming frame queue, message assembly, outgoing encoding."""
+"""Tests for wskit.shared.messages: incoming frame queue, message assembly, outgoing encoding."""
 
 from __future__ import annotations
 
 import pytest
 
 from wskit.frames import BINARY, CONT, TEXT, Frame
-from wskit.messages import (
+from wskit.shared.messages import (
     BaseAssembler,
     Fragments,
     FrameQueue,

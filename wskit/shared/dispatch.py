@@ -21,8 +21,8 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, Protocol, TypeVar
 
-from .http11 import Request, Response
-from .typing import StatusLike
+from ..http11 import Request, Response
+from ..typing import StatusLike
 
 __all__ = ["BaseRouter", "URLMap", "url_scheme"]
 

@@ -1,4 +1,4 @@
-"""Tests for wskit.connection_attributes: what every connection exposes."""
+"""Tests for wskit.shared.connection_attributes: what every connection exposes."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import logging
 
 import pytest
 
-from wskit.connection_attributes import ConnectionAttributes
 from wskit.frames import CLOSE, Close, Frame
 from wskit.protocol import Protocol, Side, State
 from wskit.server import ServerProtocol
+from wskit.shared.connection_attributes import ConnectionAttributes
 
 
 def test_attributes_follow_the_protocol() -> None:

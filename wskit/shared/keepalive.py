@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 from typing import Generic, TypeVar
 
-from .exceptions import ConcurrencyError
-from .typing import BytesLike
+from ..exceptions import ConcurrencyError
+from ..typing import BytesLike
 
 __all__ = ["PendingPings"]
 

@@ -1,4 +1,4 @@
-"""Tests for wskit.dispatch: the routing that the asyncio and threading routers share."""
+"""Tests for wskit.shared.dispatch: the routing that the asyncio and threading routers share."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import pytest
 import werkzeug.routing
 
 from wskit.datastructures import Headers
-from wskit.dispatch import BaseRouter, url_scheme
 from wskit.http11 import Request, Response
 from wskit.routing import BaseConverter, Map, Rule
 from wskit.server import ServerProtocol
+from wskit.shared.dispatch import BaseRouter, url_scheme
 from wskit.typing import StatusLike
 
 

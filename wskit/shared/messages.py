@@ -18,8 +18,8 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .frames import TEXT, Frame
-from .typing import BytesLike, Data
+from ..frames import TEXT, Frame
+from ..typing import BytesLike, Data
 
 __all__ = [
     "BYTES_LIKE",

@@ -1,11 +1,15 @@
-"""Tests for wskit.connecting: what both clients share when they connect."""
+"""Tests for wskit.shared.connecting: what both clients share when they connect."""
 
 from __future__ import annotations
 
 import pytest
 
 from wskit.client import ClientProtocol
-from wskit.connecting import (
+from wskit.datastructures import Headers
+from wskit.exceptions import InvalidProxy
+from wskit.http11 import USER_AGENT
+from wskit.proxy import Proxy, parse_proxy
+from wskit.shared.connecting import (
     check_unix_address,
     handshake_request,
     renamed_ssl_context,
@@ -13,10 +17,6 @@ from wskit.connecting import (
     uses_proxy_tls,
     uses_tls,
 )
-from wskit.datastructures import Headers
-from wskit.exceptions import InvalidProxy
-from wskit.http11 import USER_AGENT
-from wskit.proxy import Proxy, parse_proxy
 from wskit.uri import parse_uri
 
 

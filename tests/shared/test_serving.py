@@ -1,4 +1,4 @@
-"""Tests for wskit.serving: what both servers share around the application's hooks."""
+"""Tests for wskit.shared.serving: what both servers share around the application's hooks."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from wskit.frames import BINARY, TEXT, Close
 from wskit.http11 import Request
 from wskit.protocol import OPEN, Side, State
 from wskit.server import ServerProtocol
-from wskit.serving import (
+from wskit.shared.serving import (
     BroadcastFrame,
     answer,
     describe_address,

@@ -20,12 +20,12 @@ import dataclasses
 import urllib.parse
 from collections.abc import Mapping
 
-from .datastructures import Headers, HeadersLike
-from .exceptions import SecurityError
-from .headers import build_host
-from .http11 import Response
-from .settings import setting
-from .uri import WebSocketURI, parse_uri
+from ..datastructures import Headers, HeadersLike
+from ..exceptions import SecurityError
+from ..headers import build_host
+from ..http11 import Response
+from ..settings import setting
+from ..uri import WebSocketURI, parse_uri
 
 __all__ = ["REDIRECT_STATUSES", "Redirects", "display_uri"]
 

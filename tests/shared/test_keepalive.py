@@ -1,4 +1,4 @@
-"""Tests for wskit.keepalive: pings awaiting their pong."""
+"""Tests for wskit.shared.keepalive: pings awaiting their pong."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from wskit.exceptions import ConcurrencyError
-from wskit.keepalive import PendingPings
+from wskit.shared.keepalive import PendingPings
 
 
 def test_random_payload_is_four_bytes_and_changes() -> None:
@@ -69,7 +69,7 @@ def test_random_payload_avoids_pending_ones(monkeypatch: pytest.MonkeyPatch) -> 
         sizes.append(size)
         return next(draws)
 
-    monkeypatch.setattr("wskit.keepalive.os.urandom", fake_urandom)
+    monkeypatch.setattr("wskit.shared.keepalive.os.urandom", fake_urandom)
     assert pings.payload(None) == b"\x02\x02\x02\x02"
     assert sizes == [4, 4, 4, 4]
 

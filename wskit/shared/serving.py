@@ -11,16 +11,16 @@ import http
 from collections.abc import Callable, Hashable, Iterable
 from typing import Any, Protocol, TypeVar
 
-from .exceptions import ConnectionClosed, InvalidHandshake
-from .extensions.permessage_deflate import PerMessageDeflate
-from .frames import BINARY, TEXT, Frame
-from .http11 import Request, Response
+from ..exceptions import ConnectionClosed, InvalidHandshake
+from ..extensions.permessage_deflate import PerMessageDeflate
+from ..frames import BINARY, TEXT, Frame
+from ..http11 import Request, Response
+from ..protocol import SERVER
+from ..protocol import Protocol as WebSocketProtocol
+from ..server import ServerProtocol
+from ..typing import BytesLike, Data, LoggerLike
+from ..utils import escape_controls
 from .messages import encode
-from .protocol import SERVER
-from .protocol import Protocol as WebSocketProtocol
-from .server import ServerProtocol
-from .typing import BytesLike, Data, LoggerLike
-from .utils import escape_controls
 
 __all__ = [
     "BroadcastFrame",

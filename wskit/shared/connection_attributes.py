@@ -9,10 +9,10 @@ from __future__ import annotations
 import logging
 from typing import Generic, TypeVar, cast
 
-from .http11 import Request, Response
+from ..http11 import Request, Response
+from ..protocol import Protocol, State
+from ..typing import LoggerLike, Subprotocol
 from .keepalive import PendingPings
-from .protocol import Protocol, State
-from .typing import LoggerLike, Subprotocol
 
 __all__ = ["ConnectionAttributes"]
 

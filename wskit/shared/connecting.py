@@ -6,11 +6,11 @@ import warnings
 from collections.abc import Mapping
 from typing import Any, Literal, TypeVar, cast
 
-from .client import ClientProtocol
-from .datastructures import HeadersLike
-from .http11 import Request
-from .proxy import Proxy, get_proxy, parse_proxy
-from .uri import WebSocketURI
+from ..client import ClientProtocol
+from ..datastructures import HeadersLike
+from ..http11 import Request
+from ..proxy import Proxy, get_proxy, parse_proxy
+from ..uri import WebSocketURI
 
 __all__ = [
     "check_unix_address",

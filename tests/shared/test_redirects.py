@@ -1,4 +1,4 @@
-"""Tests for wskit.redirects: where a redirect leads, and what it may not do."""
+"""Tests for wskit.shared.redirects: where a redirect leads, and what it may not do."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from wskit.datastructures import Headers
 from wskit.exceptions import InvalidURI, SecurityError
 from wskit.http11 import Response
-from wskit.redirects import Redirects, display_uri
+from wskit.shared.redirects import Redirects, display_uri
 from wskit.uri import WebSocketURI, parse_uri
 
 
