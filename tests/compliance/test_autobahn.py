@@ -52,6 +52,7 @@ def run_fast_mode(agent: str, out: Path) -> dict[str, Any]:
     return dict(run)
 
 
+@pytest.mark.timeout(TIMEOUT + 60)  # the run's own limit comes first
 @pytest.mark.parametrize("agent", AGENTS)
 def test_every_case_is_strictly_ok(agent: str, tmp_path: Path) -> None:
     run = run_fast_mode(agent, tmp_path)
