@@ -170,7 +170,9 @@ class Connection(ConnectionAttributes[threading.Event], Writer):
         self.wait_writable = _poller(socket, write=True)
         # Set once the connection is closed and every waiter is released.
         self.ended = Latch()
-        # Set by _abort(): the connection ends at the reader's next step.
+        # Set by _abort(). The shutdown brings the end of TCP, which the
+        # reader reads to; while reading is paused, the reader ends the
+        # connection at its next step instead.
         self.aborted = False
         self._start_reading()
 
@@ -531,7 +533,7 @@ class Connection(ConnectionAttributes[threading.Event], Writer):
         connection.
         """
         try:
-            if action() and not self.aborted:
+            if action() and not (self.aborted and self._reading_paused()):
                 return True
         except TimeoutError:
             self.logger.info("timed out waiting for the peer to close the connection")
@@ -616,24 +618,26 @@ class Connection(ConnectionAttributes[threading.Event], Writer):
     def _wait_for_data(self) -> bool:
         """Wait until the socket is readable and reading isn't paused, running timers.
 
-        Return :obj:`False` if the connection was dropped meanwhile.
+        Return :obj:`False` if the connection was dropped while reading is paused.
 
         Raises:
             TimeoutError: The closing handshake timed out.
         """
-        while not self.aborted:
+        while True:
             now = time.monotonic()
             deadline = self._run_timers(now)
             timeout = None if deadline is None else max(deadline - now, 0.0)
             if self._reading_paused():
-                # Cleared, then checked again: a resume in between isn't lost.
+                # Cleared, then checked again: a resume or an abort in
+                # between isn't lost.
                 self.resumed.clear()
+                if self.aborted:
+                    return False
                 if self._reading_paused():
                     self.resumed.wait(timeout)
                 continue
             if self._pending() or self.wait_readable(timeout):
                 return True
-        return False
 
     def _reading_paused(self) -> bool:
         """Whether the reader must leave what arrives in the socket for now."""

@@ -167,9 +167,9 @@ class Writer:
     def _abort(self) -> None:
         """Drop the connection: shut the socket down and have the reader end it.
 
-        Blocked reads and writes return at once. The reader ends the
-        connection even while its reading is paused: then it doesn't watch
-        the socket, and would never see the end of the TCP connection.
+        Blocked reads and writes return at once, and the reader reads to the
+        end of TCP, which comes soon. While reading is paused, it doesn't
+        read the socket: it ends the connection at its next step instead.
         """
         self.aborted = True
         with contextlib.suppress(OSError):
