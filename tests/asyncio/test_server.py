@@ -16,6 +16,7 @@ import logging
 import os
 import re
 import socket
+import struct
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -282,6 +283,50 @@ async def test_close_closes_connections_with_going_away() -> None:
         await server.wait_closed()
     assert not server.is_serving()
     assert len(handler_saw) == 1
+
+
+@pytest.mark.parametrize("peer", ["resets", "stays"])
+async def test_close_when_a_paused_peer_resets_or_never_reads(peer: str) -> None:
+    """The handler waits to send an echo larger than every buffer to a client
+    that never reads, and reading is paused: the peer resets, or stays there.
+    close() ends it within close_timeout (the threading server hung there).
+    """
+    handlers: list[ServerConnection] = []
+    sending = asyncio.Event()
+
+    async def handler(ws: ServerConnection) -> None:
+        handlers.append(ws)
+        with contextlib.suppress(ConnectionClosed):
+            async for message in ws:
+                sending.set()
+                await ws.send(message)
+
+    loop = asyncio.get_running_loop()
+    server = await serve(
+        handler, LOCALHOST, 0, compression=None, max_queue=1, ping_interval=None, close_timeout=0.5
+    )
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.setblocking(False)
+        async with asyncio.timeout(WAIT):
+            await loop.sock_connect(sock, (LOCALHOST, port_of(server)))
+            await loop.sock_sendall(sock, handshake_request())
+            response = b""
+            while not response.endswith(b"\r\n\r\n"):
+                response += await loop.sock_recv(sock, 1)
+            stream = memoryview(Frame(BINARY, b"x" * 2**18).serialize(mask=True))
+            sent = 0
+            while not (sending.is_set() and not handlers[0].transport.is_reading()):
+                with contextlib.suppress(BlockingIOError):
+                    sent += sock.send(stream[sent % len(stream) :])
+                await asyncio.sleep(0.005)
+        if peer == "resets":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()
+        server.close()
+        async with asyncio.timeout(0.5 + WAIT):
+            await server.wait_closed()
+    assert state_of(handlers[0]) is State.CLOSED
 
 
 async def test_close_with_code_and_reason() -> None:

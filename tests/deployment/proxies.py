@@ -15,17 +15,15 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
 
 import pytest
 
-__all__ = ["HAProxy", "Nginx", "Proxy", "free_port"]
+from tests.processes import Started, free_port, stop_process, wait_for, wait_started
+
+__all__ = ["HAProxy", "Nginx", "Proxy"]
 
 ROOT = Path(__file__).parents[2]
 DEPLOYMENT = ROOT / "docs" / "deployment"
@@ -36,29 +34,12 @@ LOCALHOST = "127.0.0.1"
 WAIT = 10.0
 
 
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind((LOCALHOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def substitute(text: str, replacements: dict[str, str]) -> str:
     """Replace each key of ``replacements``, which must occur exactly once."""
     for old, new in replacements.items():
         assert text.count(old) == 1, f"{old!r} must occur once in the guide's file"
         text = text.replace(old, new)
     return text
-
-
-def wait_for(condition: str, check: Callable[[], bool]) -> None:
-    """Poll ``check()`` until it's true, for :data:`WAIT` seconds at most."""
-    deadline = time.monotonic() + WAIT
-    while not check():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {condition}")
-        time.sleep(0.01)
 
 
 def tcp_inodes(port: int, *, listening: bool) -> set[str]:
@@ -89,7 +70,7 @@ def socket_inodes(pid: int) -> set[str]:
     return inodes
 
 
-class Proxy:
+class Proxy(Started):
     """A proxy subprocess: started on ``with``, stopped when leaving it.
 
     Attributes:
@@ -139,12 +120,9 @@ class Proxy:
             self.process = subprocess.Popen(
                 self.command(), stdin=subprocess.DEVNULL, stdout=output, stderr=output
             )
-        wait_for(f"{self.executable_name} to start:\n{self.log}", self._ready)
+        wait_started(self.executable_name, self.process, self._ready, WAIT, lambda: self.log)
 
     def _ready(self) -> bool:
-        assert self.process is not None
-        if self.process.poll() is not None:
-            raise RuntimeError(f"{self.executable_name} exited at start:\n{self.log}")
         return any(self.listens(pid) for pid in self.workers())
 
     def workers(self) -> set[int]:
@@ -190,38 +168,19 @@ class Proxy:
                 self.listens(pid) for pid in workers & old
             )
 
-        wait_for(f"{self.executable_name} to reload:\n{self.log}", reloaded)
+        wait_for(f"{self.executable_name} to reload", reloaded, WAIT, lambda: self.log)
         return old
 
     def stop(self) -> None:
         """Stop the proxy, killing it if it doesn't exit in time; remove its files."""
         if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(WAIT)
-            except subprocess.TimeoutExpired:
-                for pid in self.workers():
-                    os.kill(pid, signal.SIGKILL)
-                self.process.kill()
-                self.process.wait(WAIT)
+            stop_process(self.process, WAIT, self._kill_workers)
             self.process = None
         shutil.rmtree(self.directory, ignore_errors=True)
 
-    def __enter__(self) -> Proxy:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def _kill_workers(self) -> None:
+        for pid in self.workers():
+            os.kill(pid, signal.SIGKILL)
 
 
 class Nginx(Proxy):

@@ -15,7 +15,9 @@ import time
 
 import redis
 
-from .redis_server import START_TIMEOUT, STOP_TIMEOUT, RedisServer, Started
+from tests.processes import Started
+
+from .redis_server import START_TIMEOUT, STOP_TIMEOUT, RedisServer
 
 __all__ = ["RedisCluster"]
 

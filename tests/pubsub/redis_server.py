@@ -14,51 +14,16 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 import redis
 
-__all__ = ["RedisServer", "Started", "free_port"]
+from tests.processes import Started, free_port, stop_process, wait_started
+
+__all__ = ["RedisServer"]
 
 START_TIMEOUT = 10.0  # seconds for redis-server to accept connections
 STOP_TIMEOUT = 10.0  # seconds for it to exit
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class Started:
-    """Started on entering a ``with`` block, stopped on leaving it (or if starting fails)."""
-
-    def start(self) -> None:
-        raise NotImplementedError
-
-    def stop(self) -> None:
-        raise NotImplementedError
-
-    def __enter__(self) -> Self:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 class RedisServer(Started):
@@ -117,15 +82,13 @@ class RedisServer(Started):
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + START_TIMEOUT
-        while not self._answers_ping():
-            if self.process.poll() is not None:
-                self.process = None
-                raise RuntimeError(f"redis-server exited at start:\n{self.log}")
-            if time.monotonic() > deadline:
-                self.kill()
-                raise RuntimeError(f"redis-server didn't start in {START_TIMEOUT} s:\n{self.log}")
-            time.sleep(0.01)
+        try:
+            wait_started(
+                "redis-server", self.process, self._answers_ping, START_TIMEOUT, lambda: self.log
+            )
+        except BaseException:
+            self.kill()  # if it's still there
+            raise
 
     def _answers_ping(self) -> bool:
         try:
@@ -162,12 +125,7 @@ class RedisServer(Started):
         if self.process is not None:
             if self.frozen:
                 self.resume()
-            self.process.terminate()
-            try:
-                self.process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(STOP_TIMEOUT)
+            stop_process(self.process, STOP_TIMEOUT)
             self.process = None
         with contextlib.suppress(OSError):
             self.directory.cleanup()

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
+from tests.processes import free_port
 from wskit.pubsub import BrokerUnavailable, Hub, Position, RedisClusterBroker, wire
 
 from .redis_cluster import RedisCluster
-from .redis_server import free_port
 from .support import TIMEOUT, hub_server, join, receive
 
 

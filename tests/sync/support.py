@@ -73,6 +73,14 @@ def uri_of(server: Server, path: str = "/", user_info: str = "", scheme: str = "
     return f"{scheme}://{user_info}{LOCALHOST}:{port_of(server)}{path}"
 
 
+def returns_within(function: Callable[[], object], timeout: float) -> None:
+    """Call ``function`` in a thread; fail, rather than hang, if it doesn't return in time."""
+    thread = threading.Thread(target=function, name="test bounded call", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    assert not thread.is_alive(), f"{getattr(function, '__name__', function)}() hung"
+
+
 def wskit_threads() -> set[threading.Thread]:
     """The threads that wskit.sync started and that are still running."""
     return {thread for thread in threading.enumerate() if thread.name.startswith("wskit ")}
@@ -203,6 +211,12 @@ def raw_websocket(port: int, path: str = "/", *, rcvbuf: int | None = None) -> s
         sock.close()
         raise
     return sock
+
+
+def reset(sock: socket.socket) -> None:
+    """Close ``sock`` with a TCP reset."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
 
 
 def read_exactly(sock: socket.socket, size: int) -> bytes:

@@ -10,6 +10,7 @@ import contextlib
 import http
 import logging
 import os
+import queue
 import socket
 import ssl
 import tempfile
@@ -42,9 +43,12 @@ from .support import (
     WAIT,
     client_tls,
     echo,
+    join_wskit_threads,
     port_of,
     read_until_eof,
     records,
+    reset,
+    returns_within,
     running,
     server_tls,
     serving,
@@ -181,23 +185,25 @@ def test_server_closing_right_after_accepting() -> None:
                 assert (ws.close_code, ws.close_reason) == (CloseCode.GOING_AWAY, "gone")
 
 
+def accept_handshake(sock: socket.socket, after: bytes = b"") -> None:
+    """Read the handshake request on ``sock`` and accept it; send ``after`` in the same write."""
+    headers = read_request(sock).decode("latin-1").split("\r\n")
+    (key,) = [
+        line.split(":", 1)[1].strip()
+        for line in headers
+        if line.lower().startswith("sec-websocket-key:")
+    ]
+    sock.sendall(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Accept: " + accept_key(key).encode() + b"\r\n\r\n" + after
+    )
+
+
 def test_frame_in_the_same_write_as_the_101_is_received_at_once() -> None:
     """A frame that comes with the response needs no further bytes to be delivered."""
 
     def answer(sock: socket.socket) -> None:
-        headers = read_request(sock).decode("latin-1").split("\r\n")
-        (key,) = [
-            line.split(":", 1)[1].strip()
-            for line in headers
-            if line.lower().startswith("sec-websocket-key:")
-        ]
-        sock.sendall(
-            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            b"Sec-WebSocket-Accept: "
-            + accept_key(key).encode()
-            + b"\r\n\r\n"
-            + Frame(TEXT, b"hello").serialize(mask=False)
-        )
+        accept_handshake(sock, Frame(TEXT, b"hello").serialize(mask=False))
         # The client closes once it got the frame; then the server closes TCP.
         assert sock.recv(1) == b"\x88"  # FIN + CLOSE
 
@@ -552,3 +558,110 @@ def test_unix_connect() -> None:
 def test_unix_connect_to_missing_path() -> None:
     with tempfile.TemporaryDirectory() as directory, pytest.raises(FileNotFoundError):
         unix_connect(os.path.join(directory, "nobody.sock"))
+
+
+# A server that stops reading and leaves while the client's reading is paused.
+
+STUCK_CLOSE_TIMEOUT = 0.5
+
+
+class StuckClient:
+    """A client stuck with a raw server that sends and never reads.
+
+    The client's queue is full, so that its reader thread waits for the
+    application, which is blocked sending a message larger than every buffer
+    between the two ends. ``outcome`` gets how that ``send()`` ended.
+    """
+
+    def __init__(self) -> None:
+        self.before = wskit_threads()
+        self.listener = socket.create_server((LOCALHOST, 0))
+        # Inherited by the accepted socket: the server's window stays small.
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.listener.settimeout(WAIT)
+        accepted: queue.Queue[socket.socket] = queue.Queue()
+
+        def accept() -> None:
+            sock, _ = self.listener.accept()
+            accepted.put(sock)
+            accept_handshake(sock)
+
+        threading.Thread(target=accept, name="test accept", daemon=True).start()
+        self.client = connect(
+            f"ws://{LOCALHOST}:{self.listener.getsockname()[1]}/",
+            compression=None,
+            max_queue=1,
+            ping_interval=None,
+            close_timeout=STUCK_CLOSE_TIMEOUT,
+        )
+        self.server = accepted.get(timeout=WAIT)
+        self.client.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        self.outcome: queue.Queue[BaseException | None] = queue.Queue()
+        # Set once send() waits for the socket: it took the message from
+        # the queue, and it can't write it all while the server doesn't read.
+        blocked = threading.Event()
+        wait_writable = self.client.wait_writable
+
+        def waiting_writable(timeout: float | None) -> bool:
+            blocked.set()
+            return wait_writable(timeout)
+
+        self.client.wait_writable = waiting_writable
+
+        def send() -> None:
+            try:
+                self.client.send(b"x" * 2**18)
+            except ConnectionClosedError as exc:
+                self.outcome.put(exc)
+            else:
+                self.outcome.put(None)
+
+        threading.Thread(target=send, name="test send", daemon=True).start()
+        stream = memoryview(Frame(TEXT, b"x" * 1024).serialize(mask=False) * 16)
+        sent = 0
+        self.server.setblocking(False)
+
+        def stuck() -> bool:
+            nonlocal sent
+            with contextlib.suppress(BlockingIOError):
+                sent += self.server.send(stream[sent % len(stream) :])
+            # Once reading is paused, the reader thread waits for resumed,
+            # with no timer running.
+            client = self.client
+            return blocked.is_set() and client._reading_paused() and not client.resumed.is_set()
+
+        until(stuck)
+
+    def close(self) -> None:
+        """Close the client; fail if that or any of its threads doesn't end in time."""
+        returns_within(self.client.close, STUCK_CLOSE_TIMEOUT + WAIT)
+        join_wskit_threads(self.before)
+        self.server.close()
+        self.listener.close()
+
+
+def test_paused_client_whose_server_resets_ends() -> None:
+    stuck = StuckClient()
+    reset(stuck.server)
+    # The blocked send fails, and the connection ends though the reader
+    # thread waits for the application to catch up.
+    assert isinstance(stuck.outcome.get(timeout=WAIT), ConnectionClosedError)
+    assert stuck.client.wait_closed(WAIT)
+    stuck.close()
+
+
+def test_paused_client_closes_within_close_timeout() -> None:
+    stuck = StuckClient()  # and the server stays, never reading
+    stuck.close()
+    assert isinstance(stuck.outcome.get(timeout=WAIT), ConnectionClosedError)
+
+
+def test_paused_client_closing_when_the_server_resets() -> None:
+    stuck = StuckClient()
+    closing = threading.Thread(target=stuck.client.close, name="test close", daemon=True)
+    closing.start()
+    until(lambda: stuck.client.state is State.CLOSING)
+    reset(stuck.server)
+    closing.join(STUCK_CLOSE_TIMEOUT + WAIT)
+    assert not closing.is_alive(), "close() hung"
+    stuck.close()

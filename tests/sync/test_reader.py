@@ -23,17 +23,21 @@ from typing import IO, cast
 import pytest
 
 from wskit.exceptions import ConnectionClosedError
-from wskit.frames import PING, CloseCode, Frame
+from wskit.frames import BINARY, PING, CloseCode, Frame
+from wskit.protocol import CLOSED, CLOSING
 from wskit.sync.client import connect
-from wskit.sync.server import ServerConnection
+from wskit.sync.server import ServerConnection, serve
 
 from .support import (
     WAIT,
     PingFlood,
     client_tls,
+    join_wskit_threads,
     port_of,
     raw_websocket,
     read_frame,
+    reset,
+    returns_within,
     server_tls,
     serving,
     until,
@@ -359,3 +363,130 @@ def test_reader_thread_runs_only_while_there_are_connections() -> None:
                 assert client.recv(timeout=WAIT) == "hello"
                 assert len(reader_threads()) == 1
             until(lambda: reader_threads() == [])
+
+
+# Peers that leave while reading is paused and the handler is stuck sending.
+
+STUCK_CLOSE_TIMEOUT = 0.5
+
+
+class StuckEcho:
+    """An echo server and clients that send and never read, until both ends are stuck.
+
+    For each client, the handler is blocked sending an echo that is larger than
+    every buffer between the two ends, and the server's queue is full, so that
+    its reading is paused and its socket unwatched. ``outcomes`` gets how each
+    handler's loop ended.
+    """
+
+    def __init__(self, clients: int = 1) -> None:
+        self.before = wskit_threads()
+        self.handlers: queue.Queue[tuple[ServerConnection, threading.Event]] = queue.Queue()
+        self.outcomes: queue.Queue[BaseException | None] = queue.Queue()
+        self.server = serve(
+            self.echo,
+            "127.0.0.1",
+            0,
+            compression=None,
+            max_queue=1,
+            ping_interval=None,
+            close_timeout=STUCK_CLOSE_TIMEOUT,
+        )
+        self.serving = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.serving.start()
+        self.pairs: list[tuple[ServerConnection, socket.socket]] = []
+        for _ in range(clients):
+            self.pairs.append(self.stuck_client())
+
+    def echo(self, ws: ServerConnection) -> None:
+        sending = threading.Event()
+        self.handlers.put((ws, sending))
+        try:
+            for message in ws:
+                sending.set()
+                ws.send(message)
+        except ConnectionClosedError as exc:
+            self.outcomes.put(exc)
+        else:
+            self.outcomes.put(None)
+
+    def stuck_client(self) -> tuple[ServerConnection, socket.socket]:
+        sock = raw_websocket(port_of(self.server), rcvbuf=4096)
+        server_ws, sending = self.handlers.get(timeout=WAIT)
+        server_ws.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        fd = server_ws.socket.fileno()
+        # Far more than both ends' buffers: the first echo never ends.
+        stream = memoryview(Frame(BINARY, b"x" * 2**18).serialize(mask=True))
+        sent = 0
+        sock.setblocking(False)
+
+        def stuck() -> bool:
+            nonlocal sent
+            with contextlib.suppress(BlockingIOError):
+                sent += sock.send(stream[sent % len(stream) :])
+            return sending.is_set() and fd in self.server.reader.paused
+
+        until(stuck)
+        return server_ws, sock
+
+    def shutdown(self) -> None:
+        """Shut the server down; fail if that or any of its threads doesn't end in time."""
+        returns_within(self.server.shutdown, STUCK_CLOSE_TIMEOUT + WAIT)
+        self.serving.join(WAIT)
+        join_wskit_threads(self.before)
+        for _, sock in self.pairs:
+            sock.close()
+
+
+def test_shutdown_after_a_paused_peer_resets() -> None:
+    stuck = StuckEcho()
+    (_, sock), *_ = stuck.pairs
+    reset(sock)
+    stuck.shutdown()
+
+
+def test_shutdown_after_a_paused_peer_closes() -> None:
+    stuck = StuckEcho()
+    (_, sock), *_ = stuck.pairs
+    sock.close()  # data is unread: TCP resets the connection rather than closing it
+    stuck.shutdown()
+
+
+def test_shutdown_after_a_paused_peer_half_closes() -> None:
+    stuck = StuckEcho()
+    (_, sock), *_ = stuck.pairs
+    sock.shutdown(socket.SHUT_WR)  # and it still doesn't read: close_timeout ends it
+    stuck.shutdown()
+
+
+def test_shutdown_while_paused_peers_are_there_then_reset() -> None:
+    stuck = StuckEcho(clients=2)
+    shutdown = threading.Thread(target=stuck.server.shutdown, name="test shutdown", daemon=True)
+    shutdown.start()
+    until(lambda: all(server_ws.state is CLOSING for server_ws, _ in stuck.pairs))
+    reset(stuck.pairs[0][1])  # the other one stays and never reads
+    shutdown.join(STUCK_CLOSE_TIMEOUT + WAIT)
+    assert not shutdown.is_alive(), "shutdown() hung"
+    stuck.shutdown()  # done already: this joins the threads
+
+
+def test_paused_peer_that_resets_ends_its_connection() -> None:
+    stuck = StuckEcho()
+    ((server_ws, sock),) = stuck.pairs
+    reset(sock)
+    # The blocked send fails, and the connection ends though its socket is
+    # unwatched, without waiting for a closing handshake or a shutdown.
+    assert isinstance(stuck.outcomes.get(timeout=WAIT), ConnectionClosedError)
+    assert server_ws.wait_closed(WAIT)
+    assert server_ws.state is CLOSED
+    serve_one_client(port_of(stuck.server))  # the reader thread serves the others
+    stuck.shutdown()
+
+
+def test_close_timeout_ends_a_paused_connection_that_nobody_waits_for() -> None:
+    stuck = StuckEcho()
+    ((server_ws, _),) = stuck.pairs
+    server_ws.start_closing()  # the reader runs the close timer, paused or not
+    assert server_ws.wait_closed(STUCK_CLOSE_TIMEOUT + WAIT)
+    assert isinstance(stuck.outcomes.get(timeout=WAIT), ConnectionClosedError)
+    stuck.shutdown()

@@ -78,6 +78,7 @@ class Connection(ConnectionAttributes[threading.Event], Writer):
     # Settings, keepalive and the closing handshake's state: out of the
     # instance dict (see ConnectionAttributes).
     __slots__ = (
+        "aborted",
         "ack_on_close",
         "close_deadline",
         "close_timeout",
@@ -169,6 +170,10 @@ class Connection(ConnectionAttributes[threading.Event], Writer):
         self.wait_writable = _poller(socket, write=True)
         # Set once the connection is closed and every waiter is released.
         self.ended = Latch()
+        # Set by _abort(). The shutdown brings the end of TCP, which the
+        # reader reads to; while reading is paused, the reader ends the
+        # connection at its next step instead.
+        self.aborted = False
         self._start_reading()
 
     def _start_reading(self) -> None:
@@ -528,7 +533,7 @@ class Connection(ConnectionAttributes[threading.Event], Writer):
         connection.
         """
         try:
-            if action():
+            if action() and not (self.aborted and self._reading_paused()):
                 return True
         except TimeoutError:
             self.logger.info("timed out waiting for the peer to close the connection")
@@ -541,8 +546,7 @@ class Connection(ConnectionAttributes[threading.Event], Writer):
         return False
 
     def _wait_and_receive(self) -> bool:
-        self._wait_for_data()
-        return self._receive()
+        return self._wait_for_data() and self._receive()
 
     def _receive(self) -> bool:
         """Read once from the socket and process it; return :obj:`False` at end of file."""
@@ -592,7 +596,7 @@ class Connection(ConnectionAttributes[threading.Event], Writer):
                 self.protocol.receive_eof()
                 events = self.protocol.events_received()
                 self._queue_writes()
-            if not isinstance(self.recv_exc, OSError):  # else the socket is dead: don't write
+            if not (self.aborted or isinstance(self.recv_exc, OSError)):  # else it's dead
                 self._flush(block=False)
             for event in events:
                 self.process_event(event)
@@ -611,8 +615,10 @@ class Connection(ConnectionAttributes[threading.Event], Writer):
         self.ended.set()
         self.recv_messages.close()
 
-    def _wait_for_data(self) -> None:
+    def _wait_for_data(self) -> bool:
         """Wait until the socket is readable and reading isn't paused, running timers.
+
+        Return :obj:`False` if the connection was dropped while reading is paused.
 
         Raises:
             TimeoutError: The closing handshake timed out.
@@ -622,13 +628,16 @@ class Connection(ConnectionAttributes[threading.Event], Writer):
             deadline = self._run_timers(now)
             timeout = None if deadline is None else max(deadline - now, 0.0)
             if self._reading_paused():
-                # Cleared, then checked again: a resume in between isn't lost.
+                # Cleared, then checked again: a resume or an abort in
+                # between isn't lost.
                 self.resumed.clear()
+                if self.aborted:
+                    return False
                 if self._reading_paused():
                     self.resumed.wait(timeout)
                 continue
             if self._pending() or self.wait_readable(timeout):
-                return
+                return True
 
     def _reading_paused(self) -> bool:
         """Whether the reader must leave what arrives in the socket for now."""
@@ -641,6 +650,14 @@ class Connection(ConnectionAttributes[threading.Event], Writer):
 
     def _resume_reading(self) -> None:
         """Read again if no pause holds any more; called when one may have ended."""
+        self.resumed.set()
+
+    def _check_timers(self) -> None:
+        """Have the reader run the timers now: a deadline changed, or the connection dropped."""
+        # The reader thread waits in poll() or, while reading is paused, for
+        # this event. In poll(), the timeout computed before stands: what
+        # sets a close deadline waits for the end itself (wait_for_close()),
+        # or drops the connection, which wakes poll().
         self.resumed.set()
 
     def _check_writes(self) -> None:

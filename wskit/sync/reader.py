@@ -87,8 +87,8 @@ class Reader:
         """Run the timers of ``connection``, which another thread may have changed.
 
         A connection whose reading is paused is read from only once the
-        application catches up: its close timeout is what ends it if its
-        peer is gone meanwhile.
+        application catches up: if its peer is gone meanwhile, what ends it
+        is its close timeout, or a thread dropping it (``_abort()``).
         """
         if not connection.ended.is_set() and threading.current_thread() is not self.thread:
             self._call(lambda: self._check(connection))
@@ -254,9 +254,11 @@ class Reader:
         if connection._reading_paused():
             # The application is behind, or the peer doesn't read the pongs:
             # leave the data in the socket, so that TCP slows the peer down,
-            # until resume(). Timers go on meanwhile.
-            self.paused.add(fd)
-            self._unwatch(fd)
+            # until resume(). Timers go on meanwhile: check() and the heap
+            # step a paused connection too, which stays paused.
+            if fd not in self.paused:
+                self.paused.add(fd)
+                self._unwatch(fd)
         elif fd in self.tls and connection._pending():
             self.ready.append(connection)
 

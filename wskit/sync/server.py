@@ -102,10 +102,7 @@ class ServerConnection(Connection):
     def _resume_reading(self) -> None:
         self.server.reader.resume(self)
 
-    def _abort(self) -> None:
-        super()._abort()
-        # Dropping the connection after close_timeout, say: if reading is
-        # paused, the reader learns of it from the timers.
+    def _check_timers(self) -> None:
         self.server.reader.check(self)
 
     def respond(self, status: StatusLike, text: str) -> Response:

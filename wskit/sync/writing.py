@@ -39,12 +39,16 @@ class Writer:
     outgoing: list[bytes]
     flushing_in_background: bool
     writes_awaited: bool
+    aborted: bool
     close_deadline: float | None
     close_timeout: float | None
     handshake_done: Latch
     wait_writable: Callable[[float | None], bool]
     # Taking the queue ends a pause for writes_awaited: tell the reader.
     _resume_reading: Callable[[], None]
+    # A close deadline was set, or the connection dropped: the reader must
+    # run the timers again, even while reading is paused.
+    _check_timers: Callable[[], None]
 
     def _queue_writes(self) -> None:
         """Move what the core has to send to the outgoing queue; hold protocol_mutex."""
@@ -58,6 +62,7 @@ class Writer:
             and self.protocol.close_expected()
         ):
             self.close_deadline = time.monotonic() + self.close_timeout
+            self._check_timers()
 
     def _flush(self, *, block: bool = True) -> bool:
         """Write the outgoing queue, unless another thread is writing it already.
@@ -160,9 +165,16 @@ class Writer:
         return []
 
     def _abort(self) -> None:
-        """Shut the socket down: blocked reads and writes return at once."""
+        """Drop the connection: shut the socket down and have the reader end it.
+
+        Blocked reads and writes return at once, and the reader reads to the
+        end of TCP, which comes soon. While reading is paused, it doesn't
+        read the socket: it ends the connection at its next step instead.
+        """
+        self.aborted = True
         with contextlib.suppress(OSError):
             self._shutdown(socket.SHUT_RDWR)
+        self._check_timers()
 
     def _shutdown(self, how: int) -> None:
         # The TCP socket's shutdown(): SSLSocket's own drops its TLS state,
