@@ -26,6 +26,7 @@ from wskit.exceptions import ConnectionClosedError
 from wskit.frames import BINARY, PING, CloseCode, Frame
 from wskit.protocol import CLOSED, CLOSING
 from wskit.sync.client import connect
+from wskit.sync.reader import Reader
 from wskit.sync.server import ServerConnection, serve
 
 from .support import (
@@ -363,6 +364,31 @@ def test_reader_thread_runs_only_while_there_are_connections() -> None:
                 assert client.recv(timeout=WAIT) == "hello"
                 assert len(reader_threads()) == 1
             until(lambda: reader_threads() == [])
+
+
+def test_a_failure_of_the_reader_drops_its_connections_and_it_serves_the_next(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    failures = iter([RuntimeError("a bug in the bookkeeping")])
+
+    def run_timers(self: Reader) -> float | None:
+        for failure in failures:
+            raise failure
+        return original(self)
+
+    original = Reader._run_timers
+    with serving() as server:
+        with connect(uri_of(server)) as client:
+            client.send("hello")
+            assert client.recv(timeout=WAIT) == "hello"
+            # The next turn of the reader's loop fails: the connection ends
+            # rather than waiting forever for a reader that no longer reads.
+            monkeypatch.setattr(Reader, "_run_timers", run_timers)
+            client.ping()
+            with pytest.raises(ConnectionClosedError):
+                client.recv(timeout=WAIT)
+        assert "server reader failed; dropping its connections" in caplog.text
+        serve_one_client(port_of(server))
 
 
 # Peers that leave while reading is paused and the handler is stuck sending.

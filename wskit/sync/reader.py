@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import itertools
+import logging
 import selectors
 import socket
 import ssl
@@ -31,6 +32,8 @@ from collections.abc import Callable
 from .connection import Connection
 
 __all__ = ["Reader"]
+
+logger = logging.getLogger("wskit.server")
 
 # Ready sockets handled between two looks at newly added connections.
 BATCH = 32
@@ -112,8 +115,37 @@ class Reader:
                 self.wake_write.send(b"\0")
 
     def _run(self) -> None:
-        while self._keep_running():
-            self._run_once()
+        while True:
+            try:
+                while self._keep_running():
+                    self._run_once()
+                return
+            except Exception:
+                # A bug in the bookkeeping here (each connection's own step
+                # catches its errors) would leave every connection unread and
+                # every handler waiting forever: drop them all instead, and
+                # start afresh for those that come next.
+                logger.error("server reader failed; dropping its connections", exc_info=True)
+                self._drop_all()
+
+    def _drop_all(self) -> None:
+        """End every connection, forget them, and make a new selector."""
+        for connection in list(self.connections.values()):
+            connection._step(_end_of_file)
+        self.connections.clear()
+        self.paused.clear()
+        self.tls.clear()
+        self.ready.clear()
+        self.new_fds.clear()
+        self.timers.clear()
+        self.scheduled.clear()
+        self.busy = False
+        with self.lock:
+            for selector in (self.selector, self.newcomers):
+                selector.close()
+            self.selector = selectors.DefaultSelector()
+            self.newcomers = selectors.DefaultSelector()
+            self.selector.register(self.wake_read, selectors.EVENT_READ)
 
     def _keep_running(self) -> bool:
         """Run the work other threads gave; stop once no connection is left."""
@@ -298,3 +330,7 @@ class Reader:
 
 def _nothing() -> bool:
     return True
+
+
+def _end_of_file() -> bool:
+    return False
