@@ -22,6 +22,22 @@ def test_committed_charts_match_their_json() -> None:
     assert committed == set(drawn)
 
 
+def test_memory_guide_shows_the_committed_figures() -> None:
+    page = (PERFORMANCE.parent / "memory.rst").read_text()
+    rows = re.findall(
+        r"   \* - (asyncio|threading)\n     - .*\n     - ([\d.]+)\n     - ([\d.]+)", page
+    )
+    figures = json.loads((PERFORMANCE / "memory.json").read_text())
+    assert rows == [
+        (
+            "threading" if r["layer"] == "sync" else r["layer"],
+            f"{r['idle'] / 1024:.1f}",
+            f"{r['after_one_message'] / 1024:.1f}",
+        )
+        for r in figures
+    ]
+
+
 def test_chart_draws_every_figure(tmp_path: Path) -> None:
     data = {
         "meta": {"libs": ["wskit", "websockets"], "loops": ["asyncio"]},
