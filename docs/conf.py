@@ -34,6 +34,9 @@ extensions = [
 
 html_theme = "furo"
 html_title = f"wskit {release}"
+# Browsers ask for a favicon on every site: without one, /favicon.ico is a 404
+# in the console of every page (tests/docs/test_browser.py checks there's none).
+html_favicon = "_static/favicon.svg"
 exclude_patterns = ["_build"]
 
 # Every cross-reference must resolve: a broken one is a warning, and the build

@@ -110,6 +110,7 @@ def variables_read() -> set[str]:
             ):
                 argument = node.args[0]
                 assert isinstance(argument, ast.Constant), f"{path}: setting() of a non-literal"
+                assert isinstance(argument.value, str), f"{path}: setting() of a non-string"
                 names.add(f"WSKIT_{argument.value}")
     environ = RecordingEnviron()
     for uri in ("ws://example.com/", "wss://example.com/"):
