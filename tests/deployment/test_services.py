@@ -198,9 +198,12 @@ def test_dockerfile_runs_the_server() -> None:
     by_name: dict[str, list[str]] = {}
     for name, arguments in instructions:
         by_name.setdefault(name, []).append(arguments)
-    # What the image copies is the example, beside which the guide builds it.
-    [copy] = by_name["COPY"]
-    source, destination = copy.split()
+    # The image copies wskit's wheel, installed and removed in one step, and
+    # the example, beside which the guide builds it.
+    wheel, application = (copy.split() for copy in by_name["COPY"])
+    assert wheel == ["wskit-*.whl", "/tmp/"]
+    assert "pip install --no-cache-dir /tmp/wskit-*.whl" in by_name["RUN"][1]
+    source, destination = application
     assert (SERVER.parent / source).resolve() == SERVER
     [workdir] = by_name["WORKDIR"]
     assert destination == f"{workdir}/{source}"
@@ -239,6 +242,8 @@ def test_dockerfile_builds(tmp_path: Path) -> None:
         pytest.skip("needs a Docker daemon")
     shutil.copy(DEPLOYMENT / "Dockerfile", tmp_path)
     shutil.copy(SERVER, tmp_path)
+    wheel = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(tmp_path), str(ROOT)]
+    subprocess.run(wheel, check=True, timeout=600)
     subprocess.run(["docker", "build", "-q", str(tmp_path)], check=True, timeout=600)
 
 
