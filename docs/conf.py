@@ -34,6 +34,9 @@ extensions = [
 
 html_theme = "furo"
 html_title = f"wskit {release}"
+# Browsers ask for a favicon on every site: without one, /favicon.ico is a 404
+# in the console of every page (tests/docs/test_browser.py checks there's none).
+html_favicon = "_static/favicon.svg"
 exclude_patterns = ["_build"]
 
 # Every cross-reference must resolve: a broken one is a warning, and the build
@@ -67,6 +70,8 @@ nitpick_ignore_regex = [
     (r"py:.*", r"dict\..*"),
     (r"py:.*", r"redis\..*"),  # the optional dependency of wskit.pubsub.redis
     (r"py:.*", r"prometheus_client\..*"),  # the optional dependency of wskit.metrics
+    # uvicorn's classes, in the annotations of wskit.uvicorn, as it imports them.
+    (r"py:.*", r"(uvicorn\..*|Config|ServerState|ClientDisconnected)"),
     (r"py:obj", r"True|False"),  # builtins without an inventory
     # Private modules, and the type variables of generic base classes.
     (r"py:.*", r"wskit\.(\w+\.){0,2}_.*"),
@@ -75,7 +80,7 @@ nitpick_ignore_regex = [
     # looks up as classes, while they are documented as data.
     (r"py:class", r"(wskit\.typing\.)?LoggerLike"),
     (r"py:class", r"(Legacy)?(SelectSubprotocol|ProcessRequest|ProcessResponse)"),
-    (r"py:class", r"HeadersLikeOrCallable|Render"),
+    (r"py:class", r"HeadersLikeOrCallable|Render|Handler"),
     # What the legacy serve() and connect() return: undocumented, as in websockets.
     (r"py:class", r"(wskit\.legacy\.(server|client)\.)?(Serve|Connect)"),
     # A property of the private base class of the HTTP parsers.

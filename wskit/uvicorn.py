@@ -144,8 +144,8 @@ class WebSocketProtocol(Connection):
         """Take bytes handed over rather than read into a buffer.
 
         uvicorn replays the handshake request so. It goes the way of bytes
-        read from the socket, through :meth:`get_buffer` and
-        :meth:`buffer_updated`, so that a transport that never calls these
+        read from the socket, through ``get_buffer()`` and
+        ``buffer_updated()``, so that a transport that never calls these
         works too.
         """
         view = memoryview(data)

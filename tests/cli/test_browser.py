@@ -11,6 +11,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any, cast
@@ -34,6 +35,7 @@ def browser() -> Iterator[webdriver.Chrome]:
         subprocess.run(["bash", str(SETUP)], check=True, timeout=600)
     options = Options()
     options.binary_location = str(CHROMIUM)
+    profile = tempfile.TemporaryDirectory(prefix="wskit-chromium-")
     for argument in (
         "--headless=new",
         "--no-sandbox",  # tests run as root, in containers
@@ -41,6 +43,12 @@ def browser() -> Iterator[webdriver.Chrome]:
         "--disable-dev-shm-usage",
         "--no-first-run",
         "--disable-extensions",
+        # Nothing but the test's own traffic: no updates, sync or QUIC probes.
+        "--disable-quic",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile.name}",  # a fresh profile each time
     ):
         options.add_argument(argument)
     # Keep the page's console so that a test can fail on any error in it.
@@ -51,6 +59,7 @@ def browser() -> Iterator[webdriver.Chrome]:
         yield driver
     finally:
         driver.quit()
+        profile.cleanup()
 
 
 @pytest.fixture

@@ -29,11 +29,12 @@ def sphinx_build(source: Path, output: Path) -> subprocess.CompletedProcess[str]
     )
 
 
-def test_site_builds_without_warnings(tmp_path: Path) -> None:
-    result = sphinx_build(DOCS, tmp_path)
+def test_site_builds_without_warnings(
+    site_build: tuple[subprocess.CompletedProcess[str], Path],
+) -> None:
+    result, html = site_build  # built once per session (conftest.py)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
-    html = tmp_path / "html"
     # The quick start includes the example files themselves.
     quickstart = (html / "intro" / "quickstart.html").read_text()
     assert "hello_server.py" in quickstart

@@ -5,8 +5,9 @@
 - :func:`wskit.testing.sync.connect`: the same for threads, over
   :func:`socket.socketpair` (why, in its module).
 - A pytest plugin, loaded by installing wskit (entry point ``pytest11``):
-  the ``wskit_server`` fixture factory serves a handler on a free port of
-  127.0.0.1, for tests that want a real socket.
+  the ``ws_serve`` fixture serves a handler on a free port of 127.0.0.1, and
+  ``ws_connect`` connects a client to it, for tests that want a real socket
+  (see :mod:`wskit.testing.pytest_plugin`).
 """
 
 from __future__ import annotations
