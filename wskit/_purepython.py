@@ -1,14 +1,19 @@
-"""Pure-Python versions of the hot-path functions in ``_speedups.c``.
+"""Pure-Python twins of the C accelerator, ``wskit._speedups``.
 
-Same API, same results, same exceptions, slower. :mod:`wskit.speedups` picks
-one of the two; the tests run both and compare them.
+Each public function and class here is the twin of one in C
+(``_speedups*.c``): the same API, the same results, the same exceptions,
+slower. Nothing else is public here. :mod:`wskit.speedups` picks one of the
+two; the tests run both and compare them.
 """
 
 from __future__ import annotations
 
 import codecs
+import functools
+import importlib
 import os
 import struct
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from .exceptions import ProtocolError
@@ -195,8 +200,6 @@ class UTF8Validator:
 
 _LENGTH_16 = struct.Struct("!H")
 _LENGTH_64 = struct.Struct("!Q")
-_HEADER_16 = struct.Struct("!BBH")
-_HEADER_64 = struct.Struct("!BBQ")
 
 
 def parse_header(buffer: BytesLike, offset: int = 0) -> tuple[int, int, int, bytes | None] | None:
@@ -244,6 +247,17 @@ def parse_header(buffer: BytesLike, offset: int = 0) -> tuple[int, int, int, byt
     return first, length, position, None
 
 
+@functools.cache
+def _imported(name: str) -> ModuleType:
+    """Return the module ``name``, imported on first use, as the C twins do.
+
+    :mod:`wskit.frames` imports this module. An import statement in a
+    function would cost microseconds on every call; this costs a dictionary
+    lookup.
+    """
+    return importlib.import_module(name)
+
+
 def read_frame(
     buffer: BytesLike, offset: int = 0
 ) -> tuple[int, bool, int, int, bytes | None] | None:
@@ -271,20 +285,6 @@ def read_frame(
     return first, mask_key is not None, length, end, payload
 
 
-def frame_header(first_byte: int, length: int, mask: bool) -> bytes:
-    """Encode a frame header up to its masking key, which follows if ``mask``.
-
-    Not a twin of the C module: :func:`build_frame` in C writes the header
-    in place, and :meth:`~wskit.frames.Frame.serialize_header` uses this.
-    """
-    mask_bit = 0x80 if mask else 0
-    if length < 126:
-        return bytes((first_byte, mask_bit | length))
-    if length < 65536:
-        return _HEADER_16.pack(first_byte, mask_bit | 126, length)
-    return _HEADER_64.pack(first_byte, mask_bit | 127, length)
-
-
 def build_frame(first_byte: int, payload: BytesLike, mask: bool) -> bytes:
     """Serialize a frame: header, then payload, masked with a random key if ``mask``.
 
@@ -299,7 +299,7 @@ def build_frame(first_byte: int, payload: BytesLike, mask: bool) -> bytes:
     if not 0 <= first_byte <= 255:
         raise ValueError(f"first_byte {first_byte} out of range")
     view = _byte_view(payload)
-    header = frame_header(first_byte, len(view), mask)
+    header: bytes = _imported("wskit.frames").frame_header(first_byte, len(view), mask)
     if mask:
         key = os.urandom(4)
         return header + key + apply_mask(view, key)
@@ -329,8 +329,7 @@ def read_messages(  # noqa: PLR0917 - the C twin's positional signature
     Raises:
         ValueError: ``offset`` is outside ``buffer``.
     """
-    from .frames import BINARY, TEXT, Frame  # noqa: PLC0415 - frames imports this module
-
+    frames = _imported("wskit.frames")
     if not isinstance(events, list):
         raise TypeError("events must be a list")
     if not 0 <= offset <= len(buffer):
@@ -358,7 +357,7 @@ def read_messages(  # noqa: PLR0917 - the C twin's positional signature
                 codecs.decode(payload, "utf-8")
             except UnicodeDecodeError:
                 break
-        frame: Frame = Frame(TEXT if text else BINARY, payload)
+        frame: Frame = frames.Frame(frames.TEXT if text else frames.BINARY, payload)
         events.append(frame)
         offset = end
     return offset

@@ -1478,6 +1478,20 @@ def test_payload_buffer_view_hash_keeps_payload_intact(impl: ModuleType) -> None
 # --------------------------------------------------------------------------
 
 
+# What wskit.speedups selects: one piece of the C module or its twin each.
+PIECES = sorted(set(wskit.speedups.__all__) - {"IMPLEMENTATION"})
+
+
+def test_pure_python_module_holds_only_twins() -> None:
+    # Its public functions and classes are the twins it exports, nothing else.
+    defined = {
+        name
+        for name, value in vars(_purepython).items()
+        if not name.startswith("_") and getattr(value, "__module__", None) == _purepython.__name__
+    }
+    assert defined == set(_purepython.__all__)
+
+
 @pytest.fixture
 def reload_speedups() -> Iterator[pytest.MonkeyPatch]:
     """Give a MonkeyPatch for the environment; restore wskit.speedups after."""
@@ -1492,10 +1506,8 @@ def test_select_c_by_default(reload_speedups: pytest.MonkeyPatch) -> None:
     reload_speedups.delenv("WSKIT_NO_SPEEDUPS", raising=False)
     module = importlib.reload(wskit.speedups)
     assert module.IMPLEMENTATION == "c"
-    assert module.apply_mask is getattr(_speedups, "apply_mask", None)
-    assert module.UTF8Validator is getattr(_speedups, "UTF8Validator", None)
-    assert module.read_frame is getattr(_speedups, "read_frame", None)
-    assert module.PayloadBuffer is getattr(_speedups, "PayloadBuffer", None)
+    for name in PIECES:
+        assert getattr(module, name) is getattr(_speedups, name), name
 
 
 @needs_c
@@ -1508,10 +1520,8 @@ def test_select_python_when_disabled(reload_speedups: pytest.MonkeyPatch) -> Non
     reload_speedups.setenv("WSKIT_NO_SPEEDUPS", "1")
     module = importlib.reload(wskit.speedups)
     assert module.IMPLEMENTATION == "python"
-    assert module.apply_mask is _purepython.apply_mask
-    assert module.UTF8Validator is _purepython.UTF8Validator
-    assert module.read_frame is _purepython.read_frame
-    assert module.PayloadBuffer is _purepython.PayloadBuffer
+    for name in PIECES:
+        assert getattr(module, name) is getattr(_purepython, name), name
 
 
 def test_select_python_when_not_built(reload_speedups: pytest.MonkeyPatch) -> None:
@@ -1521,10 +1531,8 @@ def test_select_python_when_not_built(reload_speedups: pytest.MonkeyPatch) -> No
     reload_speedups.delattr(wskit, "_speedups", raising=False)
     module = importlib.reload(wskit.speedups)
     assert module.IMPLEMENTATION == "python"
-    assert module.apply_mask is _purepython.apply_mask
-    assert module.UTF8Validator is _purepython.UTF8Validator
-    assert module.read_frame is _purepython.read_frame
-    assert module.PayloadBuffer is _purepython.PayloadBuffer
+    for name in PIECES:
+        assert getattr(module, name) is getattr(_purepython, name), name
 
 
 def test_selection_restored() -> None:
