@@ -18,9 +18,9 @@
  *   the event loop.
  * - _speedups.h: what they share.
  *
- * Each has a twin in Python with the same API: wskit/_purepython.py for the
- * first four, wskit/asyncio/waiter.py for the Waiter. wskit/speedups.py picks
- * one or the other; the tests run both and compare them. Keep them in step.
+ * wskit/_purepython.py holds the twin of each in Python, with the same API;
+ * wskit/speedups.py picks one or the other, piece by piece; the tests run
+ * both and compare them. Keep them in step.
  */
 
 #include "_speedups.h"

@@ -1,5 +1,5 @@
 /*
- * wskit._speedups: Waiter, wskit.asyncio.waiter.PurePythonWaiter in C.
+ * wskit._speedups: Waiter, the twin of wskit._purepython.Waiter.
  *
  * A future-like object, without a result, that one task awaits. wake()
  * resumes that task right away when no task is running (in a protocol

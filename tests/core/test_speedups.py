@@ -8,6 +8,7 @@ The C parameter is skipped only if the extension was not built.
 from __future__ import annotations
 
 import array
+import ast
 import contextlib
 import importlib
 import itertools
@@ -15,6 +16,7 @@ import os
 import struct
 import sys
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -1482,6 +1484,13 @@ def test_payload_buffer_view_hash_keeps_payload_intact(impl: ModuleType) -> None
 PIECES = sorted(set(wskit.speedups.__all__) - {"IMPLEMENTATION"})
 
 
+@needs_c
+def test_every_c_piece_has_a_twin_and_is_selected() -> None:
+    assert _speedups is not None
+    in_c = {name for name in dir(_speedups) if not name.startswith("_")}
+    assert in_c == set(_purepython.__all__) == set(PIECES)
+
+
 def test_pure_python_module_holds_only_twins() -> None:
     # Its public functions and classes are the twins it exports, nothing else.
     defined = {
@@ -1490,6 +1499,22 @@ def test_pure_python_module_holds_only_twins() -> None:
         if not name.startswith("_") and getattr(value, "__module__", None) == _purepython.__name__
     }
     assert defined == set(_purepython.__all__)
+
+
+def test_only_the_selector_imports_the_implementations() -> None:
+    root = Path(wskit.__file__).parent
+    importers = set()
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or "", *(alias.name for alias in node.names)]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            if any(name.split(".")[-1] in {"_speedups", "_purepython"} for name in names):
+                importers.add(path.relative_to(root).as_posix())
+    assert importers == {"speedups.py"}
 
 
 @pytest.fixture
