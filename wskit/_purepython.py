@@ -1,25 +1,35 @@
-"""Pure-Python versions of the hot-path functions in ``_speedups.c``.
+"""Pure-Python twins of the C accelerator, ``wskit._speedups``.
 
-Same API, same results, same exceptions, slower. :mod:`wskit.speedups` picks
-one of the two; the tests run both and compare them.
+Each public function and class here is the twin of one in C
+(``_speedups*.c``): the same API, the same results, the same exceptions,
+slower. Nothing else is public here. :mod:`wskit.speedups` picks one of the
+two; the tests run both and compare them.
 """
 
 from __future__ import annotations
 
 import codecs
+import contextvars
+import functools
+import importlib
 import os
 import struct
+from collections.abc import Callable, Generator
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from .exceptions import ProtocolError
 from .typing import BytesLike
 
 if TYPE_CHECKING:
+    import asyncio
+
     from .frames import Frame
 
 __all__ = [
     "PayloadBuffer",
     "UTF8Validator",
+    "Waiter",
     "apply_mask",
     "build_frame",
     "parse_header",
@@ -195,8 +205,6 @@ class UTF8Validator:
 
 _LENGTH_16 = struct.Struct("!H")
 _LENGTH_64 = struct.Struct("!Q")
-_HEADER_16 = struct.Struct("!BBH")
-_HEADER_64 = struct.Struct("!BBQ")
 
 
 def parse_header(buffer: BytesLike, offset: int = 0) -> tuple[int, int, int, bytes | None] | None:
@@ -244,6 +252,17 @@ def parse_header(buffer: BytesLike, offset: int = 0) -> tuple[int, int, int, byt
     return first, length, position, None
 
 
+@functools.cache
+def _imported(name: str) -> ModuleType:
+    """Return the module ``name``, imported on first use, as the C twins do.
+
+    :mod:`wskit.frames` imports this module, and the core doesn't import
+    asyncio. An import statement in a function would cost microseconds on
+    every call; this costs a dictionary lookup.
+    """
+    return importlib.import_module(name)
+
+
 def read_frame(
     buffer: BytesLike, offset: int = 0
 ) -> tuple[int, bool, int, int, bytes | None] | None:
@@ -271,20 +290,6 @@ def read_frame(
     return first, mask_key is not None, length, end, payload
 
 
-def frame_header(first_byte: int, length: int, mask: bool) -> bytes:
-    """Encode a frame header up to its masking key, which follows if ``mask``.
-
-    Not a twin of the C module: :func:`build_frame` in C writes the header
-    in place, and :meth:`~wskit.frames.Frame.serialize_header` uses this.
-    """
-    mask_bit = 0x80 if mask else 0
-    if length < 126:
-        return bytes((first_byte, mask_bit | length))
-    if length < 65536:
-        return _HEADER_16.pack(first_byte, mask_bit | 126, length)
-    return _HEADER_64.pack(first_byte, mask_bit | 127, length)
-
-
 def build_frame(first_byte: int, payload: BytesLike, mask: bool) -> bytes:
     """Serialize a frame: header, then payload, masked with a random key if ``mask``.
 
@@ -299,7 +304,7 @@ def build_frame(first_byte: int, payload: BytesLike, mask: bool) -> bytes:
     if not 0 <= first_byte <= 255:
         raise ValueError(f"first_byte {first_byte} out of range")
     view = _byte_view(payload)
-    header = frame_header(first_byte, len(view), mask)
+    header: bytes = _imported("wskit.frames").frame_header(first_byte, len(view), mask)
     if mask:
         key = os.urandom(4)
         return header + key + apply_mask(view, key)
@@ -329,8 +334,7 @@ def read_messages(  # noqa: PLR0917 - the C twin's positional signature
     Raises:
         ValueError: ``offset`` is outside ``buffer``.
     """
-    from .frames import BINARY, TEXT, Frame  # noqa: PLC0415 - frames imports this module
-
+    frames = _imported("wskit.frames")
     if not isinstance(events, list):
         raise TypeError("events must be a list")
     if not 0 <= offset <= len(buffer):
@@ -358,7 +362,7 @@ def read_messages(  # noqa: PLR0917 - the C twin's positional signature
                 codecs.decode(payload, "utf-8")
             except UnicodeDecodeError:
                 break
-        frame: Frame = Frame(TEXT if text else BINARY, payload)
+        frame: Frame = frames.Frame(frames.TEXT if text else frames.BINARY, payload)
         events.append(frame)
         offset = end
     return offset
@@ -464,3 +468,138 @@ class PayloadBuffer:
             raise ValueError("the payload is incomplete")
         self._payload = None
         return bytes(payload)
+
+
+# The asyncio Waiter. A task awaiting an asyncio.Future resumes on the loop's
+# next iteration: set_result() schedules the wake-up with call_soon(). For a
+# connection, that is one more pass through the event loop, with its system
+# call, for every message received. When data arrives, though, the connection
+# runs in a protocol callback, outside of any task, where the loop itself
+# would resume a task: there, a Waiter resumes the task directly.
+
+_PENDING = "PENDING"
+_DONE = "DONE"
+_CANCELLED = "CANCELLED"
+
+
+class Waiter:
+    """A future-like object, without a result, that one task awaits.
+
+    ``await waiter`` returns once :meth:`wake` is called. A task awaiting it
+    resumes inside :meth:`wake` when no task is running (that is, when
+    :meth:`wake` runs in a callback of the event loop, such as a protocol's
+    ``buffer_updated()``), and on the loop's next iteration otherwise.
+    Cancelling works as with a future.
+
+    Only a task may await it, as tasks speak the protocol of future-like
+    objects (``_asyncio_future_blocking``, ``add_done_callback()``), and only
+    once: a waiter holds one callback. As in C, asyncio is imported when a
+    waiter first needs it, not when the core is.
+    """
+
+    # Tasks look for get_loop() first, then for _loop: providing only the
+    # attribute spares a method call every time a task starts waiting.
+    __slots__ = ("_asyncio_future_blocking", "_callback", "_context", "_loop", "_message", "_state")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._asyncio_future_blocking = False
+        self._loop = loop
+        self._state = _PENDING
+        self._message: Any = None
+        self._callback: Callable[[Waiter], Any] | None = None
+        self._context: contextvars.Context | None = None
+
+    def __await__(self) -> Generator[Waiter, None, None]:
+        if self._state is _PENDING:
+            self._asyncio_future_blocking = True
+            yield self
+            if self._state is _PENDING:
+                raise RuntimeError("await wasn't used with future")
+        self.result()
+
+    def done(self) -> bool:
+        """Whether the waiter was woken or cancelled."""
+        return self._state is not _PENDING
+
+    def cancelled(self) -> bool:
+        """Whether the waiter was cancelled."""
+        return self._state is _CANCELLED
+
+    def result(self) -> None:
+        """Return None once woken.
+
+        Raises:
+            asyncio.CancelledError: The waiter was cancelled.
+            asyncio.InvalidStateError: The waiter is pending.
+        """
+        if self._state is _CANCELLED:
+            error = _imported("asyncio").CancelledError
+            raise error(*(() if self._message is None else (self._message,)))
+        if self._state is _PENDING:
+            raise _imported("asyncio").InvalidStateError("waiter is pending")
+
+    def add_done_callback(
+        self,
+        callback: Callable[[Waiter], Any],
+        *,
+        context: contextvars.Context | None = None,
+    ) -> None:
+        """Call ``callback(waiter)`` once the waiter is done, as a future would.
+
+        Raises:
+            RuntimeError: The waiter already holds a callback.
+        """
+        if context is None:
+            context = contextvars.copy_context()
+        if self._state is not _PENDING:
+            self._loop.call_soon(callback, self, context=context)
+        elif self._callback is not None:
+            raise RuntimeError("a Waiter takes one callback")
+        else:
+            self._callback = callback
+            self._context = context
+
+    def remove_done_callback(self, callback: Callable[[Waiter], Any]) -> int:
+        """Forget ``callback``; return how many callbacks were removed (0 or 1)."""
+        if self._callback is None or self._callback != callback:
+            return 0
+        self._callback = self._context = None
+        return 1
+
+    def cancel(self, msg: Any = None) -> bool:
+        """Cancel the waiter; its task resumes on the loop's next iteration.
+
+        Returns:
+            :obj:`False` if the waiter was done already, else :obj:`True`.
+        """
+        if self._state is not _PENDING:
+            return False
+        self._state = _CANCELLED
+        self._message = msg
+        callback, context = self._take_callback()
+        if callback is not None:
+            self._loop.call_soon(callback, self, context=context)
+        return True
+
+    def wake(self) -> None:
+        """Mark the waiter done and resume the task awaiting it, if any.
+
+        The task resumes before this method returns when no task is running,
+        as in a protocol callback; else on the loop's next iteration, since
+        asyncio runs one task at a time. Waking a done waiter does nothing.
+        """
+        if self._state is not _PENDING:
+            return
+        self._state = _DONE
+        callback, context = self._take_callback()
+        if callback is None:
+            return
+        if _imported("asyncio").current_task(self._loop) is None:
+            context.run(callback, self)
+        else:
+            self._loop.call_soon(callback, self, context=context)
+
+    def _take_callback(self) -> tuple[Any, Any]:
+        callback, context = self._callback, self._context
+        self._callback = self._context = None
+        return callback, context

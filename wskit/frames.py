@@ -17,7 +17,6 @@ import struct
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ._purepython import frame_header
 from .exceptions import ProtocolError
 from .speedups import build_frame, parse_header
 from .typing import BytesLike
@@ -256,6 +255,25 @@ class Frame:
             | (_RSV3 if self.rsv3 else 0)
             | self.opcode
         )
+
+
+_HEADER_16 = struct.Struct("!BBH")
+_HEADER_64 = struct.Struct("!BBQ")
+
+
+def frame_header(first_byte: int, length: int, mask: bool) -> bytes:
+    """Encode a frame header up to its masking key, which follows if ``mask``.
+
+    For :meth:`Frame.serialize_header` and the pure-Python
+    :func:`~wskit.speedups.build_frame`; the C ``build_frame`` writes the
+    header in place.
+    """
+    mask_bit = 0x80 if mask else 0
+    if length < 126:
+        return bytes((first_byte, mask_bit | length))
+    if length < 65536:
+        return _HEADER_16.pack(first_byte, mask_bit | 126, length)
+    return _HEADER_64.pack(first_byte, mask_bit | 127, length)
 
 
 def _check_control(frame: Frame) -> None:

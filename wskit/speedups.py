@@ -1,8 +1,10 @@
-"""Pick the hot-path implementation: the C accelerator, or the pure-Python fallback.
+"""Pick every accelerated piece: from the C accelerator, or its pure-Python twin.
 
 The C extension ``wskit._speedups`` is optional. It is used when it was built
-and ``WSKIT_NO_SPEEDUPS`` is unset (or empty); otherwise the identical API in
-:mod:`wskit._purepython` takes over. ``IMPLEMENTATION`` says which one runs.
+and ``WSKIT_NO_SPEEDUPS`` is unset (or empty); otherwise its twin with the
+same API in Python, :mod:`wskit._purepython`, takes over. ``IMPLEMENTATION``
+says which one runs. Everything else imports these pieces from here, never
+from ``_speedups`` or ``_purepython`` (but the tests that compare them).
 
 Exports:
     apply_mask: XOR a payload with a 4-byte masking key.
@@ -12,6 +14,7 @@ Exports:
     build_frame: Serialize a frame, masked or not, in one allocation.
     read_messages: Read a run of frames that each carry a whole message.
     PayloadBuffer: The payload of a long frame, unmasked into place as it arrives.
+    Waiter: What ``recv()`` awaits in asyncio, resumed in the callback that wakes it.
     IMPLEMENTATION: ``"c"`` or ``"python"``.
 """
 
@@ -25,6 +28,7 @@ from typing import Literal
 from ._purepython import (
     PayloadBuffer,
     UTF8Validator,
+    Waiter,
     apply_mask,
     build_frame,
     parse_header,
@@ -36,6 +40,7 @@ __all__ = [
     "IMPLEMENTATION",
     "PayloadBuffer",
     "UTF8Validator",
+    "Waiter",
     "apply_mask",
     "build_frame",
     "parse_header",
@@ -50,6 +55,7 @@ if not os.environ.get("WSKIT_NO_SPEEDUPS"):
         from ._speedups import (  # type: ignore[assignment]
             PayloadBuffer,
             UTF8Validator,
+            Waiter,
             apply_mask,
             build_frame,
             parse_header,

@@ -1,7 +1,8 @@
 """Check the C accelerator for the Python running this script.
 
-1. Compile ``wskit/_speedups.c`` with the flags this Python builds extensions
-   with, plus ``-Wall -Wextra -Werror``: a warning fails the check. CPython's
+1. Compile every source of the extension (``wskit/_speedups*.c``, as
+   setup.py does) with the flags this Python builds extensions with, plus
+   ``-Wall -Wextra -Werror``: a warning fails the check. CPython's
    own headers are included as system headers, so that their warnings, which
    aren't ours to fix, don't count.
 2. Import ``wskit._speedups``: the extension is optional in setup.py, so an
@@ -17,7 +18,7 @@ import sysconfig
 import tempfile
 from pathlib import Path
 
-SOURCE = Path(__file__).resolve().parents[2] / "wskit" / "_speedups.c"
+SOURCES = sorted((Path(__file__).resolve().parents[2] / "wskit").glob("_speedups*.c"))
 WARNINGS = ["-Wall", "-Wextra", "-Werror"]
 
 
@@ -32,30 +33,34 @@ def main() -> int:
 
     version = ".".join(map(str, sys.version_info[:3]))
     with tempfile.TemporaryDirectory() as directory:
-        command = [
-            *config("CC"),
-            *config("CFLAGS"),
-            *config("CCSHARED"),
-            "-isystem",
-            sysconfig.get_paths()["include"],
-            *WARNINGS,
-            "-c",
-            str(SOURCE),
-            "-o",
-            str(Path(directory) / "_speedups.o"),
-        ]
-        try:
-            compiled = subprocess.run(command, check=False)
-        except FileNotFoundError:
-            return fail(f"no C compiler ({command[0]}) to build wskit/_speedups.c")
-    if compiled.returncode:
-        shown = " ".join(shlex.quote(part) for part in command)
-        return fail(f"wskit/_speedups.c doesn't compile cleanly on Python {version}:\n{shown}")
+        for source in SOURCES:
+            command = [
+                *config("CC"),
+                *config("CFLAGS"),
+                *config("CCSHARED"),
+                "-isystem",
+                sysconfig.get_paths()["include"],
+                *WARNINGS,
+                "-c",
+                str(source),
+                "-o",
+                str(Path(directory) / f"{source.stem}.o"),
+            ]
+            try:
+                compiled = subprocess.run(command, check=False)
+            except FileNotFoundError:
+                return fail(f"no C compiler ({command[0]}) to build wskit/{source.name}")
+            if compiled.returncode:
+                shown = " ".join(shlex.quote(part) for part in command)
+                return fail(
+                    f"wskit/{source.name} doesn't compile cleanly on Python {version}:\n{shown}"
+                )
     try:
         importlib.import_module("wskit._speedups")
     except ImportError as exc:
         return fail(f"the C accelerator isn't installed for Python {version}: {exc}")
-    print(f"C accelerator: compiles without warnings ({' '.join(WARNINGS)}) and is installed")
+    flags = " ".join(WARNINGS)
+    print(f"C accelerator: {len(SOURCES)} files compile without warnings ({flags}), installed")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Tests for wskit.asyncio.waiter: a future that resumes its task from a callback.
+"""Tests for wskit.speedups.Waiter: a future that resumes its task from a callback.
 
 Every test runs against the pure-Python Waiter and, when it was built, its
 twin in C, on the default event loop and on uvloop.
@@ -16,12 +16,10 @@ import uvloop
 
 from tests.c_extension import C_SPEEDUPS as _speedups
 from tests.c_extension import needs_c
-from wskit import speedups
-from wskit.asyncio import waiter as waiter_module
-from wskit.asyncio.waiter import PurePythonWaiter
+from wskit import _purepython, speedups
 
 IMPLEMENTATIONS = [
-    pytest.param(PurePythonWaiter, id="python"),
+    pytest.param(_purepython.Waiter, id="python"),
     pytest.param(getattr(_speedups, "Waiter", None), id="c", marks=needs_c),
 ]
 LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
@@ -63,9 +61,9 @@ def run(request: pytest.FixtureRequest) -> Callable[[Coroutine[Any, Any, Any]], 
 def test_waiter_is_the_c_twin_when_speedups_run() -> None:
     if speedups.IMPLEMENTATION == "c":
         assert _speedups is not None
-        assert waiter_module.Waiter is _speedups.Waiter
+        assert speedups.Waiter is _speedups.Waiter
     else:
-        assert waiter_module.Waiter is PurePythonWaiter
+        assert speedups.Waiter is _purepython.Waiter
 
 
 def test_wake_from_a_callback_resumes_the_task_before_returning(Waiter: Any, run: Any) -> None:

@@ -8,6 +8,7 @@ The C parameter is skipped only if the extension was not built.
 from __future__ import annotations
 
 import array
+import ast
 import contextlib
 import importlib
 import itertools
@@ -15,6 +16,7 @@ import os
 import struct
 import sys
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -1478,6 +1480,43 @@ def test_payload_buffer_view_hash_keeps_payload_intact(impl: ModuleType) -> None
 # --------------------------------------------------------------------------
 
 
+# What wskit.speedups selects: one piece of the C module or its twin each.
+PIECES = sorted(set(wskit.speedups.__all__) - {"IMPLEMENTATION"})
+
+
+@needs_c
+def test_every_c_piece_has_a_twin_and_is_selected() -> None:
+    assert _speedups is not None
+    in_c = {name for name in dir(_speedups) if not name.startswith("_")}
+    assert in_c == set(_purepython.__all__) == set(PIECES)
+
+
+def test_pure_python_module_holds_only_twins() -> None:
+    # Its public functions and classes are the twins it exports, nothing else.
+    defined = {
+        name
+        for name, value in vars(_purepython).items()
+        if not name.startswith("_") and getattr(value, "__module__", None) == _purepython.__name__
+    }
+    assert defined == set(_purepython.__all__)
+
+
+def test_only_the_selector_imports_the_implementations() -> None:
+    root = Path(wskit.__file__).parent
+    importers = set()
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or "", *(alias.name for alias in node.names)]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            if any(name.split(".")[-1] in {"_speedups", "_purepython"} for name in names):
+                importers.add(path.relative_to(root).as_posix())
+    assert importers == {"speedups.py"}
+
+
 @pytest.fixture
 def reload_speedups() -> Iterator[pytest.MonkeyPatch]:
     """Give a MonkeyPatch for the environment; restore wskit.speedups after."""
@@ -1492,10 +1531,8 @@ def test_select_c_by_default(reload_speedups: pytest.MonkeyPatch) -> None:
     reload_speedups.delenv("WSKIT_NO_SPEEDUPS", raising=False)
     module = importlib.reload(wskit.speedups)
     assert module.IMPLEMENTATION == "c"
-    assert module.apply_mask is getattr(_speedups, "apply_mask", None)
-    assert module.UTF8Validator is getattr(_speedups, "UTF8Validator", None)
-    assert module.read_frame is getattr(_speedups, "read_frame", None)
-    assert module.PayloadBuffer is getattr(_speedups, "PayloadBuffer", None)
+    for name in PIECES:
+        assert getattr(module, name) is getattr(_speedups, name), name
 
 
 @needs_c
@@ -1508,10 +1545,8 @@ def test_select_python_when_disabled(reload_speedups: pytest.MonkeyPatch) -> Non
     reload_speedups.setenv("WSKIT_NO_SPEEDUPS", "1")
     module = importlib.reload(wskit.speedups)
     assert module.IMPLEMENTATION == "python"
-    assert module.apply_mask is _purepython.apply_mask
-    assert module.UTF8Validator is _purepython.UTF8Validator
-    assert module.read_frame is _purepython.read_frame
-    assert module.PayloadBuffer is _purepython.PayloadBuffer
+    for name in PIECES:
+        assert getattr(module, name) is getattr(_purepython, name), name
 
 
 def test_select_python_when_not_built(reload_speedups: pytest.MonkeyPatch) -> None:
@@ -1521,10 +1556,8 @@ def test_select_python_when_not_built(reload_speedups: pytest.MonkeyPatch) -> No
     reload_speedups.delattr(wskit, "_speedups", raising=False)
     module = importlib.reload(wskit.speedups)
     assert module.IMPLEMENTATION == "python"
-    assert module.apply_mask is _purepython.apply_mask
-    assert module.UTF8Validator is _purepython.UTF8Validator
-    assert module.read_frame is _purepython.read_frame
-    assert module.PayloadBuffer is _purepython.PayloadBuffer
+    for name in PIECES:
+        assert getattr(module, name) is getattr(_purepython, name), name
 
 
 def test_selection_restored() -> None:

@@ -9,8 +9,8 @@ from typing import Any
 from ..exceptions import ConcurrencyError
 from ..frames import Frame
 from ..shared.messages import BaseAssembler, Fragments, PartialMessage, join
+from ..speedups import Waiter
 from ..typing import Data
-from .waiter import PurePythonWaiter, Waiter
 
 __all__ = ["Assembler"]
 
@@ -30,7 +30,7 @@ class Assembler(BaseAssembler):
     ) -> None:
         super().__init__(high, low, pause, resume)
         self.loop = asyncio.get_running_loop()
-        self.waiter: PurePythonWaiter | None = None
+        self.waiter: Waiter | None = None
 
     def put(self, frame: Frame) -> None:
         """Add a data frame received from the network.
@@ -56,7 +56,7 @@ class Assembler(BaseAssembler):
 
         Called from a protocol callback, once the connection has handled all
         it received, the reader resumes before this method returns, rather
-        than on the loop's next iteration (see :class:`Waiter`).
+        than on the loop's next iteration (see :class:`~wskit.speedups.Waiter`).
         """
         waiter = self.waiter
         if waiter is not None and (self.queue.frames or self.closed):
@@ -132,7 +132,7 @@ class Assembler(BaseAssembler):
         finally:
             self.get_in_progress = False
 
-    def _wait(self) -> PurePythonWaiter:
+    def _wait(self) -> Waiter:
         """Return a waiter woken when the next frame arrives or the stream ends.
 
         Raises:

@@ -1,0 +1,56 @@
+/*
+ * What the source files of wskit._speedups share (see _speedups.c for the
+ * map). Functions shared between files are prefixed wskit_; everything else
+ * stays static in its file.
+ */
+
+#ifndef WSKIT_SPEEDUPS_H
+#define WSKIT_SPEEDUPS_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stdint.h>
+#include <string.h>
+
+/* Above this size, let other threads run while we loop: switching the GIL
+ * costs about a microsecond, a 64 KiB pass takes several. */
+#define RELEASE_GIL_THRESHOLD (64 * 1024)
+
+/* Fill `view` with a C-contiguous byte view of `obj` (bytes, bytearray,
+ * memoryview, array, mmap...). PyBUF_SIMPLE refuses strided buffers with
+ * BufferError and anything else with TypeError, which is what we want. */
+static inline int
+get_bytes_view(PyObject *obj, Py_buffer *view)
+{
+    return PyObject_GetBuffer(obj, view, PyBUF_SIMPLE);
+}
+
+/* Shared between the files, not exported by the extension. */
+#if defined(__GNUC__)
+#pragma GCC visibility push(hidden)
+#endif
+
+/* _speedups_mask.c: masking (RFC 6455, section 5.3). */
+void wskit_mask_bytes(const unsigned char *in, unsigned char *out, Py_ssize_t size,
+                      const unsigned char key[4]);
+void wskit_copy_payload(const unsigned char *in, unsigned char *out, Py_ssize_t size,
+                        const unsigned char *key);
+int wskit_read_mask_key(PyObject *obj, unsigned char key[4]);
+
+/* _speedups_utf8.c: whether `size` bytes from `s` are whole, valid UTF-8. */
+int wskit_utf8_valid(const unsigned char *s, Py_ssize_t size);
+
+/* Each file adds its functions and types to the module: 0, or -1 with an
+ * exception set. */
+int wskit_mask_init(PyObject *module);
+int wskit_utf8_init(PyObject *module);
+int wskit_frames_init(PyObject *module);
+int wskit_payload_init(PyObject *module);
+int wskit_waiter_init(PyObject *module);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
+
+#endif /* WSKIT_SPEEDUPS_H */

@@ -1,0 +1,238 @@
+/*
+ * wskit._speedups: PayloadBuffer, the payload of a long frame, unmasked into
+ * place as it arrives, so that each byte is copied once instead of twice
+ * (into the parser's buffer, then out of it). The bytes object is filled in place
+ * before anyone else sees it: nobody gets it before take(). The views that
+ * write() returns are exported by the PayloadBuffer itself, not by the
+ * bytes: hashing a view would hash the bytes and keep that hash, while they
+ * are still being filled. window() lends the missing part, writable, so that
+ * a socket reads straight into it and advance() unmasks it in place: the
+ * bytes are then copied by the kernel only. Whoever borrows it writes there
+ * before calling advance(), and never after.
+ */
+
+#include "_speedups.h"
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *payload;  /* bytes being filled, kept for the views once taken */
+    Py_ssize_t filled;
+    unsigned char key[4];
+    int masked;
+    int taken;
+    int lending;  /* window() is making a writable view */
+} PayloadBufferObject;
+
+static PyObject *
+PayloadBuffer_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"length", "mask_key", NULL};
+    Py_ssize_t length;
+    PyObject *mask_key;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "nO:PayloadBuffer", keywords, &length,
+                                     &mask_key)) {
+        return NULL;
+    }
+    if (length < 0) {
+        PyErr_SetString(PyExc_ValueError, "length must be positive or zero");
+        return NULL;
+    }
+    unsigned char key[4] = {0, 0, 0, 0};
+    if (mask_key != Py_None && wskit_read_mask_key(mask_key, key) < 0) {
+        return NULL;
+    }
+    PayloadBufferObject *self = (PayloadBufferObject *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->payload = PyBytes_FromStringAndSize(NULL, length);
+    if (self->payload == NULL) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    memcpy(self->key, key, 4);
+    self->masked = mask_key != Py_None;
+    return (PyObject *)self;
+}
+
+static void
+PayloadBuffer_dealloc(PayloadBufferObject *self)
+{
+    Py_XDECREF(self->payload);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* The payload, for the views that write(), advance() and window() return:
+ * read-only, except for window()'s. */
+static int
+PayloadBuffer_getbuffer(PayloadBufferObject *self, Py_buffer *view, int flags)
+{
+    return PyBuffer_FillInfo(view, (PyObject *)self, PyBytes_AS_STRING(self->payload),
+                             PyBytes_GET_SIZE(self->payload), !self->lending, flags);
+}
+
+static int
+payload_check_not_taken(PayloadBufferObject *self)
+{
+    if (self->taken) {
+        PyErr_SetString(PyExc_ValueError, "the payload was taken already");
+        return -1;
+    }
+    return 0;
+}
+
+/* A view of payload[start:end], exported by the PayloadBuffer. */
+static PyObject *
+payload_view(PayloadBufferObject *self, Py_ssize_t start, Py_ssize_t end)
+{
+    PyObject *whole = PyMemoryView_FromObject((PyObject *)self);
+    if (whole == NULL) {
+        return NULL;
+    }
+    PyObject *view = PySequence_GetSlice(whole, start, end);
+    Py_DECREF(whole);
+    return view;
+}
+
+/* Add `size` bytes from `in` to the payload, unmasked, and return a
+ * read-only view of them. `in` may be where they go: see advance(). */
+static PyObject *
+payload_add(PayloadBufferObject *self, const unsigned char *in, Py_ssize_t size)
+{
+    Py_ssize_t start = self->filled;
+    unsigned char *out = (unsigned char *)PyBytes_AS_STRING(self->payload) + start;
+    /* The key continues where the bytes written so far stopped. */
+    unsigned char key[4];
+    for (int i = 0; i < 4; i++) {
+        key[i] = self->key[(start + i) % 4];
+    }
+    if (self->masked || in != out) {
+        int release = size > RELEASE_GIL_THRESHOLD;
+        PyThreadState *state = release ? PyEval_SaveThread() : NULL;
+        wskit_copy_payload(in, out, size, self->masked ? key : NULL);
+        if (release) {
+            PyEval_RestoreThread(state);
+        }
+    }
+    self->filled = start + size;
+    return payload_view(self, start, start + size);
+}
+
+static PyObject *
+PayloadBuffer_get_missing(PayloadBufferObject *self, void *Py_UNUSED(closure))
+{
+    if (self->taken) {
+        return PyLong_FromLong(0);
+    }
+    return PyLong_FromSsize_t(PyBytes_GET_SIZE(self->payload) - self->filled);
+}
+
+static PyObject *
+PayloadBuffer_write(PayloadBufferObject *self, PyObject *data)
+{
+    Py_buffer view;
+    if (get_bytes_view(data, &view) < 0) {
+        return NULL;
+    }
+    if (payload_check_not_taken(self) < 0) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    Py_ssize_t size = PyBytes_GET_SIZE(self->payload) - self->filled;
+    if (view.len < size) {
+        size = view.len;
+    }
+    PyObject *added = payload_add(self, (const unsigned char *)view.buf, size);
+    PyBuffer_Release(&view);
+    return added;
+}
+
+static PyObject *
+PayloadBuffer_window(PayloadBufferObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (payload_check_not_taken(self) < 0) {
+        return NULL;
+    }
+    self->lending = 1;
+    PyObject *window = payload_view(self, self->filled, PyBytes_GET_SIZE(self->payload));
+    self->lending = 0;
+    return window;
+}
+
+static PyObject *
+PayloadBuffer_advance(PayloadBufferObject *self, PyObject *arg)
+{
+    Py_ssize_t size = PyNumber_AsSsize_t(arg, PyExc_OverflowError);
+    if (size == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (payload_check_not_taken(self) < 0) {
+        return NULL;
+    }
+    if (size < 0 || size > PyBytes_GET_SIZE(self->payload) - self->filled) {
+        PyErr_Format(PyExc_ValueError, "cannot advance by %zd bytes when %zd are missing",
+                     size, PyBytes_GET_SIZE(self->payload) - self->filled);
+        return NULL;
+    }
+    const unsigned char *in = (const unsigned char *)PyBytes_AS_STRING(self->payload) + self->filled;
+    return payload_add(self, in, size);
+}
+
+static PyObject *
+PayloadBuffer_take(PayloadBufferObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (payload_check_not_taken(self) < 0) {
+        return NULL;
+    }
+    if (self->filled < PyBytes_GET_SIZE(self->payload)) {
+        PyErr_SetString(PyExc_ValueError, "the payload is incomplete");
+        return NULL;
+    }
+    self->taken = 1;
+    return Py_NewRef(self->payload);
+}
+
+static PyMethodDef PayloadBuffer_methods[] = {
+    {"write", (PyCFunction)PayloadBuffer_write, METH_O,
+     "Add the next bytes received; return a read-only view of those added, unmasked."},
+    {"window", (PyCFunction)PayloadBuffer_window, METH_NOARGS,
+     "Return a writable view of the missing part, to receive bytes straight into it."},
+    {"advance", (PyCFunction)PayloadBuffer_advance, METH_O,
+     "Add the nbytes written at the start of window(); return a read-only view of them, "
+     "unmasked."},
+    {"take", (PyCFunction)PayloadBuffer_take, METH_NOARGS,
+     "Return the whole payload; the buffer is empty afterwards."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef PayloadBuffer_getset[] = {
+    {"missing", (getter)PayloadBuffer_get_missing, NULL,
+     "How many bytes of the payload have yet to arrive.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyBufferProcs PayloadBuffer_as_buffer = {
+    .bf_getbuffer = (getbufferproc)PayloadBuffer_getbuffer,
+};
+
+static PyTypeObject PayloadBufferType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "wskit._speedups.PayloadBuffer",
+    .tp_basicsize = sizeof(PayloadBufferObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "The payload of a long frame, unmasked into place as it arrives.",
+    .tp_new = PayloadBuffer_new,
+    .tp_dealloc = (destructor)PayloadBuffer_dealloc,
+    .tp_methods = PayloadBuffer_methods,
+    .tp_getset = PayloadBuffer_getset,
+    .tp_as_buffer = &PayloadBuffer_as_buffer,
+};
+
+int
+wskit_payload_init(PyObject *module)
+{
+    if (PyType_Ready(&PayloadBufferType) < 0) {
+        return -1;
+    }
+    return PyModule_AddType(module, &PayloadBufferType);
+}

@@ -1,0 +1,441 @@
+/*
+ * wskit._speedups: Waiter, the twin of wskit._purepython.Waiter.
+ *
+ * A future-like object, without a result, that one task awaits. wake()
+ * resumes that task right away when no task is running (in a protocol
+ * callback), else with loop.call_soon(), as a future would. asyncio is
+ * imported when the first Waiter is created, never by the core.
+ */
+
+#include "_speedups.h"
+
+enum { WAITER_PENDING, WAITER_DONE, WAITER_CANCELLED };
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *loop;
+    PyObject *callback;  /* the awaiting task's wake-up, or NULL */
+    PyObject *context;   /* the context to call it in, or NULL */
+    PyObject *message;   /* the cancellation message, or NULL */
+    int state;
+    int blocking;        /* _asyncio_future_blocking */
+    int yielded;         /* `await waiter` suspended once */
+} WaiterObject;
+
+static PyObject *current_task, *cancelled_error, *invalid_state_error;
+static PyObject *str_call_soon, *str_run, *context_kwnames;
+/* On Python 3.11, asyncio.current_task() is Python code that looks the loop up
+ * in asyncio.tasks._current_tasks, a dict that the C tasks keep: looking there
+ * directly spares a Python call on every wake-up. NULL where current_task is
+ * in C already (3.12 and later), which is then called. */
+static PyObject *current_tasks;
+
+static int
+load_asyncio(void)
+{
+    PyObject *asyncio = PyImport_ImportModule("asyncio");
+    if (asyncio == NULL) {
+        return -1;
+    }
+    current_task = PyObject_GetAttrString(asyncio, "current_task");
+    cancelled_error = PyObject_GetAttrString(asyncio, "CancelledError");
+    invalid_state_error = PyObject_GetAttrString(asyncio, "InvalidStateError");
+    if (current_task != NULL && PyFunction_Check(current_task)) {
+        PyObject *tasks = PyObject_GetAttrString(asyncio, "tasks");
+        current_tasks = tasks ? PyObject_GetAttrString(tasks, "_current_tasks") : NULL;
+        Py_XDECREF(tasks);
+        if (current_tasks != NULL && !PyDict_Check(current_tasks)) {
+            Py_CLEAR(current_tasks);
+        }
+        PyErr_Clear();  /* no such dict: call current_task() */
+    }
+    Py_DECREF(asyncio);
+    str_call_soon = PyUnicode_InternFromString("call_soon");
+    str_run = PyUnicode_InternFromString("run");
+    context_kwnames = Py_BuildValue("(s)", "context");
+    if (current_task == NULL || cancelled_error == NULL || invalid_state_error == NULL
+        || str_call_soon == NULL || str_run == NULL || context_kwnames == NULL) {
+        Py_CLEAR(current_task);
+        Py_CLEAR(current_tasks);
+        Py_CLEAR(cancelled_error);
+        Py_CLEAR(invalid_state_error);
+        Py_CLEAR(str_call_soon);
+        Py_CLEAR(str_run);
+        Py_CLEAR(context_kwnames);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+Waiter_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"loop", NULL};
+    PyObject *loop;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O:Waiter", keywords, &loop)) {
+        return NULL;
+    }
+    if (current_task == NULL && load_asyncio() < 0) {
+        return NULL;
+    }
+    WaiterObject *self = (WaiterObject *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    Py_INCREF(loop);
+    self->loop = loop;
+    self->state = WAITER_PENDING;
+    return (PyObject *)self;
+}
+
+static int
+Waiter_traverse(WaiterObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->loop);
+    Py_VISIT(self->callback);
+    Py_VISIT(self->context);
+    Py_VISIT(self->message);
+    return 0;
+}
+
+static int
+Waiter_clear(WaiterObject *self)
+{
+    Py_CLEAR(self->loop);
+    Py_CLEAR(self->callback);
+    Py_CLEAR(self->context);
+    Py_CLEAR(self->message);
+    return 0;
+}
+
+static void
+Waiter_dealloc(WaiterObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    Waiter_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* loop.call_soon(callback, self, context=context): steals both references. */
+static int
+waiter_call_soon(WaiterObject *self, PyObject *callback, PyObject *context)
+{
+    PyObject *call_args[] = {self->loop, callback, (PyObject *)self, context};
+    PyObject *handle = PyObject_VectorcallMethod(
+        str_call_soon, call_args, 3 | PY_VECTORCALL_ARGUMENTS_OFFSET, context_kwnames);
+    Py_DECREF(callback);
+    Py_DECREF(context);
+    if (handle == NULL) {
+        return -1;
+    }
+    Py_DECREF(handle);
+    return 0;
+}
+
+static PyObject *
+Waiter_await(WaiterObject *self)
+{
+    Py_INCREF(self);
+    return (PyObject *)self;
+}
+
+static PyObject *
+waiter_raise_cancelled(WaiterObject *self)
+{
+    if (self->message == NULL) {
+        PyErr_SetNone(cancelled_error);
+    }
+    else {
+        PyErr_SetObject(cancelled_error, self->message);
+    }
+    return NULL;
+}
+
+/* The iterator behind `await waiter`: yield the waiter once while it is
+ * pending (the task then waits for it), finish once it is done. */
+static PyObject *
+Waiter_iternext(WaiterObject *self)
+{
+    if (self->state == WAITER_PENDING) {
+        if (self->yielded) {
+            PyErr_SetString(PyExc_RuntimeError, "await wasn't used with future");
+            return NULL;
+        }
+        self->yielded = self->blocking = 1;
+        Py_INCREF(self);
+        return (PyObject *)self;
+    }
+    if (self->state == WAITER_CANCELLED) {
+        return waiter_raise_cancelled(self);
+    }
+    return NULL;  /* StopIteration: `await waiter` is None */
+}
+
+static PyObject *
+Waiter_result(WaiterObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (self->state == WAITER_CANCELLED) {
+        return waiter_raise_cancelled(self);
+    }
+    if (self->state == WAITER_PENDING) {
+        PyErr_SetString(invalid_state_error, "waiter is pending");
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Waiter_done(WaiterObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return PyBool_FromLong(self->state != WAITER_PENDING);
+}
+
+static PyObject *
+Waiter_cancelled(WaiterObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return PyBool_FromLong(self->state == WAITER_CANCELLED);
+}
+
+/* Set *value to the keyword argument `name` among `kwnames`, whose values
+ * start at `kwvalues`, if it is there; refuse any other keyword. */
+static int
+keyword_argument(PyObject *const *kwvalues, PyObject *kwnames, const char *name,
+                 PyObject **value)
+{
+    Py_ssize_t count = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *key = PyTuple_GET_ITEM(kwnames, i);
+        if (PyUnicode_CompareWithASCIIString(key, name) != 0) {
+            PyErr_Format(PyExc_TypeError, "unexpected keyword argument %R", key);
+            return -1;
+        }
+        *value = kwvalues[i];
+    }
+    return 0;
+}
+
+static PyObject *
+Waiter_add_done_callback(WaiterObject *self, PyObject *const *args, Py_ssize_t nargs,
+                         PyObject *kwnames)
+{
+    PyObject *context = Py_None;
+    if (nargs != 1) {
+        PyErr_SetString(PyExc_TypeError, "add_done_callback() takes one positional argument");
+        return NULL;
+    }
+    if (keyword_argument(args + nargs, kwnames, "context", &context) < 0) {
+        return NULL;
+    }
+    PyObject *callback = args[0];
+    if (context == Py_None) {
+        context = PyContext_CopyCurrent();
+        if (context == NULL) {
+            return NULL;
+        }
+    }
+    else {
+        Py_INCREF(context);
+    }
+    if (self->state != WAITER_PENDING) {
+        Py_INCREF(callback);
+        if (waiter_call_soon(self, callback, context) < 0) {
+            return NULL;
+        }
+        Py_RETURN_NONE;
+    }
+    if (self->callback != NULL) {
+        Py_DECREF(context);
+        PyErr_SetString(PyExc_RuntimeError, "a Waiter takes one callback");
+        return NULL;
+    }
+    Py_INCREF(callback);
+    self->callback = callback;
+    self->context = context;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Waiter_remove_done_callback(WaiterObject *self, PyObject *callback)
+{
+    int equal = self->callback == NULL
+                    ? 0 : PyObject_RichCompareBool(self->callback, callback, Py_EQ);
+    if (equal < 0) {
+        return NULL;
+    }
+    if (!equal) {
+        return PyLong_FromLong(0);
+    }
+    Py_CLEAR(self->callback);
+    Py_CLEAR(self->context);
+    return PyLong_FromLong(1);
+}
+
+static PyObject *
+Waiter_cancel(WaiterObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *message = Py_None;
+    if (nargs > 1 || (nargs == 1 && kwnames != NULL && PyTuple_GET_SIZE(kwnames) > 0)) {
+        PyErr_SetString(PyExc_TypeError, "cancel() takes one argument, msg");
+        return NULL;
+    }
+    if (nargs == 1) {
+        message = args[0];
+    }
+    else if (keyword_argument(args, kwnames, "msg", &message) < 0) {
+        return NULL;
+    }
+    if (self->state != WAITER_PENDING) {
+        Py_RETURN_FALSE;
+    }
+    self->state = WAITER_CANCELLED;
+    if (message != Py_None) {
+        Py_INCREF(message);
+        self->message = message;
+    }
+    if (self->callback != NULL) {
+        PyObject *callback = self->callback, *context = self->context;
+        self->callback = self->context = NULL;
+        if (waiter_call_soon(self, callback, context) < 0) {
+            return NULL;
+        }
+    }
+    Py_RETURN_TRUE;
+}
+
+/* Whether a task of `loop` is running: 1 or 0, or -1 with an exception set. */
+static int
+task_is_running(PyObject *loop)
+{
+    if (current_tasks != NULL) {
+        if (PyDict_GetItemWithError(current_tasks, loop) != NULL) {
+            return 1;
+        }
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    PyObject *task = PyObject_CallOneArg(current_task, loop);
+    if (task == NULL) {
+        return -1;
+    }
+    int running = task != Py_None;
+    Py_DECREF(task);
+    return running;
+}
+
+static PyObject *
+Waiter_wake(WaiterObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (self->state != WAITER_PENDING) {
+        Py_RETURN_NONE;
+    }
+    self->state = WAITER_DONE;
+    if (self->callback == NULL) {
+        Py_RETURN_NONE;
+    }
+    PyObject *callback = self->callback, *context = self->context;
+    self->callback = self->context = NULL;
+    int in_task = task_is_running(self->loop);
+    if (in_task < 0) {
+        Py_DECREF(callback);
+        Py_DECREF(context);
+        return NULL;
+    }
+    if (in_task) {
+        if (waiter_call_soon(self, callback, context) < 0) {
+            return NULL;
+        }
+        Py_RETURN_NONE;
+    }
+    /* context.run(callback, self) */
+    PyObject *call_args[] = {context, callback, (PyObject *)self};
+    PyObject *result = PyObject_VectorcallMethod(
+        str_run, call_args, 3 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    Py_DECREF(callback);
+    Py_DECREF(context);
+    if (result == NULL) {
+        return NULL;
+    }
+    Py_DECREF(result);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Waiter_get_blocking(WaiterObject *self, void *Py_UNUSED(closure))
+{
+    return PyBool_FromLong(self->blocking);
+}
+
+static int
+Waiter_set_blocking(WaiterObject *self, PyObject *value, void *Py_UNUSED(closure))
+{
+    if (value == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "cannot delete _asyncio_future_blocking");
+        return -1;
+    }
+    int blocking = PyObject_IsTrue(value);
+    if (blocking < 0) {
+        return -1;
+    }
+    self->blocking = blocking;
+    return 0;
+}
+
+static PyObject *
+Waiter_get_loop(WaiterObject *self, void *Py_UNUSED(closure))
+{
+    Py_INCREF(self->loop);
+    return self->loop;
+}
+
+static PyMethodDef Waiter_methods[] = {
+    {"result", (PyCFunction)Waiter_result, METH_NOARGS,
+     "Return None once woken; raise CancelledError if cancelled."},
+    {"done", (PyCFunction)Waiter_done, METH_NOARGS, "Whether the waiter was woken or cancelled."},
+    {"cancelled", (PyCFunction)Waiter_cancelled, METH_NOARGS,
+     "Whether the waiter was cancelled."},
+    {"add_done_callback", (PyCFunction)(void (*)(void))Waiter_add_done_callback,
+     METH_FASTCALL | METH_KEYWORDS, "Call callback(waiter) once the waiter is done."},
+    {"remove_done_callback", (PyCFunction)Waiter_remove_done_callback, METH_O,
+     "Forget callback; return how many callbacks were removed (0 or 1)."},
+    {"cancel", (PyCFunction)(void (*)(void))Waiter_cancel, METH_FASTCALL | METH_KEYWORDS,
+     "Cancel the waiter; its task resumes on the loop's next iteration."},
+    {"wake", (PyCFunction)Waiter_wake, METH_NOARGS,
+     "Mark the waiter done and resume the task awaiting it, if any."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Waiter_getset[] = {
+    {"_asyncio_future_blocking", (getter)Waiter_get_blocking, (setter)Waiter_set_blocking,
+     NULL, NULL},
+    {"_loop", (getter)Waiter_get_loop, NULL, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyAsyncMethods Waiter_async = {
+    .am_await = (unaryfunc)Waiter_await,
+};
+
+static PyTypeObject WaiterType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "wskit._speedups.Waiter",
+    .tp_basicsize = sizeof(WaiterObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "A future-like object, without a result, that one task awaits.",
+    .tp_new = Waiter_new,
+    .tp_dealloc = (destructor)Waiter_dealloc,
+    .tp_traverse = (traverseproc)Waiter_traverse,
+    .tp_clear = (inquiry)Waiter_clear,
+    .tp_as_async = &Waiter_async,
+    .tp_iter = PyObject_SelfIter,
+    .tp_iternext = (iternextfunc)Waiter_iternext,
+    .tp_methods = Waiter_methods,
+    .tp_getset = Waiter_getset,
+};
+
+int
+wskit_waiter_init(PyObject *module)
+{
+    if (PyType_Ready(&WaiterType) < 0) {
+        return -1;
+    }
+    return PyModule_AddType(module, &WaiterType);
+}
