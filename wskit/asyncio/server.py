@@ -30,12 +30,11 @@ from typing import Any, TypeAlias, cast
 from ..auth import credentials_checker, read_credentials, unauthorized
 from ..exceptions import ConcurrencyError, InvalidHandshake
 from ..extensions.base import ServerExtensionFactory
-from ..extensions.permessage_deflate import enable_server_permessage_deflate
 from ..frames import CloseCode
-from ..headers import validate_subprotocols
 from ..http11 import SERVER, Request, Response
 from ..protocol import CLOSED, CONNECTING, OPEN
 from ..server import ServerProtocol
+from ..shared.options import server_extensions
 from ..shared.serving import (
     BroadcastFrame,
     answer,
@@ -426,12 +425,7 @@ class serve:
         create_connection: type[ServerConnection] | None = None,
         **kwargs: Any,
     ) -> None:
-        if subprotocols is not None:
-            validate_subprotocols(subprotocols)
-        if compression == "deflate":
-            extensions = enable_server_permessage_deflate(extensions)
-        elif compression is not None:
-            raise ValueError(f"unsupported compression: {compression}")
+        extensions = server_extensions(extensions, subprotocols, compression)
         connection_class = ServerConnection if create_connection is None else create_connection
         self.handler = handler
         self.host = host
