@@ -30,14 +30,17 @@ error is kept in :attr:`Protocol.parser_exc`.
 
 An I/O layer that queues messages for the application may set
 :attr:`Protocol.hold_failures`: bad input then stops the reading at once, but
-the close frame waits in :attr:`Protocol.held_failure` until the I/O layer
-calls :meth:`Protocol.release_failure`, typically once the application has
-read the messages received before the error. Meanwhile the connection stays
-open for sending, so the application can still answer them.
+the close frame waits in :attr:`Protocol.held_failure`, and a
+:class:`HeldFailure` event comes after the frames received before the error.
+The I/O layer queues it with them and calls :meth:`Protocol.release_failure`
+when the application reaches it, having read the messages before it.
+Meanwhile the connection stays open for sending, so the application can still
+answer them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import logging
 import uuid
@@ -84,9 +87,30 @@ from .speedups import (
 )
 from .typing import BytesLike, LoggerLike
 
-__all__ = ["MAX_EMPTY_FRAGMENTS", "SEND_EOF", "Event", "Protocol", "Side", "State"]
+__all__ = ["MAX_EMPTY_FRAGMENTS", "SEND_EOF", "Event", "HeldFailure", "Protocol", "Side", "State"]
 
-Event: TypeAlias = "Request | Response | Frame"
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HeldFailure:
+    """Event: the connection fails here, after the frames received before bad input.
+
+    :class:`Protocol` queues it when :attr:`~Protocol.hold_failures` is set,
+    after the frames received before the error, and last: nothing is
+    received after it. An I/O layer delivers the messages before it, then
+    calls :meth:`~Protocol.release_failure`.
+    """
+
+    close: Close
+    """The close frame that waits to be sent."""
+    after_message: bool
+    """Whether a message ended among the frames handed out with this event.
+
+    The application may be answering it: the connection should fail when
+    the application asks for the next message, not at once.
+    """
+
+
+Event: TypeAlias = "Request | Response | Frame | HeldFailure"
 """What :meth:`Protocol.events_received` returns."""
 
 SEND_EOF = b""
@@ -758,8 +782,10 @@ class Protocol:
     def _fail_on_input(self, exc: Exception, code: CloseCode) -> None:
         self.parser_exc = exc
         if self.hold_failures and self.state is OPEN:
-            # Stop reading now; the close frame waits for release_failure().
-            self.held_failure = Close(code, _truncate_reason(str(exc)))
+            # Stop reading now; the close frame waits for release_failure(),
+            # and the I/O layer meets the failure after the frames before it.
+            close = self.held_failure = Close(code, _truncate_reason(str(exc)))
+            self.queue_event(HeldFailure(close, any(map(_ends_message, self._events))))
             self.discard()
         else:
             self.fail(code, str(exc))
@@ -1040,7 +1066,7 @@ class Protocol:
         self.frames_sent -= 1  # not a frame
 
     def queue_event(self, event: Event) -> None:
-        """Queue a handshake event for :meth:`events_received`."""
+        """Queue an event that isn't a frame for :meth:`events_received`."""
         self._events.append(event)
         self.frames_received -= 1  # not a frame
 
@@ -1054,6 +1080,10 @@ class Protocol:
         self._reading = DISCARD
         self._buffer.clear()
         self.incoming_payload = None
+
+
+def _ends_message(event: Event) -> bool:
+    return isinstance(event, Frame) and event.fin and event.opcode in _DATA_OPCODES
 
 
 class InvalidUTF8(ValueError):

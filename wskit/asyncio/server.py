@@ -138,7 +138,7 @@ class ServerConnection(Connection):
         self._resume_reading()
         # Frames that came with the request were parsed just now: deliver
         # them at once, not when the next bytes arrive.
-        self._handle_received(already_held=False)
+        self._handle_received()
         # Don't test for OPEN: a close frame may have come with the request.
         # The handler then runs and learns how the connection ended.
         if self.protocol.handshake_exc is not None:
