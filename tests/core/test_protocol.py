@@ -45,17 +45,16 @@ from wskit.frames import (
 )
 from wskit.http11 import Request
 from wskit.protocol import (
-    _SEPARATE_FRAGMENTS,
     CLOSING,
     MAX_EMPTY_FRAGMENTS,
     OPEN,
     SEND_EOF,
     HeldFailure,
-    InvalidUTF8,
     Protocol,
     Side,
     State,
 )
+from wskit.receiving import _SEPARATE_FRAGMENTS, InvalidUTF8
 from wskit.server import ServerProtocol
 from wskit.speedups import apply_mask
 from wskit.typing import Subprotocol

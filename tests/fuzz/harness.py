@@ -55,7 +55,8 @@ from wskit.extensions.permessage_deflate import (
 )
 from wskit.frames import CLOSE, CONT, PING, PONG, TEXT, Close, CloseCode, Frame, Opcode
 from wskit.http11 import MAX_BODY_SIZE, MAX_LINE_LENGTH, Request, Response
-from wskit.protocol import _DATA_OPCODES, SEND_EOF, Event, HeldFailure, InvalidUTF8, Protocol, State
+from wskit.protocol import SEND_EOF, Event, HeldFailure, Protocol, State
+from wskit.receiving import _DATA_OPCODES, InvalidUTF8
 from wskit.server import ServerProtocol
 from wskit.uri import parse_uri
 

@@ -1,4 +1,7 @@
-"""Tests for wskit.shared.options: the options every connect() and serve() check alike."""
+"""Tests for wskit.shared.options: the options every connect() and serve() check alike.
+
+Each test runs as a client's connect() and as a server's serve() call it.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +12,24 @@ import pytest
 from wskit.extensions.permessage_deflate import (
     ClientPerMessageDeflateFactory,
     ServerPerMessageDeflateFactory,
+    enable_client_permessage_deflate,
+    enable_server_permessage_deflate,
 )
-from wskit.shared.options import client_extensions, server_extensions
+from wskit.shared.options import checked_extensions
 from wskit.typing import Subprotocol
+
+
+def client_extensions(extensions: Any, subprotocols: Any, compression: Any) -> Any:
+    return checked_extensions(
+        extensions, subprotocols, compression, enable_client_permessage_deflate
+    )
+
+
+def server_extensions(extensions: Any, subprotocols: Any, compression: Any) -> Any:
+    return checked_extensions(
+        extensions, subprotocols, compression, enable_server_permessage_deflate
+    )
+
 
 BOTH = pytest.mark.parametrize(
     ("extensions_for", "factory"),

@@ -30,11 +30,12 @@ from typing import Any, TypeAlias, cast
 from ..auth import credentials_checker, read_credentials, unauthorized
 from ..exceptions import ConcurrencyError, InvalidHandshake
 from ..extensions.base import ServerExtensionFactory
+from ..extensions.permessage_deflate import enable_server_permessage_deflate
 from ..frames import CloseCode
 from ..http11 import SERVER, Request, Response
 from ..protocol import CLOSED, CONNECTING, OPEN
 from ..server import ServerProtocol
-from ..shared.options import server_extensions
+from ..shared.options import checked_extensions
 from ..shared.serving import (
     BroadcastFrame,
     answer,
@@ -425,7 +426,9 @@ class serve:
         create_connection: type[ServerConnection] | None = None,
         **kwargs: Any,
     ) -> None:
-        extensions = server_extensions(extensions, subprotocols, compression)
+        extensions = checked_extensions(
+            extensions, subprotocols, compression, enable_server_permessage_deflate
+        )
         connection_class = ServerConnection if create_connection is None else create_connection
         self.handler = handler
         self.host = host

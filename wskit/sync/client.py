@@ -25,6 +25,7 @@ from ..client import ClientProtocol
 from ..datastructures import HeadersLike
 from ..exceptions import InvalidStatus
 from ..extensions.base import ClientExtensionFactory
+from ..extensions.permessage_deflate import enable_client_permessage_deflate
 from ..http11 import USER_AGENT, Response
 from ..protocol import CONNECTING
 from ..proxy import Proxy, proxy_handshake
@@ -37,7 +38,7 @@ from ..shared.connecting import (
     uses_proxy_tls,
     uses_tls,
 )
-from ..shared.options import client_extensions
+from ..shared.options import checked_extensions
 from ..shared.redirects import Redirects
 from ..tunnel import TunnelHandshake
 from ..typing import LoggerLike, Origin, Subprotocol
@@ -184,7 +185,9 @@ def connect(
     ssl = renamed_ssl_context(ssl, kwargs)
     ws_uri = parse_uri(uri)
     uses_tls(ws_uri, ssl)  # reject ssl with ws:// at once
-    extensions = client_extensions(extensions, subprotocols, compression)
+    extensions = checked_extensions(
+        extensions, subprotocols, compression, enable_client_permessage_deflate
+    )
     connection_class = ClientConnection if create_connection is None else create_connection
     unix = kwargs.pop("unix", False)
     path = kwargs.pop("path", None)

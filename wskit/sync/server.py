@@ -32,12 +32,13 @@ from typing import Any, TypeAlias, cast
 from ..auth import credentials_checker, read_credentials, unauthorized
 from ..exceptions import ConcurrencyError, InvalidHandshake
 from ..extensions.base import ServerExtensionFactory
+from ..extensions.permessage_deflate import enable_server_permessage_deflate
 from ..frames import CloseCode
 from ..http11 import SERVER, Request, Response
 from ..protocol import CLOSED, CONNECTING, OPEN
 from ..server import ServerProtocol
 from ..shared.connecting import check_unix_address, renamed_ssl_context
-from ..shared.options import server_extensions
+from ..shared.options import checked_extensions
 from ..shared.serving import (
     BroadcastFrame,
     answer,
@@ -423,7 +424,9 @@ def serve(
     is an :class:`~ssl.SSLContext` for TLS.
     """
     ssl = renamed_ssl_context(ssl, kwargs)
-    extensions = server_extensions(extensions, subprotocols, compression)
+    extensions = checked_extensions(
+        extensions, subprotocols, compression, enable_server_permessage_deflate
+    )
     connection_class = ServerConnection if create_connection is None else create_connection
 
     unix = kwargs.pop("unix", False)
