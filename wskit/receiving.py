@@ -7,8 +7,8 @@ Complete frames become events along three paths:
   carry a whole text or binary message becomes events in one call of
   :func:`~wskit.speedups.read_messages`;
 * **the general per-frame path**: :func:`~wskit.speedups.read_frame`, then
-  every rule of RFC 6455 (:meth:`FrameReceiver._check_header` before any
-  payload is kept, :meth:`FrameReceiver._receive_frame` once it is whole);
+  every rule of RFC 6455 (``_check_header()`` before any
+  payload is kept, ``_receive_frame()`` once it is whole);
 * **a long payload received in place**: a frame of ``_LONG_PAYLOAD`` bytes or
   more goes straight into a :class:`~wskit.speedups.PayloadBuffer` once part
   of it has arrived, and an I/O layer may read the socket into it
@@ -16,7 +16,7 @@ Complete frames become events along three paths:
 
 The fast path only takes what the general rules accept and leaves the rest to
 them; tests hold the two equal. Bad input raises here and fails the
-connection in :meth:`FrameReceiver._fail_on_parse_error`.
+connection in ``_fail_on_parse_error()``.
 """
 
 from __future__ import annotations

@@ -17,15 +17,15 @@ from ..typing import Subprotocol
 
 __all__ = ["checked_extensions"]
 
-Factory = TypeVar("Factory", ClientExtensionFactory, ServerExtensionFactory)
+_Factory = TypeVar("_Factory", ClientExtensionFactory, ServerExtensionFactory)
 
 
 def checked_extensions(
-    extensions: Sequence[Factory] | None,
+    extensions: Sequence[_Factory] | None,
     subprotocols: Sequence[Subprotocol] | None,
     compression: str | None,
-    enable_deflate: Callable[[Sequence[Factory] | None], Sequence[Factory]],
-) -> Sequence[Factory] | None:
+    enable_deflate: Callable[[Sequence[_Factory] | None], Sequence[_Factory]],
+) -> Sequence[_Factory] | None:
     """Check ``subprotocols`` and ``compression``; return the extensions to negotiate.
 
     Args:
