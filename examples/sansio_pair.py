@@ -14,7 +14,7 @@ from wskit.extensions.permessage_deflate import (
 )
 from wskit.frames import Frame
 from wskit.http11 import Request, Response
-from wskit.protocol import SEND_EOF, Protocol
+from wskit.protocol import SEND_EOF, Event, Protocol
 from wskit.server import ServerProtocol
 from wskit.uri import parse_uri
 
@@ -31,14 +31,15 @@ def pump(source: Protocol, target: Protocol) -> int:
     return sent
 
 
-def show(side: str, events: list[Request | Response | Frame]) -> None:
+def show(side: str, events: list[Event]) -> None:
     for event in events:
         if isinstance(event, Frame):
             print(f"{side} received {event}")
         elif isinstance(event, Request):
             print(f"{side} received GET {event.path}")
-        else:
+        elif isinstance(event, Response):
             print(f"{side} received HTTP {event.status_code} {event.reason_phrase}")
+        # Else a HeldFailure, which only comes with Protocol.hold_failures set.
 
 
 def main() -> None:

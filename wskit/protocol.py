@@ -4,10 +4,11 @@ Bytes go in with :meth:`Protocol.receive_data` and :meth:`Protocol.receive_eof`;
 frames come out of :meth:`Protocol.events_received`; bytes to write come out of
 :meth:`Protocol.data_to_send`. Nothing here performs I/O.
 
-Frames are received along three paths: a run of frames that each carry a
-whole plain message, in one call of :func:`~wskit.speedups.read_messages`;
-any other frame, through :func:`~wskit.speedups.read_frame` and every rule of
-RFC 6455; and the payload of a long frame, received in place into a
+Frames are received along three paths, which :mod:`wskit.receiving` holds:
+a run of frames that each carry a whole plain message, in one call of
+:func:`~wskit.speedups.read_messages`; any other frame, through
+:func:`~wskit.speedups.read_frame` and every rule of RFC 6455; and the
+payload of a long frame, received in place into a
 :class:`~wskit.speedups.PayloadBuffer` (see :meth:`Protocol.receive_into`).
 The fast path only takes what the general rules accept and leaves the rest to
 them; tests hold the two equal.
@@ -30,40 +31,36 @@ error is kept in :attr:`Protocol.parser_exc`.
 
 An I/O layer that queues messages for the application may set
 :attr:`Protocol.hold_failures`: bad input then stops the reading at once, but
-the close frame waits in :attr:`Protocol.held_failure` until the I/O layer
-calls :meth:`Protocol.release_failure`, typically once the application has
-read the messages received before the error. Meanwhile the connection stays
-open for sending, so the application can still answer them.
+the close frame waits in :attr:`Protocol.held_failure`, and a
+:class:`HeldFailure` event comes after the frames received before the error.
+The I/O layer queues it with them and calls :meth:`Protocol.release_failure`
+when the application reaches it, having read the messages before it.
+Meanwhile the connection stays open for sending, so the application can still
+answer them.
 """
 
 from __future__ import annotations
 
-import enum
+import dataclasses
 import logging
 import uuid
 from typing import TypeAlias
 
+from . import receiving
 from .exceptions import (
     ConnectionClosed,
     ConnectionClosedError,
     ConnectionClosedOK,
     InvalidState,
-    PayloadTooBig,
     ProtocolError,
-    TooManyFragments,
 )
 from .extensions.base import Extension
 from .frames import (
     _FIN,
-    _OPCODES,
-    _RSV1,
-    _RSV2,
-    _RSV3,
     BINARY,
     CLOSE,
     CONT,
     MAX_CLOSE_REASON,
-    MAX_CONTROL_PAYLOAD,
     OK_CLOSE_CODES,
     PING,
     PONG,
@@ -74,56 +71,48 @@ from .frames import (
     Opcode,
 )
 from .http11 import Request, Response
-from .speedups import (
-    PayloadBuffer,
-    UTF8Validator,
-    apply_mask,
-    build_frame,
-    read_frame,
-    read_messages,
-)
+from .receiving import _DATA_OPCODES, _LONG_PAYLOAD, FrameReceiver
+from .speedups import PayloadBuffer, UTF8Validator, build_frame
+from .states import DISCARD, FRAMES, HANDSHAKE, HOLD, Side, State
 from .typing import BytesLike, LoggerLike
 
-__all__ = ["MAX_EMPTY_FRAGMENTS", "SEND_EOF", "Event", "Protocol", "Side", "State"]
+__all__ = ["MAX_EMPTY_FRAGMENTS", "SEND_EOF", "Event", "HeldFailure", "Protocol", "Side", "State"]
 
-Event: TypeAlias = "Request | Response | Frame"
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HeldFailure:
+    """Event: the connection fails here, after the frames received before bad input.
+
+    :class:`Protocol` queues it when :attr:`~Protocol.hold_failures` is set,
+    after the frames received before the error, and last: nothing is
+    received after it. An I/O layer delivers the messages before it, then
+    calls :meth:`~Protocol.release_failure`.
+    """
+
+    close: Close
+    """The close frame that waits to be sent."""
+    after_message: bool
+    """Whether a message ended among the frames handed out with this event.
+
+    The application may be answering it: the connection should fail when
+    the application asks for the next message, not at once.
+    """
+
+
+Event: TypeAlias = "Request | Response | Frame | HeldFailure"
 """What :meth:`Protocol.events_received` returns."""
 
 SEND_EOF = b""
 """Sentinel in :meth:`Protocol.data_to_send`: half-close the connection."""
 
 
-class Side(enum.IntEnum):
-    """Which end of the connection this is."""
-
-    SERVER, CLIENT = range(2)
-
-
-class State(enum.IntEnum):
-    """Connection state (RFC 6455, section 4 and 7)."""
-
-    CONNECTING, OPEN, CLOSING, CLOSED = range(4)
-
-
-class Reading(enum.Enum):
-    """What the receive side does with incoming bytes."""
-
-    HANDSHAKE = enum.auto()  # the opening handshake is being parsed
-    HOLD = enum.auto()  # buffered, not parsed: the server has not answered yet
-    FRAMES = enum.auto()  # parsed as frames
-    DISCARD = enum.auto()  # ignored: closing handshake done, or connection failed
-
-
-# Enum members as module constants: on Python 3.11, Reading.FRAMES goes
-# through EnumType.__getattr__, and the receive path compares the reading
-# state several times per message (see ARCHITECTURE.md, Performance devices).
+# Where websockets has them (wskit.states has them for the core's modules).
 SERVER, CLIENT = Side.SERVER, Side.CLIENT
 CONNECTING, OPEN, CLOSING, CLOSED = State.CONNECTING, State.OPEN, State.CLOSING, State.CLOSED
-HANDSHAKE, HOLD, FRAMES, DISCARD = Reading.HANDSHAKE, Reading.HOLD, Reading.FRAMES, Reading.DISCARD
 
 DEFAULT_MAX_SIZE = 2**20
 
-MAX_EMPTY_FRAGMENTS = 1024
+MAX_EMPTY_FRAGMENTS = receiving.MAX_EMPTY_FRAGMENTS
 """How many empty non-final fragments one message may have.
 
 Fragments with a payload count against ``max_size``; empty ones cost nothing
@@ -131,38 +120,8 @@ to send and would otherwise keep a connection busy forever. Legitimate senders
 never need more than a handful. Going over fails the connection with 1008.
 """
 
-_DATA_OPCODES = (TEXT, BINARY, CONT)
-# The FIN and RSV1-3 flags of a frame, indexed by the high nibble of its first byte.
-_FLAGS = tuple(
-    (bool(first & _FIN), bool(first & _RSV1), bool(first & _RSV2), bool(first & _RSV3))
-    for first in range(0, 256, 16)
-)
 
-_OPCODE_BITS = 0x0F
-_RSV_BITS = _RSV1 | _RSV2 | _RSV3
-
-# A frame with a payload this long or longer, incomplete, is received straight
-# into a PayloadBuffer once 1/_LONG_PAYLOAD_ARRIVED of it has arrived: copying
-# a long payload twice, and growing the parser's buffer for it, cost more
-# than the rest of receiving it (page faults, mostly). Waiting for part of it
-# keeps a peer from making us allocate more than 16 times what it sent.
-_LONG_PAYLOAD = 2**16
-_LONG_PAYLOAD_ARRIVED = 16
-
-# Continuation frames of a message that events_received() hands out as they
-# came, at most, when more wait; the next ones are joined to the last.
-_SEPARATE_FRAGMENTS = 16
-
-
-def _deflate_bound(size: int) -> int:
-    # Deflate expands incompressible data: 5 bytes per stored block, and a
-    # peer's compressor with a small memLevel makes blocks of 128 bytes (+3.9%
-    # with memLevel=1). Allow 1/16 on top of a limit measured in inflated
-    # bytes; the inflated size is what counts, checked while inflating.
-    return size + (size >> 4) + 64
-
-
-class Protocol:
+class Protocol(FrameReceiver):
     """Sans-I/O implementation of a WebSocket connection.
 
     Args:
@@ -182,14 +141,10 @@ class Protocol:
     # what the closing handshake sets lives in slots, and so does what
     # subclasses add for the opening handshake: the instance dict holds what
     # receiving and sending use, with room to spare. It stays for whatever
-    # else subclasses, applications and tests set.
+    # else subclasses, applications and tests set. FrameReceiver declares
+    # it, with the slots that the receive paths set.
     __slots__ = (
-        "__dict__",
-        "__weakref__",
-        "_joined",
-        "_received_other",
         "_sent_other",
-        "_separate_fragments",
         "bytes_received",
         "bytes_sent",
         "close_rcvd",
@@ -197,13 +152,10 @@ class Protocol:
         "close_sent",
         "eof_rcvd",
         "eof_sent",
-        "frames_received",
         "frames_sent",
         "held_failure",
         "parser_exc",
-        "pings_received",
         "pings_sent",
-        "pongs_received",
     )
 
     def __init__(
@@ -453,292 +405,6 @@ class Protocol:
         self._reading = FRAMES
         self._receive_frames(data)
 
-    def _receive_frames(self, data: BytesLike) -> None:
-        """Parse the frames in ``data``, which follows what the buffer holds."""
-        buffer = self._buffer
-        if buffer:
-            buffer += data
-            # Drop what was parsed once per call: bytearray deletes from the
-            # front in constant time, and one deletion keeps small frames cheap.
-            del buffer[: self._parse_frames(buffer)]
-            return
-        # Most reads end where a frame does: parse them in place rather than
-        # copy them to the buffer, and keep only what starts the next frame.
-        if type(data) is memoryview and (data.itemsize != 1 or not data.c_contiguous):
-            data = bytes(data)
-        end = self._parse_frames(data)
-        if end < len(data) and self._reading is FRAMES:
-            buffer += memoryview(data)[end:]
-
-    def _parse_frames(self, buffer: BytesLike) -> int:
-        """Turn every complete frame at the start of ``buffer`` into an event.
-
-        Returns:
-            How many bytes were parsed: the rest, if any, starts a frame.
-        """
-        position = 0
-        try:
-            while self._reading is FRAMES:
-                if self.incoming_payload is not None:
-                    position = self._receive_payload(self.incoming_payload, buffer, position)
-                    if self.incoming_payload is not None:
-                        break
-                # Fast path: frames that each carry a whole plain message need
-                # none of the per-frame checks below (see read_messages).
-                if (
-                    self._message_opcode is None
-                    and not self._text_checked
-                    and not self.extensions
-                    and not self.debug
-                ):
-                    position = read_messages(
-                        buffer,
-                        position,
-                        self._events,
-                        self.side is SERVER,
-                        self.max_message_size,
-                        self.max_fragment_size,
-                    )
-                    if position == len(buffer):
-                        break
-                parsed = read_frame(buffer, position)
-                if parsed is None:
-                    break
-                first, masked, length, end, data = parsed
-                opcode = self._check_header(first, length, masked)
-                if data is None:
-                    start = end - length
-                    if (
-                        length >= _LONG_PAYLOAD
-                        and (len(buffer) - start) * _LONG_PAYLOAD_ARRIVED >= length
-                    ):
-                        key = bytes(memoryview(buffer)[start - 4 : start]) if masked else None
-                        self.incoming_payload = PayloadBuffer(length, key)
-                        self._payload_header = (first, opcode, length)
-                        position = start
-                        continue
-                    if self._is_plain_text(first, opcode):
-                        self._check_partial_text(buffer, start, masked)
-                    break
-                position = end
-                self._receive_frame(Frame(opcode, data, *_FLAGS[first >> 4]))
-        except Exception as exc:
-            self._fail_on_parse_error(exc)
-        return position
-
-    def _fail_on_parse_error(self, exc: Exception) -> None:
-        """Fail the connection with the close code that says what was wrong in what arrived."""
-        if isinstance(exc, ProtocolError):
-            self._fail_on_input(exc, CloseCode.PROTOCOL_ERROR)
-        elif isinstance(exc, PayloadTooBig):
-            # None outside a fragmented message, as websockets reports it.
-            exc.set_current_size(None if self._message_opcode is None else self._message_size)
-            self._fail_on_input(exc, CloseCode.MESSAGE_TOO_BIG)
-        elif isinstance(exc, TooManyFragments):
-            self._fail_on_input(exc, CloseCode.POLICY_VIOLATION)
-        elif isinstance(exc, (UnicodeDecodeError, InvalidUTF8)):
-            self._fail_on_input(exc, CloseCode.INVALID_DATA)
-        else:  # a bug, in wskit or in an extension
-            self.logger.error("unexpected error while parsing frames", exc_info=exc)
-            self._fail_on_input(exc, CloseCode.INTERNAL_ERROR)
-
-    def _receive_payload(self, payload: PayloadBuffer, buffer: BytesLike, position: int) -> int:
-        """Add what ``buffer[position:]`` holds of the long frame's payload.
-
-        Once the payload is whole, the frame is received like any other.
-
-        Returns:
-            Where the bytes taken from ``buffer`` end.
-        """
-        with memoryview(buffer)[position:] as chunk:
-            written = payload.write(chunk)
-        position += len(written)
-        self._payload_added(payload, written)
-        return position
-
-    def _payload_added(self, payload: PayloadBuffer, added: memoryview) -> None:
-        """Check the bytes just ``added`` to the long frame's payload; receive it if whole."""
-        first, opcode, length = self._payload_header
-        with added:
-            if self._is_plain_text(first, opcode):
-                # Fail fast on invalid UTF-8, as _check_partial_text does;
-                # the start of the payload may have been checked already.
-                done = length - payload.missing - len(added)
-                valid = self._utf8.feed(added[max(self._text_checked - done, 0) :])
-                self._text_checked = done + len(added)
-                if not valid:
-                    raise InvalidUTF8("invalid UTF-8 in text message")
-        if not payload.missing:
-            self.incoming_payload = None
-            self._receive_frame(Frame(opcode, payload.take(), *_FLAGS[first >> 4]))
-
-    def _check_header(self, first: int, length: int, masked: bool) -> Opcode:
-        """Apply every rule that the header alone decides, before any payload."""
-        # "a client MUST mask all frames that it sends to the server" and
-        # "A server MUST NOT mask any frames that it sends to the client."
-        if masked is not (self.side is SERVER):
-            raise ProtocolError("incorrect masking")
-        opcode = _OPCODES.get(first & _OPCODE_BITS)
-        if opcode is None:
-            raise ProtocolError(f"invalid opcode {first & _OPCODE_BITS:#x}")
-        if opcode >= CLOSE:
-            # "All control frames MUST have a payload length of 125 bytes or
-            # less and MUST NOT be fragmented."
-            if length > MAX_CONTROL_PAYLOAD:
-                raise ProtocolError("control frame too long")
-            if not first & _FIN:
-                raise ProtocolError("fragmented control frame")
-            return opcode
-        if opcode is CONT:
-            if self._message_opcode is None:
-                raise ProtocolError("unexpected continuation frame")
-            compressed = self._message_compressed
-        else:
-            if self._message_opcode is not None:
-                raise ProtocolError("expected a continuation frame")
-            compressed = bool(first & _RSV1) and bool(self.extensions)
-        limit = self.max_fragment_size
-        if compressed and limit is None:
-            # Without a fragment limit, a compressed frame still inflates
-            # to at most max_size: bound it by that, or it could be any size.
-            limit = self.max_message_size
-        if limit is not None and length > (_deflate_bound(limit) if compressed else limit):
-            raise PayloadTooBig(length, limit)
-        if (
-            not compressed
-            and self.max_message_size is not None
-            and self._message_size + length > self.max_message_size
-        ):
-            raise PayloadTooBig(length, self.max_message_size)
-        if length == 0 and not first & _FIN:
-            self._empty_fragments += 1
-            if self._empty_fragments > MAX_EMPTY_FRAGMENTS:
-                raise TooManyFragments(MAX_EMPTY_FRAGMENTS)
-        return opcode
-
-    def _is_plain_text(self, first: int, opcode: Opcode) -> bool:
-        """Whether a frame carries uncompressed text, UTF-8 as it arrives."""
-        # Frames with RSV bits set go through the extensions first.
-        if first & _RSV_BITS:
-            return False
-        if opcode is TEXT:
-            return True
-        return opcode is CONT and self._message_opcode is TEXT and not self._message_compressed
-
-    def _check_partial_text(self, buffer: BytesLike, start: int, masked: bool) -> None:
-        """Validate the part of a text frame's payload that arrived so far.
-
-        Fail fast on invalid UTF-8 within a frame too, not only between
-        fragments (Autobahn 6.4.3 and 6.4.4: one frame sent in chops).
-        """
-        checked = self._text_checked
-        with memoryview(buffer)[start + checked :] as chunk:
-            if masked:
-                # The 4-byte key continues where the validated bytes stopped.
-                key = bytes(buffer[start - 4 : start])
-                shift = checked % 4
-                valid = self._utf8.feed(apply_mask(chunk, key[shift:] + key[:shift]))
-            else:
-                valid = self._utf8.feed(chunk)
-        self._text_checked = len(buffer) - start
-        if not valid:
-            raise InvalidUTF8("invalid UTF-8 in text message")
-
-    def _receive_frame(self, frame: Frame) -> None:
-        """Decode a complete frame, enforce the message rules, queue the event."""
-        opcode = frame.opcode
-        if opcode is CONT or opcode is TEXT or opcode is BINARY:
-            if opcode is not CONT:
-                self._message_opcode = opcode
-                self._message_compressed = frame.rsv1 and bool(self.extensions)
-                self._separate_fragments = 0
-            frame = self._decode(frame)
-            self._message_size += len(frame.data)
-            if self._message_opcode is TEXT:
-                # Fail fast on invalid UTF-8, mid-message included. The start
-                # of the payload may have been checked while it arrived.
-                data = frame.data
-                if self._text_checked:
-                    data = memoryview(data)[self._text_checked :]
-                    self._text_checked = 0
-                valid = self._utf8.feed(data)
-                if valid and frame.fin:
-                    valid = self._utf8.finish()
-                if not valid:
-                    raise InvalidUTF8("invalid UTF-8 in text message")
-            if frame.fin:
-                self._message_opcode = None
-                self._message_size = 0
-                self._empty_fragments = 0
-        else:
-            frame = self._decode(frame)
-        # A frame that fails the connection is never delivered: parse the
-        # close frame's payload before queuing the frame.
-        close = Close.parse(frame.data) if opcode is CLOSE else None
-        if self.debug:
-            self.logger.debug("< %s", frame)
-        if not frame.fin or opcode not in _DATA_OPCODES:
-            self._received_other += 1  # a frame, not a whole message
-        if opcode is CONT:
-            self._queue_fragment(frame)
-        else:
-            self._events.append(frame)
-        if opcode is PING:
-            self.pings_received += 1
-            # "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame
-            # in response", unless it is already closing.
-            if self.state is OPEN:
-                self.send_frame(Frame(PONG, frame.data))
-        elif opcode is PONG:
-            self.pongs_received += 1
-        elif close is not None:
-            self._receive_close(close)
-
-    def _queue_fragment(self, frame: Frame) -> None:
-        """Queue a continuation frame; past a few fragments waiting, join it to the last one.
-
-        As frames, tiny fragments would cost ~300 bytes each, a 1 MiB message
-        in 1-byte fragments 300 MiB. Joined, the fragments of a message that
-        wait together cost their payload, whatever their number, while the
-        first few keep their boundaries, which applications may look at.
-        """
-        events = self._events
-        if events:
-            last = events[-1]
-            # Control frames always have FIN: a frame without it is the
-            # previous fragment of this message.
-            if isinstance(last, Frame) and not last.fin:
-                joined = self._joined
-                if last.data is joined or self._separate_fragments >= _SEPARATE_FRAGMENTS:
-                    if last.data is not joined:
-                        joined = self._joined = bytearray(last.data)
-                        last.data = joined
-                    joined += frame.data
-                    last.fin = frame.fin
-                    self.frames_received += 1  # not an event of its own
-                    return
-        self._separate_fragments += 1
-        events.append(frame)
-
-    def _decode(self, frame: Frame) -> Frame:
-        if self.extensions:
-            remaining = (
-                None
-                if self.max_message_size is None
-                else self.max_message_size - self._message_size
-            )
-            try:
-                for extension in reversed(self.extensions):
-                    frame = extension.decode(frame, max_size=remaining)
-            except PayloadTooBig as exc:
-                # The extension was given what was left of the limit (None
-                # for no limit); report the limit itself.
-                exc.max_size = self.max_message_size
-                raise
-        if frame.rsv1 or frame.rsv2 or frame.rsv3:
-            raise ProtocolError("reserved bits must be 0")
-        return frame
-
     def _receive_close(self, close: Close) -> None:
         self.close_rcvd = close
         if self.state is OPEN:
@@ -758,8 +424,10 @@ class Protocol:
     def _fail_on_input(self, exc: Exception, code: CloseCode) -> None:
         self.parser_exc = exc
         if self.hold_failures and self.state is OPEN:
-            # Stop reading now; the close frame waits for release_failure().
-            self.held_failure = Close(code, _truncate_reason(str(exc)))
+            # Stop reading now; the close frame waits for release_failure(),
+            # and the I/O layer meets the failure after the frames before it.
+            close = self.held_failure = Close(code, _truncate_reason(str(exc)))
+            self.queue_event(HeldFailure(close, any(map(_ends_message, self._events))))
             self.discard()
         else:
             self.fail(code, str(exc))
@@ -1040,7 +708,7 @@ class Protocol:
         self.frames_sent -= 1  # not a frame
 
     def queue_event(self, event: Event) -> None:
-        """Queue a handshake event for :meth:`events_received`."""
+        """Queue an event that isn't a frame for :meth:`events_received`."""
         self._events.append(event)
         self.frames_received -= 1  # not a frame
 
@@ -1056,8 +724,8 @@ class Protocol:
         self.incoming_payload = None
 
 
-class InvalidUTF8(ValueError):
-    """A text message is not valid UTF-8 (the connection fails with 1007)."""
+def _ends_message(event: Event) -> bool:
+    return isinstance(event, Frame) and event.fin and event.opcode in _DATA_OPCODES
 
 
 def _truncate_reason(reason: str) -> str:

@@ -278,14 +278,11 @@ class WebSocketProtocol(Connection):
         if self.disconnect is not None:
             return self.disconnect
         try:
-            if self.protocol.held_failure is None:
-                # The common case straight from the queue, one coroutine
-                # less per message; recv() handles the end of the stream.
-                try:
-                    data = await self.recv_messages.get()
-                except EOFError:
-                    data = await self.recv()
-            else:
+            # Straight from the queue, one coroutine less per message;
+            # recv() handles the end of the stream.
+            try:
+                data = await self.recv_messages.get()
+            except EOFError:
                 data = await self.recv()
         except ConnectionClosed as exc:
             if self.disconnect is None:  # the app may have closed meanwhile

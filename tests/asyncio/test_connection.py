@@ -1447,6 +1447,25 @@ async def test_data_after_a_held_failure_does_not_release_it(side: str) -> None:
 
 
 @pytest.mark.parametrize("side", SIDES)
+async def test_message_of_an_earlier_read_before_a_protocol_error_can_be_answered(
+    side: str,
+) -> None:
+    """The failure comes after every message received before it, unread ones
+    of earlier reads too: the application reads and answers them first."""
+    async with raw_pair(side, close_timeout=WAIT) as (ws, peer):
+        peer.send(Frame(TEXT, b"Hello"))
+        await eventually(ws.recv_messages.message_waiting)
+        peer.send_unchecked(BINARY, b"bad", rsv1=True)
+        await eventually(lambda: ws.protocol.held_failure is not None)
+        async with asyncio.timeout(WAIT):
+            message = await ws.recv()
+        await ws.send(message)
+        with pytest.raises(ConnectionClosedError):
+            async with asyncio.timeout(WAIT):
+                await asyncio.gather(ws.recv(), expect_failure_after(peer, Frame(TEXT, b"Hello")))
+
+
+@pytest.mark.parametrize("side", SIDES)
 async def test_close_with_a_held_failure_sends_the_error_code(side: str) -> None:
     async with raw_pair(side, close_timeout=WAIT) as (ws, peer):
         send_message_then_protocol_error(peer)

@@ -493,3 +493,52 @@ async def test_close_is_idempotent() -> None:
     assembler.close()
     assembler.close()
     assert await assembler.get() == "kept"
+
+
+# A failure queued after the frames received before it.
+
+
+async def test_get_reaches_a_failure_after_the_message_before_it() -> None:
+    calls: list[str] = []
+    assembler = Assembler(fail=lambda: calls.append("fail"))
+    assembler.put(text("answer me"))
+    assembler.put_failure(after_message=True)
+    assert await assembler.get() == "answer me"
+    assert calls == []
+    # The next read reaches the failure, then waits for the end of the stream.
+    receiving = asyncio.create_task(assembler.get())
+    await wait_until_blocked(receiving)
+    assert calls == ["fail"]
+    end(assembler)
+    with pytest.raises(EOFError):
+        await receiving
+
+
+async def test_reader_waiting_mid_message_reaches_a_failure_at_once() -> None:
+    calls: list[str] = []
+    assembler = Assembler(fail=lambda: calls.append("fail"))
+    receiving = asyncio.create_task(assembler.get())
+    await wait_until_blocked(receiving)
+    deliver(assembler, text("never finished", fin=False))
+    await wait_until_blocked(receiving)
+    assembler.put_failure(after_message=False)
+    assert calls == ["fail"]
+    end(assembler)
+    with pytest.raises(EOFError):
+        await receiving
+
+
+async def test_wake_resumes_a_reader_that_reaches_a_failure() -> None:
+    calls: list[str] = []
+    assembler = Assembler(fail=lambda: calls.append("fail"))
+    receiving = asyncio.create_task(assembler.get())
+    await wait_until_blocked(receiving)
+    # A message ended before the failure, and was taken already (see sync).
+    assembler.put_failure(after_message=True)
+    assert calls == []
+    assembler.wake()
+    await wait_until_blocked(receiving)
+    assert calls == ["fail"]
+    end(assembler)
+    with pytest.raises(EOFError):
+        await receiving

@@ -45,16 +45,16 @@ from wskit.frames import (
 )
 from wskit.http11 import Request
 from wskit.protocol import (
-    _SEPARATE_FRAGMENTS,
     CLOSING,
     MAX_EMPTY_FRAGMENTS,
     OPEN,
     SEND_EOF,
-    InvalidUTF8,
+    HeldFailure,
     Protocol,
     Side,
     State,
 )
+from wskit.receiving import _SEPARATE_FRAGMENTS, InvalidUTF8
 from wskit.server import ServerProtocol
 from wskit.speedups import apply_mask
 from wskit.typing import Subprotocol
@@ -1139,13 +1139,17 @@ def message_then_bad_frame(side: Side) -> Protocol:
     return protocol
 
 
+HELD = Close(CloseCode.PROTOCOL_ERROR, "reserved bits must be 0")
+
+
 @pytest.mark.parametrize("side", [SERVER, CLIENT])
 def test_held_failure_lets_the_application_answer_first(side: Side) -> None:
     protocol = message_then_bad_frame(side)
-    assert received(protocol) == [Frame(TEXT, b"Hello")]
+    # The failure comes after the message, which the application may answer.
+    assert protocol.events_received() == [Frame(TEXT, b"Hello"), HeldFailure(HELD, True)]
     # Nothing is sent yet, not even the pong, and the connection stays open.
     assert protocol.data_to_send() == []
-    assert protocol.held_failure == Close(CloseCode.PROTOCOL_ERROR, "reserved bits must be 0")
+    assert protocol.held_failure == HELD
     assert isinstance(protocol.parser_exc, ProtocolError)
     assert protocol.state is State.OPEN
     assert not protocol.close_expected()
@@ -1160,6 +1164,39 @@ def test_held_failure_lets_the_application_answer_first(side: Side) -> None:
     assert protocol.held_failure is None
 
 
+def test_held_failure_is_not_counted_as_a_frame(server: Protocol) -> None:
+    server.hold_failures = True
+    server.receive_data(to_server(TEXT, b"Hello") + to_server(TEXT, b"bad", rsv1=True))
+    server.events_received()
+    assert (server.frames_received, server.messages_received) == (1, 1)
+
+
+def test_held_failure_after_a_fragment_does_not_follow_a_message(server: Protocol) -> None:
+    server.hold_failures = True
+    server.receive_data(to_server(TEXT, b"Hel", fin=False) + to_server(TEXT, b"lo"))
+    # Nothing whole came before the error: the I/O layer fails at once.
+    assert server.events_received() == [
+        Frame(TEXT, b"Hel", fin=False),
+        HeldFailure(Close(CloseCode.PROTOCOL_ERROR, "expected a continuation frame"), False),
+    ]
+
+
+def test_held_failure_follows_messages_of_earlier_reads_not_handed_out(server: Protocol) -> None:
+    server.hold_failures = True
+    server.receive_data(to_server(BINARY, b"Hello"))
+    server.receive_data(to_server(CONT, b"?"))
+    assert server.events_received() == [
+        Frame(BINARY, b"Hello"),
+        HeldFailure(Close(CloseCode.PROTOCOL_ERROR, "unexpected continuation frame"), True),
+    ]
+
+
+def test_failures_not_held_queue_no_event(server: Protocol) -> None:
+    server.receive_data(to_server(TEXT, b"Hello") + to_server(TEXT, b"bad", rsv1=True))
+    assert received(server) == [Frame(TEXT, b"Hello")]
+    assert_failed(server, CloseCode.PROTOCOL_ERROR)
+
+
 def test_release_failure_without_held_failure_does_nothing(server: Protocol) -> None:
     server.hold_failures = True
     server.release_failure()
@@ -1169,7 +1206,7 @@ def test_release_failure_without_held_failure_does_nothing(server: Protocol) -> 
 
 def test_close_releases_held_failure() -> None:
     server = message_then_bad_frame(SERVER)
-    received(server)
+    server.events_received()
     server.send_close(CloseCode.NORMAL_CLOSURE)
     # The connection fails with the error's code, not the one asked for.
     assert_failed(server, CloseCode.PROTOCOL_ERROR)

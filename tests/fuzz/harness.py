@@ -55,7 +55,8 @@ from wskit.extensions.permessage_deflate import (
 )
 from wskit.frames import CLOSE, CONT, PING, PONG, TEXT, Close, CloseCode, Frame, Opcode
 from wskit.http11 import MAX_BODY_SIZE, MAX_LINE_LENGTH, Request, Response
-from wskit.protocol import SEND_EOF, InvalidUTF8, Protocol, State
+from wskit.protocol import SEND_EOF, Event, HeldFailure, Protocol, State
+from wskit.receiving import _DATA_OPCODES, InvalidUTF8
 from wskit.server import ServerProtocol
 from wskit.uri import parse_uri
 
@@ -301,25 +302,53 @@ class _Checker:
             self.response_size = len(response.serialize())
             events += protocol.events_received()
             writes += protocol.data_to_send()
+        received, failure = self._check_held_failure(events)
         if protocol.held_failure is not None:
             # What an I/O layer does once the application read the messages.
             protocol.release_failure()
             writes += protocol.data_to_send()
         if not self.finished:
-            for event in events:
+            for event in received:
                 self._check_event(event)
                 if isinstance(event, Frame):
                     self.handed_out.append((event, _describe(event)))
         else:
-            assert not events, f"events after a close frame or a failure: {events}"
+            assert not received, f"events after a close frame or a failure: {received}"
         self._check_writes(writes)
         self._check_memory()
         if protocol.parser_exc is not None or protocol.close_rcvd is not None:
             self.finished = True
         self.opened = self.opened or protocol.state in (State.OPEN, State.CLOSING)
-        self.trace.steps.append(
-            (what, [_describe(event) for event in events], self._describe_writes(writes))
+        described = [_describe(event) for event in received]
+        if failure is not None:
+            described.append(("HeldFailure", failure.close.code, failure.after_message))
+        self.trace.steps.append((what, described, self._describe_writes(writes)))
+
+    def _check_held_failure(
+        self, events: list[Event]
+    ) -> tuple[list[Request | Response | Frame], HeldFailure | None]:
+        """Split ``events`` into the others and the held failure, which must come last."""
+        others: list[Request | Response | Frame] = []
+        failures: list[HeldFailure] = []
+        for event in events:
+            if isinstance(event, HeldFailure):
+                failures.append(event)
+            else:
+                assert not failures, f"an event after the held failure: {events}"
+                others.append(event)
+        if not failures:
+            assert self.protocol.held_failure is None, "a failure held without its event"
+            return others, None
+        assert self.config.hold_failures, f"a held failure without hold_failures: {failures}"
+        [failure] = failures
+        assert failure.close == self.protocol.held_failure, f"{failure} doesn't match its close"
+        ended = any(
+            event.fin and event.opcode in _DATA_OPCODES
+            for event in others
+            if isinstance(event, Frame)
         )
+        assert failure.after_message is ended, f"{failure}: a message ended before: {ended}"
+        return others, failure
 
     def _check_event(self, event: Request | Response | Frame) -> None:
         if isinstance(event, (Request, Response)):

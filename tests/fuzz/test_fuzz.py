@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 import wskit.frames
 import wskit.protocol
+import wskit.receiving
 from tests.c_extension import needs_c
 from tests.fuzz import harness
 from tests.fuzz.inputs import Config, Scenario, scenario
@@ -101,10 +102,10 @@ def test_empty_input_opens_a_connection() -> None:
 def test_using_swaps_every_binding(implementation: str) -> None:
     module = harness.IMPLEMENTATIONS[implementation]
     with harness.using(implementation):
-        assert vars(wskit.protocol)["read_frame"] is module.read_frame
+        assert vars(wskit.receiving)["read_frame"] is module.read_frame
         assert vars(wskit.protocol)["UTF8Validator"] is module.UTF8Validator
         assert vars(wskit.frames)["build_frame"] is module.build_frame
-    assert vars(wskit.protocol)["read_frame"] is wskit.speedups.read_frame
+    assert vars(wskit.receiving)["read_frame"] is wskit.speedups.read_frame
 
 
 def failures(side: str, count: int = 300) -> Iterator[str]:

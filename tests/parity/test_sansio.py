@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import websockets.protocol as reference
+
+from wskit import protocol
 
 from .runner import Lib, name_of, same
 
@@ -76,3 +79,18 @@ def test_receive_eof_while_open(side: str) -> None:
         )
 
     same(scenario)
+
+
+def test_protocol_module_names() -> None:
+    """wskit.protocol has websockets.protocol's public names, though the
+    receive paths and the states live in modules of their own."""
+    names = [*reference.__all__, "SERVER", "CLIENT", "CONNECTING", "OPEN", "CLOSING", "CLOSED"]
+    for name in names:
+        assert hasattr(reference, name)
+        assert hasattr(protocol, name), name
+    assert [member.name for member in protocol.State] == [member.name for member in reference.State]
+    assert [member.name for member in protocol.Side] == [member.name for member in reference.Side]
+    assert protocol.OPEN is protocol.State.OPEN
+    assert protocol.SERVER is protocol.Side.SERVER
+    # Documented and pickled where users import them from.
+    assert protocol.State.__module__ == protocol.Side.__module__ == "wskit.protocol"

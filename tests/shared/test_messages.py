@@ -385,3 +385,60 @@ def test_base_assembler_message_waiting_after_streaming_reader_left() -> None:
     assert not assembler.message_waiting()
     assembler.queue.put(frame(b"next message"))
     assert assembler.message_waiting()
+
+
+# The failure held after the frames received before it.
+
+
+def failing_assembler() -> tuple[BaseAssembler, list[str]]:
+    calls: list[str] = []
+    return BaseAssembler(fail=lambda: calls.append("fail")), calls
+
+
+def test_failure_with_nothing_before_it_is_reached_at_once() -> None:
+    assembler, calls = failing_assembler()
+    assembler.put_failure(after_message=False)
+    assert calls == ["fail"]
+    assert not assembler.failure_queued
+    assembler._reach_failure()  # once only
+    assert calls == ["fail"]
+
+
+def test_failure_after_a_fragment_is_reached_at_once() -> None:
+    assembler, calls = failing_assembler()
+    assembler.queue.put(frame(b"never finished", fin=False))
+    assembler.put_failure(after_message=False)
+    assert calls == ["fail"]
+
+
+@pytest.mark.parametrize("earlier", [True, False], ids=["earlier read", "same read"])
+def test_failure_after_a_message_waits_for_the_reader(earlier: bool) -> None:
+    assembler, calls = failing_assembler()
+    assembler.queue.put(frame(b"answer me"))
+    # A message of an earlier read, unread, or one that ended in the same read.
+    assembler.put_failure(after_message=not earlier)
+    assert calls == []
+    assert assembler.failure_queued
+    assembler.queue.get()
+    # The reader needs the next frame: it reaches the failure.
+    assembler._reach_failure()
+    assert calls == ["fail"]
+    assembler._reach_failure()
+    assert calls == ["fail"]
+
+
+def test_failure_after_a_message_taken_already_waits_for_the_next_read() -> None:
+    # With threads, a reader may take the message before the failure is put.
+    assembler, calls = failing_assembler()
+    assembler.put_failure(after_message=True)
+    assert calls == []
+    assembler._reach_failure()
+    assert calls == ["fail"]
+
+
+def test_failure_after_the_rest_of_a_skipped_message_is_reached_at_once() -> None:
+    assembler, calls = failing_assembler()
+    assembler.skip_rest_of_message = True
+    assembler.queue.put(frame(b"rest of the message left behind"))
+    assembler.put_failure(after_message=False)
+    assert calls == ["fail"]

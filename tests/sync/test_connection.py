@@ -956,6 +956,22 @@ def test_data_after_a_held_failure_does_not_release_it() -> None:
             receiving.finish()
 
 
+def test_message_of_an_earlier_read_before_a_protocol_error_can_be_answered() -> None:
+    """The failure comes after every message received before it, unread ones
+    of earlier reads too: the application reads and answers them first."""
+    with raw_server() as (peer, client):
+        peer.send(Frame(TEXT, b"Hello"))
+        wait_for(client.recv_messages.message_waiting)
+        peer.send(Frame(BINARY, b"bad", rsv1=True))
+        wait_for(lambda: client.protocol.held_failure is not None)
+        message = client.recv(timeout=WAIT)
+        client.send(message)
+        receiving = Background(client.recv, WAIT)
+        expect_failure_after(peer, Frame(TEXT, b"Hello"))
+        with pytest.raises(ConnectionClosedError):
+            receiving.finish()
+
+
 def test_close_with_a_held_failure_sends_the_error_code() -> None:
     with raw_server() as (peer, client):
         send_message_then_protocol_error(peer)

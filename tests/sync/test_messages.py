@@ -456,3 +456,42 @@ def test_messages_cross_threads_in_order() -> None:
     thread.join(WAIT)
     assert not thread.is_alive()
     assert received == [str(index) if index % 3 else f"{index}." for index in range(count)]
+
+
+# A failure queued after the frames received before it.
+
+
+def test_get_reaches_a_failure_after_the_message_before_it() -> None:
+    failed = threading.Event()
+    assembler = Assembler(fail=failed.set)
+    assembler.put(text("answer me"))
+    assembler.put_failure(after_message=True)
+    assert assembler.get() == "answer me"
+    assert not failed.is_set()
+    # The next read reaches the failure; it waits for the end of the stream.
+    with pytest.raises(TimeoutError):
+        assembler.get(timeout=0)
+    assert failed.is_set()
+
+
+def test_reader_waiting_reaches_a_failure_queued_after_the_message_it_took() -> None:
+    """The reader thread put a message, the application took it and asks for the
+    next one, then the failure comes: it must wake the waiting reader."""
+    failed = threading.Event()
+    assembler = Assembler(fail=failed.set)
+    assembler.put(text("taken"))
+    assert assembler.get() == "taken"
+    reader = Reader(assembler)
+    assembler.put_failure(after_message=True)
+    assert failed.wait(WAIT)
+    assembler.close()
+    reader.finish()
+    assert isinstance(reader.error, EOFError)
+
+
+def test_failure_with_nothing_before_it_fails_at_once() -> None:
+    failed = threading.Event()
+    assembler = Assembler(fail=failed.set)
+    assembler.put(text("fragment", fin=False))
+    assembler.put_failure(after_message=False)
+    assert failed.is_set()

@@ -27,11 +27,11 @@ from ..datastructures import HeadersLike
 from ..exceptions import InvalidStatus
 from ..extensions.base import ClientExtensionFactory
 from ..extensions.permessage_deflate import enable_client_permessage_deflate
-from ..headers import validate_subprotocols
 from ..http11 import USER_AGENT, Response
 from ..proxy import Proxy, proxy_handshake
 from ..reconnect import Retry, backoff, process_exception
 from ..shared.connecting import handshake_request, select_proxy, uses_proxy_tls, uses_tls
+from ..shared.options import checked_extensions
 from ..shared.redirects import Redirects
 from ..tunnel import TunnelHandshake
 from ..typing import LoggerLike, Origin, Subprotocol
@@ -211,12 +211,9 @@ class connect:
         **kwargs: Any,
     ) -> None:
         self.uri = uri
-        if subprotocols is not None:
-            validate_subprotocols(subprotocols)
-        if compression == "deflate":
-            extensions = enable_client_permessage_deflate(extensions)
-        elif compression is not None:
-            raise ValueError(f"unsupported compression: {compression}")
+        extensions = checked_extensions(
+            extensions, subprotocols, compression, enable_client_permessage_deflate
+        )
         self.protocol_options: dict[str, Any] = {
             "origin": origin,
             "extensions": extensions,

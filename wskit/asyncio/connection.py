@@ -33,7 +33,7 @@ from typing import Any, Literal, cast, overload
 
 from ..exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedOK
 from ..frames import BINARY, CONT, PONG, TEXT, CloseCode, Frame
-from ..protocol import CLOSED, OPEN, SEND_EOF, Event, Protocol
+from ..protocol import CLOSED, OPEN, SEND_EOF, Event, HeldFailure, Protocol
 from ..shared.connection_attributes import ConnectionAttributes
 from ..shared.messages import MESSAGE_TYPES, encode, queue_limits
 from ..stats import ConnectionStats, queued_bytes
@@ -135,7 +135,10 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
         self.loop = asyncio.get_running_loop()
 
         self.recv_messages = Assembler(
-            *queue_limits(max_queue), pause=self._pause_reading, resume=self._resume_reading
+            *queue_limits(max_queue),
+            pause=self._pause_reading,
+            resume=self._resume_reading,
+            fail=self._release_failure,
         )
         self.keepalive_task: asyncio.Task[None] | None = None
 
@@ -242,8 +245,6 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
                 before was returned first.
             ConcurrencyError: Another coroutine is already receiving.
         """
-        if self.protocol.held_failure is not None:
-            self._release_held_failure()
         try:
             return await self.recv_messages.get(decode)
         except EOFError:
@@ -270,8 +271,6 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
             ConnectionClosed: The connection is closed.
             ConcurrencyError: Another coroutine is already receiving.
         """
-        if self.protocol.held_failure is not None:
-            self._release_held_failure()
         try:
             # Close the assembler's iterator as soon as this one stops, so that
             # the next recv() doesn't find it still running.
@@ -595,11 +594,10 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
         if self.answers_size > self.write_limit[0]:
             transport.pause_reading()
 
-    def _release_held_failure(self) -> None:
-        """Fail as the core held back, unless a message received before the error is unread."""
-        if not self.recv_messages.message_waiting():
-            self.protocol.release_failure()
-            self._send_data()
+    def _release_failure(self) -> None:
+        """Fail as the core held back: the application read what came before the error."""
+        self.protocol.release_failure()
+        self._send_data()
 
     def _start_close_timer(self) -> None:
         if self.close_timeout is not None:
@@ -643,8 +641,11 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
                 self.process_event(event)
 
     def process_event(self, event: Event) -> None:
-        """Handle a handshake message or a control frame from the core."""
-        if not isinstance(event, Frame):
+        """Handle a handshake message, a control frame or a held failure from the core."""
+        if isinstance(event, HeldFailure):
+            # After the frames received before it: recv() reaches it in order.
+            self.recv_messages.put_failure(event.after_message)
+        elif not isinstance(event, Frame):
             self._handshake_over()
         elif event.opcode is PONG:
             for waiter, latency in self.pings.acknowledge(bytes(event.data), time.monotonic()):
@@ -675,7 +676,6 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
         """Called by asyncio when ``nbytes`` were read into the buffer: handle them."""
         protocol = self.protocol
         self.sent_since_read = False
-        already_held = protocol.held_failure is not None
         if protocol.incoming_payload is None:
             protocol.receive_data(self.read_buffer[:nbytes])
         else:  # read into the payload's window (see get_buffer)
@@ -684,18 +684,11 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
             # no event, nothing to write, no reader to wake.
             if protocol.incoming_payload is not None:
                 return
-        self._handle_received(already_held)
+        self._handle_received()
 
-    def _handle_received(self, already_held: bool) -> None:
-        """Handle what the core received, write what it answers, wake the reader.
-
-        Args:
-            already_held: Whether a failure was held back before.
-        """
+    def _handle_received(self) -> None:
+        """Handle what the core received, write what it answers, wake the reader."""
         self._process_events()
-        # A failure held back just now; later, only recv() and close() release it.
-        if self.protocol.held_failure is not None and not already_held:
-            self._release_held_failure()
         if self.writing_paused:
             self._send_answers()
         else:

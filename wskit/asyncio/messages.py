@@ -27,8 +27,9 @@ class Assembler(BaseAssembler):
         low: int | None = None,
         pause: Callable[[], Any] = lambda: None,
         resume: Callable[[], Any] = lambda: None,
+        fail: Callable[[], Any] = lambda: None,
     ) -> None:
-        super().__init__(high, low, pause, resume)
+        super().__init__(high, low, pause, resume, fail)
         self.loop = asyncio.get_running_loop()
         self.waiter: Waiter | None = None
 
@@ -59,7 +60,7 @@ class Assembler(BaseAssembler):
         than on the loop's next iteration (see :class:`~wskit.speedups.Waiter`).
         """
         waiter = self.waiter
-        if waiter is not None and (self.queue.frames or self.closed):
+        if waiter is not None and (self.queue.frames or self.closed or self.failure_queued):
             self.waiter = None
             waiter.wake()
 
@@ -135,11 +136,15 @@ class Assembler(BaseAssembler):
     def _wait(self) -> Waiter:
         """Return a waiter woken when the next frame arrives or the stream ends.
 
+        A failure queued after the frames is reached here: the connection fails.
+
         Raises:
             EOFError: The stream ended already.
         """
         if self.closed:
             raise EOFError("stream of frames ended")
+        if self.failure_queued:
+            self._reach_failure()
         waiter = self.waiter = Waiter(self.loop)
         return waiter
 

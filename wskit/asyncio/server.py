@@ -32,10 +32,10 @@ from ..exceptions import ConcurrencyError, InvalidHandshake
 from ..extensions.base import ServerExtensionFactory
 from ..extensions.permessage_deflate import enable_server_permessage_deflate
 from ..frames import CloseCode
-from ..headers import validate_subprotocols
 from ..http11 import SERVER, Request, Response
 from ..protocol import CLOSED, CONNECTING, OPEN
 from ..server import ServerProtocol
+from ..shared.options import checked_extensions
 from ..shared.serving import (
     BroadcastFrame,
     answer,
@@ -139,7 +139,7 @@ class ServerConnection(Connection):
         self._resume_reading()
         # Frames that came with the request were parsed just now: deliver
         # them at once, not when the next bytes arrive.
-        self._handle_received(already_held=False)
+        self._handle_received()
         # Don't test for OPEN: a close frame may have come with the request.
         # The handler then runs and learns how the connection ended.
         if self.protocol.handshake_exc is not None:
@@ -426,12 +426,9 @@ class serve:
         create_connection: type[ServerConnection] | None = None,
         **kwargs: Any,
     ) -> None:
-        if subprotocols is not None:
-            validate_subprotocols(subprotocols)
-        if compression == "deflate":
-            extensions = enable_server_permessage_deflate(extensions)
-        elif compression is not None:
-            raise ValueError(f"unsupported compression: {compression}")
+        extensions = checked_extensions(
+            extensions, subprotocols, compression, enable_server_permessage_deflate
+        )
         connection_class = ServerConnection if create_connection is None else create_connection
         self.handler = handler
         self.host = host

@@ -8,6 +8,11 @@ turns the frames of one message into :class:`str` or :class:`bytes`.
 Outgoing, :func:`encode` turns what the application passes to ``send()`` into
 a payload and a message type.
 
+When bad input fails the connection, the failure comes after the frames
+received before it (see :class:`~wskit.protocol.HeldFailure`): the assembler
+queues it there, and readers get the whole messages before it; the connection
+fails when a reader needs more.
+
 Waiting is what differs between asyncio and threads; it stays in the I/O layers.
 """
 
@@ -189,6 +194,8 @@ class BaseAssembler:
         low: Low water mark, in frames; a quarter of ``high`` by default.
         pause: Stops reading from the network.
         resume: Restarts reading from the network.
+        fail: Fails the connection as the core held back (see
+            ``put_failure()``); called once, when a reader reaches the failure.
     """
 
     def __init__(
@@ -197,19 +204,52 @@ class BaseAssembler:
         low: int | None = None,
         pause: Callable[[], Any] = lambda: None,
         resume: Callable[[], Any] = lambda: None,
+        fail: Callable[[], Any] = lambda: None,
     ) -> None:
         self.queue = FrameQueue(*queue_limits((high, low)), pause, resume)
+        self.fail = fail
         self.get_in_progress = False
         # Set when a streaming reader stops in the middle of a message: the
         # rest of that message is dropped rather than read as a new one.
         self.skip_rest_of_message = False
         self.closed = False
+        # Set while a failure waits after the frames in the queue.
+        self.failure_queued = False
 
     def message_waiting(self) -> bool:
         """Whether a whole message waits in the queue, ready for ``get()``."""
         ends = sum(1 for frame in self.queue.frames if frame.fin)
         # The first end belongs to a message a streaming reader left unfinished.
         return ends > (1 if self.skip_rest_of_message else 0)
+
+    def put_failure(self, after_message: bool) -> None:
+        """Queue the connection's failure after the frames received before it.
+
+        ``fail`` is called now if no whole message comes before it and no
+        message ended among the frames just put (``after_message``), else
+        when a reader needs more frames than those before it.
+        """
+        if self._queue_failure(after_message):
+            self.fail()
+
+    def _queue_failure(self, after_message: bool) -> bool:
+        """Queue the failure after the frames in the queue; return whether it is reached now.
+
+        It is, unless a whole message waits before it, or a message ended
+        among the frames just put (``after_message``): a reader may have
+        taken it already, and the application must be able to answer it.
+        """
+        # BaseAssembler's own message_waiting(): the caller holds any lock.
+        if after_message or BaseAssembler.message_waiting(self):
+            self.failure_queued = True
+            return False
+        return True
+
+    def _reach_failure(self) -> None:
+        """Fail the connection, once, if a failure is queued: a reader needs more frames."""
+        if self.failure_queued:
+            self.failure_queued = False
+            self.fail()
 
 
 class Fragments:

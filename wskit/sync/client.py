@@ -26,7 +26,6 @@ from ..datastructures import HeadersLike
 from ..exceptions import InvalidStatus
 from ..extensions.base import ClientExtensionFactory
 from ..extensions.permessage_deflate import enable_client_permessage_deflate
-from ..headers import validate_subprotocols
 from ..http11 import USER_AGENT, Response
 from ..protocol import CONNECTING
 from ..proxy import Proxy, proxy_handshake
@@ -39,6 +38,7 @@ from ..shared.connecting import (
     uses_proxy_tls,
     uses_tls,
 )
+from ..shared.options import checked_extensions
 from ..shared.redirects import Redirects
 from ..tunnel import TunnelHandshake
 from ..typing import LoggerLike, Origin, Subprotocol
@@ -185,12 +185,9 @@ def connect(
     ssl = renamed_ssl_context(ssl, kwargs)
     ws_uri = parse_uri(uri)
     uses_tls(ws_uri, ssl)  # reject ssl with ws:// at once
-    if subprotocols is not None:
-        validate_subprotocols(subprotocols)
-    if compression == "deflate":
-        extensions = enable_client_permessage_deflate(extensions)
-    elif compression is not None:
-        raise ValueError(f"unsupported compression: {compression}")
+    extensions = checked_extensions(
+        extensions, subprotocols, compression, enable_client_permessage_deflate
+    )
     connection_class = ClientConnection if create_connection is None else create_connection
     unix = kwargs.pop("unix", False)
     path = kwargs.pop("path", None)

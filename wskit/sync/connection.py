@@ -40,7 +40,7 @@ from typing import Any, Literal, cast, overload
 
 from ..exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedOK
 from ..frames import BINARY, CONT, PONG, TEXT, CloseCode, Frame
-from ..protocol import CONNECTING, OPEN, Event, Protocol
+from ..protocol import CONNECTING, OPEN, Event, HeldFailure, Protocol
 from ..shared.connection_attributes import ConnectionAttributes
 from ..shared.messages import MESSAGE_TYPES, encode, queue_limits
 from ..stats import ConnectionStats, queued_bytes
@@ -118,9 +118,6 @@ class Connection(ConnectionAttributes[threading.Event], Writer):
         # Bad input fails the connection once the application has read the
         # messages received before it, so that it can answer them.
         protocol.hold_failures = True
-        # Set by the reader thread once it has queued what came before a
-        # failure the core holds back; application threads release it then.
-        self.failure_held = False
         self.socket = socket
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
@@ -148,6 +145,7 @@ class Connection(ConnectionAttributes[threading.Event], Writer):
             *queue_limits(max_queue),
             pause=self.reading_allowed.clear,
             resume=self._caught_up,
+            fail=self._release_failure,
         )
         self.ack_on_close: set[threading.Event] = set()
         self.handshake_done = Latch()
@@ -273,8 +271,6 @@ class Connection(ConnectionAttributes[threading.Event], Writer):
             TimeoutError: No message arrived in time.
             ConcurrencyError: Another thread is already receiving.
         """
-        if self.failure_held:
-            self._release_held_failure()
         try:
             return self.recv_messages.get(timeout, decode)
         except EOFError:
@@ -297,8 +293,6 @@ class Connection(ConnectionAttributes[threading.Event], Writer):
             ConnectionClosed: The connection is closed.
             ConcurrencyError: Another thread is already receiving.
         """
-        if self.failure_held:
-            self._release_held_failure()
         try:
             yield from self.recv_messages.get_iter(decode)
             return
@@ -313,11 +307,9 @@ class Connection(ConnectionAttributes[threading.Event], Writer):
             self._fail_decoding(exc)
         raise self._closed()
 
-    def _release_held_failure(self) -> None:
-        """Fail as the core held back, unless a message received before the error is unread."""
+    def _release_failure(self) -> None:
+        """Fail as the core held back: the application read what came before the error."""
         with self.protocol_mutex:
-            if self.protocol.held_failure is None or self.recv_messages.message_waiting():
-                return
             self.protocol.release_failure()
             self._queue_writes()
         self._flush(block=False)
@@ -582,13 +574,6 @@ class Connection(ConnectionAttributes[threading.Event], Writer):
         """Hand the events just taken from the core to the application; hold delivery_lock."""
         for event in events:
             self.process_event(event)
-        if self.protocol.held_failure is not None and not self.failure_held:
-            self.failure_held = True
-            # An application thread may have taken a message of this batch
-            # already: it releases the failure when it asks for the next
-            # one. From now on, only they release it.
-            if not any(_ends_message(event) for event in events):
-                self._release_held_failure()
 
     def _end(self) -> None:
         with self.delivery_lock:
@@ -726,7 +711,11 @@ class Connection(ConnectionAttributes[threading.Event], Writer):
         self._flush(block=False)
 
     def process_event(self, event: Event) -> None:
-        """Handle a frame or a handshake message from the core."""
+        """Handle a frame, a handshake message or a held failure from the core."""
+        if isinstance(event, HeldFailure):
+            # After the frames received before it: recv() reaches it in order.
+            self.recv_messages.put_failure(event.after_message)
+            return
         if not isinstance(event, Frame):
             self.handshake_done.set()
             return
@@ -742,10 +731,6 @@ class Connection(ConnectionAttributes[threading.Event], Writer):
             if self.keepalive_pong is not None and self.keepalive_pong.is_set():
                 self.keepalive_pong = None
                 self.pong_deadline = None
-
-
-def _ends_message(event: Event) -> bool:
-    return isinstance(event, Frame) and event.fin and event.opcode in _DATA_OPCODES
 
 
 def _poller(sock: socket.socket, *, write: bool = False) -> Callable[[float | None], bool]:

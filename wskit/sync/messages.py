@@ -29,8 +29,9 @@ class Assembler(BaseAssembler):
         low: int | None = None,
         pause: Callable[[], Any] = lambda: None,
         resume: Callable[[], Any] = lambda: None,
+        fail: Callable[[], Any] = lambda: None,
     ) -> None:
-        super().__init__(high, low, pause, resume)
+        super().__init__(high, low, pause, resume, fail)
         self.mutex = threading.Lock()
         self.frame_added = threading.Condition(self.mutex)
 
@@ -45,6 +46,19 @@ class Assembler(BaseAssembler):
                 raise EOFError("stream of frames ended")
             self.queue.put(frame)
             self.frame_added.notify()
+
+    def put_failure(self, after_message: bool) -> None:
+        """Queue the connection's failure after the frames received before it.
+
+        As :meth:`~wskit.shared.messages.BaseAssembler.put_failure` does, and
+        wakes a reader that waits already.
+        """
+        with self.mutex:
+            reached = self._queue_failure(after_message)
+            # A reader may wait already, having taken the message just put.
+            self.frame_added.notify()
+        if reached:
+            self.fail()
 
     def close(self) -> None:
         """End the stream of frames; readers get what remains, then EOFError."""
@@ -128,11 +142,15 @@ class Assembler(BaseAssembler):
             return frame
 
     def _next_frame(self, deadline: Deadline) -> Frame:
-        """Wait for a frame; call with the mutex held."""
+        """Wait for a frame; call with the mutex held.
+
+        A failure queued after the frames is reached here: the connection fails.
+        """
         queue = self.queue
         while not queue.frames:
             if self.closed:
                 raise EOFError("stream of frames ended")
+            self._reach_failure()
             if not self.frame_added.wait(deadline.timeout()):
                 raise TimeoutError("timed out while waiting for a message")
         return queue.get()

@@ -34,11 +34,11 @@ from ..exceptions import ConcurrencyError, InvalidHandshake
 from ..extensions.base import ServerExtensionFactory
 from ..extensions.permessage_deflate import enable_server_permessage_deflate
 from ..frames import CloseCode
-from ..headers import validate_subprotocols
 from ..http11 import SERVER, Request, Response
 from ..protocol import CLOSED, CONNECTING, OPEN
 from ..server import ServerProtocol
 from ..shared.connecting import check_unix_address, renamed_ssl_context
+from ..shared.options import checked_extensions
 from ..shared.serving import (
     BroadcastFrame,
     answer,
@@ -421,12 +421,9 @@ def serve(
     is an :class:`~ssl.SSLContext` for TLS.
     """
     ssl = renamed_ssl_context(ssl, kwargs)
-    if subprotocols is not None:
-        validate_subprotocols(subprotocols)
-    if compression == "deflate":
-        extensions = enable_server_permessage_deflate(extensions)
-    elif compression is not None:
-        raise ValueError(f"unsupported compression: {compression}")
+    extensions = checked_extensions(
+        extensions, subprotocols, compression, enable_server_permessage_deflate
+    )
     connection_class = ServerConnection if create_connection is None else create_connection
 
     unix = kwargs.pop("unix", False)
