@@ -343,14 +343,37 @@ async def idle(peer: Peer, port: int, workload: Result, timing: Timing, control:
     return {"count": count}
 
 
+def _count_binary_frames(buffer: bytearray) -> int:
+    """Remove the complete frames at the start of ``buffer``; count the binary ones.
+
+    Servers may send pings (keepalive) among the broadcasts: they don't count.
+    """
+    count = position = 0
+    while len(buffer) - position >= 2:
+        opcode, length = buffer[position] & 0x0F, buffer[position + 1] & 0x7F
+        header = 2
+        if length == 126:
+            header, length = 4, int.from_bytes(buffer[position + 2 : position + 4], "big")
+        elif length == 127:
+            header, length = 10, int.from_bytes(buffer[position + 2 : position + 10], "big")
+        if len(buffer) - position < header + length:
+            break
+        count += opcode == 0x2
+        position += header + length
+    del buffer[:position]
+    return count
+
+
 def _read_deliveries(sockets: list[socket.socket], expected: int) -> None:
-    """Read ``expected`` bytes from every socket (what the server broadcast)."""
+    """Read ``expected`` binary messages from every socket (what the server broadcast)."""
     selector = selectors.DefaultSelector()
-    missing = {}
+    missing: dict[socket.socket, int] = {}
+    buffers: dict[socket.socket, bytearray] = {}
     for sock in sockets:
         sock.setblocking(False)
         selector.register(sock, selectors.EVENT_READ)
         missing[sock] = expected
+        buffers[sock] = bytearray()
     try:
         while missing:
             events = selector.select(timeout=30)
@@ -358,10 +381,12 @@ def _read_deliveries(sockets: list[socket.socket], expected: int) -> None:
                 raise BenchmarkError(f"{len(missing)} connections missed broadcasts")
             for key, _ in events:
                 sock = cast(socket.socket, key.fileobj)
-                left = missing[sock] - len(sock.recv(65536))
+                buffer = buffers[sock]
+                buffer += sock.recv(65536)
+                left = missing[sock] - _count_binary_frames(buffer)
                 if left <= 0:
-                    if left < 0:
-                        raise BenchmarkError("more bytes than broadcast")
+                    if left < 0 or buffer:
+                        raise BenchmarkError("more messages than broadcast")
                     selector.unregister(sock)
                     del missing[sock]
                 else:
@@ -377,8 +402,6 @@ async def broadcast(
 ) -> Result:
     """Broadcasts from the server to many connections, timed by the server."""
     count, size, messages = workload["connections"], workload["size"], workload["messages"]
-    # An unmasked binary frame as the server sends it.
-    frame_size = size + (2 if size < 126 else 4 if size < 65536 else 10)
     sockets: list[socket.socket] = []
     controller: list[socket.socket] = []
     try:
@@ -395,7 +418,7 @@ async def broadcast(
                 reached, elapsed = reply.split()
                 if int(reached) != count:
                     raise BenchmarkError(f"broadcast reached {int(reached)} of {count}")
-                _read_deliveries(sockets, messages * frame_size)
+                _read_deliveries(sockets, messages)
                 deliveries += messages * count
                 seconds += float(elapsed)
                 if time.perf_counter() >= deadline:
