@@ -17,9 +17,8 @@ from typing import Any
 
 import pytest
 
+from wskit.extensions._windows import LIVE_COMPRESSORS, LIVE_DECOMPRESSORS, LiveContexts
 from wskit.extensions.permessage_deflate import (
-    _LIVE_COMPRESSORS,
-    _LIVE_DECOMPRESSORS,
     ClientPerMessageDeflateFactory,
     PerMessageDeflate,
     enable_server_permessage_deflate,
@@ -173,18 +172,18 @@ def test_the_last_connections_keep_their_contexts_a_bounded_few() -> None:
     connections = [frugal_server() for _ in range(3 * PerMessageDeflate.live_contexts)]
     for extension in connections:
         exchange(extension, b"first")
-    assert len(_LIVE_COMPRESSORS) == len(_LIVE_DECOMPRESSORS) == PerMessageDeflate.live_contexts
+    assert len(LIVE_COMPRESSORS) == len(LIVE_DECOMPRESSORS) == PerMessageDeflate.live_contexts
     last = connections[-1]
-    encoder = _LIVE_COMPRESSORS._objects[last]
-    decoder = _LIVE_DECOMPRESSORS._objects[last]
+    encoder = LIVE_COMPRESSORS._objects[last]
+    decoder = LIVE_DECOMPRESSORS._objects[last]
     # The last connection gets its own objects back; the first makes new ones.
     last.encode(Frame(BINARY, b"first", fin=False))
     assert last._encoder is encoder
     first = connections[0]
-    assert first not in _LIVE_COMPRESSORS._objects
+    assert first not in LIVE_COMPRESSORS._objects
     first.encode(Frame(BINARY, b"first"))
     assert first._encoder is None
-    assert _LIVE_COMPRESSORS._objects[first] is not encoder
+    assert LIVE_COMPRESSORS._objects[first] is not encoder
     compressed = peer_compress(zlib.compressobj(wbits=-12), b"second")
     last.decode(Frame(BINARY, compressed, rsv1=True, fin=False))
     assert last._decoder is decoder
@@ -193,8 +192,8 @@ def test_the_last_connections_keep_their_contexts_a_bounded_few() -> None:
 def test_without_context_takeover_nothing_waits_in_the_cache() -> None:
     extension = PerMessageDeflate(True, True, 12, 12)
     exchange(extension, b"message")
-    assert extension not in _LIVE_COMPRESSORS._objects
-    assert extension not in _LIVE_DECOMPRESSORS._objects
+    assert extension not in LIVE_COMPRESSORS._objects
+    assert extension not in LIVE_DECOMPRESSORS._objects
 
 
 def test_a_dropped_context_is_made_again_from_the_window(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -218,7 +217,7 @@ def test_the_cache_tolerates_a_concurrent_eviction() -> None:
         def popitem(self, last: bool = True) -> Any:
             raise KeyError("emptied by another thread")
 
-    cache = type(_LIVE_COMPRESSORS)()
+    cache: LiveContexts[zlib._Compress] = LiveContexts()
     cache._objects = Racing()  # type: ignore[assignment]
     owner = frugal_server()
     cache.keep(owner, zlib.compressobj(), 0)

@@ -28,9 +28,8 @@ from __future__ import annotations
 import dataclasses
 import re
 import zlib
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import Any, Generic, Literal, NamedTuple, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 
 from ..exceptions import (
     DuplicateParameter,
@@ -42,6 +41,7 @@ from ..exceptions import (
 )
 from ..frames import CONT, CTRL_OPCODES, Frame
 from ..typing import BytesLike, ExtensionName, ExtensionParameter
+from ._windows import LIVE_COMPRESSORS, LIVE_DECOMPRESSORS, slide
 from .base import ClientExtensionFactory, Extension, ServerExtensionFactory
 
 __all__ = [
@@ -54,7 +54,6 @@ __all__ = [
 
 _NAME = ExtensionName("permessage-deflate")
 
-_Context = TypeVar("_Context", "zlib._Compress", "zlib._Decompress")
 
 # A flush with Z_SYNC_FLUSH ends with an empty stored block: these 4 bytes.
 # "Remove 4 octets (that are 0x00 0x00 0xff 0xff) from the tail end" when
@@ -150,7 +149,7 @@ class PerMessageDeflate(Extension):
         # dictionary: the same back-references stay possible, for 2**bits
         # bytes instead of a whole context. Since a fresh zlib object costs
         # ~10 us more on its first message, those of the connections that
-        # used them last wait in _LIVE_COMPRESSORS and _LIVE_DECOMPRESSORS.
+        # used them last wait in LIVE_COMPRESSORS and LIVE_DECOMPRESSORS (_windows.py).
         self._encoder: zlib._Compress | None = None
         self._decoder: zlib._Decompress | None = None
         self._sent_window = b""
@@ -226,7 +225,7 @@ class PerMessageDeflate(Extension):
         if frame.fin:
             self._decoding_message = False
             if self._decoder is not None and self._received_window_size:
-                _LIVE_DECOMPRESSORS.keep(self, self._decoder, self.live_contexts)
+                LIVE_DECOMPRESSORS.keep(self, self._decoder, self.live_contexts)
             self._decoder = None
         return dataclasses.replace(frame, data=data, rsv1=False)
 
@@ -234,7 +233,7 @@ class PerMessageDeflate(Extension):
         """The decompressor for a new message, or a stream after a BFINAL block."""
         if not self._received_window_size:
             return zlib.decompressobj(wbits=self._decompress_wbits)
-        decoder = _LIVE_DECOMPRESSORS.take(self)
+        decoder = LIVE_DECOMPRESSORS.take(self)
         if decoder is not None:
             return decoder
         if self._received_window:
@@ -258,7 +257,7 @@ class PerMessageDeflate(Extension):
                 parts.append(chunk)
                 size += len(chunk)
                 if self._received_window_size:
-                    self._received_window = _slide(
+                    self._received_window = slide(
                         self._received_window, chunk, self._received_window_size
                     )
             if max_size is not None and size > max_size:
@@ -293,7 +292,7 @@ class PerMessageDeflate(Extension):
 
     def _new_encoder(self) -> zlib._Compress:
         """The compressor for a new message: primed with the window, if any."""
-        encoder = _LIVE_COMPRESSORS.take(self) if self._sent_window_size else None
+        encoder = LIVE_COMPRESSORS.take(self) if self._sent_window_size else None
         if encoder is not None:
             return encoder
         if self._sent_window:
@@ -322,56 +321,14 @@ class PerMessageDeflate(Extension):
             encoder = self._encoder = self._new_encoder()
         data = encoder.compress(frame.data) + encoder.flush(zlib.Z_SYNC_FLUSH)
         if self._sent_window_size:
-            self._sent_window = _slide(self._sent_window, frame.data, self._sent_window_size)
+            self._sent_window = slide(self._sent_window, frame.data, self._sent_window_size)
         if frame.fin:
             # Z_SYNC_FLUSH always ends with the empty stored block.
             data = data[: -len(_EMPTY_BLOCK_TAIL)]
             if self._sent_window_size:
-                _LIVE_COMPRESSORS.keep(self, encoder, self.live_contexts)
+                LIVE_COMPRESSORS.keep(self, encoder, self.live_contexts)
             self._encoder = None
         return dataclasses.replace(frame, data=data, rsv1=frame.opcode is not CONT)
-
-
-class _LiveContexts(Generic[_Context]):
-    """The zlib objects of the connections that used theirs last, at most a few.
-
-    Each object belongs to one connection (its key) and goes back to it
-    only; when a connection's object has been dropped, it makes another from
-    its window. A process-wide cache, so that a busy connection keeps its
-    contexts without idle ones holding theirs. Each dict operation is atomic:
-    connections in several threads share it without a lock.
-    """
-
-    def __init__(self) -> None:
-        self._objects: OrderedDict[PerMessageDeflate, _Context] = OrderedDict()
-
-    def take(self, owner: PerMessageDeflate) -> _Context | None:
-        """Remove and return the object that ``owner`` left here, if it is still here."""
-        return self._objects.pop(owner, None)
-
-    def keep(self, owner: PerMessageDeflate, context: _Context, size: int) -> None:
-        """Keep ``owner``'s object, dropping the oldest ones past ``size``."""
-        objects = self._objects
-        objects[owner] = context
-        while len(objects) > size:
-            try:
-                objects.popitem(last=False)
-            except KeyError:  # emptied by another thread meanwhile
-                break
-
-    def __len__(self) -> int:
-        return len(self._objects)
-
-
-_LIVE_COMPRESSORS: _LiveContexts[zlib._Compress] = _LiveContexts()
-_LIVE_DECOMPRESSORS: _LiveContexts[zlib._Decompress] = _LiveContexts()
-
-
-def _slide(window: bytes, data: BytesLike, size: int) -> bytes:
-    """The last ``size`` bytes of ``window`` followed by ``data``."""
-    if len(data) >= size:
-        return bytes(data[-size:])
-    return window[len(data) - size :] + data
 
 
 class _Parameters(NamedTuple):
