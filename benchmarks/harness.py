@@ -35,14 +35,26 @@ from pathlib import Path
 from typing import IO, Any, cast
 
 from . import report
-from .peers import DEFAULT_PEERS, LOOPS, ONLY_KINDS, PEERS
+from .peers import DEFAULT_PEERS, LOOPS, NO_KINDS, ONLY_KINDS, PEERS
 
 __all__ = ["Job", "main", "plan_job", "run_job"]
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZES = (64, 1024, 16 * 1024, 256 * 1024, 1024 * 1024)
 # Kinds of measurement: one server and client pair each, in this order.
-KINDS = ("rtt", "stream", "concurrent", "handshakes", "idle", "idle-deflate")
+KINDS = (
+    "rtt",
+    "stream",
+    "concurrent",
+    "handshakes",
+    "idle",
+    "idle-deflate",
+    "traffic",
+    "traffic-deflate",
+    "broadcast",
+)
+# Kinds for which the server accepts permessage-deflate.
+DEFLATE_KINDS = ("idle-deflate", "traffic-deflate")
 # Threaded peers are compared on one connection only.
 THREADS_KINDS = ("rtt", "stream")
 QUICK = {
@@ -52,6 +64,7 @@ QUICK = {
     "connections": 20,
     "handshake_clients": 2,
     "idle": 200,
+    "broadcast_connections": 50,
 }
 
 Sample = dict[str, Any]
@@ -65,18 +78,22 @@ class Job:
     loop: str
     kind: str
     workloads: tuple[dict[str, Any], ...]
+    #: The library of the client process, if not ``lib`` (server-only mode).
+    client: str | None = None
 
     @property
     def compression(self) -> bool:
         """Whether the server accepts permessage-deflate."""
-        return self.kind == "idle-deflate"
+        return self.kind in DEFLATE_KINDS
 
 
 def plan_job(args: argparse.Namespace, lib: str, loop: str, kind: str) -> Job | None:
     """The job measuring ``kind`` for one library on one loop, if that applies."""
     if loop not in PEERS[lib][1] or (loop == "threads" and kind not in THREADS_KINDS):
         return None
-    if kind not in ONLY_KINDS.get(lib, (kind,)):
+    if kind not in ONLY_KINDS.get(lib, (kind,)) or kind in NO_KINDS.get(lib, ()):
+        return None
+    if kind == "broadcast" and loop == "threads":
         return None
     workloads: list[dict[str, Any]]
     if kind in ("rtt", "stream"):
@@ -85,12 +102,25 @@ def plan_job(args: argparse.Namespace, lib: str, loop: str, kind: str) -> Job | 
         workloads = [{"metric": kind, "size": 64, "connections": args.connections}]
     elif kind == "handshakes":
         workloads = [{"metric": kind, "connections": args.handshake_clients}]
+    elif kind == "broadcast":
+        workloads = [
+            {
+                "metric": kind,
+                "size": args.broadcast_size,
+                "messages": args.broadcast_messages,
+                "connections": args.broadcast_connections,
+            }
+        ]
     else:
-        compression = kind == "idle-deflate"
+        compression = kind in DEFLATE_KINDS
         if compression and lib in ("raw", "picows"):  # neither has permessage-deflate
             return None
-        workloads = [{"metric": "idle", "connections": args.idle, "compression": compression}]
-    return Job(lib, loop, kind, tuple(workloads))
+        workload = {"metric": "idle", "connections": args.idle, "compression": compression}
+        if kind.startswith("traffic"):
+            workload.update(metric="traffic", size=args.traffic_size)
+        workloads = [workload]
+    client = args.client if args.client not in (None, lib) else None
+    return Job(lib, loop, kind, tuple(workloads), client)
 
 
 class Child:
@@ -151,7 +181,13 @@ class Child:
 
 
 def _command(job: Job, role: str, cpu: int | None, timeout: float) -> list[str]:
-    argv = [sys.executable, "-m", f"benchmarks.peers.{job.lib}", role, "--loop", job.loop]
+    lib, loop = job.lib, job.loop
+    if role == "client" and job.client is not None:
+        # Server-only mode: the one client drives every server, on the same
+        # loop where it can (a threaded server gets an event-loop client).
+        lib = job.client
+        loop = loop if loop in PEERS[lib][1] else "asyncio"
+    argv = [sys.executable, "-m", f"benchmarks.peers.{lib}", role, "--loop", loop]
     argv += ["--timeout", str(timeout)]
     if cpu is not None:
         argv += ["--cpu", str(cpu)]
@@ -173,7 +209,7 @@ def _sample(job: Job, result: dict[str, Any], marks: list[dict[str, Any]]) -> Sa
         "compression": result.get("compression", False),
         "count": count,
     }
-    if result["metric"] == "idle":
+    if result["metric"] in ("idle", "traffic"):
         return {**sample, "value": (after["rss"] - before["rss"]) / count}
     seconds = result["seconds"]
     if result["metric"] == "stream":
@@ -320,6 +356,15 @@ def _parser() -> argparse.ArgumentParser:
     add("--connections", type=int, default=1000, help="connections doing round trips at once")
     add("--handshake-clients", type=int, default=10, help="clients opening connections at once")
     add("--idle", type=int, default=5000, help="idle connections for the memory figure")
+    add("--traffic-size", type=int, default=64, help="bytes of each connection's one message")
+    add("--broadcast-connections", type=int, default=10000, help="connections broadcast to")
+    add("--broadcast-messages", type=int, default=10, help="broadcasts per request")
+    add("--broadcast-size", type=int, default=64, help="bytes of each broadcast message")
+    add(
+        "--client",
+        choices=list(PEERS),
+        help="server-only mode: this library's client drives every server (e.g. picows)",
+    )
     add("--cpus", nargs=2, type=int, default=[0, 1], metavar=("SERVER", "CLIENT"))
     add("--no-pin", action="store_true", help="don't pin the processes to CPUs")
     add("--timeout", type=float, default=600.0, help="seconds allowed to one server/client pair")
@@ -364,6 +409,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "connections": args.connections,
         "handshake_clients": args.handshake_clients,
         "idle": args.idle,
+        "traffic_size": args.traffic_size,
+        "broadcast_connections": args.broadcast_connections,
+        "broadcast_messages": args.broadcast_messages,
+        "broadcast_size": args.broadcast_size,
+        "client": args.client,
         "cpus": list(cpus) if cpus else None,
         "skipped": skipped,
         "note": args.note,

@@ -27,7 +27,16 @@ METRICS: dict[str, tuple[str, str, bool, str | None]] = {
     ),
     "handshakes": ("Handshakes per second (open and close)", "handshakes/s", True, "handshake"),
     "idle": ("Server memory per idle connection", "bytes", False, None),
+    "traffic": (
+        "Server memory per connection, idle after one message each way",
+        "bytes",
+        False,
+        None,
+    ),
+    "broadcast": ("Broadcast to many connections", "deliveries/s", True, "delivery"),
 }
+# Memory figures: per connection, by compression.
+MEMORY = ("idle", "traffic")
 
 
 def _key(record: Record) -> tuple[Any, ...]:
@@ -76,6 +85,16 @@ def check_targets(results: Sequence[Record]) -> list[Record]:
     wanted += [("rtt", 64, False, "websockets", 3.0), ("rtt", MIB, False, "websockets", 2.0)]
     wanted += [("stream", 64, False, "picows", 1.0), ("stream", MIB, False, "picows", 1.0)]
     wanted += [("idle", None, compression, "websockets", 1.0) for compression in (False, True)]
+    # Issue 22: memory after traffic, broadcast.
+    traffic_sizes = sorted({r["size"] for r in results if r["metric"] == "traffic"})
+    wanted += [("traffic", size, True, "websockets", 0.5) for size in traffic_sizes]
+    wanted += [
+        ("traffic", size, False, peer, 1.0)
+        for size in traffic_sizes
+        for peer in ("websockets", "picows", "picows_websockets", "aiohttp")
+    ]
+    broadcast_sizes = sorted({r["size"] for r in results if r["metric"] == "broadcast"})
+    wanted += [("broadcast", size, False, "websockets", 5.0) for size in broadcast_sizes]
     checks = []
     for loop in ("asyncio", "uvloop"):
         for metric, size, compression, peer, factor in wanted:
@@ -112,8 +131,9 @@ def _size(size: int | None) -> str:
 
 
 def _case(metric: str, size: int | None, compression: bool) -> str:
-    if metric == "idle":
-        return "deflate" if compression else "no compression"
+    if metric in MEMORY:
+        case = "deflate" if compression else "no compression"
+        return f"{case}, {_size(size)}" if size else case
     return _size(size)
 
 
@@ -208,7 +228,12 @@ def _targets(checks: Sequence[Record]) -> list[str]:
                 "yes" if check["met"] else "**no**",
             ]
         )
-    return ["", "### Targets of issue 7", "", *_table(["target", "loop", "ratio", "met"], rows)]
+    return [
+        "",
+        "### Targets (issues 7 and 22)",
+        "",
+        *_table(["target", "loop", "ratio", "met"], rows),
+    ]
 
 
 def markdown(data: Record) -> str:
@@ -229,6 +254,8 @@ def markdown(data: Record) -> str:
         "- Compression off, except memory with deflate; binary messages; ratios are "
         f"{SUBJECT}'s figure divided by the other library's",
     ]
+    if meta.get("client"):
+        lines.append(f"- Server-only mode: every server driven by {meta['client']}'s client")
     if meta.get("note"):
         lines.append(f"- **{meta['note']}**")
     lines += _sections(data["results"], libs)

@@ -14,7 +14,14 @@ Metrics:
   connection (opening handshake) and closing it (closing handshake), in a loop;
 - ``idle``: ``connections`` connections opened and left idle, for the server's
   memory; a lean opener on plain sockets sends the upgrade request (offering
-  permessage-deflate if ``compression``) so that no client library is involved.
+  permessage-deflate if ``compression``) so that no client library is involved;
+- ``traffic``: the same, but each connection sends one ``size``-byte message
+  (compressed if deflate was agreed) and reads its echo before it goes idle, so
+  that whatever a server allocates on first use (zlib contexts) counts;
+- ``broadcast``: ``connections`` lean connections to ``/broadcast``; a control
+  connection asks the server for ``messages`` broadcasts of ``size`` bytes to
+  all of them at a time, and the client reads every delivery before asking
+  again. The server times its broadcasts; that time is the figure's.
 
 Every measured workload warms up first, then runs for ``duration`` seconds
 between two marks, at which the harness snapshots the server. The client
@@ -30,12 +37,23 @@ import base64
 import contextlib
 import dataclasses
 import os
+import selectors
 import socket
+import struct
 import time
+import zlib
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-from .peers.base import COUNT_PATH, ECHO_PATH, BenchmarkError, Connection, Peer
+from .peers.base import (
+    BROADCAST_PATH,
+    CONTROL_PATH,
+    COUNT_PATH,
+    ECHO_PATH,
+    BenchmarkError,
+    Connection,
+    Peer,
+)
 from .peers.raw import HELLO, HELLO_REPLY
 
 __all__ = ["Control", "Timing", "run_plan"]
@@ -173,10 +191,10 @@ async def handshakes(
     return await _window(control, timing.duration, clients)
 
 
-def _upgrade_request(port: int, compression: bool) -> bytes:
+def _upgrade_request(port: int, compression: bool, path: str = ECHO_PATH) -> bytes:
     key = base64.b64encode(os.urandom(16)).decode()
     lines = [
-        f"GET {ECHO_PATH} HTTP/1.1",
+        f"GET {path} HTTP/1.1",
         f"Host: 127.0.0.1:{port}",
         "Upgrade: websocket",
         "Connection: Upgrade",
@@ -209,10 +227,59 @@ def _accepted_deflate(response: bytes) -> bool:
     return False
 
 
+def _frame(opcode: int, payload: bytes, rsv1: bool = False) -> bytes:
+    """A masked frame, with a zero mask key: the payload goes as it is."""
+    first = 0x80 | opcode | (0x40 if rsv1 else 0)
+    if len(payload) < 126:
+        header = struct.pack("!BB", first, 0x80 | len(payload))
+    elif len(payload) < 65536:
+        header = struct.pack("!BBH", first, 0x80 | 126, len(payload))
+    else:
+        header = struct.pack("!BBQ", first, 0x80 | 127, len(payload))
+    return header + b"\x00\x00\x00\x00" + payload
+
+
+def _recv_exactly(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise BenchmarkError("the server closed the connection")
+        data += chunk
+    return data
+
+
+def _read_frame(sock: socket.socket) -> tuple[int, bytes]:
+    """Read one unmasked frame from a server: its opcode and payload."""
+    first, length = _recv_exactly(sock, 2)
+    length &= 0x7F
+    if length == 126:
+        (length,) = struct.unpack("!H", _recv_exactly(sock, 2))
+    elif length == 127:
+        (length,) = struct.unpack("!Q", _recv_exactly(sock, 8))
+    return first & 0x0F, _recv_exactly(sock, length)
+
+
+def _compress(message: bytes) -> bytes:
+    """A message as permessage-deflate sends it, valid within any window."""
+    # A fresh compressor, at most 512 bytes back: every agreed window allows it.
+    compressor = zlib.compressobj(wbits=-9, strategy=zlib.Z_RLE)
+    return (compressor.compress(message) + compressor.flush(zlib.Z_SYNC_FLUSH))[:-4]
+
+
 def _open_idle(
-    peer: Peer, port: int, count: int, compression: bool
+    peer: Peer,
+    port: int,
+    count: int,
+    compression: bool,
+    *,
+    path: str = ECHO_PATH,
+    message: bytes | None = None,
 ) -> tuple[list[socket.socket], int]:
-    """Open ``count`` connections on plain sockets; return them and how many use deflate."""
+    """Open ``count`` connections on plain sockets; return them and how many use deflate.
+
+    With a ``message``, each connection sends it and reads its echo.
+    """
     sockets: list[socket.socket] = []
     deflated = 0
     try:
@@ -223,12 +290,21 @@ def _open_idle(
             ]
             sockets.extend(batch)
             for sock in batch:
-                sock.sendall(_upgrade_request(port, compression) if peer.websocket else HELLO)
+                request = _upgrade_request(port, compression, path)
+                sock.sendall(request if peer.websocket else HELLO)
+            accepted = []
             for sock in batch:
                 if peer.websocket:
-                    deflated += _accepted_deflate(_read_response(sock))
+                    accepted.append(_accepted_deflate(_read_response(sock)))
                 elif sock.recv(len(HELLO_REPLY), socket.MSG_WAITALL) != HELLO_REPLY:
                     raise BenchmarkError("raw server did not answer")
+            deflated += sum(accepted)
+            if message is not None:
+                for sock, deflate in zip(batch, accepted, strict=True):
+                    data = _compress(message) if deflate else message
+                    sock.sendall(_frame(0x2, data, rsv1=deflate))
+                for sock in batch:
+                    _read_frame(sock)
     except BaseException:
         for sock in sockets:
             sock.close()
@@ -236,26 +312,127 @@ def _open_idle(
     return sockets, deflated
 
 
+def _close_idle(peer: Peer, sockets: Iterable[socket.socket]) -> None:
+    for sock in sockets:
+        if peer.websocket:
+            with contextlib.suppress(OSError):
+                sock.send(CLOSE_FRAME)
+        sock.close()
+
+
 async def idle(peer: Peer, port: int, workload: Result, timing: Timing, control: Control) -> Result:
-    """Idle connections, for the server's memory per connection."""
+    """Connections left idle, for the server's memory per connection.
+
+    With a ``size``, each one exchanges a message of that size first.
+    """
     count, compression = workload["connections"], workload["compression"]
+    size = workload.get("size")
+    message = None if size is None else os.urandom(size // 2 + 1).hex().encode()[:size]
     # One connection first: lazy imports and one-off allocations aren't per connection.
-    first, _ = _open_idle(peer, port, 1, compression)
+    first, _ = _open_idle(peer, port, 1, compression, message=message)
     sockets: list[socket.socket] = []
     try:
         control.mark()
-        sockets, deflated = _open_idle(peer, port, count, compression)
+        sockets, deflated = _open_idle(peer, port, count, compression, message=message)
         await asyncio.sleep(min(SETTLE, timing.duration))
         control.mark()
     finally:
-        for sock in first + sockets:
-            if peer.websocket:
-                with contextlib.suppress(OSError):
-                    sock.send(CLOSE_FRAME)
-            sock.close()
+        _close_idle(peer, first + sockets)
     if compression and deflated != count:
         raise BenchmarkError(f"the server accepted deflate on {deflated} of {count} connections")
     return {"count": count}
+
+
+def _count_binary_frames(buffer: bytearray) -> int:
+    """Remove the complete frames at the start of ``buffer``; count the binary ones.
+
+    Servers may send pings (keepalive) among the broadcasts: they don't count.
+    """
+    count = position = 0
+    while len(buffer) - position >= 2:
+        opcode, length = buffer[position] & 0x0F, buffer[position + 1] & 0x7F
+        header = 2
+        if length == 126:
+            header, length = 4, int.from_bytes(buffer[position + 2 : position + 4], "big")
+        elif length == 127:
+            header, length = 10, int.from_bytes(buffer[position + 2 : position + 10], "big")
+        if len(buffer) - position < header + length:
+            break
+        count += opcode == 0x2
+        position += header + length
+    del buffer[:position]
+    return count
+
+
+def _read_deliveries(sockets: list[socket.socket], expected: int) -> None:
+    """Read ``expected`` binary messages from every socket (what the server broadcast)."""
+    selector = selectors.DefaultSelector()
+    missing: dict[socket.socket, int] = {}
+    buffers: dict[socket.socket, bytearray] = {}
+    for sock in sockets:
+        sock.setblocking(False)
+        selector.register(sock, selectors.EVENT_READ)
+        missing[sock] = expected
+        buffers[sock] = bytearray()
+    try:
+        while missing:
+            events = selector.select(timeout=30)
+            if not events:
+                raise BenchmarkError(f"{len(missing)} connections missed broadcasts")
+            for key, _ in events:
+                sock = cast(socket.socket, key.fileobj)
+                buffer = buffers[sock]
+                buffer += sock.recv(65536)
+                left = missing[sock] - _count_binary_frames(buffer)
+                if left <= 0:
+                    if left < 0 or buffer:
+                        raise BenchmarkError("more messages than broadcast")
+                    selector.unregister(sock)
+                    del missing[sock]
+                else:
+                    missing[sock] = left
+    finally:
+        selector.close()
+        for sock in sockets:
+            sock.setblocking(True)
+
+
+async def broadcast(
+    peer: Peer, port: int, workload: Result, timing: Timing, control: Control
+) -> Result:
+    """Broadcasts from the server to many connections, timed by the server."""
+    count, size, messages = workload["connections"], workload["size"], workload["messages"]
+    sockets: list[socket.socket] = []
+    controller: list[socket.socket] = []
+    try:
+        sockets, _ = _open_idle(peer, port, count, False, path=BROADCAST_PATH)
+        controller, _ = _open_idle(peer, port, 1, False, path=CONTROL_PATH)
+        await asyncio.sleep(min(SETTLE, timing.duration))
+        command = _frame(0x1, f"{messages} {size}".encode())
+
+        def run(deadline: float) -> tuple[int, float]:
+            deliveries, seconds = 0, 0.0
+            while True:
+                controller[0].sendall(command)
+                _, reply = _read_frame(controller[0])
+                reached, elapsed = reply.split()
+                if int(reached) != count:
+                    raise BenchmarkError(f"broadcast reached {int(reached)} of {count}")
+                _read_deliveries(sockets, messages)
+                deliveries += messages * count
+                seconds += float(elapsed)
+                if time.perf_counter() >= deadline:
+                    return deliveries, seconds
+
+        run(time.perf_counter() + timing.warmup)
+        control.mark()
+        cpu = time.process_time()
+        deliveries, seconds = run(time.perf_counter() + timing.duration)
+        cpu = time.process_time() - cpu
+        control.mark()
+    finally:
+        _close_idle(peer, controller + sockets)
+    return {"count": deliveries, "seconds": seconds, "client_cpu": cpu}
 
 
 WORKLOADS: dict[str, Callable[[Peer, int, Result, Timing, Control], Awaitable[Result]]] = {
@@ -264,6 +441,8 @@ WORKLOADS: dict[str, Callable[[Peer, int, Result, Timing, Control], Awaitable[Re
     "concurrent": concurrent,
     "handshakes": handshakes,
     "idle": idle,
+    "traffic": idle,
+    "broadcast": broadcast,
 }
 
 

@@ -7,7 +7,7 @@ Every module has ``make_peer(loop)`` and runs as a server or client process:
 
 from __future__ import annotations
 
-__all__ = ["DEFAULT_PEERS", "LOOPS", "ONLY_KINDS", "PEERS", "UVICORN_PEERS"]
+__all__ = ["DEFAULT_PEERS", "LOOPS", "NO_KINDS", "ONLY_KINDS", "PEERS", "UVICORN_PEERS"]
 
 #: Event loops and threads, in the order reports list them.
 LOOPS = ("asyncio", "uvloop", "threads")
@@ -18,6 +18,7 @@ PEERS: dict[str, tuple[str | None, tuple[str, ...]]] = {
     "raw_await": (None, ("asyncio", "uvloop")),
     "wskit": ("wskit", LOOPS),
     "picows": ("picows", ("asyncio", "uvloop")),
+    "picows_websockets": ("picows", ("asyncio", "uvloop")),
     "websockets": ("websockets", LOOPS),
     "aiohttp": ("aiohttp", ("asyncio", "uvloop")),
 }
@@ -37,3 +38,10 @@ PEERS.update(UVICORN_PEERS)
 
 #: The kinds of measurement a peer takes part in, when not all of them.
 ONLY_KINDS: dict[str, tuple[str, ...]] = {"raw_await": ("rtt",)}
+
+#: The kinds a peer can't take part in: raw TCP has no messages to broadcast or
+#: to exchange before idling, aiohttp no broadcast.
+NO_KINDS: dict[str, tuple[str, ...]] = {
+    "raw": ("broadcast", "traffic", "traffic-deflate"),
+    "aiohttp": ("broadcast",),
+}

@@ -6,7 +6,13 @@ loop (``asyncio`` or ``uvloop``) or threads. Its server answers two paths:
 - ``/echo``: every binary message is sent back as it came;
 - ``/count``: binary messages are counted, not answered; a text message asks
   for the number of payload bytes received since the last one, which the
-  server sends back as text (decimal) and resets.
+  server sends back as text (decimal) and resets;
+- ``/broadcast``: connections that only receive broadcasts;
+- ``/control``: a text message ``"<messages> <size>"`` has the server
+  broadcast that many binary messages of that size to every ``/broadcast``
+  connection, back to back, the way the library does it (``broadcast()``, or a
+  loop of sends); the server answers ``"<connections> <seconds>"``, how many
+  it sent to and how long that took (:func:`run_broadcasts`).
 
 Its client opens a connection to one of those paths and runs the inner loop of
 a workload until a deadline, in whatever style is idiomatic for the library:
@@ -18,8 +24,13 @@ in :mod:`benchmarks.workloads`.
 from __future__ import annotations
 
 import abc
+import time
+from collections.abc import Callable, Collection
+from typing import Any
 
 __all__ = [
+    "BROADCAST_PATH",
+    "CONTROL_PATH",
     "COUNT_PATH",
     "COUNT_REQUEST",
     "ECHO_PATH",
@@ -32,6 +43,7 @@ __all__ = [
     "ThreadedPeer",
     "check_count",
     "check_reply",
+    "run_broadcasts",
 ]
 
 # Above the largest message measured (1 MiB) so that no default limit applies.
@@ -40,6 +52,8 @@ MAX_SIZE = 4 * 1024 * 1024
 # Path and text message of the counting server; see the module docstring.
 ECHO_PATH = "/echo"
 COUNT_PATH = "/count"
+BROADCAST_PATH = "/broadcast"
+CONTROL_PATH = "/control"
 COUNT_REQUEST = "?"
 
 
@@ -58,6 +72,20 @@ def check_count(counted: int, sent: int) -> int:
     if counted != sent:
         raise BenchmarkError(f"server counted {counted} bytes, client sent {sent}")
     return counted
+
+
+def run_broadcasts(
+    command: str | bytes,
+    subscribers: Collection[Any],
+    send_to_all: Callable[[Any, bytes], object],
+) -> str:
+    """Run a ``/control`` command with the library's way of broadcasting; return the answer."""
+    messages, size = (int(field) for field in command.split())
+    message = b"x" * size
+    start = time.perf_counter()
+    for _ in range(messages):
+        send_to_all(subscribers, message)
+    return f"{len(subscribers)} {time.perf_counter() - start}"
 
 
 class Connection(abc.ABC):

@@ -3,7 +3,8 @@
 The server is a :class:`picows.WSListener` that sends each frame back from
 ``on_ws_frame``; the client sends its next message from ``on_ws_frame`` too,
 so a run of round trips needs no coroutine switch at all: picows at its best.
-picows has no permessage-deflate and no threaded implementation. It runs on
+Broadcasts are a loop of ``WSTransport.send()``. picows' callback API has
+no permessage-deflate and no threaded implementation. It runs on
 aiofastnet's transports when that package is installed (a dependency of
 picows 2.x), as it does by default.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Collection
 from typing import cast
 
 from picows import (
@@ -26,6 +28,8 @@ from picows import (
 )
 
 from .base import (
+    BROADCAST_PATH,
+    CONTROL_PATH,
     COUNT_PATH,
     COUNT_REQUEST,
     MAX_SIZE,
@@ -33,6 +37,7 @@ from .base import (
     Connection,
     Peer,
     check_count,
+    run_broadcasts,
 )
 
 __all__ = ["make_peer"]
@@ -61,10 +66,37 @@ class _CountingListener(_ServerListener):
             self.count += frame.payload_size
 
 
+# Transports of the /broadcast connections of the server process.
+_subscribers: set[WSTransport] = set()
+
+
+def _send_to_all(transports: Collection[WSTransport], message: bytes) -> None:
+    # picows has no broadcast(): a loop of sends is how its users broadcast.
+    for transport in transports:
+        transport.send(WSMsgType.BINARY, message)
+
+
+class _SubscriberListener(_ServerListener):
+    def on_ws_connected(self, transport: WSTransport) -> None:
+        _subscribers.add(transport)
+
+    def on_ws_disconnected(self, transport: WSTransport) -> None:
+        _subscribers.discard(transport)
+
+
+class _ControlListener(_ServerListener):
+    def on_message(self, transport: WSTransport, frame: WSFrame) -> None:
+        answer = run_broadcasts(frame.get_payload_as_bytes(), _subscribers, _send_to_all)
+        transport.send(WSMsgType.TEXT, answer.encode())
+
+
 def _server_listener(request: WSUpgradeRequest) -> WSListener:
-    if request.path == COUNT_PATH.encode():
-        return _CountingListener()
-    return _ServerListener()
+    listener = {
+        COUNT_PATH.encode(): _CountingListener,
+        BROADCAST_PATH.encode(): _SubscriberListener,
+        CONTROL_PATH.encode(): _ControlListener,
+    }.get(request.path, _ServerListener)
+    return listener()
 
 
 class _ClientListener(WSListener):

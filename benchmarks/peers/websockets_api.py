@@ -1,10 +1,12 @@
-"""Peers for libraries with the API of the ``websockets`` package: wskit and websockets.
+"""Peers for libraries with the API of the ``websockets`` package.
 
-wskit mirrors that API, so one implementation serves both, given the package
-name: the server and the client are written the way a user writes them,
-``async for message in websocket: await websocket.send(message)`` and
-``await websocket.send(message); await websocket.recv()`` (and the same with
-threads). Compression is off unless a server is asked to accept it.
+wskit mirrors that API, and so does ``picows.websockets``: one implementation
+serves all three, given the package name. The server and the client are
+written the way a user writes them, ``async for message in websocket: await
+websocket.send(message)`` and ``await websocket.send(message); await
+websocket.recv()`` (and the same with threads). Compression is off unless a
+server is asked to accept it. Broadcasts go through the package's own
+``broadcast()``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import time
 from typing import Any
 
 from .base import (
+    BROADCAST_PATH,
+    CONTROL_PATH,
     COUNT_PATH,
     COUNT_REQUEST,
     MAX_SIZE,
@@ -25,6 +29,7 @@ from .base import (
     ThreadedPeer,
     check_count,
     check_reply,
+    run_broadcasts,
 )
 
 __all__ = ["AsyncioPeer", "ThreadsPeer", "make_peer"]
@@ -32,6 +37,28 @@ __all__ = ["AsyncioPeer", "ThreadsPeer", "make_peer"]
 
 def _options(compression: bool) -> dict[str, Any]:
     return {"compression": "deflate" if compression else None, "max_size": MAX_SIZE}
+
+
+class _Handler:
+    """The server's handler; ``/broadcast`` and ``/control`` use the package's ``broadcast()``."""
+
+    def __init__(self, broadcast: Any) -> None:
+        self.broadcast = broadcast
+        self.subscribers: set[Any] = set()
+
+    async def __call__(self, websocket: Any) -> None:
+        path = websocket.request.path
+        if path == BROADCAST_PATH:
+            self.subscribers.add(websocket)
+            try:
+                await websocket.wait_closed()
+            finally:
+                self.subscribers.discard(websocket)
+        elif path == CONTROL_PATH:
+            async for command in websocket:
+                await websocket.send(run_broadcasts(command, self.subscribers, self.broadcast))
+        else:
+            await _handler(websocket)
 
 
 async def _handler(websocket: Any) -> None:
@@ -103,8 +130,9 @@ class AsyncioPeer(Peer):
         self.server: Any = None
 
     async def serve(self, compression: bool) -> int:
+        handler = _Handler(self.server_module.broadcast)
         self.server = await self.server_module.serve(
-            _handler, "127.0.0.1", 0, **_options(compression)
+            handler, "127.0.0.1", 0, **_options(compression)
         )
         port: int = self.server.sockets[0].getsockname()[1]
         return port

@@ -40,7 +40,7 @@ def check_figures(data: dict[str, Any]) -> None:
     for result in data["results"]:
         assert result["rounds"] == 1
         assert result["value"] > 0, result
-        if result["metric"] == "idle":
+        if result["metric"] in ("idle", "traffic"):
             assert "client_cpu_us" not in result
         else:
             assert result["client_cpu_us"] > 0, result
@@ -62,8 +62,10 @@ def test_every_metric_for_wskit_and_the_raw_baseline(tmp_path: Path) -> None:
         expected.add(("concurrent", 64, False, "asyncio", lib))
         expected.add(("handshakes", None, False, "asyncio", lib))
         expected.add(("idle", None, False, "asyncio", lib))
-    # The raw baseline has no compression to measure.
+    # The raw baseline has no compression to measure, no messages to broadcast.
     expected.add(("idle", None, True, "asyncio", "wskit"))
+    expected |= {("traffic", 64, compression, "asyncio", "wskit") for compression in (False, True)}
+    expected.add(("broadcast", 64, False, "asyncio", "wskit"))
     assert cases(data) == expected
     for sample in data["samples"]:
         if sample["metric"] == "stream":
@@ -129,6 +131,62 @@ def test_picows_and_aiohttp(tmp_path: Path) -> None:
         ("stream", 1048576, False, "asyncio", "picows"),
         ("stream", 1048576, False, "asyncio", "aiohttp"),
     }
+
+
+def test_server_only_mode_broadcast_and_memory_after_traffic(tmp_path: Path) -> None:
+    pytest.importorskip("picows")
+    data = run(
+        tmp_path,
+        *("--libs", "wskit", "websockets", "picows", "picows_websockets"),
+        *("--loops", "asyncio", "threads"),
+        *("--kinds", "rtt", "traffic-deflate", "broadcast"),
+        *("--sizes", "64"),
+        *("--client", "picows"),
+    )
+    check_figures(data)
+    libs = ("wskit", "websockets", "picows", "picows_websockets")
+    expected = {("rtt", 64, False, "asyncio", lib) for lib in libs}
+    expected |= {("broadcast", 64, False, "asyncio", lib) for lib in libs}
+    # picows' callback API has no permessage-deflate; its websockets API has.
+    expected |= {("traffic", 64, True, "asyncio", lib) for lib in libs if lib != "picows"}
+    # Threaded servers, driven by picows' client on asyncio; no broadcast there.
+    expected |= {("rtt", 64, False, "threads", lib) for lib in ("wskit", "websockets")}
+    assert cases(data) == expected
+    for sample in data["samples"]:
+        if sample["metric"] == "broadcast":
+            assert sample["count"] % (50 * 10) == 0  # whole broadcasts to 50 connections
+    assert data["meta"]["client"] == "picows"
+    markdown = data["markdown"]
+    assert "every server driven by picows's client" in markdown
+    assert "### Broadcast to many connections (deliveries/s, higher is better)" in markdown
+    assert "| asyncio | deflate, 64 B |" in markdown
+    targets = {(t["metric"], t["compression"], t["peer"]) for t in data["targets"]}
+    assert ("broadcast", False, "websockets") in targets
+    assert ("traffic", True, "websockets") in targets
+
+
+def test_the_client_of_server_only_mode() -> None:
+    args = arguments(client="picows")
+    job = harness.plan_job(args, "wskit", "threads", "rtt")
+    assert job is not None
+    assert job.client == "picows"
+    argv = harness._command(job, "client", None, 10)
+    assert argv[2:6] == ["benchmarks.peers.picows", "client", "--loop", "asyncio"]
+    assert harness._command(job, "server", None, 10)[2:6] == [
+        "benchmarks.peers.wskit",
+        "server",
+        "--loop",
+        "threads",
+    ]
+    own = harness.plan_job(args, "picows", "uvloop", "rtt")
+    assert own is not None
+    assert own.client is None
+    assert harness._command(own, "client", None, 10)[2:6] == [
+        "benchmarks.peers.picows",
+        "client",
+        "--loop",
+        "uvloop",
+    ]
 
 
 def test_raw_await_measures_round_trips_only(tmp_path: Path) -> None:

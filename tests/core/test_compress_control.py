@@ -140,7 +140,9 @@ def test_broadcast_shares_plain_bytes_with_compress_false(caplog: pytest.LogCapt
     assert unwire(first) == Frame(BINARY, MESSAGE)
     assert len(caplog.records) == 3
     # The compressor never saw the message: the next one starts afresh.
-    assert cast(PerMessageDeflate, takeover.extensions[0])._encoder is None
+    extension = cast(PerMessageDeflate, takeover.extensions[0])
+    assert extension._encoder is None
+    assert extension._sent_window == b""
 
 
 def test_broadcast_compresses_once_per_settings_without_context_takeover() -> None:
