@@ -51,10 +51,11 @@ class Lines:
 
 
 @contextmanager
-def started(
-    command: list[str], stop: int = signal.SIGTERM, **env: str
-) -> Iterator[tuple[Lines, Lines]]:
-    """Run ``command``; yield its output and error lines; stop it with ``stop``."""
+def started(command: list[str], status: int = 0, **env: str) -> Iterator[tuple[Lines, Lines]]:
+    """Run ``command``; yield its output and error lines; stop it with SIGTERM.
+
+    It must then exit with ``status``.
+    """
     with subprocess.Popen(
         command,
         stdout=subprocess.PIPE,
@@ -67,9 +68,9 @@ def started(
         try:
             yield Lines(process.stdout), Lines(process.stderr)
         finally:
-            process.send_signal(stop)
+            process.send_signal(signal.SIGTERM)
             try:
-                assert process.wait(TIMEOUT) == 0
+                assert process.wait(TIMEOUT) == status
             finally:
                 if process.poll() is None:
                     process.kill()
@@ -94,8 +95,10 @@ def test_server_restarts_on_change_and_client_reconnects(tmp_path: Path) -> None
             started([*watcher, "--", sys.executable, str(server), port])
         )
         output.expect(f"Serving on ws://127.0.0.1:{port}")
+        # The client stops on Ctrl-C; SIGINT may be ignored where tests run
+        # in the background, so SIGTERM ends it, without cleaning up.
         client = [sys.executable, str(EXAMPLES / "reload/client.py")]
-        heard, _ = stack.enter_context(started(client, signal.SIGINT, PORT=port, **FAST_BACKOFF))
+        heard, _ = stack.enter_context(started(client, -signal.SIGTERM, PORT=port, **FAST_BACKOFF))
         heard.expect("Hello")
 
         edit(server, 'GREETING = "Hello"', 'GREETING = "Bonjour"')
