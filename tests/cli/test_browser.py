@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, cast
 
@@ -29,37 +30,44 @@ SETUP = Path(__file__).parents[2] / "scripts" / "setup.d" / "50-browser.sh"
 TIMEOUT = 15  # seconds, for any single wait
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[webdriver.Chrome]:
+@contextmanager
+def chromium(*arguments: str) -> Iterator[webdriver.Chrome]:
+    """Run headless Chromium with a fresh profile; ``arguments`` go on its command line."""
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
         subprocess.run(["bash", str(SETUP)], check=True, timeout=600)
     options = Options()
     options.binary_location = str(CHROMIUM)
-    profile = tempfile.TemporaryDirectory(prefix="wskit-chromium-")
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",  # tests run as root, in containers
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--no-first-run",
-        "--disable-extensions",
-        # Nothing but the test's own traffic: no updates, sync or QUIC probes.
-        "--disable-quic",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={profile.name}",  # a fresh profile each time
-    ):
-        options.add_argument(argument)
-    # Keep the page's console so that a test can fail on any error in it.
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
-    try:
-        driver.set_page_load_timeout(TIMEOUT)
+    with tempfile.TemporaryDirectory(prefix="wskit-chromium-") as profile:
+        for argument in (
+            "--headless=new",
+            "--no-sandbox",  # tests run as root, in containers
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--disable-extensions",
+            # Nothing but the test's pages: no calls home, no updates, no QUIC.
+            "--disable-quic",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            *arguments,
+        ):
+            options.add_argument(argument)
+        # Keep the page's console so that a test can fail on any error in it.
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
+        try:
+            driver.set_page_load_timeout(TIMEOUT)
+            yield driver
+        finally:
+            driver.quit()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[webdriver.Chrome]:
+    with chromium() as driver:
         yield driver
-    finally:
-        driver.quit()
-        profile.cleanup()
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from wskit.asyncio.server import ServerConnection, serve
 
@@ -56,14 +57,17 @@ async def poll(websocket: ServerConnection) -> None:
         await websocket.send(results())
 
 
-async def main(handler: Callable[[ServerConnection], Awaitable[None]], port: int) -> None:
+async def main(
+    handler: Callable[[ServerConnection], Awaitable[None]], port: int, **options: Any
+) -> None:
     # Stop cleanly on Ctrl-C (SIGINT) or SIGTERM.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
 
-    async with serve(handler, "127.0.0.1", port):
+    # Options go to serve(): part 3 adds some.
+    async with serve(handler, "127.0.0.1", port, **options):
         print(f"Serving on ws://127.0.0.1:{port}", flush=True)
         await stop.wait()
 
