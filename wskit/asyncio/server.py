@@ -19,7 +19,6 @@ A server in a few lines::
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import re
 import socket
@@ -27,7 +26,6 @@ from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
 from types import TracebackType
 from typing import Any, TypeAlias, cast
 
-from ..auth import credentials_checker, read_credentials, unauthorized
 from ..exceptions import ConcurrencyError, InvalidHandshake
 from ..extensions.base import ServerExtensionFactory
 from ..extensions.permessage_deflate import enable_server_permessage_deflate
@@ -39,8 +37,9 @@ from ..server import ServerProtocol
 from ..shared.serving import (
     BroadcastFrame,
     answer,
+    async_basic_auth,
+    call_hook,
     describe_address,
-    hook_failed,
     log_handler_exception,
     log_refusal,
 )
@@ -148,15 +147,7 @@ class ServerConnection(Connection):
 
     async def _call_hook(self, hook: Callable[..., Any] | None, *args: Any) -> Response | None:
         """Call process_request or process_response, sync or async."""
-        if hook is None:
-            return None
-        try:
-            response = hook(self, *args)
-            if inspect.isawaitable(response):
-                response = await response
-        except Exception as exc:
-            response = hook_failed(self.protocol, exc)
-        return cast(Response | None, response)
+        return await call_hook(self, self.protocol, hook, *args)
 
     def process_event(self, event: Any) -> None:
         """Record the handshake request, then handle frames as usual."""
@@ -594,24 +585,7 @@ def basic_auth(
             ``check_credentials`` were given.
         TypeError: ``credentials`` is invalid.
     """
-    if (credentials is None) == (check_credentials is None):
-        raise ValueError("provide either credentials or check_credentials")
-    check = cast(
-        "Callable[[str, str], Awaitable[bool] | bool]",
-        credentials_checker(credentials) if credentials is not None else check_credentials,
+    return cast(
+        "Callable[[ServerConnection, Request], Awaitable[Response | None]]",
+        async_basic_auth(realm, credentials, check_credentials),
     )
-
-    async def process_request(connection: ServerConnection, request: Request) -> Response | None:
-        credentials = read_credentials(request.headers)
-        if isinstance(credentials, str):
-            return unauthorized(connection.respond, credentials, realm)
-        username, password = credentials
-        valid = check(username, password)
-        if inspect.isawaitable(valid):
-            valid = await valid
-        if not valid:
-            return unauthorized(connection.respond, "Invalid credentials\n", realm)
-        connection.username = username
-        return None
-
-    return process_request

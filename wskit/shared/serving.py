@@ -1,16 +1,19 @@
-"""What the asyncio and threading servers share around the application's hooks.
+"""What the asyncio, threading and trio servers share around the application's hooks.
 
-Both call ``process_request`` and ``process_response`` (the asyncio server
-awaits them when they are coroutines), then build the response the same way,
-here. Both broadcast through :class:`BroadcastFrame`.
+They call ``process_request`` and ``process_response`` (the asyncio and trio
+servers await them when they are coroutines, with :func:`call_hook`), then
+build the response the same way, here. They broadcast through
+:class:`BroadcastFrame`.
 """
 
 from __future__ import annotations
 
 import http
-from collections.abc import Callable, Hashable, Iterable
-from typing import Any, Protocol, TypeVar
+import inspect
+from collections.abc import Awaitable, Callable, Hashable, Iterable
+from typing import Any, Protocol, TypeVar, cast
 
+from ..auth import credentials_checker, read_credentials, unauthorized
 from ..exceptions import ConnectionClosed, InvalidHandshake
 from ..extensions.permessage_deflate import PerMessageDeflate
 from ..frames import BINARY, TEXT, Frame
@@ -18,13 +21,15 @@ from ..http11 import Request, Response
 from ..protocol import SERVER
 from ..protocol import Protocol as WebSocketProtocol
 from ..server import ServerProtocol
-from ..typing import BytesLike, Data, LoggerLike
+from ..typing import BytesLike, Data, LoggerLike, StatusLike
 from ..utils import escape_controls
 from .messages import encode
 
 __all__ = [
     "BroadcastFrame",
     "answer",
+    "async_basic_auth",
+    "call_hook",
     "describe_address",
     "hook_failed",
     "log_handler_exception",
@@ -212,3 +217,64 @@ class BroadcastFrame:
                     connection.logger.warning("skipped broadcast: %s", exc)
         if skipped:
             raise ExceptionGroup("skipped broadcast", skipped)
+
+
+async def call_hook(
+    connection: Any, protocol: ServerProtocol, hook: Callable[..., Any] | None, *args: Any
+) -> Response | None:
+    """Call ``process_request`` or ``process_response``, a function or a coroutine function.
+
+    A hook that raises gets the client a 500 (see :func:`hook_failed`).
+    """
+    if hook is None:
+        return None
+    try:
+        response = hook(connection, *args)
+        if inspect.isawaitable(response):
+            response = await response
+    except Exception as exc:
+        response = hook_failed(protocol, exc)
+    return cast(Response | None, response)
+
+
+class _Authenticating(Protocol):
+    username: str
+
+    def respond(self, status: StatusLike, text: str) -> Response: ...
+
+
+def async_basic_auth(
+    realm: str,
+    credentials: tuple[str, str] | Iterable[tuple[str, str]] | None,
+    check_credentials: Callable[[str, str], Awaitable[bool] | bool] | None,
+) -> Callable[[Any, Request], Awaitable[Response | None]]:
+    """Return the ``process_request`` of ``basic_auth()`` for the asyncio and trio servers.
+
+    See :func:`wskit.asyncio.server.basic_auth` for the arguments.
+
+    Raises:
+        ValueError: Neither or both of ``credentials`` and
+            ``check_credentials`` were given.
+        TypeError: ``credentials`` is invalid.
+    """
+    if (credentials is None) == (check_credentials is None):
+        raise ValueError("provide either credentials or check_credentials")
+    check = cast(
+        "Callable[[str, str], Awaitable[bool] | bool]",
+        credentials_checker(credentials) if credentials is not None else check_credentials,
+    )
+
+    async def process_request(connection: _Authenticating, request: Request) -> Response | None:
+        credentials = read_credentials(request.headers)
+        if isinstance(credentials, str):
+            return unauthorized(connection.respond, credentials, realm)
+        username, password = credentials
+        valid = check(username, password)
+        if inspect.isawaitable(valid):
+            valid = await valid
+        if not valid:
+            return unauthorized(connection.respond, "Invalid credentials\n", realm)
+        connection.username = username
+        return None
+
+    return process_request
