@@ -19,7 +19,7 @@ opens and closes: none outlives the block.
 from __future__ import annotations
 
 import ssl as ssl_module
-from collections.abc import AsyncIterator, Callable, Generator, Sequence
+from collections.abc import AsyncGenerator, Callable, Generator, Sequence
 from types import TracebackType
 from typing import Any, Literal
 
@@ -123,8 +123,18 @@ class connect:
     Each iteration gets a new connection, closed when the iteration ends.
     When an attempt to connect fails, ``process_exception`` tells whether
     it's worth trying again; attempts are spaced by ``reconnect_delays``. An
-    exception raised in the body of the loop ends it. It can't be awaited:
-    trio wants a nursery around the connection's tasks.
+    exception raised in the body of the loop ends it. The connection's tasks
+    run in a nursery inside the iterator, so a loop left with ``break`` must
+    close the iterator in the same task, as trio requires of any async
+    generator holding a nursery::
+
+        async with contextlib.aclosing(connect(uri).__aiter__()) as websockets:
+            async for websocket in websockets:
+                ...
+                break
+
+    ``connect()`` can't be awaited: trio wants a nursery around the
+    connection's tasks.
 
     Redirects of the opening handshake are followed (see
     :mod:`wskit.shared.redirects`), up to ``WSKIT_MAX_REDIRECTS``, 10 by default.
@@ -390,7 +400,7 @@ class connect:
                 exc.__context__ = context
                 del exc, group
 
-    async def __aiter__(self) -> AsyncIterator[ClientConnection]:
+    async def __aiter__(self) -> AsyncGenerator[ClientConnection]:
         retry = Retry(
             self.process_exception, self.reconnect_delays, self.protocol_options["logger"]
         )

@@ -686,6 +686,17 @@ def _coalesce(chunks: list[bytes]) -> list[bytes]:
     return writes
 
 
-async def _to_async(iterable: Iterable[Data | BytesLike]) -> AsyncIterator[Data | BytesLike]:
-    for item in iterable:
-        yield item
+class _to_async:
+    """An iterable as an async iterator, with nothing to finalize if dropped midway."""
+
+    def __init__(self, iterable: Iterable[Data | BytesLike]) -> None:
+        self.iterator = iter(iterable)
+
+    def __aiter__(self) -> _to_async:
+        return self
+
+    async def __anext__(self) -> Data | BytesLike:
+        try:
+            return next(self.iterator)
+        except StopIteration:
+            raise StopAsyncIteration from None
