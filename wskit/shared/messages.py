@@ -219,7 +219,7 @@ class AsyncAssembler(BaseAssembler):
     """What the asyncio and trio assemblers share: reading with ``await``.
 
     The reading is the same; how a reader waits differs. A subclass gives
-    :meth:`_wait`, which returns what to await until :meth:`wake` is called,
+    ``_wait()``, which returns what to await until :meth:`wake` is called,
     and :meth:`wake`. The reading task of the connection calls :meth:`put`
     for each data frame, then :meth:`wake` once it has handled all it read.
     """

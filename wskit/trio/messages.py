@@ -15,8 +15,8 @@ __all__ = ["Assembler"]
 class Assembler(AsyncAssembler):
     """Turns the data frames received into messages for ``recv()``.
 
-    The connection's reading task calls :meth:`put`, then :meth:`wake`; the
-    application's task awaits :meth:`get` or iterates :meth:`get_iter`. See
+    The connection's reading task calls ``put()``, then :meth:`wake`; the
+    application's task awaits ``get()`` or iterates ``get_iter()``. See
     :class:`~wskit.shared.messages.BaseAssembler` for the arguments.
     """
 
