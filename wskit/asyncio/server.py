@@ -36,10 +36,9 @@ from ..protocol import CLOSED, CONNECTING, OPEN
 from ..server import ServerProtocol
 from ..shared.serving import (
     BroadcastFrame,
-    answer,
     async_basic_auth,
-    call_hook,
     describe_address,
+    handshake_response,
     log_handler_exception,
     log_refusal,
 )
@@ -117,23 +116,13 @@ class ServerConnection(Connection):
                 was sent when the client was still there to read it.
         """
         await self.handshake_waiter
-        request = self.request
-        if request is None:  # malformed, or the client left early
-            raise self.protocol.handshake_exc or InvalidHandshake("no handshake request")
-
-        response = await self._call_hook(process_request, request)
-        response = answer(
-            self.protocol,
-            request,
-            response,
-            serving=self.server.is_serving(),
-            server_header=server_header,
+        await handshake_response(
+            self,
+            process_request,
+            process_response,
+            server_header,
+            serving=self.server.is_serving,
         )
-        if process_response is not None:
-            response = await self._call_hook(process_response, request, response) or response
-
-        self.response = response
-        self.protocol.send_response(response)
         # Reading stopped when the request arrived (see process_event).
         self._resume_reading()
         # Frames that came with the request were parsed just now: deliver
@@ -144,10 +133,6 @@ class ServerConnection(Connection):
         if self.protocol.handshake_exc is not None:
             raise self.protocol.handshake_exc
         self.start_keepalive()
-
-    async def _call_hook(self, hook: Callable[..., Any] | None, *args: Any) -> Response | None:
-        """Call process_request or process_response, sync or async."""
-        return await call_hook(self, self.protocol, hook, *args)
 
     def process_event(self, event: Any) -> None:
         """Record the handshake request, then handle frames as usual."""

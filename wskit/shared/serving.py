@@ -31,6 +31,7 @@ __all__ = [
     "async_basic_auth",
     "call_hook",
     "describe_address",
+    "handshake_response",
     "hook_failed",
     "log_handler_exception",
     "log_refusal",
@@ -235,6 +236,39 @@ async def call_hook(
     except Exception as exc:
         response = hook_failed(protocol, exc)
     return cast(Response | None, response)
+
+
+async def handshake_response(
+    connection: Any,
+    process_request: Callable[..., Any] | None,
+    process_response: Callable[..., Any] | None,
+    server_header: str | None,
+    *,
+    serving: Callable[[], bool],
+) -> None:
+    """Answer the handshake request of an asyncio or trio server connection.
+
+    Runs the hooks, builds the response (see :func:`answer`), records it in
+    ``connection.response`` and has the core send it. The I/O layer then
+    resumes reading and writes what the core has to send. ``serving`` tells
+    whether the server still accepts connections, once ``process_request``
+    returned: it may have closed meanwhile.
+
+    Raises:
+        InvalidHandshake: No valid request arrived: the client sent a
+            malformed one, or left before sending one.
+    """
+    protocol: ServerProtocol = connection.protocol
+    request: Request | None = connection.request
+    if request is None:
+        raise protocol.handshake_exc or InvalidHandshake("no handshake request")
+    response = await call_hook(connection, protocol, process_request, request)
+    response = answer(protocol, request, response, serving=serving(), server_header=server_header)
+    if process_response is not None:
+        hooked = await call_hook(connection, protocol, process_response, request, response)
+        response = hooked or response
+    connection.response = response
+    protocol.send_response(response)
 
 
 class _Authenticating(Protocol):

@@ -16,16 +16,16 @@ can't grow it without bound.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterable, Iterable, Mapping
 from types import TracebackType
-from typing import Any, Literal, overload
+from typing import Any
 
 import trio
 
-from ..exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedOK
-from ..frames import BINARY, CONT, PONG, TEXT, CloseCode, Frame
+from ..exceptions import ConnectionClosed
+from ..frames import PONG, CloseCode, Frame
 from ..protocol import CLOSED, OPEN, SEND_EOF, Event, Protocol
+from ..shared.async_api import AsyncConnectionAPI, to_async
 from ..shared.connection_attributes import ConnectionAttributes
 from ..shared.messages import MESSAGE_TYPES, encode, queue_limits
 from ..stats import ConnectionStats, queued_bytes
@@ -33,8 +33,6 @@ from ..typing import BytesLike, Data
 from .messages import Assembler
 
 __all__ = ["Connection"]
-
-_DATA_OPCODES = (TEXT, BINARY, CONT)
 
 # Bytes asked of the stream per read.
 READ_SIZE = 2**16
@@ -53,7 +51,7 @@ def stream_socket(stream: trio.abc.Stream) -> Any:
     return getattr(stream, "socket", None)
 
 
-class Connection(trio.abc.AsyncResource, ConnectionAttributes[PongWaiter]):
+class Connection(AsyncConnectionAPI, trio.abc.AsyncResource, ConnectionAttributes[PongWaiter]):
     """The trio implementation of a WebSocket connection.
 
     :class:`~wskit.trio.server.ServerConnection` and
@@ -173,92 +171,6 @@ class Connection(trio.abc.AsyncResource, ConnectionAttributes[PongWaiter]):
         else:
             await self.aclose(CloseCode.INTERNAL_ERROR)
 
-    async def __aiter__(self) -> AsyncIterator[Data]:
-        """Iterate over messages until the connection closes.
-
-        The loop ends quietly after a normal closure; it raises
-        :exc:`~wskit.exceptions.ConnectionClosedError` after an error.
-        """
-        try:
-            while True:
-                yield await self.recv()
-        except ConnectionClosedOK:
-            return
-
-    # Public API: receiving.
-
-    @overload
-    async def recv(self, decode: Literal[True]) -> str: ...
-
-    @overload
-    async def recv(self, decode: Literal[False]) -> bytes: ...
-
-    @overload
-    async def recv(self, decode: bool | None = None) -> Data: ...
-
-    async def recv(self, decode: bool | None = None) -> Data:
-        """Receive the next message.
-
-        Args:
-            decode: :obj:`None` returns text messages as :class:`str` and
-                binary ones as :class:`bytes`. :obj:`True` decodes binary
-                messages too; :obj:`False` returns text messages as bytes.
-
-        Raises:
-            ConnectionClosed: The connection is closed; every message received
-                before was returned first.
-            ConcurrencyError: Another task is already receiving.
-        """
-        if self.protocol.held_failure is not None:
-            self._release_held_failure()
-        try:
-            return await self.recv_messages.get(decode)
-        except EOFError:
-            pass
-        except ConcurrencyError:
-            raise ConcurrencyError(
-                "cannot call recv() while another task is already running "
-                "recv() or recv_streaming()"
-            ) from None
-        except UnicodeDecodeError as exc:
-            self._fail_decoding(exc)
-        raise await self._closed()
-
-    async def recv_streaming(self, decode: bool | None = None) -> AsyncGenerator[Data]:
-        """Receive the next message fragment by fragment, as they arrive.
-
-        Stopping before the end drops the rest of the message.
-
-        Args:
-            decode: As in :meth:`recv`.
-
-        Raises:
-            ConnectionClosed: The connection is closed.
-            ConcurrencyError: Another task is already receiving.
-        """
-        if self.protocol.held_failure is not None:
-            self._release_held_failure()
-        try:
-            async with contextlib.aclosing(self.recv_messages.get_iter(decode)) as fragments:
-                async for fragment in fragments:
-                    yield fragment
-            return
-        except EOFError:
-            pass
-        except ConcurrencyError:
-            raise ConcurrencyError(
-                "cannot call recv_streaming() while another task is already running "
-                "recv() or recv_streaming()"
-            ) from None
-        except UnicodeDecodeError as exc:
-            self._fail_decoding(exc)
-        raise await self._closed()
-
-    def _fail_decoding(self, exc: UnicodeDecodeError) -> None:
-        if self.protocol.state is OPEN:
-            self.protocol.fail(CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}")
-            self._send_data()
-
     # Public API: sending.
 
     async def send(
@@ -287,8 +199,8 @@ class Connection(trio.abc.AsyncResource, ConnectionAttributes[PongWaiter]):
         """
         if isinstance(message, MESSAGE_TYPES):
             is_text, data = encode(message, text)
-            while self.fragmented_send is not None:
-                await self.fragmented_send.wait()
+            if self.fragmented_send is not None:
+                await self._wait_for_fragmented_send()
             protocol = self.protocol
             if protocol.state is not OPEN:
                 raise await self._closed()
@@ -304,53 +216,19 @@ class Connection(trio.abc.AsyncResource, ConnectionAttributes[PongWaiter]):
         elif isinstance(message, AsyncIterable):
             await self._send_fragments(aiter(message), text, compress)
         elif isinstance(message, Iterable):
-            await self._send_fragments(_to_async(message), text, compress)
+            await self._send_fragments(to_async(message), text, compress)
         else:
             raise TypeError(f"message must be str or bytes-like, not {type(message).__name__}")
 
-    async def _send_fragments(
-        self, chunks: AsyncIterator[Data | BytesLike], text: bool | None, compress: bool | None
-    ) -> None:
-        try:
-            first = await anext(chunks)
-        except StopAsyncIteration:
-            return  # an empty iterable is no message at all
+    async def _wait_for_fragmented_send(self) -> None:
         while self.fragmented_send is not None:
             await self.fragmented_send.wait()
-        protocol = self.protocol
-        if protocol.state is not OPEN:
-            raise await self._closed()
-        is_text, data = encode(first, text)
+
+    def _begin_fragmented_send(self) -> None:
         self.fragmented_send = trio.Event()
-        try:
-            if is_text:
-                protocol.send_text(data, False, compress)
-            else:
-                protocol.send_binary(data, False, compress)
-            await self._write_and_drain()
-            async for chunk in chunks:
-                chunk_is_text, data = encode(chunk, text)
-                if chunk_is_text is not is_text:
-                    raise TypeError("all fragments of a message must be of the same type")
-                # The connection may have closed while the iterable produced the chunk.
-                if protocol.state is not OPEN:
-                    raise await self._closed()
-                protocol.send_continuation(data, fin=False)
-                await self._write_and_drain()
-            if protocol.state is not OPEN:
-                raise await self._closed()
-            protocol.send_continuation(b"", fin=True)
-            await self._write_and_drain()
-        except ConnectionClosed:
-            raise
-        except BaseException:  # cancellation too: the message can't be completed either way
-            # Half a message went out and the rest never will: the peer can't
-            # make sense of what follows, so the connection must end.
-            if protocol.state is OPEN:
-                protocol.fail(CloseCode.INTERNAL_ERROR, "error in fragmented message")
-                self._send_data()
-            raise
-        finally:
+
+    def _end_fragmented_send(self) -> None:
+        if self.fragmented_send is not None:
             self.fragmented_send.set()
             self.fragmented_send = None
 
@@ -541,12 +419,6 @@ class Connection(trio.abc.AsyncResource, ConnectionAttributes[PongWaiter]):
         if self.protocol.state is CLOSED:
             raise await self._closed()
 
-    def _release_held_failure(self) -> None:
-        """Fail as the core held back, unless a message received before the error is unread."""
-        if not self.recv_messages.message_waiting():
-            self.protocol.release_failure()
-            self._send_data()
-
     async def _closed(self) -> ConnectionClosed:
         """Wait for the TCP connection to end; return the exception that tells how."""
         await self.stream_closed.wait()
@@ -642,15 +514,6 @@ class Connection(trio.abc.AsyncResource, ConnectionAttributes[PongWaiter]):
 
     # Events from the core.
 
-    def _process_events(self) -> None:
-        """Handle the events the core received since the last call."""
-        recv_messages = self.recv_messages
-        for event in self.protocol.events_received():
-            if isinstance(event, Frame) and event.opcode in _DATA_OPCODES:
-                recv_messages.put(event)
-            else:
-                self.process_event(event)
-
     def process_event(self, event: Event) -> None:
         """Handle a handshake message or a control frame from the core."""
         if not isinstance(event, Frame):
@@ -684,19 +547,3 @@ def _coalesce(chunks: list[bytes]) -> list[bytes]:
     if pending:
         writes.append(b"".join(pending))
     return writes
-
-
-class _to_async:
-    """An iterable as an async iterator, with nothing to finalize if dropped midway."""
-
-    def __init__(self, iterable: Iterable[Data | BytesLike]) -> None:
-        self.iterator = iter(iterable)
-
-    def __aiter__(self) -> _to_async:
-        return self
-
-    async def __anext__(self) -> Data | BytesLike:
-        try:
-            return next(self.iterator)
-        except StopIteration:
-            raise StopAsyncIteration from None

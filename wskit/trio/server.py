@@ -43,10 +43,9 @@ from ..protocol import CLOSED, OPEN, Event
 from ..server import ServerProtocol
 from ..shared.serving import (
     BroadcastFrame,
-    answer,
     async_basic_auth,
-    call_hook,
     describe_address,
+    handshake_response,
     log_handler_exception,
     log_refusal,
 )
@@ -128,22 +127,13 @@ class ServerConnection(Connection):
                 was sent when the client was still there to read it.
         """
         await self.handshake_done.wait()
-        request = self.request
-        if request is None:  # malformed, or the client left early
-            raise self.protocol.handshake_exc or InvalidHandshake("no handshake request")
-        response = await call_hook(self, self.protocol, process_request, request)
-        response = answer(
-            self.protocol,
-            request,
-            response,
-            serving=not self.server.closing,
-            server_header=server_header,
+        await handshake_response(
+            self,
+            process_request,
+            process_response,
+            server_header,
+            serving=self.server.is_serving,
         )
-        if process_response is not None:
-            hooked = await call_hook(self, self.protocol, process_response, request, response)
-            response = hooked or response
-        self.response = response
-        self.protocol.send_response(response)
         # Reading stopped when the request arrived (see process_event).
         self.holding_request = False
         self._resume_reading()
@@ -196,6 +186,10 @@ class Server(trio.abc.AsyncResource):
     def connections(self) -> set[ServerConnection]:
         """The open connections: the handshake is done and they aren't closed."""
         return {connection for connection in self.all_connections if connection.state is OPEN}
+
+    def is_serving(self) -> bool:
+        """Whether the server accepts new connections: :meth:`aclose` wasn't called."""
+        return not self.closing
 
     async def serve_forever(
         self, task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED
