@@ -412,3 +412,31 @@ async def test_peer_dropping_tcp_ends_the_connection_with_1006() -> None:
             await connection.recv()
         assert raised.value.rcvd is None
         assert connection.close_code == CloseCode.ABNORMAL_CLOSURE
+
+
+async def test_frames_wait_in_order_while_the_peer_doesnt_read() -> None:
+    # Over a real socket pair, whose buffers fill up: send() waits, and the
+    # frames come out whole and in order once the peer reads.
+    left, right = trio.socket.socketpair()
+    async with trio.open_nursery() as nursery:
+        connection = Connection(nursery, trio.SocketStream(left), Protocol(Side.CLIENT))
+        peer = Peer(trio.SocketStream(right))
+        peer.protocol = Protocol(Side.SERVER, max_size=None)
+        done = trio.Event()
+
+        async def send_all() -> None:
+            await connection.send(b"a" * 2**22)  # more than the socket buffers
+            await connection.send("then this")
+            done.set()
+
+        nursery.start_soon(send_all)
+        await trio.testing.wait_all_tasks_blocked()
+        assert not done.is_set()  # send() waits: the peer hasn't read
+        assert connection.outgoing_size > connection.write_limit[0]
+        frames: list[Frame] = []
+        while len(frames) < 2:
+            frames += await peer.receive()
+        assert [len(frame.data) for frame in frames] == [2**22, 9]
+        await done.wait()
+        connection.abort()
+        await peer.stream.aclose()
