@@ -36,6 +36,7 @@ from ..protocol import CLOSED, CONNECTING, OPEN
 from ..server import ServerProtocol
 from ..shared.serving import (
     BroadcastFrame,
+    Responding,
     async_basic_auth,
     describe_address,
     handshake_response,
@@ -43,7 +44,7 @@ from ..shared.serving import (
     log_refusal,
 )
 from ..stats import ServerStats
-from ..typing import BytesLike, Data, LoggerLike, Origin, StatusLike, Subprotocol
+from ..typing import BytesLike, Data, LoggerLike, Origin, Subprotocol
 from .connection import Connection
 
 __all__ = ["Server", "ServerConnection", "basic_auth", "broadcast", "serve", "unix_serve"]
@@ -59,7 +60,7 @@ SelectSubprotocol: TypeAlias = (
 )
 
 
-class ServerConnection(Connection):
+class ServerConnection(Responding, Connection):
     """A WebSocket connection accepted by a :class:`Server`.
 
     The handler receives it: it has :meth:`~.Connection.recv`,
@@ -93,15 +94,6 @@ class ServerConnection(Connection):
         )
         self.server = server
         self.username: str
-
-    def respond(self, status: StatusLike, text: str) -> Response:
-        """Build a plain-text HTTP response, for ``process_request`` to return.
-
-        Args:
-            status: HTTP status code.
-            text: Body, encoded to UTF-8.
-        """
-        return self.protocol.reject(status, text)
 
     async def handshake(
         self,

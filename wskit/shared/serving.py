@@ -27,6 +27,7 @@ from .messages import encode
 
 __all__ = [
     "BroadcastFrame",
+    "Responding",
     "answer",
     "async_basic_auth",
     "call_hook",
@@ -45,6 +46,23 @@ class _Logging(Protocol):
 Connection = TypeVar("Connection", bound=_Logging)
 
 _HOOK_FAILED_TEXT = "Failed to open a WebSocket connection.\nSee the server log for details.\n"
+
+
+class Responding:
+    """What every server connection has, asyncio, threading or trio: :meth:`respond`."""
+
+    __slots__ = ()
+
+    protocol: ServerProtocol
+
+    def respond(self, status: StatusLike, text: str) -> Response:
+        """Build a plain-text HTTP response, for ``process_request`` to return.
+
+        Args:
+            status: HTTP status code.
+            text: Body, encoded to UTF-8.
+        """
+        return self.protocol.reject(status, text)
 
 
 def answer(
