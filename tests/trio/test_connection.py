@@ -440,3 +440,11 @@ async def test_frames_wait_in_order_while_the_peer_doesnt_read() -> None:
         await done.wait()
         connection.abort()
         await peer.stream.aclose()
+
+
+async def test_water_marks_in_the_wrong_order_are_refused() -> None:
+    async with trio.open_nursery() as nursery:
+        with pytest.raises(ValueError, match="write_limit"):
+            connection_pair(nursery, write_limit=(100, 200))
+        with pytest.raises(ValueError, match="max_queue"):
+            connection_pair(nursery, max_queue=(4, 8))

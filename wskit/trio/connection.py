@@ -74,6 +74,10 @@ class Connection(AsyncConnectionAPI, trio.abc.AsyncResource, ConnectionAttribute
             a ``(high, low)`` pair of water marks; :obj:`None` for no limit.
         write_limit: Bytes waiting to be written before ``send()`` waits, or a
             ``(high, low)`` pair of water marks (a quarter of high by default).
+
+    Raises:
+        ValueError: ``write_limit`` or ``max_queue`` has its marks in the
+            wrong order.
     """
 
     def __init__(
@@ -98,7 +102,10 @@ class Connection(AsyncConnectionAPI, trio.abc.AsyncResource, ConnectionAttribute
         self.ping_timeout = ping_timeout
         self.close_timeout = close_timeout
         high, low = write_limit if isinstance(write_limit, tuple) else (write_limit, None)
-        self.write_limit = (high, high // 4 if low is None else low)
+        low = high // 4 if low is None else low
+        if not 0 <= low <= high:
+            raise ValueError(f"write_limit must satisfy 0 <= low <= high, got {high}, {low}")
+        self.write_limit = (high, low)
 
         self.recv_messages = Assembler(
             *queue_limits(max_queue), pause=self._pause_reading, resume=self._resume_reading
