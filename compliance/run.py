@@ -4,8 +4,9 @@ Usage::
 
     .venv/bin/python compliance/run.py [--mode fast|full] [--agent NAME ...] [--out DIR]
 
-The agents are ``asyncio-server``, ``sync-server``, ``asyncio-client`` and
-``sync-client`` (all four by default). For a server, the echo server in
+The agents are ``asyncio-server``, ``sync-server``, ``trio-server``,
+``asyncio-client``, ``sync-client``, ``trio-client`` and ``uvicorn-server``
+(all by default). For a server, the echo server in
 ``compliance/testees/`` starts on a free port of 127.0.0.1 and ``wstest -m
 fuzzingclient`` runs the cases against it; for a client, ``wstest -m
 fuzzingserver`` starts on a free port and the client testee runs the cases
@@ -51,7 +52,15 @@ UVICORN_ENGINES = {
     "uvicorn-wsproto-server": "wsproto",
 }
 # By default, wskit's agents; the stock engines run when asked by name.
-AGENTS = ("asyncio-server", "sync-server", "asyncio-client", "sync-client", "uvicorn-server")
+AGENTS = (
+    "asyncio-server",
+    "sync-server",
+    "trio-server",
+    "asyncio-client",
+    "sync-client",
+    "trio-client",
+    "uvicorn-server",
+)
 
 # From the worst to the best: a case gets the worst of its two verdicts.
 RESULTS = ("FAILED", "NON-STRICT", "UNIMPLEMENTED", "INFORMATIONAL", "OK")

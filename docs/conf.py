@@ -65,10 +65,11 @@ nitpick_ignore_regex = [
     (
         r"py:.*",
         r"(_asyncio|_thread|abc|asyncio|collections|collections\.abc|concurrent|enum|http"
-        r"|logging|os|re|socket|ssl|threading|urllib|uuid|warnings|wsgiref|zlib)\..*",
+        r"|logging|os|re|socket|ssl|ssl_module|threading|urllib|uuid|warnings|wsgiref|zlib)\..*",
     ),
     (r"py:.*", r"dict\..*"),
     (r"py:.*", r"redis\..*"),  # the optional dependency of wskit.pubsub.redis
+    (r"py:.*", r"trio\..*"),  # the optional dependency of wskit.trio
     (r"py:.*", r"prometheus_client\..*"),  # the optional dependency of wskit.metrics
     # uvicorn's classes, in the annotations of wskit.uvicorn, as it imports them.
     (r"py:.*", r"(uvicorn\..*|Config|ServerState|ClientDisconnected)"),

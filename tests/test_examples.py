@@ -201,6 +201,23 @@ def test_hello_port_from_environment_and_ctrl_c() -> None:
         server.stop(signal.SIGINT)  # Ctrl-C: exits with 0 too, without a traceback
 
 
+def test_hello_on_trio() -> None:
+    with running("trio/hello_server.py", "ws") as server:
+        assert run_client("trio/hello_client.py", server.port, "Alice") == "Hello Alice!\n"
+        output = run_client("trio/hello_client.py", server.port, stdin="Bob\n")
+        assert output == "What's your name? Hello Bob!\n"
+        # Either client talks to either server.
+        assert run_client("hello_client.py", server.port, "Dave") == "Hello Dave!\n"
+    with running("hello_server.py", "ws") as server:
+        assert run_client("trio/hello_client.py", server.port, "Erin") == "Hello Erin!\n"
+
+
+def test_hello_on_trio_stops_on_ctrl_c() -> None:
+    with running("trio/hello_server.py", "ws", port_from_env=True) as server:
+        assert run_client("trio/hello_client.py", server.port, "Carol") == "Hello Carol!\n"
+        server.stop(signal.SIGINT)  # Ctrl-C: exits with 0 too, without a traceback
+
+
 def test_hello_tls() -> None:
     with running("hello_server_tls.py", "wss") as server:
         assert run_client("hello_client_tls.py", server.port, "Alice") == "Hello Alice!\n"

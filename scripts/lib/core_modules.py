@@ -6,7 +6,7 @@ ROOT = Path(__file__).resolve().parents[2] / "wskit"
 # Every module of the package except the I/O layers (the legacy API and the
 # uvicorn engine are on asyncio), the command line, wskit.testing and the
 # metrics' HTTP endpoint.
-IO_PACKAGES = {"asyncio", "sync", "cli", "legacy", "pubsub", "testing"}
+IO_PACKAGES = {"asyncio", "sync", "trio", "cli", "legacy", "pubsub", "testing"}
 IO_MODULES = {"__main__.py", "metrics.py", "uvicorn.py"}
 
 core = sorted(

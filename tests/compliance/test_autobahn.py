@@ -1,9 +1,9 @@
-"""The Autobahn|Testsuite judges wskit's five agents, fast mode: every case strict.
+"""The Autobahn|Testsuite judges wskit's seven agents, fast mode: every case strict.
 
-Each test runs ``compliance/run.py --mode fast`` for one agent (the asyncio and
-sync servers and the uvicorn engine's Starlette echo app against ``wstest -m
-fuzzingclient``, the asyncio and sync clients against ``wstest -m
-fuzzingserver``), about 300 cases of every family with the
+Each test runs ``compliance/run.py --mode fast`` for one agent (the asyncio,
+sync and trio servers and the uvicorn engine's Starlette echo app against
+``wstest -m fuzzingclient``, the asyncio, sync and trio clients against
+``wstest -m fuzzingserver``), about 300 cases of every family with the
 heavy 9.x and compression cases left to the full run (see compliance/README.md),
 and reads the summary it writes. wstest comes from ``.venv-autobahn/``, which
 ``scripts/setup.d/30-autobahn.sh`` installs.
@@ -23,7 +23,15 @@ ROOT = Path(__file__).resolve().parents[2]
 RUNNER = ROOT / "compliance" / "run.py"
 WSTEST_PYTHON = ROOT / ".venv-autobahn" / "py27" / "bin" / "python"
 
-AGENTS = ["asyncio-server", "sync-server", "asyncio-client", "sync-client", "uvicorn-server"]
+AGENTS = [
+    "asyncio-server",
+    "sync-server",
+    "trio-server",
+    "asyncio-client",
+    "sync-client",
+    "trio-client",
+    "uvicorn-server",
+]
 
 # The cases the suite always marks INFORMATIONAL: 7.1.6 (messages, then a close
 # back to back: whether the echoes go out before the close is left open) and

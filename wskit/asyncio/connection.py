@@ -17,23 +17,21 @@ pings and never reads the pongs can't grow the buffer without bound.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 import time
 from collections.abc import (
-    AsyncGenerator,
     AsyncIterable,
-    AsyncIterator,
     Awaitable,
     Iterable,
     Mapping,
 )
 from types import TracebackType
-from typing import Any, Literal, cast, overload
+from typing import Any, cast
 
-from ..exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedOK
-from ..frames import BINARY, CONT, PONG, TEXT, CloseCode, Frame
-from ..protocol import CLOSED, OPEN, SEND_EOF, Event, HeldFailure, Protocol
+from ..exceptions import ConnectionClosed
+from ..frames import PONG, CloseCode, Frame
+from ..protocol import CLOSED, OPEN, SEND_EOF, Event, Protocol
+from ..shared.async_api import AsyncConnectionAPI, to_async
 from ..shared.connection_attributes import ConnectionAttributes
 from ..shared.messages import MESSAGE_TYPES, encode, queue_limits
 from ..stats import ConnectionStats, queued_bytes
@@ -42,7 +40,6 @@ from .messages import Assembler
 
 __all__ = ["Connection"]
 
-_DATA_OPCODES = (TEXT, BINARY, CONT)
 
 # Reads land in one buffer per thread, shared by every connection: the event
 # loop hands it to a connection and takes it back within one callback, and the
@@ -74,7 +71,9 @@ def _read_buffer() -> memoryview:
     return buffer
 
 
-class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[float]]):
+class Connection(
+    AsyncConnectionAPI, asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[float]]
+):
     """The asyncio implementation of a WebSocket connection.
 
     :class:`~wskit.asyncio.server.ServerConnection` and
@@ -208,93 +207,6 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
         else:
             await self.close(CloseCode.INTERNAL_ERROR)
 
-    async def __aiter__(self) -> AsyncIterator[Data]:
-        """Iterate over messages until the connection closes.
-
-        The loop ends quietly after a normal closure; it raises
-        :exc:`~wskit.exceptions.ConnectionClosedError` after an error.
-        """
-        try:
-            while True:
-                yield await self.recv()
-        except ConnectionClosedOK:
-            return
-
-    # Public API: receiving.
-
-    @overload
-    async def recv(self, decode: Literal[True]) -> str: ...
-
-    @overload
-    async def recv(self, decode: Literal[False]) -> bytes: ...
-
-    @overload
-    async def recv(self, decode: bool | None = None) -> Data: ...
-
-    async def recv(self, decode: bool | None = None) -> Data:
-        """Receive the next message.
-
-        Args:
-            decode: :obj:`None` returns text messages as :class:`str` and
-                binary ones as :class:`bytes`. :obj:`True` decodes binary
-                messages too; :obj:`False` returns text messages as bytes,
-                which saves decoding when the text goes straight back out.
-
-        Raises:
-            ConnectionClosed: The connection is closed; every message received
-                before was returned first.
-            ConcurrencyError: Another coroutine is already receiving.
-        """
-        try:
-            return await self.recv_messages.get(decode)
-        except EOFError:
-            pass
-        except ConcurrencyError:
-            raise ConcurrencyError(
-                "cannot call recv() while another coroutine is already running "
-                "recv() or recv_streaming()"
-            ) from None
-        except UnicodeDecodeError as exc:
-            await self._fail_decoding(exc)
-        raise await self._closed()
-
-    async def recv_streaming(self, decode: bool | None = None) -> AsyncGenerator[Data]:
-        """Receive the next message fragment by fragment, as they arrive.
-
-        For messages too large to hold in memory at once. Stopping before the
-        end drops the rest of the message.
-
-        Args:
-            decode: As in :meth:`recv`.
-
-        Raises:
-            ConnectionClosed: The connection is closed.
-            ConcurrencyError: Another coroutine is already receiving.
-        """
-        try:
-            # Close the assembler's iterator as soon as this one stops, so that
-            # the next recv() doesn't find it still running.
-            async with contextlib.aclosing(self.recv_messages.get_iter(decode)) as fragments:
-                async for fragment in fragments:
-                    yield fragment
-            return
-        except EOFError:
-            pass
-        except ConcurrencyError:
-            raise ConcurrencyError(
-                "cannot call recv_streaming() while another coroutine is already running "
-                "recv() or recv_streaming()"
-            ) from None
-        except UnicodeDecodeError as exc:
-            await self._fail_decoding(exc)
-        raise await self._closed()
-
-    async def _fail_decoding(self, exc: UnicodeDecodeError) -> None:
-        if self.protocol.state is OPEN:
-            self.protocol.fail(CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}")
-            self._send_data()
-        raise await self._closed()
-
     # Public API: sending.
 
     async def send(
@@ -350,51 +262,9 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
         elif isinstance(message, AsyncIterable):
             await self._send_fragments(aiter(message), text, compress)
         elif isinstance(message, Iterable):
-            await self._send_fragments(_to_async(message), text, compress)
+            await self._send_fragments(to_async(message), text, compress)
         else:
             raise TypeError(f"message must be str or bytes-like, not {type(message).__name__}")
-
-    async def _send_fragments(
-        self, chunks: AsyncIterator[Data | BytesLike], text: bool | None, compress: bool | None
-    ) -> None:
-        try:
-            first = await anext(chunks)
-        except StopAsyncIteration:
-            return  # an empty iterable is no message at all
-        await self._wait_for_fragmented_send()
-        if self.protocol.state is not OPEN:
-            raise await self._closed()
-        is_text, data = encode(first, text)
-        self.fragmented_send_waiter = self.loop.create_future()
-        try:
-            send_first = self.protocol.send_text if is_text else self.protocol.send_binary
-            send_first(data, False, compress)
-            await self._write_and_drain()
-            async for chunk in chunks:
-                chunk_is_text, data = encode(chunk, text)
-                if chunk_is_text is not is_text:
-                    raise TypeError("all fragments of a message must be of the same type")
-                # The connection may have closed while the iterable produced the chunk.
-                if self.protocol.state is not OPEN:
-                    raise await self._closed()
-                self.protocol.send_continuation(data, fin=False)
-                await self._write_and_drain()
-            if self.protocol.state is not OPEN:
-                raise await self._closed()
-            self.protocol.send_continuation(b"", fin=True)
-            await self._write_and_drain()
-        except ConnectionClosed:
-            raise
-        except BaseException:  # cancellation too: the message can't be completed either way
-            # Half a message went out and the rest never will: the peer can't
-            # make sense of what follows, so the connection must end.
-            if self.protocol.state is OPEN:
-                self.protocol.fail(CloseCode.INTERNAL_ERROR, "error in fragmented message")
-                self._send_data()
-            raise
-        finally:
-            self.fragmented_send_waiter.set_result(None)
-            self.fragmented_send_waiter = None
 
     async def _write_and_drain(self) -> None:
         self._send_data()
@@ -406,6 +276,14 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
     async def _wait_for_fragmented_send(self) -> None:
         while self.fragmented_send_waiter is not None:
             await asyncio.shield(self.fragmented_send_waiter)
+
+    def _begin_fragmented_send(self) -> None:
+        self.fragmented_send_waiter = self.loop.create_future()
+
+    def _end_fragmented_send(self) -> None:
+        if self.fragmented_send_waiter is not None:
+            self.fragmented_send_waiter.set_result(None)
+            self.fragmented_send_waiter = None
 
     async def close(
         self, code: CloseCode | int = CloseCode.NORMAL_CLOSURE, reason: str = ""
@@ -594,11 +472,6 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
         if self.answers_size > self.write_limit[0]:
             transport.pause_reading()
 
-    def _release_failure(self) -> None:
-        """Fail as the core held back: the application read what came before the error."""
-        self.protocol.release_failure()
-        self._send_data()
-
     def _start_close_timer(self) -> None:
         if self.close_timeout is not None:
             self.close_timer = self.loop.call_later(self.close_timeout, self._close_timed_out)
@@ -629,23 +502,9 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
 
     # Events from the core.
 
-    def _process_events(self) -> None:
-        """Handle the events the core received since the last call."""
-        recv_messages = self.recv_messages
-        for event in self.protocol.events_received():
-            # Data frames, nearly every event, go to the queue without a call
-            # to process_event().
-            if isinstance(event, Frame) and event.opcode in _DATA_OPCODES:
-                recv_messages.put(event)
-            else:
-                self.process_event(event)
-
     def process_event(self, event: Event) -> None:
-        """Handle a handshake message, a control frame or a held failure from the core."""
-        if isinstance(event, HeldFailure):
-            # After the frames received before it: recv() reaches it in order.
-            self.recv_messages.put_failure(event.after_message)
-        elif not isinstance(event, Frame):
+        """Handle a handshake message or a control frame from the core."""
+        if not isinstance(event, Frame):
             self._handshake_over()
         elif event.opcode is PONG:
             for waiter, latency in self.pings.acknowledge(bytes(event.data), time.monotonic()):
@@ -750,8 +609,3 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
         # Not while the peer's unread answers hold reading back (see _send_answers).
         if self.answers_size <= self.write_limit[0]:
             self.transport.resume_reading()
-
-
-async def _to_async(iterable: Iterable[Data | BytesLike]) -> AsyncIterator[Data | BytesLike]:
-    for item in iterable:
-        yield item

@@ -30,12 +30,10 @@ handlers never see it.
 
 from __future__ import annotations
 
-import inspect
 import ssl as ssl_module
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
-from ..http11 import Request, Response
-from ..shared.dispatch import BaseRouter, URLMap, url_scheme
+from ..shared.dispatch import BaseRouter, URLMap, routing_hook, url_scheme
 from .server import ServerConnection, serve
 
 __all__ = ["Router", "route", "unix_route"]
@@ -83,17 +81,7 @@ def route(
     )
     if isinstance(ssl, ssl_module.SSLContext):
         kwargs["ssl"] = ssl
-    first = kwargs.pop("process_request", None)
-
-    async def process_request(connection: ServerConnection, request: Request) -> Response | None:
-        if first is not None:
-            response = first(connection, request)
-            if inspect.isawaitable(response):
-                response = await response
-            if response is not None:
-                return cast(Response, response)
-        return router.route_request(connection, request)
-
+    process_request = routing_hook(router, kwargs.pop("process_request", None))
     return serve(router.handler, *args, process_request=process_request, **kwargs)
 
 

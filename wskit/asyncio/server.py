@@ -19,7 +19,6 @@ A server in a few lines::
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import re
 import socket
@@ -27,7 +26,6 @@ from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
 from types import TracebackType
 from typing import Any, TypeAlias, cast
 
-from ..auth import credentials_checker, read_credentials, unauthorized
 from ..exceptions import ConcurrencyError, InvalidHandshake
 from ..extensions.base import ServerExtensionFactory
 from ..extensions.permessage_deflate import enable_server_permessage_deflate
@@ -38,14 +36,15 @@ from ..server import ServerProtocol
 from ..shared.options import checked_extensions
 from ..shared.serving import (
     BroadcastFrame,
-    answer,
+    Responding,
+    async_basic_auth,
     describe_address,
-    hook_failed,
+    handshake_response,
     log_handler_exception,
     log_refusal,
 )
 from ..stats import ServerStats
-from ..typing import BytesLike, Data, LoggerLike, Origin, StatusLike, Subprotocol
+from ..typing import BytesLike, Data, LoggerLike, Origin, Subprotocol
 from .connection import Connection
 
 __all__ = ["Server", "ServerConnection", "basic_auth", "broadcast", "serve", "unix_serve"]
@@ -61,7 +60,7 @@ SelectSubprotocol: TypeAlias = (
 )
 
 
-class ServerConnection(Connection):
+class ServerConnection(Responding, Connection):
     """A WebSocket connection accepted by a :class:`Server`.
 
     The handler receives it: it has :meth:`~.Connection.recv`,
@@ -96,15 +95,6 @@ class ServerConnection(Connection):
         self.server = server
         self.username: str
 
-    def respond(self, status: StatusLike, text: str) -> Response:
-        """Build a plain-text HTTP response, for ``process_request`` to return.
-
-        Args:
-            status: HTTP status code.
-            text: Body, encoded to UTF-8.
-        """
-        return self.protocol.reject(status, text)
-
     async def handshake(
         self,
         process_request: ProcessRequest | None = None,
@@ -118,23 +108,13 @@ class ServerConnection(Connection):
                 was sent when the client was still there to read it.
         """
         await self.handshake_waiter
-        request = self.request
-        if request is None:  # malformed, or the client left early
-            raise self.protocol.handshake_exc or InvalidHandshake("no handshake request")
-
-        response = await self._call_hook(process_request, request)
-        response = answer(
-            self.protocol,
-            request,
-            response,
-            serving=self.server.is_serving(),
-            server_header=server_header,
+        await handshake_response(
+            self,
+            process_request,
+            process_response,
+            server_header,
+            serving=self.server.is_serving,
         )
-        if process_response is not None:
-            response = await self._call_hook(process_response, request, response) or response
-
-        self.response = response
-        self.protocol.send_response(response)
         # Reading stopped when the request arrived (see process_event).
         self._resume_reading()
         # Frames that came with the request were parsed just now: deliver
@@ -145,18 +125,6 @@ class ServerConnection(Connection):
         if self.protocol.handshake_exc is not None:
             raise self.protocol.handshake_exc
         self.start_keepalive()
-
-    async def _call_hook(self, hook: Callable[..., Any] | None, *args: Any) -> Response | None:
-        """Call process_request or process_response, sync or async."""
-        if hook is None:
-            return None
-        try:
-            response = hook(self, *args)
-            if inspect.isawaitable(response):
-                response = await response
-        except Exception as exc:
-            response = hook_failed(self.protocol, exc)
-        return cast(Response | None, response)
 
     def process_event(self, event: Any) -> None:
         """Record the handshake request, then handle frames as usual."""
@@ -627,24 +595,7 @@ def basic_auth(
             ``check_credentials`` were given.
         TypeError: ``credentials`` is invalid.
     """
-    if (credentials is None) == (check_credentials is None):
-        raise ValueError("provide either credentials or check_credentials")
-    check = cast(
-        "Callable[[str, str], Awaitable[bool] | bool]",
-        credentials_checker(credentials) if credentials is not None else check_credentials,
+    return cast(
+        "Callable[[ServerConnection, Request], Awaitable[Response | None]]",
+        async_basic_auth(realm, credentials, check_credentials),
     )
-
-    async def process_request(connection: ServerConnection, request: Request) -> Response | None:
-        credentials = read_credentials(request.headers)
-        if isinstance(credentials, str):
-            return unauthorized(connection.respond, credentials, realm)
-        username, password = credentials
-        valid = check(username, password)
-        if inspect.isawaitable(valid):
-            valid = await valid
-        if not valid:
-            return unauthorized(connection.respond, "Invalid credentials\n", realm)
-        connection.username = username
-        return None
-
-    return process_request

@@ -16,15 +16,16 @@ raises an exception with a ``new_url`` (redirect) or a ``code`` (not found).
 from __future__ import annotations
 
 import http
+import inspect
 import urllib.parse
 import weakref
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Generic, Protocol, TypeVar
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 from ..http11 import Request, Response
 from ..typing import StatusLike
 
-__all__ = ["BaseRouter", "URLMap", "url_scheme"]
+__all__ = ["BaseRouter", "URLMap", "routing_hook", "url_scheme"]
 
 
 class _Adapter(Protocol):
@@ -146,3 +147,24 @@ class BaseRouter(Generic[Connection]):
             KeyError: The connection wasn't routed.
         """
         return self.routes.pop(connection)
+
+
+def routing_hook(
+    router: BaseRouter[Any], first: Callable[..., Any] | None
+) -> Callable[[Any, Request], Awaitable[Response | None]]:
+    """Return the ``process_request`` of ``route()`` on asyncio or trio.
+
+    The application's own ``process_request``, ``first``, sync or async, runs
+    before routing; routing happens only if it returns :obj:`None`.
+    """
+
+    async def process_request(connection: Any, request: Request) -> Response | None:
+        if first is not None:
+            response = first(connection, request)
+            if inspect.isawaitable(response):
+                response = await response
+            if response is not None:
+                return cast(Response, response)
+        return router.route_request(connection, request)
+
+    return process_request

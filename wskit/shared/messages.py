@@ -1,4 +1,4 @@
-"""Messages in and out of a connection, shared by the asyncio and threading layers.
+"""Messages in and out of a connection, shared by the asyncio, threading and trio layers.
 
 Incoming, :class:`FrameQueue` holds the data frames received and not read yet,
 and tells the I/O layer when to stop and restart reading from the network, so
@@ -13,22 +13,25 @@ received before it (see :class:`~wskit.protocol.HeldFailure`): the assembler
 queues it there, and readers get the whole messages before it; the connection
 fails when a reader needs more.
 
-Waiting is what differs between asyncio and threads; it stays in the I/O layers.
+Waiting is what differs between the layers; it stays in them. The asyncio and
+trio layers, which both wait with ``await``, share :class:`AsyncAssembler`.
 """
 
 from __future__ import annotations
 
 import codecs
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from typing import Any
 
+from ..exceptions import ConcurrencyError
 from ..frames import TEXT, Frame
 from ..typing import BytesLike, Data
 
 __all__ = [
     "BYTES_LIKE",
     "MESSAGE_TYPES",
+    "AsyncAssembler",
     "BaseAssembler",
     "Fragments",
     "FrameQueue",
@@ -250,6 +253,138 @@ class BaseAssembler:
         if self.failure_queued:
             self.failure_queued = False
             self.fail()
+
+
+class AsyncAssembler(BaseAssembler):
+    """What the asyncio and trio assemblers share: reading with ``await``.
+
+    The reading is the same; how a reader waits differs. A subclass gives
+    ``_waiter()``, which returns what to await until :meth:`wake` is called,
+    and :meth:`wake`, which resumes a waiting reader when frames arrived, the
+    stream ended or a failure was queued. The reading task of the connection calls :meth:`put`
+    for each data frame, then :meth:`wake` once it has handled all it read.
+    """
+
+    def put(self, frame: Frame) -> None:
+        """Add a data frame received from the network.
+
+        A reader waiting for it resumes when :meth:`wake` is called.
+
+        Raises:
+            EOFError: :meth:`close` was called.
+        """
+        if self.closed:
+            raise EOFError("stream of frames ended")
+        self.queue.put(frame)
+
+    def close(self) -> None:
+        """End the stream of frames: readers get what remains, then EOFError.
+
+        A reader waiting resumes when :meth:`wake` is called.
+        """
+        self.closed = True
+
+    def wake(self) -> None:
+        """Resume a waiting reader: frames arrived, the stream ended or a failure was queued."""
+        raise NotImplementedError
+
+    def _wait(self) -> Awaitable[Any]:
+        """Return what to await until :meth:`wake` resumes the reader.
+
+        A failure queued after the frames is reached here: the connection fails.
+
+        Raises:
+            EOFError: The stream ended already.
+        """
+        if self.closed:
+            raise EOFError("stream of frames ended")
+        if self.failure_queued:
+            self._reach_failure()
+        return self._waiter()
+
+    def _waiter(self) -> Awaitable[Any]:
+        """Return what to await until :meth:`wake` is called."""
+        raise NotImplementedError
+
+    async def get(self, decode: bool | None = None) -> Data:
+        """Return the next message.
+
+        Args:
+            decode: :obj:`True` for :class:`str`, :obj:`False` for
+                :class:`bytes`, :obj:`None` to follow the message type.
+
+        Raises:
+            EOFError: The stream ended and no whole message is left.
+            ConcurrencyError: Another task is reading.
+            UnicodeDecodeError: ``decode=True`` on binary data that isn't UTF-8.
+        """
+        if self.get_in_progress:
+            raise ConcurrencyError("get() or get_iter() is already running")
+        queue = self.queue
+        frames = queue.frames
+        # Fast path: a single-frame message is waiting.
+        if frames and frames[0].fin and not self.skip_rest_of_message:
+            return join([queue.get()], decode)
+        self.get_in_progress = True
+        received: PartialMessage | None = None
+        try:
+            if self.skip_rest_of_message:
+                await self._skip_rest_of_message()
+            # Waiting here rather than in _next_frame() spares resuming one
+            # more coroutine on every wake-up.
+            while not frames:
+                await self._wait()
+            received = PartialMessage(queue.get())
+            while not received.fin:
+                while not frames:
+                    await self._wait()
+                received.add(queue.get())
+            message = received.frame()
+        except BaseException:
+            # Cancelled or ended mid-message: leave the message whole.
+            if received is not None:
+                queue.unget([received.frame()])
+            raise
+        finally:
+            self.get_in_progress = False
+        return join([message], decode)
+
+    async def get_iter(self, decode: bool | None = None) -> AsyncGenerator[Data]:
+        """Yield the fragments of the next message as they arrive.
+
+        Stopping early drops the rest of the message.
+
+        Raises:
+            EOFError: The stream ended before the message did.
+            ConcurrencyError: Another task is reading.
+            UnicodeDecodeError: ``decode=True`` on binary data that isn't UTF-8.
+        """
+        if self.get_in_progress:
+            raise ConcurrencyError("get() or get_iter() is already running")
+        self.get_in_progress = True
+        try:
+            await self._skip_rest_of_message()
+            frame = await self._next_frame()
+            fragments = Fragments(frame, decode)
+            self.skip_rest_of_message = not frame.fin
+            yield fragments.decode(frame)
+            while not frame.fin:
+                frame = await self._next_frame()
+                self.skip_rest_of_message = not frame.fin
+                yield fragments.decode(frame)
+        finally:
+            self.get_in_progress = False
+
+    async def _next_frame(self) -> Frame:
+        frames = self.queue.frames
+        while not frames:
+            await self._wait()
+        return self.queue.get()
+
+    async def _skip_rest_of_message(self) -> None:
+        while self.skip_rest_of_message:
+            frame = await self._next_frame()
+            self.skip_rest_of_message = not frame.fin
 
 
 class Fragments:

@@ -1,16 +1,19 @@
-"""What the asyncio and threading servers share around the application's hooks.
+"""What the asyncio, threading and trio servers share around the application's hooks.
 
-Both call ``process_request`` and ``process_response`` (the asyncio server
-awaits them when they are coroutines), then build the response the same way,
-here. Both broadcast through :class:`BroadcastFrame`.
+They call ``process_request`` and ``process_response`` (the asyncio and trio
+servers await them when they are coroutines, with :func:`call_hook`), then
+build the response the same way, here. They broadcast through
+:class:`BroadcastFrame`.
 """
 
 from __future__ import annotations
 
 import http
-from collections.abc import Callable, Hashable, Iterable
-from typing import Any, Protocol, TypeVar
+import inspect
+from collections.abc import Awaitable, Callable, Hashable, Iterable
+from typing import Any, Protocol, TypeVar, cast
 
+from ..auth import credentials_checker, read_credentials, unauthorized
 from ..exceptions import ConnectionClosed, InvalidHandshake
 from ..extensions.permessage_deflate import PerMessageDeflate
 from ..frames import BINARY, TEXT, Frame
@@ -18,14 +21,18 @@ from ..http11 import Request, Response
 from ..protocol import SERVER
 from ..protocol import Protocol as WebSocketProtocol
 from ..server import ServerProtocol
-from ..typing import BytesLike, Data, LoggerLike
+from ..typing import BytesLike, Data, LoggerLike, StatusLike
 from ..utils import escape_controls
 from .messages import encode
 
 __all__ = [
     "BroadcastFrame",
+    "Responding",
     "answer",
+    "async_basic_auth",
+    "call_hook",
     "describe_address",
+    "handshake_response",
     "hook_failed",
     "log_handler_exception",
     "log_refusal",
@@ -39,6 +46,23 @@ class _Logging(Protocol):
 Connection = TypeVar("Connection", bound=_Logging)
 
 _HOOK_FAILED_TEXT = "Failed to open a WebSocket connection.\nSee the server log for details.\n"
+
+
+class Responding:
+    """What every server connection has, asyncio, threading or trio: :meth:`respond`."""
+
+    __slots__ = ()
+
+    protocol: ServerProtocol
+
+    def respond(self, status: StatusLike, text: str) -> Response:
+        """Build a plain-text HTTP response, for ``process_request`` to return.
+
+        Args:
+            status: HTTP status code.
+            text: Body, encoded to UTF-8.
+        """
+        return self.protocol.reject(status, text)
 
 
 def answer(
@@ -212,3 +236,97 @@ class BroadcastFrame:
                     connection.logger.warning("skipped broadcast: %s", exc)
         if skipped:
             raise ExceptionGroup("skipped broadcast", skipped)
+
+
+async def call_hook(
+    connection: Any, protocol: ServerProtocol, hook: Callable[..., Any] | None, *args: Any
+) -> Response | None:
+    """Call ``process_request`` or ``process_response``, a function or a coroutine function.
+
+    A hook that raises gets the client a 500 (see :func:`hook_failed`).
+    """
+    if hook is None:
+        return None
+    try:
+        response = hook(connection, *args)
+        if inspect.isawaitable(response):
+            response = await response
+    except Exception as exc:
+        response = hook_failed(protocol, exc)
+    return cast(Response | None, response)
+
+
+async def handshake_response(
+    connection: Any,
+    process_request: Callable[..., Any] | None,
+    process_response: Callable[..., Any] | None,
+    server_header: str | None,
+    *,
+    serving: Callable[[], bool],
+) -> None:
+    """Answer the handshake request of an asyncio or trio server connection.
+
+    Runs the hooks, builds the response (see :func:`answer`), records it in
+    ``connection.response`` and has the core send it. The I/O layer then
+    resumes reading and writes what the core has to send. ``serving`` tells
+    whether the server still accepts connections, once ``process_request``
+    returned: it may have closed meanwhile.
+
+    Raises:
+        InvalidHandshake: No valid request arrived: the client sent a
+            malformed one, or left before sending one.
+    """
+    protocol: ServerProtocol = connection.protocol
+    request: Request | None = connection.request
+    if request is None:
+        raise protocol.handshake_exc or InvalidHandshake("no handshake request")
+    response = await call_hook(connection, protocol, process_request, request)
+    response = answer(protocol, request, response, serving=serving(), server_header=server_header)
+    if process_response is not None:
+        hooked = await call_hook(connection, protocol, process_response, request, response)
+        response = hooked or response
+    connection.response = response
+    protocol.send_response(response)
+
+
+class _Authenticating(Protocol):
+    username: str
+
+    def respond(self, status: StatusLike, text: str) -> Response: ...
+
+
+def async_basic_auth(
+    realm: str,
+    credentials: tuple[str, str] | Iterable[tuple[str, str]] | None,
+    check_credentials: Callable[[str, str], Awaitable[bool] | bool] | None,
+) -> Callable[[Any, Request], Awaitable[Response | None]]:
+    """Return the ``process_request`` of ``basic_auth()`` for the asyncio and trio servers.
+
+    See :func:`wskit.asyncio.server.basic_auth` for the arguments.
+
+    Raises:
+        ValueError: Neither or both of ``credentials`` and
+            ``check_credentials`` were given.
+        TypeError: ``credentials`` is invalid.
+    """
+    if (credentials is None) == (check_credentials is None):
+        raise ValueError("provide either credentials or check_credentials")
+    check = cast(
+        "Callable[[str, str], Awaitable[bool] | bool]",
+        credentials_checker(credentials) if credentials is not None else check_credentials,
+    )
+
+    async def process_request(connection: _Authenticating, request: Request) -> Response | None:
+        credentials = read_credentials(request.headers)
+        if isinstance(credentials, str):
+            return unauthorized(connection.respond, credentials, realm)
+        username, password = credentials
+        valid = check(username, password)
+        if inspect.isawaitable(valid):
+            valid = await valid
+        if not valid:
+            return unauthorized(connection.respond, "Invalid credentials\n", realm)
+        connection.username = username
+        return None
+
+    return process_request

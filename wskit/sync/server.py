@@ -41,6 +41,7 @@ from ..shared.connecting import check_unix_address, renamed_ssl_context
 from ..shared.options import checked_extensions
 from ..shared.serving import (
     BroadcastFrame,
+    Responding,
     answer,
     describe_address,
     hook_failed,
@@ -48,7 +49,7 @@ from ..shared.serving import (
     log_refusal,
 )
 from ..stats import ServerStats
-from ..typing import BytesLike, Data, LoggerLike, Origin, StatusLike, Subprotocol
+from ..typing import BytesLike, Data, LoggerLike, Origin, Subprotocol
 from ..utils import escape_controls
 from .connection import Connection
 from .reader import Reader
@@ -63,7 +64,7 @@ SelectSubprotocol: TypeAlias = (
 )
 
 
-class ServerConnection(Connection):
+class ServerConnection(Responding, Connection):
     """A WebSocket connection accepted by a :class:`Server`.
 
     The handler receives it. Arguments are those of :func:`serve` that shape
@@ -104,15 +105,6 @@ class ServerConnection(Connection):
 
     def _check_timers(self) -> None:
         self.server.reader.check(self)
-
-    def respond(self, status: StatusLike, text: str) -> Response:
-        """Build a plain-text HTTP response, for ``process_request`` to return.
-
-        Args:
-            status: HTTP status code.
-            text: Body, encoded to UTF-8.
-        """
-        return self.protocol.reject(status, text)
 
     def handshake(
         self,

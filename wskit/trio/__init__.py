@@ -1,0 +1,1 @@
+"""The trio I/O layer: :mod:`.client`, :mod:`.server`, :mod:`.connection`."""
