@@ -133,9 +133,11 @@ class Headers(MutableMapping[str, str]):
             UnicodeEncodeError: If a value set with :meth:`set_insecure`
                 can't be encoded as ISO-8859-1.
         """
-        lines = [f"{name}: {value}\r\n" for name, value in self._list]
-        lines.append("\r\n")
-        return "".join(lines).encode("iso-8859-1")
+        if not self._list:
+            return b"\r\n"
+        # Each pair joined by ": ", then the lines, in C rather than in a loop.
+        text = "\r\n".join(map(": ".join, self._list))
+        return (text + "\r\n\r\n").encode("iso-8859-1")
 
     # Mapping interface: keys are lower-cased names.
 

@@ -78,6 +78,15 @@ _tunnel_status_line_re = re.compile(rb"HTTP/1\.[01] ([0-9]{3})(?: ([\t\x20-\x7e\
 
 _digits_re = re.compile(rb"[0-9]+")
 
+# What serialize() checks: request line parts, reason phrases.
+_request_part_re = re.compile(r"[\x21-\x7e]+")
+_reason_re = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
+
+# A request line that the checks of _check_request_line() accept, all at once.
+_valid_request_line_re = re.compile(
+    rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) (/[\x21-\x7e]*) (HTTP/1\.[01])"
+)
+
 # Header lines that the general rules accept, many at once: see _at_once().
 _valid_fields_re = re.compile(rb"(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*\r\n)*")
 
@@ -136,7 +145,7 @@ class Request:
                 corrupt the request line.
         """
         for part in (self.method, self.path, self.protocol):
-            if re.fullmatch(r"[\x21-\x7e]+", part) is None:
+            if _request_part_re.fullmatch(part) is None:
                 raise ValueError(f"invalid request line component: {part!r}")
         request_line = f"{self.method} {self.path} {self.protocol}\r\n"
         return request_line.encode("ascii") + self.headers.serialize()
@@ -184,7 +193,7 @@ class Response:
         """
         if not 100 <= self.status_code <= 999:
             raise ValueError(f"invalid status code: {self.status_code}")
-        if re.fullmatch(r"[\t\x20-\x7e\x80-\xff]*", self.reason_phrase) is None:
+        if _reason_re.fullmatch(self.reason_phrase) is None:
             raise ValueError(f"invalid reason phrase: {self.reason_phrase!r}")
         status_line = f"HTTP/1.1 {self.status_code:d} {self.reason_phrase}\r\n"
         return status_line.encode("iso-8859-1") + self.headers.serialize() + self.body
@@ -424,6 +433,16 @@ class RequestParser(_Parser):
 
     @staticmethod
     def _parse_request_line(line: bytes) -> tuple[str, str, str]:
+        # The common case at once; anything else is checked step by step,
+        # which tells what's wrong (a test holds both equal).
+        valid = _valid_request_line_re.fullmatch(line)
+        if valid is None:
+            return RequestParser._check_request_line(line)
+        method, target, protocol = valid.groups()
+        return method.decode("ascii"), target.decode("ascii"), protocol.decode("ascii")
+
+    @staticmethod
+    def _check_request_line(line: bytes) -> tuple[str, str, str]:
         # RFC 9112 3: request-line = method SP request-target SP HTTP-version
         if _request_line_re.fullmatch(line) is None:
             raise InvalidMessage(f"invalid character in request line: {_excerpt(line)}")

@@ -199,3 +199,38 @@ def test_request_bytes(data: bytes) -> None:
 def test_response_bytes(data: bytes) -> None:
     at_once, pieces = both_ways(ResponseParser, data)
     assert at_once == pieces
+
+
+# The request line: one match for the valid ones, step-by-step checks for the rest.
+_request_lines = st.builds(
+    lambda *parts: b"".join(parts),
+    st.sampled_from([b"GET", b"POST", b"G\xe9T", b"", b"GE T", b"get"]) | st.binary(max_size=4),
+    st.sampled_from([b" ", b"  ", b"", b"\t"]),
+    st.sampled_from([b"/", b"/chat?x=1", b"x", b"/a b", b"/\x7f", b"", b"/\xe9"])
+    | st.binary(max_size=6),
+    st.sampled_from([b" ", b"  ", b""]),
+    st.sampled_from([b"HTTP/1.1", b"HTTP/1.0", b"HTTP/2.0", b"HTTP/1.2", b"http/1.1", b"HTTP/1.1 "])
+    | st.binary(max_size=9),
+)
+
+
+def request_line_outcome(check: Any, line: bytes) -> tuple[Any, ...]:
+    try:
+        return ("ok", check(line))
+    except Exception as exc:
+        return ("error", type(exc), str(exc))
+
+
+@settings(max_examples=500, deadline=None)
+@given(line=_request_lines)
+@example(line=b"GET /chat HTTP/1.1")
+@example(line=b"GET /  HTTP/1.1")
+@example(line=b"GET / HTTP/2.0")
+@example(line=b"GET / HTTP/1.2")
+@example(line=b"GET /a\x7f HTTP/1.1")
+@example(line=b"G\xe9T / HTTP/1.1")
+@example(line=b"GET\t/ HTTP/1.1")
+def test_request_line_at_once_agrees_with_the_checks(line: bytes) -> None:
+    assert request_line_outcome(RequestParser._parse_request_line, line) == request_line_outcome(
+        RequestParser._check_request_line, line
+    )

@@ -732,11 +732,13 @@ class Connection(asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[f
             self.keepalive_timer.cancel()
         if self.keepalive_task is not None:
             self.keepalive_task.cancel()
-        closed = self.protocol.close_exc
-        for waiter in self.pings.clear():
-            if not waiter.done():
-                waiter.set_exception(closed)
-                waiter.exception()  # nobody may await it: don't log "never retrieved"
+        waiters = self.pings.clear()
+        if waiters:  # most connections end with no ping pending
+            closed = self.protocol.close_exc
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_exception(closed)
+                    waiter.exception()  # nobody may await it: don't log "never retrieved"
         if self.close_timer is not None:
             self.close_timer.cancel()
         for drain_waiter in self.drain_waiters:
