@@ -32,6 +32,7 @@ import cProfile
 import hashlib
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -159,7 +160,8 @@ async def _lean_server() -> None:
 
 
 def _peer(args: argparse.Namespace, *extra: str) -> subprocess.Popen[str]:
-    argv = [sys.executable, "-m", "benchmarks.handshakes", "--loop", args.loop, *extra]
+    argv = [sys.executable, "-m", "benchmarks.handshakes", "--loop", args.loop]
+    argv += ["--timeout", str(args.timeout), *extra]
     return subprocess.Popen(
         argv, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
@@ -229,9 +231,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--warmup", type=int, default=100, help="handshakes before")
     parser.add_argument("--clients", type=int, default=10, help="connections at once")
     parser.add_argument("--profile", help="write a cProfile of the measured part here")
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds before SIGALRM")
     parser.add_argument("--lean-client", nargs=3, type=int, help=argparse.SUPPRESS)
     parser.add_argument("--lean-server", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    # Default action of SIGALRM: the process ends, whatever it waits for.
+    signal.setitimer(signal.ITIMER_REAL, args.timeout)
 
     with asyncio.Runner(loop_factory=lambda: _new_loop(args.loop)) as runner:
         if args.lean_client:
