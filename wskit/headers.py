@@ -415,13 +415,14 @@ def build_host(host: str, port: int, secure: bool, *, always_include_port: bool 
         The header value.
     """
     # RFC 3986 3.2.2: "A host identified by an IPv6 literal address is
-    # represented inside square brackets".
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        pass  # a name, or an address that's already bracketed
-    else:
-        if address.version == 6:
+    # represented inside square brackets". Names and IPv4 addresses have no
+    # colon: they skip parsing, which costs most when it fails.
+    if ":" in host:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            pass  # an address that's already bracketed, or no address
+        else:
             host = f"[{host}]"
     if always_include_port or port != (443 if secure else 80):
         host = f"{host}:{port}"

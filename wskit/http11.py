@@ -78,6 +78,18 @@ _tunnel_status_line_re = re.compile(rb"HTTP/1\.[01] ([0-9]{3})(?: ([\t\x20-\x7e\
 
 _digits_re = re.compile(rb"[0-9]+")
 
+# What serialize() checks: request line parts, reason phrases.
+_request_part_re = re.compile(r"[\x21-\x7e]+")
+_reason_re = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
+
+# A request line that the checks of _check_request_line() accept, all at once.
+_valid_request_line_re = re.compile(
+    rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) (/[\x21-\x7e]*) (HTTP/1\.[01])"
+)
+
+# Header lines that the general rules accept, many at once: see _at_once().
+_valid_fields_re = re.compile(rb"(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*\r\n)*")
+
 # RFC 9112 7.1: chunk = chunk-size [ chunk-ext ] CRLF chunk-data CRLF.
 # Extensions carry nothing we use; they're only checked for stray controls.
 _chunk_size_re = re.compile(rb"([0-9A-Fa-f]+)[\t ]*(?:;[\t\x20-\x7e\x80-\xff]*)?")
@@ -133,7 +145,7 @@ class Request:
                 corrupt the request line.
         """
         for part in (self.method, self.path, self.protocol):
-            if re.fullmatch(r"[\x21-\x7e]+", part) is None:
+            if _request_part_re.fullmatch(part) is None:
                 raise ValueError(f"invalid request line component: {part!r}")
         request_line = f"{self.method} {self.path} {self.protocol}\r\n"
         return request_line.encode("ascii") + self.headers.serialize()
@@ -181,7 +193,7 @@ class Response:
         """
         if not 100 <= self.status_code <= 999:
             raise ValueError(f"invalid status code: {self.status_code}")
-        if re.fullmatch(r"[\t\x20-\x7e\x80-\xff]*", self.reason_phrase) is None:
+        if _reason_re.fullmatch(self.reason_phrase) is None:
             raise ValueError(f"invalid reason phrase: {self.reason_phrase!r}")
         status_line = f"HTTP/1.1 {self.status_code:d} {self.reason_phrase}\r\n"
         return status_line.encode("iso-8859-1") + self.headers.serialize() + self.body
@@ -201,6 +213,7 @@ class _Parser:
         self._scan = 0
         self._headers = Headers()
         self._num_headers = 0
+        self._headers_done = False
         self._trailing = b""
         self._done = False
         self._error: Exception | None = None
@@ -273,6 +286,52 @@ class _Parser:
         self._start = self._scan = end + 1
         return line
 
+    def _read_first_line(self, too_long: type[Exception], what: str) -> bytes | None:
+        """Return the request or status line, as :meth:`_read_line` does.
+
+        From the first bytes received, read the header section at once if
+        they hold it all (see :meth:`_at_once`).
+        """
+        line = None if self._scan else self._at_once()
+        return self._read_line(too_long, what) if line is None else line
+
+    def _at_once(self) -> bytes | None:
+        """Read the first line and the header section in one go, if possible.
+
+        A handshake's request or response usually arrives whole. When the
+        buffer holds a first line, then header lines that the general rules
+        accept, one :data:`MAX_LINE_LENGTH` of them at most, and the empty
+        line, add the headers, consume the section and return the first line,
+        as :meth:`_read_line` would. Otherwise return None: the general rules
+        then read line by line and say what's wrong. They take whatever this
+        leaves, and agree on what it takes (a test holds them equal).
+        """
+        buffer = self._buffer
+        lf = buffer.find(b"\n", 0, MAX_LINE_LENGTH + 2)
+        if lf == -1:
+            # _read_line() won't search these bytes again.
+            self._scan = min(len(buffer), MAX_LINE_LENGTH + 2)
+            return None
+        if lf == 0 or buffer[lf - 1] != _CR:
+            return None
+        # The first line's CRLF, then MAX_LINE_LENGTH + 2 bytes of header
+        # lines at most: none of them is too long.
+        end = buffer.find(b"\r\n\r\n", lf - 1, lf + MAX_LINE_LENGTH + 5)
+        if end == -1:
+            return None
+        fields = buffer[lf + 1 : end + 2]
+        if fields.count(b"\r\n") > MAX_NUM_HEADERS or _valid_fields_re.fullmatch(fields) is None:
+            return None
+        # Names are tokens, so ASCII; values are ISO-8859-1 (see _parse_field).
+        lines = fields.decode("iso-8859-1").split("\r\n")
+        del lines[-1]
+        parts = [line.partition(":") for line in lines]
+        self._headers._add_valid([(name, value.strip(" \t")) for name, _, value in parts])
+        self._num_headers = len(lines)
+        self._headers_done = True
+        self._start = self._scan = end + 4
+        return bytes(buffer[: lf - 1])
+
     def _parse_field(self, line: bytes, headers: Headers, count: int) -> None:
         """Parse ``name: value`` and add it to ``headers`` (``count`` already there)."""
         # RFC 9112 5.2: "A server that receives an obs-fold in a request
@@ -295,14 +354,16 @@ class _Parser:
 
     def _read_headers(self) -> bool:
         """Read header lines; return True once the empty line is reached."""
-        while True:
+        while not self._headers_done:
             line = self._read_line(HeaderLineTooLong, "header line")
             if line is None:
                 return False
             if not line:
-                return True
+                self._headers_done = True
+                break
             self._parse_field(line, self._headers, self._num_headers)
             self._num_headers += 1
+        return True
 
 
 class RequestParser(_Parser):
@@ -353,7 +414,7 @@ class RequestParser(_Parser):
 
     def _parse(self) -> Request | None:
         if self._request_line is None:
-            line = self._read_line(RequestLineTooLong, "request line")
+            line = self._read_first_line(RequestLineTooLong, "request line")
             if line is None:
                 return None
             self._request_line = self._parse_request_line(line)
@@ -372,6 +433,16 @@ class RequestParser(_Parser):
 
     @staticmethod
     def _parse_request_line(line: bytes) -> tuple[str, str, str]:
+        # The common case at once; anything else is checked step by step,
+        # which tells what's wrong (a test holds both equal).
+        valid = _valid_request_line_re.fullmatch(line)
+        if valid is None:
+            return RequestParser._check_request_line(line)
+        method, target, protocol = valid.groups()
+        return method.decode("ascii"), target.decode("ascii"), protocol.decode("ascii")
+
+    @staticmethod
+    def _check_request_line(line: bytes) -> tuple[str, str, str]:
         # RFC 9112 3: request-line = method SP request-target SP HTTP-version
         if _request_line_re.fullmatch(line) is None:
             raise InvalidMessage(f"invalid character in request line: {_excerpt(line)}")
@@ -498,7 +569,7 @@ class ResponseParser(_Parser):
         state = _ResponseState
         while True:
             if self._state is state.STATUS_LINE:
-                line = self._read_line(StatusLineTooLong, "status line")
+                line = self._read_first_line(StatusLineTooLong, "status line")
                 if line is None:
                     return None
                 self._parse_status_line(line)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import os
 
@@ -26,7 +27,7 @@ def accept_key(key: str) -> str:
         key: Value of the client's ``Sec-WebSocket-Key`` header.
     """
     digest = hashlib.sha1((key + GUID).encode(), usedforsecurity=False).digest()
-    return base64.b64encode(digest).decode()
+    return binascii.b2a_base64(digest, newline=False).decode()
 
 
 def escape_controls(text: str) -> str:

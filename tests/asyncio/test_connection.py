@@ -1180,6 +1180,22 @@ async def test_keepalive_disabled() -> None:
         assert server.keepalive_task is None
 
 
+async def test_keepalive_task_starts_with_the_first_ping() -> None:
+    # Until a ping is due, a timer waits, not a task: short connections never
+    # start one.
+    async with connected({"ping_interval": WAIT}, {"ping_interval": 0.05}) as (client, server):
+        assert client.keepalive_task is None
+        client_timer = client.keepalive_timer
+        assert client_timer is not None
+        # The server's first ping is due: its task starts and pings.
+        await eventually(lambda: server.latency > 0)
+        assert server.keepalive_task is not None
+        assert server.keepalive_timer is None
+    # Closing cancels the timer of a connection that never pinged.
+    assert client_timer.cancelled()
+    assert client.keepalive_task is None
+
+
 async def test_keepalive_stops_when_connection_closes() -> None:
     options = {"ping_interval": 0.05, "ping_timeout": 1}
     async with connected(options, options) as (client, server):

@@ -1003,6 +1003,24 @@ async def test_open_timeout_drops_silent_clients(caplog: pytest.LogCaptureFixtur
     assert isinstance(websocket_of(record), ServerConnection)
 
 
+async def test_handshake_runs_in_the_connection_task() -> None:
+    # The open timeout wraps the handshake where it runs: no task of its own
+    # for each connection (asyncio.wait_for() makes one on Python 3.11).
+    tasks: list[tuple[asyncio.Task[Any] | None, asyncio.Task[None]]] = []
+
+    def hook(connection: ServerConnection, request: Request) -> None:
+        tasks.append((asyncio.current_task(), connection.server.handlers[connection]))
+
+    async with (
+        serving(process_request=hook, open_timeout=WAIT) as server,
+        connect(uri_of(server)) as ws,
+    ):
+        await ws.send("hello")
+        assert await ws.recv() == "hello"
+    [(running, handler_task)] = tasks
+    assert running is handler_task
+
+
 async def test_plain_http_request_gets_426_logged_at_info(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

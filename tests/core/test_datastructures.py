@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableMapping
 
 import pytest
 
@@ -91,6 +91,16 @@ class TestMapping:
         with pytest.raises(MultipleValuesError):
             headers.get("Connection")
 
+    def test_get_as_mapping_get(self, headers: Headers) -> None:
+        # Headers.get() skips Mapping.get()'s KeyError; nothing else changes.
+        assert headers.get("SERVER") == "wskit"
+        assert headers.get("Upgrade", "default") == "default"
+        assert headers.get("Upgrade", default="default") == "default"
+        assert headers.get("Server", "default") == "wskit"
+        assert MutableMapping.get(headers, "server") == headers.get("server")
+        with pytest.raises(AttributeError):
+            headers.get(1)  # type: ignore[call-overload]
+
     def test_multiple_values_error_with_several_args(self) -> None:
         assert str(MultipleValuesError("a", "b")) == "('a', 'b')"
 
@@ -143,6 +153,21 @@ class TestMethods:
 
     def test_serialize(self, headers: Headers) -> None:
         assert headers.serialize() == b"Connection: Upgrade\r\nServer: wskit\r\n\r\n"
+
+    def test_serialize_empty_and_repeated(self) -> None:
+        assert Headers().serialize() == b"\r\n"
+        assert Headers([("A", ""), ("a", "x: y"), ("B", " ")]).serialize() == (
+            b"A: \r\na: x: y\r\nB:  \r\n\r\n"
+        )
+
+    def test_add_valid_is_set_insecure_in_bulk(self) -> None:
+        fields = [("A", "1"), ("b", "2"), ("a", "3")]
+        bulk, one_by_one = Headers(), Headers()
+        bulk._add_valid(list(fields))
+        for name, value in fields:
+            one_by_one.set_insecure(name, value)
+        assert bulk == one_by_one
+        assert list(bulk.raw_items()) == list(one_by_one.raw_items()) == fields
 
     def test_serialize_latin_1(self) -> None:
         assert Headers(X="café").serialize() == b"X: caf\xe9\r\n\r\n"

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+from collections.abc import Callable
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from wskit import handshake
 from wskit.datastructures import Headers
 from wskit.exceptions import InvalidHeader, InvalidHeaderFormat, InvalidUpgrade, SecurityError
 from wskit.handshake import check_upgrade, parse_all, single_header
@@ -14,6 +19,7 @@ from wskit.headers import (
     parse_connection,
     parse_extension,
     parse_subprotocol,
+    parse_upgrade,
 )
 
 # parse_all
@@ -181,3 +187,60 @@ def test_check_upgrade_rejects_malformed_headers() -> None:
         check_upgrade(Headers([("Upgrade", "websocket"), ("Connection", "Upgrade;")]))
     with pytest.raises(InvalidHeader):
         check_upgrade(Headers([("Upgrade", "web socket"), ("Connection", "Upgrade")]))
+
+
+# check_upgrade: a header given once with the expected value skips the list
+# parsing; the outcome is the general rules' either way.
+
+_upgrade_values = st.lists(
+    st.sampled_from(
+        [
+            *("Upgrade", "upgrade", "UPGRADE", "websocket", "WebSocket", "keep-alive, Upgrade"),
+            *("", " Upgrade", "Upgrade ", "Upgrade,", "websocket, h2c", "websocket/13", "\x00"),
+        ]
+    )
+    | st.text(max_size=8),
+    max_size=3,
+)
+
+
+def upgrade_outcome(check: Callable[[Headers], None], headers: Headers) -> tuple[object, ...]:
+    try:
+        check(headers)
+    except Exception as exc:
+        return ("error", type(exc), str(exc))
+    return ("ok",)
+
+
+def general_rules(headers: Headers) -> None:
+    connection = parse_all(headers, "Connection", parse_connection, MAX_TOKENS)
+    if not any(option.lower() == "upgrade" for option in connection):
+        raise InvalidUpgrade("Connection", ", ".join(connection) or None)
+    upgrade = parse_all(headers, "Upgrade", parse_upgrade, MAX_TOKENS)
+    if not (len(upgrade) == 1 and upgrade[0].lower() == "websocket"):
+        raise InvalidUpgrade("Upgrade", ", ".join(upgrade) or None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(connection=_upgrade_values, upgrade=_upgrade_values)
+def test_check_upgrade_agrees_with_the_general_rules(
+    connection: list[str], upgrade: list[str]
+) -> None:
+    headers = Headers()
+    for value in connection:
+        headers.set_insecure("Connection", value)
+    for value in upgrade:
+        headers.set_insecure("Upgrade", value)
+    assert upgrade_outcome(check_upgrade, headers) == upgrade_outcome(general_rules, headers)
+
+
+def test_check_upgrade_of_the_common_request_parses_no_list(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def fail(*args: object) -> None:
+        raise AssertionError("parsed a list")
+
+    monkeypatch.setattr(handshake, "parse_all", fail)
+    check_upgrade(Headers([("Connection", "Upgrade"), ("Upgrade", "websocket")]))
+    with pytest.raises(AssertionError):
+        check_upgrade(Headers([("Connection", "keep-alive, Upgrade"), ("Upgrade", "websocket")]))

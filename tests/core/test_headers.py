@@ -47,6 +47,10 @@ class TestBuildHost:
             ("::1", 8080, False, "[::1]:8080"),
             ("2001:db8::1", 443, True, "[2001:db8::1]"),
             ("[::1]", 8080, False, "[::1]:8080"),  # already bracketed
+            ("::ffff:127.0.0.1", 80, False, "[::ffff:127.0.0.1]"),
+            ("fe80::1%eth0", 80, False, "[fe80::1%eth0]"),
+            ("example.com:", 80, False, "example.com:"),  # not an address
+            ("1.2.3.4.5", 80, False, "1.2.3.4.5"),
         ],
     )
     def test_build_host(self, host: str, port: int, secure: bool, expected: str) -> None:

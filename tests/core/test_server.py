@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import email.utils
 import logging
 import re
 import time
 from collections.abc import Sequence
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
+from wskit import server as server_module
 from wskit.datastructures import Headers
 from wskit.exceptions import (
     HeaderLineTooLong,
@@ -636,3 +642,48 @@ def test_no_response_after_a_malformed_request() -> None:
     with pytest.raises(InvalidState):
         server.send_response(server.reject(400, "again"))
     assert server.data_to_send() == []
+
+
+# Shortcuts of the handshake: each agrees with the general rule it skips.
+
+
+def is_16_bytes_in_base64(key: str) -> bool:
+    try:
+        return len(base64.b64decode(key.encode(), validate=True)) == 16
+    except (binascii.Error, UnicodeEncodeError):
+        return False
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    key=st.from_regex(server_module._valid_key_re, fullmatch=True)
+    | st.text(alphabet="AZaz09+/= \n=é", min_size=20, max_size=26)
+)
+@example(key="dGhlIHNhbXBsZSBub25jZQ=")
+@example(key="dGhlIHNhbXBsZSBub25jZQ===")
+@example(key="dGhlIHNhbXBsZSBub25jZQ")
+@example(key="dGhlIHNhbXBsZSBub25jZQ==\n")
+def test_key_match_is_the_base64_check(key: str) -> None:
+    assert (server_module._valid_key_re.fullmatch(key) is not None) == is_16_bytes_in_base64(key)
+
+
+@pytest.mark.parametrize(
+    "key", ["dGhlIHNhbXBsZSBub25jZQ==", "dGhlIHNhbXBsZSBub25jZR==", "////////////////////////"]
+)
+def test_keys_of_16_bytes_are_accepted_either_way(key: str) -> None:
+    server = ServerProtocol()
+    request = receive_request(server, request_bytes(replacing("Sec-WebSocket-Key", key)))
+    assert server.accept(request).status_code == (101 if key.endswith("==") else 400)
+
+
+def test_date_is_formatted_once_per_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = 1_800_000_000.25
+    monkeypatch.setattr(time, "time", lambda: now)
+    first = server_module._http_date()
+    assert first == email.utils.formatdate(now, usegmt=True) == "Fri, 15 Jan 2027 08:00:00 GMT"
+    monkeypatch.setattr(email.utils, "formatdate", None)  # not called again this second
+    now += 0.5
+    assert server_module._http_date() is first
+    monkeypatch.undo()
+    monkeypatch.setattr(time, "time", lambda: now + 1)
+    assert server_module._http_date() == "Fri, 15 Jan 2027 08:00:01 GMT"

@@ -105,6 +105,7 @@ class Connection(
         "connection_lost_waiter",
         "handshake_waiter",
         "keepalive_task",
+        "keepalive_timer",
         "ping_interval",
         "ping_timeout",
         "recv_exc",
@@ -140,6 +141,7 @@ class Connection(
             fail=self._release_failure,
         )
         self.keepalive_task: asyncio.Task[None] | None = None
+        self.keepalive_timer: asyncio.TimerHandle | None = None
 
         # Set while a fragmented message is being sent; other senders wait.
         self.fragmented_send_waiter: asyncio.Future[None] | None = None
@@ -352,30 +354,38 @@ class Connection(
     # Keepalive.
 
     def start_keepalive(self) -> None:
-        """Start sending keepalive pings, if ``ping_interval`` is set."""
+        """Start sending keepalive pings, if ``ping_interval`` is set.
+
+        The task that sends them starts when the first ping is due: until
+        then, a timer costs less, and many connections end before.
+        """
         if self.ping_interval is not None:
-            self.keepalive_task = self.loop.create_task(self._keepalive(self.ping_interval))
+            self.keepalive_timer = self.loop.call_later(self.ping_interval, self._start_keepalive)
+
+    def _start_keepalive(self) -> None:
+        self.keepalive_timer = None
+        self.keepalive_task = self.loop.create_task(
+            self._keepalive(cast(float, self.ping_interval))
+        )
 
     async def _keepalive(self, interval: float) -> None:
         # connection_lost() cancels this task before it fails pending pings,
         # so ConnectionClosed never reaches here: the task ends cancelled.
         while True:
-            await asyncio.sleep(interval)
             pong_waiter = await self.ping()
-            if self.ping_timeout is None:
-                continue
-            try:
-                await asyncio.wait_for(asyncio.shield(pong_waiter), self.ping_timeout)
-            except TimeoutError:
-                # While reading is paused, the pong may be waiting unread:
-                # the application is slow, not the peer. Wait some more.
-                if self.recv_messages.queue.paused:
-                    continue
-                if self.protocol.state is OPEN:
-                    self.logger.info("keepalive ping timeout: failing the connection")
-                    self.protocol.fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
-                    self._send_data()
-                return
+            if self.ping_timeout is not None:
+                try:
+                    await asyncio.wait_for(asyncio.shield(pong_waiter), self.ping_timeout)
+                except TimeoutError:
+                    # While reading is paused, the pong may be waiting unread:
+                    # the application is slow, not the peer. Wait some more.
+                    if not self.recv_messages.queue.paused:
+                        if self.protocol.state is OPEN:
+                            self.logger.info("keepalive ping timeout: failing the connection")
+                            self.protocol.fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
+                            self._send_data()
+                        return
+            await asyncio.sleep(interval)
 
     # Writing.
 
@@ -570,13 +580,17 @@ class Connection(
         self.burst = None
         self.recv_exc = exc
         self.recv_messages.close()
+        if self.keepalive_timer is not None:
+            self.keepalive_timer.cancel()
         if self.keepalive_task is not None:
             self.keepalive_task.cancel()
-        closed = self.protocol.close_exc
-        for waiter in self.pings.clear():
-            if not waiter.done():
-                waiter.set_exception(closed)
-                waiter.exception()  # nobody may await it: don't log "never retrieved"
+        waiters = self.pings.clear()
+        if waiters:  # most connections end with no ping pending
+            closed = self.protocol.close_exc
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_exception(closed)
+                    waiter.exception()  # nobody may await it: don't log "never retrieved"
         if self.close_timer is not None:
             self.close_timer.cancel()
         for drain_waiter in self.drain_waiters:

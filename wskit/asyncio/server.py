@@ -199,12 +199,12 @@ class Server:
         opened = False
         try:
             try:
-                await asyncio.wait_for(
-                    connection.handshake(
+                # Not wait_for(), which runs the handshake in a task of its own
+                # on Python 3.11: a task more for every connection.
+                async with asyncio.timeout(self.open_timeout):
+                    await connection.handshake(
                         self.process_request, self.process_response, self.server_header
-                    ),
-                    self.open_timeout,
-                )
+                    )
             except TimeoutError:
                 connection.logger.info("opening handshake timed out")
                 connection.transport.close()
