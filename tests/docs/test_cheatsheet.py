@@ -30,11 +30,6 @@ def client_tls() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=CERTIFICATE)
 
 
-# Alice and Bob chat; each waits for the other's messages before sending, as
-# the sync broadcast() skips a connection with bytes still waiting to be
-# written (see wskit.sync.server.broadcast).
-
-
 def test_asyncio_sheet() -> None:
     async def main() -> None:
         port, tls = free_port(), client_tls()
@@ -51,11 +46,11 @@ def test_asyncio_sheet() -> None:
                     async with connect(f"{base}/chat/bob", ssl=tls) as bob:
                         for member in (alice, bob):
                             assert await member.recv() == "bob joined"
+                        # Back to back: both reach both, in order.
                         await alice.send("hi")
-                        for member in (alice, bob):
-                            assert await member.recv() == "hi"
                         await asyncio_sheet.send_noise(alice, NOISE)
                         for member in (alice, bob):
+                            assert await member.recv() == "hi"
                             assert await member.recv() == NOISE
                         carol = asyncio.create_task(asyncio_sheet.listen(f"{base}/chat/carol", tls))
                         assert await bob.recv() == "carol joined"
@@ -87,11 +82,11 @@ def test_sync_sheet() -> None:
                 with sync_connect(f"{base}/chat/bob", ssl=tls) as bob:
                     for member in (alice, bob):
                         assert member.recv(TIMEOUT) == "bob joined"
+                    # Back to back: both reach both, in order.
                     alice.send("hi")
-                    for member in (alice, bob):
-                        assert member.recv(TIMEOUT) == "hi"
                     sync_sheet.send_noise(alice, NOISE)
                     for member in (alice, bob):
+                        assert member.recv(TIMEOUT) == "hi"
                         assert member.recv(TIMEOUT) == NOISE
                     carol = pool.submit(sync_sheet.listen, f"{base}/chat/carol", tls)
                     assert bob.recv(TIMEOUT) == "carol joined"

@@ -1354,16 +1354,18 @@ class SmallSendBuffer(ServerConnection):
         super().__init__(socket, *args, **kwargs)
 
 
-def test_broadcast_skips_connection_behind_a_blocked_write(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    caplog.set_level(logging.INFO, logger="wskit.server")
+def test_broadcast_queues_behind_a_blocked_write() -> None:
     # Far more than the socket buffers hold: sending it blocks until the client reads.
     big = os.urandom(2**20)
+    # Some larger than the socket takes at once; under write_limit in all.
+    messages: list[Data] = [
+        f"news {index}" if index % 4 else os.urandom(2**12) for index in range(20)
+    ]
+    assert sum(map(len, messages)) < SmallSendBuffer.write_limit
 
     def handler(ws: ServerConnection) -> None:
         assert ws.request is not None
-        if ws.request.path == "/slow":
+        if ws.request.path == "/behind":
             ws.send(big)
         wait_until_closed(ws)
 
@@ -1371,40 +1373,37 @@ def test_broadcast_skips_connection_behind_a_blocked_write(
         serving(
             handler, compression=None, ping_interval=None, create_connection=SmallSendBuffer
         ) as server,
-        raw_websocket(port_of(server), "/slow", rcvbuf=4096) as slow,
-        connect(uri_of(server)) as fast,
+        raw_websocket(port_of(server), "/behind", rcvbuf=4096) as behind,
+        connect(uri_of(server)) as reading,
     ):
-        fast_server = server_side(server, fast)
+        reading_server = server_side(server, reading)
         until(lambda: len(server.connections) == 2)
-        (slow_server,) = server.connections - {fast_server}
-        # The handler is blocked writing the big message.
-        until(slow_server.send_lock.locked)
-        time.sleep(0.05)
-        assert slow_server.send_lock.locked()
+        (behind_server,) = server.connections - {reading_server}
+        # The handler holds the connection's writes until the client reads:
+        # every broadcast waits in the queue meanwhile.
+        until(behind_server.send_lock.locked)
 
-        # This message waits in the queue, behind the big one.
-        start = time.monotonic()
-        broadcast([slow_server, fast_server], "queued", raise_exceptions=True)
-        assert fast.recv(timeout=WAIT) == "queued"
-        # The queue isn't empty: the connection is skipped.
-        broadcast([slow_server, fast_server], "news")
-        assert time.monotonic() - start < 1  # didn't wait for the slow client
-        assert fast.recv(timeout=WAIT) == "news"
-        (warning,) = records(caplog, "skipped broadcast")
-        assert warning.levelno == logging.WARNING
-        assert "write buffer is full" in warning.getMessage()
-        assert websocket_of(warning) is slow_server
-        with pytest.raises(ExceptionGroup) as exc_info:
-            broadcast([slow_server, fast_server], "more news", raise_exceptions=True)
-        assert fast.recv(timeout=WAIT) == "more news"
-        (exc,) = exc_info.value.exceptions
-        assert isinstance(exc, ConcurrencyError)
+        # Back to back: bytes waiting to be written don't make a client slow.
+        for message in messages:
+            broadcast([behind_server, reading_server], message, raise_exceptions=True)
+        assert behind_server.outgoing
 
-        # Once it reads, the slow client gets the big message, then what was queued.
-        assert read_frame(slow) == (0x2, True, big)
-        assert read_frame(slow) == (0x1, True, b"queued")
-        slow_server.start_closing()
-        assert read_frame(slow)[0] == 0x8
+        for message in messages:
+            assert reading.recv(timeout=WAIT) == message
+        # Once it reads, the client gets the big message, then every broadcast in order.
+        assert read_frame(behind) == (0x2, True, big)
+        for message in messages:
+            opcode = 0x1 if isinstance(message, str) else 0x2
+            payload = message.encode() if isinstance(message, str) else message
+            assert read_frame(behind) == (opcode, True, payload)
+        behind_server.start_closing()
+        assert read_frame(behind)[0] == 0x8
+
+
+class SmallWriteLimit(SmallSendBuffer):
+    """Past a few KiB waiting to be written, broadcast() skips the connection."""
+
+    write_limit = 2**12
 
 
 @contextlib.contextmanager
@@ -1415,7 +1414,7 @@ def slow_client() -> Iterator[tuple[Server, socket.socket]]:
             wait_until_closed,
             compression=None,
             ping_interval=None,
-            create_connection=SmallSendBuffer,
+            create_connection=SmallWriteLimit,
         ) as server,
         raw_websocket(port_of(server), rcvbuf=4096) as slow,
     ):
@@ -1449,22 +1448,33 @@ def test_broadcast_to_a_slow_client_delivers_what_it_accepted(
     with slow_client() as (server, slow):
         (slow_server,) = server.connections
         big = os.urandom(2**20)
+        filler = b"x" * SmallWriteLimit.write_limit
         before = wskit_threads()
         start = time.monotonic()
         broadcast([slow_server], big)  # far more than the socket buffers take
         (writer,) = {t for t in wskit_threads() - before if t.name.startswith("wskit writer")}
-        # The writer has taken the rest of the big message: one more waits in the queue...
+        # The writer has taken the rest of the big message: the queue is empty.
         until(lambda: not slow_server.outgoing)
-        broadcast([slow_server], "queued")
-        # ... and while it waits, the connection is skipped.
+        # Up to write_limit bytes waiting, broadcasts queue up...
+        broadcast([slow_server], "queued", raise_exceptions=True)
+        broadcast([slow_server], filler, raise_exceptions=True)
+        # ... past it, the client is slow and skipped.
         broadcast([slow_server], "skipped")
         assert time.monotonic() - start < 1
         (warning,) = records(caplog, "skipped broadcast")
+        assert warning.levelno == logging.WARNING
         assert "write buffer is full" in warning.getMessage()
+        assert websocket_of(warning) is slow_server
+        with pytest.raises(ExceptionGroup) as exc_info:
+            broadcast([slow_server], "skipped", raise_exceptions=True)
+        (exc,) = exc_info.value.exceptions
+        assert isinstance(exc, ConcurrencyError)
+        assert "write buffer is full" in str(exc)
 
         # Once the client reads, what was accepted arrives, and the writer ends.
         assert read_frame(slow) == (0x2, True, big)
         assert read_frame(slow) == (0x1, True, b"queued")
+        assert read_frame(slow) == (0x2, True, filler)
         writer.join(WAIT)
         assert not writer.is_alive()
         broadcast([slow_server], "next")

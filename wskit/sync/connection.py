@@ -100,8 +100,10 @@ class Connection(ConnectionAttributes[threading.Event], Writer):
     write_limit = 2**15
     """Bytes waiting to be written past which reading pauses, until a writer takes them.
 
-    Only what the core answers by itself waits there (``send()`` blocks until
-    its message is written): pongs, close frames. Set it on a subclass.
+    Only what the core answers by itself (pongs, close frames) and what
+    :func:`~wskit.sync.server.broadcast` queues wait there (``send()`` blocks
+    until its message is written); past it, ``broadcast()`` skips the
+    connection. Set it on a subclass.
     """
 
     def __init__(
@@ -655,7 +657,7 @@ class Connection(ConnectionAttributes[threading.Event], Writer):
         if not self.outgoing:  # the common case, seen without the lock
             return
         with self.protocol_mutex:
-            if sum(map(len, self.outgoing)) > self.write_limit:
+            if self._over_write_limit():
                 self.writes_awaited = True
 
     def _pending(self) -> bool:

@@ -536,10 +536,12 @@ def broadcast(
 ) -> None:
     """Send a message to many connections, encoding it once where possible.
 
-    It never waits for a client: what a socket can't take at once is written
-    by a background thread. Connections that aren't open are ignored.
-    Connections that are sending a fragmented message, or that still have
-    bytes waiting to be written (a slow client), are skipped.
+    It never waits for a client: what a socket can't take at once waits in
+    the connection's queue, in order, for a background thread to write it.
+    Connections that aren't open are ignored. Connections that are sending a
+    fragmented message, or whose unsent bytes exceed
+    :attr:`~wskit.sync.connection.Connection.write_limit` (a slow client), are
+    skipped: its queue holds at most that and one message.
 
     Args:
         connections: The connections to send to.
@@ -569,7 +571,7 @@ def broadcast(
                 return
             if connection.fragmented_sender is not None:
                 raise ConcurrencyError("sending a fragmented message")
-            if connection.outgoing:
+            if connection._over_write_limit():
                 raise ConcurrencyError("write buffer is full: the client reads too slowly")
             connection.outgoing.extend(frame.data_for(connection.protocol))
         connection._flush(block=False)

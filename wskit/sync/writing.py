@@ -37,6 +37,7 @@ class Writer:
     send_lock: threading.Lock
     io_lock: threading.Lock
     outgoing: list[bytes]
+    write_limit: int
     flushing_in_background: bool
     writes_awaited: bool
     aborted: bool
@@ -63,6 +64,10 @@ class Writer:
         ):
             self.close_deadline = time.monotonic() + self.close_timeout
             self._check_timers()
+
+    def _over_write_limit(self) -> bool:
+        """Whether more than ``write_limit`` bytes wait in the queue; hold protocol_mutex."""
+        return sum(map(len, self.outgoing)) > self.write_limit
 
     def _flush(self, *, block: bool = True) -> bool:
         """Write the outgoing queue, unless another thread is writing it already.
