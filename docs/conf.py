@@ -77,6 +77,7 @@ nitpick_ignore_regex = [
     # Private modules, and the type variables of generic base classes.
     (r"py:.*", r"wskit\.(\w+\.){0,2}_.*"),
     (r"py:.*", r"wskit\.shared\.(dispatch\.Connection|(connection_attributes|keepalive)\.Waiter)"),
+    (r"py:class", r"wskit\.datastructures\.T"),
     # Type aliases in annotations: autodoc shows their names, which Sphinx
     # looks up as classes, while they are documented as data.
     (r"py:class", r"(wskit\.typing\.)?LoggerLike"),
