@@ -8,8 +8,11 @@ from typing import Any
 
 import pytest
 
-# No test may hang the suite: a test that runs longer fails.
+# No test may hang the suite: a test that runs longer fails. A heavy test
+# marked @pytest.mark.timeout(N) (pytest-timeout, which stops the whole run)
+# gets N - MARGIN instead, so that it fails alone first.
 TEST_TIMEOUT = 30
+MARGIN = 10
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -19,9 +22,11 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     if not inspect.iscoroutinefunction(function):
         return None
     arguments = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+    marker = pyfuncitem.get_closest_marker("timeout")
+    timeout = TEST_TIMEOUT if marker is None else marker.args[0] - MARGIN
 
     async def run() -> Any:
-        async with asyncio.timeout(TEST_TIMEOUT):
+        async with asyncio.timeout(timeout):
             return await function(**arguments)
 
     asyncio.run(run(), debug=True)

@@ -119,3 +119,16 @@ async def test_what_waits_in_a_burst_counts_against_the_write_limit() -> None:
         await connection.send("end", compress=False)
         frames = [await asyncio.to_thread(peer.read_frame) for _ in range(3)]
         assert [data for _, data in frames] == [b"z" * 60, b"z" * 60, b"end"]
+
+
+async def test_a_broadcast_that_skips_a_connection_still_sends_to_the_others() -> None:
+    async with subscribers(2) as ([busy, ready], [_, peer]):
+        # The first connection is sending a fragmented message: it's skipped,
+        # and raise_exceptions=True makes broadcast() raise after the others.
+        busy.fragmented_send_waiter = asyncio.get_running_loop().create_future()
+        try:
+            with pytest.raises(ExceptionGroup):
+                broadcast([busy, ready], "news", compress=False, raise_exceptions=True)
+        finally:
+            busy.fragmented_send_waiter = None
+        assert await asyncio.to_thread(peer.read_frame) == (False, b"news")

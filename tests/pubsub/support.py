@@ -58,9 +58,8 @@ async def join_slowly(port: int, *rooms: str, **kwargs: Any) -> ClientConnection
 
 
 async def receive(client: ClientConnection, count: int) -> list[str | bytes]:
-    """Receive ``count`` messages, within :data:`TIMEOUT`."""
-    async with asyncio.timeout(TIMEOUT):
-        return [await client.recv() for _ in range(count)]
+    """Receive ``count`` messages, waiting at most :data:`TIMEOUT` for each."""
+    return [await asyncio.wait_for(client.recv(), TIMEOUT) for _ in range(count)]
 
 
 async def eventually(check: Callable[[], Any], timeout: float = TIMEOUT) -> None:

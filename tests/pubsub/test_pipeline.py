@@ -16,6 +16,7 @@ from .support import TIMEOUT, eventually
 from .test_redis import connected
 
 
+@pytest.mark.timeout(120)  # 5,000 messages from 1,000 tasks on a debug-mode loop
 async def test_a_thousand_concurrent_publishers_never_fail(redis_server: RedisServer) -> None:
     publishers, each, topics = 1000, 5, 10
     # A small queue: most publishers wait for room at some point.

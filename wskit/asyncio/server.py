@@ -542,9 +542,12 @@ def broadcast(
         for data in frame.data_for(protocol):
             _write_in_burst(connection, data, started)
 
-    frame.deliver(connections, write, raise_exceptions=raise_exceptions)
-    if started:
-        started[0].loop.call_soon(_write_bursts, started)
+    try:
+        frame.deliver(connections, write, raise_exceptions=raise_exceptions)
+    finally:
+        # Even when skipped connections raise: the others' bursts must go out.
+        if started:
+            started[0].loop.call_soon(_write_bursts, started)
 
 
 def _write_in_burst(connection: Connection, data: bytes, started: list[Connection]) -> None:
