@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dis
 import itertools
 import logging
 import os
 import struct
+import sys
 import tracemalloc
+import types
 import zlib
 from typing import cast
 
@@ -57,6 +60,7 @@ from wskit.protocol import (
 from wskit.receiving import _SEPARATE_FRAGMENTS, InvalidUTF8
 from wskit.server import ServerProtocol
 from wskit.speedups import apply_mask
+from wskit.states import Reading
 from wskit.typing import Subprotocol
 from wskit.uri import parse_uri
 
@@ -1670,3 +1674,82 @@ def test_protocols_keep_a_compact_layout_through_a_connection() -> None:
     assert client.state is CLOSING
     for protocol in (client, server):
         assert len(vars(protocol)) <= COMPACT_ATTRIBUTES, sorted(vars(protocol))
+
+
+# Performance devices (ARCHITECTURE.md): enum members as module constants, and
+# attributes rather than properties on the per-message path.
+
+
+def _functions_of(namespace: dict[str, object], module: str) -> list[types.CodeType]:
+    """The code of the functions and methods defined in ``module``, nested ones too."""
+    codes: list[types.CodeType] = []
+    for value in namespace.values():
+        if isinstance(value, type) and value.__module__ == module:
+            codes += _functions_of(dict(vars(value)), module)
+        elif isinstance(value, property):
+            codes += [f.__code__ for f in (value.fget, value.fset) if f is not None]
+        function = value.__func__ if isinstance(value, (staticmethod, classmethod)) else value
+        if isinstance(function, types.FunctionType) and function.__module__ == module:
+            codes.append(function.__code__)
+    nested = codes[:]
+    while nested:
+        code = nested.pop()
+        inner = [const for const in code.co_consts if isinstance(const, types.CodeType)]
+        codes += inner
+        nested += inner
+    return codes
+
+
+def _enum_members_read_from_their_class(code: types.CodeType) -> list[str]:
+    """``Class.MEMBER`` lookups of the core's enums in ``code``'s bytecode."""
+    enums = {"State": State, "Side": Side, "Reading": Reading, "Opcode": Opcode}
+    found = []
+    previous = None
+    for instruction in dis.get_instructions(code):
+        if (
+            instruction.opname == "LOAD_ATTR"
+            and previous is not None
+            and previous.opname == "LOAD_GLOBAL"
+            and previous.argval in enums
+            and instruction.argval in enums[previous.argval].__members__
+        ):
+            found.append(f"{code.co_qualname}: {previous.argval}.{instruction.argval}")
+        previous = instruction
+    return found
+
+
+def test_enum_members_are_module_constants() -> None:
+    for enum in (State, Side, Reading):
+        for name, member in enum.__members__.items():
+            assert getattr(sys.modules["wskit.states"], name) is member
+    for name, member in State.__members__.items():
+        assert getattr(sys.modules["wskit.protocol"], name) is member
+    for name, member in Opcode.__members__.items():
+        assert getattr(sys.modules["wskit.frames"], name) is member
+
+
+@pytest.mark.parametrize(
+    "module", ["wskit.protocol", "wskit.receiving", "wskit.frames", "wskit.states"]
+)
+def test_core_functions_read_enum_members_from_module_constants(module: str) -> None:
+    # On 3.11, State.OPEN goes through EnumType.__getattr__ on every read: the
+    # functions of the receive and send paths use the module constants instead.
+    codes = _functions_of(dict(vars(sys.modules[module])), module)
+    assert module == "wskit.states" or codes
+    assert [found for code in codes for found in _enum_members_read_from_their_class(code)] == []
+
+
+@pytest.mark.parametrize("name", ["state", "incoming_payload"])
+def test_per_message_state_is_a_plain_attribute(name: str) -> None:
+    # Neither a property nor a method: read on every message, a descriptor
+    # call or a method call costs more than the read.
+    for cls in Protocol.__mro__:
+        assert name not in vars(cls) or isinstance(vars(cls)[name], types.MemberDescriptorType)
+    protocol = Protocol(Side.SERVER)
+    assert name in vars(protocol) or any(
+        name in getattr(cls, "__slots__", ()) for cls in Protocol.__mro__
+    )
+    assert not callable(getattr(protocol, name))
+    value = getattr(protocol, name)
+    setattr(protocol, name, value)
+    assert getattr(protocol, name) is value
