@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dis
 import gc
 import logging
 import os
@@ -47,9 +48,13 @@ from wskit.exceptions import (
     ConnectionClosedOK,
     ProtocolError,
 )
+from wskit.extensions.permessage_deflate import (
+    ClientPerMessageDeflateFactory,
+    ServerPerMessageDeflateFactory,
+)
 from wskit.frames import BINARY, CLOSE, CONT, PING, PONG, TEXT, Close, CloseCode, Frame
 from wskit.http11 import Request, Response
-from wskit.protocol import OPEN, Event, Protocol, Side, State
+from wskit.protocol import OPEN, SEND_EOF, Event, Protocol, Side, State
 from wskit.server import ServerProtocol
 from wskit.typing import Data
 from wskit.uri import parse_uri
@@ -2277,3 +2282,149 @@ async def test_long_frame_is_written_as_it_is_after_the_burst(side: str) -> None
             assert long_write.obj is messages[2]
         async with asyncio.timeout(WAIT):
             assert [await peer.recv() for _ in messages] == messages
+
+
+# Performance devices (ARCHITECTURE.md): send() writes a whole message's frame
+# itself, _process_events() queues data frames itself, send_text() and
+# send_binary() called as methods, send() and recv() without a coroutine level
+# when no fragmented message is in the way.
+
+
+def open_protocols(compression: bool) -> tuple[ClientProtocol, ServerProtocol]:
+    """A client and a server core past the opening handshake."""
+    client = ClientProtocol(
+        parse_uri("ws://example.com/"),
+        extensions=[ClientPerMessageDeflateFactory()] if compression else None,
+    )
+    server = ServerProtocol(extensions=[ServerPerMessageDeflateFactory()] if compression else None)
+    client.send_request(client.connect())
+    server.receive_data(b"".join(client.data_to_send()))
+    [request] = server.events_received()
+    server.send_response(server.accept(cast(Request, request)))
+    client.receive_data(b"".join(server.data_to_send()))
+    assert client.state is server.state is OPEN
+    assert bool(client.extensions) is bool(server.extensions) is compression
+    return client, server
+
+
+# Every way a data frame goes out: (name, calls on the core).
+DATA_FRAME_SENDS: list[tuple[str, Callable[[Protocol], None]]] = [
+    ("text", lambda protocol: protocol.send_text(b"caf\xc3\xa9")),
+    ("binary", lambda protocol: protocol.send_binary(b"\x00\xff")),
+    ("empty", lambda protocol: protocol.send_text(b"")),
+    ("long", lambda protocol: protocol.send_binary(os.urandom(2**17))),
+    ("uncompressed", lambda protocol: protocol.send_text(b"plain " * 100, True, False)),
+    ("first fragment", lambda protocol: protocol.send_text(b"frag", fin=False)),
+    ("middle fragment", lambda protocol: protocol.send_continuation(b"men", fin=False)),
+    ("last fragment", lambda protocol: protocol.send_continuation(b"t", fin=True)),
+    ("binary fragment", lambda protocol: protocol.send_binary(b"\x01", fin=False)),
+    ("empty last fragment", lambda protocol: protocol.send_continuation(b"", fin=True)),
+]
+
+
+@pytest.mark.parametrize("compression", [False, True], ids=["plain", "deflate"])
+@pytest.mark.parametrize("side", SIDES)
+def test_data_frames_leave_send_data_nothing_but_the_bytes(side: str, compression: bool) -> None:
+    # send() writes what data_to_send() returns and skips _send_data(): that
+    # is only right if, after a data frame sent while OPEN, there is no EOF to
+    # send, no close timer to start and no handshake end to handle.
+    client, server = open_protocols(compression)
+    protocol: Protocol = client if side == "client" else server
+    for name, send in DATA_FRAME_SENDS:
+        send(protocol)
+        writes = protocol.data_to_send()
+        # One frame, or a server's long payload after its header (see send()).
+        assert len(writes) == 1 or (len(writes) == 2 and side == "server"), name
+        assert all(data is not SEND_EOF and data for data in writes), name
+        assert not protocol.close_expected(), name
+        assert not protocol.eof_sent, name
+        assert protocol.state is OPEN, name
+
+
+@pytest.mark.parametrize("side", SIDES)
+async def test_send_of_a_whole_message_skips_send_data(side: str) -> None:
+    async with ws_pair(side) as (ws, peer):
+        calls: list[None] = []
+        send_data = ws._send_data
+
+        def recording_send_data() -> None:
+            calls.append(None)
+            send_data()
+
+        ws._send_data = recording_send_data  # type: ignore[method-assign]
+        messages: list[Data] = ["text", b"binary", "x" * 2**17, b""]
+        for message in messages:
+            await ws.send(message)
+        await ws.send("uncompressed", compress=False)
+        assert calls == []
+        async with asyncio.timeout(WAIT):
+            assert [await peer.recv() for _ in messages] == messages
+            assert await peer.recv() == "uncompressed"
+
+
+@pytest.mark.parametrize("side", SIDES)
+async def test_data_frames_are_queued_without_process_event(side: str) -> None:
+    async with ws_pair(side) as (ws, peer):
+        processed: list[Event] = []
+        process_event = ws.process_event
+
+        def recording_process_event(event: Event) -> None:
+            processed.append(event)
+            process_event(event)
+
+        ws.process_event = recording_process_event  # type: ignore[method-assign]
+        await peer.send("text")
+        await peer.send(b"binary")
+        await peer.send(["frag", "ment"])
+        async with asyncio.timeout(WAIT):
+            await (await peer.ping(b"ping"))  # ws answered: its ping was processed
+            await (await ws.ping(b"pong"))
+            assert [await ws.recv() for _ in range(3)] == ["text", b"binary", "fragment"]
+            await peer.close()
+            await ws.wait_closed()
+        frames = [event for event in processed if isinstance(event, Frame)]
+        assert [(frame.opcode, frame.data) for frame in frames[:2]] == [
+            (PING, b"ping"),
+            (PONG, b"pong"),
+        ]
+        assert [frame.opcode for frame in frames[2:]] == [CLOSE]
+
+
+def test_send_calls_send_text_and_send_binary_as_methods() -> None:
+    # A bound method picked by a conditional expression isn't specialized.
+    calls = {
+        instruction.argval: instruction.opname == "LOAD_METHOD"
+        # 3.12+: LOAD_ATTR with the low bit of its argument set
+        or (instruction.opname == "LOAD_ATTR" and bool(cast(int, instruction.arg) & 1))
+        for instruction in dis.get_instructions(Connection.send)
+        if instruction.argval in ("send_text", "send_binary")
+    }
+    assert calls == {"send_text": True, "send_binary": True}
+
+
+@pytest.mark.parametrize("side", SIDES)
+async def test_send_and_recv_complete_without_suspending(side: str) -> None:
+    async with ws_pair(side) as (ws, peer):
+        waits: list[None] = []
+        wait_for_fragmented_send = ws._wait_for_fragmented_send
+
+        async def recording_wait() -> None:
+            waits.append(None)
+            await wait_for_fragmented_send()
+
+        ws._wait_for_fragmented_send = recording_wait  # type: ignore[method-assign]
+        await peer.send("queued")
+        async with asyncio.timeout(WAIT):
+            await (await ws.ping())  # the pong comes after the message
+        receiving = ws.recv()
+        with pytest.raises(StopIteration) as stop:
+            receiving.send(None)
+        assert stop.value.value == "queued"
+        assert ws.transport.get_write_buffer_size() < ws.transport.get_write_buffer_limits()[1]
+        sending = ws.send("short")
+        with pytest.raises(StopIteration):
+            sending.send(None)
+        # No fragmented message in the way: not even a coroutine returning at once.
+        assert waits == []
+        async with asyncio.timeout(WAIT):
+            assert await peer.recv() == "short"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dis
+import enum
 import itertools
 import logging
 import os
@@ -1719,13 +1720,16 @@ def _enum_members_read_from_their_class(code: types.CodeType) -> list[str]:
 
 
 def test_enum_members_are_module_constants() -> None:
-    for enum in (State, Side, Reading):
-        for name, member in enum.__members__.items():
-            assert getattr(sys.modules["wskit.states"], name) is member
-    for name, member in State.__members__.items():
-        assert getattr(sys.modules["wskit.protocol"], name) is member
-    for name, member in Opcode.__members__.items():
-        assert getattr(sys.modules["wskit.frames"], name) is member
+    homes: list[tuple[str, type[enum.Enum]]] = [
+        ("wskit.states", State),
+        ("wskit.states", Side),
+        ("wskit.states", Reading),
+        ("wskit.protocol", State),
+        ("wskit.frames", Opcode),
+    ]
+    for module, cls in homes:
+        for name, member in cls.__members__.items():
+            assert getattr(sys.modules[module], name) is member, (module, name)
 
 
 @pytest.mark.parametrize(
