@@ -48,13 +48,9 @@ from wskit.exceptions import (
     ConnectionClosedOK,
     ProtocolError,
 )
-from wskit.extensions.permessage_deflate import (
-    ClientPerMessageDeflateFactory,
-    ServerPerMessageDeflateFactory,
-)
 from wskit.frames import BINARY, CLOSE, CONT, PING, PONG, TEXT, Close, CloseCode, Frame
 from wskit.http11 import Request, Response
-from wskit.protocol import OPEN, SEND_EOF, Event, Protocol, Side, State
+from wskit.protocol import OPEN, Event, Protocol, Side, State
 from wskit.server import ServerProtocol
 from wskit.typing import Data
 from wskit.uri import parse_uri
@@ -2285,60 +2281,10 @@ async def test_long_frame_is_written_as_it_is_after_the_burst(side: str) -> None
 
 
 # Performance devices (ARCHITECTURE.md): send() writes a whole message's frame
-# itself, _process_events() queues data frames itself, send_text() and
+# itself (the core's side of it: tests/core/test_protocol.py), _process_events()
+# queues data frames itself, send_text() and
 # send_binary() called as methods, send() and recv() without a coroutine level
 # when no fragmented message is in the way.
-
-
-def open_protocols(compression: bool) -> tuple[ClientProtocol, ServerProtocol]:
-    """A client and a server core past the opening handshake."""
-    client = ClientProtocol(
-        parse_uri("ws://example.com/"),
-        extensions=[ClientPerMessageDeflateFactory()] if compression else None,
-    )
-    server = ServerProtocol(extensions=[ServerPerMessageDeflateFactory()] if compression else None)
-    client.send_request(client.connect())
-    server.receive_data(b"".join(client.data_to_send()))
-    [request] = server.events_received()
-    server.send_response(server.accept(cast(Request, request)))
-    client.receive_data(b"".join(server.data_to_send()))
-    assert client.state is server.state is OPEN
-    assert bool(client.extensions) is bool(server.extensions) is compression
-    return client, server
-
-
-# Every way a data frame goes out: (name, calls on the core).
-DATA_FRAME_SENDS: list[tuple[str, Callable[[Protocol], None]]] = [
-    ("text", lambda protocol: protocol.send_text(b"caf\xc3\xa9")),
-    ("binary", lambda protocol: protocol.send_binary(b"\x00\xff")),
-    ("empty", lambda protocol: protocol.send_text(b"")),
-    ("long", lambda protocol: protocol.send_binary(os.urandom(2**17))),
-    ("uncompressed", lambda protocol: protocol.send_text(b"plain " * 100, True, False)),
-    ("first fragment", lambda protocol: protocol.send_text(b"frag", fin=False)),
-    ("middle fragment", lambda protocol: protocol.send_continuation(b"men", fin=False)),
-    ("last fragment", lambda protocol: protocol.send_continuation(b"t", fin=True)),
-    ("binary fragment", lambda protocol: protocol.send_binary(b"\x01", fin=False)),
-    ("empty last fragment", lambda protocol: protocol.send_continuation(b"", fin=True)),
-]
-
-
-@pytest.mark.parametrize("compression", [False, True], ids=["plain", "deflate"])
-@pytest.mark.parametrize("side", SIDES)
-def test_data_frames_leave_send_data_nothing_but_the_bytes(side: str, compression: bool) -> None:
-    # send() writes what data_to_send() returns and skips _send_data(): that
-    # is only right if, after a data frame sent while OPEN, there is no EOF to
-    # send, no close timer to start and no handshake end to handle.
-    client, server = open_protocols(compression)
-    protocol: Protocol = client if side == "client" else server
-    for name, send in DATA_FRAME_SENDS:
-        send(protocol)
-        writes = protocol.data_to_send()
-        # One frame, or a server's long payload after its header (see send()).
-        assert len(writes) == 1 or (len(writes) == 2 and side == "server"), name
-        assert all(data is not SEND_EOF and data for data in writes), name
-        assert not protocol.close_expected(), name
-        assert not protocol.eof_sent, name
-        assert protocol.state is OPEN, name
 
 
 @pytest.mark.parametrize("side", SIDES)

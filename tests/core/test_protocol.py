@@ -12,6 +12,7 @@ import sys
 import tracemalloc
 import types
 import zlib
+from collections.abc import Callable
 from typing import cast
 
 import pytest
@@ -1652,6 +1653,16 @@ def test_fast_send_agrees_with_general_rules(side: Side) -> None:
 # Instance layout.
 
 
+def handshake(client: ClientProtocol, server: ServerProtocol) -> None:
+    """Perform the opening handshake between two cores."""
+    client.send_request(client.connect())
+    server.receive_data(b"".join(client.data_to_send()))
+    [request] = server.events_received()
+    server.send_response(server.accept(cast(Request, request)))
+    client.receive_data(b"".join(server.data_to_send()))
+    assert client.state is server.state is OPEN
+
+
 def test_protocols_keep_a_compact_layout_through_a_connection() -> None:
     client = ClientProtocol(
         parse_uri("ws://example.com/"),
@@ -1662,12 +1673,7 @@ def test_protocols_keep_a_compact_layout_through_a_connection() -> None:
         extensions=[ServerPerMessageDeflateFactory()],
         select_subprotocol=lambda protocol, offered: offered[0],
     )
-    client.send_request(client.connect())
-    server.receive_data(b"".join(client.data_to_send()))
-    [request] = server.events_received()
-    server.send_response(server.accept(cast(Request, request)))
-    client.receive_data(b"".join(server.data_to_send()))
-    assert client.state is server.state is OPEN
+    handshake(client, server)
     client.send_text(b"hello")
     server.receive_data(b"".join(client.data_to_send()))
     server.send_close(CloseCode.NORMAL_CLOSURE)
@@ -1757,3 +1763,54 @@ def test_per_message_state_is_a_plain_attribute(name: str) -> None:
     value = getattr(protocol, name)
     setattr(protocol, name, value)
     assert getattr(protocol, name) is value
+
+
+# The assumption behind a performance device (ARCHITECTURE.md): what a data
+# frame leaves an I/O layer to do.
+
+
+def open_protocols(compression: bool) -> tuple[ClientProtocol, ServerProtocol]:
+    """A client and a server core past the opening handshake."""
+    client = ClientProtocol(
+        parse_uri("ws://example.com/"),
+        extensions=[ClientPerMessageDeflateFactory()] if compression else None,
+    )
+    server = ServerProtocol(extensions=[ServerPerMessageDeflateFactory()] if compression else None)
+    handshake(client, server)
+    assert bool(client.extensions) is bool(server.extensions) is compression
+    return client, server
+
+
+# Every way a data frame goes out: (name, calls on the core).
+DATA_FRAME_SENDS: list[tuple[str, Callable[[Protocol], None]]] = [
+    ("text", lambda protocol: protocol.send_text(b"caf\xc3\xa9")),
+    ("binary", lambda protocol: protocol.send_binary(b"\x00\xff")),
+    ("empty", lambda protocol: protocol.send_text(b"")),
+    ("long", lambda protocol: protocol.send_binary(os.urandom(2**17))),
+    ("uncompressed", lambda protocol: protocol.send_text(b"plain " * 100, True, False)),
+    ("first fragment", lambda protocol: protocol.send_text(b"frag", fin=False)),
+    ("middle fragment", lambda protocol: protocol.send_continuation(b"men", fin=False)),
+    ("last fragment", lambda protocol: protocol.send_continuation(b"t", fin=True)),
+    ("binary fragment", lambda protocol: protocol.send_binary(b"\x01", fin=False)),
+    ("empty last fragment", lambda protocol: protocol.send_continuation(b"", fin=True)),
+]
+
+
+@pytest.mark.parametrize("compression", [False, True], ids=["plain", "deflate"])
+@pytest.mark.parametrize("side", ["client", "server"])
+def test_data_frames_leave_send_data_nothing_but_the_bytes(side: str, compression: bool) -> None:
+    # The asyncio send() writes what data_to_send() returns and skips its
+    # _send_data() (ARCHITECTURE.md, Performance devices): that is only right
+    # if, after a data frame sent while OPEN, there is no EOF to send, no
+    # close timer to start and no handshake end to handle.
+    client, server = open_protocols(compression)
+    protocol: Protocol = client if side == "client" else server
+    for name, send in DATA_FRAME_SENDS:
+        send(protocol)
+        writes = protocol.data_to_send()
+        # One frame, or a server's long payload after its header (see send()).
+        assert len(writes) == 1 or (len(writes) == 2 and side == "server"), name
+        assert all(data is not SEND_EOF and data for data in writes), name
+        assert not protocol.close_expected(), name
+        assert not protocol.eof_sent, name
+        assert protocol.state is OPEN, name
