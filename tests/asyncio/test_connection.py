@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dis
 import gc
 import logging
 import os
@@ -2277,3 +2278,99 @@ async def test_long_frame_is_written_as_it_is_after_the_burst(side: str) -> None
             assert long_write.obj is messages[2]
         async with asyncio.timeout(WAIT):
             assert [await peer.recv() for _ in messages] == messages
+
+
+# Performance devices (ARCHITECTURE.md): send() writes a whole message's frame
+# itself (the core's side of it: tests/core/test_protocol.py), _process_events()
+# queues data frames itself, send_text() and
+# send_binary() called as methods, send() and recv() without a coroutine level
+# when no fragmented message is in the way.
+
+
+@pytest.mark.parametrize("side", SIDES)
+async def test_send_of_a_whole_message_skips_send_data(side: str) -> None:
+    async with ws_pair(side) as (ws, peer):
+        calls: list[None] = []
+        send_data = ws._send_data
+
+        def recording_send_data() -> None:
+            calls.append(None)
+            send_data()
+
+        ws._send_data = recording_send_data  # type: ignore[method-assign]
+        messages: list[Data] = ["text", b"binary", "x" * 2**17, b""]
+        for message in messages:
+            await ws.send(message)
+        await ws.send("uncompressed", compress=False)
+        assert calls == []
+        async with asyncio.timeout(WAIT):
+            assert [await peer.recv() for _ in messages] == messages
+            assert await peer.recv() == "uncompressed"
+
+
+@pytest.mark.parametrize("side", SIDES)
+async def test_data_frames_are_queued_without_process_event(side: str) -> None:
+    async with ws_pair(side) as (ws, peer):
+        processed: list[Event] = []
+        process_event = ws.process_event
+
+        def recording_process_event(event: Event) -> None:
+            processed.append(event)
+            process_event(event)
+
+        ws.process_event = recording_process_event  # type: ignore[method-assign]
+        await peer.send("text")
+        await peer.send(b"binary")
+        await peer.send(["frag", "ment"])
+        async with asyncio.timeout(WAIT):
+            await (await peer.ping(b"ping"))  # ws answered: its ping was processed
+            await (await ws.ping(b"pong"))
+            assert [await ws.recv() for _ in range(3)] == ["text", b"binary", "fragment"]
+            await peer.close()
+            await ws.wait_closed()
+        frames = [event for event in processed if isinstance(event, Frame)]
+        assert [(frame.opcode, frame.data) for frame in frames[:2]] == [
+            (PING, b"ping"),
+            (PONG, b"pong"),
+        ]
+        assert [frame.opcode for frame in frames[2:]] == [CLOSE]
+
+
+def test_send_calls_send_text_and_send_binary_as_methods() -> None:
+    # A bound method picked by a conditional expression isn't specialized.
+    calls = {
+        instruction.argval: instruction.opname == "LOAD_METHOD"
+        # 3.12+: LOAD_ATTR with the low bit of its argument set
+        or (instruction.opname == "LOAD_ATTR" and bool(cast(int, instruction.arg) & 1))
+        for instruction in dis.get_instructions(Connection.send)
+        if instruction.argval in ("send_text", "send_binary")
+    }
+    assert calls == {"send_text": True, "send_binary": True}
+
+
+@pytest.mark.parametrize("side", SIDES)
+async def test_send_and_recv_complete_without_suspending(side: str) -> None:
+    async with ws_pair(side) as (ws, peer):
+        waits: list[None] = []
+        wait_for_fragmented_send = ws._wait_for_fragmented_send
+
+        async def recording_wait() -> None:
+            waits.append(None)
+            await wait_for_fragmented_send()
+
+        ws._wait_for_fragmented_send = recording_wait  # type: ignore[method-assign]
+        await peer.send("queued")
+        async with asyncio.timeout(WAIT):
+            await (await ws.ping())  # the pong comes after the message
+        receiving = ws.recv()
+        with pytest.raises(StopIteration) as stop:
+            receiving.send(None)
+        assert stop.value.value == "queued"
+        assert ws.transport.get_write_buffer_size() < ws.transport.get_write_buffer_limits()[1]
+        sending = ws.send("short")
+        with pytest.raises(StopIteration):
+            sending.send(None)
+        # No fragmented message in the way: not even a coroutine returning at once.
+        assert waits == []
+        async with asyncio.timeout(WAIT):
+            assert await peer.recv() == "short"

@@ -545,3 +545,32 @@ async def test_wake_resumes_a_reader_that_reaches_a_failure() -> None:
     end(assembler)
     with pytest.raises(EOFError):
         await receiving
+
+
+# Performance device (ARCHITECTURE.md): get() skips a coroutine level when no
+# fragmented message is in the way.
+
+
+@pytest.mark.parametrize(
+    "frames",
+    [[text("whole")], [text("who", fin=False), cont(b"le")]],
+    ids=["one frame", "fragments"],
+)
+async def test_get_of_a_queued_message_completes_without_suspending(frames: list[Frame]) -> None:
+    assembler = Assembler()
+    for frame in frames:
+        assembler.put(frame)
+    skips: list[None] = []
+    skip = assembler._skip_rest_of_message
+
+    async def recording_skip() -> None:
+        skips.append(None)
+        await skip()
+
+    assembler._skip_rest_of_message = recording_skip  # type: ignore[method-assign]
+    coroutine = assembler.get()
+    with pytest.raises(StopIteration) as stop:
+        coroutine.send(None)
+    assert stop.value.value == "whole"
+    # Nothing to skip: not even a coroutine that would return at once.
+    assert skips == []

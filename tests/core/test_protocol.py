@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import dis
+import enum
 import itertools
 import logging
 import os
 import struct
+import sys
 import tracemalloc
+import types
 import zlib
+from collections.abc import Callable
 from typing import cast
 
 import pytest
@@ -57,6 +62,7 @@ from wskit.protocol import (
 from wskit.receiving import _SEPARATE_FRAGMENTS, InvalidUTF8
 from wskit.server import ServerProtocol
 from wskit.speedups import apply_mask
+from wskit.states import Reading
 from wskit.typing import Subprotocol
 from wskit.uri import parse_uri
 
@@ -1647,6 +1653,16 @@ def test_fast_send_agrees_with_general_rules(side: Side) -> None:
 # Instance layout.
 
 
+def handshake(client: ClientProtocol, server: ServerProtocol) -> None:
+    """Perform the opening handshake between two cores."""
+    client.send_request(client.connect())
+    server.receive_data(b"".join(client.data_to_send()))
+    [request] = server.events_received()
+    server.send_response(server.accept(cast(Request, request)))
+    client.receive_data(b"".join(server.data_to_send()))
+    assert client.state is server.state is OPEN
+
+
 def test_protocols_keep_a_compact_layout_through_a_connection() -> None:
     client = ClientProtocol(
         parse_uri("ws://example.com/"),
@@ -1657,12 +1673,7 @@ def test_protocols_keep_a_compact_layout_through_a_connection() -> None:
         extensions=[ServerPerMessageDeflateFactory()],
         select_subprotocol=lambda protocol, offered: offered[0],
     )
-    client.send_request(client.connect())
-    server.receive_data(b"".join(client.data_to_send()))
-    [request] = server.events_received()
-    server.send_response(server.accept(cast(Request, request)))
-    client.receive_data(b"".join(server.data_to_send()))
-    assert client.state is server.state is OPEN
+    handshake(client, server)
     client.send_text(b"hello")
     server.receive_data(b"".join(client.data_to_send()))
     server.send_close(CloseCode.NORMAL_CLOSURE)
@@ -1670,3 +1681,136 @@ def test_protocols_keep_a_compact_layout_through_a_connection() -> None:
     assert client.state is CLOSING
     for protocol in (client, server):
         assert len(vars(protocol)) <= COMPACT_ATTRIBUTES, sorted(vars(protocol))
+
+
+# Performance devices (ARCHITECTURE.md): enum members as module constants, and
+# attributes rather than properties on the per-message path.
+
+
+def _functions_of(namespace: dict[str, object], module: str) -> list[types.CodeType]:
+    """The code of the functions and methods defined in ``module``, nested ones too."""
+    codes: list[types.CodeType] = []
+    for value in namespace.values():
+        if isinstance(value, type) and value.__module__ == module:
+            codes += _functions_of(dict(vars(value)), module)
+        elif isinstance(value, property):
+            codes += [f.__code__ for f in (value.fget, value.fset) if f is not None]
+        function = value.__func__ if isinstance(value, (staticmethod, classmethod)) else value
+        if isinstance(function, types.FunctionType) and function.__module__ == module:
+            codes.append(function.__code__)
+    nested = codes[:]
+    while nested:
+        code = nested.pop()
+        inner = [const for const in code.co_consts if isinstance(const, types.CodeType)]
+        codes += inner
+        nested += inner
+    return codes
+
+
+def _enum_members_read_from_their_class(code: types.CodeType) -> list[str]:
+    """``Class.MEMBER`` lookups of the core's enums in ``code``'s bytecode."""
+    enums = {"State": State, "Side": Side, "Reading": Reading, "Opcode": Opcode}
+    found = []
+    previous = None
+    for instruction in dis.get_instructions(code):
+        if (
+            instruction.opname == "LOAD_ATTR"
+            and previous is not None
+            and previous.opname == "LOAD_GLOBAL"
+            and previous.argval in enums
+            and instruction.argval in enums[previous.argval].__members__
+        ):
+            found.append(f"{code.co_qualname}: {previous.argval}.{instruction.argval}")
+        previous = instruction
+    return found
+
+
+def test_enum_members_are_module_constants() -> None:
+    homes: list[tuple[str, type[enum.Enum]]] = [
+        ("wskit.states", State),
+        ("wskit.states", Side),
+        ("wskit.states", Reading),
+        ("wskit.protocol", State),
+        ("wskit.frames", Opcode),
+    ]
+    for module, cls in homes:
+        for name, member in cls.__members__.items():
+            assert getattr(sys.modules[module], name) is member, (module, name)
+
+
+@pytest.mark.parametrize(
+    "module", ["wskit.protocol", "wskit.receiving", "wskit.frames", "wskit.states"]
+)
+def test_core_functions_read_enum_members_from_module_constants(module: str) -> None:
+    # On 3.11, State.OPEN goes through EnumType.__getattr__ on every read: the
+    # functions of the receive and send paths use the module constants instead.
+    codes = _functions_of(dict(vars(sys.modules[module])), module)
+    assert module == "wskit.states" or codes
+    assert [found for code in codes for found in _enum_members_read_from_their_class(code)] == []
+
+
+@pytest.mark.parametrize("name", ["state", "incoming_payload"])
+def test_per_message_state_is_a_plain_attribute(name: str) -> None:
+    # Neither a property nor a method: read on every message, a descriptor
+    # call or a method call costs more than the read.
+    for cls in Protocol.__mro__:
+        assert name not in vars(cls) or isinstance(vars(cls)[name], types.MemberDescriptorType)
+    protocol = Protocol(Side.SERVER)
+    assert name in vars(protocol) or any(
+        name in getattr(cls, "__slots__", ()) for cls in Protocol.__mro__
+    )
+    assert not callable(getattr(protocol, name))
+    value = getattr(protocol, name)
+    setattr(protocol, name, value)
+    assert getattr(protocol, name) is value
+
+
+# The assumption behind a performance device (ARCHITECTURE.md): what a data
+# frame leaves an I/O layer to do.
+
+
+def open_protocols(compression: bool) -> tuple[ClientProtocol, ServerProtocol]:
+    """A client and a server core past the opening handshake."""
+    client = ClientProtocol(
+        parse_uri("ws://example.com/"),
+        extensions=[ClientPerMessageDeflateFactory()] if compression else None,
+    )
+    server = ServerProtocol(extensions=[ServerPerMessageDeflateFactory()] if compression else None)
+    handshake(client, server)
+    assert bool(client.extensions) is bool(server.extensions) is compression
+    return client, server
+
+
+# Every way a data frame goes out: (name, calls on the core).
+DATA_FRAME_SENDS: list[tuple[str, Callable[[Protocol], None]]] = [
+    ("text", lambda protocol: protocol.send_text(b"caf\xc3\xa9")),
+    ("binary", lambda protocol: protocol.send_binary(b"\x00\xff")),
+    ("empty", lambda protocol: protocol.send_text(b"")),
+    ("long", lambda protocol: protocol.send_binary(os.urandom(2**17))),
+    ("uncompressed", lambda protocol: protocol.send_text(b"plain " * 100, True, False)),
+    ("first fragment", lambda protocol: protocol.send_text(b"frag", fin=False)),
+    ("middle fragment", lambda protocol: protocol.send_continuation(b"men", fin=False)),
+    ("last fragment", lambda protocol: protocol.send_continuation(b"t", fin=True)),
+    ("binary fragment", lambda protocol: protocol.send_binary(b"\x01", fin=False)),
+    ("empty last fragment", lambda protocol: protocol.send_continuation(b"", fin=True)),
+]
+
+
+@pytest.mark.parametrize("compression", [False, True], ids=["plain", "deflate"])
+@pytest.mark.parametrize("side", ["client", "server"])
+def test_data_frames_leave_send_data_nothing_but_the_bytes(side: str, compression: bool) -> None:
+    # The asyncio send() writes what data_to_send() returns and skips its
+    # _send_data() (ARCHITECTURE.md, Performance devices): that is only right
+    # if, after a data frame sent while OPEN, there is no EOF to send, no
+    # close timer to start and no handshake end to handle.
+    client, server = open_protocols(compression)
+    protocol: Protocol = client if side == "client" else server
+    for name, send in DATA_FRAME_SENDS:
+        send(protocol)
+        writes = protocol.data_to_send()
+        # One frame, or a server's long payload after its header (see send()).
+        assert len(writes) == 1 or (len(writes) == 2 and side == "server"), name
+        assert all(data is not SEND_EOF and data for data in writes), name
+        assert not protocol.close_expected(), name
+        assert not protocol.eof_sent, name
+        assert protocol.state is OPEN, name

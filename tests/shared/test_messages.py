@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import array
+import dis
+
 import pytest
 
 from wskit.frames import BINARY, CONT, TEXT, Frame
 from wskit.shared.messages import (
+    BYTES_LIKE,
+    MESSAGE_TYPES,
     BaseAssembler,
     Fragments,
     FrameQueue,
@@ -442,3 +447,52 @@ def test_failure_after_the_rest_of_a_skipped_message_is_reached_at_once() -> Non
     assembler.queue.put(frame(b"rest of the message left behind"))
     assembler.put_failure(after_message=False)
     assert calls == ["fail"]
+
+
+# Performance device (ARCHITECTURE.md): message types as constant tuples for isinstance().
+
+
+class StrSubclass(str):
+    pass
+
+
+class BytesSubclass(bytes):
+    pass
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        *["text", "", b"bytes", bytearray(b"x"), memoryview(b"x")],
+        *[StrSubclass("x"), BytesSubclass(b"x")],
+        *[None, 1, 1.0, ["text"], {"text": 1}, array.array("B", b"x"), object()],
+    ],
+)
+def test_message_types_are_what_encode_accepts(data: object) -> None:
+    # send() sends what isinstance(message, MESSAGE_TYPES) accepts as one
+    # message, with encode(): the tuples must say exactly what encode() takes.
+    assert type(MESSAGE_TYPES) is tuple
+    assert type(BYTES_LIKE) is tuple
+    try:
+        encode(data, None)
+    except TypeError:
+        accepted = False
+    else:
+        accepted = True
+    assert accepted is isinstance(data, MESSAGE_TYPES)
+    assert isinstance(data, BYTES_LIKE) is (accepted and not isinstance(data, str))
+
+
+@pytest.mark.parametrize("layer", ["asyncio", "sync", "trio"])
+def test_send_checks_message_types_with_the_constant_tuples(layer: str) -> None:
+    # A tuple of types written in the isinstance() call is built on every call.
+    connection = pytest.importorskip(f"wskit.{layer}.connection")
+    codes = {"encode": encode.__code__, "send": connection.Connection.send.__code__}
+    for name, code in codes.items():
+        loaded = {
+            instruction.argval
+            for instruction in dis.get_instructions(code)
+            if instruction.opname == "LOAD_GLOBAL"
+        }
+        assert loaded & {"bytes", "bytearray", "memoryview"} == set(), name
+        assert loaded & {"MESSAGE_TYPES", "BYTES_LIKE"}, name
