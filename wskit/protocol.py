@@ -235,8 +235,10 @@ class Protocol(FrameReceiver):
         self._writes: list[bytes] = []
 
         # Statistics (see wskit.stats), in slots. On the per-message path,
-        # they cost an addition per read and per write: frames are counted
-        # when handed over, messages derived from them.
+        # they cost two additions per read (its bytes; the frames it gave,
+        # when handed over) and two per frame sent, where it is queued:
+        # data_to_send(), called after every read too, counts nothing.
+        # Messages are derived from frames.
         self.bytes_received = 0
         """Bytes received from the network: handshake, frame headers, payloads."""
         self.bytes_sent = 0
@@ -510,6 +512,7 @@ class Protocol(FrameReceiver):
             frame = build_frame(first, data, self.side is CLIENT)
             self._writes.append(frame)
             self.bytes_sent += len(frame)
+            self.frames_sent += 1
 
     def send_close(self, code: CloseCode | int | None = None, reason: str = "") -> None:
         """Start the closing handshake.
@@ -626,8 +629,6 @@ class Protocol(FrameReceiver):
         :data:`SEND_EOF` in the list means "half-close the connection".
         """
         writes, self._writes = self._writes, []
-        # Frames, less the other writes, subtracted when queued (send_eof...).
-        self.frames_sent += len(writes)
         return writes
 
     def close_expected(self) -> bool:
@@ -672,7 +673,6 @@ class Protocol(FrameReceiver):
             header = frame.serialize_header()
             self._writes += (header, frame.data)
             self.bytes_sent += len(header) + len(frame.data)
-            self.frames_sent -= 1  # two writes, one frame
         else:
             extensions = self.extensions
             if compress is False:
@@ -680,6 +680,7 @@ class Protocol(FrameReceiver):
             data = frame.serialize(mask=self.side is CLIENT, extensions=extensions)
             self._writes.append(data)
             self.bytes_sent += len(data)
+        self.frames_sent += 1
         if not frame.fin or frame.opcode not in _DATA_OPCODES:
             self._sent_other += 1
 
@@ -690,7 +691,6 @@ class Protocol(FrameReceiver):
             if self.debug:
                 self.logger.debug("> EOF")
             self._writes.append(SEND_EOF)
-            self.frames_sent -= 1  # not a frame
 
     # Helpers for the handshake subclasses.
 
@@ -705,7 +705,6 @@ class Protocol(FrameReceiver):
             raise InvalidState("cannot write after sending EOF")
         self._writes.append(data)
         self.bytes_sent += len(data)
-        self.frames_sent -= 1  # not a frame
 
     def queue_event(self, event: Event) -> None:
         """Queue an event that isn't a frame for :meth:`events_received`."""
