@@ -112,10 +112,6 @@ CONNECTING, OPEN, CLOSING, CLOSED = State.CONNECTING, State.OPEN, State.CLOSING,
 
 DEFAULT_MAX_SIZE = 2**20
 
-# A frame sent, in Protocol._sent: bytes sent stay below, up to 2**64 of them.
-_FRAME_SHIFT = 64
-_ONE_FRAME = 1 << _FRAME_SHIFT
-
 MAX_EMPTY_FRAGMENTS = receiving.MAX_EMPTY_FRAGMENTS
 """How many empty non-final fragments one message may have.
 
@@ -148,14 +144,15 @@ class Protocol(FrameReceiver):
     # else subclasses, applications and tests set. FrameReceiver declares
     # it, with the slots that the receive paths set.
     __slots__ = (
-        "_sent",
         "_sent_other",
         "bytes_received",
+        "bytes_sent",
         "close_rcvd",
         "close_rcvd_then_sent",
         "close_sent",
         "eof_rcvd",
         "eof_sent",
+        "frames_sent",
         "held_failure",
         "parser_exc",
         "pings_sent",
@@ -239,17 +236,17 @@ class Protocol(FrameReceiver):
 
         # Statistics (see wskit.stats), in slots. On the per-message path,
         # they cost two additions per read (its bytes; the frames it gave,
-        # when handed over) and one per frame sent, where it is queued:
+        # when handed over) and two per frame sent, where it is queued:
         # data_to_send(), called after every read too, counts nothing.
         # Messages are derived from frames.
         self.bytes_received = 0
         """Bytes received from the network: handshake, frame headers, payloads."""
+        self.bytes_sent = 0
+        """Bytes queued for the network: handshake, frame headers, payloads."""
         self.frames_received = 0
         """Frames received, control frames included."""
-        # Frames and bytes sent in one int, one addition per frame: frames
-        # count in _ONE_FRAME units, bytes below (see ARCHITECTURE.md,
-        # Performance devices).
-        self._sent = 0
+        self.frames_sent = 0
+        """Frames sent, control frames included."""
         # Frames received and sent that aren't whole messages.
         self._received_other = 0
         self._sent_other = 0
@@ -261,16 +258,6 @@ class Protocol(FrameReceiver):
     def messages_received(self) -> int:
         """Whole data messages received."""
         return self.frames_received - self._received_other
-
-    @property
-    def bytes_sent(self) -> int:
-        """Bytes queued for the network: handshake, frame headers, payloads."""
-        return self._sent & (_ONE_FRAME - 1)
-
-    @property
-    def frames_sent(self) -> int:
-        """Frames sent, control frames included."""
-        return self._sent >> _FRAME_SHIFT
 
     @property
     def messages_sent(self) -> int:
@@ -524,7 +511,8 @@ class Protocol(FrameReceiver):
                 self._sent_other += 1  # a frame, not a whole message
             frame = build_frame(first, data, self.side is CLIENT)
             self._writes.append(frame)
-            self._sent += len(frame) + _ONE_FRAME
+            self.bytes_sent += len(frame)
+            self.frames_sent += 1
 
     def send_close(self, code: CloseCode | int | None = None, reason: str = "") -> None:
         """Start the closing handshake.
@@ -684,14 +672,15 @@ class Protocol(FrameReceiver):
             # type could change before it is written.
             header = frame.serialize_header()
             self._writes += (header, frame.data)
-            self._sent += len(header) + len(frame.data) + _ONE_FRAME
+            self.bytes_sent += len(header) + len(frame.data)
         else:
             extensions = self.extensions
             if compress is False:
                 extensions = [extension for extension in extensions if not extension.compresses]
             data = frame.serialize(mask=self.side is CLIENT, extensions=extensions)
             self._writes.append(data)
-            self._sent += len(data) + _ONE_FRAME
+            self.bytes_sent += len(data)
+        self.frames_sent += 1
         if not frame.fin or frame.opcode not in _DATA_OPCODES:
             self._sent_other += 1
 
@@ -715,7 +704,7 @@ class Protocol(FrameReceiver):
         if self.eof_sent:
             raise InvalidState("cannot write after sending EOF")
         self._writes.append(data)
-        self._sent += len(data)
+        self.bytes_sent += len(data)
 
     def queue_event(self, event: Event) -> None:
         """Queue an event that isn't a frame for :meth:`events_received`."""
