@@ -129,7 +129,7 @@ async def run(
                 if interactive:
                     ui.notice(greeting(websocket, args.uri, again=again))
                 if isinstance(websocket, WatchedConnection):
-                    websocket.notice = ui.notice
+                    websocket.watch(ui.notice)
                 session = Session(
                     websocket,
                     ui,
@@ -198,15 +198,35 @@ def connect_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 class WatchedConnection(ClientConnection):
-    """A client connection that reports the pings and pongs it receives (--show-pings)."""
+    """A client connection that reports the pings and pongs it receives (--show-pings).
+
+    Those that come before the interface watches, with the handshake's
+    response, wait for it (:data:`MAX_UNSEEN` at most).
+    """
 
     notice: Callable[[str], None] | None = None
+    unseen: tuple[str, ...] = ()
+
+    def watch(self, notice: Callable[[str], None]) -> None:
+        """Report pings and pongs with ``notice``: those received so far, then the next ones."""
+        self.notice = notice
+        for text in self.unseen:
+            notice(text)
+        self.unseen = ()
 
     def process_event(self, event: Any) -> None:
         """Report a ping or a pong, then handle it as usual."""
-        if self.notice is not None and isinstance(event, Frame) and event.opcode in (PING, PONG):
-            self.notice(f"{event.opcode.name.lower()} received: {describe_payload(event.data)}")
+        if isinstance(event, Frame) and event.opcode in (PING, PONG):
+            text = f"{event.opcode.name.lower()} received: {describe_payload(event.data)}"
+            if self.notice is not None:
+                self.notice(text)
+            elif len(self.unseen) < MAX_UNSEEN:
+                self.unseen += (text,)
         super().process_event(event)
+
+
+# Pings and pongs kept for the interface until it watches the connection.
+MAX_UNSEEN = 16
 
 
 def describe_payload(data: BytesLike) -> str:
