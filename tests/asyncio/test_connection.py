@@ -38,7 +38,7 @@ import uvloop
 from tests.instance_layout import COMPACT_ATTRIBUTES
 from tests.pongs import count_pongs
 from wskit.asyncio.client import ClientConnection, connect
-from wskit.asyncio.connection import READ_BUFFER_SIZE, Connection
+from wskit.asyncio.connection import READ_BUFFER_SIZE, Connection, gathers_writes
 from wskit.asyncio.server import ServerConnection, serve
 from wskit.client import ClientProtocol
 from wskit.exceptions import (
@@ -1751,6 +1751,59 @@ async def test_fast_sender_waits_for_slow_peer(side: str, fragmented: bool) -> N
         assert not ws.writing_paused
 
 
+async def test_long_payloads_wait_for_a_slow_peer_too() -> None:
+    # A server writes a long payload after its header with writelines()
+    # where the transport gathers writes: that must count against the write
+    # limit too. (CPython's didn't before 3.12.9 and 3.13.2: there, send()
+    # never waited, and the buffer grew by a message per send.)
+    write_limit = 2**15
+    message = b"x" * 2**17
+    async with raw_pair("server", rcvbuf=4096, write_limit=write_limit) as (ws, peer):
+        shrink_buffers(ws)
+        peer.stop_reading()
+        sent = 0
+        while True:
+            sending = asyncio.create_task(ws.send(message))
+            await eventually(lambda: sending.done() or bool(ws.drain_waiters))  # noqa: B023
+            if not sending.done():
+                break
+            sending.result()
+            sent += 1
+            assert sent < 10, "send() never waited"
+        # One message over the limit at most: the one that made send() wait.
+        assert ws.transport.get_write_buffer_size() <= write_limit + len(message) + 10
+        async with asyncio.timeout(WAIT):
+            assert await receive_all(peer, sent + 1) == [message] * (sent + 1)
+            await sending
+
+
+def test_writes_are_gathered_only_where_writelines_has_flow_control(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Joining(asyncio.WriteTransport):
+        pass  # writelines() joins its buffers, as on Python 3.11
+
+    class Gathering(asyncio.WriteTransport):
+        def writelines(self, list_of_data: Any) -> None:
+            raise NotImplementedError  # pragma: no cover
+
+    class CPythons(Gathering):
+        pass
+
+    CPythons.__module__ = "asyncio.selector_events"
+    assert not gathers_writes(Joining())
+    assert gathers_writes(Gathering())
+    for version, gathers in [
+        ((3, 12, 8), False),
+        ((3, 12, 9), True),
+        ((3, 13, 1), False),
+        ((3, 13, 2), True),
+        ((3, 14, 0), True),
+    ]:
+        monkeypatch.setattr(sys, "version_info", version)
+        assert gathers_writes(CPythons()) is gathers, version
+
+
 @pytest.mark.parametrize("side", SIDES)
 @pytest.mark.parametrize("fragmented", [False, True], ids=["messages", "fragments"])
 async def test_send_waiting_for_slow_peer_raises_when_peer_vanishes(
@@ -2019,8 +2072,6 @@ async def test_server_writes_a_long_payload_after_its_header_uncopied(gathers: b
     # the header would go out in a packet of its own.
     options = {"max_size": None, "compression": None}
     async with ws_pair("server", options, options) as (ws, peer):
-        # Python 3.11's transports join what writelines() gets: a copy.
-        assert ws.gathers_writes is (sys.version_info >= (3, 12))
         ws.gathers_writes = gathers
         calls: list[tuple[str, Any]] = []
         transport = ws.transport

@@ -171,16 +171,18 @@ def test_clients_leaving_all_at_once_dont_stall_the_server() -> None:
         # New clients keep coming, one after the other, while the server ends
         # the idle connections; none waits long. Time between two clients
         # served counts, not only each client's time: the clients run in the
-        # server's process, and may wait for the GIL in between.
+        # server's process, and may wait for the GIL in between. The first
+        # comes at once, whether the server is quick to be done or not.
         waits = []
         last = start = time.monotonic()
-        while handler_threads():
-            assert last - start < 30, f"{len(handler_threads())} handlers left"
+        while True:
             serve_one_client(port_of(server))
             waits.append(time.monotonic() - last)
             last += waits[-1]
+            if not handler_threads():
+                break
+            assert last - start < 30, f"{len(handler_threads())} handlers left"
         assert max(waits) < 1.0, sorted(waits)[-5:]
-        assert len(waits) > 1, "the server was done before the second new client"
 
         # Nothing of the idle connections is left behind.
         until(lambda: not reader_threads())

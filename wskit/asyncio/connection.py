@@ -17,6 +17,7 @@ pings and never reads the pongs can't grow the buffer without bound.
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 import time
 from collections.abc import (
@@ -57,6 +58,22 @@ READ_BUFFER_SIZE = 2**16 + 14
 # the write limit if it's lower (see _write_frame).
 BURST_WRITE_SIZE = 2**16
 _read_buffers = threading.local()
+
+
+def gathers_writes(transport: asyncio.WriteTransport) -> bool:
+    """Whether ``transport.writelines()`` writes its buffers in one system
+    call, with flow control, so that a long payload can follow its header
+    without being joined to it (a copy).
+    """
+    if type(transport).writelines is asyncio.WriteTransport.writelines:
+        return False  # Python 3.11's: it joins them.
+    # CPython's own socket transport didn't pause its protocol after
+    # writelines() before 3.12.9 and 3.13.2 (gh-127655): a send over the
+    # write limit never waited, and a peer that didn't read made the buffer
+    # grow without bound.
+    return type(transport).__module__ != "asyncio.selector_events" or sys.version_info >= (
+        (3, 13, 2) if sys.version_info >= (3, 13) else (3, 12, 9)
+    )
 
 
 def _read_buffer() -> memoryview:
@@ -425,8 +442,8 @@ class Connection(
     def _write_long_payload(self, header: bytes, payload: bytes) -> None:
         """Write a long payload after its header, neither joined nor copied.
 
-        In one system call where the transport gathers buffers (uvloop's, or
-        asyncio's from Python 3.12): written apart, the header would leave in
+        In one system call where the transport gathers buffers (see
+        gathers_writes): written apart, the header would leave in
         a packet of its own, and the peer would read it alone.
         """
         if not self.gathers_writes:
@@ -528,8 +545,7 @@ class Connection(
         transport = cast(asyncio.Transport, transport)
         transport.set_write_buffer_limits(*self.write_limit)
         self.transport = transport
-        # Python 3.11's transports join what writelines() gets, copying it.
-        self.gathers_writes = type(transport).writelines is not asyncio.WriteTransport.writelines
+        self.gathers_writes = gathers_writes(transport)
 
     def get_buffer(self, sizehint: int) -> memoryview:
         """Called by asyncio for a buffer to read into."""
