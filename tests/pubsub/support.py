@@ -31,7 +31,8 @@ async def hub_server(hub: Hub, **kwargs: Any) -> AsyncIterator[int]:
         await websocket.send("joined")
         await websocket.wait_closed()
 
-    async with serve(handler, "127.0.0.1", 0, close_timeout=1, **kwargs) as server:
+    kwargs.setdefault("close_timeout", 1)
+    async with serve(handler, "127.0.0.1", 0, **kwargs) as server:
         port: int = server.sockets[0].getsockname()[1]
         yield port
 
