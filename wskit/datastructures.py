@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from operator import itemgetter
 from typing import Any, Protocol, TypeAlias, TypeVar, overload
 
 from .exceptions import InvalidHeader, InvalidHeaderValue
@@ -252,10 +253,23 @@ class Headers(MutableMapping[str, str]):
         For the handshake's own messages, whose names and values are checked
         already (parsed requests) or valid by construction (responses).
         """
+        if not self._dict:
+            # Every name once (the common case): the dict built in C, each
+            # value in a list of its own.
+            names = map(str.lower, map(_name, fields))
+            values = map(list, zip(map(_value, fields), strict=True))
+            headers = dict(zip(names, values, strict=True))
+            if len(headers) == len(fields):
+                self._dict = headers
+                self._list += fields
+                return
         headers = self._dict
         for key, value in fields:
             headers.setdefault(key.lower(), []).append(value)
         self._list += fields
+
+
+_name, _value = itemgetter(0), itemgetter(1)
 
 
 def _pairs(arg: Any) -> Iterable[tuple[str, str]]:

@@ -17,6 +17,7 @@ import enum
 import re
 import sys
 import warnings
+from itertools import repeat
 
 from .datastructures import Headers
 from .exceptions import (
@@ -325,8 +326,11 @@ class _Parser:
         # Names are tokens, so ASCII; values are ISO-8859-1 (see _parse_field).
         lines = fields.decode("iso-8859-1").split("\r\n")
         del lines[-1]
-        parts = [line.partition(":") for line in lines]
-        self._headers._add_valid([(name, value.strip(" \t")) for name, _, value in parts])
+        if lines:
+            # Split and stripped in C, not line by line in Python.
+            names, _, raw_values = zip(*map(str.partition, lines, repeat(":")), strict=True)
+            values = map(str.strip, raw_values, repeat(" \t"))
+            self._headers._add_valid(list(zip(names, values, strict=True)))
         self._num_headers = len(lines)
         self._headers_done = True
         self._start = self._scan = end + 4
