@@ -253,19 +253,16 @@ class Headers(MutableMapping[str, str]):
         For the handshake's own messages, whose names and values are checked
         already (parsed requests) or valid by construction (responses).
         """
-        if not self._dict:
-            # Every name once (the common case): the dict built in C, each
-            # value in a list of its own.
-            names = map(str.lower, map(_name, fields))
-            values = map(list, zip(map(_value, fields), strict=True))
-            headers = dict(zip(names, values, strict=True))
-            if len(headers) == len(fields):
-                self._dict = headers
-                self._list += fields
-                return
+        names = map(str.lower, map(_name, fields))
+        values = map(list, zip(map(_value, fields), strict=True))  # [value] each
+        added = dict(zip(names, values, strict=True))
         headers = self._dict
-        for key, value in fields:
-            headers.setdefault(key.lower(), []).append(value)
+        if len(added) == len(fields) and headers.keys().isdisjoint(added):
+            # Every name new and given once, the common case: all in C.
+            headers.update(added)
+        else:
+            for key, value in fields:
+                headers.setdefault(key.lower(), []).append(value)
         self._list += fields
 
 

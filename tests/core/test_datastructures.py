@@ -163,10 +163,11 @@ class TestMethods:
     @pytest.mark.parametrize(
         ("before", "fields"),
         [
-            # Every name once into empty headers: the dict is built in C.
+            # Every name new and once: the dict is built in C.
             ([], [("A", "1"), ("b", "2"), ("C-d", "3")]),
             ([], []),
-            # A repeated name, or headers already there: one by one.
+            ([("X", "0")], [("A", "1"), ("b", "2")]),
+            # A repeated name, or one already there: one by one.
             ([], [("A", "1"), ("b", "2"), ("a", "3")]),
             ([("B", "0")], [("A", "1"), ("b", "2")]),
         ],
