@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
-from operator import itemgetter
 from typing import Any, Protocol, TypeAlias, TypeVar, overload
 
 from .exceptions import InvalidHeader, InvalidHeaderValue
@@ -253,20 +252,10 @@ class Headers(MutableMapping[str, str]):
         For the handshake's own messages, whose names and values are checked
         already (parsed requests) or valid by construction (responses).
         """
-        names = map(str.lower, map(_name, fields))
-        values = map(list, zip(map(_value, fields), strict=True))  # [value] each
-        added = dict(zip(names, values, strict=True))
         headers = self._dict
-        if len(added) == len(fields) and headers.keys().isdisjoint(added):
-            # Every name new and given once, the common case: all in C.
-            headers.update(added)
-        else:
-            for key, value in fields:
-                headers.setdefault(key.lower(), []).append(value)
+        for key, value in fields:
+            headers.setdefault(key.lower(), []).append(value)
         self._list += fields
-
-
-_name, _value = itemgetter(0), itemgetter(1)
 
 
 def _pairs(arg: Any) -> Iterable[tuple[str, str]]:
