@@ -112,6 +112,10 @@ CONNECTING, OPEN, CLOSING, CLOSED = State.CONNECTING, State.OPEN, State.CLOSING,
 
 DEFAULT_MAX_SIZE = 2**20
 
+# Looked up once: getLogger() takes a lock, and Side.name is a descriptor.
+_SERVER_LOGGER = logging.getLogger("wskit.server")
+_CLIENT_LOGGER = logging.getLogger("wskit.client")
+
 MAX_EMPTY_FRAGMENTS = receiving.MAX_EMPTY_FRAGMENTS
 """How many empty non-final fragments one message may have.
 
@@ -170,7 +174,7 @@ class Protocol(FrameReceiver):
         # Drawn when first read (see id): most connections never log it.
         self._id: uuid.UUID | None = None
         if logger is None:
-            logger = logging.getLogger(f"wskit.{side.name.lower()}")
+            logger = _SERVER_LOGGER if side is SERVER else _CLIENT_LOGGER
         self.logger: LoggerLike = logger
         """Logger for this connection."""
         self.debug = logger.isEnabledFor(logging.DEBUG)
