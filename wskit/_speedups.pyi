@@ -67,3 +67,8 @@ class Waiter:
     """A future-like object, without a result, that one task awaits."""
 
     def __init__(self, loop: Any) -> None: ...
+
+def split_request(
+    data: BytesLike, max_line: int, max_headers: int, /
+) -> tuple[str, str, str, list[tuple[str, str]], dict[str, list[str]], int] | None:
+    """Split the head of a handshake request that the general rules take as it is."""

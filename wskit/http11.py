@@ -17,7 +17,6 @@ import enum
 import re
 import sys
 import warnings
-from itertools import repeat
 
 from .datastructures import Headers
 from .exceptions import (
@@ -28,6 +27,7 @@ from .exceptions import (
     StatusLineTooLong,
     TooManyHeaders,
 )
+from .speedups import split_request
 from .version import __version__ as wskit_version
 
 __all__ = [
@@ -96,6 +96,10 @@ _valid_fields_re = re.compile(rb"(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x8
 _chunk_size_re = re.compile(rb"([0-9A-Fa-f]+)[\t ]*(?:;[\t\x20-\x7e\x80-\xff]*)?")
 
 _CR = 0x0D
+
+# What split_request() returns: method, target, protocol, the header fields,
+# the same by lower-case name, where the head ends.
+_Head = tuple[str, str, str, list[tuple[str, str]], dict[str, list[str]], int]
 
 
 def _excerpt(data: bytes, limit: int = 64) -> str:
@@ -326,11 +330,8 @@ class _Parser:
         # Names are tokens, so ASCII; values are ISO-8859-1 (see _parse_field).
         lines = fields.decode("iso-8859-1").split("\r\n")
         del lines[-1]
-        if lines:
-            # Split and stripped in C, not line by line in Python.
-            names, _, raw_values = zip(*map(str.partition, lines, repeat(":")), strict=True)
-            values = map(str.strip, raw_values, repeat(" \t"))
-            self._headers._add_valid(list(zip(names, values, strict=True)))
+        parts = [line.partition(":") for line in lines]
+        self._headers._add_valid([(name, value.strip(" \t")) for name, _, value in parts])
         self._num_headers = len(lines)
         self._headers_done = True
         self._start = self._scan = end + 4
@@ -407,6 +408,11 @@ class RequestParser(_Parser):
             RuntimeError: If the parser already raised or returned.
         """
         self._check_usable()
+        if self._request_line is None and not self._buffer:
+            # The first bytes: most often a whole head, split in one call.
+            head = split_request(data, MAX_LINE_LENGTH, MAX_NUM_HEADERS)
+            if head is not None:
+                return self._split(head, data)
         self._buffer += data
         try:
             request = self._parse()
@@ -415,6 +421,16 @@ class RequestParser(_Parser):
             raise
         self._compact()
         return request
+
+    def _split(self, head: _Head, data: bytes | bytearray | memoryview) -> Request:
+        """The request that :func:`~wskit.speedups.split_request` found at the start of data."""
+        method, path, protocol, fields, lowered, end = head
+        headers = self._headers
+        # Checked by split_request() as the general rules would have.
+        headers._list, headers._dict = fields, lowered
+        self._done = True
+        self._trailing = bytes(data[end:])
+        return Request(path, headers, method, protocol)
 
     def _parse(self) -> Request | None:
         if self._request_line is None:

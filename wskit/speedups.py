@@ -15,6 +15,7 @@ Exports:
     read_messages: Read a run of frames that each carry a whole message.
     PayloadBuffer: The payload of a long frame, unmasked into place as it arrives.
     Waiter: What ``recv()`` awaits in asyncio, resumed in the callback that wakes it.
+    split_request: Split a handshake request's head that needs no further check.
     IMPLEMENTATION: ``"c"`` or ``"python"``.
 """
 
@@ -34,6 +35,7 @@ from ._purepython import (
     parse_header,
     read_frame,
     read_messages,
+    split_request,
 )
 
 __all__ = [
@@ -46,6 +48,7 @@ __all__ = [
     "parse_header",
     "read_frame",
     "read_messages",
+    "split_request",
 ]
 
 IMPLEMENTATION: Literal["c", "python"] = "python"
@@ -61,6 +64,7 @@ if not os.environ.get("WSKIT_NO_SPEEDUPS"):
             parse_header,
             read_frame,
             read_messages,
+            split_request,
         )
     except ImportError:  # not built: no compiler, or a pure-Python install
         pass

@@ -1,20 +1,34 @@
 """The header section read at once agrees with the general, line-by-line rules.
 
 A request or response whose first bytes hold its whole header section is read
-in one go (``_Parser._at_once``); fed in pieces, the same bytes take the
-general rules, line by line. Both must give the same message, the same
+in one go (``_Parser._at_once``; a request's first bytes by ``split_request``
+of the hot path, C or Python, before that); fed in pieces, the same bytes take
+the general rules, line by line. All must give the same message, the same
 trailing bytes and the same errors, whatever the bytes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+from unittest import mock
 
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+import wskit.http11
+import wskit.speedups
+from tests.c_extension import C_SPEEDUPS, needs_c
+from wskit import _purepython
 from wskit.http11 import MAX_LINE_LENGTH, MAX_NUM_HEADERS, RequestParser, ResponseParser
+
+# split_request(), in C and in Python: each test of requests runs with both.
+SPLITTERS = [
+    pytest.param(_purepython.split_request, id="python"),
+    pytest.param(getattr(C_SPEEDUPS, "split_request", None), id="c", marks=needs_c),
+]
+Splitter = Callable[..., Any]
 
 REQUEST = (
     b"GET /chat?room=1 HTTP/1.1\r\n"
@@ -53,10 +67,13 @@ def outcome(parser: Parser, chunks: list[bytes], *, eof: bool = False) -> tuple[
     return ("message", type(message), fields, parser.trailing)
 
 
-def both_ways(make: type[Parser], data: bytes) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
-    """``data`` fed at once, and fed in pieces that keep the general rules."""
+def both_ways(
+    make: type[Parser], data: bytes, split: Splitter | None = None
+) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """``data`` fed at once (a request's head split by ``split``), and fed in pieces."""
     eof = make is ResponseParser
-    at_once = outcome(make(), [data], eof=eof)
+    with mock.patch.object(wskit.http11, "split_request", split or wskit.speedups.split_request):
+        at_once = outcome(make(), [data], eof=eof)
     # After a first byte alone, the parser reads line by line.
     pieces = outcome(make(), [data[:1], data[1:]], eof=eof)
     return at_once, pieces
@@ -77,6 +94,35 @@ class TestSameOutcome:
         assert at_once == pieces
         assert at_once[0] == "message"
         assert at_once[3] == b"\x81\x00"
+
+    @pytest.mark.parametrize("split", SPLITTERS)
+    def test_common_request_is_split_in_one_call(self, split: Splitter) -> None:
+        # Performance device (ARCHITECTURE.md): the parser's general rules,
+        # at once or line by line, take ~78K instructions; split_request() in
+        # C, ~34K with the rest of feed().
+        calls: list[bytes] = []
+
+        def spy(data: bytes, *limits: int) -> Any:
+            calls.append(data)
+            return split(data, *limits)
+
+        parser = RequestParser()
+        with (
+            mock.patch.object(wskit.http11, "split_request", spy),
+            mock.patch.object(parser, "_parse", side_effect=AssertionError),
+        ):
+            request = parser.feed(REQUEST + b"\x81\x00")
+        assert calls == [REQUEST + b"\x81\x00"]
+        assert request is not None
+        assert (request.method, request.path, request.protocol) == (
+            "GET",
+            "/chat?room=1",
+            "HTTP/1.1",
+        )
+        assert request.headers["Sec-WebSocket-Key"] == "dGhlIHNhbXBsZSBub25jZQ=="
+        assert parser.trailing == b"\x81\x00"
+        with pytest.raises(RuntimeError, match="already complete"):
+            parser.feed(b"")
 
     def test_longest_lines_are_read_at_once(self) -> None:
         line = b"X: " + b"a" * (MAX_LINE_LENGTH - 3)
@@ -127,9 +173,12 @@ class TestSameOutcome:
             b"GET / HTTP/1.1\r\nA: b\r\n",
         ],
     )
-    def test_request(self, data: bytes) -> None:
-        at_once, pieces = both_ways(RequestParser, data)
+    @pytest.mark.parametrize("split", SPLITTERS)
+    def test_request(self, data: bytes, split: Splitter) -> None:
+        at_once, pieces = both_ways(RequestParser, data, split)
         assert at_once == pieces
+        head = split(data, MAX_LINE_LENGTH, MAX_NUM_HEADERS)
+        assert head is None or at_once[0] == "message"
 
     @pytest.mark.parametrize(
         "data",
@@ -185,12 +234,39 @@ def messages(draw: st.DrawFn) -> bytes:
     return b"".join(lines)
 
 
+@pytest.mark.parametrize("split", SPLITTERS)
 @settings(max_examples=500, deadline=None)
 @given(data=messages())
 @example(data=REQUEST)
-def test_request_bytes(data: bytes) -> None:
-    at_once, pieces = both_ways(RequestParser, data)
+def test_request_bytes(split: Splitter, data: bytes) -> None:
+    at_once, pieces = both_ways(RequestParser, data, split)
     assert at_once == pieces
+
+
+@needs_c
+@settings(max_examples=1000, deadline=None)
+@given(
+    data=messages() | st.binary(max_size=64),
+    max_line=st.integers(0, 40) | st.just(MAX_LINE_LENGTH),
+    max_headers=st.integers(0, 4) | st.just(MAX_NUM_HEADERS),
+)
+@example(data=REQUEST, max_line=MAX_LINE_LENGTH, max_headers=MAX_NUM_HEADERS)
+@example(data=b"GET / HTTP/1.1\r\nA: b\r\n\r\n", max_line=14, max_headers=1)
+@example(data=b"GET / HTTP/1.1\r\nA: b\r\n\r\n", max_line=13, max_headers=1)
+@example(data=b"GET / HTTP/1.1\r\nA: b\r\n\r\n", max_line=MAX_LINE_LENGTH, max_headers=0)
+@example(data=b"GET / HTTP/1.1\r\nA: 1\r\na: 2\r\n\r\n", max_line=99, max_headers=9)
+def test_split_request_twins_agree(data: bytes, max_line: int, max_headers: int) -> None:
+    assert C_SPEEDUPS is not None
+    expected = _purepython.split_request(data, max_line, max_headers)
+    assert C_SPEEDUPS.split_request(data, max_line, max_headers) == expected
+    assert C_SPEEDUPS.split_request(memoryview(data), max_line, max_headers) == expected
+
+
+@pytest.mark.parametrize("split", SPLITTERS)
+def test_split_request_refuses_negative_limits(split: Splitter) -> None:
+    for limits in [(-1, 0), (0, -1)]:
+        with pytest.raises(ValueError, match="limits must be >= 0"):
+            split(REQUEST, *limits)
 
 
 @settings(max_examples=500, deadline=None)
