@@ -246,7 +246,8 @@ def _none_set(environ: Mapping[str, str]) -> bool:
     keeps no dict of its own, this says :obj:`False` and they're all read.
     """
     data = getattr(environ, "_data", None)
-    return data is not None and _ENVIRON_KEYS.isdisjoint(data)
+    # A view's isdisjoint() looks up the smaller side's keys in the other.
+    return data is not None and data.keys().isdisjoint(_ENVIRON_KEYS)
 
 
 def _variable(environ: Mapping[str, str], name: str) -> str | None:
