@@ -262,6 +262,19 @@ def test_split_request_twins_agree(data: bytes, max_line: int, max_headers: int)
     assert C_SPEEDUPS.split_request(memoryview(data), max_line, max_headers) == expected
 
 
+@needs_c
+def test_split_request_twins_agree_on_every_byte() -> None:
+    assert C_SPEEDUPS is not None
+    for byte in (bytes([b]) for b in range(256)):
+        for data in [
+            b"GET / HTTP/1.1\r\nA" + byte + b": v\r\n\r\n",
+            b"GET / HTTP/1.1\r\nA: v" + byte + b"\r\n\r\n",
+            b"G" + byte + b"T /" + byte + b" HTTP/1.1\r\n\r\n",
+        ]:
+            expected = _purepython.split_request(data, MAX_LINE_LENGTH, MAX_NUM_HEADERS)
+            assert C_SPEEDUPS.split_request(data, MAX_LINE_LENGTH, MAX_NUM_HEADERS) == expected
+
+
 @pytest.mark.parametrize("split", SPLITTERS)
 def test_split_request_refuses_negative_limits(split: Splitter) -> None:
     for limits in [(-1, 0), (0, -1)]:
