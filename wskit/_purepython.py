@@ -37,6 +37,7 @@ __all__ = [
     "read_frame",
     "read_messages",
     "split_request",
+    "split_response",
 ]
 
 
@@ -608,9 +609,11 @@ class Waiter:
 
 
 # What wskit.http11's general rules accept, all at once: a request line of
-# the form that needs no further check, header lines of tokens and valid
-# values (RFC 9110 5.1, 5.5). _split_fields_re then takes them apart.
+# the form that needs no further check, a 101's status line, header lines of
+# tokens and valid values (RFC 9110 5.1, 5.5). _split_fields_re then takes
+# them apart.
 _request_line_re = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) (/[\x21-\x7e]*) (HTTP/1\.[01])")
+_status_101_re = re.compile(rb"HTTP/1\.1 101(?: ([\t\x20-\x7e\x80-\xff]*))?")
 _fields_re = re.compile(rb"(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*\r\n)*")
 _split_fields_re = re.compile(r"([^:]*):([^\r]*)\r\n")
 
@@ -630,13 +633,43 @@ def split_request(
     where the head ends. Otherwise return :obj:`None`: the general rules of
     :mod:`wskit.http11` read it then and say what's wrong, if anything.
     """
+    head = _split_head(data, max_line, max_headers, _request_line_re)
+    if head is None:
+        return None
+    line, pairs, lowered, end = head
+    if "transfer-encoding" in lowered or "content-length" in lowered:
+        return None
+    method, target, protocol = line.groups()
+    return method.decode(), target.decode(), protocol.decode(), pairs, lowered, end
+
+
+def split_response(
+    data: BytesLike, max_line: int, max_headers: int
+) -> tuple[str, list[tuple[str, str]], dict[str, list[str]], int] | None:
+    """Split the head of a 101 response that the general rules take as it is.
+
+    As :func:`split_request`, for a status line ``HTTP/1.1 101``, then a
+    space and a reason phrase, or nothing; a 101 has no body, whatever its
+    headers say. Return the reason phrase, the pairs, the dict and where
+    the head ends, or :obj:`None`.
+    """
+    head = _split_head(data, max_line, max_headers, _status_101_re)
+    if head is None:
+        return None
+    line, pairs, lowered, end = head
+    return (line[1] or b"").decode("iso-8859-1"), pairs, lowered, end
+
+
+def _split_head(
+    data: BytesLike, max_line: int, max_headers: int, first_line_re: re.Pattern[bytes]
+) -> tuple[re.Match[bytes], list[tuple[str, str]], dict[str, list[str]], int] | None:
     if max_line < 0 or max_headers < 0:
         raise ValueError("limits must be >= 0")
     head = bytes(data)
     lf = head.find(b"\n", 0, max_line + 2)
     if lf < 1 or head[lf - 1] != 0x0D:
         return None
-    line = _request_line_re.fullmatch(head, 0, lf - 1)
+    line = first_line_re.fullmatch(head, 0, lf - 1)
     if line is None:
         return None
     end = head.find(b"\r\n\r\n", lf - 1, lf + max_line + 5)
@@ -652,7 +685,4 @@ def split_request(
     lowered: dict[str, list[str]] = {}
     for name, value in pairs:
         lowered.setdefault(name.lower(), []).append(value)
-    if "transfer-encoding" in lowered or "content-length" in lowered:
-        return None
-    method, target, protocol = line.groups()
-    return method.decode(), target.decode(), protocol.decode(), pairs, lowered, end + 4
+    return line, pairs, lowered, end + 4

@@ -1,8 +1,9 @@
 /*
- * split_request(data, max_line, max_headers): the head of a handshake
- * request, split in one pass when wskit.http11's general rules would take it
- * as it is; None otherwise, and those rules read it then. The twin in
- * _purepython.py says it with regular expressions: keep them in step.
+ * split_request(data, max_line, max_headers) and split_response(...): the
+ * head of a handshake request, or of a 101 response, split in one pass when
+ * wskit.http11's general rules would take it as it is; None otherwise, and
+ * those rules read it then. The twins in _purepython.py say it with regular
+ * expressions: keep them in step.
  */
 
 #include "_speedups.h"
@@ -75,6 +76,30 @@ split_request_line(const unsigned char *s, Py_ssize_t size, Py_ssize_t *method_e
     *target_end = i++;
     return size - i == 8 && memcmp(s + i, "HTTP/1.", 7) == 0
            && (s[i + 7] == '0' || s[i + 7] == '1');
+}
+
+/* The status line s[0:size]: "HTTP/1.1 101", then SP and a reason phrase,
+ * or nothing. Sets where the reason starts; 0 when it doesn't have that form. */
+static int
+split_status_101(const unsigned char *s, Py_ssize_t size, Py_ssize_t *reason)
+{
+    if (size < 12 || memcmp(s, "HTTP/1.1 101", 12) != 0) {
+        return 0;
+    }
+    if (size == 12) {
+        *reason = 12;
+        return 1;
+    }
+    if (s[12] != ' ') {
+        return 0;
+    }
+    for (Py_ssize_t i = 13; i < size; i++) {
+        if (!is_value_byte(s[i])) {
+            return 0;
+        }
+    }
+    *reason = 13;
+    return 1;
 }
 
 /* A header name in lower case (names are ASCII tokens). */
@@ -174,12 +199,14 @@ split_fields(const unsigned char *s, Py_ssize_t size, PyObject *pairs, PyObject 
     return 1;
 }
 
+/* split_request() and split_response(): the first line as the request's or
+ * the 101's, then the header section. */
 static PyObject *
-split_request(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+split_head(PyObject *const *args, Py_ssize_t nargs, int response)
 {
-    (void)module;
     if (nargs != 3) {
-        PyErr_Format(PyExc_TypeError, "split_request() takes 3 arguments (%zd given)", nargs);
+        PyErr_Format(PyExc_TypeError, "%s() takes 3 arguments (%zd given)",
+                     response ? "split_response" : "split_request", nargs);
         return NULL;
     }
     Py_ssize_t max_line = PyLong_AsSsize_t(args[1]);
@@ -202,15 +229,17 @@ split_request(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_ssize_t size = view.len;
     PyObject *pairs = NULL, *lowered = NULL, *result = NULL;
 
-    /* The request line's LF, within max_line + 2 bytes. */
+    /* The first line's LF, within max_line + 2 bytes. */
     Py_ssize_t scan = size < max_line + 2 ? size : max_line + 2;
     const unsigned char *lf_at = memchr(s, '\n', (size_t)scan);
     if (lf_at == NULL) {
         goto none;
     }
     Py_ssize_t lf = lf_at - s;
-    Py_ssize_t method_end, target_end;
-    if (lf < 1 || s[lf - 1] != '\r' || !split_request_line(s, lf - 1, &method_end, &target_end)) {
+    Py_ssize_t method_end = 0, target_end = 0, reason = 0;
+    if (lf < 1 || s[lf - 1] != '\r'
+        || !(response ? split_status_101(s, lf - 1, &reason)
+                      : split_request_line(s, lf - 1, &method_end, &target_end))) {
         goto none;
     }
     /* The empty line, within max_line + 2 bytes of header lines. */
@@ -241,6 +270,16 @@ split_request(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (!valid) {
         goto none;
     }
+    if (response) {
+        /* A 101 has no body, whatever Content-Length or Transfer-Encoding say. */
+        PyObject *phrase = PyUnicode_DecodeLatin1((const char *)s + reason, lf - 1 - reason, NULL);
+        if (phrase != NULL) {
+            result = Py_BuildValue("(OOOn)", phrase, pairs, lowered, end + 4);
+            Py_DECREF(phrase);
+        }
+        goto done;
+    }
+    /* A request with a body is the general rules' to refuse or accept. */
     PyObject *transfer_encoding = PyUnicode_FromString("transfer-encoding");
     PyObject *content_length = PyUnicode_FromString("content-length");
     int body = -1;
@@ -279,14 +318,33 @@ done:
     return result;
 }
 
+static PyObject *
+split_request(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    return split_head(args, nargs, 0);
+}
+
+static PyObject *
+split_response(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    return split_head(args, nargs, 1);
+}
+
 PyDoc_STRVAR(split_request_doc,
              "split_request(data, max_line, max_headers, /)\n--\n\n"
              "Split the head of a handshake request that the general rules take as it is:\n"
              "(method, target, protocol, pairs, lowered, end), or None.");
 
+PyDoc_STRVAR(split_response_doc,
+             "split_response(data, max_line, max_headers, /)\n--\n\n"
+             "Split the head of a 101 response that the general rules take as it is:\n"
+             "(reason, pairs, lowered, end), or None.");
+
 static PyMethodDef http_methods[] = {
     {"split_request", (PyCFunction)(void (*)(void))split_request, METH_FASTCALL,
      split_request_doc},
+    {"split_response", (PyCFunction)(void (*)(void))split_response, METH_FASTCALL,
+     split_response_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -27,7 +27,7 @@ from .exceptions import (
     StatusLineTooLong,
     TooManyHeaders,
 )
-from .speedups import split_request
+from .speedups import split_request, split_response
 from .version import __version__ as wskit_version
 
 __all__ = [
@@ -238,6 +238,19 @@ class _Parser:
         if self._done:
             raise RuntimeError("message is already complete; read trailing instead")
 
+    def _take_head(
+        self,
+        fields: list[tuple[str, str]],
+        lowered: dict[str, list[str]],
+        data: bytes | bytearray | memoryview,
+        end: int,
+    ) -> None:
+        """Complete the message with the head split in one call, ``end`` bytes of data."""
+        # Checked by split_request() or split_response() as the general rules would.
+        self._headers._list, self._headers._dict = fields, lowered
+        self._done = True
+        self._trailing = bytes(data[end:])
+
     def _fail(self, exc: Exception) -> None:
         """Remember the error and drop buffered data: the parser is dead."""
         self._error = exc
@@ -425,12 +438,8 @@ class RequestParser(_Parser):
     def _split(self, head: _Head, data: bytes | bytearray | memoryview) -> Request:
         """The request that :func:`~wskit.speedups.split_request` found at the start of data."""
         method, path, protocol, fields, lowered, end = head
-        headers = self._headers
-        # Checked by split_request() as the general rules would have.
-        headers._list, headers._dict = fields, lowered
-        self._done = True
-        self._trailing = bytes(data[end:])
-        return Request(path, headers, method, protocol)
+        self._take_head(fields, lowered, data, end)
+        return Request(path, self._headers, method, protocol)
 
     def _parse(self) -> Request | None:
         if self._request_line is None:
@@ -547,6 +556,14 @@ class ResponseParser(_Parser):
             RuntimeError: If the parser already raised or returned.
         """
         self._check_usable()
+        if self._state is _ResponseState.STATUS_LINE and not self._buffer and not self._tunnel:
+            # The first bytes: most often a whole 101, split in one call.
+            head = split_response(data, MAX_LINE_LENGTH, MAX_NUM_HEADERS)
+            if head is not None:
+                reason, fields, lowered, end = head
+                self._take_head(fields, lowered, data, end)
+                self._response = Response(101, reason, self._headers)
+                return self._response
         self._buffer += data
         try:
             response = self._parse()

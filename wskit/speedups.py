@@ -16,6 +16,7 @@ Exports:
     PayloadBuffer: The payload of a long frame, unmasked into place as it arrives.
     Waiter: What ``recv()`` awaits in asyncio, resumed in the callback that wakes it.
     split_request: Split a handshake request's head that needs no further check.
+    split_response: The same for a 101 response.
     IMPLEMENTATION: ``"c"`` or ``"python"``.
 """
 
@@ -36,6 +37,7 @@ from ._purepython import (
     read_frame,
     read_messages,
     split_request,
+    split_response,
 )
 
 __all__ = [
@@ -49,6 +51,7 @@ __all__ = [
     "read_frame",
     "read_messages",
     "split_request",
+    "split_response",
 ]
 
 IMPLEMENTATION: Literal["c", "python"] = "python"
@@ -65,6 +68,7 @@ if not os.environ.get("WSKIT_NO_SPEEDUPS"):
             read_frame,
             read_messages,
             split_request,
+            split_response,
         )
     except ImportError:  # not built: no compiler, or a pure-Python install
         pass
