@@ -163,11 +163,11 @@ class TestMethods:
     @pytest.mark.parametrize(
         ("before", "fields"),
         [
-            # Every name new and once: the dict is built in C.
+            # Every name new and once, or into headers that have others.
             ([], [("A", "1"), ("b", "2"), ("C-d", "3")]),
             ([], []),
             ([("X", "0")], [("A", "1"), ("b", "2")]),
-            # A repeated name, or one already there: one by one.
+            # A repeated name, or one already there: the values add up.
             ([], [("A", "1"), ("b", "2"), ("a", "3")]),
             ([("B", "0")], [("A", "1"), ("b", "2")]),
         ],
