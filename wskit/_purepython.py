@@ -13,6 +13,7 @@ import contextvars
 import functools
 import importlib
 import os
+import re
 import struct
 from collections.abc import Callable, Generator
 from types import ModuleType
@@ -35,6 +36,8 @@ __all__ = [
     "parse_header",
     "read_frame",
     "read_messages",
+    "split_request",
+    "split_response",
 ]
 
 
@@ -603,3 +606,83 @@ class Waiter:
         callback, context = self._callback, self._context
         self._callback = self._context = None
         return callback, context
+
+
+# What wskit.http11's general rules accept, all at once: a request line of
+# the form that needs no further check, a 101's status line, header lines of
+# tokens and valid values (RFC 9110 5.1, 5.5). _split_fields_re then takes
+# them apart.
+_request_line_re = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) (/[\x21-\x7e]*) (HTTP/1\.[01])")
+_status_101_re = re.compile(rb"HTTP/1\.1 101(?: ([\t\x20-\x7e\x80-\xff]*))?")
+_fields_re = re.compile(rb"(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*\r\n)*")
+_split_fields_re = re.compile(r"([^:]*):([^\r]*)\r\n")
+
+
+def split_request(
+    data: BytesLike, max_line: int, max_headers: int
+) -> tuple[str, str, str, list[tuple[str, str]], dict[str, list[str]], int] | None:
+    """Split the head of a handshake request that the general rules take as it is.
+
+    When ``data`` starts with a whole request head, made of a request line
+    of the form ``token SP /target SP HTTP/1.x``, at most ``max_headers``
+    header lines of a token, a colon and a valid value, together at most
+    ``max_line + 2`` bytes after the request line's CRLF, and no
+    ``Transfer-Encoding`` or ``Content-Length`` header, return the method,
+    target and protocol, the ``(name, value)`` pairs, values stripped of
+    spaces and tabs, the same in a dict of lists under lower-case names, and
+    where the head ends. Otherwise return :obj:`None`: the general rules of
+    :mod:`wskit.http11` read it then and say what's wrong, if anything.
+    """
+    head = _split_head(data, max_line, max_headers, _request_line_re)
+    if head is None:
+        return None
+    line, pairs, lowered, end = head
+    if "transfer-encoding" in lowered or "content-length" in lowered:
+        return None
+    method, target, protocol = line.groups()
+    return method.decode(), target.decode(), protocol.decode(), pairs, lowered, end
+
+
+def split_response(
+    data: BytesLike, max_line: int, max_headers: int
+) -> tuple[str, list[tuple[str, str]], dict[str, list[str]], int] | None:
+    """Split the head of a 101 response that the general rules take as it is.
+
+    As :func:`split_request`, for a status line ``HTTP/1.1 101``, then a
+    space and a reason phrase, or nothing; a 101 has no body, whatever its
+    headers say. Return the reason phrase, the pairs, the dict and where
+    the head ends, or :obj:`None`.
+    """
+    head = _split_head(data, max_line, max_headers, _status_101_re)
+    if head is None:
+        return None
+    line, pairs, lowered, end = head
+    return (line[1] or b"").decode("iso-8859-1"), pairs, lowered, end
+
+
+def _split_head(
+    data: BytesLike, max_line: int, max_headers: int, first_line_re: re.Pattern[bytes]
+) -> tuple[re.Match[bytes], list[tuple[str, str]], dict[str, list[str]], int] | None:
+    if max_line < 0 or max_headers < 0:
+        raise ValueError("limits must be >= 0")
+    head = bytes(data)
+    lf = head.find(b"\n", 0, max_line + 2)
+    if lf < 1 or head[lf - 1] != 0x0D:
+        return None
+    line = first_line_re.fullmatch(head, 0, lf - 1)
+    if line is None:
+        return None
+    end = head.find(b"\r\n\r\n", lf - 1, lf + max_line + 5)
+    if end == -1:
+        return None
+    fields = head[lf + 1 : end + 2]
+    if fields.count(b"\r\n") > max_headers or _fields_re.fullmatch(fields) is None:
+        return None
+    pairs = [
+        (name, value.strip(" \t"))
+        for name, value in _split_fields_re.findall(fields.decode("iso-8859-1"))
+    ]
+    lowered: dict[str, list[str]] = {}
+    for name, value in pairs:
+        lowered.setdefault(name.lower(), []).append(value)
+    return line, pairs, lowered, end + 4

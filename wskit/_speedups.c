@@ -16,6 +16,9 @@
  * - _speedups_waiter.c: Waiter, what recv() awaits in wskit.asyncio; resumes
  *   its task from the protocol callback that wakes it, without a pass through
  *   the event loop.
+ * - _speedups_http.c: split_request(data, max_line, max_headers), the head
+ *   of a handshake request split in one pass when the general rules of
+ *   wskit.http11 would take it as it is.
  * - _speedups.h: what they share.
  *
  * wskit/_purepython.py holds the twin of each in Python, with the same API;
@@ -41,7 +44,7 @@ PyInit__speedups(void)
     }
     if (wskit_mask_init(module) < 0 || wskit_utf8_init(module) < 0
         || wskit_frames_init(module) < 0 || wskit_payload_init(module) < 0
-        || wskit_waiter_init(module) < 0) {
+        || wskit_waiter_init(module) < 0 || wskit_http_init(module) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -48,6 +48,7 @@ int wskit_utf8_init(PyObject *module);
 int wskit_frames_init(PyObject *module);
 int wskit_payload_init(PyObject *module);
 int wskit_waiter_init(PyObject *module);
+int wskit_http_init(PyObject *module);
 
 #if defined(__GNUC__)
 #pragma GCC visibility pop

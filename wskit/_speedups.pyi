@@ -67,3 +67,13 @@ class Waiter:
     """A future-like object, without a result, that one task awaits."""
 
     def __init__(self, loop: Any) -> None: ...
+
+def split_request(
+    data: BytesLike, max_line: int, max_headers: int, /
+) -> tuple[str, str, str, list[tuple[str, str]], dict[str, list[str]], int] | None:
+    """Split the head of a handshake request that the general rules take as it is."""
+
+def split_response(
+    data: BytesLike, max_line: int, max_headers: int, /
+) -> tuple[str, list[tuple[str, str]], dict[str, list[str]], int] | None:
+    """Split the head of a 101 response that the general rules take as it is."""

@@ -27,6 +27,7 @@ from .exceptions import (
     StatusLineTooLong,
     TooManyHeaders,
 )
+from .speedups import split_request, split_response
 from .version import __version__ as wskit_version
 
 __all__ = [
@@ -95,6 +96,10 @@ _valid_fields_re = re.compile(rb"(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x8
 _chunk_size_re = re.compile(rb"([0-9A-Fa-f]+)[\t ]*(?:;[\t\x20-\x7e\x80-\xff]*)?")
 
 _CR = 0x0D
+
+# What split_request() returns: method, target, protocol, the header fields,
+# the same by lower-case name, where the head ends.
+_Head = tuple[str, str, str, list[tuple[str, str]], dict[str, list[str]], int]
 
 
 def _excerpt(data: bytes, limit: int = 64) -> str:
@@ -232,6 +237,19 @@ class _Parser:
             raise RuntimeError("parser failed on invalid input; discard it") from self._error
         if self._done:
             raise RuntimeError("message is already complete; read trailing instead")
+
+    def _take_head(
+        self,
+        fields: list[tuple[str, str]],
+        lowered: dict[str, list[str]],
+        data: bytes | bytearray | memoryview,
+        end: int,
+    ) -> None:
+        """Complete the message with the head split in one call, ``end`` bytes of data."""
+        # Checked by split_request() or split_response() as the general rules would.
+        self._headers._list, self._headers._dict = fields, lowered
+        self._done = True
+        self._trailing = bytes(data[end:])
 
     def _fail(self, exc: Exception) -> None:
         """Remember the error and drop buffered data: the parser is dead."""
@@ -403,6 +421,11 @@ class RequestParser(_Parser):
             RuntimeError: If the parser already raised or returned.
         """
         self._check_usable()
+        if self._request_line is None and not self._buffer:
+            # The first bytes: most often a whole head, split in one call.
+            head = split_request(data, MAX_LINE_LENGTH, MAX_NUM_HEADERS)
+            if head is not None:
+                return self._split(head, data)
         self._buffer += data
         try:
             request = self._parse()
@@ -411,6 +434,12 @@ class RequestParser(_Parser):
             raise
         self._compact()
         return request
+
+    def _split(self, head: _Head, data: bytes | bytearray | memoryview) -> Request:
+        """The request that :func:`~wskit.speedups.split_request` found at the start of data."""
+        method, path, protocol, fields, lowered, end = head
+        self._take_head(fields, lowered, data, end)
+        return Request(path, self._headers, method, protocol)
 
     def _parse(self) -> Request | None:
         if self._request_line is None:
@@ -527,6 +556,14 @@ class ResponseParser(_Parser):
             RuntimeError: If the parser already raised or returned.
         """
         self._check_usable()
+        if self._state is _ResponseState.STATUS_LINE and not self._buffer and not self._tunnel:
+            # The first bytes: most often a whole 101, split in one call.
+            head = split_response(data, MAX_LINE_LENGTH, MAX_NUM_HEADERS)
+            if head is not None:
+                reason, fields, lowered, end = head
+                self._take_head(fields, lowered, data, end)
+                self._response = Response(101, reason, self._headers)
+                return self._response
         self._buffer += data
         try:
             response = self._parse()

@@ -112,6 +112,10 @@ CONNECTING, OPEN, CLOSING, CLOSED = State.CONNECTING, State.OPEN, State.CLOSING,
 
 DEFAULT_MAX_SIZE = 2**20
 
+# Looked up once: getLogger() takes a lock, and Side.name is a descriptor.
+_SERVER_LOGGER = logging.getLogger("wskit.server")
+_CLIENT_LOGGER = logging.getLogger("wskit.client")
+
 MAX_EMPTY_FRAGMENTS = receiving.MAX_EMPTY_FRAGMENTS
 """How many empty non-final fragments one message may have.
 
@@ -144,6 +148,7 @@ class Protocol(FrameReceiver):
     # else subclasses, applications and tests set. FrameReceiver declares
     # it, with the slots that the receive paths set.
     __slots__ = (
+        "_id",
         "_sent_other",
         "bytes_received",
         "bytes_sent",
@@ -166,10 +171,10 @@ class Protocol(FrameReceiver):
         max_size: tuple[int | None, int | None] | int | None = DEFAULT_MAX_SIZE,
         logger: LoggerLike | None = None,
     ) -> None:
-        self.id: uuid.UUID = uuid.uuid4()
-        """Unique identifier of the connection, handy in logs."""
+        # Drawn when first read (see id): most connections never log it.
+        self._id: uuid.UUID | None = None
         if logger is None:
-            logger = logging.getLogger(f"wskit.{side.name.lower()}")
+            logger = _SERVER_LOGGER if side is SERVER else _CLIENT_LOGGER
         self.logger: LoggerLike = logger
         """Logger for this connection."""
         self.debug = logger.isEnabledFor(logging.DEBUG)
@@ -253,6 +258,22 @@ class Protocol(FrameReceiver):
         self.pings_received = 0
         self.pings_sent = 0
         self.pongs_received = 0
+
+    @property
+    def id(self) -> uuid.UUID:
+        """Unique identifier of the connection (a random UUID), handy in logs.
+
+        Drawn when first read, then the same for the life of the connection.
+        """
+        # uuid4() took 13K of the 30K instructions of Protocol(), and a
+        # system call, for an id that most connections never show.
+        if self._id is None:
+            self._id = uuid.uuid4()
+        return self._id
+
+    @id.setter
+    def id(self, value: uuid.UUID) -> None:
+        self._id = value
 
     @property
     def messages_received(self) -> int:

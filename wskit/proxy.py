@@ -156,6 +156,8 @@ def get_proxy(uri: WebSocketURI, environ: Mapping[str, str] | None = None) -> st
     """
     if environ is None:
         environ = os.environ
+        if _none_set(environ):
+            return None
     no_proxy = _variable(environ, "no_proxy")
     if no_proxy is not None and bypass_proxy(uri.host, uri.port, no_proxy):
         return None
@@ -218,6 +220,34 @@ def bypass_proxy(host: str, port: int, no_proxy: str) -> bool:
             if domain and (host == domain or host.endswith("." + domain)):
                 return True
     return False
+
+
+_VARIABLES = (
+    "no_proxy",
+    "wss_proxy",
+    "ws_proxy",
+    "socks_proxy",
+    "https_proxy",
+    "http_proxy",
+    "all_proxy",
+)
+# Their keys in os.environ's own dict, as the platform stores them (bytes
+# on POSIX, upper case on Windows).
+_ENVIRON_KEYS = frozenset(
+    map(getattr(os.environ, "encodekey", str), _VARIABLES + tuple(map(str.upper, _VARIABLES)))
+)
+
+
+def _none_set(environ: Mapping[str, str]) -> bool:
+    """Tell whether :data:`os.environ` sets none of the proxy variables, for sure.
+
+    Most environments set none: one check in C then, rather than a dozen
+    lookups that each raise and catch :exc:`KeyError`. Where ``os.environ``
+    keeps no dict of its own, this says :obj:`False` and they're all read.
+    """
+    data = getattr(environ, "_data", None)
+    # A view's isdisjoint() looks up the smaller side's keys in the other.
+    return data is not None and data.keys().isdisjoint(_ENVIRON_KEYS)
 
 
 def _variable(environ: Mapping[str, str], name: str) -> str | None:

@@ -213,10 +213,15 @@ class ServerProtocol(Protocol):
             return response
 
         headers = Headers()
+        # The accept key is base64: valid by construction, as the rest.
         headers._add_valid(
-            [("Date", _http_date()), ("Upgrade", "websocket"), ("Connection", "Upgrade")]
+            [
+                ("Date", _http_date()),
+                ("Upgrade", "websocket"),
+                ("Connection", "Upgrade"),
+                ("Sec-WebSocket-Accept", accept_header),
+            ]
         )
-        headers["Sec-WebSocket-Accept"] = accept_header
         if extensions_header is not None:
             headers["Sec-WebSocket-Extensions"] = extensions_header
         if protocol_header is not None:

@@ -15,6 +15,8 @@ Exports:
     read_messages: Read a run of frames that each carry a whole message.
     PayloadBuffer: The payload of a long frame, unmasked into place as it arrives.
     Waiter: What ``recv()`` awaits in asyncio, resumed in the callback that wakes it.
+    split_request: Split a handshake request's head that needs no further check.
+    split_response: The same for a 101 response.
     IMPLEMENTATION: ``"c"`` or ``"python"``.
 """
 
@@ -34,6 +36,8 @@ from ._purepython import (
     parse_header,
     read_frame,
     read_messages,
+    split_request,
+    split_response,
 )
 
 __all__ = [
@@ -46,6 +50,8 @@ __all__ = [
     "parse_header",
     "read_frame",
     "read_messages",
+    "split_request",
+    "split_response",
 ]
 
 IMPLEMENTATION: Literal["c", "python"] = "python"
@@ -61,6 +67,8 @@ if not os.environ.get("WSKIT_NO_SPEEDUPS"):
             parse_header,
             read_frame,
             read_messages,
+            split_request,
+            split_response,
         )
     except ImportError:  # not built: no compiler, or a pure-Python install
         pass

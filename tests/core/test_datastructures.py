@@ -160,14 +160,32 @@ class TestMethods:
             b"A: \r\na: x: y\r\nB:  \r\n\r\n"
         )
 
-    def test_add_valid_is_set_insecure_in_bulk(self) -> None:
-        fields = [("A", "1"), ("b", "2"), ("a", "3")]
-        bulk, one_by_one = Headers(), Headers()
+    @pytest.mark.parametrize(
+        ("before", "fields"),
+        [
+            # Every name new and once, or into headers that have others.
+            ([], [("A", "1"), ("b", "2"), ("C-d", "3")]),
+            ([], []),
+            ([("X", "0")], [("A", "1"), ("b", "2")]),
+            # A repeated name, or one already there: the values add up.
+            ([], [("A", "1"), ("b", "2"), ("a", "3")]),
+            ([("B", "0")], [("A", "1"), ("b", "2")]),
+        ],
+    )
+    def test_add_valid_is_set_insecure_in_bulk(
+        self, before: list[tuple[str, str]], fields: list[tuple[str, str]]
+    ) -> None:
+        bulk, one_by_one = Headers(before), Headers(before)
         bulk._add_valid(list(fields))
         for name, value in fields:
             one_by_one.set_insecure(name, value)
         assert bulk == one_by_one
-        assert list(bulk.raw_items()) == list(one_by_one.raw_items()) == fields
+        assert list(bulk.raw_items()) == list(one_by_one.raw_items()) == before + fields
+        # Values of each name stay apart from the others'.
+        bulk.set_insecure("a", "4")
+        one_by_one.set_insecure("a", "4")
+        assert bulk == one_by_one
+        assert bulk.get_all("b") == one_by_one.get_all("b")
 
     def test_serialize_latin_1(self) -> None:
         assert Headers(X="café").serialize() == b"X: caf\xe9\r\n\r\n"

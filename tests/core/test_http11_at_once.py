@@ -1,20 +1,34 @@
 """The header section read at once agrees with the general, line-by-line rules.
 
 A request or response whose first bytes hold its whole header section is read
-in one go (``_Parser._at_once``); fed in pieces, the same bytes take the
-general rules, line by line. Both must give the same message, the same
+in one go (``_Parser._at_once``; a request's first bytes by ``split_request``
+of the hot path, C or Python, before that); fed in pieces, the same bytes take
+the general rules, line by line. All must give the same message, the same
 trailing bytes and the same errors, whatever the bytes.
 """
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any
+from unittest import mock
 
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+import wskit.http11
+import wskit.speedups
+from tests.c_extension import C_SPEEDUPS, needs_c
+from wskit import _purepython
 from wskit.http11 import MAX_LINE_LENGTH, MAX_NUM_HEADERS, RequestParser, ResponseParser
+
+# split_request() and split_response(), in C and in Python: the tests run
+# with both.
+IMPLEMENTATIONS = [
+    pytest.param(_purepython, id="python"),
+    pytest.param(C_SPEEDUPS, id="c", marks=needs_c),
+]
 
 REQUEST = (
     b"GET /chat?room=1 HTTP/1.1\r\n"
@@ -53,10 +67,16 @@ def outcome(parser: Parser, chunks: list[bytes], *, eof: bool = False) -> tuple[
     return ("message", type(message), fields, parser.trailing)
 
 
-def both_ways(make: type[Parser], data: bytes) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
-    """``data`` fed at once, and fed in pieces that keep the general rules."""
+def both_ways(
+    make: type[Parser], data: bytes, impl: ModuleType = wskit.speedups
+) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """``data`` fed at once (its head split by ``impl``), and fed in pieces."""
     eof = make is ResponseParser
-    at_once = outcome(make(), [data], eof=eof)
+    with (
+        mock.patch.object(wskit.http11, "split_request", impl.split_request),
+        mock.patch.object(wskit.http11, "split_response", impl.split_response),
+    ):
+        at_once = outcome(make(), [data], eof=eof)
     # After a first byte alone, the parser reads line by line.
     pieces = outcome(make(), [data[:1], data[1:]], eof=eof)
     return at_once, pieces
@@ -77,6 +97,54 @@ class TestSameOutcome:
         assert at_once == pieces
         assert at_once[0] == "message"
         assert at_once[3] == b"\x81\x00"
+
+    @pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+    def test_common_response_is_split_in_one_call(self, impl: ModuleType) -> None:
+        # Performance device (ARCHITECTURE.md), as for requests below.
+        parser = ResponseParser()
+        with (
+            mock.patch.object(wskit.http11, "split_response", impl.split_response),
+            mock.patch.object(parser, "_parse", side_effect=AssertionError),
+        ):
+            response = parser.feed(RESPONSE + b"\x81\x00")
+        assert response is not None
+        assert (response.status_code, response.reason_phrase) == (101, "Switching Protocols")
+        assert response.headers["Sec-WebSocket-Accept"] == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        assert response.body == b""
+        assert parser.trailing == b"\x81\x00"
+        assert parser.feed_eof() is response
+        # Not for a proxy's answer to CONNECT: the general rules read it.
+        with mock.patch.object(wskit.http11, "split_response", side_effect=AssertionError):
+            assert ResponseParser(tunnel=True).feed(RESPONSE) == response
+
+    @pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+    def test_common_request_is_split_in_one_call(self, impl: ModuleType) -> None:
+        # Performance device (ARCHITECTURE.md): the parser's general rules,
+        # at once or line by line, take ~78K instructions; split_request() in
+        # C, ~34K with the rest of feed().
+        calls: list[bytes] = []
+
+        def spy(data: bytes, *limits: int) -> Any:
+            calls.append(data)
+            return impl.split_request(data, *limits)
+
+        parser = RequestParser()
+        with (
+            mock.patch.object(wskit.http11, "split_request", spy),
+            mock.patch.object(parser, "_parse", side_effect=AssertionError),
+        ):
+            request = parser.feed(REQUEST + b"\x81\x00")
+        assert calls == [REQUEST + b"\x81\x00"]
+        assert request is not None
+        assert (request.method, request.path, request.protocol) == (
+            "GET",
+            "/chat?room=1",
+            "HTTP/1.1",
+        )
+        assert request.headers["Sec-WebSocket-Key"] == "dGhlIHNhbXBsZSBub25jZQ=="
+        assert parser.trailing == b"\x81\x00"
+        with pytest.raises(RuntimeError, match="already complete"):
+            parser.feed(b"")
 
     def test_longest_lines_are_read_at_once(self) -> None:
         line = b"X: " + b"a" * (MAX_LINE_LENGTH - 3)
@@ -127,9 +195,12 @@ class TestSameOutcome:
             b"GET / HTTP/1.1\r\nA: b\r\n",
         ],
     )
-    def test_request(self, data: bytes) -> None:
-        at_once, pieces = both_ways(RequestParser, data)
+    @pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+    def test_request(self, data: bytes, impl: ModuleType) -> None:
+        at_once, pieces = both_ways(RequestParser, data, impl)
         assert at_once == pieces
+        head = impl.split_request(data, MAX_LINE_LENGTH, MAX_NUM_HEADERS)
+        assert head is None or at_once[0] == "message"
 
     @pytest.mark.parametrize(
         "data",
@@ -145,11 +216,21 @@ class TestSameOutcome:
             b"HTTP/1.0 101 Switching Protocols\r\n\r\n",
             b"HTTP/1.1 101 \x00\r\n\r\n",
             b"HTTP/1.1 101 OK\r\nA: \x01\r\n\r\n",
+            # A 101 has no body, whatever its headers say.
+            b"HTTP/1.1 101 Switching Protocols\r\nContent-Length: 2\r\n\r\n\x81\x00",
+            b"HTTP/1.1 101\r\nTransfer-Encoding: chunked\r\nA: 1\r\na: 2\r\n\r\n",
+            b"HTTP/1.1 101 \r\n\r\n",
+            b"HTTP/1.1 101  \t\r\n\r\n",
+            b"HTTP/1.1 1010\r\n\r\n",
+            b"HTTP/1.0 101 OK\r\n\r\n",
         ],
     )
-    def test_response(self, data: bytes) -> None:
-        at_once, pieces = both_ways(ResponseParser, data)
+    @pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+    def test_response(self, data: bytes, impl: ModuleType) -> None:
+        at_once, pieces = both_ways(ResponseParser, data, impl)
         assert at_once == pieces
+        head = impl.split_response(data, MAX_LINE_LENGTH, MAX_NUM_HEADERS)
+        assert head is None or at_once[0] == "message"
 
 
 # Pieces that make up handshake-like messages, valid or not.
@@ -185,19 +266,71 @@ def messages(draw: st.DrawFn) -> bytes:
     return b"".join(lines)
 
 
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
 @settings(max_examples=500, deadline=None)
 @given(data=messages())
 @example(data=REQUEST)
-def test_request_bytes(data: bytes) -> None:
-    at_once, pieces = both_ways(RequestParser, data)
+def test_request_bytes(impl: ModuleType, data: bytes) -> None:
+    at_once, pieces = both_ways(RequestParser, data, impl)
     assert at_once == pieces
 
 
+@needs_c
+@settings(max_examples=1000, deadline=None)
+@given(
+    data=messages() | st.binary(max_size=64),
+    max_line=st.integers(0, 40) | st.just(MAX_LINE_LENGTH),
+    max_headers=st.integers(0, 4) | st.just(MAX_NUM_HEADERS),
+)
+@example(data=REQUEST, max_line=MAX_LINE_LENGTH, max_headers=MAX_NUM_HEADERS)
+@example(data=b"GET / HTTP/1.1\r\nA: b\r\n\r\n", max_line=14, max_headers=1)
+@example(data=b"GET / HTTP/1.1\r\nA: b\r\n\r\n", max_line=13, max_headers=1)
+@example(data=b"GET / HTTP/1.1\r\nA: b\r\n\r\n", max_line=MAX_LINE_LENGTH, max_headers=0)
+@example(data=b"GET / HTTP/1.1\r\nA: 1\r\na: 2\r\n\r\n", max_line=99, max_headers=9)
+@example(data=RESPONSE, max_line=MAX_LINE_LENGTH, max_headers=MAX_NUM_HEADERS)
+@example(data=b"HTTP/1.1 101\r\n\r\n", max_line=12, max_headers=0)
+@example(data=b"HTTP/1.1 101 \r\n\r\n", max_line=12, max_headers=0)
+@example(data=b"HTTP/1.1 101 \xe9\t!\r\nA: b\r\n\r\n", max_line=99, max_headers=1)
+@example(data=b"HTTP/1.1 101x\r\n\r\n", max_line=99, max_headers=1)
+@example(data=b"HTTP/1.1 101 \x00\r\n\r\n", max_line=99, max_headers=1)
+def test_split_twins_agree(data: bytes, max_line: int, max_headers: int) -> None:
+    assert C_SPEEDUPS is not None
+    for name in ["split_request", "split_response"]:
+        expected = getattr(_purepython, name)(data, max_line, max_headers)
+        assert getattr(C_SPEEDUPS, name)(data, max_line, max_headers) == expected
+        assert getattr(C_SPEEDUPS, name)(memoryview(data), max_line, max_headers) == expected
+
+
+@needs_c
+def test_split_twins_agree_on_every_byte() -> None:
+    assert C_SPEEDUPS is not None
+    for byte in (bytes([b]) for b in range(256)):
+        for data in [
+            b"GET / HTTP/1.1\r\nA" + byte + b": v\r\n\r\n",
+            b"GET / HTTP/1.1\r\nA: v" + byte + b"\r\n\r\n",
+            b"G" + byte + b"T /" + byte + b" HTTP/1.1\r\n\r\n",
+            b"HTTP/1.1 101 O" + byte + b"\r\nA" + byte + b": v\r\n\r\n",
+        ]:
+            for name in ["split_request", "split_response"]:
+                limits = (MAX_LINE_LENGTH, MAX_NUM_HEADERS)
+                expected = getattr(_purepython, name)(data, *limits)
+                assert getattr(C_SPEEDUPS, name)(data, *limits) == expected
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+def test_split_refuses_negative_limits(impl: ModuleType) -> None:
+    for split in [impl.split_request, impl.split_response]:
+        for limits in [(-1, 0), (0, -1)]:
+            with pytest.raises(ValueError, match="limits must be >= 0"):
+                split(REQUEST, *limits)
+
+
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
 @settings(max_examples=500, deadline=None)
 @given(data=messages())
 @example(data=RESPONSE)
-def test_response_bytes(data: bytes) -> None:
-    at_once, pieces = both_ways(ResponseParser, data)
+def test_response_bytes(impl: ModuleType, data: bytes) -> None:
+    at_once, pieces = both_ways(ResponseParser, data, impl)
     assert at_once == pieces
 
 

@@ -11,6 +11,7 @@ import struct
 import sys
 import tracemalloc
 import types
+import uuid
 import zlib
 from collections.abc import Callable
 from typing import cast
@@ -1557,6 +1558,39 @@ def test_default_loggers() -> None:
 
 def test_connection_ids_are_unique() -> None:
     assert Protocol(SERVER).id != Protocol(SERVER).id
+
+
+def test_connection_id_is_a_uuid4_stable_for_the_connection() -> None:
+    protocol = Protocol(SERVER)
+    first = protocol.id
+    assert isinstance(first, uuid.UUID)
+    assert first.version == 4
+    assert protocol.id is first
+    replacement = uuid.uuid4()
+    protocol.id = replacement
+    assert protocol.id is replacement
+
+
+@pytest.mark.parametrize("side", [SERVER, CLIENT])
+def test_connection_id_is_drawn_when_first_read(
+    side: Side, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Performance device (ARCHITECTURE.md): uuid4() cost a tenth of a
+    # server's handshake; most connections never read their id.
+    drawn: list[uuid.UUID] = []
+
+    def uuid4() -> uuid.UUID:
+        drawn.append(uuid.UUID(bytes=os.urandom(16), version=4))
+        return drawn[-1]
+
+    monkeypatch.setattr(uuid, "uuid4", uuid4)
+    protocol: Protocol = (
+        ServerProtocol() if side is SERVER else ClientProtocol(parse_uri("ws://h/"))
+    )
+    assert drawn == []
+    assert protocol.id == drawn[0]
+    assert protocol.id == drawn[0]
+    assert len(drawn) == 1
 
 
 @pytest.mark.parametrize("mem_level", [1, 5, 9])

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from wskit.exceptions import InvalidProxy
 from wskit.http11 import USER_AGENT
-from wskit.proxy import Proxy, bypass_proxy, get_proxy, parse_proxy, proxy_handshake
+from wskit.proxy import (
+    _VARIABLES,
+    Proxy,
+    _none_set,
+    bypass_proxy,
+    get_proxy,
+    parse_proxy,
+    proxy_handshake,
+)
 from wskit.socks import SOCKS5Handshake
 from wskit.tunnel import HTTPConnectHandshake
 from wskit.uri import parse_uri
@@ -193,6 +203,47 @@ def test_get_proxy_honours_no_proxy() -> None:
 def test_get_proxy_reads_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("wss_proxy", "http://from-env:1")
     assert get_proxy(WSS) == "http://from-env:1"
+
+
+def _without_proxy_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in _VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
+@pytest.mark.parametrize("name", [*_VARIABLES, *map(str.upper, _VARIABLES)])
+def test_get_proxy_sees_each_variable_of_os_environ(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The check that none is set, before reading them, misses none.
+    _without_proxy_variables(monkeypatch)
+    monkeypatch.setenv(name, "*" if name.lower() == "no_proxy" else "http://from-env:1")
+    expected = None if name.lower() == "no_proxy" else "http://from-env:1"
+    uri = WSS if name.lower() in ("wss_proxy", "https_proxy") else WS
+    if name.lower() == "http_proxy":
+        monkeypatch.delenv("REQUEST_METHOD", raising=False)
+    assert get_proxy(uri) == expected
+    assert not _none_set(os.environ)
+
+
+def test_get_proxy_reads_no_variable_when_none_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Performance device (ARCHITECTURE.md): a dozen lookups in os.environ,
+    # each raising and catching KeyError, were a tenth of a client's handshake.
+    _without_proxy_variables(monkeypatch)
+    read: list[str] = []
+    getitem = type(os.environ).__getitem__
+
+    def spy(environ: os._Environ[str], key: str) -> str:
+        read.append(key)
+        return getitem(environ, key)
+
+    monkeypatch.setattr(type(os.environ), "__getitem__", spy)
+    assert get_proxy(WS) is None
+    assert get_proxy(WSS) is None
+    assert read == []
+    # Other mappings, and an os.environ without a dict of its own, are read.
+    assert get_proxy(WS, {"ws_proxy": "http://a:1"}) == "http://a:1"
+    assert not _none_set({})
 
 
 # bypass_proxy

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import urllib.parse
+
 import pytest
 
+import wskit.uri
 from wskit.exceptions import InvalidURI
 from wskit.uri import WebSocketURI, parse_uri
 
@@ -30,8 +33,44 @@ from wskit.uri import WebSocketURI, parse_uri
         ("ws://example.com/?", WebSocketURI(False, "example.com", 80, "/", "")),
     ],
 )
-def test_parse_uri(uri: str, expected: WebSocketURI) -> None:
-    assert parse_uri(uri) == expected
+def test_parse_uri(uri: str, expected: WebSocketURI, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(wskit.uri, "_PARSED", {})
+    first = parse_uri(uri)
+    assert first == expected
+    # Again, from the cache: the same, in an object of its own.
+    again = parse_uri(uri)
+    assert again == expected
+    assert again is not first
+    assert list(wskit.uri._PARSED) == [uri]
+
+
+def test_parsed_uris_are_cached_up_to_a_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Performance device (ARCHITECTURE.md): urllib.parse and the IDNA codec
+    # were a tenth of a client's handshake.
+    monkeypatch.setattr(wskit.uri, "_PARSED", {})
+    parsed: list[str] = []
+    original = urllib.parse.urlsplit
+
+    def urlsplit(url: str) -> urllib.parse.SplitResult:
+        parsed.append(url)
+        return original(url)
+
+    monkeypatch.setattr(urllib.parse, "urlsplit", urlsplit)
+    uris = [f"ws://example.com/{i}" for i in range(wskit.uri._MAX_PARSED + 1)]
+    for uri in uris * 2:
+        assert parse_uri(uri).path == uri[len("ws://example.com") :]
+    # Each parsed once, but the one past the bound, parsed every time.
+    assert parsed == [*uris, uris[-1]]
+    assert len(wskit.uri._PARSED) == wskit.uri._MAX_PARSED
+
+
+def test_uris_with_credentials_are_not_cached(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(wskit.uri, "_PARSED", {})
+    assert parse_uri("ws://user:secret@example.com/").password == "secret"
+    assert parse_uri("ws://user:secret@example.com/").password == "secret"
+    with pytest.raises(InvalidURI):
+        parse_uri("http://example.com/")
+    assert wskit.uri._PARSED == {}
 
 
 @pytest.mark.parametrize(

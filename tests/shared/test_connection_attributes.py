@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 
 import pytest
 
@@ -25,6 +26,18 @@ def test_attributes_follow_the_protocol() -> None:
     assert connection.request is None
     assert connection.response is None
     assert repr(connection) == f"<ConnectionAttributes {str(protocol.id)[:8]} OPEN>"
+
+
+def test_id_is_the_protocols() -> None:
+    protocol = ServerProtocol(state=State.OPEN)
+    connection: ConnectionAttributes[object] = ConnectionAttributes(protocol)
+    assert connection.id is protocol.id
+    assert connection.id.version == 4
+    # Set on either, it's the same id: the core's logs and the connection's agree.
+    connection.id = replacement = uuid.uuid4()
+    assert protocol.id is replacement
+    protocol.id = other = uuid.uuid4()
+    assert connection.id is other
 
 
 def test_attributes_after_close() -> None:

@@ -257,11 +257,15 @@ class connect:
             tls.setdefault("server_hostname", ws_uri.host)
             tls.setdefault("ssl_handshake_timeout", self.open_timeout)
             tls.setdefault("ssl_shutdown_timeout", self.close_timeout)
-        proxy_tls = {
-            name: kwargs.pop(f"proxy_{name}")
-            for name in ("ssl", *_TLS_ARGUMENTS)
-            if f"proxy_{name}" in kwargs
-        }
+        proxy_tls = (
+            {
+                name: kwargs.pop(f"proxy_{name}")
+                for name in ("ssl", *_TLS_ARGUMENTS)
+                if f"proxy_{name}" in kwargs
+            }
+            if kwargs
+            else {}
+        )
         unix = kwargs.pop("unix", False)
         host = kwargs.pop("host", None) or ws_uri.host
         port = kwargs.pop("port", None) or ws_uri.port

@@ -7,6 +7,7 @@ Sans-I/O :class:`~wskit.protocol.Protocol` they drive; they add how to wait.
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Generic, TypeVar, cast
 
 from ..http11 import Request, Response
@@ -31,12 +32,10 @@ class ConnectionAttributes(Generic[Waiter]):
     # What's set once lives in slots, out of the instance dict, which CPython
     # keeps fast only up to 29 attributes (see wskit.protocol.Protocol). The
     # I/O layers do the same with their settings and closing state.
-    __slots__ = ("__dict__", "__weakref__", "id", "request", "response")
+    __slots__ = ("__dict__", "__weakref__", "request", "response")
 
     def __init__(self, protocol: Protocol) -> None:
         self.protocol = protocol
-        self.id = protocol.id
-        """Unique identifier of the connection, handy in logs."""
         # Every record names the connection, including the core's.
         self.logger: LoggerLike = logging.LoggerAdapter(protocol.logger, {"websocket": self})
         """Logger for this connection."""
@@ -50,6 +49,18 @@ class ConnectionAttributes(Generic[Waiter]):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {str(self.id)[:8]} {self.protocol.state.name}>"
+
+    @property
+    def id(self) -> uuid.UUID:
+        """Unique identifier of the connection (a random UUID), handy in logs.
+
+        The core's :attr:`~wskit.protocol.Protocol.id`, drawn when first read.
+        """
+        return self.protocol.id
+
+    @id.setter
+    def id(self, value: uuid.UUID) -> None:
+        self.protocol.id = value
 
     @property
     def state(self) -> State:
