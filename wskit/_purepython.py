@@ -35,6 +35,7 @@ __all__ = [
     "parse_header",
     "read_frame",
     "read_messages",
+    "receive_messages",
 ]
 
 
@@ -366,6 +367,64 @@ def read_messages(  # noqa: PLR0917 - the C twin's positional signature
         events.append(frame)
         offset = end
     return offset
+
+
+
+def receive_messages(protocol: Any, data: BytesLike, queue: Any) -> int:
+    """Receive the run of whole plain messages at the start of ``data``, if the
+    protocol can take them without its general rules.
+
+    When ``protocol`` (a :class:`~wskit.protocol.Protocol`) is OPEN, reads
+    frames with no message, long payload or buffered bytes in progress, has
+    no extension, debug logging off, and no event or write pending, the
+    frames at the start of ``data`` that :func:`read_messages` takes are added
+    to ``queue`` (a :class:`~wskit.shared.messages.FrameQueue`, as its
+    ``put()`` would, pausing reading past its high-water mark), and counted
+    in ``protocol.bytes_received`` and ``protocol.frames_received``, as
+    ``receive_data()`` and ``events_received()`` would. The caller passes the
+    rest of ``data``, if any, to ``protocol.receive_data()``.
+
+    Returns:
+        How many bytes of ``data`` were received: 0 when the protocol isn't
+        ready or ``data`` doesn't start with such a frame.
+    """
+    states = _imported("wskit.states")
+    if (
+        protocol.state is not states.OPEN
+        or protocol._reading is not states.FRAMES
+        or protocol.incoming_payload is not None
+        or protocol._message_opcode is not None
+        or protocol._buffer
+        or protocol._text_checked
+        or protocol.extensions
+        or protocol.debug
+        or protocol._events
+        or protocol._writes
+    ):
+        return 0
+    run: list[Frame] = []
+    try:
+        end = read_messages(
+            data,
+            0,
+            run,
+            protocol.side is states.SERVER,
+            protocol.max_message_size,
+            protocol.max_fragment_size,
+        )
+    except MemoryError:
+        # Nothing taken: the general path meets the error again and fails
+        # the connection as it does for any error in the parser.
+        return 0
+    if end:
+        protocol.bytes_received += end
+        protocol.frames_received += len(run)
+        frames = queue.frames
+        frames.extend(run)
+        if queue.high is not None and len(frames) > queue.high and not queue.paused:
+            queue.paused = True
+            queue.pause()
+    return end
 
 
 class PayloadBuffer:

@@ -43,6 +43,9 @@ def read_messages(
 ) -> int:
     """Read the run of frames at ``buffer[offset]`` that each carry a whole message."""
 
+def receive_messages(protocol: Any, data: BytesLike, queue: Any, /) -> int:
+    """Receive the run of whole plain messages at the start of ``data`` into ``queue``."""
+
 class PayloadBuffer:
     """The payload of a long frame, unmasked into place as it arrives."""
 

@@ -13,6 +13,8 @@ Exports:
     read_frame: Decode a frame header and, once it has arrived, the payload.
     build_frame: Serialize a frame, masked or not, in one allocation.
     read_messages: Read a run of frames that each carry a whole message.
+    receive_messages: A read of whole messages, from the bytes to the queue
+        that ``recv()`` reads, when the core can take them without its rules.
     PayloadBuffer: The payload of a long frame, unmasked into place as it arrives.
     Waiter: What ``recv()`` awaits in asyncio, resumed in the callback that wakes it.
     IMPLEMENTATION: ``"c"`` or ``"python"``.
@@ -34,6 +36,7 @@ from ._purepython import (
     parse_header,
     read_frame,
     read_messages,
+    receive_messages,
 )
 
 __all__ = [
@@ -46,6 +49,7 @@ __all__ = [
     "parse_header",
     "read_frame",
     "read_messages",
+    "receive_messages",
 ]
 
 IMPLEMENTATION: Literal["c", "python"] = "python"
@@ -61,6 +65,7 @@ if not os.environ.get("WSKIT_NO_SPEEDUPS"):
             parse_header,
             read_frame,
             read_messages,
+            receive_messages,
         )
     except ImportError:  # not built: no compiler, or a pure-Python install
         pass

@@ -35,6 +35,7 @@ from ..protocol import CLOSED, OPEN, SEND_EOF, Event, Protocol
 from ..shared.async_api import AsyncConnectionAPI, to_async
 from ..shared.connection_attributes import ConnectionAttributes
 from ..shared.messages import MESSAGE_TYPES, encode, queue_limits
+from ..speedups import receive_messages
 from ..stats import ConnectionStats, queued_bytes
 from ..typing import BytesLike, Data
 from .messages import Assembler
@@ -562,7 +563,19 @@ class Connection(
         protocol = self.protocol
         self.sent_since_read = False
         if protocol.incoming_payload is None:
-            protocol.receive_data(self.read_buffer[:nbytes])
+            data = self.read_buffer[:nbytes]
+            # Most reads on an open connection hold whole messages and
+            # nothing else: one call takes them to the queue (see
+            # receive_messages). It leaves the core nothing to write and
+            # no event; when writing is paused, _send_answers() may have a
+            # burst to write first.
+            if not self.writing_paused:
+                taken = receive_messages(protocol, data, self.recv_messages.queue)
+                if taken == nbytes:
+                    self.recv_messages.wake()
+                    return
+                data = data[taken:]
+            protocol.receive_data(data)
         else:  # read into the payload's window (see get_buffer)
             protocol.receive_into(nbytes)
             # Still incomplete, so neither whole nor failed (failing drops it):
