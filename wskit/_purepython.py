@@ -36,6 +36,7 @@ __all__ = [
     "read_frame",
     "read_messages",
     "receive_messages",
+    "send_message",
 ]
 
 
@@ -425,6 +426,65 @@ def receive_messages(protocol: Any, data: BytesLike, queue: Any) -> int:
             queue.paused = True
             queue.pause()
     return end
+
+
+
+# A server sends a payload this long or longer after its header, uncopied
+# (wskit.receiving._LONG_PAYLOAD, in Protocol.send_frame()).
+_LONG_PAYLOAD = 2**16
+
+
+def send_message(protocol: Any, message: Any, text: bool | None) -> bytes | None:
+    """Build the frame of a whole message, if the protocol can send it without
+    its general rules.
+
+    When ``protocol`` (a :class:`~wskit.protocol.Protocol`) is OPEN, isn't
+    sending a fragmented message, has no extension, debug logging off, no EOF
+    sent and no write pending, ``message`` (:class:`str`, :class:`bytes`,
+    :class:`bytearray` or :class:`memoryview`) becomes the frame that
+    ``send_text()`` or ``send_binary()`` would queue, text or binary as
+    :func:`~wskit.shared.messages.encode` says, masked on the client's side.
+    It is counted in ``protocol.bytes_sent`` and ``protocol.frames_sent``,
+    and returned rather than queued: the caller writes it.
+
+    Returns:
+        The frame, or :obj:`None` when the protocol isn't ready, the message
+        is of another type, fails to encode or to export a contiguous buffer,
+        or is a server's payload of 64 KiB or more (sent after its header):
+        the caller then takes the general path.
+    """
+    states = _imported("wskit.states")
+    if (
+        protocol.state is not states.OPEN
+        or protocol.expect_continuation_frame
+        or protocol.extensions
+        or protocol.debug
+        or protocol.eof_sent
+        or protocol._writes
+    ):
+        return None
+    server = protocol.side is states.SERVER
+    if isinstance(message, str):
+        is_text = text is not False
+        try:
+            data: BytesLike = message.encode()
+        except UnicodeEncodeError:  # the general path raises it
+            return None
+    elif isinstance(message, (bytes, bytearray, memoryview)):
+        is_text = text is True
+        data = message
+    else:
+        return None
+    try:
+        length = len(_byte_view(data))
+    except BufferError:  # a strided view: the general path raises it
+        return None
+    if server and length >= _LONG_PAYLOAD:
+        return None
+    frame = build_frame(0x81 if is_text else 0x82, data, not server)
+    protocol.bytes_sent += len(frame)
+    protocol.frames_sent += 1
+    return frame
 
 
 class PayloadBuffer:

@@ -48,6 +48,8 @@ int wskit_get_limit(PyObject *obj, Py_ssize_t *limit);
 Py_ssize_t wskit_read_run(const unsigned char *buf, Py_ssize_t len, Py_ssize_t offset,
                           int masked, Py_ssize_t max_message, Py_ssize_t max_fragment,
                           PyObject *events);
+/* _speedups_frames.c: a frame of data's bytes, masked or not (see build_frame). */
+PyObject *wskit_build_frame(unsigned char first, Py_buffer *data, int mask);
 
 /* Each file adds its functions and types to the module: 0, or -1 with an
  * exception set. */
@@ -56,7 +58,7 @@ int wskit_utf8_init(PyObject *module);
 int wskit_frames_init(PyObject *module);
 int wskit_payload_init(PyObject *module);
 int wskit_waiter_init(PyObject *module);
-int wskit_receive_init(PyObject *module);
+int wskit_messages_init(PyObject *module);
 
 #if defined(__GNUC__)
 #pragma GCC visibility pop

@@ -46,6 +46,9 @@ def read_messages(
 def receive_messages(protocol: Any, data: BytesLike, queue: Any, /) -> int:
     """Receive the run of whole plain messages at the start of ``data`` into ``queue``."""
 
+def send_message(protocol: Any, message: Any, text: bool | None, /) -> bytes | None:
+    """Build the frame of a whole message, if ``protocol`` can send it without its rules."""
+
 class PayloadBuffer:
     """The payload of a long frame, unmasked into place as it arrives."""
 

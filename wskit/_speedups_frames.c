@@ -342,29 +342,36 @@ build_frame(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs
     if (mask < 0) {
         return NULL;
     }
-    unsigned char key[4];
-    if (mask && next_mask_key(key) < 0) {
-        return NULL;
-    }
     Py_buffer data;
     if (get_bytes_view(args[1], &data) < 0) {
         return NULL;
     }
-    Py_ssize_t length = data.len;
+    PyObject *result = wskit_build_frame((unsigned char)first, &data, mask);
+    PyBuffer_Release(&data);
+    return result;
+}
+
+/* Build a frame of `data`'s bytes (see build_frame). */
+PyObject *
+wskit_build_frame(unsigned char first, Py_buffer *data, int mask)
+{
+    unsigned char key[4];
+    if (mask && next_mask_key(key) < 0) {
+        return NULL;
+    }
+    Py_ssize_t length = data->len;
     Py_ssize_t header_size = length < 126 ? 2 : length < 65536 ? 4 : 10;
     Py_ssize_t payload_start = header_size + (mask ? 4 : 0);
     if (length > PY_SSIZE_T_MAX - payload_start) {
-        PyBuffer_Release(&data);
         return PyErr_NoMemory();
     }
     PyObject *result = new_frame(payload_start + length);
     if (result == NULL) {
-        PyBuffer_Release(&data);
         return NULL;
     }
     unsigned char *out = (unsigned char *)PyBytes_AS_STRING(result);
     unsigned char mask_bit = mask ? 0x80 : 0;
-    out[0] = (unsigned char)first;
+    out[0] = first;
     if (header_size == 2) {
         out[1] = mask_bit | (unsigned char)length;
     }
@@ -379,7 +386,7 @@ build_frame(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs
             out[2 + i] = (unsigned char)((uint64_t)length >> (56 - 8 * i));
         }
     }
-    const unsigned char *in = (const unsigned char *)data.buf;
+    const unsigned char *in = (const unsigned char *)data->buf;
     /* As in apply_mask(): the result is ours alone and the buffer export
      * stops a bytearray from being resized, so long copies can drop the GIL. */
     int release = length > RELEASE_GIL_THRESHOLD;
@@ -394,7 +401,6 @@ build_frame(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs
     if (release) {
         PyEval_RestoreThread(state);
     }
-    PyBuffer_Release(&data);
     return result;
 }
 

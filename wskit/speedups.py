@@ -15,6 +15,8 @@ Exports:
     read_messages: Read a run of frames that each carry a whole message.
     receive_messages: A read of whole messages, from the bytes to the queue
         that ``recv()`` reads, when the core can take them without its rules.
+    send_message: A whole message to its frame, when the core can send it
+        without its rules.
     PayloadBuffer: The payload of a long frame, unmasked into place as it arrives.
     Waiter: What ``recv()`` awaits in asyncio, resumed in the callback that wakes it.
     IMPLEMENTATION: ``"c"`` or ``"python"``.
@@ -37,6 +39,7 @@ from ._purepython import (
     read_frame,
     read_messages,
     receive_messages,
+    send_message,
 )
 
 __all__ = [
@@ -50,6 +53,7 @@ __all__ = [
     "read_frame",
     "read_messages",
     "receive_messages",
+    "send_message",
 ]
 
 IMPLEMENTATION: Literal["c", "python"] = "python"
@@ -66,6 +70,7 @@ if not os.environ.get("WSKIT_NO_SPEEDUPS"):
             read_frame,
             read_messages,
             receive_messages,
+            send_message,
         )
     except ImportError:  # not built: no compiler, or a pure-Python install
         pass

@@ -35,7 +35,7 @@ from ..protocol import CLOSED, OPEN, SEND_EOF, Event, Protocol
 from ..shared.async_api import AsyncConnectionAPI, to_async
 from ..shared.connection_attributes import ConnectionAttributes
 from ..shared.messages import MESSAGE_TYPES, encode, queue_limits
-from ..speedups import receive_messages
+from ..speedups import receive_messages, send_message
 from ..stats import ConnectionStats, queued_bytes
 from ..typing import BytesLike, Data
 from .messages import Assembler
@@ -256,6 +256,15 @@ class Connection(
             TypeError: The message is of an unsupported type.
         """
         if isinstance(message, MESSAGE_TYPES):
+            # Most messages: one call builds the frame, if the core would on
+            # its own fast path (see send_message); it declines the rest.
+            if self.fragmented_send_waiter is None:
+                frame = send_message(self.protocol, message, text)
+                if frame is not None:
+                    self._write_frame(frame)
+                    if self.writing_paused:
+                        await self._drain()
+                    return
             is_text, data = encode(message, text)
             if self.fragmented_send_waiter is not None:
                 await self._wait_for_fragmented_send()

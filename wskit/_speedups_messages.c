@@ -1,14 +1,22 @@
 /*
- * wskit._speedups: receive_messages(), the common case of a read on an open
- * connection in one call: a run of frames that each carry a whole plain
- * message goes from the bytes read to the queue that recv() reads, counted
- * in the core's statistics, without the core's receive_data(),
- * events_received() and the assembler's put() for each.
+ * wskit._speedups: the per-message path of an open connection, each way in
+ * one call, for the asyncio layer.
  *
- * It reads the core's state and takes only what the core's own fast path
- * (read_messages, in Protocol._parse_frames) would take, where the I/O
- * layer would have nothing else to do: no event pending, nothing to write.
- * The rest of the read, if any, goes to receive_data() as before.
+ * - receive_messages(): a run of frames that each carry a whole plain
+ *   message goes from the bytes read to the queue that recv() reads,
+ *   counted in the core's statistics, without the core's receive_data(),
+ *   events_received() and the assembler's put() for each. It takes only
+ *   what the core's own fast path (read_messages, in
+ *   Protocol._parse_frames) would take, where the I/O layer would have
+ *   nothing else to do: no event pending, nothing to write. The rest of the
+ *   read, if any, goes to receive_data() as before.
+ * - send_message(): a whole message, str or bytes-like, to the frame that
+ *   the core's send_text() or send_binary() would queue on its fast path
+ *   (build_frame), counted, without encode() and those calls.
+ *
+ * Both read the core's state, and decline (0 or None) whatever the core's
+ * general rules would handle differently; the caller then takes the general
+ * path, which raises the errors.
  */
 
 #include "_speedups.h"
@@ -18,7 +26,8 @@ static PyObject *str_state, *str_reading, *str_incoming_payload, *str_buffer,
     *str_message_opcode, *str_text_checked, *str_extensions, *str_debug, *str_events,
     *str_writes, *str_side, *str_max_message_size, *str_max_fragment_size,
     *str_bytes_received, *str_frames_received, *str_frames, *str_high, *str_paused,
-    *str_pause, *str_extend;
+    *str_pause, *str_extend, *str_expect_continuation_frame, *str_eof_sent, *str_bytes_sent,
+    *str_frames_sent;
 
 /* wskit.states.OPEN, FRAMES and SERVER. Looked up on first use: the core
  * imports this module. */
@@ -245,9 +254,116 @@ receive_messages(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t 
     return PyLong_FromSsize_t(end);
 }
 
-static PyMethodDef receive_methods[] = {
+/* A server sends a payload this long or longer after its header, uncopied
+ * (wskit.receiving._LONG_PAYLOAD, in Protocol.send_frame()). */
+#define LONG_PAYLOAD (64 * 1024)
+
+/* Whether the core would build a whole message's frame on its fast path:
+ * 1, 0, or -1 with an exception set. */
+static int
+ready_to_send(PyObject *protocol)
+{
+    int ready;
+    if ((ready = attr_is(protocol, str_state, open_state)) != 1 ||
+        (ready = attr_is_false(protocol, str_expect_continuation_frame)) != 1 ||
+        (ready = attr_is_false(protocol, str_extensions)) != 1 ||
+        (ready = attr_is_false(protocol, str_debug)) != 1 ||
+        (ready = attr_is_false(protocol, str_eof_sent)) != 1 ||
+        (ready = attr_is_false(protocol, str_writes)) != 1) {
+        return ready;
+    }
+    return 1;
+}
+
+PyDoc_STRVAR(send_message_doc,
+"send_message(protocol, message, text, /)\n"
+"--\n"
+"\n"
+"Build the frame of a whole message, if the protocol can send it without\n"
+"its general rules.\n"
+"\n"
+"When protocol (a wskit.protocol.Protocol) is OPEN, isn't sending a\n"
+"fragmented message, has no extension, debug logging off, no EOF sent and\n"
+"no write pending, message (str, bytes, bytearray or memoryview) becomes the\n"
+"frame that send_text() or send_binary() would queue: text unless message\n"
+"is bytes-like and text isn't True, or message is str and text is False,\n"
+"as wskit.shared.messages.encode() says; masked on the client's side. It is\n"
+"counted in protocol.bytes_sent and protocol.frames_sent, and returned\n"
+"rather than queued: the caller writes it.\n"
+"\n"
+"Returns:\n"
+"    The frame, or None when the protocol isn't ready, the message is of\n"
+"    another type, fails to encode or to export a contiguous buffer, or\n"
+"    is a server's payload of 64 KiB or more (sent after its header): the\n"
+"    caller then takes the general path.\n");
+
+static PyObject *
+send_message(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_Format(PyExc_TypeError, "send_message() takes 3 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    PyObject *protocol = args[0], *message = args[1], *text = args[2];
+    if (open_state == NULL && load_states() < 0) {
+        return NULL;
+    }
+    int ready = ready_to_send(protocol);
+    if (ready <= 0) {
+        return ready < 0 ? NULL : Py_NewRef(Py_None);
+    }
+    int server = attr_is(protocol, str_side, server_side);
+    if (server < 0) {
+        return NULL;
+    }
+    PyObject *encoded = NULL;
+    int is_text;
+    if (PyUnicode_Check(message)) {
+        is_text = text != Py_False;
+        encoded = PyUnicode_AsUTF8String(message);
+        if (encoded == NULL) {
+            PyErr_Clear();  /* the general path raises it */
+            Py_RETURN_NONE;
+        }
+    }
+    else if (PyBytes_Check(message) || PyByteArray_Check(message) ||
+             PyMemoryView_Check(message)) {
+        is_text = text == Py_True;
+    }
+    else {
+        Py_RETURN_NONE;
+    }
+    Py_buffer data;
+    if (get_bytes_view(encoded != NULL ? encoded : message, &data) < 0) {
+        PyErr_Clear();  /* a strided view: the general path raises it */
+        Py_XDECREF(encoded);
+        Py_RETURN_NONE;
+    }
+    PyObject *frame = NULL;
+    if (server && data.len >= LONG_PAYLOAD) {
+        frame = Py_NewRef(Py_None);
+    }
+    else {
+        frame = wskit_build_frame(is_text ? 0x81 : 0x82, &data, !server);
+    }
+    PyBuffer_Release(&data);
+    Py_XDECREF(encoded);
+    if (frame == NULL || frame == Py_None) {
+        return frame;
+    }
+    if (add_to(protocol, str_bytes_sent, PyBytes_GET_SIZE(frame)) < 0 ||
+        add_to(protocol, str_frames_sent, 1) < 0) {
+        Py_DECREF(frame);
+        return NULL;
+    }
+    return frame;
+}
+
+static PyMethodDef messages_methods[] = {
     {"receive_messages", (PyCFunction)(void (*)(void))receive_messages, METH_FASTCALL,
      receive_messages_doc},
+    {"send_message", (PyCFunction)(void (*)(void))send_message, METH_FASTCALL,
+     send_message_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -259,7 +375,7 @@ intern(PyObject **name, const char *text)
 }
 
 int
-wskit_receive_init(PyObject *module)
+wskit_messages_init(PyObject *module)
 {
     if (intern(&str_state, "state") < 0 || intern(&str_reading, "_reading") < 0 ||
         intern(&str_incoming_payload, "incoming_payload") < 0 ||
@@ -275,8 +391,11 @@ wskit_receive_init(PyObject *module)
         intern(&str_frames_received, "frames_received") < 0 ||
         intern(&str_frames, "frames") < 0 || intern(&str_high, "high") < 0 ||
         intern(&str_paused, "paused") < 0 || intern(&str_pause, "pause") < 0 ||
-        intern(&str_extend, "extend") < 0) {
+        intern(&str_extend, "extend") < 0 ||
+        intern(&str_expect_continuation_frame, "expect_continuation_frame") < 0 ||
+        intern(&str_eof_sent, "eof_sent") < 0 || intern(&str_bytes_sent, "bytes_sent") < 0 ||
+        intern(&str_frames_sent, "frames_sent") < 0) {
         return -1;
     }
-    return PyModule_AddFunctions(module, receive_methods);
+    return PyModule_AddFunctions(module, messages_methods);
 }
