@@ -370,7 +370,6 @@ def read_messages(  # noqa: PLR0917 - the C twin's positional signature
     return offset
 
 
-
 def receive_messages(protocol: Any, data: BytesLike, queue: Any) -> int:
     """Receive the run of whole plain messages at the start of ``data``, if the
     protocol can take them without its general rules.
@@ -426,7 +425,6 @@ def receive_messages(protocol: Any, data: BytesLike, queue: Any) -> int:
             queue.paused = True
             queue.pause()
     return end
-
 
 
 # A server sends a payload this long or longer after its header, uncopied

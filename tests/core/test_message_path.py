@@ -156,7 +156,8 @@ def debug(protocol: Protocol) -> None:
 
 def event_pending(protocol: Protocol) -> None:
     protocol.receive_data(to_server(PONG, b"!"))  # nothing to answer
-    assert protocol._events and not protocol._writes
+    assert protocol._events
+    assert not protocol._writes
 
 
 def write_pending(protocol: Protocol) -> None:
@@ -392,4 +393,3 @@ def test_logging_debug_takes_the_general_path(impl: ModuleType) -> None:
     protocol = Protocol(SERVER, logger=logger)
     assert impl.receive_messages(protocol, to_server(BINARY, b"x"), Queue()) == 0
     assert impl.send_message(protocol, b"x", None) is None
-
