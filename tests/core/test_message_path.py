@@ -208,6 +208,25 @@ def test_receive_messages_without_a_queue_limit(impl: ModuleType) -> None:
     assert (len(queue), queue.paused, queue.pauses) == (100, False, 0)
 
 
+def test_counters_past_a_machine_word(impl: ModuleType) -> None:
+    # C adds to a small int in place, to any other through the int's addition.
+    protocol = Protocol(SERVER)
+    big = 2**70
+    protocol.bytes_received = protocol.frames_received = big
+    protocol.bytes_sent = protocol.frames_sent = big
+    data = to_server(BINARY, b"x")
+    assert impl.receive_messages(protocol, data, Queue()) == len(data)
+    frame = impl.send_message(protocol, b"y", None)
+    assert counters(protocol) == (
+        big + len(data),
+        big + 1,
+        big + 1,
+        big + len(frame),
+        big + 1,
+        big + 1,
+    )
+
+
 def test_receive_messages_takes_nothing_when_the_run_fails(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
