@@ -370,51 +370,33 @@ def read_messages(  # noqa: PLR0917 - the C twin's positional signature
     return offset
 
 
-def receive_messages(protocol: Any, data: BytesLike, queue: Any) -> int:
-    """Receive the run of whole plain messages at the start of ``data``, if the
-    protocol can take them without its general rules.
+def receive_messages(  # noqa: PLR0917 - the C twin's positional signature
+    protocol: Any,
+    data: BytesLike,
+    queue: Any,
+    masked: bool,
+    max_message_size: int | None,
+    max_fragment_size: int | None,
+) -> int:
+    """Receive the run of frames at the start of ``data`` that each carry a
+    whole message, as :func:`read_messages` reads it, into ``queue``.
 
-    When ``protocol`` (a :class:`~wskit.protocol.Protocol`) is OPEN, reads
-    frames with no message, long payload or buffered bytes in progress, has
-    no extension, debug logging off, and no event or write pending, the
-    frames at the start of ``data`` that :func:`read_messages` takes are added
-    to ``queue`` (a :class:`~wskit.shared.messages.FrameQueue`, as its
-    ``put()`` would, pausing reading past its high-water mark), and counted
-    in ``protocol.bytes_received`` and ``protocol.frames_received``, as
-    ``receive_data()`` and ``events_received()`` would. The caller passes the
-    rest of ``data``, if any, to ``protocol.receive_data()``.
+    For :meth:`~wskit.protocol.Protocol.receive_messages`, once it has
+    checked that its general rules have nothing to do with such frames. They
+    are added to ``queue`` (a :class:`~wskit.shared.messages.FrameQueue`) as
+    its ``put()`` would add each, pausing reading past its high-water mark,
+    and counted in ``protocol.bytes_received`` and
+    ``protocol.frames_received``, as ``receive_data()`` and
+    ``events_received()`` would count them.
 
     Returns:
-        How many bytes of ``data`` were received: 0 when the protocol isn't
-        ready or ``data`` doesn't start with such a frame.
+        How many bytes of ``data`` were received; 0 if an error stopped the
+        run (nothing is taken then: the general rules meet it again).
     """
-    states = _imported("wskit.states")
-    if (
-        protocol.state is not states.OPEN
-        or protocol._reading is not states.FRAMES
-        or protocol.incoming_payload is not None
-        or protocol._message_opcode is not None
-        or protocol._buffer
-        or protocol._text_checked
-        or protocol.extensions
-        or protocol.debug
-        or protocol._events
-        or protocol._writes
-    ):
-        return 0
     run: list[Frame] = []
     try:
-        end = read_messages(
-            data,
-            0,
-            run,
-            protocol.side is states.SERVER,
-            protocol.max_message_size,
-            protocol.max_fragment_size,
-        )
+        end = read_messages(data, 0, run, masked, max_message_size, max_fragment_size)
     except MemoryError:
-        # Nothing taken: the general path meets the error again and fails
-        # the connection as it does for any error in the parser.
         return 0
     if end:
         protocol.bytes_received += end
@@ -427,41 +409,27 @@ def receive_messages(protocol: Any, data: BytesLike, queue: Any) -> int:
     return end
 
 
-# A server sends a payload this long or longer after its header, uncopied
-# (wskit.receiving._LONG_PAYLOAD, in Protocol.send_frame()).
-_LONG_PAYLOAD = 2**16
+def send_message(
+    protocol: Any, message: Any, text: bool | None, mask: bool, max_length: int | None
+) -> bytes | None:
+    """Build the frame of a whole message, as ``send_text()`` or
+    ``send_binary()`` would.
 
-
-def send_message(protocol: Any, message: Any, text: bool | None) -> bytes | None:
-    """Build the frame of a whole message, if the protocol can send it without
-    its general rules.
-
-    When ``protocol`` (a :class:`~wskit.protocol.Protocol`) is OPEN, isn't
-    sending a fragmented message, has no extension, debug logging off, no EOF
-    sent and no write pending, ``message`` (:class:`str`, :class:`bytes`,
-    :class:`bytearray` or :class:`memoryview`) becomes the frame that
-    ``send_text()`` or ``send_binary()`` would queue, text or binary as
-    :func:`~wskit.shared.messages.encode` says, masked on the client's side.
-    It is counted in ``protocol.bytes_sent`` and ``protocol.frames_sent``,
-    and returned rather than queued: the caller writes it.
+    For :meth:`~wskit.protocol.Protocol.send_message`, once it has checked
+    that its general rules have nothing to do with a whole message.
+    ``message`` (:class:`str`, :class:`bytes`, :class:`bytearray` or
+    :class:`memoryview`) is text or binary as
+    :func:`~wskit.shared.messages.encode` says. The frame is masked if
+    ``mask`` is true, counted in ``protocol.bytes_sent`` and
+    ``protocol.frames_sent``, and returned rather than queued: the caller
+    writes it.
 
     Returns:
-        The frame, or :obj:`None` when the protocol isn't ready, the message
-        is of another type, fails to encode or to export a contiguous buffer,
-        or is a server's payload of 64 KiB or more (sent after its header):
-        the caller then takes the general path.
+        The frame, or :obj:`None` when the message is of another type, fails
+        to encode or to export a contiguous buffer, or has ``max_length``
+        bytes or more (:obj:`None` for no limit): the caller then takes the
+        general path.
     """
-    states = _imported("wskit.states")
-    if (
-        protocol.state is not states.OPEN
-        or protocol.expect_continuation_frame
-        or protocol.extensions
-        or protocol.debug
-        or protocol.eof_sent
-        or protocol._writes
-    ):
-        return None
-    server = protocol.side is states.SERVER
     if isinstance(message, str):
         is_text = text is not False
         try:
@@ -477,9 +445,9 @@ def send_message(protocol: Any, message: Any, text: bool | None) -> bytes | None
         length = len(_byte_view(data))
     except BufferError:  # a strided view: the general path raises it
         return None
-    if server and length >= _LONG_PAYLOAD:
+    if max_length is not None and length >= max_length:
         return None
-    frame = build_frame(0x81 if is_text else 0x82, data, not server)
+    frame = build_frame(0x81 if is_text else 0x82, data, mask)
     protocol.bytes_sent += len(frame)
     protocol.frames_sent += 1
     return frame

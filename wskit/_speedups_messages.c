@@ -1,22 +1,17 @@
 /*
  * wskit._speedups: the per-message path of an open connection, each way in
- * one call, for the asyncio layer.
+ * one call, for the core's Protocol.receive_messages() and
+ * Protocol.send_message(), which decide when the core's general rules have
+ * nothing to do with a message and call these then.
  *
  * - receive_messages(): a run of frames that each carry a whole plain
- *   message goes from the bytes read to the queue that recv() reads,
- *   counted in the core's statistics, without the core's receive_data(),
- *   events_received() and the assembler's put() for each. It takes only
- *   what the core's own fast path (read_messages, in
- *   Protocol._parse_frames) would take, where the I/O layer would have
- *   nothing else to do: no event pending, nothing to write. The rest of the
- *   read, if any, goes to receive_data() as before.
+ *   message (read_messages' run) goes from the bytes read to the queue that
+ *   recv() reads, counted in the core's statistics, without the core's
+ *   receive_data(), events_received() and the assembler's put() for each.
  * - send_message(): a whole message, str or bytes-like, to the frame that
- *   the core's send_text() or send_binary() would queue on its fast path
- *   (build_frame), counted, without encode() and those calls.
- *
- * Both read the core's state, and decline (0 or None) whatever the core's
- * general rules would handle differently; the caller then takes the general
- * path, which raises the errors.
+ *   the core's send_text() or send_binary() would queue (build_frame),
+ *   counted, without encode() and those calls. It declines (None) what
+ *   those would handle otherwise or refuse, so that they raise the errors.
  */
 
 #include "_speedups.h"
@@ -24,51 +19,10 @@
 #include <structmember.h> /* T_OBJECT_EX, READONLY */
 
 /* Attribute names, interned once. */
-static PyObject *str_state, *str_reading, *str_incoming_payload, *str_buffer,
-    *str_message_opcode, *str_text_checked, *str_extensions, *str_debug, *str_events,
-    *str_writes, *str_side, *str_max_message_size, *str_max_fragment_size,
-    *str_bytes_received, *str_frames_received, *str_frames, *str_high, *str_paused,
-    *str_pause, *str_extend, *str_expect_continuation_frame, *str_eof_sent, *str_bytes_sent,
-    *str_frames_sent;
+static PyObject *str_bytes_received, *str_frames_received, *str_frames, *str_high,
+    *str_paused, *str_pause, *str_extend, *str_bytes_sent, *str_frames_sent;
 
-/* wskit.states.OPEN, FRAMES and SERVER. Looked up on first use: the core
- * imports this module. */
-static PyObject *open_state, *frames_reading, *server_side;
-
-static int
-load_states(void)
-{
-    PyObject *states = PyImport_ImportModule("wskit.states");
-    if (states == NULL) {
-        return -1;
-    }
-    open_state = PyObject_GetAttrString(states, "OPEN");
-    frames_reading = PyObject_GetAttrString(states, "FRAMES");
-    server_side = PyObject_GetAttrString(states, "SERVER");
-    Py_DECREF(states);
-    if (open_state == NULL || frames_reading == NULL || server_side == NULL) {
-        Py_CLEAR(open_state);
-        Py_CLEAR(frames_reading);
-        Py_CLEAR(server_side);
-        return -1;
-    }
-    return 0;
-}
-
-/* Whether obj.name is `expected` (identity): 1, 0, or -1 with an exception. */
-static int
-attr_is(PyObject *obj, PyObject *name, PyObject *expected)
-{
-    PyObject *value = PyObject_GetAttr(obj, name);
-    if (value == NULL) {
-        return -1;
-    }
-    int result = value == expected;
-    Py_DECREF(value);
-    return result;
-}
-
-/* Whether obj.name is false (an empty buffer, list, 0, False): 1, 0, or -1. */
+/* Whether obj.name is false: 1, 0, or -1 with an exception set. */
 static int
 attr_is_false(PyObject *obj, PyObject *name)
 {
@@ -79,27 +33,6 @@ attr_is_false(PyObject *obj, PyObject *name)
     int truth = PyObject_IsTrue(value);
     Py_DECREF(value);
     return truth < 0 ? -1 : !truth;
-}
-
-/* Whether the core reads frames with nothing in progress or pending, as its
- * fast path requires: 1, 0, or -1 with an exception set. */
-static int
-ready_for_messages(PyObject *protocol)
-{
-    int ready;
-    if ((ready = attr_is(protocol, str_state, open_state)) != 1 ||
-        (ready = attr_is(protocol, str_reading, frames_reading)) != 1 ||
-        (ready = attr_is(protocol, str_incoming_payload, Py_None)) != 1 ||
-        (ready = attr_is(protocol, str_message_opcode, Py_None)) != 1 ||
-        (ready = attr_is_false(protocol, str_buffer)) != 1 ||
-        (ready = attr_is_false(protocol, str_text_checked)) != 1 ||
-        (ready = attr_is_false(protocol, str_extensions)) != 1 ||
-        (ready = attr_is_false(protocol, str_debug)) != 1 ||
-        (ready = attr_is_false(protocol, str_events)) != 1 ||
-        (ready = attr_is_false(protocol, str_writes)) != 1) {
-        return ready;
-    }
-    return 1;
 }
 
 /* Where type's attribute `name` lives in its instances, if it is a slot
@@ -161,19 +94,6 @@ add_to(PyObject *obj, PyObject *name, Py_ssize_t delta)
     return status;
 }
 
-/* A limit of the core, as wskit_get_limit() reads it. */
-static int
-get_limit_attr(PyObject *protocol, PyObject *name, Py_ssize_t *limit)
-{
-    PyObject *value = PyObject_GetAttr(protocol, name);
-    if (value == NULL) {
-        return -1;
-    }
-    int status = wskit_get_limit(value, limit);
-    Py_DECREF(value);
-    return status;
-}
-
 /* Add the frames of `run` to the queue, as FrameQueue.put() adds each:
  * past `high` frames, pause reading, once. */
 static int
@@ -220,45 +140,36 @@ queue_frames(PyObject *queue, PyObject *run)
 }
 
 PyDoc_STRVAR(receive_messages_doc,
-"receive_messages(protocol, data, queue, /)\n"
+"receive_messages(protocol, data, queue, masked, max_message_size, max_fragment_size, /)\n"
 "--\n"
 "\n"
-"Receive the run of whole plain messages at the start of data, if the\n"
-"protocol can take them without its general rules.\n"
+"Receive the run of frames at the start of data that each carry a whole\n"
+"message, as read_messages() reads it, into queue.\n"
 "\n"
-"When protocol (a wskit.protocol.Protocol) is OPEN, reads frames with no\n"
-"message, long payload or buffered bytes in progress, has no extension,\n"
-"debug logging off, and no event or write pending, the frames at the start\n"
-"of data that read_messages() takes are added to queue (a\n"
-"wskit.shared.messages.FrameQueue, as its put() would, pausing reading past\n"
-"its high-water mark), and counted in protocol.bytes_received and\n"
-"protocol.frames_received, as receive_data() and events_received() would.\n"
-"The caller passes the rest of data, if any, to protocol.receive_data().\n"
+"For Protocol.receive_messages(), once it has checked that its general rules\n"
+"have nothing to do with such frames. They are added to queue (a\n"
+"wskit.shared.messages.FrameQueue) as its put() would add each, pausing\n"
+"reading past its high-water mark, and counted in protocol.bytes_received\n"
+"and protocol.frames_received, as receive_data() and events_received()\n"
+"would count them.\n"
 "\n"
 "Returns:\n"
-"    How many bytes of data were received: 0 when the protocol isn't ready\n"
-"    or data doesn't start with such a frame.\n");
+"    How many bytes of data were received; 0 if an error stopped the run\n"
+"    (nothing is taken then: the general rules meet it again).\n");
 
 static PyObject *
 receive_messages(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 3) {
-        PyErr_Format(PyExc_TypeError, "receive_messages() takes 3 arguments (%zd given)",
+    if (nargs != 6) {
+        PyErr_Format(PyExc_TypeError, "receive_messages() takes 6 arguments (%zd given)",
                      nargs);
         return NULL;
     }
     PyObject *protocol = args[0], *queue = args[2];
-    if (open_state == NULL && load_states() < 0) {
-        return NULL;
-    }
-    int ready = ready_for_messages(protocol);
-    if (ready <= 0) {
-        return ready < 0 ? NULL : PyLong_FromLong(0);
-    }
-    int masked = attr_is(protocol, str_side, server_side);
+    int masked = PyObject_IsTrue(args[3]);
     Py_ssize_t max_message, max_fragment;
-    if (masked < 0 || get_limit_attr(protocol, str_max_message_size, &max_message) < 0 ||
-        get_limit_attr(protocol, str_max_fragment_size, &max_fragment) < 0) {
+    if (masked < 0 || wskit_get_limit(args[4], &max_message) < 0 ||
+        wskit_get_limit(args[5], &max_fragment) < 0) {
         return NULL;
     }
     Py_buffer view;
@@ -291,66 +202,35 @@ receive_messages(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t 
     return PyLong_FromSsize_t(end);
 }
 
-/* A server sends a payload this long or longer after its header, uncopied
- * (wskit.receiving._LONG_PAYLOAD, in Protocol.send_frame()). */
-#define LONG_PAYLOAD (64 * 1024)
-
-/* Whether the core would build a whole message's frame on its fast path:
- * 1, 0, or -1 with an exception set. */
-static int
-ready_to_send(PyObject *protocol)
-{
-    int ready;
-    if ((ready = attr_is(protocol, str_state, open_state)) != 1 ||
-        (ready = attr_is_false(protocol, str_expect_continuation_frame)) != 1 ||
-        (ready = attr_is_false(protocol, str_extensions)) != 1 ||
-        (ready = attr_is_false(protocol, str_debug)) != 1 ||
-        (ready = attr_is_false(protocol, str_eof_sent)) != 1 ||
-        (ready = attr_is_false(protocol, str_writes)) != 1) {
-        return ready;
-    }
-    return 1;
-}
-
 PyDoc_STRVAR(send_message_doc,
-"send_message(protocol, message, text, /)\n"
+"send_message(protocol, message, text, mask, max_length, /)\n"
 "--\n"
 "\n"
-"Build the frame of a whole message, if the protocol can send it without\n"
-"its general rules.\n"
+"Build the frame of a whole message, as send_text() or send_binary() would.\n"
 "\n"
-"When protocol (a wskit.protocol.Protocol) is OPEN, isn't sending a\n"
-"fragmented message, has no extension, debug logging off, no EOF sent and\n"
-"no write pending, message (str, bytes, bytearray or memoryview) becomes the\n"
-"frame that send_text() or send_binary() would queue: text unless message\n"
-"is bytes-like and text isn't True, or message is str and text is False,\n"
-"as wskit.shared.messages.encode() says; masked on the client's side. It is\n"
-"counted in protocol.bytes_sent and protocol.frames_sent, and returned\n"
-"rather than queued: the caller writes it.\n"
+"For Protocol.send_message(), once it has checked that its general rules\n"
+"have nothing to do with a whole message. message (str, bytes, bytearray\n"
+"or memoryview) is text or binary as wskit.shared.messages.encode() says:\n"
+"text if it is str, unless text is False, or if text is True. The frame is\n"
+"masked if mask is true, counted in protocol.bytes_sent and\n"
+"protocol.frames_sent, and returned rather than queued: the caller writes it.\n"
 "\n"
 "Returns:\n"
-"    The frame, or None when the protocol isn't ready, the message is of\n"
-"    another type, fails to encode or to export a contiguous buffer, or\n"
-"    is a server's payload of 64 KiB or more (sent after its header): the\n"
-"    caller then takes the general path.\n");
+"    The frame, or None when the message is of another type, fails to\n"
+"    encode or to export a contiguous buffer, or has max_length bytes or\n"
+"    more (None for no limit): the caller then takes the general path.\n");
 
 static PyObject *
 send_message(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 3) {
-        PyErr_Format(PyExc_TypeError, "send_message() takes 3 arguments (%zd given)", nargs);
+    if (nargs != 5) {
+        PyErr_Format(PyExc_TypeError, "send_message() takes 5 arguments (%zd given)", nargs);
         return NULL;
     }
     PyObject *protocol = args[0], *message = args[1], *text = args[2];
-    if (open_state == NULL && load_states() < 0) {
-        return NULL;
-    }
-    int ready = ready_to_send(protocol);
-    if (ready <= 0) {
-        return ready < 0 ? NULL : Py_NewRef(Py_None);
-    }
-    int server = attr_is(protocol, str_side, server_side);
-    if (server < 0) {
+    int mask = PyObject_IsTrue(args[3]);
+    Py_ssize_t max_length;
+    if (mask < 0 || wskit_get_limit(args[4], &max_length) < 0) {
         return NULL;
     }
     PyObject *encoded = NULL;
@@ -376,12 +256,12 @@ send_message(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t narg
         Py_XDECREF(encoded);
         Py_RETURN_NONE;
     }
-    PyObject *frame = NULL;
-    if (server && data.len >= LONG_PAYLOAD) {
+    PyObject *frame;
+    if (max_length >= 0 && data.len >= max_length) {
         frame = Py_NewRef(Py_None);
     }
     else {
-        frame = wskit_build_frame(is_text ? 0x81 : 0x82, &data, !server);
+        frame = wskit_build_frame(is_text ? 0x81 : 0x82, &data, mask);
     }
     PyBuffer_Release(&data);
     Py_XDECREF(encoded);
@@ -414,23 +294,11 @@ intern(PyObject **name, const char *text)
 int
 wskit_messages_init(PyObject *module)
 {
-    if (intern(&str_state, "state") < 0 || intern(&str_reading, "_reading") < 0 ||
-        intern(&str_incoming_payload, "incoming_payload") < 0 ||
-        intern(&str_buffer, "_buffer") < 0 ||
-        intern(&str_message_opcode, "_message_opcode") < 0 ||
-        intern(&str_text_checked, "_text_checked") < 0 ||
-        intern(&str_extensions, "extensions") < 0 || intern(&str_debug, "debug") < 0 ||
-        intern(&str_events, "_events") < 0 || intern(&str_writes, "_writes") < 0 ||
-        intern(&str_side, "side") < 0 ||
-        intern(&str_max_message_size, "max_message_size") < 0 ||
-        intern(&str_max_fragment_size, "max_fragment_size") < 0 ||
-        intern(&str_bytes_received, "bytes_received") < 0 ||
+    if (intern(&str_bytes_received, "bytes_received") < 0 ||
         intern(&str_frames_received, "frames_received") < 0 ||
         intern(&str_frames, "frames") < 0 || intern(&str_high, "high") < 0 ||
         intern(&str_paused, "paused") < 0 || intern(&str_pause, "pause") < 0 ||
-        intern(&str_extend, "extend") < 0 ||
-        intern(&str_expect_continuation_frame, "expect_continuation_frame") < 0 ||
-        intern(&str_eof_sent, "eof_sent") < 0 || intern(&str_bytes_sent, "bytes_sent") < 0 ||
+        intern(&str_extend, "extend") < 0 || intern(&str_bytes_sent, "bytes_sent") < 0 ||
         intern(&str_frames_sent, "frames_sent") < 0) {
         return -1;
     }

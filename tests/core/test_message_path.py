@@ -1,10 +1,11 @@
 """The per-message path of an open connection in one call, C and Python.
 
-``receive_messages()`` and ``send_message()`` (wskit.speedups) do what the
-core's general rules do for whole plain messages, and decline the rest. The
-tests hold both implementations to those rules: same frames, same bytes,
-same statistics, same state afterwards, and nothing taken or changed when
-they decline.
+``Protocol.receive_messages()`` and ``Protocol.send_message()`` do what the
+core's general rules do for whole plain messages, through
+``receive_messages()`` and ``send_message()`` of wskit.speedups, and decline
+the rest. The tests hold both implementations to those rules: same frames,
+same bytes, same statistics, same state afterwards, and nothing taken or
+changed when they decline.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import wskit.protocol
+import wskit.receiving
 from tests.c_extension import C_SPEEDUPS as _speedups
 from tests.c_extension import needs_c
 from tests.core.test_protocol import frame_specs, to_client, to_server, unmasked
@@ -36,10 +39,18 @@ IMPLEMENTATIONS = [
 ]
 
 
+def use(monkeypatch: pytest.MonkeyPatch, module: ModuleType) -> None:
+    """Have the core call ``module``'s twins."""
+    monkeypatch.setattr(wskit.receiving, "receive_messages", module.receive_messages)
+    monkeypatch.setattr(wskit.protocol, "send_message", module.send_message)
+
+
 @pytest.fixture(params=IMPLEMENTATIONS)
-def impl(request: pytest.FixtureRequest) -> ModuleType:
-    """The implementation under test: ``wskit._purepython`` or ``wskit._speedups``."""
+def impl(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """The implementation under test, which the core calls: ``wskit._purepython`` or
+    ``wskit._speedups``."""
     module: ModuleType = request.param
+    use(monkeypatch, module)
     return module
 
 
@@ -79,7 +90,7 @@ def test_receive_messages_takes_whole_messages(impl: ModuleType, side: Side) -> 
     data = frames_in(side, (TEXT, "κόσμε".encode()), (BINARY, b"\x00\xff"), (BINARY, b""))
     fast, general = Protocol(side), Protocol(side)
     queue = Queue()
-    assert impl.receive_messages(fast, memoryview(data), queue) == len(data)
+    assert fast.receive_messages(memoryview(data), queue) == len(data)
     general.receive_data(data)
     assert list(queue.frames) == general.events_received()
     assert counters(fast) == counters(general) == (len(data), 3, 3, 0, 0, 0)
@@ -92,7 +103,7 @@ def test_receive_messages_stops_where_the_general_rules_start(impl: ModuleType) 
     data = message + to_server(PING, b"?") + to_server(BINARY, b"later")
     protocol = Protocol(SERVER)
     queue = Queue()
-    assert impl.receive_messages(protocol, data, queue) == len(message)
+    assert protocol.receive_messages(data, queue) == len(message)
     assert list(queue.frames) == [Frame(TEXT, b"ok")]
     assert counters(protocol)[:3] == (len(message), 1, 1)
 
@@ -113,7 +124,7 @@ def test_receive_messages_stops_where_the_general_rules_start(impl: ModuleType) 
 def test_receive_messages_takes_nothing_else(impl: ModuleType, data: bytes) -> None:
     protocol = Protocol(SERVER, max_size=100)
     queue = Queue()
-    assert impl.receive_messages(protocol, data, queue) == 0
+    assert protocol.receive_messages(data, queue) == 0
     assert not queue.frames
     assert counters(protocol) == (0, 0, 0, 0, 0, 0)
 
@@ -184,7 +195,7 @@ def test_receive_messages_declines_unless_ready(impl: ModuleType, prepare: Any) 
     prepare(protocol)
     before = counters(protocol)
     queue = Queue()
-    assert impl.receive_messages(protocol, to_server(BINARY, b"message"), queue) == 0
+    assert protocol.receive_messages(to_server(BINARY, b"message"), queue) == 0
     assert not queue.frames
     assert counters(protocol) == before
 
@@ -192,19 +203,19 @@ def test_receive_messages_declines_unless_ready(impl: ModuleType, prepare: Any) 
 def test_receive_messages_pauses_reading_past_the_high_mark(impl: ModuleType) -> None:
     queue = Queue(high=2)
     protocol = Protocol(SERVER)
-    assert impl.receive_messages(protocol, to_server(BINARY, b"1"), queue)
+    assert protocol.receive_messages(to_server(BINARY, b"1"), queue)
     assert (queue.paused, queue.pauses) == (False, 0)
     data = to_server(BINARY, b"2") + to_server(BINARY, b"3") + to_server(BINARY, b"4")
-    assert impl.receive_messages(protocol, data, queue) == len(data)
+    assert protocol.receive_messages(data, queue) == len(data)
     assert (queue.paused, queue.pauses) == (True, 1)
-    assert impl.receive_messages(protocol, to_server(BINARY, b"5"), queue)
+    assert protocol.receive_messages(to_server(BINARY, b"5"), queue)
     assert (len(queue), queue.paused, queue.pauses) == (5, True, 1)
 
 
 def test_receive_messages_without_a_queue_limit(impl: ModuleType) -> None:
     queue = Queue(high=None)
     data = to_server(BINARY, b"1") * 100
-    assert impl.receive_messages(Protocol(SERVER), data, queue) == len(data)
+    assert Protocol(SERVER).receive_messages(data, queue) == len(data)
     assert (len(queue), queue.paused, queue.pauses) == (100, False, 0)
 
 
@@ -215,8 +226,9 @@ def test_counters_past_a_machine_word(impl: ModuleType) -> None:
     protocol.bytes_received = protocol.frames_received = big
     protocol.bytes_sent = protocol.frames_sent = big
     data = to_server(BINARY, b"x")
-    assert impl.receive_messages(protocol, data, Queue()) == len(data)
-    frame = impl.send_message(protocol, b"y", None)
+    assert protocol.receive_messages(data, Queue()) == len(data)
+    frame = protocol.send_message(b"y", None)
+    assert frame is not None
     assert counters(protocol) == (
         big + len(data),
         big + 1,
@@ -234,17 +246,18 @@ def test_receive_messages_takes_nothing_when_the_run_fails(
     def out_of_memory(*args: Any) -> int:
         raise MemoryError
 
+    use(monkeypatch, _purepython)
     monkeypatch.setattr(_purepython, "read_messages", out_of_memory)
     protocol, queue = Protocol(SERVER), Queue()
-    assert _purepython.receive_messages(protocol, to_server(BINARY, b"x"), queue) == 0
+    assert protocol.receive_messages(to_server(BINARY, b"x"), queue) == 0
     assert counters(protocol) == (0, 0, 0, 0, 0, 0)
 
 
 def test_receive_messages_argument_count() -> None:
     if _speedups is None:
         pytest.skip("C extension not built")
-    with pytest.raises(TypeError, match="3 arguments"):
-        _speedups.receive_messages(Protocol(SERVER), b"")
+    with pytest.raises(TypeError, match="6 arguments"):
+        _speedups.receive_messages(Protocol(SERVER), b"", Queue())
 
 
 def general_events(protocol: Protocol) -> list[Any]:
@@ -275,14 +288,16 @@ def test_receive_messages_agrees_with_general_rules(
     queue = Queue(high=4)
     received: list[Any] = []
     answers: list[bytes] = []
-    for chunk in chunks:
-        taken = implementation.receive_messages(fast, chunk, queue)
-        received += [(frame.opcode, bytes(frame.data), frame.fin) for frame in queue.frames]
-        queue.frames.clear()
-        if taken < len(chunk):
-            fast.receive_data(chunk[taken:])
-        received += general_events(fast)
-        answers += fast.data_to_send()
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        use(monkeypatch, implementation)
+        for chunk in chunks:
+            taken = fast.receive_messages(chunk, queue)
+            received += [(frame.opcode, bytes(frame.data), frame.fin) for frame in queue.frames]
+            queue.frames.clear()
+            if taken < len(chunk):
+                fast.receive_data(chunk[taken:])
+            received += general_events(fast)
+            answers += fast.data_to_send()
     expected: list[Any] = []
     for chunk in chunks:
         general.receive_data(chunk)
@@ -336,7 +351,8 @@ def test_send_message_builds_what_the_core_sends(
     if side is SERVER and len(message) >= _LONG_PAYLOAD:
         pytest.skip("a server's long payload goes after its header: see below")
     protocol = Protocol(side)
-    frame = impl.send_message(protocol, message, text)
+    frame = protocol.send_message(message, text)
+    assert frame is not None
     expected, general = general_frame(side, message, text)
     # Mask keys are random: compare what they hide.
     assert unmasked(frame) == unmasked(expected)
@@ -348,10 +364,10 @@ def test_send_message_builds_what_the_core_sends(
 
 def test_send_message_leaves_a_servers_long_payload(impl: ModuleType) -> None:
     protocol = Protocol(SERVER)
-    assert impl.send_message(protocol, b"x" * (_LONG_PAYLOAD - 1), None) is not None
-    assert impl.send_message(protocol, b"x" * _LONG_PAYLOAD, None) is None
+    assert protocol.send_message(b"x" * (_LONG_PAYLOAD - 1), None) is not None
+    assert protocol.send_message(b"x" * _LONG_PAYLOAD, None) is None
     # 2**14 items of 4 bytes: its bytes count, as the core counts them.
-    assert impl.send_message(protocol, memoryview(bytes(_LONG_PAYLOAD)).cast("I"), None) is None
+    assert protocol.send_message(memoryview(bytes(_LONG_PAYLOAD)).cast("I"), None) is None
     assert counters(protocol)[4] == 1
 
 
@@ -372,7 +388,7 @@ def test_send_message_declines_unless_ready(impl: ModuleType, prepare: Any) -> N
     protocol = Protocol(SERVER)
     prepare(protocol)
     before = counters(protocol)
-    assert impl.send_message(protocol, b"message", None) is None
+    assert protocol.send_message(b"message", None) is None
     assert counters(protocol) == before
 
 
@@ -389,20 +405,15 @@ def test_send_message_declines_what_the_general_path_handles(
     impl: ModuleType, message: Any
 ) -> None:
     protocol = Protocol(CLIENT)
-    assert impl.send_message(protocol, message, None) is None
+    assert protocol.send_message(message, None) is None
     assert counters(protocol) == (0, 0, 0, 0, 0, 0)
 
 
 def test_send_message_argument_count() -> None:
     if _speedups is None:
         pytest.skip("C extension not built")
-    with pytest.raises(TypeError, match="3 arguments"):
-        _speedups.send_message(Protocol(SERVER), b"")
-
-
-def test_one_call_paths_are_named_after_the_core() -> None:
-    # The twins hard-code the core's threshold for a server's long payload.
-    assert _purepython._LONG_PAYLOAD == _LONG_PAYLOAD
+    with pytest.raises(TypeError, match="5 arguments"):
+        _speedups.send_message(Protocol(SERVER), b"", None)
 
 
 def test_logging_debug_takes_the_general_path(impl: ModuleType) -> None:
@@ -410,5 +421,5 @@ def test_logging_debug_takes_the_general_path(impl: ModuleType) -> None:
     logger.setLevel(logging.DEBUG)
     logger.propagate = False
     protocol = Protocol(SERVER, logger=logger)
-    assert impl.receive_messages(protocol, to_server(BINARY, b"x"), Queue()) == 0
-    assert impl.send_message(protocol, b"x", None) is None
+    assert protocol.receive_messages(to_server(BINARY, b"x"), Queue()) == 0
+    assert protocol.send_message(b"x", None) is None

@@ -35,7 +35,6 @@ from ..protocol import CLOSED, OPEN, SEND_EOF, Event, Protocol
 from ..shared.async_api import AsyncConnectionAPI, to_async
 from ..shared.connection_attributes import ConnectionAttributes
 from ..shared.messages import MESSAGE_TYPES, encode, queue_limits
-from ..speedups import receive_messages, send_message
 from ..stats import ConnectionStats, queued_bytes
 from ..typing import BytesLike, Data
 from .messages import Assembler
@@ -257,9 +256,9 @@ class Connection(
         """
         if isinstance(message, MESSAGE_TYPES):
             # Most messages: one call builds the frame, if the core would on
-            # its own fast path (see send_message); it declines the rest.
+            # its own fast path (see Protocol.send_message); it declines the rest.
             if self.fragmented_send_waiter is None:
-                frame = send_message(self.protocol, message, text)
+                frame = self.protocol.send_message(message, text)
                 if frame is not None:
                     self._write_frame(frame)
                     if self.writing_paused:
@@ -575,11 +574,11 @@ class Connection(
             data = self.read_buffer[:nbytes]
             # Most reads on an open connection hold whole messages and
             # nothing else: one call takes them to the queue (see
-            # receive_messages). It leaves the core nothing to write and
-            # no event; when writing is paused, _send_answers() may have a
-            # burst to write first.
+            # Protocol.receive_messages). It leaves the core nothing to write
+            # and no event; when writing is paused, _send_answers() may have
+            # a burst to write first.
             if not self.writing_paused:
-                taken = receive_messages(protocol, data, self.recv_messages.queue)
+                taken = protocol.receive_messages(data, self.recv_messages.queue)
                 if taken == nbytes:
                     self.recv_messages.wake()
                     return
