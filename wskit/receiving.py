@@ -17,6 +17,10 @@ Complete frames become events along three paths:
 The fast path only takes what the general rules accept and leaves the rest to
 them; tests hold the two equal. Bad input raises here and fails the
 connection in ``_fail_on_parse_error()``.
+
+An I/O layer that queues frames for its reader may first offer each read to
+:meth:`FrameReceiver.receive_messages`, which takes the first path's frames
+straight to its queue when nothing else is in progress or pending.
 """
 
 from __future__ import annotations
