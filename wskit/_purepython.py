@@ -36,6 +36,8 @@ __all__ = [
     "parse_header",
     "read_frame",
     "read_messages",
+    "receive_messages",
+    "send_message",
     "split_request",
     "split_response",
 ]
@@ -369,6 +371,89 @@ def read_messages(  # noqa: PLR0917 - the C twin's positional signature
         events.append(frame)
         offset = end
     return offset
+
+
+def receive_messages(  # noqa: PLR0917 - the C twin's positional signature
+    protocol: Any,
+    data: BytesLike,
+    queue: Any,
+    masked: bool,
+    max_message_size: int | None,
+    max_fragment_size: int | None,
+) -> int:
+    """Receive the run of frames at the start of ``data`` that each carry a
+    whole message, as :func:`read_messages` reads it, into ``queue``.
+
+    For :meth:`~wskit.protocol.Protocol.receive_messages`, once it has
+    checked that its general rules have nothing to do with such frames. They
+    are added to ``queue`` (a :class:`~wskit.shared.messages.FrameQueue`) as
+    its ``put()`` would add each, pausing reading past its high-water mark,
+    and counted in ``protocol.bytes_received`` and
+    ``protocol.frames_received``, as ``receive_data()`` and
+    ``events_received()`` would count them.
+
+    Returns:
+        How many bytes of ``data`` were received; 0 if an error stopped the
+        run (nothing is taken then: the general rules meet it again).
+    """
+    run: list[Frame] = []
+    try:
+        end = read_messages(data, 0, run, masked, max_message_size, max_fragment_size)
+    except MemoryError:
+        return 0
+    if end:
+        protocol.bytes_received += end
+        protocol.frames_received += len(run)
+        frames = queue.frames
+        frames.extend(run)
+        if queue.high is not None and len(frames) > queue.high and not queue.paused:
+            queue.paused = True
+            queue.pause()
+    return end
+
+
+def send_message(
+    protocol: Any, message: Any, text: bool | None, mask: bool, max_length: int | None
+) -> bytes | None:
+    """Build the frame of a whole message, as ``send_text()`` or
+    ``send_binary()`` would.
+
+    For :meth:`~wskit.protocol.Protocol.send_message`, once it has checked
+    that its general rules have nothing to do with a whole message.
+    ``message`` (:class:`str`, :class:`bytes`, :class:`bytearray` or
+    :class:`memoryview`) is text or binary as
+    :func:`~wskit.shared.messages.encode` says. The frame is masked if
+    ``mask`` is true, counted in ``protocol.bytes_sent`` and
+    ``protocol.frames_sent``, and returned rather than queued: the caller
+    writes it.
+
+    Returns:
+        The frame, or :obj:`None` when the message is of another type, fails
+        to encode or to export a contiguous buffer, or has ``max_length``
+        bytes or more (:obj:`None` for no limit): the caller then takes the
+        general path.
+    """
+    if isinstance(message, str):
+        is_text = text is not False
+        try:
+            data: BytesLike = message.encode()
+        except UnicodeEncodeError:  # the general path raises it
+            return None
+    elif isinstance(message, (bytes, bytearray, memoryview)):
+        is_text = text is True
+        data = message
+    else:
+        return None
+    try:
+        length = len(_byte_view(data))
+    except BufferError:  # a strided view: the general path raises it
+        return None
+    if max_length is not None and length >= max_length:
+        return None
+    frame = build_frame(0x81 if is_text else 0x82, data, mask)
+    protocol.bytes_sent += len(frame)
+    protocol.frames_sent += 1
+    return frame
 
 
 class PayloadBuffer:

@@ -11,6 +11,11 @@
  *   read_frame(buffer, offset) decode a frame; build_frame(first_byte,
  *   payload, mask) builds one to send in one allocation; read_messages(...)
  *   reads a run of frames that each carry a whole message.
+ * - _speedups_messages.c, the per-message path of an open connection:
+ *   receive_messages(protocol, data, queue), a read of whole plain messages
+ *   from the bytes to the queue that recv() reads, and
+ *   send_message(protocol, message, text), a whole plain message to its
+ *   frame, each in one call.
  * - _speedups_payload.c: PayloadBuffer, the payload of a long frame,
  *   unmasked into place as it arrives rather than buffered, then copied out.
  * - _speedups_waiter.c: Waiter, what recv() awaits in wskit.asyncio; resumes
@@ -44,7 +49,8 @@ PyInit__speedups(void)
     }
     if (wskit_mask_init(module) < 0 || wskit_utf8_init(module) < 0
         || wskit_frames_init(module) < 0 || wskit_payload_init(module) < 0
-        || wskit_waiter_init(module) < 0 || wskit_http_init(module) < 0) {
+        || wskit_waiter_init(module) < 0 || wskit_http_init(module) < 0
+        || wskit_messages_init(module) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -41,6 +41,16 @@ int wskit_read_mask_key(PyObject *obj, unsigned char key[4]);
 /* _speedups_utf8.c: whether `size` bytes from `s` are whole, valid UTF-8. */
 int wskit_utf8_valid(const unsigned char *s, Py_ssize_t size);
 
+/* _speedups_frames.c: a size limit given as an int or None (-1); the run
+ * of frames that each carry a whole message, appended to a list (see
+ * read_messages). */
+int wskit_get_limit(PyObject *obj, Py_ssize_t *limit);
+Py_ssize_t wskit_read_run(const unsigned char *buf, Py_ssize_t len, Py_ssize_t offset,
+                          int masked, Py_ssize_t max_message, Py_ssize_t max_fragment,
+                          PyObject *events);
+/* _speedups_frames.c: a frame of data's bytes, masked or not (see build_frame). */
+PyObject *wskit_build_frame(unsigned char first, Py_buffer *data, int mask);
+
 /* Each file adds its functions and types to the module: 0, or -1 with an
  * exception set. */
 int wskit_mask_init(PyObject *module);
@@ -49,6 +59,7 @@ int wskit_frames_init(PyObject *module);
 int wskit_payload_init(PyObject *module);
 int wskit_waiter_init(PyObject *module);
 int wskit_http_init(PyObject *module);
+int wskit_messages_init(PyObject *module);
 
 #if defined(__GNUC__)
 #pragma GCC visibility pop

@@ -43,6 +43,22 @@ def read_messages(
 ) -> int:
     """Read the run of frames at ``buffer[offset]`` that each carry a whole message."""
 
+def receive_messages(
+    protocol: Any,
+    data: BytesLike,
+    queue: Any,
+    masked: bool,
+    max_message_size: int | None,
+    max_fragment_size: int | None,
+    /,
+) -> int:
+    """Receive the run of whole messages at the start of ``data`` into ``queue``, counted."""
+
+def send_message(
+    protocol: Any, message: Any, text: bool | None, mask: bool, max_length: int | None, /
+) -> bytes | None:
+    """Build the frame of a whole message, counted; None for what the general path handles."""
+
 class PayloadBuffer:
     """The payload of a long frame, unmasked into place as it arrives."""
 

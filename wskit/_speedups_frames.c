@@ -342,29 +342,36 @@ build_frame(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs
     if (mask < 0) {
         return NULL;
     }
-    unsigned char key[4];
-    if (mask && next_mask_key(key) < 0) {
-        return NULL;
-    }
     Py_buffer data;
     if (get_bytes_view(args[1], &data) < 0) {
         return NULL;
     }
-    Py_ssize_t length = data.len;
+    PyObject *result = wskit_build_frame((unsigned char)first, &data, mask);
+    PyBuffer_Release(&data);
+    return result;
+}
+
+/* Build a frame of `data`'s bytes (see build_frame). */
+PyObject *
+wskit_build_frame(unsigned char first, Py_buffer *data, int mask)
+{
+    unsigned char key[4];
+    if (mask && next_mask_key(key) < 0) {
+        return NULL;
+    }
+    Py_ssize_t length = data->len;
     Py_ssize_t header_size = length < 126 ? 2 : length < 65536 ? 4 : 10;
     Py_ssize_t payload_start = header_size + (mask ? 4 : 0);
     if (length > PY_SSIZE_T_MAX - payload_start) {
-        PyBuffer_Release(&data);
         return PyErr_NoMemory();
     }
     PyObject *result = new_frame(payload_start + length);
     if (result == NULL) {
-        PyBuffer_Release(&data);
         return NULL;
     }
     unsigned char *out = (unsigned char *)PyBytes_AS_STRING(result);
     unsigned char mask_bit = mask ? 0x80 : 0;
-    out[0] = (unsigned char)first;
+    out[0] = first;
     if (header_size == 2) {
         out[1] = mask_bit | (unsigned char)length;
     }
@@ -379,7 +386,7 @@ build_frame(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs
             out[2 + i] = (unsigned char)((uint64_t)length >> (56 - 8 * i));
         }
     }
-    const unsigned char *in = (const unsigned char *)data.buf;
+    const unsigned char *in = (const unsigned char *)data->buf;
     /* As in apply_mask(): the result is ours alone and the buffer export
      * stops a bytearray from being resized, so long copies can drop the GIL. */
     int release = length > RELEASE_GIL_THRESHOLD;
@@ -394,7 +401,6 @@ build_frame(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs
     if (release) {
         PyEval_RestoreThread(state);
     }
-    PyBuffer_Release(&data);
     return result;
 }
 
@@ -423,8 +429,8 @@ load_frame_types(void)
 }
 
 /* A size limit given as an int or None (no limit, returned as -1). */
-static int
-get_limit(PyObject *obj, Py_ssize_t *limit)
+int
+wskit_get_limit(PyObject *obj, Py_ssize_t *limit)
 {
     if (obj == Py_None) {
         *limit = -1;
@@ -455,6 +461,68 @@ PyDoc_STRVAR(read_messages_doc,
 "Raises:\n"
 "    ValueError: offset is outside buffer.\n");
 
+/* Read the run of frames at buf[offset:len] that each carry a whole message
+ * (see read_messages), appending a Frame for each to the list `events`.
+ * Return the offset where the run ends, or -1 with an exception set. */
+Py_ssize_t
+wskit_read_run(const unsigned char *buf, Py_ssize_t len, Py_ssize_t offset, int masked,
+               Py_ssize_t max_message, Py_ssize_t max_fragment, PyObject *events)
+{
+    if (frame_type == NULL && load_frame_types() < 0) {
+        return -1;
+    }
+    for (;;) {
+        header_t header;
+        if (decode_header(buf + offset, len - offset, &header) < 0) {
+            /* A length with its top bit set: not a frame for this run. */
+            PyErr_Clear();
+            break;
+        }
+        unsigned char opcode = header.first & 0x0F;
+        /* FIN and no RSV bit, opcode 1 or 2, the expected mask bit. */
+        if (header.size == 0 || (header.first & 0xF0) != 0x80 || (opcode != 1 && opcode != 2) ||
+            header.masked != masked) {
+            break;
+        }
+        uint64_t length = header.length;
+        if ((max_message >= 0 && length > (uint64_t)max_message) ||
+            (max_fragment >= 0 && length > (uint64_t)max_fragment) ||
+            length > (uint64_t)(len - offset - header.size)) {
+            break;
+        }
+        const unsigned char *in = buf + offset + header.size;
+        PyObject *payload = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)length);
+        if (payload == NULL) {
+            return -1;
+        }
+        unsigned char *out = (unsigned char *)PyBytes_AS_STRING(payload);
+        int release = length > RELEASE_GIL_THRESHOLD;
+        PyThreadState *state = release ? PyEval_SaveThread() : NULL;
+        wskit_copy_payload(in, out, (Py_ssize_t)length, masked ? header.key : NULL);
+        int valid = opcode == 2 || wskit_utf8_valid(out, (Py_ssize_t)length);
+        if (release) {
+            PyEval_RestoreThread(state);
+        }
+        if (!valid) {
+            Py_DECREF(payload);
+            break;
+        }
+        PyObject *call_args[2] = {opcode == 1 ? text_opcode : binary_opcode, payload};
+        PyObject *frame = PyObject_Vectorcall(frame_type, call_args, 2, NULL);
+        Py_DECREF(payload);
+        if (frame == NULL) {
+            return -1;
+        }
+        int appended = PyList_Append(events, frame);
+        Py_DECREF(frame);
+        if (appended < 0) {
+            return -1;
+        }
+        offset += header.size + (Py_ssize_t)length;
+    }
+    return offset;
+}
+
 static PyObject *
 read_messages(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
@@ -473,11 +541,8 @@ read_messages(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
     }
     int masked = PyObject_IsTrue(args[3]);
     Py_ssize_t max_message, max_fragment;
-    if (masked < 0 || get_limit(args[4], &max_message) < 0 ||
-        get_limit(args[5], &max_fragment) < 0) {
-        return NULL;
-    }
-    if (frame_type == NULL && load_frame_types() < 0) {
+    if (masked < 0 || wskit_get_limit(args[4], &max_message) < 0 ||
+        wskit_get_limit(args[5], &max_fragment) < 0) {
         return NULL;
     }
     Py_buffer view;
@@ -489,62 +554,10 @@ read_messages(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
         PyBuffer_Release(&view);
         return NULL;
     }
-    const unsigned char *buf = (const unsigned char *)view.buf;
-    for (;;) {
-        header_t header;
-        if (decode_header(buf + offset, view.len - offset, &header) < 0) {
-            /* A length with its top bit set: not a frame for this run. */
-            PyErr_Clear();
-            break;
-        }
-        unsigned char opcode = header.first & 0x0F;
-        /* FIN and no RSV bit, opcode 1 or 2, the expected mask bit. */
-        if (header.size == 0 || (header.first & 0xF0) != 0x80 || (opcode != 1 && opcode != 2) ||
-            header.masked != masked) {
-            break;
-        }
-        uint64_t length = header.length;
-        if ((max_message >= 0 && length > (uint64_t)max_message) ||
-            (max_fragment >= 0 && length > (uint64_t)max_fragment) ||
-            length > (uint64_t)(view.len - offset - header.size)) {
-            break;
-        }
-        const unsigned char *in = buf + offset + header.size;
-        PyObject *payload = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)length);
-        if (payload == NULL) {
-            goto error;
-        }
-        unsigned char *out = (unsigned char *)PyBytes_AS_STRING(payload);
-        int release = length > RELEASE_GIL_THRESHOLD;
-        PyThreadState *state = release ? PyEval_SaveThread() : NULL;
-        wskit_copy_payload(in, out, (Py_ssize_t)length, masked ? header.key : NULL);
-        int valid = opcode == 2 || wskit_utf8_valid(out, (Py_ssize_t)length);
-        if (release) {
-            PyEval_RestoreThread(state);
-        }
-        if (!valid) {
-            Py_DECREF(payload);
-            break;
-        }
-        PyObject *call_args[2] = {opcode == 1 ? text_opcode : binary_opcode, payload};
-        PyObject *frame = PyObject_Vectorcall(frame_type, call_args, 2, NULL);
-        Py_DECREF(payload);
-        if (frame == NULL) {
-            goto error;
-        }
-        int appended = PyList_Append(events, frame);
-        Py_DECREF(frame);
-        if (appended < 0) {
-            goto error;
-        }
-        offset += header.size + (Py_ssize_t)length;
-    }
+    offset = wskit_read_run((const unsigned char *)view.buf, view.len, offset, masked,
+                            max_message, max_fragment, events);
     PyBuffer_Release(&view);
-    return PyLong_FromSsize_t(offset);
-
-error:
-    PyBuffer_Release(&view);
-    return NULL;
+    return offset < 0 ? NULL : PyLong_FromSsize_t(offset);
 }
 
 /* Keep os.urandom for the masking keys, and empty their batch in a forked

@@ -17,11 +17,15 @@ Complete frames become events along three paths:
 The fast path only takes what the general rules accept and leaves the rest to
 them; tests hold the two equal. Bad input raises here and fails the
 connection in ``_fail_on_parse_error()``.
+
+An I/O layer that queues frames for its reader may first offer each read to
+:meth:`FrameReceiver.receive_messages`, which takes the first path's frames
+straight to its queue when nothing else is in progress or pending.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .exceptions import PayloadTooBig, ProtocolError, TooManyFragments
 from .extensions.base import Extension
@@ -43,7 +47,14 @@ from .frames import (
     Frame,
     Opcode,
 )
-from .speedups import PayloadBuffer, UTF8Validator, apply_mask, read_frame, read_messages
+from .speedups import (
+    PayloadBuffer,
+    UTF8Validator,
+    apply_mask,
+    read_frame,
+    read_messages,
+    receive_messages,
+)
 from .states import FRAMES, OPEN, SERVER, Reading, Side, State
 from .typing import BytesLike, LoggerLike
 
@@ -116,6 +127,7 @@ class FrameReceiver:
     _reading: Reading
     _buffer: bytearray
     _events: list[Event]
+    _writes: list[bytes]
     _joined: bytearray | None
     _separate_fragments: int
     _received_other: int
@@ -134,6 +146,45 @@ class FrameReceiver:
         def _receive_close(self, close: Close) -> None: ...
 
         def _fail_on_input(self, exc: Exception, code: CloseCode) -> None: ...
+
+    def receive_messages(self, data: BytesLike, queue: Any) -> int:
+        """Receive the whole plain messages at the start of ``data`` straight into ``queue``.
+
+        An I/O layer's shortcut for the common read, before
+        :meth:`~wskit.protocol.Protocol.receive_data`: when no message, long
+        payload or partial frame is in progress, no extension is negotiated,
+        debug logging is off and no event or write is pending (and the
+        connection is open), the frames that the fast path would take
+        (:func:`~wskit.speedups.read_messages`) go to ``queue``, a
+        :class:`~wskit.shared.messages.FrameQueue`, as if they had come out of
+        :meth:`~wskit.protocol.Protocol.events_received` and been put there,
+        and are counted as received. They need nothing else: no answer, no
+        other event. Pass the rest of ``data`` to ``receive_data()``.
+
+        Returns:
+            How many bytes of ``data`` were received this way; 0 for none.
+        """
+        if (
+            self.state is OPEN
+            and self._reading is FRAMES
+            and self.incoming_payload is None
+            and self._message_opcode is None
+            and not self._buffer
+            and not self._text_checked
+            and not self.extensions
+            and not self.debug
+            and not self._events
+            and not self._writes
+        ):
+            return receive_messages(
+                self,
+                data,
+                queue,
+                self.side is SERVER,
+                self.max_message_size,
+                self.max_fragment_size,
+            )
+        return 0
 
     def _receive_frames(self, data: BytesLike) -> None:
         """Parse the frames in ``data``, which follows what the buffer holds."""

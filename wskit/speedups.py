@@ -13,6 +13,9 @@ Exports:
     read_frame: Decode a frame header and, once it has arrived, the payload.
     build_frame: Serialize a frame, masked or not, in one allocation.
     read_messages: Read a run of frames that each carry a whole message.
+    receive_messages: A run of whole messages, from the bytes read to the
+        queue that ``recv()`` reads, counted.
+    send_message: A whole message to its frame, counted.
     PayloadBuffer: The payload of a long frame, unmasked into place as it arrives.
     Waiter: What ``recv()`` awaits in asyncio, resumed in the callback that wakes it.
     split_request: Split a handshake request's head that needs no further check.
@@ -36,6 +39,8 @@ from ._purepython import (
     parse_header,
     read_frame,
     read_messages,
+    receive_messages,
+    send_message,
     split_request,
     split_response,
 )
@@ -50,6 +55,8 @@ __all__ = [
     "parse_header",
     "read_frame",
     "read_messages",
+    "receive_messages",
+    "send_message",
     "split_request",
     "split_response",
 ]
@@ -67,6 +74,8 @@ if not os.environ.get("WSKIT_NO_SPEEDUPS"):
             parse_header,
             read_frame,
             read_messages,
+            receive_messages,
+            send_message,
             split_request,
             split_response,
         )

@@ -255,6 +255,15 @@ class Connection(
             TypeError: The message is of an unsupported type.
         """
         if isinstance(message, MESSAGE_TYPES):
+            # Most messages: one call builds the frame, if the core would on
+            # its own fast path (see Protocol.send_message); it declines the rest.
+            if self.fragmented_send_waiter is None:
+                frame = self.protocol.send_message(message, text)
+                if frame is not None:
+                    self._write_frame(frame)
+                    if self.writing_paused:
+                        await self._drain()
+                    return
             is_text, data = encode(message, text)
             if self.fragmented_send_waiter is not None:
                 await self._wait_for_fragmented_send()
@@ -562,7 +571,19 @@ class Connection(
         protocol = self.protocol
         self.sent_since_read = False
         if protocol.incoming_payload is None:
-            protocol.receive_data(self.read_buffer[:nbytes])
+            data = self.read_buffer[:nbytes]
+            # Most reads on an open connection hold whole messages and
+            # nothing else: one call takes them to the queue (see
+            # Protocol.receive_messages). It leaves the core nothing to write
+            # and no event; when writing is paused, _send_answers() may have
+            # a burst to write first.
+            if not self.writing_paused:
+                taken = protocol.receive_messages(data, self.recv_messages.queue)
+                if taken == nbytes:
+                    self.recv_messages.wake()
+                    return
+                data = data[taken:]
+            protocol.receive_data(data)
         else:  # read into the payload's window (see get_buffer)
             protocol.receive_into(nbytes)
             # Still incomplete, so neither whole nor failed (failing drops it):

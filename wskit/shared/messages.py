@@ -334,7 +334,10 @@ class AsyncAssembler(BaseAssembler):
             # more coroutine on every wake-up.
             while not frames:
                 await self._wait()
-            received = PartialMessage(queue.get())
+            first = queue.get()
+            if first.fin:  # a single-frame message, as it mostly is
+                return join([first], decode)
+            received = PartialMessage(first)
             while not received.fin:
                 while not frames:
                     await self._wait()

@@ -1,0 +1,138 @@
+"""One echo server's cost per round trip, measured alone, for callgrind.
+
+This process runs an echo server (wskit's, or any package with websockets'
+asyncio API, such as ``picows.websockets``) on asyncio or uvloop; a child
+process drives it with wskit's client: ``--connections`` connections at once
+send 64 B messages and wait for each echo, ``--count`` round trips in all.
+The server stops after the last one and prints its CPU time per round trip,
+handshakes included.
+
+The figure that matters is callgrind's, which the load of the machine
+doesn't change. valgrind follows this process only, not the client: run it
+with two counts and divide the difference of the totals by the difference of
+the counts, so that start-up, handshakes and warm-up cancel out::
+
+    for n in 2000 6000; do
+        valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.$n \\
+            .venv/bin/python -m benchmarks.server_rtt --loop uvloop --count $n
+    done
+    # (Ir of /tmp/cg.6000 - Ir of /tmp/cg.2000) / 4000
+
+``--package picows.websockets`` measures picows' compiled connection the
+same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import subprocess
+import sys
+import time
+from typing import Any
+
+MESSAGE = b"x" * 64
+TIMEOUT = 600  # seconds the client may take, under valgrind too
+
+
+def run(loop: str, main: Any) -> None:
+    """Run the coroutine ``main`` on ``loop``."""
+    if loop == "uvloop":
+        import uvloop  # noqa: PLC0415 - only when asked for
+
+        uvloop.run(main)
+    else:
+        asyncio.run(main)
+
+
+async def serve(package: str, count: int, connections: int) -> float:
+    """Echo ``count`` messages from a client in a child process; return CPU seconds."""
+    serve = importlib.import_module(f"{package}.asyncio.server").serve
+    done = asyncio.Event()
+    echoed = 0
+
+    async def echo(websocket: Any) -> None:
+        nonlocal echoed
+        async for message in websocket:
+            await websocket.send(message)
+            echoed += 1
+            if echoed == count:
+                done.set()
+
+    server = await serve(echo, "127.0.0.1", 0, compression=None)
+    port = server.sockets[0].getsockname()[1]
+    started = time.process_time()
+    client = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "benchmarks.server_rtt",
+        "--client",
+        str(port),
+        "--count",
+        str(count),
+        "--connections",
+        str(connections),
+    )
+    try:
+        async with asyncio.timeout(TIMEOUT):
+            await done.wait()
+            await client.wait()
+    finally:
+        if client.returncode is None:
+            client.kill()
+            await client.wait()
+        server.close()
+    if client.returncode:
+        raise subprocess.CalledProcessError(client.returncode, "benchmarks.server_rtt --client")
+    return time.process_time() - started
+
+
+async def drive(port: int, count: int, connections: int) -> None:
+    """The client: ``connections`` at once, ``count`` round trips in all."""
+    from wskit.asyncio.client import connect  # noqa: PLC0415 - the client's side only
+
+    uri = f"ws://127.0.0.1:{port}"
+    clients = [
+        await connect(uri, compression=None, open_timeout=TIMEOUT) for _ in range(connections)
+    ]
+
+    async def round_trips(websocket: Any, number: int) -> None:
+        for _ in range(number):
+            await websocket.send(MESSAGE)
+            await websocket.recv()
+
+    shares = [count // connections + (index < count % connections) for index in range(connections)]
+    await asyncio.gather(
+        *(round_trips(ws, share) for ws, share in zip(clients, shares, strict=True))
+    )
+    for websocket in clients:
+        websocket.transport.abort()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse the command line; run the server, or the client in the child."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--package", default="wskit", help="e.g. wskit, picows.websockets")
+    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
+    parser.add_argument("--count", type=int, default=2000, help="round trips in all")
+    parser.add_argument("--connections", type=int, default=100, help="connections at once")
+    parser.add_argument("--client", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.client is not None:
+        run("uvloop", drive(args.client, args.count, args.connections))
+        return
+    result: list[float] = []
+
+    async def measure() -> None:
+        result.append(await serve(args.package, args.count, args.connections))
+
+    run(args.loop, measure())
+    print(
+        f"{args.package} server on {args.loop}: {result[0] / args.count * 1e6:.1f} us CPU "
+        f"per round trip ({args.count} round trips, {args.connections} connections)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+"""Smoke test of benchmarks/server_rtt.py: the server echoes every round trip and reports."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from benchmarks import harness
+
+
+@pytest.mark.parametrize(
+    ("package", "loop"),
+    [("wskit", "asyncio"), ("wskit", "uvloop"), ("picows.websockets", "uvloop")],
+)
+def test_a_few_round_trips(package: str, loop: str) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.server_rtt",
+            *("--package", package, "--loop", loop, "--count", "25", "--connections", "3"),
+        ],
+        cwd=harness.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert f"{package} server on {loop}: " in result.stdout
+    assert "per round trip (25 round trips, 3 connections)" in result.stdout
