@@ -248,3 +248,19 @@ async def test_a_plain_connection_with_a_full_write_buffer_is_skipped() -> None:
         assert full.burst is None
         for peer in (peers[0], peers[2]):
             assert await asyncio.to_thread(peer.read_frame) == (False, b"news")
+
+
+async def test_a_burst_started_on_a_buffered_transport_asks_its_size_again() -> None:
+    async with subscribers(2, deflate=[False, False]) as (connections, peers):
+        buffered = connections[1]
+        buffered.write_limit = (100, 25)
+        # 50 bytes wait in the transport: the burst holds 60 more, 110 in all.
+        with patch.object(buffered.transport, "get_write_buffer_size", lambda: 50):
+            broadcast(connections, b"z" * 60)
+            with pytest.raises(ExceptionGroup) as raised:
+                broadcast(connections, b"z" * 10, raise_exceptions=True)
+        [skipped] = raised.value.exceptions
+        assert skipped.__notes__ == [f"skipped broadcast to {buffered!r}"]
+        frames = [await asyncio.to_thread(peers[0].read_frame) for _ in range(2)]
+        assert [len(data) for _, data in frames] == [60, 10]
+        assert await asyncio.to_thread(peers[1].read_frame) == (False, b"z" * 60)

@@ -576,18 +576,31 @@ def _write_in_burst(connection: Connection, data: bytes, started: list[Connectio
         connection._write_burst()
 
 
+class _UnbufferedBurst(list[bytes]):
+    """A burst that _append_to_bursts() started on an empty write buffer.
+
+    Nothing is written to the transport while a connection has a burst
+    (whatever writes sends the burst first: the order of frames depends on
+    it), and what it buffers only drains: so its buffer is still empty, and
+    broadcasts that follow needn't ask the transport for its size.
+    """
+
+    __slots__ = ()
+
+
 def _append_to_bursts(
     connections: Iterator[Connection], data: bytes, started: list[Connection]
 ) -> Connection | None:
     """Add a frame to the burst of each connection that takes it plain; see broadcast().
 
     What broadcast()'s ``write()`` and :func:`_write_in_burst` do for an
-    open server connection without extensions or debug log, inlined: one
-    loop, no call per connection but for the write buffer's size, as much
-    as the broadcast's system calls on a server with many connections.
-    Returns the first connection that needs more than that (or is skipped),
-    for the general rules, or :obj:`None` at the end. Connections that
-    aren't open are passed over.
+    open server connection without extensions or debug log, inlined in one
+    loop, without a call per connection but, once per loop pass, for the
+    write buffer's size (see :class:`_UnbufferedBurst`): with many
+    connections, what a broadcast costs besides its system calls is the
+    objects it reads per connection. Returns the first connection that
+    needs more than that (or is skipped), for the general rules, or
+    :obj:`None` at the end. Connections that aren't open are passed over.
     """
     size = len(data)
     for connection in connections:
@@ -602,21 +615,24 @@ def _append_to_bursts(
             or size >= connection.burst_limit
         ):
             return connection
-        buffered = connection.transport.get_write_buffer_size()
         burst = connection.burst
         if burst is None:
+            buffered = connection.transport.get_write_buffer_size()
             if buffered > connection.write_limit[0]:
                 return connection
-            connection.burst = [data]
+            connection.burst = [data] if buffered else _UnbufferedBurst((data,))
             connection.burst_size = size
             started.append(connection)
-        elif buffered + connection.burst_size > connection.write_limit[0]:
+            continue
+        buffered = connection.burst_size
+        if type(burst) is not _UnbufferedBurst:
+            buffered += connection.transport.get_write_buffer_size()
+        if buffered > connection.write_limit[0]:
             return connection
-        else:
-            burst.append(data)
-            connection.burst_size += size
-            if connection.burst_size >= connection.burst_limit:
-                connection._write_burst()
+        burst.append(data)
+        connection.burst_size += size
+        if connection.burst_size >= connection.burst_limit:
+            connection._write_burst()
     return None
 
 
