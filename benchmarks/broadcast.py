@@ -84,9 +84,10 @@ async def _server(args: argparse.Namespace) -> None:
         stdout=subprocess.PIPE,
     )
     try:
-        await connected.wait()
+        await asyncio.wait_for(connected.wait(), 120)
         assert client.stdout is not None
-        await asyncio.to_thread(client.stdout.readline)
+        if await asyncio.to_thread(client.stdout.readline) != b"ready\n":
+            raise RuntimeError("the client didn't open its connections")
         message = b"x" * args.size
         broadcast = server_module.broadcast
 
