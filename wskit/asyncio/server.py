@@ -607,15 +607,15 @@ def _append_to_bursts(
         protocol = connection.protocol
         if protocol.state is not OPEN:
             continue
-        if (
-            protocol.extensions
-            or protocol.side is not SERVER_SIDE
-            or protocol.debug
-            or connection.fragmented_send_waiter is not None
-            or size >= connection.burst_limit
+        burst = connection.burst
+        # An unbuffered burst passed these checks, which can't change, this pass.
+        unbuffered = type(burst) is _UnbufferedBurst
+        if not unbuffered and (
+            protocol.extensions or protocol.side is not SERVER_SIDE or protocol.debug
         ):
             return connection
-        burst = connection.burst
+        if connection.fragmented_send_waiter is not None or size >= connection.burst_limit:
+            return connection
         if burst is None:
             buffered = connection.transport.get_write_buffer_size()
             if buffered > connection.write_limit[0]:
@@ -625,7 +625,7 @@ def _append_to_bursts(
             started.append(connection)
             continue
         buffered = connection.burst_size
-        if type(burst) is not _UnbufferedBurst:
+        if not unbuffered:
             buffered += connection.transport.get_write_buffer_size()
         if buffered > connection.write_limit[0]:
             return connection
