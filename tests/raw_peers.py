@@ -52,17 +52,18 @@ class RawPeer:
         self.sock.sendall(b"".join(protocol.data_to_send()))
         assert protocol.extensions, "permessage-deflate wasn't negotiated"
 
-    def connect(self, uri: str) -> None:
-        """Open the handshake as a client offering permessage-deflate.
+    def connect(self, uri: str, *, deflate: bool = True) -> None:
+        """Open the handshake as a client offering permessage-deflate, or no extension.
 
         The server must send no frame before the handshake is over here.
         """
-        protocol = ClientProtocol(parse_uri(uri), extensions=[ClientPerMessageDeflateFactory()])
+        offers = [ClientPerMessageDeflateFactory()] if deflate else []
+        protocol = ClientProtocol(parse_uri(uri), extensions=offers)
         protocol.send_request(protocol.connect())
         self.sock.sendall(b"".join(protocol.data_to_send()))
         response = self._exchange(protocol, Response)
         assert isinstance(response, Response)
-        assert protocol.extensions, "permessage-deflate wasn't negotiated"
+        assert bool(protocol.extensions) == deflate, "permessage-deflate wasn't negotiated"
 
     def read_frame(self) -> tuple[bool, bytes]:
         """Return the next frame's RSV1 bit and its payload, unmasked."""

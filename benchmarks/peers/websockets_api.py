@@ -29,7 +29,7 @@ from .base import (
     ThreadedPeer,
     check_count,
     check_reply,
-    run_broadcasts,
+    run_broadcasts_on_loop,
 )
 
 __all__ = ["AsyncioPeer", "ThreadsPeer", "make_peer"]
@@ -56,7 +56,8 @@ class _Handler:
                 self.subscribers.discard(websocket)
         elif path == CONTROL_PATH:
             async for command in websocket:
-                await websocket.send(run_broadcasts(command, self.subscribers, self.broadcast))
+                answer = await run_broadcasts_on_loop(command, self.subscribers, self.broadcast)
+                await websocket.send(answer)
         else:
             await _handler(websocket)
 

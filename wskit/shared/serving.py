@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import http
 import inspect
-from collections.abc import Awaitable, Callable, Hashable, Iterable
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator
 from typing import Any, Protocol, TypeVar, cast
 
 from ..auth import credentials_checker, read_credentials, unauthorized
@@ -217,15 +217,25 @@ class BroadcastFrame:
         write: Callable[[Connection], object],
         *,
         raise_exceptions: bool,
+        fast: Callable[[Iterator[Connection], bytes], Connection | None] | None = None,
     ) -> None:
         """Call ``write`` for each connection; it raises to skip one.
 
         Skipped connections are logged as warnings on their logger, or, with
         ``raise_exceptions``, gathered in an :exc:`ExceptionGroup` raised
         once every other connection has its message.
+
+        ``fast``, once a connection has encoded the message plain in one
+        chunk, takes the connections that follow from the iterator and
+        writes that chunk to those it can, without a call per connection;
+        it returns the first it can't, which goes to ``write``, or
+        :obj:`None` at the end.
         """
         skipped: list[Exception] = []
-        for connection in connections:
+        shared = self.shared
+        iterator = iter(connections)
+        connection = next(iterator, None)
+        while connection is not None:
             try:
                 write(connection)
             except Exception as exc:
@@ -234,6 +244,11 @@ class BroadcastFrame:
                     skipped.append(exc)
                 else:
                     connection.logger.warning("skipped broadcast: %s", exc)
+            plain = shared.get(())
+            if fast is not None and plain is not None and len(plain) == 1:
+                connection = fast(iterator, plain[0])
+            else:
+                connection = next(iterator, None)
         if skipped:
             raise ExceptionGroup("skipped broadcast", skipped)
 
