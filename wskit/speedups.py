@@ -13,8 +13,7 @@ Exports:
     read_frame: Decode a frame header and, once it has arrived, the payload.
     build_frame: Serialize a frame, masked or not, in one allocation.
     read_messages: Read a run of frames that each carry a whole message.
-    receive_messages: A run of whole messages, from the bytes read to the
-        queue that ``recv()`` reads, counted.
+    receive_messages: Whole messages from the bytes read to ``recv()``'s queue, counted.
     send_message: A whole message to its frame, counted.
     PayloadBuffer: The payload of a long frame, unmasked into place as it arrives.
     Waiter: What ``recv()`` awaits in asyncio, resumed in the callback that wakes it.
