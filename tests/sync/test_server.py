@@ -1182,6 +1182,32 @@ def test_broadcast_reaches_every_open_connection() -> None:
             close_all(websockets)
 
 
+def test_broadcast_to_a_set_that_other_threads_change() -> None:
+    # Handlers share a set of members and add or remove themselves, in their
+    # own threads, while another broadcasts to it.
+    with serving(wait_until_closed) as server:
+        websockets = clients(server, 3)
+        try:
+            client_of = {ws.local_address: ws for ws in websockets}
+            first, second, newcomer = server.connections
+            members = {first, second}
+            flush = first._flush
+
+            def flush_while_someone_joins(*, block: bool) -> None:
+                members.add(newcomer)  # as another thread would, at the worst time
+                flush(block=block)
+
+            first._flush = flush_while_someone_joins  # type: ignore[method-assign]
+            broadcast(members, "hello")
+            for connection in (first, second):
+                assert client_of[connection.remote_address].recv(timeout=WAIT) == "hello"
+            # The newcomer joined once the broadcast had begun: it gets the next.
+            broadcast(members, "and you")
+            assert client_of[newcomer.remote_address].recv(timeout=WAIT) == "and you"
+        finally:
+            close_all(websockets)
+
+
 def test_broadcast_text_override() -> None:
     with serving(wait_until_closed) as server:
         websockets = clients(server, 2)

@@ -576,7 +576,10 @@ def broadcast(
             connection.outgoing.extend(frame.data_for(connection.protocol))
         connection._flush(block=False)
 
-    frame.deliver(connections, write, raise_exceptions=raise_exceptions)
+    # Handlers in other threads may add themselves to the set given here, or
+    # leave it, while this one broadcasts: iterate a snapshot, taken in one
+    # step (a running iteration would raise when the set changes size).
+    frame.deliver(tuple(connections), write, raise_exceptions=raise_exceptions)
 
 
 def basic_auth(
