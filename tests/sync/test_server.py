@@ -1193,9 +1193,9 @@ def test_broadcast_to_a_set_that_other_threads_change() -> None:
             members = {first, second}
             flush = first._flush
 
-            def flush_while_someone_joins(*, block: bool) -> None:
+            def flush_while_someone_joins(*, block: bool = True) -> bool:
                 members.add(newcomer)  # as another thread would, at the worst time
-                flush(block=block)
+                return flush(block=block)
 
             first._flush = flush_while_someone_joins  # type: ignore[method-assign]
             broadcast(members, "hello")
