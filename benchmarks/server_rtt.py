@@ -19,7 +19,10 @@ the counts, so that start-up, handshakes and warm-up cancel out::
     # (Ir of /tmp/cg.6000 - Ir of /tmp/cg.2000) / 4000
 
 ``--package picows.websockets`` measures picows' compiled connection the
-same way.
+same way. ``--uvicorn ENGINE`` measures uvicorn serving the Starlette echo
+endpoint of :mod:`benchmarks.peers.uvicorn_engines` with that WebSocket
+engine (``uvicorn_wskit``, ``uvicorn_websockets_sansio``...): the server's
+whole cost, Starlette's and uvicorn's included.
 """
 
 from __future__ import annotations
@@ -31,6 +34,9 @@ import subprocess
 import sys
 import time
 from typing import Any
+
+from .peers import UVICORN_PEERS
+from .peers.base import ECHO_PATH
 
 MESSAGE = b"x" * 64
 TIMEOUT = 600  # seconds the client may take, under valgrind too
@@ -61,7 +67,30 @@ async def serve(package: str, count: int, connections: int) -> float:
                 done.set()
 
     server = await serve(echo, "127.0.0.1", 0, compression=None)
-    port = server.sockets[0].getsockname()[1]
+    try:
+        return await measure(server.sockets[0].getsockname()[1], "/", count, connections, done)
+    finally:
+        server.close()
+
+
+async def serve_uvicorn(engine: str, count: int, connections: int) -> float:
+    """Like :func:`serve`, with uvicorn and Starlette under the WebSocket ``engine``."""
+    from .peers.uvicorn_engines import ENGINES, UvicornPeer  # noqa: PLC0415 - only when asked for
+
+    peer = UvicornPeer(ENGINES[engine])
+    port = await peer.serve(compression=False)
+    try:
+        # The client checks every echo and fails if one is missing.
+        return await measure(port, ECHO_PATH, count, connections, None)
+    finally:
+        peer.server.should_exit = True
+        await peer.serving
+
+
+async def measure(
+    port: int, path: str, count: int, connections: int, done: asyncio.Event | None
+) -> float:
+    """Run the client in a child process until it ends (and ``done`` is set); return CPU seconds."""
     started = time.process_time()
     client = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -69,6 +98,8 @@ async def serve(package: str, count: int, connections: int) -> float:
         "benchmarks.server_rtt",
         "--client",
         str(port),
+        "--path",
+        path,
         "--count",
         str(count),
         "--connections",
@@ -76,23 +107,23 @@ async def serve(package: str, count: int, connections: int) -> float:
     )
     try:
         async with asyncio.timeout(TIMEOUT):
-            await done.wait()
+            if done is not None:
+                await done.wait()
             await client.wait()
     finally:
         if client.returncode is None:
             client.kill()
             await client.wait()
-        server.close()
     if client.returncode:
         raise subprocess.CalledProcessError(client.returncode, "benchmarks.server_rtt --client")
     return time.process_time() - started
 
 
-async def drive(port: int, count: int, connections: int) -> None:
+async def drive(port: int, path: str, count: int, connections: int) -> None:
     """The client: ``connections`` at once, ``count`` round trips in all."""
     from wskit.asyncio.client import connect  # noqa: PLC0415 - the client's side only
 
-    uri = f"ws://127.0.0.1:{port}"
+    uri = f"ws://127.0.0.1:{port}{path}"
     clients = [
         await connect(uri, compression=None, open_timeout=TIMEOUT) for _ in range(connections)
     ]
@@ -100,7 +131,8 @@ async def drive(port: int, count: int, connections: int) -> None:
     async def round_trips(websocket: Any, number: int) -> None:
         for _ in range(number):
             await websocket.send(MESSAGE)
-            await websocket.recv()
+            if await websocket.recv() != MESSAGE:
+                raise RuntimeError("the server didn't echo the message")
 
     shares = [count // connections + (index < count % connections) for index in range(connections)]
     await asyncio.gather(
@@ -117,19 +149,30 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     parser.add_argument("--count", type=int, default=2000, help="round trips in all")
     parser.add_argument("--connections", type=int, default=100, help="connections at once")
+    parser.add_argument(
+        "--uvicorn",
+        metavar="ENGINE",
+        choices=list(UVICORN_PEERS),
+        help="uvicorn and Starlette with this engine rather than a package's server",
+    )
     parser.add_argument("--client", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--path", default="/", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.client is not None:
-        run("uvloop", drive(args.client, args.count, args.connections))
+        run("uvloop", drive(args.client, args.path, args.count, args.connections))
         return
     result: list[float] = []
 
-    async def measure() -> None:
-        result.append(await serve(args.package, args.count, args.connections))
+    async def main() -> None:
+        if args.uvicorn is not None:
+            result.append(await serve_uvicorn(args.uvicorn, args.count, args.connections))
+        else:
+            result.append(await serve(args.package, args.count, args.connections))
 
-    run(args.loop, measure())
+    run(args.loop, main())
+    name = args.package if args.uvicorn is None else args.uvicorn
     print(
-        f"{args.package} server on {args.loop}: {result[0] / args.count * 1e6:.1f} us CPU "
+        f"{name} server on {args.loop}: {result[0] / args.count * 1e6:.1f} us CPU "
         f"per round trip ({args.count} round trips, {args.connections} connections)"
     )
 

@@ -11,16 +11,23 @@ from benchmarks import harness
 
 
 @pytest.mark.parametrize(
-    ("package", "loop"),
-    [("wskit", "asyncio"), ("wskit", "uvloop"), ("picows.websockets", "uvloop")],
+    ("option", "package", "loop"),
+    [
+        ("--package", "wskit", "asyncio"),
+        ("--package", "wskit", "uvloop"),
+        ("--package", "picows.websockets", "uvloop"),
+        # uvicorn and Starlette: the client checks every echo.
+        ("--uvicorn", "uvicorn_wskit", "uvloop"),
+        ("--uvicorn", "uvicorn_websockets_sansio", "asyncio"),
+    ],
 )
-def test_a_few_round_trips(package: str, loop: str) -> None:
+def test_a_few_round_trips(option: str, package: str, loop: str) -> None:
     result = subprocess.run(
         [
             sys.executable,
             "-m",
             "benchmarks.server_rtt",
-            *("--package", package, "--loop", loop, "--count", "25", "--connections", "3"),
+            *(option, package, "--loop", loop, "--count", "25", "--connections", "3"),
         ],
         cwd=harness.ROOT,
         capture_output=True,
