@@ -46,7 +46,7 @@ from .asyncio.connection import Connection
 from .datastructures import Headers
 from .exceptions import ConnectionClosed
 from .extensions.permessage_deflate import enable_server_permessage_deflate
-from .frames import CloseCode
+from .frames import TEXT, CloseCode
 from .http11 import Request, Response
 from .protocol import CLOSED, CONNECTING, OPEN
 from .server import ServerProtocol
@@ -272,17 +272,47 @@ class WebSocketProtocol(Connection):
 
     async def asgi_receive(self) -> Message:
         """The ASGI ``receive`` callable."""
+        # Most calls, on an open connection: a single-frame message is
+        # waiting, or will be once the reader wakes up. They take it here,
+        # without the coroutine of the assembler's get() in the chain of
+        # awaits that every wake-up resumes; the rest goes the general way.
+        assembler = self.recv_messages
+        queue = assembler.queue
+        frames = queue.frames
+        if self.connect_sent and self.disconnect is None and not assembler.get_in_progress:
+            if not frames and not assembler.closed and not assembler.failure_queued:
+                # Set as get() does: a second reader meanwhile gets
+                # ConcurrencyError rather than taking this one's waiter.
+                assembler.get_in_progress = True
+                try:
+                    await assembler._waiter()
+                finally:
+                    assembler.get_in_progress = False
+            # The engine never streams a message, so no rest of one is
+            # left to skip (skip_rest_of_message).
+            if frames and frames[0].fin:
+                frame = frames.popleft() if not queue.paused else queue.get()
+                data = frame.data
+                if frame.opcode is TEXT:
+                    # Text was validated on receipt.
+                    return {"type": "websocket.receive", "text": str(data, "utf-8")}
+                return {
+                    "type": "websocket.receive",
+                    "bytes": data if type(data) is bytes else bytes(data),
+                }
+        return await self._receive()
+
+    async def _receive(self) -> Message:
+        """``receive()`` the general way: the first event, fragments, the end."""
         if not self.connect_sent:
             self.connect_sent = True
             return {"type": "websocket.connect"}
         if self.disconnect is not None:
             return self.disconnect
         try:
-            # Straight from the queue, one coroutine less per message;
-            # recv() handles the end of the stream.
             try:
                 data = await self.recv_messages.get()
-            except EOFError:
+            except EOFError:  # recv() handles the end of the stream
                 data = await self.recv()
         except ConnectionClosed as exc:
             if self.disconnect is None:  # the app may have closed meanwhile
@@ -312,17 +342,26 @@ class WebSocketProtocol(Connection):
         kind = message["type"]
         answer = self.answer
         if answer is ACCEPTED and kind == "websocket.send":
-            text: str | None = message.get("text")
             data: bytes | None = message.get("bytes")
+            text: str | None = message.get("text")
             payload: str | bytes
-            if text is not None and data is None:
-                payload = text
-            elif data is not None and text is None:
+            if data is not None and text is None:
                 payload = data
+            elif text is not None and data is None:
+                payload = text
             else:
                 raise RuntimeError("websocket.send needs exactly one of 'bytes' or 'text'")
             try:
-                await self.send(payload)
+                # Most messages: the core builds the frame in one call, as
+                # in send(), without send()'s coroutine (the engine never
+                # sends fragments, which send() would wait for).
+                frame = self.protocol.send_message(payload)
+                if frame is None:
+                    await self.send(payload)
+                else:
+                    self._write_frame(frame)
+                    if self.writing_paused:
+                        await self._drain()
             except ConnectionClosed as exc:
                 raise ClientDisconnected(str(exc)) from exc
         elif answer is ACCEPTED and kind == "websocket.close":

@@ -60,6 +60,37 @@ async def test_echo_text_and_bytes(stack: Stack) -> None:
             assert await ws.recv() == message
 
 
+async def test_echo_fragmented_messages(stack: Stack) -> None:
+    # Fragmented messages don't take receive()'s shortcut for single frames.
+    async with serving(echo_app, stack) as server, connect(server.url()) as ws:
+        await ws.send(["fra", "gmé", "nts"])
+        assert await ws.recv() == "fragménts"
+        await ws.send([b"\x00", b"\xff", b"ab"])
+        assert await ws.recv() == b"\x00\xffab"
+        await ws.send("after")
+        assert await ws.recv() == "after"
+
+
+async def test_second_concurrent_receive_is_refused(stack: Stack) -> None:
+    recorder = Recorder()
+
+    async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        first = asyncio.ensure_future(receive())
+        await asyncio.sleep(0)  # the first receive() starts waiting
+        try:
+            recorder.put(await asyncio.wait_for(receive(), 1))
+        except Exception as exc:
+            recorder.put(type(exc).__name__)
+        recorder.put(await first)
+
+    async with serving(app, stack) as server, connect(server.url()) as ws:
+        assert await recorder.get() == "ConcurrencyError"
+        await ws.send("hello")
+        assert await recorder.get() == {"type": "websocket.receive", "text": "hello"}
+
+
 async def test_echo_with_websockets_client(stack: Stack) -> None:
     async with (
         serving(echo_app, stack) as server,
