@@ -1,8 +1,10 @@
 """uvicorn serving a Starlette app, with one WebSocket engine or another.
 
 The server is the same Starlette app under uvicorn whatever the engine
-(uvicorn's ``--ws``): the wskit engine or uvicorn's own. The client is
-wskit's asyncio client for all of them, so that only the server differs.
+(uvicorn's ``--ws``): the wskit engine or uvicorn's own. The client is the
+same for all of them, so that only the server differs: wskit's asyncio
+client here, or another library's in the harness's server-only mode
+(``--client``), which :mod:`benchmarks.uvicorn` uses with picows' client.
 The app is written the way Starlette's documentation shows.
 """
 

@@ -8,14 +8,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from benchmarks import uvicorn as uvicorn_bench
 from benchmarks.peers import UVICORN_PEERS
 
 
-def test_every_engine_is_measured_and_compared(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("option", "client"), [([], "picows"), (["--client", "wskit"], "wskit")])
+def test_every_engine_is_measured_and_compared(
+    tmp_path: Path, option: list[str], client: str
+) -> None:
     out, md = tmp_path / "results.json", tmp_path / "results.md"
     rows = uvicorn_bench.main(
-        ["--quick", "--rounds", "1", "--no-pin", "--out", str(out), "--markdown", str(md)]
+        ["--quick", "--rounds", "1", "--no-pin", "--out", str(out), "--markdown", str(md), *option]
     )
     cases = {(row["loop"], row["case"]) for row in rows}
     assert cases == {
@@ -35,3 +40,6 @@ def test_every_engine_is_measured_and_compared(tmp_path: Path) -> None:
     for lib in UVICORN_PEERS:
         assert lib in report
     assert "### Errors" not in report
+    # One client drives every engine: picows' unless told otherwise.
+    assert f"every server driven by {client}'s client" in report
+    assert f'"client": "{client}"' in out.read_text()
