@@ -274,8 +274,9 @@ class WebSocketProtocol(Connection):
         """The ASGI ``receive`` callable."""
         # Most calls, on an open connection: a single-frame message is
         # waiting, or will be once the reader wakes up. They take it here,
-        # without the coroutine of the assembler's get() in the chain of
-        # awaits that every wake-up resumes; the rest goes the general way.
+        # without the assembler's get() and the calls it makes (_wait(),
+        # FrameQueue.get(), join()); the rest goes the general way. This
+        # leans on the assembler's state as get() keeps it.
         assembler = self.recv_messages
         queue = assembler.queue
         frames = queue.frames
