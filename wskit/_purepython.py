@@ -28,7 +28,9 @@ if TYPE_CHECKING:
     from .frames import Frame
 
 __all__ = [
+    "MessageIterator",
     "PayloadBuffer",
+    "Receiving",
     "UTF8Validator",
     "Waiter",
     "apply_mask",
@@ -691,6 +693,84 @@ class Waiter:
         callback, context = self._callback, self._context
         self._callback = self._context = None
         return callback, context
+
+
+class Receiving:
+    """One await of the next message of an asyncio ``Assembler``, without a coroutine.
+
+    A whole single-frame message waiting in the queue is taken and returned
+    as the assembler's ``get(decode)`` would; while the queue is empty, it
+    waits with the assembler's waiter, as ``get()`` does. Anything else goes,
+    before anything is taken, to the general path, ``general(decode)``.
+    """
+
+    __slots__ = ("_assembler", "_awaited", "_decode", "_general")
+
+    def __init__(
+        self, assembler: Any, decode: bool | None, general: Callable[[bool | None], Any]
+    ) -> None:
+        self._assembler = assembler
+        self._decode = decode
+        self._general = general
+        self._awaited = False
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        if self._awaited:
+            raise RuntimeError("cannot reuse already awaited Receiving")
+        self._awaited = True
+        assembler = self._assembler
+        if not assembler.get_in_progress:  # else the general path raises
+            queue = assembler.queue
+            while not assembler.skip_rest_of_message:
+                if queue.frames:
+                    message = _whole_message(queue.frames[0], self._decode)
+                    if message is None:
+                        break
+                    queue.get()
+                    return message
+                if assembler.closed or assembler.failure_queued:
+                    break
+                # What the asyncio Assembler's _waiter() does.
+                waiter = assembler.waiter = Waiter(assembler.loop)
+                assembler.get_in_progress = True
+                try:
+                    yield from waiter.__await__()
+                finally:
+                    assembler.get_in_progress = False
+        return (yield from self._general(self._decode).__await__())
+
+
+def _whole_message(frame: Frame, decode: bool | None) -> Any:
+    """The message of a frame as ``join()`` returns it, if the fast path may: else None."""
+    if not frame.fin:
+        return None
+    text = frame.opcode == 1
+    if decode is None:
+        decode = text
+    if not decode:
+        return frame.data if type(frame.data) is bytes else bytes(frame.data)
+    # Text frames were validated on receipt; binary ones may fail: general path.
+    return str(frame.data, "utf-8") if text else None
+
+
+class MessageIterator:
+    """The messages of an asyncio ``Assembler``, for ``async for``.
+
+    Each ``__anext__()`` is ``Receiving(assembler, None, general)``;
+    ``general`` ends the iteration.
+    """
+
+    __slots__ = ("_assembler", "_general")
+
+    def __init__(self, assembler: Any, general: Callable[[bool | None], Any]) -> None:
+        self._assembler = assembler
+        self._general = general
+
+    def __aiter__(self) -> MessageIterator:
+        return self
+
+    def __anext__(self) -> Receiving:
+        return Receiving(self._assembler, None, self._general)
 
 
 # What wskit.http11's general rules accept, all at once: a request line of

@@ -306,6 +306,10 @@ class AsyncAssembler(BaseAssembler):
         """Return what to await until :meth:`wake` is called."""
         raise NotImplementedError
 
+    def receive(self, decode: bool | None = None) -> Awaitable[Data]:
+        """Return an awaitable of the next message: :meth:`get`, unless a layer has faster."""
+        return self.get(decode)
+
     async def get(self, decode: bool | None = None) -> Data:
         """Return the next message.
 
