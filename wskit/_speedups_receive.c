@@ -15,6 +15,8 @@
 
 #include "_speedups.h"
 
+#include <structmember.h> /* T_OBJECT_EX, READONLY */
+
 enum { RECEIVING_START, RECEIVING_WAITING, RECEIVING_GENERAL, RECEIVING_DONE };
 
 typedef struct {
@@ -50,6 +52,82 @@ attr_is_true(PyObject *obj, PyObject *name)
     int truth = value == Py_True ? 1 : value == Py_False ? 0 : PyObject_IsTrue(value);
     Py_DECREF(value);
     return truth;
+}
+
+/* An attribute of the assembler or its queue. Those are slots (__slots__):
+ * read and written in place, at the offset their type gives, found once per
+ * type (and again if the type changes), they cost a few instructions rather
+ * than a lookup by name; anything else goes by name. */
+typedef struct {
+    PyObject *name;
+    PyTypeObject *type;  /* a strong reference, so that its address stays its own */
+    unsigned int version;
+    Py_ssize_t offset;   /* -1: not a slot */
+} Field;
+
+static Field field_get_in_progress, field_skip_rest_of_message, field_queue, field_frames,
+    field_closed, field_failure_queued, field_loop, field_waiter, field_paused, field_low;
+
+static Py_ssize_t
+field_offset(Field *field, PyTypeObject *type)
+{
+    if (field->type == type && field->version == type->tp_version_tag &&
+        PyType_HasFeature(type, Py_TPFLAGS_VALID_VERSION_TAG)) {
+        return field->offset;
+    }
+    Py_ssize_t offset = -1;
+    PyObject *descr = _PyType_Lookup(type, field->name);  /* borrowed */
+    if (descr != NULL && Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
+        PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
+        if (member->type == T_OBJECT_EX && !(member->flags & READONLY)) {
+            offset = member->offset;
+        }
+    }
+    if (PyType_HasFeature(type, Py_TPFLAGS_VALID_VERSION_TAG)) {
+        Py_INCREF(type);
+        Py_XSETREF(field->type, type);
+        field->version = type->tp_version_tag;
+        field->offset = offset;
+    }
+    return offset;
+}
+
+/* obj's field: a new reference, or NULL with an exception set. */
+static PyObject *
+field_get(PyObject *obj, Field *field)
+{
+    Py_ssize_t offset = field_offset(field, Py_TYPE(obj));
+    if (offset >= 0) {
+        PyObject *value = *(PyObject **)((char *)obj + offset);
+        if (value != NULL) {
+            return Py_NewRef(value);
+        }
+    }
+    return PyObject_GetAttr(obj, field->name);
+}
+
+/* Whether obj's field is true: 1, 0, or -1 with an exception set. */
+static int
+field_is_true(PyObject *obj, Field *field)
+{
+    PyObject *value = field_get(obj, field);
+    if (value == NULL) {
+        return -1;
+    }
+    int truth = value == Py_True ? 1 : value == Py_False ? 0 : PyObject_IsTrue(value);
+    Py_DECREF(value);
+    return truth;
+}
+
+static int
+field_set(PyObject *obj, Field *field, PyObject *value)
+{
+    Py_ssize_t offset = field_offset(field, Py_TYPE(obj));
+    if (offset < 0) {
+        return PyObject_SetAttr(obj, field->name, value);
+    }
+    Py_XSETREF(*(PyObject **)((char *)obj + offset), Py_NewRef(value));
+    return 0;
 }
 
 /* The message that frame carries, as the general path would return it
@@ -113,11 +191,11 @@ take_first(PyObject *queue, PyObject *frames)
         return -1;
     }
     Py_DECREF(frame);
-    int paused = attr_is_true(queue, str_paused);
+    int paused = field_is_true(queue, &field_paused);
     if (paused <= 0) {
         return paused;
     }
-    PyObject *low = PyObject_GetAttr(queue, str_low);
+    PyObject *low = field_get(queue, &field_low);
     if (low == NULL) {
         return -1;
     }
@@ -133,7 +211,7 @@ take_first(PyObject *queue, PyObject *frames)
     if (left > limit) {
         return 0;
     }
-    if (PyObject_SetAttr(queue, str_paused, Py_False) < 0) {
+    if (field_set(queue, &field_paused, Py_False) < 0) {
         return -1;
     }
     PyObject *result = PyObject_CallMethodNoArgs(queue, str_resume);
@@ -179,7 +257,7 @@ receiving_stop_waiting(ReceivingObject *self)
 {
     Py_CLEAR(self->waiter);
     self->state = RECEIVING_DONE;
-    return PyObject_SetAttr(self->assembler, str_get_in_progress, Py_False);
+    return field_set(self->assembler, &field_get_in_progress, Py_False);
 }
 
 /* From the start, or once woken: a message waiting, a wait, or the
@@ -189,18 +267,18 @@ receiving_read(ReceivingObject *self, PyObject **result)
 {
     PyObject *assembler = self->assembler;
     for (;;) {
-        int skip = attr_is_true(assembler, str_skip_rest_of_message);
+        int skip = field_is_true(assembler, &field_skip_rest_of_message);
         if (skip < 0) {
             return PYGEN_ERROR;
         }
         if (skip) {
             return receiving_delegate(self, result);
         }
-        PyObject *queue = PyObject_GetAttr(assembler, str_queue);
+        PyObject *queue = field_get(assembler, &field_queue);
         if (queue == NULL) {
             return PYGEN_ERROR;
         }
-        PyObject *frames = PyObject_GetAttr(queue, str_frames);
+        PyObject *frames = field_get(queue, &field_frames);
         if (frames == NULL) {
             Py_DECREF(queue);
             return PYGEN_ERROR;
@@ -227,9 +305,9 @@ receiving_read(ReceivingObject *self, PyObject **result)
         }
         Py_DECREF(frames);
         Py_DECREF(queue);
-        int ended = attr_is_true(assembler, str_closed);
+        int ended = field_is_true(assembler, &field_closed);
         if (ended == 0) {
-            ended = attr_is_true(assembler, str_failure_queued);
+            ended = field_is_true(assembler, &field_failure_queued);
         }
         if (ended < 0) {
             return PYGEN_ERROR;
@@ -238,7 +316,7 @@ receiving_read(ReceivingObject *self, PyObject **result)
             return receiving_delegate(self, result);
         }
         /* assembler.waiter = Waiter(assembler.loop), as its _waiter() does. */
-        PyObject *loop = PyObject_GetAttr(assembler, str_loop);
+        PyObject *loop = field_get(assembler, &field_loop);
         if (loop == NULL) {
             return PYGEN_ERROR;
         }
@@ -247,8 +325,8 @@ receiving_read(ReceivingObject *self, PyObject **result)
         if (waiter == NULL) {
             return PYGEN_ERROR;
         }
-        if (PyObject_SetAttr(assembler, str_waiter, waiter) < 0 ||
-            PyObject_SetAttr(assembler, str_get_in_progress, Py_True) < 0) {
+        if (field_set(assembler, &field_waiter, waiter) < 0 ||
+            field_set(assembler, &field_get_in_progress, Py_True) < 0) {
             Py_DECREF(waiter);
             return PYGEN_ERROR;
         }
@@ -271,7 +349,7 @@ receiving_send(ReceivingObject *self, PyObject *value, PyObject **result)
     switch (self->state) {
     case RECEIVING_START: {
         self->state = RECEIVING_DONE;
-        int running = attr_is_true(self->assembler, str_get_in_progress);
+        int running = field_is_true(self->assembler, &field_get_in_progress);
         if (running < 0) {
             return PYGEN_ERROR;
         }
@@ -660,6 +738,16 @@ wskit_receive_init(PyObject *module)
         intern(&str_resume, "resume") < 0 || intern(&str_throw, "throw") < 0 ||
         intern(&str_close, "close") < 0) {
         return -1;
+    }
+    Field *fields[] = {&field_get_in_progress, &field_skip_rest_of_message, &field_queue,
+                       &field_frames, &field_closed, &field_failure_queued, &field_loop,
+                       &field_waiter, &field_paused, &field_low};
+    PyObject *names[] = {str_get_in_progress, str_skip_rest_of_message, str_queue, str_frames,
+                         str_closed, str_failure_queued, str_loop, str_waiter, str_paused,
+                         str_low};
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        fields[i]->name = names[i];
+        fields[i]->offset = -1;
     }
     if (PyType_Ready(&ReceivingType) < 0 || PyType_Ready(&MessageIteratorType) < 0) {
         return -1;

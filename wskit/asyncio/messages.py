@@ -19,6 +19,9 @@ class Assembler(AsyncAssembler):
     See :class:`~wskit.shared.messages.BaseAssembler` for the arguments.
     """
 
+    # A __dict__ too: tests replace methods of an instance.
+    __slots__ = ("__dict__", "loop", "waiter")
+
     def __init__(
         self,
         high: int | None = None,

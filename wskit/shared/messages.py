@@ -87,6 +87,10 @@ class FrameQueue:
         resume: Restarts reading from the network.
     """
 
+    # Slots: read in place by the C Receiving (see wskit.speedups) and by
+    # receive_messages, on every message.
+    __slots__ = ("frames", "high", "low", "pause", "paused", "resume")
+
     def __init__(
         self,
         high: int | None,
@@ -201,6 +205,17 @@ class BaseAssembler:
             ``put_failure()``); called once, when a reader reaches the failure.
     """
 
+    # Slots: read in place by the C Receiving (see wskit.speedups) on every
+    # message. Subclasses without __slots__ have a __dict__ too.
+    __slots__ = (
+        "closed",
+        "fail",
+        "failure_queued",
+        "get_in_progress",
+        "queue",
+        "skip_rest_of_message",
+    )
+
     def __init__(
         self,
         high: int | None = None,
@@ -264,6 +279,8 @@ class AsyncAssembler(BaseAssembler):
     stream ended or a failure was queued. The reading task of the connection calls :meth:`put`
     for each data frame, then :meth:`wake` once it has handled all it read.
     """
+
+    __slots__ = ()
 
     def put(self, frame: Frame) -> None:
         """Add a data frame received from the network.
