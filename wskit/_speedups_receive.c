@@ -41,20 +41,7 @@ static PyObject *str_get_in_progress, *str_skip_rest_of_message, *str_queue, *st
 
 static PyTypeObject ReceivingType;
 
-/* Whether obj.name is true: 1, 0, or -1 with an exception set. */
-static int
-attr_is_true(PyObject *obj, PyObject *name)
-{
-    PyObject *value = PyObject_GetAttr(obj, name);
-    if (value == NULL) {
-        return -1;
-    }
-    int truth = value == Py_True ? 1 : value == Py_False ? 0 : PyObject_IsTrue(value);
-    Py_DECREF(value);
-    return truth;
-}
-
-/* An attribute of the assembler or its queue. Those are slots (__slots__):
+/* An attribute of the assembler, its queue or a frame. Those are slots (__slots__):
  * read and written in place, at the offset their type gives, found once per
  * type (and again if the type changes), they cost a few instructions rather
  * than a lookup by name; anything else goes by name. */
@@ -66,7 +53,8 @@ typedef struct {
 } Field;
 
 static Field field_get_in_progress, field_skip_rest_of_message, field_queue, field_frames,
-    field_closed, field_failure_queued, field_loop, field_waiter, field_paused, field_low;
+    field_closed, field_failure_queued, field_loop, field_waiter, field_paused, field_low,
+    field_fin, field_opcode, field_data;
 
 static Py_ssize_t
 field_offset(Field *field, PyTypeObject *type)
@@ -138,11 +126,11 @@ field_set(PyObject *obj, Field *field, PyObject *value)
 static PyObject *
 whole_message(PyObject *frame, PyObject *decode)
 {
-    int fin = attr_is_true(frame, str_fin);
+    int fin = field_is_true(frame, &field_fin);
     if (fin <= 0) {
         return NULL;
     }
-    PyObject *opcode = PyObject_GetAttr(frame, str_opcode);
+    PyObject *opcode = field_get(frame, &field_opcode);
     if (opcode == NULL) {
         return NULL;
     }
@@ -156,7 +144,7 @@ whole_message(PyObject *frame, PyObject *decode)
     if (as_text && !text) {
         return NULL;
     }
-    PyObject *data = PyObject_GetAttr(frame, str_data);
+    PyObject *data = field_get(frame, &field_data);
     if (data == NULL) {
         return NULL;
     }
@@ -741,10 +729,11 @@ wskit_receive_init(PyObject *module)
     }
     Field *fields[] = {&field_get_in_progress, &field_skip_rest_of_message, &field_queue,
                        &field_frames, &field_closed, &field_failure_queued, &field_loop,
-                       &field_waiter, &field_paused, &field_low};
+                       &field_waiter, &field_paused, &field_low, &field_fin,
+                       &field_opcode, &field_data};
     PyObject *names[] = {str_get_in_progress, str_skip_rest_of_message, str_queue, str_frames,
                          str_closed, str_failure_queued, str_loop, str_waiter, str_paused,
-                         str_low};
+                         str_low, str_fin, str_opcode, str_data};
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         fields[i]->name = names[i];
         fields[i]->offset = -1;

@@ -10,6 +10,8 @@ from __future__ import annotations
 import array
 import ast
 import contextlib
+import dataclasses
+import gc
 import importlib
 import itertools
 import os
@@ -977,6 +979,31 @@ def test_read_messages_appends_to_events(impl: ModuleType) -> None:
     assert impl.read_messages(b"xx" + wire, 2, events, True, None, None) == 2 + len(wire)
     assert events[0] == "earlier"
     assert events[1] == wskit.frames.Frame(wskit.frames.BINARY, b"abc")
+
+
+def test_read_messages_builds_frames_as_frame_does(impl: ModuleType) -> None:
+    # The C twin sets Frame's slots in place rather than calling it: the
+    # frame must be the same object Frame() builds, defaults included.
+    events: list[Any] = []
+    impl.read_messages(frame_bytes(0x81, b"hi", MASK), 0, events, True, None, None)
+    (frame,) = events
+    assert type(frame) is wskit.frames.Frame
+    expected = wskit.frames.Frame(wskit.frames.TEXT, b"hi")
+    assert frame == expected
+    assert repr(frame) == repr(expected)
+    assert frame.opcode is wskit.frames.TEXT
+    assert frame.fin is True
+    assert frame.rsv1 is frame.rsv2 is frame.rsv3 is False
+    assert gc.is_tracked(frame)
+    assert dataclasses.replace(frame, fin=False) == wskit.frames.Frame(
+        wskit.frames.TEXT, b"hi", fin=False
+    )
+
+
+def test_frame_keeps_its_fields_in_slots() -> None:
+    # What lets the C twin of read_messages build frames in place.
+    assert wskit.frames.Frame.__slots__ == ("opcode", "data", "fin", "rsv1", "rsv2", "rsv3")
+    assert not hasattr(wskit.frames.Frame(wskit.frames.TEXT, b""), "__dict__")
 
 
 @pytest.mark.parametrize(
