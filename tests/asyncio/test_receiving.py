@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.asyncio.test_messages import Flow
 from tests.c_extension import C_SPEEDUPS as _speedups
 from tests.c_extension import needs_c
 from wskit import _purepython
@@ -22,19 +23,6 @@ IMPLEMENTATIONS = [
     pytest.param(_purepython, id="python"),
     pytest.param(_speedups, id="c", marks=needs_c),
 ]
-
-
-class Flow:
-    """Records the pause() and resume() calls of an Assembler."""
-
-    def __init__(self) -> None:
-        self.calls: list[str] = []
-
-    def pause(self) -> None:
-        self.calls.append("pause")
-
-    def resume(self) -> None:
-        self.calls.append("resume")
 
 
 @pytest.fixture(params=IMPLEMENTATIONS)
@@ -347,3 +335,15 @@ async def test_message_iterator_ends_as_its_general_path_says(impl: Any) -> None
     assembler.wake()
     await task
     assert received == ["one", b"two"]
+
+
+async def test_assembler_state_is_in_slots() -> None:
+    # What the C Receiving reads in place, rather than by name.
+    assembler = Assembler()
+    for owner, names in [
+        (assembler, ["closed", "failure_queued", "get_in_progress", "queue"]),
+        (assembler, ["skip_rest_of_message", "loop", "waiter"]),
+        (assembler.queue, ["frames", "low", "paused"]),
+    ]:
+        for name in names:
+            assert any(name in vars(cls).get("__slots__", ()) for cls in type(owner).__mro__), name

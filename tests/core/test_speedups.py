@@ -32,7 +32,7 @@ import wskit.frames
 import wskit.speedups
 from tests.c_extension import C_SPEEDUPS as _speedups
 from tests.c_extension import needs_c
-from wskit import _purepython
+from wskit import _purepython, _purepython_asyncio
 
 IMPLEMENTATIONS = [
     pytest.param(_purepython, id="python"),
@@ -1519,13 +1519,16 @@ def test_every_c_piece_has_a_twin_and_is_selected() -> None:
 
 
 def test_pure_python_module_holds_only_twins() -> None:
-    # Its public functions and classes are the twins it exports, nothing else.
+    # Its public functions and classes are the twins it exports, nothing
+    # else; the asyncio ones live in a module of their own, which it exports.
+    parts = {_purepython.__name__, _purepython_asyncio.__name__}
     defined = {
         name
         for name, value in vars(_purepython).items()
-        if not name.startswith("_") and getattr(value, "__module__", None) == _purepython.__name__
+        if not name.startswith("_") and getattr(value, "__module__", None) in parts
     }
     assert defined == set(_purepython.__all__)
+    assert set(_purepython_asyncio.__all__) <= defined
 
 
 def test_only_the_selector_imports_the_implementations() -> None:
