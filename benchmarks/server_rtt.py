@@ -8,7 +8,8 @@ The server stops after the last one and prints its CPU time per round trip,
 handshakes included.
 
 The figure that matters is callgrind's, which the load of the machine
-doesn't change. valgrind follows this process only, not the client: run it
+doesn't change (keepalive pings are off on both sides: their number would
+follow the run's duration). valgrind follows this process only, not the client: run it
 with two counts and divide the difference of the totals by the difference of
 the counts, so that start-up, handshakes and warm-up cancel out::
 
@@ -66,7 +67,9 @@ async def serve(package: str, count: int, connections: int) -> float:
             if echoed == count:
                 done.set()
 
-    server = await serve(echo, "127.0.0.1", 0, compression=None)
+    # No keepalive pings, either side: how many fall in a run depends on how
+    # long it takes (under valgrind, minutes), not on its round trips.
+    server = await serve(echo, "127.0.0.1", 0, compression=None, ping_interval=None)
     try:
         return await measure(server.sockets[0].getsockname()[1], "/", count, connections, done)
     finally:
@@ -125,7 +128,8 @@ async def drive(port: int, path: str, count: int, connections: int) -> None:
 
     uri = f"ws://127.0.0.1:{port}{path}"
     clients = [
-        await connect(uri, compression=None, open_timeout=TIMEOUT) for _ in range(connections)
+        await connect(uri, compression=None, open_timeout=TIMEOUT, ping_interval=None)
+        for _ in range(connections)
     ]
 
     async def round_trips(websocket: Any, number: int) -> None:

@@ -16,6 +16,9 @@
  *   from the bytes to the queue that recv() reads, and
  *   send_message(protocol, message, text), a whole plain message to its
  *   frame, each in one call.
+ * - _speedups_receive.c: Receiving and MessageIterator, what `await recv()`
+ *   and `async for` await in wskit.asyncio: a whole message taken from the
+ *   queue, or a Waiter awaited, without a coroutine per call.
  * - _speedups_payload.c: PayloadBuffer, the payload of a long frame,
  *   unmasked into place as it arrives rather than buffered, then copied out.
  * - _speedups_waiter.c: Waiter, what recv() awaits in wskit.asyncio; resumes
@@ -50,7 +53,7 @@ PyInit__speedups(void)
     if (wskit_mask_init(module) < 0 || wskit_utf8_init(module) < 0
         || wskit_frames_init(module) < 0 || wskit_payload_init(module) < 0
         || wskit_waiter_init(module) < 0 || wskit_http_init(module) < 0
-        || wskit_messages_init(module) < 0) {
+        || wskit_messages_init(module) < 0 || wskit_receive_init(module) < 0) {
         Py_DECREF(module);
         return NULL;
     }

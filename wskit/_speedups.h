@@ -51,6 +51,9 @@ Py_ssize_t wskit_read_run(const unsigned char *buf, Py_ssize_t len, Py_ssize_t o
 /* _speedups_frames.c: a frame of data's bytes, masked or not (see build_frame). */
 PyObject *wskit_build_frame(unsigned char first, Py_buffer *data, int mask);
 
+/* _speedups_waiter.c: a new Waiter of an event loop. */
+PyObject *wskit_waiter_new(PyObject *loop);
+
 /* Each file adds its functions and types to the module: 0, or -1 with an
  * exception set. */
 int wskit_mask_init(PyObject *module);
@@ -60,6 +63,7 @@ int wskit_payload_init(PyObject *module);
 int wskit_waiter_init(PyObject *module);
 int wskit_http_init(PyObject *module);
 int wskit_messages_init(PyObject *module);
+int wskit_receive_init(PyObject *module);
 
 #if defined(__GNUC__)
 #pragma GCC visibility pop

@@ -1,5 +1,6 @@
 """Type stub for the C accelerator ``wskit._speedups`` (see ``_speedups.c``)."""
 
+from collections.abc import Generator
 from typing import Any
 
 from .typing import BytesLike
@@ -83,6 +84,19 @@ class Waiter:
     """A future-like object, without a result, that one task awaits."""
 
     def __init__(self, loop: Any) -> None: ...
+
+class Receiving:
+    """One await of the next message of an asyncio Assembler, without a coroutine."""
+
+    def __init__(self, assembler: Any, decode: bool | None, general: Any) -> None: ...
+    def __await__(self) -> Generator[Any, None, Any]: ...
+
+class MessageIterator:
+    """The messages of an asyncio Assembler, for ``async for``."""
+
+    def __init__(self, assembler: Any, general: Any) -> None: ...
+    def __aiter__(self) -> MessageIterator: ...
+    def __anext__(self) -> Receiving: ...
 
 def split_request(
     data: BytesLike, max_line: int, max_headers: int, /

@@ -11,6 +11,8 @@
 
 enum { WAITER_PENDING, WAITER_DONE, WAITER_CANCELLED };
 
+static PyTypeObject WaiterType;
+
 typedef struct {
     PyObject_HEAD
     PyObject *loop;
@@ -84,6 +86,22 @@ Waiter_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     }
     Py_INCREF(loop);
     self->loop = loop;
+    self->state = WAITER_PENDING;
+    return (PyObject *)self;
+}
+
+/* A new Waiter of loop, for Receiving (_speedups_receive.c). */
+PyObject *
+wskit_waiter_new(PyObject *loop)
+{
+    if (current_task == NULL && load_asyncio() < 0) {
+        return NULL;
+    }
+    WaiterObject *self = (WaiterObject *)WaiterType.tp_alloc(&WaiterType, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->loop = Py_NewRef(loop);
     self->state = WAITER_PENDING;
     return (PyObject *)self;
 }

@@ -139,7 +139,7 @@ _FIN, _RSV1, _RSV2, _RSV3 = 0x80, 0x40, 0x20, 0x10
 _CLOSE_CODE = struct.Struct("!H")
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class Frame:
     """A WebSocket frame.
 

@@ -17,6 +17,8 @@ Exports:
     send_message: A whole message to its frame, counted.
     PayloadBuffer: The payload of a long frame, unmasked into place as it arrives.
     Waiter: What ``recv()`` awaits in asyncio, resumed in the callback that wakes it.
+    Receiving: One await of ``recv()``'s next message in asyncio, without a coroutine.
+    MessageIterator: ``async for`` over an asyncio connection's messages, with ``Receiving``.
     split_request: Split a handshake request's head that needs no further check.
     split_response: The same for a 101 response.
     IMPLEMENTATION: ``"c"`` or ``"python"``.
@@ -30,7 +32,9 @@ from typing import Literal
 # Type checkers see the fallback's signatures; the C twin has the same API
 # (see _speedups.pyi), and the tests hold both to it.
 from ._purepython import (
+    MessageIterator,
     PayloadBuffer,
+    Receiving,
     UTF8Validator,
     Waiter,
     apply_mask,
@@ -46,7 +50,9 @@ from ._purepython import (
 
 __all__ = [
     "IMPLEMENTATION",
+    "MessageIterator",
     "PayloadBuffer",
+    "Receiving",
     "UTF8Validator",
     "Waiter",
     "apply_mask",
@@ -65,7 +71,9 @@ IMPLEMENTATION: Literal["c", "python"] = "python"
 if not os.environ.get("WSKIT_NO_SPEEDUPS"):
     try:
         from ._speedups import (  # type: ignore[assignment]
+            MessageIterator,
             PayloadBuffer,
+            Receiving,
             UTF8Validator,
             Waiter,
             apply_mask,

@@ -10,6 +10,8 @@ from __future__ import annotations
 import array
 import ast
 import contextlib
+import dataclasses
+import gc
 import importlib
 import itertools
 import os
@@ -30,7 +32,7 @@ import wskit.frames
 import wskit.speedups
 from tests.c_extension import C_SPEEDUPS as _speedups
 from tests.c_extension import needs_c
-from wskit import _purepython
+from wskit import _purepython, _purepython_asyncio
 
 IMPLEMENTATIONS = [
     pytest.param(_purepython, id="python"),
@@ -979,6 +981,31 @@ def test_read_messages_appends_to_events(impl: ModuleType) -> None:
     assert events[1] == wskit.frames.Frame(wskit.frames.BINARY, b"abc")
 
 
+def test_read_messages_builds_frames_as_frame_does(impl: ModuleType) -> None:
+    # The C twin sets Frame's slots in place rather than calling it: the
+    # frame must be the same object Frame() builds, defaults included.
+    events: list[Any] = []
+    impl.read_messages(frame_bytes(0x81, b"hi", MASK), 0, events, True, None, None)
+    (frame,) = events
+    assert type(frame) is wskit.frames.Frame
+    expected = wskit.frames.Frame(wskit.frames.TEXT, b"hi")
+    assert frame == expected
+    assert repr(frame) == repr(expected)
+    assert frame.opcode is wskit.frames.TEXT
+    assert frame.fin is True
+    assert frame.rsv1 is frame.rsv2 is frame.rsv3 is False
+    assert gc.is_tracked(frame)
+    assert dataclasses.replace(frame, fin=False) == wskit.frames.Frame(
+        wskit.frames.TEXT, b"hi", fin=False
+    )
+
+
+def test_frame_keeps_its_fields_in_slots() -> None:
+    # What lets the C twin of read_messages build frames in place.
+    assert wskit.frames.Frame.__slots__ == ("opcode", "data", "fin", "rsv1", "rsv2", "rsv3")
+    assert not hasattr(wskit.frames.Frame(wskit.frames.TEXT, b""), "__dict__")
+
+
 @pytest.mark.parametrize(
     ("first", "payload", "masked", "limits"),
     [
@@ -1492,13 +1519,16 @@ def test_every_c_piece_has_a_twin_and_is_selected() -> None:
 
 
 def test_pure_python_module_holds_only_twins() -> None:
-    # Its public functions and classes are the twins it exports, nothing else.
+    # Its public functions and classes are the twins it exports, nothing
+    # else; the asyncio ones live in a module of their own, which it exports.
+    parts = {_purepython.__name__, _purepython_asyncio.__name__}
     defined = {
         name
         for name, value in vars(_purepython).items()
-        if not name.startswith("_") and getattr(value, "__module__", None) == _purepython.__name__
+        if not name.startswith("_") and getattr(value, "__module__", None) in parts
     }
     assert defined == set(_purepython.__all__)
+    assert set(_purepython_asyncio.__all__) <= defined
 
 
 def test_only_the_selector_imports_the_implementations() -> None:

@@ -97,6 +97,7 @@ def _bindings() -> list[tuple[ModuleType, str, str]]:
     for module_name, module in list(sys.modules.items()):
         if module_name.split(".")[0] != "wskit" or module_name in {
             "wskit._purepython",
+            "wskit._purepython_asyncio",
             "wskit._speedups",
         }:
             continue

@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import (
     AsyncIterable,
+    AsyncIterator,
     Awaitable,
     Iterable,
     Mapping,
@@ -29,12 +30,13 @@ from collections.abc import (
 from types import TracebackType
 from typing import Any, cast
 
-from ..exceptions import ConnectionClosed
+from ..exceptions import ConnectionClosed, ConnectionClosedOK
 from ..frames import PONG, CloseCode, Frame
 from ..protocol import CLOSED, OPEN, SEND_EOF, Event, Protocol
 from ..shared.async_api import AsyncConnectionAPI, to_async
 from ..shared.connection_attributes import ConnectionAttributes
 from ..shared.messages import MESSAGE_TYPES, encode, queue_limits
+from ..speedups import MessageIterator
 from ..stats import ConnectionStats, queued_bytes
 from ..typing import BytesLike, Data
 from .messages import Assembler
@@ -225,6 +227,23 @@ class Connection(
             await self.close()
         else:
             await self.close(CloseCode.INTERNAL_ERROR)
+
+    def __aiter__(self) -> AsyncIterator[Data]:
+        """Iterate over messages until the connection closes.
+
+        The loop ends quietly after a normal closure; it raises
+        :exc:`~wskit.exceptions.ConnectionClosedError` after an error.
+        """
+        # No coroutine per message: each step takes a message that waits, or
+        # waits for one, and hands anything else to _next_message().
+        return MessageIterator(self.recv_messages, self._next_message)
+
+    async def _next_message(self, decode: bool | None) -> Data:
+        """The general path of a step of ``async for``: recv(), the end at a normal closure."""
+        try:
+            return await self.recv(decode)
+        except ConnectionClosedOK:
+            raise StopAsyncIteration from None
 
     # Public API: sending.
 

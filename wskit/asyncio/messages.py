@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..shared.messages import AsyncAssembler
-from ..speedups import Waiter
+from ..speedups import Receiving, Waiter
+from ..typing import Data
 
 __all__ = ["Assembler"]
 
@@ -17,6 +18,9 @@ class Assembler(AsyncAssembler):
 
     See :class:`~wskit.shared.messages.BaseAssembler` for the arguments.
     """
+
+    # A __dict__ too: tests replace methods of an instance.
+    __slots__ = ("__dict__", "loop", "waiter")
 
     def __init__(
         self,
@@ -41,6 +45,16 @@ class Assembler(AsyncAssembler):
         if waiter is not None and (self.queue.frames or self.closed or self.failure_queued):
             self.waiter = None
             waiter.wake()
+
+    def receive(self, decode: bool | None = None) -> Awaitable[Data]:
+        """Return an awaitable of the next message, as :meth:`get` is.
+
+        A :class:`~wskit.speedups.Receiving` rather than a coroutine: a
+        whole message that waits, or the wait for one, costs no coroutine
+        (see ARCHITECTURE.md, Performance devices); it hands anything else
+        to :meth:`get`.
+        """
+        return Receiving(self, decode, self.get)
 
     def _waiter(self) -> Waiter:
         waiter = self.waiter = Waiter(self.loop)

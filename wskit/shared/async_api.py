@@ -81,7 +81,7 @@ class AsyncConnectionAPI:
             ConcurrencyError: Another task is already receiving.
         """
         try:
-            return await self.recv_messages.get(decode)
+            return await self.recv_messages.receive(decode)
         except EOFError:
             pass
         except ConcurrencyError:

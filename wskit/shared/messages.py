@@ -87,6 +87,10 @@ class FrameQueue:
         resume: Restarts reading from the network.
     """
 
+    # Slots: read in place by the C Receiving (see wskit.speedups) and by
+    # receive_messages, on every message.
+    __slots__ = ("frames", "high", "low", "pause", "paused", "resume")
+
     def __init__(
         self,
         high: int | None,
@@ -201,6 +205,17 @@ class BaseAssembler:
             ``put_failure()``); called once, when a reader reaches the failure.
     """
 
+    # Slots: read in place by the C Receiving (see wskit.speedups) on every
+    # message. Subclasses without __slots__ have a __dict__ too.
+    __slots__ = (
+        "closed",
+        "fail",
+        "failure_queued",
+        "get_in_progress",
+        "queue",
+        "skip_rest_of_message",
+    )
+
     def __init__(
         self,
         high: int | None = None,
@@ -265,6 +280,8 @@ class AsyncAssembler(BaseAssembler):
     for each data frame, then :meth:`wake` once it has handled all it read.
     """
 
+    __slots__ = ()
+
     def put(self, frame: Frame) -> None:
         """Add a data frame received from the network.
 
@@ -305,6 +322,10 @@ class AsyncAssembler(BaseAssembler):
     def _waiter(self) -> Awaitable[Any]:
         """Return what to await until :meth:`wake` is called."""
         raise NotImplementedError
+
+    def receive(self, decode: bool | None = None) -> Awaitable[Data]:
+        """Return an awaitable of the next message: :meth:`get`, unless a layer has faster."""
+        return self.get(decode)
 
     async def get(self, decode: bool | None = None) -> Data:
         """Return the next message.
