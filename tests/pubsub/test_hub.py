@@ -105,6 +105,29 @@ async def test_text_and_binary_keep_their_type() -> None:
         await client.close()
 
 
+async def test_plain_and_compressed_members_get_every_message_in_order() -> None:
+    # The hub frames a message once for the members that take it plain and
+    # hands the others (compressed) to broadcast(), mid-room: whatever the
+    # mix, each member gets every message once, in order, with its type.
+    messages: list[str | bytes] = []
+    for number in range(50):
+        messages += [f"text {number} ☃", b"\x00\xff%d" % number, "long" * 20_000]
+    async with MemoryBroker() as broker, Hub(broker) as hub, hub_server(hub) as port:
+        plain = [await join(port, "a", compression=None) for _ in range(3)]
+        compressed = [await join(port, "a") for _ in range(3)]
+        assert all(client.protocol.extensions for client in compressed)
+        clients = plain + compressed
+        tasks = [asyncio.create_task(receive(client, len(messages))) for client in clients]
+        # Without a pause: the bursts of many messages go out together.
+        for message in messages:
+            await hub.publish("a", message)
+        for task in tasks:
+            assert await task == messages
+        assert hub.stats.dropped == 0
+        for client in clients:
+            await client.close()
+
+
 async def flood(hub: Hub, room: str) -> None:
     """Publish FLOOD big messages, letting the event loop run between them."""
     for _ in range(FLOOD):
