@@ -94,11 +94,14 @@ class ReplyReader:
         Raises:
             ConnectionError: The connection was closed, or isn't RESP2.
         """
-        try:
-            async with asyncio.timeout(timeout):
-                data = await self._stream.read(READ_SIZE)
-        except TimeoutError:
-            return []
+        if timeout is None:  # spared a timer: a busy reader reads often
+            data = await self._stream.read(READ_SIZE)
+        else:
+            try:
+                async with asyncio.timeout(timeout):
+                    data = await self._stream.read(READ_SIZE)
+            except TimeoutError:
+                return []
         if not data:
             raise ConnectionError("Connection closed by server.")
         buffer = self._buffer
