@@ -27,7 +27,7 @@ class _Incomplete(Exception):
 _INCOMPLETE = _Incomplete()
 
 
-def parse(buffer: bytes | bytearray, position: int) -> tuple[Any, int]:
+def parse(buffer: bytes, position: int) -> tuple[Any, int]:
     """Parse the reply at ``position``; return it and where the next one starts.
 
     Bulk and simple strings are :class:`bytes`, integers :class:`int`,
@@ -49,7 +49,7 @@ def parse(buffer: bytes | bytearray, position: int) -> tuple[Any, int]:
         stop = end + 2 + length
         if len(buffer) < stop + 2:
             raise _INCOMPLETE
-        return bytes(buffer[end + 2 : stop]), stop + 2
+        return buffer[end + 2 : stop], stop + 2
     if kind == 0x2A:  # *: array
         count = int(buffer[position + 1 : end])
         position = end + 2
@@ -63,12 +63,12 @@ def parse(buffer: bytes | bytearray, position: int) -> tuple[Any, int]:
     if kind == 0x3A:  # :: integer
         return int(buffer[position + 1 : end]), end + 2
     if kind == 0x2B:  # +: simple string
-        return bytes(buffer[position + 1 : end]), end + 2
+        return buffer[position + 1 : end], end + 2
     if kind == 0x2D:  # -: error
-        message = bytes(buffer[position + 1 : end]).decode(errors="replace")
+        message = buffer[position + 1 : end].decode(errors="replace")
         error = NoScriptError if message.startswith("NOSCRIPT") else ResponseError
         return error(message), end + 2
-    raise ConnectionError(f"not a RESP2 reply: {bytes(buffer[position : end + 2])!r}")
+    raise ConnectionError(f"not a RESP2 reply: {buffer[position : end + 2]!r}")
 
 
 class ReplyReader:
@@ -84,7 +84,8 @@ class ReplyReader:
         if stream is None:
             raise ConnectionError("not connected")
         self._stream: asyncio.StreamReader = stream
-        self._buffer = bytearray()
+        # The start of a reply that the last read cut.
+        self._rest = b""
 
     async def read(self, timeout: float | None = None) -> list[Any]:
         """Wait for replies; return those complete, in order.
@@ -104,8 +105,8 @@ class ReplyReader:
                 return []
         if not data:
             raise ConnectionError("Connection closed by server.")
-        buffer = self._buffer
-        buffer += data
+        # bytes, not a bytearray: each bulk string is a slice, not a slice copied.
+        buffer = self._rest + data if self._rest else data
         replies = []
         position = 0
         try:
@@ -114,5 +115,5 @@ class ReplyReader:
                 replies.append(reply)
         except _Incomplete:
             pass
-        del buffer[:position]
+        self._rest = buffer[position:]
         return replies
