@@ -283,7 +283,10 @@ class Hub:
         frames go through its burst, in order, whichever path sent them.
         """
         iterator: Iterator[Connection] = iter(members)
-        is_text, payload = encode(data, None)
+        if type(data) is str:  # the usual message, without a call to encode()
+            is_text, payload = True, data.encode()
+        else:
+            is_text, payload = encode(data, None)
         # Longer frames never go in a burst (see Connection.burst_limit).
         if len(payload) < BURST_WRITE_SIZE:
             frame = build_frame(0x81 if is_text else 0x82, payload, False)
