@@ -283,6 +283,7 @@ class Hub:
         frames go through its burst, in order, whichever path sent them.
         """
         iterator: Iterator[Connection] = iter(members)
+        payload: BytesLike
         if type(data) is str:  # the usual message, without a call to encode()
             is_text, payload = True, data.encode()
         else:
