@@ -293,9 +293,12 @@ class Hub:
             frame = build_frame(0x81 if is_text else 0x82, payload, False)
             started = self._started
             pending = bool(started)
-            rest = _append_to_bursts(iterator, frame, started)
-            if started and not pending:
-                started[0].loop.call_soon(self._write_started)
+            try:
+                rest = _append_to_bursts(iterator, frame, started)
+            finally:
+                # Even if it raised: the bursts it started must go out.
+                if started and not pending:
+                    started[0].loop.call_soon(self._write_started)
             if rest is None:
                 return
             iterator = itertools.chain((rest,), iterator)
