@@ -33,15 +33,12 @@ import random
 import subprocess
 import sys
 import time
-from typing import Any
 
-from benchmarks.pubsub import raise_file_limit
+from benchmarks.pubsub import raise_file_limit, redis_hub_server
 from tests.pubsub.redis_server import RedisServer
-from wskit.asyncio.server import ServerConnection, serve
-from wskit.pubsub import Hub, RedisBroker
+from wskit.pubsub import RedisBroker
 
 TIMEOUT = 600.0  # seconds the child may take, under valgrind too: --timeout
-PREFIX = "wskit:"
 PAYLOAD = "x" * 16
 FRAME = 2 + len(PAYLOAD)  # bytes of each message's frame on the wire
 JOINED = b"\x81\x06joined"
@@ -51,42 +48,31 @@ async def serve_hub(
     redis_url: str, history: int, timeout: float, arguments: list[str]
 ) -> tuple[float, int]:
     """Serve the child's clients; return the CPU seconds and the deliveries after they joined."""
-    async with RedisBroker(redis_url, prefix=PREFIX, history=history) as broker, Hub(broker) as hub:
-        await broker.wait_connected()
-
-        async def handler(websocket: ServerConnection) -> None:
-            assert websocket.request is not None
-            await hub.join(websocket, websocket.request.path.strip("/"))
-            await websocket.send("joined")
-            await websocket.wait_closed()
-
-        options: dict[str, Any] = {"compression": None, "ping_interval": None}
-        async with serve(handler, "127.0.0.1", 0, **options) as server:
-            port = server.sockets[0].getsockname()[1]
-            child = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "benchmarks.pubsub_server",
-                "--drive",
-                str(port),
-                redis_url,
-                *arguments,
-                stdout=asyncio.subprocess.PIPE,
-            )
-            assert child.stdout is not None
-            try:
-                async with asyncio.timeout(timeout):
-                    assert await child.stdout.readline() == b"ready\n"
-                    started = time.process_time()
-                    deliveries = int(await child.stdout.readline())
-                    used = time.process_time() - started
-                    await child.wait()
-            finally:
-                if child.returncode is None:
-                    child.kill()
-                    await child.wait()
-            if child.returncode:
-                raise subprocess.CalledProcessError(child.returncode, "benchmarks.pubsub_server")
+    async with redis_hub_server(redis_url, history) as port:
+        child = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "benchmarks.pubsub_server",
+            "--drive",
+            str(port),
+            redis_url,
+            *arguments,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        assert child.stdout is not None
+        try:
+            async with asyncio.timeout(timeout):
+                assert await child.stdout.readline() == b"ready\n"
+                started = time.process_time()
+                deliveries = int(await child.stdout.readline())
+                used = time.process_time() - started
+                await child.wait()
+        finally:
+            if child.returncode is None:
+                child.kill()
+                await child.wait()
+        if child.returncode:
+            raise subprocess.CalledProcessError(child.returncode, "benchmarks.pubsub_server")
     return used, deliveries
 
 
@@ -147,7 +133,7 @@ class Driver:
         await asyncio.gather(*joins)
         rng = random.Random(0)
         deliveries = 0
-        async with RedisBroker(redis_url, prefix=PREFIX, history=args.history) as broker:
+        async with RedisBroker(redis_url, history=args.history) as broker:
             await broker.wait_connected()
             print("ready", flush=True)
             for first in range(0, args.count, args.batch):
