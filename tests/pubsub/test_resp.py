@@ -46,6 +46,24 @@ def test_a_reply_cut_anywhere_is_incomplete() -> None:
             parse(first[:end], 0)
 
 
+def test_a_message_is_parsed_as_any_array() -> None:
+    # A message reply (parsed its own way) gives what the general rules give
+    # to any array of bulk strings, cut anywhere or not.
+    message = b"*3\r\n$7\r\nmessage\r\n$3\r\na\r\n\r\n$-1\r\n"
+    assert parse_all(message + message) == [[b"message", b"a\r\n", None]] * 2
+    assert parse_all(b"*3\r\n$8\r\nsmessage\r\n$1\r\nb\r\n$2\r\nxy\r\n") == [
+        [b"smessage", b"b", b"xy"]
+    ]
+    for end in range(len(message)):
+        with pytest.raises(_Incomplete):
+            parse(message[:end], 0)
+
+
+def test_a_message_without_bulk_strings_breaks_the_connection() -> None:
+    with pytest.raises(ConnectionError, match="not a bulk string"):
+        parse(b"*3\r\n$7\r\nmessage\r\n:1\r\n$1\r\nx\r\n", 0)
+
+
 def test_errors_are_returned_not_raised() -> None:
     [error, missing] = parse_all(b"-ERR wrong\r\n-NOSCRIPT No matching script\r\n")
     assert type(error) is ResponseError

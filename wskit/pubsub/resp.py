@@ -27,6 +27,10 @@ class _Incomplete(Exception):
 _INCOMPLETE = _Incomplete()
 
 
+# How the reply that carries a message on a subscribed link starts.
+_MESSAGE = b"*3\r\n$7\r\nmessage\r\n"
+
+
 def parse(buffer: bytes, position: int) -> tuple[Any, int]:
     """Parse the reply at ``position``; return it and where the next one starts.
 
@@ -38,18 +42,18 @@ def parse(buffer: bytes, position: int) -> tuple[Any, int]:
         _Incomplete: The reply isn't complete yet.
         ConnectionError: This isn't RESP2.
     """
+    if buffer.startswith(_MESSAGE, position):
+        # The usual reply on the link, spared the general array: two bulk
+        # strings follow, the channel and the payload.
+        channel, position = _bulk(buffer, position + len(_MESSAGE))
+        payload, position = _bulk(buffer, position)
+        return [b"message", channel, payload], position
+    if buffer.startswith(b"$", position):
+        return _bulk(buffer, position)
     end = buffer.find(b"\r\n", position)
     if end < 0:
         raise _INCOMPLETE
     kind = buffer[position]
-    if kind == 0x24:  # $: bulk string
-        length = int(buffer[position + 1 : end])
-        if length < 0:
-            return None, end + 2
-        stop = end + 2 + length
-        if len(buffer) < stop + 2:
-            raise _INCOMPLETE
-        return buffer[end + 2 : stop], stop + 2
     if kind == 0x2A:  # *: array
         count = int(buffer[position + 1 : end])
         position = end + 2
@@ -69,6 +73,22 @@ def parse(buffer: bytes, position: int) -> tuple[Any, int]:
         error = NoScriptError if message.startswith("NOSCRIPT") else ResponseError
         return error(message), end + 2
     raise ConnectionError(f"not a RESP2 reply: {buffer[position : end + 2]!r}")
+
+
+def _bulk(buffer: bytes, position: int) -> tuple[bytes | None, int]:
+    """Parse the bulk string at ``position``, as :func:`parse` does."""
+    end = buffer.find(b"\r\n", position)
+    if end < 0:
+        raise _INCOMPLETE
+    if buffer[position] != 0x24:  # $: a message's channel or payload is nothing else
+        raise ConnectionError(f"not a bulk string: {buffer[position : end + 2]!r}")
+    length = int(buffer[position + 1 : end])
+    if length < 0:
+        return None, end + 2
+    stop = end + 2 + length
+    if len(buffer) < stop + 2:
+        raise _INCOMPLETE
+    return buffer[end + 2 : stop], stop + 2
 
 
 class ReplyReader:
