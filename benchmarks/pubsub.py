@@ -69,6 +69,26 @@ async def hub_server(hub: Hub) -> AsyncIterator[int]:
         yield port
 
 
+@asynccontextmanager
+async def redis_hub_server(redis_url: str, history: int) -> AsyncIterator[int]:
+    """Serve a Hub on a RedisBroker; yield the port.
+
+    A client joins the room its path names (``/room7``), then gets ``"joined"``.
+    """
+    async with RedisBroker(redis_url, history=history) as broker, Hub(broker) as hub:
+        await broker.wait_connected()
+
+        async def handler(websocket: ServerConnection) -> None:
+            assert websocket.request is not None
+            await hub.join(websocket, websocket.request.path.strip("/"))
+            await websocket.send("joined")
+            await websocket.wait_closed()
+
+        options: dict[str, Any] = {"compression": None, "ping_interval": None}
+        async with serve(handler, "127.0.0.1", 0, **options) as server:
+            yield server.sockets[0].getsockname()[1]
+
+
 # Fan-out.
 
 

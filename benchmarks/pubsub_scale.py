@@ -49,9 +49,8 @@ import redis.asyncio
 import socketio  # type: ignore[import-untyped]
 from aiohttp import web
 
-from benchmarks.pubsub import raise_file_limit, run_main, stop_server
-from wskit.asyncio.server import ServerConnection, serve
-from wskit.pubsub import BrokerUnavailable, Hub, RedisBroker
+from benchmarks.pubsub import raise_file_limit, redis_hub_server, run_main, stop_server
+from wskit.pubsub import BrokerUnavailable, RedisBroker
 
 SERVERS = 3
 TIMEOUT = 120.0
@@ -67,19 +66,9 @@ HANDSHAKE = (
 
 
 async def wskit_server(redis_url: str, history: int) -> None:
-    async with RedisBroker(redis_url, history=history) as broker, Hub(broker) as hub:
-        await broker.wait_connected()
-
-        async def handler(websocket: ServerConnection) -> None:
-            assert websocket.request is not None
-            await hub.join(websocket, websocket.request.path.strip("/"))
-            await websocket.send("joined")
-            await websocket.wait_closed()
-
-        options: dict[str, Any] = {"compression": None, "ping_interval": None}
-        async with serve(handler, "127.0.0.1", 0, **options) as server:
-            print(server.sockets[0].getsockname()[1], flush=True)
-            await asyncio.to_thread(sys.stdin.read)
+    async with redis_hub_server(redis_url, history) as port:
+        print(port, flush=True)
+        await asyncio.to_thread(sys.stdin.read)
 
 
 async def socketio_server(redis_url: str) -> None:

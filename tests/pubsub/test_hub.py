@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Iterator
 
 import pytest
 
+import wskit.pubsub.hub
 from wskit.asyncio.client import ClientConnection
 from wskit.asyncio.connection import Connection
+from wskit.asyncio.server import _append_to_bursts
 from wskit.exceptions import ConnectionClosedError
 from wskit.frames import CloseCode
 from wskit.pubsub import BrokerClosed, Hub, MemoryBroker, Overflow
@@ -102,6 +106,51 @@ async def test_text_and_binary_keep_their_type() -> None:
         await hub.publish("a", b"\x00\xff")
         await hub.publish("a", bytearray(b"array"))
         assert await receive(client, 3) == ["text ☃", b"\x00\xff", b"array"]
+        await client.close()
+
+
+async def test_plain_and_compressed_members_get_every_message_in_order() -> None:
+    # The hub frames a message once for the members that take it plain and
+    # hands the others (compressed) to broadcast(), mid-room: whatever the
+    # mix, each member gets every message once, in order, with its type.
+    messages: list[str | bytes] = []
+    for number in range(50):
+        messages += [f"text {number} ☃", b"\x00\xff%d" % number, "long" * 20_000]
+    async with MemoryBroker() as broker, Hub(broker) as hub, hub_server(hub) as port:
+        plain = [await join(port, "a", compression=None) for _ in range(3)]
+        compressed = [await join(port, "a") for _ in range(3)]
+        assert all(client.protocol.extensions for client in compressed)
+        clients = plain + compressed
+        tasks = [asyncio.create_task(receive(client, len(messages))) for client in clients]
+        # Without a pause: the bursts of many messages go out together.
+        for message in messages:
+            await hub.publish("a", message)
+        for task in tasks:
+            assert await task == messages
+        assert hub.stats.dropped == 0
+        for client in clients:
+            await client.close()
+
+
+async def test_bursts_go_out_even_if_the_plain_loop_fails(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with MemoryBroker() as broker, Hub(broker) as hub, hub_server(hub) as port:
+        client = await join(port, "a", compression=None)
+
+        def failing(
+            connections: Iterator[Connection], data: bytes, started: list[Connection]
+        ) -> None:
+            _append_to_bursts(connections, data, started)
+            raise RuntimeError("bug after the bursts started")
+
+        monkeypatch.setattr(wskit.pubsub.hub, "_append_to_bursts", failing)
+        with caplog.at_level(logging.ERROR, "wskit.pubsub"):
+            await hub.publish("a", "started a burst")
+        assert "RuntimeError: bug after the bursts started" in caplog.text
+        monkeypatch.undo()
+        await hub.publish("a", "next")
+        assert await receive(client, 2) == ["started a burst", "next"]
         await client.close()
 
 

@@ -245,6 +245,37 @@ async def test_a_frozen_redis_is_detected_by_ping(redis_server: RedisServer) -> 
             assert await subscription.get() == Message("t", "after")
 
 
+async def test_the_link_pings_only_when_silent(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with (
+        # A PING's deadline, once answered, mustn't hold back the next PING.
+        connected(redis_server, ping_interval=1.0, ping_timeout=3 * TIMEOUT) as broker,
+        connected(redis_server) as publisher,
+        broker.subscribe("t") as subscription,
+    ):
+        pongs = 0
+        handle = broker._handle
+
+        def counting(response: Any) -> None:
+            nonlocal pongs
+            pongs += response == [b"pong", b""]  # a PING's answer, in subscribed mode
+            handle(response)
+
+        monkeypatch.setattr(broker, "_handle", counting)
+        await eventually(lambda: pongs == 1)  # silent since it subscribed
+        # Busy for 2.5 ping intervals: its deadline passes, but it heard from Redis.
+        for number in range(50):
+            await publisher.publish("t", str(number))
+            async with asyncio.timeout(TIMEOUT):
+                assert (await subscription.get()).data == str(number)
+            await asyncio.sleep(0.05)
+        assert pongs == 1
+        await eventually(lambda: pongs == 2)  # silent again
+        assert broker.connected
+        assert broker.stats.link_losses == 0
+
+
 async def test_starting_while_redis_is_down(
     redis_server: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -407,7 +407,8 @@ class Broker(abc.ABC):
     def _hand_over(self, entry: _Topic, message: Message) -> None:
         if message.position is not None:
             entry.position = message.position
-        for handler in list(entry.handlers):
+        # A copy (a handler may detach itself or others), without a call to list().
+        for handler in [*entry.handlers]:
             try:
                 handler(message)
             except Exception:

@@ -29,14 +29,17 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable, Iterable
+import itertools
+from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import TypeAlias
 
-from ..asyncio.connection import Connection
-from ..asyncio.server import broadcast
+from ..asyncio.connection import BURST_WRITE_SIZE, Connection
+from ..asyncio.server import _append_to_bursts, _write_bursts, broadcast
 from ..frames import CloseCode
 from ..protocol import OPEN
+from ..shared.messages import encode
+from ..speedups import build_frame
 from ..typing import BytesLike, Data
 from .broker import Broker, Message
 from .history import Position, Recovery, is_news
@@ -116,6 +119,9 @@ class Hub:
         self._closing: set[asyncio.Task[None]] = set()
         # Members catching up: the live messages held for each, by room.
         self._backlogs: dict[tuple[Connection, str], list[Message]] = {}
+        # Members whose burst of frames the plain loop started this pass:
+        # written once, on the loop's next pass, whatever the messages.
+        self._started: list[Connection] = []
 
     async def join(
         self, connection: Connection, room: str, *, since: Position | None = None
@@ -263,11 +269,48 @@ class Hub:
                 for member in slow:
                     self._disconnect(member)
                 members = [member for member in members if member not in slow]
+        self._send(members, self._rendered(message))
+
+    def _send(self, members: Iterable[Connection], data: Data) -> None:
+        """Send a message to members, as ``broadcast()`` does, for less.
+
+        The frame is built once, and ``broadcast()``'s plain loop appends it
+        to the burst of every member that takes it plain (open, without
+        extensions), the first one too. The bursts it starts are written on
+        the loop's next pass, in one callback for every message handled
+        meanwhile, not one per message. The first member that needs more
+        goes to ``broadcast()``, with those that follow: each member's
+        frames go through its burst, in order, whichever path sent them.
+        """
+        iterator: Iterator[Connection] = iter(members)
+        payload: BytesLike
+        if type(data) is str:  # the usual message, without a call to encode()
+            is_text, payload = True, data.encode()
+        else:
+            is_text, payload = encode(data, None)
+        # Longer frames never go in a burst (see Connection.burst_limit).
+        if len(payload) < BURST_WRITE_SIZE:
+            frame = build_frame(0x81 if is_text else 0x82, payload, False)
+            started = self._started
+            pending = bool(started)
+            try:
+                rest = _append_to_bursts(iterator, frame, started)
+            finally:
+                # Even if it raised: the bursts it started must go out.
+                if started and not pending:
+                    started[0].loop.call_soon(self._write_started)
+            if rest is None:
+                return
+            iterator = itertools.chain((rest,), iterator)
         try:
-            broadcast(members, self._rendered(message), raise_exceptions=True)
+            broadcast(iterator, payload, text=is_text, raise_exceptions=True)
         except ExceptionGroup as skipped:
             # Over write_limit, or in the middle of sending a fragmented message.
             self.stats.dropped += len(skipped.exceptions)
+
+    def _write_started(self) -> None:
+        started, self._started = self._started, []
+        _write_bursts(started)
 
     def _hold(self, members: Iterable[Connection], message: Message) -> list[Connection]:
         """Keep the message for members catching up; return the others."""

@@ -140,8 +140,9 @@ class RedisBroker(Broker):
         # which also keeps commands whole on the wire.
         self._send_lock = asyncio.Lock()
         self._connection: AbstractConnection | None = None
-        # Topics sent in SUBSCRIBE (and not UNSUBSCRIBE) on the connection.
-        self._wire: set[str] = set()
+        # Topics sent in SUBSCRIBE (and not UNSUBSCRIBE) on the connection,
+        # by channel: the topic of each message is looked up, not decoded.
+        self._wire: dict[bytes, str] = {}
         # Per topic, a future per SUBSCRIBE awaiting its confirmation, in order.
         self._pending: dict[str, collections.deque[asyncio.Future[None]]] = {}
         # Confirmations awaited before the link counts as up.
@@ -286,20 +287,21 @@ class RedisBroker(Broker):
             if connection is None:  # link down: the next link subscribes
                 return None
             wanted = topic in self._topics
-            if wanted == (topic in self._wire):
+            channel = self._channel(topic)
+            if wanted == (channel in self._wire):
                 pending = self._pending.get(topic)
                 return pending[-1] if wanted and pending else None
             if wanted:
                 confirmation = asyncio.get_running_loop().create_future()
                 self._pending.setdefault(topic, collections.deque()).append(confirmation)
-                self._wire.add(topic)
+                self._wire[channel] = topic
                 command = self._commands[0]
             else:
                 confirmation = None
-                self._wire.discard(topic)
+                del self._wire[channel]
                 command = self._commands[1]
             try:
-                await connection.send_command(command, self._channel(topic))
+                await connection.send_command(command, channel)
             except (RedisError, OSError) as exc:
                 # Whether Redis got the command is unknown: start the link
                 # over (the listener sees it fail), which subscribes afresh.
@@ -351,13 +353,13 @@ class RedisBroker(Broker):
         async with self._send_lock:
             self._connection = connection
             topics = list(self._topics)
-            self._wire = set(topics)
+            self._wire = {self._channel(topic): topic for topic in topics}
             for topic in topics:
                 confirmation = asyncio.get_running_loop().create_future()
                 self._pending.setdefault(topic, collections.deque()).append(confirmation)
                 self._initial.add(confirmation)
             if topics:
-                channels = [self._channel(topic) for topic in topics]
+                channels = list(self._wire)
                 if self.sharded:  # one slot per SSUBSCRIBE
                     for channel in channels:
                         await connection.send_command(self._commands[0], channel)
@@ -367,7 +369,14 @@ class RedisBroker(Broker):
             self._link_up()
 
     async def _listen(self, connection: AbstractConnection) -> None:
-        """Read until the link fails (by raising) or the broker closes."""
+        """Read until the link fails (by raising) or the broker closes.
+
+        After ``ping_interval`` without a reply, send a PING; without a
+        reply ``ping_timeout`` after that, the link is dead. A busy link
+        doesn't move its deadline at each read: the deadline is checked when
+        it passes, so that one timer serves a whole ``ping_interval``, not
+        one per read.
+        """
         loop = asyncio.get_running_loop()
         last_heard = loop.time()
         ping_sent: float | None = None
@@ -375,32 +384,41 @@ class RedisBroker(Broker):
         while not self.closed:
             now = loop.time()
             if ping_sent is None:
-                wait = last_heard + self.ping_interval - now
-                if wait <= 0:
+                deadline = last_heard + self.ping_interval
+                if deadline <= now:
                     # Bounded: a frozen server with a full TCP window never drains.
                     async with asyncio.timeout(self.ping_timeout), self._send_lock:
                         await connection.send_command("PING")
                     ping_sent = now
                     continue
             else:
-                wait = ping_sent + self.ping_timeout - now
-                if wait <= 0:
+                deadline = ping_sent + self.ping_timeout
+                if deadline <= now:
                     raise TimeoutError(f"no answer to PING within {self.ping_timeout} s")
-            responses = await reader.read(wait)
-            if not responses:
-                continue
-            last_heard = loop.time()
-            ping_sent = None
-            for response in responses:
-                self._handle(response)
+            try:
+                async with asyncio.timeout_at(deadline):
+                    while not self.closed:
+                        responses = await reader.read()
+                        if responses:
+                            last_heard = loop.time()
+                            for response in responses:
+                                self._handle(response)
+                            if ping_sent is not None:
+                                ping_sent = None
+                                break  # the deadline was the PING's: set the next one
+            except TimeoutError:
+                pass  # the deadline passed: was it met?
 
     def _handle(self, response: Any) -> None:
         """Process one reply on the link: a message, a confirmation or a pong."""
         if not isinstance(response, list) or len(response) != 3:
             return  # PONG outside subscribed mode
         kind, channel, payload = response
-        # Replies only name channels this link subscribed to.
-        topic = wire.topic(self.prefix, channel, sharded=self.sharded)
+        # Replies only name channels this link subscribed to (and may still
+        # be on their way after it unsubscribed).
+        topic = self._wire.get(channel)
+        if topic is None:
+            topic = wire.topic(self.prefix, channel, sharded=self.sharded)
         if kind == self._kinds[0]:
             try:
                 position, payload = wire.split_position(payload)
@@ -448,7 +466,7 @@ class RedisBroker(Broker):
     async def _drop(self, connection: AbstractConnection) -> None:
         """Close the link and forget its state; release whoever awaits a confirmation."""
         self._connection = None
-        self._wire = set()
+        self._wire = {}
         self._initial.clear()
         if self._comeback is not None:
             self._comeback.cancel()

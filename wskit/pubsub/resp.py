@@ -27,7 +27,11 @@ class _Incomplete(Exception):
 _INCOMPLETE = _Incomplete()
 
 
-def parse(buffer: bytes | bytearray, position: int) -> tuple[Any, int]:
+# How the reply that carries a message on a subscribed link starts.
+_MESSAGE = b"*3\r\n$7\r\nmessage\r\n"
+
+
+def parse(buffer: bytes, position: int) -> tuple[Any, int]:
     """Parse the reply at ``position``; return it and where the next one starts.
 
     Bulk and simple strings are :class:`bytes`, integers :class:`int`,
@@ -38,18 +42,18 @@ def parse(buffer: bytes | bytearray, position: int) -> tuple[Any, int]:
         _Incomplete: The reply isn't complete yet.
         ConnectionError: This isn't RESP2.
     """
+    if buffer.startswith(_MESSAGE, position):
+        # The usual reply on the link, spared the general array: two bulk
+        # strings follow, the channel and the payload.
+        channel, position = _bulk(buffer, position + len(_MESSAGE))
+        payload, position = _bulk(buffer, position)
+        return [b"message", channel, payload], position
+    if buffer.startswith(b"$", position):
+        return _bulk(buffer, position)
     end = buffer.find(b"\r\n", position)
     if end < 0:
         raise _INCOMPLETE
     kind = buffer[position]
-    if kind == 0x24:  # $: bulk string
-        length = int(buffer[position + 1 : end])
-        if length < 0:
-            return None, end + 2
-        stop = end + 2 + length
-        if len(buffer) < stop + 2:
-            raise _INCOMPLETE
-        return bytes(buffer[end + 2 : stop]), stop + 2
     if kind == 0x2A:  # *: array
         count = int(buffer[position + 1 : end])
         position = end + 2
@@ -63,12 +67,28 @@ def parse(buffer: bytes | bytearray, position: int) -> tuple[Any, int]:
     if kind == 0x3A:  # :: integer
         return int(buffer[position + 1 : end]), end + 2
     if kind == 0x2B:  # +: simple string
-        return bytes(buffer[position + 1 : end]), end + 2
+        return buffer[position + 1 : end], end + 2
     if kind == 0x2D:  # -: error
-        message = bytes(buffer[position + 1 : end]).decode(errors="replace")
+        message = buffer[position + 1 : end].decode(errors="replace")
         error = NoScriptError if message.startswith("NOSCRIPT") else ResponseError
         return error(message), end + 2
-    raise ConnectionError(f"not a RESP2 reply: {bytes(buffer[position : end + 2])!r}")
+    raise ConnectionError(f"not a RESP2 reply: {buffer[position : end + 2]!r}")
+
+
+def _bulk(buffer: bytes, position: int) -> tuple[bytes | None, int]:
+    """Parse the bulk string at ``position``, as :func:`parse` does."""
+    end = buffer.find(b"\r\n", position)
+    if end < 0:
+        raise _INCOMPLETE
+    if buffer[position] != 0x24:  # $: a message's channel or payload is nothing else
+        raise ConnectionError(f"not a bulk string: {buffer[position : end + 2]!r}")
+    length = int(buffer[position + 1 : end])
+    if length < 0:
+        return None, end + 2
+    stop = end + 2 + length
+    if len(buffer) < stop + 2:
+        raise _INCOMPLETE
+    return buffer[end + 2 : stop], stop + 2
 
 
 class ReplyReader:
@@ -84,7 +104,8 @@ class ReplyReader:
         if stream is None:
             raise ConnectionError("not connected")
         self._stream: asyncio.StreamReader = stream
-        self._buffer = bytearray()
+        # The start of a reply that the last read cut.
+        self._rest = b""
 
     async def read(self, timeout: float | None = None) -> list[Any]:
         """Wait for replies; return those complete, in order.
@@ -94,15 +115,18 @@ class ReplyReader:
         Raises:
             ConnectionError: The connection was closed, or isn't RESP2.
         """
-        try:
-            async with asyncio.timeout(timeout):
-                data = await self._stream.read(READ_SIZE)
-        except TimeoutError:
-            return []
+        if timeout is None:  # spared a timer: a busy reader reads often
+            data = await self._stream.read(READ_SIZE)
+        else:
+            try:
+                async with asyncio.timeout(timeout):
+                    data = await self._stream.read(READ_SIZE)
+            except TimeoutError:
+                return []
         if not data:
             raise ConnectionError("Connection closed by server.")
-        buffer = self._buffer
-        buffer += data
+        # bytes, not a bytearray: each bulk string is a slice, not a slice copied.
+        buffer = self._rest + data if self._rest else data
         replies = []
         position = 0
         try:
@@ -111,5 +135,5 @@ class ReplyReader:
                 replies.append(reply)
         except _Incomplete:
             pass
-        del buffer[:position]
+        self._rest = buffer[position:]
         return replies
