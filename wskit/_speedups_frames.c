@@ -461,6 +461,20 @@ PyDoc_STRVAR(read_messages_doc,
 "Raises:\n"
 "    ValueError: offset is outside buffer.\n");
 
+/* The options of a run, given as (masked, max_message_size,
+ * max_fragment_size) from `args`: 0, or -1 with an exception set. */
+int
+wskit_run_options(PyObject *const *args, int *masked, Py_ssize_t *max_message,
+                  Py_ssize_t *max_fragment)
+{
+    *masked = PyObject_IsTrue(args[0]);
+    if (*masked < 0 || wskit_get_limit(args[1], max_message) < 0 ||
+        wskit_get_limit(args[2], max_fragment) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
 /* Read the run of frames at buf[offset:len] that each carry a whole message
  * (see read_messages), appending a Frame for each to the list `events`.
  * Return the offset where the run ends, or -1 with an exception set. */
@@ -539,10 +553,9 @@ read_messages(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
     if (offset == -1 && PyErr_Occurred()) {
         return NULL;
     }
-    int masked = PyObject_IsTrue(args[3]);
+    int masked;
     Py_ssize_t max_message, max_fragment;
-    if (masked < 0 || wskit_get_limit(args[4], &max_message) < 0 ||
-        wskit_get_limit(args[5], &max_fragment) < 0) {
+    if (wskit_run_options(args + 3, &masked, &max_message, &max_fragment) < 0) {
         return NULL;
     }
     Py_buffer view;

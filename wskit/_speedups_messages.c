@@ -166,10 +166,9 @@ receive_messages(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t 
         return NULL;
     }
     PyObject *protocol = args[0], *queue = args[2];
-    int masked = PyObject_IsTrue(args[3]);
+    int masked;
     Py_ssize_t max_message, max_fragment;
-    if (masked < 0 || wskit_get_limit(args[4], &max_message) < 0 ||
-        wskit_get_limit(args[5], &max_fragment) < 0) {
+    if (wskit_run_options(args + 3, &masked, &max_message, &max_fragment) < 0) {
         return NULL;
     }
     Py_buffer view;
