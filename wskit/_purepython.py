@@ -373,6 +373,100 @@ def read_messages(  # noqa: PLR0917 - the C twin's positional signature
     return offset
 
 
+def _read_compressed(
+    buffer: BytesLike, offset: int, masked: bool, max_length: int | None
+) -> tuple[int, bytes, int] | None:
+    """The frame at ``buffer[offset]`` if it carries a whole compressed message.
+
+    That is, a frame of :func:`read_messages`' run, but with RSV1 set and a
+    payload of at most ``max_length`` bytes (:obj:`None` for no limit).
+
+    Returns:
+        Its first byte, its payload, unmasked, and where it ends; or :obj:`None`.
+    """
+    try:
+        parsed = read_frame(buffer, offset)
+    except ProtocolError:  # not such a frame
+        return None
+    if parsed is None:
+        return None
+    first, frame_masked, length, end, payload = parsed
+    if (
+        first & 0xF0 != 0xC0
+        or first & 0x0F not in (1, 2)
+        or frame_masked is not bool(masked)
+        or payload is None
+        or (max_length is not None and length > max_length)
+    ):
+        return None
+    return first, payload, end
+
+
+def _inflate_message(extension: Any, first: int, payload: bytes, max_size: int | None) -> Frame:
+    """The payload of a whole compressed message, inflated by ``extension``, as a Frame.
+
+    Raises:
+        Exception: What the core's general rules would raise: the
+            extension's errors, ``InvalidUTF8`` for text that isn't UTF-8.
+    """
+    frames = _imported("wskit.frames")
+    data = extension.inflate(payload, True, max_size)
+    text = first & 0x0F == 1
+    if text:
+        try:
+            codecs.decode(data, "utf-8")
+        except UnicodeDecodeError:
+            raise _imported("wskit.receiving").InvalidUTF8(
+                "invalid UTF-8 in text message"
+            ) from None
+    frame: Frame = frames.Frame(frames.TEXT if text else frames.BINARY, data)
+    return frame
+
+
+def _read_run_inflating(  # noqa: PLR0917 - the C twin's positional arguments
+    data: BytesLike,
+    masked: bool,
+    max_message_size: int | None,
+    max_fragment_size: int | None,
+    extension: Any,
+    max_compressed_size: int | None,
+    run: list[Frame],
+) -> tuple[int, Exception | None]:
+    """Read the run at the start of ``data`` into ``run``.
+
+    :func:`read_messages`' frames and, unless ``extension`` is :obj:`None`,
+    whole compressed messages, inflated. Where inflating a message fails, the
+    run ends before it, and the exception comes back with where the run
+    ends. Where reading fails otherwise, as when memory runs out, the run ends
+    where the last compressed message does: the general path meets that
+    error again, and nothing it could not read again was taken.
+    """
+    end = 0
+    while True:
+        start, taken = end, len(run)
+        try:
+            end = read_messages(data, start, run, masked, max_message_size, max_fragment_size)
+        except MemoryError:
+            del run[taken:]
+            return start, None
+        if extension is None:
+            return end, None
+        try:
+            compressed = _read_compressed(data, end, masked, max_compressed_size)
+        except MemoryError:  # nothing inflated yet
+            return end, None
+        if compressed is None:
+            return end, None
+        first, payload, following = compressed
+        # The extension's state changes from here: a failure is the
+        # connection's, no longer something to leave to the general path.
+        try:
+            run.append(_inflate_message(extension, first, payload, max_message_size))
+        except Exception as exc:  # the core's rules sort it out
+            return end, exc
+        end = following
+
+
 def receive_messages(  # noqa: PLR0917 - the C twin's positional signature
     protocol: Any,
     data: BytesLike,
@@ -380,6 +474,8 @@ def receive_messages(  # noqa: PLR0917 - the C twin's positional signature
     masked: bool,
     max_message_size: int | None,
     max_fragment_size: int | None,
+    extension: Any,
+    max_compressed_size: int | None,
 ) -> int:
     """Receive the run of frames at the start of ``data`` that each carry a
     whole message, as :func:`read_messages` reads it, into ``queue``.
@@ -392,15 +488,24 @@ def receive_messages(  # noqa: PLR0917 - the C twin's positional signature
     ``protocol.frames_received``, as ``receive_data()`` and
     ``events_received()`` would count them.
 
+    With ``extension`` (a
+    :class:`~wskit.extensions.permessage_deflate.PerMessageDeflate`;
+    :obj:`None` for none), the run also takes frames that each carry a whole
+    compressed message (RSV1 set, at most ``max_compressed_size`` bytes,
+    :obj:`None` for no limit), inflated by the extension's ``inflate()``
+    within ``max_message_size`` and checked as UTF-8 for text. When that
+    fails, the run ends before that frame and the connection fails through
+    ``protocol._fail_on_parse_error()``, as the general rules would fail it.
+
     Returns:
         How many bytes of ``data`` were received; 0 if an error stopped the
-        run (nothing is taken then: the general rules meet it again).
+        run before any compressed message (nothing is taken then: the
+        general rules meet it again).
     """
     run: list[Frame] = []
-    try:
-        end = read_messages(data, 0, run, masked, max_message_size, max_fragment_size)
-    except MemoryError:
-        return 0
+    end, failure = _read_run_inflating(
+        data, masked, max_message_size, max_fragment_size, extension, max_compressed_size, run
+    )
     if end:
         protocol.bytes_received += end
         protocol.frames_received += len(run)
@@ -409,11 +514,18 @@ def receive_messages(  # noqa: PLR0917 - the C twin's positional signature
         if queue.high is not None and len(frames) > queue.high and not queue.paused:
             queue.paused = True
             queue.pause()
+    if failure is not None:
+        protocol._fail_on_parse_error(failure)
     return end
 
 
-def send_message(
-    protocol: Any, message: Any, text: bool | None, mask: bool, max_length: int | None
+def send_message(  # noqa: PLR0917 - the C twin's positional signature
+    protocol: Any,
+    message: Any,
+    text: bool | None,
+    mask: bool,
+    max_length: int | None,
+    extension: Any,
 ) -> bytes | None:
     """Build the frame of a whole message, as ``send_text()`` or
     ``send_binary()`` would.
@@ -425,7 +537,10 @@ def send_message(
     :func:`~wskit.shared.messages.encode` says. The frame is masked if
     ``mask`` is true, counted in ``protocol.bytes_sent`` and
     ``protocol.frames_sent``, and returned rather than queued: the caller
-    writes it.
+    writes it. With ``extension`` (a
+    :class:`~wskit.extensions.permessage_deflate.PerMessageDeflate`;
+    :obj:`None` for none), the payload is compressed by the extension's
+    ``deflate()`` and the frame has RSV1 set.
 
     Returns:
         The frame, or :obj:`None` when the message is of another type, fails
@@ -450,7 +565,11 @@ def send_message(
         return None
     if max_length is not None and length >= max_length:
         return None
-    frame = build_frame(0x81 if is_text else 0x82, data, mask)
+    first = 0x81 if is_text else 0x82
+    if extension is not None:
+        first |= 0x40
+        data = extension.deflate(data, True)
+    frame = build_frame(first, data, mask)
     protocol.bytes_sent += len(frame)
     protocol.frames_sent += 1
     return frame

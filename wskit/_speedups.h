@@ -51,6 +51,13 @@ int wskit_run_options(PyObject *const *args, int *masked, Py_ssize_t *max_messag
 Py_ssize_t wskit_read_run(const unsigned char *buf, Py_ssize_t len, Py_ssize_t offset,
                           int masked, Py_ssize_t max_message, Py_ssize_t max_fragment,
                           PyObject *events);
+/* _speedups_frames.c: the frame at an offset if it carries a whole
+ * compressed message, its payload unmasked (see receive_messages); a Frame
+ * of a whole text or binary message. */
+Py_ssize_t wskit_read_compressed(const unsigned char *buf, Py_ssize_t len, Py_ssize_t offset,
+                                 int masked, Py_ssize_t max_length, unsigned char *first,
+                                 PyObject **payload);
+PyObject *wskit_message_frame(unsigned char opcode, PyObject *payload);
 /* _speedups_frames.c: a frame of data's bytes, masked or not (see build_frame). */
 PyObject *wskit_build_frame(unsigned char first, Py_buffer *data, int mask);
 

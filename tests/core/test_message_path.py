@@ -256,7 +256,7 @@ def test_receive_messages_takes_nothing_when_the_run_fails(
 def test_receive_messages_argument_count() -> None:
     if _speedups is None:
         pytest.skip("C extension not built")
-    with pytest.raises(TypeError, match="6 arguments"):
+    with pytest.raises(TypeError, match="8 arguments"):
         _speedups.receive_messages(Protocol(SERVER), b"", Queue())
 
 
@@ -412,7 +412,7 @@ def test_send_message_declines_what_the_general_path_handles(
 def test_send_message_argument_count() -> None:
     if _speedups is None:
         pytest.skip("C extension not built")
-    with pytest.raises(TypeError, match="5 arguments"):
+    with pytest.raises(TypeError, match="6 arguments"):
         _speedups.send_message(Protocol(SERVER), b"", None)
 
 
