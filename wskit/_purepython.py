@@ -344,23 +344,13 @@ def read_messages(  # noqa: PLR0917 - the C twin's positional signature
         raise TypeError("events must be a list")
     if not 0 <= offset <= len(buffer):
         raise ValueError(f"offset {offset} out of range")
+    limits = [limit for limit in (max_message_size, max_fragment_size) if limit is not None]
+    max_length = min(limits, default=None)
     while True:
-        try:
-            parsed = read_frame(buffer, offset)
-        except ProtocolError:  # not a frame for this run
+        whole = _whole_message_frame(buffer, offset, masked, 0, max_length)
+        if whole is None:
             break
-        if parsed is None:
-            break
-        first, frame_masked, length, end, payload = parsed
-        if (
-            first & 0xF0 != 0x80
-            or first & 0x0F not in (1, 2)
-            or frame_masked is not bool(masked)
-            or payload is None
-            or (max_message_size is not None and length > max_message_size)
-            or (max_fragment_size is not None and length > max_fragment_size)
-        ):
-            break
+        first, payload, end = whole
         text = first & 0x0F == 1
         if text:
             try:
@@ -373,26 +363,27 @@ def read_messages(  # noqa: PLR0917 - the C twin's positional signature
     return offset
 
 
-def _read_compressed(
-    buffer: BytesLike, offset: int, masked: bool, max_length: int | None
+def _whole_message_frame(
+    buffer: BytesLike, offset: int, masked: bool, rsv: int, max_length: int | None
 ) -> tuple[int, bytes, int] | None:
-    """The frame at ``buffer[offset]`` if it carries a whole compressed message.
+    """The frame at ``buffer[offset]`` if it has arrived whole and carries a whole message.
 
-    That is, a frame of :func:`read_messages`' run, but with RSV1 set and a
-    payload of at most ``max_length`` bytes (:obj:`None` for no limit).
+    That is: FIN, the reserved bits ``rsv`` and no other, opcode text or
+    binary, the expected mask bit, a payload of at most ``max_length`` bytes
+    (:obj:`None` for no limit).
 
     Returns:
         Its first byte, its payload, unmasked, and where it ends; or :obj:`None`.
     """
     try:
         parsed = read_frame(buffer, offset)
-    except ProtocolError:  # not such a frame
+    except ProtocolError:  # a length with its top bit set: not such a frame
         return None
     if parsed is None:
         return None
     first, frame_masked, length, end, payload = parsed
     if (
-        first & 0xF0 != 0xC0
+        first & 0xF0 != 0x80 | rsv
         or first & 0x0F not in (1, 2)
         or frame_masked is not bool(masked)
         or payload is None
@@ -452,7 +443,7 @@ def _read_run_inflating(  # noqa: PLR0917 - the C twin's positional arguments
         if extension is None:
             return end, None
         try:
-            compressed = _read_compressed(data, end, masked, max_compressed_size)
+            compressed = _whole_message_frame(data, end, masked, 0x40, max_compressed_size)
         except MemoryError:  # nothing inflated yet
             return end, None
         if compressed is None:

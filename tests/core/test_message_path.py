@@ -282,8 +282,19 @@ def test_receive_messages_agrees_with_general_rules(
     stream = b"".join(
         to_server(opcode, data, fin=fin, rsv1=rsv1) for opcode, fin, rsv1, data in specs
     )
-    chunks = [stream[start:end] for start, end in itertools.pairwise([0, *sorted(cuts), None])]
     fast, general = Protocol(SERVER, max_size=100), Protocol(SERVER, max_size=100)
+    read_alike(implementation, fast, general, stream, cuts)
+
+
+def read_alike(
+    implementation: ModuleType, fast: Protocol, general: Protocol, stream: bytes, cuts: list[int]
+) -> None:
+    """Feed ``stream``, cut at ``cuts``, to both; require the same outcome.
+
+    ``fast`` reads as the asyncio layer does, ``receive_messages()`` first;
+    ``general`` through ``receive_data()`` alone.
+    """
+    chunks = [stream[start:end] for start, end in itertools.pairwise([0, *sorted(cuts), None])]
     fast.hold_failures = general.hold_failures = True
     queue = Queue(high=4)
     received: list[Any] = []

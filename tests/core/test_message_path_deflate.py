@@ -10,7 +10,6 @@ and nothing taken or changed when they decline.
 
 from __future__ import annotations
 
-import itertools
 from types import ModuleType
 from typing import Any
 
@@ -24,6 +23,7 @@ from tests.core.test_message_path import (
     Queue,
     counters,
     general_events,
+    read_alike,
     use,
 )
 from tests.core.test_protocol import frame_specs, unmasked, wire
@@ -247,10 +247,18 @@ def test_receive_messages_leaves_a_payload_that_memory_lacks_for(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     use(monkeypatch, _purepython)
-    monkeypatch.setattr(_purepython, "_read_compressed", _out_of_memory)
-    protocol = negotiated(SERVER)
-    assert protocol.receive_messages(Peer(SERVER).send(BINARY, b"x"), Queue()) == 0
-    assert counters(protocol) == (0, 0, 0, 0, 0, 0)
+    whole_message_frame = _purepython._whole_message_frame
+
+    def failing_if_compressed(*args: Any) -> Any:
+        return (_out_of_memory if args[3] else whole_message_frame)(*args)
+
+    monkeypatch.setattr(_purepython, "_whole_message_frame", failing_if_compressed)
+    peer = Peer(SERVER)
+    plain = peer.plain(BINARY, b"plain")
+    protocol, queue = negotiated(SERVER), Queue()
+    assert protocol.receive_messages(plain + peer.send(BINARY, b"x"), queue) == len(plain)
+    assert [frame.data for frame in queue.frames] == [b"plain"]
+    assert decoding_state(protocol) == decoding_state(negotiated(SERVER))
 
 
 payloads = st.sampled_from(
@@ -296,34 +304,9 @@ def test_receive_messages_agrees_with_general_rules(
     # What the asyncio layer does with each read, with and without the
     # one-call path: the same frames, failure, answers, statistics, state.
     stream = stream_of(Peer(SERVER, no_context_takeover=no_context_takeover), specs)
-    chunks = [stream[start:end] for start, end in itertools.pairwise([0, *sorted(cuts), None])]
     fast = negotiated(SERVER, no_context_takeover=no_context_takeover)
     general = negotiated(SERVER, no_context_takeover=no_context_takeover)
-    fast.hold_failures = general.hold_failures = True
-    queue = Queue(high=4)
-    received: list[Any] = []
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        use(monkeypatch, implementation)
-        for chunk in chunks:
-            taken = fast.receive_messages(chunk, queue)
-            received += [(frame.opcode, bytes(frame.data), frame.fin) for frame in queue.frames]
-            queue.frames.clear()
-            if taken < len(chunk):
-                fast.receive_data(chunk[taken:])
-            received += general_events(fast)
-    expected: list[Any] = []
-    for chunk in chunks:
-        general.receive_data(chunk)
-        expected += general_events(general)
-    assert received == expected
-    assert fast.data_to_send() == general.data_to_send()
-    assert counters(fast) == counters(general)
-    assert (fast.state, fast.close_sent, fast.held_failure) == (
-        general.state,
-        general.close_sent,
-        general.held_failure,
-    )
-    assert repr(fast.parser_exc) == repr(general.parser_exc)
+    read_alike(implementation, fast, general, stream, cuts)
     if fast.parser_exc is None:
         assert decoding_state(fast) == decoding_state(general)
 
