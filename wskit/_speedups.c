@@ -12,10 +12,10 @@
  *   payload, mask) builds one to send in one allocation; read_messages(...)
  *   reads a run of frames that each carry a whole message.
  * - _speedups_messages.c, the per-message path of an open connection:
- *   receive_messages(protocol, data, queue), a read of whole plain messages
- *   from the bytes to the queue that recv() reads, and
- *   send_message(protocol, message, text), a whole plain message to its
- *   frame, each in one call.
+ *   receive_messages(protocol, data, queue, ...), a read of whole messages,
+ *   plain or compressed (permessage-deflate), from the bytes to the queue
+ *   that recv() reads, and send_message(protocol, message, text, ...), a
+ *   whole message to its frame, compressed or not, each in one call.
  * - _speedups_payload.c: PayloadBuffer, the payload of a long frame,
  *   unmasked into place as it arrives rather than buffered, then copied out.
  * - _speedups_waiter.c: Waiter, what recv() awaits in wskit.asyncio; resumes

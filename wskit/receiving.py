@@ -101,7 +101,7 @@ def _deflate_bound(size: int) -> int:
 
 
 def _deflate_alone(extensions: list[Extension]) -> PerMessageDeflate | None:
-    """The extensions if they are permessage-deflate alone, which the one-call paths handle."""
+    """The extension if it is permessage-deflate alone, which the one-call paths handle."""
     # Its subclasses may decode and encode otherwise: not them.
     if len(extensions) == 1 and type(extensions[0]) is PerMessageDeflate:
         return extensions[0]

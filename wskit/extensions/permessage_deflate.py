@@ -217,7 +217,7 @@ class PerMessageDeflate(Extension):
         """Decompress the payload of a frame of a compressed message.
 
         What :meth:`decode` does with the payload of such a frame; the core's
-        one-call path (:meth:`~wskit.protocol.Protocol.receive_messages`)
+        one-call path (:meth:`~wskit.receiving.FrameReceiver.receive_messages`)
         calls it for a whole message in one frame.
 
         Args:
