@@ -24,7 +24,7 @@ import wskit.receiving
 from tests.c_extension import C_SPEEDUPS as _speedups
 from tests.c_extension import needs_c
 from tests.core.test_protocol import frame_specs, to_client, to_server, unmasked
-from wskit import _purepython
+from wskit import _purepython_messages
 from wskit.extensions.base import Extension
 from wskit.frames import BINARY, PING, PONG, TEXT, CloseCode, Frame
 from wskit.protocol import HeldFailure, Protocol, Side
@@ -34,7 +34,7 @@ from wskit.shared.messages import FrameQueue, encode
 SERVER, CLIENT = Side.SERVER, Side.CLIENT
 
 IMPLEMENTATIONS = [
-    pytest.param(_purepython, id="python"),
+    pytest.param(_purepython_messages, id="python"),
     pytest.param(_speedups, id="c", marks=needs_c),
 ]
 
@@ -47,8 +47,8 @@ def use(monkeypatch: pytest.MonkeyPatch, module: ModuleType) -> None:
 
 @pytest.fixture(params=IMPLEMENTATIONS)
 def impl(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    """The implementation under test, which the core calls: ``wskit._purepython`` or
-    ``wskit._speedups``."""
+    """The implementation under test, which the core calls:
+    ``wskit._purepython_messages`` or ``wskit._speedups``."""
     module: ModuleType = request.param
     use(monkeypatch, module)
     return module
@@ -246,8 +246,8 @@ def test_receive_messages_takes_nothing_when_the_run_fails(
     def out_of_memory(*args: Any) -> int:
         raise MemoryError
 
-    use(monkeypatch, _purepython)
-    monkeypatch.setattr(_purepython, "read_messages", out_of_memory)
+    use(monkeypatch, _purepython_messages)
+    monkeypatch.setattr(_purepython_messages, "read_messages", out_of_memory)
     protocol, queue = Protocol(SERVER), Queue()
     assert protocol.receive_messages(to_server(BINARY, b"x"), queue) == 0
     assert counters(protocol) == (0, 0, 0, 0, 0, 0)

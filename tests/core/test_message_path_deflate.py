@@ -27,7 +27,7 @@ from tests.core.test_message_path import (
     use,
 )
 from tests.core.test_protocol import frame_specs, unmasked, wire
-from wskit import _purepython
+from wskit import _purepython, _purepython_messages
 from wskit.exceptions import PayloadTooBig, ProtocolError
 from wskit.extensions.base import Extension
 from wskit.extensions.permessage_deflate import PerMessageDeflate
@@ -223,14 +223,14 @@ def test_receive_messages_takes_what_was_inflated_when_reading_fails(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Memory runs out after a compressed message: it is taken, the rest not.
-    use(monkeypatch, _purepython)
+    use(monkeypatch, _purepython_messages)
     read_messages = _purepython.read_messages
     calls = iter([read_messages, read_messages])
 
     def failing_later(*args: Any) -> int:
         return next(calls, _out_of_memory)(*args)
 
-    monkeypatch.setattr(_purepython, "read_messages", failing_later)
+    monkeypatch.setattr(_purepython_messages, "read_messages", failing_later)
     peer = Peer(SERVER)
     first = peer.send(BINARY, b"plain?") + peer.send(BINARY, b"compressed")
     data = first + peer.plain(BINARY, b"plain") + peer.send(BINARY, b"compressed")
@@ -246,13 +246,13 @@ def _out_of_memory(*args: Any) -> Any:
 def test_receive_messages_leaves_a_payload_that_memory_lacks_for(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    use(monkeypatch, _purepython)
+    use(monkeypatch, _purepython_messages)
     whole_message_frame = _purepython._whole_message_frame
 
     def failing_if_compressed(*args: Any) -> Any:
         return (_out_of_memory if args[3] else whole_message_frame)(*args)
 
-    monkeypatch.setattr(_purepython, "_whole_message_frame", failing_if_compressed)
+    monkeypatch.setattr(_purepython_messages, "_whole_message_frame", failing_if_compressed)
     peer = Peer(SERVER)
     plain = peer.plain(BINARY, b"plain")
     protocol, queue = negotiated(SERVER), Queue()

@@ -214,16 +214,12 @@ class PerMessageDeflate(Extension):
         return dataclasses.replace(frame, data=data, rsv1=False)
 
     def inflate(self, data: BytesLike, fin: bool, max_size: int | None) -> bytes:
-        """Decompress the payload of a frame of a compressed message.
+        """Decompress the payload of a frame of a compressed message, as :meth:`decode` does.
 
-        What :meth:`decode` does with the payload of such a frame; the core's
-        one-call path (:meth:`~wskit.receiving.FrameReceiver.receive_messages`)
-        calls it for a whole message in one frame.
-
-        Args:
-            data: The payload, as received.
-            fin: Whether the frame ends the message.
-            max_size: How many bytes it may inflate to; :obj:`None` means no limit.
+        The core's one-call path
+        (:meth:`~wskit.receiving.FrameReceiver.receive_messages`) calls it
+        for a whole message in one frame (``fin``); ``max_size`` is as in
+        :meth:`decode`.
 
         Raises:
             PayloadTooBig: The payload would inflate past ``max_size``.
@@ -338,15 +334,10 @@ class PerMessageDeflate(Extension):
         return dataclasses.replace(frame, data=data, rsv1=frame.opcode is not CONT)
 
     def deflate(self, data: BytesLike, fin: bool) -> bytes:
-        """Compress the payload of a frame of a message.
+        """Compress the payload of a data frame, as :meth:`encode` does.
 
-        What :meth:`encode` does with the payload of a data frame; the core's
-        one-call path (:meth:`~wskit.protocol.Protocol.send_message`) calls
-        it for a whole message in one frame.
-
-        Args:
-            data: The payload.
-            fin: Whether the frame ends the message.
+        The core's one-call path (:meth:`~wskit.protocol.Protocol.send_message`)
+        calls it for a whole message in one frame (``fin``).
         """
         encoder = self._encoder
         if encoder is None:
