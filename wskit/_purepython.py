@@ -2,9 +2,11 @@
 
 Each public function and class here is the twin of one in C
 (``_speedups*.c``): the same API, the same results, the same exceptions,
-slower; the asyncio ones live in :mod:`wskit._purepython_asyncio`, exported
-from here. Nothing else is public here. :mod:`wskit.speedups` picks one of the
-two; the tests run both and compare them.
+slower. Nothing else is public here. :mod:`wskit.speedups` picks one of the
+two; the tests run both and compare them. The twins of the per-message path
+(``_speedups_messages.c``) are in :mod:`wskit._purepython_messages`, those of
+asyncio's awaits (``_speedups_receive.c``, ``_speedups_waiter.c``) in
+:mod:`wskit._purepython_asyncio`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ import struct
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from ._purepython_asyncio import MessageIterator, Receiving, Waiter
 from .exceptions import ProtocolError
 from .typing import BytesLike
 
@@ -26,18 +27,13 @@ if TYPE_CHECKING:
     from .frames import Frame
 
 __all__ = [
-    "MessageIterator",
     "PayloadBuffer",
-    "Receiving",
     "UTF8Validator",
-    "Waiter",
     "apply_mask",
     "build_frame",
     "parse_header",
     "read_frame",
     "read_messages",
-    "receive_messages",
-    "send_message",
     "split_request",
     "split_response",
 ]
@@ -344,23 +340,13 @@ def read_messages(  # noqa: PLR0917 - the C twin's positional signature
         raise TypeError("events must be a list")
     if not 0 <= offset <= len(buffer):
         raise ValueError(f"offset {offset} out of range")
+    limits = [limit for limit in (max_message_size, max_fragment_size) if limit is not None]
+    max_length = min(limits, default=None)
     while True:
-        try:
-            parsed = read_frame(buffer, offset)
-        except ProtocolError:  # not a frame for this run
+        whole = _whole_message_frame(buffer, offset, masked, 0, max_length)
+        if whole is None:
             break
-        if parsed is None:
-            break
-        first, frame_masked, length, end, payload = parsed
-        if (
-            first & 0xF0 != 0x80
-            or first & 0x0F not in (1, 2)
-            or frame_masked is not bool(masked)
-            or payload is None
-            or (max_message_size is not None and length > max_message_size)
-            or (max_fragment_size is not None and length > max_fragment_size)
-        ):
-            break
+        first, payload, end = whole
         text = first & 0x0F == 1
         if text:
             try:
@@ -373,87 +359,34 @@ def read_messages(  # noqa: PLR0917 - the C twin's positional signature
     return offset
 
 
-def receive_messages(  # noqa: PLR0917 - the C twin's positional signature
-    protocol: Any,
-    data: BytesLike,
-    queue: Any,
-    masked: bool,
-    max_message_size: int | None,
-    max_fragment_size: int | None,
-) -> int:
-    """Receive the run of frames at the start of ``data`` that each carry a
-    whole message, as :func:`read_messages` reads it, into ``queue``.
+def _whole_message_frame(
+    buffer: BytesLike, offset: int, masked: bool, rsv: int, max_length: int | None
+) -> tuple[int, bytes, int] | None:
+    """The frame at ``buffer[offset]`` if it has arrived whole and carries a whole message.
 
-    For :meth:`~wskit.protocol.Protocol.receive_messages`, once it has
-    checked that its general rules have nothing to do with such frames. They
-    are added to ``queue`` (a :class:`~wskit.shared.messages.FrameQueue`) as
-    its ``put()`` would add each, pausing reading past its high-water mark,
-    and counted in ``protocol.bytes_received`` and
-    ``protocol.frames_received``, as ``receive_data()`` and
-    ``events_received()`` would count them.
+    That is: FIN, the reserved bits ``rsv`` and no other, opcode text or
+    binary, the expected mask bit, a payload of at most ``max_length`` bytes
+    (:obj:`None` for no limit).
 
     Returns:
-        How many bytes of ``data`` were received; 0 if an error stopped the
-        run (nothing is taken then: the general rules meet it again).
+        Its first byte, its payload, unmasked, and where it ends; or :obj:`None`.
     """
-    run: list[Frame] = []
     try:
-        end = read_messages(data, 0, run, masked, max_message_size, max_fragment_size)
-    except MemoryError:
-        return 0
-    if end:
-        protocol.bytes_received += end
-        protocol.frames_received += len(run)
-        frames = queue.frames
-        frames.extend(run)
-        if queue.high is not None and len(frames) > queue.high and not queue.paused:
-            queue.paused = True
-            queue.pause()
-    return end
-
-
-def send_message(
-    protocol: Any, message: Any, text: bool | None, mask: bool, max_length: int | None
-) -> bytes | None:
-    """Build the frame of a whole message, as ``send_text()`` or
-    ``send_binary()`` would.
-
-    For :meth:`~wskit.protocol.Protocol.send_message`, once it has checked
-    that its general rules have nothing to do with a whole message.
-    ``message`` (:class:`str`, :class:`bytes`, :class:`bytearray` or
-    :class:`memoryview`) is text or binary as
-    :func:`~wskit.shared.messages.encode` says. The frame is masked if
-    ``mask`` is true, counted in ``protocol.bytes_sent`` and
-    ``protocol.frames_sent``, and returned rather than queued: the caller
-    writes it.
-
-    Returns:
-        The frame, or :obj:`None` when the message is of another type, fails
-        to encode or to export a contiguous buffer, or has ``max_length``
-        bytes or more (:obj:`None` for no limit): the caller then takes the
-        general path.
-    """
-    if isinstance(message, str):
-        is_text = text is not False
-        try:
-            data: BytesLike = message.encode()
-        except UnicodeEncodeError:  # the general path raises it
-            return None
-    elif isinstance(message, (bytes, bytearray, memoryview)):
-        is_text = text is True
-        data = message
-    else:
+        parsed = read_frame(buffer, offset)
+    except ProtocolError:  # a length with its top bit set: not such a frame
         return None
-    try:
-        length = len(_byte_view(data))
-    except BufferError:  # a strided view: the general path raises it
+    if parsed is None:
         return None
-    if max_length is not None and length >= max_length:
+    first, frame_masked, length, end, payload = parsed
+    if (
+        first & 0xF0 != 0x80 | rsv
+        or first & 0x0F not in (1, 2)
+        or frame_masked is not bool(masked)
+        or payload is None
+        or (max_length is not None and length > max_length)
+    ):
         return None
-    frame = build_frame(0x81 if is_text else 0x82, data, mask)
-    protocol.bytes_sent += len(frame)
-    protocol.frames_sent += 1
-    return frame
+    return first, payload, end
 
 
 class PayloadBuffer:

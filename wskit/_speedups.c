@@ -12,10 +12,10 @@
  *   payload, mask) builds one to send in one allocation; read_messages(...)
  *   reads a run of frames that each carry a whole message.
  * - _speedups_messages.c, the per-message path of an open connection:
- *   receive_messages(protocol, data, queue), a read of whole plain messages
- *   from the bytes to the queue that recv() reads, and
- *   send_message(protocol, message, text), a whole plain message to its
- *   frame, each in one call.
+ *   receive_messages(protocol, data, queue, ...), a read of whole messages,
+ *   plain or compressed (permessage-deflate), from the bytes to the queue
+ *   that recv() reads, and send_message(protocol, message, text, ...), a
+ *   whole message to its frame, compressed or not, each in one call.
  * - _speedups_receive.c: Receiving and MessageIterator, what `await recv()`
  *   and `async for` await in wskit.asyncio: a whole message taken from the
  *   queue, or a Waiter awaited, without a coroutine per call.
@@ -29,7 +29,7 @@
  *   wskit.http11 would take it as it is.
  * - _speedups.h: what they share.
  *
- * wskit/_purepython.py holds the twin of each in Python, with the same API;
+ * wskit/_purepython*.py hold the twin of each in Python, with the same API;
  * wskit/speedups.py picks one or the other, piece by piece; the tests run
  * both and compare them. Keep them in step.
  */

@@ -41,13 +41,23 @@ int wskit_read_mask_key(PyObject *obj, unsigned char key[4]);
 /* _speedups_utf8.c: whether `size` bytes from `s` are whole, valid UTF-8. */
 int wskit_utf8_valid(const unsigned char *s, Py_ssize_t size);
 
-/* _speedups_frames.c: a size limit given as an int or None (-1); the run
- * of frames that each carry a whole message, appended to a list (see
- * read_messages). */
+/* _speedups_frames.c: a size limit given as an int or None (-1); the
+ * options of a run, (masked, max_message_size, max_fragment_size) from
+ * args[0:3]; the run of frames that each carry a whole message, appended to
+ * a list (see read_messages). */
 int wskit_get_limit(PyObject *obj, Py_ssize_t *limit);
+int wskit_run_options(PyObject *const *args, int *masked, Py_ssize_t *max_message,
+                      Py_ssize_t *max_fragment);
 Py_ssize_t wskit_read_run(const unsigned char *buf, Py_ssize_t len, Py_ssize_t offset,
                           int masked, Py_ssize_t max_message, Py_ssize_t max_fragment,
                           PyObject *events);
+/* _speedups_frames.c: the frame at an offset if it carries a whole
+ * compressed message, its payload unmasked (see receive_messages); a Frame
+ * of a whole text or binary message. */
+Py_ssize_t wskit_read_compressed(const unsigned char *buf, Py_ssize_t len, Py_ssize_t offset,
+                                 int masked, Py_ssize_t max_length, unsigned char *first,
+                                 PyObject **payload);
+PyObject *wskit_message_frame(unsigned char opcode, PyObject *payload);
 /* _speedups_frames.c: a frame of data's bytes, masked or not (see build_frame). */
 PyObject *wskit_build_frame(unsigned char first, Py_buffer *data, int mask);
 

@@ -51,12 +51,20 @@ def receive_messages(
     masked: bool,
     max_message_size: int | None,
     max_fragment_size: int | None,
+    extension: Any,
+    max_compressed_size: int | None,
     /,
 ) -> int:
     """Receive the run of whole messages at the start of ``data`` into ``queue``, counted."""
 
 def send_message(
-    protocol: Any, message: Any, text: bool | None, mask: bool, max_length: int | None, /
+    protocol: Any,
+    message: Any,
+    text: bool | None,
+    mask: bool,
+    max_length: int | None,
+    extension: Any,
+    /,
 ) -> bytes | None:
     """Build the frame of a whole message, counted; None for what the general path handles."""
 

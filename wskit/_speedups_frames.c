@@ -518,6 +518,72 @@ PyDoc_STRVAR(read_messages_doc,
 "Raises:\n"
 "    ValueError: offset is outside buffer.\n");
 
+/* The options of a run, given as (masked, max_message_size,
+ * max_fragment_size) from `args`: 0, or -1 with an exception set. */
+int
+wskit_run_options(PyObject *const *args, int *masked, Py_ssize_t *max_message,
+                  Py_ssize_t *max_fragment)
+{
+    *masked = PyObject_IsTrue(args[0]);
+    if (*masked < 0 || wskit_get_limit(args[1], max_message) < 0 ||
+        wskit_get_limit(args[2], max_fragment) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+/* Whether the frame at buf[offset:len] has arrived whole and carries a
+ * whole message: FIN, the reserved bits `rsv` and no other, opcode text or
+ * binary, the expected mask bit, a payload of at most `max_length` bytes
+ * (-1: no limit). Its header goes to *header. */
+static int
+whole_message_frame(const unsigned char *buf, Py_ssize_t len, Py_ssize_t offset, int masked,
+                    unsigned char rsv, Py_ssize_t max_length, header_t *header)
+{
+    if (decode_header(buf + offset, len - offset, header) < 0) {
+        /* A length with its top bit set: not such a frame. */
+        PyErr_Clear();
+        return 0;
+    }
+    unsigned char opcode = header->first & 0x0F;
+    return header->size != 0 && (header->first & 0xF0) == (0x80 | rsv) &&
+           (opcode == 1 || opcode == 2) && header->masked == masked &&
+           (max_length < 0 || header->length <= (uint64_t)max_length) &&
+           header->length <= (uint64_t)(len - offset - header->size);
+}
+
+/* The payload of such a frame, unmasked into a new bytes object; if
+ * `check_utf8`, *valid says whether it is UTF-8 (else it is 1). */
+static PyObject *
+take_payload(const unsigned char *frame, const header_t *header, int check_utf8, int *valid)
+{
+    Py_ssize_t length = (Py_ssize_t)header->length;
+    PyObject *payload = PyBytes_FromStringAndSize(NULL, length);
+    if (payload == NULL) {
+        return NULL;
+    }
+    unsigned char *out = (unsigned char *)PyBytes_AS_STRING(payload);
+    int release = length > RELEASE_GIL_THRESHOLD;
+    PyThreadState *state = release ? PyEval_SaveThread() : NULL;
+    wskit_copy_payload(frame + header->size, out, length, header->masked ? header->key : NULL);
+    *valid = !check_utf8 || wskit_utf8_valid(out, length);
+    if (release) {
+        PyEval_RestoreThread(state);
+    }
+    return payload;
+}
+
+/* A Frame of a whole text (opcode 1) or binary message: a new reference,
+ * or NULL with an exception set. */
+PyObject *
+wskit_message_frame(unsigned char opcode, PyObject *payload)
+{
+    if (frame_type == NULL && load_frame_types() < 0) {
+        return NULL;
+    }
+    return frame_event(opcode == 1 ? text_opcode : binary_opcode, payload);
+}
+
 /* Read the run of frames at buf[offset:len] that each carry a whole message
  * (see read_messages), appending a Frame for each to the list `events`.
  * Return the offset where the run ends, or -1 with an exception set. */
@@ -525,46 +591,22 @@ Py_ssize_t
 wskit_read_run(const unsigned char *buf, Py_ssize_t len, Py_ssize_t offset, int masked,
                Py_ssize_t max_message, Py_ssize_t max_fragment, PyObject *events)
 {
-    if (frame_type == NULL && load_frame_types() < 0) {
-        return -1;
-    }
-    for (;;) {
-        header_t header;
-        if (decode_header(buf + offset, len - offset, &header) < 0) {
-            /* A length with its top bit set: not a frame for this run. */
-            PyErr_Clear();
-            break;
-        }
+    Py_ssize_t max_length = max_message < 0 ? max_fragment
+                            : max_fragment < 0 ? max_message
+                            : max_message < max_fragment ? max_message : max_fragment;
+    header_t header;
+    while (whole_message_frame(buf, len, offset, masked, 0, max_length, &header)) {
         unsigned char opcode = header.first & 0x0F;
-        /* FIN and no RSV bit, opcode 1 or 2, the expected mask bit. */
-        if (header.size == 0 || (header.first & 0xF0) != 0x80 || (opcode != 1 && opcode != 2) ||
-            header.masked != masked) {
-            break;
-        }
-        uint64_t length = header.length;
-        if ((max_message >= 0 && length > (uint64_t)max_message) ||
-            (max_fragment >= 0 && length > (uint64_t)max_fragment) ||
-            length > (uint64_t)(len - offset - header.size)) {
-            break;
-        }
-        const unsigned char *in = buf + offset + header.size;
-        PyObject *payload = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)length);
+        int valid;
+        PyObject *payload = take_payload(buf + offset, &header, opcode == 1, &valid);
         if (payload == NULL) {
             return -1;
-        }
-        unsigned char *out = (unsigned char *)PyBytes_AS_STRING(payload);
-        int release = length > RELEASE_GIL_THRESHOLD;
-        PyThreadState *state = release ? PyEval_SaveThread() : NULL;
-        wskit_copy_payload(in, out, (Py_ssize_t)length, masked ? header.key : NULL);
-        int valid = opcode == 2 || wskit_utf8_valid(out, (Py_ssize_t)length);
-        if (release) {
-            PyEval_RestoreThread(state);
         }
         if (!valid) {
             Py_DECREF(payload);
             break;
         }
-        PyObject *frame = frame_event(opcode == 1 ? text_opcode : binary_opcode, payload);
+        PyObject *frame = wskit_message_frame(opcode, payload);
         Py_DECREF(payload);
         if (frame == NULL) {
             return -1;
@@ -574,9 +616,31 @@ wskit_read_run(const unsigned char *buf, Py_ssize_t len, Py_ssize_t offset, int 
         if (appended < 0) {
             return -1;
         }
-        offset += header.size + (Py_ssize_t)length;
+        offset += header.size + (Py_ssize_t)header.length;
     }
     return offset;
+}
+
+/* The frame at buf[offset:len] if it carries a whole compressed message:
+ * as a frame of read_messages' run, with RSV1 set and a payload of at most
+ * `max_length` bytes. Its first byte goes to *first and its payload,
+ * unmasked, to *payload. Return where the frame ends; 0 if it isn't such a
+ * frame; -1 with an exception set. */
+Py_ssize_t
+wskit_read_compressed(const unsigned char *buf, Py_ssize_t len, Py_ssize_t offset, int masked,
+                      Py_ssize_t max_length, unsigned char *first, PyObject **payload)
+{
+    header_t header;
+    if (!whole_message_frame(buf, len, offset, masked, 0x40, max_length, &header)) {
+        return 0;
+    }
+    int valid;
+    *payload = take_payload(buf + offset, &header, 0, &valid);
+    if (*payload == NULL) {
+        return -1;
+    }
+    *first = header.first;
+    return offset + header.size + (Py_ssize_t)header.length;
 }
 
 static PyObject *
@@ -595,10 +659,9 @@ read_messages(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
     if (offset == -1 && PyErr_Occurred()) {
         return NULL;
     }
-    int masked = PyObject_IsTrue(args[3]);
+    int masked;
     Py_ssize_t max_message, max_fragment;
-    if (masked < 0 || wskit_get_limit(args[4], &max_message) < 0 ||
-        wskit_get_limit(args[5], &max_fragment) < 0) {
+    if (wskit_run_options(args + 3, &masked, &max_message, &max_fragment) < 0) {
         return NULL;
     }
     Py_buffer view;

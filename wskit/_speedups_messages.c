@@ -8,10 +8,13 @@
  *   message (read_messages' run) goes from the bytes read to the queue that
  *   recv() reads, counted in the core's statistics, without the core's
  *   receive_data(), events_received() and the assembler's put() for each.
+ *   With permessage-deflate, whole compressed messages in one frame join
+ *   the run, inflated by the extension's own inflate().
  * - send_message(): a whole message, str or bytes-like, to the frame that
  *   the core's send_text() or send_binary() would queue (build_frame),
- *   counted, without encode() and those calls. It declines (None) what
- *   those would handle otherwise or refuse, so that they raise the errors.
+ *   counted, without encode() and those calls, compressed by the
+ *   extension's deflate() if one is given. It declines (None) what those
+ *   would handle otherwise or refuse, so that they raise the errors.
  */
 
 #include "_speedups.h"
@@ -20,7 +23,12 @@
 
 /* Attribute names, interned once. */
 static PyObject *str_bytes_received, *str_frames_received, *str_frames, *str_high,
-    *str_paused, *str_pause, *str_extend, *str_bytes_sent, *str_frames_sent;
+    *str_paused, *str_pause, *str_extend, *str_bytes_sent, *str_frames_sent, *str_inflate,
+    *str_deflate, *str_fail_on_parse_error;
+
+/* wskit.receiving.InvalidUTF8, looked up on first use: the core imports
+ * this module. */
+static PyObject *invalid_utf8;
 
 /* Whether obj.name is false: 1, 0, or -1 with an exception set. */
 static int
@@ -139,8 +147,121 @@ queue_frames(PyObject *queue, PyObject *run)
     return 0;
 }
 
+/* The payload of a whole compressed message, inflated by `extension`
+ * within `max_size`, and checked as UTF-8 for text (opcode 1): as a Frame,
+ * or NULL with the exception that the core's general rules would raise. */
+static PyObject *
+inflate_message(PyObject *extension, unsigned char opcode, PyObject *payload,
+                PyObject *max_size)
+{
+    PyObject *call_args[4] = {extension, payload, Py_True, max_size};
+    PyObject *data = PyObject_VectorcallMethod(str_inflate, call_args, 4, NULL);
+    if (data == NULL) {
+        return NULL;
+    }
+    if (opcode == 1) {
+        Py_buffer view;
+        if (get_bytes_view(data, &view) < 0) {
+            Py_DECREF(data);
+            return NULL;
+        }
+        int valid = wskit_utf8_valid((const unsigned char *)view.buf, view.len);
+        PyBuffer_Release(&view);
+        if (!valid) {
+            Py_DECREF(data);
+            if (invalid_utf8 == NULL) {
+                PyObject *receiving = PyImport_ImportModule("wskit.receiving");
+                if (receiving == NULL) {
+                    return NULL;
+                }
+                invalid_utf8 = PyObject_GetAttrString(receiving, "InvalidUTF8");
+                Py_DECREF(receiving);
+                if (invalid_utf8 == NULL) {
+                    return NULL;
+                }
+            }
+            PyErr_SetString(invalid_utf8, "invalid UTF-8 in text message");
+            return NULL;
+        }
+    }
+    PyObject *frame = wskit_message_frame(opcode, data);
+    Py_DECREF(data);
+    return frame;
+}
+
+/* The exception being raised, taken: a new reference. */
+static PyObject *
+take_exception(void)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    return PyErr_GetRaisedException();
+#else
+    PyObject *type, *value, *traceback;
+    PyErr_Fetch(&type, &value, &traceback);
+    PyErr_NormalizeException(&type, &value, &traceback);
+    if (traceback != NULL) {
+        PyException_SetTraceback(value, traceback);
+    }
+    Py_XDECREF(type);
+    Py_XDECREF(traceback);
+    return value;
+#endif
+}
+
+/* Read the run at the start of buf into the list `run`: read_messages'
+ * frames and, unless `extension` is None, whole compressed messages of at
+ * most `max_compressed` bytes, inflated. Return where the run ends, or -1
+ * with an exception set. Where inflating a message fails, the run ends
+ * before it, with the exception in *failure. Where reading fails
+ * otherwise, as when memory runs out, it ends where the last compressed
+ * message does: the general path meets that error again, and nothing it
+ * could not read again was taken. */
+static Py_ssize_t
+read_run_inflating(const unsigned char *buf, Py_ssize_t len, PyObject *const *args,
+                   Py_ssize_t max_compressed, PyObject *run, PyObject **failure)
+{
+    int masked;
+    Py_ssize_t max_message, max_fragment;
+    if (wskit_run_options(args + 3, &masked, &max_message, &max_fragment) < 0) {
+        return -1;
+    }
+    PyObject *extension = args[6];
+    Py_ssize_t end = 0;
+    for (;;) {
+        Py_ssize_t start = end, taken = PyList_GET_SIZE(run);
+        end = wskit_read_run(buf, len, start, masked, max_message, max_fragment, run);
+        if (end < 0) {
+            PyErr_Clear();
+            return PyList_SetSlice(run, taken, PY_SSIZE_T_MAX, NULL) < 0 ? -1 : start;
+        }
+        if (extension == Py_None) {
+            return end;
+        }
+        unsigned char first;
+        PyObject *payload;
+        Py_ssize_t next = wskit_read_compressed(buf, len, end, masked, max_compressed, &first,
+                                                &payload);
+        if (next <= 0) {
+            PyErr_Clear();  /* memory for the payload: nothing inflated yet */
+            return end;
+        }
+        /* The extension's state changes from here: a failure is the
+         * connection's, no longer something to leave to the general path. */
+        PyObject *frame = inflate_message(extension, first & 0x0F, payload, args[4]);
+        Py_DECREF(payload);
+        if (frame == NULL || PyList_Append(run, frame) < 0) {
+            Py_XDECREF(frame);
+            *failure = take_exception();
+            return end;
+        }
+        Py_DECREF(frame);
+        end = next;
+    }
+}
+
 PyDoc_STRVAR(receive_messages_doc,
-"receive_messages(protocol, data, queue, masked, max_message_size, max_fragment_size, /)\n"
+"receive_messages(protocol, data, queue, masked, max_message_size, max_fragment_size,\n"
+"                 extension, max_compressed_size, /)\n"
 "--\n"
 "\n"
 "Receive the run of frames at the start of data that each carry a whole\n"
@@ -153,23 +274,30 @@ PyDoc_STRVAR(receive_messages_doc,
 "and protocol.frames_received, as receive_data() and events_received()\n"
 "would count them.\n"
 "\n"
+"With extension (a PerMessageDeflate; None for none), the run also takes\n"
+"frames that each carry a whole compressed message (RSV1 set, at most\n"
+"max_compressed_size bytes, None for no limit), inflated by the\n"
+"extension's inflate() within max_message_size and checked as UTF-8 for\n"
+"text. When that fails, the run ends before that frame and the connection\n"
+"fails through protocol._fail_on_parse_error(), as the general rules\n"
+"would fail it.\n"
+"\n"
 "Returns:\n"
 "    How many bytes of data were received; 0 if an error stopped the run\n"
-"    (nothing is taken then: the general rules meet it again).\n");
+"    before any compressed message (nothing is taken then: the general\n"
+"    rules meet it again).\n");
 
 static PyObject *
 receive_messages(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 6) {
-        PyErr_Format(PyExc_TypeError, "receive_messages() takes 6 arguments (%zd given)",
+    if (nargs != 8) {
+        PyErr_Format(PyExc_TypeError, "receive_messages() takes 8 arguments (%zd given)",
                      nargs);
         return NULL;
     }
     PyObject *protocol = args[0], *queue = args[2];
-    int masked = PyObject_IsTrue(args[3]);
-    Py_ssize_t max_message, max_fragment;
-    if (masked < 0 || wskit_get_limit(args[4], &max_message) < 0 ||
-        wskit_get_limit(args[5], &max_fragment) < 0) {
+    Py_ssize_t max_compressed;
+    if (wskit_get_limit(args[7], &max_compressed) < 0) {
         return NULL;
     }
     Py_buffer view;
@@ -181,29 +309,52 @@ receive_messages(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t 
         PyBuffer_Release(&view);
         return NULL;
     }
-    Py_ssize_t end = wskit_read_run((const unsigned char *)view.buf, view.len, 0, masked,
-                                    max_message, max_fragment, run);
+    PyObject *failure = NULL;
+    Py_ssize_t end = read_run_inflating((const unsigned char *)view.buf, view.len, args,
+                                        max_compressed, run, &failure);
     PyBuffer_Release(&view);
-    if (end < 0) {
-        /* Nothing taken: the general path meets the error again and fails
-         * the connection as it does for any error in the parser. */
-        PyErr_Clear();
-        end = 0;
-    }
-    else if (end > 0) {
-        if (add_to(protocol, str_bytes_received, end) < 0 ||
-            add_to(protocol, str_frames_received, PyList_GET_SIZE(run)) < 0 ||
-            queue_frames(queue, run) < 0) {
-            Py_DECREF(run);
-            return NULL;
-        }
+    if (end > 0 &&
+        (add_to(protocol, str_bytes_received, end) < 0 ||
+         add_to(protocol, str_frames_received, PyList_GET_SIZE(run)) < 0 ||
+         queue_frames(queue, run) < 0)) {
+        end = -1;
     }
     Py_DECREF(run);
-    return PyLong_FromSsize_t(end);
+    if (failure != NULL) {
+        if (end >= 0) {
+            PyObject *call_args[2] = {protocol, failure};
+            PyObject *result =
+                PyObject_VectorcallMethod(str_fail_on_parse_error, call_args, 2, NULL);
+            end = result == NULL ? -1 : end;
+            Py_XDECREF(result);
+        }
+        Py_DECREF(failure);
+    }
+    return end < 0 ? NULL : PyLong_FromSsize_t(end);
+}
+
+/* The frame of a whole message, its payload compressed by `extension`
+ * (RSV1 set in `first`), or NULL with an exception set. */
+static PyObject *
+build_compressed_frame(PyObject *extension, unsigned char first, PyObject *data, int mask)
+{
+    PyObject *call_args[3] = {extension, data, Py_True};
+    PyObject *compressed = PyObject_VectorcallMethod(str_deflate, call_args, 3, NULL);
+    if (compressed == NULL) {
+        return NULL;
+    }
+    Py_buffer view;
+    PyObject *frame = NULL;
+    if (get_bytes_view(compressed, &view) == 0) {
+        frame = wskit_build_frame(first | 0x40, &view, mask);
+        PyBuffer_Release(&view);
+    }
+    Py_DECREF(compressed);
+    return frame;
 }
 
 PyDoc_STRVAR(send_message_doc,
-"send_message(protocol, message, text, mask, max_length, /)\n"
+"send_message(protocol, message, text, mask, max_length, extension, /)\n"
 "--\n"
 "\n"
 "Build the frame of a whole message, as send_text() or send_binary() would.\n"
@@ -214,6 +365,8 @@ PyDoc_STRVAR(send_message_doc,
 "text if it is str, unless text is False, or if text is True. The frame is\n"
 "masked if mask is true, counted in protocol.bytes_sent and\n"
 "protocol.frames_sent, and returned rather than queued: the caller writes it.\n"
+"With extension (a PerMessageDeflate; None for none), the payload is\n"
+"compressed by the extension's deflate() and the frame has RSV1 set.\n"
 "\n"
 "Returns:\n"
 "    The frame, or None when the message is of another type, fails to\n"
@@ -223,11 +376,11 @@ PyDoc_STRVAR(send_message_doc,
 static PyObject *
 send_message(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 5) {
-        PyErr_Format(PyExc_TypeError, "send_message() takes 5 arguments (%zd given)", nargs);
+    if (nargs != 6) {
+        PyErr_Format(PyExc_TypeError, "send_message() takes 6 arguments (%zd given)", nargs);
         return NULL;
     }
-    PyObject *protocol = args[0], *message = args[1], *text = args[2];
+    PyObject *protocol = args[0], *message = args[1], *text = args[2], *extension = args[5];
     int mask = PyObject_IsTrue(args[3]);
     Py_ssize_t max_length;
     if (mask < 0 || wskit_get_limit(args[4], &max_length) < 0) {
@@ -257,11 +410,16 @@ send_message(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t narg
         Py_RETURN_NONE;
     }
     PyObject *frame;
+    unsigned char first = is_text ? 0x81 : 0x82;
     if (max_length >= 0 && data.len >= max_length) {
         frame = Py_NewRef(Py_None);
     }
+    else if (extension != Py_None) {
+        frame = build_compressed_frame(extension, first,
+                                       encoded != NULL ? encoded : message, mask);
+    }
     else {
-        frame = wskit_build_frame(is_text ? 0x81 : 0x82, &data, mask);
+        frame = wskit_build_frame(first, &data, mask);
     }
     PyBuffer_Release(&data);
     Py_XDECREF(encoded);
@@ -299,7 +457,9 @@ wskit_messages_init(PyObject *module)
         intern(&str_frames, "frames") < 0 || intern(&str_high, "high") < 0 ||
         intern(&str_paused, "paused") < 0 || intern(&str_pause, "pause") < 0 ||
         intern(&str_extend, "extend") < 0 || intern(&str_bytes_sent, "bytes_sent") < 0 ||
-        intern(&str_frames_sent, "frames_sent") < 0) {
+        intern(&str_frames_sent, "frames_sent") < 0 || intern(&str_inflate, "inflate") < 0 ||
+        intern(&str_deflate, "deflate") < 0 ||
+        intern(&str_fail_on_parse_error, "_fail_on_parse_error") < 0) {
         return -1;
     }
     return PyModule_AddFunctions(module, messages_methods);

@@ -1,6 +1,7 @@
 /*
  * wskit._speedups: UTF-8 validation. UTF8Validator for Python;
- * wskit_utf8_valid() for read_messages() (_speedups_frames.c).
+ * wskit_utf8_valid() for read_messages() (_speedups_frames.c) and
+ * receive_messages() (_speedups_messages.c).
  *
  * A deterministic automaton built from Unicode table 3-7, "Well-Formed UTF-8
  * Byte Sequences":

@@ -71,7 +71,7 @@ from .frames import (
     Opcode,
 )
 from .http11 import Request, Response
-from .receiving import _DATA_OPCODES, _LONG_PAYLOAD, FrameReceiver
+from .receiving import _DATA_OPCODES, _LONG_PAYLOAD, FrameReceiver, _deflate_alone
 from .speedups import PayloadBuffer, UTF8Validator, build_frame, send_message
 from .states import DISCARD, FRAMES, HANDSHAKE, HOLD, Side, State
 from .typing import BytesLike, LoggerLike
@@ -535,16 +535,19 @@ class Protocol(FrameReceiver):
             self.bytes_sent += len(frame)
             self.frames_sent += 1
 
-    def send_message(self, message: object, text: bool | None = None) -> bytes | None:
+    def send_message(
+        self, message: object, text: bool | None = None, compress: bool | None = None
+    ) -> bytes | None:
         """Build the frame of a whole message and count it, if nothing else is in the way.
 
         An I/O layer's shortcut for the common ``send()``: when the
-        connection is open, sends no fragmented message, has no extension,
-        debug logging off, no EOF sent and no write pending, ``message``
-        (:class:`str` or bytes-like, typed as
+        connection is open, sends no fragmented message, has no extension
+        but permessage-deflate, debug logging off, no EOF sent and no write
+        pending, ``message`` (:class:`str` or bytes-like, typed as
         :func:`~wskit.shared.messages.encode` says) becomes the frame that
-        :meth:`send_text` or :meth:`send_binary` would queue, and is counted
-        as sent; it is returned, not queued: write it.
+        :meth:`send_text` or :meth:`send_binary` would queue with
+        ``compress``, compressed or not, and is counted as sent; it is
+        returned, not queued: write it.
 
         Returns:
             The frame, or :obj:`None` when the general path must send the
@@ -554,13 +557,20 @@ class Protocol(FrameReceiver):
         if (
             self.state is OPEN
             and not self.expect_continuation_frame
-            and not self.extensions
             and not self.debug
             and not self.eof_sent
             and not self._writes
         ):
             client = self.side is CLIENT
-            return send_message(self, message, text, client, None if client else _LONG_PAYLOAD)
+            extensions = self.extensions
+            if not extensions:
+                limit = None if client else _LONG_PAYLOAD
+                return send_message(self, message, text, client, limit, None)
+            deflate = _deflate_alone(extensions)
+            if deflate is not None:
+                # With an extension, send_frame() builds one frame of any length.
+                deflate = None if compress is False else deflate
+                return send_message(self, message, text, client, None, deflate)
         return None
 
     def send_close(self, code: CloseCode | int | None = None, reason: str = "") -> None:

@@ -20,7 +20,9 @@ connection in ``_fail_on_parse_error()``.
 
 An I/O layer that queues frames for its reader may first offer each read to
 :meth:`FrameReceiver.receive_messages`, which takes the first path's frames
-straight to its queue when nothing else is in progress or pending.
+straight to its queue when nothing else is in progress or pending, and with
+permessage-deflate, whole compressed messages in one frame too, inflated by
+the extension's own :meth:`~wskit.extensions.permessage_deflate.PerMessageDeflate.inflate`.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from .exceptions import PayloadTooBig, ProtocolError, TooManyFragments
 from .extensions.base import Extension
+from .extensions.permessage_deflate import PerMessageDeflate
 from .frames import (
     _FIN,
     _OPCODES,
@@ -97,6 +100,14 @@ def _deflate_bound(size: int) -> int:
     return size + (size >> 4) + 64
 
 
+def _deflate_alone(extensions: list[Extension]) -> PerMessageDeflate | None:
+    """The extension if it is permessage-deflate alone, which the one-call paths handle."""
+    # Its subclasses may decode and encode otherwise: not them.
+    if len(extensions) == 1 and type(extensions[0]) is PerMessageDeflate:
+        return extensions[0]
+    return None
+
+
 class FrameReceiver:
     """The receive paths: from bytes to frame events, every rule applied."""
 
@@ -148,18 +159,21 @@ class FrameReceiver:
         def _fail_on_input(self, exc: Exception, code: CloseCode) -> None: ...
 
     def receive_messages(self, data: BytesLike, queue: Any) -> int:
-        """Receive the whole plain messages at the start of ``data`` straight into ``queue``.
+        """Receive the whole messages at the start of ``data`` straight into ``queue``.
 
         An I/O layer's shortcut for the common read, before
         :meth:`~wskit.protocol.Protocol.receive_data`: when no message, long
-        payload or partial frame is in progress, no extension is negotiated,
-        debug logging is off and no event or write is pending (and the
-        connection is open), the frames that the fast path would take
-        (:func:`~wskit.speedups.read_messages`) go to ``queue``, a
-        :class:`~wskit.shared.messages.FrameQueue`, as if they had come out of
-        :meth:`~wskit.protocol.Protocol.events_received` and been put there,
-        and are counted as received. They need nothing else: no answer, no
-        other event. Pass the rest of ``data`` to ``receive_data()``.
+        payload or partial frame is in progress, no extension but
+        permessage-deflate is negotiated, debug logging is off and no event or
+        write is pending (and the connection is open), the frames that the
+        fast path would take (:func:`~wskit.speedups.read_messages`), and
+        whole compressed messages in one frame each, inflated, go to
+        ``queue``, a :class:`~wskit.shared.messages.FrameQueue`, as if they
+        had come out of :meth:`~wskit.protocol.Protocol.events_received` and
+        been put there, and are counted as received. They need nothing else:
+        no answer, no other event. Pass the rest of ``data`` to
+        ``receive_data()``: where a compressed message fails to inflate, the
+        connection has failed already, as the general rules fail it.
 
         Returns:
             How many bytes of ``data`` were received this way; 0 for none.
@@ -171,11 +185,22 @@ class FrameReceiver:
             and self._message_opcode is None
             and not self._buffer
             and not self._text_checked
-            and not self.extensions
             and not self.debug
             and not self._events
             and not self._writes
         ):
+            extensions = self.extensions
+            deflate = max_compressed_size = None
+            if extensions:
+                deflate = _deflate_alone(extensions)
+                if deflate is None:
+                    return 0
+                # The bound that _check_header() puts on a compressed frame.
+                limit = self.max_fragment_size
+                if limit is None:
+                    limit = self.max_message_size
+                if limit is not None:
+                    max_compressed_size = _deflate_bound(limit)
             return receive_messages(
                 self,
                 data,
@@ -183,6 +208,8 @@ class FrameReceiver:
                 self.side is SERVER,
                 self.max_message_size,
                 self.max_fragment_size,
+                deflate,
+                max_compressed_size,
             )
         return 0
 

@@ -2,7 +2,8 @@
 
 The C extension ``wskit._speedups`` is optional. It is used when it was built
 and ``WSKIT_NO_SPEEDUPS`` is unset (or empty); otherwise its twin with the
-same API in Python, :mod:`wskit._purepython`, takes over. ``IMPLEMENTATION``
+same API in Python, :mod:`wskit._purepython` (and
+:mod:`wskit._purepython_messages`, :mod:`wskit._purepython_asyncio`), takes over. ``IMPLEMENTATION``
 says which one runs. Everything else imports these pieces from here, never
 from ``_speedups`` or ``_purepython`` (but the tests that compare them).
 
@@ -32,21 +33,18 @@ from typing import Literal
 # Type checkers see the fallback's signatures; the C twin has the same API
 # (see _speedups.pyi), and the tests hold both to it.
 from ._purepython import (
-    MessageIterator,
     PayloadBuffer,
-    Receiving,
     UTF8Validator,
-    Waiter,
     apply_mask,
     build_frame,
     parse_header,
     read_frame,
     read_messages,
-    receive_messages,
-    send_message,
     split_request,
     split_response,
 )
+from ._purepython_asyncio import MessageIterator, Receiving, Waiter
+from ._purepython_messages import receive_messages, send_message
 
 __all__ = [
     "IMPLEMENTATION",

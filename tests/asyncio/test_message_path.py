@@ -1,11 +1,12 @@
 """The asyncio connection's per-message path in one call each way.
 
-A read of whole plain messages goes to the queue without the core's
-``receive_data()`` (``receive_messages``), and ``send()`` of a whole plain
-message builds its frame without the core's ``send_text()``/``send_binary()``
-(``send_message``). What the core must still see goes to it: these tests
-check both, and that nothing observable changes (see
-tests/core/test_message_path.py for the rules themselves).
+A read of whole messages, plain or compressed, goes to the queue without
+the core's ``receive_data()`` (``receive_messages``), and ``send()`` of a
+whole message builds its frame without the core's
+``send_text()``/``send_binary()`` (``send_message``). What the core must
+still see goes to it: these tests check both, and that nothing observable
+changes (see tests/core/test_message_path.py and
+test_message_path_deflate.py for the rules themselves).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from typing import Any
 import pytest
 
 from tests.asyncio.test_connection import SIDES, WAIT, ws_pair
+from wskit.exceptions import ConnectionClosedError
+from wskit.frames import CloseCode
 from wskit.typing import BytesLike, Data
 
 
@@ -100,18 +103,40 @@ async def test_send_of_a_whole_message_skips_the_core(side: str) -> None:
 
 
 @pytest.mark.parametrize("side", SIDES)
-async def test_compressed_connections_take_the_general_path(side: str) -> None:
+async def test_compressed_messages_skip_the_core(side: str) -> None:
     async with ws_pair(side) as (ws, peer):
-        assert ws.protocol.extensions
-        received = record(ws.protocol, "receive_data")
-        binaries = record(ws.protocol, "send_binary")
+        protocol = ws.protocol
+        assert protocol.extensions
+        received = record(protocol, "receive_data")
+        texts, binaries = record(protocol, "send_text"), record(protocol, "send_binary")
+        messages: list[Data] = ["text", b"binary" * 100, "κόσμε", b""]
         async with asyncio.timeout(WAIT):
-            await peer.send(b"in")
-            assert await ws.recv() == b"in"
-            await ws.send(b"out")
-            assert await peer.recv() == b"out"
-        assert len(received) == 1
-        assert binaries == [b"out"]
+            for message in messages:
+                await peer.send(message)
+                assert await ws.recv() == message
+                await ws.send(message)
+                assert await peer.recv() == message
+            before = ws.stats
+            await ws.send(b"plain", compress=False)
+            assert await peer.recv() == b"plain"
+        assert received == []
+        assert texts == binaries == []
+        # Sent as it is: its header and its 5 bytes.
+        header = 2 if side == "server" else 6
+        assert ws.stats.bytes_sent - before.bytes_sent == header + 5
+
+
+@pytest.mark.parametrize("side", SIDES)
+async def test_a_compressed_bomb_fails_the_connection_with_1009(side: str) -> None:
+    async with ws_pair(side, {"max_size": 1000}) as (ws, peer):
+        async with asyncio.timeout(WAIT):
+            await peer.send("before")
+            await peer.send(bytes(1_000_000))  # ~1 KiB compressed
+            assert await ws.recv() == "before"
+            with pytest.raises(ConnectionClosedError) as raised:
+                await ws.recv()
+        assert raised.value.sent is not None
+        assert raised.value.sent.code == CloseCode.MESSAGE_TOO_BIG
 
 
 @pytest.mark.parametrize("side", SIDES)

@@ -14,13 +14,13 @@ import pytest
 from tests.asyncio.test_messages import Flow
 from tests.c_extension import C_SPEEDUPS as _speedups
 from tests.c_extension import needs_c
-from wskit import _purepython
+from wskit import _purepython_asyncio
 from wskit.asyncio.messages import Assembler
 from wskit.exceptions import ConcurrencyError
 from wskit.frames import BINARY, CONT, TEXT, Frame
 
 IMPLEMENTATIONS = [
-    pytest.param(_purepython, id="python"),
+    pytest.param(_purepython_asyncio, id="python"),
     pytest.param(_speedups, id="c", marks=needs_c),
 ]
 

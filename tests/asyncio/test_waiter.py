@@ -16,10 +16,10 @@ import uvloop
 
 from tests.c_extension import C_SPEEDUPS as _speedups
 from tests.c_extension import needs_c
-from wskit import _purepython, speedups
+from wskit import _purepython_asyncio, speedups
 
 IMPLEMENTATIONS = [
-    pytest.param(_purepython.Waiter, id="python"),
+    pytest.param(_purepython_asyncio.Waiter, id="python"),
     pytest.param(getattr(_speedups, "Waiter", None), id="c", marks=needs_c),
 ]
 LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
@@ -63,7 +63,7 @@ def test_waiter_is_the_c_twin_when_speedups_run() -> None:
         assert _speedups is not None
         assert speedups.Waiter is _speedups.Waiter
     else:
-        assert speedups.Waiter is _purepython.Waiter
+        assert speedups.Waiter is _purepython_asyncio.Waiter
 
 
 def test_wake_from_a_callback_resumes_the_task_before_returning(Waiter: Any, run: Any) -> None:

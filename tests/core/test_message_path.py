@@ -24,7 +24,7 @@ import wskit.receiving
 from tests.c_extension import C_SPEEDUPS as _speedups
 from tests.c_extension import needs_c
 from tests.core.test_protocol import frame_specs, to_client, to_server, unmasked
-from wskit import _purepython
+from wskit import _purepython_messages
 from wskit.extensions.base import Extension
 from wskit.frames import BINARY, PING, PONG, TEXT, CloseCode, Frame
 from wskit.protocol import HeldFailure, Protocol, Side
@@ -34,7 +34,7 @@ from wskit.shared.messages import FrameQueue, encode
 SERVER, CLIENT = Side.SERVER, Side.CLIENT
 
 IMPLEMENTATIONS = [
-    pytest.param(_purepython, id="python"),
+    pytest.param(_purepython_messages, id="python"),
     pytest.param(_speedups, id="c", marks=needs_c),
 ]
 
@@ -47,8 +47,8 @@ def use(monkeypatch: pytest.MonkeyPatch, module: ModuleType) -> None:
 
 @pytest.fixture(params=IMPLEMENTATIONS)
 def impl(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    """The implementation under test, which the core calls: ``wskit._purepython`` or
-    ``wskit._speedups``."""
+    """The implementation under test, which the core calls:
+    ``wskit._purepython_messages`` or ``wskit._speedups``."""
     module: ModuleType = request.param
     use(monkeypatch, module)
     return module
@@ -246,8 +246,8 @@ def test_receive_messages_takes_nothing_when_the_run_fails(
     def out_of_memory(*args: Any) -> int:
         raise MemoryError
 
-    use(monkeypatch, _purepython)
-    monkeypatch.setattr(_purepython, "read_messages", out_of_memory)
+    use(monkeypatch, _purepython_messages)
+    monkeypatch.setattr(_purepython_messages, "read_messages", out_of_memory)
     protocol, queue = Protocol(SERVER), Queue()
     assert protocol.receive_messages(to_server(BINARY, b"x"), queue) == 0
     assert counters(protocol) == (0, 0, 0, 0, 0, 0)
@@ -256,7 +256,7 @@ def test_receive_messages_takes_nothing_when_the_run_fails(
 def test_receive_messages_argument_count() -> None:
     if _speedups is None:
         pytest.skip("C extension not built")
-    with pytest.raises(TypeError, match="6 arguments"):
+    with pytest.raises(TypeError, match="8 arguments"):
         _speedups.receive_messages(Protocol(SERVER), b"", Queue())
 
 
@@ -282,8 +282,19 @@ def test_receive_messages_agrees_with_general_rules(
     stream = b"".join(
         to_server(opcode, data, fin=fin, rsv1=rsv1) for opcode, fin, rsv1, data in specs
     )
-    chunks = [stream[start:end] for start, end in itertools.pairwise([0, *sorted(cuts), None])]
     fast, general = Protocol(SERVER, max_size=100), Protocol(SERVER, max_size=100)
+    read_alike(implementation, fast, general, stream, cuts)
+
+
+def read_alike(
+    implementation: ModuleType, fast: Protocol, general: Protocol, stream: bytes, cuts: list[int]
+) -> None:
+    """Feed ``stream``, cut at ``cuts``, to both; require the same outcome.
+
+    ``fast`` reads as the asyncio layer does, ``receive_messages()`` first;
+    ``general`` through ``receive_data()`` alone.
+    """
+    chunks = [stream[start:end] for start, end in itertools.pairwise([0, *sorted(cuts), None])]
     fast.hold_failures = general.hold_failures = True
     queue = Queue(high=4)
     received: list[Any] = []
@@ -412,7 +423,7 @@ def test_send_message_declines_what_the_general_path_handles(
 def test_send_message_argument_count() -> None:
     if _speedups is None:
         pytest.skip("C extension not built")
-    with pytest.raises(TypeError, match="5 arguments"):
+    with pytest.raises(TypeError, match="6 arguments"):
         _speedups.send_message(Protocol(SERVER), b"", None)
 
 

@@ -32,7 +32,7 @@ import wskit.frames
 import wskit.speedups
 from tests.c_extension import C_SPEEDUPS as _speedups
 from tests.c_extension import needs_c
-from wskit import _purepython, _purepython_asyncio
+from wskit import _purepython, _purepython_asyncio, _purepython_messages
 
 IMPLEMENTATIONS = [
     pytest.param(_purepython, id="python"),
@@ -1511,24 +1511,35 @@ def test_payload_buffer_view_hash_keeps_payload_intact(impl: ModuleType) -> None
 PIECES = sorted(set(wskit.speedups.__all__) - {"IMPLEMENTATION"})
 
 
+# The pure-Python twins: those of the per-message path and of asyncio's
+# awaits in modules of their own.
+TWIN_MODULES = (_purepython, _purepython_asyncio, _purepython_messages)
+
+
+def twin(name: str) -> Any:
+    """The pure-Python twin called ``name``."""
+    [module] = [module for module in TWIN_MODULES if name in module.__all__]
+    return getattr(module, name)
+
+
 @needs_c
 def test_every_c_piece_has_a_twin_and_is_selected() -> None:
     assert _speedups is not None
     in_c = {name for name in dir(_speedups) if not name.startswith("_")}
-    assert in_c == set(_purepython.__all__) == set(PIECES)
+    twins = [name for module in TWIN_MODULES for name in module.__all__]
+    assert len(twins) == len(set(twins))
+    assert in_c == set(twins) == set(PIECES)
 
 
-def test_pure_python_module_holds_only_twins() -> None:
-    # Its public functions and classes are the twins it exports, nothing
-    # else; the asyncio ones live in a module of their own, which it exports.
-    parts = {_purepython.__name__, _purepython_asyncio.__name__}
+@pytest.mark.parametrize("module", TWIN_MODULES)
+def test_pure_python_modules_hold_only_twins(module: ModuleType) -> None:
+    # Their public functions and classes are the twins they export, nothing else.
     defined = {
         name
-        for name, value in vars(_purepython).items()
-        if not name.startswith("_") and getattr(value, "__module__", None) in parts
+        for name, value in vars(module).items()
+        if not name.startswith("_") and getattr(value, "__module__", None) == module.__name__
     }
-    assert defined == set(_purepython.__all__)
-    assert set(_purepython_asyncio.__all__) <= defined
+    assert defined == set(module.__all__)
 
 
 def test_only_the_selector_imports_the_implementations() -> None:
@@ -1542,9 +1553,14 @@ def test_only_the_selector_imports_the_implementations() -> None:
                 names = [alias.name for alias in node.names]
             else:
                 continue
-            if any(name.split(".")[-1] in {"_speedups", "_purepython"} for name in names):
+            if any(
+                name.split(".")[-1]
+                in {"_speedups", "_purepython", "_purepython_asyncio", "_purepython_messages"}
+                for name in names
+            ):
                 importers.add(path.relative_to(root).as_posix())
-    assert importers == {"speedups.py"}
+    # And the twins of the per-message path, from the twins they build on.
+    assert importers == {"speedups.py", "_purepython_messages.py"}
 
 
 @pytest.fixture
@@ -1576,7 +1592,7 @@ def test_select_python_when_disabled(reload_speedups: pytest.MonkeyPatch) -> Non
     module = importlib.reload(wskit.speedups)
     assert module.IMPLEMENTATION == "python"
     for name in PIECES:
-        assert getattr(module, name) is getattr(_purepython, name), name
+        assert getattr(module, name) is twin(name), name
 
 
 def test_select_python_when_not_built(reload_speedups: pytest.MonkeyPatch) -> None:
@@ -1587,7 +1603,7 @@ def test_select_python_when_not_built(reload_speedups: pytest.MonkeyPatch) -> No
     module = importlib.reload(wskit.speedups)
     assert module.IMPLEMENTATION == "python"
     for name in PIECES:
-        assert getattr(module, name) is getattr(_purepython, name), name
+        assert getattr(module, name) is twin(name), name
 
 
 def test_selection_restored() -> None:

@@ -44,7 +44,7 @@ from types import ModuleType
 from typing import Any
 
 from tests.c_extension import C_SPEEDUPS
-from wskit import _purepython, speedups
+from wskit import _purepython, _purepython_asyncio, _purepython_messages, speedups
 from wskit.client import ClientProtocol
 from wskit.exceptions import PayloadTooBig, ProtocolError, TooManyFragments
 from wskit.extensions.permessage_deflate import (
@@ -64,7 +64,19 @@ from .inputs import CLIENT_KEY, Config, Scenario, scenario
 
 __all__ = ["IMPLEMENTATIONS", "Trace", "check", "check_scenario", "run", "using"]
 
-IMPLEMENTATIONS: dict[str, ModuleType] = {"python": _purepython}
+_TWIN_MODULES = (_purepython, _purepython_asyncio, _purepython_messages)
+
+
+def _python_twins() -> ModuleType:
+    """Every pure-Python twin in one namespace, as the C module holds them all."""
+    twins = ModuleType("wskit._purepython (with its sibling modules)")
+    for module in _TWIN_MODULES:
+        for name in module.__all__:
+            setattr(twins, name, getattr(module, name))
+    return twins
+
+
+IMPLEMENTATIONS: dict[str, ModuleType] = {"python": _python_twins()}
 """The hot-path implementations to compare: the C one when it was built."""
 if C_SPEEDUPS is not None:  # pragma: no branch - the extension is built in CI and here
     IMPLEMENTATIONS["c"] = C_SPEEDUPS
@@ -96,8 +108,7 @@ def _bindings() -> list[tuple[ModuleType, str, str]]:
     found = []
     for module_name, module in list(sys.modules.items()):
         if module_name.split(".")[0] != "wskit" or module_name in {
-            "wskit._purepython",
-            "wskit._purepython_asyncio",
+            *(module.__name__ for module in _TWIN_MODULES),
             "wskit._speedups",
         }:
             continue

@@ -277,7 +277,7 @@ class Connection(
             # Most messages: one call builds the frame, if the core would on
             # its own fast path (see Protocol.send_message); it declines the rest.
             if self.fragmented_send_waiter is None:
-                frame = self.protocol.send_message(message, text)
+                frame = self.protocol.send_message(message, text, compress)
                 if frame is not None:
                     self._write_frame(frame)
                     if self.writing_paused:

@@ -210,24 +210,38 @@ class PerMessageDeflate(Extension):
             self._decoding_message = frame.rsv1
             if not frame.rsv1:
                 return frame
+        data = self.inflate(frame.data, frame.fin, max_size)
+        return dataclasses.replace(frame, data=data, rsv1=False)
 
+    def inflate(self, data: BytesLike, fin: bool, max_size: int | None) -> bytes:
+        """Decompress the payload of a frame of a compressed message, as :meth:`decode` does.
+
+        The core's one-call path
+        (:meth:`~wskit.receiving.FrameReceiver.receive_messages`) calls it
+        for a whole message in one frame (``fin``); ``max_size`` is as in
+        :meth:`decode`.
+
+        Raises:
+            PayloadTooBig: The payload would inflate past ``max_size``.
+            ProtocolError: The compressed data is corrupt.
+        """
         try:
-            data = self._inflate(frame.data, b"", max_size)
+            output = self._inflate(data, b"", max_size)
             # "Append 4 octets of 0x00 0x00 0xff 0xff to the tail end of the
             # payload of the message" -- unless nothing is waiting for them:
             # the payload was empty or ended with a complete BFINAL block.
-            if frame.fin and self._unflushed:
-                data = self._inflate(_EMPTY_BLOCK_TAIL, data, max_size)
+            if fin and self._unflushed:
+                output = self._inflate(_EMPTY_BLOCK_TAIL, output, max_size)
                 self._unflushed = False
         except zlib.error as exc:
             raise ProtocolError(f"invalid compressed data: {exc}") from exc
 
-        if frame.fin:
+        if fin:
             self._decoding_message = False
             if self._decoder is not None and self._received_window_size:
                 LIVE_DECOMPRESSORS.keep(self, self._decoder, self.live_contexts)
             self._decoder = None
-        return dataclasses.replace(frame, data=data, rsv1=False)
+        return output
 
     def _new_decoder(self) -> zlib._Decompress:
         """The decompressor for a new message, or a stream after a BFINAL block."""
@@ -316,19 +330,28 @@ class PerMessageDeflate(Extension):
         """
         if frame.opcode in CTRL_OPCODES:
             return frame
+        data = self.deflate(frame.data, frame.fin)
+        return dataclasses.replace(frame, data=data, rsv1=frame.opcode is not CONT)
+
+    def deflate(self, data: BytesLike, fin: bool) -> bytes:
+        """Compress the payload of a data frame, as :meth:`encode` does.
+
+        The core's one-call path (:meth:`~wskit.protocol.Protocol.send_message`)
+        calls it for a whole message in one frame (``fin``).
+        """
         encoder = self._encoder
         if encoder is None:
             encoder = self._encoder = self._new_encoder()
-        data = encoder.compress(frame.data) + encoder.flush(zlib.Z_SYNC_FLUSH)
+        output = encoder.compress(data) + encoder.flush(zlib.Z_SYNC_FLUSH)
         if self._sent_window_size:
-            self._sent_window = slide(self._sent_window, frame.data, self._sent_window_size)
-        if frame.fin:
+            self._sent_window = slide(self._sent_window, data, self._sent_window_size)
+        if fin:
             # Z_SYNC_FLUSH always ends with the empty stored block.
-            data = data[: -len(_EMPTY_BLOCK_TAIL)]
+            output = output[: -len(_EMPTY_BLOCK_TAIL)]
             if self._sent_window_size:
                 LIVE_COMPRESSORS.keep(self, encoder, self.live_contexts)
             self._encoder = None
-        return dataclasses.replace(frame, data=data, rsv1=frame.opcode is not CONT)
+        return output
 
 
 class _Parameters(NamedTuple):

@@ -1,0 +1,200 @@
+"""Pure-Python twins of the per-message path in C, ``_speedups_messages.c``.
+
+As in :mod:`wskit._purepython`, of which this is the part for
+:meth:`~wskit.receiving.FrameReceiver.receive_messages` and
+:meth:`~wskit.protocol.Protocol.send_message`: each public function here is
+the twin of one in C, with the same API, results and exceptions. Nothing
+else is public here. :mod:`wskit.speedups` picks one of the two.
+"""
+
+from __future__ import annotations
+
+import codecs
+from typing import TYPE_CHECKING, Any
+
+from ._purepython import (
+    _byte_view,
+    _imported,
+    _whole_message_frame,
+    build_frame,
+    read_messages,
+)
+from .typing import BytesLike
+
+if TYPE_CHECKING:
+    from .frames import Frame
+
+__all__ = ["receive_messages", "send_message"]
+
+
+def _inflate_message(extension: Any, first: int, payload: bytes, max_size: int | None) -> Frame:
+    """The payload of a whole compressed message, inflated by ``extension``, as a Frame.
+
+    Raises:
+        Exception: What the core's general rules would raise: the
+            extension's errors, ``InvalidUTF8`` for text that isn't UTF-8.
+    """
+    frames = _imported("wskit.frames")
+    data = extension.inflate(payload, True, max_size)
+    text = first & 0x0F == 1
+    if text:
+        try:
+            codecs.decode(data, "utf-8")
+        except UnicodeDecodeError:
+            raise _imported("wskit.receiving").InvalidUTF8(
+                "invalid UTF-8 in text message"
+            ) from None
+    frame: Frame = frames.Frame(frames.TEXT if text else frames.BINARY, data)
+    return frame
+
+
+def _read_run_inflating(  # noqa: PLR0917 - the C twin's positional arguments
+    data: BytesLike,
+    masked: bool,
+    max_message_size: int | None,
+    max_fragment_size: int | None,
+    extension: Any,
+    max_compressed_size: int | None,
+    run: list[Frame],
+) -> tuple[int, Exception | None]:
+    """Read the run at the start of ``data`` into ``run``.
+
+    :func:`read_messages`' frames and, unless ``extension`` is :obj:`None`,
+    whole compressed messages, inflated. Where inflating a message fails, the
+    run ends before it, and the exception comes back with where the run
+    ends. Where reading fails otherwise, as when memory runs out, the run ends
+    where the last compressed message does: the general path meets that
+    error again, and nothing it could not read again was taken.
+    """
+    end = 0
+    while True:
+        start, taken = end, len(run)
+        try:
+            end = read_messages(data, start, run, masked, max_message_size, max_fragment_size)
+        except MemoryError:
+            del run[taken:]
+            return start, None
+        if extension is None:
+            return end, None
+        try:
+            compressed = _whole_message_frame(data, end, masked, 0x40, max_compressed_size)
+        except MemoryError:  # nothing inflated yet
+            return end, None
+        if compressed is None:
+            return end, None
+        first, payload, following = compressed
+        # The extension's state changes from here: a failure is the
+        # connection's, no longer something to leave to the general path.
+        try:
+            run.append(_inflate_message(extension, first, payload, max_message_size))
+        except Exception as exc:  # the core's rules sort it out
+            return end, exc
+        end = following
+
+
+def receive_messages(  # noqa: PLR0917 - the C twin's positional signature
+    protocol: Any,
+    data: BytesLike,
+    queue: Any,
+    masked: bool,
+    max_message_size: int | None,
+    max_fragment_size: int | None,
+    extension: Any,
+    max_compressed_size: int | None,
+) -> int:
+    """Receive the run of frames at the start of ``data`` that each carry a
+    whole message, as :func:`read_messages` reads it, into ``queue``.
+
+    For :meth:`~wskit.protocol.Protocol.receive_messages`, once it has
+    checked that its general rules have nothing to do with such frames. They
+    are added to ``queue`` (a :class:`~wskit.shared.messages.FrameQueue`) as
+    its ``put()`` would add each, pausing reading past its high-water mark,
+    and counted in ``protocol.bytes_received`` and
+    ``protocol.frames_received``, as ``receive_data()`` and
+    ``events_received()`` would count them.
+
+    With ``extension`` (a
+    :class:`~wskit.extensions.permessage_deflate.PerMessageDeflate`;
+    :obj:`None` for none), the run also takes frames that each carry a whole
+    compressed message (RSV1 set, at most ``max_compressed_size`` bytes,
+    :obj:`None` for no limit), inflated by the extension's ``inflate()``
+    within ``max_message_size`` and checked as UTF-8 for text. When that
+    fails, the run ends before that frame and the connection fails through
+    ``protocol._fail_on_parse_error()``, as the general rules would fail it.
+
+    Returns:
+        How many bytes of ``data`` were received; 0 if an error stopped the
+        run before any compressed message (nothing is taken then: the
+        general rules meet it again).
+    """
+    run: list[Frame] = []
+    end, failure = _read_run_inflating(
+        data, masked, max_message_size, max_fragment_size, extension, max_compressed_size, run
+    )
+    if end:
+        protocol.bytes_received += end
+        protocol.frames_received += len(run)
+        frames = queue.frames
+        frames.extend(run)
+        if queue.high is not None and len(frames) > queue.high and not queue.paused:
+            queue.paused = True
+            queue.pause()
+    if failure is not None:
+        protocol._fail_on_parse_error(failure)
+    return end
+
+
+def send_message(  # noqa: PLR0917 - the C twin's positional signature
+    protocol: Any,
+    message: Any,
+    text: bool | None,
+    mask: bool,
+    max_length: int | None,
+    extension: Any,
+) -> bytes | None:
+    """Build the frame of a whole message, as ``send_text()`` or
+    ``send_binary()`` would.
+
+    For :meth:`~wskit.protocol.Protocol.send_message`, once it has checked
+    that its general rules have nothing to do with a whole message.
+    ``message`` (:class:`str`, :class:`bytes`, :class:`bytearray` or
+    :class:`memoryview`) is text or binary as
+    :func:`~wskit.shared.messages.encode` says. The frame is masked if
+    ``mask`` is true, counted in ``protocol.bytes_sent`` and
+    ``protocol.frames_sent``, and returned rather than queued: the caller
+    writes it. With ``extension`` (a
+    :class:`~wskit.extensions.permessage_deflate.PerMessageDeflate`;
+    :obj:`None` for none), the payload is compressed by the extension's
+    ``deflate()`` and the frame has RSV1 set.
+
+    Returns:
+        The frame, or :obj:`None` when the message is of another type, fails
+        to encode or to export a contiguous buffer, or has ``max_length``
+        bytes or more (:obj:`None` for no limit): the caller then takes the
+        general path.
+    """
+    if isinstance(message, str):
+        is_text = text is not False
+        try:
+            data: BytesLike = message.encode()
+        except UnicodeEncodeError:  # the general path raises it
+            return None
+    elif isinstance(message, (bytes, bytearray, memoryview)):
+        is_text = text is True
+        data = message
+    else:
+        return None
+    try:
+        length = len(_byte_view(data))
+    except BufferError:  # a strided view: the general path raises it
+        return None
+    if max_length is not None and length >= max_length:
+        return None
+    first = 0x81 if is_text else 0x82
+    if extension is not None:
+        first |= 0x40
+        data = extension.deflate(data, True)
+    frame = build_frame(first, data, mask)
+    protocol.bytes_sent += len(frame)
+    protocol.frames_sent += 1
+    return frame
