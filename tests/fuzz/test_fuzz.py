@@ -26,7 +26,6 @@ import wskit.receiving
 from tests.c_extension import needs_c
 from tests.fuzz import harness
 from tests.fuzz.inputs import Config, Scenario, scenario
-from wskit import _purepython
 from wskit.frames import CloseCode, Opcode
 from wskit.protocol import Protocol
 
@@ -120,12 +119,13 @@ def failures(side: str, count: int = 300) -> Iterator[str]:
 
 def drifted() -> ModuleType:
     """A twin that drifted: a payload byte changes on the per-frame path."""
+    python = harness.IMPLEMENTATIONS["python"]
     module = ModuleType("drifted")
-    for name in dir(_purepython):
-        setattr(module, name, getattr(_purepython, name))
+    for name in dir(python):
+        setattr(module, name, getattr(python, name))
 
     def read_frame(*args: Any) -> Any:
-        parsed = _purepython.read_frame(*args)
+        parsed = python.read_frame(*args)
         if parsed is not None and parsed[4]:
             data = bytes(parsed[4])
             parsed = (*parsed[:4], data[:-1] + bytes([data[-1] ^ 1]))
