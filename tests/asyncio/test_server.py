@@ -1003,6 +1003,76 @@ async def test_open_timeout_drops_silent_clients(caplog: pytest.LogCaptureFixtur
     assert isinstance(websocket_of(record), ServerConnection)
 
 
+async def test_open_timeout_cancels_a_slow_process_request(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="wskit.server")
+    cancelled = asyncio.Event()
+
+    async def hook(connection: ServerConnection, request: Request) -> None:
+        try:
+            await asyncio.sleep(WAIT * 2)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    async with serving(process_request=hook, open_timeout=0.1) as server:
+        assert await exchange(port_of(server), handshake_request()) == b""
+        assert cancelled.is_set()
+        assert not server._timed_out  # forgotten once handled
+    (record,) = records(caplog, "opening handshake timed out")
+    assert record.levelno == logging.INFO
+
+
+async def test_open_timeout_swallowed_by_a_hook_is_forgotten() -> None:
+    async def hook(connection: ServerConnection, request: Request) -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(WAIT * 2)
+
+    async with (
+        serving(process_request=hook, open_timeout=0.1) as server,
+        connect(uri_of(server), open_timeout=WAIT) as ws,
+    ):
+        await ws.send("hello")
+        assert await ws.recv() == "hello"
+        assert not server._timed_out
+
+
+@pytest.mark.parametrize("expired", [False, True])
+async def test_handshake_cancelled_from_elsewhere_stays_cancelled(
+    caplog: pytest.LogCaptureFixture, expired: bool
+) -> None:
+    # Cancelled by another party, the handshake isn't taken for timed out,
+    # even when the open timeout expired meanwhile: as asyncio.timeout().
+    caplog.set_level(logging.INFO, logger="wskit.server")
+    started = asyncio.Event()
+
+    async def hook(connection: ServerConnection, request: Request) -> None:
+        started.set()
+        await asyncio.sleep(WAIT * 2)
+
+    async with serving(process_request=hook, open_timeout=WAIT) as server:
+        _, writer = await asyncio.open_connection(LOCALHOST, port_of(server))
+        try:
+            writer.write(handshake_request())
+            async with asyncio.timeout(WAIT):
+                await started.wait()
+            [(connection, task)] = server.handlers.items()
+            if expired:
+                server._open_timed_out(connection, task)
+            task.cancel()
+            # Reading paused with the request: the client's close goes unseen.
+            connection.transport.abort()
+            with pytest.raises(asyncio.CancelledError):
+                async with asyncio.timeout(WAIT):
+                    await task
+            assert connection not in server._timed_out
+        finally:
+            writer.close()
+            await writer.wait_closed()
+    assert not records(caplog, "opening handshake timed out")
+
+
 async def test_handshake_runs_in_the_connection_task() -> None:
     # The open timeout wraps the handshake where it runs: no task of its own
     # for each connection (asyncio.wait_for() makes one on Python 3.11).

@@ -170,6 +170,8 @@ class Server:
             logger = logging.getLogger("wskit.server")
         self.logger = logger
         self.handlers: dict[ServerConnection, asyncio.Task[None]] = {}
+        # Connections whose open timeout cancelled the handshake (see _handle).
+        self._timed_out: set[ServerConnection] = set()
         self.stats = ServerStats()
         """Connections opened and closed, handshakes refused."""
         self.close_task: asyncio.Task[None] | None = None
@@ -199,14 +201,22 @@ class Server:
     async def _handle(self, connection: ServerConnection) -> None:
         opened = False
         try:
+            # A timer that cancels this task, rather than asyncio.timeout():
+            # the same cancellation without a context manager's objects and
+            # calls on every connection. Not wait_for(), which runs the
+            # handshake in a task of its own on Python 3.11.
+            timer = None
+            if self.open_timeout is not None:
+                timer = self.loop.call_later(
+                    self.open_timeout, self._open_timed_out, connection, asyncio.current_task()
+                )
             try:
-                # Not wait_for(), which runs the handshake in a task of its own
-                # on Python 3.11: a task more for every connection.
-                async with asyncio.timeout(self.open_timeout):
-                    await connection.handshake(
-                        self.process_request, self.process_response, self.server_header
-                    )
-            except TimeoutError:
+                await connection.handshake(
+                    self.process_request, self.process_response, self.server_header
+                )
+            except asyncio.CancelledError:
+                if not self._cancelled_by_timer(connection):
+                    raise
                 connection.logger.info("opening handshake timed out")
                 connection.transport.close()
                 return
@@ -220,6 +230,11 @@ class Server:
                 connection.logger.error("opening handshake failed", exc_info=True)
                 connection.transport.abort()
                 return
+            finally:
+                if timer is not None:
+                    timer.cancel()
+                    if self._timed_out:  # also when a hook swallowed the cancellation
+                        self._timed_out.discard(connection)
 
             self.stats.connection_opened(connection)
             opened = True
@@ -235,6 +250,18 @@ class Server:
             if opened:
                 self.stats.connection_closed(connection)
             del self.handlers[connection]
+
+    def _open_timed_out(self, connection: ServerConnection, task: asyncio.Task[None]) -> None:
+        self._timed_out.add(connection)
+        task.cancel()
+
+    def _cancelled_by_timer(self, connection: ServerConnection) -> bool:
+        """Whether the open timeout cancelled the handshake, and nothing else did."""
+        if connection not in self._timed_out:
+            return False
+        # As asyncio.timeout(): a cancellation from elsewhere wins.
+        task = cast("asyncio.Task[None]", asyncio.current_task())
+        return task.uncancel() == 0
 
     def close(
         self,
