@@ -334,11 +334,14 @@ class Connection(
             else:
                 protocol.send_close(code, reason)
             self._send_data()
-        await asyncio.shield(self.connection_lost_waiter)
+        # Awaiting a future that is done never suspends: shield() needn't wrap it.
+        if not self.connection_lost_waiter.done():
+            await asyncio.shield(self.connection_lost_waiter)
 
     async def wait_closed(self) -> None:
         """Wait until the TCP connection is closed; ``close_code`` is then set."""
-        await asyncio.shield(self.connection_lost_waiter)
+        if not self.connection_lost_waiter.done():  # as in close()
+            await asyncio.shield(self.connection_lost_waiter)
 
     async def ping(self, data: Data | BytesLike | None = None) -> Awaitable[float]:
         """Send a ping.
