@@ -1059,7 +1059,7 @@ async def test_handshake_cancelled_from_elsewhere_stays_cancelled(
                 await started.wait()
             [(connection, task)] = server.handlers.items()
             if expired:
-                server._open_timed_out(connection, task)
+                server._open_timed_out(connection)
             task.cancel()
             # Reading paused with the request: the client's close goes unseen.
             connection.transport.abort()

@@ -207,9 +207,7 @@ class Server:
             # handshake in a task of its own on Python 3.11.
             timer = None
             if self.open_timeout is not None:
-                timer = self.loop.call_later(
-                    self.open_timeout, self._open_timed_out, connection, asyncio.current_task()
-                )
+                timer = self.loop.call_later(self.open_timeout, self._open_timed_out, connection)
             try:
                 await connection.handshake(
                     self.process_request, self.process_response, self.server_header
@@ -251,17 +249,16 @@ class Server:
                 self.stats.connection_closed(connection)
             del self.handlers[connection]
 
-    def _open_timed_out(self, connection: ServerConnection, task: asyncio.Task[None]) -> None:
+    def _open_timed_out(self, connection: ServerConnection) -> None:
         self._timed_out.add(connection)
-        task.cancel()
+        self.handlers[connection].cancel()
 
     def _cancelled_by_timer(self, connection: ServerConnection) -> bool:
         """Whether the open timeout cancelled the handshake, and nothing else did."""
         if connection not in self._timed_out:
             return False
         # As asyncio.timeout(): a cancellation from elsewhere wins.
-        task = cast("asyncio.Task[None]", asyncio.current_task())
-        return task.uncancel() == 0
+        return self.handlers[connection].uncancel() == 0
 
     def close(
         self,
