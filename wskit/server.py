@@ -213,15 +213,21 @@ class ServerProtocol(Protocol):
             return response
 
         headers = Headers()
-        # The accept key is base64: valid by construction, as the rest.
-        headers._add_valid(
-            [
-                ("Date", _http_date()),
-                ("Upgrade", "websocket"),
-                ("Connection", "Upgrade"),
-                ("Sec-WebSocket-Accept", accept_header),
-            ]
-        )
+        # The accept key is base64: valid by construction, as the rest. Both
+        # halves written out, as _add_valid() would fill them in a loop.
+        date = _http_date()
+        headers._list = [
+            ("Date", date),
+            ("Upgrade", "websocket"),
+            ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Accept", accept_header),
+        ]
+        headers._dict = {
+            "date": [date],
+            "upgrade": ["websocket"],
+            "connection": ["Upgrade"],
+            "sec-websocket-accept": [accept_header],
+        }
         if extensions_header is not None:
             headers["Sec-WebSocket-Extensions"] = extensions_header
         if protocol_header is not None:

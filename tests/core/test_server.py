@@ -119,6 +119,12 @@ def test_accept_valid_request() -> None:
     assert response.headers["Sec-WebSocket-Accept"] == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
     assert "Sec-WebSocket-Extensions" not in response.headers
     assert "Sec-WebSocket-Protocol" not in response.headers
+    # Built field by field, the headers are the same, in the same order.
+    names = ["Date", "Upgrade", "Connection", "Sec-WebSocket-Accept"]
+    assert [name for name, _ in response.headers.raw_items()] == names
+    assert response.headers == Headers(list(response.headers.raw_items()))
+    response.headers["X-Hook"] = "added"  # as process_response() may
+    assert response.headers.get_all("x-hook") == ["added"]
     assert server.state.name == "CONNECTING"
     server.send_response(response)
     assert server.state is State.OPEN
