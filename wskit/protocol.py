@@ -777,6 +777,11 @@ class Protocol(FrameReceiver):
         self._reading = HOLD
         self._buffer += data
 
+    @property
+    def held(self) -> int:
+        """How many bytes :meth:`hold` keeps unparsed now."""
+        return len(self._buffer) if self._reading is HOLD else 0
+
     def discard(self) -> None:
         """Ignore every byte from now on."""
         self._reading = DISCARD

@@ -1510,6 +1510,81 @@ async def test_close_sent_with_the_request_ends_the_connection_cleanly(
     assert not records(caplog, "opening handshake failed")
 
 
+class PauseRecorder(ServerConnection):
+    """Records how often reading paused, and what the core held then."""
+
+    pauses: list[int] = []  # noqa: RUF012 (reset by each test)
+    paused: asyncio.Event
+
+    def _pause_reading(self) -> None:
+        self.pauses.append(self.protocol.held)
+        super()._pause_reading()
+        self.paused.set()
+
+
+async def test_reading_goes_on_after_a_request_alone() -> None:
+    # Pausing and resuming cost ~45K instructions on asyncio's loop: not
+    # when the client sends nothing more before the response.
+    PauseRecorder.pauses = []
+    PauseRecorder.paused = asyncio.Event()
+    async with (
+        serving(create_connection=PauseRecorder) as server,
+        connect(uri_of(server), open_timeout=WAIT) as ws,
+    ):
+        await ws.send("hello")
+        assert await ws.recv() == "hello"
+    assert PauseRecorder.pauses == []
+
+
+async def test_reading_pauses_on_bytes_sent_with_the_request() -> None:
+    PauseRecorder.pauses = []
+    PauseRecorder.paused = asyncio.Event()
+    frame = Frame(TEXT, b"early").serialize(mask=True)
+    async with (
+        serving(ping_interval=None, create_connection=PauseRecorder) as server,
+        raw_client(server) as (reader, writer),
+    ):
+        writer.write(handshake_request() + frame)
+        response, echoed = await read_frames(reader, 1)
+        assert response.status_code == 101
+        assert echoed == [Frame(TEXT, b"early")]
+    assert PauseRecorder.pauses == [len(frame)]
+
+
+async def test_reading_pauses_on_bytes_sent_while_process_request_runs() -> None:
+    # Else a client could make the core hold whatever it sends meanwhile.
+    PauseRecorder.pauses = []
+    PauseRecorder.paused = asyncio.Event()
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def hook(connection: ServerConnection, request: Request) -> None:
+        started.set()
+        await release.wait()
+
+    frame = Frame(TEXT, b"early").serialize(mask=True)
+    async with (
+        serving(
+            process_request=hook, ping_interval=None, create_connection=PauseRecorder
+        ) as server,
+        raw_client(server) as (reader, writer),
+    ):
+        writer.write(handshake_request())
+        async with asyncio.timeout(WAIT):
+            await started.wait()
+        writer.write(frame)
+        [connection] = server.handlers
+        async with asyncio.timeout(WAIT):
+            await PauseRecorder.paused.wait()
+        assert PauseRecorder.pauses == [len(frame)]
+        assert not connection.transport.is_reading()
+        writer.write(frame)  # not read until the response is sent
+        release.set()
+        response, echoed = await read_frames(reader, 2)
+        assert response.status_code == 101
+        assert echoed == [Frame(TEXT, b"early")] * 2
+    assert PauseRecorder.pauses == [len(frame)]
+
+
 async def test_bad_frame_sent_with_the_request_fails_at_once() -> None:
     async with serving(ping_interval=None) as server, raw_client(server) as (reader, writer):
         writer.write(handshake_request() + Frame(TEXT, b"\xff").serialize(mask=True))
