@@ -47,6 +47,7 @@ from ..shared.serving import (
 from ..stats import ServerStats
 from ..typing import BytesLike, Data, LoggerLike, Origin, Subprotocol
 from .connection import Connection
+from .timers import timer_starter
 
 __all__ = ["Server", "ServerConnection", "basic_auth", "broadcast", "serve", "unix_serve"]
 
@@ -174,6 +175,9 @@ class Server:
         self.process_response = process_response
         self.server_header = server_header
         self.open_timeout = open_timeout
+        self.start_open_timer = (
+            None if open_timeout is None else timer_starter(self.loop, open_timeout)
+        )
         if logger is None:
             logger = logging.getLogger("wskit.server")
         self.logger = logger
@@ -211,11 +215,11 @@ class Server:
         try:
             # A timer that cancels this task, rather than asyncio.timeout():
             # the same cancellation without a context manager's objects and
-            # calls on every connection. Not wait_for(), which runs the
-            # handshake in a task of its own on Python 3.11.
+            # calls on every connection (see timer_starter). Not wait_for(),
+            # which runs the handshake in a task of its own on Python 3.11.
             timer = None
-            if self.open_timeout is not None:
-                timer = self.loop.call_later(self.open_timeout, self._open_timed_out, connection)
+            if self.start_open_timer is not None:
+                timer = self.start_open_timer(self._open_timed_out, connection)
             try:
                 await connection.handshake(
                     self.process_request, self.process_response, self.server_header
