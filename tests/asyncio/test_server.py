@@ -26,6 +26,7 @@ import pytest
 
 from wskit.asyncio.client import ClientConnection, connect, unix_connect
 from wskit.asyncio.server import (
+    MAX_SHARED_DELAYS,
     Server,
     ServerConnection,
     basic_auth,
@@ -33,6 +34,7 @@ from wskit.asyncio.server import (
     serve,
     unix_serve,
 )
+from wskit.asyncio.timers import Deadline
 from wskit.exceptions import (
     ConcurrencyError,
     ConnectionClosed,
@@ -1603,3 +1605,29 @@ async def test_megabyte_of_extension_offers_is_refused_with_400() -> None:
         response = parse_response(await exchange(port_of(server), request))
     assert response.status_code == 400
     assert f"more than {MAX_EXTENSION_PARAMETERS} parameters".encode() in response.body
+
+
+# Timers shared by a server's connections.
+
+
+async def test_server_connections_share_the_servers_timers() -> None:
+    async with (
+        serving(ping_interval=WAIT, close_timeout=WAIT) as server,
+        connect(uri_of(server), open_timeout=WAIT) as ws,
+    ):
+        await ws.send("hello")
+        assert await ws.recv() == "hello"
+        [connection] = server.handlers
+        assert isinstance(connection.keepalive_timer, Deadline)  # asyncio's own loop
+        assert set(server.timer_starters) == {10, WAIT}  # open timeout, keepalive
+
+
+async def test_server_shares_timers_for_a_few_delays_only() -> None:
+    async with serving() as server:
+        handles = [server.call_later(100 + index, lambda: None) for index in range(10)]
+        assert len(server.timer_starters) == MAX_SHARED_DELAYS
+        assert all(isinstance(handle, Deadline) for handle in handles[: MAX_SHARED_DELAYS - 1])
+        # Past the limit, the loop's own timers: the dict doesn't grow.
+        assert isinstance(handles[-1], asyncio.TimerHandle)
+        for handle in handles:
+            handle.cancel()

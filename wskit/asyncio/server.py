@@ -19,6 +19,7 @@ A server in a few lines::
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import socket
@@ -47,7 +48,7 @@ from ..shared.serving import (
 from ..stats import ServerStats
 from ..typing import BytesLike, Data, LoggerLike, Origin, Subprotocol
 from .connection import Connection
-from .timers import timer_starter
+from .timers import Deadline, timer_starter
 
 __all__ = ["Server", "ServerConnection", "basic_auth", "broadcast", "serve", "unix_serve"]
 
@@ -60,6 +61,10 @@ ProcessResponse: TypeAlias = (
 SelectSubprotocol: TypeAlias = (
     "Callable[[ServerConnection, Sequence[Subprotocol]], Subprotocol | None]"
 )
+
+
+MAX_SHARED_DELAYS = 8
+"""How many delays a server's timers share loop timers for (see Server.call_later)."""
 
 
 class ServerConnection(Responding, Connection):
@@ -146,6 +151,11 @@ class ServerConnection(Responding, Connection):
             self._pause_reading()
         super()._handle_received()
 
+    def _call_later(
+        self, delay: float, callback: Callable[[], object]
+    ) -> asyncio.TimerHandle | Deadline:
+        return self.server.call_later(delay, callback)
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Start the handshake and the handler for this new connection."""
         super().connection_made(transport)
@@ -175,9 +185,10 @@ class Server:
         self.process_response = process_response
         self.server_header = server_header
         self.open_timeout = open_timeout
-        self.start_open_timer = (
-            None if open_timeout is None else timer_starter(self.loop, open_timeout)
-        )
+        # By delay: the open timeout, and the keepalive and close timers
+        # of the connections (see call_later).
+        self.timer_starters: dict[float, Callable[..., asyncio.TimerHandle | Deadline]] = {}
+        self.start_open_timer = None if open_timeout is None else self._timer_starter(open_timeout)
         if logger is None:
             logger = logging.getLogger("wskit.server")
         self.logger = logger
@@ -260,6 +271,23 @@ class Server:
             if opened:
                 self.stats.connection_closed(connection)
             del self.handlers[connection]
+
+    def _timer_starter(self, delay: float) -> Callable[..., asyncio.TimerHandle | Deadline]:
+        start = self.timer_starters.get(delay)
+        if start is None:
+            if len(self.timer_starters) >= MAX_SHARED_DELAYS:  # delays set per connection
+                return functools.partial(self.loop.call_later, delay)
+            start = self.timer_starters[delay] = timer_starter(self.loop, delay)
+        return start
+
+    def call_later(
+        self, delay: float, callback: Callable[..., object], *args: Any
+    ) -> asyncio.TimerHandle | Deadline:
+        """Call ``callback(*args)`` after ``delay``, on the timers this server shares.
+
+        For the timers of its connections, which all use the same few delays.
+        """
+        return self._timer_starter(delay)(callback, *args)
 
     def _open_timed_out(self, connection: ServerConnection) -> None:
         self._timed_out.add(connection)
