@@ -287,7 +287,10 @@ class Server:
 
         For the timers of its connections, which all use the same few delays.
         """
-        return self._timer_starter(delay)(callback, *args)
+        start = self.timer_starters.get(delay)  # nearly always there: no call
+        if start is None:
+            start = self._timer_starter(delay)
+        return start(callback, *args)
 
     def _open_timed_out(self, connection: ServerConnection) -> None:
         self._timed_out.add(connection)
