@@ -1619,13 +1619,13 @@ async def test_server_connections_share_the_servers_timers() -> None:
         assert await ws.recv() == "hello"
         [connection] = server.handlers
         assert isinstance(connection.keepalive_timer, Deadline)  # asyncio's own loop
-        assert set(server.timer_starters) == {10, WAIT}  # open timeout, keepalive
+        assert set(server._timer_starters) == {10, WAIT}  # open timeout, keepalive
 
 
 async def test_server_shares_timers_for_a_few_delays_only() -> None:
     async with serving() as server:
-        handles = [server.call_later(100 + index, lambda: None) for index in range(10)]
-        assert len(server.timer_starters) == MAX_SHARED_DELAYS
+        handles = [server._start_timer(100 + index, lambda: None) for index in range(10)]
+        assert len(server._timer_starters) == MAX_SHARED_DELAYS
         assert all(isinstance(handle, Deadline) for handle in handles[: MAX_SHARED_DELAYS - 1])
         # Past the limit, the loop's own timers: the dict doesn't grow.
         assert isinstance(handles[-1], asyncio.TimerHandle)

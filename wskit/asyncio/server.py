@@ -64,7 +64,7 @@ SelectSubprotocol: TypeAlias = (
 
 
 MAX_SHARED_DELAYS = 8
-"""How many delays a server's timers share loop timers for (see Server.call_later)."""
+"""How many delays a server's timers share loop timers for (see Server._start_timer)."""
 
 
 class ServerConnection(Responding, Connection):
@@ -154,7 +154,7 @@ class ServerConnection(Responding, Connection):
     def _call_later(
         self, delay: float, callback: Callable[[], object]
     ) -> asyncio.TimerHandle | Deadline:
-        return self.server.call_later(delay, callback)
+        return self.server._start_timer(delay, callback)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Start the handshake and the handler for this new connection."""
@@ -187,8 +187,8 @@ class Server:
         self.open_timeout = open_timeout
         # By delay: the open timeout, and the keepalive and close timers
         # of the connections (see call_later).
-        self.timer_starters: dict[float, Callable[..., asyncio.TimerHandle | Deadline]] = {}
-        self.start_open_timer = None if open_timeout is None else self._timer_starter(open_timeout)
+        self._timer_starters: dict[float, Callable[..., asyncio.TimerHandle | Deadline]] = {}
+        self._start_open_timer = None if open_timeout is None else self._timer_starter(open_timeout)
         if logger is None:
             logger = logging.getLogger("wskit.server")
         self.logger = logger
@@ -229,8 +229,8 @@ class Server:
             # calls on every connection (see timer_starter). Not wait_for(),
             # which runs the handshake in a task of its own on Python 3.11.
             timer = None
-            if self.start_open_timer is not None:
-                timer = self.start_open_timer(self._open_timed_out, connection)
+            if self._start_open_timer is not None:
+                timer = self._start_open_timer(self._open_timed_out, connection)
             try:
                 await connection.handshake(
                     self.process_request, self.process_response, self.server_header
@@ -273,21 +273,21 @@ class Server:
             del self.handlers[connection]
 
     def _timer_starter(self, delay: float) -> Callable[..., asyncio.TimerHandle | Deadline]:
-        start = self.timer_starters.get(delay)
+        start = self._timer_starters.get(delay)
         if start is None:
-            if len(self.timer_starters) >= MAX_SHARED_DELAYS:  # delays set per connection
+            if len(self._timer_starters) >= MAX_SHARED_DELAYS:  # delays set per connection
                 return functools.partial(self.loop.call_later, delay)
-            start = self.timer_starters[delay] = timer_starter(self.loop, delay)
+            start = self._timer_starters[delay] = timer_starter(self.loop, delay)
         return start
 
-    def call_later(
+    def _start_timer(
         self, delay: float, callback: Callable[..., object], *args: Any
     ) -> asyncio.TimerHandle | Deadline:
         """Call ``callback(*args)`` after ``delay``, on the timers this server shares.
 
         For the timers of its connections, which all use the same few delays.
         """
-        start = self.timer_starters.get(delay)  # nearly always there: no call
+        start = self._timer_starters.get(delay)  # nearly always there: no call
         if start is None:
             start = self._timer_starter(delay)
         return start(callback, *args)
