@@ -58,17 +58,21 @@ def check_upgrade(headers: Headers) -> None:
     """
     # Most clients send each header once, with just the expected value:
     # that passes the general rules below, without parsing lists.
-    if _single_value(headers, "Connection") != "upgrade":
+    if _single_value(headers, "connection") != "upgrade":
         connection = parse_all(headers, "Connection", parse_connection, MAX_TOKENS)
         if not any(option.lower() == "upgrade" for option in connection):
             raise InvalidUpgrade("Connection", ", ".join(connection) or None)
-    if _single_value(headers, "Upgrade") != "websocket":
+    if _single_value(headers, "upgrade") != "websocket":
         upgrade = parse_all(headers, "Upgrade", parse_upgrade, MAX_TOKENS)
         if not (len(upgrade) == 1 and upgrade[0].lower() == "websocket"):
             raise InvalidUpgrade("Upgrade", ", ".join(upgrade) or None)
 
 
-def _single_value(headers: Headers, name: str) -> str | None:
-    """The value of a header given once, lowercase; None if it's absent or repeated."""
-    values = headers.get_all(name)
-    return values[0].lower() if len(values) == 1 else None
+def _single_value(headers: Headers, key: str) -> str | None:
+    """The value of a header given once, lowercase; None if it's absent or repeated.
+
+    ``key`` is the name in lowercase: read from the headers' own dict, without
+    the copy that :meth:`~wskit.datastructures.Headers.get_all` makes.
+    """
+    values = headers._dict.get(key)
+    return values[0].lower() if values is not None and len(values) == 1 else None

@@ -112,6 +112,9 @@ CONNECTING, OPEN, CLOSING, CLOSED = State.CONNECTING, State.OPEN, State.CLOSING,
 
 DEFAULT_MAX_SIZE = 2**20
 
+# The first byte of a close frame's header (see _send_close).
+_CLOSE_FIN = CLOSE | _FIN
+
 # Looked up once: getLogger() takes a lock, and Side.name is a descriptor.
 _SERVER_LOGGER = logging.getLogger("wskit.server")
 _CLIENT_LOGGER = logging.getLogger("wskit.client")
@@ -426,7 +429,9 @@ class Protocol(FrameReceiver):
     def start_frames(self, data: BytesLike) -> None:
         """Switch the receive side to frames, starting with ``data``."""
         self._reading = FRAMES
-        self._receive_frames(data)
+        # Most handshakes: nothing came after the request or the response.
+        if data or self._buffer:
+            self._receive_frames(data)
 
     def _receive_close(self, close: Close) -> None:
         self.close_rcvd = close
@@ -603,7 +608,14 @@ class Protocol(FrameReceiver):
 
     def _send_close(self, close: Close, *, rcvd_then_sent: bool) -> None:
         data = b"" if close.code == CloseCode.NO_STATUS_RCVD else close.serialize()
-        self.send_frame(Frame(CLOSE, data))
+        if self.extensions or self.debug or self.eof_sent:
+            self.send_frame(Frame(CLOSE, data))
+        else:  # what send_frame() does with a close frame, without a Frame
+            frame = build_frame(_CLOSE_FIN, data, self.side is CLIENT)
+            self._writes.append(frame)
+            self.bytes_sent += len(frame)
+            self.frames_sent += 1
+            self._sent_other += 1  # a frame, not a whole message
         self.close_sent = close
         if self.close_rcvd is not None:
             self.close_rcvd_then_sent = rcvd_then_sent
@@ -774,6 +786,11 @@ class Protocol(FrameReceiver):
         """Keep ``data`` unparsed until :meth:`start_frames`."""
         self._reading = HOLD
         self._buffer += data
+
+    @property
+    def held(self) -> int:
+        """How many bytes :meth:`hold` keeps unparsed now."""
+        return len(self._buffer) if self._reading is HOLD else 0
 
     def discard(self) -> None:
         """Ignore every byte from now on."""

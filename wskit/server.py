@@ -213,15 +213,21 @@ class ServerProtocol(Protocol):
             return response
 
         headers = Headers()
-        # The accept key is base64: valid by construction, as the rest.
-        headers._add_valid(
-            [
-                ("Date", _http_date()),
-                ("Upgrade", "websocket"),
-                ("Connection", "Upgrade"),
-                ("Sec-WebSocket-Accept", accept_header),
-            ]
-        )
+        # The accept key is base64: valid by construction, as the rest. Both
+        # halves written out, as _add_valid() would fill them in a loop.
+        date = _http_date()
+        headers._list = [
+            ("Date", date),
+            ("Upgrade", "websocket"),
+            ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Accept", accept_header),
+        ]
+        headers._dict = {
+            "date": [date],
+            "upgrade": ["websocket"],
+            "connection": ["Upgrade"],
+            "sec-websocket-accept": [accept_header],
+        }
         if extensions_header is not None:
             headers["Sec-WebSocket-Extensions"] = extensions_header
         if protocol_header is not None:
@@ -257,18 +263,27 @@ class ServerProtocol(Protocol):
             raise InvalidProtocol(request.protocol)
         headers = request.headers
         check_upgrade(headers)
+        # Lowercase names to lists of values: read directly, as most
+        # requests give each header once (see Headers).
+        fields = headers._dict
 
         # "A |Host| header field containing the server's authority."
-        single_header(headers, "Host")
+        host = fields.get("host")
+        if host is None or len(host) != 1:
+            single_header(headers, "Host")  # raises
 
         # "A |Sec-WebSocket-Version| header field, with a value of 13." Any
         # other version gets a 426 that lists the supported one.
-        version = headers.get_all("Sec-WebSocket-Version")
+        version = fields.get("sec-websocket-version")
         if version != ["13"]:
-            raise InvalidUpgrade("Sec-WebSocket-Version", ", ".join(version) or None)
+            raise InvalidUpgrade("Sec-WebSocket-Version", ", ".join(version or ()) or None)
 
         # "a randomly selected 16-byte value that has been base64-encoded".
-        key = single_header(headers, "Sec-WebSocket-Key")
+        key_values = fields.get("sec-websocket-key")
+        if key_values is not None and len(key_values) == 1:
+            key = key_values[0]
+        else:
+            key = single_header(headers, "Sec-WebSocket-Key")  # raises
         if _valid_key_re.fullmatch(key) is None:
             raise InvalidHeaderValue("Sec-WebSocket-Key", key)
 

@@ -26,6 +26,7 @@ import pytest
 
 from wskit.asyncio.client import ClientConnection, connect, unix_connect
 from wskit.asyncio.server import (
+    MAX_SHARED_DELAYS,
     Server,
     ServerConnection,
     basic_auth,
@@ -33,6 +34,7 @@ from wskit.asyncio.server import (
     serve,
     unix_serve,
 )
+from wskit.asyncio.timers import Deadline
 from wskit.exceptions import (
     ConcurrencyError,
     ConnectionClosed,
@@ -1003,6 +1005,76 @@ async def test_open_timeout_drops_silent_clients(caplog: pytest.LogCaptureFixtur
     assert isinstance(websocket_of(record), ServerConnection)
 
 
+async def test_open_timeout_cancels_a_slow_process_request(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="wskit.server")
+    cancelled = asyncio.Event()
+
+    async def hook(connection: ServerConnection, request: Request) -> None:
+        try:
+            await asyncio.sleep(WAIT * 2)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    async with serving(process_request=hook, open_timeout=0.1) as server:
+        assert await exchange(port_of(server), handshake_request()) == b""
+        assert cancelled.is_set()
+        assert not server._timed_out  # forgotten once handled
+    (record,) = records(caplog, "opening handshake timed out")
+    assert record.levelno == logging.INFO
+
+
+async def test_open_timeout_swallowed_by_a_hook_is_forgotten() -> None:
+    async def hook(connection: ServerConnection, request: Request) -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(WAIT * 2)
+
+    async with (
+        serving(process_request=hook, open_timeout=0.1) as server,
+        connect(uri_of(server), open_timeout=WAIT) as ws,
+    ):
+        await ws.send("hello")
+        assert await ws.recv() == "hello"
+        assert not server._timed_out
+
+
+@pytest.mark.parametrize("expired", [False, True])
+async def test_handshake_cancelled_from_elsewhere_stays_cancelled(
+    caplog: pytest.LogCaptureFixture, expired: bool
+) -> None:
+    # Cancelled by another party, the handshake isn't taken for timed out,
+    # even when the open timeout expired meanwhile: as asyncio.timeout().
+    caplog.set_level(logging.INFO, logger="wskit.server")
+    started = asyncio.Event()
+
+    async def hook(connection: ServerConnection, request: Request) -> None:
+        started.set()
+        await asyncio.sleep(WAIT * 2)
+
+    async with serving(process_request=hook, open_timeout=WAIT) as server:
+        _, writer = await asyncio.open_connection(LOCALHOST, port_of(server))
+        try:
+            writer.write(handshake_request())
+            async with asyncio.timeout(WAIT):
+                await started.wait()
+            [(connection, task)] = server.handlers.items()
+            if expired:
+                server._open_timed_out(connection)
+            task.cancel()
+            # Reading paused with the request: the client's close goes unseen.
+            connection.transport.abort()
+            with pytest.raises(asyncio.CancelledError):
+                async with asyncio.timeout(WAIT):
+                    await task
+            assert connection not in server._timed_out
+        finally:
+            writer.close()
+            await writer.wait_closed()
+    assert not records(caplog, "opening handshake timed out")
+
+
 async def test_handshake_runs_in_the_connection_task() -> None:
     # The open timeout wraps the handshake where it runs: no task of its own
     # for each connection (asyncio.wait_for() makes one on Python 3.11).
@@ -1440,6 +1512,81 @@ async def test_close_sent_with_the_request_ends_the_connection_cleanly(
     assert not records(caplog, "opening handshake failed")
 
 
+class PauseRecorder(ServerConnection):
+    """Records how often reading paused, and what the core held then."""
+
+    pauses: list[int] = []  # noqa: RUF012 (reset by each test)
+    paused: asyncio.Event
+
+    def _pause_reading(self) -> None:
+        self.pauses.append(self.protocol.held)
+        super()._pause_reading()
+        self.paused.set()
+
+
+async def test_reading_goes_on_after_a_request_alone() -> None:
+    # Pausing and resuming cost ~45K instructions on asyncio's loop: not
+    # when the client sends nothing more before the response.
+    PauseRecorder.pauses = []
+    PauseRecorder.paused = asyncio.Event()
+    async with (
+        serving(create_connection=PauseRecorder) as server,
+        connect(uri_of(server), open_timeout=WAIT) as ws,
+    ):
+        await ws.send("hello")
+        assert await ws.recv() == "hello"
+    assert PauseRecorder.pauses == []
+
+
+async def test_reading_pauses_on_bytes_sent_with_the_request() -> None:
+    PauseRecorder.pauses = []
+    PauseRecorder.paused = asyncio.Event()
+    frame = Frame(TEXT, b"early").serialize(mask=True)
+    async with (
+        serving(ping_interval=None, create_connection=PauseRecorder) as server,
+        raw_client(server) as (reader, writer),
+    ):
+        writer.write(handshake_request() + frame)
+        response, echoed = await read_frames(reader, 1)
+        assert response.status_code == 101
+        assert echoed == [Frame(TEXT, b"early")]
+    assert PauseRecorder.pauses == [len(frame)]
+
+
+async def test_reading_pauses_on_bytes_sent_while_process_request_runs() -> None:
+    # Else a client could make the core hold whatever it sends meanwhile.
+    PauseRecorder.pauses = []
+    PauseRecorder.paused = asyncio.Event()
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def hook(connection: ServerConnection, request: Request) -> None:
+        started.set()
+        await release.wait()
+
+    frame = Frame(TEXT, b"early").serialize(mask=True)
+    async with (
+        serving(
+            process_request=hook, ping_interval=None, create_connection=PauseRecorder
+        ) as server,
+        raw_client(server) as (reader, writer),
+    ):
+        writer.write(handshake_request())
+        async with asyncio.timeout(WAIT):
+            await started.wait()
+        writer.write(frame)
+        [connection] = server.handlers
+        async with asyncio.timeout(WAIT):
+            await PauseRecorder.paused.wait()
+        assert PauseRecorder.pauses == [len(frame)]
+        assert not connection.transport.is_reading()
+        writer.write(frame)  # not read until the response is sent
+        release.set()
+        response, echoed = await read_frames(reader, 2)
+        assert response.status_code == 101
+        assert echoed == [Frame(TEXT, b"early")] * 2
+    assert PauseRecorder.pauses == [len(frame)]
+
+
 async def test_bad_frame_sent_with_the_request_fails_at_once() -> None:
     async with serving(ping_interval=None) as server, raw_client(server) as (reader, writer):
         writer.write(handshake_request() + Frame(TEXT, b"\xff").serialize(mask=True))
@@ -1458,3 +1605,29 @@ async def test_megabyte_of_extension_offers_is_refused_with_400() -> None:
         response = parse_response(await exchange(port_of(server), request))
     assert response.status_code == 400
     assert f"more than {MAX_EXTENSION_PARAMETERS} parameters".encode() in response.body
+
+
+# Timers shared by a server's connections.
+
+
+async def test_server_connections_share_the_servers_timers() -> None:
+    async with (
+        serving(ping_interval=WAIT, close_timeout=WAIT) as server,
+        connect(uri_of(server), open_timeout=WAIT) as ws,
+    ):
+        await ws.send("hello")
+        assert await ws.recv() == "hello"
+        [connection] = server.handlers
+        assert isinstance(connection.keepalive_timer, Deadline)  # asyncio's own loop
+        assert set(server._timer_starters) == {10, WAIT}  # open timeout, keepalive
+
+
+async def test_server_shares_timers_for_a_few_delays_only() -> None:
+    async with serving() as server:
+        handles = [server._start_timer(100 + index, lambda: None) for index in range(10)]
+        assert len(server._timer_starters) == MAX_SHARED_DELAYS
+        assert all(isinstance(handle, Deadline) for handle in handles[: MAX_SHARED_DELAYS - 1])
+        # Past the limit, the loop's own timers: the dict doesn't grow.
+        assert isinstance(handles[-1], asyncio.TimerHandle)
+        for handle in handles:
+            handle.cancel()

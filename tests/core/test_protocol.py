@@ -1684,6 +1684,44 @@ def test_fast_send_agrees_with_general_rules(side: Side) -> None:
     assert all(masked is (side is CLIENT) for _, masked, _ in sent)
 
 
+@pytest.mark.parametrize("side", [SERVER, CLIENT])
+@pytest.mark.parametrize("how", ["send_close", "receive_close", "fail"])
+def test_fast_close_agrees_with_general_rules(side: Side, how: str) -> None:
+    fast, general = protocol_pair(side, max_size=100)
+    for protocol in (fast, general):
+        protocol.send_binary(b"abc")
+        if how == "send_close":
+            protocol.send_close(CloseCode.GOING_AWAY, "bye")
+        elif how == "receive_close":
+            protocol.receive_data(wire(CLOSE, close_payload(1000, b"ok"), masked=side is SERVER))
+        else:
+            protocol.fail(CloseCode.POLICY_VIOLATION, "no")
+    writes, general_writes = fast.data_to_send(), general.data_to_send()
+    # Frames (mask keys are random: compare what they hide), then SEND_EOF
+    # when a server is done: it closes the TCP connection first.
+    sent = [unmasked(data) for data in writes if data]
+    assert sent == [unmasked(data) for data in general_writes if data]
+    assert writes[len(sent) :] == general_writes[len(sent) :]
+    done = side is SERVER and how != "send_close"
+    assert writes[len(sent) :] == ([SEND_EOF] if done else [])
+    assert sent[1][2][:2] in (b"\x03\xe9", b"\x03\xe8", b"\x03\xf0")  # a close frame's code
+    assert all(masked is (side is CLIENT) for _, masked, _ in sent)
+
+    def counts(protocol: Protocol) -> tuple[object, ...]:
+        return (
+            protocol.bytes_sent,
+            protocol.frames_sent,
+            protocol.messages_sent,
+            protocol.state,
+            protocol.close_sent,
+            protocol.close_rcvd_then_sent,
+        )
+
+    assert counts(fast) == counts(general)
+    assert fast.frames_sent == 2
+    assert fast.messages_sent == 1
+
+
 # Instance layout.
 
 

@@ -119,6 +119,12 @@ def test_accept_valid_request() -> None:
     assert response.headers["Sec-WebSocket-Accept"] == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
     assert "Sec-WebSocket-Extensions" not in response.headers
     assert "Sec-WebSocket-Protocol" not in response.headers
+    # Built field by field, the headers are the same, in the same order.
+    names = ["Date", "Upgrade", "Connection", "Sec-WebSocket-Accept"]
+    assert [name for name, _ in response.headers.raw_items()] == names
+    assert response.headers == Headers(list(response.headers.raw_items()))
+    response.headers["X-Hook"] = "added"  # as process_response() may
+    assert response.headers.get_all("x-hook") == ["added"]
     assert server.state.name == "CONNECTING"
     server.send_response(response)
     assert server.state is State.OPEN
@@ -146,10 +152,24 @@ def test_frames_pipelined_after_request_are_kept() -> None:
     server.receive_data(request_bytes() + masked_text(b"early"))
     [request] = server.events_received()
     assert isinstance(request, Request)
+    assert server.held == len(masked_text(b"early"))
     server.receive_data(masked_text(b"bird"))
     assert server.events_received() == []  # held until the handshake completes
+    assert server.held == len(masked_text(b"early") + masked_text(b"bird"))
     server.send_response(server.accept(request))
     assert server.events_received() == [Frame(TEXT, b"early"), Frame(TEXT, b"bird")]
+    assert server.held == 0
+
+
+def test_nothing_held_after_a_request_alone() -> None:
+    server = ServerProtocol()
+    server.receive_data(request_bytes()[:-1])
+    assert server.held == 0  # still reading the request
+    request = receive_request(server, b"\n")
+    assert server.held == 0
+    server.send_response(server.accept(request))
+    server.receive_data(masked_text(b"partial")[:-2])
+    assert server.held == 0  # a partial frame, buffered, but not held
 
 
 def test_send_response_twice() -> None:

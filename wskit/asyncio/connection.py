@@ -24,6 +24,7 @@ from collections.abc import (
     AsyncIterable,
     AsyncIterator,
     Awaitable,
+    Callable,
     Iterable,
     Mapping,
 )
@@ -40,6 +41,7 @@ from ..speedups import MessageIterator
 from ..stats import ConnectionStats, queued_bytes
 from ..typing import BytesLike, Data
 from .messages import Assembler
+from .timers import Deadline
 
 __all__ = ["Connection"]
 
@@ -160,7 +162,7 @@ class Connection(
             fail=self._release_failure,
         )
         self.keepalive_task: asyncio.Task[None] | None = None
-        self.keepalive_timer: asyncio.TimerHandle | None = None
+        self.keepalive_timer: asyncio.TimerHandle | Deadline | None = None
 
         # Set while a fragmented message is being sent; other senders wait.
         self.fragmented_send_waiter: asyncio.Future[None] | None = None
@@ -177,7 +179,7 @@ class Connection(
         # Bytes the core answered with while the write buffer was over its
         # high-water mark; past it, reading waits (see _send_answers).
         self.answers_size = 0
-        self.close_timer: asyncio.TimerHandle | None = None
+        self.close_timer: asyncio.TimerHandle | Deadline | None = None
         self.connection_lost_waiter: asyncio.Future[None] = self.loop.create_future()
         self.recv_exc: BaseException | None = None
         self.transport: asyncio.Transport
@@ -353,11 +355,14 @@ class Connection(
             else:
                 protocol.send_close(code, reason)
             self._send_data()
-        await asyncio.shield(self.connection_lost_waiter)
+        # Awaiting a future that is done never suspends: shield() needn't wrap it.
+        if not self.connection_lost_waiter.done():
+            await asyncio.shield(self.connection_lost_waiter)
 
     async def wait_closed(self) -> None:
         """Wait until the TCP connection is closed; ``close_code`` is then set."""
-        await asyncio.shield(self.connection_lost_waiter)
+        if not self.connection_lost_waiter.done():  # as in close()
+            await asyncio.shield(self.connection_lost_waiter)
 
     async def ping(self, data: Data | BytesLike | None = None) -> Awaitable[float]:
         """Send a ping.
@@ -405,7 +410,7 @@ class Connection(
         then, a timer costs less, and many connections end before.
         """
         if self.ping_interval is not None:
-            self.keepalive_timer = self.loop.call_later(self.ping_interval, self._start_keepalive)
+            self.keepalive_timer = self._call_later(self.ping_interval, self._start_keepalive)
 
     def _start_keepalive(self) -> None:
         self.keepalive_timer = None
@@ -529,7 +534,13 @@ class Connection(
 
     def _start_close_timer(self) -> None:
         if self.close_timeout is not None:
-            self.close_timer = self.loop.call_later(self.close_timeout, self._close_timed_out)
+            self.close_timer = self._call_later(self.close_timeout, self._close_timed_out)
+
+    def _call_later(
+        self, delay: float, callback: Callable[[], object]
+    ) -> asyncio.TimerHandle | Deadline:
+        """Start the keepalive or close timer (a server shares its loop timers: see Timers)."""
+        return self.loop.call_later(delay, callback)
 
     def _close_timed_out(self) -> None:
         self.logger.info("timed out waiting for the peer to close the TCP connection")

@@ -19,6 +19,7 @@ A server in a few lines::
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import socket
@@ -47,6 +48,7 @@ from ..shared.serving import (
 from ..stats import ServerStats
 from ..typing import BytesLike, Data, LoggerLike, Origin, Subprotocol
 from .connection import Connection
+from .timers import Deadline, timer_starter
 
 __all__ = ["Server", "ServerConnection", "basic_auth", "broadcast", "serve", "unix_serve"]
 
@@ -59,6 +61,10 @@ ProcessResponse: TypeAlias = (
 SelectSubprotocol: TypeAlias = (
     "Callable[[ServerConnection, Sequence[Subprotocol]], Subprotocol | None]"
 )
+
+
+MAX_SHARED_DELAYS = 8
+"""How many delays a server's timers share loop timers for (see Server._start_timer)."""
 
 
 class ServerConnection(Responding, Connection):
@@ -131,11 +137,24 @@ class ServerConnection(Responding, Connection):
         """Record the handshake request, then handle frames as usual."""
         if isinstance(event, Request):
             self.request = event
-            # Until the response is sent, the core keeps what follows the
-            # request unparsed: stop reading, or a client could make it keep
-            # anything it sends while process_request() runs.
-            self._pause_reading()
         super().process_event(event)
+
+    def _handle_received(self) -> None:
+        # Until the response is sent, the core holds what follows the request
+        # unparsed: stop reading once it holds anything, or a client could
+        # make it keep whatever it sends while process_request() runs. Not
+        # when the request arrives: most clients send nothing more before the
+        # response, and pausing and resuming cost ~45K instructions per
+        # connection on asyncio's loop.
+        protocol = self.protocol
+        if protocol.state is CONNECTING and protocol.held:
+            self._pause_reading()
+        super()._handle_received()
+
+    def _call_later(
+        self, delay: float, callback: Callable[[], object]
+    ) -> asyncio.TimerHandle | Deadline:
+        return self.server._start_timer(delay, callback)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Start the handshake and the handler for this new connection."""
@@ -166,10 +185,16 @@ class Server:
         self.process_response = process_response
         self.server_header = server_header
         self.open_timeout = open_timeout
+        # By delay: the open timeout, and the keepalive and close timers
+        # of the connections (see call_later).
+        self._timer_starters: dict[float, Callable[..., asyncio.TimerHandle | Deadline]] = {}
+        self._start_open_timer = None if open_timeout is None else self._timer_starter(open_timeout)
         if logger is None:
             logger = logging.getLogger("wskit.server")
         self.logger = logger
         self.handlers: dict[ServerConnection, asyncio.Task[None]] = {}
+        # Connections whose open timeout cancelled the handshake (see _handle).
+        self._timed_out: set[ServerConnection] = set()
         self.stats = ServerStats()
         """Connections opened and closed, handshakes refused."""
         self.close_task: asyncio.Task[None] | None = None
@@ -199,14 +224,20 @@ class Server:
     async def _handle(self, connection: ServerConnection) -> None:
         opened = False
         try:
+            # A timer that cancels this task, rather than asyncio.timeout():
+            # the same cancellation without a context manager's objects and
+            # calls on every connection (see timer_starter). Not wait_for(),
+            # which runs the handshake in a task of its own on Python 3.11.
+            timer = None
+            if self._start_open_timer is not None:
+                timer = self._start_open_timer(self._open_timed_out, connection)
             try:
-                # Not wait_for(), which runs the handshake in a task of its own
-                # on Python 3.11: a task more for every connection.
-                async with asyncio.timeout(self.open_timeout):
-                    await connection.handshake(
-                        self.process_request, self.process_response, self.server_header
-                    )
-            except TimeoutError:
+                await connection.handshake(
+                    self.process_request, self.process_response, self.server_header
+                )
+            except asyncio.CancelledError:
+                if not self._cancelled_by_timer(connection):
+                    raise
                 connection.logger.info("opening handshake timed out")
                 connection.transport.close()
                 return
@@ -220,6 +251,11 @@ class Server:
                 connection.logger.error("opening handshake failed", exc_info=True)
                 connection.transport.abort()
                 return
+            finally:
+                if timer is not None:
+                    timer.cancel()
+                    if self._timed_out:  # also when a hook swallowed the cancellation
+                        self._timed_out.discard(connection)
 
             self.stats.connection_opened(connection)
             opened = True
@@ -235,6 +271,37 @@ class Server:
             if opened:
                 self.stats.connection_closed(connection)
             del self.handlers[connection]
+
+    def _timer_starter(self, delay: float) -> Callable[..., asyncio.TimerHandle | Deadline]:
+        start = self._timer_starters.get(delay)
+        if start is None:
+            if len(self._timer_starters) >= MAX_SHARED_DELAYS:  # delays set per connection
+                return functools.partial(self.loop.call_later, delay)
+            start = self._timer_starters[delay] = timer_starter(self.loop, delay)
+        return start
+
+    def _start_timer(
+        self, delay: float, callback: Callable[..., object], *args: Any
+    ) -> asyncio.TimerHandle | Deadline:
+        """Call ``callback(*args)`` after ``delay``, on the timers this server shares.
+
+        For the timers of its connections, which all use the same few delays.
+        """
+        start = self._timer_starters.get(delay)  # nearly always there: no call
+        if start is None:
+            start = self._timer_starter(delay)
+        return start(callback, *args)
+
+    def _open_timed_out(self, connection: ServerConnection) -> None:
+        self._timed_out.add(connection)
+        self.handlers[connection].cancel()
+
+    def _cancelled_by_timer(self, connection: ServerConnection) -> bool:
+        """Whether the open timeout cancelled the handshake, and nothing else did."""
+        if connection not in self._timed_out:
+            return False
+        # As asyncio.timeout(): a cancellation from elsewhere wins.
+        return self.handlers[connection].uncancel() == 0
 
     def close(
         self,

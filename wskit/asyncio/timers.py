@@ -1,0 +1,98 @@
+"""Timers that many connections start with one delay, on one timer of the loop.
+
+A server starts a timer per connection for its opening handshake, always
+with the same delay, and nearly always cancels it. On asyncio's own loop,
+``call_later()`` builds a :class:`asyncio.TimerHandle`, pushes it on the
+loop's heap (comparisons in Python), and ``cancel()`` tells the loop; ~200
+bytecodes per connection. With one delay, deadlines come due in the order
+they were set: a deque holds them, and one timer of the loop waits for the
+first. Other loops (uvloop) keep their timers in compiled code, cheaper
+than this: :func:`timer_starter` picks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["Deadline", "Timers", "timer_starter"]
+
+
+class Deadline:
+    """A callback due at ``when``, unless cancelled; like a :class:`asyncio.TimerHandle`."""
+
+    __slots__ = ("args", "callback", "context", "when")
+
+    def __init__(self, when: float, callback: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self.when = when
+        self.callback: Callable[..., Any] | None = callback
+        self.args = args
+        # Run in the context it was set in, as call_later() does.
+        self.context: contextvars.Context | None = contextvars.copy_context()
+
+    def cancel(self) -> None:
+        """Don't call the callback; drop what it refers to at once."""
+        self.callback = None
+        self.args = ()
+        self.context = None
+
+    def cancelled(self) -> bool:
+        """Whether the deadline was cancelled."""
+        return self.callback is None
+
+
+class Timers:
+    """Deadlines of one ``delay``, kept in the order they are set.
+
+    Cancelled deadlines stay in the deque, without their callback, until they
+    come due, as cancelled timers stay on asyncio's heap.
+    """
+
+    __slots__ = ("deadlines", "delay", "loop", "timer")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, delay: float) -> None:
+        self.loop = loop
+        self.delay = delay
+        self.deadlines: deque[Deadline] = deque()
+        self.timer: asyncio.TimerHandle | None = None
+
+    def call_later(self, callback: Callable[..., Any], *args: Any) -> Deadline:
+        """Call ``callback(*args)`` after the delay, as ``loop.call_later()`` would."""
+        deadline = Deadline(self.loop.time() + self.delay, callback, args)
+        self.deadlines.append(deadline)
+        if self.timer is None:
+            self.timer = self.loop.call_at(deadline.when, self._fire, deadline.when)
+        return deadline
+
+    def _fire(self, when: float) -> None:
+        self.timer = None
+        # uvloop's clock ticks in milliseconds: the first is due, whatever it says.
+        due = max(when, self.loop.time())
+        deadlines = self.deadlines
+        while deadlines and deadlines[0].when <= due:
+            deadline = deadlines.popleft()
+            if deadline.callback is not None:
+                # A handle of its own: an exception is reported as the loop
+                # reports those of its callbacks, and the others still run.
+                self.loop.call_soon(deadline.callback, *deadline.args, context=deadline.context)
+                deadline.cancel()
+        if deadlines:
+            first = deadlines[0].when
+            self.timer = self.loop.call_at(first, self._fire, first)
+
+
+def timer_starter(
+    loop: asyncio.AbstractEventLoop, delay: float
+) -> Callable[..., asyncio.TimerHandle | Deadline]:
+    """Return what calls ``callback(*args)`` after ``delay`` on ``loop``, cheapest first.
+
+    :class:`Timers` on asyncio's own loop, ``loop.call_later()`` elsewhere;
+    what it returns has ``cancel()`` and ``cancelled()`` either way.
+    """
+    if isinstance(loop, asyncio.BaseEventLoop):
+        return Timers(loop, delay).call_later
+    return functools.partial(loop.call_later, delay)
