@@ -641,6 +641,27 @@ async def test_iteration_raises_after_error_closure(side: str) -> None:
         assert raised.value.rcvd.reason == "oops"
 
 
+@pytest.mark.parametrize("side", SIDES)
+@pytest.mark.parametrize("code", [CloseCode.NORMAL_CLOSURE, CloseCode.INTERNAL_ERROR])
+async def test_iteration_that_raised_is_over(side: str, code: CloseCode) -> None:
+    # As with websockets' async generator: once a step has ended the loop or
+    # raised, the same iterator's next steps end the loop; a new one raises again.
+    async with ws_pair(side) as (ws, peer):
+        await peer.close(code)
+        messages = aiter(ws)
+        async with asyncio.timeout(WAIT):
+            if code == CloseCode.NORMAL_CLOSURE:
+                with pytest.raises(StopAsyncIteration):
+                    await anext(messages)
+            else:
+                with pytest.raises(ConnectionClosedError):
+                    await anext(messages)
+                with pytest.raises(ConnectionClosedError):
+                    await anext(aiter(ws))
+            with pytest.raises(StopAsyncIteration):
+                await anext(messages)
+
+
 # Concurrent readers.
 
 

@@ -237,15 +237,25 @@ class Connection(
         :exc:`~wskit.exceptions.ConnectionClosedError` after an error.
         """
         # No coroutine per message: each step takes a message that waits, or
-        # waits for one, and hands anything else to _next_message().
-        return MessageIterator(self.recv_messages, self._next_message)
+        # waits for one, and hands anything else to next_message().
+        ended = False
 
-    async def _next_message(self, decode: bool | None) -> Data:
-        """The general path of a step of ``async for``: recv(), the end at a normal closure."""
-        try:
-            return await self.recv(decode)
-        except ConnectionClosedOK:
-            raise StopAsyncIteration from None
+        async def next_message(decode: bool | None) -> Data:
+            # Like an async generator, an iteration that raised is over: its
+            # next steps end the loop rather than raise again.
+            nonlocal ended
+            if ended:
+                raise StopAsyncIteration
+            try:
+                return await self.recv(decode)
+            except ConnectionClosedOK:
+                ended = True
+                raise StopAsyncIteration from None
+            except BaseException:
+                ended = True
+                raise
+
+        return MessageIterator(self.recv_messages, next_message)
 
     # Public API: sending.
 
