@@ -78,6 +78,9 @@ nitpick_ignore_regex = [
     (r"py:.*", r"wskit\.(\w+\.){0,2}_.*"),
     (r"py:.*", r"wskit\.shared\.(dispatch\.Connection|(connection_attributes|keepalive)\.Waiter)"),
     (r"py:class", r"wskit\.datastructures\.T"),
+    # A shared timer's entry, which keepalive_timer and close_timer may hold
+    # instead of a TimerHandle: it has the one method used, cancel().
+    (r"py:class", r"wskit\.asyncio\.timers\.Deadline"),
     # Type aliases in annotations: autodoc shows their names, which Sphinx
     # looks up as classes, while they are documented as data.
     (r"py:class", r"(wskit\.typing\.)?LoggerLike"),
