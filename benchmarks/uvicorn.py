@@ -119,6 +119,12 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     )
     parser.add_argument("--quick", action="store_true", help="a smoke run")
     parser.add_argument("--no-pin", action="store_true", help="don't pin the processes to CPUs")
+    parser.add_argument(
+        "--cpus",
+        nargs=2,
+        metavar=("SERVER", "CLIENT"),
+        help="the CPUs the server and the client are pinned to (the harness's default: 0 1)",
+    )
     parser.add_argument("--note", help="a line for the report")
     parser.add_argument("--out", type=Path, help="the harness's JSON document")
     parser.add_argument("--markdown", type=Path, help="the report ('-': standard output)")
@@ -130,6 +136,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
         command.append("--quick")
     if args.no_pin:
         command.append("--no-pin")
+    if args.cpus:
+        command += ["--cpus", *args.cpus]
     if args.note:
         command += ["--note", args.note]
     if args.out:

@@ -14,13 +14,20 @@ from benchmarks import uvicorn as uvicorn_bench
 from benchmarks.peers import UVICORN_PEERS
 
 
-@pytest.mark.parametrize(("option", "client"), [([], "picows"), (["--client", "wskit"], "wskit")])
+@pytest.mark.parametrize(
+    ("option", "client"),
+    [
+        (["--no-pin"], "picows"),
+        (["--no-pin", "--client", "wskit"], "wskit"),
+        (["--cpus", "0", "0"], "picows"),
+    ],
+)
 def test_every_engine_is_measured_and_compared(
     tmp_path: Path, option: list[str], client: str
 ) -> None:
     out, md = tmp_path / "results.json", tmp_path / "results.md"
     rows = uvicorn_bench.main(
-        ["--quick", "--rounds", "1", "--no-pin", "--out", str(out), "--markdown", str(md), *option]
+        ["--quick", "--rounds", "1", "--out", str(out), "--markdown", str(md), *option]
     )
     cases = {(row["loop"], row["case"]) for row in rows}
     assert cases == {
@@ -43,3 +50,6 @@ def test_every_engine_is_measured_and_compared(
     # One client drives every engine: picows' unless told otherwise.
     assert f"every server driven by {client}'s client" in report
     assert f'"client": "{client}"' in out.read_text()
+    # Pinned as told: both processes on one CPU with --cpus 0 0.
+    if "--cpus" in option:
+        assert "server on CPU 0, client on CPU 0" in report
