@@ -410,3 +410,11 @@ class Close:
         """
         if not (self.code in EXTERNAL_CLOSE_CODES or 3000 <= self.code < 5000):
             raise ProtocolError(f"invalid close code {self.code}")
+
+
+def _truncate_reason(reason: str) -> str:
+    """``reason``, cut on a character boundary to fit a close frame, with an ellipsis."""
+    encoded = reason.encode()
+    if len(encoded) <= MAX_CLOSE_REASON:
+        return reason
+    return encoded[: MAX_CLOSE_REASON - 3].decode(errors="ignore") + "..."

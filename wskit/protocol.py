@@ -60,7 +60,6 @@ from .frames import (
     BINARY,
     CLOSE,
     CONT,
-    MAX_CLOSE_REASON,
     OK_CLOSE_CODES,
     PING,
     PONG,
@@ -69,9 +68,10 @@ from .frames import (
     CloseCode,
     Frame,
     Opcode,
+    _truncate_reason,
 )
 from .http11 import Request, Response
-from .receiving import _DATA_OPCODES, _LONG_PAYLOAD, FrameReceiver, _deflate_alone
+from .receiving import _DATA_OPCODES, _LONG_PAYLOAD, FrameReceiver, _deflate_alone, _ends_message
 from .speedups import PayloadBuffer, UTF8Validator, build_frame, send_message
 from .states import DISCARD, FRAMES, HANDSHAKE, HOLD, Side, State
 from .typing import BytesLike, LoggerLike
@@ -797,15 +797,3 @@ class Protocol(FrameReceiver):
         self._reading = DISCARD
         self._buffer.clear()
         self.incoming_payload = None
-
-
-def _ends_message(event: Event) -> bool:
-    return isinstance(event, Frame) and event.fin and event.opcode in _DATA_OPCODES
-
-
-def _truncate_reason(reason: str) -> str:
-    encoded = reason.encode()
-    if len(encoded) <= MAX_CLOSE_REASON:
-        return reason
-    # Cut on a character boundary, leaving room for an ellipsis.
-    return encoded[: MAX_CLOSE_REASON - 3].decode(errors="ignore") + "..."

@@ -502,3 +502,8 @@ class FrameReceiver:
 
 class InvalidUTF8(ValueError):
     """A text message is not valid UTF-8 (the connection fails with 1007)."""
+
+
+def _ends_message(event: object) -> bool:
+    """Whether ``event`` is the last frame of a data message."""
+    return isinstance(event, Frame) and event.fin and event.opcode in _DATA_OPCODES
