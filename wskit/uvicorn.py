@@ -46,7 +46,7 @@ from .asyncio.connection import Connection
 from .datastructures import Headers
 from .exceptions import ConnectionClosed
 from .extensions.permessage_deflate import enable_server_permessage_deflate
-from .frames import TEXT, CloseCode
+from .frames import CloseCode
 from .http11 import Request, Response
 from .protocol import CLOSED, CONNECTING, OPEN
 from .server import ServerProtocol
@@ -272,39 +272,6 @@ class WebSocketProtocol(Connection):
 
     async def asgi_receive(self) -> Message:
         """The ASGI ``receive`` callable."""
-        # Most calls, on an open connection: a single-frame message is
-        # waiting, or will be once the reader wakes up. They take it here,
-        # without the assembler's get() and the calls it makes (_wait(),
-        # FrameQueue.get(), join()); the rest goes the general way. This
-        # leans on the assembler's state as get() keeps it.
-        assembler = self.recv_messages
-        queue = assembler.queue
-        frames = queue.frames
-        if self.connect_sent and self.disconnect is None and not assembler.get_in_progress:
-            if not frames and not assembler.closed and not assembler.failure_queued:
-                # Set as get() does: a second reader meanwhile gets
-                # ConcurrencyError rather than taking this one's waiter.
-                assembler.get_in_progress = True
-                try:
-                    await assembler._waiter()
-                finally:
-                    assembler.get_in_progress = False
-            # The engine never streams a message, so no rest of one is
-            # left to skip (skip_rest_of_message).
-            if frames and frames[0].fin:
-                frame = frames.popleft() if not queue.paused else queue.get()
-                data = frame.data
-                if frame.opcode is TEXT:
-                    # Text was validated on receipt.
-                    return {"type": "websocket.receive", "text": str(data, "utf-8")}
-                return {
-                    "type": "websocket.receive",
-                    "bytes": data if type(data) is bytes else bytes(data),
-                }
-        return await self._receive()
-
-    async def _receive(self) -> Message:
-        """``receive()`` the general way: the first event, fragments, the end."""
         if not self.connect_sent:
             self.connect_sent = True
             return {"type": "websocket.connect"}
@@ -312,7 +279,9 @@ class WebSocketProtocol(Connection):
             return self.disconnect
         try:
             try:
-                data = await self.recv_messages.get()
+                # A Receiving: a whole message that waits, or the wait for
+                # one, without get()'s coroutines (see wskit.speedups).
+                data = await self.recv_messages.receive()
             except EOFError:  # recv() handles the end of the stream
                 data = await self.recv()
         except ConnectionClosed as exc:
