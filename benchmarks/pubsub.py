@@ -34,7 +34,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from tests.pubsub.redis_server import RedisServer
 from wskit.asyncio.client import ClientConnection, connect
@@ -45,6 +45,7 @@ ROOM = "bench"
 DELIVERIES = 200_000  # per fan-out case: messages x clients
 WRITE_LIMIT = 2**18
 TIMEOUT = 120.0
+T = TypeVar("T")
 
 
 # The WebSocket side of a hub: a client joins ROOM, then gets "joined".
@@ -338,16 +339,26 @@ def raise_file_limit() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
+def run_on(loop: str, main: Coroutine[Any, Any, T]) -> T:
+    """Run the coroutine ``main`` on ``loop`` (``asyncio`` or ``uvloop``); return its result."""
+    if loop == "uvloop":
+        import uvloop  # noqa: PLC0415 (optional: the bench extra)
+
+        return uvloop.run(main)
+    return asyncio.run(main)
+
+
 def run_main(
     main: Callable[[argparse.Namespace, str], Coroutine[Any, Any, None]],
     args: argparse.Namespace,
+    loop: str = "asyncio",
 ) -> None:
     """Run ``main`` on ``--redis-url``, or on a redis-server of its own."""
     if args.redis_url:
-        asyncio.run(main(args, args.redis_url))
+        run_on(loop, main(args, args.redis_url))
     else:
         with RedisServer() as server:
-            asyncio.run(main(args, server.url))
+            run_on(loop, main(args, server.url))
 
 
 if __name__ == "__main__":

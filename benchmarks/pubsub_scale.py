@@ -19,13 +19,21 @@ read the publish time in each message (``time.monotonic_ns()``, one clock
 for every process of a machine). Per publish rate, the table gives what was
 published and delivered per second, the latency from before the publish call
 to the client reading the frame (p50, p99, max), the CPU time of the three
-servers per delivery, and Redis' CPU per published message.
+servers per delivery, Redis' CPU per published message, and the share of a
+core that the clients and the publisher took: on a machine with fewer cores
+than the benchmark has processes, what they take is what the servers wait
+for.
+
+The servers run on ``--loop``, the clients and the publisher on
+``--client-loop``: uvloop for both when it's installed (what a busy server
+would run on), else asyncio's own loop.
 
 First, how fast one process publishes: one task awaiting ``publish()`` in a
 loop, then 1,000 tasks at once (``--publish-messages``).
 
     .venv/bin/python -m benchmarks.pubsub_scale
     .venv/bin/python -m benchmarks.pubsub_scale --rates 1000 10000 --stacks wskit socketio
+    .venv/bin/python -m benchmarks.pubsub_scale --loop asyncio --client-loop asyncio
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import importlib.util
 import json
 import os
 import random
@@ -42,19 +51,21 @@ import time
 from array import array
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs
 
 import redis.asyncio
 import socketio  # type: ignore[import-untyped]
 from aiohttp import web
 
-from benchmarks.pubsub import raise_file_limit, redis_hub_server, run_main, stop_server
+from benchmarks.pubsub import raise_file_limit, redis_hub_server, run_main, run_on, stop_server
 from wskit.pubsub import BrokerUnavailable, RedisBroker
 
 SERVERS = 3
 TIMEOUT = 120.0
 STACKS = ("wskit", "wskit+history", "socketio")
+LOOPS = ("asyncio", "uvloop")
+DEFAULT_LOOP = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
 HANDSHAKE = (
     "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
     "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
@@ -108,11 +119,12 @@ class Client(asyncio.Protocol):
         self.samples = samples
         self.buffer = bytearray()
         self.open = False
+        self.joined = False  # in the room (not for Socket.IO, which has a path of its own)
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports aren't asyncio.Transport subclasses; they have its methods.
+        self.transport = cast("asyncio.Transport", transport)
 
     def send(self, text: bytes) -> None:
         # Client frames must be masked; an all-zero key leaves the payload as is.
@@ -120,6 +132,19 @@ class Client(asyncio.Protocol):
         self.transport.write(bytes([0x81, 0x80 | len(text)]) + b"\0\0\0\0" + text)
 
     def data_received(self, data: bytes) -> None:
+        now = time.monotonic_ns()
+        # The usual read once the room is joined: one whole short text frame,
+        # its payload the publish time. It costs the least Python, so that
+        # the clients leave the cores to the servers they measure.
+        if (
+            self.joined
+            and not self.buffer
+            and len(data) == data[1] + 2
+            and data[0] == 0x81
+            and data[1] < 126
+        ):
+            self.samples.append(now - int(data[2:]))
+            return
         buffer = self.buffer
         buffer += data
         if not self.open:
@@ -131,7 +156,6 @@ class Client(asyncio.Protocol):
                 return
             del buffer[: end + 4]
             self.open = True
-        now = time.monotonic_ns()
         start = 0
         size = len(buffer)
         while size - start >= 2:
@@ -160,6 +184,7 @@ class Client(asyncio.Protocol):
             elif payload == b"2":
                 self.send(b"3")
         elif payload == b"joined":
+            self.joined = True
             self.ready.set_result(None)
         else:
             self.samples.append(now - int(payload))
@@ -213,14 +238,17 @@ async def publisher(stack: str, redis_url: str, exit_stack: AsyncExitStack) -> P
     return broker.publish
 
 
-async def publish_at(publish: Publish, rate: float, duration: float, rooms: int) -> float:
+async def publish_at(
+    publish: Publish, rate: float, duration: float, rooms: int, concurrency: int
+) -> float:
     """Publish ``rate`` messages per second for ``duration`` seconds; return the rate reached.
 
     ``concurrency`` tasks share the work, so that a publisher awaiting a
-    round trip per message can still keep up.
+    round trip per message can still keep up. Each publishes the messages
+    that are due, then sleeps until its next one is: one task publishes
+    those due in the same loop pass in a row, as many tasks would.
     """
     count = int(rate * duration)
-    concurrency = 32
     start = time.perf_counter()
 
     async def worker(first: int) -> None:
@@ -267,14 +295,18 @@ async def sweep(stack: str, redis_url: str, args: argparse.Namespace) -> None:
         log = exit_stack.enter_context(open(args.log, "a"))  # noqa: SIM115 (closed by the stack)
         servers = []
         for _ in range(SERVERS):
-            server = await spawn("--run-server", stack, redis_url, stderr=log.fileno())
+            server = await spawn(
+                "--run-server", stack, redis_url, "--loop", args.loop, stderr=log.fileno()
+            )
             exit_stack.push_async_callback(stop_server, server)
             assert server.stdout is not None
             async with asyncio.timeout(TIMEOUT):
                 servers.append((server, int(await server.stdout.readline())))
         ports = ",".join(str(port) for _, port in servers)
         clients = await spawn(
-            "--run-clients", stack, ports, str(args.clients), str(args.rooms), stderr=log.fileno()
+            *("--run-clients", stack, ports, str(args.clients), str(args.rooms)),
+            *("--client-loop", args.client_loop),
+            stderr=log.fileno(),
         )
         exit_stack.push_async_callback(stop_server, clients)
         assert clients.stdin is not None
@@ -283,13 +315,18 @@ async def sweep(stack: str, redis_url: str, args: argparse.Namespace) -> None:
             assert await clients.stdout.readline() == b"ready\n"
         publish = await publisher(stack, redis_url, exit_stack)
         await publish("warm-up", "0")
+        # RedisBroker.publish() returns once the message is queued: one task
+        # keeps up. An emit of python-socketio awaits Redis' answer.
+        concurrency = 32 if stack == "socketio" else 1
         per_room = args.clients // args.rooms
         for rate in args.rates:
             cpu = [cpu_seconds(server.pid) for server, _ in servers]
             client_cpu = cpu_seconds(clients.pid)
             redis_before = await redis_cpu(redis_url)
+            publisher_cpu = time.process_time()
             wall = time.perf_counter()
-            reached = await publish_at(publish, rate, args.duration, args.rooms)
+            reached = await publish_at(publish, rate, args.duration, args.rooms, concurrency)
+            publisher_cpu = time.process_time() - publisher_cpu
             expected = int(rate * args.duration) * per_room
             clients.stdin.write(b"%d\n" % expected)
             async with asyncio.timeout(TIMEOUT):
@@ -310,7 +347,7 @@ async def sweep(stack: str, redis_url: str, args: argparse.Namespace) -> None:
                 f"{samples[-1] / 1e6 if samples else float('nan'):>9.1f}"
                 f"{server_cpu / max(delivered, 1) * 1e6:>12.1f}"
                 f"{redis_used / max(reached * args.duration, 1) * 1e6:>11.1f}"
-                f"{client_cpu / wall * 100:>10.0f}%",
+                f"{client_cpu / wall * 100:>10.0f}%{publisher_cpu / args.duration * 100:>10.0f}%",
                 flush=True,
             )
 
@@ -351,18 +388,19 @@ async def main(args: argparse.Namespace, redis_url: str) -> None:
     if not args.stacks:
         return
     print(
-        f"wskit.pubsub at scale: Python {sys.version.split()[0]}, {SERVERS} server processes, "
-        f"{args.clients} clients in {args.rooms} rooms, {args.duration} s per rate, "
-        f"Redis at {redis_url}\n"
+        f"wskit.pubsub at scale: Python {sys.version.split()[0]}, {SERVERS} server processes "
+        f"on {args.loop}, {args.clients} clients in {args.rooms} rooms and the publisher on "
+        f"{args.client_loop}, {args.duration} s per rate, Redis at {redis_url}\n"
     )
     header = (
         f"{'stack':<14}{'rate':>8}{'published':>10}{'deliveries/s':>14}"
         f"{'delivered/expected':>23}{'p50 ms':>8}{'p99 ms':>9}{'max ms':>9}"
-        f"{'CPU µs/dlv':>12}{'Redis µs':>11}{'clients':>11}"
+        f"{'CPU µs/dlv':>12}{'Redis µs':>11}{'clients':>11}{'publisher':>11}"
     )
     print(header)
     print("-" * len(header))
-    # clients: CPU of the client process, which shares the machine (100% = a core).
+    # clients, publisher: CPU of the client process and of the publishing
+    # one (this one), which share the machine (100% = a core).
     for stack in args.stacks:
         await sweep(stack, redis_url, args)
 
@@ -382,6 +420,13 @@ def cli() -> None:
         help="messages for the publishing figures (0: skip them)",
     )
     parser.add_argument("--log", default=os.devnull, help="where the subprocesses' stderr goes")
+    parser.add_argument("--loop", choices=LOOPS, default=DEFAULT_LOOP, help="the servers' loop")
+    parser.add_argument(
+        "--client-loop",
+        choices=LOOPS,
+        default=DEFAULT_LOOP,
+        help="the loop of the clients and of the publisher",
+    )
     parser.add_argument("--run-server", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--run-clients", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -390,16 +435,15 @@ def cli() -> None:
     if args.run_server:
         stack, redis_url = args.run_server
         if stack == "socketio":
-            asyncio.run(socketio_server(redis_url))
+            run_on(args.loop, socketio_server(redis_url))
         else:
-            asyncio.run(wskit_server(redis_url, 1000 if stack == "wskit+history" else 0))
+            run_on(args.loop, wskit_server(redis_url, 1000 if stack == "wskit+history" else 0))
     elif args.run_clients:
         stack, ports, clients, rooms = args.run_clients
-        asyncio.run(
-            run_clients(stack, [int(port) for port in ports.split(",")], int(clients), int(rooms))
-        )
+        ports_list = [int(port) for port in ports.split(",")]
+        run_on(args.client_loop, run_clients(stack, ports_list, int(clients), int(rooms)))
     else:
-        run_main(main, args)
+        run_main(main, args, args.client_loop)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ import subprocess
 import sys
 import time
 
-from benchmarks.pubsub import raise_file_limit, redis_hub_server
+from benchmarks.pubsub import raise_file_limit, redis_hub_server, run_on
 from tests.pubsub.redis_server import RedisServer
 from wskit.pubsub import RedisBroker
 
@@ -157,6 +157,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rooms", type=int, default=100)
     parser.add_argument("--history", type=int, default=0, help="the broker's history")
     parser.add_argument("--timeout", type=float, default=TIMEOUT, help="seconds for it all")
+    parser.add_argument(
+        "--loop", choices=["asyncio", "uvloop"], default="asyncio", help="the server's event loop"
+    )
     parser.add_argument("--drive", nargs=2, metavar=("PORT", "REDIS_URL"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     raise_file_limit()
@@ -173,13 +176,13 @@ def main(argv: list[str] | None = None) -> None:
         f"--timeout={args.timeout}",
     ]
     with RedisServer() as redis_server:
-        used, deliveries = asyncio.run(
-            serve_hub(redis_server.url, args.history, args.timeout, arguments)
+        used, deliveries = run_on(
+            args.loop, serve_hub(redis_server.url, args.history, args.timeout, arguments)
         )
     print(
         f"hub server: {used / deliveries * 1e6:.2f} us CPU per delivery ({args.count} messages "
         f"in batches of {args.batch}, {deliveries} deliveries, {args.clients} clients in "
-        f"{args.rooms} rooms, history {args.history})"
+        f"{args.rooms} rooms, history {args.history}, {args.loop})"
     )
 
 

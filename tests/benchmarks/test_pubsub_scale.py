@@ -15,6 +15,7 @@ pytest.importorskip("socketio")
 
 
 def test_every_stack_delivers_everything() -> None:
+    # On uvloop when it's installed (the default), on asyncio's loop below.
     result = subprocess.run(
         [
             sys.executable,
@@ -43,3 +44,24 @@ def test_every_stack_delivers_everything() -> None:
         delivered, expected = row[4].split("/")
         assert delivered == expected == {"100": "500", "200": "1,000"}[row[1]]
         assert all(float(figure.rstrip("%")) >= 0 for figure in row[5:])
+
+
+def test_on_asyncios_own_loop() -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.pubsub_scale",
+            *("--stacks", "wskit", "--rates", "200", "--duration", "0.5"),
+            *("--clients", "30", "--rooms", "3", "--publish-messages", "0"),
+            *("--loop", "asyncio", "--client-loop", "asyncio"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    assert "3 server processes on asyncio" in result.stdout
+    assert "the publisher on asyncio" in result.stdout
+    (row,) = [line.split() for line in result.stdout.splitlines() if line.startswith("wskit ")]
+    assert row[4] == "1,000/1,000"

@@ -10,15 +10,19 @@ import pytest
 from benchmarks import harness
 
 
-@pytest.mark.parametrize("history", ["0", "100"])
-def test_a_few_batches(history: str) -> None:
+@pytest.mark.parametrize(
+    ("history", "loop"), [("0", "asyncio"), ("100", "asyncio"), ("0", "uvloop")]
+)
+def test_a_few_batches(history: str, loop: str) -> None:
+    if loop == "uvloop":
+        pytest.importorskip("uvloop")
     result = subprocess.run(
         [
             sys.executable,
             "-m",
             "benchmarks.pubsub_server",
             *("--count", "25", "--batch", "4", "--clients", "12", "--rooms", "5"),
-            *("--history", history, "--timeout", "60"),
+            *("--history", history, "--timeout", "60", "--loop", loop),
         ],
         cwd=harness.ROOT,
         capture_output=True,
@@ -31,4 +35,4 @@ def test_a_few_batches(history: str) -> None:
     assert "us CPU per delivery (25 messages in batches of 4, " in result.stdout
     deliveries = int(result.stdout.split(" deliveries")[0].rsplit(" ", 1)[1])
     assert 50 <= deliveries <= 75
-    assert f"12 clients in 5 rooms, history {history})" in result.stdout
+    assert f"12 clients in 5 rooms, history {history}, {loop})" in result.stdout
