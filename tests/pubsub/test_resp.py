@@ -10,13 +10,25 @@ import pytest
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError, NoScriptError, ResponseError
 
-from wskit.pubsub.resp import ReplyReader, _Incomplete, parse
+from wskit.pubsub.resp import HIREDIS, ReplyReader, _Incomplete, parse
 
 REPLIES = (
     b"*3\r\n$7\r\nmessage\r\n$5\r\nwskit\r\n$0\r\n\r\n"
     b":42\r\n+PONG\r\n$-1\r\n*-1\r\n*0\r\n"
     b"*2\r\n*1\r\n:-1\r\n$5\r\na\r\nbc\r\n"
 )
+
+
+# ReplyReader with each parser: this module's, and hiredis (when installed).
+accelerated = pytest.mark.parametrize(
+    "accelerated",
+    [False, pytest.param(True, marks=pytest.mark.skipif(not HIREDIS, reason="needs hiredis"))],
+)
+
+
+def reader_of(stream: asyncio.StreamReader, accelerated: bool) -> ReplyReader:
+    connection = cast(AbstractConnection, SimpleNamespace(_reader=stream))
+    return ReplyReader(connection, accelerated=accelerated)
 
 
 def parse_all(buffer: bytes) -> list[object]:
@@ -54,14 +66,18 @@ def test_a_message_is_parsed_as_any_array() -> None:
     assert parse_all(b"*3\r\n$8\r\nsmessage\r\n$1\r\nb\r\n$2\r\nxy\r\n") == [
         [b"smessage", b"b", b"xy"]
     ]
-    for end in range(len(message)):
-        with pytest.raises(_Incomplete):
-            parse(message[:end], 0)
+    sharded = b"*3\r\n$8\r\nsmessage\r\n$1\r\nb\r\n$2\r\nxy\r\n"
+    for reply in (message, sharded):
+        for end in range(len(reply)):
+            with pytest.raises(_Incomplete):
+                parse(reply[:end], 0)
 
 
-def test_a_message_without_bulk_strings_breaks_the_connection() -> None:
+@pytest.mark.parametrize("kind", [b"message", b"smessage"])
+def test_a_message_without_bulk_strings_breaks_the_connection(kind: bytes) -> None:
+    # What only the way of its own checks: the general rules take any item.
     with pytest.raises(ConnectionError, match="not a bulk string"):
-        parse(b"*3\r\n$7\r\nmessage\r\n:1\r\n$1\r\nx\r\n", 0)
+        parse(b"*3\r\n$%d\r\n%s\r\n:1\r\n$1\r\nx\r\n" % (len(kind), kind), 0)
 
 
 def test_errors_are_returned_not_raised() -> None:
@@ -76,9 +92,10 @@ def test_what_is_not_resp2_breaks_the_connection() -> None:
         parse(b"%1\r\n", 0)
 
 
-async def test_a_reply_cut_between_reads_is_read_whole() -> None:
+@accelerated
+async def test_a_reply_cut_between_reads_is_read_whole(accelerated: bool) -> None:
     stream = asyncio.StreamReader()
-    reader = ReplyReader(cast(AbstractConnection, SimpleNamespace(_reader=stream)))
+    reader = reader_of(stream, accelerated)
     first = b"*3\r\n$7\r\nmessage\r\n$5\r\nwskit\r\n$0\r\n\r\n"
     stream.feed_data(first + b":42\r\n*2\r\n$3\r\nab")
     assert await reader.read() == [[b"message", b"wskit", b""], 42]
@@ -91,4 +108,35 @@ async def test_a_reply_cut_between_reads_is_read_whole() -> None:
     assert await reader.read(timeout=0.01) == []  # nothing more came
     stream.feed_eof()
     with pytest.raises(ConnectionError, match="closed"):
+        await reader.read()
+
+
+@accelerated
+@pytest.mark.parametrize("cut", range(1, 40, 3))
+async def test_the_reader_agrees_with_parse(accelerated: bool, cut: int) -> None:
+    # Whichever parser reads them, the replies are what parse() makes of
+    # them, errors included, however the reads cut them.
+    replies = (
+        REPLIES
+        + b"*3\r\n$8\r\nsmessage\r\n$1\r\nb\r\n$-1\r\n"
+        + b"-ERR wrong\r\n*2\r\n-NOSCRIPT No matching script\r\n:7\r\n"
+    )
+    expected = parse_all(replies)
+    stream = asyncio.StreamReader()
+    reader = reader_of(stream, accelerated)
+    read: list[object] = []
+    for start in range(0, len(replies), cut):
+        stream.feed_data(replies[start : start + cut])
+        read += await reader.read()
+    assert [type(reply) for reply in read] == [type(reply) for reply in expected]
+    assert type(cast(list[object], read[-1])[0]) is NoScriptError
+    assert repr(read) == repr(expected)
+
+
+@accelerated
+async def test_what_the_reader_cant_parse_breaks_the_connection(accelerated: bool) -> None:
+    stream = asyncio.StreamReader()
+    reader = reader_of(stream, accelerated)
+    stream.feed_data(b"?1\r\n")
+    with pytest.raises(ConnectionError):
         await reader.read()
