@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import pathlib
+import ssl
+from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import cast
 
@@ -10,7 +14,7 @@ import pytest
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError, NoScriptError, ResponseError
 
-from wskit.pubsub.resp import HIREDIS, ReplyReader, _Incomplete, parse
+from wskit.pubsub.resp import HIREDIS, ReplyReader, ReplyTap, _Incomplete, parse
 
 REPLIES = (
     b"*3\r\n$7\r\nmessage\r\n$5\r\nwskit\r\n$0\r\n\r\n"
@@ -140,3 +144,80 @@ async def test_what_the_reader_cant_parse_breaks_the_connection(accelerated: boo
     stream.feed_data(b"?1\r\n")
     with pytest.raises(ConnectionError):
         await reader.read()
+
+
+CERTIFICATE = str(pathlib.Path(__file__).parents[2] / "examples" / "localhost.pem")
+
+
+@contextlib.asynccontextmanager
+async def connected(
+    tls: bool,
+) -> AsyncIterator[tuple[AbstractConnection, asyncio.StreamReader, asyncio.StreamWriter]]:
+    """Yield a connection as redis-py keeps it (its stream, its writer), and its peer's writer."""
+    peers: asyncio.Queue[asyncio.StreamWriter] = asyncio.Queue()
+
+    async def serve(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await peers.put(writer)
+
+    server_context = client_context = None
+    if tls:
+        server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        server_context.load_cert_chain(CERTIFICATE)
+        client_context = ssl.create_default_context(cafile=CERTIFICATE)
+    server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=server_context)
+    async with server:
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1", port, ssl=client_context, server_hostname="localhost" if tls else None
+        )
+        async with asyncio.timeout(5):
+            peer = await peers.get()
+        try:
+            yield (
+                cast(AbstractConnection, SimpleNamespace(_reader=reader, _writer=writer)),
+                reader,
+                peer,
+            )
+        finally:
+            writer.close()
+            peer.close()
+
+
+@accelerated
+@pytest.mark.parametrize("tls", [False, True])
+async def test_a_tap_hands_over_every_reply_as_it_arrives(accelerated: bool, tls: bool) -> None:
+    async with connected(tls) as (connection, reader, peer), asyncio.timeout(5):
+        # Replies that reached the stream before the tap come first.
+        peer.write(b":1\r\n*2\r\n:2")
+        while not reader._buffer:  # type: ignore[attr-defined]  # asyncio's, unannotated
+            await asyncio.sleep(0)
+        handed: list[list[object]] = []
+        tap = ReplyTap(connection, handed.append, accelerated=accelerated)
+        assert handed == [[1]]
+        assert tap.reads == 1
+        # The rest is handed over in the transport's callback, what a read completes.
+        peer.write(b"\r\n+OK\r\n")
+        await tap.wait(reply=True)
+        assert handed == [[1], [[2, b"OK"]]]
+        assert tap.reads == 2
+        # The end of the connection ends the tap.
+        peer.close()
+        with pytest.raises(ConnectionError, match=r"closed|lost"):
+            await tap.wait()
+        with pytest.raises(ConnectionError, match=r"closed|lost"):
+            await tap.wait()
+
+
+async def test_what_the_handler_of_a_tap_raises_ends_it() -> None:
+    def fail(replies: list[object]) -> None:
+        raise RuntimeError(f"can't handle {replies}")
+
+    async with connected(False) as (connection, _, peer), asyncio.timeout(5):
+        tap = ReplyTap(connection, fail)
+        waiting = asyncio.ensure_future(tap.wait())
+        peer.write(b":1\r\n")
+        with pytest.raises(RuntimeError, match=r"can't handle \[1\]"):
+            await waiting
+        peer.write(b":2\r\n")  # handed to nobody: the tap is over
+        with pytest.raises(RuntimeError, match=r"can't handle \[1\]"):
+            await tap.wait()

@@ -45,7 +45,7 @@ from .broker import Broker
 from .exceptions import BrokerClosed, BrokerUnavailable, PubSubError
 from .history import Position, Recovery
 from .pipeline import Lane, pack
-from .resp import ReplyReader
+from .resp import ReplyTap
 
 __all__ = ["RedisBroker"]
 
@@ -369,20 +369,26 @@ class RedisBroker(Broker):
             self._link_up()
 
     async def _listen(self, connection: AbstractConnection) -> None:
-        """Read until the link fails (by raising) or the broker closes.
+        """Handle replies until the link fails (by raising).
 
-        After ``ping_interval`` without a reply, send a PING; without a
-        reply ``ping_timeout`` after that, the link is dead. A busy link
-        doesn't move its deadline at each read: the deadline is checked when
-        it passes, so that one timer serves a whole ``ping_interval``, not
-        one per read.
+        The replies are handled as they arrive, in the transport's callback
+        (:class:`~wskit.pubsub.resp.ReplyTap`): no task wakes per read.
+        This task only watches the link. After ``ping_interval`` without a
+        reply, it sends a PING; without a reply ``ping_timeout`` after
+        that, the link is dead. A busy link doesn't move the deadline at
+        each read: the deadline is checked when it passes, so that one timer
+        serves a whole ``ping_interval``; a reply to a PING wakes the task,
+        which sets the next one at once.
         """
         loop = asyncio.get_running_loop()
         last_heard = loop.time()
+        reads = 0  # the tap's reads when last_heard was set
         ping_sent: float | None = None
-        reader = ReplyReader(connection)
+        tap = ReplyTap(connection, self._handle_all)
         while not self.closed:
             now = loop.time()
+            if tap.reads != reads:
+                reads, last_heard, ping_sent = tap.reads, now, None
             if ping_sent is None:
                 deadline = last_heard + self.ping_interval
                 if deadline <= now:
@@ -397,17 +403,13 @@ class RedisBroker(Broker):
                     raise TimeoutError(f"no answer to PING within {self.ping_timeout} s")
             try:
                 async with asyncio.timeout_at(deadline):
-                    while not self.closed:
-                        responses = await reader.read()
-                        if responses:
-                            last_heard = loop.time()
-                            for response in responses:
-                                self._handle(response)
-                            if ping_sent is not None:
-                                ping_sent = None
-                                break  # the deadline was the PING's: set the next one
+                    await tap.wait(reply=ping_sent is not None)
             except TimeoutError:
                 pass  # the deadline passed: was it met?
+
+    def _handle_all(self, responses: list[Any]) -> None:
+        for response in responses:
+            self._handle(response)
 
     def _handle(self, response: Any) -> None:
         """Process one reply on the link: a message, a confirmation or a pong."""

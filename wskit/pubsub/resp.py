@@ -15,7 +15,8 @@ reference it must agree with.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError, NoScriptError, ResponseError
@@ -27,7 +28,7 @@ except ImportError:  # pragma: no cover (installed with the test extra)
 else:
     HIREDIS = True
 
-__all__ = ["HIREDIS", "ReplyReader", "parse"]
+__all__ = ["HIREDIS", "ReplyReader", "ReplyTap", "parse"]
 
 READ_SIZE = 2**16
 
@@ -114,23 +115,11 @@ def _bulk(buffer: bytes, position: int) -> tuple[bytes | None, int]:
     return buffer[end + 2 : stop], stop + 2
 
 
-class ReplyReader:
-    """Reads the replies of a redis-py connection, all that one read brings.
+class _Replies:
+    """Parses the bytes of a connection as they come: every reply they complete."""
 
-    Args:
-        connection: A connected redis-py connection, whose replies so far
-            were all read.
-        accelerated: Parse with hiredis; by default, when it's installed.
-            Redis speaks RESP2 here, which both parsers read alike;
-            hiredis would read RESP3 too, where :func:`parse` fails.
-    """
-
-    def __init__(self, connection: AbstractConnection, *, accelerated: bool = HIREDIS) -> None:
-        stream = connection._reader  # where redis-py keeps the stream
-        if stream is None:
-            raise ConnectionError("not connected")
-        self._stream: asyncio.StreamReader = stream
-        # The start of a reply that the last read cut.
+    def __init__(self, accelerated: bool) -> None:
+        # The start of a reply that the last bytes cut.
         self._rest = b""
         self._hiredis = (
             hiredis.Reader(protocolError=ConnectionError, replyError=_error)
@@ -138,24 +127,12 @@ class ReplyReader:
             else None
         )
 
-    async def read(self, timeout: float | None = None) -> list[Any]:
-        """Wait for replies; return those complete, in order.
-
-        Returns an empty list if ``timeout`` passes first.
+    def feed(self, data: bytes) -> list[Any]:
+        """Return the replies complete with ``data``, in order.
 
         Raises:
-            ConnectionError: The connection was closed, or isn't RESP2.
+            ConnectionError: This isn't RESP2.
         """
-        if timeout is None:  # spared a timer: a busy reader reads often
-            data = await self._stream.read(READ_SIZE)
-        else:
-            try:
-                async with asyncio.timeout(timeout):
-                    data = await self._stream.read(READ_SIZE)
-            except TimeoutError:
-                return []
-        if not data:
-            raise ConnectionError("Connection closed by server.")
         if self._hiredis is not None:
             # It keeps the start of a reply that a read cut, and says False
             # until the reply is whole.
@@ -176,3 +153,145 @@ class ReplyReader:
             pass
         self._rest = buffer[position:]
         return replies
+
+
+class ReplyReader:
+    """Reads the replies of a redis-py connection, all that one read brings.
+
+    Args:
+        connection: A connected redis-py connection, whose replies so far
+            were all read.
+        accelerated: Parse with hiredis; by default, when it's installed.
+            Redis speaks RESP2 here, which both parsers read alike;
+            hiredis would read RESP3 too, where :func:`parse` fails.
+    """
+
+    def __init__(self, connection: AbstractConnection, *, accelerated: bool = HIREDIS) -> None:
+        stream = connection._reader  # where redis-py keeps the stream
+        if stream is None:
+            raise ConnectionError("not connected")
+        self._stream: asyncio.StreamReader = stream
+        self._replies = _Replies(accelerated)
+
+    async def read(self, timeout: float | None = None) -> list[Any]:
+        """Wait for replies; return those complete, in order.
+
+        Returns an empty list if ``timeout`` passes first.
+
+        Raises:
+            ConnectionError: The connection was closed, or isn't RESP2.
+        """
+        if timeout is None:  # spared a timer: a busy reader reads often
+            data = await self._stream.read(READ_SIZE)
+        else:
+            try:
+                async with asyncio.timeout(timeout):
+                    data = await self._stream.read(READ_SIZE)
+            except TimeoutError:
+                return []
+        if not data:
+            raise ConnectionError("Connection closed by server.")
+        return self._replies.feed(data)
+
+
+class ReplyTap(asyncio.Protocol):
+    """Hands the replies of a redis-py connection to a callback as they arrive.
+
+    A link that only listens needn't wake a task per read, as
+    :class:`ReplyReader` does: the tap stands in for the stream's protocol
+    on the transport and parses each read where it lands. Everything but
+    the bytes received still reaches that protocol (flow control, the end of
+    the connection), so that redis-py's writes behave as before.
+
+    Args:
+        connection: A connected redis-py connection, whose replies so far
+            were all read.
+        handle: Called with the replies each read completes; what it raises
+            ends the tap, as the loss of the connection does.
+        accelerated: As for :class:`ReplyReader`.
+    """
+
+    def __init__(
+        self,
+        connection: AbstractConnection,
+        handle: Callable[[list[Any]], None],
+        *,
+        accelerated: bool = HIREDIS,
+    ) -> None:
+        stream, writer = connection._reader, connection._writer
+        if stream is None or writer is None:
+            raise ConnectionError("not connected")
+        self._handle = handle
+        self._replies = _Replies(accelerated)
+        # Reads that brought replies, so far: whoever waits for an answer
+        # compares them.
+        self.reads = 0
+        self._error: BaseException | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._wake_on_reply = False
+        transport = cast("asyncio.Transport", writer.transport)
+        self._protocol = cast("asyncio.Protocol", transport.get_protocol())
+        # What the stream holds already comes first (redis-py reads its
+        # buffer too); then the transport feeds the tap.
+        buffer: bytearray = stream._buffer  # type: ignore[attr-defined]  # asyncio's, unannotated
+        held = bytes(buffer)
+        buffer.clear()
+        transport.set_protocol(self)
+        if held:
+            self.data_received(held)
+        if stream.exception() is not None or stream.at_eof():
+            self._end(ConnectionError("Connection closed by server."))
+        elif not transport.is_reading() and not transport.is_closing():
+            transport.resume_reading()  # the stream had paused it, full
+
+    def data_received(self, data: bytes) -> None:
+        if self._error is not None:
+            return
+        try:
+            replies = self._replies.feed(data)
+            if replies:
+                self.reads += 1
+                self._handle(replies)
+        except Exception as exc:  # it ends the tap; wait() raises it
+            self._end(exc)
+            return
+        waiter = self._waiter
+        if self._wake_on_reply and waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def eof_received(self) -> bool | None:
+        self._end(ConnectionError("Connection closed by server."))
+        return self._protocol.eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._end(ConnectionError(f"Connection lost: {exc}" if exc else "Connection lost."))
+        self._protocol.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self._protocol.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._protocol.resume_writing()
+
+    async def wait(self, *, reply: bool = False) -> None:
+        """Wait until the tap ends (by raising) or, with ``reply``, until a read brings replies.
+
+        Raises:
+            ConnectionError: The connection was closed, or isn't RESP2.
+            Exception: What ``handle`` raised.
+        """
+        if self._error is not None:
+            raise self._error
+        self._waiter = waiter = asyncio.get_running_loop().create_future()
+        self._wake_on_reply = reply
+        try:
+            await waiter
+        finally:
+            self._waiter = None
+
+    def _end(self, error: BaseException) -> None:
+        if self._error is None:
+            self._error = error
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(self._error)
