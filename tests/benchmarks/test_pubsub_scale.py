@@ -14,22 +14,22 @@ import pytest
 pytest.importorskip("socketio")
 
 
-def test_every_stack_delivers_everything() -> None:
-    # On uvloop when it's installed (the default), on asyncio's loop below.
+def run(*arguments: str) -> list[str]:
+    """Run the benchmark on 30 clients in 3 rooms; return the lines it printed."""
+    command = [sys.executable, "-m", "benchmarks.pubsub_scale", "--clients", "30", "--rooms", "3"]
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.pubsub_scale",
-            *("--rates", "100", "200", "--duration", "0.5", "--clients", "30", "--rooms", "3"),
-            *("--publish-messages", "2000"),
-        ],
+        [*command, *arguments],
         capture_output=True,
         text=True,
         timeout=300,
         check=True,
     )
-    lines = result.stdout.splitlines()
+    return result.stdout.splitlines()
+
+
+def test_every_stack_delivers_everything() -> None:
+    # On uvloop when it's installed (the default), on asyncio's loop below.
+    lines = run("--rates", "100", "200", "--duration", "0.5", "--publish-messages", "2000")
     # Publishing: with and without history, nothing failed, nothing lost.
     publishing = [line.split() for line in lines if line.startswith(("0 ", "1000 "))]
     assert [(row[0], row[3], row[4]) for row in publishing] == [
@@ -47,21 +47,11 @@ def test_every_stack_delivers_everything() -> None:
 
 
 def test_on_asyncios_own_loop() -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.pubsub_scale",
-            *("--stacks", "wskit", "--rates", "200", "--duration", "0.5"),
-            *("--clients", "30", "--rooms", "3", "--publish-messages", "0"),
-            *("--loop", "asyncio", "--client-loop", "asyncio"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
+    lines = run(
+        *("--stacks", "wskit", "--rates", "200", "--duration", "0.5", "--publish-messages", "0"),
+        *("--loop", "asyncio", "--client-loop", "asyncio"),
     )
-    assert "3 server processes on asyncio" in result.stdout
-    assert "the publisher on asyncio" in result.stdout
-    (row,) = [line.split() for line in result.stdout.splitlines() if line.startswith("wskit ")]
+    assert "3 server processes on asyncio" in lines[0]
+    assert "the publisher on asyncio" in lines[0]
+    (row,) = [line.split() for line in lines if line.startswith("wskit ")]
     assert row[4] == "1,000/1,000"
