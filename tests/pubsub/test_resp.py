@@ -185,7 +185,19 @@ async def connected(
 
 @accelerated
 @pytest.mark.parametrize("tls", [False, True])
-async def test_a_tap_hands_over_every_reply_as_it_arrives(accelerated: bool, tls: bool) -> None:
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_a_tap_hands_over_every_reply_as_it_arrives(
+    accelerated: bool, tls: bool, loop: str
+) -> None:
+    # On uvloop too: its transports, which the hub's servers run on, swap protocols their own way.
+    if loop == "uvloop":
+        uvloop = pytest.importorskip("uvloop")
+        uvloop.run(hand_over(accelerated, tls))
+    else:
+        asyncio.run(hand_over(accelerated, tls))
+
+
+async def hand_over(accelerated: bool, tls: bool) -> None:
     async with connected(tls) as (connection, reader, peer), asyncio.timeout(5):
         # Replies that reached the stream before the tap come first.
         peer.write(b":1\r\n*2\r\n:2")
