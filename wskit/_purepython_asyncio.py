@@ -1,5 +1,6 @@
 """Pure-Python twins of the asyncio pieces of the C accelerator: ``Waiter``,
-``Receiving``, ``MessageIterator`` (``_speedups_waiter.c``, ``_speedups_receive.c``).
+``Receiving``, ``MessageIterator``, ``ReadPath`` (``_speedups_waiter.c``,
+``_speedups_receive.c``, ``_speedups_read.c``).
 
 Part of :mod:`wskit._purepython`, which exports them; kept apart for its size.
 """
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 
     from .frames import Frame
 
-__all__ = ["MessageIterator", "Receiving", "Waiter"]
+__all__ = ["MessageIterator", "ReadPath", "Receiving", "Waiter"]
 
 
 @functools.cache
@@ -238,3 +239,51 @@ class MessageIterator:
 
     def __anext__(self) -> Receiving:
         return Receiving(self._assembler, None, self._general)
+
+
+class ReadPath:
+    """The base of an asyncio connection that receives what its transport reads.
+
+    The event loop calls :meth:`get_buffer` and :meth:`buffer_updated` on
+    every read. The connection provides ``protocol`` (the core),
+    ``read_buffer``, ``recv_messages`` (its ``Assembler``),
+    ``writing_paused``, ``sent_since_read`` and ``_receive_rest(nbytes,
+    taken)``, the general path for what the core's ``receive_messages()``
+    leaves of a read.
+    """
+
+    __slots__ = ()
+
+    def get_buffer(self, sizehint: int) -> Any:
+        """The buffer to read into: the read buffer, or the long payload's window."""
+        connection: Any = self
+        payload = connection.protocol.incoming_payload
+        if payload is None:
+            return connection.read_buffer
+        # The rest of a long frame goes straight into its payload.
+        return payload.window()
+
+    def buffer_updated(self, nbytes: int) -> None:
+        """Receive the ``nbytes`` read into the buffer.
+
+        Whole messages go to the queue, and the reader resumes; the rest goes
+        through ``_receive_rest(nbytes, taken)``.
+        """
+        connection: Any = self
+        protocol = connection.protocol
+        ready = protocol.incoming_payload is None
+        connection.sent_since_read = False
+        taken = 0
+        # When writing is paused, the general path may have a burst to write
+        # first (see _send_answers).
+        if ready and not connection.writing_paused:
+            assembler = connection.recv_messages
+            taken = protocol.receive_messages(connection.read_buffer[:nbytes], assembler.queue)
+            if taken == nbytes and taken > 0:
+                # Frames are queued: wake the reader, as the assembler's wake().
+                waiter = assembler.waiter
+                if waiter is not None:
+                    assembler.waiter = None
+                    waiter.wake()
+                return
+        connection._receive_rest(nbytes, taken)

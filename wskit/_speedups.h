@@ -61,6 +61,23 @@ PyObject *wskit_message_frame(unsigned char opcode, PyObject *payload);
 /* _speedups_frames.c: a frame of data's bytes, masked or not (see build_frame). */
 PyObject *wskit_build_frame(unsigned char first, Py_buffer *data, int mask);
 
+/* _speedups_receive.c: an attribute of an object, such as the assembler, its
+ * queue or a frame. Those are slots (__slots__): read and written in place,
+ * at the offset their type gives, found once per type (and again if the type
+ * changes), they cost a few instructions rather than a lookup by name;
+ * anything else goes by name. wskit_field_get() returns a new reference;
+ * wskit_field_is_true() 1 or 0; all return NULL or -1 with an exception set. */
+typedef struct {
+    PyObject *name;
+    PyTypeObject *type;  /* a strong reference, so that its address stays its own */
+    unsigned int version;
+    Py_ssize_t offset;   /* -1: not a slot */
+} Field;
+int wskit_field_init(Field *field, const char *name);
+PyObject *wskit_field_get(PyObject *obj, Field *field);
+int wskit_field_is_true(PyObject *obj, Field *field);
+int wskit_field_set(PyObject *obj, Field *field, PyObject *value);
+
 /* _speedups_waiter.c: a new Waiter of an event loop. */
 PyObject *wskit_waiter_new(PyObject *loop);
 
@@ -74,6 +91,7 @@ int wskit_waiter_init(PyObject *module);
 int wskit_http_init(PyObject *module);
 int wskit_messages_init(PyObject *module);
 int wskit_receive_init(PyObject *module);
+int wskit_read_init(PyObject *module);
 
 #if defined(__GNUC__)
 #pragma GCC visibility pop
