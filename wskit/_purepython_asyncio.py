@@ -254,14 +254,12 @@ class ReadPath:
 
     __slots__ = ()
 
-    def get_buffer(self, sizehint: int) -> Any:
+    def get_buffer(self, sizehint: int) -> memoryview:
         """The buffer to read into: the read buffer, or the long payload's window."""
         connection: Any = self
         payload = connection.protocol.incoming_payload
-        if payload is None:
-            return connection.read_buffer
-        # The rest of a long frame goes straight into its payload.
-        return payload.window()
+        buffer: memoryview = connection.read_buffer if payload is None else payload.window()
+        return buffer
 
     def buffer_updated(self, nbytes: int) -> None:
         """Receive the ``nbytes`` read into the buffer.

@@ -121,7 +121,8 @@ class Connection(
     """
 
     # Settings and the closing handshake's state: out of the instance dict
-    # (see ConnectionAttributes).
+    # (see ConnectionAttributes); and what ReadPath reads in place, in C, on
+    # every read.
     __slots__ = (
         "answers_size",
         "close_timeout",
@@ -132,12 +133,11 @@ class Connection(
         "keepalive_timer",
         "ping_interval",
         "ping_timeout",
-        "recv_exc",
-        "write_limit",
-        # Read in place by ReadPath in C, on every read.
         "read_buffer",
+        "recv_exc",
         "recv_messages",
         "sent_since_read",
+        "write_limit",
         "writing_paused",
     )
 

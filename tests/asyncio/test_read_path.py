@@ -1,0 +1,176 @@
+"""ReadPath, what asyncio calls on every read, in C and in Python: held equal.
+
+Each scenario feeds reads to a connection through ``get_buffer()`` and
+``buffer_updated()``, as a transport does, once with each twin, and compares
+everything observable: the frames queued, the core's counters and state,
+what was written back, reading paused, and which reads skipped the core's
+``receive_data()`` (the fast path only takes what the general rules accept).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from wskit import _purepython_asyncio
+from wskit.asyncio.connection import Connection
+from wskit.frames import BINARY, CONT, PING, PONG, TEXT, Frame
+from wskit.server import ServerProtocol
+from wskit.states import CLOSING, OPEN
+
+try:
+    from wskit import _speedups
+except ImportError:  # pragma: no cover - the extension is built in CI and here
+    _speedups = None  # type: ignore[assignment]
+
+TWINS: dict[str, type] = {"python": _purepython_asyncio.ReadPath}
+if _speedups is not None:  # pragma: no branch
+    TWINS["c"] = _speedups.ReadPath
+
+
+class Transport(asyncio.Transport):
+    """Records what the connection writes and whether it reads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written = bytearray()
+        self.reading = True
+
+    def write(self, data: Any) -> None:
+        self.written += data
+
+    def writelines(self, data: Any) -> None:
+        for chunk in data:
+            self.write(chunk)
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        pass
+
+    def pause_reading(self) -> None:
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        self.reading = True
+
+    def is_closing(self) -> bool:
+        return False
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        self.written += b"<EOF>"
+
+    def close(self) -> None:
+        self.written += b"<closed>"
+
+
+def frame(opcode: Any, data: bytes, *, fin: bool = True) -> bytes:
+    return Frame(opcode, data, fin).serialize(mask=True)
+
+
+MESSAGES = frame(TEXT, b"hello") + frame(BINARY, b"\x00" * 100)
+LONG = frame(BINARY, bytes(range(256)) * 400)  # 100 KiB: received in place
+
+# Each scenario: the reads, connection options, and what to do before reading.
+SCENARIOS: dict[str, tuple[list[bytes], dict[str, Any], Callable[[Connection], Any] | None]] = {
+    "whole messages": ([MESSAGES, frame(TEXT, b"again")], {}, None),
+    "empty message": ([frame(BINARY, b"")], {}, None),
+    "partial header": ([MESSAGES[:1], MESSAGES[1:]], {}, None),
+    "partial payload": ([MESSAGES[:9], MESSAGES[9:]], {}, None),
+    "whole then partial": ([MESSAGES + MESSAGES[:3], MESSAGES[3:]], {}, None),
+    "ping among messages": ([frame(TEXT, b"a") + frame(PING, b"p") + frame(TEXT, b"b")], {}, None),
+    "fragments": ([frame(TEXT, b"fra", fin=False) + frame(CONT, b"gment")], {}, None),
+    "queue full": ([MESSAGES * 4], {"max_queue": 3}, None),
+    "writing paused": ([MESSAGES], {}, Connection.pause_writing),
+    "too big": ([MESSAGES, frame(BINARY, b"x" * 200)], {"max_size": 150}, None),
+    "invalid UTF-8": ([frame(TEXT, b"\xff") + MESSAGES], {}, None),
+    "long payload": ([LONG[:20000], LONG[20000:60000], LONG[60000:] + MESSAGES], {}, None),
+    "not open": ([MESSAGES], {}, lambda connection: setattr(connection.protocol, "state", CLOSING)),
+}
+
+
+def run(twin: type, reads: list[bytes], options: dict[str, Any], prepare: Any) -> Any:
+    """Feed ``reads`` to a connection with ``twin`` as its ReadPath; return what is observable."""
+    # Connection's own, or the other twin ahead of it.
+    cls = Connection if twin in Connection.__mro__ else type("Tested", (twin, Connection), {})
+
+    async def main() -> Any:
+        max_size = options.pop("max_size", 2**20)
+        protocol = ServerProtocol(state=OPEN, max_size=max_size)
+        connection = cls(protocol, **options)
+        transport = Transport()
+        connection.connection_made(transport)
+        if prepare is not None:
+            prepare(connection)
+        general: list[int] = []
+        receive_data = protocol.receive_data
+
+        def recording(data: Any) -> None:
+            general.append(len(data))
+            receive_data(data)
+
+        protocol.receive_data = recording  # type: ignore[method-assign]
+        woken: list[int] = []
+
+        class Waiter:  # the reader's, recording when it is woken
+            def wake(self) -> None:
+                woken.append(len(general))
+
+        for read in reads:
+            connection.recv_messages.waiter = Waiter()
+            rest = read
+            while rest:
+                buffer = connection.get_buffer(-1)
+                size = min(len(buffer), len(rest))
+                buffer[:size] = rest[:size]
+                connection.buffer_updated(size)
+                rest = rest[size:]
+        connection.transport = Transport()  # what closing writes, apart
+        queued = [(f.opcode, bytes(f.data), f.fin) for f in connection.recv_messages.queue.frames]
+        return (
+            queued,
+            general,
+            woken,
+            protocol.state,
+            protocol.bytes_received,
+            protocol.frames_received,
+            protocol.held_failure,
+            bytes(transport.written),
+            transport.reading,
+            connection.sent_since_read,
+        )
+
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_twins_agree(scenario: str) -> None:
+    reads, options, prepare = SCENARIOS[scenario]
+    results = {name: run(twin, reads, dict(options), prepare) for name, twin in TWINS.items()}
+    assert len(set(map(repr, results.values()))) == 1, results
+
+
+def test_whole_messages_skip_the_core() -> None:
+    for twin in TWINS.values():
+        queued, general, *_ = run(twin, [MESSAGES], {}, None)
+        assert queued == [(TEXT, b"hello", True), (BINARY, b"\x00" * 100, True)]
+        assert general == []
+
+
+def test_what_the_fast_path_leaves_reaches_the_core() -> None:
+    for twin in TWINS.values():
+        # The ping and what follows it: 7 bytes of ping, 7 of "b".
+        queued, general, woken, *_, written, _, _ = run(
+            twin, *SCENARIOS["ping among messages"][:2], None
+        )
+        assert [data for _, data, _ in queued] == [b"a", b"b"]
+        assert general == [14]
+        assert woken == [1]  # once the core has seen the rest
+        assert written == Frame(PONG, b"p").serialize(mask=False)
