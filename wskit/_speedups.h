@@ -61,6 +61,13 @@ PyObject *wskit_message_frame(unsigned char opcode, PyObject *payload);
 /* _speedups_frames.c: a frame of data's bytes, masked or not (see build_frame). */
 PyObject *wskit_build_frame(unsigned char first, Py_buffer *data, int mask);
 
+/* _speedups_messages.c: where a type's instances hold the attribute `name`
+ * if it is a slot of an object, else -1; the frame of a whole message to
+ * send, counted, or None for the general path (see send_message). */
+Py_ssize_t wskit_slot_offset(PyTypeObject *type, PyObject *name);
+PyObject *wskit_message_frame_to_send(PyObject *protocol, PyObject *message, PyObject *text,
+                                      int mask, Py_ssize_t max_length, PyObject *extension);
+
 /* _speedups_waiter.c: a new Waiter of an event loop. */
 PyObject *wskit_waiter_new(PyObject *loop);
 
@@ -74,6 +81,7 @@ int wskit_waiter_init(PyObject *module);
 int wskit_http_init(PyObject *module);
 int wskit_messages_init(PyObject *module);
 int wskit_receive_init(PyObject *module);
+int wskit_send_init(PyObject *module);
 
 #if defined(__GNUC__)
 #pragma GCC visibility pop

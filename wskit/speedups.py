@@ -20,6 +20,7 @@ Exports:
     Waiter: What ``recv()`` awaits in asyncio, resumed in the callback that wakes it.
     Receiving: One await of ``recv()``'s next message in asyncio, without a coroutine.
     MessageIterator: ``async for`` over an asyncio connection's messages, with ``Receiving``.
+    write_message: What ``send()`` of a whole message does in asyncio, in one call.
     split_request: Split a handshake request's head that needs no further check.
     split_response: The same for a 101 response.
     IMPLEMENTATION: ``"c"`` or ``"python"``.
@@ -43,7 +44,7 @@ from ._purepython import (
     split_request,
     split_response,
 )
-from ._purepython_asyncio import MessageIterator, Receiving, Waiter
+from ._purepython_asyncio import MessageIterator, Receiving, Waiter, write_message
 from ._purepython_messages import receive_messages, send_message
 
 __all__ = [
@@ -62,6 +63,7 @@ __all__ = [
     "send_message",
     "split_request",
     "split_response",
+    "write_message",
 ]
 
 IMPLEMENTATION: Literal["c", "python"] = "python"
@@ -83,6 +85,7 @@ if not os.environ.get("WSKIT_NO_SPEEDUPS"):
             send_message,
             split_request,
             split_response,
+            write_message,
         )
     except ImportError:  # not built: no compiler, or a pure-Python install
         pass
