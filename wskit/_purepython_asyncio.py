@@ -241,7 +241,9 @@ class MessageIterator:
         return Receiving(self._assembler, None, self._general)
 
 
-def write_message(connection: Any, message: Any, text: bool | None, compress: bool | None) -> bool | None:
+def write_message(
+    connection: Any, message: Any, text: bool | None, compress: bool | None
+) -> bool | None:
     """Send a whole message on an asyncio connection, if nothing is in the way.
 
     For ``Connection.send()``: when no fragmented message is being sent and

@@ -118,19 +118,30 @@ class Connection(
     """
 
     # Settings and the closing handshake's state: out of the instance dict
-    # (see ConnectionAttributes).
+    # (see ConnectionAttributes). So is what the C write_message() reads and
+    # writes on every send() (protocol, transport, loop, the burst's state,
+    # writing_paused...): in place rather than by name (see _speedups_send.c).
     __slots__ = (
         "answers_size",
+        "burst",
+        "burst_limit",
+        "burst_size",
         "close_timeout",
         "close_timer",
         "connection_lost_waiter",
+        "fragmented_send_waiter",
         "handshake_waiter",
         "keepalive_task",
         "keepalive_timer",
+        "loop",
         "ping_interval",
         "ping_timeout",
+        "protocol",
         "recv_exc",
+        "sent_since_read",
+        "transport",
         "write_limit",
+        "writing_paused",
     )
 
     def __init__(
