@@ -1,6 +1,7 @@
 """Pure-Python twins of the asyncio pieces of the C accelerator: ``Waiter``,
-``Receiving``, ``MessageIterator``, ``ReadPath`` (``_speedups_waiter.c``,
-``_speedups_receive.c``, ``_speedups_read.c``).
+``Receiving``, ``MessageIterator``, ``ReadPath``, ``write_message``
+(``_speedups_waiter.c``, ``_speedups_receive.c``, ``_speedups_read.c``,
+``_speedups_send.c``).
 
 Part of :mod:`wskit._purepython`, which exports them; kept apart for its size.
 """
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 
     from .frames import Frame
 
-__all__ = ["MessageIterator", "ReadPath", "Receiving", "Waiter"]
+__all__ = ["MessageIterator", "ReadPath", "Receiving", "Waiter", "write_message"]
 
 
 @functools.cache
@@ -285,3 +286,27 @@ class ReadPath:
                     waiter.wake()
                 return
         connection._receive_rest(nbytes, taken)
+def write_message(
+    connection: Any, message: Any, text: bool | None, compress: bool | None
+) -> bool | None:
+    """Send a whole message on an asyncio connection, if nothing is in the way.
+
+    For ``Connection.send()``: when no fragmented message is being sent and
+    the core's ``Protocol.send_message()`` builds the frame of ``message``
+    (:class:`str` or bytes-like; ``text`` and ``compress`` as ``send()``
+    takes them), the frame is written as ``Connection._write_frame()``
+    writes it: joined to a burst, or to the transport.
+
+    Returns:
+        :obj:`True` once the frame is written; :obj:`False` once it is
+        written and writing is paused (``send()`` waits for the buffer to
+        drain); :obj:`None` when nothing was done and the general path must
+        send the message (or raise what is wrong with it).
+    """
+    if connection.fragmented_send_waiter is not None:
+        return None
+    frame = connection.protocol.send_message(message, text, compress)
+    if frame is None:
+        return None
+    connection._write_frame(frame)
+    return not connection.writing_paused

@@ -16,6 +16,9 @@
  *   plain or compressed (permessage-deflate), from the bytes to the queue
  *   that recv() reads, and send_message(protocol, message, text, ...), a
  *   whole message to its frame, compressed or not, each in one call.
+ * - _speedups_send.c: write_message(connection, message, text, compress),
+ *   what send() of a whole message does in wskit.asyncio, in one call: the
+ *   core's checks, the frame, and the write (or the burst it joins).
  * - _speedups_receive.c: Receiving and MessageIterator, what `await recv()`
  *   and `async for` await in wskit.asyncio: a whole message taken from the
  *   queue, or a Waiter awaited, without a coroutine per call.
@@ -58,7 +61,7 @@ PyInit__speedups(void)
         || wskit_frames_init(module) < 0 || wskit_payload_init(module) < 0
         || wskit_waiter_init(module) < 0 || wskit_http_init(module) < 0
         || wskit_messages_init(module) < 0 || wskit_receive_init(module) < 0
-        || wskit_read_init(module) < 0) {
+        || wskit_read_init(module) < 0 || wskit_send_init(module) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -77,6 +77,12 @@ int wskit_field_init(Field *field, const char *name);
 PyObject *wskit_field_get(PyObject *obj, Field *field);
 int wskit_field_is_true(PyObject *obj, Field *field);
 int wskit_field_set(PyObject *obj, Field *field, PyObject *value);
+/* _speedups_messages.c: where a type's instances hold the attribute `name`
+ * if it is a slot of an object, else -1; the frame of a whole message to
+ * send, counted, or None for the general path (see send_message). */
+Py_ssize_t wskit_slot_offset(PyTypeObject *type, PyObject *name);
+PyObject *wskit_message_frame_to_send(PyObject *protocol, PyObject *message, PyObject *text,
+                                      int mask, Py_ssize_t max_length, PyObject *extension);
 
 /* _speedups_waiter.c: a new Waiter of an event loop. */
 PyObject *wskit_waiter_new(PyObject *loop);
@@ -92,6 +98,7 @@ int wskit_http_init(PyObject *module);
 int wskit_messages_init(PyObject *module);
 int wskit_receive_init(PyObject *module);
 int wskit_read_init(PyObject *module);
+int wskit_send_init(PyObject *module);
 
 #if defined(__GNUC__)
 #pragma GCC visibility pop

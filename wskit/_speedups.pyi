@@ -68,6 +68,15 @@ def send_message(
 ) -> bytes | None:
     """Build the frame of a whole message, counted; None for what the general path handles."""
 
+def write_message(
+    connection: Any,
+    message: Any,
+    text: bool | None,
+    compress: bool | None,
+    /,
+) -> bool | None:
+    """Send a whole message on an asyncio connection in one call; None for the general path."""
+
 class PayloadBuffer:
     """The payload of a long frame, unmasked into place as it arrives."""
 

@@ -45,8 +45,8 @@ attr_is_false(PyObject *obj, PyObject *name)
 
 /* Where type's attribute `name` lives in its instances, if it is a slot
  * holding an object (__slots__), else -1. */
-static Py_ssize_t
-slot_offset(PyTypeObject *type, PyObject *name)
+Py_ssize_t
+wskit_slot_offset(PyTypeObject *type, PyObject *name)
 {
     PyObject *descr = _PyType_Lookup(type, name);  /* borrowed */
     if (descr != NULL && Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
@@ -65,7 +65,7 @@ slot_offset(PyTypeObject *type, PyObject *name)
 static int
 add_to(PyObject *obj, PyObject *name, Py_ssize_t delta)
 {
-    Py_ssize_t offset = slot_offset(Py_TYPE(obj), name);
+    Py_ssize_t offset = wskit_slot_offset(Py_TYPE(obj), name);
     if (offset >= 0) {
         PyObject **slot = (PyObject **)((char *)obj + offset);
         PyObject *value = *slot;
@@ -373,19 +373,12 @@ PyDoc_STRVAR(send_message_doc,
 "    encode or to export a contiguous buffer, or has max_length bytes or\n"
 "    more (None for no limit): the caller then takes the general path.\n");
 
-static PyObject *
-send_message(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+/* The frame of a whole message, counted (see send_message): a new
+ * reference, None for the general path, or NULL with an exception set. */
+PyObject *
+wskit_message_frame_to_send(PyObject *protocol, PyObject *message, PyObject *text, int mask,
+                            Py_ssize_t max_length, PyObject *extension)
 {
-    if (nargs != 6) {
-        PyErr_Format(PyExc_TypeError, "send_message() takes 6 arguments (%zd given)", nargs);
-        return NULL;
-    }
-    PyObject *protocol = args[0], *message = args[1], *text = args[2], *extension = args[5];
-    int mask = PyObject_IsTrue(args[3]);
-    Py_ssize_t max_length;
-    if (mask < 0 || wskit_get_limit(args[4], &max_length) < 0) {
-        return NULL;
-    }
     PyObject *encoded = NULL;
     int is_text;
     if (PyUnicode_Check(message)) {
@@ -432,6 +425,21 @@ send_message(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t narg
         return NULL;
     }
     return frame;
+}
+
+static PyObject *
+send_message(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 6) {
+        PyErr_Format(PyExc_TypeError, "send_message() takes 6 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    int mask = PyObject_IsTrue(args[3]);
+    Py_ssize_t max_length;
+    if (mask < 0 || wskit_get_limit(args[4], &max_length) < 0) {
+        return NULL;
+    }
+    return wskit_message_frame_to_send(args[0], args[1], args[2], mask, max_length, args[5]);
 }
 
 static PyMethodDef messages_methods[] = {

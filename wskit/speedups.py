@@ -21,6 +21,7 @@ Exports:
     Receiving: One await of ``recv()``'s next message in asyncio, without a coroutine.
     MessageIterator: ``async for`` over an asyncio connection's messages, with ``Receiving``.
     ReadPath: The base of an asyncio connection: ``get_buffer()``, ``buffer_updated()``.
+    write_message: What ``send()`` of a whole message does in asyncio, in one call.
     split_request: Split a handshake request's head that needs no further check.
     split_response: The same for a 101 response.
     IMPLEMENTATION: ``"c"`` or ``"python"``.
@@ -44,7 +45,7 @@ from ._purepython import (
     split_request,
     split_response,
 )
-from ._purepython_asyncio import MessageIterator, ReadPath, Receiving, Waiter
+from ._purepython_asyncio import MessageIterator, ReadPath, Receiving, Waiter, write_message
 from ._purepython_messages import receive_messages, send_message
 
 __all__ = [
@@ -64,6 +65,7 @@ __all__ = [
     "send_message",
     "split_request",
     "split_response",
+    "write_message",
 ]
 
 IMPLEMENTATION: Literal["c", "python"] = "python"
@@ -86,6 +88,7 @@ if not os.environ.get("WSKIT_NO_SPEEDUPS"):
             send_message,
             split_request,
             split_response,
+            write_message,
         )
     except ImportError:  # not built: no compiler, or a pure-Python install
         pass

@@ -37,7 +37,7 @@ from ..protocol import CLOSED, OPEN, SEND_EOF, Event, Protocol
 from ..shared.async_api import AsyncConnectionAPI, to_async
 from ..shared.connection_attributes import ConnectionAttributes
 from ..shared.messages import MESSAGE_TYPES, encode, queue_limits
-from ..speedups import MessageIterator, ReadPath
+from ..speedups import MessageIterator, ReadPath, write_message
 from ..stats import ConnectionStats, queued_bytes
 from ..typing import BytesLike, Data
 from .messages import Assembler
@@ -121,22 +121,31 @@ class Connection(
     """
 
     # Settings and the closing handshake's state: out of the instance dict
-    # (see ConnectionAttributes); and what ReadPath reads in place, in C, on
-    # every read.
+    # (see ConnectionAttributes). So is what C reads and writes in place
+    # rather than by name: ReadPath on every read (see _speedups_read.c),
+    # write_message() on every send() (protocol, transport, loop, the burst's
+    # state, writing_paused...: see _speedups_send.c).
     __slots__ = (
         "answers_size",
+        "burst",
+        "burst_limit",
+        "burst_size",
         "close_timeout",
         "close_timer",
         "connection_lost_waiter",
+        "fragmented_send_waiter",
         "handshake_waiter",
         "keepalive_task",
         "keepalive_timer",
+        "loop",
         "ping_interval",
         "ping_timeout",
+        "protocol",
         "read_buffer",
         "recv_exc",
         "recv_messages",
         "sent_since_read",
+        "transport",
         "write_limit",
         "writing_paused",
     )
@@ -293,16 +302,15 @@ class Connection(
             ConnectionClosed: The connection is closed or closing.
             TypeError: The message is of an unsupported type.
         """
+        # Most messages: one call checks, builds and writes the frame, as
+        # Protocol.send_message() and _write_frame() would; it declines the rest.
+        written = write_message(self, message, text, compress)
+        if written:
+            return
+        if written is not None:  # written, and writing is paused
+            await self._drain()
+            return
         if isinstance(message, MESSAGE_TYPES):
-            # Most messages: one call builds the frame, if the core would on
-            # its own fast path (see Protocol.send_message); it declines the rest.
-            if self.fragmented_send_waiter is None:
-                frame = self.protocol.send_message(message, text, compress)
-                if frame is not None:
-                    self._write_frame(frame)
-                    if self.writing_paused:
-                        await self._drain()
-                    return
             is_text, data = encode(message, text)
             if self.fragmented_send_waiter is not None:
                 await self._wait_for_fragmented_send()
