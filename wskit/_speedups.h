@@ -66,7 +66,8 @@ PyObject *wskit_build_frame(unsigned char first, Py_buffer *data, int mask);
  * at the offset their type gives, found once per type (and again if the type
  * changes), they cost a few instructions rather than a lookup by name;
  * anything else goes by name. wskit_field_get() returns a new reference;
- * wskit_field_is_true() 1 or 0; all return NULL or -1 with an exception set. */
+ * wskit_field_is_true() 1 or 0; all return NULL or -1 with an exception set.
+ * wskit_field_slot() is where obj holds the slot, NULL if it isn't one. */
 typedef struct {
     PyObject *name;
     PyTypeObject *type;  /* a strong reference, so that its address stays its own */
@@ -77,10 +78,17 @@ int wskit_field_init(Field *field, const char *name);
 PyObject *wskit_field_get(PyObject *obj, Field *field);
 int wskit_field_is_true(PyObject *obj, Field *field);
 int wskit_field_set(PyObject *obj, Field *field, PyObject *value);
+PyObject **wskit_field_slot(PyObject *obj, Field *field);
 /* _speedups_messages.c: where a type's instances hold the attribute `name`
  * if it is a slot of an object, else -1; the frame of a whole message to
  * send, counted, or None for the general path (see send_message). */
 Py_ssize_t wskit_slot_offset(PyTypeObject *type, PyObject *name);
+/* _speedups_messages.c: Protocol.receive_messages(data[:size], queue),
+ * rule included, without its Python frame or the slice unless the core's
+ * type has a receive_messages() of its own: how many bytes were received,
+ * or -1 with an exception set. */
+Py_ssize_t wskit_receive_messages(PyObject *protocol, PyObject *data, Py_ssize_t size,
+                                  PyObject *queue);
 PyObject *wskit_message_frame_to_send(PyObject *protocol, PyObject *message, PyObject *text,
                                       int mask, Py_ssize_t max_length, PyObject *extension);
 

@@ -5,20 +5,21 @@
  * read.
  *
  * The common read on an open connection holds whole messages and nothing
- * else: buffer_updated() offers it to the core's receive_messages(), which
- * takes it to the queue, and resumes the waiting reader, without a Python
- * frame of its own. Anything else goes to the connection's
+ * else: buffer_updated() offers it to the core's receive_messages() (its C
+ * body, rule included: wskit_receive_messages), which takes it from the
+ * read buffer to the queue, and resumes the waiting reader, without a
+ * Python frame. Anything else goes to the connection's
  * _receive_rest(nbytes, taken), the general path, in Python.
  */
 
 #include "_speedups.h"
 
-static PyObject *str_incoming_payload, *str_window, *str_receive_messages, *str_wake,
-    *str_receive_rest;
+static PyObject *str_window, *str_wake, *str_receive_rest;
 
-/* The connection's and the assembler's attributes: slots, read in place. */
-static Field field_protocol, field_read_buffer, field_recv_messages, field_sent_since_read,
-    field_writing_paused, field_queue, field_waiter;
+/* The connection's, the core's and the assembler's attributes: slots, read
+ * in place. */
+static Field field_protocol, field_incoming_payload, field_read_buffer, field_recv_messages,
+    field_sent_since_read, field_writing_paused, field_queue, field_waiter;
 
 /* protocol.incoming_payload: a new reference, or NULL with an exception set. */
 static PyObject *
@@ -28,7 +29,7 @@ incoming_payload(PyObject *self, PyObject **protocol)
     if (*protocol == NULL) {
         return NULL;
     }
-    PyObject *payload = PyObject_GetAttr(*protocol, str_incoming_payload);
+    PyObject *payload = wskit_field_get(*protocol, &field_incoming_payload);
     if (payload == NULL) {
         Py_CLEAR(*protocol);
     }
@@ -65,17 +66,10 @@ receive_whole_messages(PyObject *self, PyObject *protocol, Py_ssize_t nbytes)
     }
     PyObject *queue = wskit_field_get(assembler, &field_queue);
     PyObject *buffer = queue == NULL ? NULL : wskit_field_get(self, &field_read_buffer);
-    PyObject *data = buffer == NULL ? NULL : PySequence_GetSlice(buffer, 0, nbytes);
+    Py_ssize_t taken =
+        buffer == NULL ? -1 : wskit_receive_messages(protocol, buffer, nbytes, queue);
     Py_XDECREF(buffer);
-    PyObject *result = NULL;
-    if (data != NULL) {
-        PyObject *call_args[3] = {protocol, data, queue};
-        result = PyObject_VectorcallMethod(str_receive_messages, call_args, 3, NULL);
-        Py_DECREF(data);
-    }
     Py_XDECREF(queue);
-    Py_ssize_t taken = result == NULL ? -1 : PyLong_AsSsize_t(result);
-    Py_XDECREF(result);
     if (taken == nbytes && taken > 0) {
         /* Frames are queued: wake the reader, as the assembler's wake(). */
         PyObject *waiter = wskit_field_get(assembler, &field_waiter);
@@ -180,9 +174,7 @@ wskit_read_init(PyObject *module)
         PyObject **name;
         const char *text;
     } names[] = {
-        {&str_incoming_payload, "incoming_payload"},
         {&str_window, "window"},
-        {&str_receive_messages, "receive_messages"},
         {&str_wake, "wake"},
         {&str_receive_rest, "_receive_rest"},
     };
@@ -197,6 +189,7 @@ wskit_read_init(PyObject *module)
         const char *name;
     } fields[] = {
         {&field_protocol, "protocol"},
+        {&field_incoming_payload, "incoming_payload"},
         {&field_read_buffer, "read_buffer"},
         {&field_recv_messages, "recv_messages"},
         {&field_sent_since_read, "sent_since_read"},

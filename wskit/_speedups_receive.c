@@ -15,7 +15,6 @@
 
 #include "_speedups.h"
 
-#include <structmember.h> /* T_OBJECT_EX, READONLY */
 
 enum { RECEIVING_START, RECEIVING_WAITING, RECEIVING_GENERAL, RECEIVING_DONE };
 
@@ -52,14 +51,8 @@ field_offset(Field *field, PyTypeObject *type)
         PyType_HasFeature(type, Py_TPFLAGS_VALID_VERSION_TAG)) {
         return field->offset;
     }
-    Py_ssize_t offset = -1;
-    PyObject *descr = _PyType_Lookup(type, field->name);  /* borrowed */
-    if (descr != NULL && Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
-        PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
-        if (member->type == T_OBJECT_EX && !(member->flags & READONLY)) {
-            offset = member->offset;
-        }
-    }
+    Py_ssize_t offset = wskit_slot_offset(type, field->name);
+    /* The lookup gives the type a version tag, if it can have one. */
     if (PyType_HasFeature(type, Py_TPFLAGS_VALID_VERSION_TAG)) {
         Py_INCREF(type);
         Py_XSETREF(field->type, type);
@@ -75,6 +68,13 @@ wskit_field_init(Field *field, const char *name)
     field->name = PyUnicode_InternFromString(name);
     field->offset = -1;
     return field->name == NULL ? -1 : 0;
+}
+
+PyObject **
+wskit_field_slot(PyObject *obj, Field *field)
+{
+    Py_ssize_t offset = field_offset(field, Py_TYPE(obj));
+    return offset < 0 ? NULL : (PyObject **)((char *)obj + offset);
 }
 
 PyObject *

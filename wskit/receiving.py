@@ -115,10 +115,18 @@ class FrameReceiver:
     __slots__ = (
         "__dict__",
         "__weakref__",
+        "_buffer",
+        "_events",
         "_joined",
+        "_message_opcode",
+        "_reading",
         "_received_other",
         "_separate_fragments",
+        "_text_checked",
         "frames_received",
+        "incoming_payload",
+        "max_fragment_size",
+        "max_message_size",
         "pings_received",
         "pongs_received",
     )

@@ -10,6 +10,7 @@ what was written back, reading paused, and which reads skipped the core's
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Callable
 from typing import Any
 
@@ -17,9 +18,10 @@ import pytest
 
 from wskit import _purepython_asyncio
 from wskit.asyncio.connection import Connection
+from wskit.extensions.permessage_deflate import PerMessageDeflate
 from wskit.frames import BINARY, CONT, PING, PONG, TEXT, Frame
 from wskit.server import ServerProtocol
-from wskit.states import CLOSING, OPEN
+from wskit.states import CLOSING, HOLD, OPEN
 
 try:
     from wskit import _speedups
@@ -96,6 +98,72 @@ SCENARIOS: dict[str, tuple[list[bytes], dict[str, Any], Callable[[Connection], A
 }
 
 
+def deflate() -> PerMessageDeflate:
+    return PerMessageDeflate(False, False, 15, 15)
+
+
+def compressed(*frames: Frame) -> bytes:
+    encoder = deflate()
+    return b"".join(encoder.encode(frame).serialize(mask=True) for frame in frames)
+
+
+class Deflate(PerMessageDeflate):
+    """A subclass: it may decode otherwise, so the one-call paths leave it alone."""
+
+
+class OwnReceiveMessages(ServerProtocol):
+    """A core with its own receive_messages(), which ReadPath calls."""
+
+    def receive_messages(self, data: Any, queue: Any) -> int:
+        return 0
+
+
+def prepare_core(**attributes: Any) -> Callable[[Connection], None]:
+    def prepare(connection: Connection) -> None:
+        for name, value in attributes.items():
+            setattr(connection.protocol, name, value() if callable(value) else value)
+
+    return prepare
+
+
+def own_receive_messages(connection: Connection) -> None:
+    connection.protocol.__class__ = OwnReceiveMessages
+
+
+# Whole messages, compressed and not; one that compresses badly.
+COMPRESSED = compressed(Frame(TEXT, b"hello" * 50), Frame(BINARY, b"\x01" * 500)) + MESSAGES
+INCOMPRESSIBLE = compressed(Frame(BINARY, random.Random(0).randbytes(1200)))
+
+# The reads that the core's receive_messages() takes, with permessage-deflate.
+SCENARIOS["deflate"] = ([COMPRESSED], {}, prepare_core(extensions=lambda: [deflate()]))
+SCENARIOS["deflate, compressed frame too long"] = (
+    [INCOMPRESSIBLE],
+    {"max_size": (4000, 1000)},
+    prepare_core(extensions=lambda: [deflate()]),
+)
+
+# Each condition of the core's receive_messages() that declines a read,
+# when ReadPath itself doesn't (protocol.incoming_payload, checked first):
+# every read goes whole to the general path.
+DECLINED: dict[str, tuple[list[bytes], dict[str, Any], Callable[[Connection], Any] | None]] = {
+    "reading held": ([MESSAGES], {}, prepare_core(_reading=HOLD)),
+    "message in progress": ([frame(TEXT, b"fra", fin=False), MESSAGES], {}, None),
+    "partial frame buffered": ([MESSAGES], {}, prepare_core(_buffer=lambda: bytearray(b"\x81"))),
+    "text checked": ([MESSAGES], {}, prepare_core(_text_checked=1)),
+    "debug": ([MESSAGES], {}, prepare_core(debug=True)),
+    "event pending": ([MESSAGES], {}, prepare_core(_events=lambda: [Frame(TEXT, b"first")])),
+    "write pending": ([MESSAGES], {}, prepare_core(_writes=lambda: [b"pending"])),
+    "extension subclass": (
+        [MESSAGES],
+        {},
+        prepare_core(extensions=lambda: [Deflate(*[False] * 2, 15, 15)]),
+    ),
+    "two extensions": ([MESSAGES], {}, prepare_core(extensions=lambda: [deflate(), deflate()])),
+    "own receive_messages": ([MESSAGES], {}, own_receive_messages),
+}
+SCENARIOS.update(DECLINED)
+
+
 def run(twin: type, reads: list[bytes], options: dict[str, Any], prepare: Any) -> Any:
     """Feed ``reads`` to a connection with ``twin`` as its ReadPath; return what is observable."""
     # Connection's own, or the other twin ahead of it.
@@ -155,6 +223,26 @@ def test_twins_agree(scenario: str) -> None:
     reads, options, prepare = SCENARIOS[scenario]
     results = {name: run(twin, reads, dict(options), prepare) for name, twin in TWINS.items()}
     assert len(set(map(repr, results.values()))) == 1, results
+
+
+@pytest.mark.parametrize("scenario", DECLINED)
+def test_the_core_declines(scenario: str) -> None:
+    reads, options, prepare = DECLINED[scenario]
+    for twin in TWINS.values():
+        _, general, *_ = run(twin, reads, dict(options), prepare)
+        assert general == [len(read) for read in reads]
+
+
+def test_compressed_messages_skip_the_core() -> None:
+    for twin in TWINS.values():
+        queued, general, *_ = run(twin, *SCENARIOS["deflate"])
+        assert [data for _, data, _ in queued] == [
+            b"hello" * 50,
+            b"\x01" * 500,
+            b"hello",
+            b"\x00" * 100,
+        ]
+        assert general == []
 
 
 def test_whole_messages_skip_the_core() -> None:
