@@ -262,3 +262,28 @@ def test_what_the_fast_path_leaves_reaches_the_core() -> None:
         assert general == [14]
         assert woken == [1]  # once the core has seen the rest
         assert written == Frame(PONG, b"p").serialize(mask=False)
+
+
+def test_read_state_is_in_slots() -> None:
+    # What the C ReadPath and the core's rule in C (wskit_receive_messages)
+    # read in place on every read, rather than by name.
+    async def main() -> None:
+        connection = Connection(ServerProtocol(state=OPEN))
+        connection.connection_made(Transport())
+        protocol, assembler = connection.protocol, connection.recv_messages
+        for owner, names in [
+            (connection, ["protocol", "read_buffer", "recv_messages", "sent_since_read"]),
+            (connection, ["writing_paused"]),
+            (assembler, ["queue", "waiter"]),
+            (assembler.queue, ["frames", "high", "paused"]),
+            (protocol, ["state", "_reading", "incoming_payload", "_message_opcode", "_buffer"]),
+            (protocol, ["_text_checked", "debug", "_events", "_writes", "extensions", "side"]),
+            (protocol, ["max_message_size", "max_fragment_size"]),
+            (protocol, ["bytes_received", "frames_received"]),
+        ]:
+            for name in names:
+                slots = (vars(cls).get("__slots__", ()) for cls in type(owner).__mro__)
+                assert any(name in declared for declared in slots), name
+            assert not set(names) & set(getattr(owner, "__dict__", {}))
+
+    asyncio.run(main())
