@@ -286,6 +286,8 @@ class ReadPath:
                     waiter.wake()
                 return
         connection._receive_rest(nbytes, taken)
+
+
 def write_message(
     connection: Any, message: Any, text: bool | None, compress: bool | None
 ) -> bool | None:
