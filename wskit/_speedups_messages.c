@@ -503,8 +503,10 @@ wskit_receive_messages(PyObject *protocol, PyObject *data, Py_ssize_t size, PyOb
         Py_buffer view;
         taken = get_bytes_view(data, &view);
         if (taken == 0) {
-            taken = receive_run(protocol, (const unsigned char *)view.buf,
-                                Py_MIN(size, view.len), queue, &options);
+            /* data[:size] */
+            Py_ssize_t len = size < 0 ? Py_MAX(view.len + size, 0) : Py_MIN(size, view.len);
+            taken = receive_run(protocol, (const unsigned char *)view.buf, len, queue,
+                                &options);
             PyBuffer_Release(&view);
         }
     }
