@@ -156,7 +156,7 @@ DECLINED: dict[str, tuple[list[bytes], dict[str, Any], Callable[[Connection], An
     "extension subclass": (
         [MESSAGES],
         {},
-        prepare_core(extensions=lambda: [Deflate(*[False] * 2, 15, 15)]),
+        prepare_core(extensions=lambda: [Deflate(False, False, 15, 15)]),
     ),
     "two extensions": ([MESSAGES], {}, prepare_core(extensions=lambda: [deflate(), deflate()])),
     "own receive_messages": ([MESSAGES], {}, own_receive_messages),
