@@ -450,6 +450,7 @@ core_options(PyObject *protocol, RunOptions *options)
         return -1;
     }
     int status = wskit_get_limit(max_fragment_size, &options->max_fragment);
+    int fragment_limit = max_fragment_size != Py_None;
     Py_DECREF(max_fragment_size);
     PyObject *side = status < 0 ? NULL : wskit_field_get(protocol, &field_side);
     if (side == NULL) {
@@ -459,11 +460,11 @@ core_options(PyObject *protocol, RunOptions *options)
     Py_DECREF(side);
     /* The bound that _check_header() puts on a compressed frame (see
      * _deflate_bound). */
-    Py_ssize_t limit = options->max_fragment >= 0 ? options->max_fragment
-                                                  : options->max_message;
+    Py_ssize_t limit = fragment_limit ? options->max_fragment : options->max_message;
     options->max_compressed = -1;
-    if (options->extension != Py_None && limit >= 0) {
-        if (limit > (PY_SSIZE_T_MAX - 64) / 17 * 16) {
+    if (options->extension != Py_None &&
+        (fragment_limit || options->max_message_size != Py_None)) {
+        if (limit > (PY_SSIZE_T_MAX - 64) / 17 * 16 || limit < PY_SSIZE_T_MIN / 17 * 16) {
             /* as wskit_get_limit() refuses the bound in Python */
             PyErr_SetString(PyExc_OverflowError, "Python int too large to convert to C ssize_t");
             return -1;

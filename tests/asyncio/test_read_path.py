@@ -136,11 +136,14 @@ INCOMPRESSIBLE = compressed(Frame(BINARY, random.Random(0).randbytes(1200)))
 
 # The reads that the core's receive_messages() takes, with permessage-deflate.
 SCENARIOS["deflate"] = ([COMPRESSED], {}, prepare_core(extensions=lambda: [deflate()]))
-SCENARIOS["deflate, compressed frame too long"] = (
-    [INCOMPRESSIBLE],
-    {"max_size": (4000, 1000)},
-    prepare_core(extensions=lambda: [deflate()]),
-)
+# The bound on a compressed frame: from max_fragment_size, else from
+# max_message_size, negative limits included, or none.
+for max_size in [(4000, 1000), (1000, None), (None, 4000), (None, None), (-100, None)]:
+    SCENARIOS[f"deflate, compressed frame, max_size={max_size}"] = (
+        [INCOMPRESSIBLE + MESSAGES],
+        {"max_size": max_size},
+        prepare_core(extensions=lambda: [deflate()]),
+    )
 
 # Each condition of the core's receive_messages() that declines a read,
 # when ReadPath itself doesn't (protocol.incoming_payload, checked first):
