@@ -1,5 +1,7 @@
 """Pure-Python twins of the asyncio pieces of the C accelerator: ``Waiter``,
-``Receiving``, ``MessageIterator`` (``_speedups_waiter.c``, ``_speedups_receive.c``).
+``Receiving``, ``MessageIterator``, ``ReadPath``, ``write_message``
+(``_speedups_waiter.c``, ``_speedups_receive.c``, ``_speedups_read.c``,
+``_speedups_send.c``).
 
 Part of :mod:`wskit._purepython`, which exports them; kept apart for its size.
 """
@@ -18,7 +20,7 @@ if TYPE_CHECKING:
 
     from .frames import Frame
 
-__all__ = ["MessageIterator", "Receiving", "Waiter"]
+__all__ = ["MessageIterator", "ReadPath", "Receiving", "Waiter", "write_message"]
 
 
 @functools.cache
@@ -238,3 +240,75 @@ class MessageIterator:
 
     def __anext__(self) -> Receiving:
         return Receiving(self._assembler, None, self._general)
+
+
+class ReadPath:
+    """The base of an asyncio connection that receives what its transport reads.
+
+    The event loop calls :meth:`get_buffer` and :meth:`buffer_updated` on
+    every read. The connection provides ``protocol`` (the core),
+    ``read_buffer``, ``recv_messages`` (its ``Assembler``),
+    ``writing_paused``, ``sent_since_read`` and ``_receive_rest(nbytes,
+    taken)``, the general path for what the core's ``receive_messages()``
+    leaves of a read.
+    """
+
+    __slots__ = ()
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        """The buffer to read into: the read buffer, or the long payload's window."""
+        connection: Any = self
+        payload = connection.protocol.incoming_payload
+        buffer: memoryview = connection.read_buffer if payload is None else payload.window()
+        return buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        """Receive the ``nbytes`` read into the buffer.
+
+        Whole messages go to the queue, and the reader resumes; the rest goes
+        through ``_receive_rest(nbytes, taken)``.
+        """
+        connection: Any = self
+        protocol = connection.protocol
+        ready = protocol.incoming_payload is None
+        connection.sent_since_read = False
+        taken = 0
+        # When writing is paused, the general path may have a burst to write
+        # first (see _send_answers).
+        if ready and not connection.writing_paused:
+            assembler = connection.recv_messages
+            taken = protocol.receive_messages(connection.read_buffer[:nbytes], assembler.queue)
+            if taken == nbytes and taken > 0:
+                # Frames are queued: wake the reader, as the assembler's wake().
+                waiter = assembler.waiter
+                if waiter is not None:
+                    assembler.waiter = None
+                    waiter.wake()
+                return
+        connection._receive_rest(nbytes, taken)
+
+
+def write_message(
+    connection: Any, message: Any, text: bool | None, compress: bool | None
+) -> bool | None:
+    """Send a whole message on an asyncio connection, if nothing is in the way.
+
+    For ``Connection.send()``: when no fragmented message is being sent and
+    the core's ``Protocol.send_message()`` builds the frame of ``message``
+    (:class:`str` or bytes-like; ``text`` and ``compress`` as ``send()``
+    takes them), the frame is written as ``Connection._write_frame()``
+    writes it: joined to a burst, or to the transport.
+
+    Returns:
+        :obj:`True` once the frame is written; :obj:`False` once it is
+        written and writing is paused (``send()`` waits for the buffer to
+        drain); :obj:`None` when nothing was done and the general path must
+        send the message (or raise what is wrong with it).
+    """
+    if connection.fragmented_send_waiter is not None:
+        return None
+    frame = connection.protocol.send_message(message, text, compress)
+    if frame is None:
+        return None
+    connection._write_frame(frame)
+    return not connection.writing_paused

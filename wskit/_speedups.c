@@ -16,9 +16,16 @@
  *   plain or compressed (permessage-deflate), from the bytes to the queue
  *   that recv() reads, and send_message(protocol, message, text, ...), a
  *   whole message to its frame, compressed or not, each in one call.
+ * - _speedups_send.c: write_message(connection, message, text, compress),
+ *   what send() of a whole message does in wskit.asyncio, in one call: the
+ *   core's checks, the frame, and the write (or the burst it joins).
  * - _speedups_receive.c: Receiving and MessageIterator, what `await recv()`
  *   and `async for` await in wskit.asyncio: a whole message taken from the
  *   queue, or a Waiter awaited, without a coroutine per call.
+ * - _speedups_read.c: ReadPath, the base of wskit.asyncio's Connection whose
+ *   get_buffer() and buffer_updated() the event loop calls on every read:
+ *   a read of whole messages goes to the queue and wakes the reader without
+ *   a Python frame.
  * - _speedups_payload.c: PayloadBuffer, the payload of a long frame,
  *   unmasked into place as it arrives rather than buffered, then copied out.
  * - _speedups_waiter.c: Waiter, what recv() awaits in wskit.asyncio; resumes
@@ -53,7 +60,8 @@ PyInit__speedups(void)
     if (wskit_mask_init(module) < 0 || wskit_utf8_init(module) < 0
         || wskit_frames_init(module) < 0 || wskit_payload_init(module) < 0
         || wskit_waiter_init(module) < 0 || wskit_http_init(module) < 0
-        || wskit_messages_init(module) < 0 || wskit_receive_init(module) < 0) {
+        || wskit_messages_init(module) < 0 || wskit_receive_init(module) < 0
+        || wskit_read_init(module) < 0 || wskit_send_init(module) < 0) {
         Py_DECREF(module);
         return NULL;
     }

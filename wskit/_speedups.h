@@ -61,6 +61,37 @@ PyObject *wskit_message_frame(unsigned char opcode, PyObject *payload);
 /* _speedups_frames.c: a frame of data's bytes, masked or not (see build_frame). */
 PyObject *wskit_build_frame(unsigned char first, Py_buffer *data, int mask);
 
+/* _speedups_receive.c: an attribute of an object, such as the assembler, its
+ * queue or a frame. Those are slots (__slots__): read and written in place,
+ * at the offset their type gives, found once per type (and again if the type
+ * changes), they cost a few instructions rather than a lookup by name;
+ * anything else goes by name. wskit_field_get() returns a new reference;
+ * wskit_field_is_true() 1 or 0; all return NULL or -1 with an exception set.
+ * wskit_field_slot() is where obj holds the slot, NULL if it isn't one. */
+typedef struct {
+    PyObject *name;
+    PyTypeObject *type;  /* a strong reference, so that its address stays its own */
+    unsigned int version;
+    Py_ssize_t offset;   /* -1: not a slot */
+} Field;
+int wskit_field_init(Field *field, const char *name);
+PyObject *wskit_field_get(PyObject *obj, Field *field);
+int wskit_field_is_true(PyObject *obj, Field *field);
+int wskit_field_set(PyObject *obj, Field *field, PyObject *value);
+PyObject **wskit_field_slot(PyObject *obj, Field *field);
+/* _speedups_messages.c: where a type's instances hold the attribute `name`
+ * if it is a slot of an object, else -1; the frame of a whole message to
+ * send, counted, or None for the general path (see send_message). */
+Py_ssize_t wskit_slot_offset(PyTypeObject *type, PyObject *name);
+/* _speedups_messages.c: Protocol.receive_messages(data[:size], queue),
+ * rule included, without its Python frame or the slice unless the core's
+ * type has a receive_messages() of its own: how many bytes were received,
+ * or -1 with an exception set. */
+Py_ssize_t wskit_receive_messages(PyObject *protocol, PyObject *data, Py_ssize_t size,
+                                  PyObject *queue);
+PyObject *wskit_message_frame_to_send(PyObject *protocol, PyObject *message, PyObject *text,
+                                      int mask, Py_ssize_t max_length, PyObject *extension);
+
 /* _speedups_waiter.c: a new Waiter of an event loop. */
 PyObject *wskit_waiter_new(PyObject *loop);
 
@@ -74,6 +105,8 @@ int wskit_waiter_init(PyObject *module);
 int wskit_http_init(PyObject *module);
 int wskit_messages_init(PyObject *module);
 int wskit_receive_init(PyObject *module);
+int wskit_read_init(PyObject *module);
+int wskit_send_init(PyObject *module);
 
 #if defined(__GNUC__)
 #pragma GCC visibility pop

@@ -68,6 +68,15 @@ def send_message(
 ) -> bytes | None:
     """Build the frame of a whole message, counted; None for what the general path handles."""
 
+def write_message(
+    connection: Any,
+    message: Any,
+    text: bool | None,
+    compress: bool | None,
+    /,
+) -> bool | None:
+    """Send a whole message on an asyncio connection in one call; None for the general path."""
+
 class PayloadBuffer:
     """The payload of a long frame, unmasked into place as it arrives."""
 
@@ -115,3 +124,12 @@ def split_response(
     data: BytesLike, max_line: int, max_headers: int, /
 ) -> tuple[str, list[tuple[str, str]], dict[str, list[str]], int] | None:
     """Split the head of a 101 response that the general rules take as it is."""
+
+class ReadPath:
+    """The base of an asyncio connection that receives what its transport reads."""
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        """The buffer to read into: the read buffer, or the long payload's window."""
+
+    def buffer_updated(self, nbytes: int) -> None:
+        """Receive the ``nbytes`` read: whole messages to the queue, the rest elsewhere."""

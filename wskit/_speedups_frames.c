@@ -11,8 +11,6 @@
 
 #include "_speedups.h"
 
-#include <structmember.h> /* T_OBJECT_EX */
-
 /* ------------------------------------------------------------------------
  * Frame headers and payloads
  * ------------------------------------------------------------------------ */
@@ -427,14 +425,12 @@ find_frame_slots(void)
             frame_slots[0] = -1;
             return;
         }
-        PyObject *descr = _PyType_Lookup(type, name);  /* borrowed */
+        frame_slots[i] = wskit_slot_offset(type, name);
         Py_DECREF(name);
-        if (descr == NULL || !Py_IS_TYPE(descr, &PyMemberDescr_Type) ||
-            ((PyMemberDescrObject *)descr)->d_member->type != T_OBJECT_EX) {
+        if (frame_slots[i] < 0) {
             frame_slots[0] = -1;
             return;
         }
-        frame_slots[i] = ((PyMemberDescrObject *)descr)->d_member->offset;
     }
 }
 

@@ -10,6 +10,9 @@
  *   receive_data(), events_received() and the assembler's put() for each.
  *   With permessage-deflate, whole compressed messages in one frame join
  *   the run, inflated by the extension's own inflate().
+ *   wskit_receive_messages() is Protocol.receive_messages() whole, rule
+ *   included, for the asyncio read path (_speedups_read.c): it reads the
+ *   core's slots in place and the read buffer without a copy.
  * - send_message(): a whole message, str or bytes-like, to the frame that
  *   the core's send_text() or send_binary() would queue (build_frame),
  *   counted, without encode() and those calls, compressed by the
@@ -22,31 +25,61 @@
 #include <structmember.h> /* T_OBJECT_EX, READONLY */
 
 /* Attribute names, interned once. */
-static PyObject *str_bytes_received, *str_frames_received, *str_frames, *str_high,
-    *str_paused, *str_pause, *str_extend, *str_bytes_sent, *str_frames_sent, *str_inflate,
-    *str_deflate, *str_fail_on_parse_error;
+static PyObject *str_pause, *str_extend, *str_inflate, *str_deflate, *str_fail_on_parse_error,
+    *str_receive_messages;
 
-/* wskit.receiving.InvalidUTF8, looked up on first use: the core imports
- * this module. */
-static PyObject *invalid_utf8;
+/* The core's and its queue's attributes: slots, read in place (Field). */
+static Field field_state, field_reading, field_incoming_payload, field_message_opcode,
+    field_buffer, field_text_checked, field_debug, field_events, field_writes,
+    field_extensions, field_max_message_size, field_max_fragment_size, field_side,
+    field_bytes_received, field_frames_received, field_bytes_sent, field_frames_sent,
+    field_frames, field_high, field_paused;
 
-/* Whether obj.name is false: 1, 0, or -1 with an exception set. */
+/* From wskit.receiving, looked up on first use (the core imports this
+ * module): InvalidUTF8; OPEN, FRAMES, SERVER and PerMessageDeflate, which
+ * FrameReceiver.receive_messages() checks; that method itself, to know a
+ * core that has its own. */
+static PyObject *invalid_utf8, *state_open, *reading_frames, *side_server, *deflate_type,
+    *core_receive_messages;
+
 static int
-attr_is_false(PyObject *obj, PyObject *name)
+import_receiving(void)
 {
-    PyObject *value = PyObject_GetAttr(obj, name);
-    if (value == NULL) {
+    if (core_receive_messages != NULL) {
+        return 0;
+    }
+    PyObject *receiving = PyImport_ImportModule("wskit.receiving");
+    if (receiving == NULL) {
         return -1;
     }
-    int truth = PyObject_IsTrue(value);
-    Py_DECREF(value);
-    return truth < 0 ? -1 : !truth;
+    PyObject **found[] = {&invalid_utf8, &state_open, &reading_frames, &side_server,
+                          &deflate_type};
+    const char *names[] = {"InvalidUTF8", "OPEN", "FRAMES", "SERVER", "PerMessageDeflate"};
+    int status = 0;
+    for (size_t i = 0; status == 0 && i < sizeof(names) / sizeof(names[0]); i++) {
+        *found[i] = PyObject_GetAttrString(receiving, names[i]);
+        status = *found[i] == NULL ? -1 : 0;
+    }
+    PyObject *receiver = status < 0 ? NULL : PyObject_GetAttrString(receiving, "FrameReceiver");
+    Py_DECREF(receiving);
+    if (receiver == NULL) {
+        return -1;
+    }
+    /* Borrowed from the class's dict, which the class keeps. */
+    PyObject *method = _PyType_Lookup((PyTypeObject *)receiver, str_receive_messages);
+    Py_DECREF(receiver);
+    if (method == NULL) {
+        PyErr_SetString(PyExc_TypeError, "FrameReceiver has no receive_messages()");
+        return -1;
+    }
+    core_receive_messages = Py_NewRef(method);
+    return 0;
 }
 
 /* Where type's attribute `name` lives in its instances, if it is a slot
  * holding an object (__slots__), else -1. */
-static Py_ssize_t
-slot_offset(PyTypeObject *type, PyObject *name)
+Py_ssize_t
+wskit_slot_offset(PyTypeObject *type, PyObject *name)
 {
     PyObject *descr = _PyType_Lookup(type, name);  /* borrowed */
     if (descr != NULL && Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
@@ -58,31 +91,41 @@ slot_offset(PyTypeObject *type, PyObject *name)
     return -1;
 }
 
+/* *slot += delta, for a counter that holds an int: 1 done, 0 not (the
+ * caller goes through the attribute protocol), -1 with an exception set. */
+static int
+add_in_place(PyObject **slot, Py_ssize_t delta)
+{
+    PyObject *value = *slot;
+    if (value == NULL || !PyLong_CheckExact(value)) {
+        return 0;
+    }
+    Py_ssize_t count = PyLong_AsSsize_t(value);
+    if (count < 0 || count > PY_SSIZE_T_MAX - delta) {
+        PyErr_Clear();  /* too big for a Py_ssize_t: PyNumber_Add */
+        return 0;
+    }
+    PyObject *sum = PyLong_FromSsize_t(count + delta);
+    if (sum == NULL) {
+        return -1;
+    }
+    Py_SETREF(*slot, sum);
+    return 1;
+}
+
 /* obj.name += delta, for the statistics' counters. They are slots of the
  * core holding ints: a slot is read and written in place, which costs a
  * fifth of getting and setting an attribute; anything else goes through
  * the attribute protocol. */
 static int
-add_to(PyObject *obj, PyObject *name, Py_ssize_t delta)
+add_to(PyObject *obj, Field *field, Py_ssize_t delta)
 {
-    Py_ssize_t offset = slot_offset(Py_TYPE(obj), name);
-    if (offset >= 0) {
-        PyObject **slot = (PyObject **)((char *)obj + offset);
-        PyObject *value = *slot;
-        if (value != NULL && PyLong_CheckExact(value)) {
-            Py_ssize_t count = PyLong_AsSsize_t(value);
-            if (count >= 0 && count <= PY_SSIZE_T_MAX - delta) {
-                PyObject *sum = PyLong_FromSsize_t(count + delta);
-                if (sum == NULL) {
-                    return -1;
-                }
-                Py_SETREF(*slot, sum);
-                return 0;
-            }
-            PyErr_Clear();  /* too big for a Py_ssize_t: PyNumber_Add below */
-        }
+    PyObject **slot = wskit_field_slot(obj, field);
+    int done = slot == NULL ? 0 : add_in_place(slot, delta);
+    if (done != 0) {
+        return done < 0 ? -1 : 0;
     }
-    PyObject *value = PyObject_GetAttr(obj, name);
+    PyObject *value = PyObject_GetAttr(obj, field->name);
     if (value == NULL) {
         return -1;
     }
@@ -97,7 +140,7 @@ add_to(PyObject *obj, PyObject *name, Py_ssize_t delta)
     if (sum == NULL) {
         return -1;
     }
-    int status = PyObject_SetAttr(obj, name, sum);
+    int status = PyObject_SetAttr(obj, field->name, sum);
     Py_DECREF(sum);
     return status;
 }
@@ -107,7 +150,7 @@ add_to(PyObject *obj, PyObject *name, Py_ssize_t delta)
 static int
 queue_frames(PyObject *queue, PyObject *run)
 {
-    PyObject *frames = PyObject_GetAttr(queue, str_frames);
+    PyObject *frames = wskit_field_get(queue, &field_frames);
     if (frames == NULL) {
         return -1;
     }
@@ -122,7 +165,7 @@ queue_frames(PyObject *queue, PyObject *run)
     if (queued < 0) {
         return -1;
     }
-    PyObject *high = PyObject_GetAttr(queue, str_high);
+    PyObject *high = wskit_field_get(queue, &field_high);
     if (high == NULL) {
         return -1;
     }
@@ -132,11 +175,11 @@ queue_frames(PyObject *queue, PyObject *run)
     if (status < 0 || limit < 0 || queued <= limit) {
         return status;
     }
-    int paused = attr_is_false(queue, str_paused);
-    if (paused != 1) {  /* paused already, or an error */
-        return paused;
+    int paused = wskit_field_is_true(queue, &field_paused);
+    if (paused != 0) {  /* paused already, or an error */
+        return paused < 0 ? -1 : 0;
     }
-    if (PyObject_SetAttr(queue, str_paused, Py_True) < 0) {
+    if (wskit_field_set(queue, &field_paused, Py_True) < 0) {
         return -1;
     }
     PyObject *result = PyObject_CallMethodNoArgs(queue, str_pause);
@@ -169,16 +212,8 @@ inflate_message(PyObject *extension, unsigned char opcode, PyObject *payload,
         PyBuffer_Release(&view);
         if (!valid) {
             Py_DECREF(data);
-            if (invalid_utf8 == NULL) {
-                PyObject *receiving = PyImport_ImportModule("wskit.receiving");
-                if (receiving == NULL) {
-                    return NULL;
-                }
-                invalid_utf8 = PyObject_GetAttrString(receiving, "InvalidUTF8");
-                Py_DECREF(receiving);
-                if (invalid_utf8 == NULL) {
-                    return NULL;
-                }
+            if (import_receiving() < 0) {
+                return NULL;
             }
             PyErr_SetString(invalid_utf8, "invalid UTF-8 in text message");
             return NULL;
@@ -208,46 +243,50 @@ take_exception(void)
 #endif
 }
 
+/* The options of a run (see receive_messages). */
+typedef struct {
+    int masked;
+    Py_ssize_t max_message, max_fragment, max_compressed;
+    PyObject *max_message_size;  /* as given, for inflate() */
+    PyObject *extension;         /* None for none */
+} RunOptions;
+
 /* Read the run at the start of buf into the list `run`: read_messages'
- * frames and, unless `extension` is None, whole compressed messages of at
- * most `max_compressed` bytes, inflated. Return where the run ends, or -1
+ * frames and, unless the extension is None, whole compressed messages of
+ * at most max_compressed bytes, inflated. Return where the run ends, or -1
  * with an exception set. Where inflating a message fails, the run ends
  * before it, with the exception in *failure. Where reading fails
  * otherwise, as when memory runs out, it ends where the last compressed
  * message does: the general path meets that error again, and nothing it
  * could not read again was taken. */
 static Py_ssize_t
-read_run_inflating(const unsigned char *buf, Py_ssize_t len, PyObject *const *args,
-                   Py_ssize_t max_compressed, PyObject *run, PyObject **failure)
+read_run_inflating(const unsigned char *buf, Py_ssize_t len, const RunOptions *options,
+                   PyObject *run, PyObject **failure)
 {
-    int masked;
-    Py_ssize_t max_message, max_fragment;
-    if (wskit_run_options(args + 3, &masked, &max_message, &max_fragment) < 0) {
-        return -1;
-    }
-    PyObject *extension = args[6];
     Py_ssize_t end = 0;
     for (;;) {
         Py_ssize_t start = end, taken = PyList_GET_SIZE(run);
-        end = wskit_read_run(buf, len, start, masked, max_message, max_fragment, run);
+        end = wskit_read_run(buf, len, start, options->masked, options->max_message,
+                             options->max_fragment, run);
         if (end < 0) {
             PyErr_Clear();
             return PyList_SetSlice(run, taken, PY_SSIZE_T_MAX, NULL) < 0 ? -1 : start;
         }
-        if (extension == Py_None) {
+        if (options->extension == Py_None) {
             return end;
         }
         unsigned char first;
         PyObject *payload;
-        Py_ssize_t next = wskit_read_compressed(buf, len, end, masked, max_compressed, &first,
-                                                &payload);
+        Py_ssize_t next = wskit_read_compressed(buf, len, end, options->masked,
+                                                options->max_compressed, &first, &payload);
         if (next <= 0) {
             PyErr_Clear();  /* memory for the payload: nothing inflated yet */
             return end;
         }
         /* The extension's state changes from here: a failure is the
          * connection's, no longer something to leave to the general path. */
-        PyObject *frame = inflate_message(extension, first & 0x0F, payload, args[4]);
+        PyObject *frame = inflate_message(options->extension, first & 0x0F, payload,
+                                          options->max_message_size);
         Py_DECREF(payload);
         if (frame == NULL || PyList_Append(run, frame) < 0) {
             Py_XDECREF(frame);
@@ -257,6 +296,39 @@ read_run_inflating(const unsigned char *buf, Py_ssize_t len, PyObject *const *ar
         Py_DECREF(frame);
         end = next;
     }
+}
+
+/* The body of receive_messages: how many bytes of buf were received, or -1
+ * with an exception set. The frames queued hold copies of their payloads:
+ * buf may be read into again once this returns. */
+static Py_ssize_t
+receive_run(PyObject *protocol, const unsigned char *buf, Py_ssize_t len, PyObject *queue,
+            const RunOptions *options)
+{
+    PyObject *run = PyList_New(0);
+    if (run == NULL) {
+        return -1;
+    }
+    PyObject *failure = NULL;
+    Py_ssize_t end = read_run_inflating(buf, len, options, run, &failure);
+    if (end > 0 &&
+        (add_to(protocol, &field_bytes_received, end) < 0 ||
+         add_to(protocol, &field_frames_received, PyList_GET_SIZE(run)) < 0 ||
+         queue_frames(queue, run) < 0)) {
+        end = -1;
+    }
+    Py_DECREF(run);
+    if (failure != NULL) {
+        if (end >= 0) {
+            PyObject *call_args[2] = {protocol, failure};
+            PyObject *result =
+                PyObject_VectorcallMethod(str_fail_on_parse_error, call_args, 2, NULL);
+            end = result == NULL ? -1 : end;
+            Py_XDECREF(result);
+        }
+        Py_DECREF(failure);
+    }
+    return end;
 }
 
 PyDoc_STRVAR(receive_messages_doc,
@@ -295,42 +367,153 @@ receive_messages(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t 
                      nargs);
         return NULL;
     }
-    PyObject *protocol = args[0], *queue = args[2];
-    Py_ssize_t max_compressed;
-    if (wskit_get_limit(args[7], &max_compressed) < 0) {
+    RunOptions options = {.max_message_size = args[4], .extension = args[6]};
+    if (wskit_get_limit(args[7], &options.max_compressed) < 0 ||
+        wskit_run_options(args + 3, &options.masked, &options.max_message,
+                          &options.max_fragment) < 0) {
         return NULL;
     }
     Py_buffer view;
     if (get_bytes_view(args[1], &view) < 0) {
         return NULL;
     }
-    PyObject *run = PyList_New(0);
-    if (run == NULL) {
-        PyBuffer_Release(&view);
-        return NULL;
-    }
-    PyObject *failure = NULL;
-    Py_ssize_t end = read_run_inflating((const unsigned char *)view.buf, view.len, args,
-                                        max_compressed, run, &failure);
+    Py_ssize_t end =
+        receive_run(args[0], (const unsigned char *)view.buf, view.len, args[2], &options);
     PyBuffer_Release(&view);
-    if (end > 0 &&
-        (add_to(protocol, str_bytes_received, end) < 0 ||
-         add_to(protocol, str_frames_received, PyList_GET_SIZE(run)) < 0 ||
-         queue_frames(queue, run) < 0)) {
-        end = -1;
-    }
-    Py_DECREF(run);
-    if (failure != NULL) {
-        if (end >= 0) {
-            PyObject *call_args[2] = {protocol, failure};
-            PyObject *result =
-                PyObject_VectorcallMethod(str_fail_on_parse_error, call_args, 2, NULL);
-            end = result == NULL ? -1 : end;
-            Py_XDECREF(result);
-        }
-        Py_DECREF(failure);
-    }
     return end < 0 ? NULL : PyLong_FromSsize_t(end);
+}
+
+/* Whether the core has nothing in progress or pending that the frames of
+ * a run would have to wait for, as FrameReceiver.receive_messages() checks,
+ * in its order: 1, 0, or -1 with an exception set. */
+static int
+core_idle(PyObject *protocol)
+{
+    PyObject *state = wskit_field_get(protocol, &field_state);
+    if (state == NULL) {
+        return -1;
+    }
+    int idle = state == state_open;
+    Py_DECREF(state);
+    Field *const nones[] = {&field_reading, &field_incoming_payload, &field_message_opcode};
+    PyObject *const expected[] = {reading_frames, Py_None, Py_None};
+    for (size_t i = 0; idle == 1 && i < sizeof(nones) / sizeof(nones[0]); i++) {
+        PyObject *value = wskit_field_get(protocol, nones[i]);
+        if (value == NULL) {
+            return -1;
+        }
+        idle = value == expected[i];
+        Py_DECREF(value);
+    }
+    Field *const empties[] = {&field_buffer, &field_text_checked, &field_debug,
+                              &field_events, &field_writes};
+    for (size_t i = 0; idle == 1 && i < sizeof(empties) / sizeof(empties[0]); i++) {
+        int truth = wskit_field_is_true(protocol, empties[i]);
+        idle = truth < 0 ? -1 : !truth;
+    }
+    return idle;
+}
+
+/* The options of the core's run, as FrameReceiver.receive_messages() gives
+ * them: 1, 0 when an extension other than permessage-deflate alone is
+ * negotiated, or -1 with an exception set. New references in *options. */
+static int
+core_options(PyObject *protocol, RunOptions *options)
+{
+    PyObject *extensions = wskit_field_get(protocol, &field_extensions);
+    if (extensions == NULL) {
+        return -1;
+    }
+    int any = PyObject_IsTrue(extensions);
+    options->extension = Py_NewRef(Py_None);
+    if (any != 0) {
+        /* permessage-deflate alone, not a subclass (see _deflate_alone) */
+        Py_ssize_t count = any < 0 ? -1 : PyObject_Size(extensions);
+        PyObject *first = count == 1 ? PySequence_GetItem(extensions, 0) : NULL;
+        if (first != NULL && Py_TYPE(first) == (PyTypeObject *)deflate_type) {
+            Py_SETREF(options->extension, first);
+        }
+        else {
+            Py_XDECREF(first);
+            Py_DECREF(extensions);
+            return PyErr_Occurred() ? -1 : 0;
+        }
+    }
+    Py_DECREF(extensions);
+    options->max_message_size = wskit_field_get(protocol, &field_max_message_size);
+    if (options->max_message_size == NULL ||
+        wskit_get_limit(options->max_message_size, &options->max_message) < 0) {
+        return -1;
+    }
+    PyObject *max_fragment_size = wskit_field_get(protocol, &field_max_fragment_size);
+    if (max_fragment_size == NULL) {
+        return -1;
+    }
+    int status = wskit_get_limit(max_fragment_size, &options->max_fragment);
+    int fragment_limit = max_fragment_size != Py_None;
+    Py_DECREF(max_fragment_size);
+    PyObject *side = status < 0 ? NULL : wskit_field_get(protocol, &field_side);
+    if (side == NULL) {
+        return -1;
+    }
+    options->masked = side == side_server;
+    Py_DECREF(side);
+    /* The bound that _check_header() puts on a compressed frame (see
+     * _deflate_bound). */
+    Py_ssize_t limit = fragment_limit ? options->max_fragment : options->max_message;
+    options->max_compressed = -1;
+    if (options->extension != Py_None &&
+        (fragment_limit || options->max_message_size != Py_None)) {
+        if (limit > (PY_SSIZE_T_MAX - 64) / 17 * 16 || limit < PY_SSIZE_T_MIN / 17 * 16) {
+            /* as wskit_get_limit() refuses the bound in Python */
+            PyErr_SetString(PyExc_OverflowError, "Python int too large to convert to C ssize_t");
+            return -1;
+        }
+        options->max_compressed = limit + (limit >> 4) + 64;
+    }
+    return 1;
+}
+
+Py_ssize_t
+wskit_receive_messages(PyObject *protocol, PyObject *data, Py_ssize_t size, PyObject *queue)
+{
+    if (import_receiving() < 0) {
+        return -1;
+    }
+    if (_PyType_Lookup(Py_TYPE(protocol), str_receive_messages) != core_receive_messages) {
+        /* A core of its own: its own receive_messages(). */
+        PyObject *sliced = PySequence_GetSlice(data, 0, size);
+        if (sliced == NULL) {
+            return -1;
+        }
+        PyObject *call_args[3] = {protocol, sliced, queue};
+        PyObject *result = PyObject_VectorcallMethod(str_receive_messages, call_args, 3, NULL);
+        Py_DECREF(sliced);
+        Py_ssize_t taken = result == NULL ? -1 : PyLong_AsSsize_t(result);
+        Py_XDECREF(result);
+        return taken;
+    }
+    int idle = core_idle(protocol);
+    if (idle <= 0) {
+        return idle;
+    }
+    RunOptions options = {.max_message_size = NULL, .extension = NULL};
+    int ready = core_options(protocol, &options);
+    Py_ssize_t taken = ready;
+    if (ready > 0) {
+        Py_buffer view;
+        taken = get_bytes_view(data, &view);
+        if (taken == 0) {
+            /* data[:size] */
+            Py_ssize_t len = size < 0 ? Py_MAX(view.len + size, 0) : Py_MIN(size, view.len);
+            taken = receive_run(protocol, (const unsigned char *)view.buf, len, queue,
+                                &options);
+            PyBuffer_Release(&view);
+        }
+    }
+    Py_XDECREF(options.max_message_size);
+    Py_XDECREF(options.extension);
+    return taken;
 }
 
 /* The frame of a whole message, its payload compressed by `extension`
@@ -373,19 +556,12 @@ PyDoc_STRVAR(send_message_doc,
 "    encode or to export a contiguous buffer, or has max_length bytes or\n"
 "    more (None for no limit): the caller then takes the general path.\n");
 
-static PyObject *
-send_message(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+/* The frame of a whole message, counted (see send_message): a new
+ * reference, None for the general path, or NULL with an exception set. */
+PyObject *
+wskit_message_frame_to_send(PyObject *protocol, PyObject *message, PyObject *text, int mask,
+                            Py_ssize_t max_length, PyObject *extension)
 {
-    if (nargs != 6) {
-        PyErr_Format(PyExc_TypeError, "send_message() takes 6 arguments (%zd given)", nargs);
-        return NULL;
-    }
-    PyObject *protocol = args[0], *message = args[1], *text = args[2], *extension = args[5];
-    int mask = PyObject_IsTrue(args[3]);
-    Py_ssize_t max_length;
-    if (mask < 0 || wskit_get_limit(args[4], &max_length) < 0) {
-        return NULL;
-    }
     PyObject *encoded = NULL;
     int is_text;
     if (PyUnicode_Check(message)) {
@@ -426,12 +602,27 @@ send_message(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t narg
     if (frame == NULL || frame == Py_None) {
         return frame;
     }
-    if (add_to(protocol, str_bytes_sent, PyBytes_GET_SIZE(frame)) < 0 ||
-        add_to(protocol, str_frames_sent, 1) < 0) {
+    if (add_to(protocol, &field_bytes_sent, PyBytes_GET_SIZE(frame)) < 0 ||
+        add_to(protocol, &field_frames_sent, 1) < 0) {
         Py_DECREF(frame);
         return NULL;
     }
     return frame;
+}
+
+static PyObject *
+send_message(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 6) {
+        PyErr_Format(PyExc_TypeError, "send_message() takes 6 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    int mask = PyObject_IsTrue(args[3]);
+    Py_ssize_t max_length;
+    if (mask < 0 || wskit_get_limit(args[4], &max_length) < 0) {
+        return NULL;
+    }
+    return wskit_message_frame_to_send(args[0], args[1], args[2], mask, max_length, args[5]);
 }
 
 static PyMethodDef messages_methods[] = {
@@ -442,25 +633,55 @@ static PyMethodDef messages_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static int
-intern(PyObject **name, const char *text)
-{
-    *name = PyUnicode_InternFromString(text);
-    return *name == NULL ? -1 : 0;
-}
-
 int
 wskit_messages_init(PyObject *module)
 {
-    if (intern(&str_bytes_received, "bytes_received") < 0 ||
-        intern(&str_frames_received, "frames_received") < 0 ||
-        intern(&str_frames, "frames") < 0 || intern(&str_high, "high") < 0 ||
-        intern(&str_paused, "paused") < 0 || intern(&str_pause, "pause") < 0 ||
-        intern(&str_extend, "extend") < 0 || intern(&str_bytes_sent, "bytes_sent") < 0 ||
-        intern(&str_frames_sent, "frames_sent") < 0 || intern(&str_inflate, "inflate") < 0 ||
-        intern(&str_deflate, "deflate") < 0 ||
-        intern(&str_fail_on_parse_error, "_fail_on_parse_error") < 0) {
-        return -1;
+    struct {
+        PyObject **name;
+        const char *text;
+    } names[] = {
+        {&str_pause, "pause"},
+        {&str_extend, "extend"},
+        {&str_inflate, "inflate"},
+        {&str_deflate, "deflate"},
+        {&str_fail_on_parse_error, "_fail_on_parse_error"},
+        {&str_receive_messages, "receive_messages"},
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        *names[i].name = PyUnicode_InternFromString(names[i].text);
+        if (*names[i].name == NULL) {
+            return -1;
+        }
+    }
+    struct {
+        Field *field;
+        const char *name;
+    } fields[] = {
+        {&field_state, "state"},
+        {&field_reading, "_reading"},
+        {&field_incoming_payload, "incoming_payload"},
+        {&field_message_opcode, "_message_opcode"},
+        {&field_buffer, "_buffer"},
+        {&field_text_checked, "_text_checked"},
+        {&field_debug, "debug"},
+        {&field_events, "_events"},
+        {&field_writes, "_writes"},
+        {&field_extensions, "extensions"},
+        {&field_max_message_size, "max_message_size"},
+        {&field_max_fragment_size, "max_fragment_size"},
+        {&field_side, "side"},
+        {&field_bytes_received, "bytes_received"},
+        {&field_frames_received, "frames_received"},
+        {&field_bytes_sent, "bytes_sent"},
+        {&field_frames_sent, "frames_sent"},
+        {&field_frames, "frames"},
+        {&field_high, "high"},
+        {&field_paused, "paused"},
+    };
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        if (wskit_field_init(fields[i].field, fields[i].name) < 0) {
+            return -1;
+        }
     }
     return PyModule_AddFunctions(module, messages_methods);
 }

@@ -15,7 +15,6 @@
 
 #include "_speedups.h"
 
-#include <structmember.h> /* T_OBJECT_EX, READONLY */
 
 enum { RECEIVING_START, RECEIVING_WAITING, RECEIVING_GENERAL, RECEIVING_DONE };
 
@@ -41,17 +40,6 @@ static PyObject *str_get_in_progress, *str_skip_rest_of_message, *str_queue, *st
 
 static PyTypeObject ReceivingType;
 
-/* An attribute of the assembler, its queue or a frame. Those are slots (__slots__):
- * read and written in place, at the offset their type gives, found once per
- * type (and again if the type changes), they cost a few instructions rather
- * than a lookup by name; anything else goes by name. */
-typedef struct {
-    PyObject *name;
-    PyTypeObject *type;  /* a strong reference, so that its address stays its own */
-    unsigned int version;
-    Py_ssize_t offset;   /* -1: not a slot */
-} Field;
-
 static Field field_get_in_progress, field_skip_rest_of_message, field_queue, field_frames,
     field_closed, field_failure_queued, field_loop, field_waiter, field_paused, field_low,
     field_fin, field_opcode, field_data;
@@ -63,14 +51,8 @@ field_offset(Field *field, PyTypeObject *type)
         PyType_HasFeature(type, Py_TPFLAGS_VALID_VERSION_TAG)) {
         return field->offset;
     }
-    Py_ssize_t offset = -1;
-    PyObject *descr = _PyType_Lookup(type, field->name);  /* borrowed */
-    if (descr != NULL && Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
-        PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
-        if (member->type == T_OBJECT_EX && !(member->flags & READONLY)) {
-            offset = member->offset;
-        }
-    }
+    Py_ssize_t offset = wskit_slot_offset(type, field->name);
+    /* The lookup gives the type a version tag, if it can have one. */
     if (PyType_HasFeature(type, Py_TPFLAGS_VALID_VERSION_TAG)) {
         Py_INCREF(type);
         Py_XSETREF(field->type, type);
@@ -80,9 +62,23 @@ field_offset(Field *field, PyTypeObject *type)
     return offset;
 }
 
-/* obj's field: a new reference, or NULL with an exception set. */
-static PyObject *
-field_get(PyObject *obj, Field *field)
+int
+wskit_field_init(Field *field, const char *name)
+{
+    field->name = PyUnicode_InternFromString(name);
+    field->offset = -1;
+    return field->name == NULL ? -1 : 0;
+}
+
+PyObject **
+wskit_field_slot(PyObject *obj, Field *field)
+{
+    Py_ssize_t offset = field_offset(field, Py_TYPE(obj));
+    return offset < 0 ? NULL : (PyObject **)((char *)obj + offset);
+}
+
+PyObject *
+wskit_field_get(PyObject *obj, Field *field)
 {
     Py_ssize_t offset = field_offset(field, Py_TYPE(obj));
     if (offset >= 0) {
@@ -94,11 +90,10 @@ field_get(PyObject *obj, Field *field)
     return PyObject_GetAttr(obj, field->name);
 }
 
-/* Whether obj's field is true: 1, 0, or -1 with an exception set. */
-static int
-field_is_true(PyObject *obj, Field *field)
+int
+wskit_field_is_true(PyObject *obj, Field *field)
 {
-    PyObject *value = field_get(obj, field);
+    PyObject *value = wskit_field_get(obj, field);
     if (value == NULL) {
         return -1;
     }
@@ -107,8 +102,8 @@ field_is_true(PyObject *obj, Field *field)
     return truth;
 }
 
-static int
-field_set(PyObject *obj, Field *field, PyObject *value)
+int
+wskit_field_set(PyObject *obj, Field *field, PyObject *value)
 {
     Py_ssize_t offset = field_offset(field, Py_TYPE(obj));
     if (offset < 0) {
@@ -126,11 +121,11 @@ field_set(PyObject *obj, Field *field, PyObject *value)
 static PyObject *
 whole_message(PyObject *frame, PyObject *decode)
 {
-    int fin = field_is_true(frame, &field_fin);
+    int fin = wskit_field_is_true(frame, &field_fin);
     if (fin <= 0) {
         return NULL;
     }
-    PyObject *opcode = field_get(frame, &field_opcode);
+    PyObject *opcode = wskit_field_get(frame, &field_opcode);
     if (opcode == NULL) {
         return NULL;
     }
@@ -144,7 +139,7 @@ whole_message(PyObject *frame, PyObject *decode)
     if (as_text && !text) {
         return NULL;
     }
-    PyObject *data = field_get(frame, &field_data);
+    PyObject *data = wskit_field_get(frame, &field_data);
     if (data == NULL) {
         return NULL;
     }
@@ -179,11 +174,11 @@ take_first(PyObject *queue, PyObject *frames)
         return -1;
     }
     Py_DECREF(frame);
-    int paused = field_is_true(queue, &field_paused);
+    int paused = wskit_field_is_true(queue, &field_paused);
     if (paused <= 0) {
         return paused;
     }
-    PyObject *low = field_get(queue, &field_low);
+    PyObject *low = wskit_field_get(queue, &field_low);
     if (low == NULL) {
         return -1;
     }
@@ -199,7 +194,7 @@ take_first(PyObject *queue, PyObject *frames)
     if (left > limit) {
         return 0;
     }
-    if (field_set(queue, &field_paused, Py_False) < 0) {
+    if (wskit_field_set(queue, &field_paused, Py_False) < 0) {
         return -1;
     }
     PyObject *result = PyObject_CallMethodNoArgs(queue, str_resume);
@@ -245,7 +240,7 @@ receiving_stop_waiting(ReceivingObject *self)
 {
     Py_CLEAR(self->waiter);
     self->state = RECEIVING_DONE;
-    return field_set(self->assembler, &field_get_in_progress, Py_False);
+    return wskit_field_set(self->assembler, &field_get_in_progress, Py_False);
 }
 
 /* From the start, or once woken: a message waiting, a wait, or the
@@ -255,18 +250,18 @@ receiving_read(ReceivingObject *self, PyObject **result)
 {
     PyObject *assembler = self->assembler;
     for (;;) {
-        int skip = field_is_true(assembler, &field_skip_rest_of_message);
+        int skip = wskit_field_is_true(assembler, &field_skip_rest_of_message);
         if (skip < 0) {
             return PYGEN_ERROR;
         }
         if (skip) {
             return receiving_delegate(self, result);
         }
-        PyObject *queue = field_get(assembler, &field_queue);
+        PyObject *queue = wskit_field_get(assembler, &field_queue);
         if (queue == NULL) {
             return PYGEN_ERROR;
         }
-        PyObject *frames = field_get(queue, &field_frames);
+        PyObject *frames = wskit_field_get(queue, &field_frames);
         if (frames == NULL) {
             Py_DECREF(queue);
             return PYGEN_ERROR;
@@ -293,9 +288,9 @@ receiving_read(ReceivingObject *self, PyObject **result)
         }
         Py_DECREF(frames);
         Py_DECREF(queue);
-        int ended = field_is_true(assembler, &field_closed);
+        int ended = wskit_field_is_true(assembler, &field_closed);
         if (ended == 0) {
-            ended = field_is_true(assembler, &field_failure_queued);
+            ended = wskit_field_is_true(assembler, &field_failure_queued);
         }
         if (ended < 0) {
             return PYGEN_ERROR;
@@ -304,7 +299,7 @@ receiving_read(ReceivingObject *self, PyObject **result)
             return receiving_delegate(self, result);
         }
         /* assembler.waiter = Waiter(assembler.loop), as its _waiter() does. */
-        PyObject *loop = field_get(assembler, &field_loop);
+        PyObject *loop = wskit_field_get(assembler, &field_loop);
         if (loop == NULL) {
             return PYGEN_ERROR;
         }
@@ -313,8 +308,8 @@ receiving_read(ReceivingObject *self, PyObject **result)
         if (waiter == NULL) {
             return PYGEN_ERROR;
         }
-        if (field_set(assembler, &field_waiter, waiter) < 0 ||
-            field_set(assembler, &field_get_in_progress, Py_True) < 0) {
+        if (wskit_field_set(assembler, &field_waiter, waiter) < 0 ||
+            wskit_field_set(assembler, &field_get_in_progress, Py_True) < 0) {
             Py_DECREF(waiter);
             return PYGEN_ERROR;
         }
@@ -337,7 +332,7 @@ receiving_send(ReceivingObject *self, PyObject *value, PyObject **result)
     switch (self->state) {
     case RECEIVING_START: {
         self->state = RECEIVING_DONE;
-        int running = field_is_true(self->assembler, &field_get_in_progress);
+        int running = wskit_field_is_true(self->assembler, &field_get_in_progress);
         if (running < 0) {
             return PYGEN_ERROR;
         }

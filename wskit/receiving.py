@@ -115,10 +115,18 @@ class FrameReceiver:
     __slots__ = (
         "__dict__",
         "__weakref__",
+        "_buffer",
+        "_events",
         "_joined",
+        "_message_opcode",
+        "_reading",
         "_received_other",
         "_separate_fragments",
+        "_text_checked",
         "frames_received",
+        "incoming_payload",
+        "max_fragment_size",
+        "max_message_size",
         "pings_received",
         "pongs_received",
     )
@@ -178,6 +186,9 @@ class FrameReceiver:
         Returns:
             How many bytes of ``data`` were received this way; 0 for none.
         """
+        # The asyncio read path applies this rule in C, reading these slots
+        # (wskit_receive_messages in _speedups_messages.c): a change here
+        # goes there too, and tests/asyncio/test_read_path.py holds them equal.
         if (
             self.state is OPEN
             and self._reading is FRAMES

@@ -20,6 +20,8 @@ Exports:
     Waiter: What ``recv()`` awaits in asyncio, resumed in the callback that wakes it.
     Receiving: One await of ``recv()``'s next message in asyncio, without a coroutine.
     MessageIterator: ``async for`` over an asyncio connection's messages, with ``Receiving``.
+    ReadPath: The base of an asyncio connection: ``get_buffer()``, ``buffer_updated()``.
+    write_message: What ``send()`` of a whole message does in asyncio, in one call.
     split_request: Split a handshake request's head that needs no further check.
     split_response: The same for a 101 response.
     IMPLEMENTATION: ``"c"`` or ``"python"``.
@@ -43,13 +45,14 @@ from ._purepython import (
     split_request,
     split_response,
 )
-from ._purepython_asyncio import MessageIterator, Receiving, Waiter
+from ._purepython_asyncio import MessageIterator, ReadPath, Receiving, Waiter, write_message
 from ._purepython_messages import receive_messages, send_message
 
 __all__ = [
     "IMPLEMENTATION",
     "MessageIterator",
     "PayloadBuffer",
+    "ReadPath",
     "Receiving",
     "UTF8Validator",
     "Waiter",
@@ -62,6 +65,7 @@ __all__ = [
     "send_message",
     "split_request",
     "split_response",
+    "write_message",
 ]
 
 IMPLEMENTATION: Literal["c", "python"] = "python"
@@ -71,6 +75,7 @@ if not os.environ.get("WSKIT_NO_SPEEDUPS"):
         from ._speedups import (  # type: ignore[assignment]
             MessageIterator,
             PayloadBuffer,
+            ReadPath,
             Receiving,
             UTF8Validator,
             Waiter,
@@ -83,6 +88,7 @@ if not os.environ.get("WSKIT_NO_SPEEDUPS"):
             send_message,
             split_request,
             split_response,
+            write_message,
         )
     except ImportError:  # not built: no compiler, or a pure-Python install
         pass

@@ -50,6 +50,7 @@ from .frames import CloseCode
 from .http11 import Request, Response
 from .protocol import CLOSED, CONNECTING, OPEN
 from .server import ServerProtocol
+from .speedups import write_message
 from .typing import Subprotocol
 
 __all__ = ["WebSocketProtocol"]
@@ -322,16 +323,13 @@ class WebSocketProtocol(Connection):
             else:
                 raise RuntimeError("websocket.send needs exactly one of 'bytes' or 'text'")
             try:
-                # Most messages: the core builds the frame in one call, as
-                # in send(), without send()'s coroutine (the engine never
-                # sends fragments, which send() would wait for).
-                frame = self.protocol.send_message(payload)
-                if frame is None:
+                # Most messages: checked, built and written in one call, as
+                # in send(), without send()'s coroutine.
+                written = write_message(self, payload, None, None)
+                if written is None:
                     await self.send(payload)
-                else:
-                    self._write_frame(frame)
-                    if self.writing_paused:
-                        await self._drain()
+                elif not written:  # writing is paused
+                    await self._drain()
             except ConnectionClosed as exc:
                 raise ClientDisconnected(str(exc)) from exc
         elif answer is ACCEPTED and kind == "websocket.close":

@@ -37,7 +37,7 @@ from ..protocol import CLOSED, OPEN, SEND_EOF, Event, Protocol
 from ..shared.async_api import AsyncConnectionAPI, to_async
 from ..shared.connection_attributes import ConnectionAttributes
 from ..shared.messages import MESSAGE_TYPES, encode, queue_limits
-from ..speedups import MessageIterator
+from ..speedups import MessageIterator, ReadPath, write_message
 from ..stats import ConnectionStats, queued_bytes
 from ..typing import BytesLike, Data
 from .messages import Assembler
@@ -93,7 +93,10 @@ def _read_buffer() -> memoryview:
 
 
 class Connection(
-    AsyncConnectionAPI, asyncio.BufferedProtocol, ConnectionAttributes[asyncio.Future[float]]
+    ReadPath,
+    AsyncConnectionAPI,
+    asyncio.BufferedProtocol,
+    ConnectionAttributes[asyncio.Future[float]],
 ):
     """The asyncio implementation of a WebSocket connection.
 
@@ -118,19 +121,33 @@ class Connection(
     """
 
     # Settings and the closing handshake's state: out of the instance dict
-    # (see ConnectionAttributes).
+    # (see ConnectionAttributes). So is what C reads and writes in place
+    # rather than by name: ReadPath on every read (see _speedups_read.c),
+    # write_message() on every send() (protocol, transport, loop, the burst's
+    # state, writing_paused...: see _speedups_send.c).
     __slots__ = (
         "answers_size",
+        "burst",
+        "burst_limit",
+        "burst_size",
         "close_timeout",
         "close_timer",
         "connection_lost_waiter",
+        "fragmented_send_waiter",
         "handshake_waiter",
         "keepalive_task",
         "keepalive_timer",
+        "loop",
         "ping_interval",
         "ping_timeout",
+        "protocol",
+        "read_buffer",
         "recv_exc",
+        "recv_messages",
+        "sent_since_read",
+        "transport",
         "write_limit",
+        "writing_paused",
     )
 
     def __init__(
@@ -285,16 +302,15 @@ class Connection(
             ConnectionClosed: The connection is closed or closing.
             TypeError: The message is of an unsupported type.
         """
+        # Most messages: one call checks, builds and writes the frame, as
+        # Protocol.send_message() and _write_frame() would; it declines the rest.
+        written = write_message(self, message, text, compress)
+        if written:
+            return
+        if written is not None:  # written, and writing is paused
+            await self._drain()
+            return
         if isinstance(message, MESSAGE_TYPES):
-            # Most messages: one call builds the frame, if the core would on
-            # its own fast path (see Protocol.send_message); it declines the rest.
-            if self.fragmented_send_waiter is None:
-                frame = self.protocol.send_message(message, text, compress)
-                if frame is not None:
-                    self._write_frame(frame)
-                    if self.writing_paused:
-                        await self._drain()
-                    return
             is_text, data = encode(message, text)
             if self.fragmented_send_waiter is not None:
                 await self._wait_for_fragmented_send()
@@ -596,34 +612,18 @@ class Connection(
         self.transport = transport
         self.gathers_writes = gathers_writes(transport)
 
-    def get_buffer(self, sizehint: int) -> memoryview:
-        """Called by asyncio for a buffer to read into."""
-        # The rest of a long frame goes straight into its payload. Transports
-        # call buffer_updated() right after reading, before anything else
-        # reaches the core: it knows which buffer this was the same way.
-        payload = self.protocol.incoming_payload
-        if payload is None:
-            return self.read_buffer
-        return payload.window()
+    # get_buffer() and buffer_updated(), which asyncio calls on every read,
+    # are ReadPath's (see wskit.speedups): a read of whole messages goes to
+    # the queue (see Protocol.receive_messages) and resumes the reader without
+    # a Python frame in C; the rest comes here. Transports call
+    # buffer_updated() right after reading, before anything else reaches the
+    # core: it knows which buffer get_buffer() returned the same way.
 
-    def buffer_updated(self, nbytes: int) -> None:
-        """Called by asyncio when ``nbytes`` were read into the buffer: handle them."""
+    def _receive_rest(self, nbytes: int, taken: int) -> None:
+        """Receive what buffer_updated() leaves of a read: all but the first ``taken`` bytes."""
         protocol = self.protocol
-        self.sent_since_read = False
         if protocol.incoming_payload is None:
-            data = self.read_buffer[:nbytes]
-            # Most reads on an open connection hold whole messages and
-            # nothing else: one call takes them to the queue (see
-            # Protocol.receive_messages). It leaves the core nothing to write
-            # and no event; when writing is paused, _send_answers() may have
-            # a burst to write first.
-            if not self.writing_paused:
-                taken = protocol.receive_messages(data, self.recv_messages.queue)
-                if taken == nbytes:
-                    self.recv_messages.wake()
-                    return
-                data = data[taken:]
-            protocol.receive_data(data)
+            protocol.receive_data(self.read_buffer[taken:nbytes])
         else:  # read into the payload's window (see get_buffer)
             protocol.receive_into(nbytes)
             # Still incomplete, so neither whole nor failed (failing drops it):

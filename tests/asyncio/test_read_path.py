@@ -1,0 +1,292 @@
+"""ReadPath, what asyncio calls on every read, in C and in Python: held equal.
+
+Each scenario feeds reads to a connection through ``get_buffer()`` and
+``buffer_updated()``, as a transport does, once with each twin, and compares
+everything observable: the frames queued, the core's counters and state,
+what was written back, reading paused, and which reads skipped the core's
+``receive_data()`` (the fast path only takes what the general rules accept).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from wskit import _purepython_asyncio
+from wskit.asyncio.connection import Connection
+from wskit.extensions.permessage_deflate import PerMessageDeflate
+from wskit.frames import BINARY, CONT, PING, PONG, TEXT, Frame
+from wskit.server import ServerProtocol
+from wskit.states import CLOSING, HOLD, OPEN
+
+try:
+    from wskit import _speedups
+except ImportError:  # pragma: no cover - the extension is built in CI and here
+    _speedups = None  # type: ignore[assignment]
+
+TWINS: dict[str, type] = {"python": _purepython_asyncio.ReadPath}
+if _speedups is not None:  # pragma: no branch
+    TWINS["c"] = _speedups.ReadPath
+
+
+class Transport(asyncio.Transport):
+    """Records what the connection writes and whether it reads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written = bytearray()
+        self.reading = True
+
+    def write(self, data: Any) -> None:
+        self.written += data
+
+    def writelines(self, data: Any) -> None:
+        for chunk in data:
+            self.write(chunk)
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        pass
+
+    def pause_reading(self) -> None:
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        self.reading = True
+
+    def is_closing(self) -> bool:
+        return False
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        self.written += b"<EOF>"
+
+    def close(self) -> None:
+        self.written += b"<closed>"
+
+
+def frame(opcode: Any, data: bytes, *, fin: bool = True) -> bytes:
+    return Frame(opcode, data, fin).serialize(mask=True)
+
+
+MESSAGES = frame(TEXT, b"hello") + frame(BINARY, b"\x00" * 100)
+LONG = frame(BINARY, bytes(range(256)) * 400)  # 100 KiB: received in place
+
+# Each scenario: the reads, connection options, and what to do before reading.
+SCENARIOS: dict[str, tuple[list[bytes], dict[str, Any], Callable[[Connection], Any] | None]] = {
+    "whole messages": ([MESSAGES, frame(TEXT, b"again")], {}, None),
+    "empty message": ([frame(BINARY, b"")], {}, None),
+    "partial header": ([MESSAGES[:1], MESSAGES[1:]], {}, None),
+    "partial payload": ([MESSAGES[:9], MESSAGES[9:]], {}, None),
+    "whole then partial": ([MESSAGES + MESSAGES[:3], MESSAGES[3:]], {}, None),
+    "ping among messages": ([frame(TEXT, b"a") + frame(PING, b"p") + frame(TEXT, b"b")], {}, None),
+    "fragments": ([frame(TEXT, b"fra", fin=False) + frame(CONT, b"gment")], {}, None),
+    "queue full": ([MESSAGES * 4], {"max_queue": 3}, None),
+    "writing paused": ([MESSAGES], {}, Connection.pause_writing),
+    "too big": ([MESSAGES, frame(BINARY, b"x" * 200)], {"max_size": 150}, None),
+    "invalid UTF-8": ([frame(TEXT, b"\xff") + MESSAGES], {}, None),
+    "long payload": ([LONG[:20000], LONG[20000:60000], LONG[60000:] + MESSAGES], {}, None),
+    "not open": ([MESSAGES], {}, lambda connection: setattr(connection.protocol, "state", CLOSING)),
+}
+
+
+def deflate() -> PerMessageDeflate:
+    return PerMessageDeflate(False, False, 15, 15)
+
+
+def compressed(*frames: Frame) -> bytes:
+    encoder = deflate()
+    return b"".join(encoder.encode(frame).serialize(mask=True) for frame in frames)
+
+
+class Deflate(PerMessageDeflate):
+    """A subclass: it may decode otherwise, so the one-call paths leave it alone."""
+
+
+class OwnReceiveMessages(ServerProtocol):
+    """A core with its own receive_messages(), which ReadPath calls."""
+
+    def receive_messages(self, data: Any, queue: Any) -> int:
+        return 0
+
+
+def prepare_core(**attributes: Any) -> Callable[[Connection], None]:
+    def prepare(connection: Connection) -> None:
+        for name, value in attributes.items():
+            setattr(connection.protocol, name, value() if callable(value) else value)
+
+    return prepare
+
+
+def own_receive_messages(connection: Connection) -> None:
+    connection.protocol.__class__ = OwnReceiveMessages
+
+
+# Whole messages, compressed and not; one that compresses badly.
+COMPRESSED = compressed(Frame(TEXT, b"hello" * 50), Frame(BINARY, b"\x01" * 500)) + MESSAGES
+INCOMPRESSIBLE = compressed(Frame(BINARY, random.Random(0).randbytes(1200)))
+
+# The reads that the core's receive_messages() takes, with permessage-deflate.
+SCENARIOS["deflate"] = ([COMPRESSED], {}, prepare_core(extensions=lambda: [deflate()]))
+# The bound on a compressed frame: from max_fragment_size, else from
+# max_message_size, or none.
+for max_size in [(4000, 1000), (1000, None), (None, 4000), (None, None)]:
+    SCENARIOS[f"deflate, compressed frame, max_size={max_size}"] = (
+        [INCOMPRESSIBLE + MESSAGES],
+        {"max_size": max_size},
+        prepare_core(extensions=lambda: [deflate()]),
+    )
+
+# Each condition of the core's receive_messages() that declines a read,
+# when ReadPath itself doesn't (protocol.incoming_payload, checked first):
+# every read goes whole to the general path.
+DECLINED: dict[str, tuple[list[bytes], dict[str, Any], Callable[[Connection], Any] | None]] = {
+    "reading held": ([MESSAGES], {}, prepare_core(_reading=HOLD)),
+    "message in progress": ([frame(TEXT, b"fra", fin=False), MESSAGES], {}, None),
+    "partial frame buffered": ([MESSAGES], {}, prepare_core(_buffer=lambda: bytearray(b"\x81"))),
+    "text checked": ([MESSAGES], {}, prepare_core(_text_checked=1)),
+    "debug": ([MESSAGES], {}, prepare_core(debug=True)),
+    "event pending": ([MESSAGES], {}, prepare_core(_events=lambda: [Frame(TEXT, b"first")])),
+    "write pending": ([MESSAGES], {}, prepare_core(_writes=lambda: [b"pending"])),
+    "extension subclass": (
+        [MESSAGES],
+        {},
+        prepare_core(extensions=lambda: [Deflate(False, False, 15, 15)]),
+    ),
+    "two extensions": ([MESSAGES], {}, prepare_core(extensions=lambda: [deflate(), deflate()])),
+    "own receive_messages": ([MESSAGES], {}, own_receive_messages),
+}
+SCENARIOS.update(DECLINED)
+
+
+def run(twin: type, reads: list[bytes], options: dict[str, Any], prepare: Any) -> Any:
+    """Feed ``reads`` to a connection with ``twin`` as its ReadPath; return what is observable."""
+    # Connection's own, or the other twin ahead of it.
+    cls = Connection if twin in Connection.__mro__ else type("Tested", (twin, Connection), {})
+
+    async def main() -> Any:
+        max_size = options.pop("max_size", 2**20)
+        protocol = ServerProtocol(state=OPEN, max_size=max_size)
+        connection = cls(protocol, **options)
+        transport = Transport()
+        connection.connection_made(transport)
+        if prepare is not None:
+            prepare(connection)
+        general: list[int] = []
+        receive_data = protocol.receive_data
+
+        def recording(data: Any) -> None:
+            general.append(len(data))
+            receive_data(data)
+
+        protocol.receive_data = recording  # type: ignore[method-assign]
+        woken: list[int] = []
+
+        class Waiter:  # the reader's, recording when it is woken
+            def wake(self) -> None:
+                woken.append(len(general))
+
+        for read in reads:
+            connection.recv_messages.waiter = Waiter()
+            rest = read
+            while rest:
+                buffer = connection.get_buffer(-1)
+                size = min(len(buffer), len(rest))
+                buffer[:size] = rest[:size]
+                connection.buffer_updated(size)
+                rest = rest[size:]
+        connection.transport = Transport()  # what closing writes, apart
+        queued = [(f.opcode, bytes(f.data), f.fin) for f in connection.recv_messages.queue.frames]
+        return (
+            queued,
+            general,
+            woken,
+            protocol.state,
+            protocol.bytes_received,
+            protocol.frames_received,
+            protocol.held_failure,
+            bytes(transport.written),
+            transport.reading,
+            connection.sent_since_read,
+        )
+
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_twins_agree(scenario: str) -> None:
+    reads, options, prepare = SCENARIOS[scenario]
+    results = {name: run(twin, reads, dict(options), prepare) for name, twin in TWINS.items()}
+    assert len(set(map(repr, results.values()))) == 1, results
+
+
+@pytest.mark.parametrize("scenario", DECLINED)
+def test_the_core_declines(scenario: str) -> None:
+    reads, options, prepare = DECLINED[scenario]
+    for twin in TWINS.values():
+        _, general, *_ = run(twin, reads, dict(options), prepare)
+        assert general == [len(read) for read in reads]
+
+
+def test_compressed_messages_skip_the_core() -> None:
+    for twin in TWINS.values():
+        queued, general, *_ = run(twin, *SCENARIOS["deflate"])
+        assert [data for _, data, _ in queued] == [
+            b"hello" * 50,
+            b"\x01" * 500,
+            b"hello",
+            b"\x00" * 100,
+        ]
+        assert general == []
+
+
+def test_whole_messages_skip_the_core() -> None:
+    for twin in TWINS.values():
+        queued, general, *_ = run(twin, [MESSAGES], {}, None)
+        assert queued == [(TEXT, b"hello", True), (BINARY, b"\x00" * 100, True)]
+        assert general == []
+
+
+def test_what_the_fast_path_leaves_reaches_the_core() -> None:
+    for twin in TWINS.values():
+        # The ping and what follows it: 7 bytes of ping, 7 of "b".
+        queued, general, woken, *_, written, _, _ = run(
+            twin, *SCENARIOS["ping among messages"][:2], None
+        )
+        assert [data for _, data, _ in queued] == [b"a", b"b"]
+        assert general == [14]
+        assert woken == [1]  # once the core has seen the rest
+        assert written == Frame(PONG, b"p").serialize(mask=False)
+
+
+def test_read_state_is_in_slots() -> None:
+    # What the C ReadPath and the core's rule in C (wskit_receive_messages)
+    # read in place on every read, rather than by name.
+    async def main() -> None:
+        connection = Connection(ServerProtocol(state=OPEN))
+        connection.connection_made(Transport())
+        protocol, assembler = connection.protocol, connection.recv_messages
+        for owner, names in [
+            (connection, ["protocol", "read_buffer", "recv_messages", "sent_since_read"]),
+            (connection, ["writing_paused"]),
+            (assembler, ["queue", "waiter"]),
+            (assembler.queue, ["frames", "high", "paused"]),
+            (protocol, ["state", "_reading", "incoming_payload", "_message_opcode", "_buffer"]),
+            (protocol, ["_text_checked", "debug", "_events", "_writes", "extensions", "side"]),
+            (protocol, ["max_message_size", "max_fragment_size"]),
+            (protocol, ["bytes_received", "frames_received"]),
+        ]:
+            for name in names:
+                slots = (vars(cls).get("__slots__", ()) for cls in type(owner).__mro__)
+                assert any(name in declared for declared in slots), name
+            assert not set(names) & set(getattr(owner, "__dict__", {}))
+
+    asyncio.run(main())
