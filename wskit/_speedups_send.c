@@ -163,7 +163,8 @@ field_is_true(PyObject *obj, Py_ssize_t offset, PyObject *name)
     return truth;
 }
 
-/* obj's attribute as a Py_ssize_t; -1 with an exception set if it isn't one. */
+/* obj's attribute as a Py_ssize_t: -1 with an exception set, or -2 if it
+ * isn't an int of that range (Python code handles that). */
 static Py_ssize_t
 field_size(PyObject *obj, Py_ssize_t offset, PyObject *name)
 {
@@ -171,10 +172,11 @@ field_size(PyObject *obj, Py_ssize_t offset, PyObject *name)
     if (value == NULL) {
         return -1;
     }
-    Py_ssize_t size = PyLong_Check(value) ? PyLong_AsSsize_t(value) : -1;
+    Py_ssize_t size = PyLong_CheckExact(value) ? PyLong_AsSsize_t(value) : -2;
     Py_DECREF(value);
-    if (size < 0 && !PyErr_Occurred()) {
-        PyErr_SetString(PyExc_ValueError, "expected a size");
+    if (size < 0) {
+        PyErr_Clear();  /* too big for a Py_ssize_t, or negative */
+        size = -2;
     }
     return size;
 }
@@ -244,13 +246,16 @@ static int
 write_frame(PyObject *connection, const Py_ssize_t *c, PyObject *frame)
 {
     PyObject *const *names = connection_layout.names;
+    PyObject *result = NULL;
+    if (!PyBytes_CheckExact(frame)) {
+        goto general;
+    }
     Py_ssize_t length = PyBytes_GET_SIZE(frame);
     Py_ssize_t limit = field_size(connection, c[CONN_BURST_LIMIT], names[CONN_BURST_LIMIT]);
-    if (limit < 0) {
+    if (limit == -1) {
         return -1;
     }
-    PyObject *result = NULL;
-    if (length >= limit) {
+    if (limit < 0 || length >= limit) {
         goto general;
     }
     PyObject *burst = get_field(connection, c[CONN_BURST], names[CONN_BURST]);
@@ -264,7 +269,7 @@ write_frame(PyObject *connection, const Py_ssize_t *c, PyObject *frame)
             : limit;
         if (size < 0 || size >= limit - length) {
             Py_DECREF(burst);
-            if (size < 0) {
+            if (size == -1) {
                 return -1;
             }
             goto general;
@@ -409,11 +414,6 @@ write_message(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
     Py_DECREF(protocol);
     if (frame == NULL || frame == Py_None) {
         return frame;
-    }
-    if (!PyBytes_CheckExact(frame)) {
-        Py_DECREF(frame);
-        PyErr_SetString(PyExc_TypeError, "send_message() must return bytes or None");
-        return NULL;
     }
     int status = write_frame(connection, c, frame);
     if (status == -2) {

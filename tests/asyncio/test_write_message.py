@@ -137,6 +137,11 @@ def in_a_nearly_full_burst(ws: Connection, transport: Transport) -> None:
     ws.burst, ws.burst_size = [b"\x82\x01a"], ws.burst_limit - 10
 
 
+def with_a_float_limit(ws: Connection, transport: Transport) -> None:
+    ws.burst_limit = float(ws.burst_limit)  # type: ignore[assignment]  # from write_limit
+    ws.sent_since_read = True
+
+
 def pausing(ws: Connection, transport: Transport) -> None:
     transport.pause_on_write = True
 
@@ -183,6 +188,7 @@ SENT: list[Case] = [
     (in_a_nearly_full_burst, "fills the burst", None, None),
     (in_a_burst, b"x" * 2**15, None, None),  # longer than a burst (write_limit)
     (nothing, b"x" * (_LONG_PAYLOAD - 1), None, None),
+    (with_a_float_limit, "compared as Python compares", None, None),
     (pausing, "pauses writing", None, None),
     (paused, "writing was paused", None, None),
 ]
@@ -265,7 +271,8 @@ async def test_c_twin_reads_the_slots_of_any_layout() -> None:
     ws = Shadowed(Protocol(SERVER))
     transport = Transport(ws)
     ws.connection_made(transport)
-    ws.__dict__["burst_limit"] = BURST_WRITE_SIZE
+    assert vars(ws)["burst_limit"] == min(BURST_WRITE_SIZE, ws.write_limit[0])
+    assert _speedups is not None
     assert _speedups.write_message(ws, "hello", None, None) is True
     assert transport.writes == [bytes([0x81, 5]) + b"hello"]
     assert ws.sent_since_read is True
