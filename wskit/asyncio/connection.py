@@ -566,7 +566,8 @@ class Connection(
 
     async def _closed(self) -> ConnectionClosed:
         """Wait for the TCP connection to end; return the exception that tells how."""
-        await asyncio.shield(self.connection_lost_waiter)
+        if not self.connection_lost_waiter.done():  # as in close()
+            await asyncio.shield(self.connection_lost_waiter)
         exc = self.protocol.close_exc
         if exc.__cause__ is None:
             exc.__cause__ = self.recv_exc
@@ -661,10 +662,10 @@ class Connection(
             self.keepalive_timer.cancel()
         if self.keepalive_task is not None:
             self.keepalive_task.cancel()
-        waiters = self.pings.clear()
-        if waiters:  # most connections end with no ping pending
+        # Most connections end with no ping pending: nothing to clear.
+        if self.pings.pings:
             closed = self.protocol.close_exc
-            for waiter in waiters:
+            for waiter in self.pings.clear():
                 if not waiter.done():
                     waiter.set_exception(closed)
                     waiter.exception()  # nobody may await it: don't log "never retrieved"
