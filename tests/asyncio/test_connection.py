@@ -643,6 +643,35 @@ async def test_iteration_raises_after_error_closure(side: str) -> None:
 
 @pytest.mark.parametrize("side", SIDES)
 @pytest.mark.parametrize("code", [CloseCode.NORMAL_CLOSURE, CloseCode.INTERNAL_ERROR])
+async def test_iteration_ends_without_recv_once_the_stream_ended(side: str, code: CloseCode) -> None:
+    # Once the connection is closed and its messages read, the loop ends
+    # with how it closed, without recv() raising and catching on the way.
+    async with ws_pair(side) as (ws, peer):
+        await peer.send("a")
+        await peer.close(code)
+        await ws.wait_closed()
+        calls: list[bool | None] = []
+        original = ws.recv
+
+        async def recv(decode: bool | None = None) -> Data:
+            calls.append(decode)
+            return await original(decode)
+
+        ws.recv = recv  # type: ignore[method-assign]
+        messages: list[Data] = []
+        if code == CloseCode.NORMAL_CLOSURE:
+            await iterate(ws, messages)
+        else:
+            with pytest.raises(ConnectionClosedError) as raised:
+                await iterate(ws, messages)
+            assert raised.value.rcvd is not None
+            assert raised.value.rcvd.code == code
+        assert messages == ["a"]
+        assert calls == []
+
+
+@pytest.mark.parametrize("side", SIDES)
+@pytest.mark.parametrize("code", [CloseCode.NORMAL_CLOSURE, CloseCode.INTERNAL_ERROR])
 async def test_iteration_that_raised_is_over(side: str, code: CloseCode) -> None:
     # As with websockets' async generator: once a step has ended the loop or
     # raised, the same iterator's next steps end the loop; a new one raises again.

@@ -246,6 +246,22 @@ class Connection(
             nonlocal ended
             if ended:
                 raise StopAsyncIteration
+            messages = self.recv_messages
+            if (
+                messages.closed
+                and not messages.queue.frames
+                and not messages.failure_queued
+                and not messages.get_in_progress
+            ):
+                # The stream ended with nothing left to read: how the
+                # connection ended is all recv() would tell. Most loops end
+                # here: the exceptions recv() raises and catches on the way
+                # (EOFError, ConnectionClosed) cost more than the rest.
+                ended = True
+                closed = await self._closed()
+                if isinstance(closed, ConnectionClosedOK):
+                    raise StopAsyncIteration
+                raise closed
             try:
                 return await self.recv(decode)
             except ConnectionClosedOK:
