@@ -444,10 +444,10 @@ class RequestParser(_Parser):
             # The first bytes: most often a whole head, split in one call.
             whole = request_at_once(data)
             if whole is not None:
-                request, self._trailing = whole
-                self._headers = request.headers
+                self._headers = whole[0].headers
+                self._trailing = whole[1]
                 self._done = True
-                return request
+                return whole[0]
         self._buffer += data
         try:
             request = self._parse()

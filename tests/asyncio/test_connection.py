@@ -643,7 +643,9 @@ async def test_iteration_raises_after_error_closure(side: str) -> None:
 
 @pytest.mark.parametrize("side", SIDES)
 @pytest.mark.parametrize("code", [CloseCode.NORMAL_CLOSURE, CloseCode.INTERNAL_ERROR])
-async def test_iteration_ends_without_recv_once_the_stream_ended(side: str, code: CloseCode) -> None:
+async def test_iteration_ends_without_recv_once_the_stream_ended(
+    side: str, code: CloseCode
+) -> None:
     # Once the connection is closed and its messages read, the loop ends
     # with how it closed, without recv() raising and catching on the way.
     async with ws_pair(side) as (ws, peer):
@@ -657,7 +659,7 @@ async def test_iteration_ends_without_recv_once_the_stream_ended(side: str, code
             calls.append(decode)
             return await original(decode)
 
-        ws.recv = recv  # type: ignore[method-assign]
+        ws.recv = recv  # type: ignore[method-assign,assignment]
         messages: list[Data] = []
         if code == CloseCode.NORMAL_CLOSURE:
             await iterate(ws, messages)

@@ -152,7 +152,8 @@ def test_request_read_whole_or_in_pieces_is_the_same() -> None:
     pieces.receive_data(data[10:])
     assert pieces._request_parser is not None
     [one], [other] = whole.events_received(), pieces.events_received()
-    assert isinstance(one, Request) and isinstance(other, Request)
+    assert isinstance(one, Request)
+    assert isinstance(other, Request)
     assert (one.method, one.path, one.protocol) == (other.method, other.path, other.protocol)
     assert list(one.headers.raw_items()) == list(other.headers.raw_items())
     assert one.headers == other.headers
