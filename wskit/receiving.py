@@ -154,7 +154,7 @@ class FrameReceiver:
 
         def send_frame(self, frame: Frame, compress: bool | None = None) -> None: ...
 
-        def _receive_close(self, close: Close) -> None: ...
+        def _receive_close(self, close: Close, payload: BytesLike) -> None: ...
 
         def _fail_on_input(self, exc: Exception, code: CloseCode) -> None: ...
 
@@ -452,7 +452,7 @@ class FrameReceiver:
         elif opcode is PONG:
             self.pongs_received += 1
         elif close is not None:
-            self._receive_close(close)
+            self._receive_close(close, frame.data)
 
     def _queue_fragment(self, frame: Frame) -> None:
         """Queue a continuation frame; past a few fragments waiting, join it to the last one.

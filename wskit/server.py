@@ -374,7 +374,12 @@ class ServerProtocol(Protocol):
             InvalidHandshake: The header cannot be parsed, or no acceptable
                 subprotocol was offered.
         """
-        offered = parse_all(headers, "Sec-WebSocket-Protocol", parse_subprotocol, MAX_SUBPROTOCOLS)
+        # Most clients offer none: then there is nothing to parse.
+        offered: list[Subprotocol] = (
+            parse_all(headers, "Sec-WebSocket-Protocol", parse_subprotocol, MAX_SUBPROTOCOLS)
+            if "sec-websocket-protocol" in headers._dict
+            else []
+        )
         return self.select_subprotocol(offered)
 
     def select_subprotocol(self, subprotocols: Sequence[Subprotocol]) -> Subprotocol | None:
