@@ -323,9 +323,8 @@ class Protocol(FrameReceiver):
     def close_exc(self) -> ConnectionClosed:
         """The exception that tells the application how the connection closed.
 
-        :exc:`~wskit.exceptions.ConnectionClosedOK` after a closing handshake
-        with 1000, 1001 or no code both ways,
-        :exc:`~wskit.exceptions.ConnectionClosedError` otherwise.
+        :exc:`~wskit.exceptions.ConnectionClosedOK` after a closing handshake with
+        1000, 1001 or no code both ways, :exc:`~wskit.exceptions.ConnectionClosedError` otherwise.
 
         Raises:
             InvalidState: The connection is not closed yet; the close codes
@@ -411,7 +410,8 @@ class Protocol(FrameReceiver):
                 self.logger.debug("! %d bytes missing from a frame", payload.missing)
             elif self._buffer:
                 self.logger.debug("! %d bytes of an incomplete frame", len(self._buffer))
-        self.discard()
+        if self._reading is not DISCARD:  # as after a closing handshake: nothing to drop
+            self.discard()
         self.held_failure = None  # too late to send it
         # The peer is gone: answer its EOF with ours, whoever was to go first.
         self.send_eof()

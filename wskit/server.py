@@ -10,7 +10,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .datastructures import Headers, MultipleValuesError
+from .datastructures import Headers
 from .exceptions import (
     HeaderLineTooLong,
     InvalidHandshake,
@@ -314,10 +314,11 @@ class ServerProtocol(Protocol):
             InvalidOrigin: The origin is not allowed.
             InvalidHeader: The request has several ``Origin`` headers.
         """
-        try:
-            origin = headers.get("Origin")
-        except MultipleValuesError:
+        # Read from the dict of lowercase names, as process_request() reads.
+        values = headers._dict.get("origin")
+        if values is not None and len(values) != 1:
             raise InvalidHeader("Origin", "multiple values") from None
+        origin = None if values is None else values[0]
         if self.origins is not None and not any(
             origin is None
             if allowed is None

@@ -662,9 +662,9 @@ class Connection(
     def eof_received(self) -> None:
         """Called by asyncio when the peer half-closes the TCP connection."""
         self.protocol.receive_eof()
-        self._process_events()
+        # Only an EOF to write, if any: receive_eof() queues no event, and every
+        # read's events and frames were handled and handed over after it.
         self._send_data()
-        self.recv_messages.wake()
         # Returning None lets asyncio close the transport.
 
     def connection_lost(self, exc: Exception | None) -> None:
