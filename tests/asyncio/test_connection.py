@@ -1581,6 +1581,23 @@ async def test_close_timeout_drops_an_unresponsive_peer(
 
 
 @pytest.mark.parametrize("side", SIDES)
+async def test_peer_eof_ends_the_connection_after_the_messages_before_it(side: str) -> None:
+    # eof_received() writes the EOF that answers it and nothing more: what
+    # came before it was handled and handed over when it was read.
+    async with raw_pair(side) as (ws, peer):
+        peer.send(Frame(TEXT, b"a"))
+        peer.send(Frame(TEXT, b"b", fin=False))  # a message the EOF cuts short
+        peer.writer.write_eof()
+        async with asyncio.timeout(WAIT):
+            assert await ws.recv() == "a"
+            with pytest.raises(ConnectionClosedError) as raised:
+                await ws.recv()
+        assert raised.value.rcvd is None  # 1006: no close frame came
+        assert ws.close_code == CloseCode.ABNORMAL_CLOSURE
+        assert await peer.receive_eof() == []  # EOF back, and no frame
+
+
+@pytest.mark.parametrize("side", SIDES)
 async def test_close_timeout_after_failing(side: str) -> None:
     async with raw_pair(side, close_timeout=0.2) as (ws, peer):
         start = time.monotonic()
