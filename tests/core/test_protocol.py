@@ -1780,21 +1780,9 @@ def test_lone_close_agrees_with_general_rules(
     assert sent == [unmasked(write) if write else write for write in general.data_to_send()]
     assert repr(fast.parser_exc) == repr(general.parser_exc)
 
-    def outcome(p: Protocol) -> tuple[object, ...]:
-        return (
-            p.state,
-            p.close_sent,
-            p.close_rcvd,
-            p.close_rcvd_then_sent,
-            p._reading,
-            p.held,
-            p.bytes_received,
-            p.frames_received,
-            p.messages_received,
-            p.bytes_sent,
-        )
-
-    assert outcome(fast) == outcome(general)
+    outcome = ["state", "close_sent", "close_rcvd", "close_rcvd_then_sent", "_reading", "held"]
+    outcome += ["bytes_received", "frames_received", "messages_received", "bytes_sent"]
+    assert [getattr(fast, name) for name in outcome] == [getattr(general, name) for name in outcome]
 
 
 # Instance layout.
