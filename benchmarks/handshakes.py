@@ -15,6 +15,9 @@ the harness. ``--clients`` connections run at once. The figure is this
 process's CPU time per handshake over ``--count`` handshakes, after
 ``--warmup`` more.
 
+``--picows`` measures picows' server (its callback API, as the harness runs
+it) against the same lean client instead: the bar the server side is held to.
+
 For instruction counts, which a busy machine doesn't blur, run it twice under
 callgrind with two counts and divide the difference of the totals by the
 difference of the counts (start-up and warm-up cancel out)::
@@ -197,6 +200,46 @@ async def _measure_server(args: argparse.Namespace, profile: cProfile.Profile | 
     return cpu
 
 
+async def _measure_picows_server(
+    args: argparse.Namespace, profile: cProfile.Profile | None
+) -> float:
+    """As _measure_server, with picows' callback API as the server: the bar to compare with."""
+    from picows import WSTransport, ws_create_server  # noqa: PLC0415
+
+    from .peers.picows import _ServerListener  # noqa: PLC0415 (imports picows)
+
+    ended = 0
+
+    class Listener(_ServerListener):
+        """The harness's picows server, counting the connections that ended."""
+
+        def on_ws_disconnected(self, transport: WSTransport) -> None:
+            nonlocal ended
+            ended += 1
+
+    server = await ws_create_server(lambda _: Listener(), "127.0.0.1", 0)
+    try:
+        port = server.sockets[0].getsockname()[1]
+        total = args.warmup + args.count
+        peer = _peer(args, "--lean-client", str(port), str(total), str(args.clients))
+        while ended < args.warmup:
+            await asyncio.sleep(0.01)
+        start = time.process_time()
+        if profile:
+            profile.enable()
+        while ended < total:
+            await asyncio.sleep(0.05)
+        if profile:
+            profile.disable()
+        cpu = time.process_time() - start
+        await asyncio.get_running_loop().run_in_executor(None, peer.wait)
+        if peer.returncode:
+            raise RuntimeError(f"lean client failed: {peer.returncode}")
+    finally:
+        server.close()
+    return cpu
+
+
 async def _measure_client(args: argparse.Namespace, profile: cProfile.Profile | None) -> float:
     from wskit.asyncio.client import connect  # noqa: PLC0415
 
@@ -226,6 +269,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Measure one side of wskit's handshakes; see the module's docstring."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.handshakes", description=__doc__)
     parser.add_argument("--side", choices=("server", "client"), default="server")
+    parser.add_argument(
+        "--picows", action="store_true", help="measure picows' server instead (--side server)"
+    )
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
     parser.add_argument("--count", type=int, default=1000, help="handshakes measured")
     parser.add_argument("--warmup", type=int, default=100, help="handshakes before")
@@ -248,6 +294,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         # CPU time, not wall time: the machine may be busy.
         profile = cProfile.Profile(time.process_time) if args.profile else None
         measure = _measure_server if args.side == "server" else _measure_client
+        if args.picows:
+            measure = _measure_picows_server
         cpu = runner.run(measure(args, profile))
     if profile:
         profile.dump_stats(args.profile)

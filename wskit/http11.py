@@ -384,6 +384,25 @@ class _Parser:
         return True
 
 
+def request_at_once(data: bytes | bytearray | memoryview) -> tuple[Request, bytes] | None:
+    """Read a request that ``data`` holds whole, as :class:`RequestParser` would.
+
+    Returns:
+        The request and the bytes after it, when ``data`` starts with a head
+        that :func:`~wskit.speedups.split_request` takes as it is; else
+        :obj:`None`, and a :class:`RequestParser` reads ``data``. Servers
+        call this first: most requests arrive whole, and then need no parser.
+    """
+    head: _Head | None = split_request(data, MAX_LINE_LENGTH, MAX_NUM_HEADERS)
+    if head is None:
+        return None
+    method, path, protocol, fields, lowered, end = head
+    headers = Headers()
+    # Checked by split_request() as the general rules would.
+    headers._list, headers._dict = fields, lowered
+    return Request(path, headers, method, protocol), bytes(data[end:])
+
+
 class RequestParser(_Parser):
     """Incremental parser for the handshake request, used by servers.
 
@@ -423,9 +442,12 @@ class RequestParser(_Parser):
         self._check_usable()
         if self._request_line is None and not self._buffer:
             # The first bytes: most often a whole head, split in one call.
-            head = split_request(data, MAX_LINE_LENGTH, MAX_NUM_HEADERS)
-            if head is not None:
-                return self._split(head, data)
+            whole = request_at_once(data)
+            if whole is not None:
+                self._headers = whole[0].headers
+                self._trailing = whole[1]
+                self._done = True
+                return whole[0]
         self._buffer += data
         try:
             request = self._parse()
@@ -434,12 +456,6 @@ class RequestParser(_Parser):
             raise
         self._compact()
         return request
-
-    def _split(self, head: _Head, data: bytes | bytearray | memoryview) -> Request:
-        """The request that :func:`~wskit.speedups.split_request` found at the start of data."""
-        method, path, protocol, fields, lowered, end = head
-        self._take_head(fields, lowered, data, end)
-        return Request(path, self._headers, method, protocol)
 
     def _parse(self) -> Request | None:
         if self._request_line is None:

@@ -183,8 +183,7 @@ class Protocol(FrameReceiver):
         max_size: tuple[int | None, int | None] | int | None = DEFAULT_MAX_SIZE,
         logger: LoggerLike | None = None,
     ) -> None:
-        # Drawn when first read (see id): most connections never log it.
-        self._id: uuid.UUID | None = None
+        self._id: uuid.UUID | None = None  # drawn when first read (see id)
         if logger is None:
             logger = _SERVER_LOGGER if side is SERVER else _CLIENT_LOGGER
         self.logger: LoggerLike = logger
@@ -333,9 +332,8 @@ class Protocol(FrameReceiver):
     def close_exc(self) -> ConnectionClosed:
         """The exception that tells the application how the connection closed.
 
-        :exc:`~wskit.exceptions.ConnectionClosedOK` after a closing handshake
-        with 1000, 1001 or no code both ways,
-        :exc:`~wskit.exceptions.ConnectionClosedError` otherwise.
+        :exc:`~wskit.exceptions.ConnectionClosedOK` after a closing handshake with
+        1000, 1001 or no code both ways, :exc:`~wskit.exceptions.ConnectionClosedError` otherwise.
 
         Raises:
             InvalidState: The connection is not closed yet; the close codes
@@ -421,7 +419,8 @@ class Protocol(FrameReceiver):
                 self.logger.debug("! %d bytes missing from a frame", payload.missing)
             elif self._buffer:
                 self.logger.debug("! %d bytes of an incomplete frame", len(self._buffer))
-        self.discard()
+        if self._reading is not DISCARD:  # as after a closing handshake: nothing to drop
+            self.discard()
         self.held_failure = None  # too late to send it
         # The peer is gone: answer its EOF with ours, whoever was to go first.
         self.send_eof()
@@ -442,14 +441,12 @@ class Protocol(FrameReceiver):
         if data or self._buffer:
             self._receive_frames(data)
 
-    def _receive_close(self, close: Close) -> None:
+    def _receive_close(self, close: Close, payload: BytesLike) -> None:
         self.close_rcvd = close
         if self.state is OPEN:
             # "the endpoint typically echos the status code it received"; the
-            # reason goes back too, as websockets does. A close in the middle
-            # of a fragmented message is answered the same way: control frames
-            # may come between fragments.
-            self._send_close(close, rcvd_then_sent=True)
+            # reason too, as websockets does, mid-message as well.
+            self._send_close(close, rcvd_then_sent=True, data=payload)
         else:
             self.close_rcvd_then_sent = False
         # "The server MUST close the underlying TCP connection immediately";
@@ -615,8 +612,11 @@ class Protocol(FrameReceiver):
         else:
             self._send_close(close, rcvd_then_sent=False)
 
-    def _send_close(self, close: Close, *, rcvd_then_sent: bool) -> None:
-        data = b"" if close.code == CloseCode.NO_STATUS_RCVD else close.serialize()
+    def _send_close(
+        self, close: Close, *, rcvd_then_sent: bool, data: BytesLike | None = None
+    ) -> None:
+        if data is None:  # else an echo: parse() checked it as serialize() would
+            data = b"" if close.code == CloseCode.NO_STATUS_RCVD else close.serialize()
         if self.extensions or self.debug or self.eof_sent:
             self.send_frame(Frame(CLOSE, data))
         else:  # what send_frame() does with a close frame, without a Frame

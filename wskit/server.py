@@ -10,7 +10,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .datastructures import Headers, MultipleValuesError
+from .datastructures import Headers
 from .exceptions import (
     HeaderLineTooLong,
     InvalidHandshake,
@@ -35,7 +35,7 @@ from .headers import (
     parse_extension,
     parse_subprotocol,
 )
-from .http11 import Request, RequestParser, Response
+from .http11 import Request, RequestParser, Response, request_at_once
 from .protocol import CONNECTING, OPEN, SERVER, Protocol, State
 from .typing import BytesLike, LoggerLike, Origin, StatusLike, Subprotocol
 from .utils import accept_key
@@ -134,14 +134,23 @@ class ServerProtocol(Protocol):
         """Why the opening handshake failed, if it did."""
         self.status: int | None = None
         """HTTP status of the handshake response, once sent."""
-        self._request_parser = RequestParser()
+        # Made when a request doesn't arrive whole (see receive_handshake_data).
+        self._request_parser: RequestParser | None = None
 
     # Receiving the request.
 
     def receive_handshake_data(self, data: BytesLike) -> None:
         """Parse the handshake request; queue it as an event once complete."""
+        parser = self._request_parser
         try:
-            request = self._request_parser.feed(data)
+            if parser is None:
+                # Most requests arrive whole, in the first read: no parser then.
+                whole = request_at_once(data)
+                if whole is not None:
+                    self._receive_request(*whole)
+                    return
+                parser = self._request_parser = RequestParser()
+            request = parser.feed(data)
         except InvalidHandshake as exc:
             status = next(
                 (status for kind, status in _MALFORMED_REQUEST_STATUS if isinstance(exc, kind)),
@@ -157,11 +166,14 @@ class ServerProtocol(Protocol):
             self.send_response(response)
             return
         if request is not None:
-            if self.debug:
-                self.logger.debug("< %s %s %s", request.method, request.path, request.protocol)
-            self.queue_event(request)
-            # Frames may follow the request at once; they wait for the answer.
-            self.hold(self._request_parser.trailing)
+            self._receive_request(request, parser.trailing)
+
+    def _receive_request(self, request: Request, trailing: bytes) -> None:
+        if self.debug:
+            self.logger.debug("< %s %s %s", request.method, request.path, request.protocol)
+        self.queue_event(request)
+        # Frames may follow the request at once; they wait for the answer.
+        self.hold(trailing)
 
     def receive_handshake_eof(self) -> None:
         """The client went away before its request was complete."""
@@ -302,10 +314,11 @@ class ServerProtocol(Protocol):
             InvalidOrigin: The origin is not allowed.
             InvalidHeader: The request has several ``Origin`` headers.
         """
-        try:
-            origin = headers.get("Origin")
-        except MultipleValuesError:
+        # Read from the dict of lowercase names, as process_request() reads.
+        values = headers._dict.get("origin")
+        if values is not None and len(values) != 1:
             raise InvalidHeader("Origin", "multiple values") from None
+        origin = None if values is None else values[0]
         if self.origins is not None and not any(
             origin is None
             if allowed is None
@@ -362,7 +375,12 @@ class ServerProtocol(Protocol):
             InvalidHandshake: The header cannot be parsed, or no acceptable
                 subprotocol was offered.
         """
-        offered = parse_all(headers, "Sec-WebSocket-Protocol", parse_subprotocol, MAX_SUBPROTOCOLS)
+        # Most clients offer none: then there is nothing to parse.
+        offered: list[Subprotocol] = (
+            parse_all(headers, "Sec-WebSocket-Protocol", parse_subprotocol, MAX_SUBPROTOCOLS)
+            if "sec-websocket-protocol" in headers._dict
+            else []
+        )
         return self.select_subprotocol(offered)
 
     def select_subprotocol(self, subprotocols: Sequence[Subprotocol]) -> Subprotocol | None:

@@ -643,6 +643,37 @@ async def test_iteration_raises_after_error_closure(side: str) -> None:
 
 @pytest.mark.parametrize("side", SIDES)
 @pytest.mark.parametrize("code", [CloseCode.NORMAL_CLOSURE, CloseCode.INTERNAL_ERROR])
+async def test_iteration_ends_without_recv_once_the_stream_ended(
+    side: str, code: CloseCode
+) -> None:
+    # Once the connection is closed and its messages read, the loop ends
+    # with how it closed, without recv() raising and catching on the way.
+    async with ws_pair(side) as (ws, peer):
+        await peer.send("a")
+        await peer.close(code)
+        await ws.wait_closed()
+        calls: list[bool | None] = []
+        original = ws.recv
+
+        async def recv(decode: bool | None = None) -> Data:
+            calls.append(decode)
+            return await original(decode)
+
+        ws.recv = recv  # type: ignore[method-assign,assignment]
+        messages: list[Data] = []
+        if code == CloseCode.NORMAL_CLOSURE:
+            await iterate(ws, messages)
+        else:
+            with pytest.raises(ConnectionClosedError) as raised:
+                await iterate(ws, messages)
+            assert raised.value.rcvd is not None
+            assert raised.value.rcvd.code == code
+        assert messages == ["a"]
+        assert calls == []
+
+
+@pytest.mark.parametrize("side", SIDES)
+@pytest.mark.parametrize("code", [CloseCode.NORMAL_CLOSURE, CloseCode.INTERNAL_ERROR])
 async def test_iteration_that_raised_is_over(side: str, code: CloseCode) -> None:
     # As with websockets' async generator: once a step has ended the loop or
     # raised, the same iterator's next steps end the loop; a new one raises again.
@@ -1547,6 +1578,23 @@ async def test_close_timeout_drops_an_unresponsive_peer(
             Close(CloseCode.NORMAL_CLOSURE, "")
         ]
     assert "timed out waiting for the peer to close the TCP connection" in caplog.text
+
+
+@pytest.mark.parametrize("side", SIDES)
+async def test_peer_eof_ends_the_connection_after_the_messages_before_it(side: str) -> None:
+    # eof_received() writes the EOF that answers it and nothing more: what
+    # came before it was handled and handed over when it was read.
+    async with raw_pair(side) as (ws, peer):
+        peer.send(Frame(TEXT, b"a"))
+        peer.send(Frame(TEXT, b"b", fin=False))  # a message the EOF cuts short
+        peer.writer.write_eof()
+        async with asyncio.timeout(WAIT):
+            assert await ws.recv() == "a"
+            with pytest.raises(ConnectionClosedError) as raised:
+                await ws.recv()
+        assert raised.value.rcvd is None  # 1006: no close frame came
+        assert ws.close_code == CloseCode.ABNORMAL_CLOSURE
+        assert await peer.receive_eof() == []  # EOF back, and no frame
 
 
 @pytest.mark.parametrize("side", SIDES)

@@ -1479,6 +1479,46 @@ async def test_frames_sent_with_the_request_are_answered_at_once() -> None:
         assert echoed == [Frame(TEXT, b"hello"), Frame(BINARY, b"\x01")]
 
 
+async def test_frames_sent_while_the_request_is_processed_are_answered() -> None:
+    """Frames that come after the request, while process_request() runs, are delivered.
+
+    Reading stops once the core holds them, and resumes with the response.
+    """
+    started = asyncio.Event()
+    connections: list[ServerConnection] = []
+
+    async def hook(connection: ServerConnection, request: Request) -> None:
+        connections.append(connection)
+        started.set()
+        async with asyncio.timeout(WAIT):
+            while not connection.protocol.held:
+                await asyncio.sleep(0)
+
+    async with (
+        serving(process_request=hook, ping_interval=None) as server,
+        raw_client(server) as (reader, writer),
+    ):
+        writer.write(handshake_request())
+        async with asyncio.timeout(WAIT):
+            await started.wait()
+        writer.write(Frame(TEXT, b"later").serialize(mask=True))
+        response, echoed = await read_frames(reader, 1)
+        assert response.status_code == 101
+        assert echoed == [Frame(TEXT, b"later")]
+        assert connections[0].held_input
+
+
+async def test_handshake_alone_writes_the_response_alone() -> None:
+    # Nothing came after the request: reading never paused, and the response
+    # is all the handshake writes (see ServerConnection.handshake).
+    async with serving(ping_interval=None) as server, connect(uri_of(server)) as ws:
+        await ws.send("hello")
+        assert await ws.recv() == "hello"
+        [connection] = server.handlers
+        assert not connection.held_input
+        assert connection.transport.is_reading()
+
+
 async def test_close_sent_with_the_request_ends_the_connection_cleanly(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 
@@ -9,12 +10,23 @@ import pytest
 
 from benchmarks import harness
 
+without_picows = pytest.mark.skipif(
+    importlib.util.find_spec("picows") is None, reason="picows isn't installed"
+)
 
-@pytest.mark.parametrize("side", ["server", "client"])
-def test_a_few_handshakes(side: str) -> None:
+
+@pytest.mark.parametrize(
+    ("measured", "side"),
+    [
+        (["--side", "server"], "server"),
+        (["--side", "client"], "client"),
+        pytest.param(["--picows"], "server", marks=without_picows, id="picows-server"),
+    ],
+)
+def test_a_few_handshakes(measured: list[str], side: str) -> None:
     options = ["--count", "20", "--warmup", "5", "--clients", "3", "--timeout", "100"]
     result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.handshakes", "--side", side, *options],
+        [sys.executable, "-m", "benchmarks.handshakes", *measured, *options],
         cwd=harness.ROOT,
         capture_output=True,
         text=True,

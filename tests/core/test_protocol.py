@@ -64,7 +64,7 @@ from wskit.receiving import _SEPARATE_FRAGMENTS, InvalidUTF8
 from wskit.server import ServerProtocol
 from wskit.speedups import apply_mask
 from wskit.states import Reading
-from wskit.typing import Subprotocol
+from wskit.typing import BytesLike, Subprotocol
 from wskit.uri import parse_uri
 
 SERVER, CLIENT = Side.SERVER, Side.CLIENT
@@ -1720,6 +1720,69 @@ def test_fast_close_agrees_with_general_rules(side: Side, how: str) -> None:
     assert counts(fast) == counts(general)
     assert fast.frames_sent == 2
     assert fast.messages_sent == 1
+
+
+LONE_CLOSES = {
+    "normal": (close_payload(1000, b"bye"), True),
+    "no status": (b"", True),
+    "registered": (close_payload(3000), True),
+    "private, UTF-8 reason": (close_payload(4999, "κόσμε".encode()), True),
+    "one byte": (b"\x03", False),
+    "invalid code": (close_payload(999), False),
+    "invalid UTF-8": (close_payload(1000, b"\xff"), False),
+    "too long": (close_payload(1000, b"x" * 124), False),
+}
+
+
+def spy_on_frame_loop(protocol: Protocol, calls: list[Protocol]) -> None:
+    """Record in ``calls`` each time ``protocol`` reads frames by the general rules."""
+    general_rules = protocol._parse_frames
+
+    def spy(buffer: BytesLike) -> int:
+        calls.append(protocol)
+        return general_rules(buffer)
+
+    protocol._parse_frames = spy  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize("side", [SERVER, CLIENT])
+@pytest.mark.parametrize("case", list(LONE_CLOSES))
+@pytest.mark.parametrize("before", ["open", "mid-message", "close sent"])
+@pytest.mark.parametrize("framing", ["alone", "wrong mask", "trailing", "cut", "byte", "key cut"])
+def test_lone_close_agrees_with_general_rules(
+    side: Side, case: str, before: str, framing: str
+) -> None:
+    # A read of one close frame and nothing else skips the frame loop
+    # (FrameReceiver._receive_lone_close()); anything else, and debug logging,
+    # goes through the general rules. Both must end in the same place.
+    payload, valid = LONE_CLOSES[case]
+    frame = wire(CLOSE, payload, masked=side is SERVER)
+    data = {
+        "wrong mask": wire(CLOSE, payload, masked=side is CLIENT),
+        "trailing": frame + b"x",
+        "cut": frame[:-1],
+        "byte": frame[:1],
+        "key cut": frame[:3],  # a client's mask key, or a server's frame
+    }.get(framing, frame)
+    fast, general = protocol_pair(side, max_size=100)
+    calls: list[Protocol] = []
+    for protocol in (fast, general):
+        if before == "mid-message":
+            protocol.receive_data(wire(TEXT, b"half", fin=False, masked=side is SERVER))
+        elif before == "close sent":
+            protocol.send_close(CloseCode.GOING_AWAY)
+        spy_on_frame_loop(protocol, calls)
+        protocol.receive_data(data)
+    assert (fast not in calls) is (valid and data == frame)
+    assert general in calls
+    assert fast.events_received() == general.events_received()
+    sent = [unmasked(write) if write else write for write in fast.data_to_send()]
+    assert sent == [unmasked(write) if write else write for write in general.data_to_send()]
+    assert repr(fast.parser_exc) == repr(general.parser_exc)
+
+    outcome = ["state", "close_sent", "close_rcvd", "close_rcvd_then_sent", "_reading", "held"]
+    outcome += ["bytes_received", "frames_received", "messages_received", "bytes_sent"]
+    assert [getattr(fast, name) for name in outcome] == [getattr(general, name) for name in outcome]
 
 
 # Instance layout.

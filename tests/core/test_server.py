@@ -140,6 +140,26 @@ def test_request_fed_one_byte_at_a_time() -> None:
     assert server.accept(request).status_code == 101
 
 
+def test_request_read_whole_or_in_pieces_is_the_same() -> None:
+    # A request that arrives whole is read without a parser (see
+    # receive_handshake_data); in pieces, by one. Both read it alike.
+    data = request_bytes() + masked_text(b"early")
+    whole = ServerProtocol()
+    whole.receive_data(data)
+    assert whole._request_parser is None
+    pieces = ServerProtocol()
+    pieces.receive_data(data[:10])
+    pieces.receive_data(data[10:])
+    assert pieces._request_parser is not None
+    [one], [other] = whole.events_received(), pieces.events_received()
+    assert isinstance(one, Request)
+    assert isinstance(other, Request)
+    assert (one.method, one.path, one.protocol) == (other.method, other.path, other.protocol)
+    assert list(one.headers.raw_items()) == list(other.headers.raw_items())
+    assert one.headers == other.headers
+    assert whole.held == pieces.held == len(masked_text(b"early"))
+
+
 def test_header_values_are_case_insensitive() -> None:
     headers = replacing("Upgrade", "WebSocket")
     headers = [(n, "keep-alive, upgrade" if n == "Connection" else v) for n, v in headers]

@@ -52,6 +52,15 @@ def test_queue_limits_invalid(max_queue: int | tuple[int | None, int | None]) ->
         queue_limits(max_queue)
 
 
+def test_queue_limits_are_cached_and_still_checked() -> None:
+    # Every connection of a server asks for the same marks: one C call then.
+    assert queue_limits(16) is queue_limits(16)
+    assert queue_limits(True) == (True, 0)  # not 1's entry: typed
+    for _ in range(2):  # errors aren't cached: raised each time
+        with pytest.raises(ValueError, match="max_queue"):
+            queue_limits(-1)
+
+
 # FrameQueue.
 
 

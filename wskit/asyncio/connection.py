@@ -263,6 +263,22 @@ class Connection(
             nonlocal ended
             if ended:
                 raise StopAsyncIteration
+            messages = self.recv_messages
+            if (
+                messages.closed
+                and not messages.queue.frames
+                and not messages.failure_queued
+                and not messages.get_in_progress
+            ):
+                # The stream ended with nothing left to read: how the
+                # connection ended is all recv() would tell. Most loops end
+                # here: the exceptions recv() raises and catches on the way
+                # (EOFError, ConnectionClosed) cost more than the rest.
+                ended = True
+                closed = await self._closed()
+                if isinstance(closed, ConnectionClosedOK):
+                    raise StopAsyncIteration
+                raise closed
             try:
                 return await self.recv(decode)
             except ConnectionClosedOK:
@@ -582,7 +598,8 @@ class Connection(
 
     async def _closed(self) -> ConnectionClosed:
         """Wait for the TCP connection to end; return the exception that tells how."""
-        await asyncio.shield(self.connection_lost_waiter)
+        if not self.connection_lost_waiter.done():  # as in close()
+            await asyncio.shield(self.connection_lost_waiter)
         exc = self.protocol.close_exc
         if exc.__cause__ is None:
             exc.__cause__ = self.recv_exc
@@ -645,9 +662,9 @@ class Connection(
     def eof_received(self) -> None:
         """Called by asyncio when the peer half-closes the TCP connection."""
         self.protocol.receive_eof()
-        self._process_events()
+        # Only an EOF to write, if any: receive_eof() queues no event, and every
+        # read's events and frames were handled and handed over after it.
         self._send_data()
-        self.recv_messages.wake()
         # Returning None lets asyncio close the transport.
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -661,10 +678,10 @@ class Connection(
             self.keepalive_timer.cancel()
         if self.keepalive_task is not None:
             self.keepalive_task.cancel()
-        waiters = self.pings.clear()
-        if waiters:  # most connections end with no ping pending
+        # Most connections end with no ping pending: nothing to clear.
+        if self.pings.pings:
             closed = self.protocol.close_exc
-            for waiter in waiters:
+            for waiter in self.pings.clear():
                 if not waiter.done():
                     waiter.set_exception(closed)
                     waiter.exception()  # nobody may await it: don't log "never retrieved"

@@ -102,6 +102,11 @@ class ServerConnection(Responding, Connection):
         self.server = server
         self.username: str
 
+    # Set when bytes came after the handshake request: reading then waits for
+    # the response (see _handle_received). A class default, not an attribute
+    # set in __init__: most connections never set it.
+    held_input = False
+
     async def handshake(
         self,
         process_request: ProcessRequest | None = None,
@@ -122,11 +127,16 @@ class ServerConnection(Responding, Connection):
             server_header,
             serving=self.server.is_serving,
         )
-        # Reading stopped when the request arrived (see process_event).
-        self._resume_reading()
-        # Frames that came with the request were parsed just now: deliver
-        # them at once, not when the next bytes arrive.
-        self._handle_received()
+        if self.held_input or self.writing_paused:
+            # Reading stopped when bytes came after the request (see
+            # _handle_received). They were parsed just now: deliver them at
+            # once, not when the next bytes arrive.
+            self._resume_reading()
+            self._handle_received()
+        else:
+            # Most handshakes: the response is all there is to handle. Alone,
+            # its write skips handling events there are none of (~100 bytecodes).
+            self._send_data()
         # Don't test for OPEN: a close frame may have come with the request.
         # The handler then runs and learns how the connection ended.
         if self.protocol.handshake_exc is not None:
@@ -149,6 +159,7 @@ class ServerConnection(Responding, Connection):
         protocol = self.protocol
         if protocol.state is CONNECTING and protocol.held:
             self._pause_reading()
+            self.held_input = True
         super()._handle_received()
 
     def _call_later(

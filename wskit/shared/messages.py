@@ -20,6 +20,7 @@ trio layers, which both wait with ``await``, share :class:`AsyncAssembler`.
 from __future__ import annotations
 
 import codecs
+import functools
 from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from typing import Any
@@ -49,6 +50,9 @@ MESSAGE_TYPES = (str, *BYTES_LIKE)
 """The types of a message given to ``send()`` whole, rather than in fragments."""
 
 
+# Cached: every connection of a server computes the same marks, twice (the
+# connection, then its assembler), and a cached call is one C call.
+@functools.lru_cache(maxsize=64, typed=True)
 def queue_limits(max_queue: int | tuple[int | None, int | None] | None) -> tuple[int | None, int]:
     """Return the high and low water marks of the incoming frame queue.
 

@@ -295,7 +295,11 @@ async def handshake_response(
     request: Request | None = connection.request
     if request is None:
         raise protocol.handshake_exc or InvalidHandshake("no handshake request")
-    response = await call_hook(connection, protocol, process_request, request)
+    # Without a hook, no coroutine to make and run.
+    if process_request is not None:
+        response = await call_hook(connection, protocol, process_request, request)
+    else:
+        response = None
     response = answer(protocol, request, response, serving=serving(), server_header=server_header)
     if process_response is not None:
         hooked = await call_hook(connection, protocol, process_response, request, response)
