@@ -790,19 +790,3 @@ class Protocol(FrameReceiver):
         """Queue an event that isn't a frame for :meth:`events_received`."""
         self._events.append(event)
         self.frames_received -= 1  # not a frame
-
-    def hold(self, data: BytesLike) -> None:
-        """Keep ``data`` unparsed until :meth:`start_frames`."""
-        self._reading = HOLD
-        self._buffer += data
-
-    @property
-    def held(self) -> int:
-        """How many bytes :meth:`hold` keeps unparsed now."""
-        return len(self._buffer) if self._reading is HOLD else 0
-
-    def discard(self) -> None:
-        """Ignore every byte from now on."""
-        self._reading = DISCARD
-        self._buffer.clear()
-        self.incoming_payload = None

@@ -58,7 +58,7 @@ from .speedups import (
     read_messages,
     receive_messages,
 )
-from .states import FRAMES, OPEN, SERVER, Reading, Side, State
+from .states import DISCARD, FRAMES, HOLD, OPEN, SERVER, Reading, Side, State
 from .typing import BytesLike, LoggerLike
 
 if TYPE_CHECKING:
@@ -226,6 +226,22 @@ class FrameReceiver:
                 max_compressed_size,
             )
         return 0
+
+    def hold(self, data: BytesLike) -> None:
+        """Keep ``data`` unparsed until :meth:`~wskit.protocol.Protocol.start_frames`."""
+        self._reading = HOLD
+        self._buffer += data
+
+    @property
+    def held(self) -> int:
+        """How many bytes :meth:`hold` keeps unparsed now."""
+        return len(self._buffer) if self._reading is HOLD else 0
+
+    def discard(self) -> None:
+        """Ignore every byte from now on."""
+        self._reading = DISCARD
+        self._buffer.clear()
+        self.incoming_payload = None
 
     def _receive_frames(self, data: BytesLike) -> None:
         """Parse the frames in ``data``, which follows what the buffer holds."""
