@@ -34,6 +34,9 @@
  * - _speedups_http.c: split_request(data, max_line, max_headers), the head
  *   of a handshake request split in one pass when the general rules of
  *   wskit.http11 would take it as it is.
+ * - _speedups_slots.c: Field, how the others read and write the slots
+ *   (__slots__) of Python objects in place, their offsets found once per
+ *   type, two types at a time.
  * - _speedups.h: what they share.
  *
  * wskit/_purepython*.py hold the twin of each in Python, with the same API;

@@ -61,32 +61,100 @@ PyObject *wskit_message_frame(unsigned char opcode, PyObject *payload);
 /* _speedups_frames.c: a frame of data's bytes, masked or not (see build_frame). */
 PyObject *wskit_build_frame(unsigned char first, Py_buffer *data, int mask);
 
-/* _speedups_receive.c: an attribute of an object, such as the assembler, its
- * queue or a frame. Those are slots (__slots__): read and written in place,
- * at the offset their type gives, found once per type (and again if the type
- * changes), they cost a few instructions rather than a lookup by name;
- * anything else goes by name. wskit_field_get() returns a new reference;
- * wskit_field_is_true() 1 or 0; all return NULL or -1 with an exception set.
- * wskit_field_slot() is where obj holds the slot, NULL if it isn't one. */
+/* _speedups_slots.c: an attribute of an object, such as the connection,
+ * its core, the assembler, its queue or a frame. Those are slots
+ * (__slots__): read and written in place, at the offset their type gives,
+ * found once per type (and again if the type changes) for two types at a
+ * time, they cost a few instructions rather than a lookup by name; anything
+ * else goes by name. wskit_slot_offset() is where a type's instances hold
+ * the attribute `name` if it is a slot of an object, else -1;
+ * wskit_field_lookup() finds and remembers it for a type the field hasn't
+ * seen as it is. */
 typedef struct {
-    PyObject *name;
     PyTypeObject *type;  /* a strong reference, so that its address stays its own */
     unsigned int version;
     Py_ssize_t offset;   /* -1: not a slot */
+} FieldEntry;
+typedef struct {
+    PyObject *name;
+    FieldEntry seen[2];  /* a client's and a server's connection in one process */
+    int next;            /* the entry a third type replaces */
 } Field;
-int wskit_field_init(Field *field, const char *name);
-PyObject *wskit_field_get(PyObject *obj, Field *field);
-int wskit_field_is_true(PyObject *obj, Field *field);
-int wskit_field_set(PyObject *obj, Field *field, PyObject *value);
-PyObject **wskit_field_slot(PyObject *obj, Field *field);
-/* _speedups_messages.c: where a type's instances hold the attribute `name`
- * if it is a slot of an object, else -1; the frame of a whole message to
- * send, counted, or None for the general path (see send_message). */
+/* Fields and their names, each interned: 0, or -1 with an exception set. */
+typedef struct {
+    Field *field;
+    const char *name;
+} FieldName;
+int wskit_fields_init(const FieldName *fields, size_t count);
 Py_ssize_t wskit_slot_offset(PyTypeObject *type, PyObject *name);
+Py_ssize_t wskit_field_lookup(Field *field, PyTypeObject *type);
+
+/* Where type's instances hold the field: its offset, or -1. Inline, so
+ * that a type already seen costs a few compares. */
+static inline Py_ssize_t
+wskit_field_offset(Field *field, PyTypeObject *type)
+{
+    if (PyType_HasFeature(type, Py_TPFLAGS_VALID_VERSION_TAG)) {
+        unsigned int version = type->tp_version_tag;
+        for (int i = 0; i < 2; i++) {
+            const FieldEntry *entry = &field->seen[i];
+            if (entry->type == type && entry->version == version) {
+                return entry->offset;
+            }
+        }
+    }
+    return wskit_field_lookup(field, type);
+}
+
+/* Where obj holds the slot, NULL if it isn't one. */
+static inline PyObject **
+wskit_field_slot(PyObject *obj, Field *field)
+{
+    Py_ssize_t offset = wskit_field_offset(field, Py_TYPE(obj));
+    return offset < 0 ? NULL : (PyObject **)((char *)obj + offset);
+}
+
+/* obj's attribute: a new reference, or NULL with an exception set. */
+static inline PyObject *
+wskit_field_get(PyObject *obj, Field *field)
+{
+    PyObject **slot = wskit_field_slot(obj, field);
+    if (slot != NULL && *slot != NULL) {
+        return Py_NewRef(*slot);
+    }
+    return PyObject_GetAttr(obj, field->name);
+}
+
+/* Whether obj's attribute is true: 1, 0, or -1 with an exception set. */
+static inline int
+wskit_field_is_true(PyObject *obj, Field *field)
+{
+    PyObject *value = wskit_field_get(obj, field);
+    if (value == NULL) {
+        return -1;
+    }
+    int truth = value == Py_True ? 1 : value == Py_False ? 0 : PyObject_IsTrue(value);
+    Py_DECREF(value);
+    return truth;
+}
+
+/* obj.<field> = value: 0, or -1 with an exception set. */
+static inline int
+wskit_field_set(PyObject *obj, Field *field, PyObject *value)
+{
+    PyObject **slot = wskit_field_slot(obj, field);
+    if (slot == NULL) {
+        return PyObject_SetAttr(obj, field->name, value);
+    }
+    Py_XSETREF(*slot, Py_NewRef(value));
+    return 0;
+}
+
 /* _speedups_messages.c: Protocol.receive_messages(data[:size], queue),
  * rule included, without its Python frame or the slice unless the core's
  * type has a receive_messages() of its own: how many bytes were received,
- * or -1 with an exception set. */
+ * or -1 with an exception set; the frame of a whole message to send,
+ * counted, or None for the general path (see send_message). */
 Py_ssize_t wskit_receive_messages(PyObject *protocol, PyObject *data, Py_ssize_t size,
                                   PyObject *queue);
 PyObject *wskit_message_frame_to_send(PyObject *protocol, PyObject *message, PyObject *text,

@@ -22,8 +22,6 @@
 
 #include "_speedups.h"
 
-#include <structmember.h> /* T_OBJECT_EX, READONLY */
-
 /* Attribute names, interned once. */
 static PyObject *str_pause, *str_extend, *str_inflate, *str_deflate, *str_fail_on_parse_error,
     *str_receive_messages;
@@ -74,21 +72,6 @@ import_receiving(void)
     }
     core_receive_messages = Py_NewRef(method);
     return 0;
-}
-
-/* Where type's attribute `name` lives in its instances, if it is a slot
- * holding an object (__slots__), else -1. */
-Py_ssize_t
-wskit_slot_offset(PyTypeObject *type, PyObject *name)
-{
-    PyObject *descr = _PyType_Lookup(type, name);  /* borrowed */
-    if (descr != NULL && Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
-        PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
-        if (member->type == T_OBJECT_EX && !(member->flags & READONLY)) {
-            return member->offset;
-        }
-    }
-    return -1;
 }
 
 /* *slot += delta, for a counter that holds an int: 1 done, 0 not (the
@@ -653,10 +636,7 @@ wskit_messages_init(PyObject *module)
             return -1;
         }
     }
-    struct {
-        Field *field;
-        const char *name;
-    } fields[] = {
+    const FieldName fields[] = {
         {&field_state, "state"},
         {&field_reading, "_reading"},
         {&field_incoming_payload, "incoming_payload"},
@@ -678,10 +658,8 @@ wskit_messages_init(PyObject *module)
         {&field_high, "high"},
         {&field_paused, "paused"},
     };
-    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
-        if (wskit_field_init(fields[i].field, fields[i].name) < 0) {
-            return -1;
-        }
+    if (wskit_fields_init(fields, sizeof(fields) / sizeof(fields[0])) < 0) {
+        return -1;
     }
     return PyModule_AddFunctions(module, messages_methods);
 }

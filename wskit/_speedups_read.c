@@ -184,10 +184,7 @@ wskit_read_init(PyObject *module)
             return -1;
         }
     }
-    struct {
-        Field *field;
-        const char *name;
-    } fields[] = {
+    const FieldName fields[] = {
         {&field_protocol, "protocol"},
         {&field_incoming_payload, "incoming_payload"},
         {&field_read_buffer, "read_buffer"},
@@ -197,10 +194,8 @@ wskit_read_init(PyObject *module)
         {&field_queue, "queue"},
         {&field_waiter, "waiter"},
     };
-    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
-        if (wskit_field_init(fields[i].field, fields[i].name) < 0) {
-            return -1;
-        }
+    if (wskit_fields_init(fields, sizeof(fields) / sizeof(fields[0])) < 0) {
+        return -1;
     }
     if (PyType_Ready(&ReadPathType) < 0) {
         return -1;

@@ -44,75 +44,6 @@ static Field field_get_in_progress, field_skip_rest_of_message, field_queue, fie
     field_closed, field_failure_queued, field_loop, field_waiter, field_paused, field_low,
     field_fin, field_opcode, field_data;
 
-static Py_ssize_t
-field_offset(Field *field, PyTypeObject *type)
-{
-    if (field->type == type && field->version == type->tp_version_tag &&
-        PyType_HasFeature(type, Py_TPFLAGS_VALID_VERSION_TAG)) {
-        return field->offset;
-    }
-    Py_ssize_t offset = wskit_slot_offset(type, field->name);
-    /* The lookup gives the type a version tag, if it can have one. */
-    if (PyType_HasFeature(type, Py_TPFLAGS_VALID_VERSION_TAG)) {
-        Py_INCREF(type);
-        Py_XSETREF(field->type, type);
-        field->version = type->tp_version_tag;
-        field->offset = offset;
-    }
-    return offset;
-}
-
-int
-wskit_field_init(Field *field, const char *name)
-{
-    field->name = PyUnicode_InternFromString(name);
-    field->offset = -1;
-    return field->name == NULL ? -1 : 0;
-}
-
-PyObject **
-wskit_field_slot(PyObject *obj, Field *field)
-{
-    Py_ssize_t offset = field_offset(field, Py_TYPE(obj));
-    return offset < 0 ? NULL : (PyObject **)((char *)obj + offset);
-}
-
-PyObject *
-wskit_field_get(PyObject *obj, Field *field)
-{
-    Py_ssize_t offset = field_offset(field, Py_TYPE(obj));
-    if (offset >= 0) {
-        PyObject *value = *(PyObject **)((char *)obj + offset);
-        if (value != NULL) {
-            return Py_NewRef(value);
-        }
-    }
-    return PyObject_GetAttr(obj, field->name);
-}
-
-int
-wskit_field_is_true(PyObject *obj, Field *field)
-{
-    PyObject *value = wskit_field_get(obj, field);
-    if (value == NULL) {
-        return -1;
-    }
-    int truth = value == Py_True ? 1 : value == Py_False ? 0 : PyObject_IsTrue(value);
-    Py_DECREF(value);
-    return truth;
-}
-
-int
-wskit_field_set(PyObject *obj, Field *field, PyObject *value)
-{
-    Py_ssize_t offset = field_offset(field, Py_TYPE(obj));
-    if (offset < 0) {
-        return PyObject_SetAttr(obj, field->name, value);
-    }
-    Py_XSETREF(*(PyObject **)((char *)obj + offset), Py_NewRef(value));
-    return 0;
-}
-
 /* The message that frame carries, as the general path would return it
  * (wskit.shared.messages.join), if it is a whole message the fast path
  * returns: a new reference; else NULL, with an exception set only on an
@@ -731,7 +662,6 @@ wskit_receive_init(PyObject *module)
                          str_low, str_fin, str_opcode, str_data};
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         fields[i]->name = names[i];
-        fields[i]->offset = -1;
     }
     if (PyType_Ready(&ReceivingType) < 0 || PyType_Ready(&MessageIteratorType) < 0) {
         return -1;

@@ -8,57 +8,17 @@
  * is done (None), a compressed message to Protocol.send_message(), a
  * frame that ends a burst or is long to Connection._write_frame().
  *
- * The connection's and the core's attributes are mostly slots (__slots__):
- * read and written in place, at the offsets their type gives (found once
- * per type with wskit_slot_offset, and again if the type changes), they
- * cost a few instructions rather than a lookup by name; anything else goes
- * by name.
+ * The connection's and the core's attributes are mostly slots, read and
+ * written in place (Field, _speedups_slots.c).
  */
 
 #include "_speedups.h"
 
 /* What write_message reads of the connection and of its core. */
-enum {
-    CONN_FRAGMENTED_SEND_WAITER,
-    CONN_PROTOCOL,
-    CONN_BURST,
-    CONN_BURST_SIZE,
-    CONN_BURST_LIMIT,
-    CONN_SENT_SINCE_READ,
-    CONN_TRANSPORT,
-    CONN_LOOP,
-    CONN_WRITING_PAUSED,
-    CONN_FIELDS
-};
-enum {
-    PROTO_STATE,
-    PROTO_EXPECT_CONTINUATION_FRAME,
-    PROTO_DEBUG,
-    PROTO_EOF_SENT,
-    PROTO_WRITES,
-    PROTO_SIDE,
-    PROTO_EXTENSIONS,
-    PROTO_FIELDS
-};
-#define MAX_FIELDS CONN_FIELDS
-
-/* Where a type's instances hold some attributes: the offsets of their
- * slots, -1 for those that aren't. Two types at a time (a client's and a
- * server's connection in one process). */
-typedef struct {
-    PyTypeObject *type;  /* a strong reference, so that its address stays its own */
-    unsigned int version;
-    Py_ssize_t offsets[MAX_FIELDS];
-} LayoutEntry;
-
-typedef struct {
-    PyObject *names[MAX_FIELDS];
-    int count;
-    int next;  /* the entry to replace */
-    LayoutEntry entries[2];
-} Layout;
-
-static Layout connection_layout, protocol_layout;
+static Field conn_fragmented_send_waiter, conn_protocol, conn_burst, conn_burst_size,
+    conn_burst_limit, conn_sent_since_read, conn_transport, conn_loop, conn_writing_paused;
+static Field proto_state, proto_expect_continuation_frame, proto_debug, proto_eof_sent,
+    proto_writes, proto_side, proto_extensions;
 
 static PyObject *str_get_write_buffer_size, *str_write, *str_call_soon, *str_write_burst,
     *str_write_frame, *str_send_message;
@@ -101,74 +61,12 @@ import_constants(void)
     return 0;
 }
 
-/* Copy the offsets of type's slots for layout's attributes into offsets. */
-static void
-layout_of(Layout *layout, PyTypeObject *type, Py_ssize_t *offsets)
-{
-    int valid = PyType_HasFeature(type, Py_TPFLAGS_VALID_VERSION_TAG);
-    for (int i = 0; valid && i < 2; i++) {
-        LayoutEntry *entry = &layout->entries[i];
-        if (entry->type == type && entry->version == type->tp_version_tag) {
-            memcpy(offsets, entry->offsets, layout->count * sizeof(Py_ssize_t));
-            return;
-        }
-    }
-    for (int i = 0; i < layout->count; i++) {
-        offsets[i] = wskit_slot_offset(type, layout->names[i]);
-    }
-    /* The lookup gives the type a version tag, if it can have one. */
-    if (PyType_HasFeature(type, Py_TPFLAGS_VALID_VERSION_TAG)) {
-        LayoutEntry *entry = &layout->entries[layout->next];
-        layout->next ^= 1;
-        Py_INCREF(type);
-        Py_XSETREF(entry->type, type);
-        entry->version = type->tp_version_tag;
-        memcpy(entry->offsets, offsets, layout->count * sizeof(Py_ssize_t));
-    }
-}
-
-/* obj's attribute: a new reference, or NULL with an exception set. */
-static PyObject *
-get_field(PyObject *obj, Py_ssize_t offset, PyObject *name)
-{
-    if (offset >= 0) {
-        PyObject *value = *(PyObject **)((char *)obj + offset);
-        if (value != NULL) {
-            return Py_NewRef(value);
-        }
-    }
-    return PyObject_GetAttr(obj, name);
-}
-
-static int
-set_field(PyObject *obj, Py_ssize_t offset, PyObject *name, PyObject *value)
-{
-    if (offset < 0) {
-        return PyObject_SetAttr(obj, name, value);
-    }
-    Py_XSETREF(*(PyObject **)((char *)obj + offset), Py_NewRef(value));
-    return 0;
-}
-
-/* Whether obj's attribute is true: 1, 0, or -1 with an exception set. */
-static int
-field_is_true(PyObject *obj, Py_ssize_t offset, PyObject *name)
-{
-    PyObject *value = get_field(obj, offset, name);
-    if (value == NULL) {
-        return -1;
-    }
-    int truth = value == Py_True ? 1 : value == Py_False ? 0 : PyObject_IsTrue(value);
-    Py_DECREF(value);
-    return truth;
-}
-
 /* obj's attribute as a Py_ssize_t: -1 with an exception set, or -2 if it
  * isn't an int of that range (Python code handles that). */
 static Py_ssize_t
-field_size(PyObject *obj, Py_ssize_t offset, PyObject *name)
+field_size(PyObject *obj, Field *field)
 {
-    PyObject *value = get_field(obj, offset, name);
+    PyObject *value = wskit_field_get(obj, field);
     if (value == NULL) {
         return -1;
     }
@@ -186,10 +84,9 @@ field_size(PyObject *obj, Py_ssize_t offset, PyObject *name)
  * Protocol.send_message()), 0 (the general path), -1 with an exception set.
  * Sets *mask for a plain frame. */
 static int
-core_ready(PyObject *protocol, const Py_ssize_t *p, int *mask)
+core_ready(PyObject *protocol, int *mask)
 {
-    PyObject *const *names = protocol_layout.names;
-    PyObject *state = get_field(protocol, p[PROTO_STATE], names[PROTO_STATE]);
+    PyObject *state = wskit_field_get(protocol, &proto_state);
     if (state == NULL) {
         return -1;
     }
@@ -198,19 +95,19 @@ core_ready(PyObject *protocol, const Py_ssize_t *p, int *mask)
     if (!open) {
         return 0;
     }
-    const int flags[] = {PROTO_EXPECT_CONTINUATION_FRAME, PROTO_DEBUG, PROTO_EOF_SENT,
-                         PROTO_WRITES};
+    Field *const flags[] = {&proto_expect_continuation_frame, &proto_debug, &proto_eof_sent,
+                            &proto_writes};
     for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
-        int truth = field_is_true(protocol, p[flags[i]], names[flags[i]]);
+        int truth = wskit_field_is_true(protocol, flags[i]);
         if (truth != 0) {
             return truth < 0 ? -1 : 0;
         }
     }
-    int extensions = field_is_true(protocol, p[PROTO_EXTENSIONS], names[PROTO_EXTENSIONS]);
+    int extensions = wskit_field_is_true(protocol, &proto_extensions);
     if (extensions != 0) {
         return extensions < 0 ? -1 : 2;
     }
-    PyObject *side = get_field(protocol, p[PROTO_SIDE], names[PROTO_SIDE]);
+    PyObject *side = wskit_field_get(protocol, &proto_side);
     if (side == NULL) {
         return -1;
     }
@@ -224,10 +121,8 @@ core_ready(PyObject *protocol, const Py_ssize_t *p, int *mask)
 static PyObject *
 frame_to_send(PyObject *protocol, PyObject *const *args)
 {
-    Py_ssize_t p[MAX_FIELDS];
-    layout_of(&protocol_layout, Py_TYPE(protocol), p);
     int mask = 0;
-    int ready = core_ready(protocol, p, &mask);
+    int ready = core_ready(protocol, &mask);
     if (ready <= 0) {
         return ready < 0 ? NULL : Py_NewRef(Py_None);
     }
@@ -243,29 +138,28 @@ frame_to_send(PyObject *protocol, PyObject *const *args)
  * exception set. Its common branches are here; the others (a frame that
  * ends a burst, a long frame) are its own. */
 static int
-write_frame(PyObject *connection, const Py_ssize_t *c, PyObject *frame)
+write_frame(PyObject *connection, PyObject *frame)
 {
-    PyObject *const *names = connection_layout.names;
     PyObject *result = NULL;
     if (!PyBytes_CheckExact(frame)) {
         goto general;
     }
     Py_ssize_t length = PyBytes_GET_SIZE(frame);
-    Py_ssize_t limit = field_size(connection, c[CONN_BURST_LIMIT], names[CONN_BURST_LIMIT]);
+    Py_ssize_t limit = field_size(connection, &conn_burst_limit);
     if (limit == -1) {
         return -1;
     }
     if (limit < 0 || length >= limit) {
         goto general;
     }
-    PyObject *burst = get_field(connection, c[CONN_BURST], names[CONN_BURST]);
+    PyObject *burst = wskit_field_get(connection, &conn_burst);
     if (burst == NULL) {
         return -1;
     }
     if (burst != Py_None) {
         /* Joins the burst, unless it fills it. */
         Py_ssize_t size = PyList_CheckExact(burst)
-            ? field_size(connection, c[CONN_BURST_SIZE], names[CONN_BURST_SIZE])
+            ? field_size(connection, &conn_burst_size)
             : limit;
         if (size < 0 || size >= limit - length) {
             Py_DECREF(burst);
@@ -283,16 +177,16 @@ write_frame(PyObject *connection, const Py_ssize_t *c, PyObject *frame)
         if (total == NULL) {
             return -1;
         }
-        status = set_field(connection, c[CONN_BURST_SIZE], names[CONN_BURST_SIZE], total);
+        status = wskit_field_set(connection, &conn_burst_size, total);
         Py_DECREF(total);
         return status;
     }
     Py_DECREF(burst);
-    int sent = field_is_true(connection, c[CONN_SENT_SINCE_READ], names[CONN_SENT_SINCE_READ]);
+    int sent = wskit_field_is_true(connection, &conn_sent_since_read);
     if (sent < 0) {
         return -1;
     }
-    PyObject *transport = get_field(connection, c[CONN_TRANSPORT], names[CONN_TRANSPORT]);
+    PyObject *transport = wskit_field_get(connection, &conn_transport);
     if (transport == NULL) {
         return -1;
     }
@@ -316,8 +210,7 @@ write_frame(PyObject *connection, const Py_ssize_t *c, PyObject *frame)
         return -1;
     }
     Py_DECREF(result);
-    return set_field(connection, c[CONN_SENT_SINCE_READ], names[CONN_SENT_SINCE_READ],
-                     Py_True);
+    return wskit_field_set(connection, &conn_sent_since_read, Py_True);
 general:
     result = PyObject_CallMethodOneArg(connection, str_write_frame, frame);
     Py_XDECREF(result);
@@ -327,15 +220,14 @@ general:
 /* Start a burst with the frame, written on the loop's next iteration by
  * Connection._write_burst(): 0, or -1 with an exception set. */
 static int
-start_burst(PyObject *connection, const Py_ssize_t *c, PyObject *frame)
+start_burst(PyObject *connection, PyObject *frame)
 {
-    PyObject *const *names = connection_layout.names;
     PyObject *burst = PyList_New(1);
     if (burst == NULL) {
         return -1;
     }
     PyList_SET_ITEM(burst, 0, Py_NewRef(frame));
-    int status = set_field(connection, c[CONN_BURST], names[CONN_BURST], burst);
+    int status = wskit_field_set(connection, &conn_burst, burst);
     Py_DECREF(burst);
     if (status < 0) {
         return -1;
@@ -344,12 +236,12 @@ start_burst(PyObject *connection, const Py_ssize_t *c, PyObject *frame)
     if (size == NULL) {
         return -1;
     }
-    status = set_field(connection, c[CONN_BURST_SIZE], names[CONN_BURST_SIZE], size);
+    status = wskit_field_set(connection, &conn_burst_size, size);
     Py_DECREF(size);
     if (status < 0) {
         return -1;
     }
-    PyObject *loop = get_field(connection, c[CONN_LOOP], names[CONN_LOOP]);
+    PyObject *loop = wskit_field_get(connection, &conn_loop);
     if (loop == NULL) {
         return -1;
     }
@@ -393,11 +285,7 @@ write_message(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
         return NULL;
     }
     PyObject *connection = args[0];
-    PyObject *const *names = connection_layout.names;
-    Py_ssize_t c[MAX_FIELDS];
-    layout_of(&connection_layout, Py_TYPE(connection), c);
-    PyObject *waiter = get_field(connection, c[CONN_FRAGMENTED_SEND_WAITER],
-                                 names[CONN_FRAGMENTED_SEND_WAITER]);
+    PyObject *waiter = wskit_field_get(connection, &conn_fragmented_send_waiter);
     if (waiter == NULL) {
         return NULL;
     }
@@ -406,7 +294,7 @@ write_message(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
     if (fragmented) {
         Py_RETURN_NONE;
     }
-    PyObject *protocol = get_field(connection, c[CONN_PROTOCOL], names[CONN_PROTOCOL]);
+    PyObject *protocol = wskit_field_get(connection, &conn_protocol);
     if (protocol == NULL) {
         return NULL;
     }
@@ -415,16 +303,15 @@ write_message(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
     if (frame == NULL || frame == Py_None) {
         return frame;
     }
-    int status = write_frame(connection, c, frame);
+    int status = write_frame(connection, frame);
     if (status == -2) {
-        status = start_burst(connection, c, frame);
+        status = start_burst(connection, frame);
     }
     Py_DECREF(frame);
     if (status < 0) {
         return NULL;
     }
-    int paused =
-        field_is_true(connection, c[CONN_WRITING_PAUSED], names[CONN_WRITING_PAUSED]);
+    int paused = wskit_field_is_true(connection, &conn_writing_paused);
     if (paused < 0) {
         return NULL;
     }
@@ -437,41 +324,44 @@ static PyMethodDef send_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static int
-intern_all(PyObject **names, const char *const *texts, int count)
-{
-    for (int i = 0; i < count; i++) {
-        names[i] = PyUnicode_InternFromString(texts[i]);
-        if (names[i] == NULL) {
-            return -1;
-        }
-    }
-    return 0;
-}
-
 int
 wskit_send_init(PyObject *module)
 {
-    static const char *const connection_names[CONN_FIELDS] = {
-        "fragmented_send_waiter", "protocol",  "burst", "burst_size",     "burst_limit",
-        "sent_since_read",        "transport", "loop",  "writing_paused",
+    const FieldName fields[] = {
+        {&conn_fragmented_send_waiter, "fragmented_send_waiter"},
+        {&conn_protocol, "protocol"},
+        {&conn_burst, "burst"},
+        {&conn_burst_size, "burst_size"},
+        {&conn_burst_limit, "burst_limit"},
+        {&conn_sent_since_read, "sent_since_read"},
+        {&conn_transport, "transport"},
+        {&conn_loop, "loop"},
+        {&conn_writing_paused, "writing_paused"},
+        {&proto_state, "state"},
+        {&proto_expect_continuation_frame, "expect_continuation_frame"},
+        {&proto_debug, "debug"},
+        {&proto_eof_sent, "eof_sent"},
+        {&proto_writes, "_writes"},
+        {&proto_side, "side"},
+        {&proto_extensions, "extensions"},
     };
-    static const char *const protocol_names[PROTO_FIELDS] = {
-        "state", "expect_continuation_frame", "debug", "eof_sent", "_writes", "side",
-        "extensions",
-    };
-    PyObject **methods[] = {&str_get_write_buffer_size, &str_write,       &str_call_soon,
-                            &str_write_burst,           &str_write_frame, &str_send_message};
-    static const char *const method_names[] = {"get_write_buffer_size", "write", "call_soon",
-                                               "_write_burst", "_write_frame", "send_message"};
-    connection_layout.count = CONN_FIELDS;
-    protocol_layout.count = PROTO_FIELDS;
-    if (intern_all(connection_layout.names, connection_names, CONN_FIELDS) < 0 ||
-        intern_all(protocol_layout.names, protocol_names, PROTO_FIELDS) < 0) {
+    if (wskit_fields_init(fields, sizeof(fields) / sizeof(fields[0])) < 0) {
         return -1;
     }
-    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
-        if (intern_all(methods[i], &method_names[i], 1) < 0) {
+    struct {
+        PyObject **name;
+        const char *text;
+    } names[] = {
+        {&str_get_write_buffer_size, "get_write_buffer_size"},
+        {&str_write, "write"},
+        {&str_call_soon, "call_soon"},
+        {&str_write_burst, "_write_burst"},
+        {&str_write_frame, "_write_frame"},
+        {&str_send_message, "send_message"},
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        *names[i].name = PyUnicode_InternFromString(names[i].text);
+        if (*names[i].name == NULL) {
             return -1;
         }
     }
