@@ -41,7 +41,9 @@ int wskit_read_mask_key(PyObject *obj, unsigned char key[4]);
 /* _speedups_utf8.c: whether `size` bytes from `s` are whole, valid UTF-8. */
 int wskit_utf8_valid(const unsigned char *s, Py_ssize_t size);
 
-/* _speedups_frames.c: a size limit given as an int or None (-1); the
+/* _speedups_frames.c: a size limit given as an int or None
+ * (PY_SSIZE_T_MAX): a negative int stays negative, a limit that every
+ * frame exceeds, as the general rules compare lengths with it; the
  * options of a run, (masked, max_message_size, max_fragment_size) from
  * args[0:3]; the run of frames that each carry a whole message, appended to
  * a list (see read_messages). */

@@ -486,7 +486,7 @@ int
 wskit_get_limit(PyObject *obj, Py_ssize_t *limit)
 {
     if (obj == Py_None) {
-        *limit = -1;
+        *limit = PY_SSIZE_T_MAX;
         return 0;
     }
     *limit = PyNumber_AsSsize_t(obj, PyExc_OverflowError);
@@ -531,7 +531,7 @@ wskit_run_options(PyObject *const *args, int *masked, Py_ssize_t *max_message,
 /* Whether the frame at buf[offset:len] has arrived whole and carries a
  * whole message: FIN, the reserved bits `rsv` and no other, opcode text or
  * binary, the expected mask bit, a payload of at most `max_length` bytes
- * (-1: no limit). Its header goes to *header. */
+ * (negative: none fits). Its header goes to *header. */
 static int
 whole_message_frame(const unsigned char *buf, Py_ssize_t len, Py_ssize_t offset, int masked,
                     unsigned char rsv, Py_ssize_t max_length, header_t *header)
@@ -544,7 +544,7 @@ whole_message_frame(const unsigned char *buf, Py_ssize_t len, Py_ssize_t offset,
     unsigned char opcode = header->first & 0x0F;
     return header->size != 0 && (header->first & 0xF0) == (0x80 | rsv) &&
            (opcode == 1 || opcode == 2) && header->masked == masked &&
-           (max_length < 0 || header->length <= (uint64_t)max_length) &&
+           max_length >= 0 && header->length <= (uint64_t)max_length &&
            header->length <= (uint64_t)(len - offset - header->size);
 }
 
@@ -587,9 +587,7 @@ Py_ssize_t
 wskit_read_run(const unsigned char *buf, Py_ssize_t len, Py_ssize_t offset, int masked,
                Py_ssize_t max_message, Py_ssize_t max_fragment, PyObject *events)
 {
-    Py_ssize_t max_length = max_message < 0 ? max_fragment
-                            : max_fragment < 0 ? max_message
-                            : max_message < max_fragment ? max_message : max_fragment;
+    Py_ssize_t max_length = max_message < max_fragment ? max_message : max_fragment;
     header_t header;
     while (whole_message_frame(buf, len, offset, masked, 0, max_length, &header)) {
         unsigned char opcode = header.first & 0x0F;

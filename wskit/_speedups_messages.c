@@ -155,7 +155,7 @@ queue_frames(PyObject *queue, PyObject *run)
     Py_ssize_t limit;
     int status = wskit_get_limit(high, &limit);
     Py_DECREF(high);
-    if (status < 0 || limit < 0 || queued <= limit) {
+    if (status < 0 || queued <= limit) {
         return status;
     }
     int paused = wskit_field_is_true(queue, &field_paused);
@@ -444,15 +444,15 @@ core_options(PyObject *protocol, RunOptions *options)
     /* The bound that _check_header() puts on a compressed frame (see
      * _deflate_bound). */
     Py_ssize_t limit = fragment_limit ? options->max_fragment : options->max_message;
-    options->max_compressed = -1;
+    options->max_compressed = PY_SSIZE_T_MAX;
     if (options->extension != Py_None &&
         (fragment_limit || options->max_message_size != Py_None)) {
-        if (limit > (PY_SSIZE_T_MAX - 64) / 17 * 16 || limit < PY_SSIZE_T_MIN / 17 * 16) {
+        if (limit > (PY_SSIZE_T_MAX - 64) / 17 * 16) {
             /* as wskit_get_limit() refuses the bound in Python */
             PyErr_SetString(PyExc_OverflowError, "Python int too large to convert to C ssize_t");
             return -1;
         }
-        options->max_compressed = limit + (limit >> 4) + 64;
+        options->max_compressed = limit < 0 ? limit : limit + (limit >> 4) + 64;
     }
     return 1;
 }
@@ -570,7 +570,7 @@ wskit_message_frame_to_send(PyObject *protocol, PyObject *message, PyObject *tex
     }
     PyObject *frame;
     unsigned char first = is_text ? 0x81 : 0x82;
-    if (max_length >= 0 && data.len >= max_length) {
+    if (data.len >= max_length) {
         frame = Py_NewRef(Py_None);
     }
     else if (extension != Py_None) {

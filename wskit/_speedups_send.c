@@ -131,7 +131,7 @@ frame_to_send(PyObject *protocol, PyObject *const *args)
         return PyObject_VectorcallMethod(str_send_message, call_args, 4, NULL);
     }
     return wskit_message_frame_to_send(protocol, args[1], args[2], mask,
-                                       mask ? -1 : long_payload, Py_None);
+                                       mask ? PY_SSIZE_T_MAX : long_payload, Py_None);
 }
 
 /* Write the frame as Connection._write_frame() does: 0, or -1 with an

@@ -99,8 +99,9 @@ def _deflate_bound(size: int) -> int:
     # Deflate expands incompressible data: 5 bytes per stored block, and a
     # peer's compressor with a small memLevel makes blocks of 128 bytes (+3.9%
     # with memLevel=1). Allow 1/16 on top of a limit measured in inflated
-    # bytes; the inflated size is what counts, checked while inflating.
-    return size + (size >> 4) + 64
+    # bytes; the inflated size is what counts, checked while inflating. A
+    # negative limit stays as it is: every frame is over it, compressed or not.
+    return size + (size >> 4) + 64 if size >= 0 else size
 
 
 def _deflate_alone(extensions: list[Extension]) -> PerMessageDeflate | None:

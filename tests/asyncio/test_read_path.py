@@ -92,6 +92,9 @@ SCENARIOS: dict[str, tuple[list[bytes], dict[str, Any], Callable[[Connection], A
     "queue full": ([MESSAGES * 4], {"max_queue": 3}, None),
     "writing paused": ([MESSAGES], {}, Connection.pause_writing),
     "too big": ([MESSAGES, frame(BINARY, b"x" * 200)], {"max_size": 150}, None),
+    # Every frame, even an empty one, is over a negative limit.
+    "negative max_size": ([frame(BINARY, b"") + MESSAGES], {"max_size": -1}, None),
+    "negative max_fragment_size": ([MESSAGES], {"max_size": (100, -5)}, None),
     "invalid UTF-8": ([frame(TEXT, b"\xff") + MESSAGES], {}, None),
     "long payload": ([LONG[:20000], LONG[20000:60000], LONG[60000:] + MESSAGES], {}, None),
     "not open": ([MESSAGES], {}, lambda connection: setattr(connection.protocol, "state", CLOSING)),
@@ -137,8 +140,8 @@ INCOMPRESSIBLE = compressed(Frame(BINARY, random.Random(0).randbytes(1200)))
 # The reads that the core's receive_messages() takes, with permessage-deflate.
 SCENARIOS["deflate"] = ([COMPRESSED], {}, prepare_core(extensions=lambda: [deflate()]))
 # The bound on a compressed frame: from max_fragment_size, else from
-# max_message_size, or none.
-for max_size in [(4000, 1000), (1000, None), (None, 4000), (None, None)]:
+# max_message_size, negative limits included, or none.
+for max_size in [(4000, 1000), (1000, None), (None, 4000), (None, None), (-100, None)]:
     SCENARIOS[f"deflate, compressed frame, max_size={max_size}"] = (
         [INCOMPRESSIBLE + MESSAGES],
         {"max_size": max_size},

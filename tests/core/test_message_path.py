@@ -25,6 +25,7 @@ from tests.c_extension import C_SPEEDUPS as _speedups
 from tests.c_extension import needs_c
 from tests.core.test_protocol import frame_specs, to_client, to_server, unmasked
 from wskit import _purepython_messages
+from wskit.exceptions import PayloadTooBig
 from wskit.extensions.base import Extension
 from wskit.frames import BINARY, PING, PONG, TEXT, CloseCode, Frame
 from wskit.protocol import HeldFailure, Protocol, Side
@@ -127,6 +128,29 @@ def test_receive_messages_takes_nothing_else(impl: ModuleType, data: bytes) -> N
     assert protocol.receive_messages(data, queue) == 0
     assert not queue.frames
     assert counters(protocol) == (0, 0, 0, 0, 0, 0)
+
+
+@pytest.mark.parametrize("max_size", [-1, (-1, None), (None, -1), (100, -5), (-100, 100)])
+def test_receive_messages_takes_nothing_within_a_negative_limit(
+    impl: ModuleType, max_size: Any
+) -> None:
+    # The general rules, as websockets', compare a frame's length with each
+    # limit: every frame, even an empty one, is over a negative limit.
+    data = to_server(BINARY, b"") + to_server(TEXT, b"ok")
+    fast, general = Protocol(SERVER, max_size=max_size), Protocol(SERVER, max_size=max_size)
+    queue = Queue()
+    assert fast.receive_messages(data, queue) == 0
+    assert not queue.frames
+    assert counters(fast) == (0, 0, 0, 0, 0, 0)
+    general.receive_data(data)
+    assert isinstance(general.parser_exc, PayloadTooBig)
+
+
+def test_receive_messages_pauses_reading_past_a_negative_high_mark(impl: ModuleType) -> None:
+    # As FrameQueue.put() compares the queue's length with it.
+    queue = Queue(high=-1)
+    assert Protocol(SERVER).receive_messages(to_server(BINARY, b"1"), queue)
+    assert (queue.paused, queue.pauses) == (True, 1)
 
 
 def not_open(protocol: Protocol) -> None:
@@ -380,6 +404,13 @@ def test_send_message_leaves_a_servers_long_payload(impl: ModuleType) -> None:
     # 2**14 items of 4 bytes: its bytes count, as the core counts them.
     assert protocol.send_message(memoryview(bytes(_LONG_PAYLOAD)).cast("I"), None) is None
     assert counters(protocol)[4] == 1
+
+
+def test_send_message_declines_within_a_negative_length_limit(impl: ModuleType) -> None:
+    # Every message, even an empty one, has max_length bytes or more.
+    protocol = Protocol(SERVER)
+    assert impl.send_message(protocol, b"", None, False, -1, None) is None
+    assert counters(protocol) == (0, 0, 0, 0, 0, 0)
 
 
 def fragmenting(protocol: Protocol) -> None:

@@ -131,6 +131,22 @@ def test_receive_messages_bounds_a_compressed_frame_by_the_fragment_limit(
     assert negotiated(SERVER, max_size=(2000, 1000)).receive_messages(frame, Queue()) == len(frame)
 
 
+@pytest.mark.parametrize("max_size", [-1, -5, -100, (100, -5)])
+def test_a_negative_limit_refuses_a_compressed_frame_as_a_plain_one(
+    impl: ModuleType, max_size: Any
+) -> None:
+    # As websockets does: every frame, even a small compressed one, is over
+    # a negative limit (PayloadTooBig, 1009), rather than inflated against it.
+    frame = Peer(SERVER).send(BINARY, b"hi")
+    fast, general = negotiated(SERVER, max_size=max_size), negotiated(SERVER, max_size=max_size)
+    assert fast.receive_messages(frame, Queue()) == 0
+    assert counters(fast) == (0, 0, 0, 0, 0, 0)
+    general.receive_data(frame)
+    assert isinstance(general.parser_exc, PayloadTooBig)
+    assert general.close_sent is not None
+    assert general.close_sent.code == CloseCode.MESSAGE_TOO_BIG
+
+
 @pytest.mark.parametrize(
     "data",
     [

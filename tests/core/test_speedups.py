@@ -1045,6 +1045,16 @@ def test_read_messages_at_the_limits(impl: ModuleType) -> None:
     assert read_all(impl, wire, limits=(3, 3))[0] == len(wire)
 
 
+@pytest.mark.parametrize("limits", [(-1, None), (None, -1), (100, -5), (-100, 100)])
+def test_read_messages_reads_nothing_within_a_negative_limit(
+    impl: ModuleType, limits: tuple[int | None, int | None]
+) -> None:
+    # The general rules compare a frame's length with each limit: every
+    # frame, even an empty one, is over a negative limit.
+    wire = frame_bytes(0x82, b"", MASK) + frame_bytes(0x82, b"ok", MASK)
+    assert read_all(impl, wire, limits=limits) == (0, [])
+
+
 @pytest.mark.parametrize("size", [0, 3, 126, 70_000])
 def test_read_messages_incomplete(impl: ModuleType, size: int) -> None:
     good = frame_bytes(0x81, b"ok", MASK)
