@@ -377,7 +377,9 @@ class Protocol(FrameReceiver):
         # DISCARD: the peer's bytes no longer matter.
 
     def receive_into(self, nbytes: int) -> None:
-        """Receive the ``nbytes`` bytes just read into the window of :attr:`incoming_payload`.
+        """Receive the ``nbytes`` bytes just read into the payload's window.
+
+        The payload is :attr:`~wskit.receiving.FrameReceiver.incoming_payload`.
 
         This is :meth:`receive_data` for them, without a copy: afterwards,
         call :meth:`data_to_send` and :meth:`events_received` the same way.
