@@ -254,14 +254,12 @@ class BroadcastFrame:
 
 
 async def call_hook(
-    connection: Any, protocol: ServerProtocol, hook: Callable[..., Any] | None, *args: Any
+    connection: Any, protocol: ServerProtocol, hook: Callable[..., Any], *args: Any
 ) -> Response | None:
     """Call ``process_request`` or ``process_response``, a function or a coroutine function.
 
     A hook that raises gets the client a 500 (see :func:`hook_failed`).
     """
-    if hook is None:
-        return None
     try:
         response = hook(connection, *args)
         if inspect.isawaitable(response):
