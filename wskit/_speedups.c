@@ -36,7 +36,7 @@
  *   wskit.http11 would take it as it is.
  * - _speedups_slots.c: Field, how the others read and write the slots
  *   (__slots__) of Python objects in place, their offsets found once per
- *   type, two types at a time.
+ *   type, two types at a time; and the interned names the others look up.
  * - _speedups.h: what they share.
  *
  * wskit/_purepython*.py hold the twin of each in Python, with the same API;

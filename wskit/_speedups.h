@@ -88,6 +88,13 @@ typedef struct {
     const char *name;
 } FieldName;
 int wskit_fields_init(const FieldName *fields, size_t count);
+/* Names of attributes and methods a file looks up by name, each interned:
+ * 0, or -1 with an exception set. */
+typedef struct {
+    PyObject **name;
+    const char *text;
+} InternedName;
+int wskit_intern_names(const InternedName *names, size_t count);
 Py_ssize_t wskit_slot_offset(PyTypeObject *type, PyObject *name);
 Py_ssize_t wskit_field_lookup(Field *field, PyTypeObject *type);
 

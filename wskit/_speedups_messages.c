@@ -619,10 +619,7 @@ static PyMethodDef messages_methods[] = {
 int
 wskit_messages_init(PyObject *module)
 {
-    struct {
-        PyObject **name;
-        const char *text;
-    } names[] = {
+    const InternedName names[] = {
         {&str_pause, "pause"},
         {&str_extend, "extend"},
         {&str_inflate, "inflate"},
@@ -630,11 +627,8 @@ wskit_messages_init(PyObject *module)
         {&str_fail_on_parse_error, "_fail_on_parse_error"},
         {&str_receive_messages, "receive_messages"},
     };
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        *names[i].name = PyUnicode_InternFromString(names[i].text);
-        if (*names[i].name == NULL) {
-            return -1;
-        }
+    if (wskit_intern_names(names, sizeof(names) / sizeof(names[0])) < 0) {
+        return -1;
     }
     const FieldName fields[] = {
         {&field_state, "state"},

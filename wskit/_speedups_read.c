@@ -170,19 +170,13 @@ static PyTypeObject ReadPathType = {
 int
 wskit_read_init(PyObject *module)
 {
-    struct {
-        PyObject **name;
-        const char *text;
-    } names[] = {
+    const InternedName names[] = {
         {&str_window, "window"},
         {&str_wake, "wake"},
         {&str_receive_rest, "_receive_rest"},
     };
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        *names[i].name = PyUnicode_InternFromString(names[i].text);
-        if (*names[i].name == NULL) {
-            return -1;
-        }
+    if (wskit_intern_names(names, sizeof(names) / sizeof(names[0])) < 0) {
+        return -1;
     }
     const FieldName fields[] = {
         {&field_protocol, "protocol"},

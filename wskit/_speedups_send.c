@@ -348,10 +348,7 @@ wskit_send_init(PyObject *module)
     if (wskit_fields_init(fields, sizeof(fields) / sizeof(fields[0])) < 0) {
         return -1;
     }
-    struct {
-        PyObject **name;
-        const char *text;
-    } names[] = {
+    const InternedName names[] = {
         {&str_get_write_buffer_size, "get_write_buffer_size"},
         {&str_write, "write"},
         {&str_call_soon, "call_soon"},
@@ -359,11 +356,8 @@ wskit_send_init(PyObject *module)
         {&str_write_frame, "_write_frame"},
         {&str_send_message, "send_message"},
     };
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        *names[i].name = PyUnicode_InternFromString(names[i].text);
-        if (*names[i].name == NULL) {
-            return -1;
-        }
+    if (wskit_intern_names(names, sizeof(names) / sizeof(names[0])) < 0) {
+        return -1;
     }
     return PyModule_AddFunctions(module, send_methods);
 }

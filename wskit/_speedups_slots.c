@@ -58,3 +58,15 @@ wskit_fields_init(const FieldName *fields, size_t count)
     }
     return 0;
 }
+
+int
+wskit_intern_names(const InternedName *names, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        *names[i].name = PyUnicode_InternFromString(names[i].text);
+        if (*names[i].name == NULL) {
+            return -1;
+        }
+    }
+    return 0;
+}
