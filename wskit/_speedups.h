@@ -168,6 +168,12 @@ Py_ssize_t wskit_receive_messages(PyObject *protocol, PyObject *data, Py_ssize_t
                                   PyObject *queue);
 PyObject *wskit_message_frame_to_send(PyObject *protocol, PyObject *message, PyObject *text,
                                       int mask, Py_ssize_t max_length, PyObject *extension);
+/* The core's constants those rules compare with (OPEN, SERVER, _LONG_PAYLOAD),
+ * set by wskit_import_receiving() on first use: 0, or -1 with an exception
+ * set. */
+int wskit_import_receiving(void);
+extern PyObject *wskit_state_open, *wskit_side_server;
+extern Py_ssize_t wskit_long_payload;
 
 /* _speedups_waiter.c: a new Waiter of an event loop. */
 PyObject *wskit_waiter_new(PyObject *loop);

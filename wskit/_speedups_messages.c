@@ -36,12 +36,14 @@ static Field field_state, field_reading, field_incoming_payload, field_message_o
 /* From wskit.receiving, looked up on first use (the core imports this
  * module): InvalidUTF8; OPEN, FRAMES, SERVER and PerMessageDeflate, which
  * FrameReceiver.receive_messages() checks; that method itself, to know a
- * core that has its own. */
-static PyObject *invalid_utf8, *state_open, *reading_frames, *side_server, *deflate_type,
-    *core_receive_messages;
+ * core that has its own; _LONG_PAYLOAD, past which a server sends a
+ * payload after its header (_speedups_send.c reads it too). */
+static PyObject *invalid_utf8, *reading_frames, *deflate_type, *core_receive_messages;
+PyObject *wskit_state_open, *wskit_side_server;
+Py_ssize_t wskit_long_payload = -1;
 
-static int
-import_receiving(void)
+int
+wskit_import_receiving(void)
 {
     if (core_receive_messages != NULL) {
         return 0;
@@ -50,7 +52,7 @@ import_receiving(void)
     if (receiving == NULL) {
         return -1;
     }
-    PyObject **found[] = {&invalid_utf8, &state_open, &reading_frames, &side_server,
+    PyObject **found[] = {&invalid_utf8, &wskit_state_open, &reading_frames, &wskit_side_server,
                           &deflate_type};
     const char *names[] = {"InvalidUTF8", "OPEN", "FRAMES", "SERVER", "PerMessageDeflate"};
     int status = 0;
@@ -58,6 +60,9 @@ import_receiving(void)
         *found[i] = PyObject_GetAttrString(receiving, names[i]);
         status = *found[i] == NULL ? -1 : 0;
     }
+    PyObject *limit = status < 0 ? NULL : PyObject_GetAttrString(receiving, "_LONG_PAYLOAD");
+    status = limit == NULL ? -1 : wskit_get_limit(limit, &wskit_long_payload);
+    Py_XDECREF(limit);
     PyObject *receiver = status < 0 ? NULL : PyObject_GetAttrString(receiving, "FrameReceiver");
     Py_DECREF(receiving);
     if (receiver == NULL) {
@@ -195,7 +200,7 @@ inflate_message(PyObject *extension, unsigned char opcode, PyObject *payload,
         PyBuffer_Release(&view);
         if (!valid) {
             Py_DECREF(data);
-            if (import_receiving() < 0) {
+            if (wskit_import_receiving() < 0) {
                 return NULL;
             }
             PyErr_SetString(invalid_utf8, "invalid UTF-8 in text message");
@@ -376,7 +381,7 @@ core_idle(PyObject *protocol)
     if (state == NULL) {
         return -1;
     }
-    int idle = state == state_open;
+    int idle = state == wskit_state_open;
     Py_DECREF(state);
     Field *const nones[] = {&field_reading, &field_incoming_payload, &field_message_opcode};
     PyObject *const expected[] = {reading_frames, Py_None, Py_None};
@@ -439,7 +444,7 @@ core_options(PyObject *protocol, RunOptions *options)
     if (side == NULL) {
         return -1;
     }
-    options->masked = side == side_server;
+    options->masked = side == wskit_side_server;
     Py_DECREF(side);
     /* The bound that _check_header() puts on a compressed frame (see
      * _deflate_bound). */
@@ -460,7 +465,7 @@ core_options(PyObject *protocol, RunOptions *options)
 Py_ssize_t
 wskit_receive_messages(PyObject *protocol, PyObject *data, Py_ssize_t size, PyObject *queue)
 {
-    if (import_receiving() < 0) {
+    if (wskit_import_receiving() < 0) {
         return -1;
     }
     if (_PyType_Lookup(Py_TYPE(protocol), str_receive_messages) != core_receive_messages) {

@@ -23,44 +23,6 @@ static Field proto_state, proto_expect_continuation_frame, proto_debug, proto_eo
 static PyObject *str_get_write_buffer_size, *str_write, *str_call_soon, *str_write_burst,
     *str_write_frame, *str_send_message;
 
-/* wskit.states.OPEN and CLIENT, and wskit.receiving._LONG_PAYLOAD, looked up
- * on first use: the core imports this module. */
-static PyObject *state_open, *side_client;
-static Py_ssize_t long_payload = -1;
-
-static int
-import_constants(void)
-{
-    if (state_open != NULL) {
-        return 0;
-    }
-    PyObject *states = PyImport_ImportModule("wskit.states");
-    if (states == NULL) {
-        return -1;
-    }
-    PyObject *receiving = PyImport_ImportModule("wskit.receiving");
-    if (receiving == NULL) {
-        Py_DECREF(states);
-        return -1;
-    }
-    PyObject *open = PyObject_GetAttrString(states, "OPEN");
-    PyObject *client = PyObject_GetAttrString(states, "CLIENT");
-    PyObject *limit = PyObject_GetAttrString(receiving, "_LONG_PAYLOAD");
-    Py_DECREF(states);
-    Py_DECREF(receiving);
-    if (open == NULL || client == NULL || limit == NULL ||
-        wskit_get_limit(limit, &long_payload) < 0) {
-        Py_XDECREF(open);
-        Py_XDECREF(client);
-        Py_XDECREF(limit);
-        return -1;
-    }
-    Py_DECREF(limit);
-    side_client = client;
-    state_open = open;
-    return 0;
-}
-
 /* obj's attribute as a Py_ssize_t: -1 with an exception set, or -2 if it
  * isn't an int of that range (Python code handles that). */
 static Py_ssize_t
@@ -90,7 +52,7 @@ core_ready(PyObject *protocol, int *mask)
     if (state == NULL) {
         return -1;
     }
-    int open = state == state_open;
+    int open = state == wskit_state_open;
     Py_DECREF(state);
     if (!open) {
         return 0;
@@ -111,7 +73,7 @@ core_ready(PyObject *protocol, int *mask)
     if (side == NULL) {
         return -1;
     }
-    *mask = side == side_client;
+    *mask = side != wskit_side_server;  /* a client masks */
     Py_DECREF(side);
     return 1;
 }
@@ -131,7 +93,7 @@ frame_to_send(PyObject *protocol, PyObject *const *args)
         return PyObject_VectorcallMethod(str_send_message, call_args, 4, NULL);
     }
     return wskit_message_frame_to_send(protocol, args[1], args[2], mask,
-                                       mask ? PY_SSIZE_T_MAX : long_payload, Py_None);
+                                       mask ? PY_SSIZE_T_MAX : wskit_long_payload, Py_None);
 }
 
 /* Write the frame as Connection._write_frame() does: 0, or -1 with an
@@ -281,7 +243,7 @@ write_message(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
         PyErr_Format(PyExc_TypeError, "write_message() takes 4 arguments (%zd given)", nargs);
         return NULL;
     }
-    if (import_constants() < 0) {
+    if (wskit_import_receiving() < 0) {
         return NULL;
     }
     PyObject *connection = args[0];
