@@ -567,6 +567,9 @@ class Protocol(FrameReceiver):
             message (or raise what is wrong with it): another type, a string
             that can't be encoded, a strided view, a server's long payload.
         """
+        # The asyncio send() applies these checks in C (core_ready() in
+        # _speedups_send.c): a change here goes there too, and
+        # tests/asyncio/test_write_message.py holds them equal.
         if (
             self.state is OPEN
             and not self.expect_continuation_frame
