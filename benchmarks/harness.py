@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import IO, Any, cast
 
 from . import report
-from .peers import DEFAULT_PEERS, LOOPS, NO_KINDS, ONLY_KINDS, PEERS
+from .peers import DEFAULT_LOOPS, DEFAULT_PEERS, LOOPS, NO_KINDS, ONLY_KINDS, PEERS
 
 __all__ = ["Job", "main", "plan_job", "run_job"]
 
@@ -294,8 +294,8 @@ def _available(args: argparse.Namespace) -> tuple[list[str], list[str], list[str
             libs.append(lib)
     loops = []
     for loop in args.loops:
-        if loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
-            skipped.append("uvloop: not installed")
+        if loop in ("uvloop", "aiofastnet") and importlib.util.find_spec(loop) is None:
+            skipped.append(f"{loop}: not installed")
         else:
             loops.append(loop)
     return libs, loops, skipped
@@ -316,7 +316,7 @@ def _machine() -> str:
 
 def _versions(libs: Sequence[str]) -> dict[str, str]:
     versions = {}
-    for name in [*libs, "uvloop"]:
+    for name in [*libs, "uvloop", "aiofastnet"]:
         package = PEERS[name][0] if name in PEERS else name
         if package is None:
             continue
@@ -348,7 +348,7 @@ def _parser() -> argparse.ArgumentParser:
     add = parser.add_argument
     add("--rounds", type=int, default=5, help="interleaved rounds; figures are medians")
     add("--libs", nargs="+", choices=list(PEERS), default=DEFAULT_PEERS)
-    add("--loops", nargs="+", choices=LOOPS, default=list(LOOPS))
+    add("--loops", nargs="+", choices=LOOPS, default=list(DEFAULT_LOOPS))
     add("--kinds", nargs="+", choices=KINDS, default=list(KINDS), help="what to measure")
     add("--sizes", nargs="+", type=int, default=list(SIZES), help="message sizes in bytes")
     add("--duration", type=float, default=1.0, help="seconds of each measured window")

@@ -7,6 +7,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from .peers import EVENT_LOOPS, LOOPS
+
 __all__ = ["aggregate", "check_targets", "markdown"]
 
 Record = dict[str, Any]
@@ -96,7 +98,7 @@ def check_targets(results: Sequence[Record]) -> list[Record]:
     broadcast_sizes = sorted({r["size"] for r in results if r["metric"] == "broadcast"})
     wanted += [("broadcast", size, False, "websockets", 5.0) for size in broadcast_sizes]
     checks = []
-    for loop in ("asyncio", "uvloop"):
+    for loop in EVENT_LOOPS:
         for metric, size, compression, peer, factor in wanted:
             ours = index.get((metric, size, compression, loop, SUBJECT))
             theirs = index.get((metric, size, compression, loop, peer))
@@ -208,8 +210,7 @@ def _sections(results: Sequence[Record], libs: Sequence[str]) -> list[str]:
 
 
 def _loop_order(loop: str) -> int:
-    order = ("asyncio", "uvloop", "threads")
-    return order.index(loop) if loop in order else len(order)
+    return LOOPS.index(loop) if loop in LOOPS else len(LOOPS)
 
 
 def _targets(checks: Sequence[Record]) -> list[str]:

@@ -36,21 +36,18 @@ import sys
 import time
 from typing import Any
 
-from .peers import UVICORN_PEERS
+from .peers import EVENT_LOOPS, UVICORN_PEERS
 from .peers.base import ECHO_PATH
+from .peers.process import new_event_loop
 
 MESSAGE = b"x" * 64
 TIMEOUT = 600  # seconds the client may take, under valgrind too
 
 
 def run(loop: str, main: Any) -> None:
-    """Run the coroutine ``main`` on ``loop``."""
-    if loop == "uvloop":
-        import uvloop  # noqa: PLC0415 - only when asked for
-
-        uvloop.run(main)
-    else:
-        asyncio.run(main)
+    """Run the coroutine ``main`` on ``loop`` (one of the harness's event loops)."""
+    with asyncio.Runner(loop_factory=lambda: new_event_loop(loop)) as runner:
+        runner.run(main)
 
 
 async def serve(package: str, count: int, connections: int) -> float:
@@ -150,7 +147,7 @@ def main(argv: list[str] | None = None) -> None:
     """Parse the command line; run the server, or the client in the child."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--package", default="wskit", help="e.g. wskit, picows.websockets")
-    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
+    parser.add_argument("--loop", choices=EVENT_LOOPS, default="asyncio")
     parser.add_argument("--count", type=int, default=2000, help="round trips in all")
     parser.add_argument("--connections", type=int, default=100, help="connections at once")
     parser.add_argument(

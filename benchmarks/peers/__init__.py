@@ -7,20 +7,38 @@ Every module has ``make_peer(loop)`` and runs as a server or client process:
 
 from __future__ import annotations
 
-__all__ = ["DEFAULT_PEERS", "LOOPS", "NO_KINDS", "ONLY_KINDS", "PEERS", "UVICORN_PEERS"]
+__all__ = [
+    "DEFAULT_LOOPS",
+    "DEFAULT_PEERS",
+    "EVENT_LOOPS",
+    "LOOPS",
+    "NO_KINDS",
+    "ONLY_KINDS",
+    "PEERS",
+    "UVICORN_PEERS",
+]
+
+#: The event loops: asyncio's own, uvloop, and asyncio's own with aiofastnet's
+#: compiled transports (``aiofastnet.patch_loop()``), which picows uses on
+#: asyncio's loop whatever the loop: measured apart, it shows what a compiled
+#: transport buys the libraries that run on the loop's own.
+EVENT_LOOPS = ("asyncio", "uvloop", "aiofastnet")
 
 #: Event loops and threads, in the order reports list them.
-LOOPS = ("asyncio", "uvloop", "threads")
+LOOPS = (*EVENT_LOOPS, "threads")
+
+#: The loops the harness measures unless told otherwise.
+DEFAULT_LOOPS = ("asyncio", "uvloop", "threads")
 
 #: For each peer: the package it needs (None: the standard library) and its loops.
 PEERS: dict[str, tuple[str | None, tuple[str, ...]]] = {
     "raw": (None, LOOPS),
-    "raw_await": (None, ("asyncio", "uvloop")),
+    "raw_await": (None, EVENT_LOOPS),
     "wskit": ("wskit", LOOPS),
-    "picows": ("picows", ("asyncio", "uvloop")),
-    "picows_websockets": ("picows", ("asyncio", "uvloop")),
+    "picows": ("picows", EVENT_LOOPS),
+    "picows_websockets": ("picows", EVENT_LOOPS),
     "websockets": ("websockets", LOOPS),
-    "aiohttp": ("aiohttp", ("asyncio", "uvloop")),
+    "aiohttp": ("aiohttp", EVENT_LOOPS),
 }
 
 #: The same Starlette app under uvicorn with each WebSocket engine (the wskit

@@ -58,12 +58,18 @@ def snapshot() -> dict[str, Any]:
 def new_event_loop(loop: str) -> asyncio.AbstractEventLoop:
     """A new event loop: uvloop's for ``uvloop``, the default one otherwise.
 
-    Threaded peers run on the default loop too: it only sequences their calls.
+    For ``aiofastnet``, the default loop patched to make aiofastnet's
+    transports. Threaded peers run on the default loop too: it only sequences
+    their calls.
     """
     if loop == "uvloop":
         import uvloop  # noqa: PLC0415 (optional dependency, needed for this loop only)
 
         return uvloop.new_event_loop()
+    if loop == "aiofastnet":
+        import aiofastnet  # noqa: PLC0415 (optional dependency, needed for this loop only)
+
+        return aiofastnet.patch_loop(asyncio.new_event_loop())
     return asyncio.new_event_loop()
 
 

@@ -1,9 +1,17 @@
-"""Run ``async def`` tests on a fresh event loop, each bounded in time."""
+"""Run ``async def`` tests on a fresh event loop, each bounded in time.
+
+``WSKIT_TEST_LOOP=aiofastnet`` runs them on asyncio's loop patched to make
+aiofastnet's compiled transports (``scripts/test`` runs the connection tests
+that way once), ``uvloop`` on uvloop: the asyncio layer must work on any
+transport a loop makes.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import inspect
+import os
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -15,9 +23,32 @@ TEST_TIMEOUT = 30
 MARGIN = 10
 
 
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """A new event loop of the kind ``WSKIT_TEST_LOOP`` names (asyncio's by default)."""
+    kind = os.environ.get("WSKIT_TEST_LOOP", "asyncio")
+    if kind == "uvloop":
+        import uvloop  # noqa: PLC0415 (only when asked for)
+
+        return uvloop.new_event_loop()
+    loop = asyncio.new_event_loop()
+    if kind == "aiofastnet":
+        import aiofastnet  # noqa: PLC0415 (only when asked for)
+
+        aiofastnet.patch_loop(loop)
+    elif kind != "asyncio":
+        raise ValueError(f"WSKIT_TEST_LOOP: unknown loop {kind!r}")
+    return loop
+
+
+def run(main: Callable[[], Any]) -> Any:
+    """Run the coroutine function ``main`` on a new loop, in debug mode."""
+    with asyncio.Runner(debug=True, loop_factory=new_event_loop) as runner:
+        return runner.run(main())
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
-    """Run coroutine test functions with asyncio.run()."""
+    """Run coroutine test functions on a new event loop (see new_event_loop)."""
     function = pyfuncitem.obj
     if not inspect.iscoroutinefunction(function):
         return None
@@ -25,9 +56,9 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     marker = pyfuncitem.get_closest_marker("timeout")
     timeout = TEST_TIMEOUT if marker is None else marker.args[0] - MARGIN
 
-    async def run() -> Any:
+    async def bounded() -> Any:
         async with asyncio.timeout(timeout):
             return await function(**arguments)
 
-    asyncio.run(run(), debug=True)
+    run(bounded)
     return True

@@ -35,6 +35,7 @@ import psutil
 import pytest
 import uvloop
 
+from tests.asyncio.conftest import run as run_on_test_loop
 from tests.instance_layout import COMPACT_ATTRIBUTES
 from tests.pongs import count_pongs
 from wskit.asyncio.client import ClientConnection, connect
@@ -2199,14 +2200,16 @@ async def test_connections_keep_a_compact_layout() -> None:
             assert len(vars(ws)) <= COMPACT_ATTRIBUTES, sorted(vars(ws))
 
 
-# uvloop.
+# uvloop, and aiofastnet's transports on asyncio's loop.
 
 
-def test_echo_round_trip_on_uvloop() -> None:
+@pytest.mark.parametrize("loop", ["uvloop", "aiofastnet"])
+def test_echo_round_trip_on_compiled_transports(loop: str, monkeypatch: pytest.MonkeyPatch) -> None:
     async def main() -> None:
         async with asyncio.timeout(WAIT):
-            assert isinstance(asyncio.get_running_loop(), uvloop.Loop)
             async with connected() as (client, server_ws):
+                for ws in client, server_ws:
+                    assert type(ws.transport).__module__.startswith(loop), type(ws.transport)
                 assert client.gathers_writes
                 assert server_ws.gathers_writes
                 messages: list[Data] = ["café", b"\x00\xff", "x" * 2**17]
@@ -2222,7 +2225,8 @@ def test_echo_round_trip_on_uvloop() -> None:
                 await server_ws.wait_closed()
                 assert client.close_code == server_ws.close_code == CloseCode.NORMAL_CLOSURE
 
-    uvloop.run(main(), debug=True)
+    monkeypatch.setenv("WSKIT_TEST_LOOP", loop)
+    run_on_test_loop(main)
 
 
 def test_backpressure_on_uvloop() -> None:

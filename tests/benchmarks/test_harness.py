@@ -133,6 +133,26 @@ def test_picows_and_aiohttp(tmp_path: Path) -> None:
     }
 
 
+def test_aiofastnet_is_a_loop_of_its_own(tmp_path: Path) -> None:
+    # asyncio's loop with aiofastnet's transports, which picows uses anyway:
+    # measured only when asked for.
+    pytest.importorskip("picows")
+    data = run(
+        tmp_path,
+        *("--libs", "wskit", "picows_websockets"),
+        *("--loops", "aiofastnet"),
+        *("--kinds", "rtt"),
+        *("--sizes", "64"),
+    )
+    check_figures(data)
+    assert cases(data) == {
+        ("rtt", 64, False, "aiofastnet", "wskit"),
+        ("rtt", 64, False, "aiofastnet", "picows_websockets"),
+    }
+    assert "aiofastnet" in data["meta"]["versions"]
+    assert harness._parser().parse_args([]).loops == ["asyncio", "uvloop", "threads"]
+
+
 def test_server_only_mode_broadcast_and_memory_after_traffic(tmp_path: Path) -> None:
     pytest.importorskip("picows")
     data = run(

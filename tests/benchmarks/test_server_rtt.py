@@ -16,6 +16,7 @@ from benchmarks import harness
         ("--package", "wskit", "asyncio"),
         ("--package", "wskit", "uvloop"),
         ("--package", "picows.websockets", "uvloop"),
+        ("--package", "wskit", "aiofastnet"),
         # uvicorn and Starlette: the client checks every echo.
         ("--uvicorn", "uvicorn_wskit", "uvloop"),
         ("--uvicorn", "uvicorn_websockets_sansio", "asyncio"),
