@@ -36,7 +36,8 @@
  *   wskit.http11 would take it as it is.
  * - _speedups_slots.c: Field, how the others read and write the slots
  *   (__slots__) of Python objects in place, their offsets found once per
- *   type, two types at a time; and the interned names the others look up.
+ *   type, two types at a time; the one Field of each attribute they read
+ *   (wskit_fields); and the interned names the others look up.
  * - _speedups.h: what they share.
  *
  * wskit/_purepython*.py hold the twin of each in Python, with the same API;
@@ -56,6 +57,9 @@ static struct PyModuleDef module_def = {
 PyMODINIT_FUNC
 PyInit__speedups(void)
 {
+    if (wskit_fields_init() < 0) {  /* the attributes read in place, named */
+        return NULL;
+    }
     PyObject *module = PyModule_Create(&module_def);
     if (module == NULL) {
         return NULL;

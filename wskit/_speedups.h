@@ -82,12 +82,35 @@ typedef struct {
     FieldEntry seen[2];  /* a client's and a server's connection in one process */
     int next;            /* the entry a third type replaces */
 } Field;
-/* Fields and their names, each interned: 0, or -1 with an exception set. */
+/* The attributes the C files read, one Field each, shared by every file
+ * that reads it: grouped by the object that holds them, so that a name two
+ * objects hold (loop) has a Field for each, whose two entries stay that
+ * object's types. Named in _speedups_slots.c; wskit_fields_init() interns
+ * the names, before any file's init: 0, or -1 with an exception set. */
 typedef struct {
-    Field *field;
-    const char *name;
-} FieldName;
-int wskit_fields_init(const FieldName *fields, size_t count);
+    struct {  /* the core, wskit.protocol.Protocol */
+        Field state, side, debug, extensions, writes, events, reading, buffer, text_checked,
+            incoming_payload, message_opcode, expect_continuation_frame, eof_sent,
+            max_message_size, max_fragment_size, bytes_received, frames_received, bytes_sent,
+            frames_sent;
+    } core;
+    struct {  /* a wskit.asyncio Connection */
+        Field protocol, transport, loop, read_buffer, recv_messages, sent_since_read,
+            writing_paused, fragmented_send_waiter, burst, burst_size, burst_limit;
+    } connection;
+    struct {  /* its Assembler (wskit.asyncio.messages) */
+        Field queue, waiter, loop, get_in_progress, skip_rest_of_message, closed,
+            failure_queued;
+    } assembler;
+    struct {  /* the assembler's FrameQueue (wskit.shared.messages) */
+        Field frames, high, low, paused;
+    } queue;
+    struct {  /* a queued Frame */
+        Field fin, opcode, data;
+    } frame;
+} Fields;
+extern Fields wskit_fields;
+int wskit_fields_init(void);
 /* Names of attributes and methods a file looks up by name, each interned:
  * 0, or -1 with an exception set. */
 typedef struct {

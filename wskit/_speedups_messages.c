@@ -26,13 +26,6 @@
 static PyObject *str_pause, *str_extend, *str_inflate, *str_deflate, *str_fail_on_parse_error,
     *str_receive_messages;
 
-/* The core's and its queue's attributes: slots, read in place (Field). */
-static Field field_state, field_reading, field_incoming_payload, field_message_opcode,
-    field_buffer, field_text_checked, field_debug, field_events, field_writes,
-    field_extensions, field_max_message_size, field_max_fragment_size, field_side,
-    field_bytes_received, field_frames_received, field_bytes_sent, field_frames_sent,
-    field_frames, field_high, field_paused;
-
 /* From wskit.receiving, looked up on first use (the core imports this
  * module): InvalidUTF8; OPEN, FRAMES, SERVER and PerMessageDeflate, which
  * FrameReceiver.receive_messages() checks; that method itself, to know a
@@ -138,7 +131,7 @@ add_to(PyObject *obj, Field *field, Py_ssize_t delta)
 static int
 queue_frames(PyObject *queue, PyObject *run)
 {
-    PyObject *frames = wskit_field_get(queue, &field_frames);
+    PyObject *frames = wskit_field_get(queue, &wskit_fields.queue.frames);
     if (frames == NULL) {
         return -1;
     }
@@ -153,7 +146,7 @@ queue_frames(PyObject *queue, PyObject *run)
     if (queued < 0) {
         return -1;
     }
-    PyObject *high = wskit_field_get(queue, &field_high);
+    PyObject *high = wskit_field_get(queue, &wskit_fields.queue.high);
     if (high == NULL) {
         return -1;
     }
@@ -163,11 +156,11 @@ queue_frames(PyObject *queue, PyObject *run)
     if (status < 0 || queued <= limit) {
         return status;
     }
-    int paused = wskit_field_is_true(queue, &field_paused);
+    int paused = wskit_field_is_true(queue, &wskit_fields.queue.paused);
     if (paused != 0) {  /* paused already, or an error */
         return paused < 0 ? -1 : 0;
     }
-    if (wskit_field_set(queue, &field_paused, Py_True) < 0) {
+    if (wskit_field_set(queue, &wskit_fields.queue.paused, Py_True) < 0) {
         return -1;
     }
     PyObject *result = PyObject_CallMethodNoArgs(queue, str_pause);
@@ -300,8 +293,8 @@ receive_run(PyObject *protocol, const unsigned char *buf, Py_ssize_t len, PyObje
     PyObject *failure = NULL;
     Py_ssize_t end = read_run_inflating(buf, len, options, run, &failure);
     if (end > 0 &&
-        (add_to(protocol, &field_bytes_received, end) < 0 ||
-         add_to(protocol, &field_frames_received, PyList_GET_SIZE(run)) < 0 ||
+        (add_to(protocol, &wskit_fields.core.bytes_received, end) < 0 ||
+         add_to(protocol, &wskit_fields.core.frames_received, PyList_GET_SIZE(run)) < 0 ||
          queue_frames(queue, run) < 0)) {
         end = -1;
     }
@@ -377,13 +370,14 @@ receive_messages(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t 
 static int
 core_idle(PyObject *protocol)
 {
-    PyObject *state = wskit_field_get(protocol, &field_state);
+    PyObject *state = wskit_field_get(protocol, &wskit_fields.core.state);
     if (state == NULL) {
         return -1;
     }
     int idle = state == wskit_state_open;
     Py_DECREF(state);
-    Field *const nones[] = {&field_reading, &field_incoming_payload, &field_message_opcode};
+    Field *const nones[] = {&wskit_fields.core.reading, &wskit_fields.core.incoming_payload,
+                            &wskit_fields.core.message_opcode};
     PyObject *const expected[] = {reading_frames, Py_None, Py_None};
     for (size_t i = 0; idle == 1 && i < sizeof(nones) / sizeof(nones[0]); i++) {
         PyObject *value = wskit_field_get(protocol, nones[i]);
@@ -393,8 +387,9 @@ core_idle(PyObject *protocol)
         idle = value == expected[i];
         Py_DECREF(value);
     }
-    Field *const empties[] = {&field_buffer, &field_text_checked, &field_debug,
-                              &field_events, &field_writes};
+    Field *const empties[] = {&wskit_fields.core.buffer, &wskit_fields.core.text_checked,
+                              &wskit_fields.core.debug, &wskit_fields.core.events,
+                              &wskit_fields.core.writes};
     for (size_t i = 0; idle == 1 && i < sizeof(empties) / sizeof(empties[0]); i++) {
         int truth = wskit_field_is_true(protocol, empties[i]);
         idle = truth < 0 ? -1 : !truth;
@@ -408,7 +403,7 @@ core_idle(PyObject *protocol)
 static int
 core_options(PyObject *protocol, RunOptions *options)
 {
-    PyObject *extensions = wskit_field_get(protocol, &field_extensions);
+    PyObject *extensions = wskit_field_get(protocol, &wskit_fields.core.extensions);
     if (extensions == NULL) {
         return -1;
     }
@@ -428,19 +423,19 @@ core_options(PyObject *protocol, RunOptions *options)
         }
     }
     Py_DECREF(extensions);
-    options->max_message_size = wskit_field_get(protocol, &field_max_message_size);
+    options->max_message_size = wskit_field_get(protocol, &wskit_fields.core.max_message_size);
     if (options->max_message_size == NULL ||
         wskit_get_limit(options->max_message_size, &options->max_message) < 0) {
         return -1;
     }
-    PyObject *max_fragment_size = wskit_field_get(protocol, &field_max_fragment_size);
+    PyObject *max_fragment_size = wskit_field_get(protocol, &wskit_fields.core.max_fragment_size);
     if (max_fragment_size == NULL) {
         return -1;
     }
     int status = wskit_get_limit(max_fragment_size, &options->max_fragment);
     int fragment_limit = max_fragment_size != Py_None;
     Py_DECREF(max_fragment_size);
-    PyObject *side = status < 0 ? NULL : wskit_field_get(protocol, &field_side);
+    PyObject *side = status < 0 ? NULL : wskit_field_get(protocol, &wskit_fields.core.side);
     if (side == NULL) {
         return -1;
     }
@@ -590,8 +585,8 @@ wskit_message_frame_to_send(PyObject *protocol, PyObject *message, PyObject *tex
     if (frame == NULL || frame == Py_None) {
         return frame;
     }
-    if (add_to(protocol, &field_bytes_sent, PyBytes_GET_SIZE(frame)) < 0 ||
-        add_to(protocol, &field_frames_sent, 1) < 0) {
+    if (add_to(protocol, &wskit_fields.core.bytes_sent, PyBytes_GET_SIZE(frame)) < 0 ||
+        add_to(protocol, &wskit_fields.core.frames_sent, 1) < 0) {
         Py_DECREF(frame);
         return NULL;
     }
@@ -633,31 +628,6 @@ wskit_messages_init(PyObject *module)
         {&str_receive_messages, "receive_messages"},
     };
     if (wskit_intern_names(names, sizeof(names) / sizeof(names[0])) < 0) {
-        return -1;
-    }
-    const FieldName fields[] = {
-        {&field_state, "state"},
-        {&field_reading, "_reading"},
-        {&field_incoming_payload, "incoming_payload"},
-        {&field_message_opcode, "_message_opcode"},
-        {&field_buffer, "_buffer"},
-        {&field_text_checked, "_text_checked"},
-        {&field_debug, "debug"},
-        {&field_events, "_events"},
-        {&field_writes, "_writes"},
-        {&field_extensions, "extensions"},
-        {&field_max_message_size, "max_message_size"},
-        {&field_max_fragment_size, "max_fragment_size"},
-        {&field_side, "side"},
-        {&field_bytes_received, "bytes_received"},
-        {&field_frames_received, "frames_received"},
-        {&field_bytes_sent, "bytes_sent"},
-        {&field_frames_sent, "frames_sent"},
-        {&field_frames, "frames"},
-        {&field_high, "high"},
-        {&field_paused, "paused"},
-    };
-    if (wskit_fields_init(fields, sizeof(fields) / sizeof(fields[0])) < 0) {
         return -1;
     }
     return PyModule_AddFunctions(module, messages_methods);

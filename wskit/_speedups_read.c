@@ -16,20 +16,15 @@
 
 static PyObject *str_window, *str_wake, *str_receive_rest;
 
-/* The connection's, the core's and the assembler's attributes: slots, read
- * in place. */
-static Field field_protocol, field_incoming_payload, field_read_buffer, field_recv_messages,
-    field_sent_since_read, field_writing_paused, field_queue, field_waiter;
-
 /* protocol.incoming_payload: a new reference, or NULL with an exception set. */
 static PyObject *
 incoming_payload(PyObject *self, PyObject **protocol)
 {
-    *protocol = wskit_field_get(self, &field_protocol);
+    *protocol = wskit_field_get(self, &wskit_fields.connection.protocol);
     if (*protocol == NULL) {
         return NULL;
     }
-    PyObject *payload = wskit_field_get(*protocol, &field_incoming_payload);
+    PyObject *payload = wskit_field_get(*protocol, &wskit_fields.core.incoming_payload);
     if (payload == NULL) {
         Py_CLEAR(*protocol);
     }
@@ -47,7 +42,7 @@ ReadPath_get_buffer(PyObject *self, PyObject *Py_UNUSED(sizehint))
     Py_DECREF(protocol);
     if (payload == Py_None) {
         Py_DECREF(payload);
-        return wskit_field_get(self, &field_read_buffer);
+        return wskit_field_get(self, &wskit_fields.connection.read_buffer);
     }
     /* The rest of a long frame goes straight into its payload. */
     PyObject *window = PyObject_CallMethodNoArgs(payload, str_window);
@@ -60,25 +55,26 @@ ReadPath_get_buffer(PyObject *self, PyObject *Py_UNUSED(sizehint))
 static Py_ssize_t
 receive_whole_messages(PyObject *self, PyObject *protocol, Py_ssize_t nbytes)
 {
-    PyObject *assembler = wskit_field_get(self, &field_recv_messages);
+    PyObject *assembler = wskit_field_get(self, &wskit_fields.connection.recv_messages);
     if (assembler == NULL) {
         return -1;
     }
-    PyObject *queue = wskit_field_get(assembler, &field_queue);
-    PyObject *buffer = queue == NULL ? NULL : wskit_field_get(self, &field_read_buffer);
+    PyObject *queue = wskit_field_get(assembler, &wskit_fields.assembler.queue);
+    PyObject *buffer =
+        queue == NULL ? NULL : wskit_field_get(self, &wskit_fields.connection.read_buffer);
     Py_ssize_t taken =
         buffer == NULL ? -1 : wskit_receive_messages(protocol, buffer, nbytes, queue);
     Py_XDECREF(buffer);
     Py_XDECREF(queue);
     if (taken == nbytes && taken > 0) {
         /* Frames are queued: wake the reader, as the assembler's wake(). */
-        PyObject *waiter = wskit_field_get(assembler, &field_waiter);
+        PyObject *waiter = wskit_field_get(assembler, &wskit_fields.assembler.waiter);
         if (waiter == NULL) {
             taken = -1;
         }
         else if (waiter != Py_None) {
             PyObject *woken = NULL;
-            if (wskit_field_set(assembler, &field_waiter, Py_None) == 0) {
+            if (wskit_field_set(assembler, &wskit_fields.assembler.waiter, Py_None) == 0) {
                 woken = PyObject_CallMethodNoArgs(waiter, str_wake);
             }
             taken = woken == NULL ? -1 : taken;
@@ -105,14 +101,14 @@ ReadPath_buffer_updated(PyObject *self, PyObject *arg)
     Py_ssize_t taken = 0;
     int ready = payload == Py_None;
     Py_DECREF(payload);
-    if (wskit_field_set(self, &field_sent_since_read, Py_False) < 0) {
+    if (wskit_field_set(self, &wskit_fields.connection.sent_since_read, Py_False) < 0) {
         Py_DECREF(protocol);
         return NULL;
     }
     if (ready) {
         /* When writing is paused, the general path may have a burst to
          * write first (see _send_answers). */
-        int paused = wskit_field_is_true(self, &field_writing_paused);
+        int paused = wskit_field_is_true(self, &wskit_fields.connection.writing_paused);
         if (paused == 0) {
             taken = receive_whole_messages(self, protocol, nbytes);
         }
@@ -176,19 +172,6 @@ wskit_read_init(PyObject *module)
         {&str_receive_rest, "_receive_rest"},
     };
     if (wskit_intern_names(names, sizeof(names) / sizeof(names[0])) < 0) {
-        return -1;
-    }
-    const FieldName fields[] = {
-        {&field_protocol, "protocol"},
-        {&field_incoming_payload, "incoming_payload"},
-        {&field_read_buffer, "read_buffer"},
-        {&field_recv_messages, "recv_messages"},
-        {&field_sent_since_read, "sent_since_read"},
-        {&field_writing_paused, "writing_paused"},
-        {&field_queue, "queue"},
-        {&field_waiter, "waiter"},
-    };
-    if (wskit_fields_init(fields, sizeof(fields) / sizeof(fields[0])) < 0) {
         return -1;
     }
     if (PyType_Ready(&ReadPathType) < 0) {

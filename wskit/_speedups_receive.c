@@ -34,15 +34,9 @@ typedef struct {
     PyObject *general;
 } MessageIteratorObject;
 
-static PyObject *str_get_in_progress, *str_skip_rest_of_message, *str_queue, *str_frames,
-    *str_closed, *str_failure_queued, *str_loop, *str_waiter, *str_fin, *str_opcode,
-    *str_data, *str_popleft, *str_paused, *str_low, *str_resume, *str_throw, *str_close;
+static PyObject *str_popleft, *str_resume, *str_throw, *str_close;
 
 static PyTypeObject ReceivingType;
-
-static Field field_get_in_progress, field_skip_rest_of_message, field_queue, field_frames,
-    field_closed, field_failure_queued, field_loop, field_waiter, field_paused, field_low,
-    field_fin, field_opcode, field_data;
 
 /* The message that frame carries, as the general path would return it
  * (wskit.shared.messages.join), if it is a whole message the fast path
@@ -52,11 +46,11 @@ static Field field_get_in_progress, field_skip_rest_of_message, field_queue, fie
 static PyObject *
 whole_message(PyObject *frame, PyObject *decode)
 {
-    int fin = wskit_field_is_true(frame, &field_fin);
+    int fin = wskit_field_is_true(frame, &wskit_fields.frame.fin);
     if (fin <= 0) {
         return NULL;
     }
-    PyObject *opcode = wskit_field_get(frame, &field_opcode);
+    PyObject *opcode = wskit_field_get(frame, &wskit_fields.frame.opcode);
     if (opcode == NULL) {
         return NULL;
     }
@@ -70,7 +64,7 @@ whole_message(PyObject *frame, PyObject *decode)
     if (as_text && !text) {
         return NULL;
     }
-    PyObject *data = wskit_field_get(frame, &field_data);
+    PyObject *data = wskit_field_get(frame, &wskit_fields.frame.data);
     if (data == NULL) {
         return NULL;
     }
@@ -105,11 +99,11 @@ take_first(PyObject *queue, PyObject *frames)
         return -1;
     }
     Py_DECREF(frame);
-    int paused = wskit_field_is_true(queue, &field_paused);
+    int paused = wskit_field_is_true(queue, &wskit_fields.queue.paused);
     if (paused <= 0) {
         return paused;
     }
-    PyObject *low = wskit_field_get(queue, &field_low);
+    PyObject *low = wskit_field_get(queue, &wskit_fields.queue.low);
     if (low == NULL) {
         return -1;
     }
@@ -125,7 +119,7 @@ take_first(PyObject *queue, PyObject *frames)
     if (left > limit) {
         return 0;
     }
-    if (wskit_field_set(queue, &field_paused, Py_False) < 0) {
+    if (wskit_field_set(queue, &wskit_fields.queue.paused, Py_False) < 0) {
         return -1;
     }
     PyObject *result = PyObject_CallMethodNoArgs(queue, str_resume);
@@ -171,7 +165,7 @@ receiving_stop_waiting(ReceivingObject *self)
 {
     Py_CLEAR(self->waiter);
     self->state = RECEIVING_DONE;
-    return wskit_field_set(self->assembler, &field_get_in_progress, Py_False);
+    return wskit_field_set(self->assembler, &wskit_fields.assembler.get_in_progress, Py_False);
 }
 
 /* From the start, or once woken: a message waiting, a wait, or the
@@ -181,18 +175,18 @@ receiving_read(ReceivingObject *self, PyObject **result)
 {
     PyObject *assembler = self->assembler;
     for (;;) {
-        int skip = wskit_field_is_true(assembler, &field_skip_rest_of_message);
+        int skip = wskit_field_is_true(assembler, &wskit_fields.assembler.skip_rest_of_message);
         if (skip < 0) {
             return PYGEN_ERROR;
         }
         if (skip) {
             return receiving_delegate(self, result);
         }
-        PyObject *queue = wskit_field_get(assembler, &field_queue);
+        PyObject *queue = wskit_field_get(assembler, &wskit_fields.assembler.queue);
         if (queue == NULL) {
             return PYGEN_ERROR;
         }
-        PyObject *frames = wskit_field_get(queue, &field_frames);
+        PyObject *frames = wskit_field_get(queue, &wskit_fields.queue.frames);
         if (frames == NULL) {
             Py_DECREF(queue);
             return PYGEN_ERROR;
@@ -219,9 +213,9 @@ receiving_read(ReceivingObject *self, PyObject **result)
         }
         Py_DECREF(frames);
         Py_DECREF(queue);
-        int ended = wskit_field_is_true(assembler, &field_closed);
+        int ended = wskit_field_is_true(assembler, &wskit_fields.assembler.closed);
         if (ended == 0) {
-            ended = wskit_field_is_true(assembler, &field_failure_queued);
+            ended = wskit_field_is_true(assembler, &wskit_fields.assembler.failure_queued);
         }
         if (ended < 0) {
             return PYGEN_ERROR;
@@ -230,7 +224,7 @@ receiving_read(ReceivingObject *self, PyObject **result)
             return receiving_delegate(self, result);
         }
         /* assembler.waiter = Waiter(assembler.loop), as its _waiter() does. */
-        PyObject *loop = wskit_field_get(assembler, &field_loop);
+        PyObject *loop = wskit_field_get(assembler, &wskit_fields.assembler.loop);
         if (loop == NULL) {
             return PYGEN_ERROR;
         }
@@ -239,8 +233,8 @@ receiving_read(ReceivingObject *self, PyObject **result)
         if (waiter == NULL) {
             return PYGEN_ERROR;
         }
-        if (wskit_field_set(assembler, &field_waiter, waiter) < 0 ||
-            wskit_field_set(assembler, &field_get_in_progress, Py_True) < 0) {
+        if (wskit_field_set(assembler, &wskit_fields.assembler.waiter, waiter) < 0 ||
+            wskit_field_set(assembler, &wskit_fields.assembler.get_in_progress, Py_True) < 0) {
             Py_DECREF(waiter);
             return PYGEN_ERROR;
         }
@@ -263,7 +257,8 @@ receiving_send(ReceivingObject *self, PyObject *value, PyObject **result)
     switch (self->state) {
     case RECEIVING_START: {
         self->state = RECEIVING_DONE;
-        int running = wskit_field_is_true(self->assembler, &field_get_in_progress);
+        int running =
+            wskit_field_is_true(self->assembler, &wskit_fields.assembler.get_in_progress);
         if (running < 0) {
             return PYGEN_ERROR;
         }
@@ -631,37 +626,17 @@ static PyTypeObject MessageIteratorType = {
     .tp_as_async = &MessageIterator_async,
 };
 
-static int
-intern(PyObject **name, const char *text)
-{
-    *name = PyUnicode_InternFromString(text);
-    return *name == NULL ? -1 : 0;
-}
-
 int
 wskit_receive_init(PyObject *module)
 {
-    if (intern(&str_get_in_progress, "get_in_progress") < 0 ||
-        intern(&str_skip_rest_of_message, "skip_rest_of_message") < 0 ||
-        intern(&str_queue, "queue") < 0 || intern(&str_frames, "frames") < 0 ||
-        intern(&str_closed, "closed") < 0 || intern(&str_failure_queued, "failure_queued") < 0 ||
-        intern(&str_loop, "loop") < 0 || intern(&str_waiter, "waiter") < 0 ||
-        intern(&str_fin, "fin") < 0 || intern(&str_opcode, "opcode") < 0 ||
-        intern(&str_data, "data") < 0 || intern(&str_popleft, "popleft") < 0 ||
-        intern(&str_paused, "paused") < 0 || intern(&str_low, "low") < 0 ||
-        intern(&str_resume, "resume") < 0 || intern(&str_throw, "throw") < 0 ||
-        intern(&str_close, "close") < 0) {
+    const InternedName names[] = {
+        {&str_popleft, "popleft"},
+        {&str_resume, "resume"},
+        {&str_throw, "throw"},
+        {&str_close, "close"},
+    };
+    if (wskit_intern_names(names, sizeof(names) / sizeof(names[0])) < 0) {
         return -1;
-    }
-    Field *fields[] = {&field_get_in_progress, &field_skip_rest_of_message, &field_queue,
-                       &field_frames, &field_closed, &field_failure_queued, &field_loop,
-                       &field_waiter, &field_paused, &field_low, &field_fin,
-                       &field_opcode, &field_data};
-    PyObject *names[] = {str_get_in_progress, str_skip_rest_of_message, str_queue, str_frames,
-                         str_closed, str_failure_queued, str_loop, str_waiter, str_paused,
-                         str_low, str_fin, str_opcode, str_data};
-    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
-        fields[i]->name = names[i];
     }
     if (PyType_Ready(&ReceivingType) < 0 || PyType_Ready(&MessageIteratorType) < 0) {
         return -1;

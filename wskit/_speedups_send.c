@@ -14,12 +14,6 @@
 
 #include "_speedups.h"
 
-/* What write_message reads of the connection and of its core. */
-static Field conn_fragmented_send_waiter, conn_protocol, conn_burst, conn_burst_size,
-    conn_burst_limit, conn_sent_since_read, conn_transport, conn_loop, conn_writing_paused;
-static Field proto_state, proto_expect_continuation_frame, proto_debug, proto_eof_sent,
-    proto_writes, proto_side, proto_extensions;
-
 static PyObject *str_get_write_buffer_size, *str_write, *str_call_soon, *str_write_burst,
     *str_write_frame, *str_send_message;
 
@@ -48,7 +42,7 @@ field_size(PyObject *obj, Field *field)
 static int
 core_ready(PyObject *protocol, int *mask)
 {
-    PyObject *state = wskit_field_get(protocol, &proto_state);
+    PyObject *state = wskit_field_get(protocol, &wskit_fields.core.state);
     if (state == NULL) {
         return -1;
     }
@@ -57,19 +51,20 @@ core_ready(PyObject *protocol, int *mask)
     if (!open) {
         return 0;
     }
-    Field *const flags[] = {&proto_expect_continuation_frame, &proto_debug, &proto_eof_sent,
-                            &proto_writes};
+    Field *const flags[] = {&wskit_fields.core.expect_continuation_frame,
+                            &wskit_fields.core.debug, &wskit_fields.core.eof_sent,
+                            &wskit_fields.core.writes};
     for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
         int truth = wskit_field_is_true(protocol, flags[i]);
         if (truth != 0) {
             return truth < 0 ? -1 : 0;
         }
     }
-    int extensions = wskit_field_is_true(protocol, &proto_extensions);
+    int extensions = wskit_field_is_true(protocol, &wskit_fields.core.extensions);
     if (extensions != 0) {
         return extensions < 0 ? -1 : 2;
     }
-    PyObject *side = wskit_field_get(protocol, &proto_side);
+    PyObject *side = wskit_field_get(protocol, &wskit_fields.core.side);
     if (side == NULL) {
         return -1;
     }
@@ -107,21 +102,21 @@ write_frame(PyObject *connection, PyObject *frame)
         goto general;
     }
     Py_ssize_t length = PyBytes_GET_SIZE(frame);
-    Py_ssize_t limit = field_size(connection, &conn_burst_limit);
+    Py_ssize_t limit = field_size(connection, &wskit_fields.connection.burst_limit);
     if (limit == -1) {
         return -1;
     }
     if (limit < 0 || length >= limit) {
         goto general;
     }
-    PyObject *burst = wskit_field_get(connection, &conn_burst);
+    PyObject *burst = wskit_field_get(connection, &wskit_fields.connection.burst);
     if (burst == NULL) {
         return -1;
     }
     if (burst != Py_None) {
         /* Joins the burst, unless it fills it. */
         Py_ssize_t size = PyList_CheckExact(burst)
-            ? field_size(connection, &conn_burst_size)
+            ? field_size(connection, &wskit_fields.connection.burst_size)
             : limit;
         if (size < 0 || size >= limit - length) {
             Py_DECREF(burst);
@@ -139,16 +134,16 @@ write_frame(PyObject *connection, PyObject *frame)
         if (total == NULL) {
             return -1;
         }
-        status = wskit_field_set(connection, &conn_burst_size, total);
+        status = wskit_field_set(connection, &wskit_fields.connection.burst_size, total);
         Py_DECREF(total);
         return status;
     }
     Py_DECREF(burst);
-    int sent = wskit_field_is_true(connection, &conn_sent_since_read);
+    int sent = wskit_field_is_true(connection, &wskit_fields.connection.sent_since_read);
     if (sent < 0) {
         return -1;
     }
-    PyObject *transport = wskit_field_get(connection, &conn_transport);
+    PyObject *transport = wskit_field_get(connection, &wskit_fields.connection.transport);
     if (transport == NULL) {
         return -1;
     }
@@ -172,7 +167,7 @@ write_frame(PyObject *connection, PyObject *frame)
         return -1;
     }
     Py_DECREF(result);
-    return wskit_field_set(connection, &conn_sent_since_read, Py_True);
+    return wskit_field_set(connection, &wskit_fields.connection.sent_since_read, Py_True);
 general:
     result = PyObject_CallMethodOneArg(connection, str_write_frame, frame);
     Py_XDECREF(result);
@@ -189,7 +184,7 @@ start_burst(PyObject *connection, PyObject *frame)
         return -1;
     }
     PyList_SET_ITEM(burst, 0, Py_NewRef(frame));
-    int status = wskit_field_set(connection, &conn_burst, burst);
+    int status = wskit_field_set(connection, &wskit_fields.connection.burst, burst);
     Py_DECREF(burst);
     if (status < 0) {
         return -1;
@@ -198,12 +193,12 @@ start_burst(PyObject *connection, PyObject *frame)
     if (size == NULL) {
         return -1;
     }
-    status = wskit_field_set(connection, &conn_burst_size, size);
+    status = wskit_field_set(connection, &wskit_fields.connection.burst_size, size);
     Py_DECREF(size);
     if (status < 0) {
         return -1;
     }
-    PyObject *loop = wskit_field_get(connection, &conn_loop);
+    PyObject *loop = wskit_field_get(connection, &wskit_fields.connection.loop);
     if (loop == NULL) {
         return -1;
     }
@@ -247,7 +242,8 @@ write_message(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
         return NULL;
     }
     PyObject *connection = args[0];
-    PyObject *waiter = wskit_field_get(connection, &conn_fragmented_send_waiter);
+    PyObject *waiter =
+        wskit_field_get(connection, &wskit_fields.connection.fragmented_send_waiter);
     if (waiter == NULL) {
         return NULL;
     }
@@ -256,7 +252,7 @@ write_message(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
     if (fragmented) {
         Py_RETURN_NONE;
     }
-    PyObject *protocol = wskit_field_get(connection, &conn_protocol);
+    PyObject *protocol = wskit_field_get(connection, &wskit_fields.connection.protocol);
     if (protocol == NULL) {
         return NULL;
     }
@@ -273,7 +269,7 @@ write_message(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
     if (status < 0) {
         return NULL;
     }
-    int paused = wskit_field_is_true(connection, &conn_writing_paused);
+    int paused = wskit_field_is_true(connection, &wskit_fields.connection.writing_paused);
     if (paused < 0) {
         return NULL;
     }
@@ -289,27 +285,6 @@ static PyMethodDef send_methods[] = {
 int
 wskit_send_init(PyObject *module)
 {
-    const FieldName fields[] = {
-        {&conn_fragmented_send_waiter, "fragmented_send_waiter"},
-        {&conn_protocol, "protocol"},
-        {&conn_burst, "burst"},
-        {&conn_burst_size, "burst_size"},
-        {&conn_burst_limit, "burst_limit"},
-        {&conn_sent_since_read, "sent_since_read"},
-        {&conn_transport, "transport"},
-        {&conn_loop, "loop"},
-        {&conn_writing_paused, "writing_paused"},
-        {&proto_state, "state"},
-        {&proto_expect_continuation_frame, "expect_continuation_frame"},
-        {&proto_debug, "debug"},
-        {&proto_eof_sent, "eof_sent"},
-        {&proto_writes, "_writes"},
-        {&proto_side, "side"},
-        {&proto_extensions, "extensions"},
-    };
-    if (wskit_fields_init(fields, sizeof(fields) / sizeof(fields[0])) < 0) {
-        return -1;
-    }
     const InternedName names[] = {
         {&str_get_write_buffer_size, "get_write_buffer_size"},
         {&str_write, "write"},

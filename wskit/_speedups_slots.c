@@ -9,6 +9,9 @@
  * (its version tag). It remembers two types at a time, so that a client's
  * and a server's connection in one process each keep theirs. The check of
  * what it remembers is inline (_speedups.h); finding an offset is here.
+ *
+ * Every file reads an attribute through the same Field, in wskit_fields,
+ * named here: a lookup is made once per type for the whole module.
  */
 
 #include "_speedups.h"
@@ -47,12 +50,70 @@ wskit_field_lookup(Field *field, PyTypeObject *type)
     return offset;
 }
 
+Fields wskit_fields;
+
+/* Each field of wskit_fields and the attribute it reads. */
+static const struct {
+    Field *field;
+    const char *name;
+} field_names[] = {
+    {&wskit_fields.core.state, "state"},
+    {&wskit_fields.core.side, "side"},
+    {&wskit_fields.core.debug, "debug"},
+    {&wskit_fields.core.extensions, "extensions"},
+    {&wskit_fields.core.writes, "_writes"},
+    {&wskit_fields.core.events, "_events"},
+    {&wskit_fields.core.reading, "_reading"},
+    {&wskit_fields.core.buffer, "_buffer"},
+    {&wskit_fields.core.text_checked, "_text_checked"},
+    {&wskit_fields.core.incoming_payload, "incoming_payload"},
+    {&wskit_fields.core.message_opcode, "_message_opcode"},
+    {&wskit_fields.core.expect_continuation_frame, "expect_continuation_frame"},
+    {&wskit_fields.core.eof_sent, "eof_sent"},
+    {&wskit_fields.core.max_message_size, "max_message_size"},
+    {&wskit_fields.core.max_fragment_size, "max_fragment_size"},
+    {&wskit_fields.core.bytes_received, "bytes_received"},
+    {&wskit_fields.core.frames_received, "frames_received"},
+    {&wskit_fields.core.bytes_sent, "bytes_sent"},
+    {&wskit_fields.core.frames_sent, "frames_sent"},
+    {&wskit_fields.connection.protocol, "protocol"},
+    {&wskit_fields.connection.transport, "transport"},
+    {&wskit_fields.connection.loop, "loop"},
+    {&wskit_fields.connection.read_buffer, "read_buffer"},
+    {&wskit_fields.connection.recv_messages, "recv_messages"},
+    {&wskit_fields.connection.sent_since_read, "sent_since_read"},
+    {&wskit_fields.connection.writing_paused, "writing_paused"},
+    {&wskit_fields.connection.fragmented_send_waiter, "fragmented_send_waiter"},
+    {&wskit_fields.connection.burst, "burst"},
+    {&wskit_fields.connection.burst_size, "burst_size"},
+    {&wskit_fields.connection.burst_limit, "burst_limit"},
+    {&wskit_fields.assembler.queue, "queue"},
+    {&wskit_fields.assembler.waiter, "waiter"},
+    {&wskit_fields.assembler.loop, "loop"},
+    {&wskit_fields.assembler.get_in_progress, "get_in_progress"},
+    {&wskit_fields.assembler.skip_rest_of_message, "skip_rest_of_message"},
+    {&wskit_fields.assembler.closed, "closed"},
+    {&wskit_fields.assembler.failure_queued, "failure_queued"},
+    {&wskit_fields.queue.frames, "frames"},
+    {&wskit_fields.queue.high, "high"},
+    {&wskit_fields.queue.low, "low"},
+    {&wskit_fields.queue.paused, "paused"},
+    {&wskit_fields.frame.fin, "fin"},
+    {&wskit_fields.frame.opcode, "opcode"},
+    {&wskit_fields.frame.data, "data"},
+};
+
+/* A field left out of the table would have no name to look up. */
+_Static_assert(sizeof(field_names) / sizeof(field_names[0]) * sizeof(Field)
+                   == sizeof(wskit_fields),
+               "every field of wskit_fields is in field_names");
+
 int
-wskit_fields_init(const FieldName *fields, size_t count)
+wskit_fields_init(void)
 {
-    for (size_t i = 0; i < count; i++) {
-        fields[i].field->name = PyUnicode_InternFromString(fields[i].name);
-        if (fields[i].field->name == NULL) {
+    for (size_t i = 0; i < sizeof(field_names) / sizeof(field_names[0]); i++) {
+        field_names[i].field->name = PyUnicode_InternFromString(field_names[i].name);
+        if (field_names[i].field->name == NULL) {
             return -1;
         }
     }

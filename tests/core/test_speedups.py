@@ -15,6 +15,7 @@ import gc
 import importlib
 import itertools
 import os
+import re
 import struct
 import sys
 from collections.abc import Iterator, Sequence
@@ -1571,6 +1572,19 @@ def test_only_the_selector_imports_the_implementations() -> None:
                 importers.add(path.relative_to(root).as_posix())
     # And the twins of the per-message path, from the twins they build on.
     assert importers == {"speedups.py", "_purepython_messages.py"}
+
+
+def test_each_attribute_read_in_place_has_one_field() -> None:
+    # The C files share one Field per attribute, in wskit_fields (named in
+    # _speedups_slots.c): a Field of a file's own would look the same slot up
+    # again, and hold two more types.
+    root = Path(wskit.__file__).parent
+    owners = set()
+    for path in root.glob("_speedups*.c"):
+        code = re.sub(r"/\*.*?\*/", "", path.read_text(), flags=re.S)
+        if re.search(r"\bField\s+\w", code):
+            owners.add(path.name)
+    assert owners == set()
 
 
 @pytest.fixture
