@@ -330,16 +330,23 @@ class connect:
 
     async def _handshake(self) -> ClientConnection:
         """Connect and run the opening handshake, following redirects."""
-        redirects = Redirects(parse_uri(self.uri))
+        uri = parse_uri(self.uri)
+        # Made at the first redirect: most handshakes have none.
+        redirects: Redirects | None = None
         kwargs = self.create_connection_kwargs
         while True:
-            connection = await self._open_transport(redirects.uri)
+            connection = await self._open_transport(uri)
             try:
                 await connection.handshake(
-                    redirects.headers(self.additional_headers), self.user_agent_header
+                    self.additional_headers
+                    if redirects is None
+                    else redirects.headers(self.additional_headers),
+                    self.user_agent_header,
                 )
             except InvalidStatus as exc:
                 connection.transport.abort()
+                if redirects is None:
+                    redirects = Redirects(uri)
                 moved = redirects.follow(
                     exc.response,
                     sock=kwargs.get("sock") is not None,
@@ -347,6 +354,7 @@ class connect:
                 )
                 if not moved:
                     raise
+                uri = redirects.uri
             except BaseException:
                 connection.transport.abort()
                 raise
@@ -354,12 +362,43 @@ class connect:
                 return connection
 
     async def _connect(self) -> ClientConnection:
+        # A timer that cancels this task, rather than asyncio.timeout(): the
+        # same cancellation and the same TimeoutError, without the context
+        # manager's objects and calls on every connect (as the server's open
+        # timeout does). As with asyncio.timeout(), a cancellation from
+        # elsewhere wins.
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("Timeout should be used inside a task")
+        expired = False
+
+        def expire() -> None:
+            nonlocal expired
+            expired = True
+            task.cancel()
+
+        timer = None
+        if self.open_timeout is not None:
+            cancelling = task.cancelling()
+            timer = asyncio.get_running_loop().call_later(self.open_timeout, expire)
         try:
-            async with asyncio.timeout(self.open_timeout):
-                connection = await self._handshake()
-        except TimeoutError as exc:
+            return await self._handshake()
+        except asyncio.CancelledError as exc:
+            if not expired:
+                raise
+            expired = False  # the timer's request withdrawn here, not below
+            if task.uncancel() > cancelling:
+                raise
+            timeout = TimeoutError()  # what asyncio.timeout() raises
+            timeout.__cause__ = timeout.__context__ = exc
+            raise TimeoutError("timed out during the opening handshake") from timeout
+        except TimeoutError as exc:  # a TLS handshake's timeout, for one
             raise TimeoutError("timed out during the opening handshake") from exc
-        return connection
+        finally:
+            if timer is not None:
+                timer.cancel()
+                if expired:  # too late to cancel anything: withdraw the request
+                    task.uncancel()
 
     def __await__(self) -> Generator[Any, None, ClientConnection]:
         return self._connect().__await__()
