@@ -241,13 +241,40 @@ class connect:
 
     async def _open_transport(self, ws_uri: WebSocketURI) -> ClientConnection:
         """Open the TCP (and TLS) connection; return the connection over it."""
-        kwargs = dict(self.create_connection_kwargs)
         loop = asyncio.get_running_loop()
 
         def factory() -> ClientConnection:
             protocol = ClientProtocol(ws_uri, **self.protocol_options)
             return self.connection_class(protocol, **self.connection_options)
 
+        kwargs = self.create_connection_kwargs
+        if kwargs or ws_uri.secure:
+            tls, proxy_tls, unix, host, port, kwargs = self._split_options(ws_uri)
+        else:  # nothing to split: most connects
+            tls, proxy_tls, unix, host, port = {}, {}, False, ws_uri.host, ws_uri.port
+
+        proxy = select_proxy(self.proxy, ws_uri, direct=unix or kwargs.get("sock") is not None)
+        if proxy is not None:
+            return await self._open_tunnel(
+                proxy, host, port, factory, tls=tls, proxy_tls=proxy_tls, kwargs=kwargs
+            )
+        if unix:
+            _, connection = await loop.create_unix_connection(factory, **tls, **kwargs)
+        elif kwargs.get("sock") is not None:
+            _, connection = await loop.create_connection(factory, **tls, **kwargs)
+        else:
+            _, connection = await loop.create_connection(factory, host, port, **tls, **kwargs)
+        return connection
+
+    def _split_options(
+        self, ws_uri: WebSocketURI
+    ) -> tuple[dict[str, Any], dict[str, Any], bool, str, int, dict[str, Any]]:
+        """Sort the arguments of create_connection() out.
+
+        Returns: TLS with the server, TLS with the proxy, whether ``unix``,
+        the host and port to connect to, and the remaining arguments.
+        """
+        kwargs = dict(self.create_connection_kwargs)
         ssl_given = "ssl" in kwargs
         ssl = kwargs.pop("ssl", None)
         tls: dict[str, Any] = {}
@@ -269,19 +296,7 @@ class connect:
         unix = kwargs.pop("unix", False)
         host = kwargs.pop("host", None) or ws_uri.host
         port = kwargs.pop("port", None) or ws_uri.port
-
-        proxy = select_proxy(self.proxy, ws_uri, direct=unix or kwargs.get("sock") is not None)
-        if proxy is not None:
-            return await self._open_tunnel(
-                proxy, host, port, factory, tls=tls, proxy_tls=proxy_tls, kwargs=kwargs
-            )
-        if unix:
-            _, connection = await loop.create_unix_connection(factory, **tls, **kwargs)
-        elif kwargs.get("sock") is not None:
-            _, connection = await loop.create_connection(factory, **tls, **kwargs)
-        else:
-            _, connection = await loop.create_connection(factory, host, port, **tls, **kwargs)
-        return connection
+        return tls, proxy_tls, unix, host, port, kwargs
 
     async def _open_tunnel(
         self,
