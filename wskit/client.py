@@ -104,16 +104,21 @@ class ClientProtocol(Protocol):
             headers["Authorization"] = build_authorization_basic(*self.uri.user_info)
         if self.origin is not None:
             headers["Origin"] = self.origin
-        # Constants, and the key that generate_key() made: base64, valid
-        # by construction, so added without the checks.
-        headers._add_valid(
-            [
-                ("Upgrade", "websocket"),
-                ("Connection", "Upgrade"),
-                ("Sec-WebSocket-Key", self.key),
-                ("Sec-WebSocket-Version", "13"),
-            ]
-        )
+        # Constants, and the key that generate_key() made: base64, valid by
+        # construction, and absent so far. Both halves written out, without
+        # the checks, as _add_valid() would fill them in a loop.
+        key = self.key
+        headers._list += [
+            ("Upgrade", "websocket"),
+            ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Key", key),
+            ("Sec-WebSocket-Version", "13"),
+        ]
+        lowered = headers._dict
+        lowered["upgrade"] = ["websocket"]
+        lowered["connection"] = ["Upgrade"]
+        lowered["sec-websocket-key"] = [key]
+        lowered["sec-websocket-version"] = ["13"]
         if self.available_extensions:
             headers["Sec-WebSocket-Extensions"] = build_extension(
                 [
