@@ -37,6 +37,7 @@ from ..tunnel import TunnelHandshake
 from ..typing import LoggerLike, Origin, Subprotocol
 from ..uri import WebSocketURI, parse_uri
 from .connection import Connection
+from .timers import call_later
 
 __all__ = ["ClientConnection", "connect", "process_exception", "unix_connect"]
 
@@ -395,7 +396,7 @@ class connect:
         timer = None
         if self.open_timeout is not None:
             cancelling = task.cancelling()
-            timer = asyncio.get_running_loop().call_later(self.open_timeout, expire)
+            timer = call_later(asyncio.get_running_loop(), self.open_timeout, expire)
         try:
             return await self._handshake()
         except asyncio.CancelledError as exc:

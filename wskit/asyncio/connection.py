@@ -42,7 +42,7 @@ from ..speedups import MessageIterator, ReadPath, write_message
 from ..stats import ConnectionStats, queued_bytes
 from ..typing import BytesLike, Data
 from .messages import Assembler
-from .timers import Deadline
+from .timers import Deadline, call_later
 
 __all__ = ["Connection"]
 
@@ -588,8 +588,12 @@ class Connection(
     def _call_later(
         self, delay: float, callback: Callable[[], object]
     ) -> asyncio.TimerHandle | Deadline:
-        """Start the keepalive or close timer (a server shares its loop timers: see Timers)."""
-        return self.loop.call_later(delay, callback)
+        """Start the keepalive or close timer.
+
+        A client's, on the timers its loop's clients share (see call_later()).
+        A server shares its own (see Timers).
+        """
+        return call_later(self.loop, delay, callback)
 
     def _close_timed_out(self) -> None:
         self.logger.info("timed out waiting for the peer to close the TCP connection")
