@@ -14,6 +14,7 @@ import pytest
 from tests.asyncio.test_client import LOCALHOST, WAIT, raw_server, serving, silent
 from wskit.asyncio.client import connect
 from wskit.asyncio.timers import MAX_LOOP_DELAYS, Deadline, call_later
+from wskit.exceptions import InvalidURI
 
 
 async def test_open_timeout_raises_what_asyncio_timeout_raised() -> None:
@@ -95,3 +96,14 @@ async def test_call_later_shares_a_few_delays_only() -> None:
     timers[0].cancel()
     await asyncio.sleep(0.2)
     assert sorted(fired) == list(range(1, MAX_LOOP_DELAYS + 1))
+
+
+async def test_invalid_uri_leaves_no_open_timer() -> None:
+    # The URI is parsed before the timer starts: no timer left to cancel
+    # this task later.
+    with pytest.raises(InvalidURI):
+        await connect("http://localhost/", open_timeout=0.01)
+    await asyncio.sleep(0.05)
+    task = asyncio.current_task()
+    assert task is not None
+    assert task.cancelling() == 0

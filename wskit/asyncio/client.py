@@ -344,39 +344,6 @@ class connect:
             raise
         return connection
 
-    async def _handshake(self) -> ClientConnection:
-        """Connect and run the opening handshake, following redirects."""
-        uri = parse_uri(self.uri)
-        # Made at the first redirect: most handshakes have none.
-        redirects: Redirects | None = None
-        kwargs = self.create_connection_kwargs
-        while True:
-            connection = await self._open_transport(uri)
-            try:
-                await connection.handshake(
-                    self.additional_headers
-                    if redirects is None
-                    else redirects.headers(self.additional_headers),
-                    self.user_agent_header,
-                )
-            except InvalidStatus as exc:
-                connection.transport.abort()
-                if redirects is None:
-                    redirects = Redirects(uri)
-                moved = redirects.follow(
-                    exc.response,
-                    sock=kwargs.get("sock") is not None,
-                    fixed_address=any(kwargs.get(name) for name in ("unix", "host", "port")),
-                )
-                if not moved:
-                    raise
-                uri = redirects.uri
-            except BaseException:
-                connection.transport.abort()
-                raise
-            else:
-                return connection
-
     async def _connect(self) -> ClientConnection:
         # A timer that cancels this task, rather than asyncio.timeout(): the
         # same cancellation and the same TimeoutError, without the context
@@ -386,6 +353,12 @@ class connect:
         task = asyncio.current_task()
         if task is None:
             raise RuntimeError("Timeout should be used inside a task")
+        # The handshake, following redirects, in this coroutine: one less
+        # in the chain that every resumption goes through.
+        uri = parse_uri(self.uri)  # before the timer: an invalid URI leaves none
+        # Made at the first redirect: most handshakes have none.
+        redirects: Redirects | None = None
+        kwargs = self.create_connection_kwargs
         expired = False
 
         def expire() -> None:
@@ -398,7 +371,32 @@ class connect:
             cancelling = task.cancelling()
             timer = call_later(asyncio.get_running_loop(), self.open_timeout, expire)
         try:
-            return await self._handshake()
+            while True:
+                connection = await self._open_transport(uri)
+                try:
+                    await connection.handshake(
+                        self.additional_headers
+                        if redirects is None
+                        else redirects.headers(self.additional_headers),
+                        self.user_agent_header,
+                    )
+                except InvalidStatus as exc:
+                    connection.transport.abort()
+                    if redirects is None:
+                        redirects = Redirects(uri)
+                    moved = redirects.follow(
+                        exc.response,
+                        sock=kwargs.get("sock") is not None,
+                        fixed_address=any(kwargs.get(name) for name in ("unix", "host", "port")),
+                    )
+                    if not moved:
+                        raise
+                    uri = redirects.uri
+                except BaseException:
+                    connection.transport.abort()
+                    raise
+                else:
+                    return connection
         except asyncio.CancelledError as exc:
             if not expired:
                 raise
