@@ -15,8 +15,10 @@ the harness. ``--clients`` connections run at once. The figure is this
 process's CPU time per handshake over ``--count`` handshakes, after
 ``--warmup`` more.
 
-``--picows`` measures picows' server (its callback API, as the harness runs
-it) against the same lean client instead: the bar the server side is held to.
+``--picows`` measures picows instead, with its callback API as the harness
+runs it: its server against the same lean client (``--side server``), or its
+client against the same lean server (``--side client``). That is the bar
+each side is held to.
 
 For instruction counts, which a busy machine doesn't blur, run it twice under
 callgrind with two counts and divide the difference of the totals by the
@@ -61,7 +63,8 @@ REQUEST = (
 # Close frames with code 1000: masked (a zero key) from the client, plain from the server.
 CLIENT_CLOSE = b"\x88\x82\x00\x00\x00\x00\x03\xe8"
 SERVER_CLOSE = b"\x88\x02\x03\xe8"
-_key_re = re.compile(rb"\r\nSec-WebSocket-Key: *([^\r]*)\r\n", re.IGNORECASE)
+# The key may be the last header line, whose CRLF the head then ends with.
+_key_re = re.compile(rb"\r\nSec-WebSocket-Key: *([^\r]*)", re.IGNORECASE)
 
 
 class LeanClient(asyncio.Protocol):
@@ -265,12 +268,43 @@ async def _measure_client(args: argparse.Namespace, profile: cProfile.Profile | 
         peer.wait()
 
 
+async def _measure_picows_client(
+    args: argparse.Namespace, profile: cProfile.Profile | None
+) -> float:
+    """As _measure_client, with picows' client (the harness's) instead of wskit's."""
+    from picows import WSCloseCode, ws_connect  # noqa: PLC0415
+
+    from .peers.picows import _ClientListener  # noqa: PLC0415 (imports picows)
+
+    peer = _peer(args, "--lean-server")
+    try:
+        port = int(cast("object", peer.stdout).readline())  # type: ignore[attr-defined]
+        uri = f"ws://127.0.0.1:{port}/echo"
+
+        async def one() -> None:
+            transport, _ = await ws_connect(_ClientListener, uri)
+            transport.send_close(WSCloseCode.OK)
+            await transport.wait_disconnected()
+
+        await _in_parallel(args.warmup, args.clients, one)
+        start = time.process_time()
+        if profile:
+            profile.enable()
+        await _in_parallel(args.count, args.clients, one)
+        if profile:
+            profile.disable()
+        return time.process_time() - start
+    finally:
+        cast("object", peer.stdin).close()  # type: ignore[attr-defined]
+        peer.wait()
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Measure one side of wskit's handshakes; see the module's docstring."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.handshakes", description=__doc__)
     parser.add_argument("--side", choices=("server", "client"), default="server")
     parser.add_argument(
-        "--picows", action="store_true", help="measure picows' server instead (--side server)"
+        "--picows", action="store_true", help="measure picows' server or client instead"
     )
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
     parser.add_argument("--count", type=int, default=1000, help="handshakes measured")
@@ -295,7 +329,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         profile = cProfile.Profile(time.process_time) if args.profile else None
         measure = _measure_server if args.side == "server" else _measure_client
         if args.picows:
-            measure = _measure_picows_server
+            measure = _measure_picows_server if args.side == "server" else _measure_picows_client
         cpu = runner.run(measure(args, profile))
     if profile:
         profile.dump_stats(args.profile)

@@ -30,7 +30,7 @@ from .headers import (
     parse_subprotocol,
     validate_subprotocols,
 )
-from .http11 import Request, Response, ResponseParser
+from .http11 import Request, Response, ResponseParser, response_at_once
 from .protocol import CLIENT, CONNECTING, OPEN, Protocol, State
 from .reconnect import backoff, process_exception
 from .typing import BytesLike, LoggerLike, Origin, Subprotocol
@@ -90,7 +90,8 @@ class ClientProtocol(Protocol):
         """Subprotocol negotiated in the handshake, if any."""
         self.handshake_exc: Exception | None = None
         """Why the opening handshake failed, if it did."""
-        self._response_parser = ResponseParser()
+        # Made for a response that arrives in pieces (see receive_handshake_data).
+        self._response_parser: ResponseParser | None = None
 
     def connect(self) -> Request:
         """Build the handshake request; send it with :meth:`send_request`.
@@ -103,16 +104,21 @@ class ClientProtocol(Protocol):
             headers["Authorization"] = build_authorization_basic(*self.uri.user_info)
         if self.origin is not None:
             headers["Origin"] = self.origin
-        # Constants, and the key that generate_key() made: base64, valid
-        # by construction, so added without the checks.
-        headers._add_valid(
-            [
-                ("Upgrade", "websocket"),
-                ("Connection", "Upgrade"),
-                ("Sec-WebSocket-Key", self.key),
-                ("Sec-WebSocket-Version", "13"),
-            ]
-        )
+        # Constants, and the key that generate_key() made: base64, valid by
+        # construction, and absent so far. Both halves written out, without
+        # the checks, as _add_valid() would fill them in a loop.
+        key = self.key
+        headers._list += [
+            ("Upgrade", "websocket"),
+            ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Key", key),
+            ("Sec-WebSocket-Version", "13"),
+        ]
+        lowered = headers._dict
+        lowered["upgrade"] = ["websocket"]
+        lowered["connection"] = ["Upgrade"]
+        lowered["sec-websocket-key"] = [key]
+        lowered["sec-websocket-version"] = ["13"]
         if self.available_extensions:
             headers["Sec-WebSocket-Extensions"] = build_extension(
                 [
@@ -140,24 +146,34 @@ class ClientProtocol(Protocol):
 
     def receive_handshake_data(self, data: BytesLike) -> None:
         """Parse the handshake response; open the connection if it is valid."""
+        parser = self._response_parser
+        if parser is None:
+            # Most responses arrive whole, in the first read: no parser then.
+            whole = response_at_once(data)
+            if whole is not None:
+                self._receive_response(*whole)
+                return
+            parser = self._response_parser = ResponseParser()
         try:
-            response = self._response_parser.feed(data)
+            response = parser.feed(data)
         except InvalidHandshake as exc:
             self._handshake_failed(_invalid_response(exc))
             return
         if response is not None:
-            self._receive_response(response)
+            self._receive_response(response, parser.trailing)
 
     def receive_handshake_eof(self) -> None:
         """The server closed the connection before its response was complete."""
+        # Without a parser, nothing came: a new one tells how that fails.
+        parser = self._response_parser or ResponseParser()
         try:
-            response = self._response_parser.feed_eof()
+            response = parser.feed_eof()
         except EOFError as exc:
             self._handshake_failed(_invalid_response(exc))
         else:
-            self._receive_response(response)
+            self._receive_response(response, parser.trailing)
 
-    def _receive_response(self, response: Response) -> None:
+    def _receive_response(self, response: Response, trailing: bytes) -> None:
         try:
             self.process_response(response)
         except InvalidHandshake as exc:
@@ -170,7 +186,7 @@ class ClientProtocol(Protocol):
         self.queue_event(response)
         self._set_state(OPEN)
         # Frames may follow the response in the same packet.
-        self.start_frames(self._response_parser.trailing)
+        self.start_frames(trailing)
 
     def _handshake_failed(self, exc: InvalidHandshake) -> None:
         if self.debug:

@@ -177,6 +177,22 @@ class Headers(MutableMapping[str, str]):
             return values[0]
         raise MultipleValuesError(key)
 
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        """Return the value of ``key``; add ``default`` first when there is none.
+
+        Raises:
+            MultipleValuesError: ``key`` has several values.
+        """
+        # MutableMapping.setdefault() would raise and catch KeyError for a
+        # missing header, the common case of the client's User-Agent.
+        values = self._dict.get(key.lower())
+        if values is None:
+            self[key] = default  # None: TypeError, as with MutableMapping's
+            return default
+        if len(values) == 1:
+            return values[0]
+        raise MultipleValuesError(key)
+
     def __setitem__(self, key: str, value: str) -> None:
         _check_name(key)
         _check_value(key, value)

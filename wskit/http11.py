@@ -238,19 +238,6 @@ class _Parser:
         if self._done:
             raise RuntimeError("message is already complete; read trailing instead")
 
-    def _take_head(
-        self,
-        fields: list[tuple[str, str]],
-        lowered: dict[str, list[str]],
-        data: bytes | bytearray | memoryview,
-        end: int,
-    ) -> None:
-        """Complete the message with the head split in one call, ``end`` bytes of data."""
-        # Checked by split_request() or split_response() as the general rules would.
-        self._headers._list, self._headers._dict = fields, lowered
-        self._done = True
-        self._trailing = bytes(data[end:])
-
     def _fail(self, exc: Exception) -> None:
         """Remember the error and drop buffered data: the parser is dead."""
         self._error = exc
@@ -401,6 +388,26 @@ def request_at_once(data: bytes | bytearray | memoryview) -> tuple[Request, byte
     # Checked by split_request() as the general rules would.
     headers._list, headers._dict = fields, lowered
     return Request(path, headers, method, protocol), bytes(data[end:])
+
+
+def response_at_once(data: bytes | bytearray | memoryview) -> tuple[Response, bytes] | None:
+    """Read a ``101`` response that ``data`` holds whole, as :class:`ResponseParser` would.
+
+    Returns:
+        The response and the bytes after it (frames), when ``data`` starts
+        with a head that :func:`~wskit.speedups.split_response` takes as it
+        is; else :obj:`None`, and a :class:`ResponseParser` reads ``data``.
+        Clients call this first: most responses arrive whole, and then need
+        no parser.
+    """
+    head = split_response(data, MAX_LINE_LENGTH, MAX_NUM_HEADERS)
+    if head is None:
+        return None
+    reason, fields, lowered, end = head
+    headers = Headers()
+    # Checked by split_response() as the general rules would.
+    headers._list, headers._dict = fields, lowered
+    return Response(101, reason, headers), bytes(data[end:])
 
 
 class RequestParser(_Parser):
@@ -574,11 +581,11 @@ class ResponseParser(_Parser):
         self._check_usable()
         if self._state is _ResponseState.STATUS_LINE and not self._buffer and not self._tunnel:
             # The first bytes: most often a whole 101, split in one call.
-            head = split_response(data, MAX_LINE_LENGTH, MAX_NUM_HEADERS)
-            if head is not None:
-                reason, fields, lowered, end = head
-                self._take_head(fields, lowered, data, end)
-                self._response = Response(101, reason, self._headers)
+            whole = response_at_once(data)
+            if whole is not None:
+                self._response, self._trailing = whole
+                self._headers = self._response.headers
+                self._done = True
                 return self._response
         self._buffer += data
         try:

@@ -2498,3 +2498,32 @@ async def test_send_and_recv_complete_without_suspending(side: str) -> None:
         assert waits == []
         async with asyncio.timeout(WAIT):
             assert await peer.recv() == "short"
+
+
+@pytest.mark.parametrize("side", SIDES)
+async def test_cancelled_close_leaves_the_other_waits(
+    side: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each wait for the end of the connection has a future of its own
+    # (_lost_waiter()), not shield(connection_lost_waiter): cancelling one
+    # cancels neither the connection's waiter nor the other waits.
+    def no_shield(*args: object) -> None:
+        raise AssertionError("shield() called")
+
+    async with raw_pair(side) as (ws, peer):
+        monkeypatch.setattr(asyncio, "shield", no_shield)
+        closing = asyncio.create_task(ws.close())
+        waiting = asyncio.create_task(ws.wait_closed())
+        await wait_until_blocked(closing)
+        await wait_until_blocked(waiting)
+        closing.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await closing
+        assert not ws.connection_lost_waiter.done()
+        assert not waiting.done()
+        peer.abort()
+        async with asyncio.timeout(WAIT):
+            await waiting
+            await ws.close()  # the connection is lost: returns at once
+        assert ws.connection_lost_waiter.result() is None
+        monkeypatch.undo()  # the server's wait_closed() shields its own wait

@@ -531,6 +531,41 @@ def test_response_one_byte_at_a_time(client: ClientProtocol) -> None:
     assert client.events_received() == [Frame(TEXT, b"hi")]
 
 
+def test_response_read_whole_or_in_pieces_is_the_same() -> None:
+    # A 101 that arrives whole is read without a parser (see
+    # receive_handshake_data); in pieces, by one. Both read it alike.
+    whole, pieces = make_client(), make_client()
+    pieces.key = whole.key
+    frame = server_frame(Frame(TEXT, b"early"))
+    data = accepting_response(whole, ("Server", "test")) + frame
+    whole.receive_data(data)
+    assert whole._response_parser is None
+    pieces.receive_data(data[:10])
+    pieces.receive_data(data[10:])
+    assert pieces._response_parser is not None
+    [one, one_frame], [other, other_frame] = whole.events_received(), pieces.events_received()
+    assert isinstance(one, Response)
+    assert isinstance(other, Response)
+    assert (one.status_code, one.reason_phrase, one.body) == (
+        other.status_code,
+        other.reason_phrase,
+        other.body,
+    )
+    assert list(one.headers.raw_items()) == list(other.headers.raw_items())
+    assert one.headers == other.headers
+    assert one_frame == other_frame == Frame(TEXT, b"early")
+    assert whole.state is pieces.state is State.OPEN
+
+
+def test_eof_before_any_response_fails_the_handshake(client: ClientProtocol) -> None:
+    # No byte came: no parser was made, and the EOF fails as it would with one.
+    client.receive_eof()
+    assert client._response_parser is None
+    assert isinstance(client.handshake_exc, InvalidMessage)
+    assert isinstance(client.handshake_exc.__cause__, EOFError)
+    assert client.data_to_send() == [SEND_EOF]
+
+
 def test_content_length_on_101_does_not_swallow_frames(client: ClientProtocol) -> None:
     # A 101 has no body (RFC 9112 6.3): what follows the headers are frames.
     frame = server_frame(Frame(TEXT, b"hello"))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Callable, Iterable, MutableMapping
+from typing import Any
+from unittest.mock import patch
 
 import pytest
 
@@ -246,3 +248,31 @@ class TestValidation:
         headers.set_insecure("Bad Name", "v")
         assert headers["x"] == "a\r\nb"
         assert headers.serialize() == b"X: a\r\nb\r\nBad Name: v\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [[], [("User-Agent", "a")], [("User-Agent", "a"), ("user-agent", "b")], [("Other", "x")]],
+)
+@pytest.mark.parametrize("default", ["default", None, "bad\r\nvalue"])
+def test_setdefault_agrees_with_mutable_mapping(
+    fields: list[tuple[str, str]], default: str | None
+) -> None:
+    # Headers.setdefault() reads the dict rather than raising and catching
+    # KeyError; MutableMapping's is the rule it keeps.
+    def outcome(setdefault: Callable[..., Any]) -> tuple[object, list[tuple[str, str]]]:
+        headers = Headers(fields)
+        try:
+            result: object = setdefault(headers, "User-Agent", default)
+        except Exception as exc:  # the exception is the outcome
+            result = type(exc)
+        return result, list(headers.raw_items())
+
+    assert outcome(Headers.setdefault) == outcome(MutableMapping.setdefault)
+
+
+def test_setdefault_raises_no_key_error_for_a_missing_header() -> None:
+    headers = Headers()
+    with patch.object(Headers, "__getitem__", side_effect=AssertionError("no lookup")):
+        assert headers.setdefault("User-Agent", "x") == "x"
+    assert headers["user-agent"] == "x"

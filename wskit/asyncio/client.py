@@ -37,6 +37,7 @@ from ..tunnel import TunnelHandshake
 from ..typing import LoggerLike, Origin, Subprotocol
 from ..uri import WebSocketURI, parse_uri
 from .connection import Connection
+from .timers import call_later
 
 __all__ = ["ClientConnection", "connect", "process_exception", "unix_connect"]
 
@@ -241,13 +242,40 @@ class connect:
 
     async def _open_transport(self, ws_uri: WebSocketURI) -> ClientConnection:
         """Open the TCP (and TLS) connection; return the connection over it."""
-        kwargs = dict(self.create_connection_kwargs)
         loop = asyncio.get_running_loop()
 
         def factory() -> ClientConnection:
             protocol = ClientProtocol(ws_uri, **self.protocol_options)
             return self.connection_class(protocol, **self.connection_options)
 
+        kwargs = self.create_connection_kwargs
+        if kwargs or ws_uri.secure:
+            tls, proxy_tls, unix, host, port, kwargs = self._split_options(ws_uri)
+        else:  # nothing to split: most connects
+            tls, proxy_tls, unix, host, port = {}, {}, False, ws_uri.host, ws_uri.port
+
+        proxy = select_proxy(self.proxy, ws_uri, direct=unix or kwargs.get("sock") is not None)
+        if proxy is not None:
+            return await self._open_tunnel(
+                proxy, host, port, factory, tls=tls, proxy_tls=proxy_tls, kwargs=kwargs
+            )
+        if unix:
+            _, connection = await loop.create_unix_connection(factory, **tls, **kwargs)
+        elif kwargs.get("sock") is not None:
+            _, connection = await loop.create_connection(factory, **tls, **kwargs)
+        else:
+            _, connection = await loop.create_connection(factory, host, port, **tls, **kwargs)
+        return connection
+
+    def _split_options(
+        self, ws_uri: WebSocketURI
+    ) -> tuple[dict[str, Any], dict[str, Any], bool, str, int, dict[str, Any]]:
+        """Sort the arguments of create_connection() out.
+
+        Returns: TLS with the server, TLS with the proxy, whether ``unix``,
+        the host and port to connect to, and the remaining arguments.
+        """
+        kwargs = dict(self.create_connection_kwargs)
         ssl_given = "ssl" in kwargs
         ssl = kwargs.pop("ssl", None)
         tls: dict[str, Any] = {}
@@ -269,19 +297,7 @@ class connect:
         unix = kwargs.pop("unix", False)
         host = kwargs.pop("host", None) or ws_uri.host
         port = kwargs.pop("port", None) or ws_uri.port
-
-        proxy = select_proxy(self.proxy, ws_uri, direct=unix or kwargs.get("sock") is not None)
-        if proxy is not None:
-            return await self._open_tunnel(
-                proxy, host, port, factory, tls=tls, proxy_tls=proxy_tls, kwargs=kwargs
-            )
-        if unix:
-            _, connection = await loop.create_unix_connection(factory, **tls, **kwargs)
-        elif kwargs.get("sock") is not None:
-            _, connection = await loop.create_connection(factory, **tls, **kwargs)
-        else:
-            _, connection = await loop.create_connection(factory, host, port, **tls, **kwargs)
-        return connection
+        return tls, proxy_tls, unix, host, port, kwargs
 
     async def _open_tunnel(
         self,
@@ -328,38 +344,75 @@ class connect:
             raise
         return connection
 
-    async def _handshake(self) -> ClientConnection:
-        """Connect and run the opening handshake, following redirects."""
-        redirects = Redirects(parse_uri(self.uri))
-        kwargs = self.create_connection_kwargs
-        while True:
-            connection = await self._open_transport(redirects.uri)
-            try:
-                await connection.handshake(
-                    redirects.headers(self.additional_headers), self.user_agent_header
-                )
-            except InvalidStatus as exc:
-                connection.transport.abort()
-                moved = redirects.follow(
-                    exc.response,
-                    sock=kwargs.get("sock") is not None,
-                    fixed_address=any(kwargs.get(name) for name in ("unix", "host", "port")),
-                )
-                if not moved:
-                    raise
-            except BaseException:
-                connection.transport.abort()
-                raise
-            else:
-                return connection
-
     async def _connect(self) -> ClientConnection:
+        # A timer that cancels this task, rather than asyncio.timeout(): the
+        # same cancellation and the same TimeoutError, without the context
+        # manager's objects and calls on every connect (as the server's open
+        # timeout does). As with asyncio.timeout(), a cancellation from
+        # elsewhere wins.
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("Timeout should be used inside a task")
+        # The handshake, following redirects, in this coroutine: one less
+        # in the chain that every resumption goes through.
+        uri = parse_uri(self.uri)  # before the timer: an invalid URI leaves none
+        # Made at the first redirect: most handshakes have none.
+        redirects: Redirects | None = None
+        kwargs = self.create_connection_kwargs
+        expired = False
+
+        def expire() -> None:
+            nonlocal expired
+            expired = True
+            task.cancel()
+
+        timer = None
+        if self.open_timeout is not None:
+            cancelling = task.cancelling()
+            timer = call_later(asyncio.get_running_loop(), self.open_timeout, expire)
         try:
-            async with asyncio.timeout(self.open_timeout):
-                connection = await self._handshake()
-        except TimeoutError as exc:
+            while True:
+                connection = await self._open_transport(uri)
+                try:
+                    await connection.handshake(
+                        self.additional_headers
+                        if redirects is None
+                        else redirects.headers(self.additional_headers),
+                        self.user_agent_header,
+                    )
+                except InvalidStatus as exc:
+                    connection.transport.abort()
+                    if redirects is None:
+                        redirects = Redirects(uri)
+                    moved = redirects.follow(
+                        exc.response,
+                        sock=kwargs.get("sock") is not None,
+                        fixed_address=any(kwargs.get(name) for name in ("unix", "host", "port")),
+                    )
+                    if not moved:
+                        raise
+                    uri = redirects.uri
+                except BaseException:
+                    connection.transport.abort()
+                    raise
+                else:
+                    return connection
+        except asyncio.CancelledError as exc:
+            if not expired:
+                raise
+            expired = False  # the timer's request withdrawn here, not below
+            if task.uncancel() > cancelling:
+                raise
+            timeout = TimeoutError()  # what asyncio.timeout() raises
+            timeout.__cause__ = timeout.__context__ = exc
+            raise TimeoutError("timed out during the opening handshake") from timeout
+        except TimeoutError as exc:  # a TLS handshake's timeout, for one
             raise TimeoutError("timed out during the opening handshake") from exc
-        return connection
+        finally:
+            if timer is not None:
+                timer.cancel()
+                if expired:  # too late to cancel anything: withdraw the request
+                    task.uncancel()
 
     def __await__(self) -> Generator[Any, None, ClientConnection]:
         return self._connect().__await__()

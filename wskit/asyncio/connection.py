@@ -17,6 +17,7 @@ pings and never reads the pongs can't grow the buffer without bound.
 from __future__ import annotations
 
 import asyncio
+import functools
 import sys
 import threading
 import time
@@ -41,7 +42,7 @@ from ..speedups import MessageIterator, ReadPath, write_message
 from ..stats import ConnectionStats, queued_bytes
 from ..typing import BytesLike, Data
 from .messages import Assembler
-from .timers import Deadline
+from .timers import Deadline, call_later
 
 __all__ = ["Connection"]
 
@@ -78,6 +79,12 @@ def gathers_writes(transport: asyncio.WriteTransport) -> bool:
     return type(transport).__module__ != "asyncio.selector_events" or sys.version_info >= (
         (3, 13, 2) if sys.version_info >= (3, 13) else (3, 12, 9)
     )
+
+
+def _release(waiter: asyncio.Future[None], lost: asyncio.Future[None]) -> None:
+    """Resolve ``waiter`` once the connection is lost, unless its wait was cancelled."""
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 def _read_buffer() -> memoryview:
@@ -397,14 +404,14 @@ class Connection(
             else:
                 protocol.send_close(code, reason)
             self._send_data()
-        # Awaiting a future that is done never suspends: shield() needn't wrap it.
+        # Awaiting a future that is done never suspends: no waiter of its own then.
         if not self.connection_lost_waiter.done():
-            await asyncio.shield(self.connection_lost_waiter)
+            await self._lost_waiter()
 
     async def wait_closed(self) -> None:
         """Wait until the TCP connection is closed; ``close_code`` is then set."""
         if not self.connection_lost_waiter.done():  # as in close()
-            await asyncio.shield(self.connection_lost_waiter)
+            await self._lost_waiter()
 
     async def ping(self, data: Data | BytesLike | None = None) -> Awaitable[float]:
         """Send a ping.
@@ -581,8 +588,12 @@ class Connection(
     def _call_later(
         self, delay: float, callback: Callable[[], object]
     ) -> asyncio.TimerHandle | Deadline:
-        """Start the keepalive or close timer (a server shares its loop timers: see Timers)."""
-        return self.loop.call_later(delay, callback)
+        """Start the keepalive or close timer.
+
+        A client's, on the timers its loop's clients share (see call_later()).
+        A server shares its own (see Timers).
+        """
+        return call_later(self.loop, delay, callback)
 
     def _close_timed_out(self) -> None:
         self.logger.info("timed out waiting for the peer to close the TCP connection")
@@ -599,11 +610,22 @@ class Connection(
     async def _closed(self) -> ConnectionClosed:
         """Wait for the TCP connection to end; return the exception that tells how."""
         if not self.connection_lost_waiter.done():  # as in close()
-            await asyncio.shield(self.connection_lost_waiter)
+            await self._lost_waiter()
         exc = self.protocol.close_exc
         if exc.__cause__ is None:
             exc.__cause__ = self.recv_exc
         return exc
+
+    def _lost_waiter(self) -> asyncio.Future[None]:
+        """A future of one wait that connection_lost() resolves.
+
+        Cancelling the wait cancels it, not ``connection_lost_waiter``, as
+        with ``shield(connection_lost_waiter)``, for less: a future and a
+        callback rather than shield()'s future, two callbacks and checks.
+        """
+        waiter: asyncio.Future[None] = self.loop.create_future()
+        self.connection_lost_waiter.add_done_callback(functools.partial(_release, waiter))
+        return waiter
 
     def _handshake_over(self) -> None:
         if not self.handshake_waiter.done():

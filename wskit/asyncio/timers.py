@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Deadline", "Timers", "timer_starter"]
+__all__ = ["MAX_LOOP_DELAYS", "Deadline", "Timers", "call_later", "timer_starter"]
 
 
 class Deadline:
@@ -96,3 +96,31 @@ def timer_starter(
     if isinstance(loop, asyncio.BaseEventLoop):
         return Timers(loop, delay).call_later
     return functools.partial(loop.call_later, delay)
+
+
+MAX_LOOP_DELAYS = 8
+"""How many delays a loop's clients share loop timers for (see :func:`call_later`)."""
+
+
+def call_later(
+    loop: asyncio.AbstractEventLoop, delay: float, callback: Callable[..., object], *args: Any
+) -> asyncio.TimerHandle | Deadline:
+    """Call ``callback(*args)`` after ``delay``, on :class:`Timers` that ``loop`` keeps.
+
+    For clients, which have no server to share timers with: on asyncio's own
+    loop, those of one delay (the open, close and keepalive timeouts,
+    which most connections leave as they are) share one timer of the loop,
+    kept in an attribute of the loop, so that they live and go with it.
+    Elsewhere, and past :data:`MAX_LOOP_DELAYS` delays, ``loop.call_later()``.
+    """
+    if isinstance(loop, asyncio.BaseEventLoop):
+        starters: dict[float, Callable[..., Deadline]] | None
+        starters = getattr(loop, "_wskit_timers", None)
+        if starters is None:
+            starters = loop._wskit_timers = {}  # type: ignore[attr-defined]
+        start = starters.get(delay)
+        if start is None and len(starters) < MAX_LOOP_DELAYS:
+            start = starters[delay] = Timers(loop, delay).call_later
+        if start is not None:
+            return start(callback, *args)
+    return loop.call_later(delay, callback, *args)
