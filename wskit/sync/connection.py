@@ -30,8 +30,10 @@ connections meanwhile.
 from __future__ import annotations
 
 import contextlib
+import os
 import select
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -52,6 +54,17 @@ from .writing import WOULD_BLOCK, Writer
 __all__ = ["Connection"]
 
 _DATA_OPCODES = (TEXT, BINARY, CONT)
+
+# Whether a thread in recv() may read the socket itself (see
+# Connection._read_in_recv()): the reader must stop and start watching the
+# socket from another thread without being woken, which epoll allows. Not
+# with TLS, whose decrypted bytes the watcher can't see.
+LENDING = hasattr(select, "epoll") and not __import__("os").environ.get("NOLEND")  # TEMP
+
+# Seconds a lease of the socket to threads in recv() lasts after a read, and
+# that a thread in recv() waits before it gives the socket back: at most how
+# late a ping is answered, or a close seen, once no thread calls recv().
+LEASE = 0.02
 
 
 class Connection(ConnectionAttributes[threading.Event], Writer):
@@ -84,13 +97,20 @@ class Connection(ConnectionAttributes[threading.Event], Writer):
         "close_timeout",
         "ended",
         "keepalive_pong",
+        "lease_ends",
+        "lent",
         "next_ping_at",
         "ping_interval",
         "ping_timeout",
         "pong_deadline",
+        "read_ended",
+        "read_token",
         "recv_events_thread",
         "recv_exc",
         "resumed",
+        "wake_fd",
+        "wake_lock",
+        "watcher",
         "writes_awaited",
     )
 
@@ -167,6 +187,13 @@ class Connection(ConnectionAttributes[threading.Event], Writer):
         socket.setblocking(False)
         self.io_lock = threading.Lock()
         self.wait_readable = _poller(socket)
+        # Held by the thread that reads from the socket and hands what it
+        # read to the core: the reader, or a thread in recv() that reads for
+        # itself (_read_in_recv()). Bytes reach the core in the order read.
+        self.read_token = threading.Lock()
+        # Set, holding read_token, once a read found the end of the stream or
+        # failed: the reader ends the connection, no thread in recv() reads.
+        self.read_ended = False
         self.wait_writable = _poller(socket, write=True)
         # Set once the connection is closed and every waiter is released.
         self.ended = Latch()
@@ -174,12 +201,30 @@ class Connection(ConnectionAttributes[threading.Event], Writer):
         # reader reads to; while reading is paused, the reader ends the
         # connection at its next step instead.
         self.aborted = False
+        self.watcher: select.epoll | None = None
+        # Whether the reader lent the socket to threads in recv(), and until
+        # when, unless they call again (see _read_in_recv()); guarded by
+        # read_token (and by a server reader's lock, see Reader.lend()).
+        self.lent = False
+        self.lease_ends = 0.0
+        self.wake_fd = -1
+        self.wake_lock = threading.Lock()
         self._start_reading()
 
     def _start_reading(self) -> None:
         """Start the thread that reads from the socket until the connection ends."""
         # Set when a pause may have ended; cleared by the reader thread only.
         self.resumed = threading.Event()
+        # The reader waits for data with an epoll object, from which a thread
+        # in recv() takes the socket while it reads it, without waking the
+        # reader (see _read_in_recv()).
+        if self._can_lend():
+            self.watcher = select.epoll()
+            self.watcher.register(self.socket.fileno(), select.EPOLLIN)
+            # Wakes the reader when a timer changed: a lease started.
+            self.wake_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+            self.watcher.register(self.wake_fd, select.EPOLLIN)
+            self.recv_messages.read = self._read_in_recv
         self.recv_events_thread = threading.Thread(
             target=self.recv_events, name=f"wskit reader {str(self.id)[:8]}", daemon=True
         )
@@ -543,7 +588,117 @@ class Connection(ConnectionAttributes[threading.Event], Writer):
         return self._wait_for_data() and self._receive()
 
     def _receive(self) -> bool:
-        """Read once from the socket and process it; return :obj:`False` at end of file."""
+        """Read once from the socket and process it; return :obj:`False` at end of file.
+
+        The reader's step. It leaves the socket to a thread in recv() that
+        reads it, and to nobody while reading is paused.
+        """
+        if not self.read_token.acquire(blocking=False):
+            return True  # a thread in recv() reads; it gives the socket back
+        try:
+            if self._reading_paused():  # by a read in recv(), since the wait
+                return True
+            if self._read_socket():
+                return True
+            self.read_ended = True
+            return False
+        finally:
+            self.read_token.release()
+
+    def _read_in_recv(self, timeout: float | None) -> bool:
+        """Wait up to ``timeout`` seconds for data and process it, in a thread in recv().
+
+        The thread that waits for a message reads the socket itself rather
+        than wait for the reader thread to read it and wake it: one thread
+        wakes per message instead of two. The reader lends it the socket
+        (``_lend()``): it stops watching it, without being woken. The lease
+        outlasts the call by ``LEASE`` seconds, for the next recv() to find
+        the socket still lent, which saves two system calls per message and
+        the reader waking for a message that arrives between two calls. When
+        the lease runs out, the reader takes the socket back and reads it,
+        so that pings are answered and a close is seen when no thread is in
+        recv(); a thread in recv() gives it back after waiting that long.
+
+        Return :obj:`False`, having done nothing, when the reader is reading
+        (it delivers what it reads), when reading is paused, when the
+        connection ends, or when nothing arrived within ``LEASE`` seconds
+        and more are left: then the caller waits for the reader.
+        """
+        if not self.read_token.acquire(blocking=False):
+            return False
+        try:
+            if self.read_ended or self._reading_paused():
+                return False
+            if not self.lent:
+                if not self._lend():
+                    return False
+                self._check_timers()  # the reader takes it back when the lease ends
+            if not self.wait_readable(LEASE if timeout is None else min(timeout, LEASE)):
+                if timeout is None or timeout > LEASE:
+                    self._give_back()
+                    return False
+                return True  # the caller times out
+            try:
+                if not self._read_socket():
+                    self._read_failed(None)
+            except Exception as exc:
+                self._read_failed(exc)
+            self.lease_ends = time.monotonic() + LEASE
+            return True
+        finally:
+            self.read_token.release()
+
+    def _read_failed(self, exc: Exception | None) -> None:
+        """Give the socket back after a read in recv() found the end or failed: the reader ends it."""
+        if exc is not None:
+            if not isinstance(exc, OSError):  # a bug in wskit
+                self.logger.error("unexpected error while reading", exc_info=True)
+            self.recv_exc = exc
+            # The reader reads the end of the stream (TCP's end comes again).
+            self._abort()
+        self.read_ended = True
+        self._give_back()
+
+    def _take_back(self, now: float) -> float | None:
+        """Watch the socket again when the lease ends; return when to check again."""
+        if now < self.lease_ends:
+            return self.lease_ends
+        if not self.read_token.acquire(blocking=False):
+            return now + LEASE  # a thread in recv() reads; it gives it back if idle
+        try:
+            if self.lent and now < self.lease_ends:  # renewed meanwhile
+                return self.lease_ends
+            if self.lent:
+                self._give_back()
+        finally:
+            self.read_token.release()
+        return None
+
+    def _can_lend(self) -> bool:
+        """Whether a thread in recv() may read the socket itself."""
+        return LENDING and not isinstance(self.socket, ssl.SSLSocket)
+
+    def _lend(self) -> bool:
+        """Stop watching the socket, for a thread in recv() to read it; hold read_token.
+
+        Return :obj:`False` if the socket isn't watched.
+        """
+        assert self.watcher is not None  # set whenever _read_in_recv() runs
+        self.watcher.unregister(self.socket.fileno())
+        self.lent = True
+        return True
+
+    def _give_back(self) -> None:
+        """Watch the socket again after _lend(); hold read_token."""
+        assert self.watcher is not None
+        self.watcher.register(self.socket.fileno(), select.EPOLLIN)
+        self.lent = False
+
+    def _read_socket(self) -> bool:
+        """Read once from the socket and process it; hold read_token.
+
+        Return :obj:`False` at end of file.
+        """
         with self.protocol_mutex:
             # The rest of a long frame goes straight into its payload.
             payload = self.protocol.incoming_payload
@@ -578,19 +733,32 @@ class Connection(ConnectionAttributes[threading.Event], Writer):
             self.process_event(event)
 
     def _end(self) -> None:
-        with self.delivery_lock:
-            with self.protocol_mutex:
-                self.protocol.receive_eof()
-                events = self.protocol.events_received()
-                self._queue_writes()
-            if not (self.aborted or isinstance(self.recv_exc, OSError)):  # else it's dead
-                self._flush(block=False)
-            for event in events:
-                self.process_event(event)
-            # Shut down first: a thread still blocked writing fails at once.
-            self._abort()
-            with contextlib.suppress(OSError):
-                self.socket.close()
+        if not self.read_token.acquire(blocking=False):
+            if not self.read_ended:
+                self._abort()  # wakes a thread in recv() that waits for data
+            self.read_token.acquire()
+        try:
+            self.read_ended = True
+            with self.delivery_lock:
+                with self.protocol_mutex:
+                    self.protocol.receive_eof()
+                    events = self.protocol.events_received()
+                    self._queue_writes()
+                if not (self.aborted or isinstance(self.recv_exc, OSError)):  # else it's dead
+                    self._flush(block=False)
+                for event in events:
+                    self.process_event(event)
+                # Shut down first: a thread still blocked writing fails at once.
+                self._abort()
+                with contextlib.suppress(OSError):
+                    self.socket.close()
+            if self.watcher is not None:
+                self.watcher.close()
+                with self.wake_lock:
+                    os.close(self.wake_fd)
+                    self.wake_fd = -1
+        finally:
+            self.read_token.release()
         with self.protocol_mutex:
             for waiter in self.pings.clear():
                 if waiter in self.ack_on_close:
@@ -623,8 +791,20 @@ class Connection(ConnectionAttributes[threading.Event], Writer):
                 if self._reading_paused():
                     self.resumed.wait(timeout)
                 continue
-            if self._pending() or self.wait_readable(timeout):
+            if self._pending() or self._wait_watched(timeout):
                 return True
+
+    def _wait_watched(self, timeout: float | None) -> bool:
+        """Wait until the socket is readable, unless it is lent, or a timer changed."""
+        if self.watcher is None:
+            return self.wait_readable(timeout)
+        ready = False
+        for fd, _ in self.watcher.poll(timeout):
+            if fd == self.wake_fd:
+                os.eventfd_read(self.wake_fd)
+            else:
+                ready = True
+        return ready
 
     def _reading_paused(self) -> bool:
         """Whether the reader must leave what arrives in the socket for now."""
@@ -644,8 +824,11 @@ class Connection(ConnectionAttributes[threading.Event], Writer):
         # The reader thread waits in poll() or, while reading is paused, for
         # this event. In poll(), the timeout computed before stands: what
         # sets a close deadline waits for the end itself (wait_for_close()),
-        # or drops the connection, which wakes poll().
+        # or drops the connection, which wakes poll(). A lease needs a timer.
         self.resumed.set()
+        with self.wake_lock:  # closed at the end, and the number reused
+            if self.wake_fd >= 0:
+                os.eventfd_write(self.wake_fd, 1)
 
     def _check_writes(self) -> None:
         """Pause reading if answers past ``write_limit`` bytes wait to be written.
@@ -672,7 +855,9 @@ class Connection(ConnectionAttributes[threading.Event], Writer):
         """Run the timers that are due; return when the next one is (monotonic clock)."""
         if self.close_deadline is not None and now >= self.close_deadline:
             raise TimeoutError("closing handshake timed out")
-        if self.pong_deadline is not None and now >= self.pong_deadline:
+        # Read once: a thread in recv() that reads the pong clears it.
+        pong_deadline = self.pong_deadline
+        if pong_deadline is not None and now >= pong_deadline:
             self.pong_deadline = None
             if self.reading_allowed.is_set():  # unread pongs aren't the peer's fault
                 self.logger.info("keepalive ping timeout: failing the connection")
@@ -683,9 +868,10 @@ class Connection(ConnectionAttributes[threading.Event], Writer):
                 self._flush(block=False)
         if self.next_ping_at is not None and now >= self.next_ping_at:
             self._send_keepalive_ping(now)
+        lease_check = self._take_back(now) if self.lent else None
         deadlines = [
             deadline
-            for deadline in (self.close_deadline, self.pong_deadline, self.next_ping_at)
+            for deadline in (self.close_deadline, self.pong_deadline, self.next_ping_at, lease_check)
             if deadline is not None
         ]
         return min(deadlines) if deadlines else None
@@ -708,8 +894,10 @@ class Connection(ConnectionAttributes[threading.Event], Writer):
             self.pings.add(payload, self.keepalive_pong, now)
             self.protocol.send_ping(payload)
             self._queue_writes()
-        if self.ping_timeout is not None:
-            self.pong_deadline = now + self.ping_timeout
+            # Under the mutex, which process_event() takes to clear it: a
+            # thread in recv() may read the pong as soon as it's written.
+            if self.ping_timeout is not None:
+                self.pong_deadline = now + self.ping_timeout
         self._flush(block=False)
 
     def process_event(self, event: Event) -> None:
@@ -727,12 +915,12 @@ class Connection(ConnectionAttributes[threading.Event], Writer):
         elif opcode is PONG:
             with self.protocol_mutex:
                 answered = self.pings.acknowledge(bytes(event.data), time.monotonic())
+                if any(waiter is self.keepalive_pong for waiter, _ in answered):
+                    self.keepalive_pong = None
+                    self.pong_deadline = None
             for waiter, _ in answered:
                 self.ack_on_close.discard(waiter)
                 waiter.set()
-            if self.keepalive_pong is not None and self.keepalive_pong.is_set():
-                self.keepalive_pong = None
-                self.pong_deadline = None
 
 
 def _poller(sock: socket.socket, *, write: bool = False) -> Callable[[float | None], bool]:
