@@ -30,10 +30,7 @@ connections meanwhile.
 from __future__ import annotations
 
 import contextlib
-import os
-import select
 import socket
-import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -47,27 +44,17 @@ from ..shared.connection_attributes import ConnectionAttributes
 from ..shared.messages import MESSAGE_TYPES, encode, queue_limits
 from ..stats import ConnectionStats, queued_bytes
 from ..typing import BytesLike, Data
+from .lending import Lending
 from .messages import Assembler
-from .utils import Latch
+from .utils import Latch, poller
 from .writing import WOULD_BLOCK, Writer
 
 __all__ = ["Connection"]
 
 _DATA_OPCODES = (TEXT, BINARY, CONT)
 
-# Whether a thread in recv() may read the socket itself (see
-# Connection._read_in_recv()): the reader must stop and start watching the
-# socket from another thread without being woken, which epoll allows. Not
-# with TLS, whose decrypted bytes the watcher can't see.
-LENDING = hasattr(select, "epoll") and not __import__("os").environ.get("NOLEND")  # TEMP
 
-# Seconds a lease of the socket to threads in recv() lasts after a read, and
-# that a thread in recv() waits before it gives the socket back: at most how
-# late a ping is answered, or a close seen, once no thread calls recv().
-LEASE = 0.02
-
-
-class Connection(ConnectionAttributes[threading.Event], Writer):
+class Connection(ConnectionAttributes[threading.Event], Lending, Writer):
     """The threading implementation of a WebSocket connection.
 
     :class:`~wskit.sync.server.ServerConnection` and
@@ -97,8 +84,6 @@ class Connection(ConnectionAttributes[threading.Event], Writer):
         "close_timeout",
         "ended",
         "keepalive_pong",
-        "lease_ends",
-        "lent",
         "next_ping_at",
         "ping_interval",
         "ping_timeout",
@@ -108,9 +93,6 @@ class Connection(ConnectionAttributes[threading.Event], Writer):
         "recv_events_thread",
         "recv_exc",
         "resumed",
-        "wake_fd",
-        "wake_lock",
-        "watcher",
         "writes_awaited",
     )
 
@@ -186,45 +168,25 @@ class Connection(ConnectionAttributes[threading.Event], Writer):
         # and a reader blocked on half a TLS record couldn't run its timers.
         socket.setblocking(False)
         self.io_lock = threading.Lock()
-        self.wait_readable = _poller(socket)
-        # Held by the thread that reads from the socket and hands what it
-        # read to the core: the reader, or a thread in recv() that reads for
-        # itself (_read_in_recv()). Bytes reach the core in the order read.
+        self.wait_readable = poller(socket)
+        self.wait_writable = poller(socket, write=True)
+        # The reader or a thread in recv() (see lending.py).
         self.read_token = threading.Lock()
-        # Set, holding read_token, once a read found the end of the stream or
-        # failed: the reader ends the connection, no thread in recv() reads.
         self.read_ended = False
-        self.wait_writable = _poller(socket, write=True)
         # Set once the connection is closed and every waiter is released.
         self.ended = Latch()
         # Set by _abort(). The shutdown brings the end of TCP, which the
         # reader reads to; while reading is paused, the reader ends the
         # connection at its next step instead.
         self.aborted = False
-        self.watcher: select.epoll | None = None
-        # Whether the reader lent the socket to threads in recv(), and until
-        # when, unless they call again (see _read_in_recv()); guarded by
-        # read_token (and by a server reader's lock, see Reader.lend()).
-        self.lent = False
-        self.lease_ends = 0.0
-        self.wake_fd = -1
-        self.wake_lock = threading.Lock()
+        self._init_lending()
         self._start_reading()
 
     def _start_reading(self) -> None:
         """Start the thread that reads from the socket until the connection ends."""
         # Set when a pause may have ended; cleared by the reader thread only.
         self.resumed = threading.Event()
-        # The reader waits for data with an epoll object, from which a thread
-        # in recv() takes the socket while it reads it, without waking the
-        # reader (see _read_in_recv()).
-        if self._can_lend():
-            self.watcher = select.epoll()
-            self.watcher.register(self.socket.fileno(), select.EPOLLIN)
-            # Wakes the reader when a timer changed: a lease started.
-            self.wake_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
-            self.watcher.register(self.wake_fd, select.EPOLLIN)
-            self.recv_messages.read = self._read_in_recv
+        self._start_watching()
         self.recv_events_thread = threading.Thread(
             target=self.recv_events, name=f"wskit reader {str(self.id)[:8]}", daemon=True
         )
@@ -605,95 +567,6 @@ class Connection(ConnectionAttributes[threading.Event], Writer):
         finally:
             self.read_token.release()
 
-    def _read_in_recv(self, timeout: float | None) -> bool:
-        """Wait up to ``timeout`` seconds for data and process it, in a thread in recv().
-
-        The thread that waits for a message reads the socket itself rather
-        than wait for the reader thread to read it and wake it: one thread
-        wakes per message instead of two. The reader lends it the socket
-        (``_lend()``): it stops watching it, without being woken. The lease
-        outlasts the call by ``LEASE`` seconds, for the next recv() to find
-        the socket still lent, which saves two system calls per message and
-        the reader waking for a message that arrives between two calls. When
-        the lease runs out, the reader takes the socket back and reads it,
-        so that pings are answered and a close is seen when no thread is in
-        recv(); a thread in recv() gives it back after waiting that long.
-
-        Return :obj:`False`, having done nothing, when the reader is reading
-        (it delivers what it reads), when reading is paused, when the
-        connection ends, or when nothing arrived within ``LEASE`` seconds
-        and more are left: then the caller waits for the reader.
-        """
-        if not self.read_token.acquire(blocking=False):
-            return False
-        try:
-            if self.read_ended or self._reading_paused():
-                return False
-            if not self.lent:
-                if not self._lend():
-                    return False
-                self._check_timers()  # the reader takes it back when the lease ends
-            if not self.wait_readable(LEASE if timeout is None else min(timeout, LEASE)):
-                if timeout is None or timeout > LEASE:
-                    self._give_back()
-                    return False
-                return True  # the caller times out
-            try:
-                if not self._read_socket():
-                    self._read_failed(None)
-            except Exception as exc:
-                self._read_failed(exc)
-            self.lease_ends = time.monotonic() + LEASE
-            return True
-        finally:
-            self.read_token.release()
-
-    def _read_failed(self, exc: Exception | None) -> None:
-        """Give the socket back after a read in recv() found the end or failed: the reader ends it."""
-        if exc is not None:
-            if not isinstance(exc, OSError):  # a bug in wskit
-                self.logger.error("unexpected error while reading", exc_info=True)
-            self.recv_exc = exc
-            # The reader reads the end of the stream (TCP's end comes again).
-            self._abort()
-        self.read_ended = True
-        self._give_back()
-
-    def _take_back(self, now: float) -> float | None:
-        """Watch the socket again when the lease ends; return when to check again."""
-        if now < self.lease_ends:
-            return self.lease_ends
-        if not self.read_token.acquire(blocking=False):
-            return now + LEASE  # a thread in recv() reads; it gives it back if idle
-        try:
-            if self.lent and now < self.lease_ends:  # renewed meanwhile
-                return self.lease_ends
-            if self.lent:
-                self._give_back()
-        finally:
-            self.read_token.release()
-        return None
-
-    def _can_lend(self) -> bool:
-        """Whether a thread in recv() may read the socket itself."""
-        return LENDING and not isinstance(self.socket, ssl.SSLSocket)
-
-    def _lend(self) -> bool:
-        """Stop watching the socket, for a thread in recv() to read it; hold read_token.
-
-        Return :obj:`False` if the socket isn't watched.
-        """
-        assert self.watcher is not None  # set whenever _read_in_recv() runs
-        self.watcher.unregister(self.socket.fileno())
-        self.lent = True
-        return True
-
-    def _give_back(self) -> None:
-        """Watch the socket again after _lend(); hold read_token."""
-        assert self.watcher is not None
-        self.watcher.register(self.socket.fileno(), select.EPOLLIN)
-        self.lent = False
-
     def _read_socket(self) -> bool:
         """Read once from the socket and process it; hold read_token.
 
@@ -752,11 +625,7 @@ class Connection(ConnectionAttributes[threading.Event], Writer):
                 self._abort()
                 with contextlib.suppress(OSError):
                     self.socket.close()
-            if self.watcher is not None:
-                self.watcher.close()
-                with self.wake_lock:
-                    os.close(self.wake_fd)
-                    self.wake_fd = -1
+            self._stop_watching()
         finally:
             self.read_token.release()
         with self.protocol_mutex:
@@ -794,18 +663,6 @@ class Connection(ConnectionAttributes[threading.Event], Writer):
             if self._pending() or self._wait_watched(timeout):
                 return True
 
-    def _wait_watched(self, timeout: float | None) -> bool:
-        """Wait until the socket is readable, unless it is lent, or a timer changed."""
-        if self.watcher is None:
-            return self.wait_readable(timeout)
-        ready = False
-        for fd, _ in self.watcher.poll(timeout):
-            if fd == self.wake_fd:
-                os.eventfd_read(self.wake_fd)
-            else:
-                ready = True
-        return ready
-
     def _reading_paused(self) -> bool:
         """Whether the reader must leave what arrives in the socket for now."""
         return self.writes_awaited or not self.reading_allowed.is_set()
@@ -826,9 +683,7 @@ class Connection(ConnectionAttributes[threading.Event], Writer):
         # sets a close deadline waits for the end itself (wait_for_close()),
         # or drops the connection, which wakes poll(). A lease needs a timer.
         self.resumed.set()
-        with self.wake_lock:  # closed at the end, and the number reused
-            if self.wake_fd >= 0:
-                os.eventfd_write(self.wake_fd, 1)
+        self._wake_watcher()
 
     def _check_writes(self) -> None:
         """Pause reading if answers past ``write_limit`` bytes wait to be written.
@@ -871,7 +726,12 @@ class Connection(ConnectionAttributes[threading.Event], Writer):
         lease_check = self._take_back(now) if self.lent else None
         deadlines = [
             deadline
-            for deadline in (self.close_deadline, self.pong_deadline, self.next_ping_at, lease_check)
+            for deadline in (
+                self.close_deadline,
+                self.pong_deadline,
+                self.next_ping_at,
+                lease_check,
+            )
             if deadline is not None
         ]
         return min(deadlines) if deadlines else None
@@ -921,25 +781,3 @@ class Connection(ConnectionAttributes[threading.Event], Writer):
             for waiter, _ in answered:
                 self.ack_on_close.discard(waiter)
                 waiter.set()
-
-
-def _poller(sock: socket.socket, *, write: bool = False) -> Callable[[float | None], bool]:
-    """Return a function that waits, with a timeout, until ``sock`` is readable.
-
-    With ``write``, until it can take more bytes. A socket that is shut down
-    counts as ready either way: the next call on it fails at once.
-    """
-    if hasattr(select, "poll"):
-        poll = select.poll()
-        poll.register(sock, select.POLLOUT if write else select.POLLIN)
-
-        def wait(timeout: float | None) -> bool:
-            return bool(poll.poll(None if timeout is None else timeout * 1000))
-
-    else:  # pragma: no cover (Windows)
-        readers, writers = ([], [sock]) if write else ([sock], [])
-
-        def wait(timeout: float | None) -> bool:
-            return any(select.select(readers, writers, [], timeout)[:2])
-
-    return wait
