@@ -9,12 +9,13 @@ machine, and short where it needs the reader to take it back.
 
 from __future__ import annotations
 
-import logging
+import contextlib
+import ssl
 import threading
-from collections.abc import Iterator
 
 import pytest
 
+from tests.sync.support import client_tls, server_tls
 from tests.sync.test_connection import (
     WAIT,
     Background,
@@ -87,7 +88,8 @@ def test_threads_in_recv_read_the_socket(reads: Reads) -> None:
             assert client.recv(timeout=WAIT) == f"message {index}"
         echo.finish()
         # The readers read the handshake; the threads in recv(), every message.
-        assert client.lent and server_ws.lent
+        assert client.lent
+        assert server_ws.lent
         assert readers(reads, client).count("MainThread") == 20
         assert readers(reads, server_ws).count("test echo") == 20
         assert readers(reads, client).count("MainThread") == len(readers(reads, client)) - 1
@@ -95,10 +97,6 @@ def test_threads_in_recv_read_the_socket(reads: Reads) -> None:
 
 
 def test_tls_connections_leave_reading_to_the_reader() -> None:
-    import ssl
-
-    from tests.sync.support import client_tls, server_tls
-
     with connection_pair({"ssl": server_tls()}, ssl=client_tls()) as (server_ws, client):
         assert isinstance(client.socket, ssl.SSLSocket)
         assert client.recv_messages.read is None
@@ -148,10 +146,8 @@ def test_recv_with_short_timeouts_while_messages_arrive_loses_nothing() -> None:
         deadline = Deadline(WAIT * 4)
         while len(received) < count:
             deadline.timeout()
-            try:
-                received.append(int.from_bytes(client.recv(timeout=0.001), "big"))
-            except TimeoutError:
-                pass
+            with contextlib.suppress(TimeoutError):
+                received.append(int.from_bytes(client.recv(timeout=0.001, decode=False), "big"))
         sending.finish()
         assert received == list(range(count))
 
@@ -261,7 +257,7 @@ def test_reading_in_recv_pauses_and_resumes_with_max_queue() -> None:
     with connection_pair({"max_queue": 2}) as (server_ws, client):
         for index in range(count):
             client.send(index.to_bytes(2, "big"))
-        received = [int.from_bytes(server_ws.recv(timeout=WAIT), "big") for _ in range(count)]
+        received = [int.from_bytes(server_ws.recv(WAIT, decode=False), "big") for _ in range(count)]
         assert received == list(range(count))
 
 
@@ -274,9 +270,3 @@ def test_recv_streaming_reads_the_socket(reads: Reads) -> None:
         peer.send(Frame(CONT, b"second"))
         assert list(fragments) == [b"second"]
         assert readers(reads, client)[-1] == "MainThread"
-
-
-@pytest.fixture(autouse=True)
-def _quiet(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
-    caplog.set_level(logging.INFO)
-    yield
