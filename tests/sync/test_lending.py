@@ -116,7 +116,6 @@ def test_pings_are_answered_when_no_thread_calls_recv(side: str, reads: Reads) -
         # The thread left recv() and won't come back: the reader takes the
         # socket back when the lease ends and answers the ping.
         assert peer.ping(b"anyone?").wait(WAIT)
-        assert not reader.lent
         assert readers(reads, reader)[-1].startswith("wskit")
 
 
@@ -245,13 +244,18 @@ def test_message_arriving_while_the_reader_holds_the_socket(reads: Reads) -> Non
 
 
 @pytest.mark.usefixtures("short_lease")
-def test_recv_waiting_longer_than_a_lease_gives_the_socket_back(reads: Reads) -> None:
+def test_a_thread_waiting_in_recv_answers_pings(reads: Reads) -> None:
     with connection_pair() as (server_ws, client):
         receiving = Background(lambda: client.recv(timeout=WAIT), name="test recv")
-        wait_for(lambda: waiting_in_recv(client))
-        assert not client.lent
-        server_ws.send("for the reader")
-        assert receiving.finish() == "for the reader"
+        # Past the lease, the reader found the socket busy and stopped timing it.
+        wait_for(lambda: client.lent and client.lease_untimed)
+        assert server_ws.ping(b"anyone?").wait(WAIT)
+        assert readers(reads, client)[-1] == "test recv"
+        server_ws.send("done")
+        assert receiving.finish() == "done"
+        # Leaving recv(), the thread had the reader time the lease again:
+        # the reader takes the socket back and answers the next ping.
+        assert server_ws.ping(b"and now?").wait(WAIT)
         assert readers(reads, client)[-1].startswith("wskit")
 
 

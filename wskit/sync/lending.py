@@ -15,8 +15,8 @@ lease keeps the socket lent ``LEASE`` seconds after the last read in recv(),
 so that a thread calling recv() again and again does neither, nor has the
 reader wake for a message that arrives between two calls: when the lease
 runs out, the reader takes the socket back (a timer), so that pings are
-answered and a close is seen while no thread calls recv(); a thread in
-recv() that waits longer gives it back and waits for the reader.
+answered and a close is seen while no thread calls recv(). A thread that
+waits in recv() keeps the socket, and answers pings itself.
 """
 
 from __future__ import annotations
@@ -39,9 +39,8 @@ __all__ = ["LEASE", "LENDING", "Lending"]
 # which epoll allows. Not with TLS, whose decrypted bytes epoll can't see.
 LENDING = hasattr(select, "epoll")
 
-# Seconds a lease lasts after a read in recv(), and that a thread in recv()
-# waits before it gives the socket back: at most how late a ping is answered,
-# or a close seen, once no thread calls recv().
+# Seconds a lease lasts after a read in recv(): about how late a ping is
+# answered, or a close seen, once no thread calls recv().
 LEASE = 0.02
 
 
@@ -70,6 +69,7 @@ class Lending:
         # reader's lock, see Reader.lend()).
         self.lent = False
         self.lease_ends = 0.0
+        self.lease_untimed = False
         # A client's reader waits with watcher (a server's, with the server
         # reader's selector); wake_fd wakes it, and is closed at the end.
         self.watcher: select.epoll | None = None
@@ -112,12 +112,11 @@ class Lending:
         the reader waking for a message that arrives between two calls. When
         the lease runs out, the reader takes the socket back and reads it,
         so that pings are answered and a close is seen when no thread is in
-        recv(); a thread in recv() gives it back after waiting that long.
+        recv(); while a thread waits in recv(), it answers them itself.
 
         Return :obj:`False`, having done nothing, when the reader is reading
-        (it delivers what it reads), when reading is paused, when the
-        connection ends, or when nothing arrived within ``LEASE`` seconds
-        and more are left: then the caller waits for the reader.
+        (it delivers what it reads), when reading is paused, or when the
+        connection ends: then the caller waits for the reader.
         """
         if not self.read_token.acquire(blocking=False):
             return False
@@ -127,21 +126,23 @@ class Lending:
             if not self.lent:
                 if not self._lend():
                     return False
-                self._check_timers()  # the reader takes it back when the lease ends
-            if not self.wait_readable(LEASE if timeout is None else min(timeout, LEASE)):
-                if timeout is None or timeout > LEASE:
-                    self._give_back()
-                    return False
-                return True  # the caller times out
-            try:
-                if not self._read_socket():
-                    self._read_failed(None)
-            except Exception as exc:
-                self._read_failed(exc)
+                # The reader times the lease once this thread leaves (see below).
+                self.lease_untimed = True
+            if self.wait_readable(timeout):
+                try:
+                    if not self._read_socket():
+                        self._read_failed(None)
+                except Exception as exc:
+                    self._read_failed(exc)
+            # Else the caller times out, and may well call again.
             self.lease_ends = time.monotonic() + LEASE
             return True
         finally:
             self.read_token.release()
+            # After the release: see _take_back().
+            if self.lease_untimed:
+                self.lease_untimed = False
+                self._check_timers()
 
     def _read_failed(self, exc: Exception | None) -> None:
         """Give the socket back after a read in recv() found the end or failed.
@@ -158,11 +159,19 @@ class Lending:
         self._give_back()
 
     def _take_back(self, now: float) -> float | None:
-        """Watch the socket again when the lease ends; return when to check again."""
+        """Watch the socket again when the lease ends; return when to check again.
+
+        While a thread waits in recv(), which may last, the reader doesn't
+        check again and again: it sets ``lease_untimed``, and the thread
+        has the timers run when it leaves. Set before trying the token, so
+        that a thread releasing it meanwhile sees it.
+        """
         if now < self.lease_ends:
             return self.lease_ends
+        self.lease_untimed = True
         if not self.read_token.acquire(blocking=False):
-            return now + LEASE  # a thread in recv() reads; it gives it back if idle
+            return None
+        self.lease_untimed = False
         try:
             if self.lent and now < self.lease_ends:  # renewed meanwhile
                 return self.lease_ends
