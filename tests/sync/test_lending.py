@@ -259,6 +259,19 @@ def test_a_thread_waiting_in_recv_answers_pings(reads: Reads) -> None:
         assert readers(reads, client)[-1].startswith("wskit")
 
 
+@pytest.mark.usefixtures("short_lease")
+def test_idle_server_threads_give_the_socket_back(reads: Reads) -> None:
+    # Then idle connections wait for the server's one reader, not each in
+    # poll(): thousands of clients leaving at once don't wake their threads.
+    with connection_pair() as (server_ws, client):
+        receiving = Background(lambda: server_ws.recv(timeout=WAIT), name="test recv")
+        wait_for(lambda: waiting_in_recv(server_ws))
+        assert not server_ws.lent
+        client.send("for the reader")
+        assert receiving.finish() == "for the reader"
+        assert readers(reads, server_ws)[-1].startswith("wskit")
+
+
 @pytest.mark.usefixtures("long_lease")
 def test_reading_in_recv_pauses_and_resumes_with_max_queue() -> None:
     count = 100

@@ -15,8 +15,10 @@ lease keeps the socket lent ``LEASE`` seconds after the last read in recv(),
 so that a thread calling recv() again and again does neither, nor has the
 reader wake for a message that arrives between two calls: when the lease
 runs out, the reader takes the socket back (a timer), so that pings are
-answered and a close is seen while no thread calls recv(). A thread that
-waits in recv() keeps the socket, and answers pings itself.
+answered and a close is seen while no thread calls recv(). A client's
+thread that waits in recv() keeps the socket, and answers pings itself; a
+server's gives it back after ``LEASE`` seconds, for its one reader to watch
+idle connections.
 """
 
 from __future__ import annotations
@@ -62,6 +64,14 @@ class Lending:
     _abort: Callable[[], None]
     # Makes the reader run the timers of the connection: a lease started.
     _check_timers: Callable[[], None]
+
+    idle_threads_give_back = False
+    """Whether a thread in recv() gives the socket back after ``LEASE`` seconds without data.
+
+    A server's: its handlers then wait for its one reader, so that when
+    thousands of idle clients leave at once, their threads don't all wake
+    together (see :mod:`wskit.sync.reader`).
+    """
 
     def _init_lending(self) -> None:
         # Whether the socket is lent to threads in recv(), and until when,
@@ -112,11 +122,14 @@ class Lending:
         the reader waking for a message that arrives between two calls. When
         the lease runs out, the reader takes the socket back and reads it,
         so that pings are answered and a close is seen when no thread is in
-        recv(); while a thread waits in recv(), it answers them itself.
+        recv(); while a thread waits in recv(), it answers them itself (or,
+        with ``idle_threads_give_back``, gives the socket back after
+        ``LEASE`` seconds without data).
 
-        Return :obj:`False`, having done nothing, when the reader is reading
-        (it delivers what it reads), when reading is paused, or when the
-        connection ends: then the caller waits for the reader.
+        Return :obj:`False`, having done nothing or given the socket back,
+        when the reader is reading (it delivers what it reads), when reading
+        is paused, when the connection ends, or when the thread gave the
+        socket back: then the caller waits for the reader.
         """
         if not self.read_token.acquire(blocking=False):
             return False
@@ -128,12 +141,16 @@ class Lending:
                     return False
                 # The reader times the lease once this thread leaves (see below).
                 self.lease_untimed = True
-            if self.wait_readable(timeout):
+            idle = self.idle_threads_give_back and (timeout is None or timeout > LEASE)
+            if self.wait_readable(LEASE if idle else timeout):
                 try:
                     if not self._read_socket():
                         self._read_failed(None)
                 except Exception as exc:
                     self._read_failed(exc)
+            elif idle:
+                self._give_back()
+                return False
             # Else the caller times out, and may well call again.
             self.lease_ends = time.monotonic() + LEASE
             return True

@@ -97,6 +97,8 @@ class ServerConnection(Responding, Connection):
             max_queue=max_queue,
         )
 
+    idle_threads_give_back = True
+
     def _start_reading(self) -> None:
         if self._can_lend():
             self.recv_messages.read = self._read_in_recv
