@@ -72,6 +72,15 @@ def echoing(ws: Connection, count: int) -> Background:
     return Background(echo, name="test echo")
 
 
+def settled(*connections: Connection) -> None:
+    """Wait until the readers are done with the handshake: recv() then finds the token free.
+
+    Else a thread in recv() that finds the reader still holding it waits
+    for the reader this once, and the socket isn't lent yet.
+    """
+    wait_for(lambda: not any(connection.read_token.locked() for connection in connections))
+
+
 def waiting_in_recv(connection: Connection) -> bool:
     """Whether a thread waits in recv() for the reader to deliver."""
     condition = connection.recv_messages.frame_added
@@ -82,6 +91,7 @@ def waiting_in_recv(connection: Connection) -> bool:
 @pytest.mark.usefixtures("long_lease")
 def test_threads_in_recv_read_the_socket(reads: Reads) -> None:
     with connection_pair() as (server_ws, client):
+        settled(server_ws, client)
         echo = echoing(server_ws, 20)
         wait_for(lambda: server_ws.lent)
         with pytest.raises(TimeoutError):
@@ -154,6 +164,7 @@ def test_recv_with_short_timeouts_while_messages_arrive_loses_nothing() -> None:
 
 def test_recv_timeout_with_the_socket_lent() -> None:
     with connection_pair() as (_, client):
+        settled(client)
         with pytest.raises(TimeoutError):
             client.recv(timeout=0.01)
         assert client.lent  # the wait was shorter than a lease: it kept the socket
@@ -162,6 +173,7 @@ def test_recv_timeout_with_the_socket_lent() -> None:
 @pytest.mark.usefixtures("long_lease")
 def test_close_from_another_thread_while_a_thread_reads() -> None:
     with connection_pair() as (server_ws, client):
+        settled(client)
         receiving = Background(lambda: client.recv(timeout=WAIT))
         wait_for(lambda: client.lent)
         client.close()
@@ -178,6 +190,7 @@ def test_close_timeout_while_a_thread_reads_drops_the_connection() -> None:
     # socket: it shuts it down, which wakes that thread, then waits for it.
     with raw_server(close_timeout=0.1) as (peer, client):
         # Longer than the wait below: only the shutdown wakes it in time.
+        settled(client)
         receiving = Background(lambda: client.recv(timeout=WAIT * 4))
         wait_for(lambda: client.lent)
         # The raw peer never answers; nothing but the reader's close timeout
@@ -192,6 +205,7 @@ def test_close_timeout_while_a_thread_reads_drops_the_connection() -> None:
 @pytest.mark.usefixtures("long_lease")
 def test_peer_vanishing_while_a_thread_reads(reads: Reads) -> None:
     with raw_server() as (peer, client):
+        settled(client)
         receiving = Background(lambda: client.recv(timeout=WAIT), name="test recv")
         wait_for(lambda: client.lent)
         peer.close()
@@ -218,6 +232,7 @@ def test_read_failing_in_recv_ends_the_connection(
 
     monkeypatch.setattr(Connection, "_read_socket", failing)
     with raw_server() as (peer, client):
+        settled(client)
         receiving = Background(lambda: client.recv(timeout=WAIT), name="test recv")
         wait_for(lambda: client.lent)
         peer.send(Frame(TEXT, b"lost"))
@@ -246,8 +261,9 @@ def test_message_arriving_while_the_reader_holds_the_socket(reads: Reads) -> Non
 @pytest.mark.usefixtures("short_lease")
 def test_a_thread_waiting_in_recv_answers_pings(reads: Reads) -> None:
     with connection_pair() as (server_ws, client):
+        settled(client)
         receiving = Background(lambda: client.recv(timeout=WAIT), name="test recv")
-        # Past the lease, the reader found the socket busy and stopped timing it.
+        # Lent, and untimed: the reader leaves it to the thread while it waits.
         wait_for(lambda: client.lent and client.lease_untimed)
         assert server_ws.ping(b"anyone?").wait(WAIT)
         assert readers(reads, client)[-1] == "test recv"
@@ -285,6 +301,7 @@ def test_reading_in_recv_pauses_and_resumes_with_max_queue() -> None:
 @pytest.mark.usefixtures("long_lease")
 def test_recv_streaming_reads_the_socket(reads: Reads) -> None:
     with raw_server() as (peer, client):
+        settled(client)
         fragments = client.recv_streaming()
         first = Background(lambda: next(fragments), name="test recv")
         wait_for(lambda: client.lent)

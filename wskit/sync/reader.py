@@ -90,14 +90,19 @@ class Reader:
         """Stop watching the socket of ``connection``, which a thread in recv() reads.
 
         The thread holds the connection's ``read_token``. Return :obj:`False`
-        if the socket isn't watched: reading is paused, or the connection
-        isn't added yet or has ended.
+        if reading is paused, or if the connection isn't added yet or has
+        ended.
         """
         fd = connection.socket.fileno()
         with self.lock:
-            if self.connections.get(fd) is not connection or fd in self.paused:
+            if self.connections.get(fd) is not connection:
                 return False
-            self._unwatch(fd)
+            if fd not in self.paused:
+                self._unwatch(fd)
+            elif connection._reading_paused():
+                return False
+            else:  # the pause ended (after the handshake, say): _resume() will find it done
+                self.paused.discard(fd)
             connection.lent = True
             return True
 
