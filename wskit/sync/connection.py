@@ -30,7 +30,6 @@ connections meanwhile.
 from __future__ import annotations
 
 import contextlib
-import select
 import socket
 import threading
 import time
@@ -45,8 +44,9 @@ from ..shared.connection_attributes import ConnectionAttributes
 from ..shared.messages import MESSAGE_TYPES, encode, queue_limits
 from ..stats import ConnectionStats, queued_bytes
 from ..typing import BytesLike, Data
+from .lending import Lending
 from .messages import Assembler
-from .utils import Latch
+from .utils import Latch, poller
 from .writing import WOULD_BLOCK, Writer
 
 __all__ = ["Connection"]
@@ -54,7 +54,7 @@ __all__ = ["Connection"]
 _DATA_OPCODES = (TEXT, BINARY, CONT)
 
 
-class Connection(ConnectionAttributes[threading.Event], Writer):
+class Connection(ConnectionAttributes[threading.Event], Lending, Writer):
     """The threading implementation of a WebSocket connection.
 
     :class:`~wskit.sync.server.ServerConnection` and
@@ -88,6 +88,8 @@ class Connection(ConnectionAttributes[threading.Event], Writer):
         "ping_interval",
         "ping_timeout",
         "pong_deadline",
+        "read_ended",
+        "read_token",
         "recv_events_thread",
         "recv_exc",
         "resumed",
@@ -166,20 +168,25 @@ class Connection(ConnectionAttributes[threading.Event], Writer):
         # and a reader blocked on half a TLS record couldn't run its timers.
         socket.setblocking(False)
         self.io_lock = threading.Lock()
-        self.wait_readable = _poller(socket)
-        self.wait_writable = _poller(socket, write=True)
+        self.wait_readable = poller(socket)
+        self.wait_writable = poller(socket, write=True)
+        # The reader or a thread in recv() (see lending.py).
+        self.read_token = threading.Lock()
+        self.read_ended = False
         # Set once the connection is closed and every waiter is released.
         self.ended = Latch()
         # Set by _abort(). The shutdown brings the end of TCP, which the
         # reader reads to; while reading is paused, the reader ends the
         # connection at its next step instead.
         self.aborted = False
+        self._init_lending()
         self._start_reading()
 
     def _start_reading(self) -> None:
         """Start the thread that reads from the socket until the connection ends."""
         # Set when a pause may have ended; cleared by the reader thread only.
         self.resumed = threading.Event()
+        self._start_watching()
         self.recv_events_thread = threading.Thread(
             target=self.recv_events, name=f"wskit reader {str(self.id)[:8]}", daemon=True
         )
@@ -543,7 +550,28 @@ class Connection(ConnectionAttributes[threading.Event], Writer):
         return self._wait_for_data() and self._receive()
 
     def _receive(self) -> bool:
-        """Read once from the socket and process it; return :obj:`False` at end of file."""
+        """Read once from the socket and process it; return :obj:`False` at end of file.
+
+        The reader's step. It leaves the socket to a thread in recv() that
+        reads it, and to nobody while reading is paused.
+        """
+        if not self.read_token.acquire(blocking=False):
+            return True  # a thread in recv() reads; it gives the socket back
+        try:
+            if self._reading_paused():  # by a read in recv(), since the wait
+                return True
+            if self._read_socket():
+                return True
+            self.read_ended = True
+            return False
+        finally:
+            self.read_token.release()
+
+    def _read_socket(self) -> bool:
+        """Read once from the socket and process it; hold read_token.
+
+        Return :obj:`False` at end of file.
+        """
         with self.protocol_mutex:
             # The rest of a long frame goes straight into its payload.
             payload = self.protocol.incoming_payload
@@ -578,19 +606,28 @@ class Connection(ConnectionAttributes[threading.Event], Writer):
             self.process_event(event)
 
     def _end(self) -> None:
-        with self.delivery_lock:
-            with self.protocol_mutex:
-                self.protocol.receive_eof()
-                events = self.protocol.events_received()
-                self._queue_writes()
-            if not (self.aborted or isinstance(self.recv_exc, OSError)):  # else it's dead
-                self._flush(block=False)
-            for event in events:
-                self.process_event(event)
-            # Shut down first: a thread still blocked writing fails at once.
-            self._abort()
-            with contextlib.suppress(OSError):
-                self.socket.close()
+        if not self.read_token.acquire(blocking=False):
+            if not self.read_ended:
+                self._abort()  # wakes a thread in recv() that waits for data
+            self.read_token.acquire()
+        try:
+            self.read_ended = True
+            with self.delivery_lock:
+                with self.protocol_mutex:
+                    self.protocol.receive_eof()
+                    events = self.protocol.events_received()
+                    self._queue_writes()
+                if not (self.aborted or isinstance(self.recv_exc, OSError)):  # else it's dead
+                    self._flush(block=False)
+                for event in events:
+                    self.process_event(event)
+                # Shut down first: a thread still blocked writing fails at once.
+                self._abort()
+                with contextlib.suppress(OSError):
+                    self.socket.close()
+            self._stop_watching()
+        finally:
+            self.read_token.release()
         with self.protocol_mutex:
             for waiter in self.pings.clear():
                 if waiter in self.ack_on_close:
@@ -623,7 +660,7 @@ class Connection(ConnectionAttributes[threading.Event], Writer):
                 if self._reading_paused():
                     self.resumed.wait(timeout)
                 continue
-            if self._pending() or self.wait_readable(timeout):
+            if self._pending() or self._wait_watched(timeout):
                 return True
 
     def _reading_paused(self) -> bool:
@@ -644,8 +681,9 @@ class Connection(ConnectionAttributes[threading.Event], Writer):
         # The reader thread waits in poll() or, while reading is paused, for
         # this event. In poll(), the timeout computed before stands: what
         # sets a close deadline waits for the end itself (wait_for_close()),
-        # or drops the connection, which wakes poll().
+        # or drops the connection, which wakes poll(). A lease needs a timer.
         self.resumed.set()
+        self._wake_watcher()
 
     def _check_writes(self) -> None:
         """Pause reading if answers past ``write_limit`` bytes wait to be written.
@@ -672,7 +710,9 @@ class Connection(ConnectionAttributes[threading.Event], Writer):
         """Run the timers that are due; return when the next one is (monotonic clock)."""
         if self.close_deadline is not None and now >= self.close_deadline:
             raise TimeoutError("closing handshake timed out")
-        if self.pong_deadline is not None and now >= self.pong_deadline:
+        # Read once: a thread in recv() that reads the pong clears it.
+        pong_deadline = self.pong_deadline
+        if pong_deadline is not None and now >= pong_deadline:
             self.pong_deadline = None
             if self.reading_allowed.is_set():  # unread pongs aren't the peer's fault
                 self.logger.info("keepalive ping timeout: failing the connection")
@@ -683,9 +723,15 @@ class Connection(ConnectionAttributes[threading.Event], Writer):
                 self._flush(block=False)
         if self.next_ping_at is not None and now >= self.next_ping_at:
             self._send_keepalive_ping(now)
+        lease_check = self._take_back(now) if self.lent else None
         deadlines = [
             deadline
-            for deadline in (self.close_deadline, self.pong_deadline, self.next_ping_at)
+            for deadline in (
+                self.close_deadline,
+                self.pong_deadline,
+                self.next_ping_at,
+                lease_check,
+            )
             if deadline is not None
         ]
         return min(deadlines) if deadlines else None
@@ -708,8 +754,10 @@ class Connection(ConnectionAttributes[threading.Event], Writer):
             self.pings.add(payload, self.keepalive_pong, now)
             self.protocol.send_ping(payload)
             self._queue_writes()
-        if self.ping_timeout is not None:
-            self.pong_deadline = now + self.ping_timeout
+            # Under the mutex, which process_event() takes to clear it: a
+            # thread in recv() may read the pong as soon as it's written.
+            if self.ping_timeout is not None:
+                self.pong_deadline = now + self.ping_timeout
         self._flush(block=False)
 
     def process_event(self, event: Event) -> None:
@@ -727,31 +775,9 @@ class Connection(ConnectionAttributes[threading.Event], Writer):
         elif opcode is PONG:
             with self.protocol_mutex:
                 answered = self.pings.acknowledge(bytes(event.data), time.monotonic())
+                if any(waiter is self.keepalive_pong for waiter, _ in answered):
+                    self.keepalive_pong = None
+                    self.pong_deadline = None
             for waiter, _ in answered:
                 self.ack_on_close.discard(waiter)
                 waiter.set()
-            if self.keepalive_pong is not None and self.keepalive_pong.is_set():
-                self.keepalive_pong = None
-                self.pong_deadline = None
-
-
-def _poller(sock: socket.socket, *, write: bool = False) -> Callable[[float | None], bool]:
-    """Return a function that waits, with a timeout, until ``sock`` is readable.
-
-    With ``write``, until it can take more bytes. A socket that is shut down
-    counts as ready either way: the next call on it fails at once.
-    """
-    if hasattr(select, "poll"):
-        poll = select.poll()
-        poll.register(sock, select.POLLOUT if write else select.POLLIN)
-
-        def wait(timeout: float | None) -> bool:
-            return bool(poll.poll(None if timeout is None else timeout * 1000))
-
-    else:  # pragma: no cover (Windows)
-        readers, writers = ([], [sock]) if write else ([sock], [])
-
-        def wait(timeout: float | None) -> bool:
-            return any(select.select(readers, writers, [], timeout)[:2])
-
-    return wait

@@ -34,6 +34,11 @@ class Assembler(BaseAssembler):
         super().__init__(high, low, pause, resume, fail)
         self.mutex = threading.Lock()
         self.frame_added = threading.Condition(self.mutex)
+        # Set by the connection when the thread waiting for a frame may read
+        # the socket itself (see Connection._read_in_recv()): called with the
+        # seconds left, it returns False when it can't (the reader thread
+        # reads, or reading is paused), and the thread waits for the reader.
+        self.read: Callable[[float | None], bool] | None = None
 
     def put(self, frame: Frame) -> None:
         """Add a data frame received from the network.
@@ -147,10 +152,20 @@ class Assembler(BaseAssembler):
         A failure queued after the frames is reached here: the connection fails.
         """
         queue = self.queue
+        read = self.read
         while not queue.frames:
             if self.closed:
                 raise EOFError("stream of frames ended")
             self._reach_failure()
+            if read is not None:
+                timeout = deadline.timeout()
+                self.mutex.release()  # the read puts what it finds
+                try:
+                    if not read(timeout):
+                        read = None  # wait for the reader thread this time
+                finally:
+                    self.mutex.acquire()
+                continue
             if not self.frame_added.wait(deadline.timeout()):
                 raise TimeoutError("timed out while waiting for a message")
         return queue.get()

@@ -86,6 +86,43 @@ class Reader:
         if not connection.ended.is_set():
             self._call(lambda: self._resume(connection))
 
+    def lend(self, connection: Connection) -> bool:
+        """Stop watching the socket of ``connection``, which a thread in recv() reads.
+
+        The thread holds the connection's ``read_token``. Return :obj:`False`
+        if reading is paused, or if the connection isn't added yet or has
+        ended.
+        """
+        fd = connection.socket.fileno()
+        with self.lock:
+            if self.connections.get(fd) is not connection:
+                return False
+            if fd not in self.paused:
+                self._unwatch(fd)
+            elif connection._reading_paused():
+                return False
+            else:  # the pause ended (after the handshake, say): _resume() will find it done
+                self.paused.discard(fd)
+            connection.lent = True
+            return True
+
+    def give_back(self, connection: Connection) -> None:
+        """Watch the socket of ``connection`` again, after :meth:`lend`.
+
+        Called from another thread: epoll sees the change at once, even while
+        this thread waits for events. A read in recv() that paused reading
+        leaves the socket unwatched, as _step() would.
+        """
+        fd = connection.socket.fileno()
+        with self.lock:
+            connection.lent = False
+            if self.connections.get(fd) is not connection or fd in self.paused:
+                return
+            if connection._reading_paused():
+                self.paused.add(fd)
+            else:
+                self._watch(fd, connection)
+
     def check(self, connection: Connection) -> None:
         """Run the timers of ``connection``, which another thread may have changed.
 
@@ -132,15 +169,15 @@ class Reader:
         """End every connection, forget them, and make a new selector."""
         for connection in list(self.connections.values()):
             connection._step(_end_of_file)
-        self.connections.clear()
-        self.paused.clear()
         self.tls.clear()
         self.ready.clear()
-        self.new_fds.clear()
         self.timers.clear()
         self.scheduled.clear()
         self.busy = False
-        with self.lock:
+        with self.lock:  # against lend() and give_back()
+            self.connections.clear()
+            self.paused.clear()
+            self.new_fds.clear()
             for selector in (self.selector, self.newcomers):
                 selector.close()
             self.selector = selectors.DefaultSelector()
@@ -199,10 +236,13 @@ class Reader:
                 self._read(connection, connection.socket.fileno())
 
     def _join_newcomers(self) -> None:
-        for fd in self.new_fds:
-            self.newcomers.unregister(fd)
-            self.selector.register(fd, selectors.EVENT_READ, self.connections[fd])
-        self.new_fds.clear()
+        if not self.new_fds:
+            return
+        with self.lock:  # against lend(), which unwatches
+            for fd in self.new_fds:
+                self.newcomers.unregister(fd)
+                self.selector.register(fd, selectors.EVENT_READ, self.connections[fd])
+            self.new_fds.clear()
 
     def _dispatch(self, key: selectors.SelectorKey) -> None:
         if key.data is None:
@@ -220,7 +260,7 @@ class Reader:
             self.woken = False
 
     def _watch(self, fd: int, connection: Connection) -> None:
-        """Read from ``fd`` when it is readable."""
+        """Read from ``fd`` when it is readable; hold the lock."""
         if self.busy:
             self.new_fds.add(fd)
             self.newcomers.register(fd, selectors.EVENT_READ, connection)
@@ -228,6 +268,7 @@ class Reader:
             self.selector.register(fd, selectors.EVENT_READ, connection)
 
     def _unwatch(self, fd: int) -> None:
+        """Stop reading from ``fd``; hold the lock."""
         if fd in self.new_fds:
             self.new_fds.discard(fd)
             self.newcomers.unregister(fd)
@@ -239,14 +280,17 @@ class Reader:
         self.connections[fd] = connection
         if isinstance(connection.socket, ssl.SSLSocket):
             self.tls.add(fd)
-        self._watch(fd, connection)
+        with self.lock:
+            self._watch(fd, connection)
         self._step(connection, _nothing, fd)  # start its timers
 
     def _resume(self, connection: Connection) -> None:
         fd = connection.socket.fileno()
         if fd in self.paused and not connection._reading_paused():
-            self.paused.discard(fd)
-            self._watch(fd, connection)
+            with self.lock:
+                self.paused.discard(fd)
+                if not connection.lent:
+                    self._watch(fd, connection)
             if connection._pending():
                 self.ready.append(connection)
 
@@ -273,13 +317,14 @@ class Reader:
         if not connection._step(step):
             # The socket is closed: forget its file descriptor, which the
             # next connection may get, before anything else runs here.
-            del self.connections[fd]
             self.tls.discard(fd)
             self._unschedule(connection)
-            if fd in self.paused:
-                self.paused.discard(fd)
-            else:
-                self._unwatch(fd)
+            with self.lock:
+                del self.connections[fd]
+                if fd in self.paused:
+                    self.paused.discard(fd)
+                elif not connection.lent:
+                    self._unwatch(fd)
             return
         if deadline is not None:
             self._schedule(connection, deadline)
@@ -289,8 +334,10 @@ class Reader:
             # until resume(). Timers go on meanwhile: check() and the heap
             # step a paused connection too, which stays paused.
             if fd not in self.paused:
-                self.paused.add(fd)
-                self._unwatch(fd)
+                with self.lock:
+                    self.paused.add(fd)
+                    if not connection.lent:
+                        self._unwatch(fd)
         elif fd in self.tls and connection._pending():
             self.ready.append(connection)
 

@@ -97,8 +97,18 @@ class ServerConnection(Responding, Connection):
             max_queue=max_queue,
         )
 
+    idle_threads_give_back = True
+
     def _start_reading(self) -> None:
+        if self._can_lend():
+            self.recv_messages.read = self._read_in_recv
         self.server.reader.add(self)
+
+    def _lend(self) -> bool:
+        return self.server.reader.lend(self)
+
+    def _give_back(self) -> None:
+        self.server.reader.give_back(self)
 
     def _resume_reading(self) -> None:
         self.server.reader.resume(self)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import select
+import socket
 import threading
 import time
+from collections.abc import Callable
 
-__all__ = ["Deadline", "Latch"]
+__all__ = ["Deadline", "Latch", "poller"]
 
 
 class Deadline:
@@ -73,3 +76,25 @@ class Latch:
             return False
         self._lock.release()
         return True
+
+
+def poller(sock: socket.socket, *, write: bool = False) -> Callable[[float | None], bool]:
+    """Return a function that waits, with a timeout, until ``sock`` is readable.
+
+    With ``write``, until it can take more bytes. A socket that is shut down
+    counts as ready either way: the next call on it fails at once.
+    """
+    if hasattr(select, "poll"):
+        poll = select.poll()
+        poll.register(sock, select.POLLOUT if write else select.POLLIN)
+
+        def wait(timeout: float | None) -> bool:
+            return bool(poll.poll(None if timeout is None else timeout * 1000))
+
+    else:  # pragma: no cover (Windows)
+        readers, writers = ([], [sock]) if write else ([sock], [])
+
+        def wait(timeout: float | None) -> bool:
+            return any(select.select(readers, writers, [], timeout)[:2])
+
+    return wait
