@@ -41,7 +41,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import cast
 
 __all__ = ["main"]
@@ -243,17 +243,36 @@ async def _measure_picows_server(
     return cpu
 
 
-async def _measure_client(args: argparse.Namespace, profile: cProfile.Profile | None) -> float:
+async def _wskit_handshake(uri: str) -> None:
     from wskit.asyncio.client import connect  # noqa: PLC0415
 
+    websocket = await connect(uri, compression=None)
+    await websocket.close()
+
+
+async def _picows_handshake(uri: str) -> None:
+    from picows import WSCloseCode, ws_connect  # noqa: PLC0415
+
+    from .peers.picows import _ClientListener  # noqa: PLC0415 (imports picows)
+
+    transport, _ = await ws_connect(_ClientListener, uri)
+    transport.send_close(WSCloseCode.OK)
+    await transport.wait_disconnected()
+
+
+async def _measure_client(
+    args: argparse.Namespace,
+    profile: cProfile.Profile | None,
+    handshake: Callable[[str], Awaitable[None]] = _wskit_handshake,
+) -> float:
+    """Open and close connections to a lean server with ``handshake``: wskit's client by default."""
     peer = _peer(args, "--lean-server")
     try:
         port = int(cast("object", peer.stdout).readline())  # type: ignore[attr-defined]
         uri = f"ws://127.0.0.1:{port}/echo"
 
         async def one() -> None:
-            websocket = await connect(uri, compression=None)
-            await websocket.close()
+            await handshake(uri)
 
         await _in_parallel(args.warmup, args.clients, one)
         start = time.process_time()
@@ -272,31 +291,7 @@ async def _measure_picows_client(
     args: argparse.Namespace, profile: cProfile.Profile | None
 ) -> float:
     """As _measure_client, with picows' client (the harness's) instead of wskit's."""
-    from picows import WSCloseCode, ws_connect  # noqa: PLC0415
-
-    from .peers.picows import _ClientListener  # noqa: PLC0415 (imports picows)
-
-    peer = _peer(args, "--lean-server")
-    try:
-        port = int(cast("object", peer.stdout).readline())  # type: ignore[attr-defined]
-        uri = f"ws://127.0.0.1:{port}/echo"
-
-        async def one() -> None:
-            transport, _ = await ws_connect(_ClientListener, uri)
-            transport.send_close(WSCloseCode.OK)
-            await transport.wait_disconnected()
-
-        await _in_parallel(args.warmup, args.clients, one)
-        start = time.process_time()
-        if profile:
-            profile.enable()
-        await _in_parallel(args.count, args.clients, one)
-        if profile:
-            profile.disable()
-        return time.process_time() - start
-    finally:
-        cast("object", peer.stdin).close()  # type: ignore[attr-defined]
-        peer.wait()
+    return await _measure_client(args, profile, _picows_handshake)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -21,6 +21,9 @@ without_picows = pytest.mark.skipif(
         (["--side", "server"], "server"),
         (["--side", "client"], "client"),
         pytest.param(["--picows"], "server", marks=without_picows, id="picows-server"),
+        pytest.param(
+            ["--picows", "--side", "client"], "client", marks=without_picows, id="picows-client"
+        ),
     ],
 )
 def test_a_few_handshakes(measured: list[str], side: str) -> None:

@@ -113,43 +113,32 @@ def test_threads_and_uvloop_against_websockets(tmp_path: Path) -> None:
     assert "| threads | 1 MiB |" in data["markdown"]
 
 
-def test_picows_and_aiohttp(tmp_path: Path) -> None:
-    # Benchmark-only peers: installed by the bench extra, not the test one.
+@pytest.mark.parametrize(
+    ("libs", "loop", "kinds", "size"),
+    [
+        (("picows", "aiohttp"), "asyncio", ("rtt", "stream"), 1048576),
+        # asyncio's loop with aiofastnet's transports, which picows uses anyway.
+        (("wskit", "picows_websockets"), "aiofastnet", ("rtt",), 64),
+    ],
+)
+def test_benchmark_only_peers_and_loops(
+    tmp_path: Path, libs: tuple[str, ...], loop: str, kinds: tuple[str, ...], size: int
+) -> None:
+    # Installed by the bench extra, not the test one.
     pytest.importorskip("picows")
     pytest.importorskip("aiohttp")
     data = run(
         tmp_path,
-        *("--libs", "picows", "aiohttp"),
-        *("--loops", "asyncio"),
-        *("--kinds", "rtt", "stream"),
-        *("--sizes", "1048576"),
+        *("--libs", *libs),
+        *("--loops", loop),
+        *("--kinds", *kinds),
+        *("--sizes", str(size)),
     )
     check_figures(data)
-    assert cases(data) == {
-        ("rtt", 1048576, False, "asyncio", "picows"),
-        ("rtt", 1048576, False, "asyncio", "aiohttp"),
-        ("stream", 1048576, False, "asyncio", "picows"),
-        ("stream", 1048576, False, "asyncio", "aiohttp"),
-    }
+    assert cases(data) == {(kind, size, False, loop, lib) for kind in kinds for lib in libs}
 
 
-def test_aiofastnet_is_a_loop_of_its_own(tmp_path: Path) -> None:
-    # asyncio's loop with aiofastnet's transports, which picows uses anyway:
-    # measured only when asked for.
-    pytest.importorskip("picows")
-    data = run(
-        tmp_path,
-        *("--libs", "wskit", "picows_websockets"),
-        *("--loops", "aiofastnet"),
-        *("--kinds", "rtt"),
-        *("--sizes", "64"),
-    )
-    check_figures(data)
-    assert cases(data) == {
-        ("rtt", 64, False, "aiofastnet", "wskit"),
-        ("rtt", 64, False, "aiofastnet", "picows_websockets"),
-    }
-    assert "aiofastnet" in data["meta"]["versions"]
+def test_aiofastnet_is_measured_only_when_asked_for() -> None:
     assert harness._parser().parse_args([]).loops == ["asyncio", "uvloop", "threads"]
 
 
