@@ -19,7 +19,6 @@ A server in a few lines::
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import re
 import socket
@@ -48,7 +47,7 @@ from ..shared.serving import (
 from ..stats import ServerStats
 from ..typing import BytesLike, Data, LoggerLike, Origin, Subprotocol
 from .connection import Connection
-from .timers import Deadline, timer_starter
+from .timers import Deadline, shared_starter
 
 __all__ = ["Server", "ServerConnection", "basic_auth", "broadcast", "serve", "unix_serve"]
 
@@ -284,12 +283,7 @@ class Server:
             del self.handlers[connection]
 
     def _timer_starter(self, delay: float) -> Callable[..., asyncio.TimerHandle | Deadline]:
-        start = self._timer_starters.get(delay)
-        if start is None:
-            if len(self._timer_starters) >= MAX_SHARED_DELAYS:  # delays set per connection
-                return functools.partial(self.loop.call_later, delay)
-            start = self._timer_starters[delay] = timer_starter(self.loop, delay)
-        return start
+        return shared_starter(self.loop, self._timer_starters, MAX_SHARED_DELAYS, delay)
 
     def _start_timer(
         self, delay: float, callback: Callable[..., object], *args: Any

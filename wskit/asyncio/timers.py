@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["MAX_LOOP_DELAYS", "Deadline", "Timers", "call_later", "timer_starter"]
+__all__ = ["MAX_LOOP_DELAYS", "Deadline", "Timers", "call_later", "shared_starter", "timer_starter"]
 
 
 class Deadline:
@@ -98,6 +98,26 @@ def timer_starter(
     return functools.partial(loop.call_later, delay)
 
 
+def shared_starter(
+    loop: asyncio.AbstractEventLoop,
+    starters: dict[float, Callable[..., asyncio.TimerHandle | Deadline]],
+    limit: int,
+    delay: float,
+) -> Callable[..., asyncio.TimerHandle | Deadline]:
+    """Return the starter of ``delay`` in ``starters``, made by :func:`timer_starter` once.
+
+    For the owners of timers that many connections share: a server, or a
+    loop for its clients. Past ``limit`` delays (delays set per connection),
+    ``loop.call_later()``, not kept.
+    """
+    start = starters.get(delay)
+    if start is None:
+        if len(starters) >= limit:
+            return functools.partial(loop.call_later, delay)
+        start = starters[delay] = timer_starter(loop, delay)
+    return start
+
+
 MAX_LOOP_DELAYS = 8
 """How many delays a loop's clients share loop timers for (see :func:`call_later`)."""
 
@@ -114,13 +134,9 @@ def call_later(
     Elsewhere, and past :data:`MAX_LOOP_DELAYS` delays, ``loop.call_later()``.
     """
     if isinstance(loop, asyncio.BaseEventLoop):
-        starters: dict[float, Callable[..., Deadline]] | None
+        starters: dict[float, Callable[..., asyncio.TimerHandle | Deadline]] | None
         starters = getattr(loop, "_wskit_timers", None)
         if starters is None:
             starters = loop._wskit_timers = {}  # type: ignore[attr-defined]
-        start = starters.get(delay)
-        if start is None and len(starters) < MAX_LOOP_DELAYS:
-            start = starters[delay] = Timers(loop, delay).call_later
-        if start is not None:
-            return start(callback, *args)
+        return shared_starter(loop, starters, MAX_LOOP_DELAYS, delay)(callback, *args)
     return loop.call_later(delay, callback, *args)
