@@ -25,6 +25,7 @@ async def test_send_compress_false_and_true() -> None:
             plain, forced, first, second = [
                 await asyncio.to_thread(peer.read_frame) for _ in range(4)
             ]
+            theirs.close()  # the peer leaves: close() needn't wait close_timeout for it
             assert plain == (False, MESSAGE.encode())
             assert forced[0]
             assert inflate(forced[1]) == MESSAGE.encode()

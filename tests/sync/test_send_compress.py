@@ -24,6 +24,7 @@ def test_send_compress_false_and_true() -> None:
             websocket.send(MESSAGE, compress=True)
             websocket.send([MESSAGE, MESSAGE], compress=False)
             plain, forced, first, second = [peer.read_frame() for _ in range(4)]
+            theirs.close()  # the peer leaves: close() needn't wait close_timeout for it
     assert plain == (False, MESSAGE.encode())
     assert forced[0]
     assert inflate(forced[1]) == MESSAGE.encode()
