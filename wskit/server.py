@@ -139,6 +139,18 @@ class ServerProtocol(Protocol):
 
     # Receiving the request.
 
+    @property
+    def awaiting_request(self) -> bool:
+        """Whether no byte of the handshake request has arrived yet.
+
+        A server that closes drops such connections at once: there is no
+        request to answer. It's :obj:`False` as soon as a byte arrives, and
+        once the connection is closed.
+        """
+        # Read when a server closes, never on the handshake's path: a
+        # property rather than a flag that receiving would have to set.
+        return self.state is CONNECTING and self.bytes_received == 0
+
     def receive_handshake_data(self, data: BytesLike) -> None:
         """Parse the handshake request; queue it as an event once complete."""
         parser = self._request_parser

@@ -48,6 +48,8 @@ from wskit.http11 import SERVER, Request, Response, ResponseParser
 from wskit.protocol import Protocol, Side, State
 from wskit.typing import Origin, Subprotocol
 
+from .test_connection import eventually
+
 LOCALHOST = "127.0.0.1"
 
 # Bounds every wait on the network: a broken server fails the test, not the suite.
@@ -404,6 +406,55 @@ async def test_close_during_handshake_answers_503() -> None:
     response = await opening
     assert response.status_code == http.HTTPStatus.SERVICE_UNAVAILABLE
     await server.wait_closed()
+
+
+async def test_close_drops_connections_that_sent_nothing_at_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A browser's preconnects send nothing: closing the server doesn't wait
+    # until the open timeout expires for them, nor logs them as failures.
+    caplog.set_level(logging.DEBUG, logger="wskit.server")
+    server = await serve(wait_until_closed, LOCALHOST, 0, open_timeout=30)
+    reader, writer = await asyncio.open_connection(LOCALHOST, port_of(server))
+    try:
+        await eventually(lambda: len(server.handlers) == 1)
+        start = time.monotonic()
+        server.close()
+        async with asyncio.timeout(WAIT):
+            await server.wait_closed()
+            assert await reader.read() == b""  # closed, without an answer
+        assert time.monotonic() - start < WAIT
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    assert not records(caplog, "opening handshake")
+    (record,) = records(caplog, "no request before the server closed")
+    assert record.levelno == logging.DEBUG
+    assert not server._cut_short
+    # Neither a refusal nor a connection.
+    assert (server.stats.opened, server.stats.refused, server.stats.closed) == (0, {}, {})
+
+
+async def test_close_answers_503_to_a_connection_that_sent_part_of_its_request() -> None:
+    server = await serve(wait_until_closed, LOCALHOST, 0, open_timeout=30)
+    reader, writer = await asyncio.open_connection(LOCALHOST, port_of(server))
+    try:
+        request = handshake_request()
+        writer.write(request[:10])
+        await eventually(lambda: any(c.protocol.bytes_received for c in server.handlers))
+        server.close()
+        await asyncio.sleep(0)  # the server drops those that sent nothing
+        assert len(server.handlers) == 1
+        writer.write(request[10:])
+        async with asyncio.timeout(WAIT):
+            response = parse_response(await reader.read())
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    async with asyncio.timeout(WAIT):
+        await server.wait_closed()
+    assert response.status_code == http.HTTPStatus.SERVICE_UNAVAILABLE
+    assert server.stats.refused == {503: 1}
 
 
 async def test_serve_forever_raises_when_cancelled() -> None:
@@ -1021,7 +1072,7 @@ async def test_open_timeout_cancels_a_slow_process_request(
     async with serving(process_request=hook, open_timeout=0.1) as server:
         assert await exchange(port_of(server), handshake_request()) == b""
         assert cancelled.is_set()
-        assert not server._timed_out  # forgotten once handled
+        assert not server._cut_short  # forgotten once handled
     (record,) = records(caplog, "opening handshake timed out")
     assert record.levelno == logging.INFO
 
@@ -1037,7 +1088,7 @@ async def test_open_timeout_swallowed_by_a_hook_is_forgotten() -> None:
     ):
         await ws.send("hello")
         assert await ws.recv() == "hello"
-        assert not server._timed_out
+        assert not server._cut_short
 
 
 @pytest.mark.parametrize("expired", [False, True])
@@ -1068,7 +1119,7 @@ async def test_handshake_cancelled_from_elsewhere_stays_cancelled(
             with pytest.raises(asyncio.CancelledError):
                 async with asyncio.timeout(WAIT):
                     await task
-            assert connection not in server._timed_out
+            assert connection not in server._cut_short
         finally:
             writer.close()
             await writer.wait_closed()

@@ -639,6 +639,24 @@ def test_reject() -> None:
     assert server.events_received() == []
 
 
+def test_awaiting_request_until_the_first_byte() -> None:
+    # A closing server drops connections that are awaiting their request.
+    server = ServerProtocol()
+    assert server.awaiting_request
+    server.receive_data(b"")  # an empty read is no byte of the request
+    assert server.awaiting_request
+    server.receive_data(b"G")
+    assert not server.awaiting_request
+    server.receive_data(request_bytes()[1:])
+    assert not server.awaiting_request
+
+
+def test_not_awaiting_request_once_closed() -> None:
+    server = ServerProtocol()
+    server.receive_eof()
+    assert not server.awaiting_request
+
+
 def test_eof_during_request() -> None:
     server = ServerProtocol()
     server.receive_data(request_bytes()[:20])

@@ -203,8 +203,9 @@ class Server:
             logger = logging.getLogger("wskit.server")
         self.logger = logger
         self.handlers: dict[ServerConnection, asyncio.Task[None]] = {}
-        # Connections whose open timeout cancelled the handshake (see _handle).
-        self._timed_out: set[ServerConnection] = set()
+        # Connections whose handshake the server cancelled (see _handle):
+        # True when the open timeout expired, False when the server closed.
+        self._cut_short: dict[ServerConnection, bool] = {}
         self.stats = ServerStats()
         """Connections opened and closed, handshakes refused."""
         self.close_task: asyncio.Task[None] | None = None
@@ -246,9 +247,13 @@ class Server:
                     self.process_request, self.process_response, self.server_header
                 )
             except asyncio.CancelledError:
-                if not self._cancelled_by_timer(connection):
+                timed_out = self._cut_short_by_server(connection)
+                if timed_out is None:
                     raise
-                connection.logger.info("opening handshake timed out")
+                if timed_out:
+                    connection.logger.info("opening handshake timed out")
+                else:  # nothing to answer: not a failure of the client
+                    connection.logger.debug("no request before the server closed")
                 connection.transport.close()
                 return
             except InvalidHandshake as exc:
@@ -264,8 +269,8 @@ class Server:
             finally:
                 if timer is not None:
                     timer.cancel()
-                    if self._timed_out:  # also when a hook swallowed the cancellation
-                        self._timed_out.discard(connection)
+                if self._cut_short:  # also when a hook swallowed the cancellation
+                    self._cut_short.pop(connection, None)
 
             self.stats.connection_opened(connection)
             opened = True
@@ -298,15 +303,20 @@ class Server:
         return start(callback, *args)
 
     def _open_timed_out(self, connection: ServerConnection) -> None:
-        self._timed_out.add(connection)
+        self._cut_short_handshake(connection, timed_out=True)
+
+    def _cut_short_handshake(self, connection: ServerConnection, *, timed_out: bool) -> None:
+        self._cut_short[connection] = timed_out
         self.handlers[connection].cancel()
 
-    def _cancelled_by_timer(self, connection: ServerConnection) -> bool:
-        """Whether the open timeout cancelled the handshake, and nothing else did."""
-        if connection not in self._timed_out:
-            return False
+    def _cut_short_by_server(self, connection: ServerConnection) -> bool | None:
+        """Whether the open timeout (True) or the closing server (False) cancelled
+        the handshake, and nothing else did; :obj:`None` otherwise."""
+        timed_out = self._cut_short.get(connection)
         # As asyncio.timeout(): a cancellation from elsewhere wins.
-        return self.handlers[connection].uncancel() == 0
+        if timed_out is None or self.handlers[connection].uncancel() != 0:
+            return None
+        return timed_out
 
     def close(
         self,
@@ -332,6 +342,12 @@ class Server:
         self.server.close()
         # Let connections that are mid-handshake see that the server stopped.
         await asyncio.sleep(0)
+        # Those still awaiting their request would wait for it until the
+        # open timeout: there's nothing to answer, drop them now. Those
+        # with part of a request get their 503, as in websockets.
+        for connection in self.handlers:
+            if connection.protocol.awaiting_request:
+                self._cut_short_handshake(connection, timed_out=False)
         if close_connections:
             closing = [
                 self.loop.create_task(connection.close(code, reason))
