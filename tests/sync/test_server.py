@@ -65,6 +65,7 @@ from .support import (
     read_frame,
     read_until_eof,
     records,
+    returns_within,
     running,
     server_tls,
     serving,
@@ -1032,6 +1033,43 @@ def test_invalid_response_from_hook_is_logged_and_aborted(
     (record,) = records(caplog, "opening handshake failed", logging.ERROR)
     assert record.exc_info is not None
     assert isinstance(record.exc_info[1], ValueError)
+
+
+def test_shutdown_drops_connections_that_sent_nothing_at_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A browser's preconnects send nothing: shutdown() doesn't wait until
+    # the open timeout expires for them, nor logs them as failures.
+    caplog.set_level(logging.DEBUG, logger="wskit.server")
+    with (
+        serving(wait_until_closed, open_timeout=30) as server,
+        socket.create_connection((LOCALHOST, port_of(server)), timeout=WAIT) as sock,
+    ):
+        until(lambda: len(server.opening) == 1)
+        returns_within(server.shutdown, WAIT)
+        assert read_until_eof(sock) == b""  # closed, without an answer
+    assert not records(caplog, "opening handshake")
+    (record,) = records(caplog, "no request before the server closed")
+    assert record.levelno == logging.DEBUG
+    # Neither a refusal nor a connection.
+    assert (server.stats.opened, server.stats.refused, server.stats.closed) == (0, {}, {})
+
+
+def test_shutdown_answers_503_to_a_connection_that_sent_part_of_its_request() -> None:
+    with serving(wait_until_closed, open_timeout=30) as server:
+        with socket.create_connection((LOCALHOST, port_of(server)), timeout=WAIT) as sock:
+            request = handshake_request()
+            sock.sendall(request[:10])
+            until(lambda: any(c.protocol.bytes_received for c in server.opening))
+            stopping = threading.Thread(target=server.shutdown)
+            stopping.start()
+            until(lambda: not server.is_serving())
+            sock.sendall(request[10:])
+            response = parse_response(read_until_eof(sock))
+        stopping.join(WAIT)
+        assert not stopping.is_alive()
+    assert response.status_code == http.HTTPStatus.SERVICE_UNAVAILABLE
+    assert server.stats.refused == {503: 1}
 
 
 def test_handshake_after_shutdown_answers_503() -> None:

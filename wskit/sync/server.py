@@ -236,6 +236,9 @@ class Server:
         self.active: set[ServerConnection] = set()
         self.stats = ServerStats()
         """Connections opened and closed, handshakes refused."""
+        # Connections in the opening handshake: shutdown() drops those
+        # awaiting their request.
+        self.opening: set[ServerConnection] = set()
         # Threads running ``handler``; shutdown() may wait for them.
         self.handler_threads: set[threading.Thread] = set()
         # Reads from every connection, in one thread.
@@ -263,6 +266,26 @@ class Server:
         with self.lock:
             self.active.discard(connection)
         self.stats.connection_closed(connection)
+
+    def handshake_started(self, connection: ServerConnection) -> None:
+        """Track a connection in the opening handshake, until :meth:`handshake_ended`."""
+        with self.lock:
+            self.opening.add(connection)
+            serving = self.serving
+        if not serving:  # shutdown() ran meanwhile: it didn't see this connection
+            self._drop_if_awaiting_request(connection)
+
+    def handshake_ended(self, connection: ServerConnection) -> None:
+        """Stop tracking a connection that :meth:`handshake_started` tracks."""
+        with self.lock:
+            self.opening.discard(connection)
+
+    def _drop_if_awaiting_request(self, connection: ServerConnection) -> None:
+        # Without a byte of its request, a connection would wait for it until
+        # the open timeout, and shutdown() for its thread: there's nothing to
+        # answer. With part of a request, it gets its 503, as in websockets.
+        if connection.protocol.awaiting_request:
+            connection._abort()
 
     def refused(self, connection: ServerConnection) -> None:
         """Count a handshake refused with an HTTP response."""
@@ -345,6 +368,10 @@ class Server:
                 self.socket.close()
         if stopping:
             self.logger.info("server closing")
+        with self.lock:
+            opening = list(self.opening)
+        for connection in opening:
+            self._drop_if_awaiting_request(connection)
         if close_connections:
             connections = self.connections
             for connection in connections:
@@ -482,6 +509,7 @@ def serve(
             close_timeout=close_timeout,
             max_queue=max_queue,
         )
+        server.handshake_started(connection)
         try:
             connection.handshake(
                 process_request,
@@ -495,8 +523,12 @@ def serve(
             connection.wait_for_close()
             return
         except InvalidHandshake as exc:
-            log_refusal(connection.logger, exc, connection.response)
-            server.refused(connection)
+            if connection.protocol.bytes_received == 0 and not server.serving:
+                # Dropped by shutdown(): not a failure of the client.
+                connection.logger.debug("no request before the server closed")
+            else:
+                log_refusal(connection.logger, exc, connection.response)
+                server.refused(connection)
             connection.wait_for_close()
             return
         except Exception:
@@ -504,6 +536,8 @@ def serve(
             connection._abort()
             connection.wait_for_close()
             return
+        finally:
+            server.handshake_ended(connection)
 
         server.register(connection)
         try:
