@@ -214,6 +214,49 @@ async def test_handshakes_during_shutdown_get_503() -> None:
             assert raised.value.response.status_code == 503
 
 
+async def test_aclose_drops_connections_that_sent_nothing_at_once(caplog: Any) -> None:
+    # A browser's preconnects send nothing: aclose() doesn't wait until the
+    # open timeout expires for them, nor logs them as failures.
+    caplog.set_level(logging.DEBUG, logger="wskit.server")
+    async with serving(open_timeout=30) as server:
+        stream = await trio.open_tcp_stream(LOCALHOST, port_of(server))
+        with trio.fail_after(5):
+            while not server.opening:
+                await trio.sleep(0.005)
+            await server.aclose()
+            assert await stream.receive_some(100) == b""  # closed, without an answer
+        await stream.aclose()
+    assert "opening handshake" not in caplog.text
+    (record,) = [r for r in caplog.records if r.message == "no request before the server closed"]
+    assert record.levelno == logging.DEBUG
+    assert not server.dropped
+    # Neither a refusal nor a connection.
+    assert (server.stats.opened, server.stats.refused, server.stats.closed) == (0, {}, {})
+
+
+async def test_aclose_answers_503_to_a_connection_that_sent_part_of_its_request() -> None:
+    async with serving(open_timeout=30) as server, trio.open_nursery() as nursery:
+        stream = await trio.open_tcp_stream(LOCALHOST, port_of(server))
+        request = (
+            b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        await stream.send_all(request[:10])
+        with trio.fail_after(5):
+            while not any(c.protocol.bytes_received for c in server.opening):
+                await trio.sleep(0.005)
+            nursery.start_soon(server.aclose)
+            await trio.testing.wait_all_tasks_blocked()
+            assert server.opening  # not dropped
+            await stream.send_all(request[10:])
+            response = b""
+            while chunk := await stream.receive_some(4096):
+                response += chunk
+        await stream.aclose()
+    assert response.startswith(b"HTTP/1.1 503")
+    assert server.stats.refused == {503: 1}
+
+
 async def test_aclose_without_closing_connections_waits_for_handlers() -> None:
     async with (
         serving() as server,

@@ -167,6 +167,10 @@ class Server(trio.abc.AsyncResource):
             logger = logging.getLogger("wskit.server")
         self.logger = logger
         self.all_connections: set[ServerConnection] = set()
+        # Connections in the opening handshake, with the scope that bounds
+        # it: aclose() cancels those awaiting their request, and notes them.
+        self.opening: dict[ServerConnection, trio.CancelScope] = {}
+        self.dropped: set[ServerConnection] = set()
         self.stats = ServerStats()
         """Connections opened and closed, handshakes refused."""
         self.closing = False
@@ -178,6 +182,22 @@ class Server(trio.abc.AsyncResource):
     def connections(self) -> set[ServerConnection]:
         """The open connections: the handshake is done and they aren't closed."""
         return {connection for connection in self.all_connections if connection.state is OPEN}
+
+    def handshake_started(self, connection: ServerConnection, scope: trio.CancelScope) -> None:
+        """Track a connection in the opening handshake, bounded by ``scope``."""
+        self.opening[connection] = scope
+        if self.closing:  # aclose() ran meanwhile: it didn't see this connection
+            self._drop_if_awaiting_request(connection, scope)
+
+    def _drop_if_awaiting_request(
+        self, connection: ServerConnection, scope: trio.CancelScope
+    ) -> None:
+        # Without a byte of its request, a connection would wait for it until
+        # the open timeout, and aclose() for its task: there's nothing to
+        # answer. With part of a request, it gets its 503, as in websockets.
+        if connection.protocol.awaiting_request:
+            self.dropped.add(connection)
+            scope.cancel()
 
     def is_serving(self) -> bool:
         """Whether the server accepts new connections: :meth:`aclose` wasn't called."""
@@ -231,6 +251,8 @@ class Server(trio.abc.AsyncResource):
             self.logger.info("server closing")
             self.closing = True
             self.listen_scope.cancel()
+            for connection, scope in self.opening.items():
+                self._drop_if_awaiting_request(connection, scope)
             if close_connections and self.handler_nursery is not None:
                 for connection in self.connections:
                     self.handler_nursery.start_soon(connection.aclose, code, reason)
@@ -405,8 +427,10 @@ async def serve(
         timeout: float | None,
         server: Server,
     ) -> ServerConnection | None:
+        connection = None
         with trio.move_on_after(float("inf") if timeout is None else timeout) as scope:
             connection = await opener(stream, nursery)
+            server.handshake_started(connection, scope)
             try:
                 await connection.handshake(process_request, process_response, server_header)
             except InvalidHandshake as exc:
@@ -420,8 +444,14 @@ async def serve(
                 connection.logger.error("opening handshake failed", exc_info=True)
                 connection.abort()
                 return None
+            finally:
+                del server.opening[connection]
             return connection
-        if scope.cancelled_caught:
+        if connection in server.dropped:
+            server.dropped.discard(connection)
+            # Nothing to answer: not a failure of the client.
+            logger.debug("no request before the server closed")
+        elif scope.cancelled_caught:
             logger.info("opening handshake timed out")
         # The connection, if it was created, ends with the nursery's tasks.
         nursery.cancel_scope.cancel()
