@@ -326,7 +326,9 @@ class Server:
     ) -> None:
         """Stop listening and, by default, close every connection.
 
-        Returns at once; :meth:`wait_closed` waits for the end.
+        Returns at once; :meth:`wait_closed` waits for the end. Connections
+        in the opening handshake get a 503, except those that haven't sent a
+        byte of their request: they're dropped.
 
         Args:
             close_connections: Close open connections with ``code`` and

@@ -348,6 +348,9 @@ class Server:
     ) -> None:
         """Stop accepting connections and, by default, close every connection.
 
+        Connections in the opening handshake get a 503, except those that
+        haven't sent a byte of their request: they're dropped.
+
         Args:
             close_connections: Close open connections with ``code`` and
                 ``reason``, all at once, and wait until they are closed;

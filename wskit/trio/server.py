@@ -239,7 +239,8 @@ class Server(trio.abc.AsyncResource):
     ) -> None:
         """Stop listening and, by default, close every connection; wait for the handlers.
 
-        Connections still in the opening handshake get a 503. Idempotent.
+        Connections in the opening handshake get a 503, except those that
+        haven't sent a byte of their request: they're dropped. Idempotent.
 
         Args:
             close_connections: Close open connections with ``code`` and
