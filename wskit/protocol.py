@@ -11,8 +11,8 @@ The contract an I/O layer relies on:
 
 * After every ``receive_*``, ``send_*`` or :meth:`~Protocol.fail` call, write
   what :meth:`~Protocol.data_to_send` returns, in order. An empty chunk,
-  :data:`SEND_EOF`, means "half-close the connection now" (close it where
-  :attr:`~Protocol.eof_closes` is true); it comes at most once and is always
+  :data:`SEND_EOF`, means "half-close the connection now" (or close it, where
+  :attr:`~Protocol.eof_closes` allows); it comes at most once and is always
   the last chunk: nothing is ever written after it.
 * When :meth:`~Protocol.close_expected` is true, the peer should close the TCP
   connection soon: wait at most a close timeout, then close it yourself.
