@@ -83,6 +83,21 @@ class RawPeer:
             self.buffer += chunk
 
 
+# A client's close frame with code 1000, masked with a zero key.
+CLIENT_CLOSE = b"\x88\x82\x00\x00\x00\x00\x03\xe8"
+
+
+def closing_client(port: int, after: bytes = b"") -> RawPeer:
+    """Open a connection to the server on ``port``, then send a close frame and ``after``.
+
+    The client sends no EOF: the socket stays open both ways.
+    """
+    peer = RawPeer(socket.create_connection(("127.0.0.1", port)))
+    peer.connect(f"ws://127.0.0.1:{port}/", deflate=False)
+    peer.sock.sendall(CLIENT_CLOSE + after)
+    return peer
+
+
 def inflate(payload: bytes) -> bytes:
     """Decompress the payload of a whole compressed message (RFC 7692 7.2.2)."""
     return zlib.decompressobj(wbits=-15).decompress(payload + b"\x00\x00\xff\xff")

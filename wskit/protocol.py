@@ -4,21 +4,16 @@ Bytes go in with :meth:`Protocol.receive_data` and :meth:`Protocol.receive_eof`;
 frames come out of :meth:`Protocol.events_received`; bytes to write come out of
 :meth:`Protocol.data_to_send`. Nothing here performs I/O.
 
-Frames are received along three paths, which :mod:`wskit.receiving` holds:
-a run of frames that each carry a whole plain message, in one call of
-:func:`~wskit.speedups.read_messages`; any other frame, through
-:func:`~wskit.speedups.read_frame` and every rule of RFC 6455; and the
-payload of a long frame, received in place into a
-:class:`~wskit.speedups.PayloadBuffer` (see :meth:`Protocol.receive_into`).
-The fast path only takes what the general rules accept and leaves the rest to
-them; tests hold the two equal.
+Frames are received along the three paths that :mod:`wskit.receiving`
+describes; the fast ones take only what the general rules accept.
 
 The contract an I/O layer relies on:
 
 * After every ``receive_*``, ``send_*`` or :meth:`~Protocol.fail` call, write
   what :meth:`~Protocol.data_to_send` returns, in order. An empty chunk,
-  :data:`SEND_EOF`, means "half-close the connection now"; it comes at most
-  once and is always the last chunk: nothing is ever written after it.
+  :data:`SEND_EOF`, means "half-close the connection now" (or close it, where
+  :attr:`~Protocol.eof_closes` allows); it comes at most once and is always
+  the last chunk: nothing is ever written after it.
 * When :meth:`~Protocol.close_expected` is true, the peer should close the TCP
   connection soon: wait at most a close timeout, then close it yourself.
 * When the TCP connection ends, for any reason, call
@@ -103,7 +98,7 @@ Event: TypeAlias = "Request | Response | Frame | HeldFailure"
 """What :meth:`Protocol.events_received` returns."""
 
 SEND_EOF = b""
-"""Sentinel in :meth:`Protocol.data_to_send`: half-close the connection."""
+"""Sentinel in :meth:`Protocol.data_to_send`: half-close (or close) the connection."""
 
 
 # Where websockets has them (wskit.states has them for the core's modules).
@@ -143,16 +138,14 @@ class Protocol(FrameReceiver):
     """
 
     # CPython 3.11 keeps at most 29 attributes in an instance's compact
-    # layout; past that, every attribute access and method call on the
-    # instance is slower (see ARCHITECTURE.md, Performance devices). So
-    # what the closing handshake sets lives in slots, and so does what
-    # subclasses add for the opening handshake: the instance dict holds what
-    # receiving and sending use, with room to spare. It stays for whatever
-    # else subclasses, applications and tests set. FrameReceiver declares
-    # it, with the slots that the receive paths set. What the C
-    # write_message() reads on every send() (state, side, debug, extensions,
-    # _writes, expect_continuation_frame) is in slots too: read in place
-    # rather than by name (see _speedups_send.c).
+    # layout, past which every access is slower (see ARCHITECTURE.md,
+    # Performance devices): what the closing handshake sets, and what
+    # subclasses add for the opening one, lives in slots. The instance dict
+    # (FrameReceiver declares it, with the receive paths' slots) holds what
+    # receiving and sending use, and whatever subclasses, applications and
+    # tests set. What the C write_message() reads on every send() (state,
+    # side, debug, extensions, _writes, expect_continuation_frame) is in
+    # slots too: read in place rather than by name (see _speedups_send.c).
     __slots__ = (
         "_id",
         "_sent_other",
@@ -163,6 +156,7 @@ class Protocol(FrameReceiver):
         "close_rcvd_then_sent",
         "close_sent",
         "debug",
+        "eof_closes",
         "eof_rcvd",
         "eof_sent",
         "expect_continuation_frame",
@@ -207,6 +201,12 @@ class Protocol(FrameReceiver):
         self.close_sent: Close | None = None
         self.close_rcvd_then_sent: bool | None = None
         self.eof_sent = False
+        self.eof_closes = False
+        """Whether :data:`SEND_EOF` closes the connection rather than half-closes it.
+
+        A server's, once the peer's close frame came with nothing after it: the
+        peer sends no more, so closing can't reset the connection over unread bytes.
+        """
         self.eof_rcvd = False
         self.parser_exc: Exception | None = None
         """Why the connection failed, when the peer's input was at fault."""
@@ -454,6 +454,7 @@ class Protocol(FrameReceiver):
         # "The server MUST close the underlying TCP connection immediately";
         # the client waits for the server to do so.
         if self.side is SERVER:
+            self.eof_closes = True  # unless bytes follow (see _receive_frames)
             self.send_eof()
         self.discard()
 
@@ -711,7 +712,7 @@ class Protocol(FrameReceiver):
     def data_to_send(self) -> list[bytes]:
         """Return the bytes to write since the last call (and forget them).
 
-        :data:`SEND_EOF` in the list means "half-close the connection".
+        :data:`SEND_EOF` in the list means "half-close the connection" (see :attr:`eof_closes`).
         """
         writes, self._writes = self._writes, []
         return writes

@@ -147,6 +147,7 @@ class FrameReceiver:
     frames_received: int
     pings_received: int
     pongs_received: int
+    eof_closes: bool
     _reading: Reading
     _buffer: bytearray
     _events: list[Event]
@@ -249,9 +250,14 @@ class FrameReceiver:
         buffer = self._buffer
         if buffer:
             buffer += data
-            # Drop what was parsed once per call: bytearray deletes from the
-            # front in constant time, and one deletion keeps small frames cheap.
-            del buffer[: self._parse_frames(buffer)]
+            size = len(buffer)
+            end = self._parse_frames(buffer)
+            if self._reading is FRAMES:
+                # Drop what was parsed once per call: bytearray deletes from the
+                # front in constant time, and one deletion keeps small frames cheap.
+                del buffer[:end]
+            elif end < size:  # dropped unread, as below (discard() emptied the buffer)
+                self.eof_closes = False
             return
         # Most reads end where a frame does: parse them in place rather than
         # copy them to the buffer, and keep only what starts the next frame.
@@ -260,8 +266,13 @@ class FrameReceiver:
         if data and data[0] == _CLOSE_FIRST and self._receive_lone_close(data):
             return
         end = self._parse_frames(data)
-        if end < len(data) and self._reading is FRAMES:
-            buffer += memoryview(data)[end:]
+        if end < len(data):
+            if self._reading is FRAMES:
+                buffer += memoryview(data)[end:]
+            else:
+                # Bytes after a close frame (or a failure), dropped unread: the
+                # peer may send more, which closing at once would reset.
+                self.eof_closes = False
 
     def _receive_lone_close(self, data: BytesLike) -> bool:
         """Receive ``data`` if it is one close frame that the general rules take as it is.

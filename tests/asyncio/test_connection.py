@@ -1598,6 +1598,27 @@ async def test_peer_eof_ends_the_connection_after_the_messages_before_it(side: s
         assert await peer.receive_eof() == []  # EOF back, and no frame
 
 
+@pytest.mark.parametrize("after", [b"", b"x"])
+async def test_server_closes_at_once_after_a_clean_closing_handshake(after: bytes) -> None:
+    # The client sent its close frame and nothing after it: the server
+    # closes without waiting for the client's EOF (Protocol.eof_closes),
+    # which a half-close would wait for, up to close_timeout (held off here).
+    async with raw_pair("server", close_timeout=WAIT * 10) as (ws, peer):
+        peer.writer.write(close_frame(1000).serialize(mask=True) + after)
+        if after:  # bytes after it: the client may send more; half-close
+            await asyncio.sleep(0.1)
+            assert ws.state is State.CLOSING
+            assert ws.close_timer is not None
+            peer.writer.write_eof()
+        async with asyncio.timeout(WAIT):
+            await ws.wait_closed()
+        if not after:
+            assert ws.close_timer is None  # it ended at once: no timer was due
+        assert isinstance(ws.protocol.close_exc, ConnectionClosedOK)
+        # The same close frame and FIN on the wire, not a reset.
+        assert await peer.receive_eof() == [close_frame(1000)]
+
+
 @pytest.mark.parametrize("side", SIDES)
 async def test_close_timeout_after_failing(side: str) -> None:
     async with raw_pair(side, close_timeout=0.2) as (ws, peer):

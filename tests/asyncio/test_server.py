@@ -1570,6 +1570,31 @@ async def test_handshake_alone_writes_the_response_alone() -> None:
         assert connection.transport.is_reading()
 
 
+async def test_request_read_writes_nothing_and_wakes_nobody(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Until the response, the core has nothing to write, unless it refused
+    # the request, and nothing to hand the reader: reading the request skips
+    # _send_data() and the reader's wake-up (ServerConnection._handle_received).
+    calls: list[str] = []
+    send_data = ServerConnection._send_data
+
+    def spy(connection: ServerConnection) -> None:
+        calls.append(connection.protocol.state.name)
+        send_data(connection)
+
+    monkeypatch.setattr(ServerConnection, "_send_data", spy)
+    async with serving(ping_interval=None) as server, connect(uri_of(server)) as ws:
+        await ws.send("hello")
+        assert await ws.recv() == "hello"
+    assert calls[0] == "OPEN"  # the response's write (see handshake()), and none before
+    assert "CONNECTING" not in calls
+    # A refused request is still answered at once.
+    async with serving() as server:
+        answer = await exchange(port_of(server), b"GET / HTTP/1.1\r\nHost\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 400 ")
+
+
 async def test_close_sent_with_the_request_ends_the_connection_cleanly(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

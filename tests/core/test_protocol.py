@@ -1061,6 +1061,60 @@ def test_data_after_close_is_ignored(client: Protocol) -> None:
     assert sent_frames(client) == [Frame(CLOSE, close_payload(1000))]
 
 
+CLEAN_CLOSES = {
+    # How the peer's close frame arrives: whether SEND_EOF then closes (see eof_closes).
+    "alone": ([to_server(CLOSE, close_payload(1000))], True),
+    "after a message": ([to_server(TEXT, b"hi") + to_server(CLOSE, close_payload(1000))], True),
+    "split": (
+        [to_server(CLOSE, close_payload(1000))[:3], to_server(CLOSE, close_payload(1000))[3:]],
+        True,
+    ),
+    "bytes after": ([to_server(CLOSE, close_payload(1000)) + b"x"], False),
+    "bytes after, split": ([b"\x88", to_server(CLOSE, close_payload(1000))[1:] + b"x"], False),
+    "a frame after": ([to_server(CLOSE, b"") + to_server(TEXT, b"late")], False),
+}
+
+
+@pytest.mark.parametrize("case", list(CLEAN_CLOSES))
+@pytest.mark.parametrize("first", ["peer", "server"])
+def test_server_closes_at_once_after_a_clean_closing_handshake(case: str, first: str) -> None:
+    # The peer sends nothing after its close frame: closing, rather than
+    # half-closing, can't make the kernel reset the connection over unread
+    # bytes. Bytes that follow it say the peer may send more.
+    reads, clean = CLEAN_CLOSES[case]
+    server = Protocol(SERVER)
+    if first == "server":
+        server.send_close(1000)
+    for data in reads:
+        assert not server.eof_closes
+        server.receive_data(data)
+    assert server.data_to_send()[-1] == SEND_EOF
+    assert server.eof_closes is clean
+    server.receive_eof()
+    assert server.eof_closes is clean
+    assert isinstance(server.close_exc, ConnectionClosedOK)
+
+
+def test_failures_and_clients_half_close(server: Protocol, client: Protocol) -> None:
+    # The peer may still be sending: its bytes, unread at close(), would
+    # make the kernel reset the connection, close frame and all.
+    server.receive_data(to_server(TEXT, b"\xff"))
+    assert server.data_to_send()[-1] == SEND_EOF
+    assert not server.eof_closes
+    server.receive_data(to_server(CLOSE, close_payload(1000)))
+    assert not server.eof_closes
+    # A client waits for the server's EOF before writing its own.
+    client.receive_data(to_client(CLOSE, close_payload(1000)))
+    client.receive_eof()
+    assert client.data_to_send()[-1] == SEND_EOF
+    assert not client.eof_closes
+    # EOF without a closing handshake: the peer is gone already.
+    other = Protocol(SERVER)
+    other.receive_eof()
+    assert other.data_to_send() == [SEND_EOF]
+    assert not other.eof_closes
+
+
 def test_second_close_is_ignored(server: Protocol) -> None:
     server.send_close(1000)
     server.receive_data(to_server(CLOSE, close_payload(1000)) * 2)
@@ -1781,7 +1835,13 @@ def test_lone_close_agrees_with_general_rules(
     assert repr(fast.parser_exc) == repr(general.parser_exc)
 
     outcome = ["state", "close_sent", "close_rcvd", "close_rcvd_then_sent", "_reading", "held"]
-    outcome += ["bytes_received", "frames_received", "messages_received", "bytes_sent"]
+    outcome += [
+        "eof_closes",
+        "bytes_received",
+        "frames_received",
+        "messages_received",
+        "bytes_sent",
+    ]
     assert [getattr(fast, name) for name in outcome] == [getattr(general, name) for name in outcome]
 
 

@@ -27,6 +27,7 @@ from typing import Any, cast
 
 import pytest
 
+from tests.raw_peers import closing_client
 from wskit.exceptions import (
     ConcurrencyError,
     ConnectionClosed,
@@ -1755,3 +1756,25 @@ def test_bad_frame_sent_with_the_request_fails_at_once() -> None:
         read_response(sock)
         opcode, _, payload = read_frame(sock)
         assert (opcode, Close.parse(payload).code) == (CLOSE, CloseCode.INVALID_DATA)
+
+
+@pytest.mark.parametrize("after", [b"", b"x"])
+def test_server_closes_at_once_after_a_clean_closing_handshake(after: bytes) -> None:
+    # As on asyncio (see tests/asyncio/test_connection.py): the connection
+    # ends without the client's EOF, unless bytes followed its close frame.
+    closed = threading.Event()
+
+    def handler(ws: ServerConnection) -> None:
+        ws.wait_closed(WAIT * 2)
+        closed.set()
+
+    with serving(handler, close_timeout=WAIT * 10) as server:
+        peer = closing_client(port_of(server), after)
+        with peer.sock:
+            if after:
+                assert not closed.wait(0.1)
+                peer.sock.shutdown(socket.SHUT_WR)
+            assert closed.wait(WAIT)
+            # The close frame and FIN, not a reset.
+            assert peer.read_frame() == (False, b"\x03\xe8")
+            assert peer.sock.recv(1) == b""

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import http
 import logging
+import socket
 from typing import Any
 
 import pytest
 import trio
 import trio.testing
 
+from tests.raw_peers import closing_client
 from wskit.exceptions import ConnectionClosed, ConnectionClosedError, InvalidStatus
 from wskit.frames import CloseCode
 from wskit.http11 import Request, Response
@@ -349,3 +351,28 @@ async def test_stats_count_connections() -> None:
         while sum(server.stats.closed.values()) < 1:
             await trio.sleep(0.01)
         assert server.stats.opened == 1
+
+
+@pytest.mark.parametrize("after", [b"", b"x"])
+async def test_server_closes_at_once_after_a_clean_closing_handshake(after: bytes) -> None:
+    # As on asyncio (see tests/asyncio/test_connection.py): the connection
+    # ends without the client's EOF, unless bytes followed its close frame.
+    closed = trio.Event()
+
+    async def handler(ws: ServerConnection) -> None:
+        await ws.wait_closed()
+        closed.set()
+
+    async with serving(handler, close_timeout=60) as server:
+        peer = await trio.to_thread.run_sync(closing_client, port_of(server), after)
+        with peer.sock:
+            if after:
+                with trio.move_on_after(0.1):
+                    await closed.wait()
+                assert not closed.is_set()
+                peer.sock.shutdown(socket.SHUT_WR)
+            with trio.fail_after(5):
+                await closed.wait()
+            # The close frame and FIN, not a reset.
+            assert await trio.to_thread.run_sync(peer.read_frame) == (False, b"\x03\xe8")
+            assert peer.sock.recv(1) == b""

@@ -551,19 +551,32 @@ class Connection(
     def _send_data(self) -> None:
         """Write what the core has to send; start the close timer when due."""
         protocol = self.protocol
+        ended = False
         for data in protocol.data_to_send():
             if data is not SEND_EOF and data:
                 self._write(data)
-                continue
-            self._write_burst()
-            if self.transport.can_write_eof():
-                self.transport.write_eof()
-            else:  # TLS can't half-close: close once the buffer is flushed
-                self.transport.close()
-        if self.close_timer is None and protocol.close_expected():
+            else:
+                ended = self._send_eof()
+        if self.close_timer is None and not ended and protocol.close_expected():
             self._start_close_timer()
         if protocol.eof_sent:
             self._handshake_over()
+
+    def _send_eof(self) -> bool:
+        """Half-close the connection, or close it where the core says so (see eof_closes).
+
+        Return whether it ends at once, with nothing to flush: no close timer is due then.
+        """
+        self._write_burst()
+        transport = self.transport
+        if not transport.can_write_eof():  # TLS: close once the buffer is flushed
+            transport.close()
+            return False
+        if not self.protocol.eof_closes:
+            transport.write_eof()
+            return False
+        transport.close()
+        return not transport.get_write_buffer_size()
 
     def _send_answers(self) -> None:
         """Write what the core answered to a read, over the write buffer's high-water mark.

@@ -156,9 +156,14 @@ class ServerConnection(Responding, Connection):
         # response, and pausing and resuming cost ~45K instructions per
         # connection on asyncio's loop.
         protocol = self.protocol
-        if protocol.state is CONNECTING and protocol.held:
-            self._pause_reading()
-            self.held_input = True
+        if protocol.state is CONNECTING and not protocol.eof_sent:
+            if protocol.held:
+                self._pause_reading()
+                self.held_input = True
+            # Before the response, the core writes nothing unless it refused
+            # the request (EOF then), and nothing reaches the reader.
+            self._process_events()
+            return
         super()._handle_received()
 
     def _call_later(

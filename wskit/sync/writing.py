@@ -152,7 +152,9 @@ class Writer:
         """
         for index, chunk in enumerate(chunks):
             if not chunk:
-                self._shutdown(socket.SHUT_WR)
+                # After a clean closing handshake, reading ends too: the
+                # reader meets the end at once rather than the peer's EOF.
+                self._shutdown(socket.SHUT_RDWR if self.protocol.eof_closes else socket.SHUT_WR)
                 continue
             view = memoryview(chunk)
             while view:

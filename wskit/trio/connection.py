@@ -413,9 +413,9 @@ class Connection(AsyncConnectionAPI, trio.abc.AsyncResource, ConnectionAttribute
                     drained.set()
 
     async def _send_eof(self) -> None:
-        """Half-close the stream; a stream that can't (TLS) is closed once written."""
+        """Half-close the stream, or close it after a clean closing handshake or with TLS."""
         stream = self.stream
-        if isinstance(stream, trio.abc.HalfCloseableStream):
+        if isinstance(stream, trio.abc.HalfCloseableStream) and not self.protocol.eof_closes:
             await stream.send_eof()
         else:
             await stream.aclose()
@@ -451,7 +451,7 @@ class Connection(AsyncConnectionAPI, trio.abc.AsyncResource, ConnectionAttribute
             if self.recv_exc is None:
                 self.recv_exc = exc
         except trio.ClosedResourceError:
-            pass  # closed after writing EOF (TLS): the peer's close is what ends it
+            pass  # closed after writing EOF (see _send_eof): the connection ends here
         finally:
             self._connection_lost()
             with trio.CancelScope(shield=True):
