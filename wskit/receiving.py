@@ -86,9 +86,12 @@ _RSV_BITS = _RSV1 | _RSV2 | _RSV3
 # into a PayloadBuffer once 1/_LONG_PAYLOAD_ARRIVED of it has arrived: copying
 # a long payload twice, and growing the parser's buffer for it, cost more
 # than the rest of receiving it (page faults, mostly). Waiting for part of it
-# keeps a peer from making us allocate more than 16 times what it sent.
+# keeps a peer from making us allocate more than 32 times what it sent. Not
+# 16: a read often brings one TCP segment, at most 64 KiB less its headers
+# (65,483 bytes on loopback), just short of 1/16 of a 1 MiB frame, which then
+# went through the buffer, copied three times (a third of the 1 MiB echoes).
 _LONG_PAYLOAD = 2**16
-_LONG_PAYLOAD_ARRIVED = 16
+_LONG_PAYLOAD_ARRIVED = 32
 
 # Continuation frames of a message that events_received() hands out as they
 # came, at most, when more wait; the next ones are joined to the last.

@@ -55,7 +55,7 @@ __all__ = ["Connection"]
 # payload out of this buffer only as far as the read that brought its header
 # went; the rest is read straight into the payload (see get_buffer). So this
 # is small: 64 KiB and the 14 bytes of a long frame's header, which bring
-# 1/16 of a 1 MiB payload, enough for the core to take it in place. A 1 MiB
+# 1/16 of a 1 MiB payload, twice what the core needs to take it in place. A 1 MiB
 # buffer copied the whole of a 256 KiB message, and most of a 1 MiB one
 # (see ARCHITECTURE.md, Performance devices).
 READ_BUFFER_SIZE = 2**16 + 14
