@@ -385,6 +385,20 @@ class FrameReceiver:
         self._payload_added(payload, written)
         return position
 
+    def payload_missing_unchecked(self) -> int:
+        """How many bytes of the long payload being received can all arrive
+        before anything is checked: its missing bytes, unless it is text,
+        whose UTF-8 is checked as it arrives (invalid bytes fail the
+        connection at once); 0 when no long payload is being received.
+
+        An I/O layer may read them all at once rather than as they come.
+        """
+        payload = self.incoming_payload
+        if payload is None:
+            return 0
+        first, opcode, _ = self._payload_header
+        return 0 if self._is_plain_text(first, opcode) else payload.missing
+
     def _payload_added(self, payload: PayloadBuffer, added: memoryview) -> None:
         """Check the bytes just ``added`` to the long frame's payload; receive it if whole."""
         first, opcode, length = self._payload_header

@@ -268,6 +268,21 @@ def test_one_tcp_segment_of_a_1_mib_frame_is_enough(side: Side) -> None:
     assert received(protocol) == [Frame(BINARY, payload)]
 
 
+@pytest.mark.parametrize("opcode", [BINARY, TEXT])
+def test_payload_missing_unchecked(server: Protocol, opcode: Opcode) -> None:
+    """What an I/O layer may read at once: the rest of a long binary payload,
+    not of text, whose UTF-8 is checked as it arrives."""
+    assert server.payload_missing_unchecked() == 0
+    data = to_server(opcode, b"a" * LONG)
+    server.receive_data(data[: LONG // 2])
+    assert server.incoming_payload is not None
+    missing = len(data) - LONG // 2
+    assert server.payload_missing_unchecked() == (missing if opcode is BINARY else 0)
+    server.receive_data(data[LONG // 2 :])
+    assert server.payload_missing_unchecked() == 0
+    assert received(server) == [Frame(opcode, b"a" * LONG)]
+
+
 def test_long_frame_header_alone_allocates_nothing() -> None:
     """A peer announcing a long frame doesn't make us allocate its length."""
     server = Protocol(SERVER, max_size=2**30)

@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
+import re
+import socket
 import sys
 import threading
 import time
@@ -79,6 +82,32 @@ def gathers_writes(transport: asyncio.WriteTransport) -> bool:
     return type(transport).__module__ != "asyncio.selector_events" or sys.version_info >= (
         (3, 13, 2) if sys.version_info >= (3, 13) else (3, 12, 9)
     )
+
+
+def _linux_from(version: tuple[int, int]) -> bool:
+    if sys.platform != "linux":
+        return False
+    release = re.match(r"(\d+)\.(\d+)", os.uname().release)
+    return release is not None and (int(release[1]), int(release[2])) >= version
+
+
+# Linux's epoll honours a TCP socket's read low-water mark (SO_RCVLOWAT),
+# and wakes a reader at EOF whatever the mark; before 5.10, the mark could
+# hang a connection (fat buffers, memory pressure), so it isn't used there.
+READ_LOW_WATER_MARKS = _linux_from((5, 10))
+
+
+def whole_payload_socket(transport: asyncio.BaseTransport) -> socket.socket | None:
+    """The TCP socket under ``transport``, if readiness on it can wait for a
+    long payload's missing bytes (see READ_LOW_WATER_MARKS). Not under TLS,
+    whose bytes on the socket aren't the payload's.
+    """
+    if not READ_LOW_WATER_MARKS or transport.get_extra_info("sslcontext") is not None:
+        return None
+    sock = transport.get_extra_info("socket")
+    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return None
+    return cast(socket.socket, sock)
 
 
 def _release(waiter: asyncio.Future[None], lost: asyncio.Future[None]) -> None:
@@ -149,10 +178,12 @@ class Connection(
         "ping_timeout",
         "protocol",
         "read_buffer",
+        "read_low_water",
         "recv_exc",
         "recv_messages",
         "sent_since_read",
         "transport",
+        "whole_payload_socket",
         "write_limit",
         "writing_paused",
     )
@@ -650,6 +681,8 @@ class Connection(
         transport.set_write_buffer_limits(*self.write_limit)
         self.transport = transport
         self.gathers_writes = gathers_writes(transport)
+        self.whole_payload_socket = whole_payload_socket(transport)
+        self.read_low_water = 1
 
     # get_buffer() and buffer_updated(), which asyncio calls on every read,
     # are ReadPath's (see wskit.speedups): a read of whole messages goes to
@@ -668,8 +701,31 @@ class Connection(
             # Still incomplete, so neither whole nor failed (failing drops it):
             # no event, nothing to write, no reader to wake.
             if protocol.incoming_payload is not None:
+                self._wait_for_payload()
                 return
+        if protocol.incoming_payload is not None or self.read_low_water != 1:
+            self._wait_for_payload()
         self._handle_received()
+
+    def _wait_for_payload(self) -> None:
+        """Have the loop wake the connection once the missing bytes of a long
+        payload can be read (or at EOF), when nothing checks them as they come.
+
+        Otherwise, each TCP segment that arrives wakes it: a pass of the loop,
+        a read and the Python around it, five to seven times per 1 MiB
+        payload. The peer sends a frame whole, so they all come. The kernel
+        caps the mark to half the socket's receive buffer, growing the
+        buffer to match.
+        """
+        size = self.protocol.payload_missing_unchecked() or 1
+        sock = self.whole_payload_socket
+        if sock is not None and size != self.read_low_water:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, size)
+            except OSError:  # e.g. the socket is closed: read as it comes
+                self.whole_payload_socket = None
+            else:
+                self.read_low_water = size
 
     def _handle_received(self) -> None:
         """Handle what the core received, write what it answers, wake the reader."""
