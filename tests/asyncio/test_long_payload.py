@@ -15,7 +15,12 @@ import socket
 import pytest
 
 from tests.asyncio.test_connection import WAIT, eventually, raw_pair
-from wskit.asyncio.connection import READ_LOW_WATER_MARKS, Connection, whole_payload_socket
+from wskit.asyncio.connection import (
+    READ_LOW_WATER_MARKS,
+    WHOLE_PAYLOAD_MISSING,
+    Connection,
+    whole_payload_socket,
+)
 from wskit.frames import BINARY, CLOSE, TEXT, Close, CloseCode, Frame
 
 pytestmark = pytest.mark.skipif(
@@ -58,6 +63,18 @@ async def test_long_binary_payload_is_read_once_it_has_all_arrived(side: str) ->
             assert await ws.recv() == payload
             assert await ws.recv() == b"next"
         assert low_water(ws) == 1
+
+
+async def test_shorter_payloads_are_read_as_they_come() -> None:
+    # Below WHOLE_PAYLOAD_MISSING, two system calls cost more than the wake-ups saved.
+    async with raw_pair("server", max_size=None) as (ws, peer):
+        frame = wire(ws, Frame(BINARY, bytes(2**18)))
+        peer.writer.write(frame[: 2**16])
+        await eventually(lambda: ws.protocol.incoming_payload is not None)
+        assert 0 < ws.protocol.payload_missing_unchecked() < WHOLE_PAYLOAD_MISSING
+        assert low_water(ws) == 1
+        peer.writer.write(frame[2**16 : 2**17])
+        await eventually(lambda: ws.protocol.bytes_received >= 2**17)
 
 
 @pytest.mark.parametrize("side", SIDES)

@@ -95,6 +95,11 @@ def _linux_from(version: tuple[int, int]) -> bool:
 # and wakes a reader at EOF whatever the mark; before 5.10, the mark could
 # hang a connection (fat buffers, memory pressure), so it isn't used there.
 READ_LOW_WATER_MARKS = _linux_from((5, 10))
+# The mark is set for a payload that misses this much or more. It saves a
+# wake-up per TCP segment, and costs two system calls and the overlap of
+# reading with arriving: 256 KiB round trips got slower with it, 1 MiB ones
+# faster with the two ends on two CPUs (see benchmarks/README).
+WHOLE_PAYLOAD_MISSING = 2**19
 
 
 def whole_payload_socket(transport: asyncio.BaseTransport) -> socket.socket | None:
@@ -715,9 +720,12 @@ class Connection(
         a read and the Python around it, five to seven times per 1 MiB
         payload. The peer sends a frame whole, so they all come. The kernel
         caps the mark to half the socket's receive buffer, growing the
-        buffer to match.
+        buffer to match, and wakes the connection early when its receive
+        window closes.
         """
-        size = self.protocol.payload_missing_unchecked() or 1
+        size = self.protocol.payload_missing_unchecked()
+        if size < WHOLE_PAYLOAD_MISSING:
+            size = 1
         sock = self.whole_payload_socket
         if sock is not None and size != self.read_low_water:
             try:
