@@ -97,8 +97,9 @@ def _linux_from(version: tuple[int, int]) -> bool:
 READ_LOW_WATER_MARKS = _linux_from((5, 10))
 # The mark is set for a payload that misses this much or more. It saves a
 # wake-up per TCP segment, and costs two system calls and the overlap of
-# reading with arriving: 256 KiB round trips got slower with it, 1 MiB ones
-# faster with the two ends on two CPUs (see benchmarks/README).
+# reading with arriving: 256 KiB round trips gained nothing measurable with
+# it, and took more CPU; 1 MiB ones took 15-20% less with the two ends on two
+# CPUs (benchmarks/README, "1 MiB round trips, fourth round").
 WHOLE_PAYLOAD_MISSING = 2**19
 
 
