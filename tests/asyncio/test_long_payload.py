@@ -15,10 +15,10 @@ import socket
 import pytest
 
 from tests.asyncio.test_connection import WAIT, eventually, raw_pair
-from wskit.asyncio.connection import (
+from wskit.asyncio.connection import Connection
+from wskit.asyncio.low_water import (
     READ_LOW_WATER_MARKS,
     WHOLE_PAYLOAD_MISSING,
-    Connection,
     whole_payload_socket,
 )
 from wskit.frames import BINARY, CLOSE, TEXT, Close, CloseCode, Frame

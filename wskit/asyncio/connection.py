@@ -18,9 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import os
-import re
-import socket
 import sys
 import threading
 import time
@@ -44,6 +41,7 @@ from ..shared.messages import MESSAGE_TYPES, encode, queue_limits
 from ..speedups import MessageIterator, ReadPath, write_message
 from ..stats import ConnectionStats, queued_bytes
 from ..typing import BytesLike, Data
+from .low_water import WHOLE_PAYLOAD_MISSING, set_read_low_water, whole_payload_socket
 from .messages import Assembler
 from .timers import Deadline, call_later
 
@@ -82,38 +80,6 @@ def gathers_writes(transport: asyncio.WriteTransport) -> bool:
     return type(transport).__module__ != "asyncio.selector_events" or sys.version_info >= (
         (3, 13, 2) if sys.version_info >= (3, 13) else (3, 12, 9)
     )
-
-
-def _linux_from(version: tuple[int, int]) -> bool:
-    if sys.platform != "linux":
-        return False
-    release = re.match(r"(\d+)\.(\d+)", os.uname().release)
-    return release is not None and (int(release[1]), int(release[2])) >= version
-
-
-# Linux's epoll honours a TCP socket's read low-water mark (SO_RCVLOWAT),
-# and wakes a reader at EOF whatever the mark; before 5.10, the mark could
-# hang a connection (fat buffers, memory pressure), so it isn't used there.
-READ_LOW_WATER_MARKS = _linux_from((5, 10))
-# The mark is set for a payload that misses this much or more. It saves a
-# wake-up per TCP segment, and costs two system calls and the overlap of
-# reading with arriving: 256 KiB round trips gained nothing measurable with
-# it, and took more CPU; 1 MiB ones took 15-20% less with the two ends on two
-# CPUs (benchmarks/README, "1 MiB round trips, fourth round").
-WHOLE_PAYLOAD_MISSING = 2**19
-
-
-def whole_payload_socket(transport: asyncio.BaseTransport) -> socket.socket | None:
-    """The TCP socket under ``transport``, if readiness on it can wait for a
-    long payload's missing bytes (see READ_LOW_WATER_MARKS). Not under TLS,
-    whose bytes on the socket aren't the payload's.
-    """
-    if not READ_LOW_WATER_MARKS or transport.get_extra_info("sslcontext") is not None:
-        return None
-    sock = transport.get_extra_info("socket")
-    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
-        return None
-    return cast(socket.socket, sock)
 
 
 def _release(waiter: asyncio.Future[None], lost: asyncio.Future[None]) -> None:
@@ -729,12 +695,10 @@ class Connection(
             size = 1
         sock = self.whole_payload_socket
         if sock is not None and size != self.read_low_water:
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, size)
-            except OSError:  # e.g. the socket is closed: read as it comes
-                self.whole_payload_socket = None
-            else:
+            if set_read_low_water(sock, size):
                 self.read_low_water = size
+            else:  # e.g. the socket is closed: read as it comes
+                self.whole_payload_socket = None
 
     def _handle_received(self) -> None:
         """Handle what the core received, write what it answers, wake the reader."""
