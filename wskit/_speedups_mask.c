@@ -12,6 +12,35 @@
 #define WSKIT_SSE2 1
 #endif
 
+/* AVX2, where the compiler can target it for one function and the CPU has
+ * it (checked once, at import): half the instructions of SSE2 per byte,
+ * which long payloads feel (a 1 MiB frame: ~262K -> ~131K instructions). */
+#if defined(WSKIT_SSE2) && defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#include <immintrin.h>
+#define WSKIT_AVX2 1
+static int have_avx2;
+
+__attribute__((target("avx2"))) static Py_ssize_t
+mask_avx2(const unsigned char *in, unsigned char *out, Py_ssize_t size, uint32_t key32)
+{
+    const __m256i key256 = _mm256_set1_epi32((int)key32);
+    Py_ssize_t i = 0;
+    for (; i + 128 <= size; i += 128) {
+        __m256i a = _mm256_loadu_si256((const __m256i *)(in + i));
+        __m256i b = _mm256_loadu_si256((const __m256i *)(in + i + 32));
+        __m256i c = _mm256_loadu_si256((const __m256i *)(in + i + 64));
+        __m256i d = _mm256_loadu_si256((const __m256i *)(in + i + 96));
+        _mm256_storeu_si256((__m256i *)(out + i), _mm256_xor_si256(a, key256));
+        _mm256_storeu_si256((__m256i *)(out + i + 32), _mm256_xor_si256(b, key256));
+        _mm256_storeu_si256((__m256i *)(out + i + 64), _mm256_xor_si256(c, key256));
+        _mm256_storeu_si256((__m256i *)(out + i + 96), _mm256_xor_si256(d, key256));
+    }
+    /* Leave SSE code no dirty upper halves (a stall on some CPUs). */
+    _mm256_zeroupper();
+    return i;
+}
+#endif
+
 /* XOR `size` bytes of `in` into `out` with the key `key` repeated.
  * The key has period 4 and we always start at payload offset 0, so every
  * 4-aligned chunk sees the key in the same order: wide loads need no
@@ -26,6 +55,11 @@ wskit_mask_bytes(const unsigned char *in, unsigned char *out, Py_ssize_t size,
     uint32_t key32;
     memcpy(&key32, key, 4);
     const __m128i key128 = _mm_set1_epi32((int)key32);
+#ifdef WSKIT_AVX2
+    if (have_avx2 && size >= 128) {
+        i = mask_avx2(in, out, size, key32);
+    }
+#endif
     /* Four registers per iteration keep loads and stores in flight. */
     for (; i + 64 <= size; i += 64) {
         __m128i a = _mm_loadu_si128((const __m128i *)(in + i));
@@ -219,5 +253,9 @@ static PyMethodDef mask_methods[] = {
 int
 wskit_mask_init(PyObject *module)
 {
+#ifdef WSKIT_AVX2
+    __builtin_cpu_init();
+    have_avx2 = __builtin_cpu_supports("avx2");
+#endif
     return PyModule_AddFunctions(module, mask_methods);
 }

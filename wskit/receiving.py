@@ -86,9 +86,12 @@ _RSV_BITS = _RSV1 | _RSV2 | _RSV3
 # into a PayloadBuffer once 1/_LONG_PAYLOAD_ARRIVED of it has arrived: copying
 # a long payload twice, and growing the parser's buffer for it, cost more
 # than the rest of receiving it (page faults, mostly). Waiting for part of it
-# keeps a peer from making us allocate more than 16 times what it sent.
+# keeps a peer from making us allocate more than 32 times what it sent. Not
+# 16: a read often brings one TCP segment, at most 64 KiB less its headers
+# (65,483 bytes on loopback), just short of 1/16 of a 1 MiB frame, which then
+# went through the buffer, copied three times (a third of the 1 MiB echoes).
 _LONG_PAYLOAD = 2**16
-_LONG_PAYLOAD_ARRIVED = 16
+_LONG_PAYLOAD_ARRIVED = 32
 
 # Continuation frames of a message that events_received() hands out as they
 # came, at most, when more wait; the next ones are joined to the last.
@@ -392,6 +395,20 @@ class FrameReceiver:
         position += len(written)
         self._payload_added(payload, written)
         return position
+
+    def payload_missing_unchecked(self) -> int:
+        """How many bytes of the long payload being received can all arrive
+        before anything is checked: its missing bytes, unless it is text,
+        whose UTF-8 is checked as it arrives (invalid bytes fail the
+        connection at once); 0 when no long payload is being received.
+
+        An I/O layer may read them all at once rather than as they come.
+        """
+        payload = self.incoming_payload
+        if payload is None:
+            return 0
+        first, opcode, _ = self._payload_header
+        return 0 if self._is_plain_text(first, opcode) else payload.missing
 
     def _payload_added(self, payload: PayloadBuffer, added: memoryview) -> None:
         """Check the bytes just ``added`` to the long frame's payload; receive it if whole."""

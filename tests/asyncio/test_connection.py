@@ -2199,7 +2199,7 @@ async def test_invalid_utf8_read_into_a_long_payload_fails_at_once() -> None:
         payload = bytearray(b"a" * 2**18)
         payload[2**16] = 0xFF
         frame = Frame(TEXT, bytes(payload)).serialize(mask=True)
-        peer.writer.write(frame[: 2**15])  # more than 1/16 of the payload
+        peer.writer.write(frame[: 2**15])  # more than 1/32 of the payload
         await eventually(lambda: ws.protocol.incoming_payload is not None)
         peer.writer.write(frame[2**15 : 2**17])  # the bad byte, not the end
         [close] = await peer.receive_frames(until=lambda frame: frame.opcode is CLOSE)
@@ -2389,8 +2389,8 @@ async def test_long_message_is_read_into_its_payload(side: str) -> None:
         async with asyncio.timeout(WAIT):
             assert await peer.recv() == message
         windows = [buffer for buffer in buffers if buffer is not peer.read_buffer]
-        # Reading went to the payload once 1/16 of it had arrived: after at
-        # most a 16th and one read buffer.
+        # Reading went to the payload once 1/32 of it had arrived: after at
+        # most a 32nd and one read buffer.
         assert len(windows[0]) > 2 * READ_BUFFER_SIZE
         assert not windows[0].readonly
         await ws.send(b"short")

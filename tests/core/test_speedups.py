@@ -87,11 +87,12 @@ def test_mask_known_vectors(impl: ModuleType, data: bytes, mask: bytes, expected
     assert impl.apply_mask(data, mask) == expected
 
 
-# Every small length, then lengths around the 16/64-byte SIMD blocks, the
+# Every small length, then lengths around the SIMD blocks (SSE2's 16 and 64
+# bytes, AVX2's 128, where the CPU has it, then SSE2 for what is left), the
 # 8-byte words, and the 64 KiB threshold where the C code releases the GIL.
 LENGTHS = sorted(
     set(range(65))
-    | {n + d for n in (127, 128, 255, 256, 1024, 4096) for d in (-1, 0, 1)}
+    | {n + d for n in (127, 128, 160, 192, 255, 256, 1024, 4096) for d in (-1, 0, 1)}
     | {65536 + d for d in (-9, -8, -1, 0, 1, 7, 8, 9)}
 )
 

@@ -296,7 +296,7 @@ def test_long_message_is_read_into_its_payload() -> None:
         message = os.urandom(2**20)
         server.send(message)
         assert client.recv(timeout=WAIT) == message
-        # All of it but what came before 1/16 of it had arrived.
+        # All of it but what came before 1/32 of it had arrived.
         assert sum(read_into) > 2**19
         server.send(b"short")
         assert client.recv(timeout=WAIT) == b"short"

@@ -41,6 +41,7 @@ from ..shared.messages import MESSAGE_TYPES, encode, queue_limits
 from ..speedups import MessageIterator, ReadPath, write_message
 from ..stats import ConnectionStats, queued_bytes
 from ..typing import BytesLike, Data
+from .low_water import WHOLE_PAYLOAD_MISSING, set_read_low_water, whole_payload_socket
 from .messages import Assembler
 from .timers import Deadline, call_later
 
@@ -55,7 +56,7 @@ __all__ = ["Connection"]
 # payload out of this buffer only as far as the read that brought its header
 # went; the rest is read straight into the payload (see get_buffer). So this
 # is small: 64 KiB and the 14 bytes of a long frame's header, which bring
-# 1/16 of a 1 MiB payload, enough for the core to take it in place. A 1 MiB
+# 1/16 of a 1 MiB payload, twice what the core needs to take it in place. A 1 MiB
 # buffer copied the whole of a 256 KiB message, and most of a 1 MiB one
 # (see ARCHITECTURE.md, Performance devices).
 READ_BUFFER_SIZE = 2**16 + 14
@@ -149,10 +150,12 @@ class Connection(
         "ping_timeout",
         "protocol",
         "read_buffer",
+        "read_low_water",
         "recv_exc",
         "recv_messages",
         "sent_since_read",
         "transport",
+        "whole_payload_socket",
         "write_limit",
         "writing_paused",
     )
@@ -663,6 +666,8 @@ class Connection(
         transport.set_write_buffer_limits(*self.write_limit)
         self.transport = transport
         self.gathers_writes = gathers_writes(transport)
+        self.whole_payload_socket = whole_payload_socket(transport)
+        self.read_low_water = 1
 
     # get_buffer() and buffer_updated(), which asyncio calls on every read,
     # are ReadPath's (see wskit.speedups): a read of whole messages goes to
@@ -681,8 +686,32 @@ class Connection(
             # Still incomplete, so neither whole nor failed (failing drops it):
             # no event, nothing to write, no reader to wake.
             if protocol.incoming_payload is not None:
+                self._wait_for_payload()
                 return
+        if protocol.incoming_payload is not None or self.read_low_water != 1:
+            self._wait_for_payload()
         self._handle_received()
+
+    def _wait_for_payload(self) -> None:
+        """Have the loop wake the connection once the missing bytes of a long
+        payload can be read (or at EOF), when nothing checks them as they come.
+
+        Otherwise, each TCP segment that arrives wakes it: a pass of the loop,
+        a read and the Python around it, five to seven times per 1 MiB
+        payload. The peer sends a frame whole, so they all come. The kernel
+        caps the mark to half the socket's receive buffer, growing the
+        buffer to match, and wakes the connection early when its receive
+        window closes.
+        """
+        size = self.protocol.payload_missing_unchecked()
+        if size < WHOLE_PAYLOAD_MISSING:
+            size = 1
+        sock = self.whole_payload_socket
+        if sock is not None and size != self.read_low_water:
+            if set_read_low_water(sock, size):
+                self.read_low_water = size
+            else:  # e.g. the socket is closed: read as it comes
+                self.whole_payload_socket = None
 
     def _handle_received(self) -> None:
         """Handle what the core received, write what it answers, wake the reader."""
