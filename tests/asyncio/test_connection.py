@@ -36,6 +36,7 @@ import pytest
 import uvloop
 
 from tests.asyncio.conftest import run as run_on_test_loop
+from tests.asyncio.conftest import watches_transport_calls
 from tests.instance_layout import COMPACT_ATTRIBUTES
 from tests.pongs import count_pongs
 from wskit.asyncio.client import ClientConnection, connect
@@ -400,6 +401,7 @@ async def test_recv_returns_text_as_str_and_binary_as_bytes(side: str) -> None:
             assert type(message) is type(expected)
 
 
+@watches_transport_calls
 @pytest.mark.parametrize("side", SIDES)
 async def test_recv_returns_within_the_callback_that_reads_the_message(side: str) -> None:
     # The reader resumes in buffer_updated(), not on the loop's next iteration.
@@ -2157,6 +2159,7 @@ async def test_logs_name_the_connection(side: str, caplog: pytest.LogCaptureFixt
     assert all(getattr(r, "websocket", None) is ws for r in sent)
 
 
+@watches_transport_calls
 @pytest.mark.parametrize("gathers", [True, False])
 async def test_server_writes_a_long_payload_after_its_header_uncopied(gathers: bool) -> None:
     # In one writelines() where the transport gathers buffers: written alone,
@@ -2310,6 +2313,7 @@ def count_writes(ws: Connection) -> list[bytes]:
     return writes
 
 
+@watches_transport_calls
 @pytest.mark.parametrize("side", SIDES)
 async def test_burst_of_messages_is_written_in_few_writes(side: str) -> None:
     async with ws_pair(side) as (ws, peer):
@@ -2324,6 +2328,7 @@ async def test_burst_of_messages_is_written_in_few_writes(side: str) -> None:
         assert received == messages  # all of them, in order
 
 
+@watches_transport_calls
 @pytest.mark.parametrize("side", SIDES)
 async def test_burst_goes_out_when_the_sender_yields(side: str) -> None:
     async with raw_pair(side) as (ws, peer):
@@ -2337,6 +2342,7 @@ async def test_burst_goes_out_when_the_sender_yields(side: str) -> None:
         assert await receive_all(peer, 3) == [b"first", b"second", b"third"]
 
 
+@watches_transport_calls
 @pytest.mark.parametrize("side", SIDES)
 async def test_send_after_a_read_is_written_at_once(side: str) -> None:
     async with ws_pair(side) as (ws, peer):
@@ -2369,6 +2375,7 @@ async def test_large_message_in_a_burst_keeps_its_place(side: str) -> None:
             assert [await peer.recv() for _ in messages] == messages
 
 
+@watches_transport_calls
 @pytest.mark.parametrize("side", SIDES)
 async def test_long_message_is_read_into_its_payload(side: str) -> None:
     # Past its start, a long frame is read straight into the payload that
@@ -2399,6 +2406,7 @@ async def test_long_message_is_read_into_its_payload(side: str) -> None:
         assert buffers[-1] is peer.read_buffer
 
 
+@watches_transport_calls
 @pytest.mark.parametrize("side", SIDES)
 async def test_long_frame_is_written_as_it_is_after_the_burst(side: str) -> None:
     # Joining it to the burst would copy it; so would asyncio when the socket
