@@ -703,11 +703,13 @@ class Connection(
         buffer to match, and wakes the connection early when its receive
         window closes.
         """
+        sock = self.whole_payload_socket
+        if sock is None:  # TLS, not Linux 5.10+, or the mark failed: nothing to ask the core
+            return
         size = self.protocol.payload_missing_unchecked()
         if size < WHOLE_PAYLOAD_MISSING:
             size = 1
-        sock = self.whole_payload_socket
-        if sock is not None and size != self.read_low_water:
+        if size != self.read_low_water:
             if set_read_low_water(sock, size):
                 self.read_low_water = size
             else:  # e.g. the socket is closed: read as it comes
