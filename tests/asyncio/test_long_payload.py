@@ -65,6 +65,23 @@ async def test_long_binary_payload_is_read_once_it_has_all_arrived(side: str) ->
         assert low_water(ws) == 1
 
 
+async def test_socket_is_looked_for_at_the_first_long_payload() -> None:
+    # Not when the connection is made: looking took ~4% of a server's
+    # handshake on uvloop, and most connections never get a long payload.
+    async with raw_pair("server", max_size=None) as (ws, peer):
+        peer.writer.write(wire(ws, Frame(BINARY, b"short")))
+        async with asyncio.timeout(WAIT):
+            assert await ws.recv() == b"short"
+        assert not ws.payload_socket_sought
+        assert ws.whole_payload_socket is None
+        peer.writer.write(wire(ws, Frame(BINARY, bytes(2**20)))[: 2**16])
+        await eventually(lambda: ws.payload_socket_sought)
+        sock = ws.transport.get_extra_info("socket")
+        assert ws.whole_payload_socket is not None
+        assert ws.whole_payload_socket.fileno() == sock.fileno()
+        assert low_water(ws) > 1
+
+
 async def test_shorter_payloads_are_read_as_they_come() -> None:
     # Below WHOLE_PAYLOAD_MISSING, two system calls cost more than the wake-ups saved.
     async with raw_pair("server", max_size=None) as (ws, peer):

@@ -146,6 +146,7 @@ class Connection(
         "keepalive_task",
         "keepalive_timer",
         "loop",
+        "payload_socket_sought",
         "ping_interval",
         "ping_timeout",
         "protocol",
@@ -666,7 +667,10 @@ class Connection(
         transport.set_write_buffer_limits(*self.write_limit)
         self.transport = transport
         self.gathers_writes = gathers_writes(transport)
-        self.whole_payload_socket = whole_payload_socket(transport)
+        # Looked for at the first long payload (see _wait_for_payload()):
+        # most connections never receive one.
+        self.payload_socket_sought = False
+        self.whole_payload_socket = None
         self.read_low_water = 1
 
     # get_buffer() and buffer_updated(), which asyncio calls on every read,
@@ -703,6 +707,9 @@ class Connection(
         buffer to match, and wakes the connection early when its receive
         window closes.
         """
+        if not self.payload_socket_sought:
+            self.payload_socket_sought = True
+            self.whole_payload_socket = whole_payload_socket(self.transport)
         sock = self.whole_payload_socket
         if sock is None:  # TLS, not Linux 5.10+, or the mark failed: nothing to ask the core
             return
