@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import socket
 import sys
 import threading
 import time
@@ -670,7 +671,7 @@ class Connection(
         # Looked for at the first long payload (see _wait_for_payload()):
         # most connections never receive one.
         self.payload_socket_sought = False
-        self.whole_payload_socket = None
+        self.whole_payload_socket: socket.socket | None = None
         self.read_low_water = 1
 
     # get_buffer() and buffer_updated(), which asyncio calls on every read,
