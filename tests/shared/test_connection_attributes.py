@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import uuid
+import weakref
 
 import pytest
 
 from wskit.frames import CLOSE, Close, Frame
 from wskit.protocol import Protocol, Side, State
 from wskit.server import ServerProtocol
-from wskit.shared.connection_attributes import ConnectionAttributes
+from wskit.shared.connection_attributes import ConnectionAttributes, ConnectionExtra
 
 
 def test_attributes_follow_the_protocol() -> None:
@@ -66,3 +67,33 @@ def test_every_record_names_the_connection(caplog: pytest.LogCaptureFixture) -> 
         connection.logger.info("from the I/O layer")
         protocol.logger.info("from the core")
     assert [record.websocket for record in caplog.records] == [connection, connection]  # type: ignore[attr-defined]
+
+
+def test_logger_names_the_connection(caplog: pytest.LogCaptureFixture) -> None:
+    protocol = ServerProtocol(state=State.OPEN)
+    connection: ConnectionAttributes[object] = ConnectionAttributes(protocol)
+    assert isinstance(connection.logger, logging.LoggerAdapter)
+    assert protocol.logger is connection.logger  # the core's records too
+    assert dict(connection.logger.extra or {}) == {"websocket": connection}
+    with caplog.at_level(logging.INFO, logger="wskit"):
+        protocol.logger.info("hello")
+    [record] = caplog.records
+    assert record.__dict__["websocket"] is connection
+
+
+def test_logger_holds_the_connection_weakly() -> None:
+    # The connection and its core hold the logger: a strong reference back
+    # would leave the connection to the garbage collector.
+    connection: ConnectionAttributes[object] = ConnectionAttributes(ServerProtocol())
+    logger = connection.logger
+    assert isinstance(logger, logging.LoggerAdapter)
+    extra = logger.extra
+    assert isinstance(extra, ConnectionExtra)
+    gone = weakref.ref(connection)
+    del connection, logger
+    assert gone() is None
+    assert extra["websocket"] is None
+    with pytest.raises(KeyError):
+        extra["other"]
+    assert list(extra) == ["websocket"]
+    assert len(extra) == 1

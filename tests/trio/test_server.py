@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import http
 import logging
 import socket
+import weakref
 from typing import Any
 
 import pytest
@@ -376,3 +378,29 @@ async def test_server_closes_at_once_after_a_clean_closing_handshake(after: byte
             # The close frame and FIN, not a reset.
             assert await trio.to_thread.run_sync(peer.read_frame) == (False, b"\x03\xe8")
             assert peer.sock.recv(1) == b""
+
+
+async def test_closed_connections_are_freed_without_the_garbage_collector() -> None:
+    # As on asyncio (tests/asyncio/test_server.py): no cycle holds a
+    # connection once it's let go.
+    handled: list[weakref.ref[ServerConnection]] = []
+
+    async def handler(websocket: ServerConnection) -> None:
+        handled.append(weakref.ref(websocket))
+        await websocket.send(await websocket.recv())
+
+    gc.collect()
+    gc.disable()
+    try:
+        async with serving(handler) as server:
+            async with connect(uri_of(server)) as websocket:
+                await websocket.send("hello")
+                assert await websocket.recv() == "hello"
+            client_ref = weakref.ref(websocket)
+            del websocket
+            await trio.testing.wait_all_tasks_blocked()
+            [server_ref] = handled
+            assert server_ref() is None
+            assert client_ref() is None
+    finally:
+        gc.enable()

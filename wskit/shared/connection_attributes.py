@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import uuid
+import weakref
+from collections.abc import Iterator, Mapping
 from typing import Generic, TypeVar, cast
 
 from ..http11 import Request, Response
@@ -15,9 +17,35 @@ from ..protocol import Protocol, State
 from ..typing import LoggerLike, Subprotocol
 from .keepalive import PendingPings
 
-__all__ = ["ConnectionAttributes"]
+__all__ = ["ConnectionAttributes", "ConnectionExtra"]
 
 Waiter = TypeVar("Waiter")
+
+
+class ConnectionExtra(Mapping[str, object]):
+    """The ``extra`` of a connection's logger: ``websocket``, the connection.
+
+    It holds the connection weakly. The connection holds its logger, and so
+    does its core: a strong reference back would make a cycle of every
+    connection, which only the garbage collector frees (see ARCHITECTURE.md,
+    performance devices).
+    """
+
+    __slots__ = ("connection",)
+
+    def __init__(self, connection: object) -> None:
+        self.connection = weakref.ref(connection)
+
+    def __getitem__(self, key: str) -> object:
+        if key != "websocket":
+            raise KeyError(key)
+        return self.connection()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(("websocket",))
+
+    def __len__(self) -> int:
+        return 1
 
 
 class ConnectionAttributes(Generic[Waiter]):
@@ -37,7 +65,7 @@ class ConnectionAttributes(Generic[Waiter]):
     def __init__(self, protocol: Protocol) -> None:
         self.protocol = protocol
         # Every record names the connection, including the core's.
-        self.logger: LoggerLike = logging.LoggerAdapter(protocol.logger, {"websocket": self})
+        self.logger: LoggerLike = logging.LoggerAdapter(protocol.logger, ConnectionExtra(self))
         """Logger for this connection."""
         protocol.logger = self.logger
         self.debug = protocol.debug
