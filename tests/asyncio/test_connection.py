@@ -2167,6 +2167,7 @@ async def test_server_writes_a_long_payload_after_its_header_uncopied(gathers: b
     options = {"max_size": None, "compression": None}
     async with ws_pair("server", options, options) as (ws, peer):
         ws.gathers_writes = gathers
+        ws.socket_fd = None  # not on the socket itself: see test_own_socket.py
         calls: list[tuple[str, Any]] = []
         transport = ws.transport
         write, writelines = transport.write, transport.writelines
@@ -2382,6 +2383,7 @@ async def test_long_message_is_read_into_its_payload(side: str) -> None:
     # recv() returns, not into the read buffer.
     options = {"max_size": None, "compression": None}
     async with ws_pair(side, options, options) as (ws, peer):
+        peer.socket_fd = None  # the transport reads it all: see test_own_socket.py
         buffers: list[memoryview] = []
         get_buffer = peer.get_buffer
 

@@ -44,7 +44,7 @@ from ..stats import ConnectionStats, queued_bytes
 from ..typing import BytesLike, Data
 from .low_water import (
     WHOLE_PAYLOAD_MISSING,
-    reads_once_per_pass,
+    own_socket_fd,
     set_read_low_water,
     whole_payload_socket,
 )
@@ -159,8 +159,8 @@ class Connection(
         "read_low_water",
         "recv_exc",
         "recv_messages",
-        "reread_fd",
         "sent_since_read",
+        "socket_fd",
         "transport",
         "whole_payload_socket",
         "write_limit",
@@ -535,16 +535,46 @@ class Connection(
         """Write a long payload after its header, neither joined nor copied.
 
         In one system call where the transport gathers buffers (see
-        gathers_writes): written apart, the header would leave in
+        gathers_writes), or on the socket of asyncio's own transport
+        (see _write_gathered): written apart, the header would leave in
         a packet of its own, and the peer would read it alone.
         """
-        if not self.gathers_writes:
+        if self.gathers_writes:
+            self._write_burst()
+            self.transport.writelines((header, payload))
+        elif not self._write_gathered(header, payload):
             self._write_frame(header)
             self._write_frame(payload)
-            return
-        self._write_burst()
-        self.transport.writelines((header, payload))
         self.sent_since_read = True
+
+    def _write_gathered(self, header: bytes, payload: bytes) -> bool:
+        """Write a long payload and its header in one system call, on the socket
+        of a transport that would write them apart (asyncio's own, on Python
+        3.11), when it has nothing to write before them; return whether it did.
+
+        What the socket doesn't take goes to the transport. A failure is left
+        to the transport's own write, which fails as it would (a reset seen
+        here first shows there as a broken pipe).
+        """
+        fd = self.socket_fd
+        transport = self.transport
+        if (
+            fd is None
+            or self.burst is not None
+            or transport.get_write_buffer_size()
+            or transport.is_closing()
+        ):
+            return False
+        try:
+            sent = os.writev(fd, (header, payload))
+        except OSError:  # BlockingIOError too: the socket's buffer is full
+            return False
+        if sent < len(header):
+            transport.write(header[sent:])
+            sent = len(header)
+        if sent - len(header) < len(payload):
+            transport.write(memoryview(payload)[sent - len(header) :])
+        return True
 
     def _write_burst(self) -> None:
         """Write the frames gathered in a burst, if any."""
@@ -675,7 +705,7 @@ class Connection(
         self.gathers_writes = gathers_writes(transport)
         self.whole_payload_socket = whole_payload_socket(transport)
         self.read_low_water = 1
-        self.reread_fd = reads_once_per_pass(transport)
+        self.socket_fd = own_socket_fd(transport)
 
     # get_buffer() and buffer_updated(), which asyncio calls on every read,
     # are ReadPath's (see wskit.speedups): a read of whole messages goes to
@@ -692,9 +722,9 @@ class Connection(
             if (
                 nbytes == READ_BUFFER_SIZE
                 and protocol.incoming_payload is not None
-                and self.reread_fd is not None
+                and self.socket_fd is not None
             ):
-                self._read_payload_now(self.reread_fd)
+                self._read_payload_now(self.socket_fd)
         else:  # read into the payload's window (see get_buffer)
             protocol.receive_into(nbytes)
             # Still incomplete, so neither whole nor failed (failing drops it):

@@ -7,7 +7,9 @@ segment (see ``Connection._wait_for_payload()``), then back to 1 byte.
 
 On asyncio's own socket transports, which read once per pass of the loop, a
 read that fills the read buffer with the start of a long payload is followed
-at once by a read into the payload (see ``Connection._read_payload_now()``).
+at once by a read into the payload (see ``Connection._read_payload_now()``);
+on Python 3.11, a long payload and its header are written in one system call
+(``Connection._write_gathered()``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import cast
 __all__ = [
     "READ_LOW_WATER_MARKS",
     "WHOLE_PAYLOAD_MISSING",
-    "reads_once_per_pass",
+    "own_socket_fd",
     "set_read_low_water",
     "whole_payload_socket",
 ]
@@ -69,10 +71,11 @@ def set_read_low_water(sock: socket.socket, size: int) -> bool:
     return True
 
 
-def reads_once_per_pass(transport: asyncio.BaseTransport) -> int | None:
+def own_socket_fd(transport: asyncio.BaseTransport) -> int | None:
     """The file descriptor under ``transport`` if it is one of asyncio's own
-    socket transports, which read once per pass of the loop, where libuv (and
-    aiofastnet) read again as long as a read fills the buffer; else None.
+    socket transports, else None. They read once per pass of the loop, where
+    libuv (and aiofastnet) read again as long as a read fills the buffer, and
+    on Python 3.11 their ``writelines()`` joins its buffers, a copy.
 
     Not under TLS: the bytes on the socket aren't the payload's (asyncio's TLS
     transport isn't a socket transport). Not where ``os.readv()`` is missing.

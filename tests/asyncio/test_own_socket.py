@@ -1,9 +1,11 @@
-"""The rest of a long payload read in the pass of the loop that read its start.
+"""Long payloads on the socket under asyncio's own transports.
 
 asyncio's own socket transports read once per pass of the loop. When a read
 fills the read buffer with the start of a long payload, the connection reads
 what has arrived of the rest straight away, into the payload, as libuv reads
-again when a read fills its buffer.
+again when a read fills its buffer. On Python 3.11, where their
+``writelines()`` joins its buffers, a server writes a long payload and its
+header in one ``writev()`` when the transport has nothing to write first.
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ from typing import Any
 import pytest
 
 from tests.asyncio.conftest import watches_transport_calls
-from tests.asyncio.test_connection import WAIT, eventually, raw_pair
+from tests.asyncio.test_connection import WAIT, eventually, raw_pair, ws_pair
 from wskit.asyncio.connection import READ_BUFFER_SIZE, Connection
-from wskit.asyncio.low_water import reads_once_per_pass
+from wskit.asyncio.low_water import own_socket_fd
 from wskit.exceptions import ConnectionClosedError
 from wskit.frames import BINARY, CloseCode, Frame
 
@@ -63,7 +65,7 @@ def count_reads(ws: Connection) -> list[int]:
 
 
 def reads_again(ws: Connection) -> None:
-    if reads_once_per_pass(ws.transport) is None:
+    if own_socket_fd(ws.transport) is None:
         pytest.skip("the transport reads again by itself")
 
 
@@ -134,6 +136,92 @@ async def test_a_failed_read_of_the_rest_fails_as_the_transports_read_would(
         assert ws.close_code == CloseCode.ABNORMAL_CLOSURE
 
 
+def record_writes(ws: Connection, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
+    """Record the writes of ``ws``: on its socket (``writev``) or through its transport."""
+    calls: list[tuple[str, Any]] = []
+    writev, write = os.writev, ws.transport.write
+
+    def recording_writev(fd: int, buffers: Any) -> int:
+        calls.append(("writev", buffers))
+        return writev(fd, buffers)
+
+    def recording_write(data: Any) -> None:
+        calls.append(("write", data))
+        write(data)
+
+    monkeypatch.setattr(os, "writev", recording_writev)
+    ws.transport.write = recording_write  # type: ignore[method-assign]
+    return calls
+
+
+def writes_apart(ws: Connection) -> None:
+    if own_socket_fd(ws.transport) is None or ws.gathers_writes:
+        pytest.skip("the transport gathers buffers, or isn't asyncio's own")
+
+
+OPTIONS = {"max_size": None, "compression": None}
+
+
+@watches_transport_calls
+async def test_a_long_payload_and_its_header_go_out_in_one_system_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with ws_pair("server", OPTIONS, OPTIONS) as (ws, peer):
+        writes_apart(ws)
+        calls = record_writes(ws, monkeypatch)
+        message = os.urandom(2**17)
+        await ws.send(message)
+        # Uncopied; whatever the socket didn't take, through the transport.
+        [(name, (header, payload)), *rest] = calls
+        assert name == "writev"
+        assert header == Frame(BINARY, message).serialize_header()
+        assert payload is message
+        assert all(name == "write" and data.obj is message for name, data in rest)
+        async with asyncio.timeout(WAIT):
+            assert await peer.recv() == message
+
+
+@watches_transport_calls
+async def test_a_long_payload_waits_behind_what_the_transport_holds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Written on the socket, it would overtake the bytes buffered before it.
+    async with ws_pair("server", OPTIONS, OPTIONS) as (ws, peer):
+        writes_apart(ws)
+        ws.transport.pause_reading()
+        peer.transport.pause_reading()
+        messages = [os.urandom(2**18) for _ in range(16)]
+        for message in messages[:-1]:
+            ws.transport.write(Frame(BINARY, message).serialize(mask=False))
+        assert ws.transport.get_write_buffer_size()
+        calls = record_writes(ws, monkeypatch)
+        send = asyncio.create_task(ws.send(messages[-1]))
+        await asyncio.sleep(0)
+        assert [name for name, _ in calls] == ["write", "write"]
+        peer.transport.resume_reading()
+        async with asyncio.timeout(WAIT):
+            await send
+            for message in messages:
+                assert await peer.recv() == message
+
+
+@watches_transport_calls
+async def test_a_failed_gathered_write_is_left_to_the_transport(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with ws_pair("server", OPTIONS, OPTIONS) as (ws, peer):
+        writes_apart(ws)
+
+        def writev(fd: int, buffers: Any) -> int:
+            raise BlockingIOError
+
+        monkeypatch.setattr(os, "writev", writev)
+        message = os.urandom(2**17)
+        await ws.send(message)
+        async with asyncio.timeout(WAIT):
+            assert await peer.recv() == message
+
+
 class Transport(asyncio.BaseTransport):
     def __init__(self, **extra: object) -> None:
         super().__init__(extra)
@@ -142,7 +230,7 @@ class Transport(asyncio.BaseTransport):
 def test_only_asyncios_socket_transports_are_read_again() -> None:
     with socket.socket() as tcp:
         # libuv (uvloop) and aiofastnet read again by themselves.
-        assert reads_once_per_pass(Transport(socket=tcp)) is None
+        assert own_socket_fd(Transport(socket=tcp)) is None
         selector = type("Selector", (Transport,), {"__module__": "asyncio.selector_events"})
-        assert reads_once_per_pass(selector(socket=tcp)) == tcp.fileno()
-        assert reads_once_per_pass(selector()) is None
+        assert own_socket_fd(selector(socket=tcp)) == tcp.fileno()
+        assert own_socket_fd(selector()) is None
