@@ -2167,6 +2167,8 @@ async def test_server_writes_a_long_payload_after_its_header_uncopied(gathers: b
     options = {"max_size": None, "compression": None}
     async with ws_pair("server", options, options) as (ws, peer):
         ws.gathers_writes = gathers
+        # Not on the socket itself: see test_own_socket.py.
+        ws.payload_socket_sought, ws.socket_fd = True, None
         calls: list[tuple[str, Any]] = []
         transport = ws.transport
         write, writelines = transport.write, transport.writelines
@@ -2382,6 +2384,8 @@ async def test_long_message_is_read_into_its_payload(side: str) -> None:
     # recv() returns, not into the read buffer.
     options = {"max_size": None, "compression": None}
     async with ws_pair(side, options, options) as (ws, peer):
+        # The transport reads it all: see test_own_socket.py.
+        peer.payload_socket_sought, peer.socket_fd = True, None
         buffers: list[memoryview] = []
         get_buffer = peer.get_buffer
 

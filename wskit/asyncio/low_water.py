@@ -1,9 +1,15 @@
-"""The read low-water mark of a connection's socket, for long payloads.
+"""How an asyncio connection reads long payloads: fewer wake-ups, fewer passes of the loop.
 
 While a long binary payload arrives, an asyncio connection sets its socket's
 read low-water mark (``SO_RCVLOWAT``) to the payload's missing bytes, so that
 the event loop wakes it once they can all be read, rather than for each TCP
 segment (see ``Connection._wait_for_payload()``), then back to 1 byte.
+
+On asyncio's own socket transports, which read once per pass of the loop, a
+read that fills the read buffer with the start of a long payload is followed
+at once by a read into the payload (see ``Connection._read_payload_now()``);
+on Python 3.11, a long payload and its header are written in one system call
+(``Connection._write_gathered()``).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from typing import cast
 __all__ = [
     "READ_LOW_WATER_MARKS",
     "WHOLE_PAYLOAD_MISSING",
+    "own_socket_fd",
     "set_read_low_water",
     "whole_payload_socket",
 ]
@@ -62,3 +69,18 @@ def set_read_low_water(sock: socket.socket, size: int) -> bool:
     except OSError:
         return False
     return True
+
+
+def own_socket_fd(transport: asyncio.BaseTransport) -> int | None:
+    """The file descriptor under ``transport`` if it is one of asyncio's own
+    socket transports, else None. They read once per pass of the loop, where
+    libuv (and aiofastnet) read again as long as a read fills the buffer, and
+    on Python 3.11 their ``writelines()`` joins its buffers, a copy.
+
+    Not under TLS: the bytes on the socket aren't the payload's (asyncio's TLS
+    transport isn't a socket transport). Not where ``os.readv()`` is missing.
+    """
+    if type(transport).__module__ != "asyncio.selector_events" or not hasattr(os, "readv"):
+        return None
+    sock = transport.get_extra_info("socket")
+    return None if sock is None else cast(int, sock.fileno())
