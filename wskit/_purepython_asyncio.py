@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import importlib
+import types
 from collections.abc import Callable, Generator
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -154,7 +155,7 @@ class Waiter:
         if callback is None:
             return
         if _asyncio().current_task(self._loop) is None:
-            context.run(callback, self)
+            context.run(callback, _wake_argument(callback, self))
         else:
             self._loop.call_soon(callback, self, context=context)
 
@@ -162,6 +163,33 @@ class Waiter:
         callback, context = self._callback, self._context
         self._callback = self._context = None
         return callback, context
+
+
+@functools.cache
+def _finished_future() -> asyncio.Future[None]:
+    # Its loop is a stand-in: Future() only asks it for get_debug(), and
+    # nothing else ever looks at it, so no event loop is kept alive.
+    future: asyncio.Future[None] = _asyncio().Future(loop=types.SimpleNamespace(get_debug=bool))
+    future.set_result(None)
+    return future
+
+
+def _wake_argument(callback: Callable[..., Any], waiter: Waiter) -> Any:
+    """What the callback of a woken waiter gets: the waiter, but for a C task's wake-up.
+
+    That one (the builtin ``task_wakeup`` bound to an :class:`asyncio.Task`,
+    which task steps give to ``add_done_callback()``) gets a finished future.
+    Either way the task resumes with None; but ``task_wakeup()`` takes an
+    exact future's result in place, and of anything else calls ``result()``
+    by name, a string built and looked up on every wake-up.
+    """
+    if (
+        isinstance(callback, types.BuiltinMethodType)
+        and isinstance(callback.__self__, _asyncio().Task)
+        and callback.__name__ == "task_wakeup"
+    ):
+        return _finished_future()
+    return waiter
 
 
 class Receiving:

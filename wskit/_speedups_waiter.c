@@ -24,13 +24,55 @@ typedef struct {
     int yielded;         /* `await waiter` suspended once */
 } WaiterObject;
 
-static PyObject *current_task, *cancelled_error, *invalid_state_error;
+static PyObject *current_task, *cancelled_error, *invalid_state_error, *task_type;
 static PyObject *str_call_soon, *str_run, *context_kwnames;
+/* A finished asyncio.Future (result None), handed to a C task's wake-up in
+ * place of the waiter it awaited (see wake_argument()). Its loop is a
+ * stand-in: Future() only asks it for get_debug(), and nothing else ever
+ * looks at it, so no event loop is kept alive. */
+static PyObject *finished_future;
 /* On Python 3.11, asyncio.current_task() is Python code that looks the loop up
  * in asyncio.tasks._current_tasks, a dict that the C tasks keep: looking there
  * directly spares a Python call on every wake-up. NULL where current_task is
  * in C already (3.12 and later), which is then called. */
 static PyObject *current_tasks;
+
+/* callable(name=value) */
+static PyObject *
+call_with_keyword(PyObject *callable, const char *name, PyObject *value)
+{
+    PyObject *kwnames = Py_BuildValue("(s)", name);
+    if (kwnames == NULL) {
+        return NULL;
+    }
+    PyObject *result = PyObject_Vectorcall(callable, &value, 0, kwnames);
+    Py_DECREF(kwnames);
+    return result;
+}
+
+/* asyncio.Future(loop=types.SimpleNamespace(get_debug=bool)), its result set
+ * to None. */
+static PyObject *
+new_finished_future(PyObject *asyncio)
+{
+    PyObject *types = PyImport_ImportModule("types");
+    PyObject *namespace = types ? PyObject_GetAttrString(types, "SimpleNamespace") : NULL;
+    Py_XDECREF(types);
+    PyObject *stand_in =
+        namespace ? call_with_keyword(namespace, "get_debug", (PyObject *)&PyBool_Type) : NULL;
+    Py_XDECREF(namespace);
+    PyObject *future_type = stand_in ? PyObject_GetAttrString(asyncio, "Future") : NULL;
+    PyObject *future = future_type ? call_with_keyword(future_type, "loop", stand_in) : NULL;
+    Py_XDECREF(future_type);
+    Py_XDECREF(stand_in);
+    PyObject *result = future ? PyObject_CallMethod(future, "set_result", "O", Py_None) : NULL;
+    if (result == NULL) {
+        Py_XDECREF(future);
+        return NULL;
+    }
+    Py_DECREF(result);
+    return future;
+}
 
 static int
 load_asyncio(void)
@@ -51,13 +93,18 @@ load_asyncio(void)
         }
         PyErr_Clear();  /* no such dict: call current_task() */
     }
+    task_type = PyObject_GetAttrString(asyncio, "Task");
+    finished_future = new_finished_future(asyncio);
     Py_DECREF(asyncio);
     str_call_soon = PyUnicode_InternFromString("call_soon");
     str_run = PyUnicode_InternFromString("run");
     context_kwnames = Py_BuildValue("(s)", "context");
     if (current_task == NULL || cancelled_error == NULL || invalid_state_error == NULL
-        || str_call_soon == NULL || str_run == NULL || context_kwnames == NULL) {
+        || task_type == NULL || finished_future == NULL || str_call_soon == NULL
+        || str_run == NULL || context_kwnames == NULL) {
         Py_CLEAR(current_task);
+        Py_CLEAR(task_type);
+        Py_CLEAR(finished_future);
         Py_CLEAR(current_tasks);
         Py_CLEAR(cancelled_error);
         Py_CLEAR(invalid_state_error);
@@ -339,6 +386,25 @@ task_is_running(PyObject *loop)
     return running;
 }
 
+/* What the callback of a woken waiter gets: the waiter, but for the wake-up
+ * of a C task (the builtin task_wakeup bound to an asyncio.Task, which task
+ * steps give to add_done_callback()), which gets the finished future. Either
+ * way the task resumes with None; but task_wakeup() takes an exact Future's
+ * result in place, and of anything else calls result() by name, a string
+ * built and looked up (a miss of the type cache) on every wake-up. */
+static PyObject *
+wake_argument(PyObject *callback, WaiterObject *self)
+{
+    if (PyCFunction_Check(callback)) {
+        PyObject *owner = PyCFunction_GET_SELF(callback);
+        if (owner != NULL && PyObject_TypeCheck(owner, (PyTypeObject *)task_type) &&
+            strcmp(((PyCFunctionObject *)callback)->m_ml->ml_name, "task_wakeup") == 0) {
+            return finished_future;
+        }
+    }
+    return (PyObject *)self;
+}
+
 static PyObject *
 Waiter_wake(WaiterObject *self, PyObject *Py_UNUSED(ignored))
 {
@@ -363,8 +429,8 @@ Waiter_wake(WaiterObject *self, PyObject *Py_UNUSED(ignored))
         }
         Py_RETURN_NONE;
     }
-    /* context.run(callback, self) */
-    PyObject *call_args[] = {context, callback, (PyObject *)self};
+    /* context.run(callback, self), or the finished future for a task. */
+    PyObject *call_args[] = {context, callback, wake_argument(callback, self)};
     PyObject *result = PyObject_VectorcallMethod(
         str_run, call_args, 3 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
     Py_DECREF(callback);
