@@ -1,5 +1,5 @@
 """Pure-Python twins of the asyncio pieces of the C accelerator: ``Waiter``,
-``Receiving``, ``MessageIterator``, ``ReadPath``, ``write_message``
+``Receiving``, ``Receiver``, ``MessageIterator``, ``ReadPath``, ``write_message``
 (``_speedups_waiter.c``, ``_speedups_receive.c``, ``_speedups_read.c``,
 ``_speedups_send.c``).
 
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from .frames import Frame
 
-__all__ = ["MessageIterator", "ReadPath", "Receiving", "Waiter", "write_message"]
+__all__ = ["MessageIterator", "ReadPath", "Receiver", "Receiving", "Waiter", "write_message"]
 
 
 @functools.cache
@@ -198,13 +198,17 @@ class Receiving:
     A whole single-frame message waiting in the queue is taken and returned
     as the assembler's ``get(decode)`` would; while the queue is empty, it
     waits with the assembler's waiter, as ``get()`` does. Anything else goes,
-    before anything is taken, to the general path, ``general(decode)``.
+    before anything is taken, to the general path, ``general(decode)``
+    (:obj:`None`: the assembler's ``get()``).
     """
 
     __slots__ = ("_assembler", "_awaited", "_decode", "_general")
 
     def __init__(
-        self, assembler: Any, decode: bool | None, general: Callable[[bool | None], Any]
+        self,
+        assembler: Any,
+        decode: bool | None,
+        general: Callable[[bool | None], Any] | None = None,
     ) -> None:
         self._assembler = assembler
         self._decode = decode
@@ -234,7 +238,8 @@ class Receiving:
                     yield from waiter.__await__()
                 finally:
                     assembler.get_in_progress = False
-        return (yield from self._general(self._decode).__await__())
+        general = assembler.get if self._general is None else self._general
+        return (yield from general(self._decode).__await__())
 
 
 def _whole_message(frame: Frame, decode: bool | None) -> Any:
@@ -248,6 +253,16 @@ def _whole_message(frame: Frame, decode: bool | None) -> Any:
         return frame.data if type(frame.data) is bytes else bytes(frame.data)
     # Text frames were validated on receipt; binary ones may fail: general path.
     return str(frame.data, "utf-8") if text else None
+
+
+class Receiver:
+    """A base of the asyncio ``Assembler``: its :meth:`receive`."""
+
+    __slots__ = ()
+
+    def receive(self, decode: bool | None = None) -> Receiving:
+        """Return an awaitable of the next message, as ``get(decode)`` is: a :class:`Receiving`."""
+        return Receiving(self, decode)
 
 
 class MessageIterator:

@@ -105,8 +105,14 @@ class Waiter:
 class Receiving:
     """One await of the next message of an asyncio Assembler, without a coroutine."""
 
-    def __init__(self, assembler: Any, decode: bool | None, general: Any) -> None: ...
+    def __init__(self, assembler: Any, decode: bool | None, general: Any = None) -> None: ...
     def __await__(self) -> Generator[Any, None, Any]: ...
+
+class Receiver:
+    """A base of the asyncio Assembler: its receive()."""
+
+    def receive(self, decode: bool | None = None) -> Receiving:
+        """Return an awaitable of the next message, as get(decode) is: a Receiving."""
 
 class MessageIterator:
     """The messages of an asyncio Assembler, for ``async for``."""

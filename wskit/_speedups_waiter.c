@@ -25,7 +25,7 @@ typedef struct {
 } WaiterObject;
 
 static PyObject *current_task, *cancelled_error, *invalid_state_error, *task_type;
-static PyObject *str_call_soon, *str_run, *context_kwnames;
+static PyObject *str_call_soon, *str_run, *str_context, *str_msg, *context_kwnames;
 /* A finished asyncio.Future (result None), handed to a C task's wake-up in
  * place of the waiter it awaited (see wake_argument()). Its loop is a
  * stand-in: Future() only asks it for get_debug(), and nothing else ever
@@ -98,10 +98,12 @@ load_asyncio(void)
     Py_DECREF(asyncio);
     str_call_soon = PyUnicode_InternFromString("call_soon");
     str_run = PyUnicode_InternFromString("run");
-    context_kwnames = Py_BuildValue("(s)", "context");
+    str_context = PyUnicode_InternFromString("context");
+    str_msg = PyUnicode_InternFromString("msg");
+    context_kwnames = str_context ? PyTuple_Pack(1, str_context) : NULL;
     if (current_task == NULL || cancelled_error == NULL || invalid_state_error == NULL
         || task_type == NULL || finished_future == NULL || str_call_soon == NULL
-        || str_run == NULL || context_kwnames == NULL) {
+        || str_run == NULL || str_msg == NULL || context_kwnames == NULL) {
         Py_CLEAR(current_task);
         Py_CLEAR(task_type);
         Py_CLEAR(finished_future);
@@ -110,6 +112,8 @@ load_asyncio(void)
         Py_CLEAR(invalid_state_error);
         Py_CLEAR(str_call_soon);
         Py_CLEAR(str_run);
+        Py_CLEAR(str_context);
+        Py_CLEAR(str_msg);
         Py_CLEAR(context_kwnames);
         return -1;
     }
@@ -261,16 +265,17 @@ Waiter_cancelled(WaiterObject *self, PyObject *Py_UNUSED(ignored))
     return PyBool_FromLong(self->state == WAITER_CANCELLED);
 }
 
-/* Set *value to the keyword argument `name` among `kwnames`, whose values
- * start at `kwvalues`, if it is there; refuse any other keyword. */
+/* Set *value to the keyword argument `name` (interned) among `kwnames`,
+ * whose values start at `kwvalues`, if it is there; refuse any other
+ * keyword. A task passes its "context" interned: no comparison. */
 static int
-keyword_argument(PyObject *const *kwvalues, PyObject *kwnames, const char *name,
+keyword_argument(PyObject *const *kwvalues, PyObject *kwnames, PyObject *name,
                  PyObject **value)
 {
     Py_ssize_t count = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
     for (Py_ssize_t i = 0; i < count; i++) {
         PyObject *key = PyTuple_GET_ITEM(kwnames, i);
-        if (PyUnicode_CompareWithASCIIString(key, name) != 0) {
+        if (key != name && PyUnicode_Compare(key, name) != 0) {
             PyErr_Format(PyExc_TypeError, "unexpected keyword argument %R", key);
             return -1;
         }
@@ -288,7 +293,7 @@ Waiter_add_done_callback(WaiterObject *self, PyObject *const *args, Py_ssize_t n
         PyErr_SetString(PyExc_TypeError, "add_done_callback() takes one positional argument");
         return NULL;
     }
-    if (keyword_argument(args + nargs, kwnames, "context", &context) < 0) {
+    if (keyword_argument(args + nargs, kwnames, str_context, &context) < 0) {
         return NULL;
     }
     PyObject *callback = args[0];
@@ -346,7 +351,7 @@ Waiter_cancel(WaiterObject *self, PyObject *const *args, Py_ssize_t nargs, PyObj
     if (nargs == 1) {
         message = args[0];
     }
-    else if (keyword_argument(args, kwnames, "msg", &message) < 0) {
+    else if (keyword_argument(args, kwnames, str_msg, &message) < 0) {
         return NULL;
     }
     if (self->state != WAITER_PENDING) {
@@ -395,10 +400,14 @@ task_is_running(PyObject *loop)
 static PyObject *
 wake_argument(PyObject *callback, WaiterObject *self)
 {
+    /* The method's definition, once found by name: a comparison afterwards. */
+    static PyMethodDef *task_wakeup;
     if (PyCFunction_Check(callback)) {
         PyObject *owner = PyCFunction_GET_SELF(callback);
+        PyMethodDef *method = ((PyCFunctionObject *)callback)->m_ml;
         if (owner != NULL && PyObject_TypeCheck(owner, (PyTypeObject *)task_type) &&
-            strcmp(((PyCFunctionObject *)callback)->m_ml->ml_name, "task_wakeup") == 0) {
+            (method == task_wakeup || strcmp(method->ml_name, "task_wakeup") == 0)) {
+            task_wakeup = method;
             return finished_future;
         }
     }

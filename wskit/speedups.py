@@ -19,6 +19,7 @@ Exports:
     PayloadBuffer: The payload of a long frame, unmasked into place as it arrives.
     Waiter: What ``recv()`` awaits in asyncio, resumed in the callback that wakes it.
     Receiving: One await of ``recv()``'s next message in asyncio, without a coroutine.
+    Receiver: The base of an asyncio ``Assembler``: ``receive()``, a ``Receiving``.
     MessageIterator: ``async for`` over an asyncio connection's messages, with ``Receiving``.
     ReadPath: The base of an asyncio connection: ``get_buffer()``, ``buffer_updated()``.
     write_message: What ``send()`` of a whole message does in asyncio, in one call.
@@ -45,7 +46,14 @@ from ._purepython import (
     split_request,
     split_response,
 )
-from ._purepython_asyncio import MessageIterator, ReadPath, Receiving, Waiter, write_message
+from ._purepython_asyncio import (
+    MessageIterator,
+    ReadPath,
+    Receiver,
+    Receiving,
+    Waiter,
+    write_message,
+)
 from ._purepython_messages import receive_messages, send_message
 
 __all__ = [
@@ -53,6 +61,7 @@ __all__ = [
     "MessageIterator",
     "PayloadBuffer",
     "ReadPath",
+    "Receiver",
     "Receiving",
     "UTF8Validator",
     "Waiter",
@@ -76,6 +85,7 @@ if not os.environ.get("WSKIT_NO_SPEEDUPS"):
             MessageIterator,
             PayloadBuffer,
             ReadPath,
+            Receiver,
             Receiving,
             UTF8Validator,
             Waiter,
