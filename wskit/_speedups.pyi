@@ -97,6 +97,20 @@ class PayloadBuffer:
     def take(self) -> bytes:
         """Return the whole payload; the buffer is empty afterwards."""
 
+class Counters:
+    """The base of the core that holds its statistics' counters."""
+
+    bytes_received: int
+    bytes_sent: int
+    frames_received: int
+    frames_sent: int
+
+    def _count_received(self, nbytes: int, frames: int, /) -> None:
+        """Add to bytes_received and frames_received."""
+
+    def _count_sent(self, nbytes: int, frames: int, /) -> None:
+        """Add to bytes_sent and frames_sent."""
+
 class Waiter:
     """A future-like object, without a result, that one task awaits."""
 

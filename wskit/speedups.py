@@ -16,6 +16,7 @@ Exports:
     read_messages: Read a run of frames that each carry a whole message.
     receive_messages: Whole messages from the bytes read to ``recv()``'s queue, counted.
     send_message: A whole message to its frame, counted.
+    Counters: The base of the core that holds its statistics' counters.
     PayloadBuffer: The payload of a long frame, unmasked into place as it arrives.
     Waiter: What ``recv()`` awaits in asyncio, resumed in the callback that wakes it.
     Receiving: One await of ``recv()``'s next message in asyncio, without a coroutine.
@@ -54,10 +55,11 @@ from ._purepython_asyncio import (
     Waiter,
     write_message,
 )
-from ._purepython_messages import receive_messages, send_message
+from ._purepython_messages import Counters, receive_messages, send_message
 
 __all__ = [
     "IMPLEMENTATION",
+    "Counters",
     "MessageIterator",
     "PayloadBuffer",
     "ReadPath",
@@ -82,6 +84,7 @@ IMPLEMENTATION: Literal["c", "python"] = "python"
 if not os.environ.get("WSKIT_NO_SPEEDUPS"):
     try:
         from ._speedups import (  # type: ignore[assignment]
+            Counters,
             MessageIterator,
             PayloadBuffer,
             ReadPath,
