@@ -200,6 +200,8 @@ extern Py_ssize_t wskit_long_payload;
 
 /* _speedups_waiter.c: a new Waiter of an event loop. */
 PyObject *wskit_waiter_new(PyObject *loop);
+/* _speedups_waiter.c: waiter.wake(), a Waiter's without a lookup. */
+PyObject *wskit_waiter_wake(PyObject *waiter);
 
 /* Each file adds its functions and types to the module: 0, or -1 with an
  * exception set. */

@@ -25,7 +25,7 @@ typedef struct {
 } WaiterObject;
 
 static PyObject *current_task, *cancelled_error, *invalid_state_error, *task_type;
-static PyObject *str_call_soon, *str_run, *str_context, *str_msg, *context_kwnames;
+static PyObject *str_call_soon, *str_run, *str_context, *str_msg, *context_kwnames, *str_wake;
 /* A finished asyncio.Future (result None), handed to a C task's wake-up in
  * place of the waiter it awaited (see wake_argument()). Its loop is a
  * stand-in: Future() only asks it for get_debug(), and nothing else ever
@@ -415,6 +415,20 @@ wake_argument(PyObject *callback, WaiterObject *self)
 }
 
 static PyObject *
+Waiter_wake(WaiterObject *self, PyObject *Py_UNUSED(ignored));
+
+/* waiter.wake(), for ReadPath (_speedups_read.c): a new reference, or NULL
+ * with an exception set. A Waiter's own, without looking it up. */
+PyObject *
+wskit_waiter_wake(PyObject *waiter)
+{
+    if (Py_IS_TYPE(waiter, &WaiterType)) {
+        return Waiter_wake((WaiterObject *)waiter, NULL);
+    }
+    return PyObject_CallMethodNoArgs(waiter, str_wake);
+}
+
+static PyObject *
 Waiter_wake(WaiterObject *self, PyObject *Py_UNUSED(ignored))
 {
     if (self->state != WAITER_PENDING) {
@@ -438,10 +452,22 @@ Waiter_wake(WaiterObject *self, PyObject *Py_UNUSED(ignored))
         }
         Py_RETURN_NONE;
     }
-    /* context.run(callback, self), or the finished future for a task. */
-    PyObject *call_args[] = {context, callback, wake_argument(callback, self)};
-    PyObject *result = PyObject_VectorcallMethod(
-        str_run, call_args, 3 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    /* context.run(callback, self), or the finished future for a task:
+     * what Context.run() does, without looking the method up. */
+    PyObject *result = NULL;
+    if (PyContext_CheckExact(context)) {
+        if (PyContext_Enter(context) == 0) {
+            result = PyObject_CallOneArg(callback, wake_argument(callback, self));
+            if (PyContext_Exit(context) < 0) {
+                Py_CLEAR(result);
+            }
+        }
+    }
+    else {
+        PyObject *call_args[] = {context, callback, wake_argument(callback, self)};
+        result = PyObject_VectorcallMethod(str_run, call_args,
+                                           3 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    }
     Py_DECREF(callback);
     Py_DECREF(context);
     if (result == NULL) {
@@ -527,6 +553,10 @@ static PyTypeObject WaiterType = {
 int
 wskit_waiter_init(PyObject *module)
 {
+    str_wake = PyUnicode_InternFromString("wake");
+    if (str_wake == NULL) {
+        return -1;
+    }
     if (PyType_Ready(&WaiterType) < 0) {
         return -1;
     }

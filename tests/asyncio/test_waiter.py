@@ -338,10 +338,12 @@ def test_an_error_in_the_callback_reaches_wake(
         raise KeyboardInterrupt
 
     waiter = Waiter(loop)
-    waiter.add_done_callback(callback)
+    context = contextvars.copy_context()
+    waiter.add_done_callback(callback, context=context)
     with pytest.raises(KeyboardInterrupt):
         waiter.wake()
     assert waiter.done()
+    assert context.run(request_id.get, "left") == "left"  # the context was left
 
 
 def test_bad_arguments(Waiter: Any, loop: asyncio.AbstractEventLoop) -> None:
