@@ -26,7 +26,7 @@
 #include <structmember.h>
 
 /* Attribute names, interned once. */
-static PyObject *str_pause, *str_extend, *str_inflate, *str_deflate, *str_fail_on_parse_error,
+static PyObject *str_pause, *str_inflate, *str_deflate, *str_fail_on_parse_error,
     *str_receive_messages;
 
 /* From wskit.receiving, looked up on first use (the core imports this
@@ -228,7 +228,7 @@ queue_frames(PyObject *queue, PyObject *run)
     if (frames == NULL) {
         return -1;
     }
-    PyObject *extended = PyObject_CallMethodOneArg(frames, str_extend, run);
+    PyObject *extended = wskit_deque_extend(frames, run);
     if (extended == NULL) {
         Py_DECREF(frames);
         return -1;
@@ -718,7 +718,6 @@ wskit_messages_init(PyObject *module)
 {
     const InternedName names[] = {
         {&str_pause, "pause"},
-        {&str_extend, "extend"},
         {&str_inflate, "inflate"},
         {&str_deflate, "deflate"},
         {&str_fail_on_parse_error, "_fail_on_parse_error"},

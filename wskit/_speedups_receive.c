@@ -34,7 +34,7 @@ typedef struct {
     PyObject *general;
 } MessageIteratorObject;
 
-static PyObject *str_popleft, *str_resume, *str_throw, *str_close, *str_get, *str_decode;
+static PyObject *str_resume, *str_throw, *str_close, *str_get, *str_decode;
 
 static PyTypeObject ReceivingType;
 
@@ -94,7 +94,7 @@ whole_message(PyObject *frame, PyObject *decode)
 static int
 take_first(PyObject *queue, PyObject *frames)
 {
-    PyObject *frame = PyObject_CallMethodNoArgs(frames, str_popleft);
+    PyObject *frame = wskit_deque_popleft(frames);
     if (frame == NULL) {
         return -1;
     }
@@ -677,7 +677,6 @@ int
 wskit_receive_init(PyObject *module)
 {
     const InternedName names[] = {
-        {&str_popleft, "popleft"},
         {&str_resume, "resume"},
         {&str_throw, "throw"},
         {&str_close, "close"},
