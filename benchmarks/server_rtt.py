@@ -1,4 +1,4 @@
-"""One echo server's cost per round trip, measured alone, for callgrind.
+"""One side's cost per round trip, measured alone, for callgrind.
 
 This process runs an echo server (wskit's, or any package with websockets'
 asyncio API, such as ``picows.websockets``) on asyncio or uvloop; a child
@@ -6,6 +6,10 @@ process drives it with wskit's client: ``--connections`` connections at once
 send 64 B messages and wait for each echo, ``--count`` round trips in all.
 The server stops after the last one and prints its CPU time per round trip,
 handshakes included.
+
+``--side client`` measures the other end: this process runs the package's
+client, ``await send(); await recv()`` as above, and the child wskit's echo
+server on uvloop.
 
 The figure that matters is callgrind's, which the load of the machine
 doesn't change (keepalive pings are off on both sides: their number would
@@ -73,6 +77,40 @@ async def serve(package: str, count: int, connections: int) -> float:
         server.close()
 
 
+async def drive_server(package: str, count: int, connections: int) -> float:
+    """Run ``package``'s clients against wskit's echo server in a child; return CPU seconds."""
+    server = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "benchmarks.server_rtt",
+        "--echo-server",
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert server.stdout is not None
+        port = int(await server.stdout.readline())
+        started = time.process_time()
+        async with asyncio.timeout(TIMEOUT):
+            await drive(port, "/", count, connections, package)
+        return time.process_time() - started
+    finally:
+        server.kill()
+        await server.wait()
+
+
+async def echo_server() -> None:
+    """The child of ``--side client``: wskit's echo server; print its port, serve until killed."""
+    from wskit.asyncio.server import serve  # noqa: PLC0415 - the child's side only
+
+    async def echo(websocket: Any) -> None:
+        async for message in websocket:
+            await websocket.send(message)
+
+    server = await serve(echo, "127.0.0.1", 0, compression=None, ping_interval=None)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    await asyncio.Future()
+
+
 async def serve_uvicorn(engine: str, count: int, connections: int) -> float:
     """Like :func:`serve`, with uvicorn and Starlette under the WebSocket ``engine``."""
     from .peers.uvicorn_engines import ENGINES, UvicornPeer  # noqa: PLC0415 - only when asked for
@@ -119,9 +157,9 @@ async def measure(
     return time.process_time() - started
 
 
-async def drive(port: int, path: str, count: int, connections: int) -> None:
+async def drive(port: int, path: str, count: int, connections: int, package: str = "wskit") -> None:
     """The client: ``connections`` at once, ``count`` round trips in all."""
-    from wskit.asyncio.client import connect  # noqa: PLC0415 - the client's side only
+    connect = importlib.import_module(f"{package}.asyncio.client").connect
 
     uri = f"ws://127.0.0.1:{port}{path}"
     clients = [
@@ -140,13 +178,22 @@ async def drive(port: int, path: str, count: int, connections: int) -> None:
         *(round_trips(ws, share) for ws, share in zip(clients, shares, strict=True))
     )
     for websocket in clients:
-        websocket.transport.abort()
+        if package == "wskit":
+            websocket.transport.abort()
+        else:  # picows.websockets' transport is its own
+            await websocket.close()
 
 
 def main(argv: list[str] | None = None) -> None:
     """Parse the command line; run the server, or the client in the child."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--package", default="wskit", help="e.g. wskit, picows.websockets")
+    parser.add_argument(
+        "--side",
+        choices=("server", "client"),
+        default="server",
+        help="the package's echo server (driven by wskit's client) or its client (against wskit's)",
+    )
     parser.add_argument("--loop", choices=EVENT_LOOPS, default="asyncio")
     parser.add_argument("--count", type=int, default=2000, help="round trips in all")
     parser.add_argument("--connections", type=int, default=100, help="connections at once")
@@ -158,22 +205,30 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--client", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--path", default="/", help=argparse.SUPPRESS)
+    parser.add_argument("--echo-server", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.client is not None:
         run("uvloop", drive(args.client, args.path, args.count, args.connections))
         return
+    if args.echo_server:
+        run("uvloop", echo_server())
+        return
+    if args.uvicorn is not None and args.side == "client":
+        parser.error("--uvicorn measures a server: not with --side client")
     result: list[float] = []
 
     async def main() -> None:
         if args.uvicorn is not None:
             result.append(await serve_uvicorn(args.uvicorn, args.count, args.connections))
+        elif args.side == "client":
+            result.append(await drive_server(args.package, args.count, args.connections))
         else:
             result.append(await serve(args.package, args.count, args.connections))
 
     run(args.loop, main())
     name = args.package if args.uvicorn is None else args.uvicorn
     print(
-        f"{name} server on {args.loop}: {result[0] / args.count * 1e6:.1f} us CPU "
+        f"{name} {args.side} on {args.loop}: {result[0] / args.count * 1e6:.1f} us CPU "
         f"per round trip ({args.count} round trips, {args.connections} connections)"
     )
 

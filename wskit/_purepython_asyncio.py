@@ -1,5 +1,5 @@
 """Pure-Python twins of the asyncio pieces of the C accelerator: ``Waiter``,
-``Receiving``, ``MessageIterator``, ``ReadPath``, ``write_message``
+``Receiving``, ``Receiver``, ``MessageIterator``, ``ReadPath``, ``write_message``
 (``_speedups_waiter.c``, ``_speedups_receive.c``, ``_speedups_read.c``,
 ``_speedups_send.c``).
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import importlib
+import types
 from collections.abc import Callable, Generator
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 
     from .frames import Frame
 
-__all__ = ["MessageIterator", "ReadPath", "Receiving", "Waiter", "write_message"]
+__all__ = ["MessageIterator", "ReadPath", "Receiver", "Receiving", "Waiter", "write_message"]
 
 
 @functools.cache
@@ -154,7 +155,7 @@ class Waiter:
         if callback is None:
             return
         if _asyncio().current_task(self._loop) is None:
-            context.run(callback, self)
+            context.run(callback, _wake_argument(callback, self))
         else:
             self._loop.call_soon(callback, self, context=context)
 
@@ -164,19 +165,50 @@ class Waiter:
         return callback, context
 
 
+@functools.cache
+def _finished_future() -> asyncio.Future[None]:
+    # Its loop is a stand-in: Future() only asks it for get_debug(), and
+    # nothing else ever looks at it, so no event loop is kept alive.
+    future: asyncio.Future[None] = _asyncio().Future(loop=types.SimpleNamespace(get_debug=bool))
+    future.set_result(None)
+    return future
+
+
+def _wake_argument(callback: Callable[..., Any], waiter: Waiter) -> Any:
+    """What the callback of a woken waiter gets: the waiter, but for a C task's wake-up.
+
+    That one (the builtin ``task_wakeup`` bound to an :class:`asyncio.Task`,
+    which task steps give to ``add_done_callback()``) gets a finished future.
+    Either way the task resumes with None; but ``task_wakeup()`` takes an
+    exact future's result in place, and of anything else calls ``result()``
+    by name, a string built and looked up on every wake-up.
+    """
+    if (
+        isinstance(callback, types.BuiltinMethodType)
+        and isinstance(callback.__self__, _asyncio().Task)
+        and callback.__name__ == "task_wakeup"
+    ):
+        return _finished_future()
+    return waiter
+
+
 class Receiving:
     """One await of the next message of an asyncio ``Assembler``, without a coroutine.
 
     A whole single-frame message waiting in the queue is taken and returned
     as the assembler's ``get(decode)`` would; while the queue is empty, it
     waits with the assembler's waiter, as ``get()`` does. Anything else goes,
-    before anything is taken, to the general path, ``general(decode)``.
+    before anything is taken, to the general path, ``general(decode)``
+    (:obj:`None`: the assembler's ``get()``).
     """
 
     __slots__ = ("_assembler", "_awaited", "_decode", "_general")
 
     def __init__(
-        self, assembler: Any, decode: bool | None, general: Callable[[bool | None], Any]
+        self,
+        assembler: Any,
+        decode: bool | None,
+        general: Callable[[bool | None], Any] | None = None,
     ) -> None:
         self._assembler = assembler
         self._decode = decode
@@ -206,7 +238,8 @@ class Receiving:
                     yield from waiter.__await__()
                 finally:
                     assembler.get_in_progress = False
-        return (yield from self._general(self._decode).__await__())
+        general = assembler.get if self._general is None else self._general
+        return (yield from general(self._decode).__await__())
 
 
 def _whole_message(frame: Frame, decode: bool | None) -> Any:
@@ -220,6 +253,16 @@ def _whole_message(frame: Frame, decode: bool | None) -> Any:
         return frame.data if type(frame.data) is bytes else bytes(frame.data)
     # Text frames were validated on receipt; binary ones may fail: general path.
     return str(frame.data, "utf-8") if text else None
+
+
+class Receiver:
+    """A base of the asyncio ``Assembler``: its :meth:`receive`."""
+
+    __slots__ = ()
+
+    def receive(self, decode: bool | None = None) -> Receiving:
+        """Return an awaitable of the next message, as ``get(decode)`` is: a :class:`Receiving`."""
+        return Receiving(self, decode)
 
 
 class MessageIterator:

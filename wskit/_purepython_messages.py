@@ -10,6 +10,7 @@ else is public here. :mod:`wskit.speedups` picks one of the two.
 from __future__ import annotations
 
 import codecs
+import sys
 from typing import TYPE_CHECKING, Any
 
 from ._purepython import (
@@ -24,7 +25,39 @@ from .typing import BytesLike
 if TYPE_CHECKING:
     from .frames import Frame
 
-__all__ = ["receive_messages", "send_message"]
+__all__ = ["Counters", "receive_messages", "send_message"]
+
+
+class Counters:
+    """The base of the core that holds its statistics' counters.
+
+    In C, the counters are C integers that the per-message path adds to in
+    place; here, slots. The core counts through :meth:`_count_received` and
+    :meth:`_count_sent`.
+    """
+
+    __slots__ = ("bytes_received", "bytes_sent", "frames_received", "frames_sent")
+    bytes_received: int
+    bytes_sent: int
+    frames_received: int
+    frames_sent: int
+
+    def _count_received(self, nbytes: int, frames: int) -> None:
+        """Add to ``bytes_received`` and ``frames_received``."""
+        self.bytes_received = _within_a_word(self.bytes_received + nbytes)
+        self.frames_received = _within_a_word(self.frames_received + frames)
+
+    def _count_sent(self, nbytes: int, frames: int) -> None:
+        """Add to ``bytes_sent`` and ``frames_sent``."""
+        self.bytes_sent = _within_a_word(self.bytes_sent + nbytes)
+        self.frames_sent = _within_a_word(self.frames_sent + frames)
+
+
+def _within_a_word(count: int) -> int:
+    """``count``, if the C twin's counters hold it: else OverflowError, as in C."""
+    if not -sys.maxsize - 1 <= count <= sys.maxsize:
+        raise OverflowError("counter past sys.maxsize")
+    return count
 
 
 def _inflate_message(extension: Any, first: int, payload: bytes, max_size: int | None) -> Frame:
@@ -132,8 +165,7 @@ def receive_messages(  # noqa: PLR0917 - the C twin's positional signature
         data, masked, max_message_size, max_fragment_size, extension, max_compressed_size, run
     )
     if end:
-        protocol.bytes_received += end
-        protocol.frames_received += len(run)
+        protocol._count_received(end, len(run))
         frames = queue.frames
         frames.extend(run)
         if queue.high is not None and len(frames) > queue.high and not queue.paused:
@@ -195,6 +227,5 @@ def send_message(  # noqa: PLR0917 - the C twin's positional signature
         first |= 0x40
         data = extension.deflate(data, True)
     frame = build_frame(first, data, mask)
-    protocol.bytes_sent += len(frame)
-    protocol.frames_sent += 1
+    protocol._count_sent(len(frame), 1)
     return frame

@@ -57,7 +57,7 @@ static struct PyModuleDef module_def = {
 PyMODINIT_FUNC
 PyInit__speedups(void)
 {
-    if (wskit_fields_init() < 0) {  /* the attributes read in place, named */
+    if (wskit_fields_init() < 0 || wskit_deque_init() < 0) {  /* see _speedups_slots.c */
         return NULL;
     }
     PyObject *module = PyModule_Create(&module_def);

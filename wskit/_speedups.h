@@ -118,6 +118,13 @@ typedef struct {
     const char *text;
 } InternedName;
 int wskit_intern_names(const InternedName *names, size_t count);
+/* _speedups_slots.c: frames.popleft() and frames.extend(items), without a
+ * method lookup when frames is a collections.deque (the queue's frames):
+ * new references, or NULL with an exception set. wskit_deque_init() looks
+ * the deque's methods up, before any file's init: 0, or -1. */
+int wskit_deque_init(void);
+PyObject *wskit_deque_popleft(PyObject *frames);
+PyObject *wskit_deque_extend(PyObject *frames, PyObject *items);
 Py_ssize_t wskit_slot_offset(PyTypeObject *type, PyObject *name);
 Py_ssize_t wskit_field_lookup(Field *field, PyTypeObject *type);
 
@@ -200,6 +207,8 @@ extern Py_ssize_t wskit_long_payload;
 
 /* _speedups_waiter.c: a new Waiter of an event loop. */
 PyObject *wskit_waiter_new(PyObject *loop);
+/* _speedups_waiter.c: waiter.wake(), a Waiter's without a lookup. */
+PyObject *wskit_waiter_wake(PyObject *waiter);
 
 /* Each file adds its functions and types to the module: 0, or -1 with an
  * exception set. */

@@ -97,6 +97,20 @@ class PayloadBuffer:
     def take(self) -> bytes:
         """Return the whole payload; the buffer is empty afterwards."""
 
+class Counters:
+    """The base of the core that holds its statistics' counters."""
+
+    bytes_received: int
+    bytes_sent: int
+    frames_received: int
+    frames_sent: int
+
+    def _count_received(self, nbytes: int, frames: int, /) -> None:
+        """Add to bytes_received and frames_received."""
+
+    def _count_sent(self, nbytes: int, frames: int, /) -> None:
+        """Add to bytes_sent and frames_sent."""
+
 class Waiter:
     """A future-like object, without a result, that one task awaits."""
 
@@ -105,8 +119,14 @@ class Waiter:
 class Receiving:
     """One await of the next message of an asyncio Assembler, without a coroutine."""
 
-    def __init__(self, assembler: Any, decode: bool | None, general: Any) -> None: ...
+    def __init__(self, assembler: Any, decode: bool | None, general: Any = None) -> None: ...
     def __await__(self) -> Generator[Any, None, Any]: ...
+
+class Receiver:
+    """A base of the asyncio Assembler: its receive()."""
+
+    def receive(self, decode: bool | None = None) -> Receiving:
+        """Return an awaitable of the next message, as get(decode) is: a Receiving."""
 
 class MessageIterator:
     """The messages of an asyncio Assembler, for ``async for``."""

@@ -14,7 +14,7 @@
 
 #include "_speedups.h"
 
-static PyObject *str_window, *str_wake, *str_receive_rest;
+static PyObject *str_window, *str_receive_rest;
 
 /* protocol.incoming_payload: a new reference, or NULL with an exception set. */
 static PyObject *
@@ -75,7 +75,7 @@ receive_whole_messages(PyObject *self, PyObject *protocol, Py_ssize_t nbytes)
         else if (waiter != Py_None) {
             PyObject *woken = NULL;
             if (wskit_field_set(assembler, &wskit_fields.assembler.waiter, Py_None) == 0) {
-                woken = PyObject_CallMethodNoArgs(waiter, str_wake);
+                woken = wskit_waiter_wake(waiter);
             }
             taken = woken == NULL ? -1 : taken;
             Py_XDECREF(woken);
@@ -168,7 +168,6 @@ wskit_read_init(PyObject *module)
 {
     const InternedName names[] = {
         {&str_window, "window"},
-        {&str_wake, "wake"},
         {&str_receive_rest, "_receive_rest"},
     };
     if (wskit_intern_names(names, sizeof(names) / sizeof(names[0])) < 0) {

@@ -22,7 +22,7 @@ typedef struct {
     PyObject_HEAD
     PyObject *assembler;
     PyObject *decode;    /* None, True or False */
-    PyObject *general;   /* general(decode): the general path's awaitable */
+    PyObject *general;   /* general(decode): the general path's awaitable; NULL: get() */
     PyObject *waiter;    /* the Waiter awaited, while waiting */
     PyObject *delegate;  /* the general path's iterator, once it took over */
     int state;
@@ -34,7 +34,7 @@ typedef struct {
     PyObject *general;
 } MessageIteratorObject;
 
-static PyObject *str_popleft, *str_resume, *str_throw, *str_close;
+static PyObject *str_resume, *str_throw, *str_close, *str_get, *str_decode;
 
 static PyTypeObject ReceivingType;
 
@@ -94,7 +94,7 @@ whole_message(PyObject *frame, PyObject *decode)
 static int
 take_first(PyObject *queue, PyObject *frames)
 {
-    PyObject *frame = PyObject_CallMethodNoArgs(frames, str_popleft);
+    PyObject *frame = wskit_deque_popleft(frames);
     if (frame == NULL) {
         return -1;
     }
@@ -134,7 +134,14 @@ take_first(PyObject *queue, PyObject *frames)
 static PySendResult
 receiving_delegate(ReceivingObject *self, PyObject **result)
 {
-    PyObject *awaitable = PyObject_CallOneArg(self->general, self->decode);
+    PyObject *awaitable;
+    if (self->general != NULL) {
+        awaitable = PyObject_CallOneArg(self->general, self->decode);
+    }
+    else {  /* the assembler's get(decode) */
+        PyObject *args[] = {self->assembler, self->decode};
+        awaitable = PyObject_VectorcallMethod(str_get, args, 2, NULL);
+    }
     if (awaitable == NULL) {
         return PYGEN_ERROR;
     }
@@ -430,7 +437,7 @@ receiving_new(PyObject *assembler, PyObject *decode, PyObject *general)
     }
     self->assembler = Py_NewRef(assembler);
     self->decode = Py_NewRef(decode);
-    self->general = Py_NewRef(general);
+    self->general = Py_XNewRef(general);
     self->waiter = self->delegate = NULL;
     self->state = RECEIVING_START;
     PyObject_GC_Track(self);
@@ -441,12 +448,12 @@ static PyObject *
 Receiving_new(PyTypeObject *Py_UNUSED(type), PyObject *args, PyObject *kwargs)
 {
     static char *keywords[] = {"assembler", "decode", "general", NULL};
-    PyObject *assembler, *decode, *general;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO:Receiving", keywords, &assembler,
+    PyObject *assembler, *decode, *general = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|O:Receiving", keywords, &assembler,
                                      &decode, &general)) {
         return NULL;
     }
-    return receiving_new(assembler, decode, general);
+    return receiving_new(assembler, decode, general == Py_None ? NULL : general);
 }
 
 static int
@@ -519,7 +526,7 @@ static PyAsyncMethods Receiving_async = {
 };
 
 PyDoc_STRVAR(Receiving_doc,
-"Receiving(assembler, decode, general)\n"
+"Receiving(assembler, decode, general=None)\n"
 "--\n"
 "\n"
 "One await of the next message of an asyncio Assembler.\n"
@@ -527,8 +534,8 @@ PyDoc_STRVAR(Receiving_doc,
 "A whole single-frame message waiting in assembler's queue is taken and\n"
 "returned as the assembler's get(decode) would; when the queue is empty,\n"
 "the await waits for frames with a Waiter, as get() does. Everything else\n"
-"goes, before anything is taken, to general(decode), whose awaitable is\n"
-"awaited from there on.");
+"goes, before anything is taken, to general(decode) (None: the\n"
+"assembler's get), whose awaitable is awaited from there on.");
 
 static PyTypeObject ReceivingType = {
     PyVarObject_HEAD_INIT(NULL, 0)
@@ -626,23 +633,66 @@ static PyTypeObject MessageIteratorType = {
     .tp_as_async = &MessageIterator_async,
 };
 
+/* Receiver: a base of the asyncio Assembler, for its receive(). */
+
+static PyObject *
+Receiver_receive(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    Py_ssize_t nkwargs = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    if (nargs + nkwargs > 1) {
+        PyErr_SetString(PyExc_TypeError, "receive() takes one argument, decode");
+        return NULL;
+    }
+    if (nkwargs == 1 && PyUnicode_Compare(PyTuple_GET_ITEM(kwnames, 0), str_decode) != 0) {
+        PyErr_Format(PyExc_TypeError, "receive() got an unexpected keyword argument %R",
+                     PyTuple_GET_ITEM(kwnames, 0));
+        return NULL;
+    }
+    return receiving_new(self, nargs + nkwargs == 1 ? args[0] : Py_None, NULL);
+}
+
+static PyMethodDef Receiver_methods[] = {
+    {"receive", (PyCFunction)(void (*)(void))Receiver_receive, METH_FASTCALL | METH_KEYWORDS,
+     "receive(decode=None)\n--\n\n"
+     "Return an awaitable of the next message, as get(decode) is: a Receiving."},
+    {NULL, NULL, 0, NULL},
+};
+
+PyDoc_STRVAR(Receiver_doc,
+"A base of the asyncio Assembler: its receive(), an await of the next\n"
+"message without a Python frame (Receiving, with the assembler's get() as\n"
+"the general path).");
+
+static PyTypeObject ReceiverType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "wskit._speedups.Receiver",
+    .tp_basicsize = sizeof(PyObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = Receiver_doc,
+    .tp_new = PyType_GenericNew,
+    .tp_methods = Receiver_methods,
+};
+
 int
 wskit_receive_init(PyObject *module)
 {
     const InternedName names[] = {
-        {&str_popleft, "popleft"},
         {&str_resume, "resume"},
         {&str_throw, "throw"},
         {&str_close, "close"},
+        {&str_get, "get"},
+        {&str_decode, "decode"},
     };
     if (wskit_intern_names(names, sizeof(names) / sizeof(names[0])) < 0) {
         return -1;
     }
-    if (PyType_Ready(&ReceivingType) < 0 || PyType_Ready(&MessageIteratorType) < 0) {
+    if (PyType_Ready(&ReceivingType) < 0 || PyType_Ready(&MessageIteratorType) < 0 ||
+        PyType_Ready(&ReceiverType) < 0) {
         return -1;
     }
     if (PyModule_AddType(module, &ReceivingType) < 0 ||
-        PyModule_AddType(module, &MessageIteratorType) < 0) {
+        PyModule_AddType(module, &MessageIteratorType) < 0 ||
+        PyModule_AddType(module, &ReceiverType) < 0) {
         return -1;
     }
     return 0;

@@ -120,6 +120,52 @@ wskit_fields_init(void)
     return 0;
 }
 
+/* collections.deque, and its popleft() and extend() as method descriptors:
+ * called on an exact deque (the queue's frames) without a method lookup. */
+static PyObject *deque_type, *deque_popleft, *deque_extend, *str_popleft, *str_extend;
+
+int
+wskit_deque_init(void)
+{
+    PyObject *collections = PyImport_ImportModule("collections");
+    if (collections == NULL) {
+        return -1;
+    }
+    deque_type = PyObject_GetAttrString(collections, "deque");
+    Py_DECREF(collections);
+    if (deque_type == NULL) {
+        return -1;
+    }
+    deque_popleft = PyObject_GetAttrString(deque_type, "popleft");
+    deque_extend = PyObject_GetAttrString(deque_type, "extend");
+    str_popleft = PyUnicode_InternFromString("popleft");
+    str_extend = PyUnicode_InternFromString("extend");
+    if (deque_popleft == NULL || deque_extend == NULL || str_popleft == NULL ||
+        str_extend == NULL) {
+        return -1;
+    }
+    return 0;
+}
+
+PyObject *
+wskit_deque_popleft(PyObject *frames)
+{
+    if (Py_IS_TYPE(frames, (PyTypeObject *)deque_type)) {
+        return PyObject_Vectorcall(deque_popleft, &frames, 1, NULL);
+    }
+    return PyObject_CallMethodNoArgs(frames, str_popleft);
+}
+
+PyObject *
+wskit_deque_extend(PyObject *frames, PyObject *items)
+{
+    if (Py_IS_TYPE(frames, (PyTypeObject *)deque_type)) {
+        PyObject *args[] = {frames, items};
+        return PyObject_Vectorcall(deque_extend, args, 2, NULL);
+    }
+    return PyObject_CallMethodOneArg(frames, str_extend, items);
+}
+
 int
 wskit_intern_names(const InternedName *names, size_t count)
 {

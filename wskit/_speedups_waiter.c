@@ -24,13 +24,55 @@ typedef struct {
     int yielded;         /* `await waiter` suspended once */
 } WaiterObject;
 
-static PyObject *current_task, *cancelled_error, *invalid_state_error;
-static PyObject *str_call_soon, *str_run, *context_kwnames;
+static PyObject *current_task, *cancelled_error, *invalid_state_error, *task_type;
+static PyObject *str_call_soon, *str_run, *str_context, *str_msg, *context_kwnames, *str_wake;
+/* A finished asyncio.Future (result None), handed to a C task's wake-up in
+ * place of the waiter it awaited (see wake_argument()). Its loop is a
+ * stand-in: Future() only asks it for get_debug(), and nothing else ever
+ * looks at it, so no event loop is kept alive. */
+static PyObject *finished_future;
 /* On Python 3.11, asyncio.current_task() is Python code that looks the loop up
  * in asyncio.tasks._current_tasks, a dict that the C tasks keep: looking there
  * directly spares a Python call on every wake-up. NULL where current_task is
  * in C already (3.12 and later), which is then called. */
 static PyObject *current_tasks;
+
+/* callable(name=value) */
+static PyObject *
+call_with_keyword(PyObject *callable, const char *name, PyObject *value)
+{
+    PyObject *kwnames = Py_BuildValue("(s)", name);
+    if (kwnames == NULL) {
+        return NULL;
+    }
+    PyObject *result = PyObject_Vectorcall(callable, &value, 0, kwnames);
+    Py_DECREF(kwnames);
+    return result;
+}
+
+/* asyncio.Future(loop=types.SimpleNamespace(get_debug=bool)), its result set
+ * to None. */
+static PyObject *
+new_finished_future(PyObject *asyncio)
+{
+    PyObject *types = PyImport_ImportModule("types");
+    PyObject *namespace = types ? PyObject_GetAttrString(types, "SimpleNamespace") : NULL;
+    Py_XDECREF(types);
+    PyObject *stand_in =
+        namespace ? call_with_keyword(namespace, "get_debug", (PyObject *)&PyBool_Type) : NULL;
+    Py_XDECREF(namespace);
+    PyObject *future_type = stand_in ? PyObject_GetAttrString(asyncio, "Future") : NULL;
+    PyObject *future = future_type ? call_with_keyword(future_type, "loop", stand_in) : NULL;
+    Py_XDECREF(future_type);
+    Py_XDECREF(stand_in);
+    PyObject *result = future ? PyObject_CallMethod(future, "set_result", "O", Py_None) : NULL;
+    if (result == NULL) {
+        Py_XDECREF(future);
+        return NULL;
+    }
+    Py_DECREF(result);
+    return future;
+}
 
 static int
 load_asyncio(void)
@@ -51,18 +93,27 @@ load_asyncio(void)
         }
         PyErr_Clear();  /* no such dict: call current_task() */
     }
+    task_type = PyObject_GetAttrString(asyncio, "Task");
+    finished_future = new_finished_future(asyncio);
     Py_DECREF(asyncio);
     str_call_soon = PyUnicode_InternFromString("call_soon");
     str_run = PyUnicode_InternFromString("run");
-    context_kwnames = Py_BuildValue("(s)", "context");
+    str_context = PyUnicode_InternFromString("context");
+    str_msg = PyUnicode_InternFromString("msg");
+    context_kwnames = str_context ? PyTuple_Pack(1, str_context) : NULL;
     if (current_task == NULL || cancelled_error == NULL || invalid_state_error == NULL
-        || str_call_soon == NULL || str_run == NULL || context_kwnames == NULL) {
+        || task_type == NULL || finished_future == NULL || str_call_soon == NULL
+        || str_run == NULL || str_msg == NULL || context_kwnames == NULL) {
         Py_CLEAR(current_task);
+        Py_CLEAR(task_type);
+        Py_CLEAR(finished_future);
         Py_CLEAR(current_tasks);
         Py_CLEAR(cancelled_error);
         Py_CLEAR(invalid_state_error);
         Py_CLEAR(str_call_soon);
         Py_CLEAR(str_run);
+        Py_CLEAR(str_context);
+        Py_CLEAR(str_msg);
         Py_CLEAR(context_kwnames);
         return -1;
     }
@@ -214,16 +265,17 @@ Waiter_cancelled(WaiterObject *self, PyObject *Py_UNUSED(ignored))
     return PyBool_FromLong(self->state == WAITER_CANCELLED);
 }
 
-/* Set *value to the keyword argument `name` among `kwnames`, whose values
- * start at `kwvalues`, if it is there; refuse any other keyword. */
+/* Set *value to the keyword argument `name` (interned) among `kwnames`,
+ * whose values start at `kwvalues`, if it is there; refuse any other
+ * keyword. A task passes its "context" interned: no comparison. */
 static int
-keyword_argument(PyObject *const *kwvalues, PyObject *kwnames, const char *name,
+keyword_argument(PyObject *const *kwvalues, PyObject *kwnames, PyObject *name,
                  PyObject **value)
 {
     Py_ssize_t count = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
     for (Py_ssize_t i = 0; i < count; i++) {
         PyObject *key = PyTuple_GET_ITEM(kwnames, i);
-        if (PyUnicode_CompareWithASCIIString(key, name) != 0) {
+        if (key != name && PyUnicode_Compare(key, name) != 0) {
             PyErr_Format(PyExc_TypeError, "unexpected keyword argument %R", key);
             return -1;
         }
@@ -241,7 +293,7 @@ Waiter_add_done_callback(WaiterObject *self, PyObject *const *args, Py_ssize_t n
         PyErr_SetString(PyExc_TypeError, "add_done_callback() takes one positional argument");
         return NULL;
     }
-    if (keyword_argument(args + nargs, kwnames, "context", &context) < 0) {
+    if (keyword_argument(args + nargs, kwnames, str_context, &context) < 0) {
         return NULL;
     }
     PyObject *callback = args[0];
@@ -299,7 +351,7 @@ Waiter_cancel(WaiterObject *self, PyObject *const *args, Py_ssize_t nargs, PyObj
     if (nargs == 1) {
         message = args[0];
     }
-    else if (keyword_argument(args, kwnames, "msg", &message) < 0) {
+    else if (keyword_argument(args, kwnames, str_msg, &message) < 0) {
         return NULL;
     }
     if (self->state != WAITER_PENDING) {
@@ -339,6 +391,43 @@ task_is_running(PyObject *loop)
     return running;
 }
 
+/* What the callback of a woken waiter gets: the waiter, but for the wake-up
+ * of a C task (the builtin task_wakeup bound to an asyncio.Task, which task
+ * steps give to add_done_callback()), which gets the finished future. Either
+ * way the task resumes with None; but task_wakeup() takes an exact Future's
+ * result in place, and of anything else calls result() by name, a string
+ * built and looked up (a miss of the type cache) on every wake-up. */
+static PyObject *
+wake_argument(PyObject *callback, WaiterObject *self)
+{
+    /* The method's definition, once found by name: a comparison afterwards. */
+    static PyMethodDef *task_wakeup;
+    if (PyCFunction_Check(callback)) {
+        PyObject *owner = PyCFunction_GET_SELF(callback);
+        PyMethodDef *method = ((PyCFunctionObject *)callback)->m_ml;
+        if (owner != NULL && PyObject_TypeCheck(owner, (PyTypeObject *)task_type) &&
+            (method == task_wakeup || strcmp(method->ml_name, "task_wakeup") == 0)) {
+            task_wakeup = method;
+            return finished_future;
+        }
+    }
+    return (PyObject *)self;
+}
+
+static PyObject *
+Waiter_wake(WaiterObject *self, PyObject *Py_UNUSED(ignored));
+
+/* waiter.wake(), for ReadPath (_speedups_read.c): a new reference, or NULL
+ * with an exception set. A Waiter's own, without looking it up. */
+PyObject *
+wskit_waiter_wake(PyObject *waiter)
+{
+    if (Py_IS_TYPE(waiter, &WaiterType)) {
+        return Waiter_wake((WaiterObject *)waiter, NULL);
+    }
+    return PyObject_CallMethodNoArgs(waiter, str_wake);
+}
+
 static PyObject *
 Waiter_wake(WaiterObject *self, PyObject *Py_UNUSED(ignored))
 {
@@ -363,10 +452,22 @@ Waiter_wake(WaiterObject *self, PyObject *Py_UNUSED(ignored))
         }
         Py_RETURN_NONE;
     }
-    /* context.run(callback, self) */
-    PyObject *call_args[] = {context, callback, (PyObject *)self};
-    PyObject *result = PyObject_VectorcallMethod(
-        str_run, call_args, 3 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    /* context.run(callback, self), or the finished future for a task:
+     * what Context.run() does, without looking the method up. */
+    PyObject *result = NULL;
+    if (PyContext_CheckExact(context)) {
+        if (PyContext_Enter(context) == 0) {
+            result = PyObject_CallOneArg(callback, wake_argument(callback, self));
+            if (PyContext_Exit(context) < 0) {
+                Py_CLEAR(result);
+            }
+        }
+    }
+    else {
+        PyObject *call_args[] = {context, callback, wake_argument(callback, self)};
+        result = PyObject_VectorcallMethod(str_run, call_args,
+                                           3 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    }
     Py_DECREF(callback);
     Py_DECREF(context);
     if (result == NULL) {
@@ -452,6 +553,10 @@ static PyTypeObject WaiterType = {
 int
 wskit_waiter_init(PyObject *module)
 {
+    str_wake = PyUnicode_InternFromString("wake");
+    if (str_wake == NULL) {
+        return -1;
+    }
     if (PyType_Ready(&WaiterType) < 0) {
         return -1;
     }

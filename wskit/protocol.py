@@ -150,8 +150,6 @@ class Protocol(FrameReceiver):
         "_id",
         "_sent_other",
         "_writes",
-        "bytes_received",
-        "bytes_sent",
         "close_rcvd",
         "close_rcvd_then_sent",
         "close_sent",
@@ -161,7 +159,6 @@ class Protocol(FrameReceiver):
         "eof_sent",
         "expect_continuation_frame",
         "extensions",
-        "frames_sent",
         "held_failure",
         "parser_exc",
         "pings_sent",
@@ -366,7 +363,7 @@ class Protocol(FrameReceiver):
         """
         if self.eof_rcvd:
             raise EOFError("stream ended")
-        self.bytes_received += len(data)
+        self._count_received(len(data), 0)
         reading = self._reading
         if reading is FRAMES:
             self._receive_frames(data)
@@ -398,7 +395,7 @@ class Protocol(FrameReceiver):
                 return  # the connection failed since the read: as in receive_data()
             raise ValueError("no payload was being received")
         added = payload.advance(nbytes)
-        self.bytes_received += nbytes
+        self._count_received(nbytes, 0)
         try:
             self._payload_added(payload, added)
         except Exception as exc:
@@ -546,8 +543,7 @@ class Protocol(FrameReceiver):
                 self._sent_other += 1  # a frame, not a whole message
             frame = build_frame(first, data, self.side is CLIENT)
             self._writes.append(frame)
-            self.bytes_sent += len(frame)
-            self.frames_sent += 1
+            self._count_sent(len(frame), 1)
 
     def send_message(
         self, message: object, text: bool | None = None, compress: bool | None = None
@@ -628,8 +624,7 @@ class Protocol(FrameReceiver):
         else:  # what send_frame() does with a close frame, without a Frame
             frame = build_frame(_CLOSE_FIN, data, self.side is CLIENT)
             self._writes.append(frame)
-            self.bytes_sent += len(frame)
-            self.frames_sent += 1
+            self._count_sent(len(frame), 1)
             self._sent_other += 1  # a frame, not a whole message
         self.close_sent = close
         if self.close_rcvd is not None:
@@ -703,7 +698,7 @@ class Protocol(FrameReceiver):
         """
         events, self._events = self._events, []
         # Frames, and the odd handshake event (see queue_event).
-        self.frames_received += len(events)
+        self._count_received(0, len(events))
         # Never extend the payload of a frame handed out.
         self._joined = None
         self._separate_fragments = 0
@@ -758,15 +753,15 @@ class Protocol(FrameReceiver):
             # type could change before it is written.
             header = frame.serialize_header()
             self._writes += (header, frame.data)
-            self.bytes_sent += len(header) + len(frame.data)
+            size = len(header) + len(frame.data)
         else:
             extensions = self.extensions
             if compress is False:
                 extensions = [extension for extension in extensions if not extension.compresses]
             data = frame.serialize(mask=self.side is CLIENT, extensions=extensions)
             self._writes.append(data)
-            self.bytes_sent += len(data)
-        self.frames_sent += 1
+            size = len(data)
+        self._count_sent(size, 1)
         if not frame.fin or frame.opcode not in _DATA_OPCODES:
             self._sent_other += 1
 
@@ -790,9 +785,9 @@ class Protocol(FrameReceiver):
         if self.eof_sent:
             raise InvalidState("cannot write after sending EOF")
         self._writes.append(data)
-        self.bytes_sent += len(data)
+        self._count_sent(len(data), 0)
 
     def queue_event(self, event: Event) -> None:
         """Queue an event that isn't a frame for :meth:`events_received`."""
         self._events.append(event)
-        self.frames_received -= 1  # not a frame
+        self._count_received(0, -1)  # not a frame

@@ -51,6 +51,7 @@ from .frames import (
     Opcode,
 )
 from .speedups import (
+    Counters,
     PayloadBuffer,
     UTF8Validator,
     apply_mask,
@@ -115,7 +116,7 @@ def _deflate_alone(extensions: list[Extension]) -> PerMessageDeflate | None:
     return None
 
 
-class FrameReceiver:
+class FrameReceiver(Counters):
     """The receive paths: from bytes to frame events, every rule applied."""
 
     # The instance dict, and slots with Protocol's (see its __slots__).
@@ -130,7 +131,6 @@ class FrameReceiver:
         "_received_other",
         "_separate_fragments",
         "_text_checked",
-        "frames_received",
         "incoming_payload",
         "max_fragment_size",
         "max_message_size",
@@ -569,7 +569,7 @@ class FrameReceiver:
                         last.data = joined
                     joined += frame.data
                     last.fin = frame.fin
-                    self.frames_received += 1  # not an event of its own
+                    self._count_received(0, 1)  # not an event of its own
                     return
         self._separate_fragments += 1
         events.append(frame)

@@ -16,9 +16,11 @@ Exports:
     read_messages: Read a run of frames that each carry a whole message.
     receive_messages: Whole messages from the bytes read to ``recv()``'s queue, counted.
     send_message: A whole message to its frame, counted.
+    Counters: The base of the core that holds its statistics' counters.
     PayloadBuffer: The payload of a long frame, unmasked into place as it arrives.
     Waiter: What ``recv()`` awaits in asyncio, resumed in the callback that wakes it.
     Receiving: One await of ``recv()``'s next message in asyncio, without a coroutine.
+    Receiver: The base of an asyncio ``Assembler``: ``receive()``, a ``Receiving``.
     MessageIterator: ``async for`` over an asyncio connection's messages, with ``Receiving``.
     ReadPath: The base of an asyncio connection: ``get_buffer()``, ``buffer_updated()``.
     write_message: What ``send()`` of a whole message does in asyncio, in one call.
@@ -45,14 +47,23 @@ from ._purepython import (
     split_request,
     split_response,
 )
-from ._purepython_asyncio import MessageIterator, ReadPath, Receiving, Waiter, write_message
-from ._purepython_messages import receive_messages, send_message
+from ._purepython_asyncio import (
+    MessageIterator,
+    ReadPath,
+    Receiver,
+    Receiving,
+    Waiter,
+    write_message,
+)
+from ._purepython_messages import Counters, receive_messages, send_message
 
 __all__ = [
     "IMPLEMENTATION",
+    "Counters",
     "MessageIterator",
     "PayloadBuffer",
     "ReadPath",
+    "Receiver",
     "Receiving",
     "UTF8Validator",
     "Waiter",
@@ -73,9 +84,11 @@ IMPLEMENTATION: Literal["c", "python"] = "python"
 if not os.environ.get("WSKIT_NO_SPEEDUPS"):
     try:
         from ._speedups import (  # type: ignore[assignment]
+            Counters,
             MessageIterator,
             PayloadBuffer,
             ReadPath,
+            Receiver,
             Receiving,
             UTF8Validator,
             Waiter,

@@ -1,4 +1,4 @@
-"""Tests for wskit.speedups.Receiving and MessageIterator: recv()'s await without a coroutine.
+"""Tests for wskit.speedups.Receiving, Receiver and MessageIterator: recv() without a coroutine.
 
 Every test runs against the pure-Python twins and, when it was built, the C
 ones: the same messages, waits, errors and assembler state either way.
@@ -14,7 +14,7 @@ import pytest
 from tests.asyncio.test_messages import Flow
 from tests.c_extension import C_SPEEDUPS as _speedups
 from tests.c_extension import needs_c
-from wskit import _purepython_asyncio
+from wskit import _purepython_asyncio, speedups
 from wskit.asyncio.messages import Assembler
 from wskit.exceptions import ConcurrencyError
 from wskit.frames import BINARY, CONT, TEXT, Frame
@@ -347,3 +347,44 @@ async def test_assembler_state_is_in_slots() -> None:
     ]:
         for name in names:
             assert any(name in vars(cls).get("__slots__", ()) for cls in type(owner).__mro__), name
+
+
+def receive(impl: Any, assembler: Assembler, *args: Any, **kwargs: Any) -> Any:
+    """``impl``'s ``Receiver.receive()`` on ``assembler``: the asyncio Assembler's receive()."""
+    if impl is not _purepython_asyncio and not isinstance(assembler, impl.Receiver):
+        pytest.skip("the asyncio Assembler derives from the Python twin's Receiver")
+    return impl.Receiver.receive(assembler, *args, **kwargs)
+
+
+async def test_receive_is_a_receiving_with_the_assemblers_get_as_general_path(impl: Any) -> None:
+    assembler = Assembler()
+    deliver(assembler, Frame(TEXT, "café".encode()))
+    awaitable = receive(impl, assembler)
+    assert type(awaitable) is impl.Receiving
+    assert await awaitable == "café"
+    # A binary message to decode, a fragmented message: the assembler's get().
+    deliver(assembler, Frame(BINARY, b"abc"))
+    assert await receive(impl, assembler, decode=True) == "abc"
+    deliver(assembler, Frame(TEXT, b"ca", fin=False), Frame(CONT, "fé".encode()))
+    assert await receive(impl, assembler, False) == "café".encode()
+    assembler.put(Frame(BINARY, b"\xff"))
+    with pytest.raises(UnicodeDecodeError):
+        await receive(impl, assembler, True)
+
+
+async def test_receive_takes_decode_alone(impl: Any) -> None:
+    assembler = Assembler()
+    with pytest.raises(TypeError):
+        receive(impl, assembler, None, None)
+    with pytest.raises(TypeError):
+        receive(impl, assembler, mode=None)
+    with pytest.raises(TypeError):
+        receive(impl, assembler, None, decode=None)
+
+
+def test_asyncio_assembler_receives_without_a_python_frame() -> None:
+    # recv()'s receive() is the Receiver's, a built-in method with the C twin.
+    assert Assembler.receive is speedups.Receiver.receive
+    if speedups.IMPLEMENTATION == "c":
+        assert _speedups is not None
+        assert speedups.Receiver is _speedups.Receiver

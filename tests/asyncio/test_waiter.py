@@ -90,6 +90,58 @@ def test_wake_from_a_callback_resumes_the_task_before_returning(Waiter: Any, run
     assert run(main()) == ["resumed", "wake() returned"]
 
 
+def test_a_task_woken_from_a_callback_gets_a_finished_future(run: Any) -> None:
+    # The C task's wake-up is handed a finished asyncio.Future, whose result
+    # it takes in place, not the waiter, whose result() it would call by name
+    # (ARCHITECTURE.md, Performance devices). The pure-Python twin shows what
+    # each callback is given; the C one hands over the same.
+    results: list[Any] = []
+
+    class Spy(_purepython_asyncio.Waiter):
+        __slots__ = ()
+
+        def result(self) -> None:
+            results.append(self)
+            super().result()
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        waiter = Spy(loop)
+        task = asyncio.create_task(waiter_awaiter(waiter))
+        await asyncio.sleep(0)
+        assert waiter._callback is not None
+        given = _purepython_asyncio._wake_argument(waiter._callback, waiter)
+        assert type(given) is asyncio.Future
+        assert given.result() is None
+        assert given.get_loop() is not loop  # a stand-in: it keeps no loop alive
+        loop.call_soon(waiter.wake)
+        assert await task == "resumed"
+
+    run(main())
+    # Once, by the await itself as it finishes; never by the task's wake-up.
+    assert len(results) == 1
+
+
+def test_other_builtin_methods_of_a_task_get_the_waiter(Waiter: Any, run: Any) -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        waiter = Waiter(loop)
+        task = asyncio.create_task(asyncio.sleep(10))
+        waiter.add_done_callback(task.set_name)
+        loop.call_soon(waiter.wake)  # from a callback: called at once, with...
+        await asyncio.sleep(0)
+        assert task.get_name() == str(waiter)  # ... the waiter, as by a future
+        task.cancel()
+
+    run(main())
+
+
+async def waiter_awaiter(waiter: Any) -> str:
+    """Await ``waiter``, then say so."""
+    await waiter
+    return "resumed"
+
+
 def test_wake_from_a_task_resumes_the_other_task_on_the_next_iteration(
     Waiter: Any, run: Any
 ) -> None:
@@ -286,10 +338,12 @@ def test_an_error_in_the_callback_reaches_wake(
         raise KeyboardInterrupt
 
     waiter = Waiter(loop)
-    waiter.add_done_callback(callback)
+    context = contextvars.copy_context()
+    waiter.add_done_callback(callback, context=context)
     with pytest.raises(KeyboardInterrupt):
         waiter.wake()
     assert waiter.done()
+    assert context.run(request_id.get, "left") == "left"  # the context was left
 
 
 def test_bad_arguments(Waiter: Any, loop: asyncio.AbstractEventLoop) -> None:

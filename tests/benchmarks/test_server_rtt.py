@@ -1,4 +1,4 @@
-"""Smoke test of benchmarks/server_rtt.py: the server echoes every round trip and reports."""
+"""Smoke test of benchmarks/server_rtt.py: each side does every round trip and reports."""
 
 from __future__ import annotations
 
@@ -37,4 +37,28 @@ def test_a_few_round_trips(option: str, package: str, loop: str) -> None:
         check=True,
     )
     assert f"{package} server on {loop}: " in result.stdout
+    assert "per round trip (25 round trips, 3 connections)" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("package", "loop"),
+    [("wskit", "uvloop"), ("wskit", "asyncio"), ("picows.websockets", "uvloop")],
+)
+def test_a_few_round_trips_of_a_client(package: str, loop: str) -> None:
+    # The client checks every echo and fails if one is missing.
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.server_rtt",
+            *("--side", "client", "--package", package, "--loop", loop),
+            *("--count", "25", "--connections", "3"),
+        ],
+        cwd=harness.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert f"{package} client on {loop}: " in result.stdout
     assert "per round trip (25 round trips, 3 connections)" in result.stdout

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import sys
 from types import ModuleType
 from typing import Any
 
@@ -243,24 +244,29 @@ def test_receive_messages_without_a_queue_limit(impl: ModuleType) -> None:
     assert (len(queue), queue.paused, queue.pauses) == (100, False, 0)
 
 
-def test_counters_past_a_machine_word(impl: ModuleType) -> None:
-    # C adds to a small int in place, to any other through the int's addition.
+def test_counters_up_to_a_machine_word(impl: ModuleType) -> None:
+    # The core's counters are C integers with the C twin (Counters): both
+    # twins count up to sys.maxsize, and refuse to count past it.
     protocol = Protocol(SERVER)
-    big = 2**70
-    protocol.bytes_received = protocol.frames_received = big
-    protocol.bytes_sent = protocol.frames_sent = big
+    edge = sys.maxsize - 100
+    protocol.bytes_received = protocol.frames_received = edge
+    protocol.bytes_sent = protocol.frames_sent = edge
     data = to_server(BINARY, b"x")
     assert protocol.receive_messages(data, Queue()) == len(data)
     frame = protocol.send_message(b"y", None)
     assert frame is not None
     assert counters(protocol) == (
-        big + len(data),
-        big + 1,
-        big + 1,
-        big + len(frame),
-        big + 1,
-        big + 1,
+        edge + len(data),
+        edge + 1,
+        edge + 1,
+        edge + len(frame),
+        edge + 1,
+        edge + 1,
     )
+    with pytest.raises(OverflowError):
+        protocol._count_received(100, 0)
+    with pytest.raises(OverflowError):
+        protocol._count_sent(0, 100)
 
 
 def test_receive_messages_takes_nothing_when_the_run_fails(

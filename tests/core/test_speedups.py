@@ -34,6 +34,8 @@ import wskit.speedups
 from tests.c_extension import C_SPEEDUPS as _speedups
 from tests.c_extension import needs_c
 from wskit import _purepython, _purepython_asyncio, _purepython_messages
+from wskit.protocol import Protocol, Side
+from wskit.receiving import FrameReceiver
 
 IMPLEMENTATIONS = [
     pytest.param(_purepython, id="python"),
@@ -1640,3 +1642,52 @@ def test_selection_restored() -> None:
     validator = wskit.speedups.UTF8Validator()
     assert validator.feed(b"\xed\xa0") is False
     assert wskit.speedups.apply_mask(b"Hello", MASK) == b"\x7f\x9f\x4d\x51\x58"
+
+
+# --------------------------------------------------------------------------
+# Counters
+# --------------------------------------------------------------------------
+
+COUNTERS = [
+    pytest.param(_purepython_messages.Counters, id="python"),
+    pytest.param(getattr(_speedups, "Counters", None), id="c", marks=needs_c),
+]
+
+
+@pytest.mark.parametrize("counters", COUNTERS)
+def test_counters_hold_ints_as_attributes(counters: type) -> None:
+    class Core(counters):  # type: ignore[misc]
+        __slots__ = ("__dict__", "other")
+
+    core = Core()
+    for name in ["bytes_received", "bytes_sent", "frames_received", "frames_sent"]:
+        setattr(core, name, 0)
+        setattr(core, name, getattr(core, name) + 1_000_000)
+        setattr(core, name, getattr(core, name) - 1)
+        assert getattr(core, name) == 999_999
+        assert type(getattr(core, name)) is int
+        assert name not in vars(core)  # held by the base, not the instance dict
+    core._count_received(10, 2)
+    core._count_sent(20, -1)
+    counts = [core.bytes_received, core.frames_received, core.bytes_sent, core.frames_sent]
+    assert counts == [1_000_009, 1_000_001, 1_000_019, 999_998]
+    core.bytes_sent = sys.maxsize
+    with pytest.raises(OverflowError):
+        core._count_sent(1, 0)
+    with pytest.raises(TypeError):
+        core._count_sent(1)
+
+
+def test_core_counts_in_its_counters_base() -> None:
+    # What the C per-message path adds to in place (ARCHITECTURE.md,
+    # Performance devices): the core's counters live in Counters.
+    assert issubclass(Protocol, wskit.speedups.Counters)
+    for name in ["bytes_received", "bytes_sent", "frames_received", "frames_sent"]:
+        assert not any(name in vars(cls).get("__slots__", ()) for cls in (Protocol, FrameReceiver))
+    core = Protocol(Side.SERVER)
+    assert [core.bytes_received, core.bytes_sent, core.frames_received, core.frames_sent] == [
+        0,
+        0,
+        0,
+        0,
+    ]

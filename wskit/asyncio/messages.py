@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from ..shared.messages import AsyncAssembler
-from ..speedups import Receiving, Waiter
-from ..typing import Data
+from ..speedups import Receiver, Waiter
 
 __all__ = ["Assembler"]
 
 
-class Assembler(AsyncAssembler):
+class Assembler(Receiver, AsyncAssembler):
     """Turns the data frames received into messages for ``recv()``.
 
     See :class:`~wskit.shared.messages.BaseAssembler` for the arguments.
+
+    ``receive(decode)`` (from :class:`~wskit.speedups.Receiver`) returns an
+    awaitable of the next message, as :meth:`get` is: a
+    :class:`~wskit.speedups.Receiving` rather than a coroutine, so that a
+    whole message that waits, or the wait for one, costs no coroutine and no
+    Python frame (see ARCHITECTURE.md, Performance devices); it hands
+    anything else to :meth:`get`.
     """
 
     # A __dict__ too: tests replace methods of an instance.
@@ -45,16 +51,6 @@ class Assembler(AsyncAssembler):
         if waiter is not None and (self.queue.frames or self.closed or self.failure_queued):
             self.waiter = None
             waiter.wake()
-
-    def receive(self, decode: bool | None = None) -> Awaitable[Data]:
-        """Return an awaitable of the next message, as :meth:`get` is.
-
-        A :class:`~wskit.speedups.Receiving` rather than a coroutine: a
-        whole message that waits, or the wait for one, costs no coroutine
-        (see ARCHITECTURE.md, Performance devices); it hands anything else
-        to :meth:`get`.
-        """
-        return Receiving(self, decode, self.get)
 
     def _waiter(self) -> Waiter:
         waiter = self.waiter = Waiter(self.loop)
