@@ -16,7 +16,7 @@ import pytest
 
 from tests.asyncio.test_connection import WAIT, eventually, raw_pair
 from wskit.asyncio.connection import Connection
-from wskit.asyncio.low_water import (
+from wskit.asyncio.long_payloads import (
     READ_LOW_WATER_MARKS,
     WHOLE_PAYLOAD_MISSING,
     whole_payload_socket,

@@ -22,7 +22,7 @@ import pytest
 from tests.asyncio.conftest import watches_transport_calls
 from tests.asyncio.test_connection import WAIT, eventually, raw_pair, ws_pair
 from wskit.asyncio.connection import READ_BUFFER_SIZE, Connection
-from wskit.asyncio.low_water import own_socket_fd
+from wskit.asyncio.long_payloads import own_socket_fd
 from wskit.exceptions import ConnectionClosedError
 from wskit.frames import BINARY, CloseCode, Frame
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import os
 import socket
 import sys
 import threading
@@ -43,12 +42,7 @@ from ..shared.messages import MESSAGE_TYPES, encode, queue_limits
 from ..speedups import MessageIterator, ReadPath, write_message
 from ..stats import ConnectionStats, queued_bytes
 from ..typing import BytesLike, Data
-from .low_water import (
-    WHOLE_PAYLOAD_MISSING,
-    own_socket_fd,
-    set_read_low_water,
-    whole_payload_socket,
-)
+from .long_payloads import LongPayloads
 from .messages import Assembler
 from .timers import Deadline, call_later
 
@@ -110,6 +104,7 @@ def _read_buffer() -> memoryview:
 class Connection(
     ReadPath,
     AsyncConnectionAPI,
+    LongPayloads,
     asyncio.BufferedProtocol,
     ConnectionAttributes[asyncio.Future[float]],
 ):
@@ -549,37 +544,6 @@ class Connection(
             self._write_frame(payload)
         self.sent_since_read = True
 
-    def _write_gathered(self, header: bytes, payload: bytes) -> bool:
-        """Write a long payload and its header in one system call, on the socket
-        of a transport that would write them apart (asyncio's own, on Python
-        3.11), when it has nothing to write before them; return whether it did.
-
-        What the socket doesn't take goes to the transport. A failure is left
-        to the transport's own write, which fails as it would (a reset seen
-        here first shows there as a broken pipe).
-        """
-        if not self.payload_socket_sought:
-            self._seek_payload_socket()
-        fd = self.socket_fd
-        transport = self.transport
-        if (
-            fd is None
-            or self.burst is not None
-            or transport.get_write_buffer_size()
-            or transport.is_closing()
-        ):
-            return False
-        try:
-            sent = os.writev(fd, (header, payload))
-        except OSError:  # BlockingIOError too: the socket's buffer is full
-            return False
-        if sent < len(header):
-            transport.write(header[sent:])
-            sent = len(header)
-        if sent - len(header) < len(payload):
-            transport.write(memoryview(payload)[sent - len(header) :])
-        return True
-
     def _write_burst(self) -> None:
         """Write the frames gathered in a burst, if any."""
         burst = self.burst
@@ -739,64 +703,6 @@ class Connection(
         if protocol.incoming_payload is not None or self.read_low_water != 1:
             self._wait_for_payload()
         self._handle_received()
-
-    def _seek_payload_socket(self) -> None:
-        """Look at the socket under the transport, at the first long payload
-        (sent or received) rather than when the connection is made: most
-        connections never have one, and looking took ~4% of a server's
-        handshake on uvloop. See whole_payload_socket() and own_socket_fd().
-        """
-        self.payload_socket_sought = True
-        self.whole_payload_socket = whole_payload_socket(self.transport)
-        self.socket_fd = own_socket_fd(self.transport)
-
-    def _read_payload_now(self, fd: int) -> None:
-        """Read what has arrived of the long payload that began in a full read
-        buffer, on a transport that reads once per pass of the loop.
-
-        The rest of the frame often came with its start (always, when the
-        peer runs on the same CPU): reading it now, into the payload, saves a
-        pass of the loop, about as much Python as the rest of the message.
-        Nothing to read costs a system call. The end of the stream is left to
-        the transport, which finds it on its next read; a failure reaches it
-        as its own read's would, once what came before is handled.
-        """
-        protocol = self.protocol
-        with protocol.incoming_payload.window() as window:  # type: ignore[union-attr]
-            try:
-                nbytes = os.readv(fd, (window,))
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                self._handle_received()
-                raise
-        if nbytes:
-            protocol.receive_into(nbytes)
-
-    def _wait_for_payload(self) -> None:
-        """Have the loop wake the connection once the missing bytes of a long
-        payload can be read (or at EOF), when nothing checks them as they come.
-
-        Otherwise, each TCP segment that arrives wakes it: a pass of the loop,
-        a read and the Python around it, five to seven times per 1 MiB
-        payload. The peer sends a frame whole, so they all come. The kernel
-        caps the mark to half the socket's receive buffer, growing the
-        buffer to match, and wakes the connection early when its receive
-        window closes.
-        """
-        if not self.payload_socket_sought:
-            self._seek_payload_socket()
-        sock = self.whole_payload_socket
-        if sock is None:  # TLS, not Linux 5.10+, or the mark failed: nothing to ask the core
-            return
-        size = self.protocol.payload_missing_unchecked()
-        if size < WHOLE_PAYLOAD_MISSING:
-            size = 1
-        if size != self.read_low_water:
-            if set_read_low_water(sock, size):
-                self.read_low_water = size
-            else:  # e.g. the socket is closed: read as it comes
-                self.whole_payload_socket = None
 
     def _handle_received(self) -> None:
         """Handle what the core received, write what it answers, wake the reader."""
