@@ -10,6 +10,24 @@ import pytest
 from benchmarks import harness
 
 
+def server_rtt(*args: str) -> str:
+    """What ``benchmarks.server_rtt`` prints for 25 round trips on 3 connections."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            *("-m", "benchmarks.server_rtt", *args),
+            *("--count", "25", "--connections", "3"),
+        ],
+        cwd=harness.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert "per round trip (25 round trips, 3 connections)" in result.stdout
+    return result.stdout
+
+
 @pytest.mark.parametrize(
     ("option", "package", "loop"),
     [
@@ -23,21 +41,7 @@ from benchmarks import harness
     ],
 )
 def test_a_few_round_trips(option: str, package: str, loop: str) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.server_rtt",
-            *(option, package, "--loop", loop, "--count", "25", "--connections", "3"),
-        ],
-        cwd=harness.ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    assert f"{package} server on {loop}: " in result.stdout
-    assert "per round trip (25 round trips, 3 connections)" in result.stdout
+    assert f"{package} server on {loop}: " in server_rtt(option, package, "--loop", loop)
 
 
 @pytest.mark.parametrize(
@@ -46,19 +50,5 @@ def test_a_few_round_trips(option: str, package: str, loop: str) -> None:
 )
 def test_a_few_round_trips_of_a_client(package: str, loop: str) -> None:
     # The client checks every echo and fails if one is missing.
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.server_rtt",
-            *("--side", "client", "--package", package, "--loop", loop),
-            *("--count", "25", "--connections", "3"),
-        ],
-        cwd=harness.ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    assert f"{package} client on {loop}: " in result.stdout
-    assert "per round trip (25 round trips, 3 connections)" in result.stdout
+    output = server_rtt("--side", "client", "--package", package, "--loop", loop)
+    assert f"{package} client on {loop}: " in output
