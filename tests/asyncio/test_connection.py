@@ -1538,6 +1538,25 @@ async def test_message_of_an_earlier_read_before_a_protocol_error_can_be_answere
 
 
 @pytest.mark.parametrize("side", SIDES)
+async def test_held_failure_reached_after_the_connection_is_lost(side: str) -> None:
+    # The assembler no longer calls the connection's _release_failure() then
+    # (see _let_go()): the failure is released with nothing left to write.
+    async with raw_pair(side, close_timeout=WAIT) as (ws, peer):
+        send_message_then_protocol_error(peer)
+        await eventually(lambda: ws.protocol.held_failure is not None)
+        peer.abort(reset=False)
+        async with asyncio.timeout(WAIT):
+            await ws.wait_closed()
+            assert await ws.recv() == "Hello"
+            with pytest.raises(ConnectionClosedError) as raised:
+                await ws.recv()
+        assert ws.protocol.held_failure is None
+        assert raised.value.rcvd is None
+        assert raised.value.sent is None
+        assert ws.protocol.data_to_send() == []
+
+
+@pytest.mark.parametrize("side", SIDES)
 async def test_close_with_a_held_failure_sends_the_error_code(side: str) -> None:
     async with raw_pair(side, close_timeout=WAIT) as (ws, peer):
         send_message_then_protocol_error(peer)
