@@ -23,7 +23,6 @@ when a reader needs more.
 from __future__ import annotations
 
 import contextlib
-import functools
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from typing import Literal, overload
 
@@ -146,11 +145,11 @@ class AsyncConnectionAPI:
         in cycles per connection (see ConnectionExtra for its logger).
 
         Reading is over: nothing is left to pause or resume, and a failure
-        held back is released with nothing left to write.
+        held back is never reached, since a reader past the messages before it
+        gets the end of the stream first.
         """
         queue = self.recv_messages.queue
-        queue.pause = queue.resume = _nothing
-        self.recv_messages.fail = functools.partial(_release_when_lost, self.protocol)
+        queue.pause = queue.resume = self.recv_messages.fail = _nothing
 
     async def _send_fragments(
         self, chunks: AsyncIterator[Data | BytesLike], text: bool | None, compress: bool | None
@@ -237,13 +236,7 @@ class AsyncConnectionAPI:
 
 
 def _nothing() -> None:
-    """Pause or resume reading once the connection is lost."""
-
-
-def _release_when_lost(protocol: Protocol) -> None:
-    """Release the failure held back, as ``_release_failure()``, once the connection is lost."""
-    protocol.release_failure()
-    protocol.data_to_send()  # too late to write anything
+    """Pause, resume or fail once the connection is lost: nothing to do."""
 
 
 class to_async:
