@@ -91,7 +91,8 @@ typedef struct {
     struct {  /* the core, wskit.protocol.Protocol */
         Field state, side, debug, extensions, writes, events, reading, buffer, text_checked,
             incoming_payload, message_opcode, expect_continuation_frame, eof_sent,
-            max_message_size, max_fragment_size;
+            max_message_size, max_fragment_size, bytes_received, frames_received, bytes_sent,
+            frames_sent;
     } core;
     struct {  /* a wskit.asyncio Connection */
         Field protocol, transport, loop, read_buffer, recv_messages, sent_since_read,

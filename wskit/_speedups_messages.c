@@ -75,6 +75,28 @@ wskit_import_receiving(void)
     return 0;
 }
 
+/* *slot += delta, for a counter that holds an int: 1 done, 0 not (the
+ * caller goes through the attribute protocol), -1 with an exception set. */
+static int
+add_in_place(PyObject **slot, Py_ssize_t delta)
+{
+    PyObject *value = *slot;
+    if (value == NULL || !PyLong_CheckExact(value)) {
+        return 0;
+    }
+    Py_ssize_t count = PyLong_AsSsize_t(value);
+    if (count < 0 || count > PY_SSIZE_T_MAX - delta) {
+        PyErr_Clear();  /* too big for a Py_ssize_t: PyNumber_Add */
+        return 0;
+    }
+    PyObject *sum = PyLong_FromSsize_t(count + delta);
+    if (sum == NULL) {
+        return -1;
+    }
+    Py_SETREF(*slot, sum);
+    return 1;
+}
+
 /* Counters, the base of the core (FrameReceiver) that holds its
  * statistics' counters as C integers: counting a message in place costs a
  * few instructions, where a counter held as an int object costs a new int
@@ -164,17 +186,37 @@ static PyTypeObject CountersType = {
     .tp_methods = Counters_methods,
 };
 
-/* The counter at `offset` in the core `obj` += delta: the core derives from
- * Counters (FrameReceiver's base), whose counters are C integers. */
+/* obj.name += delta, for the statistics' counters: in place in a Counters
+ * (its member at `offset`), else through the attribute protocol. */
 static int
-add_to(PyObject *obj, size_t offset, Py_ssize_t delta)
+add_to(PyObject *obj, Field *field, size_t offset, Py_ssize_t delta)
 {
-    if (!PyObject_TypeCheck(obj, &CountersType)) {
-        PyErr_Format(PyExc_TypeError, "expected a core (Counters), got %.200s",
-                     Py_TYPE(obj)->tp_name);
+    if (PyObject_TypeCheck(obj, &CountersType)) {
+        return add_in_counter((Py_ssize_t *)((char *)obj + offset), delta);
+    }
+    PyObject **slot = wskit_field_slot(obj, field);
+    int done = slot == NULL ? 0 : add_in_place(slot, delta);
+    if (done != 0) {
+        return done < 0 ? -1 : 0;
+    }
+    PyObject *value = PyObject_GetAttr(obj, field->name);
+    if (value == NULL) {
         return -1;
     }
-    return add_in_counter((Py_ssize_t *)((char *)obj + offset), delta);
+    PyObject *increment = PyLong_FromSsize_t(delta);
+    if (increment == NULL) {
+        Py_DECREF(value);
+        return -1;
+    }
+    PyObject *sum = PyNumber_Add(value, increment);
+    Py_DECREF(value);
+    Py_DECREF(increment);
+    if (sum == NULL) {
+        return -1;
+    }
+    int status = PyObject_SetAttr(obj, field->name, sum);
+    Py_DECREF(sum);
+    return status;
 }
 
 /* Add the frames of `run` to the queue, as FrameQueue.put() adds each:
@@ -344,8 +386,10 @@ receive_run(PyObject *protocol, const unsigned char *buf, Py_ssize_t len, PyObje
     PyObject *failure = NULL;
     Py_ssize_t end = read_run_inflating(buf, len, options, run, &failure);
     if (end > 0 &&
-        (add_to(protocol, offsetof(CountersObject, bytes_received), end) < 0 ||
-         add_to(protocol, offsetof(CountersObject, frames_received), PyList_GET_SIZE(run)) < 0 ||
+        (add_to(protocol, &wskit_fields.core.bytes_received,
+                offsetof(CountersObject, bytes_received), end) < 0 ||
+         add_to(protocol, &wskit_fields.core.frames_received,
+                offsetof(CountersObject, frames_received), PyList_GET_SIZE(run)) < 0 ||
          queue_frames(queue, run) < 0)) {
         end = -1;
     }
@@ -636,8 +680,10 @@ wskit_message_frame_to_send(PyObject *protocol, PyObject *message, PyObject *tex
     if (frame == NULL || frame == Py_None) {
         return frame;
     }
-    if (add_to(protocol, offsetof(CountersObject, bytes_sent), PyBytes_GET_SIZE(frame)) < 0 ||
-        add_to(protocol, offsetof(CountersObject, frames_sent), 1) < 0) {
+    if (add_to(protocol, &wskit_fields.core.bytes_sent, offsetof(CountersObject, bytes_sent),
+               PyBytes_GET_SIZE(frame)) < 0 ||
+        add_to(protocol, &wskit_fields.core.frames_sent, offsetof(CountersObject, frames_sent),
+               1) < 0) {
         Py_DECREF(frame);
         return NULL;
     }
