@@ -1540,7 +1540,7 @@ async def test_message_of_an_earlier_read_before_a_protocol_error_can_be_answere
 @pytest.mark.parametrize("side", SIDES)
 async def test_held_failure_reached_after_the_connection_is_lost(side: str) -> None:
     # The end of the stream comes before the failure held back, which the
-    # core drops at EOF: the assembler's fail() may be a no-op (_let_go()).
+    # core drops at EOF: the assembler's fail() may be a no-op (let_go()).
     async with raw_pair(side, close_timeout=WAIT) as (ws, peer):
         send_message_then_protocol_error(peer)
         await eventually(lambda: ws.protocol.held_failure is not None)

@@ -409,6 +409,25 @@ def failing_assembler() -> tuple[BaseAssembler, list[str]]:
     return BaseAssembler(fail=lambda: calls.append("fail")), calls
 
 
+def test_let_go_drops_the_connections_callbacks() -> None:
+    # They are the connection's methods: held, they make it a cycle.
+    calls: list[str] = []
+    assembler = BaseAssembler(
+        1,
+        0,
+        pause=lambda: calls.append("pause"),
+        resume=lambda: calls.append("resume"),
+        fail=lambda: calls.append("fail"),
+    )
+    assembler.let_go()
+    assembler.queue.put(frame(b"one"))
+    assembler.queue.put(frame(b"two"))  # past the high water mark
+    assembler.queue.get()
+    assembler.queue.get()  # down to the low one
+    assembler.put_failure(after_message=False)
+    assert calls == []
+
+
 def test_failure_with_nothing_before_it_is_reached_at_once() -> None:
     assembler, calls = failing_assembler()
     assembler.put_failure(after_message=False)

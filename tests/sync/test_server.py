@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import concurrent.futures
 import contextlib
+import gc
 import http
 import logging
 import os
@@ -21,6 +22,7 @@ import ssl
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from socket import SO_SNDBUF, SOL_SOCKET
 from typing import Any, cast
@@ -1778,3 +1780,32 @@ def test_server_closes_at_once_after_a_clean_closing_handshake(after: bytes) -> 
             # The close frame and FIN, not a reset.
             assert peer.read_frame() == (False, b"\x03\xe8")
             assert peer.sock.recv(1) == b""
+
+
+@pytest.mark.parametrize("compression", ["deflate", None])
+def test_closed_connections_are_freed_without_the_garbage_collector(
+    compression: str | None,
+) -> None:
+    # As on asyncio (tests/asyncio/test_server.py): the assembler drops the
+    # connection's methods once it ended, which made ~190 objects per pair
+    # of connections into cycles for the collector.
+    handled: list[weakref.ref[ServerConnection]] = []
+
+    def handler(ws: ServerConnection) -> None:
+        handled.append(weakref.ref(ws))
+        ws.send(ws.recv())
+
+    gc.collect()
+    gc.disable()
+    try:
+        with serving(handler, compression=compression) as server:
+            with connect(uri_of(server), compression=compression) as client:
+                client.send("hello")
+                assert client.recv() == "hello"
+            client_ref = weakref.ref(client)
+            del client
+            # The reader threads finish their last step after the end.
+            until(lambda: client_ref() is None)
+            until(lambda: bool(handled) and handled[0]() is None)
+    finally:
+        gc.enable()

@@ -749,7 +749,7 @@ class Connection(
         self._handshake_over()
         self.connection_lost_waiter.set_result(None)
         self.recv_messages.wake()
-        self._let_go()
+        self.recv_messages.let_go()
 
     def pause_writing(self) -> None:
         """Called by asyncio when the write buffer is over the high water mark."""

@@ -138,19 +138,6 @@ class AsyncConnectionAPI:
         self.protocol.release_failure()
         self._send_data()
 
-    def _let_go(self) -> None:
-        """Once the connection is lost, have its assembler drop the methods of
-        the connection it holds, so that reference counting frees the
-        connection rather than the garbage collector, which found ~50 objects
-        in cycles per connection (see ConnectionExtra for its logger).
-
-        Reading is over: nothing is left to pause or resume, and a failure
-        held back is never reached, since a reader past the messages before it
-        gets the end of the stream first.
-        """
-        queue = self.recv_messages.queue
-        queue.pause = queue.resume = self.recv_messages.fail = _nothing
-
     async def _send_fragments(
         self, chunks: AsyncIterator[Data | BytesLike], text: bool | None, compress: bool | None
     ) -> None:
@@ -233,10 +220,6 @@ class AsyncConnectionAPI:
     def process_event(self, event: Event) -> None:
         """Handle a handshake message or a control frame from the core."""
         raise NotImplementedError
-
-
-def _nothing() -> None:
-    """Pause, resume or fail once the connection is lost: nothing to do."""
 
 
 class to_async:

@@ -238,6 +238,21 @@ class BaseAssembler:
         # Set while a failure waits after the frames in the queue.
         self.failure_queued = False
 
+    def let_go(self) -> None:
+        """Drop the callbacks, once reading is over for good.
+
+        They are the connection's methods, which the connection's reference to
+        its assembler makes into cycles: without them, reference counting
+        frees a closed connection rather than the garbage collector, which
+        found ~50 objects in cycles per asyncio connection, ~190 per pair of
+        threading ones.
+
+        Nothing is left to pause or resume, and a failure held back is never
+        reached: a reader past the messages before it gets the end of the
+        stream first.
+        """
+        self.queue.pause = self.queue.resume = self.fail = _nothing
+
     def message_waiting(self) -> bool:
         """Whether a whole message waits in the queue, ready for ``get()``."""
         ends = sum(1 for frame in self.queue.frames if frame.fin)
@@ -460,3 +475,7 @@ def encode(data: Any, text: bool | None) -> tuple[bool, BytesLike]:
     if isinstance(data, BYTES_LIKE):
         return text is True, data
     raise TypeError(f"message must be str or bytes-like, not {type(data).__name__}")
+
+
+def _nothing() -> None:
+    """Pause, resume or fail once reading is over: nothing to do."""

@@ -638,6 +638,7 @@ class Connection(ConnectionAttributes[threading.Event], Lending, Writer):
         # Before waking recv(): it waits for the end, which is now.
         self.ended.set()
         self.recv_messages.close()
+        self.recv_messages.let_go()
 
     def _wait_for_data(self) -> bool:
         """Wait until the socket is readable and reading isn't paused, running timers.

@@ -40,6 +40,11 @@ class Assembler(BaseAssembler):
         # reads, or reading is paused), and the thread waits for the reader.
         self.read: Callable[[float | None], bool] | None = None
 
+    def let_go(self) -> None:
+        """Drop the callbacks and the reading in recv(), once the connection ended."""
+        super().let_go()
+        self.read = None
+
     def put(self, frame: Frame) -> None:
         """Add a data frame received from the network.
 

@@ -517,7 +517,7 @@ class Connection(AsyncConnectionAPI, trio.abc.AsyncResource, ConnectionAttribute
         if self.drained is not None:
             self.drained.set()
         self.handshake_done.set()
-        self._let_go()
+        self.recv_messages.let_go()
 
     # Events from the core.
 
