@@ -80,11 +80,15 @@ def _start_accepting(
     if sock.fileno() == -1:  # closed while accepting paused
         return
     make_transport = loop._make_socket_transport
+    # What socket.accept() does, without reading the listening socket's
+    # family and type again as enums for each connection (~70 bytecodes).
+    family, kind, proto = sock.family, sock.type, sock.proto
 
     def accept() -> None:
         for _ in range(backlog):
             try:
-                conn, address = sock.accept()
+                fd, address = sock._accept()  # type: ignore[attr-defined]
+                conn = socket.socket(family, kind, proto, fd)
                 conn.setblocking(False)
             except (BlockingIOError, InterruptedError, ConnectionAbortedError):
                 return  # none left
