@@ -126,11 +126,15 @@ async def test_other_loops_keep_their_accepting() -> None:
         def _accept_connection(self, *args: Any, **kwargs: Any) -> None:
             raise NotImplementedError
 
-    own = OwnAccepting()
-    try:
-        assert not accept._accepts_as_asyncio(own)
-    finally:
-        own.close()
+    class NoSuchMethod(asyncio.SelectorEventLoop):
+        _start_serving = None  # as on a Python whose loop lacks it
+
+    for kind in (OwnAccepting, NoSuchMethod):
+        other = kind()
+        try:
+            assert not accept._accepts_as_asyncio(other)
+        finally:
+            other.close()
 
 
 async def test_tls_server_keeps_asyncios_accepting() -> None:

@@ -38,14 +38,17 @@ def _accepts_as_asyncio(loop: asyncio.AbstractEventLoop) -> bool:
     base = asyncio.SelectorEventLoop
     if not isinstance(loop, base):
         return False
+    if not hasattr(loop, "_make_socket_transport"):
+        return False  # a Python without it keeps asyncio's way
     # aiofastnet patches the instance's methods; a subclass may override them.
     # Not vars(loop): it would turn the loop's attributes into a dict, which
     # makes every attribute of the loop slower to read (3.11: ~20K
     # instructions per handshake).
-    return all(
-        getattr(getattr(loop, name), "__func__", None) is getattr(base, name)
-        for name in ("_accept_connection", "_start_serving", "create_server", "create_unix_server")
-    )
+    for name in ("_accept_connection", "_start_serving", "create_server", "create_unix_server"):
+        function = getattr(getattr(loop, name, None), "__func__", None)
+        if function is None or function is not getattr(base, name, None):
+            return False
+    return True
 
 
 def accept_directly(
