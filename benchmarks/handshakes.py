@@ -20,6 +20,10 @@ runs it: its server against the same lean client (``--side server``), or its
 client against the same lean server (``--side client``). That is the bar
 each side is held to.
 
+``--driver wskit`` or ``--driver picows`` drives the server (``--side
+server``) with that library's client, as the harness does, rather than the
+lean one: what the server spends then depends on the client's timing too.
+
 For instruction counts, which a busy machine doesn't blur, run it twice under
 callgrind with two counts and divide the difference of the totals by the
 difference of the counts (start-up and warm-up cancel out)::
@@ -148,13 +152,20 @@ async def _in_parallel(count: int, clients: int, one: object) -> None:
     await asyncio.gather(*(client() for _ in range(clients)))
 
 
-async def _lean_clients(port: int, count: int, clients: int) -> None:
+async def _lean_clients(port: int, count: int, clients: int, driver: str = "lean") -> None:
     loop = asyncio.get_running_loop()
 
     async def one() -> None:
         done = loop.create_future()
         await loop.create_connection(lambda: LeanClient(done), "127.0.0.1", port)
         await done
+
+    if driver != "lean":  # a library's own client, as the harness's
+        handshake = _DRIVERS[driver]()
+        uri = f"ws://127.0.0.1:{port}/echo"
+
+        async def one() -> None:
+            await handshake(uri)
 
     await _in_parallel(count, clients, one)
 
@@ -184,7 +195,7 @@ async def _measure_server(args: argparse.Namespace, profile: cProfile.Profile | 
     async with serve(_handler, "127.0.0.1", 0, compression=None) as server:
         port = server.sockets[0].getsockname()[1]
         total = args.warmup + args.count
-        peer = _peer(args, "--lean-client", str(port), str(total), str(args.clients))
+        peer = _peer(args, *_driver_args(args, port, total))
         loop = asyncio.get_running_loop()
         while server.stats.opened < args.warmup:
             await asyncio.sleep(0.01)
@@ -224,7 +235,7 @@ async def _measure_picows_server(
     try:
         port = server.sockets[0].getsockname()[1]
         total = args.warmup + args.count
-        peer = _peer(args, "--lean-client", str(port), str(total), str(args.clients))
+        peer = _peer(args, *_driver_args(args, port, total))
         while ended < args.warmup:
             await asyncio.sleep(0.01)
         start = time.process_time()
@@ -268,6 +279,14 @@ def _picows_handshake() -> Callable[[str], Awaitable[None]]:
         await transport.wait_disconnected()
 
     return handshake
+
+
+_DRIVERS = {"wskit": _wskit_handshake, "picows": _picows_handshake}
+
+
+def _driver_args(args: argparse.Namespace, port: int, total: int) -> list[str]:
+    """The child's arguments: ``total`` handshakes with ``port``, by ``--driver``'s client."""
+    return ["--lean-client", str(port), str(total), str(args.clients), "--driver", args.driver]
 
 
 async def _measure_client(
@@ -318,6 +337,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--clients", type=int, default=10, help="connections at once")
     parser.add_argument("--profile", help="write a cProfile of the measured part here")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds before SIGALRM")
+    parser.add_argument(
+        "--driver",
+        choices=("lean", *_DRIVERS),
+        default="lean",
+        help="the client that drives the server (--side server): the lean one, or a library's",
+    )
     parser.add_argument("--lean-client", nargs=3, type=int, help=argparse.SUPPRESS)
     parser.add_argument("--lean-server", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -326,7 +351,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     with asyncio.Runner(loop_factory=lambda: _new_loop(args.loop)) as runner:
         if args.lean_client:
-            runner.run(_lean_clients(*args.lean_client))
+            port, total, clients = args.lean_client
+            runner.run(_lean_clients(port, total, clients, args.driver))
             return
         if args.lean_server:
             runner.run(_lean_server())

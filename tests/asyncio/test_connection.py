@@ -1640,6 +1640,25 @@ async def test_server_closes_at_once_after_a_clean_closing_handshake(after: byte
         assert await peer.receive_eof() == [close_frame(1000)]
 
 
+@watches_transport_calls
+async def test_client_closes_after_the_servers_eof_without_half_closing() -> None:
+    # The server closed first, as it does after a clean closing handshake:
+    # close() sends the client's FIN as write_eof() then close() would.
+    async with raw_pair("client") as (ws, peer):
+        half_closes: list[None] = []
+        ws.transport.write_eof = lambda: half_closes.append(None)  # type: ignore[method-assign]
+        closing = asyncio.create_task(ws.close())
+        assert await peer.receive_frame() == close_frame(1000)
+        peer.send(close_frame(1000))
+        peer.writer.write_eof()
+        async with asyncio.timeout(WAIT):
+            await closing
+        assert half_closes == []
+        assert isinstance(ws.protocol.close_exc, ConnectionClosedOK)
+        # The client's FIN, not a reset.
+        assert await peer.receive_eof() == []
+
+
 @pytest.mark.parametrize("side", SIDES)
 async def test_close_timeout_after_failing(side: str) -> None:
     async with raw_pair(side, close_timeout=0.2) as (ws, peer):

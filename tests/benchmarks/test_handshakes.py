@@ -20,6 +20,8 @@ without_picows = pytest.mark.skipif(
     [
         (["--side", "server"], "server"),
         (["--side", "client"], "client"),
+        (["--driver", "wskit"], "server"),
+        pytest.param(["--driver", "picows"], "server", marks=without_picows, id="picows-driver"),
         pytest.param(["--picows"], "server", marks=without_picows, id="picows-server"),
         pytest.param(
             ["--picows", "--side", "client"], "client", marks=without_picows, id="picows-client"

@@ -580,7 +580,11 @@ class Connection(
         if not transport.can_write_eof():  # TLS: close once the buffer is flushed
             transport.close()
             return False
-        if not self.protocol.eof_closes:
+        protocol = self.protocol
+        # After the peer's EOF, closing sends the same FIN as half-closing
+        # first: nothing more can come to be reset over (a client's usual
+        # end, as the server closes first): one system call less.
+        if not protocol.eof_closes and not protocol.eof_rcvd:
             transport.write_eof()
             return False
         transport.close()

@@ -46,6 +46,7 @@ from ..shared.serving import (
 )
 from ..stats import ServerStats
 from ..typing import BytesLike, Data, LoggerLike, Origin, Subprotocol
+from .accept import accept_directly
 from .connection import Connection
 from .timers import Deadline, shared_starter
 
@@ -556,6 +557,8 @@ class serve:
             listener = await loop.create_unix_server(factory, **kwargs)
         else:
             listener = await loop.create_server(factory, self.host, self.port, **kwargs)
+        if kwargs.get("ssl") is None:
+            accept_directly(listener, factory, kwargs.get("backlog", 100))
         server.wrap(listener)
         return server
 
