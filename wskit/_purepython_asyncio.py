@@ -291,9 +291,10 @@ class ReadPath:
     The event loop calls :meth:`get_buffer` and :meth:`buffer_updated` on
     every read. The connection provides ``protocol`` (the core),
     ``read_buffer``, ``recv_messages`` (its ``Assembler``),
-    ``writing_paused``, ``sent_since_read`` and ``_receive_rest(nbytes,
-    taken)``, the general path for what the core's ``receive_messages()``
-    leaves of a read.
+    ``writing_paused``, ``sent_since_read``, ``read_low_water``,
+    ``_wait_for_payload()`` and ``_receive_rest(nbytes, taken)``, the
+    general path for what the core's ``receive_messages()`` and
+    ``receive_payload_end()`` leave of a read.
     """
 
     __slots__ = ()
@@ -308,8 +309,9 @@ class ReadPath:
     def buffer_updated(self, nbytes: int) -> None:
         """Receive the ``nbytes`` read into the buffer.
 
-        Whole messages go to the queue, and the reader resumes; the rest goes
-        through ``_receive_rest(nbytes, taken)``.
+        Whole messages go to the queue, and so does the end of a long binary
+        message read into its payload's window, and the reader resumes; the
+        rest goes through ``_receive_rest(nbytes, taken)``.
         """
         connection: Any = self
         protocol = connection.protocol
@@ -318,15 +320,21 @@ class ReadPath:
         taken = 0
         # When writing is paused, the general path may have a burst to write
         # first (see _send_answers).
-        if ready and not connection.writing_paused:
+        if not connection.writing_paused:
             assembler = connection.recv_messages
-            taken = protocol.receive_messages(connection.read_buffer[:nbytes], assembler.queue)
-            if taken == nbytes and taken > 0:
+            if ready:
+                taken = protocol.receive_messages(connection.read_buffer[:nbytes], assembler.queue)
+                done = taken == nbytes and taken > 0
+            else:  # read into the payload's window
+                done = protocol.receive_payload_end(nbytes, assembler.queue)
+            if done:
                 # Frames are queued: wake the reader, as the assembler's wake().
                 waiter = assembler.waiter
                 if waiter is not None:
                     assembler.waiter = None
                     waiter.wake()
+                if not ready and connection.read_low_water != 1:
+                    connection._wait_for_payload()  # sets the mark back
                 return
         connection._receive_rest(nbytes, taken)
 

@@ -25,7 +25,7 @@ from .typing import BytesLike
 if TYPE_CHECKING:
     from .frames import Frame
 
-__all__ = ["Counters", "receive_messages", "send_message"]
+__all__ = ["Counters", "receive_messages", "receive_payload_end", "send_message"]
 
 
 class Counters:
@@ -166,14 +166,37 @@ def receive_messages(  # noqa: PLR0917 - the C twin's positional signature
     )
     if end:
         protocol._count_received(end, len(run))
-        frames = queue.frames
-        frames.extend(run)
-        if queue.high is not None and len(frames) > queue.high and not queue.paused:
-            queue.paused = True
-            queue.pause()
+        _queue_frames(queue, run)
     if failure is not None:
         protocol._fail_on_parse_error(failure)
     return end
+
+
+def _queue_frames(queue: Any, run: list[Frame]) -> None:
+    """Add the frames of ``run`` to ``queue``, as its ``put()`` adds each."""
+    frames = queue.frames
+    frames.extend(run)
+    if queue.high is not None and len(frames) > queue.high and not queue.paused:
+        queue.paused = True
+        queue.pause()
+
+
+def receive_payload_end(protocol: Any, payload: Any, nbytes: int, queue: Any) -> None:
+    """Receive the ``nbytes`` that end a long binary payload into ``queue``,
+    as a whole message.
+
+    For :meth:`~wskit.receiving.FrameReceiver.receive_payload_end`, once it
+    has checked that its general rules have nothing to do with the message:
+    ``payload`` (its ``incoming_payload``, which it has let go) advances by
+    ``nbytes``, its last, and the message goes to ``queue`` as
+    ``FrameQueue.put()`` would add it, counted in ``protocol.bytes_received``
+    and ``protocol.frames_received`` as ``receive_into()`` and
+    ``events_received()`` would count it.
+    """
+    payload.advance(nbytes)
+    protocol._count_received(nbytes, 1)
+    frames = _imported("wskit.frames")
+    _queue_frames(queue, [frames.Frame(frames.BINARY, payload.take())])
 
 
 def send_message(  # noqa: PLR0917 - the C twin's positional signature

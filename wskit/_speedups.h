@@ -96,7 +96,8 @@ typedef struct {
     } core;
     struct {  /* a wskit.asyncio Connection */
         Field protocol, transport, loop, read_buffer, recv_messages, sent_since_read,
-            writing_paused, fragmented_send_waiter, burst, burst_size, burst_limit;
+            writing_paused, fragmented_send_waiter, burst, burst_size, burst_limit,
+            read_low_water;
     } connection;
     struct {  /* its Assembler (wskit.asyncio.messages) */
         Field queue, waiter, loop, get_in_progress, skip_rest_of_message, closed,

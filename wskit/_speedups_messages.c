@@ -27,7 +27,7 @@
 
 /* Attribute names, interned once. */
 static PyObject *str_pause, *str_inflate, *str_deflate, *str_fail_on_parse_error,
-    *str_receive_messages;
+    *str_receive_messages, *str_advance, *str_take;
 
 /* From wskit.receiving, looked up on first use (the core imports this
  * module): InvalidUTF8; OPEN, FRAMES, SERVER and PerMessageDeflate, which
@@ -459,6 +459,62 @@ receive_messages(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t 
     return end < 0 ? NULL : PyLong_FromSsize_t(end);
 }
 
+PyDoc_STRVAR(receive_payload_end_doc,
+"receive_payload_end(protocol, payload, nbytes, queue, /)\n"
+"--\n"
+"\n"
+"Receive the nbytes that end a long binary payload into queue, as a whole\n"
+"message.\n"
+"\n"
+"For Protocol.receive_payload_end(), once it has checked that its general\n"
+"rules have nothing to do with the message: payload (its incoming_payload,\n"
+"which it has let go) advances by nbytes, its last, and the message goes\n"
+"to queue as FrameQueue.put() would add it, counted in\n"
+"protocol.bytes_received and protocol.frames_received as receive_into()\n"
+"and events_received() would count it.");
+
+static PyObject *
+receive_payload_end(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_Format(PyExc_TypeError, "receive_payload_end() takes 4 arguments (%zd given)",
+                     nargs);
+        return NULL;
+    }
+    Py_ssize_t nbytes = PyNumber_AsSsize_t(args[2], PyExc_OverflowError);
+    if (nbytes == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    /* By name: the core's payload may be the pure-Python twin's. */
+    PyObject *added = PyObject_CallMethodOneArg(args[1], str_advance, args[2]);
+    if (added == NULL) {
+        return NULL;
+    }
+    Py_DECREF(added);
+    PyObject *data = PyObject_CallMethodNoArgs(args[1], str_take);
+    PyObject *frame = data == NULL ? NULL : wskit_message_frame(2, data);
+    Py_XDECREF(data);
+    PyObject *run = frame == NULL ? NULL : PyList_New(1);
+    if (run == NULL) {
+        Py_XDECREF(frame);
+        return NULL;
+    }
+    PyList_SET_ITEM(run, 0, frame);
+    PyObject *protocol = args[0];
+    int status = add_to(protocol, &wskit_fields.core.bytes_received,
+                        offsetof(CountersObject, bytes_received), nbytes) < 0 ||
+                         add_to(protocol, &wskit_fields.core.frames_received,
+                                offsetof(CountersObject, frames_received), 1) < 0 ||
+                         queue_frames(args[3], run) < 0
+                     ? -1
+                     : 0;
+    Py_DECREF(run);
+    if (status < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 /* Whether the core has nothing in progress or pending that the frames of
  * a run would have to wait for, as FrameReceiver.receive_messages() checks,
  * in its order: 1, 0, or -1 with an exception set. */
@@ -708,6 +764,8 @@ send_message(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t narg
 static PyMethodDef messages_methods[] = {
     {"receive_messages", (PyCFunction)(void (*)(void))receive_messages, METH_FASTCALL,
      receive_messages_doc},
+    {"receive_payload_end", (PyCFunction)(void (*)(void))receive_payload_end, METH_FASTCALL,
+     receive_payload_end_doc},
     {"send_message", (PyCFunction)(void (*)(void))send_message, METH_FASTCALL,
      send_message_doc},
     {NULL, NULL, 0, NULL},
@@ -722,6 +780,8 @@ wskit_messages_init(PyObject *module)
         {&str_deflate, "deflate"},
         {&str_fail_on_parse_error, "_fail_on_parse_error"},
         {&str_receive_messages, "receive_messages"},
+        {&str_advance, "advance"},
+        {&str_take, "take"},
     };
     if (wskit_intern_names(names, sizeof(names) / sizeof(names[0])) < 0) {
         return -1;
