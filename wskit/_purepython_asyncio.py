@@ -348,7 +348,8 @@ def write_message(
     the core's ``Protocol.send_message()`` builds the frame of ``message``
     (:class:`str` or bytes-like; ``text`` and ``compress`` as ``send()``
     takes them), the frame is written as ``Connection._write_frame()``
-    writes it: joined to a burst, or to the transport.
+    writes it: joined to a burst, or to the transport; a server's long
+    payload after its header, by ``Connection._write_long_payload()``.
 
     Returns:
         :obj:`True` once the frame is written; :obj:`False` once it is
@@ -361,5 +362,8 @@ def write_message(
     frame = connection.protocol.send_message(message, text, compress)
     if frame is None:
         return None
-    connection._write_frame(frame)
+    if type(frame) is tuple:  # a server's long payload, after its header
+        connection._write_long_payload(*frame)
+    else:
+        connection._write_frame(frame)
     return not connection.writing_paused

@@ -206,7 +206,7 @@ def send_message(  # noqa: PLR0917 - the C twin's positional signature
     mask: bool,
     max_length: int | None,
     extension: Any,
-) -> bytes | None:
+) -> bytes | tuple[bytes, bytes] | None:
     """Build the frame of a whole message, as ``send_text()`` or
     ``send_binary()`` would.
 
@@ -222,11 +222,16 @@ def send_message(  # noqa: PLR0917 - the C twin's positional signature
     :obj:`None` for none), the payload is compressed by the extension's
     ``deflate()`` and the frame has RSV1 set.
 
+    A message of ``max_length`` bytes or more (:obj:`None` for no limit),
+    unmasked, goes after its header as it is, if it is :class:`bytes` (or a
+    :class:`str`, encoded): the two are returned, counted, as
+    ``send_frame()`` queues a server's long payload.
+
     Returns:
-        The frame, or :obj:`None` when the message is of another type, fails
-        to encode or to export a contiguous buffer, or has ``max_length``
-        bytes or more (:obj:`None` for no limit): the caller then takes the
-        general path.
+        The frame, ``(header, payload)``, or :obj:`None` when the message is
+        of another type, fails to encode or to export a contiguous buffer,
+        or has ``max_length`` bytes or more and isn't bytes: the caller then
+        takes the general path.
     """
     if isinstance(message, str):
         is_text = text is not False
@@ -243,9 +248,15 @@ def send_message(  # noqa: PLR0917 - the C twin's positional signature
         length = len(_byte_view(data))
     except BufferError:  # a strided view: the general path raises it
         return None
-    if max_length is not None and length >= max_length:
-        return None
     first = 0x81 if is_text else 0x82
+    if max_length is not None and length >= max_length:
+        # bytes go after their header, as they are (see send_frame());
+        # another type could change before it is written.
+        if type(data) is not bytes:
+            return None
+        header = _imported("wskit.frames").frame_header(first, length, False)
+        protocol._count_sent(len(header) + length, 1)
+        return header, data
     if extension is not None:
         first |= 0x40
         data = extension.deflate(data, True)

@@ -59,6 +59,9 @@ Py_ssize_t wskit_read_run(const unsigned char *buf, Py_ssize_t len, Py_ssize_t o
 Py_ssize_t wskit_read_compressed(const unsigned char *buf, Py_ssize_t len, Py_ssize_t offset,
                                  int masked, Py_ssize_t max_length, unsigned char *first,
                                  PyObject **payload);
+/* The unmasked header of a frame of `length` bytes: a new reference, or
+ * NULL with an exception set. */
+PyObject *wskit_frame_header(unsigned char first, Py_ssize_t length);
 PyObject *wskit_message_frame(unsigned char opcode, PyObject *payload);
 /* _speedups_frames.c: a frame of data's bytes, masked or not (see build_frame). */
 PyObject *wskit_build_frame(unsigned char first, Py_buffer *data, int mask);

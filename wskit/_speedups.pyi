@@ -68,7 +68,7 @@ def send_message(
     max_length: int | None,
     extension: Any,
     /,
-) -> bytes | None:
+) -> bytes | tuple[bytes, bytes] | None:
     """Build the frame of a whole message, counted; None for what the general path handles."""
 
 def write_message(

@@ -685,10 +685,15 @@ PyDoc_STRVAR(send_message_doc,
 "With extension (a PerMessageDeflate; None for none), the payload is\n"
 "compressed by the extension's deflate() and the frame has RSV1 set.\n"
 "\n"
+"A message of max_length bytes or more (None for no limit), unmasked, goes\n"
+"after its header as it is, if it is bytes (or a str, encoded): the two\n"
+"are returned, counted, as send_frame() queues a server's long payload.\n"
+"\n"
 "Returns:\n"
-"    The frame, or None when the message is of another type, fails to\n"
-"    encode or to export a contiguous buffer, or has max_length bytes or\n"
-"    more (None for no limit): the caller then takes the general path.\n");
+"    The frame, (header, payload), or None when the message is of another\n"
+"    type, fails to encode or to export a contiguous buffer, or has\n"
+"    max_length bytes or more and isn't bytes: the caller then takes the\n"
+"    general path.\n");
 
 /* The frame of a whole message, counted (see send_message): a new
  * reference, None for the general path, or NULL with an exception set. */
@@ -721,15 +726,23 @@ wskit_message_frame_to_send(PyObject *protocol, PyObject *message, PyObject *tex
     }
     PyObject *frame;
     unsigned char first = is_text ? 0x81 : 0x82;
+    PyObject *payload = encoded != NULL ? encoded : message;
+    Py_ssize_t sent = data.len;  /* with the header, below */
     if (data.len >= max_length) {
+        /* bytes go after their header, as they are (see send_frame());
+         * another type could change before it is written. */
         frame = Py_NewRef(Py_None);
-    }
-    else if (extension != Py_None) {
-        frame = build_compressed_frame(extension, first,
-                                       encoded != NULL ? encoded : message, mask);
+        if (PyBytes_CheckExact(payload)) {
+            PyObject *header = wskit_frame_header(first, data.len);
+            Py_SETREF(frame, header == NULL ? NULL : PyTuple_Pack(2, header, payload));
+            sent += header == NULL ? 0 : PyBytes_GET_SIZE(header);
+            Py_XDECREF(header);
+        }
     }
     else {
-        frame = wskit_build_frame(first, &data, mask);
+        frame = extension != Py_None ? build_compressed_frame(extension, first, payload, mask)
+                                     : wskit_build_frame(first, &data, mask);
+        sent = frame == NULL ? 0 : PyBytes_GET_SIZE(frame);
     }
     PyBuffer_Release(&data);
     Py_XDECREF(encoded);
@@ -737,7 +750,7 @@ wskit_message_frame_to_send(PyObject *protocol, PyObject *message, PyObject *tex
         return frame;
     }
     if (add_to(protocol, &wskit_fields.core.bytes_sent, offsetof(CountersObject, bytes_sent),
-               PyBytes_GET_SIZE(frame)) < 0 ||
+               sent) < 0 ||
         add_to(protocol, &wskit_fields.core.frames_sent, offsetof(CountersObject, frames_sent),
                1) < 0) {
         Py_DECREF(frame);
