@@ -18,6 +18,7 @@ from ._purepython import (
     _imported,
     _whole_message_frame,
     build_frame,
+    parse_header,
     read_messages,
 )
 from .typing import BytesLike
@@ -154,6 +155,9 @@ def receive_messages(  # noqa: PLR0917 - the C twin's positional signature
     within ``max_message_size`` and checked as UTF-8 for text. When that
     fails, the run ends before that frame and the connection fails through
     ``protocol._fail_on_parse_error()``, as the general rules would fail it.
+    Without it, an unfragmented binary frame after the run whose payload
+    goes in place (see ``Protocol.incoming_payload``) and is within both
+    limits starts that payload, as the general rules would start it.
 
     Returns:
         How many bytes of ``data`` were received; 0 if an error stopped the
@@ -164,12 +168,53 @@ def receive_messages(  # noqa: PLR0917 - the C twin's positional signature
     end, failure = _read_run_inflating(
         data, masked, max_message_size, max_fragment_size, extension, max_compressed_size, run
     )
+    if failure is None and extension is None:
+        end += _start_payload(protocol, data, end, masked, max_message_size, max_fragment_size)
     if end:
         protocol._count_received(end, len(run))
         _queue_frames(queue, run)
     if failure is not None:
         protocol._fail_on_parse_error(failure)
     return end
+
+
+def _start_payload(  # noqa: PLR0917 - receive_messages()'s arguments
+    protocol: Any,
+    data: BytesLike,
+    offset: int,
+    masked: bool,
+    max_message_size: int | None,
+    max_fragment_size: int | None,
+) -> int:
+    """Start the long payload of the unfragmented binary frame at ``data[offset:]``,
+    as the core's general rules start it; return how many bytes it took: all or none."""
+    view = _byte_view(data)
+    if len(view) - offset < 4 or view[offset] != 0x82:
+        return 0
+    receiving = _imported("wskit.receiving")
+    try:
+        header = parse_header(view, offset)
+    except receiving.ProtocolError:  # a length with its top bit set
+        return 0
+    if header is None:
+        return 0
+    _, length, start, key = header
+    arrived = len(view) - start
+    if (
+        (key is not None) is not masked
+        or arrived < 0
+        or length < receiving._LONG_PAYLOAD
+        or (max_message_size is not None and length > max_message_size)
+        or (max_fragment_size is not None and length > max_fragment_size)
+        or arrived >= length
+        or arrived * receiving._LONG_PAYLOAD_ARRIVED < length
+    ):
+        return 0
+    payload = receiving.PayloadBuffer(length, key)
+    payload.write(view[start:])
+    protocol._payload_header = (0x82, receiving.BINARY, length)
+    protocol.incoming_payload = payload
+    return len(view) - offset
 
 
 def _queue_frames(queue: Any, run: list[Frame]) -> None:

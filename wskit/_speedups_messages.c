@@ -27,7 +27,7 @@
 
 /* Attribute names, interned once. */
 static PyObject *str_pause, *str_inflate, *str_deflate, *str_fail_on_parse_error,
-    *str_receive_messages, *str_advance, *str_take;
+    *str_receive_messages;
 
 /* From wskit.receiving, looked up on first use (the core imports this
  * module): InvalidUTF8; OPEN, FRAMES, SERVER and PerMessageDeflate, which
@@ -385,6 +385,12 @@ receive_run(PyObject *protocol, const unsigned char *buf, Py_ssize_t len, PyObje
     }
     PyObject *failure = NULL;
     Py_ssize_t end = read_run_inflating(buf, len, options, run, &failure);
+    if (end >= 0 && end < len && failure == NULL && options->extension == Py_None) {
+        Py_ssize_t started = wskit_start_payload(protocol, buf + end, len - end,
+                                                 options->masked, options->max_message,
+                                                 options->max_fragment);
+        end = started < 0 ? -1 : end + started;
+    }
     if (end > 0 &&
         (add_to(protocol, &wskit_fields.core.bytes_received,
                 offsetof(CountersObject, bytes_received), end) < 0 ||
@@ -428,7 +434,9 @@ PyDoc_STRVAR(receive_messages_doc,
 "extension's inflate() within max_message_size and checked as UTF-8 for\n"
 "text. When that fails, the run ends before that frame and the connection\n"
 "fails through protocol._fail_on_parse_error(), as the general rules\n"
-"would fail it.\n"
+"would fail it. Without it, an unfragmented binary frame after the run\n"
+"whose payload goes in place (see Protocol.incoming_payload) and is within\n"
+"both limits starts that payload, as the general rules would start it.\n"
 "\n"
 "Returns:\n"
 "    How many bytes of data were received; 0 if an error stopped the run\n"
@@ -459,60 +467,23 @@ receive_messages(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t 
     return end < 0 ? NULL : PyLong_FromSsize_t(end);
 }
 
-PyDoc_STRVAR(receive_payload_end_doc,
-"receive_payload_end(protocol, payload, nbytes, queue, /)\n"
-"--\n"
-"\n"
-"Receive the nbytes that end a long binary payload into queue, as a whole\n"
-"message.\n"
-"\n"
-"For Protocol.receive_payload_end(), once it has checked that its general\n"
-"rules have nothing to do with the message: payload (its incoming_payload,\n"
-"which it has let go) advances by nbytes, its last, and the message goes\n"
-"to queue as FrameQueue.put() would add it, counted in\n"
-"protocol.bytes_received and protocol.frames_received as receive_into()\n"
-"and events_received() would count it.");
-
-static PyObject *
-receive_payload_end(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+int
+wskit_receive_frame(PyObject *protocol, Py_ssize_t nbytes, PyObject *frame, PyObject *queue)
 {
-    if (nargs != 4) {
-        PyErr_Format(PyExc_TypeError, "receive_payload_end() takes 4 arguments (%zd given)",
-                     nargs);
-        return NULL;
-    }
-    Py_ssize_t nbytes = PyNumber_AsSsize_t(args[2], PyExc_OverflowError);
-    if (nbytes == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
-    /* By name: the core's payload may be the pure-Python twin's. */
-    PyObject *added = PyObject_CallMethodOneArg(args[1], str_advance, args[2]);
-    if (added == NULL) {
-        return NULL;
-    }
-    Py_DECREF(added);
-    PyObject *data = PyObject_CallMethodNoArgs(args[1], str_take);
-    PyObject *frame = data == NULL ? NULL : wskit_message_frame(2, data);
-    Py_XDECREF(data);
-    PyObject *run = frame == NULL ? NULL : PyList_New(1);
+    PyObject *run = PyList_New(1);
     if (run == NULL) {
-        Py_XDECREF(frame);
-        return NULL;
+        return -1;
     }
-    PyList_SET_ITEM(run, 0, frame);
-    PyObject *protocol = args[0];
+    PyList_SET_ITEM(run, 0, Py_NewRef(frame));
     int status = add_to(protocol, &wskit_fields.core.bytes_received,
                         offsetof(CountersObject, bytes_received), nbytes) < 0 ||
                          add_to(protocol, &wskit_fields.core.frames_received,
                                 offsetof(CountersObject, frames_received), 1) < 0 ||
-                         queue_frames(args[3], run) < 0
+                         queue_frames(queue, run) < 0
                      ? -1
                      : 0;
     Py_DECREF(run);
-    if (status < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
+    return status;
 }
 
 /* Whether the core has nothing in progress or pending that the frames of
@@ -777,8 +748,6 @@ send_message(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t narg
 static PyMethodDef messages_methods[] = {
     {"receive_messages", (PyCFunction)(void (*)(void))receive_messages, METH_FASTCALL,
      receive_messages_doc},
-    {"receive_payload_end", (PyCFunction)(void (*)(void))receive_payload_end, METH_FASTCALL,
-     receive_payload_end_doc},
     {"send_message", (PyCFunction)(void (*)(void))send_message, METH_FASTCALL,
      send_message_doc},
     {NULL, NULL, 0, NULL},
@@ -793,8 +762,6 @@ wskit_messages_init(PyObject *module)
         {&str_deflate, "deflate"},
         {&str_fail_on_parse_error, "_fail_on_parse_error"},
         {&str_receive_messages, "receive_messages"},
-        {&str_advance, "advance"},
-        {&str_take, "take"},
     };
     if (wskit_intern_names(names, sizeof(names) / sizeof(names[0])) < 0) {
         return -1;

@@ -16,7 +16,8 @@
 
 #include "_speedups.h"
 
-static PyObject *str_window, *str_receive_rest, *str_receive_payload_end, *str_wait_for_payload;
+static PyObject *str_window, *str_receive_rest, *str_receive_payload_end, *str_wait_for_payload,
+    *str_after_read;
 
 /* protocol.incoming_payload: a new reference, or NULL with an exception set. */
 static PyObject *
@@ -75,7 +76,9 @@ wake_reader(PyObject *assembler)
 }
 
 /* Offer the bytes read to protocol.receive_messages(); when it takes them
- * all, resume the reader. Return how many it took, -1 on an error. */
+ * all, resume the reader, or hand over to _after_read(nbytes) if they end
+ * with the start of a long payload. Return how many it took, -1 on an
+ * error. */
 static Py_ssize_t
 receive_whole_messages(PyObject *self, PyObject *protocol, Py_ssize_t nbytes)
 {
@@ -90,8 +93,24 @@ receive_whole_messages(PyObject *self, PyObject *protocol, Py_ssize_t nbytes)
         buffer == NULL ? -1 : wskit_receive_messages(protocol, buffer, nbytes, queue);
     Py_XDECREF(buffer);
     Py_XDECREF(queue);
-    if (taken == nbytes && taken > 0 && wake_reader(assembler) < 0) {
-        taken = -1;
+    if (taken == nbytes && taken > 0) {
+        /* Ending with the start of a long payload, for _after_read(). */
+        PyObject *payload = wskit_field_get(protocol, &wskit_fields.core.incoming_payload);
+        if (payload == NULL) {
+            taken = -1;
+        }
+        else if (payload != Py_None) {
+            PyObject *size = PyLong_FromSsize_t(nbytes);
+            PyObject *result =
+                size == NULL ? NULL : PyObject_CallMethodOneArg(self, str_after_read, size);
+            Py_XDECREF(size);
+            taken = result == NULL ? -1 : taken;
+            Py_XDECREF(result);
+        }
+        else if (wake_reader(assembler) < 0) {
+            taken = -1;
+        }
+        Py_XDECREF(payload);
     }
     Py_DECREF(assembler);
     return taken;
@@ -206,7 +225,8 @@ PyDoc_STRVAR(ReadPath_doc,
 "\n"
 "The connection provides protocol (the core), read_buffer, recv_messages\n"
 "(its Assembler), writing_paused, sent_since_read, read_low_water,\n"
-"_wait_for_payload() and _receive_rest(nbytes, taken), the general path for\n"
+"_wait_for_payload(), _after_read(nbytes) (after a read that ends with the\n"
+"start of a long payload) and _receive_rest(nbytes, taken), the general path for\n"
 "what the core's receive_messages() and receive_payload_end() leave of a\n"
 "read.");
 
@@ -228,6 +248,7 @@ wskit_read_init(PyObject *module)
         {&str_receive_rest, "_receive_rest"},
         {&str_receive_payload_end, "receive_payload_end"},
         {&str_wait_for_payload, "_wait_for_payload"},
+        {&str_after_read, "_after_read"},
     };
     if (wskit_intern_names(names, sizeof(names) / sizeof(names[0])) < 0) {
         return -1;

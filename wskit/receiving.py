@@ -190,9 +190,13 @@ class FrameReceiver(Counters):
         ``queue``, a :class:`~wskit.shared.messages.FrameQueue`, as if they
         had come out of :meth:`~wskit.protocol.Protocol.events_received` and
         been put there, and are counted as received. They need nothing else:
-        no answer, no other event. Pass the rest of ``data`` to
-        ``receive_data()``: where a compressed message fails to inflate, the
-        connection has failed already, as the general rules fail it.
+        no answer, no other event. Without extensions, an unfragmented
+        binary frame that follows them, long enough to be received in place
+        (see :attr:`incoming_payload`) and within the limits, starts its
+        payload there, as ``receive_data()`` would start it. Pass the rest of
+        ``data`` to ``receive_data()``: where a compressed message fails to
+        inflate, the connection has failed already, as the general rules
+        fail it.
 
         Returns:
             How many bytes of ``data`` were received this way; 0 for none.

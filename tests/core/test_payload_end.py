@@ -166,3 +166,79 @@ def test_receive_payload_end_argument_count() -> None:
         pytest.skip("C extension not built")
     with pytest.raises(TypeError, match="4 arguments"):
         _speedups.receive_payload_end(Protocol(SERVER), None, 0)
+
+
+# The start of a long payload, after the run of whole messages of receive_messages().
+
+
+def payload_state(protocol: Protocol) -> tuple[Any, ...]:
+    payload = protocol.incoming_payload
+    return (
+        None if payload is None else (type(payload), payload.missing),
+        protocol._payload_header if payload is not None else None,
+        counters(protocol),
+        protocol.events_received(),
+        protocol.data_to_send(),
+    )
+
+
+@pytest.fixture(params=IMPLEMENTATIONS)
+def run_impl(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """The implementation of receive_messages() under test, which the core calls."""
+    module: ModuleType = request.param
+    monkeypatch.setattr(wskit.receiving, "receive_messages", module.receive_messages)
+    return module
+
+
+@pytest.mark.parametrize("side", [SERVER, CLIENT])
+@pytest.mark.parametrize("before", [b"", b"short"])
+@pytest.mark.parametrize("cut", [8, len(PAYLOAD) // 32 + 14, len(PAYLOAD) // 2, len(PAYLOAD) + 9])
+def test_receive_messages_starts_a_long_payload_as_the_general_rules_do(
+    run_impl: ModuleType, side: Side, before: bytes, cut: int
+) -> None:
+    # Taken whole when enough of the payload has arrived (1/32), else none
+    # of the long frame: the general rules meet it in the buffer.
+    first = frame_to(side, BINARY, before) if before else b""
+    data = first + frame_to(side, BINARY, PAYLOAD)[:cut]
+    fast, general = Protocol(side), Protocol(side)
+    queue = Queue()
+    taken = fast.receive_messages(data, queue)
+    fast.receive_data(data[taken:])
+    general.receive_data(data)
+    assert list(queue.frames) + fast.events_received() == general.events_received()
+    assert payload_state(fast) == payload_state(general)
+    started = general.incoming_payload is not None
+    assert taken == (len(data) if started else len(first))
+    # The same payload, once the rest arrives.
+    rest = frame_to(side, BINARY, PAYLOAD)[cut:]
+    fast.receive_data(rest)
+    general.receive_data(rest)
+    assert payload_state(fast) == payload_state(general)
+
+
+@pytest.mark.parametrize(
+    ("frame", "options"),
+    [
+        (to_server(TEXT, PAYLOAD[:1] * len(PAYLOAD)), {}),
+        (to_server(BINARY, PAYLOAD, fin=False), {}),
+        (to_client(BINARY, PAYLOAD), {}),  # unmasked, to a server
+        (to_server(BINARY, PAYLOAD), {"max_size": len(PAYLOAD) - 1}),
+        (to_server(BINARY, PAYLOAD), {"max_size": (None, len(PAYLOAD) - 1)}),
+    ],
+)
+def test_receive_messages_leaves_other_long_frames(
+    run_impl: ModuleType, frame: bytes, options: dict[str, Any]
+) -> None:
+    data = frame[: len(frame) // 2]
+    fast, general = Protocol(SERVER, **options), Protocol(SERVER, **options)
+    assert fast.receive_messages(data, Queue()) == 0
+    fast.receive_data(data)
+    general.receive_data(data)
+    assert payload_state(fast) == payload_state(general)
+
+
+def test_receive_messages_leaves_a_length_with_its_top_bit_set(run_impl: ModuleType) -> None:
+    header = b"\x82\xff" + (2**63 + 2**16).to_bytes(8, "big") + b"\x00" * 4
+    protocol = Protocol(SERVER)
+    assert protocol.receive_messages(header + b"x" * 100, Queue()) == 0
+    assert protocol.incoming_payload is None

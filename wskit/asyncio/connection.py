@@ -688,18 +688,31 @@ class Connection(
         protocol = self.protocol
         if protocol.incoming_payload is None:
             protocol.receive_data(self.read_buffer[taken:nbytes])
-            if nbytes == READ_BUFFER_SIZE and protocol.incoming_payload is not None:
-                if not self.payload_socket_sought:
-                    self._seek_payload_socket()
-                if self.socket_fd is not None:
-                    self._read_payload_now(self.socket_fd)
-        else:  # read into the payload's window (see get_buffer)
-            protocol.receive_into(nbytes)
-            # Still incomplete, so neither whole nor failed (failing drops it):
-            # no event, nothing to write, no reader to wake.
-            if protocol.incoming_payload is not None:
-                self._wait_for_payload()
-                return
+            self._after_read(nbytes)
+            return
+        # Read into the payload's window (see get_buffer).
+        protocol.receive_into(nbytes)
+        # Still incomplete, so neither whole nor failed (failing drops it):
+        # no event, nothing to write, no reader to wake.
+        if protocol.incoming_payload is not None:
+            self._wait_for_payload()
+            return
+        if self.read_low_water != 1:
+            self._wait_for_payload()
+        self._handle_received()
+
+    def _after_read(self, nbytes: int) -> None:
+        """Handle what the core received from a read of ``nbytes`` into the read
+        buffer, where buffer_updated() leaves it to Python: read the rest of a
+        long payload that started in a full buffer now (see _read_payload_now),
+        or have the loop wait for it (see _wait_for_payload).
+        """
+        protocol = self.protocol
+        if nbytes == READ_BUFFER_SIZE and protocol.incoming_payload is not None:
+            if not self.payload_socket_sought:
+                self._seek_payload_socket()
+            if self.socket_fd is not None:
+                self._read_payload_now(self.socket_fd)
         if protocol.incoming_payload is not None or self.read_low_water != 1:
             self._wait_for_payload()
         self._handle_received()
