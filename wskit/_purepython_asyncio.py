@@ -292,9 +292,9 @@ class ReadPath:
     every read. The connection provides ``protocol`` (the core),
     ``read_buffer``, ``recv_messages`` (its ``Assembler``),
     ``writing_paused``, ``sent_since_read``, ``read_low_water``,
-    ``_wait_for_payload()``, ``_after_read(nbytes)`` (after a read that
-    ends with the start of a long payload) and ``_receive_rest(nbytes,
-    taken)``, the
+    ``_wait_for_payload()``, ``_payload_started(nbytes)`` (after a read
+    that ends with the start of a long payload) and
+    ``_receive_rest(nbytes, taken)``, the
     general path for what the core's ``receive_messages()`` and
     ``receive_payload_end()`` leave of a read.
     """
@@ -328,7 +328,7 @@ class ReadPath:
                 taken = protocol.receive_messages(connection.read_buffer[:nbytes], assembler.queue)
                 done = taken == nbytes and taken > 0
                 if done and protocol.incoming_payload is not None:
-                    connection._after_read(nbytes)  # the start of a long payload last
+                    connection._payload_started(nbytes)  # the start of a long payload last
                     return
             else:  # read into the payload's window
                 done = protocol.receive_payload_end(nbytes, assembler.queue)

@@ -17,7 +17,7 @@
 #include "_speedups.h"
 
 static PyObject *str_window, *str_receive_rest, *str_receive_payload_end, *str_wait_for_payload,
-    *str_after_read;
+    *str_payload_started;
 
 /* protocol.incoming_payload: a new reference, or NULL with an exception set. */
 static PyObject *
@@ -76,7 +76,7 @@ wake_reader(PyObject *assembler)
 }
 
 /* Offer the bytes read to protocol.receive_messages(); when it takes them
- * all, resume the reader, or hand over to _after_read(nbytes) if they end
+ * all, resume the reader, or hand over to _payload_started(nbytes) if they end
  * with the start of a long payload. Return how many it took, -1 on an
  * error. */
 static Py_ssize_t
@@ -94,15 +94,16 @@ receive_whole_messages(PyObject *self, PyObject *protocol, Py_ssize_t nbytes)
     Py_XDECREF(buffer);
     Py_XDECREF(queue);
     if (taken == nbytes && taken > 0) {
-        /* Ending with the start of a long payload, for _after_read(). */
+        /* Ending with the start of a long payload, for _payload_started(). */
         PyObject *payload = wskit_field_get(protocol, &wskit_fields.core.incoming_payload);
         if (payload == NULL) {
             taken = -1;
         }
         else if (payload != Py_None) {
             PyObject *size = PyLong_FromSsize_t(nbytes);
-            PyObject *result =
-                size == NULL ? NULL : PyObject_CallMethodOneArg(self, str_after_read, size);
+            PyObject *result = size == NULL
+                ? NULL
+                : PyObject_CallMethodOneArg(self, str_payload_started, size);
             Py_XDECREF(size);
             taken = result == NULL ? -1 : taken;
             Py_XDECREF(result);
@@ -225,10 +226,10 @@ PyDoc_STRVAR(ReadPath_doc,
 "\n"
 "The connection provides protocol (the core), read_buffer, recv_messages\n"
 "(its Assembler), writing_paused, sent_since_read, read_low_water,\n"
-"_wait_for_payload(), _after_read(nbytes) (after a read that ends with the\n"
-"start of a long payload) and _receive_rest(nbytes, taken), the general path for\n"
-"what the core's receive_messages() and receive_payload_end() leave of a\n"
-"read.");
+"_wait_for_payload(), _payload_started(nbytes) (after a read that ends\n"
+"with the start of a long payload) and _receive_rest(nbytes, taken), the\n"
+"general path for what the core's receive_messages() and\n"
+"receive_payload_end() leave of a read.");
 
 static PyTypeObject ReadPathType = {
     PyVarObject_HEAD_INIT(NULL, 0)
@@ -248,7 +249,7 @@ wskit_read_init(PyObject *module)
         {&str_receive_rest, "_receive_rest"},
         {&str_receive_payload_end, "receive_payload_end"},
         {&str_wait_for_payload, "_wait_for_payload"},
-        {&str_after_read, "_after_read"},
+        {&str_payload_started, "_payload_started"},
     };
     if (wskit_intern_names(names, sizeof(names) / sizeof(names[0])) < 0) {
         return -1;
