@@ -333,13 +333,14 @@ class ReadPath:
             else:  # read into the payload's window
                 done = protocol.receive_payload_end(nbytes, assembler.queue)
             if done:
+                # The mark back first: the reader may send at once.
+                if not ready and connection.read_low_water != 1:
+                    connection._wait_for_payload()
                 # Frames are queued: wake the reader, as the assembler's wake().
                 waiter = assembler.waiter
                 if waiter is not None:
                     assembler.waiter = None
                     waiter.wake()
-                if not ready and connection.read_low_water != 1:
-                    connection._wait_for_payload()  # sets the mark back
                 return
         connection._receive_rest(nbytes, taken)
 

@@ -118,10 +118,11 @@ receive_whole_messages(PyObject *self, PyObject *protocol, Py_ssize_t nbytes)
 }
 
 /* Offer the bytes read into the long payload's window to
- * protocol.receive_payload_end(); when they end a message it takes, resume
- * the reader, and set the read low-water mark back through
- * _wait_for_payload() if it was raised. 1 if taken, 0 if not (the general
- * path receives them), -1 with an exception set. */
+ * protocol.receive_payload_end(); when they end a message it takes, set the
+ * read low-water mark back through _wait_for_payload() if it was raised,
+ * then resume the reader (which may send at once: the mark must not hold
+ * back the next read). 1 if taken, 0 if not (the general path receives
+ * them), -1 with an exception set. */
 static int
 receive_payload_end(PyObject *self, PyObject *protocol, PyObject *nbytes)
 {
@@ -138,23 +139,23 @@ receive_payload_end(PyObject *self, PyObject *protocol, PyObject *nbytes)
     }
     int taken = result == NULL ? -1 : PyObject_IsTrue(result);
     Py_XDECREF(result);
-    if (taken > 0 && wake_reader(assembler) < 0) {
-        taken = -1;
-    }
-    Py_DECREF(assembler);
     if (taken > 0) {
         PyObject *mark = wskit_field_get(self, &wskit_fields.connection.read_low_water);
+        int lowest = mark != NULL && PyLong_CheckExact(mark) && PyLong_AsLong(mark) == 1;
         if (mark == NULL) {
-            return -1;
+            taken = -1;
         }
-        int lowest = PyLong_CheckExact(mark) && PyLong_AsLong(mark) == 1;
-        Py_DECREF(mark);
-        if (!lowest) {
+        else if (!lowest) {
             result = PyObject_CallMethodNoArgs(self, str_wait_for_payload);
             taken = result == NULL ? -1 : 1;
             Py_XDECREF(result);
         }
+        Py_XDECREF(mark);
     }
+    if (taken > 0 && wake_reader(assembler) < 0) {
+        taken = -1;
+    }
+    Py_DECREF(assembler);
     return taken;
 }
 

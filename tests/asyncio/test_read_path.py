@@ -301,6 +301,24 @@ def test_the_end_of_a_long_binary_message_skips_the_core(
         assert woken or not skipped
 
 
+def test_the_mark_is_set_back_before_the_reader_wakes(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The woken reader may send at once: the answer must not find the
+    # socket's read low-water mark still raised (a slower wake-up).
+    waiting: list[bool] = []
+
+    def wait_for_payload(connection: Connection) -> None:
+        waiting.append(connection.recv_messages.waiter is not None)
+
+    monkeypatch.setattr(Connection, "_wait_for_payload", wait_for_payload)
+    for twin in TWINS.values():
+        waiting.clear()
+        queued, _, woken, *_ = run(twin, *SCENARIOS["long payload, low-water mark raised"])
+        assert len(queued) == 1
+        assert woken
+        assert waiting
+        assert all(waiting)
+
+
 def test_what_the_fast_path_leaves_reaches_the_core() -> None:
     for twin in TWINS.values():
         # The ping and what follows it: 7 bytes of ping, 7 of "b".
