@@ -307,7 +307,8 @@ def test_the_mark_is_set_back_before_the_reader_wakes(monkeypatch: pytest.Monkey
     waiting: list[bool] = []
 
     def wait_for_payload(connection: Connection) -> None:
-        waiting.append(connection.recv_messages.waiter is not None)
+        assembler: Any = connection.recv_messages
+        waiting.append(assembler.waiter is not None)
 
     monkeypatch.setattr(Connection, "_wait_for_payload", wait_for_payload)
     for twin in TWINS.values():
