@@ -291,9 +291,12 @@ class ReadPath:
     The event loop calls :meth:`get_buffer` and :meth:`buffer_updated` on
     every read. The connection provides ``protocol`` (the core),
     ``read_buffer``, ``recv_messages`` (its ``Assembler``),
-    ``writing_paused``, ``sent_since_read`` and ``_receive_rest(nbytes,
-    taken)``, the general path for what the core's ``receive_messages()``
-    leaves of a read.
+    ``writing_paused``, ``sent_since_read``, ``read_low_water``,
+    ``_wait_for_payload()``, ``_payload_started(nbytes)`` (after a read
+    that ends with the start of a long payload) and
+    ``_receive_rest(nbytes, taken)``, the
+    general path for what the core's ``receive_messages()`` and
+    ``receive_payload_end()`` leave of a read.
     """
 
     __slots__ = ()
@@ -308,8 +311,9 @@ class ReadPath:
     def buffer_updated(self, nbytes: int) -> None:
         """Receive the ``nbytes`` read into the buffer.
 
-        Whole messages go to the queue, and the reader resumes; the rest goes
-        through ``_receive_rest(nbytes, taken)``.
+        Whole messages go to the queue, and so does the end of a long binary
+        message read into its payload's window, and the reader resumes; the
+        rest goes through ``_receive_rest(nbytes, taken)``.
         """
         connection: Any = self
         protocol = connection.protocol
@@ -318,10 +322,20 @@ class ReadPath:
         taken = 0
         # When writing is paused, the general path may have a burst to write
         # first (see _send_answers).
-        if ready and not connection.writing_paused:
+        if not connection.writing_paused:
             assembler = connection.recv_messages
-            taken = protocol.receive_messages(connection.read_buffer[:nbytes], assembler.queue)
-            if taken == nbytes and taken > 0:
+            if ready:
+                taken = protocol.receive_messages(connection.read_buffer[:nbytes], assembler.queue)
+                done = taken == nbytes and taken > 0
+                if done and protocol.incoming_payload is not None:
+                    connection._payload_started(nbytes)  # the start of a long payload last
+                    return
+            else:  # read into the payload's window
+                done = protocol.receive_payload_end(nbytes, assembler.queue)
+            if done:
+                # The mark back first: the reader may send at once.
+                if not ready and connection.read_low_water != 1:
+                    connection._wait_for_payload()
                 # Frames are queued: wake the reader, as the assembler's wake().
                 waiter = assembler.waiter
                 if waiter is not None:
@@ -340,7 +354,8 @@ def write_message(
     the core's ``Protocol.send_message()`` builds the frame of ``message``
     (:class:`str` or bytes-like; ``text`` and ``compress`` as ``send()``
     takes them), the frame is written as ``Connection._write_frame()``
-    writes it: joined to a burst, or to the transport.
+    writes it: joined to a burst, or to the transport; a server's long
+    payload after its header, by ``Connection._write_long_payload()``.
 
     Returns:
         :obj:`True` once the frame is written; :obj:`False` once it is
@@ -353,5 +368,8 @@ def write_message(
     frame = connection.protocol.send_message(message, text, compress)
     if frame is None:
         return None
-    connection._write_frame(frame)
+    if type(frame) is tuple:  # a server's long payload, after its header
+        connection._write_long_payload(*frame)
+    else:
+        connection._write_frame(frame)
     return not connection.writing_paused

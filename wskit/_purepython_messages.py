@@ -18,6 +18,7 @@ from ._purepython import (
     _imported,
     _whole_message_frame,
     build_frame,
+    parse_header,
     read_messages,
 )
 from .typing import BytesLike
@@ -25,7 +26,7 @@ from .typing import BytesLike
 if TYPE_CHECKING:
     from .frames import Frame
 
-__all__ = ["Counters", "receive_messages", "send_message"]
+__all__ = ["Counters", "receive_messages", "receive_payload_end", "send_message"]
 
 
 class Counters:
@@ -154,6 +155,9 @@ def receive_messages(  # noqa: PLR0917 - the C twin's positional signature
     within ``max_message_size`` and checked as UTF-8 for text. When that
     fails, the run ends before that frame and the connection fails through
     ``protocol._fail_on_parse_error()``, as the general rules would fail it.
+    Without it, an unfragmented binary frame after the run whose payload
+    goes in place (see ``Protocol.incoming_payload``) and is within both
+    limits starts that payload, as the general rules would start it.
 
     Returns:
         How many bytes of ``data`` were received; 0 if an error stopped the
@@ -164,16 +168,80 @@ def receive_messages(  # noqa: PLR0917 - the C twin's positional signature
     end, failure = _read_run_inflating(
         data, masked, max_message_size, max_fragment_size, extension, max_compressed_size, run
     )
+    if failure is None and extension is None:
+        end += _start_payload(protocol, data, end, masked, max_message_size, max_fragment_size)
     if end:
         protocol._count_received(end, len(run))
-        frames = queue.frames
-        frames.extend(run)
-        if queue.high is not None and len(frames) > queue.high and not queue.paused:
-            queue.paused = True
-            queue.pause()
+        _queue_frames(queue, run)
     if failure is not None:
         protocol._fail_on_parse_error(failure)
     return end
+
+
+def _start_payload(  # noqa: PLR0917 - receive_messages()'s arguments
+    protocol: Any,
+    data: BytesLike,
+    offset: int,
+    masked: bool,
+    max_message_size: int | None,
+    max_fragment_size: int | None,
+) -> int:
+    """Start the long payload of the unfragmented binary frame at ``data[offset:]``,
+    as the core's general rules start it; return how many bytes it took: all or none."""
+    view = _byte_view(data)
+    if len(view) - offset < 4 or view[offset] != 0x82:
+        return 0
+    receiving = _imported("wskit.receiving")
+    try:
+        header = parse_header(view, offset)
+    except receiving.ProtocolError:  # a length with its top bit set
+        return 0
+    if header is None:
+        return 0
+    _, length, start, key = header
+    arrived = len(view) - start
+    if (
+        (key is not None) is not masked
+        or arrived < 0
+        or length < receiving._LONG_PAYLOAD
+        or (max_message_size is not None and length > max_message_size)
+        or (max_fragment_size is not None and length > max_fragment_size)
+        or arrived >= length
+        or arrived * receiving._LONG_PAYLOAD_ARRIVED < length
+    ):
+        return 0
+    payload = receiving.PayloadBuffer(length, key)
+    payload.write(view[start:])
+    protocol._payload_header = (0x82, receiving.BINARY, length)
+    protocol.incoming_payload = payload
+    return len(view) - offset
+
+
+def _queue_frames(queue: Any, run: list[Frame]) -> None:
+    """Add the frames of ``run`` to ``queue``, as its ``put()`` adds each."""
+    frames = queue.frames
+    frames.extend(run)
+    if queue.high is not None and len(frames) > queue.high and not queue.paused:
+        queue.paused = True
+        queue.pause()
+
+
+def receive_payload_end(protocol: Any, payload: Any, nbytes: int, queue: Any) -> None:
+    """Receive the ``nbytes`` that end a long binary payload into ``queue``,
+    as a whole message.
+
+    For :meth:`~wskit.receiving.FrameReceiver.receive_payload_end`, once it
+    has checked that its general rules have nothing to do with the message:
+    ``payload`` (its ``incoming_payload``, which it has let go) advances by
+    ``nbytes``, its last, and the message goes to ``queue`` as
+    ``FrameQueue.put()`` would add it, counted in ``protocol.bytes_received``
+    and ``protocol.frames_received`` as ``receive_into()`` and
+    ``events_received()`` would count it.
+    """
+    payload.advance(nbytes)
+    protocol._count_received(nbytes, 1)
+    frames = _imported("wskit.frames")
+    _queue_frames(queue, [frames.Frame(frames.BINARY, payload.take())])
 
 
 def send_message(  # noqa: PLR0917 - the C twin's positional signature
@@ -183,7 +251,7 @@ def send_message(  # noqa: PLR0917 - the C twin's positional signature
     mask: bool,
     max_length: int | None,
     extension: Any,
-) -> bytes | None:
+) -> bytes | tuple[bytes, bytes] | None:
     """Build the frame of a whole message, as ``send_text()`` or
     ``send_binary()`` would.
 
@@ -199,11 +267,16 @@ def send_message(  # noqa: PLR0917 - the C twin's positional signature
     :obj:`None` for none), the payload is compressed by the extension's
     ``deflate()`` and the frame has RSV1 set.
 
+    A message of ``max_length`` bytes or more (:obj:`None` for no limit),
+    unmasked, goes after its header as it is, if it is :class:`bytes` (or a
+    :class:`str`, encoded): the two are returned, counted, as
+    ``send_frame()`` queues a server's long payload.
+
     Returns:
-        The frame, or :obj:`None` when the message is of another type, fails
-        to encode or to export a contiguous buffer, or has ``max_length``
-        bytes or more (:obj:`None` for no limit): the caller then takes the
-        general path.
+        The frame, ``(header, payload)``, or :obj:`None` when the message is
+        of another type, fails to encode or to export a contiguous buffer,
+        or has ``max_length`` bytes or more and isn't bytes: the caller then
+        takes the general path.
     """
     if isinstance(message, str):
         is_text = text is not False
@@ -220,9 +293,15 @@ def send_message(  # noqa: PLR0917 - the C twin's positional signature
         length = len(_byte_view(data))
     except BufferError:  # a strided view: the general path raises it
         return None
-    if max_length is not None and length >= max_length:
-        return None
     first = 0x81 if is_text else 0x82
+    if max_length is not None and length >= max_length:
+        # bytes go after their header, as they are (see send_frame());
+        # another type could change before it is written.
+        if type(data) is not bytes:
+            return None
+        header = _imported("wskit.frames").frame_header(first, length, False)
+        protocol._count_sent(len(header) + length, 1)
+        return header, data
     if extension is not None:
         first |= 0x40
         data = extension.deflate(data, True)

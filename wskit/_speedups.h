@@ -59,6 +59,19 @@ Py_ssize_t wskit_read_run(const unsigned char *buf, Py_ssize_t len, Py_ssize_t o
 Py_ssize_t wskit_read_compressed(const unsigned char *buf, Py_ssize_t len, Py_ssize_t offset,
                                  int masked, Py_ssize_t max_length, unsigned char *first,
                                  PyObject **payload);
+/* _speedups_messages.c: count a whole message of nbytes received and add
+ * its frame to the queue, as the run of receive_messages() does: 0, or -1
+ * with an exception set. */
+int wskit_receive_frame(PyObject *protocol, Py_ssize_t nbytes, PyObject *frame, PyObject *queue);
+/* _speedups_payload.c: start the long payload of the unfragmented binary
+ * frame at buf[:len], as the core's general rules start it (see
+ * FrameReceiver.receive_messages): len if started, 0 if not (the general
+ * rules meet the frame), -1 with an exception set. */
+Py_ssize_t wskit_start_payload(PyObject *protocol, const unsigned char *buf, Py_ssize_t len,
+                               int masked, Py_ssize_t max_message, Py_ssize_t max_fragment);
+/* The unmasked header of a frame of `length` bytes: a new reference, or
+ * NULL with an exception set. */
+PyObject *wskit_frame_header(unsigned char first, Py_ssize_t length);
 PyObject *wskit_message_frame(unsigned char opcode, PyObject *payload);
 /* _speedups_frames.c: a frame of data's bytes, masked or not (see build_frame). */
 PyObject *wskit_build_frame(unsigned char first, Py_buffer *data, int mask);
@@ -96,7 +109,8 @@ typedef struct {
     } core;
     struct {  /* a wskit.asyncio Connection */
         Field protocol, transport, loop, read_buffer, recv_messages, sent_since_read,
-            writing_paused, fragmented_send_waiter, burst, burst_size, burst_limit;
+            writing_paused, fragmented_send_waiter, burst, burst_size, burst_limit,
+            read_low_water;
     } connection;
     struct {  /* its Assembler (wskit.asyncio.messages) */
         Field queue, waiter, loop, get_in_progress, skip_rest_of_message, closed,

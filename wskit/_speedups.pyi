@@ -57,6 +57,9 @@ def receive_messages(
 ) -> int:
     """Receive the run of whole messages at the start of ``data`` into ``queue``, counted."""
 
+def receive_payload_end(protocol: Any, payload: Any, nbytes: int, queue: Any, /) -> None:
+    """Receive the ``nbytes`` that end a long binary payload into ``queue``, counted."""
+
 def send_message(
     protocol: Any,
     message: Any,
@@ -65,7 +68,7 @@ def send_message(
     max_length: int | None,
     extension: Any,
     /,
-) -> bytes | None:
+) -> bytes | tuple[bytes, bytes] | None:
     """Build the frame of a whole message, counted; None for what the general path handles."""
 
 def write_message(

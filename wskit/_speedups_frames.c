@@ -351,6 +351,37 @@ build_frame(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs
     return result;
 }
 
+/* Write the header of a frame of `length` bytes at `out`, up to its mask
+ * key; return its size. */
+static Py_ssize_t
+write_header(unsigned char *out, unsigned char first, Py_ssize_t length, unsigned char mask_bit)
+{
+    out[0] = first;
+    if (length < 126) {
+        out[1] = mask_bit | (unsigned char)length;
+        return 2;
+    }
+    if (length < 65536) {
+        out[1] = mask_bit | 126;
+        out[2] = (unsigned char)(length >> 8);
+        out[3] = (unsigned char)length;
+        return 4;
+    }
+    out[1] = mask_bit | 127;
+    for (int i = 0; i < 8; i++) {
+        out[2 + i] = (unsigned char)((uint64_t)length >> (56 - 8 * i));
+    }
+    return 10;
+}
+
+PyObject *
+wskit_frame_header(unsigned char first, Py_ssize_t length)
+{
+    unsigned char header[10];
+    Py_ssize_t size = write_header(header, first, length, 0);
+    return PyBytes_FromStringAndSize((const char *)header, size);
+}
+
 /* Build a frame of `data`'s bytes (see build_frame). */
 PyObject *
 wskit_build_frame(unsigned char first, Py_buffer *data, int mask)
@@ -370,22 +401,7 @@ wskit_build_frame(unsigned char first, Py_buffer *data, int mask)
         return NULL;
     }
     unsigned char *out = (unsigned char *)PyBytes_AS_STRING(result);
-    unsigned char mask_bit = mask ? 0x80 : 0;
-    out[0] = first;
-    if (header_size == 2) {
-        out[1] = mask_bit | (unsigned char)length;
-    }
-    else if (header_size == 4) {
-        out[1] = mask_bit | 126;
-        out[2] = (unsigned char)(length >> 8);
-        out[3] = (unsigned char)length;
-    }
-    else {
-        out[1] = mask_bit | 127;
-        for (int i = 0; i < 8; i++) {
-            out[2 + i] = (unsigned char)((uint64_t)length >> (56 - 8 * i));
-        }
-    }
+    write_header(out, first, length, mask ? 0x80 : 0);
     const unsigned char *in = (const unsigned char *)data->buf;
     /* As in apply_mask(): the result is ours alone and the buffer export
      * stops a bytearray from being resized, so long copies can drop the GIL. */

@@ -385,6 +385,12 @@ receive_run(PyObject *protocol, const unsigned char *buf, Py_ssize_t len, PyObje
     }
     PyObject *failure = NULL;
     Py_ssize_t end = read_run_inflating(buf, len, options, run, &failure);
+    if (end >= 0 && end < len && failure == NULL && options->extension == Py_None) {
+        Py_ssize_t started = wskit_start_payload(protocol, buf + end, len - end,
+                                                 options->masked, options->max_message,
+                                                 options->max_fragment);
+        end = started < 0 ? -1 : end + started;
+    }
     if (end > 0 &&
         (add_to(protocol, &wskit_fields.core.bytes_received,
                 offsetof(CountersObject, bytes_received), end) < 0 ||
@@ -428,7 +434,9 @@ PyDoc_STRVAR(receive_messages_doc,
 "extension's inflate() within max_message_size and checked as UTF-8 for\n"
 "text. When that fails, the run ends before that frame and the connection\n"
 "fails through protocol._fail_on_parse_error(), as the general rules\n"
-"would fail it.\n"
+"would fail it. Without it, an unfragmented binary frame after the run\n"
+"whose payload goes in place (see Protocol.incoming_payload) and is within\n"
+"both limits starts that payload, as the general rules would start it.\n"
 "\n"
 "Returns:\n"
 "    How many bytes of data were received; 0 if an error stopped the run\n"
@@ -457,6 +465,25 @@ receive_messages(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t 
         receive_run(args[0], (const unsigned char *)view.buf, view.len, args[2], &options);
     PyBuffer_Release(&view);
     return end < 0 ? NULL : PyLong_FromSsize_t(end);
+}
+
+int
+wskit_receive_frame(PyObject *protocol, Py_ssize_t nbytes, PyObject *frame, PyObject *queue)
+{
+    PyObject *run = PyList_New(1);
+    if (run == NULL) {
+        return -1;
+    }
+    PyList_SET_ITEM(run, 0, Py_NewRef(frame));
+    int status = add_to(protocol, &wskit_fields.core.bytes_received,
+                        offsetof(CountersObject, bytes_received), nbytes) < 0 ||
+                         add_to(protocol, &wskit_fields.core.frames_received,
+                                offsetof(CountersObject, frames_received), 1) < 0 ||
+                         queue_frames(queue, run) < 0
+                     ? -1
+                     : 0;
+    Py_DECREF(run);
+    return status;
 }
 
 /* Whether the core has nothing in progress or pending that the frames of
@@ -629,10 +656,15 @@ PyDoc_STRVAR(send_message_doc,
 "With extension (a PerMessageDeflate; None for none), the payload is\n"
 "compressed by the extension's deflate() and the frame has RSV1 set.\n"
 "\n"
+"A message of max_length bytes or more (None for no limit), unmasked, goes\n"
+"after its header as it is, if it is bytes (or a str, encoded): the two\n"
+"are returned, counted, as send_frame() queues a server's long payload.\n"
+"\n"
 "Returns:\n"
-"    The frame, or None when the message is of another type, fails to\n"
-"    encode or to export a contiguous buffer, or has max_length bytes or\n"
-"    more (None for no limit): the caller then takes the general path.\n");
+"    The frame, (header, payload), or None when the message is of another\n"
+"    type, fails to encode or to export a contiguous buffer, or has\n"
+"    max_length bytes or more and isn't bytes: the caller then takes the\n"
+"    general path.\n");
 
 /* The frame of a whole message, counted (see send_message): a new
  * reference, None for the general path, or NULL with an exception set. */
@@ -665,15 +697,23 @@ wskit_message_frame_to_send(PyObject *protocol, PyObject *message, PyObject *tex
     }
     PyObject *frame;
     unsigned char first = is_text ? 0x81 : 0x82;
+    PyObject *payload = encoded != NULL ? encoded : message;
+    Py_ssize_t sent = data.len;  /* with the header, below */
     if (data.len >= max_length) {
+        /* bytes go after their header, as they are (see send_frame());
+         * another type could change before it is written. */
         frame = Py_NewRef(Py_None);
-    }
-    else if (extension != Py_None) {
-        frame = build_compressed_frame(extension, first,
-                                       encoded != NULL ? encoded : message, mask);
+        if (PyBytes_CheckExact(payload)) {
+            PyObject *header = wskit_frame_header(first, data.len);
+            Py_SETREF(frame, header == NULL ? NULL : PyTuple_Pack(2, header, payload));
+            sent += header == NULL ? 0 : PyBytes_GET_SIZE(header);
+            Py_XDECREF(header);
+        }
     }
     else {
-        frame = wskit_build_frame(first, &data, mask);
+        frame = extension != Py_None ? build_compressed_frame(extension, first, payload, mask)
+                                     : wskit_build_frame(first, &data, mask);
+        sent = frame == NULL ? 0 : PyBytes_GET_SIZE(frame);
     }
     PyBuffer_Release(&data);
     Py_XDECREF(encoded);
@@ -681,7 +721,7 @@ wskit_message_frame_to_send(PyObject *protocol, PyObject *message, PyObject *tex
         return frame;
     }
     if (add_to(protocol, &wskit_fields.core.bytes_sent, offsetof(CountersObject, bytes_sent),
-               PyBytes_GET_SIZE(frame)) < 0 ||
+               sent) < 0 ||
         add_to(protocol, &wskit_fields.core.frames_sent, offsetof(CountersObject, frames_sent),
                1) < 0) {
         Py_DECREF(frame);

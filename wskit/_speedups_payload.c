@@ -9,6 +9,10 @@
  * a socket reads straight into it and advance() unmasks it in place: the
  * bytes are then copied by the kernel only. Whoever borrows it writes there
  * before calling advance(), and never after.
+ *
+ * The asyncio read path's ends of a long binary payload are here too: its
+ * start, after the run of whole messages of a read (wskit_start_payload),
+ * and its end straight to recv()'s queue (receive_payload_end).
  */
 
 #include "_speedups.h"
@@ -228,11 +232,170 @@ static PyTypeObject PayloadBufferType = {
     .tp_as_buffer = &PayloadBuffer_as_buffer,
 };
 
+/* From wskit.receiving, looked up on first use: the core's PayloadBuffer
+ * (this type, or its pure-Python twin), BINARY, and how much of a long
+ * payload must have arrived (1/_LONG_PAYLOAD_ARRIVED) to go in place. */
+static PyObject *core_payload_type, *binary_opcode, *str_write, *str_payload_header, *str_advance,
+    *str_take;
+static Py_ssize_t arrived_share;
+
+static int
+import_core_payload(void)
+{
+    if (core_payload_type != NULL) {
+        return 0;
+    }
+    PyObject *receiving = PyImport_ImportModule("wskit.receiving");
+    if (receiving == NULL) {
+        return -1;
+    }
+    PyObject *share = PyObject_GetAttrString(receiving, "_LONG_PAYLOAD_ARRIVED");
+    arrived_share = share == NULL ? -1 : PyLong_AsSsize_t(share);
+    Py_XDECREF(share);
+    binary_opcode = arrived_share < 0 ? NULL : PyObject_GetAttrString(receiving, "BINARY");
+    core_payload_type =
+        binary_opcode == NULL ? NULL : PyObject_GetAttrString(receiving, "PayloadBuffer");
+    Py_DECREF(receiving);
+    return core_payload_type == NULL ? -1 : 0;
+}
+
+/* The payload, and (first byte, opcode, length) as the core keeps them. */
+static int
+set_incoming_payload(PyObject *protocol, PyObject *payload, Py_ssize_t length)
+{
+    PyObject *header = Py_BuildValue("(iOn)", 0x82, binary_opcode, length);
+    if (header == NULL) {
+        return -1;
+    }
+    int status = PyObject_SetAttr(protocol, str_payload_header, header);
+    Py_DECREF(header);
+    if (status < 0) {
+        return -1;
+    }
+    return wskit_field_set(protocol, &wskit_fields.core.incoming_payload, payload);
+}
+
+Py_ssize_t
+wskit_start_payload(PyObject *protocol, const unsigned char *buf, Py_ssize_t len, int masked,
+                    Py_ssize_t max_message, Py_ssize_t max_fragment)
+{
+    if (len < 4 || buf[0] != 0x82 || ((buf[1] & 0x80) != 0) != masked) {
+        return 0;
+    }
+    uint64_t length = buf[1] & 0x7F;
+    Py_ssize_t start = 4;
+    if (length == 126) {
+        length = ((uint64_t)buf[2] << 8) | buf[3];
+    }
+    else if (length == 127 && len >= 10) {
+        length = 0;
+        for (int i = 2; i < 10; i++) {
+            length = (length << 8) | buf[i];
+        }
+        start = 10;
+    }
+    else {
+        return 0;
+    }
+    start += masked ? 4 : 0;
+    if (wskit_import_receiving() < 0 || import_core_payload() < 0) {
+        return -1;
+    }
+    /* Too long to arrive as the rule wants, or for a limit: declined, and a
+     * length with its top bit set is the general rules' to refuse. */
+    Py_ssize_t size = (Py_ssize_t)(length >> 40 ? PY_SSIZE_T_MAX : length);
+    Py_ssize_t arrived = len - start;
+    if (arrived < 0 || size < wskit_long_payload || size > max_message || size > max_fragment ||
+        arrived >= size || arrived > PY_SSIZE_T_MAX / arrived_share ||
+        arrived * arrived_share < size) {
+        return 0;
+    }
+    PyObject *key = masked ? PyBytes_FromStringAndSize((const char *)buf + start - 4, 4)
+                           : Py_NewRef(Py_None);
+    PyObject *payload = NULL;
+    if (key != NULL) {
+        payload = PyObject_CallFunction(core_payload_type, "nO", size, key);
+        Py_DECREF(key);
+    }
+    PyObject *added = NULL;
+    if (payload != NULL && Py_IS_TYPE(payload, &PayloadBufferType)) {
+        added = payload_add((PayloadBufferObject *)payload, buf + start, arrived);
+    }
+    else if (payload != NULL) {  /* the twin: through its write() */
+        PyObject *chunk = PyMemoryView_FromMemory((char *)buf + start, arrived, PyBUF_READ);
+        added = chunk == NULL ? NULL : PyObject_CallMethodOneArg(payload, str_write, chunk);
+        Py_XDECREF(chunk);
+    }
+    Py_XDECREF(added);
+    int status = added == NULL ? -1 : set_incoming_payload(protocol, payload, size);
+    Py_XDECREF(payload);
+    return status < 0 ? -1 : len;
+}
+
+PyDoc_STRVAR(receive_payload_end_doc,
+"receive_payload_end(protocol, payload, nbytes, queue, /)\n"
+"--\n"
+"\n"
+"Receive the nbytes that end a long binary payload into queue, as a whole\n"
+"message.\n"
+"\n"
+"For Protocol.receive_payload_end(), once it has checked that its general\n"
+"rules have nothing to do with the message: payload (its incoming_payload,\n"
+"which it has let go) advances by nbytes, its last, and the message goes\n"
+"to queue as FrameQueue.put() would add it, counted in\n"
+"protocol.bytes_received and protocol.frames_received as receive_into()\n"
+"and events_received() would count it.");
+
+static PyObject *
+receive_payload_end(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_Format(PyExc_TypeError, "receive_payload_end() takes 4 arguments (%zd given)",
+                     nargs);
+        return NULL;
+    }
+    Py_ssize_t nbytes = PyNumber_AsSsize_t(args[2], PyExc_OverflowError);
+    if (nbytes == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    /* By name: the core's payload may be the pure-Python twin's. */
+    PyObject *added = PyObject_CallMethodOneArg(args[1], str_advance, args[2]);
+    if (added == NULL) {
+        return NULL;
+    }
+    Py_DECREF(added);
+    PyObject *data = PyObject_CallMethodNoArgs(args[1], str_take);
+    PyObject *frame = data == NULL ? NULL : wskit_message_frame(2, data);
+    Py_XDECREF(data);
+    int status = frame == NULL ? -1 : wskit_receive_frame(args[0], nbytes, frame, args[3]);
+    Py_XDECREF(frame);
+    if (status < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef payload_methods[] = {
+    {"receive_payload_end", (PyCFunction)(void (*)(void))receive_payload_end, METH_FASTCALL,
+     receive_payload_end_doc},
+    {NULL, NULL, 0, NULL},
+};
+
 int
 wskit_payload_init(PyObject *module)
 {
-    if (PyType_Ready(&PayloadBufferType) < 0) {
+    const InternedName names[] = {
+        {&str_write, "write"},
+        {&str_payload_header, "_payload_header"},
+        {&str_advance, "advance"},
+        {&str_take, "take"},
+    };
+    if (wskit_intern_names(names, sizeof(names) / sizeof(names[0])) < 0) {
         return -1;
     }
-    return PyModule_AddType(module, &PayloadBufferType);
+    if (PyType_Ready(&PayloadBufferType) < 0 ||
+        PyModule_AddType(module, &PayloadBufferType) < 0) {
+        return -1;
+    }
+    return PyModule_AddFunctions(module, payload_methods);
 }

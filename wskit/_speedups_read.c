@@ -8,13 +8,16 @@
  * else: buffer_updated() offers it to the core's receive_messages() (its C
  * body, rule included: wskit_receive_messages), which takes it from the
  * read buffer to the queue, and resumes the waiting reader, without a
- * Python frame. Anything else goes to the connection's
+ * Python frame. A read into a long payload's window is offered to the
+ * core's receive_payload_end(), which takes the end of a binary message to
+ * the queue. Anything else goes to the connection's
  * _receive_rest(nbytes, taken), the general path, in Python.
  */
 
 #include "_speedups.h"
 
-static PyObject *str_window, *str_receive_rest;
+static PyObject *str_window, *str_receive_rest, *str_receive_payload_end, *str_wait_for_payload,
+    *str_payload_started;
 
 /* protocol.incoming_payload: a new reference, or NULL with an exception set. */
 static PyObject *
@@ -50,8 +53,32 @@ ReadPath_get_buffer(PyObject *self, PyObject *Py_UNUSED(sizehint))
     return window;
 }
 
+/* Resume the reader waiting for the frames just queued, as the assembler's
+ * wake(): 0, or -1 with an exception set. */
+static int
+wake_reader(PyObject *assembler)
+{
+    PyObject *waiter = wskit_field_get(assembler, &wskit_fields.assembler.waiter);
+    if (waiter == NULL) {
+        return -1;
+    }
+    int status = 0;
+    if (waiter != Py_None) {
+        PyObject *woken = NULL;
+        if (wskit_field_set(assembler, &wskit_fields.assembler.waiter, Py_None) == 0) {
+            woken = wskit_waiter_wake(waiter);
+        }
+        status = woken == NULL ? -1 : 0;
+        Py_XDECREF(woken);
+    }
+    Py_DECREF(waiter);
+    return status;
+}
+
 /* Offer the bytes read to protocol.receive_messages(); when it takes them
- * all, resume the reader. Return how many it took, -1 on an error. */
+ * all, resume the reader, or hand over to _payload_started(nbytes) if they end
+ * with the start of a long payload. Return how many it took, -1 on an
+ * error. */
 static Py_ssize_t
 receive_whole_messages(PyObject *self, PyObject *protocol, Py_ssize_t nbytes)
 {
@@ -67,20 +94,66 @@ receive_whole_messages(PyObject *self, PyObject *protocol, Py_ssize_t nbytes)
     Py_XDECREF(buffer);
     Py_XDECREF(queue);
     if (taken == nbytes && taken > 0) {
-        /* Frames are queued: wake the reader, as the assembler's wake(). */
-        PyObject *waiter = wskit_field_get(assembler, &wskit_fields.assembler.waiter);
-        if (waiter == NULL) {
+        /* Ending with the start of a long payload, for _payload_started(). */
+        PyObject *payload = wskit_field_get(protocol, &wskit_fields.core.incoming_payload);
+        if (payload == NULL) {
             taken = -1;
         }
-        else if (waiter != Py_None) {
-            PyObject *woken = NULL;
-            if (wskit_field_set(assembler, &wskit_fields.assembler.waiter, Py_None) == 0) {
-                woken = wskit_waiter_wake(waiter);
-            }
-            taken = woken == NULL ? -1 : taken;
-            Py_XDECREF(woken);
+        else if (payload != Py_None) {
+            PyObject *size = PyLong_FromSsize_t(nbytes);
+            PyObject *result = size == NULL
+                ? NULL
+                : PyObject_CallMethodOneArg(self, str_payload_started, size);
+            Py_XDECREF(size);
+            taken = result == NULL ? -1 : taken;
+            Py_XDECREF(result);
         }
-        Py_XDECREF(waiter);
+        else if (wake_reader(assembler) < 0) {
+            taken = -1;
+        }
+        Py_XDECREF(payload);
+    }
+    Py_DECREF(assembler);
+    return taken;
+}
+
+/* Offer the bytes read into the long payload's window to
+ * protocol.receive_payload_end(); when they end a message it takes, set the
+ * read low-water mark back through _wait_for_payload() if it was raised,
+ * then resume the reader (which may send at once: the mark must not hold
+ * back the next read). 1 if taken, 0 if not (the general path receives
+ * them), -1 with an exception set. */
+static int
+receive_payload_end(PyObject *self, PyObject *protocol, PyObject *nbytes)
+{
+    PyObject *assembler = wskit_field_get(self, &wskit_fields.connection.recv_messages);
+    if (assembler == NULL) {
+        return -1;
+    }
+    PyObject *queue = wskit_field_get(assembler, &wskit_fields.assembler.queue);
+    PyObject *result = NULL;
+    if (queue != NULL) {
+        PyObject *call_args[3] = {protocol, nbytes, queue};
+        result = PyObject_VectorcallMethod(str_receive_payload_end, call_args, 3, NULL);
+        Py_DECREF(queue);
+    }
+    int taken = result == NULL ? -1 : PyObject_IsTrue(result);
+    Py_XDECREF(result);
+    if (taken > 0) {
+        PyObject *mark = wskit_field_get(self, &wskit_fields.connection.read_low_water);
+        int lowest = mark != NULL && PyLong_CheckExact(mark) && PyLong_AsLong(mark) == 1;
+        if (mark == NULL) {
+            taken = -1;
+        }
+        else if (!lowest) {
+            result = PyObject_CallMethodNoArgs(self, str_wait_for_payload);
+            taken = result == NULL ? -1 : 1;
+            Py_XDECREF(result);
+        }
+        Py_XDECREF(mark);
+    }
+    if (taken > 0 && wake_reader(assembler) < 0) {
+        taken = -1;
     }
     Py_DECREF(assembler);
     return taken;
@@ -105,20 +178,24 @@ ReadPath_buffer_updated(PyObject *self, PyObject *arg)
         Py_DECREF(protocol);
         return NULL;
     }
-    if (ready) {
-        /* When writing is paused, the general path may have a burst to
-         * write first (see _send_answers). */
-        int paused = wskit_field_is_true(self, &wskit_fields.connection.writing_paused);
-        if (paused == 0) {
+    /* When writing is paused, the general path may have a burst to write
+     * first (see _send_answers). */
+    int paused = wskit_field_is_true(self, &wskit_fields.connection.writing_paused);
+    int done = 0;
+    if (paused == 0) {
+        if (ready) {
             taken = receive_whole_messages(self, protocol, nbytes);
+            done = taken == nbytes && taken > 0;
         }
-        if (paused < 0 || taken < 0) {
-            Py_DECREF(protocol);
-            return NULL;
+        else {  /* read into the payload's window */
+            done = receive_payload_end(self, protocol, arg);
         }
     }
     Py_DECREF(protocol);
-    if (ready && taken == nbytes && taken > 0) {
+    if (paused < 0 || taken < 0 || done < 0) {
+        return NULL;
+    }
+    if (done) {
         Py_RETURN_NONE;
     }
     PyObject *size = PyLong_FromSsize_t(taken);
@@ -149,9 +226,11 @@ PyDoc_STRVAR(ReadPath_doc,
 "The base of an asyncio connection that receives what its transport reads.\n"
 "\n"
 "The connection provides protocol (the core), read_buffer, recv_messages\n"
-"(its Assembler), writing_paused, sent_since_read and _receive_rest(nbytes,\n"
-"taken), the general path for what the core's receive_messages() leaves of\n"
-"a read.");
+"(its Assembler), writing_paused, sent_since_read, read_low_water,\n"
+"_wait_for_payload(), _payload_started(nbytes) (after a read that ends\n"
+"with the start of a long payload) and _receive_rest(nbytes, taken), the\n"
+"general path for what the core's receive_messages() and\n"
+"receive_payload_end() leave of a read.");
 
 static PyTypeObject ReadPathType = {
     PyVarObject_HEAD_INIT(NULL, 0)
@@ -169,6 +248,9 @@ wskit_read_init(PyObject *module)
     const InternedName names[] = {
         {&str_window, "window"},
         {&str_receive_rest, "_receive_rest"},
+        {&str_receive_payload_end, "receive_payload_end"},
+        {&str_wait_for_payload, "_wait_for_payload"},
+        {&str_payload_started, "_payload_started"},
     };
     if (wskit_intern_names(names, sizeof(names) / sizeof(names[0])) < 0) {
         return -1;

@@ -6,7 +6,8 @@
  * or joined to a burst). Whatever else comes up goes to the Python code
  * that handles it: the whole message to the general path before anything
  * is done (None), a compressed message to Protocol.send_message(), a
- * frame that ends a burst or is long to Connection._write_frame().
+ * frame that ends a burst or is long to Connection._write_frame(), a
+ * server's long payload and its header to Connection._write_long_payload().
  *
  * The connection's and the core's attributes are mostly slots, read and
  * written in place (Field, _speedups_slots.c).
@@ -15,7 +16,7 @@
 #include "_speedups.h"
 
 static PyObject *str_get_write_buffer_size, *str_write, *str_call_soon, *str_write_burst,
-    *str_write_frame, *str_send_message;
+    *str_write_frame, *str_send_message, *str_write_long_payload;
 
 /* obj's attribute as a Py_ssize_t: -1 with an exception set, or -2 if it
  * isn't an int of that range (Python code handles that). */
@@ -223,7 +224,8 @@ PyDoc_STRVAR(write_message_doc,
 "core's Protocol.send_message() builds the frame of message (str or\n"
 "bytes-like; text and compress as send() takes them), the frame is written\n"
 "as Connection._write_frame() writes it: joined to a burst, or to the\n"
-"transport.\n"
+"transport; a server's long payload after its header, by\n"
+"Connection._write_long_payload().\n"
 "\n"
 "Returns:\n"
 "    True once the frame is written; False once it is written and writing\n"
@@ -261,9 +263,20 @@ write_message(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
     if (frame == NULL || frame == Py_None) {
         return frame;
     }
-    int status = write_frame(connection, frame);
-    if (status == -2) {
-        status = start_burst(connection, frame);
+    int status;
+    if (PyTuple_CheckExact(frame)) {  /* a server's long payload, after its header */
+        PyObject *call_args[3] = {connection, PyTuple_GET_ITEM(frame, 0),
+                                  PyTuple_GET_ITEM(frame, 1)};
+        PyObject *result =
+            PyObject_VectorcallMethod(str_write_long_payload, call_args, 3, NULL);
+        status = result == NULL ? -1 : 0;
+        Py_XDECREF(result);
+    }
+    else {
+        status = write_frame(connection, frame);
+        if (status == -2) {
+            status = start_burst(connection, frame);
+        }
     }
     Py_DECREF(frame);
     if (status < 0) {
@@ -292,6 +305,7 @@ wskit_send_init(PyObject *module)
         {&str_write_burst, "_write_burst"},
         {&str_write_frame, "_write_frame"},
         {&str_send_message, "send_message"},
+        {&str_write_long_payload, "_write_long_payload"},
     };
     if (wskit_intern_names(names, sizeof(names) / sizeof(names[0])) < 0) {
         return -1;

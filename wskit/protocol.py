@@ -547,7 +547,7 @@ class Protocol(FrameReceiver):
 
     def send_message(
         self, message: object, text: bool | None = None, compress: bool | None = None
-    ) -> bytes | None:
+    ) -> bytes | tuple[bytes, bytes] | None:
         """Build the frame of a whole message and count it, if nothing else is in the way.
 
         An I/O layer's shortcut for the common ``send()``: when the
@@ -557,12 +557,14 @@ class Protocol(FrameReceiver):
         :func:`~wskit.shared.messages.encode` says) becomes the frame that
         :meth:`send_text` or :meth:`send_binary` would queue with
         ``compress``, compressed or not, and is counted as sent; it is
-        returned, not queued: write it.
+        returned, not queued: write it. A server's long payload of
+        :class:`bytes` comes after its header, as :meth:`send_frame` queues it.
 
         Returns:
-            The frame, or :obj:`None` when the general path must send the
-            message (or raise what is wrong with it): another type, a string
-            that can't be encoded, a strided view, a server's long payload.
+            The frame, ``(header, payload)``, or :obj:`None` when the general
+            path must send the message (or raise what is wrong with it):
+            another type, a string that can't be encoded, a strided view, a
+            server's long payload other than bytes.
         """
         # The asyncio send() applies these checks in C (core_ready() in
         # _speedups_send.c): a change here goes there too, and

@@ -58,6 +58,7 @@ from .speedups import (
     read_frame,
     read_messages,
     receive_messages,
+    receive_payload_end,
 )
 from .states import DISCARD, FRAMES, HOLD, OPEN, SERVER, Reading, Side, State
 from .typing import BytesLike, LoggerLike
@@ -81,6 +82,8 @@ _OPCODE_BITS = 0x0F
 _LENGTH_BITS = 0x7F
 # A close frame's first byte: FIN, no RSV bit.
 _CLOSE_FIRST = _FIN | CLOSE
+# The first byte of an unfragmented binary frame without RSV bits.
+_WHOLE_BINARY = _FIN | BINARY
 _RSV_BITS = _RSV1 | _RSV2 | _RSV3
 
 # A frame with a payload this long or longer, incomplete, is received straight
@@ -187,9 +190,13 @@ class FrameReceiver(Counters):
         ``queue``, a :class:`~wskit.shared.messages.FrameQueue`, as if they
         had come out of :meth:`~wskit.protocol.Protocol.events_received` and
         been put there, and are counted as received. They need nothing else:
-        no answer, no other event. Pass the rest of ``data`` to
-        ``receive_data()``: where a compressed message fails to inflate, the
-        connection has failed already, as the general rules fail it.
+        no answer, no other event. Without extensions, an unfragmented
+        binary frame that follows them, long enough to be received in place
+        (see :attr:`incoming_payload`) and within the limits, starts its
+        payload there, as ``receive_data()`` would start it. Pass the rest of
+        ``data`` to ``receive_data()``: where a compressed message fails to
+        inflate, the connection has failed already, as the general rules
+        fail it.
 
         Returns:
             How many bytes of ``data`` were received this way; 0 for none.
@@ -231,6 +238,44 @@ class FrameReceiver(Counters):
                 max_compressed_size,
             )
         return 0
+
+    def receive_payload_end(self, nbytes: int, queue: Any) -> bool:
+        """Receive the ``nbytes`` just read into the long payload's window
+        straight into ``queue``, when they end a whole binary message.
+
+        An I/O layer's shortcut for :meth:`~wskit.protocol.Protocol.receive_into`,
+        as :meth:`receive_messages` is for
+        :meth:`~wskit.protocol.Protocol.receive_data`: when they are the
+        last bytes of the payload of an unfragmented binary frame without
+        RSV bits, no extension is negotiated, debug logging is off and no
+        event or write is pending (and the connection is open), the message
+        goes to ``queue`` (a :class:`~wskit.shared.messages.FrameQueue`) as
+        if it had come out of
+        :meth:`~wskit.protocol.Protocol.events_received` and been put there,
+        and is counted as received. Its header passed every rule when it
+        arrived, and a binary payload has nothing else to check.
+
+        Returns:
+            Whether the bytes were received this way; if not, nothing
+            changed: pass them to ``receive_into()``.
+        """
+        # A frame of _WHOLE_BINARY got its payload only with no message in
+        # progress (_check_header), and nothing was parsed since.
+        payload = self.incoming_payload
+        if (
+            payload is not None
+            and self._payload_header[0] == _WHOLE_BINARY
+            and self.state is OPEN
+            and not self.extensions
+            and not self.debug
+            and not self._events
+            and not self._writes
+            and nbytes == payload.missing
+        ):
+            self.incoming_payload = None
+            receive_payload_end(self, payload, nbytes, queue)
+            return True
+        return False
 
     def hold(self, data: BytesLike) -> None:
         """Keep ``data`` unparsed until :meth:`~wskit.protocol.Protocol.start_frames`."""

@@ -15,6 +15,7 @@ Exports:
     build_frame: Serialize a frame, masked or not, in one allocation.
     read_messages: Read a run of frames that each carry a whole message.
     receive_messages: Whole messages from the bytes read to ``recv()``'s queue, counted.
+    receive_payload_end: The end of a long binary message to ``recv()``'s queue, counted.
     send_message: A whole message to its frame, counted.
     Counters: The base of the core that holds its statistics' counters.
     PayloadBuffer: The payload of a long frame, unmasked into place as it arrives.
@@ -55,7 +56,7 @@ from ._purepython_asyncio import (
     Waiter,
     write_message,
 )
-from ._purepython_messages import Counters, receive_messages, send_message
+from ._purepython_messages import Counters, receive_messages, receive_payload_end, send_message
 
 __all__ = [
     "IMPLEMENTATION",
@@ -73,6 +74,7 @@ __all__ = [
     "read_frame",
     "read_messages",
     "receive_messages",
+    "receive_payload_end",
     "send_message",
     "split_request",
     "split_response",
@@ -98,6 +100,7 @@ if not os.environ.get("WSKIT_NO_SPEEDUPS"):
             read_frame,
             read_messages,
             receive_messages,
+            receive_payload_end,
             send_message,
             split_request,
             split_response,

@@ -20,6 +20,7 @@ from wskit import _purepython_asyncio, speedups
 from wskit.asyncio.connection import Connection
 from wskit.extensions.permessage_deflate import PerMessageDeflate
 from wskit.frames import BINARY, CONT, PING, PONG, TEXT, Frame
+from wskit.protocol import Protocol
 from wskit.server import ServerProtocol
 from wskit.states import CLOSING, HOLD, OPEN
 
@@ -79,6 +80,8 @@ def frame(opcode: Any, data: bytes, *, fin: bool = True) -> bytes:
 
 MESSAGES = frame(TEXT, b"hello") + frame(BINARY, b"\x00" * 100)
 LONG = frame(BINARY, bytes(range(256)) * 400)  # 100 KiB: received in place
+LONG_TEXT = frame(TEXT, b"text" * 25600)
+LONG_FRAGMENT = frame(BINARY, bytes(range(256)) * 400, fin=False)
 
 # Each scenario: the reads, connection options, and what to do before reading.
 SCENARIOS: dict[str, tuple[list[bytes], dict[str, Any], Callable[[Connection], Any] | None]] = {
@@ -97,6 +100,16 @@ SCENARIOS: dict[str, tuple[list[bytes], dict[str, Any], Callable[[Connection], A
     "negative max_fragment_size": ([MESSAGES], {"max_size": (100, -5)}, None),
     "invalid UTF-8": ([frame(TEXT, b"\xff") + MESSAGES], {}, None),
     "long payload": ([LONG[:20000], LONG[20000:60000], LONG[60000:] + MESSAGES], {}, None),
+    "long payload, its end alone": ([LONG[:20000], LONG[20000:]], {}, None),
+    # Reading the end of a long payload sets the read low-water mark back.
+    "long payload, low-water mark raised": (
+        [LONG[:20000], LONG[20000:]],
+        {},
+        lambda connection: setattr(connection, "read_low_water", 2**19),
+    ),
+    "long text payload": ([LONG_TEXT[:20000], LONG_TEXT[20000:]], {}, None),
+    "long fragment": ([LONG_FRAGMENT[:20000], LONG_FRAGMENT[20000:] + frame(CONT, b"!")], {}, None),
+    "long payload, writing paused": ([LONG[:20000], LONG[20000:]], {}, Connection.pause_writing),
     "not open": ([MESSAGES], {}, lambda connection: setattr(connection.protocol, "state", CLOSING)),
 }
 
@@ -258,6 +271,55 @@ def test_whole_messages_skip_the_core() -> None:
         assert general == []
 
 
+@pytest.mark.parametrize(
+    ("scenario", "skipped"),
+    [
+        ("long payload, its end alone", True),
+        ("long payload, low-water mark raised", True),
+        ("long text payload", False),
+        ("long fragment", False),
+        ("long payload, writing paused", False),
+    ],
+)
+def test_the_end_of_a_long_binary_message_skips_the_core(
+    scenario: str, skipped: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # receive_into() is the core's general path for a read into the payload.
+    calls: list[int] = []
+    receive_into = ServerProtocol.receive_into
+
+    def recording(protocol: Protocol, nbytes: int) -> None:
+        calls.append(nbytes)
+        receive_into(protocol, nbytes)
+
+    monkeypatch.setattr(ServerProtocol, "receive_into", recording)
+    for twin in TWINS.values():
+        calls.clear()
+        queued, _, woken, *_ = run(twin, *SCENARIOS[scenario])
+        assert (calls == []) is skipped
+        assert len(queued) in (1, 2)
+        assert woken or not skipped
+
+
+def test_the_mark_is_set_back_before_the_reader_wakes(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The woken reader may send at once: the answer must not find the
+    # socket's read low-water mark still raised (a slower wake-up).
+    waiting: list[bool] = []
+
+    def wait_for_payload(connection: Connection) -> None:
+        assembler: Any = connection.recv_messages
+        waiting.append(assembler.waiter is not None)
+
+    monkeypatch.setattr(Connection, "_wait_for_payload", wait_for_payload)
+    for twin in TWINS.values():
+        waiting.clear()
+        queued, _, woken, *_ = run(twin, *SCENARIOS["long payload, low-water mark raised"])
+        assert len(queued) == 1
+        assert woken
+        assert waiting
+        assert all(waiting)
+
+
 def test_what_the_fast_path_leaves_reaches_the_core() -> None:
     for twin in TWINS.values():
         # The ping and what follows it: 7 bytes of ping, 7 of "b".
@@ -279,7 +341,7 @@ def test_read_state_is_in_slots() -> None:
         protocol, assembler = connection.protocol, connection.recv_messages
         for owner, names in [
             (connection, ["protocol", "read_buffer", "recv_messages", "sent_since_read"]),
-            (connection, ["writing_paused"]),
+            (connection, ["writing_paused", "read_low_water"]),
             (assembler, ["queue", "waiter"]),
             (assembler.queue, ["frames", "high", "paused"]),
             (protocol, ["state", "_reading", "incoming_payload", "_message_opcode", "_buffer"]),

@@ -237,8 +237,24 @@ async def test_declined_messages_are_left_alone(impl: Any, side: Side, case: Cas
 
 
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS)
-async def test_a_servers_long_payload_is_left_to_the_general_path(impl: Any) -> None:
-    before, result, after = run_case(impl, SERVER, (nothing, b"x" * _LONG_PAYLOAD, None, None))
+@pytest.mark.parametrize("prepare", [nothing, in_a_burst, after_a_send_buffered])
+async def test_a_servers_long_payload_goes_after_its_header(impl: Any, prepare: Any) -> None:
+    # Through _write_long_payload(), as send()'s general path writes it.
+    message = b"x" * _LONG_PAYLOAD
+    before, result, after = run_case(impl, SERVER, (prepare, message, None, None))
+    ws, transport, loop = connection(Protocol(SERVER))
+    prepare(ws, transport)
+    await ws.send(message)
+    # Not the general path: nothing in the core's queue.
+    assert after == outcome(ws, transport, loop)
+    header = b"\x82\x7f" + _LONG_PAYLOAD.to_bytes(8, "big")
+    assert b"".join(after[0]).endswith(header + message)  # after a burst, if any
+    assert result is True
+    # send() then waits for the buffer to drain.
+    _, result, after = run_case(impl, SERVER, (pausing, message, None, None))
+    assert (result, after[4]) == (False, True)
+    # Another type is copied into one frame by the general path.
+    before, result, after = run_case(impl, SERVER, (nothing, bytearray(message), None, None))
     assert result is None
     assert after == before
     # A client's goes as one frame, after any burst.

@@ -393,7 +393,7 @@ def test_send_message_builds_what_the_core_sends(
         pytest.skip("a server's long payload goes after its header: see below")
     protocol = Protocol(side)
     frame = protocol.send_message(message, text)
-    assert frame is not None
+    assert isinstance(frame, bytes)
     expected, general = general_frame(side, message, text)
     # Mask keys are random: compare what they hide.
     assert unmasked(frame) == unmasked(expected)
@@ -403,20 +403,47 @@ def test_send_message_builds_what_the_core_sends(
     assert protocol.data_to_send() == []
 
 
-def test_send_message_leaves_a_servers_long_payload(impl: ModuleType) -> None:
+@pytest.mark.parametrize(
+    ("message", "text"),
+    [
+        (b"x" * _LONG_PAYLOAD, None),
+        (b"y" * 2**20, True),
+        ("z" * _LONG_PAYLOAD, None),
+        ("z" * _LONG_PAYLOAD, False),
+    ],
+)
+def test_send_message_puts_a_servers_long_payload_after_its_header(
+    impl: ModuleType, message: Any, text: bool | None
+) -> None:
+    # As send_frame() queues it: the payload itself, uncopied, if bytes.
+    protocol, general = Protocol(SERVER), Protocol(SERVER)
+    header, payload = protocol.send_message(message, text)  # type: ignore[misc]
+    is_text, data = encode(message, text)
+    (general.send_text if is_text else general.send_binary)(data)
+    assert [header, payload] == general.data_to_send()
+    if isinstance(message, bytes):
+        assert payload is message
+    assert counters(protocol) == counters(general)
+    assert protocol.data_to_send() == []
+
+
+def test_send_message_leaves_a_servers_long_payload_of_another_type(impl: ModuleType) -> None:
     protocol = Protocol(SERVER)
     assert protocol.send_message(b"x" * (_LONG_PAYLOAD - 1), None) is not None
-    assert protocol.send_message(b"x" * _LONG_PAYLOAD, None) is None
+    assert protocol.send_message(bytearray(_LONG_PAYLOAD), None) is None
     # 2**14 items of 4 bytes: its bytes count, as the core counts them.
     assert protocol.send_message(memoryview(bytes(_LONG_PAYLOAD)).cast("I"), None) is None
     assert counters(protocol)[4] == 1
 
 
-def test_send_message_declines_within_a_negative_length_limit(impl: ModuleType) -> None:
-    # Every message, even an empty one, has max_length bytes or more.
+def test_send_message_within_a_negative_length_limit(impl: ModuleType) -> None:
+    # Every message, even an empty one, has max_length bytes or more: bytes
+    # after the header, anything else declined.
     protocol = Protocol(SERVER)
-    assert impl.send_message(protocol, b"", None, False, -1, None) is None
+    assert impl.send_message(protocol, bytearray(), None, False, -1, None) is None
     assert counters(protocol) == (0, 0, 0, 0, 0, 0)
+    assert impl.send_message(protocol, b"", None, False, -1, None) == (b"\x82\x00", b"")
+    assert counters(protocol)[3:5] == (2, 1)
 
 
 def fragmenting(protocol: Protocol) -> None:

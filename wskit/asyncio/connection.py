@@ -42,7 +42,7 @@ from ..shared.messages import MESSAGE_TYPES, encode, queue_limits
 from ..speedups import MessageIterator, ReadPath, write_message
 from ..stats import ConnectionStats, queued_bytes
 from ..typing import BytesLike, Data
-from .long_payloads import LongPayloads
+from .long_payloads import WHOLE_PAYLOAD_MISSING, LongPayloads
 from .messages import Assembler
 from .timers import Deadline, call_later
 
@@ -692,11 +692,8 @@ class Connection(
         protocol = self.protocol
         if protocol.incoming_payload is None:
             protocol.receive_data(self.read_buffer[taken:nbytes])
-            if nbytes == READ_BUFFER_SIZE and protocol.incoming_payload is not None:
-                if not self.payload_socket_sought:
-                    self._seek_payload_socket()
-                if self.socket_fd is not None:
-                    self._read_payload_now(self.socket_fd)
+            if nbytes == READ_BUFFER_SIZE:
+                self._read_rest_now()
         else:  # read into the payload's window (see get_buffer)
             protocol.receive_into(nbytes)
             # Still incomplete, so neither whole nor failed (failing drops it):
@@ -707,6 +704,31 @@ class Connection(
         if protocol.incoming_payload is not None or self.read_low_water != 1:
             self._wait_for_payload()
         self._handle_received()
+
+    def _payload_started(self, nbytes: int) -> None:
+        """Follow a read that the core's receive_messages() took whole, the
+        start of a long binary payload last (see ReadPath): no event, nothing
+        to write, no failure; the messages before it are queued.
+        """
+        if nbytes == READ_BUFFER_SIZE:
+            self._read_rest_now()  # its end goes to the queue (receive_payload_end)
+        payload = self.protocol.incoming_payload
+        # A mark is set only for a payload that misses that much.
+        if self.read_low_water != 1 or (
+            payload is not None and payload.missing >= WHOLE_PAYLOAD_MISSING
+        ):
+            self._wait_for_payload()
+        self.recv_messages.wake()
+
+    def _read_rest_now(self) -> None:
+        """After a read that filled the read buffer: if it started a long
+        payload, read what has arrived of the rest at once, on asyncio's own
+        socket transports (see _read_payload_now)."""
+        if self.protocol.incoming_payload is not None:
+            if not self.payload_socket_sought:
+                self._seek_payload_socket()
+            if self.socket_fd is not None:
+                self._read_payload_now(self.socket_fd)
 
     def _handle_received(self) -> None:
         """Handle what the core received, write what it answers, wake the reader."""

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import cast
 
 from ..protocol import Protocol
+from ..shared.messages import AsyncAssembler
 
 __all__ = [
     "READ_LOW_WATER_MARKS",
@@ -103,6 +104,7 @@ class LongPayloads:
     whole_payload_socket: socket.socket | None
     socket_fd: int | None
     read_low_water: int
+    recv_messages: AsyncAssembler
     _handle_received: Callable[[], None]
 
     def _seek_payload_socket(self) -> None:
@@ -135,7 +137,9 @@ class LongPayloads:
             except OSError:
                 self._handle_received()
                 raise
-        if nbytes:
+        # The end of a binary message goes straight to the queue, and
+        # _handle_received() wakes the reader (see ReadPath.buffer_updated).
+        if nbytes and not protocol.receive_payload_end(nbytes, self.recv_messages.queue):
             protocol.receive_into(nbytes)
 
     def _wait_for_payload(self) -> None:
