@@ -9,7 +9,8 @@ writable, and gets its transport as asyncio's would: the same system calls,
 the same exceptions (``OSError(errno, "Connect call failed (host, port)")``).
 
 This uses the loop's private ``_make_socket_transport()``, as
-:mod:`wskit.asyncio.accept` does. Host names, TLS, any other argument of
+:mod:`wskit.asyncio.accept` does, and ``_add_writer()``/``_remove_writer()``,
+as ``sock_connect()`` does. Host names, TLS, any other argument of
 ``create_connection()``, and loops that aren't asyncio's own selector loop
 (uvloop, a loop that overrides how it connects) keep asyncio's way.
 """
@@ -107,11 +108,13 @@ async def _writable(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> Non
     """Wait until the connecting ``sock`` is writable: connected, or failed."""
     waiter = loop.create_future()
     fd = sock.fileno()
-    loop.add_writer(fd, _wake, waiter)
+    # The private methods, as sock_connect() does: the public ones check
+    # that no transport owns ``fd``, which none does yet (~40 bytecodes).
+    loop._add_writer(fd, _wake, waiter)  # type: ignore[attr-defined]
     try:
         await waiter
     finally:
-        loop.remove_writer(fd)
+        loop._remove_writer(fd)  # type: ignore[attr-defined]
 
 
 def _wake(waiter: asyncio.Future[None]) -> None:
