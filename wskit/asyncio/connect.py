@@ -27,8 +27,8 @@ __all__ = ["connect_directly", "literal_address"]
 
 P = TypeVar("P", bound=asyncio.BaseProtocol)
 
-# What a loop that connects as asyncio does runs: create_connection() makes
-# the transport with _make_socket_transport(), which this calls too.
+# asyncio's own create_connection(): a loop that keeps it makes its
+# transports with _make_socket_transport(), patched or not, as this does.
 _CREATE_CONNECTION = asyncio.SelectorEventLoop.create_connection
 
 
