@@ -287,6 +287,11 @@ def test_request_bytes(impl: ModuleType, data: bytes) -> None:
 @example(data=b"GET / HTTP/1.1\r\nA: b\r\n\r\n", max_line=13, max_headers=1)
 @example(data=b"GET / HTTP/1.1\r\nA: b\r\n\r\n", max_line=MAX_LINE_LENGTH, max_headers=0)
 @example(data=b"GET / HTTP/1.1\r\nA: 1\r\na: 2\r\n\r\n", max_line=99, max_headers=9)
+@example(
+    data=b"GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\nHOST: c\r\nHos: d\r\nHosts: e\r\n\r\n",
+    max_line=99,
+    max_headers=9,
+)
 @example(data=RESPONSE, max_line=MAX_LINE_LENGTH, max_headers=MAX_NUM_HEADERS)
 @example(data=b"HTTP/1.1 101\r\n\r\n", max_line=12, max_headers=0)
 @example(data=b"HTTP/1.1 101 \r\n\r\n", max_line=12, max_headers=0)
@@ -299,6 +304,21 @@ def test_split_twins_agree(data: bytes, max_line: int, max_headers: int) -> None
         expected = getattr(_purepython, name)(data, max_line, max_headers)
         assert getattr(C_SPEEDUPS, name)(data, max_line, max_headers) == expected
         assert getattr(C_SPEEDUPS, name)(memoryview(data), max_line, max_headers) == expected
+
+
+@needs_c
+def test_common_header_names_are_made_once() -> None:
+    # Performance device (ARCHITECTURE.md): the names that handshakes carry,
+    # their lower-case keys and a few values aren't decoded and hashed for
+    # each head.
+    assert C_SPEEDUPS is not None
+    heads = [C_SPEEDUPS.split_request(REQUEST, MAX_LINE_LENGTH, MAX_NUM_HEADERS) for _ in "ab"]
+    (*_, pairs, lowered, _end), (*_, pairs_again, lowered_again, _end_again) = heads
+    assert [name for name, _ in pairs] == [name for name, _ in pairs_again]
+    assert all(a is b for (a, _), (b, _) in zip(pairs, pairs_again, strict=True))
+    assert lowered["upgrade"][0] is lowered_again["upgrade"][0]  # and a few values
+    assert all(a is b for a, b in zip(lowered, lowered_again, strict=True))
+    assert lowered["sec-websocket-key"] == ["dGhlIHNhbXBsZSBub25jZQ=="]
 
 
 @needs_c

@@ -36,6 +36,7 @@ from ..shared.redirects import Redirects
 from ..tunnel import TunnelHandshake
 from ..typing import LoggerLike, Origin, Subprotocol
 from ..uri import WebSocketURI, parse_uri
+from .connect import connect_directly
 from .connection import Connection
 from .timers import call_later
 
@@ -264,6 +265,10 @@ class connect:
         elif kwargs.get("sock") is not None:
             _, connection = await loop.create_connection(factory, **tls, **kwargs)
         else:
+            if not kwargs and not tls:  # an IP address: connect without resolving
+                direct = await connect_directly(loop, factory, host, port)
+                if direct is not None:
+                    return direct
             _, connection = await loop.create_connection(factory, host, port, **tls, **kwargs)
         return connection
 

@@ -8,7 +8,7 @@ from typing import Any, Literal, TypeVar, cast
 
 from ..client import ClientProtocol
 from ..datastructures import HeadersLike
-from ..http11 import Request
+from ..http11 import USER_AGENT, Request
 from ..proxy import Proxy, get_proxy, parse_proxy
 from ..uri import WebSocketURI
 
@@ -115,7 +115,12 @@ def handshake_request(
     if additional_headers is not None:
         request.headers.update(additional_headers)
     if user_agent_header:
-        request.headers.setdefault("User-Agent", user_agent_header)
+        headers = request.headers
+        if user_agent_header is USER_AGENT and "user-agent" not in headers._dict:
+            # Our own, valid value: without setdefault()'s checks (~50 bytecodes).
+            headers._add_valid([("User-Agent", USER_AGENT)])
+        else:
+            headers.setdefault("User-Agent", user_agent_header)
     return request
 
 
