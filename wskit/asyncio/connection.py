@@ -720,16 +720,6 @@ class Connection(
             self._wait_for_payload()
         self.recv_messages.wake()
 
-    def _read_rest_now(self) -> None:
-        """After a read that filled the read buffer: if it started a long
-        payload, read what has arrived of the rest at once, on asyncio's own
-        socket transports (see _read_payload_now)."""
-        if self.protocol.incoming_payload is not None:
-            if not self.payload_socket_sought:
-                self._seek_payload_socket()
-            if self.socket_fd is not None:
-                self._read_payload_now(self.socket_fd)
-
     def _handle_received(self) -> None:
         """Handle what the core received, write what it answers, wake the reader."""
         self._process_events()

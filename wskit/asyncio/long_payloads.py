@@ -117,6 +117,16 @@ class LongPayloads:
         self.whole_payload_socket = whole_payload_socket(self.transport)
         self.socket_fd = own_socket_fd(self.transport)
 
+    def _read_rest_now(self) -> None:
+        """After a read that filled the read buffer: if it started a long
+        payload, read what has arrived of the rest at once, on asyncio's own
+        socket transports (see _read_payload_now)."""
+        if self.protocol.incoming_payload is not None:
+            if not self.payload_socket_sought:
+                self._seek_payload_socket()
+            if self.socket_fd is not None:
+                self._read_payload_now(self.socket_fd)
+
     def _read_payload_now(self, fd: int) -> None:
         """Read what has arrived of the long payload that began in a full read
         buffer, on a transport that reads once per pass of the loop.
