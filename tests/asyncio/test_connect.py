@@ -9,9 +9,11 @@ the same exceptions when the connection fails, and the socket closed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
+from collections.abc import Iterator
 from typing import Any
 from unittest import mock
 
@@ -27,6 +29,22 @@ pytestmark = pytest.mark.skipif(
     os.environ.get("WSKIT_TEST_LOOP", "asyncio") != "asyncio",
     reason="asyncio's own loop only: other loops keep create_connection()",
 )
+
+
+@contextlib.contextmanager
+def client_sockets() -> Iterator[list[socket.socket]]:
+    """Collect the sockets that clients make while in the block."""
+    sockets: list[socket.socket] = []
+    make_socket = socket.socket
+
+    def spy(*args: Any) -> socket.socket:
+        sock = make_socket(*args)
+        if len(args) == 3:  # the client's, not a socket the server accepts
+            sockets.append(sock)
+        return sock
+
+    with mock.patch.object(socket, "socket", spy):
+        yield sockets
 
 
 def resolving() -> Any:
@@ -103,22 +121,11 @@ async def test_refused_connection_fails_as_with_create_connection() -> None:
 
 async def test_cancelled_connect_closes_its_socket() -> None:
     loop = asyncio.get_running_loop()
-    sockets: list[socket.socket] = []
-    make_socket = socket.socket
-
-    def spy(*args: Any) -> socket.socket:
-        sock = make_socket(*args)
-        if len(args) == 3:  # the client's, not a socket the server accepts
-            sockets.append(sock)
-        return sock
 
     async def never(*_: Any) -> None:
         await asyncio.Event().wait()
 
-    with (
-        mock.patch.object(socket, "socket", spy),
-        mock.patch.object(direct, "_writable", never),
-    ):
+    with client_sockets() as sockets, mock.patch.object(direct, "_writable", never):
         task = asyncio.create_task(
             direct.connect_directly(loop, asyncio.Protocol, "10.255.255.1", 9)
         )
@@ -131,23 +138,12 @@ async def test_cancelled_connect_closes_its_socket() -> None:
 
 async def test_failing_protocol_factory_closes_the_socket() -> None:
     loop = asyncio.get_running_loop()
-    sockets: list[socket.socket] = []
-    make_socket = socket.socket
-
-    def spy(*args: Any) -> socket.socket:
-        sock = make_socket(*args)
-        if len(args) == 3:  # the client's, not a socket the server accepts
-            sockets.append(sock)
-        return sock
 
     def factory() -> asyncio.Protocol:
         raise RuntimeError("no protocol")
 
     async with serve(echo, LOCALHOST, 0) as server:
-        with (
-            mock.patch.object(socket, "socket", spy),
-            pytest.raises(RuntimeError, match="no protocol"),
-        ):
+        with client_sockets() as sockets, pytest.raises(RuntimeError, match="no protocol"):
             await direct.connect_directly(loop, factory, LOCALHOST, port_of(server))
     assert [sock.fileno() for sock in sockets] == [-1]
 
