@@ -59,6 +59,12 @@ Py_ssize_t wskit_read_run(const unsigned char *buf, Py_ssize_t len, Py_ssize_t o
 Py_ssize_t wskit_read_compressed(const unsigned char *buf, Py_ssize_t len, Py_ssize_t offset,
                                  int masked, Py_ssize_t max_length, unsigned char *first,
                                  PyObject **payload);
+/* _speedups_frames.c: whether buf[0:len] starts with the whole, valid
+ * header of an unfragmented binary frame without RSV bits and with the
+ * expected mask bit: its size (mask key included) and payload length go to
+ * *header_size and *length. */
+int wskit_binary_frame_start(const unsigned char *buf, Py_ssize_t len, int masked,
+                             Py_ssize_t *header_size, uint64_t *length);
 /* _speedups_messages.c: count a whole message of nbytes received and add
  * its frame to the queue, as the run of receive_messages() does: 0, or -1
  * with an exception set. */
@@ -213,11 +219,12 @@ Py_ssize_t wskit_receive_messages(PyObject *protocol, PyObject *data, Py_ssize_t
 PyObject *wskit_message_frame_to_send(PyObject *protocol, PyObject *message, PyObject *text,
                                       int mask, Py_ssize_t max_length, PyObject *extension);
 /* The core's constants those rules compare with (OPEN, SERVER, _LONG_PAYLOAD),
- * set by wskit_import_receiving() on first use: 0, or -1 with an exception
- * set. */
+ * and what a long payload starts with (its PayloadBuffer, BINARY, and
+ * _LONG_PAYLOAD_ARRIVED), set by wskit_import_receiving() on first use: 0,
+ * or -1 with an exception set. */
 int wskit_import_receiving(void);
-extern PyObject *wskit_state_open, *wskit_side_server;
-extern Py_ssize_t wskit_long_payload;
+extern PyObject *wskit_state_open, *wskit_side_server, *wskit_payload_type, *wskit_binary_opcode;
+extern Py_ssize_t wskit_long_payload, wskit_long_payload_arrived;
 
 /* _speedups_waiter.c: a new Waiter of an event loop. */
 PyObject *wskit_waiter_new(PyObject *loop);

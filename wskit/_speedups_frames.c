@@ -544,6 +544,33 @@ wskit_run_options(PyObject *const *args, int *masked, Py_ssize_t *max_message,
     return 0;
 }
 
+/* Whether the header at `p`, of which `available` bytes have arrived, is
+ * there whole with a valid length (its top bit clear), decoded into
+ * *header: the shortcuts leave any other frame to the general rules. */
+static int
+decode_whole_header(const unsigned char *p, Py_ssize_t available, header_t *header)
+{
+    if (decode_header(p, available, header) < 0) {
+        PyErr_Clear();
+        return 0;
+    }
+    return header->size != 0;
+}
+
+int
+wskit_binary_frame_start(const unsigned char *buf, Py_ssize_t len, int masked,
+                         Py_ssize_t *header_size, uint64_t *length)
+{
+    header_t header;
+    if (!decode_whole_header(buf, len, &header) || header.first != 0x82 ||
+        header.masked != masked) {
+        return 0;
+    }
+    *header_size = header.size;
+    *length = header.length;
+    return 1;
+}
+
 /* Whether the frame at buf[offset:len] has arrived whole and carries a
  * whole message: FIN, the reserved bits `rsv` and no other, opcode text or
  * binary, the expected mask bit, a payload of at most `max_length` bytes
@@ -552,13 +579,11 @@ static int
 whole_message_frame(const unsigned char *buf, Py_ssize_t len, Py_ssize_t offset, int masked,
                     unsigned char rsv, Py_ssize_t max_length, header_t *header)
 {
-    if (decode_header(buf + offset, len - offset, header) < 0) {
-        /* A length with its top bit set: not such a frame. */
-        PyErr_Clear();
+    if (!decode_whole_header(buf + offset, len - offset, header)) {
         return 0;
     }
     unsigned char opcode = header->first & 0x0F;
-    return header->size != 0 && (header->first & 0xF0) == (0x80 | rsv) &&
+    return (header->first & 0xF0) == (0x80 | rsv) &&
            (opcode == 1 || opcode == 2) && header->masked == masked &&
            max_length >= 0 && header->length <= (uint64_t)max_length &&
            header->length <= (uint64_t)(len - offset - header->size);

@@ -33,10 +33,12 @@ static PyObject *str_pause, *str_inflate, *str_deflate, *str_fail_on_parse_error
  * module): InvalidUTF8; OPEN, FRAMES, SERVER and PerMessageDeflate, which
  * FrameReceiver.receive_messages() checks; that method itself, to know a
  * core that has its own; _LONG_PAYLOAD, past which a server sends a
- * payload after its header (_speedups_send.c reads it too). */
+ * payload after its header (_speedups_send.c reads it too); the core's
+ * PayloadBuffer (the C one or its twin), BINARY and _LONG_PAYLOAD_ARRIVED,
+ * for starting a long payload (_speedups_payload.c). */
 static PyObject *invalid_utf8, *reading_frames, *deflate_type, *core_receive_messages;
-PyObject *wskit_state_open, *wskit_side_server;
-Py_ssize_t wskit_long_payload = -1;
+PyObject *wskit_state_open, *wskit_side_server, *wskit_payload_type, *wskit_binary_opcode;
+Py_ssize_t wskit_long_payload = -1, wskit_long_payload_arrived = -1;
 
 int
 wskit_import_receiving(void)
@@ -49,16 +51,21 @@ wskit_import_receiving(void)
         return -1;
     }
     PyObject **found[] = {&invalid_utf8, &wskit_state_open, &reading_frames, &wskit_side_server,
-                          &deflate_type};
-    const char *names[] = {"InvalidUTF8", "OPEN", "FRAMES", "SERVER", "PerMessageDeflate"};
+                          &deflate_type, &wskit_payload_type, &wskit_binary_opcode};
+    const char *names[] = {"InvalidUTF8", "OPEN", "FRAMES", "SERVER",
+                           "PerMessageDeflate", "PayloadBuffer", "BINARY"};
     int status = 0;
     for (size_t i = 0; status == 0 && i < sizeof(names) / sizeof(names[0]); i++) {
         *found[i] = PyObject_GetAttrString(receiving, names[i]);
         status = *found[i] == NULL ? -1 : 0;
     }
-    PyObject *limit = status < 0 ? NULL : PyObject_GetAttrString(receiving, "_LONG_PAYLOAD");
-    status = limit == NULL ? -1 : wskit_get_limit(limit, &wskit_long_payload);
-    Py_XDECREF(limit);
+    Py_ssize_t *limits[] = {&wskit_long_payload, &wskit_long_payload_arrived};
+    const char *limit_names[] = {"_LONG_PAYLOAD", "_LONG_PAYLOAD_ARRIVED"};
+    for (size_t i = 0; status == 0 && i < sizeof(limit_names) / sizeof(limit_names[0]); i++) {
+        PyObject *limit = PyObject_GetAttrString(receiving, limit_names[i]);
+        status = limit == NULL ? -1 : wskit_get_limit(limit, limits[i]);
+        Py_XDECREF(limit);
+    }
     PyObject *receiver = status < 0 ? NULL : PyObject_GetAttrString(receiving, "FrameReceiver");
     Py_DECREF(receiving);
     if (receiver == NULL) {

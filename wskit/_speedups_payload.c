@@ -232,38 +232,13 @@ static PyTypeObject PayloadBufferType = {
     .tp_as_buffer = &PayloadBuffer_as_buffer,
 };
 
-/* From wskit.receiving, looked up on first use: the core's PayloadBuffer
- * (this type, or its pure-Python twin), BINARY, and how much of a long
- * payload must have arrived (1/_LONG_PAYLOAD_ARRIVED) to go in place. */
-static PyObject *core_payload_type, *binary_opcode, *str_write, *str_payload_header, *str_advance,
-    *str_take;
-static Py_ssize_t arrived_share;
-
-static int
-import_core_payload(void)
-{
-    if (core_payload_type != NULL) {
-        return 0;
-    }
-    PyObject *receiving = PyImport_ImportModule("wskit.receiving");
-    if (receiving == NULL) {
-        return -1;
-    }
-    PyObject *share = PyObject_GetAttrString(receiving, "_LONG_PAYLOAD_ARRIVED");
-    arrived_share = share == NULL ? -1 : PyLong_AsSsize_t(share);
-    Py_XDECREF(share);
-    binary_opcode = arrived_share < 0 ? NULL : PyObject_GetAttrString(receiving, "BINARY");
-    core_payload_type =
-        binary_opcode == NULL ? NULL : PyObject_GetAttrString(receiving, "PayloadBuffer");
-    Py_DECREF(receiving);
-    return core_payload_type == NULL ? -1 : 0;
-}
+static PyObject *str_write, *str_payload_header, *str_advance, *str_take;
 
 /* The payload, and (first byte, opcode, length) as the core keeps them. */
 static int
 set_incoming_payload(PyObject *protocol, PyObject *payload, Py_ssize_t length)
 {
-    PyObject *header = Py_BuildValue("(iOn)", 0x82, binary_opcode, length);
+    PyObject *header = Py_BuildValue("(iOn)", 0x82, wskit_binary_opcode, length);
     if (header == NULL) {
         return -1;
     }
@@ -279,42 +254,27 @@ Py_ssize_t
 wskit_start_payload(PyObject *protocol, const unsigned char *buf, Py_ssize_t len, int masked,
                     Py_ssize_t max_message, Py_ssize_t max_fragment)
 {
-    if (len < 4 || buf[0] != 0x82 || ((buf[1] & 0x80) != 0) != masked) {
-        return 0;
+    Py_ssize_t start;
+    uint64_t length;
+    if (!wskit_binary_frame_start(buf, len, masked, &start, &length)) {
+        return 0;  /* incomplete, another frame, or a length the general rules refuse */
     }
-    uint64_t length = buf[1] & 0x7F;
-    Py_ssize_t start = 4;
-    if (length == 126) {
-        length = ((uint64_t)buf[2] << 8) | buf[3];
-    }
-    else if (length == 127 && len >= 10) {
-        length = 0;
-        for (int i = 2; i < 10; i++) {
-            length = (length << 8) | buf[i];
-        }
-        start = 10;
-    }
-    else {
-        return 0;
-    }
-    start += masked ? 4 : 0;
-    if (wskit_import_receiving() < 0 || import_core_payload() < 0) {
+    if (wskit_import_receiving() < 0) {
         return -1;
     }
-    /* Too long to arrive as the rule wants, or for a limit: declined, and a
-     * length with its top bit set is the general rules' to refuse. */
-    Py_ssize_t size = (Py_ssize_t)(length >> 40 ? PY_SSIZE_T_MAX : length);
+    /* Too long to arrive as the rule wants, or for a limit: declined. */
+    Py_ssize_t size = length > (uint64_t)PY_SSIZE_T_MAX ? PY_SSIZE_T_MAX : (Py_ssize_t)length;
     Py_ssize_t arrived = len - start;
-    if (arrived < 0 || size < wskit_long_payload || size > max_message || size > max_fragment ||
-        arrived >= size || arrived > PY_SSIZE_T_MAX / arrived_share ||
-        arrived * arrived_share < size) {
+    if (size < wskit_long_payload || size > max_message || size > max_fragment ||
+        arrived >= size || arrived > PY_SSIZE_T_MAX / wskit_long_payload_arrived ||
+        arrived * wskit_long_payload_arrived < size) {
         return 0;
     }
     PyObject *key = masked ? PyBytes_FromStringAndSize((const char *)buf + start - 4, 4)
                            : Py_NewRef(Py_None);
     PyObject *payload = NULL;
     if (key != NULL) {
-        payload = PyObject_CallFunction(core_payload_type, "nO", size, key);
+        payload = PyObject_CallFunction(wskit_payload_type, "nO", size, key);
         Py_DECREF(key);
     }
     PyObject *added = NULL;
