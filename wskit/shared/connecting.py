@@ -116,9 +116,10 @@ def handshake_request(
         request.headers.update(additional_headers)
     if user_agent_header:
         headers = request.headers
-        if user_agent_header is USER_AGENT and "user-agent" not in headers._dict:
-            # Our own, valid value: without setdefault()'s checks (~50 bytecodes).
-            headers._add_valid([("User-Agent", USER_AGENT)])
+        if user_agent_header is USER_AGENT and "User-Agent" not in headers:
+            # Our own, valid value: without setdefault()'s checks (~50
+            # bytecodes), as a server adds its default Server header.
+            headers.set_insecure("User-Agent", USER_AGENT)
         else:
             headers.setdefault("User-Agent", user_agent_header)
     return request
