@@ -26,6 +26,11 @@
  *   get_buffer() and buffer_updated() the event loop calls on every read:
  *   a read of whole messages goes to the queue and wakes the reader without
  *   a Python frame.
+ * - _speedups_transport.c, _speedups_transport_io.c: SocketTransport,
+ *   wskit.asyncio's socket transport on asyncio's own selector loop, the
+ *   twin of asyncio's _SelectorSocketTransport: reads and writes without
+ *   Python bytecode, a read that fills
+ *   the buffer followed by another, writelines() in one sendmsg().
  * - _speedups_payload.c: PayloadBuffer, the payload of a long frame,
  *   unmasked into place as it arrives rather than buffered, then copied out.
  * - _speedups_waiter.c: Waiter, what recv() awaits in wskit.asyncio; resumes
@@ -68,7 +73,8 @@ PyInit__speedups(void)
         || wskit_frames_init(module) < 0 || wskit_payload_init(module) < 0
         || wskit_waiter_init(module) < 0 || wskit_http_init(module) < 0
         || wskit_messages_init(module) < 0 || wskit_receive_init(module) < 0
-        || wskit_read_init(module) < 0 || wskit_send_init(module) < 0) {
+        || wskit_read_init(module) < 0 || wskit_send_init(module) < 0
+        || wskit_transport_init(module) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -243,6 +243,7 @@ int wskit_messages_init(PyObject *module);
 int wskit_receive_init(PyObject *module);
 int wskit_read_init(PyObject *module);
 int wskit_send_init(PyObject *module);
+int wskit_transport_init(PyObject *module);
 
 #if defined(__GNUC__)
 #pragma GCC visibility pop

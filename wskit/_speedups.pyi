@@ -1,5 +1,8 @@
 """Type stub for the C accelerator ``wskit._speedups`` (see ``_speedups.c``)."""
 
+import asyncio
+import asyncio.transports
+import socket
 from collections.abc import Generator
 from typing import Any
 
@@ -156,3 +159,17 @@ class ReadPath:
 
     def buffer_updated(self, nbytes: int) -> None:
         """Receive the ``nbytes`` read: whole messages to the queue, the rest elsewhere."""
+
+class SocketTransport(asyncio.transports._FlowControlMixin, asyncio.Transport):
+    """A socket transport for asyncio's selector event loop, as asyncio's own."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        sock: socket.socket,
+        protocol: asyncio.BaseProtocol,
+        waiter: asyncio.Future[None] | None = None,
+        extra: dict[str, Any] | None = None,
+        server: asyncio.Server | None = None,
+        /,
+    ) -> None: ...

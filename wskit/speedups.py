@@ -27,13 +27,15 @@ Exports:
     write_message: What ``send()`` of a whole message does in asyncio, in one call.
     split_request: Split a handshake request's head that needs no further check.
     split_response: The same for a 101 response.
+    SocketTransport: wskit's socket transport on asyncio's own selector loop,
+        or None: its twin is asyncio's (see wskit.asyncio.transport).
     IMPLEMENTATION: ``"c"`` or ``"python"``.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 # Type checkers see the fallback's signatures; the C twin has the same API
 # (see _speedups.pyi), and the tests hold both to it.
@@ -58,6 +60,9 @@ from ._purepython_asyncio import (
 )
 from ._purepython_messages import Counters, receive_messages, receive_payload_end, send_message
 
+if TYPE_CHECKING:
+    from ._speedups import SocketTransport as _SocketTransport
+
 __all__ = [
     "IMPLEMENTATION",
     "Counters",
@@ -66,6 +71,7 @@ __all__ = [
     "ReadPath",
     "Receiver",
     "Receiving",
+    "SocketTransport",
     "UTF8Validator",
     "Waiter",
     "apply_mask",
@@ -82,6 +88,7 @@ __all__ = [
 ]
 
 IMPLEMENTATION: Literal["c", "python"] = "python"
+SocketTransport: type[_SocketTransport] | None = None
 
 if not os.environ.get("WSKIT_NO_SPEEDUPS"):
     try:
@@ -110,3 +117,8 @@ if not os.environ.get("WSKIT_NO_SPEEDUPS"):
         pass
     else:
         IMPLEMENTATION = "c"
+        # Missing where asyncio's transport classes aren't laid out as the
+        # C type expects (see _speedups_transport.c).
+        from . import _speedups
+
+        SocketTransport = getattr(_speedups, "SocketTransport", None)

@@ -9,7 +9,8 @@ listening socket's reader makes the protocol and the transport at once, as
 uvloop does: the transport starts on the loop's next pass, as it would
 after asyncio's task.
 
-This uses the loop's private ``_make_socket_transport()`` and the server's
+The transport is wskit's own where it can be (see :mod:`wskit.asyncio.transport`),
+else the loop's private ``_make_socket_transport()``'s. This uses the server's
 ``_sockets``, unchanged from Python 3.11 to 3.13; tests hold them to what
 this module expects (``tests/asyncio/test_accept.py``). A loop that isn't
 asyncio's own selector loop, or that overrides how it accepts or serves
@@ -23,6 +24,8 @@ import errno
 import socket
 from collections.abc import Callable
 from typing import Any
+
+from .transport import make_socket_transport
 
 __all__ = ["accept_directly"]
 
@@ -82,7 +85,6 @@ def _start_accepting(
     # Replaces asyncio's reader; Server.close() removes it as it would asyncio's.
     if sock.fileno() == -1:  # closed while accepting paused
         return
-    make_transport = loop._make_socket_transport
     # What socket.accept() does, without reading the listening socket's
     # family and type again as enums for each connection (~70 bytecodes).
     family, kind, proto = sock.family, sock.type, sock.proto
@@ -113,7 +115,9 @@ def _start_accepting(
                 return
             # The protocol and its transport, which starts on the loop's next pass.
             try:
-                make_transport(conn, protocol_factory(), extra={"peername": address}, server=server)
+                make_socket_transport(
+                    loop, conn, protocol_factory(), extra={"peername": address}, server=server
+                )
             except Exception as exc:
                 # As asyncio's accepting task: the connection is dropped, and
                 # said only in debug mode.

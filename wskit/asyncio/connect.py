@@ -8,8 +8,8 @@ client handshake's ~8,550 bytecodes. Here the socket connects, waits to be
 writable, and gets its transport as asyncio's would: the same system calls,
 the same exceptions (``OSError(errno, "Connect call failed (host, port)")``).
 
-This uses the loop's private ``_make_socket_transport()``, as
-:mod:`wskit.asyncio.accept` does, and ``_add_writer()``/``_remove_writer()``,
+The transport is made as :mod:`wskit.asyncio.accept` makes it (see
+:mod:`wskit.asyncio.transport`). This uses the loop's private ``_add_writer()``/``_remove_writer()``,
 as ``sock_connect()`` does. Host names, TLS, any other argument of
 ``create_connection()``, and loops that aren't asyncio's own selector loop
 (uvloop, a loop that overrides how it connects) keep asyncio's way.
@@ -22,6 +22,8 @@ import socket
 from asyncio.log import logger as asyncio_logger
 from collections.abc import Callable
 from typing import Any, TypeVar
+
+from .transport import make_socket_transport
 
 __all__ = ["connect_directly", "literal_address"]
 
@@ -83,7 +85,7 @@ async def connect_directly(
                 raise OSError(error, f"Connect call failed {address}") from None
         protocol = factory()
         waiter = loop.create_future()
-        transport = loop._make_socket_transport(sock, protocol, waiter)  # type: ignore[attr-defined]
+        transport = make_socket_transport(loop, sock, protocol, waiter)
     except BaseException:
         sock.close()
         raise

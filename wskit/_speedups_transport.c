@@ -1,0 +1,939 @@
+/*
+ * wskit._speedups: SocketTransport, a socket transport for asyncio's own
+ * selector event loop, in C. Its pure-Python twin is asyncio's
+ * _SelectorSocketTransport (asyncio/selector_events.py), which it
+ * replaces where wskit makes plain socket transports itself (see
+ * wskit.asyncio.transport); the tests hold the two equal. The loop calls
+ * it as it calls asyncio's: the reader and the writer it registers with
+ * the loop are its own methods, _read_ready() and _write_ready().
+ *
+ * This file: starting, the protocol, reading paused and resumed, flow
+ * control, closing, the object. _speedups_transport_io.c: reading and
+ * writing.
+ *
+ * The type derives from asyncio's _FlowControlMixin, as asyncio's transport
+ * does (isinstance checks, loop.sendfile()'s fallback): a heap type whose
+ * object begins with the base's slots, unused.
+ */
+
+#include "_speedups_transport.h"
+
+#include <structmember.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+TransportNames wskit_tn;
+PyObject *wskit_asyncio_logger;
+static PyObject *str_attach, *str_detach, *str_transports, *str_fileno, *str_getsockname,
+    *str_getpeername, *str_peername, *str_sockname, *str_socket, *str_connection_made,
+    *str_start_reading, *str_cancelled, *str_set_result, *str_is_closed, *str_selector,
+    *str_test_selector_event;
+/* asyncio.trsock.TransportSocket, asyncio.BufferedProtocol, and the
+ * descriptors of _socket.socket's family, type and proto (plain ints). */
+static PyObject *transport_socket_type, *buffered_protocol_type, *selector_events;
+static PyObject *socket_family, *socket_kind, *socket_proto;
+
+void
+wskit_restore_exception(PyObject *exc)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    PyErr_SetRaisedException(exc);
+#else
+    if (exc != NULL) {
+        PyErr_Restore(Py_NewRef(Py_TYPE(exc)), exc, PyException_GetTraceback(exc));
+    }
+#endif
+}
+
+PyObject *
+wskit_take_exception(void)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    return PyErr_GetRaisedException();
+#else
+    PyObject *type, *value, *traceback;
+    PyErr_Fetch(&type, &value, &traceback);
+    PyErr_NormalizeException(&type, &value, &traceback);
+    if (traceback != NULL) {
+        PyException_SetTraceback(value, traceback);
+    }
+    Py_XDECREF(type);
+    Py_XDECREF(traceback);
+    return value;
+#endif
+}
+
+static PyObject *
+call_loop(Transport *self, PyObject *name, PyObject *arg1, PyObject *arg2)
+{
+    PyObject *args[3] = {self->loop, arg1, arg2};
+    size_t nargs = arg1 == NULL ? 1 : arg2 == NULL ? 2 : 3;
+    return PyObject_VectorcallMethod(name, args, nargs | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+}
+
+/* loop.<method>(fd), or loop.<method>(fd, self.<callback_name>): 0, or -1. */
+int
+wskit_transport_loop_fd(Transport *self, PyObject *method, PyObject *callback_name)
+{
+    if (self->loop == NULL) {
+        return 0;
+    }
+    PyObject *fd = PyLong_FromLong(self->fd);
+    PyObject *callback = fd == NULL || callback_name == NULL
+        ? NULL
+        : PyObject_GetAttr((PyObject *)self, callback_name);
+    PyObject *result = fd == NULL || (callback_name != NULL && callback == NULL)
+        ? NULL
+        : call_loop(self, method, fd, callback);
+    Py_XDECREF(fd);
+    Py_XDECREF(callback);
+    if (result == NULL) {
+        return -1;
+    }
+    Py_DECREF(result);
+    return 0;
+}
+
+/* loop.call_soon(self.<name>, arg): 0, or -1. */
+static int
+call_soon_self(Transport *self, PyObject *name, PyObject *arg)
+{
+    PyObject *callback = PyObject_GetAttr((PyObject *)self, name);
+    if (callback == NULL) {
+        return -1;
+    }
+    PyObject *result = call_loop(self, wskit_tn.call_soon, callback, arg);
+    Py_DECREF(callback);
+    Py_XDECREF(result);
+    return result == NULL ? -1 : 0;
+}
+
+int
+wskit_transport_debug(Transport *self)
+{
+    if (self->loop == NULL) {
+        return 0;
+    }
+    PyObject *debug = call_loop(self, wskit_tn.get_debug, NULL, NULL);
+    int truth = debug == NULL ? -1 : PyObject_IsTrue(debug);
+    Py_XDECREF(debug);
+    return truth;
+}
+
+/* asyncio's logger.<level>(format, self[, message][, exc_info=exc]). */
+int
+wskit_transport_log(Transport *self, PyObject *level, const char *format, PyObject *exc)
+{
+    PyObject *text = PyUnicode_FromString(format);
+    if (text == NULL) {
+        return -1;
+    }
+    PyObject *args[4] = {wskit_asyncio_logger, text, (PyObject *)self, exc};
+    PyObject *kwnames = exc == NULL ? NULL : PyTuple_Pack(1, wskit_tn.exc_info);
+    PyObject *result = exc != NULL && kwnames == NULL
+        ? NULL
+        : PyObject_VectorcallMethod(level, args, 3, kwnames);
+    Py_DECREF(text);
+    Py_XDECREF(kwnames);
+    Py_XDECREF(result);
+    return result == NULL ? -1 : 0;
+}
+
+/* loop.call_exception_handler({message, exception, transport, protocol}). */
+int
+wskit_transport_report(Transport *self, const char *message, PyObject *exc)
+{
+    if (self->loop == NULL) {
+        return 0;
+    }
+    PyObject *context = Py_BuildValue("{s:s,s:O,s:O,s:O}", "message", message, "exception", exc,
+                                      "transport", (PyObject *)self, "protocol",
+                                      self->protocol == NULL ? Py_None : self->protocol);
+    PyObject *result =
+        context == NULL ? NULL : call_loop(self, wskit_tn.call_exception_handler, context, NULL);
+    Py_XDECREF(context);
+    Py_XDECREF(result);
+    return result == NULL ? -1 : 0;
+}
+
+/* As asyncio's _fatal_error(): an OSError said in debug mode, anything else
+ * to the loop's exception handler; then the connection is lost. */
+int
+wskit_transport_fatal(Transport *self, PyObject *exc, const char *message)
+{
+    int status = 0;
+    if (PyObject_TypeCheck(exc, (PyTypeObject *)PyExc_OSError)) {
+        int debug = wskit_transport_debug(self);
+        if (debug > 0) {
+            PyObject *format = PyUnicode_FromString("%r: %s");
+            PyObject *text = PyUnicode_FromString(message);
+            PyObject *kwnames = PyTuple_Pack(1, wskit_tn.exc_info);
+            PyObject *args[5] = {wskit_asyncio_logger, format, (PyObject *)self, text, exc};
+            PyObject *result = format == NULL || text == NULL || kwnames == NULL
+                ? NULL
+                : PyObject_VectorcallMethod(wskit_tn.debug, args, 4, kwnames);
+            Py_XDECREF(format);
+            Py_XDECREF(text);
+            Py_XDECREF(kwnames);
+            status = result == NULL ? -1 : 0;
+            Py_XDECREF(result);
+        }
+        else if (debug < 0) {
+            status = -1;
+        }
+    }
+    else {
+        status = wskit_transport_report(self, message, exc);
+    }
+    if (wskit_transport_force_close(self, exc) < 0) {
+        status = -1;
+    }
+    return status;
+}
+
+int
+wskit_transport_force_close(Transport *self, PyObject *exc)
+{
+    if (self->conn_lost) {
+        return 0;
+    }
+    if (self->buffer_size) {
+        wskit_transport_clear_buffer(self);
+        if (wskit_transport_loop_fd(self, wskit_tn.remove_writer, NULL) < 0) {
+            return -1;
+        }
+    }
+    if (!self->closing) {
+        self->closing = 1;
+        if (wskit_transport_loop_fd(self, wskit_tn.remove_reader, NULL) < 0) {
+            return -1;
+        }
+    }
+    self->conn_lost++;
+    return call_soon_self(self, wskit_tn.call_connection_lost, exc == NULL ? Py_None : exc);
+}
+
+int
+wskit_transport_close(Transport *self)
+{
+    if (self->closing) {
+        return 0;
+    }
+    self->closing = 1;
+    if (wskit_transport_loop_fd(self, wskit_tn.remove_reader, NULL) < 0) {
+        return -1;
+    }
+    if (self->buffer_size == 0) {
+        self->conn_lost++;
+        if (wskit_transport_loop_fd(self, wskit_tn.remove_writer, NULL) < 0) {
+            return -1;
+        }
+        return call_soon_self(self, wskit_tn.call_connection_lost, Py_None);
+    }
+    return 0;
+}
+
+static PyObject *
+server_call(Transport *self, PyObject *name)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    return PyObject_CallMethodOneArg(self->server, name, (PyObject *)self);
+#else
+    return PyObject_CallMethodNoArgs(self->server, name);
+#endif
+}
+
+/* protocol.connection_lost(exc), then, whatever it did, the socket closed
+ * and everything the transport holds let go. */
+PyObject *
+wskit_transport_call_connection_lost(Transport *self, PyObject *exc)
+{
+    if (!self->conn_lost) {  /* after close(), once the buffer is sent */
+        self->conn_lost = 1;
+    }
+    PyObject *result = Py_NewRef(Py_None);
+    if (self->protocol_connected && self->protocol != NULL) {
+        Py_SETREF(result, PyObject_CallMethodOneArg(self->protocol, wskit_tn.connection_lost, exc));
+    }
+    PyObject *error = result == NULL ? wskit_take_exception() : NULL;
+    PyObject *sock = self->sock;
+    self->sock = NULL;
+    PyObject *closed = sock == NULL ? Py_NewRef(Py_None) : PyObject_CallMethodNoArgs(sock, wskit_tn.close);
+    Py_XDECREF(sock);
+    Py_CLEAR(self->protocol);
+    Py_CLEAR(self->loop);
+    PyObject *detached = Py_NewRef(Py_None);
+    if (closed != NULL && self->server != NULL) {
+        Py_SETREF(detached, server_call(self, str_detach));
+        Py_CLEAR(self->server);
+    }
+    if (closed == NULL || detached == NULL) {
+        Py_XDECREF(error);  /* raised in finally: replaces it */
+        Py_CLEAR(result);
+    }
+    else if (error != NULL) {
+        wskit_restore_exception(error);
+    }
+    Py_XDECREF(closed);
+    Py_XDECREF(detached);
+    return result;
+}
+
+int
+wskit_transport_shutdown(Transport *self)
+{
+    if (shutdown(self->fd, SHUT_WR) < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+Transport_set_protocol(Transport *self, PyObject *protocol)
+{
+    int buffered = PyObject_IsInstance(protocol, buffered_protocol_type);
+    if (buffered < 0) {
+        return NULL;
+    }
+    self->buffered = buffered;
+    Py_XSETREF(self->protocol, Py_NewRef(protocol));
+    self->protocol_connected = 1;
+    Py_RETURN_NONE;
+}
+
+/* sock.<name>(), or None if it raises an OSError. */
+static PyObject *
+socket_address(PyObject *sock, PyObject *name)
+{
+    PyObject *address = PyObject_CallMethodNoArgs(sock, name);
+    if (address == NULL && PyErr_ExceptionMatches(PyExc_OSError)) {
+        PyErr_Clear();
+        address = Py_NewRef(Py_None);
+    }
+    return address;
+}
+
+static int
+socket_int(PyObject *descriptor, PyObject *sock, long *value)
+{
+    PyObject *number = Py_TYPE(descriptor)->tp_descr_get(descriptor, sock, NULL);
+    *value = number == NULL ? -1 : PyLong_AsLong(number);
+    Py_XDECREF(number);
+    return *value == -1 && PyErr_Occurred() ? -1 : 0;
+}
+
+/* As asyncio's _set_nodelay(): no Nagle delay on TCP sockets. */
+static int
+set_nodelay(PyObject *sock, int fd)
+{
+    long family, kind, proto;
+    if (socket_int(socket_family, sock, &family) < 0 || socket_int(socket_kind, sock, &kind) < 0
+        || socket_int(socket_proto, sock, &proto) < 0) {
+        return -1;
+    }
+    if ((family == AF_INET || family == AF_INET6) && kind == SOCK_STREAM && proto == IPPROTO_TCP) {
+        int on = 1;
+        if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) < 0) {
+            PyErr_SetFromErrno(PyExc_OSError);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* What asyncio's __init__ does, but scheduling: extra info, the protocol,
+ * the server, the loop's registry, TCP_NODELAY. */
+static int
+Transport_setup(Transport *self, PyObject *loop, PyObject *sock, PyObject *protocol,
+                PyObject *extra, PyObject *server)
+{
+    self->high_water = 64 * 1024;
+    self->low_water = 16 * 1024;
+    self->loop = Py_NewRef(loop);
+    self->extra = extra == Py_None ? PyDict_New() : Py_NewRef(extra);
+    self->buffer = PyList_New(0);
+    if (self->extra == NULL || self->buffer == NULL) {
+        return -1;
+    }
+    PyObject *wrapper = PyObject_CallOneArg(transport_socket_type, sock);
+    int status = wrapper == NULL ? -1 : PyObject_SetItem(self->extra, str_socket, wrapper);
+    Py_XDECREF(wrapper);
+    PyObject *name = status < 0 ? NULL : socket_address(sock, str_getsockname);
+    status = name == NULL ? -1 : PyObject_SetItem(self->extra, str_sockname, name);
+    Py_XDECREF(name);
+    int known = status < 0 ? -1 : PySequence_Contains(self->extra, str_peername);
+    if (known == 0) {
+        name = socket_address(sock, str_getpeername);
+        known = name == NULL ? -1 : PyObject_SetItem(self->extra, str_peername, name);
+        Py_XDECREF(name);
+    }
+    if (known < 0) {
+        return -1;
+    }
+    self->sock = Py_NewRef(sock);
+    PyObject *fd = PyObject_CallMethodNoArgs(sock, str_fileno);
+    self->fd = fd == NULL ? -1 : (int)PyLong_AsLong(fd);
+    Py_XDECREF(fd);
+    if (self->fd == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    PyObject *set = Transport_set_protocol(self, protocol);
+    if (set == NULL) {
+        return -1;
+    }
+    Py_DECREF(set);
+    if (server != Py_None) {
+        self->server = Py_NewRef(server);
+        PyObject *attached = server_call(self, str_attach);
+        if (attached == NULL) {
+            return -1;
+        }
+        Py_DECREF(attached);
+    }
+    PyObject *registry = PyObject_GetAttr(loop, str_transports);
+    PyObject *key = registry == NULL ? NULL : PyLong_FromLong(self->fd);
+    status = key == NULL ? -1 : PyObject_SetItem(registry, key, (PyObject *)self);
+    Py_XDECREF(key);
+    Py_XDECREF(registry);
+    return status < 0 ? -1 : set_nodelay(sock, self->fd);
+}
+
+static PyObject *
+Transport_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"loop", "sock", "protocol", "waiter", "extra", "server", NULL};
+    PyObject *loop, *sock, *protocol, *waiter = Py_None, *extra = Py_None, *server = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO|OOO:SocketTransport", kwlist, &loop,
+                                     &sock, &protocol, &waiter, &extra, &server)) {
+        return NULL;
+    }
+    Transport *self = (Transport *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->fd = -1;
+    if (Transport_setup(self, loop, sock, protocol, extra, server) < 0) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    /* On the loop's next pass: connection_made(), then reading and the
+     * waiter's result, in one callback (asyncio takes two). */
+    PyObject *made = PyObject_GetAttr(protocol, str_connection_made);
+    PyObject *result = made == NULL ? NULL : call_loop(self, wskit_tn.call_soon, made, (PyObject *)self);
+    Py_XDECREF(made);
+    if (result == NULL || call_soon_self(self, str_start_reading, waiter) < 0) {
+        Py_XDECREF(result);
+        Py_DECREF(self);
+        return NULL;
+    }
+    Py_DECREF(result);
+    return (PyObject *)self;
+}
+
+/* Everything was done by Transport_new: not the base's __init__(). */
+static int
+Transport_init(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(args), PyObject *Py_UNUSED(kwargs))
+{
+    return 0;
+}
+
+static PyObject *
+Transport_start_reading(Transport *self, PyObject *waiter)
+{
+    if (waiter != Py_None) {
+        PyObject *cancelled = PyObject_CallMethodNoArgs(waiter, str_cancelled);
+        int truth = cancelled == NULL ? -1 : PyObject_IsTrue(cancelled);
+        Py_XDECREF(cancelled);
+        if (truth < 0) {
+            return NULL;
+        }
+        if (!truth) {
+            PyObject *set = PyObject_CallMethodOneArg(waiter, str_set_result, Py_None);
+            if (set == NULL) {
+                return NULL;
+            }
+            Py_DECREF(set);
+        }
+    }
+    if (!self->closing && !self->paused
+        && wskit_transport_loop_fd(self, wskit_tn.add_reader, wskit_tn.read_ready) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Transport_get_extra_info(Transport *self, PyObject *const *args, Py_ssize_t nargs,
+                         PyObject *kwnames)
+{
+    static const char *const names[] = {"name", "default"};
+    if (kwnames != NULL || nargs < 1 || nargs > 2) {
+        (void)names;
+        PyErr_SetString(PyExc_TypeError, "get_extra_info(name, default=None)");
+        return NULL;
+    }
+    PyObject *value = PyDict_CheckExact(self->extra)
+        ? Py_XNewRef(PyDict_GetItemWithError(self->extra, args[0]))
+        : PyObject_CallMethod(self->extra, "get", "OO", args[0], nargs == 2 ? args[1] : Py_None);
+    if (value == NULL && !PyErr_Occurred()) {
+        value = Py_NewRef(nargs == 2 ? args[1] : Py_None);
+    }
+    return value;
+}
+
+static PyObject *
+Transport_get_protocol(Transport *self, PyObject *Py_UNUSED(unused))
+{
+    return Py_NewRef(self->protocol == NULL ? Py_None : self->protocol);
+}
+
+static PyObject *
+Transport_is_closing(Transport *self, PyObject *Py_UNUSED(unused))
+{
+    return PyBool_FromLong(self->closing);
+}
+
+static PyObject *
+Transport_is_reading(Transport *self, PyObject *Py_UNUSED(unused))
+{
+    return PyBool_FromLong(!self->closing && !self->paused);
+}
+
+static PyObject *
+Transport_pause_reading(Transport *self, PyObject *Py_UNUSED(unused))
+{
+    if (self->closing || self->paused) {
+        Py_RETURN_NONE;
+    }
+    self->paused = 1;
+    if (wskit_transport_loop_fd(self, wskit_tn.remove_reader, NULL) < 0) {
+        return NULL;
+    }
+    int debug = wskit_transport_debug(self);
+    if (debug < 0 || (debug && wskit_transport_log(self, wskit_tn.debug, "%r pauses reading", NULL) < 0)) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Transport_resume_reading(Transport *self, PyObject *Py_UNUSED(unused))
+{
+    if (self->closing || !self->paused) {
+        Py_RETURN_NONE;
+    }
+    self->paused = 0;
+    if (wskit_transport_loop_fd(self, wskit_tn.add_reader, wskit_tn.read_ready) < 0) {
+        return NULL;
+    }
+    int debug = wskit_transport_debug(self);
+    if (debug < 0 || (debug && wskit_transport_log(self, wskit_tn.debug, "%r resumes reading", NULL) < 0)) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Transport_close(Transport *self, PyObject *Py_UNUSED(unused))
+{
+    return wskit_transport_close(self) < 0 ? NULL : Py_NewRef(Py_None);
+}
+
+static PyObject *
+Transport_abort(Transport *self, PyObject *Py_UNUSED(unused))
+{
+    return wskit_transport_force_close(self, NULL) < 0 ? NULL : Py_NewRef(Py_None);
+}
+
+static int
+limit_value(PyObject *obj, Py_ssize_t *value)
+{
+    *value = PyNumber_AsSsize_t(obj, PyExc_OverflowError);
+    return *value == -1 && PyErr_Occurred() ? -1 : 0;
+}
+
+static PyObject *
+Transport_set_write_buffer_limits(Transport *self, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"high", "low", NULL};
+    PyObject *high_obj = Py_None, *low_obj = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|OO:set_write_buffer_limits", kwlist,
+                                     &high_obj, &low_obj)) {
+        return NULL;
+    }
+    Py_ssize_t high = 0, low = 0;
+    if ((high_obj != Py_None && limit_value(high_obj, &high) < 0)
+        || (low_obj != Py_None && limit_value(low_obj, &low) < 0)) {
+        return NULL;
+    }
+    if (high_obj == Py_None) {
+        high = low_obj == Py_None ? 64 * 1024 : 4 * low;
+    }
+    if (low_obj == Py_None) {
+        low = high >= 0 ? high / 4 : -((-high + 3) / 4);  /* Python's floor division */
+    }
+    if (!(high >= low && low >= 0)) {
+        return PyErr_Format(PyExc_ValueError, "high (%zd) must be >= low (%zd) must be >= 0",
+                            high, low);
+    }
+    self->high_water = high;
+    self->low_water = low;
+    return wskit_transport_maybe_pause(self) < 0 ? NULL : Py_NewRef(Py_None);
+}
+
+static PyObject *
+Transport_get_write_buffer_limits(Transport *self, PyObject *Py_UNUSED(unused))
+{
+    return Py_BuildValue("(nn)", self->low_water, self->high_water);
+}
+
+static PyObject *
+Transport_get_write_buffer_size(Transport *self, PyObject *Py_UNUSED(unused))
+{
+    return PyLong_FromSsize_t(self->buffer_size);
+}
+
+static PyObject *
+Transport_can_write_eof(Transport *Py_UNUSED(self), PyObject *Py_UNUSED(unused))
+{
+    Py_RETURN_TRUE;
+}
+
+static PyObject *
+Transport_write_eof(Transport *self, PyObject *Py_UNUSED(unused))
+{
+    if (self->closing || self->eof) {
+        Py_RETURN_NONE;
+    }
+    self->eof = 1;
+    if (self->buffer_size == 0 && wskit_transport_shutdown(self) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Transport_call_connection_lost_method(Transport *self, PyObject *exc)
+{
+    return wskit_transport_call_connection_lost(self, exc);
+}
+
+/* "polling" or "idle": whether the loop's selector waits for event on fd. */
+static PyObject *
+selector_state(Transport *self, PyObject *selector, int event)
+{
+    PyObject *polling = PyObject_CallMethod(selector_events, "_test_selector_event", "Oii",
+                                            selector, self->fd, event);
+    int truth = polling == NULL ? -1 : PyObject_IsTrue(polling);
+    Py_XDECREF(polling);
+    return truth < 0 ? NULL : PyUnicode_FromString(truth ? "polling" : "idle");
+}
+
+static PyObject *
+Transport_repr(Transport *self)
+{
+    const char *state = self->sock == NULL ? " closed" : self->closing ? " closing" : "";
+    PyObject *head = PyUnicode_FromFormat("<%s%s fd=%d", _PyType_Name(Py_TYPE(self)), state,
+                                          self->fd);
+    if (head == NULL || self->loop == NULL) {
+        return head == NULL ? NULL : PyUnicode_FromFormat("%U>", head);
+    }
+    PyObject *closed = PyObject_CallMethodNoArgs(self->loop, str_is_closed);
+    int truth = closed == NULL ? -1 : PyObject_IsTrue(closed);
+    Py_XDECREF(closed);
+    PyObject *repr = NULL;
+    if (truth == 1) {
+        repr = PyUnicode_FromFormat("%U>", head);
+    }
+    else if (truth == 0) {
+        PyObject *selector = PyObject_GetAttr(self->loop, str_selector);
+        PyObject *reading = selector == NULL ? NULL : selector_state(self, selector, 1);
+        PyObject *writing = reading == NULL ? NULL : selector_state(self, selector, 2);
+        if (writing != NULL) {
+            repr = PyUnicode_FromFormat("%U read=%U write=<%U, bufsize=%zd>>", head, reading,
+                                        writing, self->buffer_size);
+        }
+        Py_XDECREF(selector);
+        Py_XDECREF(reading);
+        Py_XDECREF(writing);
+    }
+    Py_DECREF(head);
+    return repr;
+}
+
+/* As asyncio's __del__: a transport never closed says so, and closes its socket. */
+static void
+Transport_finalize(Transport *self)
+{
+    if (self->sock == NULL) {
+        return;
+    }
+    PyObject *error = wskit_take_exception();
+    if (PyErr_ResourceWarning((PyObject *)self, 1, "unclosed transport %R", self) < 0) {
+        PyErr_WriteUnraisable((PyObject *)self);
+    }
+    PyObject *closed = PyObject_CallMethodNoArgs(self->sock, wskit_tn.close);
+    if (closed == NULL) {
+        PyErr_WriteUnraisable((PyObject *)self);
+    }
+    Py_XDECREF(closed);
+#if PY_VERSION_HEX >= 0x030D0000
+    if (self->server != NULL) {
+        PyObject *detached = server_call(self, str_detach);
+        if (detached == NULL) {
+            PyErr_WriteUnraisable((PyObject *)self);
+        }
+        Py_XDECREF(detached);
+    }
+#endif
+    wskit_restore_exception(error);
+}
+
+static int
+Transport_traverse(Transport *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    for (int i = 0; i < BASE_SLOTS; i++) {
+        Py_VISIT(self->base_slots[i]);
+    }
+    Py_VISIT(self->extra);
+    Py_VISIT(self->loop);
+    Py_VISIT(self->sock);
+    Py_VISIT(self->protocol);
+    Py_VISIT(self->server);
+    Py_VISIT(self->buffer);
+    Py_VISIT(self->dict);
+    return 0;
+}
+
+static int
+Transport_clear(Transport *self)
+{
+    for (int i = 0; i < BASE_SLOTS; i++) {
+        Py_CLEAR(self->base_slots[i]);
+    }
+    Py_CLEAR(self->extra);
+    Py_CLEAR(self->loop);
+    Py_CLEAR(self->sock);
+    Py_CLEAR(self->protocol);
+    Py_CLEAR(self->server);
+    Py_CLEAR(self->buffer);
+    Py_CLEAR(self->dict);
+    return 0;
+}
+
+static void
+Transport_dealloc(Transport *self)
+{
+    PyTypeObject *type = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    if (PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0) {
+        return;  /* resurrected */
+    }
+    if (self->weakreflist != NULL) {
+        PyObject_ClearWeakRefs((PyObject *)self);
+    }
+    Transport_clear(self);
+    type->tp_free(self);
+    Py_DECREF(type);
+}
+
+static PyObject *
+Transport_get_loop(Transport *self, void *Py_UNUSED(closure))
+{
+    return Py_NewRef(self->loop == NULL ? Py_None : self->loop);
+}
+
+static PyObject *
+Transport_get_extra(Transport *self, void *Py_UNUSED(closure))
+{
+    return Py_NewRef(self->extra == NULL ? Py_None : self->extra);
+}
+
+static PyObject *
+Transport_get_protocol_paused(Transport *self, void *Py_UNUSED(closure))
+{
+    return PyBool_FromLong(self->protocol_paused);
+}
+
+static PyObject *
+Transport_get_sock(Transport *self, void *Py_UNUSED(closure))
+{
+    return Py_NewRef(self->sock == NULL ? Py_None : self->sock);
+}
+
+static PyObject *
+Transport_get_server(Transport *self, void *Py_UNUSED(closure))
+{
+    return Py_NewRef(self->server == NULL ? Py_None : self->server);
+}
+
+static PyObject *
+Transport_get_sock_fd(Transport *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromLong(self->fd);
+}
+
+static PyGetSetDef Transport_getset[] = {
+    {"_server", (getter)Transport_get_server, NULL, "The server, None once detached.", NULL},
+    {"_sock_fd", (getter)Transport_get_sock_fd, NULL, "The socket's file descriptor.", NULL},
+    {"_loop", (getter)Transport_get_loop, NULL, "The event loop, None once the connection is lost.", NULL},
+    {"_extra", (getter)Transport_get_extra, NULL, "What get_extra_info() reads.", NULL},
+    {"_protocol_paused", (getter)Transport_get_protocol_paused, NULL,
+     "Whether the protocol's writing is paused.", NULL},
+    {"_sock", (getter)Transport_get_sock, NULL, "The socket, None once closed.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMemberDef Transport_members[] = {
+    {"__weaklistoffset__", T_PYSSIZET, offsetof(Transport, weakreflist), READONLY, NULL},
+    {"__dictoffset__", T_PYSSIZET, offsetof(Transport, dict), READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+#define NOARGS(name, function, doc) {name, (PyCFunction)function, METH_NOARGS, doc}
+static PyMethodDef Transport_methods[] = {
+    {"get_extra_info", (PyCFunction)(void (*)(void))Transport_get_extra_info,
+     METH_FASTCALL | METH_KEYWORDS, "Optional information about the transport."},
+    {"set_protocol", (PyCFunction)Transport_set_protocol, METH_O, "Set a new protocol."},
+    NOARGS("get_protocol", Transport_get_protocol, "The current protocol."),
+    NOARGS("is_closing", Transport_is_closing, "Whether closing or closed."),
+    NOARGS("is_reading", Transport_is_reading, "Whether the transport is receiving."),
+    NOARGS("pause_reading", Transport_pause_reading, "Stop reading until resume_reading()."),
+    NOARGS("resume_reading", Transport_resume_reading, "Read again."),
+    NOARGS("close", Transport_close, "Close once the buffer is sent."),
+    NOARGS("abort", Transport_abort, "Close at once, dropping the buffer."),
+    {"set_write_buffer_limits", (PyCFunction)(void (*)(void))Transport_set_write_buffer_limits,
+     METH_VARARGS | METH_KEYWORDS, "Set the high and low water marks of writing."},
+    NOARGS("get_write_buffer_limits", Transport_get_write_buffer_limits, "(low, high)."),
+    NOARGS("get_write_buffer_size", Transport_get_write_buffer_size, "Bytes not yet sent."),
+    NOARGS("can_write_eof", Transport_can_write_eof, "True."),
+    NOARGS("write_eof", Transport_write_eof, "Shut down writing once the buffer is sent."),
+    {"write", (PyCFunction)wskit_transport_write, METH_O, "Write bytes."},
+    {"writelines", (PyCFunction)wskit_transport_writelines, METH_O,
+     "Write buffers, in one system call, neither joined nor copied."},
+    {"_start_reading", (PyCFunction)Transport_start_reading, METH_O,
+     "After connection_made(): the waiter's result, and reading."},
+    NOARGS("_read_ready", wskit_transport_read_ready, "The loop's reader."),
+    NOARGS("_write_ready", wskit_transport_write_ready, "The loop's writer."),
+    {"_call_connection_lost", (PyCFunction)Transport_call_connection_lost_method, METH_O,
+     "protocol.connection_lost(exc), then the socket closed."},
+    {NULL, NULL, 0, NULL},
+};
+
+PyDoc_STRVAR(Transport_doc,
+"SocketTransport(loop, sock, protocol, waiter=None, extra=None, server=None)\n"
+"--\n"
+"\n"
+"A socket transport for asyncio's selector event loop, as asyncio's own.");
+
+static PyType_Slot Transport_slots[] = {
+    {Py_tp_doc, (void *)Transport_doc},
+    {Py_tp_new, Transport_new},
+    {Py_tp_init, Transport_init},
+    {Py_tp_dealloc, Transport_dealloc},
+    {Py_tp_finalize, Transport_finalize},
+    {Py_tp_traverse, Transport_traverse},
+    {Py_tp_clear, Transport_clear},
+    {Py_tp_repr, Transport_repr},
+    {Py_tp_methods, Transport_methods},
+    {Py_tp_getset, Transport_getset},
+    {Py_tp_members, Transport_members},
+    {0, NULL},
+};
+
+static PyType_Spec Transport_spec = {
+    .name = "wskit._speedups.SocketTransport",
+    .basicsize = sizeof(Transport),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .slots = Transport_slots,
+};
+
+static PyObject *
+import_attr(const char *module_name, const char *name)
+{
+    PyObject *module = PyImport_ImportModule(module_name);
+    PyObject *attr = module == NULL ? NULL : PyObject_GetAttrString(module, name);
+    Py_XDECREF(module);
+    return attr;
+}
+
+int
+wskit_transport_init(PyObject *module)
+{
+    const InternedName names[] = {
+        {&wskit_tn.add_reader, "_add_reader"}, {&wskit_tn.remove_reader, "_remove_reader"},
+        {&wskit_tn.add_writer, "_add_writer"}, {&wskit_tn.remove_writer, "_remove_writer"},
+        {&wskit_tn.call_soon, "call_soon"}, {&wskit_tn.get_debug, "get_debug"},
+        {&wskit_tn.call_exception_handler, "call_exception_handler"},
+        {&wskit_tn.read_ready, "_read_ready"}, {&wskit_tn.write_ready, "_write_ready"},
+        {&wskit_tn.connection_lost, "connection_lost"},
+        {&wskit_tn.call_connection_lost, "_call_connection_lost"},
+        {&wskit_tn.data_received, "data_received"}, {&wskit_tn.eof_received, "eof_received"},
+        {&wskit_tn.get_buffer, "get_buffer"}, {&wskit_tn.buffer_updated, "buffer_updated"},
+        {&wskit_tn.pause_writing, "pause_writing"}, {&wskit_tn.resume_writing, "resume_writing"},
+        {&wskit_tn.debug, "debug"}, {&wskit_tn.warning, "warning"},
+        {&wskit_tn.exc_info, "exc_info"}, {&wskit_tn.message, "message"},
+        {&wskit_tn.exception, "exception"}, {&wskit_tn.transport, "transport"},
+        {&wskit_tn.protocol, "protocol"}, {&wskit_tn.close, "close"},
+        {&str_attach, "_attach"}, {&str_detach, "_detach"}, {&str_transports, "_transports"},
+        {&str_fileno, "fileno"}, {&str_getsockname, "getsockname"},
+        {&str_getpeername, "getpeername"}, {&str_peername, "peername"},
+        {&str_sockname, "sockname"}, {&str_socket, "socket"},
+        {&str_connection_made, "connection_made"}, {&str_start_reading, "_start_reading"},
+        {&str_cancelled, "cancelled"}, {&str_set_result, "set_result"},
+        {&str_is_closed, "is_closed"}, {&str_selector, "_selector"},
+        {&str_test_selector_event, "_test_selector_event"},
+    };
+    if (wskit_intern_names(names, sizeof(names) / sizeof(names[0])) < 0
+        || wskit_transport_io_init() < 0) {
+        return -1;
+    }
+    PyObject *base = import_attr("asyncio.transports", "_FlowControlMixin");
+    if (base == NULL) {
+        return -1;
+    }
+    /* The base's layout must be what Transport begins with; else, no
+     * SocketTransport (wskit.asyncio.transport falls back to asyncio's). */
+    PyTypeObject *base_type = (PyTypeObject *)base;
+    if (!PyType_Check(base) || base_type->tp_basicsize != offsetof(Transport, extra)
+        || base_type->tp_itemsize != 0 || base_type->tp_dictoffset != 0
+        || base_type->tp_weaklistoffset != 0) {
+        Py_DECREF(base);
+        return 0;
+    }
+    wskit_asyncio_logger = import_attr("asyncio.log", "logger");
+    transport_socket_type = import_attr("asyncio.trsock", "TransportSocket");
+    buffered_protocol_type = import_attr("asyncio", "BufferedProtocol");
+    selector_events = PyImport_ImportModule("asyncio.selector_events");
+    socket_family = import_attr("_socket", "socket");
+    if (wskit_asyncio_logger == NULL || transport_socket_type == NULL
+        || buffered_protocol_type == NULL || selector_events == NULL || socket_family == NULL) {
+        Py_DECREF(base);
+        return -1;
+    }
+    PyObject *socket_type = socket_family;
+    socket_family = PyObject_GetAttrString(socket_type, "family");
+    socket_kind = PyObject_GetAttrString(socket_type, "type");
+    socket_proto = PyObject_GetAttrString(socket_type, "proto");
+    Py_DECREF(socket_type);
+    if (socket_family == NULL || socket_kind == NULL || socket_proto == NULL) {
+        Py_DECREF(base);
+        return -1;
+    }
+    PyObject *type = PyType_FromModuleAndSpec(module, &Transport_spec, base);
+    Py_DECREF(base);
+    if (type == NULL) {
+        return -1;
+    }
+    PyObject *max_size = PyLong_FromLong(256 * 1024);
+    int status = max_size == NULL
+        || PyObject_SetAttrString(type, "_start_tls_compatible", Py_True) < 0
+        || PyObject_SetAttrString(type, "max_size", max_size) < 0
+        || PyModule_AddObjectRef(module, "SocketTransport", type) < 0;
+    Py_XDECREF(max_size);
+    Py_DECREF(type);
+    return status ? -1 : 0;
+}
