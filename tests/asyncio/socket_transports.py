@@ -45,10 +45,16 @@ class Maker:
         return self.kind
 
 
+# The loop's own, kept: a test may patch the loop's to make other transports.
+# (asyncio's transports are private: typeshed doesn't know them.)
+_asyncio_transports: Any = selector_events
+_make_socket_transport = _asyncio_transports.BaseSelectorEventLoop._make_socket_transport
+
+
 def _asyncio_transport(
     loop: Any, sock: Any, protocol: Any, waiter: Any, *, extra: Any, server: Any
 ) -> Any:
-    return loop._make_socket_transport(sock, protocol, waiter, extra=extra, server=server)
+    return _make_socket_transport(loop, sock, protocol, waiter, extra=extra, server=server)
 
 
 def _wskit_transport(
@@ -84,8 +90,6 @@ def unavailable(kind: str) -> str | None:
 
 # Where asyncio's own transport changed within a minor version, what it does
 # on the Python running the tests; wskit's does the later, fixed, thing on all.
-# (Its classes are private: typeshed doesn't know them.)
-_asyncio_transports: Any = selector_events
 
 # pause_reading() in connection_made() holds (gh-103607: 3.11.4 and 3.12);
 # before, the deferred start of reading ignored it. The fix moved the check
