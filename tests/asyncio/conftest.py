@@ -15,10 +15,12 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+
+from .socket_transports import MAKERS, Maker, Sockets, unavailable
 
 # No test may hang the suite: a test that runs longer fails. A heavy test
 # marked @pytest.mark.timeout(N) (pytest-timeout, which stops the whole run)
@@ -74,3 +76,20 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
 
     run(bounded)
     return True
+
+
+@pytest.fixture(params=sorted(MAKERS))
+def make_transport(request: pytest.FixtureRequest) -> Maker:
+    """Each socket transport under test in turn (see socket_transports.py)."""
+    reason = unavailable(request.param)
+    if reason is not None:
+        pytest.skip(reason)
+    return MAKERS[request.param]
+
+
+@pytest.fixture
+def socket_pairs() -> Iterator[Sockets]:
+    """Connected socket pairs, closed after the test."""
+    sockets = Sockets()
+    yield sockets
+    sockets.close()
