@@ -11,6 +11,7 @@ no reference cycle left behind by a closed transport.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import os
 import socket
@@ -87,10 +88,12 @@ async def test_reading_again_stops_with_a_short_read_or_when_paused() -> None:
     peer.sendall(b"x" * 15)
     transport._read_ready()
     assert protocol.reads == [10, 5]
-    protocol.buffer_updated = lambda nbytes: (  # type: ignore[method-assign]
-        protocol.reads.append(nbytes),
-        transport.pause_reading(),
-    )
+
+    def pausing(nbytes: int) -> None:
+        protocol.reads.append(nbytes)
+        transport.pause_reading()
+
+    protocol.buffer_updated = pausing  # type: ignore[method-assign]
     peer.sendall(b"x" * 30)
     transport._read_ready()
     assert protocol.reads == [10, 5, 10]
@@ -115,10 +118,8 @@ async def test_writelines_sends_its_buffers_in_one_system_call() -> None:
     peer.setblocking(False)
     while len(received) < len(header) + len(big):
         await asyncio.sleep(0)
-        try:
+        with contextlib.suppress(BlockingIOError):
             received += peer.recv(1 << 20)
-        except BlockingIOError:
-            pass
     assert received == header + big
     transport.close()
     await protocol.lost
@@ -180,8 +181,8 @@ async def test_an_unclosed_transport_warns_and_closes_its_socket() -> None:
     transport.pause_reading()  # the loop's reader no longer holds it
     sock = transport.get_extra_info("socket")
     protocol.transport = None
+    del transport
     with pytest.warns(ResourceWarning, match="unclosed transport <SocketTransport"):
-        del transport
         gc.collect()
     assert sock.fileno() == -1
     peer.close()

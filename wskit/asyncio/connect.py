@@ -9,10 +9,11 @@ writable, and gets its transport as asyncio's would: the same system calls,
 the same exceptions (``OSError(errno, "Connect call failed (host, port)")``).
 
 The transport is made as :mod:`wskit.asyncio.accept` makes it (see
-:mod:`wskit.asyncio.transport`). This uses the loop's private ``_add_writer()``/``_remove_writer()``,
-as ``sock_connect()`` does. Host names, TLS, any other argument of
-``create_connection()``, and loops that aren't asyncio's own selector loop
-(uvloop, a loop that overrides how it connects) keep asyncio's way.
+:mod:`wskit.asyncio.transport`). This uses the loop's private
+``_add_writer()``/``_remove_writer()``, as ``sock_connect()`` does. Host
+names, TLS, any other argument of ``create_connection()``, and loops that
+aren't asyncio's own selector loop (uvloop, a loop that overrides how it
+connects) keep asyncio's way.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from ..speedups import SocketTransport
 
 __all__ = ["make_socket_transport"]
 
-_ASYNCIO_MAKE = BaseSelectorEventLoop._make_socket_transport
+_ASYNCIO_MAKE = BaseSelectorEventLoop._make_socket_transport  # type: ignore[attr-defined]
 
 
 def make_socket_transport(
@@ -30,6 +30,7 @@ def make_socket_transport(
     sock: socket.socket,
     protocol: asyncio.BaseProtocol,
     waiter: asyncio.Future[None] | None = None,
+    *,
     extra: dict[str, Any] | None = None,
     server: asyncio.Server | None = None,
 ) -> asyncio.Transport:
