@@ -290,7 +290,8 @@ async def test_buffered_protocol_reads_into_its_buffer(
     make_transport: Maker, socket_pairs: Sockets, size: int
 ) -> None:
     """A BufferedProtocol is asked get_buffer(-1) before each read, told
-    buffer_updated(n) with n at most its buffer's size, never 0."""
+    buffer_updated(n) with n at most its buffer's size, never 0 (a read
+    that finds nothing more asks for a buffer it doesn't fill)."""
     loop = asyncio.get_running_loop()
     ours, peer = socket_pairs.unix()
     protocol = BufferedRecorder(size)
@@ -299,7 +300,7 @@ async def test_buffered_protocol_reads_into_its_buffer(
     await loop.sock_sendall(peer, data)
     assert await protocol.receive(len(data)) == data
     assert set(protocol.size_hints) == {-1}
-    assert len(protocol.size_hints) == len(protocol.updates)
+    assert len(protocol.size_hints) >= len(protocol.updates)
     assert all(0 < n <= size for n in protocol.updates)
     assert sum(protocol.updates) == len(data)
     transport.close()
@@ -536,3 +537,94 @@ async def test_pause_reading_in_connection_made(
     assert await protocol.receive(4) == b"held"
     transport.close()
     await protocol.wait_lost()
+
+
+# What the protocol does while it's given data.
+
+
+@pytest.mark.parametrize("action", ["pause_reading", "close", "abort"])
+async def test_protocol_stops_reading_from_its_callback(
+    make_transport: Maker, socket_pairs: Sockets, action: str
+) -> None:
+    """pause_reading(), close() or abort() called while given data hold at
+    once: nothing more is given, though more is there (small buffers: many
+    reads' worth)."""
+    ours, peer = socket_pairs.unix()
+
+    class Stopping(BufferedRecorder):
+        def buffer_updated(self, nbytes: int) -> None:
+            super().buffer_updated(nbytes)
+            if len(self.updates) == 1:
+                getattr(self.transport, action)()
+
+    protocol = Stopping(1000)
+    transport = make_transport(ours, protocol)
+    await protocol.made
+    transport.pause_reading()
+    data = payload(100_000)
+    peer.send(data)
+    transport.resume_reading()
+    await protocol.wait(lambda: "data" in protocol.events)
+    await loop_passes(5)
+    assert protocol.updates == [1000]
+    if action == "pause_reading":
+        assert not transport.is_reading()
+        transport.resume_reading()
+        assert await protocol.receive(len(data)) == data
+        transport.close()
+    assert await protocol.wait_lost() is None
+    if action != "pause_reading":
+        assert protocol.events == ["made", "data", "lost"]
+
+
+@pytest.mark.parametrize("kind", [Recorder, BufferedRecorder])
+async def test_set_protocol_from_its_callback(
+    make_transport: Maker, socket_pairs: Sockets, kind: type[AnyRecorder]
+) -> None:
+    """A protocol handing the transport over to another while given data:
+    what's read next goes to the other, whatever its kind."""
+    ours, peer = socket_pairs.unix()
+    second = kind()
+
+    class Handing(BufferedRecorder):
+        def buffer_updated(self, nbytes: int) -> None:
+            super().buffer_updated(nbytes)
+            if self.transport.get_protocol() is self:
+                self.transport.set_protocol(second)
+
+    first = Handing(10)
+    transport = make_transport(ours, first)
+    await first.made
+    transport.pause_reading()
+    data = payload(100_000)
+    peer.send(data)
+    transport.resume_reading()
+    assert await second.receive(len(data) - 10) == data[10:]
+    assert first.received == data[:10]
+    transport.close()
+    assert await second.wait_lost() is None
+
+
+async def test_buffer_not_writable(make_transport: Maker, socket_pairs: Sockets) -> None:
+    """get_buffer() returning a buffer that can't be written to fails the
+    read: a TypeError, reported as a read error."""
+    caught = caught_exceptions()
+    ours, peer = socket_pairs.unix()
+
+    class ReadOnly(BufferedRecorder):
+        def get_buffer(self, sizehint: int) -> Any:
+            return b"read-only"
+
+    protocol = ReadOnly()
+    transport = make_transport(ours, protocol)
+    peer.send(b"data")
+    exc = await protocol.wait_lost()
+    assert isinstance(exc, TypeError)
+    assert caught == [
+        {
+            "message": "Fatal read error on socket transport",
+            "exception": exc,
+            "transport": transport,
+            "protocol": protocol,
+        }
+    ]
