@@ -137,7 +137,10 @@ async def test_extra_info_on_tcp(make_transport: Maker, socket_pairs: Sockets) -
     assert transport.get_extra_info("sockname") == ours.getsockname() == peer.getpeername()
     assert transport.get_extra_info("peername") == ours.getpeername() == peer.getsockname()
     assert transport.get_extra_info("sslcontext") is None
+    assert transport.get_extra_info("unknown") is None
     assert transport.get_extra_info("unknown", "default") == "default"
+    assert transport.get_extra_info("unknown", default="default") == "default"
+    assert transport.get_extra_info(name="sockname", default=None) == ours.getsockname()
     transport.close()
     await protocol.wait_lost()
 

@@ -328,17 +328,18 @@ async def test_flow_control_error_is_reported(
 
 
 async def test_writelines_in_order(make_transport: Maker, socket_pairs: Sockets) -> None:
-    """writelines() sends its buffers in order, also behind buffered data;
-    an empty list does nothing."""
+    """writelines() sends its buffers in order, from any iterable, also
+    behind buffered data; an empty list does nothing."""
     transport, protocol, peer = await started(make_transport, socket_pairs)
     transport.writelines([b"one ", bytearray(b"two "), memoryview(b"three ")])
     transport.writelines([])
+    transport.writelines(word for word in [b"(", b"any iterable", b") "])
     big = payload(2 * MiB)
     transport.write(big)
     assert transport.get_write_buffer_size() > 0
     transport.writelines([b"four ", b"", memoryview(b"five")])
     transport.write(b" six")
-    expected = b"one two three " + big + b"four five six"
+    expected = b"one two three (any iterable) " + big + b"four five six"
     assert await read_exactly(peer, len(expected)) == expected
     await closed(transport, protocol)
 
@@ -355,11 +356,15 @@ async def test_writelines_pauses(make_transport: Maker, socket_pairs: Sockets) -
     await closed(transport, protocol)
 
 
-async def test_writelines_rejects_other_types(make_transport: Maker, socket_pairs: Sockets) -> None:
-    """A buffer that isn't bytes-like is a TypeError, and nothing is sent."""
+@pytest.mark.parametrize("count", [1, 100])
+async def test_writelines_rejects_other_types(
+    make_transport: Maker, socket_pairs: Sockets, count: int
+) -> None:
+    """A buffer that isn't bytes-like is a TypeError, and nothing is sent,
+    even of the buffers before it."""
     transport, protocol, peer = await started(make_transport, socket_pairs)
     with pytest.raises(TypeError):
-        transport.writelines([b"sent? ", "text"])
+        transport.writelines([b"sent? "] * count + ["text"])
     assert transport.get_write_buffer_size() == 0
     transport.write(b"after")
     await closed(transport, protocol)
@@ -439,4 +444,25 @@ async def test_peer_reads_while_paused(make_transport: Maker, socket_pairs: Sock
         assert await read_exactly(peer, len(data)) == data
     await loop_passes(1)
     assert transport.get_write_buffer_size() == 0
+    await closed(transport, protocol)
+
+
+async def test_loop_sendfile(make_transport: Maker, socket_pairs: Sockets, tmp_path: Any) -> None:
+    """loop.sendfile() sends a file over the transport, behind what was
+    written, then gives the transport back to its protocol."""
+    loop = asyncio.get_running_loop()
+    transport, protocol, peer = await started(make_transport, socket_pairs)
+    data = payload(3 * MiB)
+    path = tmp_path / "file"
+    path.write_bytes(data)
+    transport.write(b"head ")
+    with path.open("rb") as file:
+        async with asyncio.timeout(WAIT):
+            sending = asyncio.ensure_future(loop.sendfile(transport, file))
+            assert await read_exactly(peer, 5 + len(data)) == b"head " + data
+            assert await sending == len(data)
+    assert transport.get_protocol() is protocol
+    assert transport.is_reading()
+    peer.send(b"reply")
+    assert await protocol.receive(5) == b"reply"
     await closed(transport, protocol)
