@@ -29,7 +29,7 @@ Exports:
     split_response: The same for a 101 response.
     IMPLEMENTATION: ``"c"`` or ``"python"``.
 
-And, apart, :func:`socket_transport`: wskit's compiled socket transport for
+And, apart, ``socket_transport()``: wskit's compiled socket transport for
 asyncio's selector loop, whose twin is asyncio's own.
 """
 

@@ -1,11 +1,12 @@
 """The socket transport of a connection wskit makes itself on asyncio's own loop.
 
-On asyncio's selector event loop, :mod:`wskit.asyncio.accept` and
-:mod:`wskit.asyncio.connect` make plain (non-TLS) socket transports
+On asyncio's selector event loop, ``wskit.asyncio.accept`` and
+``wskit.asyncio.connect`` make plain (non-TLS) socket transports
 themselves. They take wskit's own, ``SocketTransport`` from the C accelerator
 (``wskit/_speedups_transport*.c``), which behaves as asyncio's
-``_SelectorSocketTransport`` but reads and writes without Python bytecode, and
-calls a connection's C read path directly. Without the accelerator
+``_SelectorSocketTransport`` but reads and writes without Python bytecode,
+reads again at once while reads fill the buffer, and sends what
+``writelines()`` is given in one system call. Without the accelerator
 (``WSKIT_NO_SPEEDUPS=1``, or not built), or on a loop whose
 ``_make_socket_transport()`` isn't asyncio's own, asyncio's transport, its
 pure-Python twin, is made as the loop would make it.
