@@ -21,12 +21,21 @@ import pytest
 
 from tests.asyncio.conftest import watches_transport_calls
 from tests.asyncio.test_connection import WAIT, eventually, raw_pair, ws_pair
+from wskit.asyncio import transport
 from wskit.asyncio.connection import READ_BUFFER_SIZE, Connection
 from wskit.asyncio.long_payloads import own_socket_fd
 from wskit.exceptions import ConnectionClosedError
 from wskit.frames import BINARY, CloseCode, Frame
 
 SIDES = ["server", "client"]
+
+
+@pytest.fixture(autouse=True)
+def asyncios_own_transports(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Connections get asyncio's own transports here, as where wskit doesn't
+    make them itself (a client connecting to a host name): wskit's reads
+    again and gathers by itself (tests/asyncio/test_socket_transport_c.py)."""
+    monkeypatch.setattr(transport, "SocketTransport", None)
 
 
 def wire(ws: Connection, *frames: Frame) -> bytes:
