@@ -14,6 +14,7 @@ import importlib
 import os
 import socket
 import sys
+import weakref
 from asyncio import selector_events
 from collections.abc import Callable
 from typing import Any
@@ -29,6 +30,7 @@ class Maker:
     def __init__(self, kind: str, make: Callable[..., Any]) -> None:
         self.kind = kind
         self._make = make
+        self._made: list[weakref.ref[Any]] = []
 
     def __call__(
         self,
@@ -39,10 +41,29 @@ class Maker:
         server: asyncio.Server | None = None,
     ) -> Any:
         loop = asyncio.get_running_loop()
-        return self._make(loop, sock, protocol, waiter, extra=extra, server=server)
+        transport = self._make(loop, sock, protocol, waiter, extra=extra, server=server)
+        self._made.append(weakref.ref(transport))
+        return transport
 
     def __repr__(self) -> str:
         return self.kind
+
+    def for_a_test(self) -> Maker:
+        """A maker of the same transports, for one test (see keep_unclosed())."""
+        return Maker(self.kind, self._make)
+
+    def keep_unclosed(self) -> None:
+        """Keep the transports this made and a failed test left open (its
+        traceback holds them) from being collected, and failing a later
+        test with their ResourceWarning."""
+        for ref in self._made:
+            transport = ref()
+            # Its protocol goes once connection_lost() ran (asyncio's does that).
+            if transport is not None and transport.get_protocol() is not None:
+                _UNCLOSED.append(transport)
+
+
+_UNCLOSED: list[Any] = []
 
 
 # The loop's own, kept: a test may patch the loop's to make other transports.
