@@ -465,22 +465,22 @@ Transport_start_reading(Transport *self, PyObject *waiter)
 }
 
 static PyObject *
-Transport_get_extra_info(Transport *self, PyObject *const *args, Py_ssize_t nargs,
-                         PyObject *kwnames)
+Transport_get_extra_info(Transport *self, PyObject *args, PyObject *kwargs)
 {
-    static const char *const names[] = {"name", "default"};
-    if (kwnames != NULL || nargs < 1 || nargs > 2) {
-        (void)names;
-        PyErr_SetString(PyExc_TypeError, "get_extra_info(name, default=None)");
+    static char *kwlist[] = {"name", "default", NULL};
+    PyObject *name, *default_value = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|O:get_extra_info", kwlist, &name,
+                                     &default_value)) {
         return NULL;
     }
-    PyObject *value = PyDict_CheckExact(self->extra)
-        ? Py_XNewRef(PyDict_GetItemWithError(self->extra, args[0]))
-        : PyObject_CallMethod(self->extra, "get", "OO", args[0], nargs == 2 ? args[1] : Py_None);
-    if (value == NULL && !PyErr_Occurred()) {
-        value = Py_NewRef(nargs == 2 ? args[1] : Py_None);
+    if (!PyDict_CheckExact(self->extra)) {
+        return PyObject_CallMethod(self->extra, "get", "OO", name, default_value);
     }
-    return value;
+    PyObject *value = PyDict_GetItemWithError(self->extra, name);
+    if (value == NULL && PyErr_Occurred()) {
+        return NULL;
+    }
+    return Py_NewRef(value == NULL ? default_value : value);
 }
 
 static PyObject *
@@ -796,7 +796,7 @@ static PyMemberDef Transport_members[] = {
 #define NOARGS(name, function, doc) {name, (PyCFunction)function, METH_NOARGS, doc}
 static PyMethodDef Transport_methods[] = {
     {"get_extra_info", (PyCFunction)(void (*)(void))Transport_get_extra_info,
-     METH_FASTCALL | METH_KEYWORDS, "Optional information about the transport."},
+     METH_VARARGS | METH_KEYWORDS, "Optional information about the transport."},
     {"set_protocol", (PyCFunction)Transport_set_protocol, METH_O, "Set a new protocol."},
     NOARGS("get_protocol", Transport_get_protocol, "The current protocol."),
     NOARGS("is_closing", Transport_is_closing, "Whether closing or closed."),
@@ -928,12 +928,19 @@ wskit_transport_init(PyObject *module)
     if (type == NULL) {
         return -1;
     }
+    /* loop.sendfile() writes the file through write(), as it does where
+     * os.sendfile() isn't available. */
+    PyObject *modes = import_attr("asyncio.constants", "_SendfileMode");
+    PyObject *fallback = modes == NULL ? NULL : PyObject_GetAttrString(modes, "FALLBACK");
+    Py_XDECREF(modes);
     PyObject *max_size = PyLong_FromLong(256 * 1024);
-    int status = max_size == NULL
+    int status = max_size == NULL || fallback == NULL
+        || PyObject_SetAttrString(type, "_sendfile_compatible", fallback) < 0
         || PyObject_SetAttrString(type, "_start_tls_compatible", Py_True) < 0
         || PyObject_SetAttrString(type, "max_size", max_size) < 0
         || PyModule_AddObjectRef(module, "SocketTransport", type) < 0;
     Py_XDECREF(max_size);
+    Py_XDECREF(fallback);
     Py_DECREF(type);
     return status ? -1 : 0;
 }

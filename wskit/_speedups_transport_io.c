@@ -17,6 +17,7 @@
 #include "_speedups_transport.h"
 
 #include <errno.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -32,6 +33,14 @@
 #define MAX_IOV 64
 /* asyncio's LOG_THRESHOLD_FOR_CONNLOST_WRITES. */
 #define CONNLOST_WARNING 5
+
+#define WRITE_EOF_ERROR "Cannot call write() after write_eof()"
+/* 3.11's writelines() is write()'s, of the buffers joined. */
+#if PY_VERSION_HEX >= 0x030C0000
+#define WRITELINES_EOF_ERROR "Cannot call writelines() after write_eof()"
+#else
+#define WRITELINES_EOF_ERROR WRITE_EOF_ERROR
+#endif
 
 static PyObject *minus_one;
 
@@ -137,7 +146,10 @@ read_into(Transport *self, PyObject *protocol)
         start = view.buf;
         size = view.len;
     }
-    else {
+    else {  /* as socket.recv_into() refuses it */
+        PyErr_Format(PyExc_TypeError,
+                     "recv_into() argument 'buffer' must be read-write bytes-like object, not %.200s",
+                     _PyType_Name(Py_TYPE(buffer)));
         Py_DECREF(buffer);
         return fail(self, "Fatal read error on socket transport");
     }
@@ -167,6 +179,14 @@ read_into(Transport *self, PyObject *protocol)
     return nbytes == size;
 }
 
+/* Whether bytes wait to be read (an error is left to the read). */
+static int
+readable(Transport *self)
+{
+    int waiting = 0;
+    return ioctl(self->fd, FIONREAD, &waiting) < 0 || waiting > 0;
+}
+
 PyObject *
 wskit_transport_read_ready(Transport *self, PyObject *Py_UNUSED(unused))
 {
@@ -174,8 +194,10 @@ wskit_transport_read_ready(Transport *self, PyObject *Py_UNUSED(unused))
         Py_RETURN_NONE;
     }
     for (int reads = 0; reads < MAX_READS; reads++) {
-        /* Read again only while the protocol would have the loop read. */
-        if (reads > 0 && (self->conn_lost || self->closing || self->paused)) {
+        /* Read again only while the protocol would have the loop read,
+         * and something waits: else get_buffer() would be called for
+         * nothing (asyncio's calls are followed by buffer_updated()). */
+        if (reads > 0 && (self->conn_lost || self->closing || self->paused || !readable(self))) {
             break;
         }
         PyObject *protocol = Py_NewRef(self->protocol);
@@ -352,7 +374,7 @@ wskit_transport_write(Transport *self, PyObject *data)
     if (write_view(data, &view) < 0) {
         return NULL;
     }
-    int go = check_write(self, view.len, "Cannot call write() after write_eof()");
+    int go = check_write(self, view.len, WRITE_EOF_ERROR);
     Py_ssize_t sent = 0;
     if (go > 0 && self->buffer_size == 0) {
         struct iovec iov = {.iov_base = view.buf, .iov_len = (size_t)view.len};
@@ -378,34 +400,22 @@ wskit_transport_write(Transport *self, PyObject *data)
     Py_RETURN_NONE;
 }
 
-/* writelines() of more buffers than one sendmsg() takes: each written. */
-static PyObject *
-write_each(Transport *self, PyObject *items)
-{
-    Py_ssize_t count = PySequence_Fast_GET_SIZE(items);
-    for (Py_ssize_t i = 0; i < count; i++) {
-        PyObject *result = wskit_transport_write(self, PySequence_Fast_GET_ITEM(items, i));
-        if (result == NULL) {
-            return NULL;
-        }
-        Py_DECREF(result);
-    }
-    Py_RETURN_NONE;
-}
-
-/* Send views[:count] at once when nothing waits, and buffer the rest. */
+/* Send views[:count] at once when nothing waits (the first MAX_IOV), and
+ * buffer the rest. */
 static int
-write_views(Transport *self, PyObject *items, Py_buffer *views, int count, Py_ssize_t total)
+write_views(Transport *self, PyObject *items, Py_buffer *views, Py_ssize_t count,
+            Py_ssize_t total)
 {
     Py_ssize_t sent = 0;
     int was_empty = self->buffer_size == 0;
     if (was_empty) {
         struct iovec iov[MAX_IOV];
-        for (int i = 0; i < count; i++) {
+        int gathered = count < MAX_IOV ? (int)count : MAX_IOV;
+        for (int i = 0; i < gathered; i++) {
             iov[i].iov_base = views[i].buf;
             iov[i].iov_len = (size_t)views[i].len;
         }
-        sent = send_vector(self, iov, count);
+        sent = send_vector(self, iov, gathered);
         if (sent < 0) {
             return fail(self, "Fatal write error on socket transport");
         }
@@ -413,7 +423,7 @@ write_views(Transport *self, PyObject *items, Py_buffer *views, int count, Py_ss
             return 0;
         }
     }
-    for (int i = 0; i < count; i++) {
+    for (Py_ssize_t i = 0; i < count; i++) {
         Py_ssize_t size = views[i].len;
         if (sent >= size) {  /* sent whole (or empty) */
             sent -= size;
@@ -434,7 +444,7 @@ PyObject *
 wskit_transport_writelines(Transport *self, PyObject *list_of_data)
 {
     if (self->eof) {
-        PyErr_SetString(PyExc_RuntimeError, "Cannot call writelines() after write_eof()");
+        PyErr_SetString(PyExc_RuntimeError, WRITELINES_EOF_ERROR);
         return NULL;
     }
     PyObject *items = PySequence_Fast(list_of_data, "writelines() argument must be iterable");
@@ -442,14 +452,15 @@ wskit_transport_writelines(Transport *self, PyObject *list_of_data)
         return NULL;
     }
     Py_ssize_t count = PySequence_Fast_GET_SIZE(items);
-    if (count > MAX_IOV) {
-        PyObject *result = write_each(self, items);
+    /* Every buffer checked before anything is sent or kept. */
+    Py_buffer stack_views[MAX_IOV];
+    Py_buffer *views = count <= MAX_IOV ? stack_views : PyMem_New(Py_buffer, (size_t)count);
+    if (views == NULL) {
         Py_DECREF(items);
-        return result;
+        return PyErr_NoMemory();
     }
-    Py_buffer views[MAX_IOV];
-    Py_ssize_t total = 0;
-    int taken = 0, status = 0;
+    Py_ssize_t total = 0, taken = 0;
+    int status = 0;
     for (; taken < count; taken++) {
         if (write_view(PySequence_Fast_GET_ITEM(items, taken), &views[taken]) < 0) {
             status = -1;
@@ -458,13 +469,16 @@ wskit_transport_writelines(Transport *self, PyObject *list_of_data)
         total += views[taken].len;
     }
     if (status == 0) {
-        status = check_write(self, total, "Cannot call writelines() after write_eof()");
+        status = check_write(self, total, WRITELINES_EOF_ERROR);
         if (status > 0) {
-            status = write_views(self, items, views, (int)count, total);
+            status = write_views(self, items, views, count, total);
         }
     }
-    for (int i = 0; i < taken; i++) {
+    for (Py_ssize_t i = 0; i < taken; i++) {
         PyBuffer_Release(&views[i]);
+    }
+    if (views != stack_views) {
+        PyMem_Free(views);
     }
     Py_DECREF(items);
     return status < 0 ? NULL : Py_NewRef(Py_None);
