@@ -63,6 +63,7 @@ class Maker:
                 _UNCLOSED.append(transport)
 
 
+# Transports failed tests left open, until the end of the run.
 _UNCLOSED: list[Any] = []
 
 
@@ -112,9 +113,9 @@ def unavailable(kind: str) -> str | None:
 # Where asyncio's own transport changed within a minor version, what it does
 # on the Python running the tests; wskit's does the later, fixed, thing on all.
 
-# pause_reading() in connection_made() holds (gh-103607: 3.11.4 and 3.12);
-# before, the deferred start of reading ignored it. The fix moved the check
-# into _add_reader().
+# pause_reading() in connection_made() holds (gh-103607: in 3.12 and a 3.11
+# patch release; Debian 12's 3.11.2 predates it): before, the deferred start
+# of reading ignored it. The fix moved the check into _add_reader().
 PAUSE_IN_CONNECTION_MADE_HOLDS = "is_reading" in (
     _asyncio_transports._SelectorTransport._add_reader.__code__.co_names
 )
@@ -129,7 +130,7 @@ WRITELINES_PAUSES = sys.version_info < (3, 12) or "_maybe_pause_protocol" in (
 def fixed_or_asyncio(maker: Maker, asyncio_does: bool) -> bool:
     """What ``maker``'s transport does where asyncio fixed a bug: the fix for
     wskit's, what ``asyncio_does`` here for asyncio's."""
-    return True if maker.kind == "wskit" else asyncio_does
+    return maker.kind == "wskit" or asyncio_does
 
 
 class Recording:
