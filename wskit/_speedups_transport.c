@@ -860,6 +860,88 @@ import_attr(const char *module_name, const char *name)
     return attr;
 }
 
+/* SocketTransport, made on first use: it imports asyncio, which importing
+ * wskit doesn't. None where asyncio's classes aren't laid out as Transport
+ * expects. A new reference, or NULL with an exception set. */
+static PyObject *
+make_type(PyObject *module)
+{
+    PyObject *base = import_attr("asyncio.transports", "_FlowControlMixin");
+    if (base == NULL) {
+        return NULL;
+    }
+    /* The base's layout must be what Transport begins with; else, no
+     * SocketTransport (wskit.asyncio.transport falls back to asyncio's). */
+    PyTypeObject *base_type = (PyTypeObject *)base;
+    if (!PyType_Check(base) || base_type->tp_basicsize != offsetof(Transport, extra)
+        || base_type->tp_itemsize != 0 || base_type->tp_dictoffset != 0
+        || base_type->tp_weaklistoffset != 0) {
+        Py_DECREF(base);
+        return Py_NewRef(Py_None);
+    }
+    wskit_asyncio_logger = import_attr("asyncio.log", "logger");
+    transport_socket_type = import_attr("asyncio.trsock", "TransportSocket");
+    buffered_protocol_type = import_attr("asyncio", "BufferedProtocol");
+    selector_events = PyImport_ImportModule("asyncio.selector_events");
+    socket_family = import_attr("_socket", "socket");
+    if (wskit_asyncio_logger == NULL || transport_socket_type == NULL
+        || buffered_protocol_type == NULL || selector_events == NULL || socket_family == NULL) {
+        Py_DECREF(base);
+        return NULL;
+    }
+    PyObject *socket_type = socket_family;
+    socket_family = PyObject_GetAttrString(socket_type, "family");
+    socket_kind = PyObject_GetAttrString(socket_type, "type");
+    socket_proto = PyObject_GetAttrString(socket_type, "proto");
+    Py_DECREF(socket_type);
+    if (socket_family == NULL || socket_kind == NULL || socket_proto == NULL) {
+        Py_DECREF(base);
+        return NULL;
+    }
+    PyObject *type = PyType_FromModuleAndSpec(module, &Transport_spec, base);
+    Py_DECREF(base);
+    if (type == NULL) {
+        return NULL;
+    }
+    /* loop.sendfile() writes the file through write(), as it does where
+     * os.sendfile() isn't available. */
+    PyObject *modes = import_attr("asyncio.constants", "_SendfileMode");
+    PyObject *fallback = modes == NULL ? NULL : PyObject_GetAttrString(modes, "FALLBACK");
+    Py_XDECREF(modes);
+    PyObject *max_size = PyLong_FromLong(256 * 1024);
+    int status = max_size == NULL || fallback == NULL
+        || PyObject_SetAttrString(type, "_sendfile_compatible", fallback) < 0
+        || PyObject_SetAttrString(type, "_start_tls_compatible", Py_True) < 0
+        || PyObject_SetAttrString(type, "max_size", max_size) < 0
+        || PyModule_AddObjectRef(module, "SocketTransport", type) < 0;  /* found there next time */
+    Py_XDECREF(max_size);
+    Py_XDECREF(fallback);
+    if (status) {
+        Py_CLEAR(type);
+    }
+    return type;
+}
+
+/* The module's __getattr__ (PEP 562): SocketTransport, made then. */
+static PyObject *
+module_getattr(PyObject *module, PyObject *name)
+{
+    if (PyUnicode_Check(name) && PyUnicode_CompareWithASCIIString(name, "SocketTransport") == 0) {
+        PyObject *type = make_type(module);
+        if (type != Py_None) {
+            return type;
+        }
+        Py_DECREF(type);
+    }
+    return PyErr_Format(PyExc_AttributeError, "module 'wskit._speedups' has no attribute %R",
+                        name);
+}
+
+static PyMethodDef module_methods[] = {
+    {"__getattr__", (PyCFunction)module_getattr, METH_O, "SocketTransport, made on first use."},
+    {NULL, NULL, 0, NULL},
+};
+
 int
 wskit_transport_init(PyObject *module)
 {
@@ -891,56 +973,5 @@ wskit_transport_init(PyObject *module)
         || wskit_transport_io_init() < 0) {
         return -1;
     }
-    PyObject *base = import_attr("asyncio.transports", "_FlowControlMixin");
-    if (base == NULL) {
-        return -1;
-    }
-    /* The base's layout must be what Transport begins with; else, no
-     * SocketTransport (wskit.asyncio.transport falls back to asyncio's). */
-    PyTypeObject *base_type = (PyTypeObject *)base;
-    if (!PyType_Check(base) || base_type->tp_basicsize != offsetof(Transport, extra)
-        || base_type->tp_itemsize != 0 || base_type->tp_dictoffset != 0
-        || base_type->tp_weaklistoffset != 0) {
-        Py_DECREF(base);
-        return 0;
-    }
-    wskit_asyncio_logger = import_attr("asyncio.log", "logger");
-    transport_socket_type = import_attr("asyncio.trsock", "TransportSocket");
-    buffered_protocol_type = import_attr("asyncio", "BufferedProtocol");
-    selector_events = PyImport_ImportModule("asyncio.selector_events");
-    socket_family = import_attr("_socket", "socket");
-    if (wskit_asyncio_logger == NULL || transport_socket_type == NULL
-        || buffered_protocol_type == NULL || selector_events == NULL || socket_family == NULL) {
-        Py_DECREF(base);
-        return -1;
-    }
-    PyObject *socket_type = socket_family;
-    socket_family = PyObject_GetAttrString(socket_type, "family");
-    socket_kind = PyObject_GetAttrString(socket_type, "type");
-    socket_proto = PyObject_GetAttrString(socket_type, "proto");
-    Py_DECREF(socket_type);
-    if (socket_family == NULL || socket_kind == NULL || socket_proto == NULL) {
-        Py_DECREF(base);
-        return -1;
-    }
-    PyObject *type = PyType_FromModuleAndSpec(module, &Transport_spec, base);
-    Py_DECREF(base);
-    if (type == NULL) {
-        return -1;
-    }
-    /* loop.sendfile() writes the file through write(), as it does where
-     * os.sendfile() isn't available. */
-    PyObject *modes = import_attr("asyncio.constants", "_SendfileMode");
-    PyObject *fallback = modes == NULL ? NULL : PyObject_GetAttrString(modes, "FALLBACK");
-    Py_XDECREF(modes);
-    PyObject *max_size = PyLong_FromLong(256 * 1024);
-    int status = max_size == NULL || fallback == NULL
-        || PyObject_SetAttrString(type, "_sendfile_compatible", fallback) < 0
-        || PyObject_SetAttrString(type, "_start_tls_compatible", Py_True) < 0
-        || PyObject_SetAttrString(type, "max_size", max_size) < 0
-        || PyModule_AddObjectRef(module, "SocketTransport", type) < 0;
-    Py_XDECREF(max_size);
-    Py_XDECREF(fallback);
-    Py_DECREF(type);
-    return status ? -1 : 0;
+    return PyModule_AddFunctions(module, module_methods);
 }

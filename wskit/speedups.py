@@ -27,9 +27,10 @@ Exports:
     write_message: What ``send()`` of a whole message does in asyncio, in one call.
     split_request: Split a handshake request's head that needs no further check.
     split_response: The same for a 101 response.
-    SocketTransport: wskit's socket transport on asyncio's own selector loop,
-        or None: its twin is asyncio's (see wskit.asyncio.transport).
     IMPLEMENTATION: ``"c"`` or ``"python"``.
+
+And, apart, :func:`socket_transport`: wskit's compiled socket transport for
+asyncio's selector loop, whose twin is asyncio's own.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ from ._purepython_asyncio import (
 from ._purepython_messages import Counters, receive_messages, receive_payload_end, send_message
 
 if TYPE_CHECKING:
-    from ._speedups import SocketTransport as _SocketTransport
+    from ._speedups import SocketTransport
 
 __all__ = [
     "IMPLEMENTATION",
@@ -71,7 +72,6 @@ __all__ = [
     "ReadPath",
     "Receiver",
     "Receiving",
-    "SocketTransport",
     "UTF8Validator",
     "Waiter",
     "apply_mask",
@@ -88,7 +88,6 @@ __all__ = [
 ]
 
 IMPLEMENTATION: Literal["c", "python"] = "python"
-SocketTransport: type[_SocketTransport] | None = None
 
 if not os.environ.get("WSKIT_NO_SPEEDUPS"):
     try:
@@ -117,8 +116,18 @@ if not os.environ.get("WSKIT_NO_SPEEDUPS"):
         pass
     else:
         IMPLEMENTATION = "c"
-        # Missing where asyncio's transport classes aren't laid out as the
-        # C type expects (see _speedups_transport.c).
-        from . import _speedups
 
-        SocketTransport = getattr(_speedups, "SocketTransport", None)
+
+def socket_transport() -> type[SocketTransport] | None:
+    """wskit's socket transport for asyncio's selector loop, from the C
+    accelerator, or None: then asyncio's own, its twin, is made (see
+    :mod:`wskit.asyncio.transport`). Made at the first call, as it imports
+    asyncio, which ``import wskit`` doesn't.
+    """
+    if IMPLEMENTATION != "c":
+        return None
+    from . import _speedups  # noqa: PLC0415 (only with the accelerator)
+
+    # Missing where asyncio's transport classes aren't laid out as the C
+    # type expects (see _speedups_transport.c).
+    return getattr(_speedups, "SocketTransport", None)

@@ -21,15 +21,14 @@ from typing import Any
 
 import pytest
 
-from wskit import speedups
 from wskit.asyncio.connection import gathers_writes
 from wskit.asyncio.long_payloads import own_socket_fd
-from wskit.asyncio.transport import make_socket_transport
+from wskit.asyncio.transport import SocketTransport, make_socket_transport
 
 from .test_connection import ws_pair
 
 pytestmark = pytest.mark.skipif(
-    speedups.SocketTransport is None or os.environ.get("WSKIT_TEST_LOOP", "asyncio") != "asyncio",
+    SocketTransport is None or os.environ.get("WSKIT_TEST_LOOP", "asyncio") != "asyncio",
     reason="wskit's compiled transport, on asyncio's own loop",
 )
 
@@ -83,7 +82,12 @@ async def test_a_read_that_fills_the_buffer_is_followed_by_another_up_to_a_bound
     peer.sendall(b"x" * 20)
     calls = []
     get_buffer = protocol.get_buffer
-    protocol.get_buffer = lambda hint: calls.append(hint) or get_buffer(hint)  # type: ignore[method-assign]
+
+    def recording(hint: int) -> bytearray:
+        calls.append(hint)
+        return get_buffer(hint)
+
+    protocol.get_buffer = recording  # type: ignore[method-assign,assignment]
     transport._read_ready()
     assert protocol.reads == [10, 10]
     assert calls == [-1, -1]
@@ -139,7 +143,7 @@ async def test_writelines_sends_its_buffers_in_one_system_call() -> None:
 async def test_connections_gather_writes_and_leave_reading_again_to_it() -> None:
     async with ws_pair("server") as (ws, peer):
         for connection in (ws, peer):
-            assert type(connection.transport) is speedups.SocketTransport
+            assert type(connection.transport) is SocketTransport
             assert gathers_writes(connection.transport)
             assert own_socket_fd(connection.transport) is None
             assert connection.transport.get_extra_info("socket") is not None

@@ -18,10 +18,11 @@ import socket
 from asyncio.selector_events import BaseSelectorEventLoop
 from typing import Any
 
-from ..speedups import SocketTransport
+from ..speedups import socket_transport
 
 __all__ = ["make_socket_transport"]
 
+SocketTransport = socket_transport()
 _ASYNCIO_MAKE = BaseSelectorEventLoop._make_socket_transport  # type: ignore[attr-defined]
 
 
