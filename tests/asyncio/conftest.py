@@ -79,12 +79,14 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
 
 
 @pytest.fixture(params=sorted(MAKERS))
-def make_transport(request: pytest.FixtureRequest) -> Maker:
+def make_transport(request: pytest.FixtureRequest) -> Iterator[Maker]:
     """Each socket transport under test in turn (see socket_transports.py)."""
     reason = unavailable(request.param)
     if reason is not None:
         pytest.skip(reason)
-    return MAKERS[request.param]
+    maker = MAKERS[request.param].for_a_test()
+    yield maker
+    maker.keep_unclosed()
 
 
 @pytest.fixture

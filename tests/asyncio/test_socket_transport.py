@@ -299,7 +299,7 @@ async def test_buffered_protocol_reads_into_its_buffer(
     ours, peer = socket_pairs.unix()
     protocol = BufferedRecorder(size)
     transport = make_transport(ours, protocol)
-    data = payload(5000)
+    data = payload(2500)
     await loop.sock_sendall(peer, data)
     assert await protocol.receive(len(data)) == data
     assert set(protocol.size_hints) == {-1}

@@ -28,6 +28,7 @@ from .socket_transports import (
     Maker,
     Recorder,
     Sockets,
+    caught_exceptions,
     loop_passes,
     payload,
     read_to_eof,
@@ -325,3 +326,29 @@ async def test_websocket_connection(make_transport: Maker, wskit_transports: lis
     assert len(wskit_transports) == 2
     assert {id(client.transport), id(connection.transport)} == set(map(id, wskit_transports))
     assert all(transport.is_closing() for transport in wskit_transports)
+
+
+async def test_connection_lost_raising(make_transport: Maker, socket_pairs: Sockets) -> None:
+    """An exception from connection_lost() goes to the exception handler;
+    the socket is closed and the server let go all the same."""
+    loop = asyncio.get_running_loop()
+    caught = caught_exceptions()
+    server = await loop.create_server(asyncio.Protocol, LOCALHOST, 0)
+    ours, _ = socket_pairs.unix()
+    error = ValueError("connection_lost failed")
+
+    class Failing(Recorder):
+        def connection_lost(self, exc: BaseException | None) -> None:
+            super().connection_lost(exc)
+            raise error
+
+    protocol = Failing()
+    transport = make_transport(ours, protocol, server=server)
+    await protocol.made
+    server.close()
+    transport.close()
+    await protocol.wait_lost()
+    async with asyncio.timeout(WAIT):
+        await server.wait_closed()
+    assert ours.fileno() == -1
+    assert [context["exception"] for context in caught] == [error]

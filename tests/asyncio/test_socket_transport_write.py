@@ -466,3 +466,33 @@ async def test_loop_sendfile(make_transport: Maker, socket_pairs: Sockets, tmp_p
     peer.send(b"reply")
     assert await protocol.receive(5) == b"reply"
     await closed(transport, protocol)
+
+
+async def test_protocol_writes_from_resume_writing(
+    make_transport: Maker, socket_pairs: Sockets
+) -> None:
+    """A producer that writes until paused, and again from resume_writing():
+    everything arrives, in order."""
+    ours, peer = socket_pairs.unix()
+    chunks = [payload(100_000)[i:] + bytes([i]) for i in range(40)]
+
+    class Producer(Recorder):
+        def produce(self) -> None:
+            while chunks and not self.paused_at[len(self.resumed_at) :]:
+                self.transport.write(chunks.pop(0))
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            super().connection_made(transport)
+            self.produce()
+
+        def resume_writing(self) -> None:
+            super().resume_writing()
+            self.produce()
+
+    expected = b"".join(chunks)
+    protocol = Producer()
+    transport = make_transport(ours, protocol)
+    assert await read_exactly(peer, len(expected)) == expected
+    assert chunks == []
+    assert protocol.resumed_at != []
+    await closed(transport, protocol)
