@@ -26,7 +26,8 @@
  *   get_buffer() and buffer_updated() the event loop calls on every read:
  *   a read of whole messages goes to the queue and wakes the reader without
  *   a Python frame.
- * - _speedups_transport.c, _speedups_transport_io.c: SocketTransport,
+ * - _speedups_transport.c, _speedups_transport_close.c,
+ *   _speedups_transport_io.c: SocketTransport,
  *   wskit.asyncio's socket transport on asyncio's own selector loop, the
  *   twin of asyncio's _SelectorSocketTransport: reads and writes without
  *   Python bytecode, a read that fills

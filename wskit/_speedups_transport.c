@@ -8,8 +8,9 @@
  * the loop are its own methods, _read_ready() and _write_ready().
  *
  * This file: starting, the protocol, reading paused and resumed, flow
- * control, closing, the object. _speedups_transport_io.c: reading and
- * writing.
+ * control, the object. _speedups_transport_close.c: closing and failing, and
+ * what the files share for calling the loop. _speedups_transport_io.c:
+ * reading and writing.
  *
  * The type derives from asyncio's _FlowControlMixin, as asyncio's transport
  * does (isinstance checks, loop.sendfile()'s fallback): a heap type whose
@@ -25,7 +26,7 @@
 
 TransportNames wskit_tn;
 PyObject *wskit_asyncio_logger;
-static PyObject *str_attach, *str_detach, *str_transports, *str_fileno, *str_getsockname,
+static PyObject *str_attach, *str_transports, *str_fileno, *str_getsockname,
     *str_getpeername, *str_peername, *str_sockname, *str_socket, *str_connection_made,
     *str_start_reading, *str_cancelled, *str_set_result, *str_is_closed, *str_selector,
     *str_test_selector_event;
@@ -33,262 +34,6 @@ static PyObject *str_attach, *str_detach, *str_transports, *str_fileno, *str_get
  * descriptors of _socket.socket's family, type and proto (plain ints). */
 static PyObject *transport_socket_type, *buffered_protocol_type, *selector_events;
 static PyObject *socket_family, *socket_kind, *socket_proto;
-
-void
-wskit_restore_exception(PyObject *exc)
-{
-#if PY_VERSION_HEX >= 0x030C0000
-    PyErr_SetRaisedException(exc);
-#else
-    if (exc != NULL) {
-        PyErr_Restore(Py_NewRef(Py_TYPE(exc)), exc, PyException_GetTraceback(exc));
-    }
-#endif
-}
-
-PyObject *
-wskit_take_exception(void)
-{
-#if PY_VERSION_HEX >= 0x030C0000
-    return PyErr_GetRaisedException();
-#else
-    PyObject *type, *value, *traceback;
-    PyErr_Fetch(&type, &value, &traceback);
-    PyErr_NormalizeException(&type, &value, &traceback);
-    if (traceback != NULL) {
-        PyException_SetTraceback(value, traceback);
-    }
-    Py_XDECREF(type);
-    Py_XDECREF(traceback);
-    return value;
-#endif
-}
-
-static PyObject *
-call_loop(Transport *self, PyObject *name, PyObject *arg1, PyObject *arg2)
-{
-    PyObject *args[3] = {self->loop, arg1, arg2};
-    size_t nargs = arg1 == NULL ? 1 : arg2 == NULL ? 2 : 3;
-    return PyObject_VectorcallMethod(name, args, nargs | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
-}
-
-/* loop.<method>(fd), or loop.<method>(fd, self.<callback_name>): 0, or -1. */
-int
-wskit_transport_loop_fd(Transport *self, PyObject *method, PyObject *callback_name)
-{
-    if (self->loop == NULL) {
-        return 0;
-    }
-    PyObject *fd = PyLong_FromLong(self->fd);
-    PyObject *callback = fd == NULL || callback_name == NULL
-        ? NULL
-        : PyObject_GetAttr((PyObject *)self, callback_name);
-    PyObject *result = fd == NULL || (callback_name != NULL && callback == NULL)
-        ? NULL
-        : call_loop(self, method, fd, callback);
-    Py_XDECREF(fd);
-    Py_XDECREF(callback);
-    if (result == NULL) {
-        return -1;
-    }
-    Py_DECREF(result);
-    return 0;
-}
-
-/* loop.call_soon(self.<name>, arg): 0, or -1. */
-static int
-call_soon_self(Transport *self, PyObject *name, PyObject *arg)
-{
-    PyObject *callback = PyObject_GetAttr((PyObject *)self, name);
-    if (callback == NULL) {
-        return -1;
-    }
-    PyObject *result = call_loop(self, wskit_tn.call_soon, callback, arg);
-    Py_DECREF(callback);
-    Py_XDECREF(result);
-    return result == NULL ? -1 : 0;
-}
-
-int
-wskit_transport_debug(Transport *self)
-{
-    if (self->loop == NULL) {
-        return 0;
-    }
-    PyObject *debug = call_loop(self, wskit_tn.get_debug, NULL, NULL);
-    int truth = debug == NULL ? -1 : PyObject_IsTrue(debug);
-    Py_XDECREF(debug);
-    return truth;
-}
-
-/* asyncio's logger.<level>(format, self[, message][, exc_info=exc]). */
-int
-wskit_transport_log(Transport *self, PyObject *level, const char *format, PyObject *exc)
-{
-    PyObject *text = PyUnicode_FromString(format);
-    if (text == NULL) {
-        return -1;
-    }
-    PyObject *args[4] = {wskit_asyncio_logger, text, (PyObject *)self, exc};
-    PyObject *kwnames = exc == NULL ? NULL : PyTuple_Pack(1, wskit_tn.exc_info);
-    PyObject *result = exc != NULL && kwnames == NULL
-        ? NULL
-        : PyObject_VectorcallMethod(level, args, 3, kwnames);
-    Py_DECREF(text);
-    Py_XDECREF(kwnames);
-    Py_XDECREF(result);
-    return result == NULL ? -1 : 0;
-}
-
-/* loop.call_exception_handler({message, exception, transport, protocol}). */
-int
-wskit_transport_report(Transport *self, const char *message, PyObject *exc)
-{
-    if (self->loop == NULL) {
-        return 0;
-    }
-    PyObject *context = Py_BuildValue("{s:s,s:O,s:O,s:O}", "message", message, "exception", exc,
-                                      "transport", (PyObject *)self, "protocol",
-                                      self->protocol == NULL ? Py_None : self->protocol);
-    PyObject *result =
-        context == NULL ? NULL : call_loop(self, wskit_tn.call_exception_handler, context, NULL);
-    Py_XDECREF(context);
-    Py_XDECREF(result);
-    return result == NULL ? -1 : 0;
-}
-
-/* As asyncio's _fatal_error(): an OSError said in debug mode, anything else
- * to the loop's exception handler; then the connection is lost. */
-int
-wskit_transport_fatal(Transport *self, PyObject *exc, const char *message)
-{
-    int status = 0;
-    if (PyObject_TypeCheck(exc, (PyTypeObject *)PyExc_OSError)) {
-        int debug = wskit_transport_debug(self);
-        if (debug > 0) {
-            PyObject *format = PyUnicode_FromString("%r: %s");
-            PyObject *text = PyUnicode_FromString(message);
-            PyObject *kwnames = PyTuple_Pack(1, wskit_tn.exc_info);
-            PyObject *args[5] = {wskit_asyncio_logger, format, (PyObject *)self, text, exc};
-            PyObject *result = format == NULL || text == NULL || kwnames == NULL
-                ? NULL
-                : PyObject_VectorcallMethod(wskit_tn.debug, args, 4, kwnames);
-            Py_XDECREF(format);
-            Py_XDECREF(text);
-            Py_XDECREF(kwnames);
-            status = result == NULL ? -1 : 0;
-            Py_XDECREF(result);
-        }
-        else if (debug < 0) {
-            status = -1;
-        }
-    }
-    else {
-        status = wskit_transport_report(self, message, exc);
-    }
-    if (wskit_transport_force_close(self, exc) < 0) {
-        status = -1;
-    }
-    return status;
-}
-
-int
-wskit_transport_force_close(Transport *self, PyObject *exc)
-{
-    if (self->conn_lost) {
-        return 0;
-    }
-    if (self->buffer_size) {
-        wskit_transport_clear_buffer(self);
-        if (wskit_transport_loop_fd(self, wskit_tn.remove_writer, NULL) < 0) {
-            return -1;
-        }
-    }
-    if (!self->closing) {
-        self->closing = 1;
-        if (wskit_transport_loop_fd(self, wskit_tn.remove_reader, NULL) < 0) {
-            return -1;
-        }
-    }
-    self->conn_lost++;
-    return call_soon_self(self, wskit_tn.call_connection_lost, exc == NULL ? Py_None : exc);
-}
-
-int
-wskit_transport_close(Transport *self)
-{
-    if (self->closing) {
-        return 0;
-    }
-    self->closing = 1;
-    if (wskit_transport_loop_fd(self, wskit_tn.remove_reader, NULL) < 0) {
-        return -1;
-    }
-    if (self->buffer_size == 0) {
-        self->conn_lost++;
-        if (wskit_transport_loop_fd(self, wskit_tn.remove_writer, NULL) < 0) {
-            return -1;
-        }
-        return call_soon_self(self, wskit_tn.call_connection_lost, Py_None);
-    }
-    return 0;
-}
-
-static PyObject *
-server_call(Transport *self, PyObject *name)
-{
-#if PY_VERSION_HEX >= 0x030D0000
-    return PyObject_CallMethodOneArg(self->server, name, (PyObject *)self);
-#else
-    return PyObject_CallMethodNoArgs(self->server, name);
-#endif
-}
-
-/* protocol.connection_lost(exc), then, whatever it did, the socket closed
- * and everything the transport holds let go. */
-PyObject *
-wskit_transport_call_connection_lost(Transport *self, PyObject *exc)
-{
-    if (!self->conn_lost) {  /* after close(), once the buffer is sent */
-        self->conn_lost = 1;
-    }
-    PyObject *result = Py_NewRef(Py_None);
-    if (self->protocol_connected && self->protocol != NULL) {
-        Py_SETREF(result, PyObject_CallMethodOneArg(self->protocol, wskit_tn.connection_lost, exc));
-    }
-    PyObject *error = result == NULL ? wskit_take_exception() : NULL;
-    PyObject *sock = self->sock;
-    self->sock = NULL;
-    PyObject *closed = sock == NULL ? Py_NewRef(Py_None) : PyObject_CallMethodNoArgs(sock, wskit_tn.close);
-    Py_XDECREF(sock);
-    Py_CLEAR(self->protocol);
-    Py_CLEAR(self->loop);
-    PyObject *detached = Py_NewRef(Py_None);
-    if (closed != NULL && self->server != NULL) {
-        Py_SETREF(detached, server_call(self, str_detach));
-        Py_CLEAR(self->server);
-    }
-    if (closed == NULL || detached == NULL) {
-        Py_XDECREF(error);  /* raised in finally: replaces it */
-        Py_CLEAR(result);
-    }
-    else if (error != NULL) {
-        wskit_restore_exception(error);
-    }
-    Py_XDECREF(closed);
-    Py_XDECREF(detached);
-    return result;
-}
-
-int
-wskit_transport_shutdown(Transport *self)
-{
-    if (shutdown(self->fd, SHUT_WR) < 0) {
-        PyErr_SetFromErrno(PyExc_OSError);
-        return -1;
-    }
-    return 0;
-}
 
 static PyObject *
 Transport_set_protocol(Transport *self, PyObject *protocol)
@@ -386,7 +131,7 @@ Transport_setup(Transport *self, PyObject *loop, PyObject *sock, PyObject *proto
     Py_DECREF(set);
     if (server != Py_None) {
         self->server = Py_NewRef(server);
-        PyObject *attached = server_call(self, str_attach);
+        PyObject *attached = wskit_transport_server_call(self, str_attach);
         if (attached == NULL) {
             return -1;
         }
@@ -421,9 +166,11 @@ Transport_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     /* On the loop's next pass: connection_made(), then reading and the
      * waiter's result, in one callback (asyncio takes two). */
     PyObject *made = PyObject_GetAttr(protocol, str_connection_made);
-    PyObject *result = made == NULL ? NULL : call_loop(self, wskit_tn.call_soon, made, (PyObject *)self);
+    PyObject *result = made == NULL
+        ? NULL
+        : wskit_transport_call_loop(self, wskit_tn.call_soon, made, (PyObject *)self);
     Py_XDECREF(made);
-    if (result == NULL || call_soon_self(self, str_start_reading, waiter) < 0) {
+    if (result == NULL || wskit_transport_call_soon(self, str_start_reading, waiter) < 0) {
         Py_XDECREF(result);
         Py_DECREF(self);
         return NULL;
@@ -681,7 +428,7 @@ Transport_finalize(Transport *self)
     Py_XDECREF(closed);
 #if PY_VERSION_HEX >= 0x030D0000
     if (self->server != NULL) {
-        PyObject *detached = server_call(self, str_detach);
+        PyObject *detached = wskit_transport_server_call(self, wskit_tn.detach);
         if (detached == NULL) {
             PyErr_WriteUnraisable((PyObject *)self);
         }
@@ -960,7 +707,7 @@ wskit_transport_init(PyObject *module)
         {&wskit_tn.exc_info, "exc_info"}, {&wskit_tn.message, "message"},
         {&wskit_tn.exception, "exception"}, {&wskit_tn.transport, "transport"},
         {&wskit_tn.protocol, "protocol"}, {&wskit_tn.close, "close"},
-        {&str_attach, "_attach"}, {&str_detach, "_detach"}, {&str_transports, "_transports"},
+        {&str_attach, "_attach"}, {&wskit_tn.detach, "_detach"}, {&str_transports, "_transports"},
         {&str_fileno, "fileno"}, {&str_getsockname, "getsockname"},
         {&str_getpeername, "getpeername"}, {&str_peername, "peername"},
         {&str_sockname, "sockname"}, {&str_socket, "socket"},

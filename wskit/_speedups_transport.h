@@ -43,12 +43,16 @@ typedef struct {
         *get_debug, *call_exception_handler, *read_ready, *write_ready, *connection_lost,
         *call_connection_lost, *data_received, *eof_received, *get_buffer, *buffer_updated,
         *pause_writing, *resume_writing, *debug, *warning, *exc_info, *message, *exception,
-        *transport, *protocol, *close;
+        *transport, *protocol, *close, *detach;
 } TransportNames;
 extern TransportNames wskit_tn;
 extern PyObject *wskit_asyncio_logger;
 
-/* _speedups_transport.c */
+/* _speedups_transport_close.c */
+PyObject *wskit_transport_call_loop(Transport *self, PyObject *name, PyObject *arg1,
+                                    PyObject *arg2);
+int wskit_transport_call_soon(Transport *self, PyObject *name, PyObject *arg);
+PyObject *wskit_transport_server_call(Transport *self, PyObject *name);
 int wskit_transport_debug(Transport *self);
 int wskit_transport_log(Transport *self, PyObject *level, const char *format, PyObject *exc);
 int wskit_transport_report(Transport *self, const char *message, PyObject *exc);
