@@ -1,6 +1,6 @@
 /*
- * What the two files of SocketTransport share (see _speedups_transport.c):
- * the object, and the functions one calls in the other.
+ * What the three files of SocketTransport share (see _speedups_transport.c):
+ * the object, and the functions one calls in another.
  */
 
 #ifndef WSKIT_SPEEDUPS_TRANSPORT_H
