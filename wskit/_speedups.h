@@ -145,6 +145,10 @@ int wskit_intern_names(const InternedName *names, size_t count);
 int wskit_deque_init(void);
 PyObject *wskit_deque_popleft(PyObject *frames);
 PyObject *wskit_deque_extend(PyObject *frames, PyObject *items);
+/* _speedups_slots.c: the exception being raised, taken (a new reference,
+ * NULL if none), and raised again, its traceback kept, on 3.11 as on 3.12+. */
+PyObject *wskit_take_exception(void);
+void wskit_restore_exception(PyObject *exc);
 Py_ssize_t wskit_slot_offset(PyTypeObject *type, PyObject *name);
 Py_ssize_t wskit_field_lookup(Field *field, PyTypeObject *type);
 

@@ -305,25 +305,6 @@ inflate_message(PyObject *extension, unsigned char opcode, PyObject *payload,
     return frame;
 }
 
-/* The exception being raised, taken: a new reference. */
-static PyObject *
-take_exception(void)
-{
-#if PY_VERSION_HEX >= 0x030C0000
-    return PyErr_GetRaisedException();
-#else
-    PyObject *type, *value, *traceback;
-    PyErr_Fetch(&type, &value, &traceback);
-    PyErr_NormalizeException(&type, &value, &traceback);
-    if (traceback != NULL) {
-        PyException_SetTraceback(value, traceback);
-    }
-    Py_XDECREF(type);
-    Py_XDECREF(traceback);
-    return value;
-#endif
-}
-
 /* The options of a run (see receive_messages). */
 typedef struct {
     int masked;
@@ -371,7 +352,7 @@ read_run_inflating(const unsigned char *buf, Py_ssize_t len, const RunOptions *o
         Py_DECREF(payload);
         if (frame == NULL || PyList_Append(run, frame) < 0) {
             Py_XDECREF(frame);
-            *failure = take_exception();
+            *failure = wskit_take_exception();
             return end;
         }
         Py_DECREF(frame);

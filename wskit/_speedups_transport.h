@@ -61,8 +61,6 @@ int wskit_transport_force_close(Transport *self, PyObject *exc);
 int wskit_transport_close(Transport *self);
 PyObject *wskit_transport_call_connection_lost(Transport *self, PyObject *exc);
 int wskit_transport_loop_fd(Transport *self, PyObject *method, PyObject *callback_name);
-PyObject *wskit_take_exception(void);
-void wskit_restore_exception(PyObject *exc);
 int wskit_transport_shutdown(Transport *self);
 
 /* _speedups_transport_io.c */
