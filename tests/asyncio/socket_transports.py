@@ -271,6 +271,17 @@ class Sockets:
             sock.close()
 
 
+async def started(
+    make_transport: Maker, socket_pairs: Sockets
+) -> tuple[Any, Recorder, socket.socket]:
+    """A transport over an AF_UNIX pair, its protocol connected, and the peer."""
+    ours, peer = socket_pairs.unix()
+    protocol = Recorder()
+    transport = make_transport(ours, protocol)
+    await protocol.made
+    return transport, protocol, peer
+
+
 async def read_exactly(peer: socket.socket, size: int) -> bytes:
     """Read ``size`` bytes from ``peer``, failing at EOF."""
     loop = asyncio.get_running_loop()

@@ -29,6 +29,7 @@ from .socket_transports import (
     fixed_or_asyncio,
     loop_passes,
     payload,
+    started,
 )
 
 # Start.
@@ -475,10 +476,7 @@ async def test_eof_kept_open(
 async def test_pause_and_resume_reading(make_transport: Maker, socket_pairs: Sockets) -> None:
     """While paused, data waits on the socket; it arrives after resume.
     Pausing or resuming twice changes nothing."""
-    ours, peer = socket_pairs.unix()
-    protocol = Recorder()
-    transport = make_transport(ours, protocol)
-    await protocol.made
+    transport, protocol, peer = await started(make_transport, socket_pairs)
     transport.pause_reading()
     transport.pause_reading()
     assert not transport.is_reading()
@@ -498,10 +496,7 @@ async def test_pause_and_resume_reading(make_transport: Maker, socket_pairs: Soc
 async def test_reading_state_after_close(make_transport: Maker, socket_pairs: Sockets) -> None:
     """Once closing, a transport doesn't read: is_reading() is False, and
     pause_reading() and resume_reading() do nothing."""
-    ours, peer = socket_pairs.unix()
-    protocol = Recorder()
-    transport = make_transport(ours, protocol)
-    await protocol.made
+    transport, protocol, peer = await started(make_transport, socket_pairs)
     transport.pause_reading()
     transport.close()
     assert not transport.is_reading()

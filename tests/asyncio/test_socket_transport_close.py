@@ -32,6 +32,7 @@ from .socket_transports import (
     loop_passes,
     payload,
     read_to_eof,
+    started,
 )
 from .test_client import client_tls, server_tls
 from .test_server import LOCALHOST, uri_of
@@ -44,10 +45,7 @@ async def test_close_then_connection_lost_later(
 ) -> None:
     """close() makes the transport closing at once; connection_lost(None)
     comes on a later pass, once; closing again changes nothing."""
-    ours, peer = socket_pairs.unix()
-    protocol = Recorder()
-    transport = make_transport(ours, protocol)
-    await protocol.made
+    transport, protocol, peer = await started(make_transport, socket_pairs)
     assert not transport.is_closing()
     transport.close()
     assert transport.is_closing()
@@ -65,10 +63,7 @@ async def test_close_then_connection_lost_later(
 async def test_close_flushes_the_buffer(make_transport: Maker, socket_pairs: Sockets) -> None:
     """close() with data buffered sends it all, then the peer sees EOF and
     the protocol connection_lost(None)."""
-    ours, peer = socket_pairs.unix()
-    protocol = Recorder()
-    transport = make_transport(ours, protocol)
-    await protocol.made
+    transport, protocol, peer = await started(make_transport, socket_pairs)
     data = payload(4 * MiB)
     transport.write(data)
     transport.close()
@@ -86,10 +81,7 @@ async def test_abort_drops_the_buffer(
 ) -> None:
     """abort() drops what's buffered, even after close(), and calls
     connection_lost(None) on a later pass."""
-    ours, peer = socket_pairs.unix()
-    protocol = Recorder()
-    transport = make_transport(ours, protocol)
-    await protocol.made
+    transport, protocol, peer = await started(make_transport, socket_pairs)
     data = payload(4 * MiB)
     transport.write(data)
     sent = len(data) - transport.get_write_buffer_size()
@@ -130,10 +122,7 @@ async def test_socket_closed_after_connection_lost(
 async def test_nothing_read_after_close(make_transport: Maker, socket_pairs: Sockets) -> None:
     """Data on the socket, not read yet when close() is called, never reaches
     the protocol."""
-    ours, peer = socket_pairs.unix()
-    protocol = Recorder()
-    transport = make_transport(ours, protocol)
-    await protocol.made
+    transport, protocol, peer = await started(make_transport, socket_pairs)
     peer.send(b"unread")
     transport.close()
     peer.send(b"later")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import socket
 import sys
 from typing import Any
 
@@ -29,20 +28,10 @@ from .socket_transports import (
     payload,
     read_exactly,
     read_to_eof,
+    started,
 )
 
 MiB = 1 << 20
-
-
-async def started(
-    make_transport: Maker, socket_pairs: Sockets
-) -> tuple[Any, Recorder, socket.socket]:
-    """A transport over an AF_UNIX pair, its protocol connected, and the peer."""
-    ours, peer = socket_pairs.unix()
-    protocol = Recorder()
-    transport = make_transport(ours, protocol)
-    await protocol.made
-    return transport, protocol, peer
 
 
 async def closed(transport: Any, protocol: Recorder) -> None:
