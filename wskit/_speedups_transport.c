@@ -28,8 +28,7 @@ TransportNames wskit_tn;
 PyObject *wskit_asyncio_logger;
 static PyObject *str_attach, *str_transports, *str_fileno, *str_getsockname,
     *str_getpeername, *str_peername, *str_sockname, *str_socket, *str_connection_made,
-    *str_start_reading, *str_cancelled, *str_set_result, *str_is_closed, *str_selector,
-    *str_test_selector_event;
+    *str_start_reading, *str_cancelled, *str_set_result, *str_is_closed, *str_selector;
 /* asyncio.trsock.TransportSocket, asyncio.BufferedProtocol, and the
  * descriptors of _socket.socket's family, type and proto (plain ints). */
 static PyObject *transport_socket_type, *buffered_protocol_type, *selector_events;
@@ -384,12 +383,15 @@ Transport_repr(Transport *self)
     const char *state = self->sock == NULL ? " closed" : self->closing ? " closing" : "";
     PyObject *head = PyUnicode_FromFormat("<%s%s fd=%d", _PyType_Name(Py_TYPE(self)), state,
                                           self->fd);
-    if (head == NULL || self->loop == NULL) {
-        return head == NULL ? NULL : PyUnicode_FromFormat("%U>", head);
+    if (head == NULL) {
+        return NULL;
     }
-    PyObject *closed = PyObject_CallMethodNoArgs(self->loop, str_is_closed);
-    int truth = closed == NULL ? -1 : PyObject_IsTrue(closed);
-    Py_XDECREF(closed);
+    int truth = 1;  /* the connection lost: no loop to ask */
+    if (self->loop != NULL) {
+        PyObject *closed = PyObject_CallMethodNoArgs(self->loop, str_is_closed);
+        truth = closed == NULL ? -1 : PyObject_IsTrue(closed);
+        Py_XDECREF(closed);
+    }
     PyObject *repr = NULL;
     if (truth == 1) {
         repr = PyUnicode_FromFormat("%U>", head);
@@ -714,7 +716,6 @@ wskit_transport_init(PyObject *module)
         {&str_connection_made, "connection_made"}, {&str_start_reading, "_start_reading"},
         {&str_cancelled, "cancelled"}, {&str_set_result, "set_result"},
         {&str_is_closed, "is_closed"}, {&str_selector, "_selector"},
-        {&str_test_selector_event, "_test_selector_event"},
     };
     if (wskit_intern_names(names, sizeof(names) / sizeof(names[0])) < 0
         || wskit_transport_io_init() < 0) {

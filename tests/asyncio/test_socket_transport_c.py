@@ -202,3 +202,27 @@ async def test_an_unclosed_transport_warns_and_closes_its_socket() -> None:
         del transport
     assert sock.fileno() == -1
     peer.close()
+
+
+async def test_repr_says_the_state_and_keeps_nothing() -> None:
+    """A transport's repr says its state, and once its connection is lost
+    (no loop left to ask) building it leaves no memory behind."""
+    import tracemalloc  # noqa: PLC0415 (this test only)
+
+    protocol = SmallBuffers(1024)
+    transport, peer = await started(protocol)
+    assert repr(transport).endswith("read=polling write=<idle, bufsize=0>>")
+    transport.close()
+    await protocol.lost
+    peer.close()
+    assert repr(transport).startswith("<SocketTransport closed fd=")
+    tracemalloc.start()
+    try:
+        repr(transport)
+        before, _ = tracemalloc.get_traced_memory()
+        for _ in range(10_000):
+            repr(transport)
+        after, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert after - before < 10_000  # each leaked repr head was ~60 bytes
