@@ -80,6 +80,8 @@ class Job:
     workloads: tuple[dict[str, Any], ...]
     #: The library of the client process, if not ``lib`` (server-only mode).
     client: str | None = None
+    #: The server's listen backlog, if not the library's default.
+    backlog: int | None = None
 
     @property
     def compression(self) -> bool:
@@ -120,7 +122,7 @@ def plan_job(args: argparse.Namespace, lib: str, loop: str, kind: str) -> Job | 
             workload.update(metric="traffic", size=args.traffic_size)
         workloads = [workload]
     client = args.client if args.client not in (None, lib) else None
-    return Job(lib, loop, kind, tuple(workloads), client)
+    return Job(lib, loop, kind, tuple(workloads), client, args.backlog)
 
 
 class Child:
@@ -193,6 +195,8 @@ def _command(job: Job, role: str, cpu: int | None, timeout: float) -> list[str]:
         argv += ["--cpu", str(cpu)]
     if role == "server" and job.compression:
         argv.append("--compression")
+    if role == "server" and job.backlog is not None:
+        argv += ["--backlog", str(job.backlog)]
     return argv
 
 
@@ -355,6 +359,7 @@ def _parser() -> argparse.ArgumentParser:
     add("--warmup", type=float, default=0.3, help="seconds of warm-up before each window")
     add("--connections", type=int, default=1000, help="connections doing round trips at once")
     add("--handshake-clients", type=int, default=10, help="clients opening connections at once")
+    add("--backlog", type=int, help="every server's listen backlog (default: each library's own)")
     add("--idle", type=int, default=5000, help="idle connections for the memory figure")
     add("--traffic-size", type=int, default=64, help="bytes of each connection's one message")
     add("--broadcast-connections", type=int, default=10000, help="connections broadcast to")

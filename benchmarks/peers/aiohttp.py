@@ -22,6 +22,7 @@ from .base import (
     Peer,
     check_count,
     check_reply,
+    listen_options,
 )
 
 __all__ = ["make_peer"]
@@ -94,10 +95,10 @@ class AiohttpPeer(Peer):
 
     session: aiohttp.ClientSession | None = None
 
-    async def serve(self, compression: bool) -> int:
+    async def serve(self, compression: bool, backlog: int | None = None) -> int:
         self.runner = web.AppRunner(_server(compression), access_log=None)
         await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", 0).start()
+        await web.TCPSite(self.runner, "127.0.0.1", 0, **listen_options(backlog)).start()
         port: int = self.runner.addresses[0][1]
         return port
 

@@ -46,6 +46,7 @@ __all__ = [
     "ThreadedPeer",
     "check_count",
     "check_reply",
+    "listen_options",
     "run_broadcasts",
     "run_broadcasts_on_loop",
 ]
@@ -149,6 +150,11 @@ class Connection(abc.ABC):
         """Close the connection (closing handshake included) and wait until it is closed."""
 
 
+def listen_options(backlog: int | None) -> dict[str, Any]:
+    """The keyword argument that sets a server's listen backlog, if one is asked for."""
+    return {} if backlog is None else {"backlog": backlog}
+
+
 class Peer(abc.ABC):
     """One library on an event loop: its server and its client."""
 
@@ -158,11 +164,13 @@ class Peer(abc.ABC):
     compression: bool = True
 
     @abc.abstractmethod
-    async def serve(self, compression: bool) -> int:
+    async def serve(self, compression: bool, backlog: int | None = None) -> int:
         """Start a server on 127.0.0.1 with a free port and return the port.
 
         Args:
             compression: Accept permessage-deflate when a client offers it.
+            backlog: The listening socket's backlog; :obj:`None` keeps the
+                library's default.
         """
 
     @abc.abstractmethod
@@ -196,7 +204,7 @@ class SyncPeer(abc.ABC):
     compression: bool = True
 
     @abc.abstractmethod
-    def serve(self, compression: bool) -> int:
+    def serve(self, compression: bool, backlog: int | None = None) -> int:
         """Start a server in background threads and return its port (see :meth:`Peer.serve`)."""
 
     @abc.abstractmethod
@@ -231,8 +239,8 @@ class ThreadedPeer(Peer):
         self.websocket = peer.websocket
         self.compression = peer.compression
 
-    async def serve(self, compression: bool) -> int:
-        return self.peer.serve(compression)
+    async def serve(self, compression: bool, backlog: int | None = None) -> int:
+        return self.peer.serve(compression, backlog)
 
     async def connect(self, port: int, path: str) -> Connection:
         return _ThreadedConnection(self.peer.connect(port, path))

@@ -37,6 +37,7 @@ from .base import (
     Connection,
     Peer,
     check_count,
+    listen_options,
     run_broadcasts,
 )
 
@@ -181,9 +182,9 @@ class PicowsPeer(Peer):
 
     compression = False
 
-    async def serve(self, compression: bool) -> int:
+    async def serve(self, compression: bool, backlog: int | None = None) -> int:
         self.server = await ws_create_server(
-            _server_listener, "127.0.0.1", 0, max_frame_size=MAX_SIZE
+            _server_listener, "127.0.0.1", 0, max_frame_size=MAX_SIZE, **listen_options(backlog)
         )
         port: int = self.server.sockets[0].getsockname()[1]
         return port

@@ -93,8 +93,8 @@ def _answer_marks() -> None:
     os._exit(0)
 
 
-async def _serve(peer: Peer, compression: bool) -> None:
-    port = await peer.serve(compression)
+async def _serve(peer: Peer, compression: bool, backlog: int | None) -> None:
+    port = await peer.serve(compression, backlog)
     emit({"port": port})
     threading.Thread(target=_answer_marks, daemon=True).start()
     await asyncio.Event().wait()
@@ -136,6 +136,7 @@ def main(make_peer: Callable[[str], Peer], argv: Sequence[str] | None = None) ->
     parser.add_argument("--cpu", type=int, help="pin the process to this CPU")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds before SIGALRM")
     parser.add_argument("--compression", action="store_true", help="server: accept deflate")
+    parser.add_argument("--backlog", type=int, help="server: listen backlog")
     parser.add_argument("--port", type=int, help="client: the server's port")
     parser.add_argument("--plan", help="client: the workloads, as JSON")
     args = parser.parse_args(argv)
@@ -143,7 +144,7 @@ def main(make_peer: Callable[[str], Peer], argv: Sequence[str] | None = None) ->
     _confine(args.cpu, args.timeout)
     peer = make_peer(args.loop)
     if args.role == "server":
-        _run(args.loop, _serve(peer, args.compression))
+        _run(args.loop, _serve(peer, args.compression, args.backlog))
     else:
         if args.port is None or args.plan is None:
             parser.error("a client needs --port and --plan")

@@ -31,6 +31,7 @@ from .base import (
     SyncPeer,
     ThreadedPeer,
     check_count,
+    listen_options,
 )
 
 __all__ = [
@@ -206,9 +207,11 @@ class AsyncioPeer(Peer):
     server_protocol: type[ServerProtocol] = ServerProtocol
     connection_class: type[AsyncioConnection] = AsyncioConnection
 
-    async def serve(self, compression: bool) -> int:
+    async def serve(self, compression: bool, backlog: int | None = None) -> int:
         loop = asyncio.get_running_loop()
-        self.server = await loop.create_server(self.server_protocol, "127.0.0.1", 0)
+        self.server = await loop.create_server(
+            self.server_protocol, "127.0.0.1", 0, **listen_options(backlog)
+        )
         port: int = self.server.sockets[0].getsockname()[1]
         return port
 
@@ -300,8 +303,8 @@ class ThreadsPeer(SyncPeer):
     websocket = False
     compression = False
 
-    def serve(self, compression: bool) -> int:
-        listener = socket.create_server(("127.0.0.1", 0), backlog=100)
+    def serve(self, compression: bool, backlog: int | None = None) -> int:
+        listener = socket.create_server(("127.0.0.1", 0), backlog=backlog or 100)
         # The server process ends with os._exit(): the thread needs no join.
         threading.Thread(target=_accept, args=(listener,), daemon=True).start()
         port: int = listener.getsockname()[1]

@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from .base import COUNT_PATH, ECHO_PATH, MAX_SIZE, Peer
+from .base import COUNT_PATH, ECHO_PATH, MAX_SIZE, Peer, listen_options
 from .websockets_api import AsyncioPeer
 
 __all__ = ["ENGINES", "UvicornPeer", "make_peer"]
@@ -61,7 +61,7 @@ class UvicornPeer(AsyncioPeer):
         super().__init__("wskit")
         self.engine = engine
 
-    async def serve(self, compression: bool) -> int:
+    async def serve(self, compression: bool, backlog: int | None = None) -> int:
         config = uvicorn.Config(
             app,
             host="127.0.0.1",
@@ -73,6 +73,7 @@ class UvicornPeer(AsyncioPeer):
             lifespan="off",
             access_log=False,
             log_level="warning",
+            **listen_options(backlog),
         )
         self.server = uvicorn.Server(config)
         serving = asyncio.create_task(self.server.serve())

@@ -29,6 +29,7 @@ from .base import (
     ThreadedPeer,
     check_count,
     check_reply,
+    listen_options,
     run_broadcasts_on_loop,
 )
 
@@ -130,10 +131,10 @@ class AsyncioPeer(Peer):
         self.client_module: Any = importlib.import_module(f"{package}.asyncio.client")
         self.server: Any = None
 
-    async def serve(self, compression: bool) -> int:
+    async def serve(self, compression: bool, backlog: int | None = None) -> int:
         handler = _Handler(self.server_module.broadcast)
         self.server = await self.server_module.serve(
-            handler, "127.0.0.1", 0, **_options(compression)
+            handler, "127.0.0.1", 0, **_options(compression), **listen_options(backlog)
         )
         port: int = self.server.sockets[0].getsockname()[1]
         return port
@@ -184,8 +185,9 @@ class ThreadsPeer(SyncPeer):
         self.server_module: Any = importlib.import_module(f"{package}.sync.server")
         self.client_module: Any = importlib.import_module(f"{package}.sync.client")
 
-    def serve(self, compression: bool) -> int:
-        server = self.server_module.serve(_sync_handler, "127.0.0.1", 0, **_options(compression))
+    def serve(self, compression: bool, backlog: int | None = None) -> int:
+        options = {**_options(compression), **listen_options(backlog)}
+        server = self.server_module.serve(_sync_handler, "127.0.0.1", 0, **options)
         # The server process ends with os._exit(): the thread needs no join.
         threading.Thread(target=server.serve_forever, daemon=True).start()
         port: int = server.socket.getsockname()[1]

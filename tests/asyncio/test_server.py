@@ -26,6 +26,7 @@ from typing import Any, cast
 
 import pytest
 
+from tests.listen_queue import BURST, kernel_allows_burst, queued_connections
 from wskit.asyncio.client import ClientConnection, connect, unix_connect
 from wskit.asyncio.server import (
     MAX_SHARED_DELAYS,
@@ -1781,3 +1782,14 @@ async def test_closed_connections_are_freed_without_the_garbage_collector(
             assert client_ref() is None
     finally:
         gc.enable()
+
+
+@pytest.mark.skipif(not kernel_allows_burst(), reason="net.core.somaxconn is below the burst")
+@pytest.mark.parametrize("backlog", [None, 10])
+async def test_listen_backlog_holds_a_burst_of_clients(backlog: int | None) -> None:
+    # asyncio's default backlog (100) would drop the SYNs of the rest of the burst.
+    options: dict[str, Any] = {} if backlog is None else {"backlog": backlog}
+    async with serving(**options) as server:
+        # Blocking the loop: nothing accepts meanwhile.
+        queued = queued_connections((LOCALHOST, port_of(server)))
+    assert queued == BURST if backlog is None else queued <= 2 * backlog

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -17,6 +18,8 @@ from typing import Any
 import pytest
 
 from benchmarks import harness
+from benchmarks.peers import PEERS
+from tests.listen_queue import BURST, kernel_allows_burst, queued_connections
 
 SIZES = [64, 16384]
 
@@ -233,6 +236,33 @@ def test_a_failing_workload_is_reported_and_the_others_still_run() -> None:
     assert [s["metric"] for s in samples] == ["rtt"]
     assert len(errors) == 1
     assert "accepted deflate on 0 of 2 connections" in errors[0]
+
+
+def test_the_backlog_goes_to_the_server_only() -> None:
+    job = harness.plan_job(arguments(backlog=10), "wskit", "asyncio", "handshakes")
+    assert job is not None
+    assert harness._command(job, "server", None, 10)[-2:] == ["--backlog", "10"]
+    assert "--backlog" not in harness._command(job, "client", None, 10)
+    default = harness.plan_job(arguments(), "wskit", "asyncio", "handshakes")
+    assert default is not None
+    assert "--backlog" not in harness._command(default, "server", None, 10)
+
+
+@pytest.mark.skipif(not kernel_allows_burst(), reason="net.core.somaxconn is below the burst")
+@pytest.mark.parametrize("lib", [lib for lib, (_, loops) in PEERS.items() if "asyncio" in loops])
+def test_every_event_loop_server_listens_with_the_backlog(lib: str) -> None:
+    argv = [sys.executable, "-m", f"benchmarks.peers.{lib}", "server", "--timeout", "60"]
+    with subprocess.Popen(
+        [*argv, "--backlog", "10"], cwd=harness.ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    ) as server:
+        try:
+            assert server.stdout is not None
+            port = json.loads(server.stdout.readline())["port"]
+            server.send_signal(signal.SIGSTOP)  # nothing accepts meanwhile
+            queued = queued_connections(("127.0.0.1", port))
+        finally:
+            server.kill()
+    assert queued <= 20 < BURST
 
 
 def test_a_server_that_does_not_start_is_reported() -> None:

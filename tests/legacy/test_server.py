@@ -12,6 +12,7 @@ from typing import Any, cast
 
 import pytest
 
+from tests.listen_queue import BURST, kernel_allows_burst, queued_connections
 from wskit.asyncio.client import connect as current_connect
 from wskit.asyncio.server import Server, ServerConnection
 from wskit.datastructures import Headers
@@ -471,3 +472,13 @@ async def test_server_connection_is_the_asyncio_connection() -> None:
     async with serve(handler, LOCALHOST, 0) as server, connect(uri(server, "/both")) as websocket:
         assert await websocket.recv() == "/both"
         assert await websocket.recv() == b"x"
+
+
+@pytest.mark.skipif(not kernel_allows_burst(), reason="net.core.somaxconn is below the burst")
+@pytest.mark.parametrize("backlog", [None, 10])
+async def test_listen_backlog_holds_a_burst_of_clients(backlog: int | None) -> None:
+    options: dict[str, Any] = {} if backlog is None else {"backlog": backlog}
+    async with serve(echo, LOCALHOST, 0, **options) as server:
+        # Blocking the loop: nothing accepts meanwhile.
+        queued = queued_connections((LOCALHOST, port_of(server)))
+    assert queued == BURST if backlog is None else queued <= 2 * backlog

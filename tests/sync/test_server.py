@@ -29,6 +29,7 @@ from typing import Any, cast
 
 import pytest
 
+from tests.listen_queue import BURST, kernel_allows_burst, queued_connections
 from tests.raw_peers import closing_client
 from wskit.exceptions import (
     ConcurrencyError,
@@ -1809,3 +1810,13 @@ def test_closed_connections_are_freed_without_the_garbage_collector(
             until(lambda: bool(handled) and handled[0]() is None)
     finally:
         gc.enable()
+
+
+@pytest.mark.skipif(not kernel_allows_burst(), reason="net.core.somaxconn is below the burst")
+@pytest.mark.parametrize("backlog", [None, 10])
+def test_listen_backlog_holds_a_burst_of_clients(backlog: int | None) -> None:
+    # socket.listen()'s default backlog (128) would drop the SYNs of the rest.
+    options: dict[str, Any] = {} if backlog is None else {"backlog": backlog}
+    with serve(echo, LOCALHOST, 0, **options) as server:  # not serving: nothing accepts
+        queued = queued_connections((LOCALHOST, port_of(server)))
+    assert queued == BURST if backlog is None else queued <= 2 * backlog

@@ -36,6 +36,7 @@ from ..protocol import SERVER as SERVER_SIDE
 from ..server import ServerProtocol
 from ..shared.options import checked_extensions
 from ..shared.serving import (
+    DEFAULT_BACKLOG,
     BroadcastFrame,
     Responding,
     async_basic_auth,
@@ -463,7 +464,8 @@ class serve:
         logger: Logger; ``logging.getLogger("wskit.server")`` by default.
         create_connection: A :class:`ServerConnection` subclass to use.
         kwargs: Passed to :meth:`~asyncio.loop.create_server`: ``ssl``,
-            ``sock``, ``reuse_port``, ``backlog``...
+            ``sock``, ``reuse_port``, ``backlog`` (2048 unless given,
+            where asyncio's is 100)...
     """
 
     def __init__(
@@ -552,13 +554,14 @@ class serve:
         self.server = server
         loop = asyncio.get_running_loop()
         kwargs = dict(self.create_server_kwargs)
+        kwargs.setdefault("backlog", DEFAULT_BACKLOG)
         factory = self._connection_factory(server)
         if kwargs.pop("unix", False):
             listener = await loop.create_unix_server(factory, **kwargs)
         else:
             listener = await loop.create_server(factory, self.host, self.port, **kwargs)
         if kwargs.get("ssl") is None:
-            accept_directly(listener, factory, kwargs.get("backlog", 100))
+            accept_directly(listener, factory, kwargs["backlog"])
         server.wrap(listener)
         return server
 

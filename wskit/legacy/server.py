@@ -42,6 +42,7 @@ from ..extensions.base import ServerExtensionFactory
 from ..extensions.permessage_deflate import enable_server_permessage_deflate
 from ..http11 import SERVER, Request, Response
 from ..server import ServerProtocol
+from ..shared.serving import DEFAULT_BACKLOG
 from ..typing import LoggerLike, Origin, StatusLike, Subprotocol
 from .exceptions import AbortHandshake
 from .protocol import (
@@ -423,6 +424,7 @@ class Serve(server.serve):
         )
         loop = asyncio.get_running_loop()
         kwargs = dict(self.create_server_kwargs)
+        kwargs.setdefault("backlog", DEFAULT_BACKLOG)
         if kwargs.pop("unix", False):
             listener = await loop.create_unix_server(factory, kwargs.pop("path", None), **kwargs)
         else:

@@ -27,6 +27,7 @@ from ..utils import escape_controls
 from .messages import encode
 
 __all__ = [
+    "DEFAULT_BACKLOG",
     "BroadcastFrame",
     "Responding",
     "answer",
@@ -45,6 +46,12 @@ class _Logging(Protocol):
 
 
 Connection = TypeVar("Connection", bound=_Logging)
+
+# Connections the kernel queues for a server before the server accepts them.
+# asyncio's default (100) and socket.listen()'s (128) overflow when hundreds of
+# clients connect at once: the kernel drops their SYNs and each waits a second
+# before trying again. The kernel caps the figure at net.core.somaxconn.
+DEFAULT_BACKLOG = 2048
 
 _HOOK_FAILED_TEXT = "Failed to open a WebSocket connection.\nSee the server log for details.\n"
 

@@ -40,6 +40,7 @@ from ..server import ServerProtocol
 from ..shared.connecting import check_unix_address, renamed_ssl_context
 from ..shared.options import checked_extensions
 from ..shared.serving import (
+    DEFAULT_BACKLOG,
     BroadcastFrame,
     Responding,
     answer,
@@ -449,8 +450,8 @@ def serve(
     The arguments are those of :func:`wskit.asyncio.server.serve`, except
     ``write_limit`` (writes block instead), plus ``sock``: a listening socket
     to use instead of ``host`` and ``port``. Other keyword arguments go to
-    :func:`socket.create_server` (``reuse_port``, ``backlog``...). ``ssl``
-    is an :class:`~ssl.SSLContext` for TLS.
+    :func:`socket.create_server` (``reuse_port``, ``backlog``: 2048 unless
+    given...). ``ssl`` is an :class:`~ssl.SSLContext` for TLS.
     """
     ssl = renamed_ssl_context(ssl, kwargs)
     extensions = checked_extensions(
@@ -459,15 +460,16 @@ def serve(
     connection_class = ServerConnection if create_connection is None else create_connection
 
     unix = kwargs.pop("unix", False)
+    backlog = kwargs.pop("backlog", DEFAULT_BACKLOG)
     if sock is None:
         if unix:
             path = kwargs.pop("path", None)
             check_unix_address(path, sock)
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             sock.bind(path)
-            sock.listen(kwargs.pop("backlog", 100))
+            sock.listen(backlog)
         else:
-            sock = socket.create_server((host or "", port or 0), **kwargs)
+            sock = socket.create_server((host or "", port or 0), backlog=backlog, **kwargs)
     else:
         # An address beside a socket would be ignored: refuse the contradiction.
         for name, value in (("host", host), ("port", port), ("path", kwargs.get("path"))):
