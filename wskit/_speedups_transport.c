@@ -258,7 +258,7 @@ Transport_pause_reading(Transport *self, PyObject *Py_UNUSED(unused))
         return NULL;
     }
     int debug = wskit_transport_debug(self);
-    if (debug < 0 || (debug && wskit_transport_log(self, wskit_tn.debug, "%r pauses reading", NULL) < 0)) {
+    if (debug < 0 || (debug && wskit_transport_log(self, "%r pauses reading", NULL, NULL) < 0)) {
         return NULL;
     }
     Py_RETURN_NONE;
@@ -275,7 +275,7 @@ Transport_resume_reading(Transport *self, PyObject *Py_UNUSED(unused))
         return NULL;
     }
     int debug = wskit_transport_debug(self);
-    if (debug < 0 || (debug && wskit_transport_log(self, wskit_tn.debug, "%r resumes reading", NULL) < 0)) {
+    if (debug < 0 || (debug && wskit_transport_log(self, "%r resumes reading", NULL, NULL) < 0)) {
         return NULL;
     }
     Py_RETURN_NONE;

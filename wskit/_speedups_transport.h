@@ -54,7 +54,7 @@ PyObject *wskit_transport_call_loop(Transport *self, PyObject *name, PyObject *a
 int wskit_transport_call_soon(Transport *self, PyObject *name, PyObject *arg);
 PyObject *wskit_transport_server_call(Transport *self, PyObject *name);
 int wskit_transport_debug(Transport *self);
-int wskit_transport_log(Transport *self, PyObject *level, const char *format, PyObject *exc);
+int wskit_transport_log(Transport *self, const char *format, const char *message, PyObject *exc);
 int wskit_transport_report(Transport *self, const char *message, PyObject *exc);
 int wskit_transport_fatal(Transport *self, PyObject *exc, const char *message);
 int wskit_transport_force_close(Transport *self, PyObject *exc);

@@ -68,20 +68,24 @@ wskit_transport_debug(Transport *self)
     return truth;
 }
 
-/* asyncio's logger.<level>(format, self[, message][, exc_info=exc]). */
+/* asyncio's logger.debug(format, self[, message][, exc_info=exc]). */
 int
-wskit_transport_log(Transport *self, PyObject *level, const char *format, PyObject *exc)
+wskit_transport_log(Transport *self, const char *format, const char *message, PyObject *exc)
 {
     PyObject *text = PyUnicode_FromString(format);
-    if (text == NULL) {
-        return -1;
-    }
-    PyObject *args[4] = {wskit_asyncio_logger, text, (PyObject *)self, exc};
+    PyObject *said = message == NULL ? NULL : PyUnicode_FromString(message);
     PyObject *kwnames = exc == NULL ? NULL : PyTuple_Pack(1, wskit_tn.exc_info);
-    PyObject *result = exc != NULL && kwnames == NULL
+    PyObject *args[5] = {wskit_asyncio_logger, text, (PyObject *)self};
+    Py_ssize_t nargs = 3;
+    if (said != NULL) {
+        args[nargs++] = said;
+    }
+    args[nargs] = exc;  /* exc_info's value, after the positional arguments */
+    PyObject *result = text == NULL || (message != NULL && said == NULL) || (exc != NULL && kwnames == NULL)
         ? NULL
-        : PyObject_VectorcallMethod(level, args, 3, kwnames);
-    Py_DECREF(text);
+        : PyObject_VectorcallMethod(wskit_tn.debug, args, nargs, kwnames);
+    Py_XDECREF(text);
+    Py_XDECREF(said);
     Py_XDECREF(kwnames);
     Py_XDECREF(result);
     return result == NULL ? -1 : 0;
@@ -112,21 +116,7 @@ wskit_transport_fatal(Transport *self, PyObject *exc, const char *message)
     int status = 0;
     if (PyObject_TypeCheck(exc, (PyTypeObject *)PyExc_OSError)) {
         int debug = wskit_transport_debug(self);
-        if (debug > 0) {
-            PyObject *format = PyUnicode_FromString("%r: %s");
-            PyObject *text = PyUnicode_FromString(message);
-            PyObject *kwnames = PyTuple_Pack(1, wskit_tn.exc_info);
-            PyObject *args[5] = {wskit_asyncio_logger, format, (PyObject *)self, text, exc};
-            PyObject *result = format == NULL || text == NULL || kwnames == NULL
-                ? NULL
-                : PyObject_VectorcallMethod(wskit_tn.debug, args, 4, kwnames);
-            Py_XDECREF(format);
-            Py_XDECREF(text);
-            Py_XDECREF(kwnames);
-            status = result == NULL ? -1 : 0;
-            Py_XDECREF(result);
-        }
-        else if (debug < 0) {
+        if (debug < 0 || (debug && wskit_transport_log(self, "%r: %s", message, exc) < 0)) {
             status = -1;
         }
     }

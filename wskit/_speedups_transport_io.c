@@ -72,7 +72,7 @@ static int
 read_eof(Transport *self, PyObject *protocol)
 {
     int debug = wskit_transport_debug(self);
-    if (debug < 0 || (debug && wskit_transport_log(self, wskit_tn.debug, "%r received EOF", NULL) < 0)) {
+    if (debug < 0 || (debug && wskit_transport_log(self, "%r received EOF", NULL, NULL) < 0)) {
         return -1;
     }
     PyObject *keep_open = PyObject_CallMethodNoArgs(protocol, wskit_tn.eof_received);

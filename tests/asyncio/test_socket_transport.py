@@ -10,6 +10,7 @@ WebSocket connections in test_socket_transport_close.py.
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import struct
 import sys
@@ -427,6 +428,56 @@ async def test_reset_by_peer(make_transport: Maker, socket_pairs: Sockets) -> No
     assert isinstance(await protocol.wait_lost(), ConnectionResetError)
     assert transport.is_closing()
     assert "eof" not in protocol.events
+    assert caught == []
+
+
+def debug_logs(caplog: pytest.LogCaptureFixture, transport: Any) -> list[tuple[Any, ...]]:
+    """What asyncio's logger said of ``transport``: format, other arguments, exception."""
+    return [
+        (r.msg, r.args[1:], r.exc_info and r.exc_info[1])
+        for r in caplog.records
+        if r.name == "asyncio" and isinstance(r.args, tuple) and r.args[:1] == (transport,)
+    ]
+
+
+async def test_debug_mode_logs_reading_and_eof(
+    make_transport: Maker, socket_pairs: Sockets, caplog: pytest.LogCaptureFixture
+) -> None:
+    """In the loop's debug mode, pausing and resuming reading and the peer's
+    EOF are logged at DEBUG on asyncio's logger."""
+    asyncio.get_running_loop().set_debug(True)
+    caplog.set_level(logging.DEBUG, logger="asyncio")
+    transport, protocol, peer = await started(make_transport, socket_pairs)
+    transport.pause_reading()
+    transport.resume_reading()
+    peer.shutdown(socket.SHUT_WR)
+    assert await protocol.wait_lost() is None
+    assert debug_logs(caplog, transport) == [
+        ("%r pauses reading", (), None),
+        ("%r resumes reading", (), None),
+        ("%r received EOF", (), None),
+    ]
+
+
+async def test_debug_mode_logs_a_fatal_os_error(
+    make_transport: Maker, socket_pairs: Sockets, caplog: pytest.LogCaptureFixture
+) -> None:
+    """In debug mode, an OSError that ends the connection is logged at DEBUG
+    with its traceback, rather than reported to the exception handler."""
+    asyncio.get_running_loop().set_debug(True)
+    caplog.set_level(logging.DEBUG, logger="asyncio")
+    caught = caught_exceptions()
+    ours, peer = socket_pairs.tcp()
+    protocol = Recorder()
+    transport = make_transport(ours, protocol)
+    await protocol.made
+    peer.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    peer.close()  # with a zero linger time: a reset
+    exc = await protocol.wait_lost()
+    assert isinstance(exc, ConnectionResetError)
+    assert debug_logs(caplog, transport) == [
+        ("%r: %s", ("Fatal read error on socket transport",), exc)
+    ]
     assert caught == []
 
 
