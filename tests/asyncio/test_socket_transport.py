@@ -415,22 +415,6 @@ async def test_os_error_from_protocol_is_not_reported(
     assert caught == []
 
 
-async def test_reset_by_peer(make_transport: Maker, socket_pairs: Sockets) -> None:
-    """A connection reset by the peer: connection_lost(ConnectionResetError),
-    nothing for the exception handler."""
-    caught = caught_exceptions()
-    ours, peer = socket_pairs.tcp()
-    protocol = Recorder()
-    transport = make_transport(ours, protocol)
-    await protocol.made
-    peer.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    peer.close()  # with a zero linger time: a reset
-    assert isinstance(await protocol.wait_lost(), ConnectionResetError)
-    assert transport.is_closing()
-    assert "eof" not in protocol.events
-    assert caught == []
-
-
 def debug_logs(caplog: pytest.LogCaptureFixture, transport: Any) -> list[tuple[Any, ...]]:
     """What asyncio's logger said of ``transport``: format, other arguments, exception."""
     return [
@@ -438,6 +422,31 @@ def debug_logs(caplog: pytest.LogCaptureFixture, transport: Any) -> list[tuple[A
         for r in caplog.records
         if r.name == "asyncio" and isinstance(r.args, tuple) and r.args[:1] == (transport,)
     ]
+
+
+@pytest.mark.parametrize("debug", [False, True])
+async def test_reset_by_peer(
+    make_transport: Maker, socket_pairs: Sockets, caplog: pytest.LogCaptureFixture, debug: bool
+) -> None:
+    """A connection reset by the peer: connection_lost(ConnectionResetError),
+    nothing for the exception handler; in the loop's debug mode, a DEBUG log
+    on asyncio's logger, with the traceback."""
+    asyncio.get_running_loop().set_debug(debug)
+    caplog.set_level(logging.DEBUG, logger="asyncio")
+    caught = caught_exceptions()
+    ours, peer = socket_pairs.tcp()
+    protocol = Recorder()
+    transport = make_transport(ours, protocol)
+    await protocol.made
+    peer.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    peer.close()  # with a zero linger time: a reset
+    exc = await protocol.wait_lost()
+    assert isinstance(exc, ConnectionResetError)
+    assert transport.is_closing()
+    assert "eof" not in protocol.events
+    assert caught == []
+    logged = [("%r: %s", ("Fatal read error on socket transport",), exc)]
+    assert debug_logs(caplog, transport) == (logged if debug else [])
 
 
 async def test_debug_mode_logs_reading_and_eof(
@@ -457,28 +466,6 @@ async def test_debug_mode_logs_reading_and_eof(
         ("%r resumes reading", (), None),
         ("%r received EOF", (), None),
     ]
-
-
-async def test_debug_mode_logs_a_fatal_os_error(
-    make_transport: Maker, socket_pairs: Sockets, caplog: pytest.LogCaptureFixture
-) -> None:
-    """In debug mode, an OSError that ends the connection is logged at DEBUG
-    with its traceback, rather than reported to the exception handler."""
-    asyncio.get_running_loop().set_debug(True)
-    caplog.set_level(logging.DEBUG, logger="asyncio")
-    caught = caught_exceptions()
-    ours, peer = socket_pairs.tcp()
-    protocol = Recorder()
-    transport = make_transport(ours, protocol)
-    await protocol.made
-    peer.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    peer.close()  # with a zero linger time: a reset
-    exc = await protocol.wait_lost()
-    assert isinstance(exc, ConnectionResetError)
-    assert debug_logs(caplog, transport) == [
-        ("%r: %s", ("Fatal read error on socket transport",), exc)
-    ]
-    assert caught == []
 
 
 @pytest.mark.parametrize("kind", [Recorder, BufferedRecorder])
