@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import socket
+from typing import cast
 
+from wskit.asyncio.messages import Assembler
 from wskit.asyncio.server import ServerConnection, serve
 
 from .test_connection import eventually
@@ -67,7 +69,8 @@ async def check_held_objects() -> None:
         def all_waiting(count: int) -> bool:
             handlers = server.handlers
             return len(handlers) == count and all(
-                connection.recv_messages.waiter is not None for connection in handlers
+                cast(Assembler, connection.recv_messages).waiter is not None
+                for connection in handlers
             )
 
         # The first connection makes what a server makes once (timers...).
