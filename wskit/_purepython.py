@@ -20,6 +20,7 @@ import struct
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from .datastructures import _add_value
 from .exceptions import ProtocolError
 from .typing import BytesLike
 
@@ -503,7 +504,7 @@ _split_fields_re = re.compile(r"([^:]*):([^\r]*)\r\n")
 
 def split_request(
     data: BytesLike, max_line: int, max_headers: int
-) -> tuple[str, str, str, list[tuple[str, str]], dict[str, list[str]], int] | None:
+) -> tuple[str, str, str, list[tuple[str, str]], dict[str, str | list[str]], int] | None:
     """Split the head of a handshake request that the general rules take as it is.
 
     When ``data`` starts with a whole request head, made of a request line
@@ -528,7 +529,7 @@ def split_request(
 
 def split_response(
     data: BytesLike, max_line: int, max_headers: int
-) -> tuple[str, list[tuple[str, str]], dict[str, list[str]], int] | None:
+) -> tuple[str, list[tuple[str, str]], dict[str, str | list[str]], int] | None:
     """Split the head of a 101 response that the general rules take as it is.
 
     As :func:`split_request`, for a status line ``HTTP/1.1 101``, then a
@@ -545,7 +546,7 @@ def split_response(
 
 def _split_head(
     data: BytesLike, max_line: int, max_headers: int, first_line_re: re.Pattern[bytes]
-) -> tuple[re.Match[bytes], list[tuple[str, str]], dict[str, list[str]], int] | None:
+) -> tuple[re.Match[bytes], list[tuple[str, str]], dict[str, str | list[str]], int] | None:
     if max_line < 0 or max_headers < 0:
         raise ValueError("limits must be >= 0")
     head = bytes(data)
@@ -565,7 +566,7 @@ def _split_head(
         (name, value.strip(" \t"))
         for name, value in _split_fields_re.findall(fields.decode("iso-8859-1"))
     ]
-    lowered: dict[str, list[str]] = {}
+    lowered: dict[str, str | list[str]] = {}
     for name, value in pairs:
-        lowered.setdefault(name.lower(), []).append(value)
+        _add_value(lowered, name.lower(), value)
     return line, pairs, lowered, end + 4

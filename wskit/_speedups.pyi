@@ -143,12 +143,12 @@ class MessageIterator:
 
 def split_request(
     data: BytesLike, max_line: int, max_headers: int, /
-) -> tuple[str, str, str, list[tuple[str, str]], dict[str, list[str]], int] | None:
+) -> tuple[str, str, str, list[tuple[str, str]], dict[str, str | list[str]], int] | None:
     """Split the head of a handshake request that the general rules take as it is."""
 
 def split_response(
     data: BytesLike, max_line: int, max_headers: int, /
-) -> tuple[str, list[tuple[str, str]], dict[str, list[str]], int] | None:
+) -> tuple[str, list[tuple[str, str]], dict[str, str | list[str]], int] | None:
     """Split the head of a 101 response that the general rules take as it is."""
 
 class ReadPath:

@@ -189,21 +189,22 @@ add_field(const unsigned char *name, Py_ssize_t name_size, const unsigned char *
     if (pair == NULL || PyList_Append(pairs, pair) < 0) {
         goto done;
     }
-    values = PyDict_GetItemWithError(lowered, key);
-    if (values != NULL) {
-        result = PyList_Append(values, value_text);
-        values = NULL; /* borrowed */
+    /* The value alone, or a list of them once the name repeats (see Headers). */
+    PyObject *first = PyDict_GetItemWithError(lowered, key); /* borrowed */
+    if (first == NULL) {
+        result = PyErr_Occurred() ? -1 : PyDict_SetItem(lowered, key, value_text);
         goto done;
     }
-    if (PyErr_Occurred()) {
+    if (PyList_CheckExact(first)) {
+        result = PyList_Append(first, value_text);
         goto done;
     }
-    values = PyList_New(1);
+    values = PyList_New(2);
     if (values == NULL) {
         goto done;
     }
-    Py_INCREF(value_text);
-    PyList_SET_ITEM(values, 0, value_text);
+    PyList_SET_ITEM(values, 0, Py_NewRef(first));
+    PyList_SET_ITEM(values, 1, Py_NewRef(value_text));
     result = PyDict_SetItem(lowered, key, values);
 done:
     Py_XDECREF(name_text);

@@ -115,10 +115,10 @@ class ClientProtocol(Protocol):
             ("Sec-WebSocket-Version", "13"),
         ]
         lowered = headers._dict
-        lowered["upgrade"] = ["websocket"]
-        lowered["connection"] = ["Upgrade"]
-        lowered["sec-websocket-key"] = [key]
-        lowered["sec-websocket-version"] = ["13"]
+        lowered["upgrade"] = "websocket"
+        lowered["connection"] = "Upgrade"
+        lowered["sec-websocket-key"] = key
+        lowered["sec-websocket-version"] = "13"
         if self.available_extensions:
             headers["Sec-WebSocket-Extensions"] = build_extension(
                 [

@@ -102,10 +102,14 @@ class Headers(MutableMapping[str, str]):
         InvalidHeaderValue: If a value contains a forbidden character.
     """
 
+    # _dict maps lowercase names to the value, or to a list of two or more
+    # values when the name is repeated: most headers come once, and a list
+    # each is an object more for the garbage collector to track for the life
+    # of the connection (a dict of strings it doesn't track at all).
     __slots__ = ("_dict", "_list")
 
     def __init__(self, *args: HeadersLike, **kwargs: str) -> None:
-        self._dict: dict[str, list[str]] = {}
+        self._dict: dict[str, str | list[str]] = {}
         self._list: list[tuple[str, str]] = []
         if args or kwargs:
             self.update(*args, **kwargs)
@@ -119,7 +123,10 @@ class Headers(MutableMapping[str, str]):
     def copy(self) -> Headers:
         """Return an independent copy of these headers."""
         other = self.__class__()
-        other._dict = {key: list(values) for key, values in self._dict.items()}
+        other._dict = {
+            key: list(values) if isinstance(values, list) else values
+            for key, values in self._dict.items()
+        }
         other._list = list(self._list)
         return other
 
@@ -152,9 +159,9 @@ class Headers(MutableMapping[str, str]):
 
     def __getitem__(self, key: str) -> str:
         values = self._dict[key.lower()]
-        if len(values) == 1:
-            return values[0]
-        raise MultipleValuesError(key)
+        if isinstance(values, list):
+            raise MultipleValuesError(key)
+        return values
 
     @overload
     def get(self, key: str) -> str | None: ...
@@ -173,9 +180,9 @@ class Headers(MutableMapping[str, str]):
         values = self._dict.get(key.lower())
         if values is None:
             return default
-        if len(values) == 1:
-            return values[0]
-        raise MultipleValuesError(key)
+        if isinstance(values, list):
+            raise MultipleValuesError(key)
+        return values
 
     def setdefault(self, key: str, default: Any = None) -> Any:
         """Return the value of ``key``; add ``default`` first when there is none.
@@ -189,9 +196,9 @@ class Headers(MutableMapping[str, str]):
         if values is None:
             self[key] = default  # None: TypeError, as with MutableMapping's
             return default
-        if len(values) == 1:
-            return values[0]
-        raise MultipleValuesError(key)
+        if isinstance(values, list):
+            raise MultipleValuesError(key)
+        return values
 
     def __setitem__(self, key: str, value: str) -> None:
         _check_name(key)
@@ -242,7 +249,10 @@ class Headers(MutableMapping[str, str]):
         Args:
             key: Header name, in any case.
         """
-        return list(self._dict.get(key.lower(), []))
+        values = self._dict.get(key.lower())
+        if values is None:
+            return []
+        return list(values) if isinstance(values, list) else [values]
 
     def raw_items(self) -> Iterator[tuple[str, str]]:
         """Iterate over ``(name, value)`` pairs as set, names in original case."""
@@ -259,7 +269,7 @@ class Headers(MutableMapping[str, str]):
             key: Header name.
             value: Header value.
         """
-        self._dict.setdefault(key.lower(), []).append(value)
+        _add_value(self._dict, key.lower(), value)
         self._list.append((key, value))
 
     def _add_valid(self, fields: list[tuple[str, str]]) -> None:
@@ -270,8 +280,19 @@ class Headers(MutableMapping[str, str]):
         """
         headers = self._dict
         for key, value in fields:
-            headers.setdefault(key.lower(), []).append(value)
+            _add_value(headers, key.lower(), value)
         self._list += fields
+
+
+def _add_value(lowered: dict[str, str | list[str]], key: str, value: str) -> None:
+    """Add ``value`` to ``lowered[key]``: the value alone, or a list from the second on."""
+    values = lowered.get(key)
+    if values is None:
+        lowered[key] = value
+    elif isinstance(values, list):
+        values.append(value)
+    else:
+        lowered[key] = [values, value]
 
 
 def _pairs(arg: Any) -> Iterable[tuple[str, str]]:

@@ -74,5 +74,5 @@ def _single_value(headers: Headers, key: str) -> str | None:
     ``key`` is the name in lowercase: read from the headers' own dict, without
     the copy that :meth:`~wskit.datastructures.Headers.get_all` makes.
     """
-    values = headers._dict.get(key)
-    return values[0].lower() if values is not None and len(values) == 1 else None
+    value = headers._dict.get(key)
+    return None if value is None or isinstance(value, list) else value.lower()

@@ -99,7 +99,7 @@ _CR = 0x0D
 
 # What split_request() returns: method, target, protocol, the header fields,
 # the same by lower-case name, where the head ends.
-_Head = tuple[str, str, str, list[tuple[str, str]], dict[str, list[str]], int]
+_Head = tuple[str, str, str, list[tuple[str, str]], dict[str, str | list[str]], int]
 
 
 def _excerpt(data: bytes, limit: int = 64) -> str:

@@ -109,6 +109,9 @@ DEFAULT_MAX_SIZE = 2**20
 
 # The first byte of a close frame's header (see _send_close).
 _CLOSE_FIN = CLOSE | _FIN
+# _payload_header before any long payload: one tuple for every connection,
+# not one each for the garbage collector to track.
+_NO_PAYLOAD_HEADER = (0, BINARY, 0)
 
 # Looked up once: getLogger() takes a lock, and Side.name is a descriptor.
 _SERVER_LOGGER = logging.getLogger("wskit.server")
@@ -224,7 +227,7 @@ class Protocol(FrameReceiver):
         copying the payload, what receiving a long message costs most.
         """
         # Its first byte, opcode and length (see _LONG_PAYLOAD).
-        self._payload_header = (0, BINARY, 0)
+        self._payload_header = _NO_PAYLOAD_HEADER
         self._message_opcode: Opcode | None = None  # set while a message is being received
         self._message_size = 0
         self._message_compressed = False

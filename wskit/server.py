@@ -247,10 +247,10 @@ class ServerProtocol(Protocol):
             ("Sec-WebSocket-Accept", accept_header),
         ]
         headers._dict = {
-            "date": [date],
-            "upgrade": ["websocket"],
-            "connection": ["Upgrade"],
-            "sec-websocket-accept": [accept_header],
+            "date": date,
+            "upgrade": "websocket",
+            "connection": "Upgrade",
+            "sec-websocket-accept": accept_header,
         }
         if extensions_header is not None:
             headers["Sec-WebSocket-Extensions"] = extensions_header
@@ -287,26 +287,24 @@ class ServerProtocol(Protocol):
             raise InvalidProtocol(request.protocol)
         headers = request.headers
         check_upgrade(headers)
-        # Lowercase names to lists of values: read directly, as most
-        # requests give each header once (see Headers).
+        # Lowercase names to values, a list for a repeated one: read
+        # directly, as most requests give each header once (see Headers).
         fields = headers._dict
 
         # "A |Host| header field containing the server's authority."
         host = fields.get("host")
-        if host is None or len(host) != 1:
+        if host is None or isinstance(host, list):
             single_header(headers, "Host")  # raises
 
         # "A |Sec-WebSocket-Version| header field, with a value of 13." Any
         # other version gets a 426 that lists the supported one.
-        version = fields.get("sec-websocket-version")
-        if version != ["13"]:
-            raise InvalidUpgrade("Sec-WebSocket-Version", ", ".join(version or ()) or None)
+        if fields.get("sec-websocket-version") != "13":
+            versions = headers.get_all("Sec-WebSocket-Version")
+            raise InvalidUpgrade("Sec-WebSocket-Version", ", ".join(versions) or None)
 
         # "a randomly selected 16-byte value that has been base64-encoded".
-        key_values = fields.get("sec-websocket-key")
-        if key_values is not None and len(key_values) == 1:
-            key = key_values[0]
-        else:
+        key = fields.get("sec-websocket-key")
+        if key is None or isinstance(key, list):
             key = single_header(headers, "Sec-WebSocket-Key")  # raises
         if _valid_key_re.fullmatch(key) is None:
             raise InvalidHeaderValue("Sec-WebSocket-Key", key)
@@ -327,10 +325,9 @@ class ServerProtocol(Protocol):
             InvalidHeader: The request has several ``Origin`` headers.
         """
         # Read from the dict of lowercase names, as process_request() reads.
-        values = headers._dict.get("origin")
-        if values is not None and len(values) != 1:
+        origin = headers._dict.get("origin")
+        if isinstance(origin, list):
             raise InvalidHeader("Origin", "multiple values") from None
-        origin = None if values is None else values[0]
         if self.origins is not None and not any(
             origin is None
             if allowed is None

@@ -67,6 +67,30 @@ async def test_a_cancelled_deadline_drops_what_it_refers_to() -> None:
     timers.timer.cancel()  # type: ignore[union-attr]
 
 
+async def test_cancelled_deadlines_at_the_front_leave_with_the_next_one() -> None:
+    # They would live on for the whole delay, for the garbage collector to walk through.
+    loop = asyncio.get_running_loop()
+    timers = Timers(loop, DELAY)
+    fired: asyncio.Future[str] = loop.create_future()
+    first = timers.call_later(fired.set_result, "first")
+    second = timers.call_later(fired.set_result, "second")
+    kept = timers.call_later(fired.set_result, "kept")
+    last = timers.call_later(fired.set_result, "last")
+    first.cancel()
+    last.cancel()
+    other = timers.call_later(lambda: None)
+    other.cancel()
+    assert list(timers.deadlines) == [second, kept, last, other]
+    second.cancel()
+    newest = timers.call_later(lambda: None)
+    # Up to the first that isn't cancelled: the others wait to come due.
+    assert list(timers.deadlines) == [kept, last, other, newest]
+    # The loop's timer, set for the first deadline, fires early: the rest still comes due.
+    async with asyncio.timeout(WAIT):
+        assert await fired == "kept"
+    newest.cancel()
+
+
 async def test_callbacks_run_in_the_context_they_were_set_in() -> None:
     loop = asyncio.get_running_loop()
     timers = Timers(loop, DELAY)
@@ -85,6 +109,20 @@ async def test_callbacks_run_in_the_context_they_were_set_in() -> None:
     await asyncio.gather(set_in("a"), set_in("b"))
     async with asyncio.timeout(WAIT):
         assert await seen == ["a", "b"]
+
+
+async def test_a_callback_given_a_context_runs_in_it_without_a_copy() -> None:
+    # A server's open timer: one context for every connection's.
+    loop = asyncio.get_running_loop()
+    timers = Timers(loop, DELAY)
+    context = contextvars.copy_context()
+    context.run(request_id.set, "given")
+    seen: asyncio.Future[str] = loop.create_future()
+    request_id.set("current")
+    deadline = timers.call_later(lambda: seen.set_result(request_id.get()), context=context)
+    assert deadline.context is context
+    async with asyncio.timeout(WAIT):
+        assert await seen == "given"
 
 
 async def test_an_exception_goes_to_the_loop_and_the_others_still_run() -> None:

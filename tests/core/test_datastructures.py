@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterable, MutableMapping
 from typing import Any
 from unittest.mock import patch
@@ -10,6 +11,7 @@ import pytest
 
 from wskit.datastructures import Headers, MultipleValuesError
 from wskit.exceptions import InvalidHeader, InvalidHeaderValue
+from wskit.http11 import request_at_once
 
 
 class KeysAndGetItem:
@@ -142,6 +144,33 @@ class TestMethods:
         copy["Server"] = "other"
         assert "Upgrade" not in headers
         assert headers.get_all("Server") == ["wskit"]
+
+    def test_copy_of_repeated_values_is_independent(self, headers: Headers) -> None:
+        headers["Server"] = "other"
+        copy = headers.copy()
+        copy["Server"] = "third"
+        assert headers.get_all("Server") == ["wskit", "other"]
+        assert copy.get_all("Server") == ["wskit", "other", "third"]
+
+    def test_values_given_once_are_no_objects_of_their_own(self) -> None:
+        # Performance device (ARCHITECTURE.md): a value, not a list of one,
+        # for each name given once, so that a parsed request's headers or a
+        # server's response's hold no object per header for the garbage
+        # collector to track; a repeated name gets a list.
+        parsed = request_at_once(b"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nX: 1\r\n\r\n")
+        assert parsed is not None
+        headers = parsed[0].headers
+        built = Headers(Host="a", Upgrade="websocket", X="1")
+        for each in headers, built:
+            assert not gc.is_tracked(each._dict)
+            assert each == Headers([("host", "a"), ("upgrade", "websocket"), ("x", "1")])
+            each["x"] = "2"
+            assert each.get_all("X") == ["1", "2"]
+            with pytest.raises(MultipleValuesError):
+                each["X"]
+            del each["X"]
+            each["X"] = "1"
+            assert each == Headers(Host="a", Upgrade="websocket", X="1")
 
     def test_clear(self, headers: Headers) -> None:
         headers.clear()

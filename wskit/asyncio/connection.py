@@ -33,7 +33,7 @@ from collections.abc import (
 from types import TracebackType
 from typing import Any, cast
 
-from ..exceptions import ConnectionClosed, ConnectionClosedOK
+from ..exceptions import ConnectionClosed
 from ..frames import PONG, CloseCode, Frame
 from ..protocol import CLOSED, OPEN, SEND_EOF, Event, Protocol
 from ..shared.async_api import AsyncConnectionAPI, to_async
@@ -43,7 +43,7 @@ from ..speedups import MessageIterator, ReadPath, write_message
 from ..stats import ConnectionStats, queued_bytes
 from ..typing import BytesLike, Data
 from .long_payloads import WHOLE_PAYLOAD_MISSING, LongPayloads
-from .messages import Assembler
+from .messages import Assembler, MessageLoop
 from .timers import Deadline, call_later
 
 __all__ = ["Connection"]
@@ -268,41 +268,8 @@ class Connection(
         :exc:`~wskit.exceptions.ConnectionClosedError` after an error.
         """
         # No coroutine per message: each step takes a message that waits, or
-        # waits for one, and hands anything else to next_message().
-        ended = False
-
-        async def next_message(decode: bool | None) -> Data:
-            # Like an async generator, an iteration that raised is over: its
-            # next steps end the loop rather than raise again.
-            nonlocal ended
-            if ended:
-                raise StopAsyncIteration
-            messages = self.recv_messages
-            if (
-                messages.closed
-                and not messages.queue.frames
-                and not messages.failure_queued
-                and not messages.get_in_progress
-            ):
-                # The stream ended with nothing left to read: how the
-                # connection ended is all recv() would tell. Most loops end
-                # here: the exceptions recv() raises and catches on the way
-                # (EOFError, ConnectionClosed) cost more than the rest.
-                ended = True
-                closed = await self._closed()
-                if isinstance(closed, ConnectionClosedOK):
-                    raise StopAsyncIteration
-                raise closed
-            try:
-                return await self.recv(decode)
-            except ConnectionClosedOK:
-                ended = True
-                raise StopAsyncIteration from None
-            except BaseException:
-                ended = True
-                raise
-
-        return MessageIterator(self.recv_messages, next_message)
+        # waits for one, and hands anything else to MessageLoop.
+        return MessageIterator(self.recv_messages, MessageLoop(self))
 
     # Public API: sending.
 

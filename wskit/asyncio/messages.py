@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ..exceptions import ConnectionClosedOK
 from ..shared.messages import AsyncAssembler
 from ..speedups import Receiver, Waiter
+from ..typing import Data
 
-__all__ = ["Assembler"]
+if TYPE_CHECKING:
+    from .connection import Connection
+
+__all__ = ["Assembler", "MessageLoop"]
 
 
 class Assembler(Receiver, AsyncAssembler):
@@ -55,3 +60,47 @@ class Assembler(Receiver, AsyncAssembler):
     def _waiter(self) -> Waiter:
         waiter = self.waiter = Waiter(self.loop)
         return waiter
+
+
+class MessageLoop:
+    """What ``async for`` over a connection does but take a message that waits.
+
+    An object, not a closure: its function, cells and their tuple would be
+    four objects for the garbage collector to track for the life of the loop.
+    """
+
+    __slots__ = ("connection", "ended")
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.ended = False
+
+    async def __call__(self, decode: bool | None) -> Data:
+        # Like an async generator, an iteration that raised is over: its
+        # next steps end the loop rather than raise again.
+        if self.ended:
+            raise StopAsyncIteration
+        connection = self.connection
+        messages = connection.recv_messages
+        if (
+            messages.closed
+            and not messages.queue.frames
+            and not messages.failure_queued
+            and not messages.get_in_progress
+        ):
+            # The stream ended with nothing left to read: how the connection
+            # ended is all recv() would tell. Most loops end here: the
+            # exceptions recv() raises and catches on the way cost more.
+            self.ended = True
+            closed = await connection._closed()
+            if isinstance(closed, ConnectionClosedOK):
+                raise StopAsyncIteration
+            raise closed
+        try:
+            return await connection.recv(decode)
+        except ConnectionClosedOK:
+            self.ended = True
+            raise StopAsyncIteration from None
+        except BaseException:
+            self.ended = True
+            raise

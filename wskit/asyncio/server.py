@@ -19,6 +19,7 @@ A server in a few lines::
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import re
 import socket
@@ -206,6 +207,10 @@ class Server:
         # of the connections (see call_later).
         self._timer_starters: dict[float, Callable[..., asyncio.TimerHandle | Deadline]] = {}
         self._start_open_timer = None if open_timeout is None else self._timer_starter(open_timeout)
+        # The open timer's callback only cancels a task: it runs in this
+        # context, not in a copy made for each connection (a Context object
+        # more for the garbage collector to track until the handshake ends).
+        self._open_timer_context = contextvars.copy_context()
         if logger is None:
             logger = logging.getLogger("wskit.server")
         self.logger = logger
@@ -248,7 +253,9 @@ class Server:
             # which runs the handshake in a task of its own on Python 3.11.
             timer = None
             if self._start_open_timer is not None:
-                timer = self._start_open_timer(self._open_timed_out, connection)
+                timer = self._start_open_timer(
+                    self._open_timed_out, connection, context=self._open_timer_context
+                )
             try:
                 await connection.handshake(
                     self.process_request, self.process_response, self.server_header

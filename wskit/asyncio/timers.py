@@ -27,12 +27,20 @@ class Deadline:
 
     __slots__ = ("args", "callback", "context", "when")
 
-    def __init__(self, when: float, callback: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    def __init__(
+        self,
+        when: float,
+        callback: Callable[..., Any],
+        args: tuple[Any, ...],
+        context: contextvars.Context | None = None,
+    ) -> None:
         self.when = when
         self.callback: Callable[..., Any] | None = callback
         self.args = args
-        # Run in the context it was set in, as call_later() does.
-        self.context: contextvars.Context | None = contextvars.copy_context()
+        # Run in the context it was set in, unless given one, as call_later() does.
+        self.context: contextvars.Context | None = (
+            contextvars.copy_context() if context is None else context
+        )
 
     def cancel(self) -> None:
         """Don't call the callback; drop what it refers to at once."""
@@ -60,10 +68,19 @@ class Timers:
         self.deadlines: deque[Deadline] = deque()
         self.timer: asyncio.TimerHandle | None = None
 
-    def call_later(self, callback: Callable[..., Any], *args: Any) -> Deadline:
+    def call_later(
+        self, callback: Callable[..., Any], *args: Any, context: contextvars.Context | None = None
+    ) -> Deadline:
         """Call ``callback(*args)`` after the delay, as ``loop.call_later()`` would."""
-        deadline = Deadline(self.loop.time() + self.delay, callback, args)
-        self.deadlines.append(deadline)
+        deadline = Deadline(self.loop.time() + self.delay, callback, args, context)
+        deadlines = self.deadlines
+        # Cancelled deadlines at the front go now, not when due: most are
+        # (a server's open timer, cancelled once the handshake is done), and
+        # each would live on for the whole delay, for the garbage collector
+        # to walk through. The loop's timer may then fire early: _fire() waits again.
+        while deadlines and deadlines[0].callback is None:
+            deadlines.popleft()
+        deadlines.append(deadline)
         if self.timer is None:
             self.timer = self.loop.call_at(deadline.when, self._fire, deadline.when)
         return deadline
