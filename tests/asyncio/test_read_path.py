@@ -272,7 +272,7 @@ def test_a_core_class_given_its_own_receive_messages_later_is_seen(twin: type) -
             connection.buffer_updated(len(MESSAGES))
 
         read()
-        Core.receive_messages = OwnReceiveMessages.receive_messages  # type: ignore[method-assign]
+        Core.receive_messages = OwnReceiveMessages.receive_messages  # type: ignore[method-assign,assignment]
         read()
         del Core.receive_messages
         read()
