@@ -32,6 +32,7 @@ typedef struct {
     PyObject_HEAD
     PyObject *assembler;
     PyObject *general;
+    PyObject *last;  /* the last Receiving made, or NULL */
 } MessageIteratorObject;
 
 static PyObject *str_resume, *str_throw, *str_close, *str_get, *str_decode;
@@ -569,6 +570,7 @@ MessageIterator_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     }
     self->assembler = Py_NewRef(assembler);
     self->general = Py_NewRef(general);
+    self->last = NULL;
     return (PyObject *)self;
 }
 
@@ -577,6 +579,7 @@ MessageIterator_traverse(MessageIteratorObject *self, visitproc visit, void *arg
 {
     Py_VISIT(self->assembler);
     Py_VISIT(self->general);
+    Py_VISIT(self->last);
     return 0;
 }
 
@@ -585,6 +588,7 @@ MessageIterator_clear(MessageIteratorObject *self)
 {
     Py_CLEAR(self->assembler);
     Py_CLEAR(self->general);
+    Py_CLEAR(self->last);
     return 0;
 }
 
@@ -602,10 +606,21 @@ MessageIterator_aiter(MessageIteratorObject *self)
     return Py_NewRef(self);
 }
 
+/* The next message's await. The last one, once finished and held by
+ * nothing but the iterator, starts again rather than a new one being made:
+ * nobody can tell (an allocation, a finalizer's call and a free spared per
+ * message). A finished Receiving holds no waiter and no delegate. */
 static PyObject *
 MessageIterator_anext(MessageIteratorObject *self)
 {
-    return receiving_new(self->assembler, Py_None, self->general);
+    ReceivingObject *last = (ReceivingObject *)self->last;
+    if (last != NULL && Py_REFCNT(last) == 1 && last->state == RECEIVING_DONE) {
+        last->state = RECEIVING_START;
+        return Py_NewRef(last);
+    }
+    PyObject *receiving = receiving_new(self->assembler, Py_None, self->general);
+    Py_XSETREF(self->last, Py_XNewRef(receiving));
+    return receiving;
 }
 
 static PyAsyncMethods MessageIterator_async = {
