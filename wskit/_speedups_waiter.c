@@ -159,6 +159,21 @@ wskit_waiter_new(PyObject *loop)
     return (PyObject *)self;
 }
 
+int
+wskit_waiter_renew(PyObject *waiter, PyObject *loop)
+{
+    WaiterObject *self = (WaiterObject *)waiter;
+    /* Woken (not cancelled), its callback taken, held by nobody else: no
+     * one can tell it from a new one. */
+    if (!Py_IS_TYPE(waiter, &WaiterType) || Py_REFCNT(waiter) != 1
+        || self->state != WAITER_DONE || self->loop != loop || self->callback != NULL) {
+        return 0;
+    }
+    self->state = WAITER_PENDING;
+    self->blocking = self->yielded = 0;
+    return 1;
+}
+
 static int
 Waiter_traverse(WaiterObject *self, visitproc visit, void *arg)
 {

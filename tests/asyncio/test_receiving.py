@@ -377,6 +377,37 @@ async def test_message_iterator_never_reuses_an_await_held_elsewhere(impl: Any) 
     await task
 
 
+async def test_a_waiter_held_elsewhere_is_never_awaited_again(impl: Any) -> None:
+    # The C Receiving keeps its last waiter for its next wait, pending again,
+    # if nothing else holds it; one held elsewhere stays woken.
+    assembler = Assembler()
+    messages = impl.MessageIterator(assembler, assembler.get)
+    received = []
+
+    async def reader() -> None:
+        for _ in range(3):
+            received.append(await messages.__anext__())
+
+    task = asyncio.create_task(asyncio.wait_for(reader(), 10))
+    await blocked(task)
+    first = assembler.waiter
+    deliver(assembler, Frame(TEXT, b"one"))
+    await blocked(task)
+    second = assembler.waiter
+    assert second is not first
+    assert first.done()
+    del first, second  # the next wait may take it
+    deliver(assembler, Frame(TEXT, b"two"))
+    await blocked(task)
+    third = assembler.waiter
+    assert third is not None
+    assert not third.done()
+    deliver(assembler, Frame(TEXT, b"three"))
+    await task
+    assert received == ["one", "two", "three"]
+    assert third.done()
+
+
 async def test_assembler_state_is_in_slots() -> None:
     # What the C Receiving reads in place, rather than by name.
     assembler = Assembler()
