@@ -378,8 +378,8 @@ async def test_message_iterator_never_reuses_an_await_held_elsewhere(impl: Any) 
 
 
 async def test_a_waiter_held_elsewhere_is_never_awaited_again(impl: Any) -> None:
-    # The C Receiving keeps its last waiter for its next wait, pending again,
-    # if nothing else holds it; one held elsewhere stays woken.
+    # The C Receiving keeps its last waiters for its next waits, pending
+    # again, if nothing else holds them; one held elsewhere stays woken.
     assembler = Assembler()
     messages = impl.MessageIterator(assembler, assembler.get)
     received = []
@@ -391,6 +391,7 @@ async def test_a_waiter_held_elsewhere_is_never_awaited_again(impl: Any) -> None
     task = asyncio.create_task(asyncio.wait_for(reader(), 10))
     await blocked(task)
     first = assembler.waiter
+    assert first is not None
     deliver(assembler, Frame(TEXT, b"one"))
     await blocked(task)
     second = assembler.waiter
