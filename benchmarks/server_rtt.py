@@ -24,7 +24,10 @@ the counts, so that start-up, handshakes and warm-up cancel out::
     # (Ir of /tmp/cg.6000 - Ir of /tmp/cg.2000) / 4000
 
 ``--package picows.websockets`` measures picows' compiled connection the
-same way. ``--uvicorn ENGINE`` measures uvicorn serving the Starlette echo
+same way; ``--picows`` measures picows' callback API, the harness's picows
+server (:mod:`benchmarks.peers.picows`, which echoes each frame from its
+callback, no task), the bar wskit's server is held to with 1,000
+connections. ``--uvicorn ENGINE`` measures uvicorn serving the Starlette echo
 endpoint of :mod:`benchmarks.peers.uvicorn_engines` with that WebSocket
 engine (``uvicorn_wskit``, ``uvicorn_websockets_sansio``...): the server's
 whole cost, Starlette's and uvicorn's included.
@@ -109,6 +112,19 @@ async def echo_server() -> None:
     server = await serve(echo, "127.0.0.1", 0, compression=None, ping_interval=None)
     print(server.sockets[0].getsockname()[1], flush=True)
     await asyncio.Future()
+
+
+async def serve_picows(count: int, connections: int) -> float:
+    """Like :func:`serve`, with picows' callback API as the server."""
+    from .peers.picows import PicowsPeer  # noqa: PLC0415 - imports picows
+
+    peer = PicowsPeer()
+    port = await peer.serve(compression=False)
+    try:
+        # The client checks every echo and fails if one is missing.
+        return await measure(port, "/", count, connections, None)
+    finally:
+        peer.server.close()
 
 
 async def serve_uvicorn(engine: str, count: int, connections: int) -> float:
@@ -203,6 +219,11 @@ def main(argv: list[str] | None = None) -> None:
         choices=list(UVICORN_PEERS),
         help="uvicorn and Starlette with this engine rather than a package's server",
     )
+    parser.add_argument(
+        "--picows",
+        action="store_true",
+        help="picows' callback API (the harness's picows server) rather than a package's server",
+    )
     parser.add_argument("--client", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--path", default="/", help=argparse.SUPPRESS)
     parser.add_argument("--echo-server", action="store_true", help=argparse.SUPPRESS)
@@ -213,12 +234,14 @@ def main(argv: list[str] | None = None) -> None:
     if args.echo_server:
         run("uvloop", echo_server())
         return
-    if args.uvicorn is not None and args.side == "client":
-        parser.error("--uvicorn measures a server: not with --side client")
+    if (args.uvicorn is not None or args.picows) and args.side == "client":
+        parser.error("--uvicorn and --picows measure a server: not with --side client")
     result: list[float] = []
 
     async def main() -> None:
-        if args.uvicorn is not None:
+        if args.picows:
+            result.append(await serve_picows(args.count, args.connections))
+        elif args.uvicorn is not None:
             result.append(await serve_uvicorn(args.uvicorn, args.count, args.connections))
         elif args.side == "client":
             result.append(await drive_server(args.package, args.count, args.connections))
@@ -226,7 +249,7 @@ def main(argv: list[str] | None = None) -> None:
             result.append(await serve(args.package, args.count, args.connections))
 
     run(args.loop, main())
-    name = args.package if args.uvicorn is None else args.uvicorn
+    name = "picows" if args.picows else args.package if args.uvicorn is None else args.uvicorn
     print(
         f"{name} {args.side} on {args.loop}: {result[0] / args.count * 1e6:.1f} us CPU "
         f"per round trip ({args.count} round trips, {args.connections} connections)"

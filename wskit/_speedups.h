@@ -232,6 +232,9 @@ extern Py_ssize_t wskit_long_payload, wskit_long_payload_arrived;
 
 /* _speedups_waiter.c: a new Waiter of an event loop. */
 PyObject *wskit_waiter_new(PyObject *loop);
+/* Make a woken Waiter of loop pending again, if nothing but the caller
+ * holds it: 1 done, 0 not (the caller makes a new one). */
+int wskit_waiter_renew(PyObject *waiter, PyObject *loop);
 /* _speedups_waiter.c: waiter.wake(), a Waiter's without a lookup. */
 PyObject *wskit_waiter_wake(PyObject *waiter);
 

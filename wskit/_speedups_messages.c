@@ -567,13 +567,44 @@ core_options(PyObject *protocol, RunOptions *options)
     return 1;
 }
 
+/* Whether a core of this type has the core's receive_messages(), not one
+ * of its own. Remembered for two types (a client's and a server's) by
+ * their version tags, which change when a class attribute does: a check
+ * per read, where a lookup would go through the type cache, whose entries
+ * other lookups may take (a miss walks the MRO). */
+static int
+core_receives_messages(PyTypeObject *type)
+{
+    static struct {
+        PyTypeObject *type;  /* borrowed: a version tag is never reused */
+        unsigned int version;
+        int is_core;
+    } seen[2];
+    static int next;
+    int valid = PyType_HasFeature(type, Py_TPFLAGS_VALID_VERSION_TAG);
+    for (int i = 0; valid && i < 2; i++) {
+        if (seen[i].type == type && seen[i].version == type->tp_version_tag) {
+            return seen[i].is_core;
+        }
+    }
+    int is_core = _PyType_Lookup(type, str_receive_messages) == core_receive_messages;
+    /* The lookup gives the type a version tag, if it can have one. */
+    if (PyType_HasFeature(type, Py_TPFLAGS_VALID_VERSION_TAG)) {
+        seen[next].type = type;
+        seen[next].version = type->tp_version_tag;
+        seen[next].is_core = is_core;
+        next ^= 1;
+    }
+    return is_core;
+}
+
 Py_ssize_t
 wskit_receive_messages(PyObject *protocol, PyObject *data, Py_ssize_t size, PyObject *queue)
 {
     if (wskit_import_receiving() < 0) {
         return -1;
     }
-    if (_PyType_Lookup(Py_TYPE(protocol), str_receive_messages) != core_receive_messages) {
+    if (!core_receives_messages(Py_TYPE(protocol))) {
         /* A core of its own: its own receive_messages(). */
         PyObject *sliced = PySequence_GetSlice(data, 0, size);
         if (sliced == NULL) {

@@ -24,6 +24,9 @@ typedef struct {
     PyObject *decode;    /* None, True or False */
     PyObject *general;   /* general(decode): the general path's awaitable; NULL: get() */
     PyObject *waiter;    /* the Waiter awaited, while waiting */
+    /* The last two Waiters awaited, for the next waits, or NULL: the last
+     * one's wake-up is usually still running when the next wait starts. */
+    PyObject *spare[2];
     PyObject *delegate;  /* the general path's iterator, once it took over */
     int state;
 } ReceivingObject;
@@ -32,6 +35,7 @@ typedef struct {
     PyObject_HEAD
     PyObject *assembler;
     PyObject *general;
+    PyObject *last;  /* the last Receiving made, or NULL */
 } MessageIteratorObject;
 
 static PyObject *str_resume, *str_throw, *str_close, *str_get, *str_decode;
@@ -166,11 +170,14 @@ receiving_delegate(ReceivingObject *self, PyObject **result)
     return status;
 }
 
-/* The reader stopped waiting: get_in_progress is false again. */
+/* The reader stopped waiting: get_in_progress is false again. The waiter
+ * is kept for the next waits, which take it if nothing else holds it then. */
 static int
 receiving_stop_waiting(ReceivingObject *self)
 {
-    Py_CLEAR(self->waiter);
+    Py_XSETREF(self->spare[1], self->spare[0]);
+    self->spare[0] = self->waiter;
+    self->waiter = NULL;
     self->state = RECEIVING_DONE;
     return wskit_field_set(self->assembler, &wskit_fields.assembler.get_in_progress, Py_False);
 }
@@ -230,12 +237,22 @@ receiving_read(ReceivingObject *self, PyObject **result)
         if (ended) {
             return receiving_delegate(self, result);
         }
-        /* assembler.waiter = Waiter(assembler.loop), as its _waiter() does. */
+        /* assembler.waiter = Waiter(assembler.loop), as its _waiter() does
+         * (or the last wait's, pending again, when nothing else holds it). */
         PyObject *loop = wskit_field_get(assembler, &wskit_fields.assembler.loop);
         if (loop == NULL) {
             return PYGEN_ERROR;
         }
-        PyObject *waiter = wskit_waiter_new(loop);
+        PyObject *waiter = NULL;
+        for (int i = 1; waiter == NULL && i >= 0; i--) {
+            if (self->spare[i] != NULL && wskit_waiter_renew(self->spare[i], loop)) {
+                waiter = self->spare[i];
+                self->spare[i] = NULL;
+            }
+        }
+        if (waiter == NULL) {
+            waiter = wskit_waiter_new(loop);
+        }
         Py_DECREF(loop);
         if (waiter == NULL) {
             return PYGEN_ERROR;
@@ -438,7 +455,7 @@ receiving_new(PyObject *assembler, PyObject *decode, PyObject *general)
     self->assembler = Py_NewRef(assembler);
     self->decode = Py_NewRef(decode);
     self->general = Py_XNewRef(general);
-    self->waiter = self->delegate = NULL;
+    self->waiter = self->spare[0] = self->spare[1] = self->delegate = NULL;
     self->state = RECEIVING_START;
     PyObject_GC_Track(self);
     return (PyObject *)self;
@@ -463,6 +480,8 @@ Receiving_traverse(ReceivingObject *self, visitproc visit, void *arg)
     Py_VISIT(self->decode);
     Py_VISIT(self->general);
     Py_VISIT(self->waiter);
+    Py_VISIT(self->spare[0]);
+    Py_VISIT(self->spare[1]);
     Py_VISIT(self->delegate);
     return 0;
 }
@@ -474,6 +493,8 @@ Receiving_clear(ReceivingObject *self)
     Py_CLEAR(self->decode);
     Py_CLEAR(self->general);
     Py_CLEAR(self->waiter);
+    Py_CLEAR(self->spare[0]);
+    Py_CLEAR(self->spare[1]);
     Py_CLEAR(self->delegate);
     return 0;
 }
@@ -569,6 +590,7 @@ MessageIterator_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     }
     self->assembler = Py_NewRef(assembler);
     self->general = Py_NewRef(general);
+    self->last = NULL;
     return (PyObject *)self;
 }
 
@@ -577,6 +599,7 @@ MessageIterator_traverse(MessageIteratorObject *self, visitproc visit, void *arg
 {
     Py_VISIT(self->assembler);
     Py_VISIT(self->general);
+    Py_VISIT(self->last);
     return 0;
 }
 
@@ -585,6 +608,7 @@ MessageIterator_clear(MessageIteratorObject *self)
 {
     Py_CLEAR(self->assembler);
     Py_CLEAR(self->general);
+    Py_CLEAR(self->last);
     return 0;
 }
 
@@ -602,10 +626,21 @@ MessageIterator_aiter(MessageIteratorObject *self)
     return Py_NewRef(self);
 }
 
+/* The next message's await. The last one, once finished and held by
+ * nothing but the iterator, starts again rather than a new one being made:
+ * nobody can tell (an allocation, a finalizer's call and a free spared per
+ * message). A finished Receiving holds no waiter and no delegate. */
 static PyObject *
 MessageIterator_anext(MessageIteratorObject *self)
 {
-    return receiving_new(self->assembler, Py_None, self->general);
+    ReceivingObject *last = (ReceivingObject *)self->last;
+    if (last != NULL && Py_REFCNT(last) == 1 && last->state == RECEIVING_DONE) {
+        last->state = RECEIVING_START;
+        return Py_NewRef(last);
+    }
+    PyObject *receiving = receiving_new(self->assembler, Py_None, self->general);
+    Py_XSETREF(self->last, Py_XNewRef(receiving));
+    return receiving;
 }
 
 static PyAsyncMethods MessageIterator_async = {

@@ -121,9 +121,11 @@ wskit_fields_init(void)
     return 0;
 }
 
-/* collections.deque, and its popleft() and extend() as method descriptors:
- * called on an exact deque (the queue's frames) without a method lookup. */
-static PyObject *deque_type, *deque_popleft, *deque_extend, *str_popleft, *str_extend;
+/* collections.deque, and its popleft(), extend() and append() as method
+ * descriptors: called on an exact deque (the queue's frames) without a
+ * method lookup. */
+static PyObject *deque_type, *deque_popleft, *deque_extend, *deque_append, *str_popleft,
+    *str_extend;
 
 int
 wskit_deque_init(void)
@@ -139,10 +141,11 @@ wskit_deque_init(void)
     }
     deque_popleft = PyObject_GetAttrString(deque_type, "popleft");
     deque_extend = PyObject_GetAttrString(deque_type, "extend");
+    deque_append = PyObject_GetAttrString(deque_type, "append");
     str_popleft = PyUnicode_InternFromString("popleft");
     str_extend = PyUnicode_InternFromString("extend");
-    if (deque_popleft == NULL || deque_extend == NULL || str_popleft == NULL ||
-        str_extend == NULL) {
+    if (deque_popleft == NULL || deque_extend == NULL || deque_append == NULL ||
+        str_popleft == NULL || str_extend == NULL) {
         return -1;
     }
     return 0;
@@ -161,6 +164,12 @@ PyObject *
 wskit_deque_extend(PyObject *frames, PyObject *items)
 {
     if (Py_IS_TYPE(frames, (PyTypeObject *)deque_type)) {
+        /* A list of one, the common read's, appended: extend() would
+         * iterate over it, an iterator allocated and freed. */
+        if (PyList_CheckExact(items) && PyList_GET_SIZE(items) == 1) {
+            PyObject *args[] = {frames, PyList_GET_ITEM(items, 0)};
+            return PyObject_Vectorcall(deque_append, args, 2, NULL);
+        }
         PyObject *args[] = {frames, items};
         return PyObject_Vectorcall(deque_extend, args, 2, NULL);
     }

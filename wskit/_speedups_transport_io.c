@@ -350,13 +350,20 @@ check_write(Transport *self, Py_ssize_t size, const char *eof_error)
     return 1;
 }
 
-/* sendmsg() of iov[:count]: how much was sent, 0 if the socket is full,
- * -1 with an exception set. */
+/* sendmsg() of iov[:count], send() of one buffer (the kernel copies no
+ * header or vector then): how much was sent, 0 if the socket is full, -1
+ * with an exception set. */
 static Py_ssize_t
 send_vector(Transport *self, struct iovec *iov, int count)
 {
-    struct msghdr message = {.msg_iov = iov, .msg_iovlen = (size_t)count};
-    ssize_t sent = sendmsg(self->fd, &message, MSG_NOSIGNAL);
+    ssize_t sent;
+    if (count == 1) {
+        sent = send(self->fd, iov->iov_base, iov->iov_len, MSG_NOSIGNAL);
+    }
+    else {
+        struct msghdr message = {.msg_iov = iov, .msg_iovlen = (size_t)count};
+        sent = sendmsg(self->fd, &message, MSG_NOSIGNAL);
+    }
     if (sent < 0) {
         if (would_block()) {
             return 0;

@@ -26,6 +26,8 @@ typedef struct {
 
 static PyObject *current_task, *cancelled_error, *invalid_state_error, *task_type;
 static PyObject *str_call_soon, *str_run, *str_context, *str_msg, *context_kwnames, *str_wake;
+/* The names a task's step reads and writes on the future it awaits. */
+static PyObject *str_blocking, *str_loop, *str_get_loop, *str_add_done_callback;
 /* A finished asyncio.Future (result None), handed to a C task's wake-up in
  * place of the waiter it awaited (see wake_argument()). Its loop is a
  * stand-in: Future() only asks it for get_debug(), and nothing else ever
@@ -155,6 +157,21 @@ wskit_waiter_new(PyObject *loop)
     self->loop = Py_NewRef(loop);
     self->state = WAITER_PENDING;
     return (PyObject *)self;
+}
+
+int
+wskit_waiter_renew(PyObject *waiter, PyObject *loop)
+{
+    WaiterObject *self = (WaiterObject *)waiter;
+    /* Woken (not cancelled), its callback taken, held by nobody else: no
+     * one can tell it from a new one. */
+    if (!Py_IS_TYPE(waiter, &WaiterType) || Py_REFCNT(waiter) != 1
+        || self->state != WAITER_DONE || self->loop != loop || self->callback != NULL) {
+        return 0;
+    }
+    self->state = WAITER_PENDING;
+    self->blocking = self->yielded = 0;
+    return 1;
 }
 
 static int
@@ -505,6 +522,9 @@ Waiter_get_loop(WaiterObject *self, void *Py_UNUSED(closure))
     return self->loop;
 }
 
+/* Waiter_methods' index of add_done_callback, for Waiter_getattro. */
+enum { WAITER_ADD_DONE_CALLBACK = 3 };
+
 static PyMethodDef Waiter_methods[] = {
     {"result", (PyCFunction)Waiter_result, METH_NOARGS,
      "Return None once woken; raise CancelledError if cancelled."},
@@ -529,6 +549,43 @@ static PyGetSetDef Waiter_getset[] = {
     {NULL, NULL, NULL, NULL, NULL},
 };
 
+/* The attributes a C task's step reads when it starts waiting on a waiter
+ * (_asyncio_future_blocking, get_loop, _loop, add_done_callback), answered
+ * by the interned name it uses (compared, not hashed), without the generic
+ * lookup: the type's cache, the descriptor, its call. Like asyncio's own
+ * futures, a waiter has no get_loop: tasks then read _loop, a method call
+ * spared. The AttributeError that says so carries the name alone: the
+ * task clears it at once, where the generic lookup would format a message. */
+static PyObject *
+Waiter_getattro(WaiterObject *self, PyObject *name)
+{
+    if (name == str_blocking) {
+        return PyBool_FromLong(self->blocking);
+    }
+    if (name == str_loop) {
+        return Py_NewRef(self->loop);
+    }
+    if (name == str_add_done_callback) {
+        return PyCFunction_New(&Waiter_methods[WAITER_ADD_DONE_CALLBACK], (PyObject *)self);
+    }
+    if (name == str_get_loop) {
+        PyErr_SetObject(PyExc_AttributeError, name);
+        return NULL;
+    }
+    return PyObject_GenericGetAttr((PyObject *)self, name);
+}
+
+/* Setting _asyncio_future_blocking, which a task's step does each time it
+ * starts waiting, without the generic lookup. */
+static int
+Waiter_setattro(WaiterObject *self, PyObject *name, PyObject *value)
+{
+    if (name == str_blocking && value != NULL) {
+        return Waiter_set_blocking(self, value, NULL);
+    }
+    return PyObject_GenericSetAttr((PyObject *)self, name, value);
+}
+
 static PyAsyncMethods Waiter_async = {
     .am_await = (unaryfunc)Waiter_await,
 };
@@ -546,6 +603,8 @@ static PyTypeObject WaiterType = {
     .tp_as_async = &Waiter_async,
     .tp_iter = PyObject_SelfIter,
     .tp_iternext = (iternextfunc)Waiter_iternext,
+    .tp_getattro = (getattrofunc)Waiter_getattro,
+    .tp_setattro = (setattrofunc)Waiter_setattro,
     .tp_methods = Waiter_methods,
     .tp_getset = Waiter_getset,
 };
@@ -553,8 +612,14 @@ static PyTypeObject WaiterType = {
 int
 wskit_waiter_init(PyObject *module)
 {
-    str_wake = PyUnicode_InternFromString("wake");
-    if (str_wake == NULL) {
+    const InternedName names[] = {
+        {&str_wake, "wake"},
+        {&str_blocking, "_asyncio_future_blocking"},
+        {&str_loop, "_loop"},
+        {&str_get_loop, "get_loop"},
+        {&str_add_done_callback, "add_done_callback"},
+    };
+    if (wskit_intern_names(names, sizeof(names) / sizeof(names[0])) < 0) {
         return -1;
     }
     if (PyType_Ready(&WaiterType) < 0) {

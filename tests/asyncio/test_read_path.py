@@ -244,6 +244,43 @@ def test_twins_agree(scenario: str) -> None:
     assert len(set(map(repr, results.values()))) == 1, results
 
 
+@pytest.mark.parametrize("twin", TWINS.values(), ids=TWINS)
+def test_a_core_class_given_its_own_receive_messages_later_is_seen(twin: type) -> None:
+    # ReadPath remembers, per core class, whether it has the core's own
+    # receive_messages(): a change of the class after reads is seen.
+    class Core(ServerProtocol):
+        pass
+
+    cls = Connection if twin in Connection.__mro__ else type("Tested", (twin, Connection), {})
+
+    async def main() -> list[int]:
+        protocol = Core(state=OPEN)
+        connection = cls(protocol)
+        connection.connection_made(Transport())
+        general: list[int] = []
+        receive_data = protocol.receive_data
+
+        def recording(data: Any) -> None:
+            general.append(len(data))
+            receive_data(data)
+
+        protocol.receive_data = recording  # type: ignore[method-assign]
+
+        def read() -> None:
+            buffer = connection.get_buffer(-1)
+            buffer[: len(MESSAGES)] = MESSAGES
+            connection.buffer_updated(len(MESSAGES))
+
+        read()
+        Core.receive_messages = OwnReceiveMessages.receive_messages  # type: ignore[method-assign,assignment]
+        read()
+        del Core.receive_messages
+        read()
+        return general
+
+    assert asyncio.run(main()) == [len(MESSAGES)]
+
+
 @pytest.mark.parametrize("scenario", DECLINED)
 def test_the_core_declines(scenario: str) -> None:
     reads, options, prepare = DECLINED[scenario]

@@ -337,6 +337,78 @@ async def test_message_iterator_ends_as_its_general_path_says(impl: Any) -> None
     assert received == ["one", b"two"]
 
 
+async def test_message_iterator_never_reuses_an_await_held_elsewhere(impl: Any) -> None:
+    # The C iterator starts its last Receiving again once it is finished and
+    # nothing else holds it; one still held, or not finished, stays as it is.
+    assembler = Assembler()
+
+    async def general(decode: bool | None) -> Any:
+        try:
+            return await assembler.get(decode)
+        except EOFError:
+            raise StopAsyncIteration from None
+
+    messages = impl.MessageIterator(assembler, general)
+    deliver(assembler, Frame(TEXT, b"one"), Frame(TEXT, b"two"), Frame(TEXT, b"three"))
+    held = messages.__anext__()
+    assert run_at_once(held) == "one"
+    second = messages.__anext__()
+    assert second is not held
+    with pytest.raises(RuntimeError, match="already awaited"):
+        run_at_once(held)  # finished, still finished
+    pending = messages.__anext__()  # made while the second is neither finished nor dropped
+    assert pending is not second
+    assert run_at_once(second) == "two"
+    assert run_at_once(pending) == "three"
+    del held, second, pending
+    received = []
+
+    async def reader() -> None:
+        async for message in messages:
+            received.append(message)
+
+    task = asyncio.create_task(asyncio.wait_for(reader(), 10))
+    for number in range(5):
+        deliver(assembler, Frame(BINARY, bytes([number])))
+        await blocked(task)
+    assert received == [bytes([number]) for number in range(5)]
+    assembler.close()
+    assembler.wake()
+    await task
+
+
+async def test_a_waiter_held_elsewhere_is_never_awaited_again(impl: Any) -> None:
+    # The C Receiving keeps its last waiters for its next waits, pending
+    # again, if nothing else holds them; one held elsewhere stays woken.
+    assembler = Assembler()
+    messages = impl.MessageIterator(assembler, assembler.get)
+    received = []
+
+    async def reader() -> None:
+        for _ in range(3):
+            received.append(await messages.__anext__())
+
+    task = asyncio.create_task(asyncio.wait_for(reader(), 10))
+    await blocked(task)
+    first = assembler.waiter
+    assert first is not None
+    deliver(assembler, Frame(TEXT, b"one"))
+    await blocked(task)
+    second = assembler.waiter
+    assert second is not first
+    assert first.done()
+    del first, second  # the next wait may take it
+    deliver(assembler, Frame(TEXT, b"two"))
+    await blocked(task)
+    third = assembler.waiter
+    assert third is not None
+    assert not third.done()
+    deliver(assembler, Frame(TEXT, b"three"))
+    await task
+    assert received == ["one", "two", "three"]
+    assert third.done()
+
+
 async def test_assembler_state_is_in_slots() -> None:
     # What the C Receiving reads in place, rather than by name.
     assembler = Assembler()

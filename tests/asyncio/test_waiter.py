@@ -285,6 +285,35 @@ def test_future_protocol_attributes(Waiter: Any, loop: asyncio.AbstractEventLoop
         next(iterator)
 
 
+def test_the_attributes_a_task_reads_by_name(Waiter: Any, loop: asyncio.AbstractEventLoop) -> None:
+    # A task's step reads these, by name, each time it starts waiting; the
+    # C twin answers them without the generic lookup (see Waiter_getattro).
+    waiter = Waiter(loop)
+    assert waiter._loop is loop
+    waiter._asyncio_future_blocking = True
+    assert waiter._asyncio_future_blocking is True
+    waiter._asyncio_future_blocking = False
+    assert waiter._asyncio_future_blocking is False
+    add_done_callback = waiter.add_done_callback
+    assert add_done_callback.__self__ is waiter
+    assert add_done_callback.__name__ == "add_done_callback"
+    called: list[Any] = []
+    add_done_callback(called.append)
+    waiter.wake()
+    assert called == [waiter]
+    # No get_loop(): a task then reads _loop, as of asyncio's own futures.
+    assert not hasattr(waiter, "get_loop")
+    with pytest.raises(AttributeError, match="get_loop"):
+        waiter.get_loop  # noqa: B018 - the lookup is the test
+    # Any other name: the generic lookup.
+    assert waiter.done()
+    assert not waiter.cancelled()
+    with pytest.raises(AttributeError):
+        waiter.no_such_attribute  # noqa: B018 - the lookup is the test
+    with pytest.raises(AttributeError):
+        waiter.no_such_attribute = 1
+
+
 def test_callbacks_outside_a_task(Waiter: Any, loop: asyncio.AbstractEventLoop) -> None:
     calls: list[tuple[Any, str]] = []
 
