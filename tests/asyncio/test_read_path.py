@@ -183,6 +183,19 @@ DECLINED: dict[str, tuple[list[bytes], dict[str, Any], Callable[[Connection], An
 SCENARIOS.update(DECLINED)
 
 
+def record_general_path(protocol: Any) -> list[int]:
+    """Record the size of each read ``protocol.receive_data()`` gets: the general path's."""
+    general: list[int] = []
+    receive_data = protocol.receive_data
+
+    def recording(data: Any) -> None:
+        general.append(len(data))
+        receive_data(data)
+
+    protocol.receive_data = recording
+    return general
+
+
 def run(twin: type, reads: list[bytes], options: dict[str, Any], prepare: Any) -> Any:
     """Feed ``reads`` to a connection with ``twin`` as its ReadPath; return what is observable."""
     # Connection's own, or the other twin ahead of it.
@@ -196,14 +209,7 @@ def run(twin: type, reads: list[bytes], options: dict[str, Any], prepare: Any) -
         connection.connection_made(transport)
         if prepare is not None:
             prepare(connection)
-        general: list[int] = []
-        receive_data = protocol.receive_data
-
-        def recording(data: Any) -> None:
-            general.append(len(data))
-            receive_data(data)
-
-        protocol.receive_data = recording  # type: ignore[method-assign]
+        general = record_general_path(protocol)
         woken: list[int] = []
 
         class Waiter:  # the reader's, recording when it is woken
@@ -257,14 +263,7 @@ def test_a_core_class_given_its_own_receive_messages_later_is_seen(twin: type) -
         protocol = Core(state=OPEN)
         connection = cls(protocol)
         connection.connection_made(Transport())
-        general: list[int] = []
-        receive_data = protocol.receive_data
-
-        def recording(data: Any) -> None:
-            general.append(len(data))
-            receive_data(data)
-
-        protocol.receive_data = recording  # type: ignore[method-assign]
+        general = record_general_path(protocol)
 
         def read() -> None:
             buffer = connection.get_buffer(-1)

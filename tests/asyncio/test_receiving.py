@@ -7,6 +7,7 @@ ones: the same messages, waits, errors and assembler state either way.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -309,8 +310,8 @@ async def test_throw_and_close_reach_the_general_path(impl: Any) -> None:
     assert not assembler.get_in_progress
 
 
-async def test_message_iterator_ends_as_its_general_path_says(impl: Any) -> None:
-    assembler = Assembler()
+def ended_by_eof(assembler: Assembler) -> Callable[[bool | None], Awaitable[Any]]:
+    """A message iterator's general path: the assembler's get(), its EOF the end."""
 
     async def general(decode: bool | None) -> Any:
         try:
@@ -318,7 +319,12 @@ async def test_message_iterator_ends_as_its_general_path_says(impl: Any) -> None
         except EOFError:
             raise StopAsyncIteration from None
 
-    messages = impl.MessageIterator(assembler, general)
+    return general
+
+
+async def test_message_iterator_ends_as_its_general_path_says(impl: Any) -> None:
+    assembler = Assembler()
+    messages = impl.MessageIterator(assembler, ended_by_eof(assembler))
     assert messages.__aiter__() is messages
     received = []
 
@@ -341,14 +347,7 @@ async def test_message_iterator_never_reuses_an_await_held_elsewhere(impl: Any) 
     # The C iterator starts its last Receiving again once it is finished and
     # nothing else holds it; one still held, or not finished, stays as it is.
     assembler = Assembler()
-
-    async def general(decode: bool | None) -> Any:
-        try:
-            return await assembler.get(decode)
-        except EOFError:
-            raise StopAsyncIteration from None
-
-    messages = impl.MessageIterator(assembler, general)
+    messages = impl.MessageIterator(assembler, ended_by_eof(assembler))
     deliver(assembler, Frame(TEXT, b"one"), Frame(TEXT, b"two"), Frame(TEXT, b"three"))
     held = messages.__anext__()
     assert run_at_once(held) == "one"
