@@ -55,11 +55,12 @@ def tracked_objects() -> int:
 async def test_an_open_server_connection_holds_few_tracked_objects() -> None:
     # Out of debug mode, where futures and handles keep a traceback each.
     loop = asyncio.get_running_loop()
+    debug = loop.get_debug()
     loop.set_debug(False)
     try:
         await check_held_objects()
     finally:
-        loop.set_debug(True)
+        loop.set_debug(debug)
 
 
 async def check_held_objects() -> None:
