@@ -304,7 +304,9 @@ class ThreadsPeer(SyncPeer):
     compression = False
 
     def serve(self, compression: bool, backlog: int | None = None) -> int:
-        listener = socket.create_server(("127.0.0.1", 0), backlog=backlog or 100)
+        listener = socket.create_server(
+            ("127.0.0.1", 0), backlog=100 if backlog is None else backlog
+        )
         # The server process ends with os._exit(): the thread needs no join.
         threading.Thread(target=_accept, args=(listener,), daemon=True).start()
         port: int = listener.getsockname()[1]
