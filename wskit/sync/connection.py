@@ -353,6 +353,8 @@ class Connection(ConnectionAttributes[threading.Event], Lending, Writer):
                 thread): another message can't start before it ends.
             TypeError: The message is of an unsupported type.
         """
+        if self._send_whole(message, text, compress):
+            return
         if isinstance(message, MESSAGE_TYPES):
             is_text, data = encode(message, text)
             self._send(
@@ -368,6 +370,53 @@ class Connection(ConnectionAttributes[threading.Event], Lending, Writer):
             self._send_fragments(iter(message), text, compress)
         else:
             raise TypeError(f"message must be str or bytes-like, not {type(message).__name__}")
+
+    def _send_whole(self, message: object, text: bool | None, compress: bool | None) -> bool:
+        """Send a whole message in one go if nothing is in the way; return whether it went.
+
+        The common ``send()``: the core builds the frame and counts it
+        (``Protocol.send_message()``, which declines what its general path
+        must send), and this thread writes it at once, without the outgoing
+        queue. Only while no other thread writes and nothing waits in the
+        queue: the frame goes out after what the core queued before it, and
+        bytes queued meanwhile by threads that found ``send_lock`` taken
+        are written next, as ``_flush()`` writes them. Return :obj:`False`
+        having done nothing: the general path sends the message, or raises.
+        """
+        if not self.send_lock.acquire(blocking=False):
+            return False
+        failed = False
+        try:
+            with self.protocol_mutex:
+                if self.outgoing or self.fragmented_sender is not None:
+                    return False
+                frame = self.protocol.send_message(message, text, compress)
+            if frame is None:
+                return False
+            try:
+                if isinstance(frame, bytes):
+                    try:
+                        with self.io_lock:
+                            sent = self.socket.send(frame)
+                    except WOULD_BLOCK:
+                        sent = 0
+                    if sent < len(frame):
+                        # The rest, uncopied: _write() takes any bytes-like chunk.
+                        self._write([cast(bytes, memoryview(frame)[sent:])], block=True)
+                else:  # a server's long payload after its header
+                    self._write(list(frame), block=True)
+            except OSError:
+                # The reader thread notices too, and ends the connection.
+                self._abort()
+                failed = True
+        finally:
+            self.send_lock.release()
+        if failed:
+            # The message is lost: don't return as if sent.
+            raise self._closed()
+        if self.outgoing:  # seen without the lock, as _flush() would look again
+            self._flush()
+        return True
 
     def _send_fragments(
         self, chunks: Iterator[Data | BytesLike], text: bool | None, compress: bool | None
@@ -589,14 +638,26 @@ class Connection(ConnectionAttributes[threading.Event], Lending, Writer):
             return False
         with self.delivery_lock:
             with self.protocol_mutex:
+                taken = whole = 0
                 if window is None:
-                    self.protocol.receive_data(data)
+                    # Whole messages go straight to the queue, as process_event()
+                    # would put them, when the core's general rules have nothing
+                    # else to do with them (see Protocol.receive_messages).
+                    taken = self.protocol.receive_messages(data, self.recv_messages.queue)
+                    whole = taken == len(data)
+                    if not whole:
+                        self.protocol.receive_data(data[taken:] if taken else data)
                 else:
                     self.protocol.receive_into(nbytes)
-                events = self.protocol.events_received()
-                self._queue_writes()
-            self._flush(block=False)
-            self._deliver(events)
+                # All of it taken so: no event, nothing to write, no failure.
+                events = None if whole else self.protocol.events_received()
+                if events is not None:
+                    self._queue_writes()
+            if taken:
+                self.recv_messages.wake()
+            if events is not None:
+                self._flush(block=False)
+                self._deliver(events)
         self._check_writes()
         return True
 

@@ -39,6 +39,8 @@ class Assembler(BaseAssembler):
         # seconds left, it returns False when it can't (the reader thread
         # reads, or reading is paused), and the thread waits for the reader.
         self.read: Callable[[float | None], bool] | None = None
+        # Whether a thread waits for frame_added; guarded by mutex.
+        self.waiting = False
 
     def let_go(self) -> None:
         """Drop the callbacks and the reading in recv(), once the connection ended."""
@@ -56,6 +58,16 @@ class Assembler(BaseAssembler):
                 raise EOFError("stream of frames ended")
             self.queue.put(frame)
             self.frame_added.notify()
+
+    def wake(self) -> None:
+        """Wake the thread waiting for a frame: frames were added to the queue directly.
+
+        The queue's own ``put()`` (see ``Protocol.receive_messages``), not
+        :meth:`put`, which wakes it itself.
+        """
+        with self.mutex:
+            if self.waiting:
+                self.frame_added.notify()
 
     def put_failure(self, after_message: bool) -> None:
         """Queue the connection's failure after the frames received before it.
@@ -171,8 +183,12 @@ class Assembler(BaseAssembler):
                 finally:
                     self.mutex.acquire()
                 continue
-            if not self.frame_added.wait(deadline.timeout()):
-                raise TimeoutError("timed out while waiting for a message")
+            self.waiting = True
+            try:
+                if not self.frame_added.wait(deadline.timeout()):
+                    raise TimeoutError("timed out while waiting for a message")
+            finally:
+                self.waiting = False
         return queue.get()
 
     def _skip_rest_of_message(self, deadline: Deadline) -> None:
