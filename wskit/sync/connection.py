@@ -383,7 +383,8 @@ class Connection(ConnectionAttributes[threading.Event], Lending, Writer):
         are written next, as ``_flush()`` writes them. Return :obj:`False`
         having done nothing: the general path sends the message, or raises.
         """
-        if not self.send_lock.acquire(blocking=False):
+        # acquire(False): a keyword argument costs the call a dict and a lookup.
+        if not self.send_lock.acquire(False):
             return False
         failed = False
         try:

@@ -131,7 +131,7 @@ class Lending:
         is paused, when the connection ends, or when the thread gave the
         socket back: then the caller waits for the reader.
         """
-        if not self.read_token.acquire(blocking=False):
+        if not self.read_token.acquire(False):  # not blocking; see _send_whole()
             return False
         try:
             if self.read_ended or self._reading_paused():

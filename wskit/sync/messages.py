@@ -10,7 +10,7 @@ from ..exceptions import ConcurrencyError
 from ..frames import Frame
 from ..shared.messages import BaseAssembler, Fragments, PartialMessage, join
 from ..typing import Data
-from .utils import Deadline
+from .utils import NO_DEADLINE, Deadline
 
 __all__ = ["Assembler"]
 
@@ -108,18 +108,21 @@ class Assembler(BaseAssembler):
             ConcurrencyError: Another thread is reading.
             UnicodeDecodeError: ``decode=True`` on binary data that isn't UTF-8.
         """
-        deadline = Deadline(timeout)
+        deadline = NO_DEADLINE if timeout is None else Deadline(timeout)
         with self.mutex:
             if self.get_in_progress:
                 raise ConcurrencyError("get() or get_iter() is already running")
             self.get_in_progress = True
             received: PartialMessage | None = None
             try:
-                self._skip_rest_of_message(deadline)
-                received = PartialMessage(self._next_frame(deadline))
-                while not received.fin:
-                    received.add(self._next_frame(deadline))
-                message = received.frame()
+                if self.skip_rest_of_message:
+                    self._skip_rest_of_message(deadline)
+                message = self._next_frame(deadline)
+                if not message.fin:  # a fragmented message, joined as it comes
+                    received = PartialMessage(message)
+                    while not received.fin:
+                        received.add(self._next_frame(deadline))
+                    message = received.frame()
             except BaseException:
                 # Timed out or ended mid-message: leave the message whole.
                 if received is not None:
@@ -155,11 +158,10 @@ class Assembler(BaseAssembler):
                 self.get_in_progress = False
 
     def _next_fragment(self, *, skip: bool) -> Frame:
-        no_deadline = Deadline(None)
         with self.mutex:
             if skip:
-                self._skip_rest_of_message(no_deadline)
-            frame = self._next_frame(no_deadline)
+                self._skip_rest_of_message(NO_DEADLINE)
+            frame = self._next_frame(NO_DEADLINE)
             self.skip_rest_of_message = not frame.fin
             return frame
 

@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 
-__all__ = ["Deadline", "Latch", "poller"]
+__all__ = ["NO_DEADLINE", "Deadline", "Latch", "poller"]
 
 
 class Deadline:
@@ -17,6 +17,8 @@ class Deadline:
     Args:
         timeout: Seconds from now; :obj:`None` for no deadline.
     """
+
+    __slots__ = ("deadline",)
 
     def __init__(self, timeout: float | None) -> None:
         self.deadline = None if timeout is None else time.monotonic() + timeout
@@ -34,6 +36,9 @@ class Deadline:
             raise TimeoutError("timed out")
         return max(left, 0.0)
 
+
+NO_DEADLINE = Deadline(None)
+"""A :class:`Deadline` that never passes, shared: it holds no state."""
 
 # Serializes Latch.set(), which is rare: once per latch, in effect.
 _setting = threading.Lock()
