@@ -611,6 +611,9 @@ class Connection(ConnectionAttributes[threading.Event], Lending, Writer):
             if self._reading_paused():  # by a read in recv(), since the wait
                 return True
             if self._read_socket():
+                # A thread may wait for frames that the read put in the queue
+                # directly; a thread in recv() that reads needs no waking.
+                self.recv_messages.wake()
                 return True
             self.read_ended = True
             return False
@@ -622,10 +625,12 @@ class Connection(ConnectionAttributes[threading.Event], Lending, Writer):
 
         Return :obj:`False` at end of file.
         """
-        with self.protocol_mutex:
-            # The rest of a long frame goes straight into its payload.
-            payload = self.protocol.incoming_payload
-            window = None if payload is None else payload.window()
+        # The rest of a long frame goes straight into its payload. Read
+        # without protocol_mutex: only the holder of read_token starts or
+        # fills a payload, and one dropped meanwhile (the connection failed)
+        # is as one dropped after the read, which receive_into() allows.
+        payload = self.protocol.incoming_payload
+        window = None if payload is None else payload.window()
         data, nbytes = b"", 0
         try:
             with self.io_lock:
@@ -654,12 +659,11 @@ class Connection(ConnectionAttributes[threading.Event], Lending, Writer):
                 events = None if whole else self.protocol.events_received()
                 if events is not None:
                     self._queue_writes()
-            if taken:
-                self.recv_messages.wake()
             if events is not None:
                 self._flush(block=False)
                 self._deliver(events)
-        self._check_writes()
+        if self.outgoing:  # seen without the lock: the common case has none
+            self._check_writes()
         return True
 
     def _deliver(self, events: list[Event]) -> None:
@@ -755,8 +759,6 @@ class Connection(ConnectionAttributes[threading.Event], Lending, Writer):
         what one read answers are in memory, and TCP pushes back on a peer
         that sends pings and never reads.
         """
-        if not self.outgoing:  # the common case, seen without the lock
-            return
         with self.protocol_mutex:
             if self._over_write_limit():
                 self.writes_awaited = True

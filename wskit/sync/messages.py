@@ -60,10 +60,11 @@ class Assembler(BaseAssembler):
             self.frame_added.notify()
 
     def wake(self) -> None:
-        """Wake the thread waiting for a frame: frames were added to the queue directly.
+        """Wake the thread waiting for a frame, if one waits.
 
-        The queue's own ``put()`` (see ``Protocol.receive_messages``), not
-        :meth:`put`, which wakes it itself.
+        For frames added with the queue's own ``put()`` (as
+        ``Protocol.receive_messages`` adds them), not with :meth:`put`,
+        which wakes it itself.
         """
         with self.mutex:
             if self.waiting:
@@ -175,7 +176,8 @@ class Assembler(BaseAssembler):
         while not queue.frames:
             if self.closed:
                 raise EOFError("stream of frames ended")
-            self._reach_failure()
+            if self.failure_queued:
+                self._reach_failure()
             if read is not None:
                 timeout = deadline.timeout()
                 self.mutex.release()  # the read puts what it finds
