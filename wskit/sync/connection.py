@@ -388,19 +388,26 @@ class Connection(ConnectionAttributes[threading.Event], Lending, Writer):
             return False
         failed = False
         try:
-            with self.protocol_mutex:
+            # Locks taken and released by name, here and in _read_socket():
+            # `with` costs twice as much (it looks up and binds two methods).
+            self.protocol_mutex.acquire()
+            try:
                 if self.outgoing or self.fragmented_sender is not None:
                     return False
                 frame = self.protocol.send_message(message, text, compress)
+            finally:
+                self.protocol_mutex.release()
             if frame is None:
                 return False
             try:
                 if isinstance(frame, bytes):
+                    self.io_lock.acquire()
                     try:
-                        with self.io_lock:
-                            sent = self.socket.send(frame)
+                        sent = self.socket.send(frame)
                     except WOULD_BLOCK:
                         sent = 0
+                    finally:
+                        self.io_lock.release()
                     if sent < len(frame):
                         # The rest, uncopied: _write() takes any bytes-like chunk.
                         self._write([cast(bytes, memoryview(frame)[sent:])], block=True)
@@ -632,18 +639,23 @@ class Connection(ConnectionAttributes[threading.Event], Lending, Writer):
         payload = self.protocol.incoming_payload
         window = None if payload is None else payload.window()
         data, nbytes = b"", 0
+        self.io_lock.acquire()  # by name: see _send_whole()
         try:
-            with self.io_lock:
-                if window is None:
-                    data = self.socket.recv(self.recv_bufsize)
-                else:
-                    nbytes = self.socket.recv_into(window)
+            if window is None:
+                data = self.socket.recv(self.recv_bufsize)
+            else:
+                nbytes = self.socket.recv_into(window)
         except WOULD_BLOCK:
             return True  # TLS: half a record so far; wait for the rest
+        finally:
+            self.io_lock.release()
         if not (data or nbytes):
             return False
-        with self.delivery_lock:
-            with self.protocol_mutex:
+        delivery_lock, protocol_mutex = self.delivery_lock, self.protocol_mutex
+        delivery_lock.acquire()
+        try:
+            protocol_mutex.acquire()
+            try:
                 taken = whole = 0
                 if window is None:
                     # Whole messages go straight to the queue, as process_event()
@@ -659,9 +671,13 @@ class Connection(ConnectionAttributes[threading.Event], Lending, Writer):
                 events = None if whole else self.protocol.events_received()
                 if events is not None:
                     self._queue_writes()
+            finally:
+                protocol_mutex.release()
             if events is not None:
                 self._flush(block=False)
                 self._deliver(events)
+        finally:
+            delivery_lock.release()
         if self.outgoing:  # seen without the lock: the common case has none
             self._check_writes()
         return True

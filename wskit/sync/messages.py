@@ -110,7 +110,10 @@ class Assembler(BaseAssembler):
             UnicodeDecodeError: ``decode=True`` on binary data that isn't UTF-8.
         """
         deadline = NO_DEADLINE if timeout is None else Deadline(timeout)
-        with self.mutex:
+        # Taken and released by name: `with` costs twice as much (it looks
+        # up and binds two methods), on every message.
+        self.mutex.acquire()
+        try:
             if self.get_in_progress:
                 raise ConcurrencyError("get() or get_iter() is already running")
             self.get_in_progress = True
@@ -131,6 +134,8 @@ class Assembler(BaseAssembler):
                 raise
             finally:
                 self.get_in_progress = False
+        finally:
+            self.mutex.release()
         return join([message], decode)
 
     def get_iter(self, decode: bool | None = None) -> Iterator[Data]:
