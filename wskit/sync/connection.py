@@ -13,8 +13,8 @@ Locking: ``protocol_mutex`` serializes every call into the core, which isn't
 thread-safe, and is never held while blocking. Bytes to write go through a
 queue that whoever holds ``send_lock`` drains (:mod:`wskit.sync.writing`),
 so that a thread waiting to write to a slow peer doesn't stop the reader
-from reading. The socket is non-blocking and each socket call is made under
-``io_lock``.
+from reading. The socket is non-blocking; with TLS, each socket call is made
+under ``io_lock``.
 
 Reading pauses, timers going on, while the application is behind with the
 messages received (``reading_allowed`` is clear) or the peer with what the
@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -163,11 +164,12 @@ class Connection(ConnectionAttributes[threading.Event], Lending, Writer):
             self.next_ping_at = time.monotonic() + ping_interval
 
         self.recv_exc: BaseException | None = None
-        # Non-blocking I/O, one call at a time: a TLS socket is one OpenSSL
-        # object, which the reader and the writers mustn't use concurrently,
-        # and a reader blocked on half a TLS record couldn't run its timers.
+        # Non-blocking I/O, one call at a time with TLS: a TLS socket is one
+        # OpenSSL object, which the reader and the writers mustn't use
+        # concurrently, and a reader blocked on half a TLS record couldn't
+        # run its timers. A plain socket takes a read and a write at once.
         socket.setblocking(False)
-        self.io_lock = threading.Lock()
+        self.io_lock = threading.Lock() if isinstance(socket, ssl.SSLSocket) else None
         self.wait_readable = poller(socket)
         self.wait_writable = poller(socket, write=True)
         # The reader or a thread in recv() (see lending.py).
@@ -401,13 +403,16 @@ class Connection(ConnectionAttributes[threading.Event], Lending, Writer):
                 return False
             try:
                 if isinstance(frame, bytes):
-                    self.io_lock.acquire()
+                    io_lock = self.io_lock
+                    if io_lock is not None:
+                        io_lock.acquire()
                     try:
                         sent = self.socket.send(frame)
                     except WOULD_BLOCK:
                         sent = 0
                     finally:
-                        self.io_lock.release()
+                        if io_lock is not None:
+                            io_lock.release()
                     if sent < len(frame):
                         # The rest, uncopied: _write() takes any bytes-like chunk.
                         self._write([cast(bytes, memoryview(frame)[sent:])], block=True)
@@ -639,7 +644,9 @@ class Connection(ConnectionAttributes[threading.Event], Lending, Writer):
         payload = self.protocol.incoming_payload
         window = None if payload is None else payload.window()
         data, nbytes = b"", 0
-        self.io_lock.acquire()  # by name: see _send_whole()
+        io_lock = self.io_lock
+        if io_lock is not None:
+            io_lock.acquire()  # by name: see _send_whole()
         try:
             if window is None:
                 data = self.socket.recv(self.recv_bufsize)
@@ -648,7 +655,8 @@ class Connection(ConnectionAttributes[threading.Event], Lending, Writer):
         except WOULD_BLOCK:
             return True  # TLS: half a record so far; wait for the rest
         finally:
-            self.io_lock.release()
+            if io_lock is not None:
+                io_lock.release()
         if not (data or nbytes):
             return False
         delivery_lock, protocol_mutex = self.delivery_lock, self.protocol_mutex
@@ -784,6 +792,7 @@ class Connection(ConnectionAttributes[threading.Event], Lending, Writer):
         pending = getattr(self.socket, "pending", None)
         if pending is None:
             return False
+        assert self.io_lock is not None  # TLS has one
         with self.io_lock:
             return bool(pending() > 0)
 

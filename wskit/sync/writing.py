@@ -35,7 +35,8 @@ class Writer:
     socket: socket.socket
     protocol_mutex: threading.Lock
     send_lock: threading.Lock
-    io_lock: threading.Lock
+    # TLS only: a plain socket takes a read and a write at once.
+    io_lock: threading.Lock | None
     outgoing: list[bytes]
     write_limit: int
     flushing_in_background: bool
@@ -159,8 +160,11 @@ class Writer:
             view = memoryview(chunk)
             while view:
                 try:
-                    with self.io_lock:
+                    if self.io_lock is None:
                         sent = self.socket.send(view)
+                    else:
+                        with self.io_lock:
+                            sent = self.socket.send(view)
                 except WOULD_BLOCK:
                     if not block:
                         # TLS wants the same bytes again, which these are.
