@@ -13,7 +13,9 @@ Locking: ``protocol_mutex`` serializes every call into the core, which isn't
 thread-safe, and is never held while blocking. Bytes to write go through a
 queue that whoever holds ``send_lock`` drains (:mod:`wskit.sync.writing`),
 so that a thread waiting to write to a slow peer doesn't stop the reader
-from reading. The socket is non-blocking; with TLS, each socket call is made
+from reading; a whole plain message that finds the queue empty and nobody
+writing is written at once by its sender, holding ``send_lock``
+(``_send_whole()``). The socket is non-blocking; with TLS, each socket call is made
 under ``io_lock``.
 
 Reading pauses, timers going on, while the application is behind with the
