@@ -306,7 +306,7 @@ def general_events(protocol: Protocol) -> list[Any]:
 def test_receive_messages_agrees_with_general_rules(
     implementation: ModuleType, specs: list[tuple[Any, bool, bool, bytes]], cuts: list[int]
 ) -> None:
-    # What the asyncio layer does with each read, with and without the
+    # What the asyncio and threading layers do with each read, with and without the
     # one-call path: the same frames in the same order, the same failure
     # after them, the same answers, statistics and state.
     stream = b"".join(
@@ -321,7 +321,7 @@ def read_alike(
 ) -> None:
     """Feed ``stream``, cut at ``cuts``, to both; require the same outcome.
 
-    ``fast`` reads as the asyncio layer does, ``receive_messages()`` first;
+    ``fast`` reads as the asyncio and threading layers do, ``receive_messages()`` first;
     ``general`` through ``receive_data()`` alone.
     """
     chunks = [stream[start:end] for start, end in itertools.pairwise([0, *sorted(cuts), None])]
