@@ -18,8 +18,10 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any, cast
 
-from ..protocol import Protocol
+from ..exceptions import ConcurrencyError, ConnectionClosed
+from ..protocol import OPEN, Protocol
 from .utils import Latch
 
 __all__ = ["WOULD_BLOCK", "Writer"]
@@ -47,12 +49,109 @@ class Writer:
     close_deadline: float | None
     close_timeout: float | None
     handshake_done: Latch
+    # The thread sending a fragmented message, while it does.
+    fragmented_sender: threading.Thread | None
     wait_writable: Callable[[float | None], bool]
+    # Waits for the end of the connection; returns the exception that tells how.
+    _closed: Callable[[], ConnectionClosed]
     # Taking the queue ends a pause for writes_awaited: tell the reader.
     _resume_reading: Callable[[], None]
     # A close deadline was set, or the connection dropped: the reader must
     # run the timers again, even while reading is paused.
     _check_timers: Callable[[], None]
+
+    def _send(
+        self,
+        action: Callable[..., object],
+        *args: Any,
+        starts_message: bool = False,
+        fragmented: bool = False,
+    ) -> None:
+        """Call ``action(protocol, *args)`` if the connection is open, then write.
+
+        ``starts_message``: the action starts a message, which can't go in
+        the middle of a fragmented one; ``fragmented``: that message is one.
+
+        Raises:
+            ConnectionClosed: The connection is closed or closing.
+            ConcurrencyError: The action starts a message while a fragmented
+                message is being sent.
+        """
+        with self.protocol_mutex:
+            is_open = self.protocol.state is OPEN
+            if is_open:
+                # Raised at once, not after waiting for the fragmented message
+                # to end: that may never happen when its iterable waits for
+                # this very thread.
+                if starts_message and self.fragmented_sender is not None:
+                    raise ConcurrencyError(
+                        "cannot call send() while a fragmented message is being sent"
+                    )
+                action(self.protocol, *args)
+                self._queue_writes()
+                if fragmented:
+                    self.fragmented_sender = threading.current_thread()
+        if not is_open or not self._flush():
+            # A write that failed lost the message: don't return as if sent.
+            raise self._closed()
+
+    def _send_whole(self, message: object, text: bool | None, compress: bool | None) -> bool:
+        """Send a whole message in one go if nothing is in the way; return whether it went.
+
+        The common ``send()``: the core builds the frame and counts it
+        (``Protocol.send_message()``, which declines what its general path
+        must send), and this thread writes it at once, without the outgoing
+        queue. Only while no other thread writes and nothing waits in the
+        queue: the frame goes out after what the core queued before it, and
+        bytes queued meanwhile by threads that found ``send_lock`` taken
+        are written next, as ``_flush()`` writes them. Return :obj:`False`
+        having done nothing: the general path sends the message, or raises.
+        """
+        # acquire(False): a keyword argument costs the call a dict and a lookup.
+        if not self.send_lock.acquire(False):
+            return False
+        failed = False
+        try:
+            # Locks taken and released by name, here and in _read_socket():
+            # `with` costs twice as much (it looks up and binds two methods).
+            self.protocol_mutex.acquire()
+            try:
+                if self.outgoing or self.fragmented_sender is not None:
+                    return False
+                frame = self.protocol.send_message(message, text, compress)
+            finally:
+                self.protocol_mutex.release()
+            if frame is None:
+                return False
+            try:
+                if isinstance(frame, bytes):
+                    io_lock = self.io_lock
+                    if io_lock is not None:
+                        io_lock.acquire()
+                    try:
+                        sent = self.socket.send(frame)
+                    except WOULD_BLOCK:
+                        sent = 0
+                    finally:
+                        if io_lock is not None:
+                            io_lock.release()
+                    if sent < len(frame):
+                        # The rest, uncopied: _write() takes any bytes-like chunk.
+                        self._write([cast(bytes, memoryview(frame)[sent:])], block=True)
+                else:  # a server's long payload after its header
+                    self._write(list(frame), block=True)
+            except OSError:
+                # The reader thread notices too, and ends the connection.
+                self._abort()
+                failed = True
+        finally:
+            self.send_lock.release()
+        if failed:
+            # The message is lost: don't return as if sent.
+            raise self._closed()
+        if self.outgoing:  # seen without the lock, as _flush() would look again
+            self._flush()
+        return True
 
     def _queue_writes(self) -> None:
         """Move what the core has to send to the outgoing queue; hold protocol_mutex."""
