@@ -1518,7 +1518,9 @@ def test_iterable_raising_after_the_connection_closed_keeps_its_exception() -> N
 
     with raw_server() as (peer, client):
         sending = Background(client.send, chunks())
-        wait_for(lambda: client.fragmented_sender is not None)
+        # Written, not only queued: a write after the close fails, and then
+        # send() rightly raises ConnectionClosedError before the iterable.
+        assert peer.next_frame().data == b"first"
         peer.close()
         assert client.wait_closed(WAIT)
         release.set()
