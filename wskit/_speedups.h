@@ -116,7 +116,7 @@ typedef struct {
     struct {  /* a wskit.asyncio Connection */
         Field protocol, transport, loop, read_buffer, recv_messages, sent_since_read,
             writing_paused, fragmented_send_waiter, burst, burst_size, burst_limit,
-            read_low_water;
+            read_low_water, payload_socket_sought, socket_fd;
     } connection;
     struct {  /* its Assembler (wskit.asyncio.messages) */
         Field queue, waiter, loop, get_in_progress, skip_rest_of_message, closed,

@@ -88,6 +88,8 @@ static const struct {
     {&wskit_fields.connection.burst_size, "burst_size"},
     {&wskit_fields.connection.burst_limit, "burst_limit"},
     {&wskit_fields.connection.read_low_water, "read_low_water"},
+    {&wskit_fields.connection.payload_socket_sought, "payload_socket_sought"},
+    {&wskit_fields.connection.socket_fd, "socket_fd"},
     {&wskit_fields.assembler.queue, "queue"},
     {&wskit_fields.assembler.waiter, "waiter"},
     {&wskit_fields.assembler.loop, "loop"},
