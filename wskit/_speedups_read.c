@@ -9,15 +9,16 @@
  * body, rule included: wskit_receive_messages), which takes it from the
  * read buffer to the queue, and resumes the waiting reader, without a
  * Python frame. A read into a long payload's window is offered to the
- * core's receive_payload_end(), which takes the end of a binary message to
+ * core's receive_payload_end() (its C body, rule included:
+ * wskit_receive_payload_end), which takes the end of a binary message to
  * the queue. Anything else goes to the connection's
  * _receive_rest(nbytes, taken), the general path, in Python.
  */
 
 #include "_speedups.h"
 
-static PyObject *str_window, *str_receive_rest, *str_receive_payload_end, *str_wait_for_payload,
-    *str_payload_started, *str_missing;
+static PyObject *str_window, *str_receive_rest, *str_wait_for_payload, *str_payload_started,
+    *str_missing;
 
 /* wskit.asyncio.connection's READ_BUFFER_SIZE and WHOLE_PAYLOAD_MISSING, on
  * first use (that module imports this one): 0, or -1 with an exception set. */
@@ -227,21 +228,15 @@ receive_payload_end(PyObject *self, PyObject *protocol, PyObject *nbytes)
         return -1;
     }
     PyObject *queue = wskit_field_get(assembler, &wskit_fields.assembler.queue);
-    PyObject *result = NULL;
-    if (queue != NULL) {
-        PyObject *call_args[3] = {protocol, nbytes, queue};
-        result = PyObject_VectorcallMethod(str_receive_payload_end, call_args, 3, NULL);
-        Py_DECREF(queue);
-    }
-    int taken = result == NULL ? -1 : PyObject_IsTrue(result);
-    Py_XDECREF(result);
+    int taken = queue == NULL ? -1 : wskit_receive_payload_end(protocol, nbytes, queue);
+    Py_XDECREF(queue);
     if (taken > 0) {
         int lowest = field_is_one(self, &wskit_fields.connection.read_low_water);
         if (lowest < 0) {
             taken = -1;
         }
         else if (!lowest) {
-            result = PyObject_CallMethodNoArgs(self, str_wait_for_payload);
+            PyObject *result = PyObject_CallMethodNoArgs(self, str_wait_for_payload);
             taken = result == NULL ? -1 : 1;
             Py_XDECREF(result);
         }
@@ -342,7 +337,6 @@ wskit_read_init(PyObject *module)
     const InternedName names[] = {
         {&str_window, "window"},
         {&str_receive_rest, "_receive_rest"},
-        {&str_receive_payload_end, "receive_payload_end"},
         {&str_wait_for_payload, "_wait_for_payload"},
         {&str_payload_started, "_payload_started"},
         {&str_missing, "missing"},

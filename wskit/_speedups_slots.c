@@ -67,6 +67,7 @@ static const struct {
     {&wskit_fields.core.buffer, "_buffer"},
     {&wskit_fields.core.text_checked, "_text_checked"},
     {&wskit_fields.core.incoming_payload, "incoming_payload"},
+    {&wskit_fields.core.payload_header, "_payload_header"},
     {&wskit_fields.core.message_opcode, "_message_opcode"},
     {&wskit_fields.core.expect_continuation_frame, "expect_continuation_frame"},
     {&wskit_fields.core.eof_sent, "eof_sent"},

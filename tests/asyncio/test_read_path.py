@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -156,6 +157,20 @@ def own_receive_messages(connection: Connection) -> None:
     connection.protocol.__class__ = OwnReceiveMessages
 
 
+class OwnPayloadEnd(ServerProtocol):
+    """A core with its own receive_payload_end(), which ReadPath calls."""
+
+    ends: ClassVar[list[int]] = []
+
+    def receive_payload_end(self, nbytes: int, queue: Any) -> bool:
+        self.ends.append(nbytes)
+        return super().receive_payload_end(nbytes, queue)
+
+
+def own_payload_end(connection: Connection) -> None:
+    connection.protocol.__class__ = OwnPayloadEnd
+
+
 # Whole messages, compressed and not; one that compresses badly.
 COMPRESSED = compressed(Frame(TEXT, b"hello" * 50), Frame(BINARY, b"\x01" * 500)) + MESSAGES
 INCOMPRESSIBLE = compressed(Frame(BINARY, random.Random(0).randbytes(1200)))
@@ -191,6 +206,18 @@ DECLINED: dict[str, tuple[list[bytes], dict[str, Any], Callable[[Connection], An
     "own receive_messages": ([MESSAGES], {}, own_receive_messages),
 }
 SCENARIOS.update(DECLINED)
+# The core's rule for the end of a long payload, in C: what declines it.
+SCENARIOS["long payload, debug"] = ([LONG[:20000], LONG[20000:]], {}, prepare_core(debug=True))
+SCENARIOS["long payload, an extension"] = (
+    [LONG[:20000], LONG[20000:]],
+    {},
+    prepare_core(extensions=lambda: [deflate()]),
+)
+SCENARIOS["long payload, own receive_payload_end"] = (
+    [LONG[:20000], LONG[20000:]],
+    {},
+    own_payload_end,
+)
 
 
 def record_general_path(protocol: Any) -> list[int]:
@@ -395,6 +422,33 @@ def test_a_long_payload_starts_in_c_unless_something_is_due(
     assert calls == started
     assert queued
     assert woken
+
+
+@pytest.mark.skipif(_speedups is None, reason="the C extension isn't built")
+def test_the_end_of_a_long_binary_message_runs_no_python() -> None:
+    # The core's rule is checked in C, as receive_messages()'s is.
+    called: set[str] = set()
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        if event == "call":
+            called.add(frame.f_code.co_name)
+
+    sys.setprofile(profile)
+    try:
+        queued, _, woken, *_ = run(TWINS["c"], *SCENARIOS["long payload, its end alone"])
+    finally:
+        sys.setprofile(None)
+    assert len(queued) == 1
+    assert woken
+    assert not called & {"receive_payload_end", "_payload_started", "receive_into"}
+
+
+@pytest.mark.parametrize("twin", TWINS.values(), ids=TWINS)
+def test_a_core_with_its_own_receive_payload_end_gets_it_called(twin: type) -> None:
+    OwnPayloadEnd.ends.clear()
+    queued, *_ = run(twin, *SCENARIOS["long payload, own receive_payload_end"])
+    assert len(queued) == 1
+    assert OwnPayloadEnd.ends == [len(LONG) - 20000]
 
 
 def test_what_the_fast_path_leaves_reaches_the_core() -> None:
