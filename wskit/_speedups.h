@@ -75,6 +75,12 @@ int wskit_receive_frame(PyObject *protocol, Py_ssize_t nbytes, PyObject *frame, 
  * rules meet the frame), -1 with an exception set. */
 Py_ssize_t wskit_start_payload(PyObject *protocol, const unsigned char *buf, Py_ssize_t len,
                                int masked, Py_ssize_t max_message, Py_ssize_t max_fragment);
+/* Protocol.receive_payload_end(count, queue), rule included, without its
+ * Python frame unless the core's type has one of its own (see
+ * wskit_core_receives_payload_end(), _speedups_messages.c): 1 if the bytes
+ * ended the message, 0 if not, -1 with an exception set. */
+int wskit_receive_payload_end(PyObject *protocol, PyObject *count, PyObject *queue);
+int wskit_core_receives_payload_end(PyTypeObject *type);
 /* The unmasked header of a frame of `length` bytes: a new reference, or
  * NULL with an exception set. */
 PyObject *wskit_frame_header(unsigned char first, Py_ssize_t length);
@@ -109,14 +115,14 @@ typedef struct {
 typedef struct {
     struct {  /* the core, wskit.protocol.Protocol */
         Field state, side, debug, extensions, writes, events, reading, buffer, text_checked,
-            incoming_payload, message_opcode, expect_continuation_frame, eof_sent,
+            incoming_payload, payload_header, message_opcode, expect_continuation_frame, eof_sent,
             max_message_size, max_fragment_size, bytes_received, frames_received, bytes_sent,
             frames_sent;
     } core;
     struct {  /* a wskit.asyncio Connection */
         Field protocol, transport, loop, read_buffer, recv_messages, sent_since_read,
             writing_paused, fragmented_send_waiter, burst, burst_size, burst_limit,
-            read_low_water;
+            read_low_water, payload_socket_sought, socket_fd;
     } connection;
     struct {  /* its Assembler (wskit.asyncio.messages) */
         Field queue, waiter, loop, get_in_progress, skip_rest_of_message, closed,

@@ -27,7 +27,7 @@
 
 /* Attribute names, interned once. */
 static PyObject *str_pause, *str_inflate, *str_deflate, *str_fail_on_parse_error,
-    *str_receive_messages;
+    *str_receive_messages, *str_receive_payload_end;
 
 /* From wskit.receiving, looked up on first use (the core imports this
  * module): InvalidUTF8; OPEN, FRAMES, SERVER and PerMessageDeflate, which
@@ -35,8 +35,10 @@ static PyObject *str_pause, *str_inflate, *str_deflate, *str_fail_on_parse_error
  * core that has its own; _LONG_PAYLOAD, past which a server sends a
  * payload after its header (_speedups_send.c reads it too); the core's
  * PayloadBuffer (the C one or its twin), BINARY and _LONG_PAYLOAD_ARRIVED,
- * for starting a long payload (_speedups_payload.c). */
-static PyObject *invalid_utf8, *reading_frames, *deflate_type, *core_receive_messages;
+ * for starting a long payload (_speedups_payload.c); its
+ * receive_payload_end(), to know a core that has its own. */
+static PyObject *invalid_utf8, *reading_frames, *deflate_type, *core_receive_messages,
+    *core_receive_payload_end;
 PyObject *wskit_state_open, *wskit_side_server, *wskit_payload_type, *wskit_binary_opcode;
 Py_ssize_t wskit_long_payload = -1, wskit_long_payload_arrived = -1;
 
@@ -73,11 +75,13 @@ wskit_import_receiving(void)
     }
     /* Borrowed from the class's dict, which the class keeps. */
     PyObject *method = _PyType_Lookup((PyTypeObject *)receiver, str_receive_messages);
+    PyObject *end = _PyType_Lookup((PyTypeObject *)receiver, str_receive_payload_end);
     Py_DECREF(receiver);
-    if (method == NULL) {
-        PyErr_SetString(PyExc_TypeError, "FrameReceiver has no receive_messages()");
+    if (method == NULL || end == NULL) {
+        PyErr_SetString(PyExc_TypeError, "FrameReceiver's receive methods are missing");
         return -1;
     }
+    core_receive_payload_end = Py_NewRef(end);
     core_receive_messages = Py_NewRef(method);
     return 0;
 }
@@ -567,35 +571,56 @@ core_options(PyObject *protocol, RunOptions *options)
     return 1;
 }
 
-/* Whether a core of this type has the core's receive_messages(), not one
- * of its own. Remembered for two types (a client's and a server's) by
- * their version tags, which change when a class attribute does: a check
+/* Whether a core of this type has the core's method `core` (named `name`),
+ * not one of its own. Remembered for two types (a client's and a server's)
+ * by their version tags, which change when a class attribute does: a check
  * per read, where a lookup would go through the type cache, whose entries
  * other lookups may take (a miss walks the MRO). */
-static int
-core_receives_messages(PyTypeObject *type)
-{
-    static struct {
+typedef struct {
+    struct {
         PyTypeObject *type;  /* borrowed: a version tag is never reused */
         unsigned int version;
         int is_core;
     } seen[2];
-    static int next;
+    int next;
+} CoreMethod;
+
+static int
+core_has(PyTypeObject *type, CoreMethod *method, PyObject *name, PyObject *core)
+{
     int valid = PyType_HasFeature(type, Py_TPFLAGS_VALID_VERSION_TAG);
     for (int i = 0; valid && i < 2; i++) {
-        if (seen[i].type == type && seen[i].version == type->tp_version_tag) {
-            return seen[i].is_core;
+        if (method->seen[i].type == type && method->seen[i].version == type->tp_version_tag) {
+            return method->seen[i].is_core;
         }
     }
-    int is_core = _PyType_Lookup(type, str_receive_messages) == core_receive_messages;
+    int is_core = _PyType_Lookup(type, name) == core;
     /* The lookup gives the type a version tag, if it can have one. */
     if (PyType_HasFeature(type, Py_TPFLAGS_VALID_VERSION_TAG)) {
-        seen[next].type = type;
-        seen[next].version = type->tp_version_tag;
-        seen[next].is_core = is_core;
-        next ^= 1;
+        int next = method->next;
+        method->seen[next].type = type;
+        method->seen[next].version = type->tp_version_tag;
+        method->seen[next].is_core = is_core;
+        method->next = next ^ 1;
     }
     return is_core;
+}
+
+static int
+core_receives_messages(PyTypeObject *type)
+{
+    static CoreMethod method;
+    return core_has(type, &method, str_receive_messages, core_receive_messages);
+}
+
+int
+wskit_core_receives_payload_end(PyTypeObject *type)
+{
+    static CoreMethod method;
+    if (wskit_import_receiving() < 0) {
+        return -1;
+    }
+    return core_has(type, &method, str_receive_payload_end, core_receive_payload_end);
 }
 
 Py_ssize_t
@@ -781,6 +806,7 @@ wskit_messages_init(PyObject *module)
         {&str_deflate, "deflate"},
         {&str_fail_on_parse_error, "_fail_on_parse_error"},
         {&str_receive_messages, "receive_messages"},
+        {&str_receive_payload_end, "receive_payload_end"},
     };
     if (wskit_intern_names(names, sizeof(names) / sizeof(names[0])) < 0) {
         return -1;

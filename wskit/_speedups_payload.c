@@ -232,7 +232,8 @@ static PyTypeObject PayloadBufferType = {
     .tp_as_buffer = &PayloadBuffer_as_buffer,
 };
 
-static PyObject *str_write, *str_payload_header, *str_advance, *str_take;
+static PyObject *str_write, *str_payload_header, *str_advance, *str_take, *str_missing,
+    *str_receive_payload_end;
 
 /* The payload, and (first byte, opcode, length) as the core keeps them. */
 static int
@@ -306,6 +307,25 @@ PyDoc_STRVAR(receive_payload_end_doc,
 "protocol.bytes_received and protocol.frames_received as receive_into()\n"
 "and events_received() would count it.");
 
+/* receive_payload_end()'s action: 0, or -1 with an exception set. */
+static int
+end_payload(PyObject *protocol, PyObject *payload, PyObject *count, Py_ssize_t nbytes,
+            PyObject *queue)
+{
+    /* By name: the core's payload may be the pure-Python twin's. */
+    PyObject *added = PyObject_CallMethodOneArg(payload, str_advance, count);
+    if (added == NULL) {
+        return -1;
+    }
+    Py_DECREF(added);
+    PyObject *data = PyObject_CallMethodNoArgs(payload, str_take);
+    PyObject *frame = data == NULL ? NULL : wskit_message_frame(2, data);
+    Py_XDECREF(data);
+    int status = frame == NULL ? -1 : wskit_receive_frame(protocol, nbytes, frame, queue);
+    Py_XDECREF(frame);
+    return status;
+}
+
 static PyObject *
 receive_payload_end(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
@@ -318,21 +338,93 @@ receive_payload_end(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize
     if (nbytes == -1 && PyErr_Occurred()) {
         return NULL;
     }
-    /* By name: the core's payload may be the pure-Python twin's. */
-    PyObject *added = PyObject_CallMethodOneArg(args[1], str_advance, args[2]);
-    if (added == NULL) {
-        return NULL;
-    }
-    Py_DECREF(added);
-    PyObject *data = PyObject_CallMethodNoArgs(args[1], str_take);
-    PyObject *frame = data == NULL ? NULL : wskit_message_frame(2, data);
-    Py_XDECREF(data);
-    int status = frame == NULL ? -1 : wskit_receive_frame(args[0], nbytes, frame, args[3]);
-    Py_XDECREF(frame);
-    if (status < 0) {
+    if (end_payload(args[0], args[1], args[2], nbytes, args[3]) < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
+}
+
+/* Whether the core lets the read end its payload this way, as
+ * FrameReceiver.receive_payload_end() checks: 1, 0, or -1 with an exception
+ * set. */
+static int
+payload_end_ready(PyObject *protocol, PyObject *payload, Py_ssize_t nbytes)
+{
+    PyObject *header = wskit_field_get(protocol, &wskit_fields.core.payload_header);
+    if (header == NULL) {
+        return -1;
+    }
+    int ready = PyTuple_CheckExact(header) && PyTuple_GET_SIZE(header) > 0 &&
+        PyLong_CheckExact(PyTuple_GET_ITEM(header, 0)) &&
+        PyLong_AsLong(PyTuple_GET_ITEM(header, 0)) == 0x82;
+    Py_DECREF(header);
+    if (!ready) {
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    PyObject *state = wskit_field_get(protocol, &wskit_fields.core.state);
+    if (state == NULL) {
+        return -1;
+    }
+    ready = state == wskit_state_open;
+    Py_DECREF(state);
+    Field *const flags[] = {&wskit_fields.core.extensions, &wskit_fields.core.debug,
+                            &wskit_fields.core.events, &wskit_fields.core.writes};
+    for (size_t i = 0; ready > 0 && i < sizeof(flags) / sizeof(flags[0]); i++) {
+        int truth = wskit_field_is_true(protocol, flags[i]);
+        ready = truth != 0 ? (truth < 0 ? -1 : 0) : 1;
+    }
+    if (ready <= 0) {
+        return ready;
+    }
+    if (Py_IS_TYPE(payload, &PayloadBufferType)) {
+        PayloadBufferObject *buffer = (PayloadBufferObject *)payload;
+        Py_ssize_t missing = buffer->taken ? 0 : PyBytes_GET_SIZE(buffer->payload) - buffer->filled;
+        return nbytes == missing;
+    }
+    PyObject *missing = PyObject_GetAttr(payload, str_missing);
+    if (missing == NULL) {
+        return -1;
+    }
+    Py_ssize_t size = PyNumber_AsSsize_t(missing, NULL);
+    Py_DECREF(missing);
+    if (size == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    return nbytes == size;
+}
+
+int
+wskit_receive_payload_end(PyObject *protocol, PyObject *count, PyObject *queue)
+{
+    int is_core = wskit_core_receives_payload_end(Py_TYPE(protocol));
+    if (is_core <= 0) {
+        if (is_core < 0) {
+            return -1;
+        }
+        /* A core of its own: its own receive_payload_end(). */
+        PyObject *call_args[3] = {protocol, count, queue};
+        PyObject *result = PyObject_VectorcallMethod(str_receive_payload_end, call_args, 3, NULL);
+        int taken = result == NULL ? -1 : PyObject_IsTrue(result);
+        Py_XDECREF(result);
+        return taken;
+    }
+    Py_ssize_t nbytes = PyNumber_AsSsize_t(count, PyExc_OverflowError);
+    if (nbytes == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    PyObject *payload = wskit_field_get(protocol, &wskit_fields.core.incoming_payload);
+    if (payload == NULL) {
+        return -1;
+    }
+    int ready = payload == Py_None ? 0 : payload_end_ready(protocol, payload, nbytes);
+    if (ready > 0) {
+        ready = wskit_field_set(protocol, &wskit_fields.core.incoming_payload, Py_None) < 0 ||
+                end_payload(protocol, payload, count, nbytes, queue) < 0
+            ? -1
+            : 1;
+    }
+    Py_DECREF(payload);
+    return ready;
 }
 
 static PyMethodDef payload_methods[] = {
@@ -349,6 +441,8 @@ wskit_payload_init(PyObject *module)
         {&str_payload_header, "_payload_header"},
         {&str_advance, "advance"},
         {&str_take, "take"},
+        {&str_missing, "missing"},
+        {&str_receive_payload_end, "receive_payload_end"},
     };
     if (wskit_intern_names(names, sizeof(names) / sizeof(names[0])) < 0) {
         return -1;

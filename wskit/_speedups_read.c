@@ -9,15 +9,45 @@
  * body, rule included: wskit_receive_messages), which takes it from the
  * read buffer to the queue, and resumes the waiting reader, without a
  * Python frame. A read into a long payload's window is offered to the
- * core's receive_payload_end(), which takes the end of a binary message to
+ * core's receive_payload_end() (its C body, rule included:
+ * wskit_receive_payload_end), which takes the end of a binary message to
  * the queue. Anything else goes to the connection's
  * _receive_rest(nbytes, taken), the general path, in Python.
  */
 
 #include "_speedups.h"
 
-static PyObject *str_window, *str_receive_rest, *str_receive_payload_end, *str_wait_for_payload,
-    *str_payload_started;
+static PyObject *str_window, *str_receive_rest, *str_wait_for_payload, *str_payload_started,
+    *str_missing;
+
+/* wskit.asyncio.connection's READ_BUFFER_SIZE and WHOLE_PAYLOAD_MISSING, on
+ * first use (that module imports this one): 0, or -1 with an exception set. */
+static Py_ssize_t read_buffer_size = -1, whole_payload_missing = -1;
+
+static int
+import_connection_sizes(void)
+{
+    if (whole_payload_missing >= 0) {
+        return 0;
+    }
+    PyObject *module = PyImport_ImportModule("wskit.asyncio.connection");
+    if (module == NULL) {
+        return -1;
+    }
+    Py_ssize_t *sizes[] = {&read_buffer_size, &whole_payload_missing};
+    const char *names[] = {"READ_BUFFER_SIZE", "WHOLE_PAYLOAD_MISSING"};
+    int status = 0;
+    for (size_t i = 0; status == 0 && i < sizeof(names) / sizeof(names[0]); i++) {
+        PyObject *size = PyObject_GetAttrString(module, names[i]);
+        status = size == NULL ? -1 : wskit_get_limit(size, sizes[i]);
+        Py_XDECREF(size);
+    }
+    Py_DECREF(module);
+    if (status < 0) {
+        whole_payload_missing = -1;
+    }
+    return status;
+}
 
 /* protocol.incoming_payload: a new reference, or NULL with an exception set. */
 static PyObject *
@@ -75,6 +105,69 @@ wake_reader(PyObject *assembler)
     return status;
 }
 
+/* Whether obj's attribute is the int 1: 1, 0, or -1 with an exception set. */
+static int
+field_is_one(PyObject *obj, Field *field)
+{
+    PyObject *value = wskit_field_get(obj, field);
+    if (value == NULL) {
+        return -1;
+    }
+    int one = PyLong_CheckExact(value) && PyLong_AsLong(value) == 1;
+    Py_DECREF(value);
+    return one;
+}
+
+/* Connection._payload_started(nbytes) where it has nothing to do but wake
+ * the reader: nothing to read now (a read that didn't fill the buffer, or
+ * no socket of asyncio's own to read the rest from), no read low-water mark
+ * to set. 1 done, 0 for the Python method, -1 with an exception set. */
+static int
+payload_started(PyObject *self, PyObject *assembler, PyObject *payload, Py_ssize_t nbytes)
+{
+    if (import_connection_sizes() < 0) {
+        return -1;
+    }
+    int simple = field_is_one(self, &wskit_fields.connection.read_low_water);
+    if (simple > 0) {
+        PyObject *missing = PyObject_GetAttr(payload, str_missing);
+        Py_ssize_t size = missing == NULL ? -1 : PyNumber_AsSsize_t(missing, NULL);
+        Py_XDECREF(missing);
+        if (size == -1 && PyErr_Occurred()) {
+            return -1;
+        }
+        simple = size < whole_payload_missing;
+    }
+    if (simple > 0 && nbytes == read_buffer_size) {
+        simple = wskit_field_is_true(self, &wskit_fields.connection.payload_socket_sought);
+        if (simple > 0) {
+            PyObject *fd = wskit_field_get(self, &wskit_fields.connection.socket_fd);
+            simple = fd == NULL ? -1 : fd == Py_None;
+            Py_XDECREF(fd);
+        }
+    }
+    if (simple <= 0) {
+        return simple;
+    }
+    /* The assembler's wake(): frames queued before the payload, if any. */
+    PyObject *queue = wskit_field_get(assembler, &wskit_fields.assembler.queue);
+    PyObject *frames =
+        queue == NULL ? NULL : wskit_field_get(queue, &wskit_fields.queue.frames);
+    Py_XDECREF(queue);
+    int queued = frames == NULL ? -1 : PyObject_IsTrue(frames);
+    Py_XDECREF(frames);
+    if (queued == 0) {
+        queued = wskit_field_is_true(assembler, &wskit_fields.assembler.closed);
+    }
+    if (queued == 0) {
+        queued = wskit_field_is_true(assembler, &wskit_fields.assembler.failure_queued);
+    }
+    if (queued > 0) {
+        queued = wake_reader(assembler);
+    }
+    return queued < 0 ? -1 : 1;
+}
+
 /* Offer the bytes read to protocol.receive_messages(); when it takes them
  * all, resume the reader, or hand over to _payload_started(nbytes) if they end
  * with the start of a long payload. Return how many it took, -1 on an
@@ -100,13 +193,17 @@ receive_whole_messages(PyObject *self, PyObject *protocol, Py_ssize_t nbytes)
             taken = -1;
         }
         else if (payload != Py_None) {
-            PyObject *size = PyLong_FromSsize_t(nbytes);
-            PyObject *result = size == NULL
-                ? NULL
-                : PyObject_CallMethodOneArg(self, str_payload_started, size);
-            Py_XDECREF(size);
-            taken = result == NULL ? -1 : taken;
-            Py_XDECREF(result);
+            int done = payload_started(self, assembler, payload, nbytes);
+            if (done == 0) {
+                PyObject *size = PyLong_FromSsize_t(nbytes);
+                PyObject *result = size == NULL
+                    ? NULL
+                    : PyObject_CallMethodOneArg(self, str_payload_started, size);
+                Py_XDECREF(size);
+                done = result == NULL ? -1 : 1;
+                Py_XDECREF(result);
+            }
+            taken = done < 0 ? -1 : taken;
         }
         else if (wake_reader(assembler) < 0) {
             taken = -1;
@@ -131,26 +228,18 @@ receive_payload_end(PyObject *self, PyObject *protocol, PyObject *nbytes)
         return -1;
     }
     PyObject *queue = wskit_field_get(assembler, &wskit_fields.assembler.queue);
-    PyObject *result = NULL;
-    if (queue != NULL) {
-        PyObject *call_args[3] = {protocol, nbytes, queue};
-        result = PyObject_VectorcallMethod(str_receive_payload_end, call_args, 3, NULL);
-        Py_DECREF(queue);
-    }
-    int taken = result == NULL ? -1 : PyObject_IsTrue(result);
-    Py_XDECREF(result);
+    int taken = queue == NULL ? -1 : wskit_receive_payload_end(protocol, nbytes, queue);
+    Py_XDECREF(queue);
     if (taken > 0) {
-        PyObject *mark = wskit_field_get(self, &wskit_fields.connection.read_low_water);
-        int lowest = mark != NULL && PyLong_CheckExact(mark) && PyLong_AsLong(mark) == 1;
-        if (mark == NULL) {
+        int lowest = field_is_one(self, &wskit_fields.connection.read_low_water);
+        if (lowest < 0) {
             taken = -1;
         }
         else if (!lowest) {
-            result = PyObject_CallMethodNoArgs(self, str_wait_for_payload);
+            PyObject *result = PyObject_CallMethodNoArgs(self, str_wait_for_payload);
             taken = result == NULL ? -1 : 1;
             Py_XDECREF(result);
         }
-        Py_XDECREF(mark);
     }
     if (taken > 0 && wake_reader(assembler) < 0) {
         taken = -1;
@@ -248,9 +337,9 @@ wskit_read_init(PyObject *module)
     const InternedName names[] = {
         {&str_window, "window"},
         {&str_receive_rest, "_receive_rest"},
-        {&str_receive_payload_end, "receive_payload_end"},
         {&str_wait_for_payload, "_wait_for_payload"},
         {&str_payload_started, "_payload_started"},
+        {&str_missing, "missing"},
     };
     if (wskit_intern_names(names, sizeof(names) / sizeof(names[0])) < 0) {
         return -1;

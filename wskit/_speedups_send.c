@@ -3,10 +3,11 @@
  * does for most messages in wskit.asyncio, in one call: the checks of the
  * core's Protocol.send_message(), the frame (send_message's), and the
  * common branches of the connection's _write_frame() (the frame written,
- * or joined to a burst). Whatever else comes up goes to the Python code
- * that handles it: the whole message to the general path before anything
- * is done (None), a compressed message to Protocol.send_message(), a
- * frame that ends a burst or is long to Connection._write_frame(), a
+ * a long one as a view, or joined to a burst). Whatever else comes up goes
+ * to the Python code that handles it: the whole message to the general
+ * path before anything is done (None), a compressed message to
+ * Protocol.send_message(), a frame that ends a burst or a long one after
+ * a burst to Connection._write_frame(), a
  * server's long payload and its header to Connection._write_long_payload().
  *
  * The connection's and the core's attributes are mostly slots, read and
@@ -92,9 +93,34 @@ frame_to_send(PyObject *protocol, PyObject *const *args)
                                        mask ? PY_SSIZE_T_MAX : wskit_long_payload, Py_None);
 }
 
+/* Write a long frame to the transport as a view, as _write_frame() does
+ * when no burst waits (asyncio's transport copies what the socket doesn't
+ * take at once, and from a view it copies no more): 0, or -1 with an
+ * exception set. */
+static int
+write_long_frame(PyObject *connection, PyObject *frame)
+{
+    PyObject *transport = wskit_field_get(connection, &wskit_fields.connection.transport);
+    if (transport == NULL) {
+        return -1;
+    }
+    PyObject *view = PyMemoryView_FromObject(frame);
+    PyObject *result = NULL;
+    if (view != NULL) {
+        result = PyObject_CallMethodOneArg(transport, str_write, view);
+        Py_DECREF(view);
+    }
+    Py_DECREF(transport);
+    if (result == NULL) {
+        return -1;
+    }
+    Py_DECREF(result);
+    return wskit_field_set(connection, &wskit_fields.connection.sent_since_read, Py_True);
+}
+
 /* Write the frame as Connection._write_frame() does: 0, or -1 with an
- * exception set. Its common branches are here; the others (a frame that
- * ends a burst, a long frame) are its own. */
+ * exception set. Its common branches are here; the other (a frame that
+ * ends a burst, or a long one after a burst) is its own. */
 static int
 write_frame(PyObject *connection, PyObject *frame)
 {
@@ -107,12 +133,21 @@ write_frame(PyObject *connection, PyObject *frame)
     if (limit == -1) {
         return -1;
     }
-    if (limit < 0 || length >= limit) {
+    if (limit < 0) {
         goto general;
     }
     PyObject *burst = wskit_field_get(connection, &wskit_fields.connection.burst);
     if (burst == NULL) {
         return -1;
+    }
+    if (length >= limit) {
+        /* A long frame with no burst before it (a client's long message):
+         * written as a view, as _write_frame() writes it. */
+        Py_DECREF(burst);
+        if (burst != Py_None) {
+            goto general;
+        }
+        return write_long_frame(connection, frame);
     }
     if (burst != Py_None) {
         /* Joins the burst, unless it fills it. */

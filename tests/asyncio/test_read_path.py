@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
 from wskit import _purepython_asyncio, speedups
-from wskit.asyncio.connection import Connection
+from wskit.asyncio.connection import READ_BUFFER_SIZE, Connection
 from wskit.extensions.permessage_deflate import PerMessageDeflate
 from wskit.frames import BINARY, CONT, PING, PONG, TEXT, Frame
 from wskit.protocol import Protocol
@@ -82,6 +83,8 @@ MESSAGES = frame(TEXT, b"hello") + frame(BINARY, b"\x00" * 100)
 LONG = frame(BINARY, bytes(range(256)) * 400)  # 100 KiB: received in place
 LONG_TEXT = frame(TEXT, b"text" * 25600)
 LONG_FRAGMENT = frame(BINARY, bytes(range(256)) * 400, fin=False)
+# Misses the bytes for which a read low-water mark is set (WHOLE_PAYLOAD_MISSING).
+LONGER = frame(BINARY, bytes(600_000))
 
 # Each scenario: the reads, connection options, and what to do before reading.
 SCENARIOS: dict[str, tuple[list[bytes], dict[str, Any], Callable[[Connection], Any] | None]] = {
@@ -101,6 +104,14 @@ SCENARIOS: dict[str, tuple[list[bytes], dict[str, Any], Callable[[Connection], A
     "invalid UTF-8": ([frame(TEXT, b"\xff") + MESSAGES], {}, None),
     "long payload": ([LONG[:20000], LONG[20000:60000], LONG[60000:] + MESSAGES], {}, None),
     "long payload, its end alone": ([LONG[:20000], LONG[20000:]], {}, None),
+    "messages, then a long payload": ([MESSAGES + LONG[:20000], LONG[20000:]], {}, None),
+    # Twice: the socket under the transport is sought at the first one.
+    "long payload, the read buffer full": (
+        [LONG[:READ_BUFFER_SIZE], LONG[READ_BUFFER_SIZE:]] * 2,
+        {},
+        None,
+    ),
+    "long payload, missing the mark's bytes": ([LONGER[:20000], LONGER[20000:]], {}, None),
     # Reading the end of a long payload sets the read low-water mark back.
     "long payload, low-water mark raised": (
         [LONG[:20000], LONG[20000:]],
@@ -146,6 +157,20 @@ def own_receive_messages(connection: Connection) -> None:
     connection.protocol.__class__ = OwnReceiveMessages
 
 
+class OwnPayloadEnd(ServerProtocol):
+    """A core with its own receive_payload_end(), which ReadPath calls."""
+
+    ends: ClassVar[list[int]] = []
+
+    def receive_payload_end(self, nbytes: int, queue: Any) -> bool:
+        self.ends.append(nbytes)
+        return super().receive_payload_end(nbytes, queue)
+
+
+def own_payload_end(connection: Connection) -> None:
+    connection.protocol.__class__ = OwnPayloadEnd
+
+
 # Whole messages, compressed and not; one that compresses badly.
 COMPRESSED = compressed(Frame(TEXT, b"hello" * 50), Frame(BINARY, b"\x01" * 500)) + MESSAGES
 INCOMPRESSIBLE = compressed(Frame(BINARY, random.Random(0).randbytes(1200)))
@@ -181,6 +206,18 @@ DECLINED: dict[str, tuple[list[bytes], dict[str, Any], Callable[[Connection], An
     "own receive_messages": ([MESSAGES], {}, own_receive_messages),
 }
 SCENARIOS.update(DECLINED)
+# The core's rule for the end of a long payload, in C: what declines it.
+SCENARIOS["long payload, debug"] = ([LONG[:20000], LONG[20000:]], {}, prepare_core(debug=True))
+SCENARIOS["long payload, an extension"] = (
+    [LONG[:20000], LONG[20000:]],
+    {},
+    prepare_core(extensions=lambda: [deflate()]),
+)
+SCENARIOS["long payload, own receive_payload_end"] = (
+    [LONG[:20000], LONG[20000:]],
+    {},
+    own_payload_end,
+)
 
 
 def record_general_path(protocol: Any) -> list[int]:
@@ -356,6 +393,64 @@ def test_the_mark_is_set_back_before_the_reader_wakes(monkeypatch: pytest.Monkey
         assert all(waiting)
 
 
+@pytest.mark.parametrize(
+    ("scenario", "started"),
+    [
+        ("long payload, its end alone", []),
+        ("messages, then a long payload", []),
+        ("long payload, the read buffer full", [READ_BUFFER_SIZE]),  # the socket sought
+        ("long payload, missing the mark's bytes", [20000]),
+        ("long payload, low-water mark raised", [20000]),
+    ],
+)
+@pytest.mark.skipif(_speedups is None, reason="the C extension isn't built")
+def test_a_long_payload_starts_in_c_unless_something_is_due(
+    scenario: str, started: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # _payload_started() runs only to read the rest now, or to set the read
+    # low-water mark; the C twin does the rest (the reader woken if messages
+    # came first), as test_twins_agree holds.
+    calls: list[int] = []
+    payload_started = Connection._payload_started
+
+    def recording(connection: Connection, nbytes: int) -> None:
+        calls.append(nbytes)
+        payload_started(connection, nbytes)
+
+    monkeypatch.setattr(Connection, "_payload_started", recording)
+    queued, _, woken, *_ = run(TWINS["c"], *SCENARIOS[scenario])
+    assert calls == started
+    assert queued
+    assert woken
+
+
+@pytest.mark.skipif(_speedups is None, reason="the C extension isn't built")
+def test_the_end_of_a_long_binary_message_runs_no_python() -> None:
+    # The core's rule is checked in C, as receive_messages()'s is.
+    called: set[str] = set()
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        if event == "call":
+            called.add(frame.f_code.co_name)
+
+    sys.setprofile(profile)
+    try:
+        queued, _, woken, *_ = run(TWINS["c"], *SCENARIOS["long payload, its end alone"])
+    finally:
+        sys.setprofile(None)
+    assert len(queued) == 1
+    assert woken
+    assert not called & {"receive_payload_end", "_payload_started", "receive_into"}
+
+
+@pytest.mark.parametrize("twin", TWINS.values(), ids=TWINS)
+def test_a_core_with_its_own_receive_payload_end_gets_it_called(twin: type) -> None:
+    OwnPayloadEnd.ends.clear()
+    queued, *_ = run(twin, *SCENARIOS["long payload, own receive_payload_end"])
+    assert len(queued) == 1
+    assert OwnPayloadEnd.ends == [len(LONG) - 20000]
+
+
 def test_what_the_fast_path_leaves_reaches_the_core() -> None:
     for twin in TWINS.values():
         # The ping and what follows it: 7 bytes of ping, 7 of "b".
@@ -377,7 +472,8 @@ def test_read_state_is_in_slots() -> None:
         protocol, assembler = connection.protocol, connection.recv_messages
         for owner, names in [
             (connection, ["protocol", "read_buffer", "recv_messages", "sent_since_read"]),
-            (connection, ["writing_paused", "read_low_water"]),
+            (connection, ["writing_paused", "read_low_water", "payload_socket_sought"]),
+            (connection, ["socket_fd"]),
             (assembler, ["queue", "waiter"]),
             (assembler.queue, ["frames", "high", "paused"]),
             (protocol, ["state", "_reading", "incoming_payload", "_message_opcode", "_buffer"]),

@@ -187,6 +187,9 @@ SENT: list[Case] = [
     (in_a_burst, "joins the burst", None, None),
     (in_a_nearly_full_burst, "fills the burst", None, None),
     (in_a_burst, b"x" * 2**15, None, None),  # longer than a burst (write_limit)
+    (nothing, b"x" * BURST_WRITE_SIZE, None, None),  # a long frame, no burst
+    (after_a_send, b"x" * BURST_WRITE_SIZE, None, None),
+    (after_a_send_buffered, b"x" * BURST_WRITE_SIZE, None, None),
     (nothing, b"x" * (_LONG_PAYLOAD - 1), None, None),
     (with_a_float_limit, "compared as Python compares", None, None),
     (pausing, "pauses writing", None, None),
@@ -292,6 +295,29 @@ async def test_c_twin_reads_the_slots_of_any_layout() -> None:
     assert _speedups.write_message(ws, "hello", None, None) is True
     assert transport.writes == [bytes([0x81, 5]) + b"hello"]
     assert ws.sent_since_read is True
+
+
+@needs_c
+async def test_a_clients_long_frame_is_written_as_a_view_in_the_one_call() -> None:
+    # With no burst before it, the C twin writes it without _write_frame(),
+    # as a view (asyncio's transport copies from a view what waits).
+    ws, transport, _ = connection(Protocol(CLIENT))
+    views: list[bool] = []
+    write = transport.write
+
+    def recording(data: Any) -> None:
+        views.append(isinstance(data, memoryview))
+        write(data)
+
+    transport.write = recording  # type: ignore[method-assign]
+    ws._write_frame = None  # type: ignore[assignment,method-assign]  # not to be called
+    message = b"x" * BURST_WRITE_SIZE
+    assert _speedups is not None
+    assert _speedups.write_message(ws, message, None, None) is True
+    assert views == [True]
+    assert ws.sent_since_read is True
+    header = b"\x82\xff" + BURST_WRITE_SIZE.to_bytes(8)
+    assert split(transport.writes[0]) == [(header, True, message)]
 
 
 @pytest.mark.parametrize("impl", IMPLEMENTATIONS)
