@@ -1090,6 +1090,7 @@ def test_read_messages_offset_out_of_range(impl: ModuleType, offset: int) -> Non
 def test_c_limits_are_read_as_before() -> None:
     # An exact int that fits is read without the index protocol; anything
     # else, and ints too large for C, as PyNumber_AsSsize_t() reads them.
+    assert _speedups is not None
     wire = frame_bytes(0x82, b"abc", MASK)
     for limit in (3, 2**63 - 1):
         assert _speedups.read_messages(wire, 0, [], True, limit, None) == len(wire)
