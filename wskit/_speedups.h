@@ -194,6 +194,24 @@ wskit_field_get(PyObject *obj, Field *field)
     return PyObject_GetAttr(obj, field->name);
 }
 
+/* Whether value is true: 1, 0, or -1 with an exception set. The core's
+ * flags and its lists and buffers (per message, each checked empty) answered
+ * without PyObject_IsTrue()'s slot lookups. */
+static inline int
+wskit_truth(PyObject *value)
+{
+    if (value == Py_True || value == Py_False || value == Py_None) {
+        return value == Py_True;
+    }
+    if (PyList_CheckExact(value)) {
+        return PyList_GET_SIZE(value) != 0;
+    }
+    if (PyByteArray_CheckExact(value)) {
+        return PyByteArray_GET_SIZE(value) != 0;
+    }
+    return PyObject_IsTrue(value);
+}
+
 /* Whether obj's attribute is true: 1, 0, or -1 with an exception set. */
 static inline int
 wskit_field_is_true(PyObject *obj, Field *field)
@@ -202,7 +220,7 @@ wskit_field_is_true(PyObject *obj, Field *field)
     if (value == NULL) {
         return -1;
     }
-    int truth = value == Py_True ? 1 : value == Py_False ? 0 : PyObject_IsTrue(value);
+    int truth = wskit_truth(value);
     Py_DECREF(value);
     return truth;
 }

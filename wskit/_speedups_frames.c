@@ -505,6 +505,17 @@ wskit_get_limit(PyObject *obj, Py_ssize_t *limit)
         *limit = PY_SSIZE_T_MAX;
         return 0;
     }
+    if (PyLong_CheckExact(obj)) {
+        /* The common case, read at every read and queued run: an int that
+         * fits, without PyNumber_AsSsize_t()'s index protocol. */
+        int overflow;
+        long value = PyLong_AsLongAndOverflow(obj, &overflow);
+        if (!overflow && (value != -1 || !PyErr_Occurred())) {
+            *limit = (Py_ssize_t)value;
+            return 0;
+        }
+        PyErr_Clear();  /* overflow: PyNumber_AsSsize_t() says so its way */
+    }
     *limit = PyNumber_AsSsize_t(obj, PyExc_OverflowError);
     if (*limit == -1 && PyErr_Occurred()) {
         return -1;

@@ -521,7 +521,7 @@ core_options(PyObject *protocol, RunOptions *options)
     if (extensions == NULL) {
         return -1;
     }
-    int any = PyObject_IsTrue(extensions);
+    int any = wskit_truth(extensions);
     options->extension = Py_NewRef(Py_None);
     if (any != 0) {
         /* permessage-deflate alone, not a subclass (see _deflate_alone) */

@@ -282,19 +282,30 @@ Waiter_cancelled(WaiterObject *self, PyObject *Py_UNUSED(ignored))
     return PyBool_FromLong(self->state == WAITER_CANCELLED);
 }
 
+/* A key equal to "context" that isn't the interned name: Python 3.11's C
+ * tasks pass a string of their own, the same object at every step, so
+ * add_done_callback() compares it once. */
+static PyObject *context_key;
+
 /* Set *value to the keyword argument `name` (interned) among `kwnames`,
  * whose values start at `kwvalues`, if it is there; refuse any other
- * keyword. A task passes its "context" interned: no comparison. */
+ * keyword. `known` (or NULL) keeps the last other object found equal to
+ * `name`. */
 static int
 keyword_argument(PyObject *const *kwvalues, PyObject *kwnames, PyObject *name,
-                 PyObject **value)
+                 PyObject **known, PyObject **value)
 {
     Py_ssize_t count = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
     for (Py_ssize_t i = 0; i < count; i++) {
         PyObject *key = PyTuple_GET_ITEM(kwnames, i);
-        if (key != name && PyUnicode_Compare(key, name) != 0) {
-            PyErr_Format(PyExc_TypeError, "unexpected keyword argument %R", key);
-            return -1;
+        if (key != name && (known == NULL || key != *known)) {
+            if (PyUnicode_Compare(key, name) != 0) {
+                PyErr_Format(PyExc_TypeError, "unexpected keyword argument %R", key);
+                return -1;
+            }
+            if (known != NULL) {
+                Py_XSETREF(*known, Py_NewRef(key));
+            }
         }
         *value = kwvalues[i];
     }
@@ -310,7 +321,7 @@ Waiter_add_done_callback(WaiterObject *self, PyObject *const *args, Py_ssize_t n
         PyErr_SetString(PyExc_TypeError, "add_done_callback() takes one positional argument");
         return NULL;
     }
-    if (keyword_argument(args + nargs, kwnames, str_context, &context) < 0) {
+    if (keyword_argument(args + nargs, kwnames, str_context, &context_key, &context) < 0) {
         return NULL;
     }
     PyObject *callback = args[0];
@@ -368,7 +379,7 @@ Waiter_cancel(WaiterObject *self, PyObject *const *args, Py_ssize_t nargs, PyObj
     if (nargs == 1) {
         message = args[0];
     }
-    else if (keyword_argument(args, kwnames, str_msg, &message) < 0) {
+    else if (keyword_argument(args, kwnames, str_msg, NULL, &message) < 0) {
         return NULL;
     }
     if (self->state != WAITER_PENDING) {

@@ -390,3 +390,31 @@ def test_bad_arguments(Waiter: Any, loop: asyncio.AbstractEventLoop) -> None:
     with pytest.raises(TypeError):
         waiter.cancel(message="a")
     assert not waiter.done()
+
+
+def test_keywords_equal_to_their_name_but_not_interned(
+    Waiter: Any, loop: asyncio.AbstractEventLoop
+) -> None:
+    # Python 3.11's C tasks pass "context" as a string of their own, which
+    # the C twin compares once and then knows by identity: the same string
+    # must still be refused where another keyword is expected.
+    context_key = "".join(["con", "text"])
+    message_key = "".join(["ms", "g"])
+    calls: list[str] = []
+    context = contextvars.copy_context()
+    context.run(request_id.set, "given")
+    for _ in range(2):
+        waiter = Waiter(loop)
+        waiter.add_done_callback(
+            lambda _: calls.append(request_id.get("unset")), **{context_key: context}
+        )
+        waiter.wake()
+    assert calls == ["given", "given"]
+    waiter = Waiter(loop)
+    with pytest.raises(TypeError):
+        waiter.cancel(**{context_key: "a"})
+    with pytest.raises(TypeError):
+        waiter.add_done_callback(print, **{message_key: "a"})
+    assert waiter.cancel(**{message_key: "a"})
+    with pytest.raises(asyncio.CancelledError, match=r"^a$"):
+        waiter.result()

@@ -1086,6 +1086,21 @@ def test_read_messages_offset_out_of_range(impl: ModuleType, offset: int) -> Non
         impl.read_messages(b"\x82\x00", offset, [], False, None, None)
 
 
+@needs_c
+def test_c_limits_are_read_as_before() -> None:
+    # An exact int that fits is read without the index protocol; anything
+    # else, and ints too large for C, as PyNumber_AsSsize_t() reads them.
+    assert _speedups is not None
+    wire = frame_bytes(0x82, b"abc", MASK)
+    for limit in (3, 2**63 - 1):
+        assert _speedups.read_messages(wire, 0, [], True, limit, None) == len(wire)
+    for limit in (2, True):  # the message too big: not taken
+        assert _speedups.read_messages(wire, 0, [], True, limit, None) == 0
+    for limit in (2**63, -(2**70)):
+        with pytest.raises(OverflowError, match="index-sized integer"):
+            _speedups.read_messages(wire, 0, [], True, limit, None)
+
+
 def test_read_messages_bad_arguments(impl: ModuleType) -> None:
     with pytest.raises(TypeError):
         impl.read_messages("\x82\x00", 0, [], False, None, None)
