@@ -1,4 +1,4 @@
-"""Pure-Python twins of the per-message path in C, ``_speedups_messages.c``.
+"""Pure-Python twins of the per-message path in C (``_speedups_messages.c`` and its counters).
 
 As in :mod:`wskit._purepython`, of which this is the part for
 :meth:`~wskit.receiving.FrameReceiver.receive_messages` and

@@ -262,6 +262,12 @@ int wskit_waiter_renew(PyObject *waiter, PyObject *loop);
 /* _speedups_waiter.c: waiter.wake(), a Waiter's without a lookup. */
 PyObject *wskit_waiter_wake(PyObject *waiter);
 
+/* _speedups_counters.c: the core's bytes_<which> += nbytes and
+ * frames_<which> += frames, in place in a Counters: 0, or -1 with an
+ * exception set. */
+int wskit_count_received(PyObject *core, Py_ssize_t nbytes, Py_ssize_t frames);
+int wskit_count_sent(PyObject *core, Py_ssize_t nbytes, Py_ssize_t frames);
+
 /* Each file adds its functions and types to the module: 0, or -1 with an
  * exception set. */
 int wskit_mask_init(PyObject *module);
@@ -270,6 +276,7 @@ int wskit_frames_init(PyObject *module);
 int wskit_payload_init(PyObject *module);
 int wskit_waiter_init(PyObject *module);
 int wskit_http_init(PyObject *module);
+int wskit_counters_init(PyObject *module);
 int wskit_messages_init(PyObject *module);
 int wskit_receive_init(PyObject *module);
 int wskit_read_init(PyObject *module);
