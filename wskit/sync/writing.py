@@ -4,7 +4,7 @@ Bytes to write go to ``outgoing``, under ``protocol_mutex``; whoever holds
 ``send_lock`` writes them, so that a thread waiting to write to a slow peer
 doesn't stop the reader from reading (``send()`` of a whole plain message
 skips the queue when it is empty and nobody writes: see
-:meth:`Writer._send_whole`). A writer that mustn't wait (the reader,
+``Writer._send_whole()``). A writer that mustn't wait (the reader,
 :func:`~wskit.sync.server.broadcast`) leaves what the full socket doesn't
 take to a short-lived background thread.
 """
