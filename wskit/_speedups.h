@@ -81,6 +81,9 @@ Py_ssize_t wskit_start_payload(PyObject *protocol, const unsigned char *buf, Py_
  * ended the message, 0 if not, -1 with an exception set. */
 int wskit_receive_payload_end(PyObject *protocol, PyObject *count, PyObject *queue);
 int wskit_core_receives_payload_end(PyTypeObject *type);
+/* payload.missing, for a PayloadBuffer (in place) or its twin (by name):
+ * -1 with an exception set on failure. */
+Py_ssize_t wskit_payload_missing(PyObject *payload);
 /* The unmasked header of a frame of `length` bytes: a new reference, or
  * NULL with an exception set. */
 PyObject *wskit_frame_header(unsigned char first, Py_ssize_t length);

@@ -122,13 +122,16 @@ payload_add(PayloadBufferObject *self, const unsigned char *in, Py_ssize_t size)
     return payload_view(self, start, start + size);
 }
 
+static Py_ssize_t
+buffer_missing(PayloadBufferObject *self)
+{
+    return self->taken ? 0 : PyBytes_GET_SIZE(self->payload) - self->filled;
+}
+
 static PyObject *
 PayloadBuffer_get_missing(PayloadBufferObject *self, void *Py_UNUSED(closure))
 {
-    if (self->taken) {
-        return PyLong_FromLong(0);
-    }
-    return PyLong_FromSsize_t(PyBytes_GET_SIZE(self->payload) - self->filled);
+    return PyLong_FromSsize_t(buffer_missing(self));
 }
 
 static PyObject *
@@ -344,6 +347,22 @@ receive_payload_end(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize
     Py_RETURN_NONE;
 }
 
+Py_ssize_t
+wskit_payload_missing(PyObject *payload)
+{
+    if (Py_IS_TYPE(payload, &PayloadBufferType)) {
+        return buffer_missing((PayloadBufferObject *)payload);
+    }
+    /* By name: the core's payload may be the pure-Python twin's. */
+    PyObject *missing = PyObject_GetAttr(payload, str_missing);
+    if (missing == NULL) {
+        return -1;
+    }
+    Py_ssize_t size = PyNumber_AsSsize_t(missing, NULL);
+    Py_DECREF(missing);
+    return size;
+}
+
 /* Whether the core lets the read end its payload this way, as
  * FrameReceiver.receive_payload_end() checks: 1, 0, or -1 with an exception
  * set. */
@@ -376,21 +395,11 @@ payload_end_ready(PyObject *protocol, PyObject *payload, Py_ssize_t nbytes)
     if (ready <= 0) {
         return ready;
     }
-    if (Py_IS_TYPE(payload, &PayloadBufferType)) {
-        PayloadBufferObject *buffer = (PayloadBufferObject *)payload;
-        Py_ssize_t missing = buffer->taken ? 0 : PyBytes_GET_SIZE(buffer->payload) - buffer->filled;
-        return nbytes == missing;
-    }
-    PyObject *missing = PyObject_GetAttr(payload, str_missing);
-    if (missing == NULL) {
+    Py_ssize_t missing = wskit_payload_missing(payload);
+    if (missing == -1 && PyErr_Occurred()) {
         return -1;
     }
-    Py_ssize_t size = PyNumber_AsSsize_t(missing, NULL);
-    Py_DECREF(missing);
-    if (size == -1 && PyErr_Occurred()) {
-        return -1;
-    }
-    return nbytes == size;
+    return nbytes == missing;
 }
 
 int

@@ -17,8 +17,7 @@
 
 #include "_speedups.h"
 
-static PyObject *str_window, *str_receive_rest, *str_wait_for_payload, *str_payload_started,
-    *str_missing;
+static PyObject *str_window, *str_receive_rest, *str_wait_for_payload, *str_payload_started;
 
 /* wskit.asyncio.connection's READ_BUFFER_SIZE and WHOLE_PAYLOAD_MISSING, on
  * first use (that module imports this one): 0, or -1 with an exception set. */
@@ -130,9 +129,7 @@ payload_started(PyObject *self, PyObject *assembler, PyObject *payload, Py_ssize
     }
     int simple = field_is_one(self, &wskit_fields.connection.read_low_water);
     if (simple > 0) {
-        PyObject *missing = PyObject_GetAttr(payload, str_missing);
-        Py_ssize_t size = missing == NULL ? -1 : PyNumber_AsSsize_t(missing, NULL);
-        Py_XDECREF(missing);
+        Py_ssize_t size = wskit_payload_missing(payload);
         if (size == -1 && PyErr_Occurred()) {
             return -1;
         }
@@ -339,7 +336,6 @@ wskit_read_init(PyObject *module)
         {&str_receive_rest, "_receive_rest"},
         {&str_wait_for_payload, "_wait_for_payload"},
         {&str_payload_started, "_payload_started"},
-        {&str_missing, "missing"},
     };
     if (wskit_intern_names(names, sizeof(names) / sizeof(names[0])) < 0) {
         return -1;
