@@ -147,17 +147,23 @@ Transport_setup(Transport *self, PyObject *loop, PyObject *sock, PyObject *proto
 static PyObject *
 Transport_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"loop", "sock", "protocol", "waiter", "extra", "server", NULL};
-    PyObject *loop, *sock, *protocol, *waiter = Py_None, *extra = Py_None, *server = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO|OOO:SocketTransport", kwlist, &loop,
-                                     &sock, &protocol, &waiter, &extra, &server)) {
+    static char *kwlist[] = {"loop", "sock", "protocol", "waiter", "extra", "server", "context",
+                             NULL};
+    PyObject *loop, *sock, *protocol, *waiter = Py_None, *extra = Py_None, *server = Py_None,
+                                      *context = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO|OOO$O:SocketTransport", kwlist, &loop,
+                                     &sock, &protocol, &waiter, &extra, &server, &context)) {
         return NULL;
+    }
+    if (context != Py_None && !PyContext_CheckExact(context)) {
+        return PyErr_Format(PyExc_TypeError, "context must be a contextvars.Context or None");
     }
     Transport *self = (Transport *)type->tp_alloc(type, 0);
     if (self == NULL) {
         return NULL;
     }
     self->fd = -1;
+    self->context = context == Py_None ? NULL : Py_NewRef(context);
     if (Transport_setup(self, loop, sock, protocol, extra, server) < 0) {
         Py_DECREF(self);
         return NULL;
@@ -165,16 +171,12 @@ Transport_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     /* On the loop's next pass: connection_made(), then reading and the
      * waiter's result, in one callback (asyncio takes two). */
     PyObject *made = PyObject_GetAttr(protocol, str_connection_made);
-    PyObject *result = made == NULL
-        ? NULL
-        : wskit_transport_call_loop(self, wskit_tn.call_soon, made, (PyObject *)self);
+    int status = made == NULL ? -1 : wskit_transport_call_soon_with(self, made, (PyObject *)self);
     Py_XDECREF(made);
-    if (result == NULL || wskit_transport_call_soon(self, str_start_reading, waiter) < 0) {
-        Py_XDECREF(result);
+    if (status < 0 || wskit_transport_call_soon(self, str_start_reading, waiter) < 0) {
         Py_DECREF(self);
         return NULL;
     }
-    Py_DECREF(result);
     return (PyObject *)self;
 }
 
@@ -204,7 +206,7 @@ Transport_start_reading(Transport *self, PyObject *waiter)
         }
     }
     if (!self->closing && !self->paused
-        && wskit_transport_loop_fd(self, wskit_tn.add_reader, wskit_tn.read_ready) < 0) {
+        && wskit_transport_add_reader(self) < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
@@ -271,7 +273,7 @@ Transport_resume_reading(Transport *self, PyObject *Py_UNUSED(unused))
         Py_RETURN_NONE;
     }
     self->paused = 0;
-    if (wskit_transport_loop_fd(self, wskit_tn.add_reader, wskit_tn.read_ready) < 0) {
+    if (wskit_transport_add_reader(self) < 0) {
         return NULL;
     }
     int debug = wskit_transport_debug(self);
@@ -454,6 +456,7 @@ Transport_traverse(Transport *self, visitproc visit, void *arg)
     Py_VISIT(self->server);
     Py_VISIT(self->buffer);
     Py_VISIT(self->dict);
+    Py_VISIT(self->context);
     return 0;
 }
 
@@ -470,6 +473,7 @@ Transport_clear(Transport *self)
     Py_CLEAR(self->server);
     Py_CLEAR(self->buffer);
     Py_CLEAR(self->dict);
+    Py_CLEAR(self->context);
     return 0;
 }
 
@@ -539,6 +543,8 @@ static PyGetSetDef Transport_getset[] = {
 static PyMemberDef Transport_members[] = {
     {"__weaklistoffset__", T_PYSSIZET, offsetof(Transport, weakreflist), READONLY, NULL},
     {"__dictoffset__", T_PYSSIZET, offsetof(Transport, dict), READONLY, NULL},
+    {"_cancelled", T_BOOL, offsetof(Transport, reader_cancelled), READONLY,
+     "As the loop's reader handle: whether cancelled."},
     {NULL, 0, 0, 0, NULL},
 };
 
@@ -567,16 +573,20 @@ static PyMethodDef Transport_methods[] = {
      "After connection_made(): the waiter's result, and reading."},
     NOARGS("_read_ready", wskit_transport_read_ready, "The loop's reader."),
     NOARGS("_write_ready", wskit_transport_write_ready, "The loop's writer."),
+    NOARGS("_run", wskit_transport_run, "As the loop's reader handle: _read_ready()."),
+    NOARGS("cancel", wskit_transport_cancel, "As the loop's reader handle: stop reading."),
     {"_call_connection_lost", (PyCFunction)Transport_call_connection_lost_method, METH_O,
      "protocol.connection_lost(exc), then the socket closed."},
     {NULL, NULL, 0, NULL},
 };
 
 PyDoc_STRVAR(Transport_doc,
-"SocketTransport(loop, sock, protocol, waiter=None, extra=None, server=None)\n"
+"SocketTransport(loop, sock, protocol, waiter=None, extra=None, server=None, *, context=None)\n"
 "--\n"
 "\n"
-"A socket transport for asyncio's selector event loop, as asyncio's own.");
+"A socket transport for asyncio's selector event loop, as asyncio's own.\n"
+"With a context, its reads and callbacks run there, and it is its own\n"
+"reader handle (see _speedups_transport_reader.c).");
 
 static PyType_Slot Transport_slots[] = {
     {Py_tp_doc, (void *)Transport_doc},
@@ -718,7 +728,11 @@ wskit_transport_init(PyObject *module)
         {&str_is_closed, "is_closed"}, {&str_selector, "_selector"},
     };
     if (wskit_intern_names(names, sizeof(names) / sizeof(names[0])) < 0
-        || wskit_transport_io_init() < 0) {
+        || wskit_transport_io_init() < 0 || wskit_transport_reader_init() < 0) {
+        return -1;
+    }
+    wskit_tn.context_kwnames = Py_BuildValue("(s)", "context");
+    if (wskit_tn.context_kwnames == NULL) {
         return -1;
     }
     return PyModule_AddFunctions(module, module_methods);

@@ -42,7 +42,21 @@ wskit_transport_loop_fd(Transport *self, PyObject *method, PyObject *callback_na
     return 0;
 }
 
-/* loop.call_soon(self.<name>, arg): 0, or -1. */
+/* loop.call_soon(callback, arg), in the transport's context if it has one
+ * (not a copy of the current one for each call): 0, or -1. */
+int
+wskit_transport_call_soon_with(Transport *self, PyObject *callback, PyObject *arg)
+{
+    PyObject *args[4] = {self->loop, callback, arg, self->context};
+    PyObject *result = self->context == NULL
+        ? wskit_transport_call_loop(self, wskit_tn.call_soon, callback, arg)
+        : PyObject_VectorcallMethod(wskit_tn.call_soon, args, 3 | PY_VECTORCALL_ARGUMENTS_OFFSET,
+                                    wskit_tn.context_kwnames);
+    Py_XDECREF(result);
+    return result == NULL ? -1 : 0;
+}
+
+/* loop.call_soon(self.<name>, arg), as above: 0, or -1. */
 int
 wskit_transport_call_soon(Transport *self, PyObject *name, PyObject *arg)
 {
@@ -50,10 +64,9 @@ wskit_transport_call_soon(Transport *self, PyObject *name, PyObject *arg)
     if (callback == NULL) {
         return -1;
     }
-    PyObject *result = wskit_transport_call_loop(self, wskit_tn.call_soon, callback, arg);
+    int status = wskit_transport_call_soon_with(self, callback, arg);
     Py_DECREF(callback);
-    Py_XDECREF(result);
-    return result == NULL ? -1 : 0;
+    return status;
 }
 
 int
