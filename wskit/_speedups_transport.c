@@ -87,6 +87,27 @@ set_nodelay(PyObject *sock, int fd)
     return 0;
 }
 
+/* extra["socket"] = TransportSocket(sock), as asyncio's __init__ sets it: 0, or -1. */
+static int
+socket_info(Transport *self)
+{
+    PyObject *wrapper = PyObject_CallOneArg(transport_socket_type, self->socket_object);
+    int status = wrapper == NULL ? -1 : PyObject_SetItem(self->extra, str_socket, wrapper);
+    Py_XDECREF(wrapper);
+    return status;
+}
+
+/* The extra info whole: with "socket", if it isn't there yet. 0, or -1. */
+static int
+whole_extra(Transport *self)
+{
+    if (self->extra == NULL || !PyDict_CheckExact(self->extra)) {
+        return 0;  /* a mapping got it at once */
+    }
+    int known = PyDict_Contains(self->extra, str_socket);
+    return known < 0 ? -1 : known ? 0 : socket_info(self);
+}
+
 /* What asyncio's __init__ does, but scheduling: extra info, the protocol,
  * the server, the loop's registry, TCP_NODELAY. */
 static int
@@ -97,13 +118,18 @@ Transport_setup(Transport *self, PyObject *loop, PyObject *sock, PyObject *proto
     self->low_water = 16 * 1024;
     self->loop = Py_NewRef(loop);
     self->extra = extra == Py_None ? PyDict_New() : Py_NewRef(extra);
-    self->buffer = PyList_New(0);
-    if (self->extra == NULL || self->buffer == NULL) {
+    if (self->extra == NULL) {
         return -1;
     }
-    PyObject *wrapper = PyObject_CallOneArg(transport_socket_type, sock);
-    int status = wrapper == NULL ? -1 : PyObject_SetItem(self->extra, str_socket, wrapper);
-    Py_XDECREF(wrapper);
+    /* The write buffer's list is made at the first write that waits, and
+     * the socket's TransportSocket when asked for: most connections never
+     * need either, and both would be tracked by the collector as long as
+     * the connection is open. */
+    self->socket_object = Py_NewRef(sock);
+    int status = PyDict_CheckExact(self->extra) ? PyDict_Contains(self->extra, str_socket) : 1;
+    if (status > 0) {  /* a mapping, or a socket given: replaced at once */
+        status = socket_info(self);
+    }
     PyObject *name = status < 0 ? NULL : socket_address(sock, str_getsockname);
     status = name == NULL ? -1 : PyObject_SetItem(self->extra, str_sockname, name);
     Py_XDECREF(name);
@@ -223,6 +249,13 @@ Transport_get_extra_info(Transport *self, PyObject *args, PyObject *kwargs)
     }
     if (!PyDict_CheckExact(self->extra)) {
         return PyObject_CallMethod(self->extra, "get", "OO", name, default_value);
+    }
+    int socket = name == str_socket;
+    if (!socket && PyUnicode_CheckExact(name)) {
+        socket = PyUnicode_Compare(name, str_socket) == 0;
+    }
+    if (socket && whole_extra(self) < 0) {
+        return NULL;
     }
     PyObject *value = PyDict_GetItemWithError(self->extra, name);
     if (value == NULL && PyErr_Occurred()) {
@@ -457,6 +490,7 @@ Transport_traverse(Transport *self, visitproc visit, void *arg)
     Py_VISIT(self->buffer);
     Py_VISIT(self->dict);
     Py_VISIT(self->context);
+    Py_VISIT(self->socket_object);
     return 0;
 }
 
@@ -474,6 +508,7 @@ Transport_clear(Transport *self)
     Py_CLEAR(self->buffer);
     Py_CLEAR(self->dict);
     Py_CLEAR(self->context);
+    Py_CLEAR(self->socket_object);
     return 0;
 }
 
@@ -502,6 +537,9 @@ Transport_get_loop(Transport *self, void *Py_UNUSED(closure))
 static PyObject *
 Transport_get_extra(Transport *self, void *Py_UNUSED(closure))
 {
+    if (whole_extra(self) < 0) {
+        return NULL;
+    }
     return Py_NewRef(self->extra == NULL ? Py_None : self->extra);
 }
 

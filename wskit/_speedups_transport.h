@@ -24,10 +24,11 @@ typedef struct {
     PyObject *sock;        /* the socket.socket; NULL once closed */
     PyObject *protocol;
     PyObject *server;      /* asyncio.Server or NULL */
-    PyObject *buffer;      /* list of bytes or read-only memoryviews not yet sent */
+    PyObject *buffer;      /* list of bytes or read-only memoryviews not yet sent, or NULL */
     PyObject *weakreflist;
     PyObject *dict;        /* attributes set on the instance, as on asyncio's */
     PyObject *context;     /* where reads run, the transport its own reader; or NULL */
+    PyObject *socket_object;  /* the socket.socket, for extra["socket"], kept once closed */
     int fd;
     int buffered;          /* a BufferedProtocol: get_buffer(), buffer_updated() */
     int protocol_connected;
