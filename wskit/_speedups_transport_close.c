@@ -122,7 +122,8 @@ wskit_transport_report(Transport *self, const char *message, PyObject *exc)
 }
 
 /* As asyncio's _fatal_error(): an OSError said in debug mode, anything else
- * to the loop's exception handler; then the connection is lost. */
+ * to the loop's exception handler; then the connection is lost, unless
+ * saying it failed (asyncio's raises then, before closing). */
 int
 wskit_transport_fatal(Transport *self, PyObject *exc, const char *message)
 {
@@ -136,7 +137,7 @@ wskit_transport_fatal(Transport *self, PyObject *exc, const char *message)
     else {
         status = wskit_transport_report(self, message, exc);
     }
-    if (wskit_transport_force_close(self, exc) < 0) {
+    if (status < 0 || wskit_transport_force_close(self, exc) < 0) {
         status = -1;
     }
     return status;
