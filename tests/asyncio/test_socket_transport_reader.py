@@ -19,6 +19,7 @@ import gc
 import os
 import selectors
 import socket
+from asyncio.trsock import TransportSocket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -92,7 +93,7 @@ async def started(
     return transport, peer
 
 
-def reader(transport: Any) -> object:
+def reader(transport: Any) -> Any:
     loop = asyncio.get_running_loop()
     key = loop._selector.get_key(transport._sock_fd)  # type: ignore[attr-defined]
     assert key.events & selectors.EVENT_READ
@@ -175,7 +176,8 @@ async def test_a_writer_beside_the_reader_keeps_both() -> None:
     transport.resume_reading()
     key = loop._selector.get_key(transport._sock_fd)  # type: ignore[attr-defined]
     assert key.events == selectors.EVENT_READ | selectors.EVENT_WRITE
-    assert key.data[0] is transport and key.data[1] is not None
+    assert key.data[0] is transport
+    assert key.data[1] is not None
     peer.sendall(b"both")
     await until(lambda: protocol.data == b"both")
     transport.abort()
@@ -227,7 +229,7 @@ async def test_what_escapes_a_read_is_reported_as_a_handle_would_report_it() -> 
     def fail(data: bytes) -> None:
         raise ValueError("protocol")
 
-    loop.call_exception_handler = report  # type: ignore[method-assign]
+    loop.call_exception_handler = report  # type: ignore[method-assign,assignment]
     protocol.data_received = fail  # type: ignore[method-assign]
     try:
         peer.sendall(b"x")
@@ -319,7 +321,7 @@ async def test_the_socket_info_is_made_when_asked_for() -> None:
     assert "socket" not in extra
     assert sorted(extra) == ["peername", "sockname"]
     sock = transport.get_extra_info("socket")
-    assert isinstance(sock, asyncio.trsock.TransportSocket)
+    assert isinstance(sock, TransportSocket)
     assert transport.get_extra_info("socket") is sock
     assert transport._extra["socket"] is sock
     transport.close()
@@ -333,7 +335,7 @@ async def test_the_socket_info_is_made_when_asked_for() -> None:
 async def test_the_socket_info_is_whole_when_read_as_a_dict() -> None:
     protocol = Recorder()
     transport, peer = await started(protocol, None)
-    assert isinstance(transport._extra["socket"], asyncio.trsock.TransportSocket)
+    assert isinstance(transport._extra["socket"], TransportSocket)
     transport.close()
     peer.close()
     await protocol.lost
