@@ -26,7 +26,10 @@ lean one: what the server spends then depends on the client's timing too.
 
 For instruction counts, which a busy machine doesn't blur, run it twice under
 callgrind with two counts and divide the difference of the totals by the
-difference of the counts (start-up and warm-up cancel out)::
+difference of the counts (start-up and warm-up cancel out). With many
+``--clients``, raise ``--open-timeout`` (300), as valgrind slows the server
+that much; ``--backlog`` (2048) is either server's listen queue, the same
+for both::
 
     valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.%p \\
         .venv/bin/python -m benchmarks.handshakes --side server --count 200
