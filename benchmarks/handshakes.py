@@ -26,7 +26,10 @@ lean one: what the server spends then depends on the client's timing too.
 
 For instruction counts, which a busy machine doesn't blur, run it twice under
 callgrind with two counts and divide the difference of the totals by the
-difference of the counts (start-up and warm-up cancel out)::
+difference of the counts (start-up and warm-up cancel out). With many
+``--clients``, raise ``--open-timeout`` (300), as valgrind slows the server
+that much; ``--backlog`` (2048) is either server's listen queue, the same
+for both::
 
     valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.%p \\
         .venv/bin/python -m benchmarks.handshakes --side server --count 200
@@ -192,7 +195,14 @@ async def _handler(websocket: object) -> None:
 async def _measure_server(args: argparse.Namespace, profile: cProfile.Profile | None) -> float:
     from wskit.asyncio.server import serve  # noqa: PLC0415 (not imported by the lean peers)
 
-    async with serve(_handler, "127.0.0.1", 0, compression=None) as server:
+    async with serve(
+        _handler,
+        "127.0.0.1",
+        0,
+        compression=None,
+        backlog=args.backlog,
+        open_timeout=args.open_timeout,
+    ) as server:
         port = server.sockets[0].getsockname()[1]
         total = args.warmup + args.count
         peer = _peer(args, *_driver_args(args, port, total))
@@ -231,7 +241,13 @@ async def _measure_picows_server(
             nonlocal ended
             ended += 1
 
-    server = await ws_create_server(lambda _: Listener(), "127.0.0.1", 0)
+    server = await ws_create_server(
+        lambda _: Listener(),
+        "127.0.0.1",
+        0,
+        backlog=args.backlog,
+        websocket_handshake_timeout=args.open_timeout,
+    )
     try:
         port = server.sockets[0].getsockname()[1]
         total = args.warmup + args.count
@@ -337,6 +353,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--clients", type=int, default=10, help="connections at once")
     parser.add_argument("--profile", help="write a cProfile of the measured part here")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds before SIGALRM")
+    parser.add_argument(
+        "--backlog", type=int, default=2048, help="either server's listen backlog (equal queues)"
+    )
+    parser.add_argument(
+        "--open-timeout",
+        type=float,
+        default=10.0,
+        help="either server's opening handshake timeout (raise it under valgrind)",
+    )
     parser.add_argument(
         "--driver",
         choices=("lean", *_DRIVERS),

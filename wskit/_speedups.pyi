@@ -2,6 +2,7 @@
 
 import asyncio
 import asyncio.transports
+import contextvars
 import socket
 from collections.abc import Generator
 from typing import Any
@@ -172,4 +173,6 @@ class SocketTransport(asyncio.transports._FlowControlMixin, asyncio.Transport):
         extra: dict[str, Any] | None = None,
         server: asyncio.Server | None = None,
         /,
+        *,
+        context: contextvars.Context | None = None,
     ) -> None: ...

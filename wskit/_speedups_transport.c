@@ -87,6 +87,27 @@ set_nodelay(PyObject *sock, int fd)
     return 0;
 }
 
+/* extra["socket"] = TransportSocket(sock), as asyncio's __init__ sets it: 0, or -1. */
+static int
+socket_info(Transport *self)
+{
+    PyObject *wrapper = PyObject_CallOneArg(transport_socket_type, self->socket_object);
+    int status = wrapper == NULL ? -1 : PyObject_SetItem(self->extra, str_socket, wrapper);
+    Py_XDECREF(wrapper);
+    return status;
+}
+
+/* The extra info whole: with "socket", if it isn't there yet. 0, or -1. */
+static int
+whole_extra(Transport *self)
+{
+    if (self->extra == NULL || !PyDict_CheckExact(self->extra)) {
+        return 0;  /* a mapping got it at once */
+    }
+    int known = PyDict_Contains(self->extra, str_socket);
+    return known < 0 ? -1 : known ? 0 : socket_info(self);
+}
+
 /* What asyncio's __init__ does, but scheduling: extra info, the protocol,
  * the server, the loop's registry, TCP_NODELAY. */
 static int
@@ -97,13 +118,18 @@ Transport_setup(Transport *self, PyObject *loop, PyObject *sock, PyObject *proto
     self->low_water = 16 * 1024;
     self->loop = Py_NewRef(loop);
     self->extra = extra == Py_None ? PyDict_New() : Py_NewRef(extra);
-    self->buffer = PyList_New(0);
-    if (self->extra == NULL || self->buffer == NULL) {
+    if (self->extra == NULL) {
         return -1;
     }
-    PyObject *wrapper = PyObject_CallOneArg(transport_socket_type, sock);
-    int status = wrapper == NULL ? -1 : PyObject_SetItem(self->extra, str_socket, wrapper);
-    Py_XDECREF(wrapper);
+    /* The write buffer's list is made at the first write that waits, and
+     * the socket's TransportSocket when asked for: most connections never
+     * need either, and both would be tracked by the collector as long as
+     * the connection is open. */
+    self->socket_object = Py_NewRef(sock);
+    int status = PyDict_CheckExact(self->extra) ? PyDict_Contains(self->extra, str_socket) : 1;
+    if (status > 0) {  /* a mapping, or a socket given: replaced at once */
+        status = socket_info(self);
+    }
     PyObject *name = status < 0 ? NULL : socket_address(sock, str_getsockname);
     status = name == NULL ? -1 : PyObject_SetItem(self->extra, str_sockname, name);
     Py_XDECREF(name);
@@ -147,17 +173,23 @@ Transport_setup(Transport *self, PyObject *loop, PyObject *sock, PyObject *proto
 static PyObject *
 Transport_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"loop", "sock", "protocol", "waiter", "extra", "server", NULL};
-    PyObject *loop, *sock, *protocol, *waiter = Py_None, *extra = Py_None, *server = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO|OOO:SocketTransport", kwlist, &loop,
-                                     &sock, &protocol, &waiter, &extra, &server)) {
+    static char *kwlist[] = {"loop", "sock", "protocol", "waiter", "extra", "server", "context",
+                             NULL};
+    PyObject *loop, *sock, *protocol, *waiter = Py_None, *extra = Py_None, *server = Py_None,
+                                      *context = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO|OOO$O:SocketTransport", kwlist, &loop,
+                                     &sock, &protocol, &waiter, &extra, &server, &context)) {
         return NULL;
+    }
+    if (context != Py_None && !PyContext_CheckExact(context)) {
+        return PyErr_Format(PyExc_TypeError, "context must be a contextvars.Context or None");
     }
     Transport *self = (Transport *)type->tp_alloc(type, 0);
     if (self == NULL) {
         return NULL;
     }
     self->fd = -1;
+    self->context = context == Py_None ? NULL : Py_NewRef(context);
     if (Transport_setup(self, loop, sock, protocol, extra, server) < 0) {
         Py_DECREF(self);
         return NULL;
@@ -165,16 +197,12 @@ Transport_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     /* On the loop's next pass: connection_made(), then reading and the
      * waiter's result, in one callback (asyncio takes two). */
     PyObject *made = PyObject_GetAttr(protocol, str_connection_made);
-    PyObject *result = made == NULL
-        ? NULL
-        : wskit_transport_call_loop(self, wskit_tn.call_soon, made, (PyObject *)self);
+    int status = made == NULL ? -1 : wskit_transport_call_soon_with(self, made, (PyObject *)self);
     Py_XDECREF(made);
-    if (result == NULL || wskit_transport_call_soon(self, str_start_reading, waiter) < 0) {
-        Py_XDECREF(result);
+    if (status < 0 || wskit_transport_call_soon(self, str_start_reading, waiter) < 0) {
         Py_DECREF(self);
         return NULL;
     }
-    Py_DECREF(result);
     return (PyObject *)self;
 }
 
@@ -204,7 +232,7 @@ Transport_start_reading(Transport *self, PyObject *waiter)
         }
     }
     if (!self->closing && !self->paused
-        && wskit_transport_loop_fd(self, wskit_tn.add_reader, wskit_tn.read_ready) < 0) {
+        && wskit_transport_add_reader(self) < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
@@ -221,6 +249,13 @@ Transport_get_extra_info(Transport *self, PyObject *args, PyObject *kwargs)
     }
     if (!PyDict_CheckExact(self->extra)) {
         return PyObject_CallMethod(self->extra, "get", "OO", name, default_value);
+    }
+    int socket = name == str_socket;
+    if (!socket && PyUnicode_CheckExact(name)) {
+        socket = PyUnicode_Compare(name, str_socket) == 0;
+    }
+    if (socket && whole_extra(self) < 0) {
+        return NULL;
     }
     PyObject *value = PyDict_GetItemWithError(self->extra, name);
     if (value == NULL && PyErr_Occurred()) {
@@ -271,7 +306,7 @@ Transport_resume_reading(Transport *self, PyObject *Py_UNUSED(unused))
         Py_RETURN_NONE;
     }
     self->paused = 0;
-    if (wskit_transport_loop_fd(self, wskit_tn.add_reader, wskit_tn.read_ready) < 0) {
+    if (wskit_transport_add_reader(self) < 0) {
         return NULL;
     }
     int debug = wskit_transport_debug(self);
@@ -454,6 +489,8 @@ Transport_traverse(Transport *self, visitproc visit, void *arg)
     Py_VISIT(self->server);
     Py_VISIT(self->buffer);
     Py_VISIT(self->dict);
+    Py_VISIT(self->context);
+    Py_VISIT(self->socket_object);
     return 0;
 }
 
@@ -470,6 +507,8 @@ Transport_clear(Transport *self)
     Py_CLEAR(self->server);
     Py_CLEAR(self->buffer);
     Py_CLEAR(self->dict);
+    Py_CLEAR(self->context);
+    Py_CLEAR(self->socket_object);
     return 0;
 }
 
@@ -498,6 +537,9 @@ Transport_get_loop(Transport *self, void *Py_UNUSED(closure))
 static PyObject *
 Transport_get_extra(Transport *self, void *Py_UNUSED(closure))
 {
+    if (whole_extra(self) < 0) {
+        return NULL;
+    }
     return Py_NewRef(self->extra == NULL ? Py_None : self->extra);
 }
 
@@ -539,6 +581,8 @@ static PyGetSetDef Transport_getset[] = {
 static PyMemberDef Transport_members[] = {
     {"__weaklistoffset__", T_PYSSIZET, offsetof(Transport, weakreflist), READONLY, NULL},
     {"__dictoffset__", T_PYSSIZET, offsetof(Transport, dict), READONLY, NULL},
+    {"_cancelled", T_BOOL, offsetof(Transport, reader_cancelled), READONLY,
+     "As the loop's reader handle: whether cancelled."},
     {NULL, 0, 0, 0, NULL},
 };
 
@@ -567,16 +611,20 @@ static PyMethodDef Transport_methods[] = {
      "After connection_made(): the waiter's result, and reading."},
     NOARGS("_read_ready", wskit_transport_read_ready, "The loop's reader."),
     NOARGS("_write_ready", wskit_transport_write_ready, "The loop's writer."),
+    NOARGS("_run", wskit_transport_run, "As the loop's reader handle: _read_ready()."),
+    NOARGS("cancel", wskit_transport_cancel, "As the loop's reader handle: stop reading."),
     {"_call_connection_lost", (PyCFunction)Transport_call_connection_lost_method, METH_O,
      "protocol.connection_lost(exc), then the socket closed."},
     {NULL, NULL, 0, NULL},
 };
 
 PyDoc_STRVAR(Transport_doc,
-"SocketTransport(loop, sock, protocol, waiter=None, extra=None, server=None)\n"
+"SocketTransport(loop, sock, protocol, waiter=None, extra=None, server=None, *, context=None)\n"
 "--\n"
 "\n"
-"A socket transport for asyncio's selector event loop, as asyncio's own.");
+"A socket transport for asyncio's selector event loop, as asyncio's own.\n"
+"With a context, its reads and callbacks run there, and it is its own\n"
+"reader handle (see _speedups_transport_reader.c).");
 
 static PyType_Slot Transport_slots[] = {
     {Py_tp_doc, (void *)Transport_doc},
@@ -718,7 +766,11 @@ wskit_transport_init(PyObject *module)
         {&str_is_closed, "is_closed"}, {&str_selector, "_selector"},
     };
     if (wskit_intern_names(names, sizeof(names) / sizeof(names[0])) < 0
-        || wskit_transport_io_init() < 0) {
+        || wskit_transport_io_init() < 0 || wskit_transport_reader_init() < 0) {
+        return -1;
+    }
+    wskit_tn.context_kwnames = Py_BuildValue("(s)", "context");
+    if (wskit_tn.context_kwnames == NULL) {
         return -1;
     }
     return PyModule_AddFunctions(module, module_methods);

@@ -24,13 +24,16 @@ typedef struct {
     PyObject *sock;        /* the socket.socket; NULL once closed */
     PyObject *protocol;
     PyObject *server;      /* asyncio.Server or NULL */
-    PyObject *buffer;      /* list of bytes or read-only memoryviews not yet sent */
+    PyObject *buffer;      /* list of bytes or read-only memoryviews not yet sent, or NULL */
     PyObject *weakreflist;
     PyObject *dict;        /* attributes set on the instance, as on asyncio's */
+    PyObject *context;     /* where reads run, the transport its own reader; or NULL */
+    PyObject *socket_object;  /* the socket.socket, for extra["socket"], kept once closed */
     int fd;
     int buffered;          /* a BufferedProtocol: get_buffer(), buffer_updated() */
     int protocol_connected;
     int closing, paused, eof, protocol_paused;
+    char reader_cancelled; /* as a handle, _cancelled (see _speedups_transport_reader.c) */
     Py_ssize_t conn_lost;  /* connection_lost() scheduled; then writes ignored */
     Py_ssize_t high_water, low_water;
     Py_ssize_t buffer_size;  /* unsent bytes in buffer */
@@ -44,6 +47,7 @@ typedef struct {
         *call_connection_lost, *data_received, *eof_received, *get_buffer, *buffer_updated,
         *pause_writing, *resume_writing, *debug, *warning, *exc_info, *message, *exception,
         *transport, *protocol, *close, *detach;
+    PyObject *context_kwnames;  /* ("context",) */
 } TransportNames;
 extern TransportNames wskit_tn;
 extern PyObject *wskit_asyncio_logger;
@@ -51,6 +55,7 @@ extern PyObject *wskit_asyncio_logger;
 /* _speedups_transport_close.c */
 PyObject *wskit_transport_call_loop(Transport *self, PyObject *name, PyObject *arg1,
                                     PyObject *arg2);
+int wskit_transport_call_soon_with(Transport *self, PyObject *callback, PyObject *arg);
 int wskit_transport_call_soon(Transport *self, PyObject *name, PyObject *arg);
 PyObject *wskit_transport_server_call(Transport *self, PyObject *name);
 int wskit_transport_debug(Transport *self);
@@ -71,6 +76,12 @@ PyObject *wskit_transport_write_ready(Transport *self, PyObject *unused);
 int wskit_transport_maybe_pause(Transport *self);
 void wskit_transport_clear_buffer(Transport *self);
 int wskit_transport_io_init(void);
+
+/* _speedups_transport_reader.c */
+int wskit_transport_add_reader(Transport *self);
+PyObject *wskit_transport_run(Transport *self, PyObject *unused);
+PyObject *wskit_transport_cancel(Transport *self, PyObject *unused);
+int wskit_transport_reader_init(void);
 
 #if defined(__GNUC__)
 #pragma GCC visibility pop

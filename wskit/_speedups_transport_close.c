@@ -42,7 +42,21 @@ wskit_transport_loop_fd(Transport *self, PyObject *method, PyObject *callback_na
     return 0;
 }
 
-/* loop.call_soon(self.<name>, arg): 0, or -1. */
+/* loop.call_soon(callback, arg), in the transport's context if it has one
+ * (not a copy of the current one for each call): 0, or -1. */
+int
+wskit_transport_call_soon_with(Transport *self, PyObject *callback, PyObject *arg)
+{
+    PyObject *args[4] = {self->loop, callback, arg, self->context};
+    PyObject *result = self->context == NULL
+        ? wskit_transport_call_loop(self, wskit_tn.call_soon, callback, arg)
+        : PyObject_VectorcallMethod(wskit_tn.call_soon, args, 3 | PY_VECTORCALL_ARGUMENTS_OFFSET,
+                                    wskit_tn.context_kwnames);
+    Py_XDECREF(result);
+    return result == NULL ? -1 : 0;
+}
+
+/* loop.call_soon(self.<name>, arg), as above: 0, or -1. */
 int
 wskit_transport_call_soon(Transport *self, PyObject *name, PyObject *arg)
 {
@@ -50,10 +64,9 @@ wskit_transport_call_soon(Transport *self, PyObject *name, PyObject *arg)
     if (callback == NULL) {
         return -1;
     }
-    PyObject *result = wskit_transport_call_loop(self, wskit_tn.call_soon, callback, arg);
+    int status = wskit_transport_call_soon_with(self, callback, arg);
     Py_DECREF(callback);
-    Py_XDECREF(result);
-    return result == NULL ? -1 : 0;
+    return status;
 }
 
 int
@@ -109,7 +122,8 @@ wskit_transport_report(Transport *self, const char *message, PyObject *exc)
 }
 
 /* As asyncio's _fatal_error(): an OSError said in debug mode, anything else
- * to the loop's exception handler; then the connection is lost. */
+ * to the loop's exception handler; then the connection is lost, unless
+ * saying it failed (asyncio's raises then, before closing). */
 int
 wskit_transport_fatal(Transport *self, PyObject *exc, const char *message)
 {
@@ -123,7 +137,7 @@ wskit_transport_fatal(Transport *self, PyObject *exc, const char *message)
     else {
         status = wskit_transport_report(self, message, exc);
     }
-    if (wskit_transport_force_close(self, exc) < 0) {
+    if (status < 0 || wskit_transport_force_close(self, exc) < 0) {
         status = -1;
     }
     return status;

@@ -259,6 +259,10 @@ buffer_append(Transport *self, PyObject *data, Py_buffer *view, Py_ssize_t sent)
     if (item == NULL) {
         return -1;
     }
+    if (self->buffer == NULL && (self->buffer = PyList_New(0)) == NULL) {
+        Py_DECREF(item);
+        return -1;
+    }
     if (PyList_GET_SIZE(self->buffer) == 0) {
         self->head_offset = sent;
     }

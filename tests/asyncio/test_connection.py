@@ -1946,7 +1946,7 @@ async def test_send_waiting_for_slow_peer_raises_when_peer_vanishes(
         with pytest.raises(ConnectionClosedError):
             async with asyncio.timeout(WAIT):
                 await sending
-        assert ws.drain_waiters == []
+        assert not ws.drain_waiters
 
 
 @pytest.mark.parametrize("side", SIDES)
@@ -1987,7 +1987,7 @@ async def test_cancelled_send_waiting_for_slow_peer(side: str, then: str) -> Non
             peer.abort()
             async with asyncio.timeout(WAIT):
                 await ws.wait_closed()
-        assert ws.drain_waiters == []
+        assert not ws.drain_waiters
 
 
 async def flood_with_pings(peer: RawPeer, payload: bytes, stop: asyncio.Event) -> int:

@@ -37,7 +37,9 @@ async def test_deadlines_fire_in_order_after_the_delay_unless_cancelled() -> Non
     last = timers.call_later(note, "last")
     skipped.cancel()
     assert skipped.cancelled()
-    assert not first.cancelled()
+    # Not cancelled with it; a deadline that fired drops its callback, which
+    # reads as cancelled (a busy machine may have slept past the first).
+    assert first.cancelled() == (fired != [])  # only "first" may have fired yet
     async with asyncio.timeout(WAIT):
         await done
     assert [name for name, _ in fired] == ["first", "last"]

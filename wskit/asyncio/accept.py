@@ -20,12 +20,13 @@ asyncio's own selector loop, or that overrides how it accepts or serves
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import errno
 import socket
 from collections.abc import Callable
 from typing import Any
 
-from .transport import make_socket_transport
+from .transport import make_socket_transport, reads_as_asyncio
 
 __all__ = ["accept_directly"]
 
@@ -88,6 +89,9 @@ def _start_accepting(
     # What socket.accept() does, without reading the listening socket's
     # family and type again as enums for each connection (~70 bytecodes).
     family, kind, proto = sock.family, sock.type, sock.proto
+    # The transports' reads and callbacks run in one context, the values of
+    # a copy of this one, as asyncio's would in a copy each.
+    context = contextvars.copy_context() if reads_as_asyncio(loop) else None
 
     def accept() -> None:
         for _ in range(backlog):
@@ -116,7 +120,12 @@ def _start_accepting(
             # The protocol and its transport, which starts on the loop's next pass.
             try:
                 make_socket_transport(
-                    loop, conn, protocol_factory(), extra={"peername": address}, server=server
+                    loop,
+                    conn,
+                    protocol_factory(),
+                    extra={"peername": address},
+                    server=server,
+                    context=context,
                 )
             except Exception as exc:
                 # As asyncio's accepting task: the connection is dropped, and

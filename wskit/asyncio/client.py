@@ -89,7 +89,8 @@ class ClientConnection(Connection):
         self.request = handshake_request(self.protocol, additional_headers, user_agent_header)
         self.protocol.send_request(self.request)
         self._send_data()
-        await self.handshake_waiter
+        await cast("asyncio.Future[None]", self.handshake_waiter)
+        self.handshake_waiter = None  # see Connection.__init__
         # Don't test for OPEN: the server may close right after accepting, and
         # its close frame may be handled before this coroutine resumes. The
         # connection then opened; recv() reports how it ended.

@@ -199,14 +199,17 @@ class Connection(
         self.fragmented_send_waiter: asyncio.Future[None] | None = None
         # Resolved when the peer's half of the opening handshake arrives or
         # when the handshake cannot complete.
-        self.handshake_waiter: asyncio.Future[None] = self.loop.create_future()
+        # None once the handshake awaited it: kept, it would be one more
+        # object per open connection for the garbage collector to walk.
+        self.handshake_waiter: asyncio.Future[None] | None = self.loop.create_future()
         self.writing_paused = False
         # Frames of a burst of send() calls, gathered to be written at once.
         self.burst: list[bytes] | None = None
         self.burst_size = 0
         self.burst_limit = min(BURST_WRITE_SIZE, write_limit[0])
         self.sent_since_read = False
-        self.drain_waiters: list[asyncio.Future[None]] = []
+        # A list only while writes wait (see handshake_waiter).
+        self.drain_waiters: list[asyncio.Future[None]] | tuple[()] = ()
         # Bytes the core answered with while the write buffer was over its
         # high-water mark; past it, reading waits (see _send_answers).
         self.answers_size = 0
@@ -594,7 +597,10 @@ class Connection(
     async def _drain(self) -> None:
         while self.writing_paused and self.protocol.state is not CLOSED:
             waiter = self.loop.create_future()
-            self.drain_waiters.append(waiter)
+            waiters = self.drain_waiters
+            if not isinstance(waiters, list):
+                waiters = self.drain_waiters = []
+            waiters.append(waiter)
             await waiter
         if self.protocol.state is CLOSED:
             raise await self._closed()
@@ -620,8 +626,9 @@ class Connection(
         return waiter
 
     def _handshake_over(self) -> None:
-        if not self.handshake_waiter.done():
-            self.handshake_waiter.set_result(None)
+        waiter = self.handshake_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     # Events from the core.
 
@@ -728,7 +735,7 @@ class Connection(
         for drain_waiter in self.drain_waiters:
             if not drain_waiter.done():
                 drain_waiter.set_result(None)
-        self.drain_waiters.clear()
+        self.drain_waiters = ()
         self._handshake_over()
         self.connection_lost_waiter.set_result(None)
         self.recv_messages.wake()
@@ -747,7 +754,7 @@ class Connection(
         for waiter in self.drain_waiters:
             if not waiter.done():
                 waiter.set_result(None)
-        self.drain_waiters.clear()
+        self.drain_waiters = ()
 
     def _pause_reading(self) -> None:
         self.transport.pause_reading()

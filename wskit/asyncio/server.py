@@ -121,7 +121,8 @@ class ServerConnection(Responding, Connection):
             InvalidHandshake: The handshake failed or was refused; a response
                 was sent when the client was still there to read it.
         """
-        await self.handshake_waiter
+        await cast("asyncio.Future[None]", self.handshake_waiter)
+        self.handshake_waiter = None  # see Connection.__init__
         await handshake_response(
             self,
             process_request,
