@@ -575,6 +575,8 @@ static PyGetSetDef Transport_getset[] = {
     {"_protocol_paused", (getter)Transport_get_protocol_paused, NULL,
      "Whether the protocol's writing is paused.", NULL},
     {"_sock", (getter)Transport_get_sock, NULL, "The socket, None once closed.", NULL},
+    {"_callback", (getter)wskit_transport_reader_callback, NULL,
+     "As the loop's reader handle: what it runs.", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 

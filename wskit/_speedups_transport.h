@@ -81,6 +81,7 @@ int wskit_transport_io_init(void);
 int wskit_transport_add_reader(Transport *self);
 PyObject *wskit_transport_run(Transport *self, PyObject *unused);
 PyObject *wskit_transport_cancel(Transport *self, PyObject *unused);
+PyObject *wskit_transport_reader_callback(Transport *self, void *closure);
 int wskit_transport_reader_init(void);
 
 #if defined(__GNUC__)

@@ -125,6 +125,14 @@ wskit_transport_run(Transport *self, PyObject *Py_UNUSED(unused))
     return called;
 }
 
+/* As a handle's _callback, which the loop reads to name a slow callback
+ * in debug mode (turned on after the transport registered itself). */
+PyObject *
+wskit_transport_reader_callback(Transport *self, void *Py_UNUSED(closure))
+{
+    return PyObject_GetAttr((PyObject *)self, wskit_tn.read_ready);
+}
+
 PyObject *
 wskit_transport_cancel(Transport *self, PyObject *Py_UNUSED(unused))
 {

@@ -211,6 +211,36 @@ async def test_without_a_context_or_in_debug_mode_reads_go_through_a_handle() ->
 
 
 @out_of_debug_mode
+async def test_debug_mode_turned_on_later_names_the_transport_as_a_slow_callback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A transport registered out of debug mode stays the reader; in debug
+    # mode the loop reads a handle's _callback to name a slow one.
+    loop = asyncio.get_running_loop()
+    protocol = Recorder()
+    transport, peer = await started(protocol, in_context("server"))
+    assert reader(transport) is transport
+    slow = loop.slow_callback_duration
+    loop.set_debug(True)
+    loop.slow_callback_duration = 0
+    try:
+        with caplog.at_level("WARNING", logger="asyncio"):
+            peer.sendall(b"slow")
+            await until(lambda: protocol.data == b"slow")
+    finally:
+        loop.slow_callback_duration = slow
+        loop.set_debug(False)
+    assert transport._callback == transport._read_ready
+    assert any(
+        "Executing" in record.getMessage() and "SocketTransport" in record.getMessage()
+        for record in caplog.records
+    )
+    transport.close()
+    peer.close()
+    await protocol.lost
+
+
+@out_of_debug_mode
 async def test_what_escapes_a_read_is_reported_as_a_handle_would_report_it() -> None:
     # The transport reports the protocol's failures itself; what escapes
     # its read (here, that report failing, which leaves the transport open,
