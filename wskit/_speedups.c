@@ -73,9 +73,9 @@ PyInit__speedups(void)
     if (wskit_mask_init(module) < 0 || wskit_utf8_init(module) < 0
         || wskit_frames_init(module) < 0 || wskit_payload_init(module) < 0
         || wskit_waiter_init(module) < 0 || wskit_http_init(module) < 0
-        || wskit_counters_init(module) < 0 || wskit_messages_init(module) < 0 || wskit_receive_init(module) < 0
-        || wskit_read_init(module) < 0 || wskit_send_init(module) < 0
-        || wskit_transport_init(module) < 0) {
+        || wskit_counters_init(module) < 0 || wskit_messages_init(module) < 0
+        || wskit_receive_init(module) < 0 || wskit_read_init(module) < 0
+        || wskit_send_init(module) < 0 || wskit_transport_init(module) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -22,7 +22,6 @@
 
 #include "_speedups.h"
 
-
 /* Attribute names, interned once. */
 static PyObject *str_pause, *str_inflate, *str_deflate, *str_fail_on_parse_error,
     *str_receive_messages, *str_receive_payload_end;

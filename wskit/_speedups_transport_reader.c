@@ -15,8 +15,8 @@
 
 #include "_speedups_transport.h"
 
-static PyObject *str_check_closed, *str_loop_selector, *str_get_key, *str_register, *str_modify,
-    *str_events, *str_data, *str_cancel, *str_handle, *read_message;
+static PyObject *str_check_closed, *str_loop_selector, *str_get_key, *str_register, *str_events,
+    *str_data, *str_cancel, *str_handle, *read_message;
 /* selectors.EVENT_READ, as a number and as an int object. */
 #define EVENT_READ 1
 static PyObject *event_read;
@@ -145,7 +145,7 @@ wskit_transport_reader_init(void)
 {
     const InternedName names[] = {
         {&str_check_closed, "_check_closed"}, {&str_loop_selector, "_selector"},
-        {&str_get_key, "get_key"}, {&str_register, "register"}, {&str_modify, "modify"},
+        {&str_get_key, "get_key"}, {&str_register, "register"},
         {&str_events, "events"}, {&str_data, "data"}, {&str_cancel, "cancel"},
         {&str_handle, "handle"},
         {&read_message, "Exception in callback SocketTransport._read_ready()"},

@@ -732,10 +732,7 @@ class Connection(
                     waiter.exception()  # nobody may await it: don't log "never retrieved"
         if self.close_timer is not None:
             self.close_timer.cancel()
-        for drain_waiter in self.drain_waiters:
-            if not drain_waiter.done():
-                drain_waiter.set_result(None)
-        self.drain_waiters = ()
+        self._wake_drain_waiters()
         self._handshake_over()
         self.connection_lost_waiter.set_result(None)
         self.recv_messages.wake()
@@ -751,6 +748,9 @@ class Connection(
         if self.answers_size > self.write_limit[0] and not self.recv_messages.queue.paused:
             self.transport.resume_reading()
         self.answers_size = 0
+        self._wake_drain_waiters()
+
+    def _wake_drain_waiters(self) -> None:
         for waiter in self.drain_waiters:
             if not waiter.done():
                 waiter.set_result(None)
